@@ -1,0 +1,1 @@
+"""Numerical core: pure numpy in fixed internal units (GeV, cm, s, g, kpc, mb)."""
