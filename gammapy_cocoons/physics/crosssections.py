@@ -21,6 +21,8 @@ He-p table to within 4-12 % (tested), below the ~15 % systematic the paper quote
 
 All energies are total energies in GeV (of the whole nucleus for helium).
 """
+import warnings
+
 import numpy as np
 import aafragpy
 
@@ -76,6 +78,13 @@ def _aafrag_table_range(projectile, target):
 
 
 def _pp_parametrisation(model, product, e_primary, e_secondary):
+    # both parametrisations divide by zero at the kinematic edge (the result there is 0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _pp_parametrisation_raw(model, product, e_primary, e_secondary)
+
+
+def _pp_parametrisation_raw(model, product, e_primary, e_secondary):
     if model == "kafexhiu2014":
         if product != "gam":
             raise ValueError("cross_sections='kafexhiu2014' has gamma rays only; use 'aafrag' or 'kamae2006' for neutrinos")
@@ -105,7 +114,7 @@ def differential_cross_section(model, product, projectile, target, e_primary, e_
     e_secondary = np.atleast_1d(np.asarray(e_secondary, dtype=float))
     if model == "aafrag":
         table_min, _ = _aafrag_table_range(projectile, target)
-        in_table = e_primary >= table_min
+        in_table = e_primary >= table_min * (1 - 1e-9)  # a grid may start exactly at the table edge
         matrix = np.zeros((e_primary.size, e_secondary.size))
         if np.any(in_table):
             result = aafragpy.get_cross_section(
