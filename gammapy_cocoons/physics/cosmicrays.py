@@ -45,31 +45,31 @@ E_SN_GEV = 1e51 * ERG_GEV
 
 
 @lru_cache(maxsize=4)
-def _gauss_legendre(n=48):
+def _gauss_legendre(n=24):
     return np.polynomial.legendre.leggauss(n)
 
 
 def _energy_integral(species, index, p_max):
     """int_0^inf dp p^2 (p/m)^-index exp(-p/p_max) T(p) [GeV^4], by Gauss-Legendre in ln p.
 
-    Pieces in u = ln(p/m): [-60, -3], [-3, 3], [3, u_c], [u_c, u_c + 4.5] with
-    u_c = ln(p_max/m): the low-energy power law, the transition, the high-energy power law up to
-    the cut-off, and the cut-off itself (exp(-90) beyond). Checked against mpmath in the tests.
+    Pieces in u = ln(p/m): [-60, -3], [-3, 3], [3, u_c - 2], [u_c - 2, u_c], [u_c, u_c + 2],
+    [u_c + 2, u_c + 4.5] with u_c = ln(p_max/m): the low-energy power law, the transition at
+    p ~ m, the high-energy power law and the cut-off (exp(-90) beyond). 24 nodes per piece give
+    1e-11 (checked against mpmath in the tests); all pieces are evaluated in one array call
+    because fits recompute this whenever an injection index changes.
     """
     m = species.mass
     u_cut = np.log(p_max / m)
     edges = [-60.0, -3.0, 3.0]
     edges += [u for u in (u_cut - 2.0, u_cut, u_cut + 2.0, u_cut + 4.5) if u > edges[-1]]
+    edges = np.array(edges)
     x, w = _gauss_legendre()
-    total = 0.0
-    for a, b in zip(edges[:-1], edges[1:]):
-        u = 0.5 * (a + b) + 0.5 * (b - a) * x
-        xx = np.exp(u)
-        # p^2 dp (p/m)^-index T = m^4 x^(3-index) (sqrt(1+x^2) - 1) du; sqrt(1+x^2)-1 = x^2/(sqrt(1+x^2)+1)
-        kinetic = xx * xx / (np.sqrt(1.0 + xx * xx) + 1.0)
-        integrand = xx ** (3.0 - index) * kinetic * np.exp(-xx * m / p_max)
-        total += 0.5 * (b - a) * np.dot(w, integrand)
-    return m**4 * total
+    half = 0.5 * np.diff(edges)[:, None]
+    xx = np.exp((edges[:-1, None] + half) + half * x)
+    # p^2 dp (p/m)^-index T = m^4 x^(3-index) (sqrt(1+x^2) - 1) du; sqrt(1+x^2)-1 = x^2/(sqrt(1+x^2)+1)
+    kinetic = xx * xx / (np.sqrt(1.0 + xx * xx) + 1.0)
+    integrand = xx ** (3.0 - index) * kinetic * np.exp(-xx * (m / p_max))
+    return m**4 * np.sum(half * w * integrand)
 
 
 @dataclass(frozen=True)
