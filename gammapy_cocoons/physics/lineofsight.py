@@ -104,27 +104,27 @@ def disc_exit_distance(dist, l):
     return dist.r_sun * np.cos(l) + np.sqrt(dist.r_max**2 - (dist.r_sun * np.sin(l)) ** 2)
 
 
-def _distance_breakpoints(dist, l, d_end, extra=()):
-    """Sorted interval ends in [0, d_end] for a radial integral along longitude ``l``.
+def _distance_breakpoints(dist, tangent, d_end, extra=()):
+    """Sorted interval ends in [0, d_end] for a radial integral along one line of sight.
 
     Ends: the Sun, a geometric ladder in units of z0 (the vertical scale that sets the
-    latitude weight near the Sun), points around the tangent point r_sun cos l (where the
-    r^alpha cusp of the profile sits for l -> 0), ``extra`` kinks and the far end.
+    latitude weight near the Sun), points around the ``tangent`` point (closest approach to
+    the Galactic centre, where the r^alpha cusp of the profile sits for l -> 0), ``extra``
+    kinks and the far end. All arguments are in the same length variable (d or s).
     """
-    l = np.asarray(l, dtype=float)
+    tangent = np.where(np.isfinite(tangent), tangent, 0.0)
     d_end = np.asarray(d_end, dtype=float)
+    shape = tangent.shape
     ladder = dist.z0 * 2.0 ** np.arange(-4, 9)
-    tangent = dist.r_sun * np.cos(l)[..., None] + np.array([-1.0, -0.25, -0.05, 0.0, 0.05, 0.25, 1.0])
     parts = [
-        np.zeros(l.shape + (1,)),
-        np.broadcast_to(ladder, l.shape + ladder.shape),
-        tangent,
+        np.zeros(shape + (1,)),
+        np.broadcast_to(ladder, shape + ladder.shape),
+        tangent[..., None] + np.array([-1.0, -0.25, -0.05, 0.0, 0.05, 0.25, 1.0]),
         d_end[..., None],
     ]
     parts += [np.asarray(e, dtype=float)[..., None] for e in extra]
-    points = np.concatenate([np.broadcast_to(p, l.shape + p.shape[-1:]) for p in parts], axis=-1)
-    points = np.clip(points, 0.0, d_end[..., None])
-    return np.sort(points, axis=-1)
+    points = np.concatenate([np.broadcast_to(p, shape + p.shape[-1:]) for p in parts], axis=-1)
+    return np.sort(np.clip(points, 0.0, d_end[..., None]), axis=-1)
 
 
 def latitude_weight(dist, d, beta1, beta2, n_latitude=8):
@@ -192,7 +192,7 @@ def band_integral(dist, l, beta1, beta2, quadrature=DEFAULT_QUADRATURE):
     with np.errstate(divide="ignore"):
         kinks = (dist.h / np.tan(beta1), dist.h / np.tan(beta2))
     kinks = tuple(np.where(np.isfinite(k), k, 0.0) for k in kinks)
-    breakpoints = _distance_breakpoints(dist, l, d_end, extra=kinks)
+    breakpoints = _distance_breakpoints(dist, dist.r_sun * np.cos(l), d_end, extra=kinks)
     d, wd = _piecewise_nodes(breakpoints, quadrature.n_distance)
     f = dist.radial(galactocentric_radius(dist, d, l[..., None]))
     w_lat = latitude_weight(dist, d, beta1[..., None], beta2[..., None], quadrature.n_latitude)
@@ -211,18 +211,7 @@ def column_density(dist, l, b, quadrature=DEFAULT_QUADRATURE):
         s_exit = np.minimum(disc_exit_distance(dist, l) / cos_b, dist.h / sin_b)
         s_tangent = dist.r_sun * np.cos(l) / cos_b
     # the same interval ends as the band integral, expressed along s instead of d
-    ladder = dist.z0 * 2.0 ** np.arange(-4, 9)
-    tangent = s_tangent[..., None] + np.array([-1.0, -0.25, -0.05, 0.0, 0.05, 0.25, 1.0])
-    points = np.concatenate(
-        [
-            np.zeros(l.shape + (1,)),
-            np.broadcast_to(ladder, l.shape + ladder.shape),
-            np.where(np.isfinite(tangent), tangent, 0.0),
-            s_exit[..., None],
-        ],
-        axis=-1,
-    )
-    points = np.sort(np.clip(points, 0.0, s_exit[..., None]), axis=-1)
+    points = _distance_breakpoints(dist, s_tangent, s_exit)
     s, ws = _piecewise_nodes(points, quadrature.n_distance)
     d = s * cos_b[..., None]
     z = s * np.sin(b)[..., None]
