@@ -107,9 +107,9 @@ class CocoonEmission:
         if self.helium_fraction > 0 and self.cross_sections != "aafrag":
             raise ValueError("helium_fraction > 0 needs cross_sections='aafrag' (the only model with a He target)")
         self.quadrature = lineofsight.DEFAULT_QUADRATURE if quadrature is None else quadrature
+        if not isinstance(per_decade, (int, np.integer)) or per_decade < 8:
+            raise ValueError(f"per_decade must be an integer >= 8, got {per_decade!r}")
         self.per_decade = int(per_decade)
-        if self.per_decade < 8:
-            raise ValueError(f"per_decade must be >= 8, got {per_decade!r}")
 
     def __repr__(self):
         return (

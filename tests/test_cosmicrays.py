@@ -70,3 +70,9 @@ def test_bad_injection(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         Injection(**args)
+
+
+def test_species_by_name_and_bad_species():
+    assert Injection("He", efficiency=0.012, index=4.16).species is HELIUM
+    with pytest.raises(TypeError, match="species"):
+        Injection("Fe", efficiency=0.01, index=4.2)

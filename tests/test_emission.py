@@ -102,6 +102,7 @@ def test_long_cutoff_gives_constant_grammage():
         ({"helium_fraction": -0.1}, ValueError, "helium_fraction"),
         ({"helium_fraction": 0.1, "cross_sections": "kamae2006"}, ValueError, "helium_fraction"),
         ({"injections": ["H"]}, TypeError, "injections"),
+        ({"per_decade": "many"}, ValueError, "per_decade"),
     ],
 )
 def test_bad_construction(kwargs, error, match):

@@ -97,6 +97,10 @@ class Injection:
     _norm: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
+        if isinstance(self.species, str) and self.species in SPECIES:
+            object.__setattr__(self, "species", SPECIES[self.species])
+        if not isinstance(self.species, Species):
+            raise TypeError(f"species must be a Species or one of {sorted(SPECIES)}, got {self.species!r}")
         positive_float(self.efficiency, "efficiency", upper=1.0)
         positive_float(self.e_sn, "e_sn")
         index = positive_float(self.index, "index")
