@@ -193,13 +193,17 @@ class CocoonEmission:
         return self.flux(energy, secondary, region) / (omega * u.sr)
 
     def column(self, lon, lat):
-        """int ds rho along lines of sight [s-1 cm-2 sr-1] at Galactic (lon, lat) (Angles)."""
+        """int ds rho along lines of sight [s-1 cm-2] at Galactic (lon, lat) (Angles).
+
+        Its integral over solid angle is :meth:`sky_integral` [s-1 cm-2 sr]; the intensity is
+        Q_sec x column / (4 pi sr).
+        """
         l = to_value(lon, u.rad, "lon")
         b = to_value(lat, u.rad, "lat")
         if np.any(np.abs(b) > 0.5 * np.pi + 1e-12):
             raise ValueError("lat must be within [-90, 90] deg")
         value = lineofsight.column_density(self.source_distribution, l, b, self.quadrature)
-        return value / KPC_CM**2 * u.Unit("s-1 cm-2 sr-1")
+        return value / KPC_CM**2 * u.Unit("s-1 cm-2")
 
     def sky_intensity(self, energy, lon, lat, secondary="gamma"):
         """Intensity along single lines of sight [cm-2 s-1 TeV-1 sr-1].
@@ -209,7 +213,7 @@ class CocoonEmission:
         region integrals.
         """
         q = np.atleast_1d(self.production(energy, secondary).to_value("TeV-1"))
-        column = self.column(lon, lat).to_value("s-1 cm-2 sr-1")
+        column = self.column(lon, lat).to_value("s-1 cm-2")
         return np.multiply.outer(q, column) / (4.0 * np.pi) * u.Unit("cm-2 s-1 TeV-1 sr-1")
 
     # -- Eqs. 9 and 10 ------------------------------------------------------------------------

@@ -59,6 +59,8 @@ def _energy_integral(species, index, p_max):
     because fits recompute this whenever an injection index changes.
     """
     m = species.mass
+    # an array of indices (parameter samples) gets two trailing axes for the quadrature
+    index = np.asarray(index, dtype=float)[..., None, None]
     u_cut = np.log(p_max / m)
     edges = [-60.0, -3.0, 3.0]
     edges += [u for u in (u_cut - 2.0, u_cut, u_cut + 2.0, u_cut + 4.5) if u > edges[-1]]
@@ -69,7 +71,7 @@ def _energy_integral(species, index, p_max):
     # p^2 dp (p/m)^-index T = m^4 x^(3-index) (sqrt(1+x^2) - 1) du; sqrt(1+x^2)-1 = x^2/(sqrt(1+x^2)+1)
     kinetic = xx * xx / (np.sqrt(1.0 + xx * xx) + 1.0)
     integrand = xx ** (3.0 - index) * kinetic * np.exp(-xx * (m / p_max))
-    return m**4 * np.sum(half * w * integrand)
+    return m**4 * np.sum(half * w * integrand, axis=(-2, -1))
 
 
 @dataclass(frozen=True)

@@ -116,19 +116,25 @@ class ProductionKernel:
     def evaluate(self, grammage, efficiencies=None, indices=None):
         """Q_sec(E) [GeV-1 per source] for a grammage law (callable of rigidity in GV).
 
-        ``efficiencies`` / ``indices`` optionally override the injections' (one per species).
-        If the grammage returns arrays with a trailing axis (parameter samples), the result
-        gets that axis too.
+        ``efficiencies`` / ``indices`` optionally override the injections' (one per species);
+        each may be a number or a 1-d array of parameter samples. If the grammage returns
+        arrays with a trailing axis (parameter samples), the result gets that axis too.
         """
-        total = 0.0
+        parts = []
         for i, (injection, grid, rigidity, matrix) in enumerate(
             zip(self.injections, self.grids, self.rigidities, self.matrices)
         ):
             eff = None if efficiencies is None else efficiencies[i]
             idx = None if indices is None else indices[i]
-            spectrum = injection.dn_de(grid.energy, eff, idx)
+            sampled = np.ndim(eff) > 0 or np.ndim(idx) > 0
+            spectrum = injection.dn_de(grid.energy[:, None] if sampled else grid.energy, eff, idx)
             chi = grammage(rigidity)
-            if np.ndim(chi) > 1:
-                spectrum = spectrum.reshape((-1,) + (1,) * (np.ndim(chi) - 1))
-            total = total + matrix @ (spectrum * chi)
+            if np.ndim(chi) > spectrum.ndim:
+                spectrum = spectrum.reshape(spectrum.shape + (1,) * (np.ndim(chi) - spectrum.ndim))
+            elif spectrum.ndim > np.ndim(chi):
+                chi = np.reshape(chi, np.shape(chi) + (1,) * (spectrum.ndim - np.ndim(chi)))
+            parts.append(matrix @ (spectrum * chi))
+        # species with and without sampled parameters: pad to a common trailing axis
+        ndim = max(p.ndim for p in parts)
+        total = sum(p.reshape(p.shape + (1,) * (ndim - p.ndim)) for p in parts)
         return np.reshape(total, self.energies.shape + np.shape(total)[1:])
