@@ -15,6 +15,7 @@ from .physics.grammage import (
     GrammageLaw,
 )
 from .physics.lineofsight import Quadrature
+from .models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
 from .skyregions import LHAASO_INNER, LHAASO_OUTER, mask_out
 
 try:
@@ -23,6 +24,9 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "unknown"
 
 __all__ = [
+    "CocoonSpectralModel",
+    "CocoonSpatialModel",
+    "RegionFluxSpectralModel",
     "CocoonEmission",
     "ENERGY_RANGE",
     "LHAASO_INNER",

@@ -14,7 +14,7 @@ import astropy.units as u
 from astropy.coordinates import SkyCoord
 from regions import CircleSkyRegion, CompoundSkyRegion, RectangleSkyRegion, SkyRegion
 
-__all__ = ["LHAASO_INNER", "LHAASO_OUTER", "mask_out", "to_lb_region", "AllSky"]
+__all__ = ["LHAASO_INNER", "LHAASO_OUTER", "mask_out", "to_lb_region", "AllSky", "region_to_dict", "region_from_dict"]
 
 #: LHAASO-KM2A inner Galaxy, 15 < l < 125 deg, |b| < 5 deg (Cao et al. 2023, 2025)
 LHAASO_INNER = RectangleSkyRegion(
@@ -222,3 +222,63 @@ def mask_out(region, *masks):
     for mask in masks[1:]:
         union = union | mask
     return region ^ (region & union)
+
+
+_OPERATOR_NAMES = {operator.or_: "or", operator.and_: "and", operator.xor: "xor"}
+
+
+def region_to_dict(region):
+    """A YAML-friendly description of a sky region (None: the whole sky).
+
+    Rectangles and circles keep their frame, centre and sizes in degrees; compound regions
+    nest their two parts; any other shape is stored as its DS9 string.
+    """
+    if region is None:
+        return None
+    if isinstance(region, CompoundSkyRegion):
+        if region.operator not in _OPERATOR_NAMES:
+            raise ValueError(f"cannot serialise a region with operator {region.operator!r}")
+        return {
+            "operator": _OPERATOR_NAMES[region.operator],
+            "region1": region_to_dict(region.region1),
+            "region2": region_to_dict(region.region2),
+        }
+    if isinstance(region, (RectangleSkyRegion, CircleSkyRegion)):
+        frame = region.center.frame.name
+        spherical = region.center.spherical
+        lon, lat = spherical.lon.wrap_at(360 * u.deg).to_value(u.deg), spherical.lat.to_value(u.deg)
+        data = {"shape": "rectangle" if isinstance(region, RectangleSkyRegion) else "circle",
+                "frame": frame, "lon": float(lon), "lat": float(lat)}
+        if isinstance(region, RectangleSkyRegion):
+            data.update(width=float(region.width.to_value(u.deg)), height=float(region.height.to_value(u.deg)),
+                        angle=float(region.angle.to_value(u.deg)))
+        else:
+            data["radius"] = float(region.radius.to_value(u.deg))
+        return data
+    if isinstance(region, SkyRegion):
+        return {"ds9": region.serialize(format="ds9")}
+    raise TypeError(f"region must be a regions SkyRegion or None, got {type(region).__name__}")
+
+
+def region_from_dict(data):
+    """Inverse of :func:`region_to_dict`."""
+    if data is None:
+        return None
+    if "operator" in data:
+        names = {name: op for op, name in _OPERATOR_NAMES.items()}
+        if data["operator"] not in names:
+            raise ValueError(f"unknown region operator {data['operator']!r}; expected one of {sorted(names)}")
+        return CompoundSkyRegion(
+            region_from_dict(data["region1"]), region_from_dict(data["region2"]), names[data["operator"]]
+        )
+    if "ds9" in data:
+        from regions import Regions
+
+        return Regions.parse(data["ds9"], format="ds9")[0]
+    center = SkyCoord(data["lon"], data["lat"], unit="deg", frame=data["frame"])
+    if data.get("shape") == "rectangle":
+        return RectangleSkyRegion(center=center, width=data["width"] * u.deg, height=data["height"] * u.deg,
+                                  angle=data.get("angle", 0.0) * u.deg)
+    if data.get("shape") == "circle":
+        return CircleSkyRegion(center=center, radius=data["radius"] * u.deg)
+    raise ValueError(f"cannot read a region from {data!r}")

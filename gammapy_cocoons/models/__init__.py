@@ -1,0 +1,32 @@
+"""gammapy models of the cocoon emission, registered with gammapy on import."""
+from gammapy.modeling.models import SPATIAL_MODEL_REGISTRY, SPECTRAL_MODEL_REGISTRY
+
+from .region import RegionFluxSpectralModel
+from .spatial import CocoonSpatialModel
+from .spectral import GRAMMAGE_LAWS, CocoonSpectralModel
+
+__all__ = ["CocoonSpectralModel", "CocoonSpatialModel", "RegionFluxSpectralModel", "GRAMMAGE_LAWS", "register"]
+
+
+def _all_tags(registry):
+    tags = set()
+    for cls in registry:
+        tags.update(cls.tag if isinstance(cls.tag, list) else [cls.tag])
+    return tags
+
+
+def register(cls, registry):
+    """Add ``cls`` to a gammapy registry; refuse tags that another class already uses."""
+    if cls in registry:
+        return
+    taken = set(cls.tag) & _all_tags(registry)
+    if taken:
+        raise RuntimeError(
+            f"cannot register {cls.__name__}: tag(s) {sorted(taken)} already used by another gammapy model"
+        )
+    registry.append(cls)
+
+
+register(CocoonSpectralModel, SPECTRAL_MODEL_REGISTRY)
+register(RegionFluxSpectralModel, SPECTRAL_MODEL_REGISTRY)
+register(CocoonSpatialModel, SPATIAL_MODEL_REGISTRY)

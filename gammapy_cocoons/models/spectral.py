@@ -1,0 +1,227 @@
+"""CocoonSpectralModel: the all-sky cocoon flux of Eq. 8 as a gammapy SpectralModel."""
+from collections import OrderedDict
+
+import numpy as np
+import astropy.units as u
+from gammapy.modeling import Parameter
+from gammapy.modeling.models import SpectralModel
+
+from .._validation import choice, positive_float
+from ..constants import KPC_CM
+from ..emission import ENERGY_RANGE
+from ..physics import lineofsight
+from ..physics.cosmicrays import HELIUM, PROTON, Injection
+from ..physics.crosssections import CROSS_SECTION_MODELS, SECONDARIES
+from ..physics.galaxy import SOURCE_DISTRIBUTIONS, get_source_distribution
+from ..physics.grammage import DIFFUSION_INDICES, EscapeGrammage, ExponentialGrammage
+from ..physics.production import ProductionKernel
+from ..skyregions import to_lb_region
+
+__all__ = ["CocoonSpectralModel", "GRAMMAGE_LAWS"]
+
+#: grammage laws of the model: Eq. 6, Eq. B.1 (free delta or a turbulence preset), constant
+GRAMMAGE_LAWS = ("exponential", "escape", "constant") + tuple(DIFFUSION_INDICES)
+
+_KERNELS = OrderedDict()
+_FLUX_UNIT = u.Unit("cm-2 s-1 TeV-1")
+
+
+def _kernel(options, energy_gev):
+    """ProductionKernel for the model options and flat energies [GeV]; shared by all models."""
+    key = options + (energy_gev.tobytes(),)
+    if key not in _KERNELS:
+        secondary, cross_sections, helium_fraction, per_decade = options
+        # eps and index are overridden at evaluation; only the species and p_max shape the kernel
+        injections = (Injection(PROTON, 0.05, 4.26), Injection(HELIUM, 0.012, 4.16))
+        _KERNELS[key] = ProductionKernel(
+            injections, secondary, energy_gev, cross_sections=cross_sections,
+            helium_fraction=helium_fraction, per_decade=per_decade,
+        )
+        if len(_KERNELS) > 32:
+            _KERNELS.popitem(last=False)
+    _KERNELS.move_to_end(key)
+    return _KERNELS[key]
+
+
+def _all_sky_geometry(source_distribution):
+    """int dOmega int ds rho / (4 pi) over the whole sky [s-1 cm-2]."""
+    value = lineofsight.sky_integral(source_distribution, to_lb_region(None))
+    return value / KPC_CM**2 / (4.0 * np.pi)
+
+
+class CocoonSpectralModel(SpectralModel):
+    """All-sky flux of cocoon gamma rays or neutrinos (Ambrosone et al. 2025, Eqs. 3-8).
+
+    dN/dE = Q_sec(E) / (4 pi) int dOmega int ds rho, in cm-2 s-1 TeV-1, so that this model
+    times :class:`~gammapy_cocoons.CocoonSpatialModel` (normalised to 1 over the sky) is the
+    intensity. Q_sec is Eq. 7 with the cocoon grammage chi_c(R) and the H and He injection of
+    Eqs. 3-4 (p_max = Z PeV).
+
+    Parameters (gammapy `Parameter`s)
+    ---------------------------------
+    chi0 : cocoon grammage normalisation [g cm-2], default 0.4, bounds [0, 20].
+    r0 : cut-off rigidity R0 [TV], default 20, bounds [1e-3, 1e5].
+    delta : slope of the escape law (Eq. B.1), frozen; ignored by the exponential law.
+    eps_h, index_h, eps_he, index_he : injection efficiency and momentum slope of H and He
+        (Eqs. 3-4), frozen, defaults 0.05 / 4.26 and 0.012 / 4.16.
+
+    Options (not parameters; serialised with the model)
+    ---------------------------------------------------
+    secondary : "gamma" (default), "nu_all", "nu_per_flavour" (one flavour at Earth) or one
+        neutrino species at the source ("nu_e", "anu_e", "nu_mu", "anu_mu").
+    grammage : "exponential" (Eq. 6, default), "escape" (Eq. B.1 with the ``delta``
+        parameter), "constant", or an escape-law preset "kolmogorov", "kraichnan", "bohm"
+        (sets the initial ``delta``).
+    cross_sections : "aafrag" (default), "kafexhiu2014" (gamma only), "kamae2006".
+    source_distribution : name of the source profile whose all-sky integral normalises the
+        flux: "green2015" (default), "case1998", "lorimer2006", "yusifov2004".
+    helium_fraction : ISM helium n_He/n_H in the cocoon gas (default 0, the paper's Eq. 7).
+    per_decade : primary-energy grid density of Eq. 7 (default 64).
+    """
+
+    tag = ["CocoonSpectralModel", "cocoon"]
+
+    chi0 = Parameter("chi0", 0.4, unit="g cm-2", min=0.0, max=20.0)
+    r0 = Parameter("r0", 20.0, unit="TV", min=1e-3, max=1e5)
+    delta = Parameter("delta", 0.5, min=0.05, max=3.0, frozen=True)
+    eps_h = Parameter("eps_h", 0.05, min=0.0, max=1.0, frozen=True)
+    index_h = Parameter("index_h", 4.26, min=3.01, max=5.99, frozen=True)
+    eps_he = Parameter("eps_he", 0.012, min=0.0, max=1.0, frozen=True)
+    index_he = Parameter("index_he", 4.16, min=3.01, max=5.99, frozen=True)
+
+    def __init__(
+        self,
+        secondary="gamma",
+        grammage="exponential",
+        cross_sections="aafrag",
+        source_distribution="green2015",
+        helium_fraction=0.0,
+        per_decade=64,
+        **kwargs,
+    ):
+        self.secondary = choice(secondary, SECONDARIES, "secondary")
+        self.grammage = choice(grammage, GRAMMAGE_LAWS, "grammage")
+        self.cross_sections = choice(cross_sections, CROSS_SECTION_MODELS, "cross_sections")
+        if not isinstance(source_distribution, str):
+            raise TypeError(
+                "source_distribution must be a name (serialisable): one of "
+                f"{sorted(SOURCE_DISTRIBUTIONS)}"
+            )
+        self.source_distribution = get_source_distribution(source_distribution).name
+        self.helium_fraction = positive_float(helium_fraction, "helium_fraction", allow_zero=True, upper=1.0)
+        if self.helium_fraction > 0 and self.cross_sections != "aafrag":
+            raise ValueError("helium_fraction > 0 needs cross_sections='aafrag' (the only model with a He target)")
+        if not isinstance(per_decade, (int, np.integer)) or per_decade < 8:
+            raise ValueError(f"per_decade must be an integer >= 8, got {per_decade!r}")
+        self.per_decade = int(per_decade)
+        if grammage in DIFFUSION_INDICES and "delta" not in kwargs:
+            kwargs["delta"] = DIFFUSION_INDICES[grammage]
+        super().__init__(**kwargs)
+        self._geometry = _all_sky_geometry(get_source_distribution(self.source_distribution))
+
+    @property
+    def options(self):
+        """The non-parameter settings, as stored in YAML."""
+        return {
+            "secondary": self.secondary,
+            "grammage": self.grammage,
+            "cross_sections": self.cross_sections,
+            "source_distribution": self.source_distribution,
+            "helium_fraction": self.helium_fraction,
+            "per_decade": self.per_decade,
+        }
+
+    def _kernel_options(self):
+        return (self.secondary, self.cross_sections, self.helium_fraction, self.per_decade)
+
+    def _grammage_shape(self, r0_gv, delta):
+        if self.grammage == "exponential":
+            return lambda rigidity: ExponentialGrammage.shape_of(rigidity, r0_gv)
+        if self.grammage == "constant":
+            return lambda rigidity: np.ones_like(rigidity)
+        return lambda rigidity: EscapeGrammage.shape_of(rigidity, r0_gv, delta)
+
+    @staticmethod
+    def _value(quantity, unit=None):
+        """A float or, for parameter samples, a flat array (constant samples collapse)."""
+        value = np.asarray(quantity.to_value(unit) if unit else u.Quantity(quantity).to_value(""), dtype=float)
+        if value.size == 1 or np.all(value == value.flat[0]):
+            return float(value.flat[0])
+        return value.ravel()
+
+    def evaluate(self, energy, chi0, r0, delta, eps_h, index_h, eps_he, index_he):
+        """dN/dE [cm-2 s-1 TeV-1]; broadcasts over a trailing parameter-sample axis."""
+        energy = u.Quantity(energy)
+        e = energy.to_value(u.GeV)
+        lo, hi = (x.to_value(u.GeV) for x in ENERGY_RANGE)
+        if np.any(~(e >= lo)) or np.any(~(e <= hi)):
+            raise ValueError(
+                f"energy must be within {ENERGY_RANGE[0]} - {ENERGY_RANGE[1]} for {type(self).__name__}"
+            )
+        values = {
+            "chi0": self._value(chi0, "g cm-2"), "r0": self._value(r0, "GV"), "delta": self._value(delta),
+            "eps_h": self._value(eps_h), "index_h": self._value(index_h),
+            "eps_he": self._value(eps_he), "index_he": self._value(index_he),
+        }
+        samples = [np.size(v) for v in values.values() if np.ndim(v) > 0]
+        sample_shape = np.broadcast_shapes(*(np.shape(p) for p in (chi0, r0, delta, eps_h, index_h, eps_he, index_he)))
+        if samples and (len(set(samples)) > 1 or len(sample_shape) != 1 or not self._separable(e.shape, sample_shape)):
+            raise ValueError(
+                "parameter samples must share one trailing axis that the energy array leaves free "
+                f"(energy shape {e.shape}, parameter shape {sample_shape})"
+            )
+        if samples:
+            energy_flat = np.ascontiguousarray(e[..., 0]).ravel()
+            out_shape = e.shape[:-1] + sample_shape
+        else:
+            energy_flat = np.ascontiguousarray(e).ravel()
+            out_shape = np.broadcast_shapes(e.shape, sample_shape)
+
+        kernel = _kernel(self._kernel_options(), energy_flat)
+        r0_gv, delta_v = values["r0"], values["delta"]
+        if np.ndim(r0_gv) or np.ndim(delta_v):
+            shape = self._grammage_shape(np.atleast_1d(r0_gv), np.atleast_1d(delta_v))
+            grammage = lambda rigidity: shape(rigidity[:, None])  # noqa: E731
+        else:
+            grammage = self._grammage_shape(r0_gv, delta_v)
+        q = kernel.evaluate(
+            grammage,
+            efficiencies=(values["eps_h"], values["eps_he"]),
+            indices=(values["index_h"], values["index_he"]),
+        )
+        q = np.reshape(q, (energy_flat.size, -1)) if samples else q.reshape(energy_flat.size)
+        # dN/dE in GeV-1 -> TeV-1; chi0 enters linearly
+        flux = q * values["chi0"] * self._geometry * 1e3
+        return np.broadcast_to(flux.reshape(out_shape), out_shape) * _FLUX_UNIT
+
+    @staticmethod
+    def _separable(energy_shape, sample_shape):
+        return len(energy_shape) >= 1 and energy_shape[-1] == 1
+
+    def evaluate_integral(self, energy_min, energy_max, **kwargs):
+        """int dN/dE dE over [energy_min, energy_max] [cm-2 s-1], Gauss-Legendre in ln E."""
+        emin = u.Quantity(energy_min)
+        emax = u.Quantity(energy_max).to(emin.unit)
+        n_pieces = int(np.clip(np.ceil(np.max(np.log10(emax / emin)) / 0.25), 1, 64))
+        x, w = np.polynomial.legendre.leggauss(6)
+        edges = np.linspace(0.0, 1.0, n_pieces + 1)
+        nodes = (edges[:-1, None] + 0.5 * (x + 1.0) / n_pieces).ravel()
+        weights = np.tile(0.5 * w / n_pieces, n_pieces)
+        log_min = np.log(emin.value)[..., None]
+        log_width = np.log(emax.value / emin.value)[..., None]
+        energy = np.exp(log_min + log_width * nodes) * emin.unit
+        dnde = self.evaluate(energy.ravel(), **kwargs).reshape(energy.shape)
+        return np.sum(dnde * energy * weights, axis=-1) * log_width[..., 0]
+
+    def to_dict(self, full_output=False):
+        data = super().to_dict(full_output)
+        data["spectral"].update(self.options)
+        return data
+
+    @classmethod
+    def from_dict(cls, data, **kwargs):
+        spectral = data.get("spectral", data)
+        options = {key: spectral[key] for key in (
+            "secondary", "grammage", "cross_sections", "source_distribution", "helium_fraction", "per_decade"
+        ) if key in spectral}
+        return super().from_dict(data, **options, **kwargs)
