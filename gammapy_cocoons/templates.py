@@ -1,0 +1,186 @@
+"""Sky templates: pixel-integrated intensity cubes of any SkyModel, written as FITS.
+
+:func:`make_cube` gives a gammapy `Map` of the mean intensity in every pixel (the pixel
+integral of the model divided by the pixel solid angle) at the nodes of an energy axis.
+:func:`write_cube` writes it in three conventions that common tools read:
+
+- ``"gadf"``: gammapy's own (``Map.read``);
+- ``"fermi"``: the Fermi-LAT map-cube convention of the Galactic diffuse model
+  (``gll_iem``): CAR in Galactic coordinates, intensity in cm-2 s-1 MeV-1 sr-1 in the
+  primary HDU, an ``ENERGIES`` table in MeV; read by ``TemplateSpatialModel.read`` and the
+  Fermi tools' ``MapCubeFunction``;
+- ``"healpix"``: RING ordering, Galactic, one binary-table column per energy in
+  cm-2 s-1 TeV-1 sr-1 (``healpy.read_map(path, field=None)``), energies in an ``ENERGIES``
+  table after it.
+"""
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import astropy.units as u
+from astropy.io import fits
+from gammapy.maps import Map, MapAxis
+
+__all__ = ["make_cube", "write_cube", "CUBE_FORMATS", "INTENSITY_UNIT"]
+
+log = logging.getLogger(__name__)
+
+CUBE_FORMATS = ("gadf", "fermi", "healpix")
+INTENSITY_UNIT = u.Unit("cm-2 s-1 TeV-1 sr-1")
+
+
+def _energy_axis(geom):
+    for name in ("energy_true", "energy"):
+        if name in geom.axes.names:
+            return geom.axes[name]
+    raise ValueError("geom must have an energy axis ('energy_true'), e.g. MapAxis.from_energy_bounds(..., name='energy_true')")
+
+
+def make_cube(sky_model, geom, progress=None):
+    """Mean intensity of ``sky_model`` in every pixel of ``geom`` [cm-2 s-1 TeV-1 sr-1].
+
+    Parameters
+    ----------
+    sky_model : `~gammapy.modeling.models.SkyModel`
+        Model with spectral and spatial parts (e.g. cocoons, a DGE template).
+    geom : `~gammapy.maps.WcsGeom` or `~gammapy.maps.HpxGeom`
+        Geometry with one energy axis; the cube is evaluated at the axis nodes (centres).
+    progress : bool or None
+        Progress bar for the pixel integrals (None: only for large maps on a terminal).
+
+    Returns
+    -------
+    `~gammapy.maps.Map`
+        Same geometry, axis named ``energy_true``, unit cm-2 s-1 TeV-1 sr-1. The sum of
+        intensity x pixel solid angle is the model's flux in the map.
+    """
+    if geom.is_region:
+        raise TypeError("geom must be a WcsGeom or HpxGeom (for regions use RegionFluxSpectralModel)")
+    if sky_model.spatial_model is None:
+        raise ValueError("sky_model needs a spatial model to make a sky template")
+    axis = _energy_axis(geom)
+    if len(geom.axes) != 1:
+        raise ValueError(f"geom must have exactly one (energy) axis, got {geom.axes.names}")
+    if axis.name != "energy_true":
+        axis = axis.copy(name="energy_true")
+        geom = geom.to_image().to_cube([axis])
+    energy = axis.center
+    spectrum = sky_model.spectral_model(energy).reshape((-1,) + (1,) * (len(geom.data_shape) - 1))
+    spatial = sky_model.spatial_model
+    kwargs = {"progress": progress} if _accepts_progress(spatial) else {}
+    integrals = spatial.integrate_geom(geom, **kwargs).quantity
+    omega = geom.to_image().solid_angle()
+    cube = (spectrum * integrals / omega).to(INTENSITY_UNIT)
+    return Map.from_geom(geom, data=cube.value, unit=cube.unit)
+
+
+def _accepts_progress(spatial_model):
+    import inspect
+
+    return "progress" in inspect.signature(spatial_model.integrate_geom).parameters
+
+
+def write_cube(cube, path, format="gadf", overwrite=False):
+    """Write a cube from :func:`make_cube` to FITS.
+
+    Parameters
+    ----------
+    cube : `~gammapy.maps.Map`
+        Intensity cube with one energy axis.
+    path : str or `~pathlib.Path`
+        Output file. An existing file is never replaced unless ``overwrite=True``; the file
+        is written to a temporary name in the same directory and moved into place.
+    format : {"gadf", "fermi", "healpix"}
+        See the module documentation. "fermi" needs a Galactic CAR WCS cube, "healpix" a
+        Galactic HEALPix cube.
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    `~pathlib.Path`
+        The written file.
+    """
+    if format not in CUBE_FORMATS:
+        raise ValueError(f"format must be one of {CUBE_FORMATS}, got {format!r}")
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"path {str(path)!r} exists; pass overwrite=True to replace it")
+    if not path.parent.exists():
+        raise FileNotFoundError(f"path: directory {str(path.parent)!r} does not exist")
+    axis = _energy_axis(cube.geom)
+    try:
+        intensity = cube.quantity.to(INTENSITY_UNIT)
+    except u.UnitConversionError:
+        raise u.UnitConversionError(f"cube must be an intensity (cm-2 s-1 TeV-1 sr-1), got unit '{cube.unit}'") from None
+
+    if format == "gadf":
+        hdulist = cube.to_hdulist(format="gadf")
+    elif format == "fermi":
+        hdulist = _fermi_hdulist(cube, axis, intensity)
+    else:
+        hdulist = _healpix_hdulist(cube, axis, intensity)
+
+    descriptor, temporary = tempfile.mkstemp(suffix=".fits", prefix=f".{path.name}.", dir=path.parent)
+    os.close(descriptor)
+    try:
+        hdulist.writeto(temporary, overwrite=True)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    log.info("wrote %s cube %s", format, path)
+    return path
+
+
+def _fermi_hdulist(cube, axis, intensity):
+    geom = cube.geom
+    if geom.is_hpx or geom.frame != "galactic" or geom.projection != "CAR":
+        raise ValueError(
+            "format='fermi' needs a Galactic CAR WCS cube (the Fermi-LAT map-cube convention); "
+            f"got {'HEALPix' if geom.is_hpx else geom.projection} in frame {geom.frame!r}"
+        )
+    energy_mev = MapAxis.from_nodes(axis.center.to("MeV"), name="energy", interp="log")
+    fermi_geom = geom.to_image().to_cube([energy_mev])
+    data = intensity.to_value("cm-2 s-1 MeV-1 sr-1").astype(np.float32)
+    fermi = Map.from_geom(fermi_geom, data=data, unit="cm-2 s-1 MeV-1 sr-1")
+    return fermi.to_hdulist(format="fgst-template")
+
+
+def _healpix_hdulist(cube, axis, intensity):
+    import healpy as hp
+
+    geom = cube.geom
+    if not geom.is_hpx or geom.frame != "galactic":
+        raise ValueError("format='healpix' needs a HEALPix cube in the galactic frame (make_cube on an HpxGeom)")
+    nside = int(np.squeeze(geom.nside))
+    npix = hp.nside2npix(nside)
+    ipix = geom.to_image().get_idx(flat=True)[0]
+    if not geom.nest:
+        ring = ipix
+    else:
+        ring = hp.nest2ring(nside, ipix)
+    values = intensity.to_value(INTENSITY_UNIT).reshape(axis.nbin, -1)
+    columns = []
+    for i in range(axis.nbin):
+        full = np.full(npix, hp.UNSEEN)
+        full[ring] = values[i]
+        columns.append(fits.Column(name=f"E{i}", format="D", unit=INTENSITY_UNIT.to_string("fits"), array=full))
+    sky = fits.BinTableHDU.from_columns(columns, name="SKYMAP")
+    sky.header.update({
+        "PIXTYPE": ("HEALPIX", "HEALPIX pixelisation"),
+        "ORDERING": ("RING", "pixel ordering scheme"),
+        "COORDSYS": ("G", "Galactic"),
+        "NSIDE": (nside, "resolution parameter"),
+        "FIRSTPIX": 0,
+        "LASTPIX": npix - 1,
+        "INDXSCHM": ("IMPLICIT", "indexing: implicit or explicit"),
+        "OBJECT": ("FULLSKY", "sky coverage"),
+        "BUNIT": INTENSITY_UNIT.to_string("fits"),
+    })
+    energies = fits.BinTableHDU.from_columns(
+        [fits.Column(name="ENERGY", format="D", unit="MeV", array=axis.center.to_value("MeV"))], name="ENERGIES"
+    )
+    return fits.HDUList([fits.PrimaryHDU(), sky, energies])

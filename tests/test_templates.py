@@ -1,0 +1,164 @@
+"""Sky templates: make_cube and write_cube (gadf, Fermi map cube, HEALPix)."""
+import numpy as np
+import pytest
+import astropy.units as u
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from gammapy.maps import HpxGeom, Map, MapAxis, WcsGeom
+from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel, TemplateSpatialModel
+from regions import RectangleSkyRegion
+
+from gammapy_cocoons import LHAASO_INNER, CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
+from gammapy_cocoons.templates import INTENSITY_UNIT, make_cube, write_cube
+
+hp = pytest.importorskip("healpy")
+
+
+@pytest.fixture(scope="module")
+def sky():
+    return SkyModel(spectral_model=CocoonSpectralModel(), spatial_model=CocoonSpatialModel(), name="cocoons")
+
+
+@pytest.fixture(scope="module")
+def axis():
+    return MapAxis.from_energy_bounds("10 GeV", "100 TeV", 4, name="energy_true")
+
+
+@pytest.fixture(scope="module")
+def wcs_cube(sky, axis):
+    geom = WcsGeom.create(skydir=(70, 0), width=(110, 10), binsz=0.5, frame="galactic", proj="CAR", axes=[axis])
+    return make_cube(sky, geom)
+
+
+@pytest.fixture(scope="module")
+def hpx_cube(sky, axis):
+    return make_cube(sky, HpxGeom.create(nside=64, frame="galactic", axes=[axis], nest=True))
+
+
+def _map_flux(cube):
+    omega = cube.geom.to_image().solid_angle()
+    return (cube.quantity * omega).reshape(cube.data.shape[0], -1).sum(axis=-1)
+
+
+def test_wcs_cube_conserves_the_region_flux(sky, wcs_cube, axis, fiducial):
+    assert wcs_cube.unit == INTENSITY_UNIT
+    assert wcs_cube.geom.axes.names == ["energy_true"]
+    expected = fiducial.flux(axis.center, region=LHAASO_INNER)
+    assert u.allclose(_map_flux(wcs_cube), expected, rtol=1e-5)
+
+
+def test_healpix_cube_conserves_the_all_sky_flux(hpx_cube, axis, fiducial):
+    assert u.allclose(_map_flux(hpx_cube), fiducial.flux(axis.center), rtol=1e-4)
+
+
+def test_full_sky_car_cube_conserves_the_all_sky_flux(sky, axis, fiducial):
+    geom = WcsGeom.create(skydir=(0, 0), width=(360, 180), binsz=1.0, frame="galactic", proj="CAR", axes=[axis])
+    cube = make_cube(sky, geom)
+    assert u.allclose(_map_flux(cube), fiducial.flux(axis.center), rtol=1e-4)
+
+
+def test_cube_pixels_are_averages_not_centre_values(sky, axis, fiducial):
+    """On the plane a 0.5 deg pixel average differs from its centre value (the z0 cusp at b = 0);
+    far from it, it does not."""
+    geom = WcsGeom.create(skydir=(20, 0), width=(1, 30), binsz=0.5, frame="galactic", proj="CAR", axes=[axis])
+    cube = make_cube(sky, geom)
+    coords = geom.to_image().get_coord()
+    centre = fiducial.sky_intensity(axis.center, coords.lon, coords.lat).to(INTENSITY_UNIT)
+    ratio = (cube.quantity / centre).to_value("")
+    lat = coords.lat.to_value("deg")
+    assert np.allclose(ratio[:, np.abs(lat) > 10], 1.0, rtol=2e-3)
+    assert np.all(np.abs(ratio[:, np.abs(lat) < 0.5] - 1) > 0.01)
+
+
+def test_gadf_round_trip(wcs_cube, tmp_path):
+    path = write_cube(wcs_cube, tmp_path / "cube.fits")
+    back = Map.read(path)
+    assert u.allclose(back.quantity, wcs_cube.quantity, rtol=1e-12)
+    assert back.geom.axes["energy_true"] == wcs_cube.geom.axes["energy_true"]
+
+
+def test_fermi_map_cube_convention(wcs_cube, tmp_path, axis):
+    path = write_cube(wcs_cube, tmp_path / "fermi.fits", format="fermi")
+    with fits.open(path) as hdul:
+        primary = hdul[0]
+        assert primary.header["CTYPE1"] == "GLON-CAR" and primary.header["CTYPE2"] == "GLAT-CAR"
+        assert u.Unit(primary.header["BUNIT"]) == u.Unit("cm-2 s-1 MeV-1 sr-1")
+        assert primary.data.shape == wcs_cube.data.shape
+        energies = hdul["ENERGIES"].data["ENERGY"]
+        assert hdul["ENERGIES"].columns["ENERGY"].unit == "MeV"
+        assert np.allclose(energies, axis.center.to_value("MeV"), rtol=1e-12)
+        expected = wcs_cube.quantity.to_value("cm-2 s-1 MeV-1 sr-1")
+        assert np.allclose(primary.data, expected, rtol=1e-6)  # float32, as the Fermi cubes
+    template = TemplateSpatialModel.read(path, normalize=False)
+    coords = wcs_cube.geom.get_coord()
+    values = template.evaluate_geom(wcs_cube.geom)
+    assert u.allclose(values, wcs_cube.quantity, rtol=1e-5)
+    assert coords.skycoord.frame.name == "galactic"
+
+
+def test_healpix_format_reads_with_healpy(hpx_cube, tmp_path, axis):
+    path = write_cube(hpx_cube, tmp_path / "hpx.fits", format="healpix")
+    maps = hp.read_map(path, field=None, nest=False)
+    assert maps.shape == (axis.nbin, hp.nside2npix(64))
+    header = fits.getheader(path, 1)
+    assert header["ORDERING"] == "RING" and header["COORDSYS"] == "G"
+    # gammapy's cube is NEST: compare pixel by pixel through the sky positions
+    ipix_nest = hpx_cube.geom.to_image().get_idx(flat=True)[0]
+    ring = hp.nest2ring(64, ipix_nest)
+    assert np.allclose(maps[:, ring], hpx_cube.quantity.to_value(INTENSITY_UNIT), rtol=1e-12)
+    energies = fits.getdata(path, "ENERGIES")["ENERGY"]
+    assert np.allclose(energies, axis.center.to_value("MeV"))
+
+
+def test_partial_healpix_cube_marks_unseen(sky, axis, tmp_path):
+    geom = HpxGeom.create(nside=32, frame="galactic", axes=[axis], region="DISK(30, 0, 10)")
+    cube = make_cube(sky, geom)
+    maps = hp.read_map(write_cube(cube, tmp_path / "part.fits", format="healpix"), field=None)
+    seen = maps[0] != hp.UNSEEN
+    assert seen.sum() == geom.to_image().data_shape[-1]
+
+
+def test_template_model_from_exported_cube_reproduces_the_sky_model(sky, wcs_cube, tmp_path, axis):
+    """DGE-like use: a TemplateSpatialModel x PowerLawNorm from the file gives the same intensities."""
+    path = write_cube(wcs_cube, tmp_path / "dge_like.fits")
+    template = SkyModel(
+        spectral_model=PowerLawNormSpectralModel(),
+        spatial_model=TemplateSpatialModel.read(path, normalize=False),
+        name="template",
+    )
+    geom = wcs_cube.geom
+    assert u.allclose(template.evaluate_geom(geom), wcs_cube.quantity, rtol=1e-10)
+    # at the cube's energies the template's region flux equals the cocoons' to the
+    # pixelisation of the 0.5 deg map (interpolated on a 0.05 deg grid of pixel centres)
+    region = RectangleSkyRegion(SkyCoord(70, 0, unit="deg", frame="galactic"), 100 * u.deg, 8 * u.deg)
+    energy = axis.center[1:3]
+    from_template = RegionFluxSpectralModel(template, region=region)(energy)
+    from_cocoons = RegionFluxSpectralModel(sky, region=region)(energy)
+    assert u.allclose(from_template, from_cocoons, rtol=0.02)
+
+
+def test_write_cube_refuses_to_overwrite_and_checks_input(wcs_cube, hpx_cube, tmp_path):
+    path = tmp_path / "cube.fits"
+    path.write_text("user data")
+    with pytest.raises(FileExistsError, match="overwrite"):
+        write_cube(wcs_cube, path)
+    assert path.read_text() == "user data"
+    write_cube(wcs_cube, path, overwrite=True)
+    assert Map.read(path).data.shape == wcs_cube.data.shape
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cube.fits"]  # no temporary left
+    with pytest.raises(ValueError, match="format"):
+        write_cube(wcs_cube, tmp_path / "x.fits", format="png")
+    with pytest.raises(ValueError, match="healpix"):
+        write_cube(wcs_cube, tmp_path / "x.fits", format="healpix")
+    with pytest.raises(ValueError, match="fermi"):
+        write_cube(hpx_cube, tmp_path / "x.fits", format="fermi")
+    with pytest.raises(FileNotFoundError, match="directory"):
+        write_cube(wcs_cube, tmp_path / "missing" / "x.fits")
+    counts = Map.from_geom(wcs_cube.geom, unit="")
+    with pytest.raises(u.UnitConversionError, match="intensity"):
+        write_cube(counts, tmp_path / "y.fits")
+
+
+def test_make_cube_bad_geometry(sky):
+    with pytest.raises(ValueError, match="energy"):
+        make_cube(sky, WcsGeom.create(skydir=(0, 0), width=2, binsz=1, frame="galactic"))
