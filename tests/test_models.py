@@ -209,6 +209,18 @@ def test_spatial_parameters_change_the_geometry():
     assert model.distribution().z0 == 0.2
 
 
+def test_spatial_plot_shows_pixel_means():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    model = CocoonSpatialModel()
+    image = model._get_plot_map(None)
+    assert image.geom.frame == "galactic" and image.unit == u.Unit("sr-1")
+    total = (image.quantity * image.geom.solid_angle()).sum().to_value("")
+    assert total == pytest.approx(model.integrate_geom(image.geom).data.sum(), rel=1e-12)
+    assert model.plot() is not None
+
+
 def test_spatial_bad_input():
     with pytest.raises(ValueError, match="profile"):
         CocoonSpatialModel(profile="uniform")

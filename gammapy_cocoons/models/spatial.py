@@ -81,6 +81,12 @@ class CocoonSpatialModel(SpatialModel):
     def _evaluation_geom(self):
         return WcsGeom.create(skydir=self.position, width=(360, 30), binsz=0.25, frame="galactic", proj="CAR")
 
+    def _get_plot_map(self, geom):
+        # pixel means (not centre values) on the Galactic plane by default
+        geom = self._evaluation_geom if geom is None else geom.to_image()
+        mean = self.integrate_geom(geom).quantity / geom.solid_angle()
+        return Map.from_geom(geom, data=mean.to_value("sr-1"), unit="sr-1")
+
     def distribution(self, alpha=None, beta=None, z0=None):
         """The :class:`~gammapy_cocoons.physics.galaxy.SourceDistribution` for parameter values."""
         alpha = self.alpha.value if alpha is None else alpha
