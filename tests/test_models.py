@@ -255,6 +255,18 @@ def test_region_flux_scale_masks_and_intensity(sky, fiducial):
         RegionFluxSpectralModel(sky.spectral_model, region=LHAASO_INNER)
 
 
+def test_region_flux_broadcasts_parameter_samples(sky):
+    """gammapy's error bands pass every parameter (frozen ones as constant arrays)."""
+    inner = RegionFluxSpectralModel(sky, region=LHAASO_INNER)
+    samples = [p.quantity * np.ones(4) for p in inner.parameters]
+    samples[0] = [0.1, 0.2, 0.3, 0.4] * u.Unit("g cm-2")
+    values = inner.evaluate([[1.0], [10.0]] * u.TeV, *samples)
+    assert values.shape == (2, 4)
+    single = inner([1.0, 10.0] * u.TeV)
+    assert u.allclose(values[:, 3], single, rtol=1e-12)
+    assert u.allclose(values[:, 0], single / 4, rtol=1e-12)
+
+
 def test_region_flux_shares_parameter_objects(sky):
     inner = RegionFluxSpectralModel(sky, region=LHAASO_INNER)
     outer = RegionFluxSpectralModel(sky, region=LHAASO_OUTER)

@@ -159,6 +159,15 @@ def test_write_cube_refuses_to_overwrite_and_checks_input(wcs_cube, hpx_cube, tm
         write_cube(counts, tmp_path / "y.fits")
 
 
+def test_progress_bar_is_optional(sky, axis, capsys):
+    geom = HpxGeom.create(nside=8, frame="galactic", axes=[axis])
+    shown = make_cube(sky, geom, progress=True)
+    assert "HEALPix pixels" in capsys.readouterr().err
+    hidden = make_cube(sky, geom, progress=False)
+    assert capsys.readouterr().err == ""
+    assert np.array_equal(shown.data, hidden.data)
+
+
 def test_make_cube_bad_geometry(sky):
     with pytest.raises(ValueError, match="energy"):
         make_cube(sky, WcsGeom.create(skydir=(0, 0), width=2, binsz=1, frame="galactic"))

@@ -37,6 +37,14 @@ def _cocoon_fraction(dist, lb_region):
     return _FRACTIONS[key]
 
 
+def _collapse(value):
+    """A constant array of parameter samples as one value (others are left to fail clearly)."""
+    value = u.Quantity(value)
+    if value.size > 1 and np.all(value == value.flat[0]):
+        return value.flat[0]
+    return value
+
+
 def _region_grid(region, binsz=_GRID_DEG):
     """A Galactic CAR grid of ``binsz`` covering ``region`` and the mask of pixels inside it."""
     if region is None:
@@ -167,8 +175,9 @@ class RegionFluxSpectralModel(SpectralModel):
         spectral = self.sky_model.spectral_model
         spectral_names = spectral.parameters.names
         spectral_values = {name: values[name] for name in spectral_names}
+        # frozen spatial parameters arrive as constant sample arrays from gammapy's error bands
         spatial_values = {
-            name: values[name] for name in self.sky_model.spatial_model.parameters.names
+            name: _collapse(values[name]) for name in self.sky_model.spatial_model.parameters.names
         }
         dnde = spectral.evaluate(energy, **spectral_values)
         # energy has a trailing axis of length 1 when parameters are sampled: broadcasts
