@@ -71,18 +71,51 @@ def _region_grid(region, binsz=_GRID_DEG):
     return geom, mask
 
 
+def _check_template_coverage(spatial, region, grid):
+    """Refuse a region that reaches pixels without data (NaN) of a template map.
+
+    gammapy's map interpolation skips NaN pixels, so the check is made on the template's own
+    pixel centres.
+    """
+    template = getattr(spatial, "map", None)
+    if template is None or not np.any(np.isnan(template.data)):
+        return
+    image = template.geom.to_image()
+    missing = np.any(np.isnan(template.data.reshape((-1,) + image.data_shape)), axis=0)
+    if region is None:
+        inside = np.ones(image.data_shape, dtype=bool)
+    else:
+        inside = region.contains(image.get_coord().skycoord, grid.wcs)
+    if np.any(missing & inside):
+        raise ValueError(
+            "region extends beyond the spatial model's coverage (pixels without data inside it, e.g. a "
+            "partial-sky DGE map)"
+        )
+
+
 def _pixelised_region_integral(spatial, region, energy=None):
     """int_region spatial dOmega on a 0.05 deg grid (pixel centres), per energy if given."""
     geom, mask = _region_grid(region)
+    _check_template_coverage(spatial, region, geom)
     if energy is not None:
         flat = energy.ravel()
         unique, inverse = np.unique(flat.to_value("TeV"), return_inverse=True)
         axis = MapAxis.from_nodes(unique * u.TeV, name="energy_true", interp="log")
         values = u.Quantity(spatial.evaluate_geom(geom.to_cube([axis])))
-        per_energy = np.sum(values * geom.solid_angle() * mask, axis=(-2, -1))
+        _check_coverage(values, mask)
+        per_energy = np.sum(np.where(mask, values * geom.solid_angle(), 0), axis=(-2, -1))
         return per_energy[inverse].reshape(energy.shape)
     values = u.Quantity(spatial.evaluate_geom(geom))
-    return np.sum(values * geom.solid_angle() * mask)
+    _check_coverage(values, mask)
+    return np.sum(np.where(mask, values * geom.solid_angle(), 0))
+
+
+def _check_coverage(values, mask):
+    inside = np.broadcast_to(mask, values.shape)
+    if not np.all(np.isfinite(values[inside])):
+        raise ValueError(
+            "region extends beyond the spatial model's coverage (NaN pixels inside it, e.g. a partial-sky DGE map)"
+        )
 
 
 class RegionFluxSpectralModel(SpectralModel):
