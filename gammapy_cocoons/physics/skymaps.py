@@ -29,7 +29,7 @@ from scipy import ndimage
 from .lineofsight import _gauss_legendre, disc_exit_distance, galactocentric_radius
 
 __all__ = [
-    "LatitudeTable", "latitude_table", "box_integrals", "grid_box_integrals", "healpix_integrals",
+    "LatitudeTable", "ColumnTable", "latitude_table", "box_integrals", "grid_box_integrals", "healpix_integrals",
     "subsampled_integrals",
 ]
 
@@ -63,28 +63,21 @@ def _lagrange_matrix(x_from, x_to):
     return basis
 
 
-class LatitudeTable:
-    """G(l, b) for one source distribution: exact latitude integrals at any longitude.
+class _CumulativeTable:
+    """Spline interpolation of a latitude-cumulative integral G(l, b), odd in b.
 
-    Parameters
-    ----------
-    dist : SourceDistribution
-    l_step_deg : float
-        Longitude step of the table [deg].
-    b_step_deg : float
-        Latitude step at the plane [deg]; it grows by 3 % per step up to 0.5 deg.
-    n_nodes : int
-        Gauss-Legendre nodes per distance interval.
+    Subclasses fill ``self.lon`` (-pi..pi, uniform), ``self.lat`` (0..pi/2, uniform in
+    asinh(b / scale)) and call :meth:`_set_values` with G on that grid.
     """
 
-    def __init__(self, dist, l_step_deg=0.2, b_step_deg=0.01, n_nodes=4):
-        self.dist = dist
+    def _set_grid(self, l_step_deg, b_step_deg, b_scale_deg=1.0):
         n_l = int(round(360.0 / l_step_deg))
         self.lon = np.linspace(-np.pi, np.pi, n_l + 1)
-        self.lat, self._lat_scale, self._lat_step = _latitude_grid(1.0, b_step_deg)
+        self.lat, self._lat_scale, self._lat_step = _latitude_grid(b_scale_deg, b_step_deg)
         self.lat[-1] = 0.5 * np.pi
-        values = self._compute(n_nodes)
-        #: G over the whole upper half sky, int dl G(l, pi/2) [s-1 kpc-2 sr]
+
+    def _set_values(self, values):
+        #: G over the whole upper half sky, int dl G(l, pi/2)
         self.hemisphere = self._total(values)
         # cubic B-spline coefficients on the signed latitude grid (G is odd in b), with the
         # longitude axis padded periodically, for fast scattered evaluation
@@ -101,6 +94,40 @@ class LatitudeTable:
         # the l = 0 cusp is mild (r^alpha with alpha ~ 1) and sits on a node
         top = values[:-1, -1]
         return float(np.sum(top) * (self.lon[1] - self.lon[0]))
+
+    def __call__(self, lon, lat):
+        """Signed G(l, b) = sign(b) G(l, |b|), l and b in radians (broadcast)."""
+        lon, lat = np.broadcast_arrays(np.asarray(lon, float), np.asarray(lat, float))
+        wrapped = np.mod(lon + np.pi, 2.0 * np.pi)
+        lon_index = wrapped / self._lon_step + _PAD
+        lat_index = np.arcsinh(lat / self._lat_scale) / self._lat_step + self._lat_offset
+        coordinates = np.array([lon_index.ravel(), lat_index.ravel()])
+        value = ndimage.map_coordinates(self._coefficients, coordinates, order=3, prefilter=False, mode="mirror")
+        return value.reshape(lon.shape)
+
+    def band(self, lon, lat1, lat2):
+        """int_{lat1}^{lat2} db int dd rho at longitudes ``lon`` (radians)."""
+        return self(lon, lat2) - self(lon, lat1)
+
+
+class LatitudeTable(_CumulativeTable):
+    """G(l, b) for one source distribution: exact latitude integrals at any longitude.
+
+    Parameters
+    ----------
+    dist : SourceDistribution
+    l_step_deg : float
+        Longitude step of the table [deg].
+    b_step_deg : float
+        Latitude step at the plane [deg]; the grid is uniform in asinh(b / 1 deg).
+    n_nodes : int
+        Gauss-Legendre nodes per distance interval.
+    """
+
+    def __init__(self, dist, l_step_deg=0.2, b_step_deg=0.01, n_nodes=4):
+        self.dist = dist
+        self._set_grid(l_step_deg, b_step_deg)
+        self._set_values(self._compute(n_nodes))
 
     def _distance_grid(self, n_nodes):
         dist = self.dist
@@ -174,19 +201,83 @@ class LatitudeTable:
         above = np.arange(lat.size)[None, :] > n_full[:, None]
         return cumulative + np.where(above, partial[:, None], 0.0)
 
-    def __call__(self, lon, lat):
-        """Signed G(l, b) = sign(b) G(l, |b|) [s-1 kpc-2 rad], l and b in radians (broadcast)."""
-        lon, lat = np.broadcast_arrays(np.asarray(lon, float), np.asarray(lat, float))
-        wrapped = np.mod(lon + np.pi, 2.0 * np.pi)
-        lon_index = wrapped / self._lon_step + _PAD
-        lat_index = np.arcsinh(lat / self._lat_scale) / self._lat_step + self._lat_offset
-        coordinates = np.array([lon_index.ravel(), lat_index.ravel()])
-        value = ndimage.map_coordinates(self._coefficients, coordinates, order=3, prefilter=False, mode="mirror")
-        return value.reshape(lon.shape)
 
-    def band(self, lon, lat1, lat2):
-        """int_{lat1}^{lat2} db int dd rho at longitudes ``lon`` [s-1 kpc-2 rad]."""
-        return self(lon, lat2) - self(lon, lat1)
+class ColumnTable(_CumulativeTable):
+    """G(l, b) for any density rho(r, z) symmetric in z, from numerical line-of-sight columns.
+
+    The column int ds rho is computed on the table grid (piecewise Gauss-Legendre along s with
+    interval ends on a geometric ladder and where the line of sight crosses the heights in
+    ``z_breaks``), then integrated over latitude with cumulative Simpson in asinh(b / 1 deg).
+    Used for emissivities that are not of the factorised source-density form (e.g. gas x CRs).
+
+    Parameters
+    ----------
+    density : callable
+        rho(r, z) for arrays of Galactocentric radius and height [kpc] (any unit; G carries it
+        times kpc).
+    r_sun : float
+        Galactocentric distance of the Sun [kpc].
+    r_max, z_max : float
+        rho is zero for r > r_max or |z| > z_max [kpc].
+    z_breaks : sequence of float
+        Heights [kpc] where the density changes character (scale heights).
+    l_step_deg, b_step_deg : float
+        Table grid: longitude step; latitude step at the plane.
+    n_nodes : int
+        Gauss-Legendre nodes per interval along the line of sight.
+    """
+
+    def __init__(self, density, r_sun, r_max, z_max, z_breaks=(0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6),
+                 l_step_deg=1.0, b_step_deg=0.02, n_nodes=6):
+        self.density = density
+        self.r_sun, self.r_max, self.z_max = float(r_sun), float(r_max), float(z_max)
+        self.z_breaks = np.asarray(z_breaks, float)
+        self.n_nodes = int(n_nodes)
+        self._set_grid(l_step_deg, b_step_deg)
+        lon, lat = np.meshgrid(self.lon, self.lat, indexing="ij")
+        column = self.column(lon.ravel(), lat.ravel()).reshape(lon.shape)
+        self._set_values(self._cumulate(column))
+
+    def column(self, lon, lat):
+        """int_0^s_exit rho ds [density x kpc] along (lon, lat) [rad] (1-d arrays)."""
+        lon = np.asarray(lon, float)
+        lat = np.asarray(lat, float)
+        cos_b, sin_b = np.cos(lat), np.abs(np.sin(lat))
+        d_exit = self.r_sun * np.cos(lon) + np.sqrt(self.r_max**2 - (self.r_sun * np.sin(lon)) ** 2)
+        with np.errstate(divide="ignore"):
+            s_exit = np.minimum(d_exit / cos_b, self.z_max / sin_b)
+            crossings = self.z_breaks[None, :] / sin_b[:, None]
+        tangent = self.r_sun * np.cos(lon) / cos_b
+        ladder = 0.002 * 2.0 ** np.arange(15)
+        ends = np.concatenate([
+            np.zeros((lon.size, 1)),
+            np.broadcast_to(ladder, (lon.size, ladder.size)),
+            np.where(np.isfinite(crossings), crossings, 0.0),
+            tangent[:, None] + np.array([-1.0, -0.25, 0.0, 0.25, 1.0]),
+            s_exit[:, None],
+        ], axis=1)
+        ends = np.sort(np.clip(ends, 0.0, s_exit[:, None]), axis=1)
+        x, w = _gauss_legendre(self.n_nodes)
+        total = np.zeros(lon.size)
+        for start in range(0, lon.size, 4096):
+            part = slice(start, start + 4096)
+            a, b = ends[part, :-1, None], ends[part, 1:, None]
+            half = 0.5 * (b - a)
+            s = (a + half + half * x).reshape(a.shape[0], -1)
+            ws = (half * w).reshape(a.shape[0], -1)
+            d = s * cos_b[part, None]
+            z = s * np.sin(lat[part])[:, None]
+            r = np.sqrt(np.maximum(self.r_sun**2 + d * d - 2.0 * self.r_sun * d * np.cos(lon[part])[:, None], 0.0))
+            total[part] = np.sum(ws * self.density(r, z), axis=1)
+        return total
+
+    def _cumulate(self, column):
+        """G(l, b_j) = int_0^b_j column cos b db by cumulative Simpson in y = asinh(b / scale)."""
+        from scipy.integrate import cumulative_simpson
+
+        y = np.arange(self.lat.size) * self._lat_step
+        jacobian = self._lat_scale * np.cosh(y) * np.cos(self.lat)
+        return cumulative_simpson(column * jacobian, dx=self._lat_step, axis=1, initial=0.0)
 
 
 def latitude_table(dist):
