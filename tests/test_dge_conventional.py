@@ -121,3 +121,19 @@ def test_bad_input():
         conventional_dge("min", secondary="photon")
     with pytest.raises(ValueError, match="helium_fraction"):
         ConventionalDGE(helium_fraction=2)
+
+
+def test_region_flux_of_the_template_against_the_exact_line_of_sight_integral():
+    """HEALPix template (0.46 deg pixels, edge pixels sub-sampled) against emissivity x the
+    exact-in-latitude box integral of the CR-weighted column."""
+    from gammapy_cocoons.dge.conventional import _variant
+    from gammapy_cocoons.physics import skymaps
+
+    model = conventional_dge("min")
+    dge = ConventionalDGE(_variant("min"))
+    nodes = model.spatial_model.map.geom.axes[0].center[[8, 40]]
+    q = dge.emissivity(nodes.to_value("GeV"))
+    for region, (l1, l2) in ((LHAASO_INNER, (15.0, 125.0)), (LHAASO_OUTER, (125.0, 235.0))):
+        exact = q * skymaps.box_integrals(dge.table, *np.radians([l1, l2, -5.0, 5.0]), n_lon=64) * 3.0856775814913673e21
+        ours = RegionFluxSpectralModel(model, region=region)(nodes).to_value("cm-2 s-1 GeV-1")
+        assert np.allclose(ours, exact, rtol=5e-3)

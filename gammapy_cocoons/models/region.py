@@ -71,6 +71,105 @@ def _region_grid(region, binsz=_GRID_DEG):
     return geom, mask
 
 
+def _template_energy_axis(spatial):
+    """The energy axis of a template spatial model's map, or None."""
+    template = getattr(spatial, "map", None)
+    if template is None:
+        return None
+    for name in ("energy_true", "energy"):
+        if name in template.geom.axes.names:
+            return template.geom.axes[name]
+    return None
+
+
+def _exact_lb(region):
+    try:
+        return to_lb_region(region)
+    except (TypeError, ValueError):
+        return None
+
+
+def _diamond_fractions(lb, nside, ipix, nest, n_nodes=24):
+    """Fraction of each equatorial HEALPix pixel (a diamond in (l, sin b)) inside an l-b region.
+
+    Gauss-Legendre in l over each half of the diamond of the length of [z_lo, z_hi] inside the
+    region's latitude intervals at that longitude.
+    """
+    import healpy as hp
+
+    theta, phi = hp.pix2ang(nside, ipix, nest=nest)
+    z_c = np.cos(theta)
+    half_width, half_height = np.pi / (4.0 * nside), 2.0 / (3.0 * nside)
+    x, w = np.polynomial.legendre.leggauss(n_nodes)
+    t = 0.5 * (x + 1.0)
+    fractions = np.zeros(ipix.size)
+    for side in (-1.0, 1.0):
+        lon = np.mod(phi[:, None] + side * half_width * t + np.pi, 2 * np.pi) - np.pi
+        extent = half_height * (1.0 - t)
+        z_lo, z_hi = z_c[:, None] - extent, z_c[:, None] + extent
+        intervals = lb.latitude_intervals(lon.ravel())
+        inside = np.zeros(lon.size)
+        for k, (lo, hi, bands) in enumerate(zip(z_lo.ravel(), z_hi.ravel(), intervals)):
+            for b1, b2 in bands:
+                inside[k] += max(0.0, min(hi, np.sin(b2)) - max(lo, np.sin(b1)))
+        fractions += (inside.reshape(lon.shape) * 0.5 * w).sum(axis=1) * half_width
+    # the diamond's area is 2 half_width half_height
+    return fractions / (2.0 * half_width * half_height)
+
+
+def _healpix_region_integral(template, region, children_order=4):
+    """int_region I dOmega for every energy of a HEALPix template, from its own pixels.
+
+    Pixels whose centre and neighbours are all inside count fully; pixels on the region's edge
+    count by the fraction of their 4**children_order sub-pixels inside. Pixels without data
+    inside the region are refused.
+    """
+    import healpy as hp
+
+    geom = template.geom
+    image = geom.to_image()
+    nside = int(np.squeeze(geom.nside))
+    ipix = image.get_idx(flat=True)[0]
+    values = template.quantity.reshape((-1, ipix.size))
+    if region is None:
+        weights = np.ones(ipix.size)
+    else:
+        grid, _ = _region_grid(region, binsz=0.5)
+        lon, lat = hp.pix2ang(nside, ipix, nest=geom.nest, lonlat=True)
+        coords = SkyCoord(lon, lat, unit="deg", frame=geom.frame)
+        inside = region.contains(coords, grid.wcs)
+        # full-sky lookup of the parent mask to find edge pixels through their neighbours
+        full = np.zeros(hp.nside2npix(nside), dtype=np.int8)
+        full[ipix] = inside
+        neighbours = hp.get_all_neighbours(nside, ipix, nest=geom.nest)
+        neighbour_inside = np.where(neighbours >= 0, full[np.maximum(neighbours, 0)], 0)
+        edge = (neighbour_inside.max(axis=0) != neighbour_inside.min(axis=0)) | (
+            neighbour_inside.max(axis=0) != inside
+        )
+        weights = inside.astype(float)
+        lb = _exact_lb(region) if geom.frame == "galactic" else None
+        theta = hp.pix2ang(nside, ipix, nest=geom.nest)[0]
+        diamond = edge & (np.abs(np.cos(theta)) < 2.0 / 3.0 - 1e-12) & (lb is not None)
+        if np.any(diamond):
+            weights[diamond] = _diamond_fractions(lb, nside, ipix[diamond], geom.nest)
+        edge &= ~diamond
+        if np.any(edge):
+            nested = ipix[edge] if geom.nest else hp.ring2nest(nside, ipix[edge])
+            n_children = 4**children_order
+            children = (nested[:, None] * n_children + np.arange(n_children)).ravel()
+            clon, clat = hp.pix2ang(nside * 2**children_order, children, nest=True, lonlat=True)
+            cinside = region.contains(SkyCoord(clon, clat, unit="deg", frame=geom.frame), grid.wcs)
+            weights[edge] = cinside.reshape(-1, n_children).mean(axis=1)
+    used = weights > 0
+    if np.any(~np.isfinite(values[:, used])):
+        raise ValueError(
+            "region extends beyond the spatial model's coverage (pixels without data inside it, e.g. a "
+            "partial-sky DGE map)"
+        )
+    omega = hp.nside2pixarea(nside) * u.sr
+    return np.sum(values[:, used] * weights[used], axis=1) * omega
+
+
 def _check_template_coverage(spatial, region, grid):
     """Refuse a region that reaches pixels without data (NaN) of a template map.
 
@@ -188,6 +287,9 @@ class RegionFluxSpectralModel(SpectralModel):
         if isinstance(spatial, CocoonSpatialModel) and self._lb_region is not None:
             dist = spatial.distribution(**spatial_values)
             return _cocoon_fraction(dist, self._lb_region) * u.one
+        template_axis = _template_energy_axis(spatial)
+        if template_axis is not None:
+            return self._template_node_interpolation(spatial, template_axis, u.Quantity(energy))
         if spatial.is_energy_dependent:
             e = u.Quantity(energy)
             key = ("energy", e.to_value("TeV").tobytes())
@@ -199,6 +301,36 @@ class RegionFluxSpectralModel(SpectralModel):
             if len(self._template_integrals) > 32:
                 self._template_integrals.popitem(last=False)
         return self._template_integrals[key]
+
+    def _template_node_interpolation(self, spatial, axis, energy):
+        """Region integrals at the template's own energies, interpolated log-log in energy.
+
+        gammapy interpolates HEALPix templates linearly in value between energies (a saw-tooth
+        of ~15 % for an E^-2.7 cube at 8 energies per decade); at the nodes the spatial
+        interpolation alone is used, and power laws between nodes are reproduced exactly.
+        """
+        key = ("nodes",)
+        if key not in self._template_integrals:
+            nodes = axis.center
+            if spatial.map.geom.is_hpx:
+                integrals = _healpix_region_integral(spatial.map, self.region)
+            else:
+                integrals = _pixelised_region_integral(spatial, self.region, nodes)
+            self._template_integrals[key] = (nodes, integrals)
+        nodes, integrals = self._template_integrals[key]
+        x = np.log(energy.to_value(nodes.unit))
+        lo, hi = np.log(nodes.value[0]), np.log(nodes.value[-1])
+        if np.any(x < lo - 1e-9) or np.any(x > hi + 1e-9):
+            raise ValueError(
+                f"energy must be within the template's range {nodes[0]:.4g} - {nodes[-1]:.4g}"
+            )
+        values = integrals.value
+        positive = values > 0
+        if np.all(positive):
+            result = np.exp(np.interp(x, np.log(nodes.value), np.log(values)))
+        else:
+            result = np.interp(x, np.log(nodes.value), values)
+        return result * integrals.unit
 
     def evaluate(self, energy, *args, **kwargs):
         """Region flux [cm-2 s-1 TeV-1]; broadcasts over parameter samples like the wrapped model."""
