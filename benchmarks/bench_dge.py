@@ -1,0 +1,59 @@
+"""Benchmark of the embedded conventional DGE (issue 5). Prints a table of medians.
+
+    python benchmarks/bench_dge.py [--repeat 3]
+
+Rows: building conventional_dge("min") cold in a fresh process (both knee fits, the CR sea, the
+CR-weighted gas table, the emissivities, the nside-128 cube), with peak memory; the first LHAASO
+inner region flux of it; reading the HERMES example with read_dge against gammapy's own reader.
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+
+COLD = r"""
+import json, resource, time, warnings
+warnings.filterwarnings("ignore")
+t0 = time.perf_counter()
+import astropy.units as u
+from gammapy_cocoons import LHAASO_INNER, RegionFluxSpectralModel
+from gammapy_cocoons.dge import conventional_dge, read_dge
+t1 = time.perf_counter()
+model = conventional_dge("min")
+t2 = time.perf_counter()
+RegionFluxSpectralModel(model, region=LHAASO_INNER)([1, 10, 100] * u.TeV)
+t3 = time.perf_counter()
+path = "../shared/data/models/hermes_format_example/hermes-VariableMin-pi0-Htot_CMZ_nside256.fits.gz"
+read_dge(path)
+t4 = time.perf_counter()
+from gammapy.modeling.models.utils import read_hermes_cube
+read_hermes_cube(path)
+t5 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "build": t2 - t1, "region": t3 - t2, "read": t4 - t3, "gammapy_read": t5 - t4,
+                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    runs = [json.loads(subprocess.run([sys.executable, "-c", COLD], capture_output=True, text=True,
+                                      check=True).stdout.strip().splitlines()[-1]) for _ in range(args.repeat)]
+    m = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+    print(f"# gammapy-cocoons DGE benchmark, medians of {args.repeat} fresh processes")
+    rows = [
+        ("import gammapy_cocoons + gammapy", f"{m['import']:.2f} s", ""),
+        ("cold conventional_dge('min'): fits, CR sea, gas table, cube nside 128", f"{m['build']:.2f} s", "< 10 s"),
+        ("  first LHAASO-inner region flux of it (3 energies)", f"{m['region']:.2f} s", ""),
+        ("read_dge(HERMES example, nside 256, 18 energies)", f"{m['read']:.2f} s", ""),
+        ("gammapy read_hermes_cube on the same file (baseline)", f"{m['gammapy_read']:.2f} s", ""),
+        ("peak memory of the process", f"{m['maxrss_mb']:.0f} MB", ""),
+    ]
+    for name, value, target in rows:
+        print(f"{name:72s} {value:>9s} {target:>7s}")
+
+
+if __name__ == "__main__":
+    main()
