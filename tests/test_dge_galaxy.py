@@ -96,8 +96,8 @@ def _mass_msun(density, r_max):
 
 
 def test_gas_masses_against_published_totals():
-    """HI: Nakanishi & Sofue (2016, PASJ 68, 5) find 8.0e9 Msun of gas within 30 kpc, 89 % of it HI
-    (masses with helium, x 1.38): the fit to their HI map gives the hydrogen mass to 30 %.
+    """HI: Nakanishi & Sofue (2016, PASJ 68, 5) find 8.0e9 Msun of gas within 30 kpc, 89 % of it HI;
+    read as masses with helium (x 1.38, not checked), the fit to their HI map matches to 30 %.
     H2: the Milky Way holds ~1e9 Msun of molecular gas (Heyer & Dame 2015, ARA&A 53, 583); the fit
     gives 1.4e9 Msun of hydrogen in H2 (whether its densities count molecules or nuclei is not
     stated by the fit's source: a factor 2 is the honest uncertainty, see docs/dge.md)."""
