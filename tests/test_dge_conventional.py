@@ -137,3 +137,19 @@ def test_region_flux_of_the_template_against_the_exact_line_of_sight_integral():
         exact = q * skymaps.box_integrals(dge.table, *np.radians([l1, l2, -5.0, 5.0]), n_lon=64) * 3.0856775814913673e21
         ours = RegionFluxSpectralModel(model, region=region)(nodes).to_value("cm-2 s-1 GeV-1")
         assert np.allclose(ours, exact, rtol=5e-3)
+
+
+def test_wcs_and_healpix_cubes_agree_on_region_fluxes():
+    from gammapy.maps import WcsGeom
+
+    dge = ConventionalDGE("icetop")
+    energy = [10.0, 1e4] * u.GeV
+    geom = WcsGeom.create(skydir=(70, 0), width=(110, 10), binsz=0.25, frame="galactic", proj="CAR")
+    wcs = dge.cube(energy, geom=geom)
+    assert wcs.geom.axes.names == ["energy_true"] and wcs.data.shape == (2, 40, 440)
+    flux_wcs = (wcs.quantity * geom.solid_angle()).sum(axis=(1, 2))
+    from gammapy_cocoons.physics import skymaps
+
+    exact = dge.emissivity(energy.value) * skymaps.box_integrals(
+        dge.table, *np.radians([15.0, 125.0, -5.0, 5.0]), n_lon=64) * 3.0856775814913673e21
+    assert np.allclose(flux_wcs.to_value("GeV-1 cm-2 s-1"), exact, rtol=1e-4)

@@ -104,23 +104,24 @@ class ConventionalDGE:
         lon, lat = np.broadcast_arrays(np.asarray(lon, float), np.asarray(lat, float))
         return self.table.column(lon.ravel(), lat.ravel()).reshape(lon.shape) * KPC_CM
 
-    def mean_columns_healpix(self, nside, ipix, nest):
-        """Pixel-averaged CR-weighted columns [cm-2] of Galactic HEALPix pixels."""
-        import healpy as hp
+    def cube(self, energy, nside=128, secondary="gamma", geom=None):
+        """Intensity cube [GeV-1 cm-2 s-1 sr-1] of pixel averages.
 
-        integrals = skymaps.healpix_integrals(self.table, nside, ipix, nest)
-        return integrals / hp.nside2pixarea(nside) * KPC_CM
+        By default on an all-sky Galactic HEALPix grid (RING, ``nside``); ``geom`` may be any
+        image WcsGeom or HpxGeom instead (pixel integrals exact in latitude, see
+        :mod:`gammapy_cocoons.physics.skymaps`).
+        """
+        from ..models.spatial import pixel_integrals_from_table
 
-    def cube(self, energy, nside=128, secondary="gamma"):
-        """Intensity cube [GeV-1 cm-2 s-1 sr-1] on an all-sky Galactic HEALPix grid (RING)."""
         energy = u.Quantity(energy, "GeV")
         axis = MapAxis.from_nodes(energy, name="energy_true", interp="log")
-        geom = HpxGeom.create(nside=nside, nest=False, frame="galactic", axes=[axis])
-        ipix = geom.to_image().get_idx(flat=True)[0]
-        columns = self.mean_columns_healpix(nside, ipix, nest=False)
+        if geom is None:
+            geom = HpxGeom.create(nside=nside, nest=False, frame="galactic")
+        image = geom.to_image()
+        columns = pixel_integrals_from_table(self.table, image) / image.solid_angle().to_value("sr") * KPC_CM
         q = self.emissivity(energy.to_value("GeV"), secondary)
-        data = (q[:, None] * columns[None, :]).astype(np.float32)
-        return Map.from_geom(geom, data=data, unit="GeV-1 cm-2 s-1 sr-1")
+        data = (q.reshape((-1,) + (1,) * columns.ndim) * columns[None]).astype(np.float32)
+        return Map.from_geom(image.to_cube([axis]), data=data, unit="GeV-1 cm-2 s-1 sr-1")
 
 
 def _variant(variant):

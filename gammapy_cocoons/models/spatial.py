@@ -178,13 +178,17 @@ def _chunked(function, n, progress, description, chunk):
 
 
 def pixel_integrals(dist, geom, oversampling_factor=None, progress=None):
-    """int_pixel dOmega int ds rho [s-1 kpc-2 sr] for every pixel of an image geometry.
+    """int_pixel dOmega int ds rho [s-1 kpc-2 sr] for every pixel of an image geometry."""
+    return pixel_integrals_from_table(skymaps.latitude_table(dist), geom, oversampling_factor, progress)
+
+
+def pixel_integrals_from_table(table, geom, oversampling_factor=None, progress=None):
+    """Pixel integrals of a latitude-cumulative table G (units of G x sr) on an image geometry.
 
     HEALPix: exact diamonds (Galactic frame) or latitude-averaged children (other frames).
     WCS: exact l-b boxes for Galactic CAR maps aligned with the axes, latitude-averaged
     sub-pixels otherwise. Shape: the image's data shape.
     """
-    table = skymaps.latitude_table(dist)
     if geom.is_hpx:
         import healpy as hp
 
