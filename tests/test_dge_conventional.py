@@ -153,3 +153,23 @@ def test_wcs_and_healpix_cubes_agree_on_region_fluxes():
     exact = dge.emissivity(energy.value) * skymaps.box_integrals(
         dge.table, *np.radians([15.0, 125.0, -5.0, 5.0]), n_lon=64) * 3.0856775814913673e21
     assert np.allclose(flux_wcs.to_value("GeV-1 cm-2 s-1"), exact, rtol=1e-4)
+
+
+def test_all_sky_spectrum_against_the_fermi_pi0_template():
+    """Sky-averaged pi0 emission against the Fermi-LAT template IceCube used (published DGE
+    spectrum): within 25 % from 1 to 100 GeV, where the template is fitted to Fermi data (above, it
+    is a bare E^-2.7 extrapolation while the local spectra harden at ~1 TV)."""
+    from importlib import resources
+
+    from gammapy_cocoons.dge.conventional import _variant
+
+    text = resources.files("gammapy_cocoons").joinpath(
+        "data", "gamma_diffuse", "IceCube2023_pi0_template_spectrum_raw_from_npy.txt").read_text()
+    data = np.loadtxt(text.splitlines())
+    energy, template = 10 ** data[:, 0], data[:, 1]
+    keep = (energy >= 1.0) & (energy <= 100.0)
+    dge = ConventionalDGE(_variant("min"))
+    mean_column = 2 * dge.table.hemisphere * 3.0856775814913673e21 / (4 * np.pi)
+    ours = energy[keep] ** 2 * dge.emissivity(energy[keep]) * mean_column
+    ratio = ours / template[keep]
+    assert np.all((ratio > 0.8) & (ratio < 1.25)), ratio
