@@ -83,6 +83,7 @@ def _template_energy_axis(spatial):
 
 
 def _exact_lb(region):
+    """The exact l-b form of a region, or None for shapes only a pixel grid can integrate."""
     try:
         return to_lb_region(region)
     except (TypeError, ValueError):
@@ -249,16 +250,9 @@ class RegionFluxSpectralModel(SpectralModel):
         self.sky_model = sky_model
         self.region = region
         self.scale = positive_float(scale, "scale", allow_zero=True)
-        self._lb_region = self._exact_region(region)
+        self._lb_region = _exact_lb(region)
         self._template_integrals = OrderedDict()
         super().__init__()
-
-    @staticmethod
-    def _exact_region(region):
-        try:
-            return to_lb_region(region)
-        except TypeError:
-            return None
 
     # -- parameters are the wrapped model's ---------------------------------------------------
     @property

@@ -1,5 +1,6 @@
 """CocoonSpatialModel: the projected source density (Eq. 8's line-of-sight integral) on the sky."""
 from collections import OrderedDict
+from functools import lru_cache
 
 import numpy as np
 import astropy.units as u
@@ -18,6 +19,12 @@ _CHUNK = 20000  # lines of sight per vectorised column integral (bounds memory)
 _CHUNK_PIXELS = 65536  # pixels per vectorised pixel-integral call
 _LARGE_MAP = 400_000  # pixels above which a progress bar is shown by default
 _NORMS = OrderedDict()
+
+
+@lru_cache(maxsize=64)
+def _distribution(profile, alpha, beta, z0):
+    """The profile with these parameter values (cached: evaluated in every fit step)."""
+    return get_source_distribution(profile).replace(alpha=alpha, beta=beta, z0=z0)
 
 
 def _all_sky(dist):
@@ -95,8 +102,7 @@ class CocoonSpatialModel(SpatialModel):
         values = [np.asarray(u.Quantity(v).to_value(unit)) for v, unit in ((alpha, ""), (beta, ""), (z0, "kpc"))]
         if any(v.size != 1 for v in values):
             raise ValueError(f"{type(self).__name__} parameters alpha, beta, z0 cannot be sampled (they are frozen)")
-        base = get_source_distribution(self.profile)
-        return base.replace(alpha=float(values[0]), beta=float(values[1]), z0=float(values[2]))
+        return _distribution(self.profile, float(values[0]), float(values[1]), float(values[2]))
 
     def evaluate(self, lon, lat, alpha, beta, z0):
         """Projected density per steradian [sr-1] at Galactic (lon, lat) (point values)."""

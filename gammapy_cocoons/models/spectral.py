@@ -9,13 +9,12 @@ from gammapy.modeling.models import SpectralModel
 from .._validation import choice, positive_float
 from ..constants import KPC_CM
 from ..emission import ENERGY_RANGE
-from ..physics import lineofsight
 from ..physics.cosmicrays import HELIUM, PROTON, Injection
 from ..physics.crosssections import CROSS_SECTION_MODELS, SECONDARIES
 from ..physics.galaxy import SOURCE_DISTRIBUTIONS, get_source_distribution
 from ..physics.grammage import DIFFUSION_INDICES, EscapeGrammage, ExponentialGrammage
 from ..physics.production import ProductionKernel
-from ..skyregions import to_lb_region
+from .spatial import _all_sky
 
 __all__ = ["CocoonSpectralModel", "GRAMMAGE_LAWS"]
 
@@ -44,9 +43,8 @@ def _kernel(options, energy_gev):
 
 
 def _all_sky_geometry(source_distribution):
-    """int dOmega int ds rho / (4 pi) over the whole sky [s-1 cm-2]."""
-    value = lineofsight.sky_integral(source_distribution, to_lb_region(None))
-    return value / KPC_CM**2 / (4.0 * np.pi)
+    """int dOmega int ds rho / (4 pi) over the whole sky [s-1 cm-2] (cached)."""
+    return _all_sky(source_distribution) / KPC_CM**2 / (4.0 * np.pi)
 
 
 class CocoonSpectralModel(SpectralModel):
