@@ -1,0 +1,299 @@
+"""Bundled measurements as gammapy FluxPoints, and the same for a user's own points.
+
+Diffuse measurements are intensities averaged over a region. gammapy's ``FluxPointsDataset``
+compares models in cm-2 s-1 TeV-1, so the points are returned as *region-integrated* fluxes,
+intensity x the region's solid angle, with ``meta["solid_angle"]`` (sr) and ``meta["region"]``
+(a `regions` object) so that the mean intensity is one division away; the model for them is
+:class:`~gammapy_cocoons.RegionFluxSpectralModel` on the same region.
+
+Errors are statistical and systematic in quadrature (documented choice: the systematic errors
+of these tables are not published as correlation matrices); ``meta["errors"]`` says so and
+``meta["stat_errn"]`` / ``meta["stat_errp"]`` keep the statistical part alone.
+
+The files are in ``gammapy_cocoons/data/`` verbatim, with their provenance in its README.
+IceCube's Galactic-plane results are model bands, not points: :func:`load_band`.
+"""
+import csv
+from importlib import resources
+from io import StringIO
+from pathlib import Path
+
+import numpy as np
+import astropy.units as u
+from astropy.coordinates import SkyCoord
+from astropy.table import QTable, Table
+from gammapy.estimators import FluxPoints
+from gammapy.modeling.models import TemplateSpectralModel
+from regions import RectangleSkyRegion
+
+from .physics import lineofsight
+from .skyregions import LHAASO_INNER, LHAASO_OUTER, to_lb_region
+
+__all__ = ["available_datasets", "load_flux_points", "read_flux_points", "load_band", "DATASETS", "BANDS"]
+
+_FLUX = u.Unit("cm-2 s-1 TeV-1")
+_INTENSITY = _FLUX / u.sr
+
+
+def _box(l_min, l_max, b_max):
+    return RectangleSkyRegion(
+        SkyCoord(0.5 * (l_min + l_max), 0.0, unit="deg", frame="galactic"),
+        width=(l_max - l_min) * u.deg, height=2 * b_max * u.deg,
+    )
+
+
+def _text(folder, name):
+    return resources.files("gammapy_cocoons").joinpath("data", folder, name).read_text()
+
+
+# -- readers of the bundled layouts: each returns e_ref, e_min, e_max, dnde, errn, errp, stat_n, stat_p
+def _lhaaso(name):
+    data = np.loadtxt(StringIO(_text("gamma_diffuse", name)))
+    energy = data[:, 2] * u.TeV
+    unit = u.Unit("TeV-1 cm-2 s-1 sr-1")
+    sys = data[:, 6]
+    errn, errp = np.hypot(data[:, 4], sys), np.hypot(data[:, 5], sys)
+    return (energy, 10 ** data[:, 0] * u.TeV, 10 ** data[:, 1] * u.TeV, data[:, 3] * unit, errn * unit, errp * unit,
+            data[:, 4] * unit, data[:, 5] * unit)
+
+
+def _digitised_e27(name, prefix):
+    """Digitised y = E^2.7 dN/dE [GeV^1.7 cm-2 s-1 sr-1] with x in TeV and error-bar ends."""
+    rows = list(csv.DictReader(StringIO(_text("gamma_diffuse", name))))
+    rows = [r for r in rows if r.get(f"{prefix}BestFit_x")]
+
+    def column(key):
+        return np.array([float(r[key]) for r in rows])
+
+    energy = column(f"{prefix}BestFit_x") * u.TeV
+    e_gev = energy.to_value(u.GeV)
+    unit = u.Unit("GeV-1 cm-2 s-1 sr-1")
+    dnde = column(f"{prefix}BestFit_y") / e_gev**2.7 * unit
+    upper = column(f"{prefix}YUpper_y") / e_gev**2.7 * unit
+    lower = column(f"{prefix}YLower_y") / e_gev**2.7 * unit
+    if f"{prefix}XLower_x" in rows[0]:
+        e_min, e_max = column(f"{prefix}XLower_x") * u.TeV, column(f"{prefix}XUpper_x") * u.TeV
+    else:
+        e_min = e_max = None
+    # digitised total error bars (the figures do not split stat and sys)
+    return energy, e_min, e_max, dnde, dnde - lower, upper - dnde, dnde - lower, upper - dnde
+
+
+def _fermi_tospines(name):
+    data = np.loadtxt(StringIO(_text("gamma_diffuse", name)))
+    energy = data[:, 0] * u.TeV
+    unit = u.Unit("TeV-1 cm-2 s-1 sr-1")
+    dnde = data[:, 1] / data[:, 0] ** 2.7 * unit
+    err = (data[:, 2] - data[:, 1]) / data[:, 0] ** 2.7 * unit
+    return energy, None, None, dnde, err, err, err, err
+
+
+def _fermi_ackermann(name):
+    data = np.loadtxt(StringIO(_text("gamma_diffuse", name)))
+    energy = data[:, 0] * u.MeV
+    unit = u.Unit("MeV-1 cm-2 s-1 sr-1")
+    e2 = data[:, 0] ** 2
+    dnde = data[:, 2] / e2 * unit
+    errn, errp = (data[:, 2] - data[:, 1]) / e2 * unit, (data[:, 3] - data[:, 2]) / e2 * unit
+    return energy, None, None, dnde, errn, errp, errn, errp
+
+
+#: name -> (reader, file, region, reference, caveat)
+DATASETS = {
+    "lhaaso-km2a-2023-inner": (
+        _lhaaso, "LHAASO_KM2A_2023_TableS2_inner.txt", LHAASO_INNER,
+        "Cao et al. (LHAASO) 2023, PRL 131, 151001, Table S2; 15 < l < 125 deg, |b| < 5 deg, sources masked",
+        "intensity over the unmasked part of the region; the paper scales inner-region models by 0.65 for the mask",
+    ),
+    "lhaaso-km2a-2023-outer": (
+        _lhaaso, "LHAASO_KM2A_2023_TableS3_outer.txt", LHAASO_OUTER,
+        "Cao et al. (LHAASO) 2023, PRL 131, 151001, Table S3; 125 < l < 235 deg, |b| < 5 deg, sources masked",
+        "",
+    ),
+    "tibet-asgamma-2021-a": (
+        lambda name: _digitised_e27(name, "Tibet"), "DNNCascade_plota_TibetData.csv", _box(25, 100, 5),
+        "Amenomori et al. (Tibet ASgamma) 2021, PRL 126, 141101; 25 < l < 100 deg, |b| < 5 deg",
+        "digitised from the paper figure (IceCube DNNCascade repository); total error bars",
+    ),
+    "tibet-asgamma-2021-b": (
+        lambda name: _digitised_e27(name, "Tibet"), "DNNCascade_plotb_TibetData.csv", _box(50, 200, 5),
+        "Amenomori et al. (Tibet ASgamma) 2021, PRL 126, 141101; 50 < l < 200 deg, |b| < 5 deg",
+        "digitised from the paper figure (IceCube DNNCascade repository); total error bars",
+    ),
+    "argo-ybj-2015": (
+        lambda name: _digitised_e27(name, "ARGO-YBJ"), "DNNCascade_plota_TibetData.csv", _box(25, 100, 5),
+        "Bartoli et al. (ARGO-YBJ) 2015, ApJ 806, 20, three points as shown in the Tibet ASgamma figure",
+        "digitised second hand; region of the Tibet figure (25 < l < 100 deg, |b| < 5 deg)",
+    ),
+    "fermi-lat-lhaaso-inner": (
+        _fermi_tospines, "FermiLAT_LHAASO_region_tospines.txt", LHAASO_INNER,
+        "Fermi-LAT in the LHAASO region, file of P. De la Torre Luque (DRAGON/HERMES school 2025)",
+        "region (inner assumed), paper and units inferred from how the school notebook uses the file; "
+        "its 1.2 GeV value is about 2x the Ackermann et al. inner-Galaxy one: check before relying on it",
+    ),
+    "fermi-lat-ackermann2012-inner": (
+        _fermi_ackermann, "FermiLAT_Ackermann2012_innerGalaxy_Fig17.txt", _box(-80, 80, 8),
+        "Ackermann et al. (Fermi-LAT) 2012, ApJ 750, 3, Fig. 17; |l| < 80 deg, |b| < 8 deg (not a LHAASO region)",
+        "digitised from the figure",
+    ),
+}
+
+#: IceCube 2023 Galactic-plane results: per-flavour, all-sky E^2 dN/dE bands (best, low, high)
+BANDS = {
+    "icecube-2023-pi0": ("IceCube2023_pi0_bestfit_band_DERIVED.txt",
+                         "Abbasi et al. (IceCube) 2023, Science 380, 1338: pi0 template fit, 21.8 +5.3 -4.9"),
+    "icecube-2023-kra5": ("IceCube2023_kra5_bestfit_band_DERIVED.txt",
+                          "Abbasi et al. (IceCube) 2023: KRAgamma5 template, 0.55 +0.18 -0.15 x model flux"),
+    "icecube-2023-kra50": ("IceCube2023_kra50_bestfit_band_DERIVED.txt",
+                           "Abbasi et al. (IceCube) 2023: KRAgamma50 template, 0.37 +0.13 -0.11 x model flux"),
+}
+
+
+def available_datasets():
+    """Table of the bundled measurements: name, kind, region, reference, caveat."""
+    rows = [(name, "flux points", _region_text(entry[2]), entry[3], entry[4]) for name, entry in DATASETS.items()]
+    rows += [(name, "band (per flavour, all sky)", "all sky", ref, "derived from the public release, see data/README.md")
+             for name, (_, ref) in BANDS.items()]
+    return Table(rows=rows, names=("name", "kind", "region", "reference", "caveat"))
+
+
+def _region_text(region):
+    lb = to_lb_region(region)
+    return f"l-b box {lb.key}" if region is not None else "all sky"
+
+
+def _solid_angle(region):
+    return lineofsight.solid_angle(to_lb_region(region)) * u.sr
+
+
+def _points(energy, e_min, e_max, flux, errn, errp, meta):
+    """gammapy FluxPoints from region-integrated fluxes and their errors."""
+    # only the published reference energies go to gammapy: given e_min / e_max it would move
+    # e_ref to the bin's geometric centre (4 % for the digitised Tibet bins); edges stay in meta
+    order = np.argsort(energy)
+    energy, flux, errn, errp = energy[order], flux[order], errn[order], errp[order]
+    table = Table()
+    table["e_ref"] = energy.to(u.TeV)
+    table["dnde"] = flux.to(_FLUX)
+    table["dnde_errn"] = errn.to(_FLUX)
+    table["dnde_errp"] = errp.to(_FLUX)
+    table.meta["SED_TYPE"] = "dnde"
+    # a reference model through the points (sed-type conversions, no power-law assumption)
+    reference = TemplateSpectralModel(energy=energy.to(u.TeV), values=np.maximum(flux.to(_FLUX), 1e-300 * _FLUX))
+    points = FluxPoints.from_table(table, sed_type="dnde", format="gadf-sed", reference_model=reference)
+    points.meta.update(meta)
+    if e_min is not None and e_max is not None:
+        points.meta.update(e_min=e_min[order].to(u.TeV), e_max=e_max[order].to(u.TeV))
+    return points
+
+
+def _flux_points(energy, e_min, e_max, dnde, errn, errp, stat_n, stat_p, region, meta):
+    """FluxPoints of the region-integrated flux from per-sr intensities."""
+    omega = _solid_angle(region)
+    meta = dict(meta, solid_angle=float(omega.to_value(u.sr)), region=region,
+                stat_errn=(stat_n * omega).to(_FLUX), stat_errp=(stat_p * omega).to(_FLUX),
+                errors="statistical and systematic in quadrature")
+    return _points(energy, e_min, e_max, dnde * omega, errn * omega, errp * omega, meta)
+
+
+def load_flux_points(name):
+    """A bundled measurement as gammapy FluxPoints of the region-integrated flux [cm-2 s-1 TeV-1].
+
+    ``meta`` holds ``solid_angle`` (sr), ``region``, ``reference``, ``caveat`` and the
+    statistical errors alone. Names: see :func:`available_datasets`.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)} (bands: {', '.join(BANDS)})")
+    reader, filename, region, reference, caveat = DATASETS[name]
+    columns = reader(filename)
+    return _flux_points(*columns, region, {"name": name, "reference": reference, "caveat": caveat, "file": filename})
+
+
+def load_band(name):
+    """An IceCube band as an astropy QTable: e_ref, e2dnde, e2dnde_low, e2dnde_high (per flavour, all sky)."""
+    if name not in BANDS:
+        raise ValueError(f"unknown band {name!r}; known: {', '.join(BANDS)}")
+    filename, reference = BANDS[name]
+    data = np.loadtxt(StringIO(_text("neutrino", filename)))
+    unit = u.Unit("GeV cm-2 s-1")
+    table = QTable(
+        [data[:, 0] * u.GeV, data[:, 1] * unit, data[:, 2] * unit, data[:, 3] * unit],
+        names=("e_ref", "e2dnde", "e2dnde_low", "e2dnde_high"),
+        meta={"name": name, "reference": reference, "file": filename,
+              "flux": "nu + anti-nu of one flavour, integrated over the whole sky"},
+    )
+    return table
+
+
+def read_flux_points(path, region=None, solid_angle=None, name=None):
+    """A user's flux points from ECSV (or CSV with a units row) as region-integrated FluxPoints.
+
+    Parameters
+    ----------
+    path : str or `~pathlib.Path`
+        ECSV with columns ``e_ref`` (energy unit), ``dnde`` (flux, cm-2 s-1 TeV-1, or intensity,
+        ... sr-1) and ``dnde_err`` or ``dnde_errn`` / ``dnde_errp``; optional ``e_min``, ``e_max``.
+        CSV files need their units in ``path``'s ECSV header; a plain CSV is refused.
+    region : `regions.SkyRegion`, optional
+        Region of the measurement (needed for intensities: the flux is intensity x its solid
+        angle). Galactic l-b boxes, circles and their compounds.
+    solid_angle : `~astropy.units.Quantity`, optional
+        Instead of ``region`` for intensities.
+    name : str, optional
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"path: {str(path)!r} does not exist")
+    try:
+        table = Table.read(path, format="ascii.ecsv")
+    except Exception as error:
+        raise ValueError(f"{path.name}: not an ECSV table with units ({type(error).__name__}: {error})") from None
+    for column in ("e_ref", "dnde"):
+        if column not in table.colnames:
+            raise ValueError(f"{path.name}: missing column {column!r} (need e_ref, dnde and dnde_err or dnde_errn/errp)")
+    if "dnde_err" in table.colnames:
+        errn = errp = table["dnde_err"]
+    elif "dnde_errn" in table.colnames and "dnde_errp" in table.colnames:
+        errn, errp = table["dnde_errn"], table["dnde_errp"]
+    else:
+        raise ValueError(f"{path.name}: missing errors: give dnde_err, or dnde_errn and dnde_errp")
+    quantities = {}
+    for key, column in (("e_ref", table["e_ref"]), ("dnde", table["dnde"]), ("errn", errn), ("errp", errp)):
+        if column.unit is None:
+            raise ValueError(f"{path.name}: column {column.name!r} has no unit")
+        quantities[key] = u.Quantity(column)
+    energy = quantities["e_ref"]
+    if not energy.unit.is_equivalent(u.TeV):
+        raise u.UnitConversionError(f"{path.name}: e_ref must be an energy, got unit '{energy.unit}'")
+    dnde = quantities["dnde"]
+    for key, value in quantities.items():
+        if not np.all(np.isfinite(value.value)):
+            raise ValueError(f"{path.name}: column for {key} has non-finite values")
+    if np.any(energy.value <= 0) or np.any(dnde.value < 0) or np.any(quantities["errn"].value < 0) \
+            or np.any(quantities["errp"].value < 0):
+        raise ValueError(f"{path.name}: energies must be > 0 and fluxes and errors >= 0")
+    for key in ("errn", "errp"):
+        if not quantities[key].unit.is_equivalent(dnde.unit):
+            raise u.UnitConversionError(f"{path.name}: errors in '{quantities[key].unit}' do not match dnde '{dnde.unit}'")
+    e_min = u.Quantity(table["e_min"]) if "e_min" in table.colnames else None
+    e_max = u.Quantity(table["e_max"]) if "e_max" in table.colnames else None
+    omega = None
+    if region is not None:
+        omega = _solid_angle(region)
+    elif solid_angle is not None:
+        omega = u.Quantity(solid_angle, u.sr)
+    errn, errp = quantities["errn"], quantities["errp"]
+    if dnde.unit.is_equivalent(_INTENSITY):
+        if omega is None:
+            raise ValueError(f"{path.name}: intensities (per sr) need region= or solid_angle=")
+        dnde, errn, errp = dnde * omega, errn * omega, errp * omega
+    elif not dnde.unit.is_equivalent(_FLUX):
+        raise u.UnitConversionError(
+            f"{path.name}: dnde must be a flux (cm-2 s-1 TeV-1) or an intensity (per sr), got '{dnde.unit}'"
+        )
+    meta = {
+        "name": name or path.stem, "reference": table.meta.get("reference", ""), "file": str(path), "caveat": "",
+        "solid_angle": None if omega is None else float(omega.to_value(u.sr)), "region": region,
+        "errors": "as given in the file",
+    }
+    return _points(energy, e_min, e_max, dnde, errn, errp, meta)

@@ -1,0 +1,122 @@
+"""Bundled measurements and user flux points."""
+import numpy as np
+import pytest
+import astropy.units as u
+from astropy.table import Table
+from gammapy.datasets import FluxPointsDataset
+from gammapy.modeling.models import SkyModel
+
+from gammapy_cocoons import LHAASO_INNER, CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
+from gammapy_cocoons.datasets import BANDS, DATASETS, available_datasets, load_band, load_flux_points, read_flux_points
+
+
+def test_every_bundled_dataset_loads():
+    names = set(available_datasets()["name"])
+    assert names == set(DATASETS) | set(BANDS)
+    for name in DATASETS:
+        points = load_flux_points(name)
+        assert np.all(points.dnde.quantity > 0) and points.meta["solid_angle"] > 0
+        assert points.meta["reference"] and points.meta["region"] is not None
+
+
+def test_lhaaso_inner_values_are_the_table_times_the_solid_angle():
+    points = load_flux_points("lhaaso-km2a-2023-inner")
+    omega = points.meta["solid_angle"]
+    assert omega == pytest.approx(2 * np.radians(110) * np.sin(np.radians(5)), rel=1e-9)
+    assert u.isclose(points.energy_ref[0], 12.6 * u.TeV)
+    # Table S2 first row: 6.61e-13 TeV-1 cm-2 s-1 sr-1, stat 0.64e-13, sys 0.77e-13
+    assert points.dnde.quantity.ravel()[0].to_value("TeV-1 cm-2 s-1") == pytest.approx(6.61e-13 * omega)
+    assert points.dnde_errn.quantity.ravel()[0].to_value("TeV-1 cm-2 s-1") == pytest.approx(
+        np.hypot(0.64e-13, 0.77e-13) * omega)
+    assert points.meta["stat_errn"][0].to_value("TeV-1 cm-2 s-1") == pytest.approx(0.64e-13 * omega)
+    intensity = points.dnde.quantity.ravel() / (omega * u.sr)
+    assert intensity.unit.is_equivalent("cm-2 s-1 TeV-1 sr-1")
+
+
+def test_digitised_points_convert_e27():
+    """Tibet: y = E^2.7 dN/dE in GeV^1.7 cm-2 s-1 sr-1, e.g. 1.664e-4 at 121 TeV."""
+    points = load_flux_points("tibet-asgamma-2021-a")
+    e = points.energy_ref[0].to_value("GeV")
+    intensity = points.dnde.quantity.ravel()[0] / (points.meta["solid_angle"] * u.sr)
+    assert (intensity.to_value("GeV-1 cm-2 s-1 sr-1") * e**2.7) == pytest.approx(1.663962e-4, rel=1e-6)
+    # IceCube's cross-check in PROVENANCE: E^2 F = 4.5e-11 TeV cm-2 s-1 sr-1 at 121 TeV
+    e2f = (points.energy_ref[0] ** 2 * intensity).to_value("TeV cm-2 s-1 sr-1")
+    assert e2f == pytest.approx(4.5e-11, rel=0.03)  # the quoted value is rounded
+
+
+def test_icecube_band_units():
+    band = load_band("icecube-2023-pi0")
+    assert band["e2dnde"].unit == u.Unit("GeV cm-2 s-1")
+    assert np.all(band["e2dnde_low"] < band["e2dnde"]) and np.all(band["e2dnde"] < band["e2dnde_high"])
+    # Table 1: E^2 dN/dE(100 TeV) = 2.18e-8 GeV cm-2 s-1 for the best fit (the band ends at 69 TeV)
+    e = band["e_ref"].to_value("GeV")
+    slope = np.polyfit(np.log(e[-5:]), np.log(band["e2dnde"][-5:].value), 1)[0]
+    extrapolated = band["e2dnde"][-1].value * (1e5 / e[-1]) ** slope
+    assert extrapolated == pytest.approx(2.18e-8, rel=0.05)
+
+
+def test_points_work_with_region_flux_models():
+    sky = SkyModel(spectral_model=CocoonSpectralModel(), spatial_model=CocoonSpatialModel(), name="cocoons")
+    points = load_flux_points("lhaaso-km2a-2023-inner")
+    dataset = FluxPointsDataset(data=points, models=SkyModel(spectral_model=RegionFluxSpectralModel(
+        sky, region=points.meta["region"], scale=0.65), name="inner"))
+    assert np.isfinite(dataset.stat_sum()) and dataset.stat_sum() > 0
+
+
+def _write(path, table):
+    table.write(path, format="ascii.ecsv", overwrite=True)
+    return path
+
+
+def test_user_points_intensity_and_flux(tmp_path):
+    energy = [1.0, 3.0, 10.0] * u.TeV
+    intensity = [1e-10, 2e-11, 3e-12] * u.Unit("TeV-1 cm-2 s-1 sr-1")
+    table = Table({"e_ref": energy, "dnde": intensity, "dnde_err": 0.1 * intensity}, meta={"reference": "mine"})
+    points = read_flux_points(_write(tmp_path / "wcda.ecsv", table), region=LHAASO_INNER)
+    omega = points.meta["solid_angle"]
+    assert u.allclose(points.dnde.quantity.ravel(), intensity * omega * u.sr)
+    assert points.meta["reference"] == "mine"
+    flux = Table({"e_ref": energy.to(u.GeV), "dnde": intensity * u.sr, "dnde_errn": 0.1 * intensity * u.sr,
+                  "dnde_errp": 0.2 * intensity * u.sr})
+    points = read_flux_points(_write(tmp_path / "flux.ecsv", flux))
+    assert u.allclose(points.dnde.quantity.ravel(), intensity * u.sr)
+    assert points.meta["solid_angle"] is None
+
+
+def test_user_points_bad_input(tmp_path):
+    energy = [1.0, 3.0] * u.TeV
+    good = {"e_ref": energy, "dnde": [1e-10, 2e-11] * u.Unit("TeV-1 cm-2 s-1 sr-1"),
+            "dnde_err": [1e-11, 2e-12] * u.Unit("TeV-1 cm-2 s-1 sr-1")}
+    with pytest.raises(ValueError, match="region"):
+        read_flux_points(_write(tmp_path / "a.ecsv", Table(good)))
+    no_unit = dict(good, dnde=[1e-10, 2e-11])
+    with pytest.raises(ValueError, match="no unit"):
+        read_flux_points(_write(tmp_path / "b.ecsv", Table(no_unit)), region=LHAASO_INNER)
+    with pytest.raises(ValueError, match="missing column"):
+        read_flux_points(_write(tmp_path / "c.ecsv", Table({"energy": energy, "dnde": good["dnde"]})))
+    with pytest.raises(ValueError, match="errors"):
+        read_flux_points(_write(tmp_path / "d.ecsv", Table({"e_ref": energy, "dnde": good["dnde"]})))
+    negative = dict(good, dnde=[-1e-10, 2e-11] * u.Unit("TeV-1 cm-2 s-1 sr-1"))
+    with pytest.raises(ValueError, match=">= 0"):
+        read_flux_points(_write(tmp_path / "e.ecsv", Table(negative)), region=LHAASO_INNER)
+    nan = dict(good, dnde=[np.nan, 2e-11] * u.Unit("TeV-1 cm-2 s-1 sr-1"))
+    with pytest.raises(ValueError, match="non-finite"):
+        read_flux_points(_write(tmp_path / "f.ecsv", Table(nan)), region=LHAASO_INNER)
+    wrong_energy = dict(good, e_ref=[1.0, 3.0] * u.cm)
+    with pytest.raises(u.UnitConversionError, match="energy"):
+        read_flux_points(_write(tmp_path / "g.ecsv", Table(wrong_energy)), region=LHAASO_INNER)
+    wrong_errors = dict(good, dnde_err=[1.0, 2.0] * u.s)
+    with pytest.raises(u.UnitConversionError, match="errors"):
+        read_flux_points(_write(tmp_path / "h.ecsv", Table(wrong_errors)), region=LHAASO_INNER)
+    (tmp_path / "plain.csv").write_text("e_ref,dnde,dnde_err\n1,1e-10,1e-11\n")
+    with pytest.raises(ValueError, match="ECSV"):
+        read_flux_points(tmp_path / "plain.csv")
+    with pytest.raises(FileNotFoundError, match="path"):
+        read_flux_points(tmp_path / "missing.ecsv")
+
+
+def test_unknown_names_list_the_known_ones():
+    with pytest.raises(ValueError, match="lhaaso-km2a-2023-inner"):
+        load_flux_points("lhaaso-wcda-2025-inner")
+    with pytest.raises(ValueError, match="icecube-2023-pi0"):
+        load_band("icecube-2024")
