@@ -62,3 +62,46 @@ def spectra(emin, emax, n_energies, chi0, r0, grammage):
             f"{e.to_value('GeV'):14.4e} {(e**2 * i).to_value(sed):34.4e} "
             f"{(e**2 * o).to_value(sed):12.4e} {(e**2 * n).to_value('GeV cm-2 s-1'):34.4e}"
         )
+
+
+@main.command()
+@click.option("--outdir", required=True, type=click.Path(file_okay=False), help="Directory for the results.")
+@click.option(
+    "--grammage", default="exponential", show_default=True,
+    type=click.Choice(["exponential", "kolmogorov", "kraichnan", "bohm", "constant"]),
+    help="Cocoon grammage law.",
+)
+@click.option("--dge", "variant", default="min", show_default=True,
+              type=click.Choice(["min", "max", "kascade-grande", "icetop"]), help="Embedded DGE variant.")
+@click.option("--compare-laws/--no-compare-laws", default=False, show_default=True,
+              help="Also fit the exponential, Kraichnan and Bohm laws and write grammage_laws.json.")
+@click.option("--profile-points", default=13, show_default=True, type=click.IntRange(3, 200),
+              help="Points of the chi0 and R0 likelihood profiles.")
+@click.option("--overwrite", is_flag=True, help="Replace results already in --outdir.")
+def fit(outdir, grammage, variant, compare_laws, profile_points, overwrite):
+    """Joint fit of cocoons + the embedded DGE to the LHAASO-KM2A inner and outer points.
+
+    Writes fit_result.yaml (gammapy Models with covariance), fit_summary.json (success, stat,
+    ndof, parameters with errors, TS of the cocoons), chi0 and R0 likelihood profiles and an SED
+    plot per region.
+    """
+    import json
+    from pathlib import Path
+
+    from .fitting import compare_grammage_laws, run_lhaaso_fit
+
+    with click.progressbar(length=2 if compare_laws else 1, label="fitting", file=sys.stderr) as bar:
+        try:
+            summary = run_lhaaso_fit(outdir=outdir, grammage=grammage, variant=variant, overwrite=overwrite,
+                                     profile_points=profile_points)
+        except (FileExistsError, ValueError) as error:
+            _fail(str(error))
+        bar.update(1)
+        if compare_laws:
+            rows = compare_grammage_laws(variant=variant)
+            (Path(outdir) / "grammage_laws.json").write_text(json.dumps(rows, indent=2))
+            bar.update(1)
+    chi0 = summary["parameters"]["chi0"]
+    click.echo(f"success={summary['success']} stat={summary['stat']:.2f} ndof={summary['ndof']} "
+               f"chi0={chi0['value']:.3g}+-{chi0['error']:.2g} g cm-2 TS_cocoons={summary['ts_cocoons']:.2f}")
+    click.echo(f"results in {outdir}")

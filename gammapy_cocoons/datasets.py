@@ -23,7 +23,7 @@ import astropy.units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import QTable, Table
 from gammapy.estimators import FluxPoints
-from gammapy.modeling.models import TemplateSpectralModel
+from gammapy.modeling.models import PowerLawSpectralModel
 from regions import RectangleSkyRegion
 
 from .physics import lineofsight
@@ -178,8 +178,17 @@ def _points(energy, e_min, e_max, flux, errn, errp, meta):
     table["dnde_errn"] = errn.to(_FLUX)
     table["dnde_errp"] = errp.to(_FLUX)
     table.meta["SED_TYPE"] = "dnde"
-    # a reference model through the points (sed-type conversions, no power-law assumption)
-    reference = TemplateSpectralModel(energy=energy.to(u.TeV), values=np.maximum(flux.to(_FLUX), 1e-300 * _FLUX))
+    # a power law with the points' mean slope as gammapy's reference (it is evaluated whenever the
+    # points are read, so a cheap model; dnde and e2dnde do not depend on it)
+    positive = flux.value > 0
+    if np.sum(positive) >= 2 and np.ptp(np.log(energy.value[positive])) > 0:
+        slope = -np.polyfit(np.log(energy.value[positive]), np.log(flux.value[positive]), 1)[0]
+    else:
+        slope = 2.0
+    pivot = np.exp(np.mean(np.log(energy.to_value(u.TeV)))) * u.TeV
+    amplitude = np.exp(np.interp(np.log(pivot.value), np.log(energy.to_value(u.TeV)),
+                                 np.log(np.maximum(flux.to_value(_FLUX), 1e-300)))) * _FLUX
+    reference = PowerLawSpectralModel(index=slope, amplitude=amplitude, reference=pivot)
     points = FluxPoints.from_table(table, sed_type="dnde", format="gadf-sed", reference_model=reference)
     points.meta.update(meta)
     if e_min is not None and e_max is not None:

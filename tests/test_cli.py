@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import astropy.units as u
 from click.testing import CliRunner
 
@@ -28,3 +29,28 @@ def test_bad_physics_value_is_one_line():
     result = CliRunner().invoke(main, ["spectra", "--chi0", "-1"])
     assert result.exit_code == 2
     assert "chi0" in result.output and "Traceback" not in result.output
+
+
+def test_fit_command_writes_the_results(tmp_path):
+    import json
+
+    from gammapy.modeling.models import Models
+
+    outdir = tmp_path / "fit"
+    result = CliRunner().invoke(main, ["fit", "--outdir", str(outdir), "--profile-points", "4"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((outdir / "fit_summary.json").read_text())
+    assert summary["success"] and summary["ndof"] == 15 - 4
+    assert set(summary["parameters"]) >= {"chi0", "r0", "dge_norm_inner", "dge_norm_outer"}
+    assert summary["ts_cocoons"] >= 0 and summary["stat"] <= summary["stat_chi0_zero"]
+    for name in ("fit_result.yaml", "profile_chi0.ecsv", "profile_r0.ecsv", "sed_inner.png", "sed_outer.png",
+                 "profiles.png", "dge_template.fits"):
+        assert (outdir / name).exists(), name
+    # the written models come back with the fitted values and shared cocoon parameters
+    models = Models.read(outdir / "fit_result.yaml")
+    inner, outer = models["inner"].spectral_model, models["outer"].spectral_model
+    assert inner.model1.parameters["chi0"] is outer.model1.parameters["chi0"]
+    assert inner.model1.parameters["chi0"].value == pytest.approx(summary["parameters"]["chi0"]["value"])
+    # a second run refuses to overwrite
+    again = CliRunner().invoke(main, ["fit", "--outdir", str(outdir)])
+    assert again.exit_code == 2 and "overwrite" in again.output and "Traceback" not in again.output

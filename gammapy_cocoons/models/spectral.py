@@ -23,6 +23,7 @@ GRAMMAGE_LAWS = ("exponential", "escape", "constant") + tuple(DIFFUSION_INDICES)
 
 _KERNELS = OrderedDict()
 _FLUX_UNIT = u.Unit("cm-2 s-1 TeV-1")
+_GRAMMAGE = u.Unit("g cm-2")
 
 
 def _kernel(options, energy_gev):
@@ -140,9 +141,9 @@ class CocoonSpectralModel(SpectralModel):
         return lambda rigidity: EscapeGrammage.shape_of(rigidity, r0_gv, delta)
 
     @staticmethod
-    def _value(quantity, unit=None):
+    def _value(quantity, unit=u.dimensionless_unscaled):
         """A float or, for parameter samples, a flat array (constant samples collapse)."""
-        value = np.asarray(quantity.to_value(unit) if unit else u.Quantity(quantity).to_value(""), dtype=float)
+        value = np.asarray(u.Quantity(quantity).to_value(unit), dtype=float)
         if value.size == 1 or np.all(value == value.flat[0]):
             return float(value.flat[0])
         return value.ravel()
@@ -157,7 +158,7 @@ class CocoonSpectralModel(SpectralModel):
                 f"energy must be within {ENERGY_RANGE[0]} - {ENERGY_RANGE[1]} for {type(self).__name__}"
             )
         values = {
-            "chi0": self._value(chi0, "g cm-2"), "r0": self._value(r0, "GV"), "delta": self._value(delta),
+            "chi0": self._value(chi0, _GRAMMAGE), "r0": self._value(r0, u.GV), "delta": self._value(delta),
             "eps_h": self._value(eps_h), "index_h": self._value(index_h),
             "eps_he": self._value(eps_he), "index_he": self._value(index_he),
         }

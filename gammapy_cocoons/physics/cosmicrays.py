@@ -137,7 +137,11 @@ class Injection:
         p = self.species.momentum(e)
         eff = self.efficiency if efficiency is None else efficiency
         idx = self.index if index is None else index
-        norm = self.norm if (efficiency is None and index is None) else self.normalisation(eff, idx)
+        if np.ndim(idx) == 0 and idx == self.index:
+            # K is linear in eps: no new energy integral when only eps changes
+            norm = self.norm * (np.asarray(eff) / self.efficiency)
+        else:
+            norm = self.normalisation(eff, idx)
         # 4 pi p^2 Q(p) dp/dE with dp/dE = E/p
         return 4.0 * np.pi * norm * p * e * (p / self.species.mass) ** -idx * np.exp(-p / self.p_max)
 

@@ -1,0 +1,70 @@
+"""Figures of the fits: SEDs per region (intensities per sr, as the paper's Fig. 2) and profiles."""
+import numpy as np
+import astropy.units as u
+
+__all__ = ["plot_lhaaso_fit", "plot_sed"]
+
+_E2I = u.Unit("GeV cm-2 s-1 sr-1")
+
+
+def _matplotlib():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_sed(ax, dataset, energy=None):
+    """E^2 I of data and model components of one region's FluxPointsDataset on ``ax``."""
+    points = dataset.data
+    omega = points.meta["solid_angle"] * u.sr
+    e = points.energy_ref
+    intensity = points.dnde.quantity.ravel() / omega
+    errn = points.dnde_errn.quantity.ravel() / omega
+    errp = points.dnde_errp.quantity.ravel() / omega
+    ax.errorbar(e.to_value("TeV"), (e**2 * intensity).to_value(_E2I),
+                yerr=[(e**2 * errn).to_value(_E2I), (e**2 * errp).to_value(_E2I)],
+                fmt="o", color="k", label=points.meta.get("name", "data"))
+    total = dataset.models[0].spectral_model
+    grid = np.geomspace(1, 1000, 100) * u.TeV if energy is None else energy
+    components = (("cocoons", total.model1, "C3"), ("DGE", total.model2, "C0"), ("total", total, "k"))
+    for label, model, color in components:
+        value = (grid**2 * model(grid) / omega).to_value(_E2I)
+        ax.plot(grid.to_value("TeV"), value, color=color, lw=2 if label == "total" else 1.5, label=label)
+    data = (e**2 * intensity).to_value(_E2I)
+    ax.set_ylim(0.1 * np.min(data), 10 * np.max(data))  # the cocoon cut-off falls by 1e15 further
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("E [TeV]")
+    ax.set_ylabel(r"$E^2 I$ [GeV cm$^{-2}$ s$^{-1}$ sr$^{-1}$]")
+    ax.set_title(f"{dataset.name}: {points.meta.get('reference', '')[:60]}", fontsize=8)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_lhaaso_fit(datasets, cocoons, outdir, profiles):
+    """Write sed_<region>.png and profiles.png for a fit from :func:`~gammapy_cocoons.fitting.run_lhaaso_fit`."""
+    plt = _matplotlib()
+    for dataset in datasets:
+        fig, ax = plt.subplots(figsize=(6, 4.5))
+        plot_sed(ax, dataset)
+        fig.tight_layout()
+        fig.savefig(outdir / f"sed_{dataset.name}.png", dpi=120)
+        plt.close(fig)
+    if profiles:
+        fig, axes = plt.subplots(1, len(profiles), figsize=(5 * len(profiles), 4))
+        axes = np.atleast_1d(axes)
+        for ax, (name, profile) in zip(axes, profiles.items()):
+            key = next(k for k in profile if k.endswith(f"{name}_scan"))
+            stat = np.asarray(profile["stat_scan"])
+            ax.plot(profile[key], stat - np.nanmin(stat), "o-")
+            ax.axhline(1.0, ls="--", color="gray")
+            ax.set_xlabel(name + (" [g cm-2]" if name == "chi0" else " [TV]"))
+            ax.set_ylabel(r"$\Delta$ stat")
+            if name == "r0":
+                ax.set_xscale("log")
+        fig.tight_layout()
+        fig.savefig(outdir / "profiles.png", dpi=120)
+        plt.close(fig)
