@@ -25,7 +25,7 @@ from .datasets import load_flux_points
 from .dge import conventional_dge
 from .models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
 
-__all__ = ["build_lhaaso_fit", "run_lhaaso_fit", "compare_grammage_laws", "INNER_MASK_SCALE"]
+__all__ = ["build_lhaaso_fit", "run_lhaaso_fit", "compare_grammage_laws", "neutrino_prediction", "INNER_MASK_SCALE"]
 
 log = logging.getLogger(__name__)
 
@@ -168,11 +168,53 @@ def _write_outputs(outdir, datasets, cocoons, summary, profiles, plot, variant):
         table = Table({name: profile[key], "stat": profile["stat_scan"]})
         table.write(outdir / f"profile_{name}.ecsv", overwrite=True)
         summary[f"profile_{name}"] = f"profile_{name}.ecsv"
+    neutrinos = neutrino_prediction(cocoons.spectral_model, variant)
+    neutrinos.write(outdir / "neutrinos.ecsv", overwrite=True)
+    summary["neutrinos"] = "neutrinos.ecsv"
     (outdir / "fit_summary.json").write_text(json.dumps(summary, indent=2))
     if plot:
-        from .plotting import plot_lhaaso_fit
+        from .plotting import plot_lhaaso_fit, plot_neutrinos
 
         plot_lhaaso_fit(datasets, cocoons, outdir, profiles)
+        plot_neutrinos(neutrinos, outdir / "neutrinos.png")
+
+
+def neutrino_prediction(cocoon_spectral, variant="min", energy=None):
+    """All-sky per-flavour neutrino E^2 dN/dE [GeV cm-2 s-1] of cocoons and DGE (Fig. B.1).
+
+    ``cocoon_spectral`` is a fitted gamma-ray CocoonSpectralModel: its parameters and options
+    are reused with ``secondary="nu_per_flavour"``.
+
+    Returns
+    -------
+    `~astropy.table.QTable`
+        e_ref, cocoons, dge, total, and the IceCube pi0 band interpolated at e_ref where defined.
+    """
+    from astropy.table import QTable
+
+    from .datasets import load_band
+
+    energy = np.geomspace(300, 3e5, 40) * u.GeV if energy is None else u.Quantity(energy, u.GeV)
+    options = dict(cocoon_spectral.options, secondary="nu_per_flavour")
+    nu = CocoonSpectralModel(**options, **{p.name: p.quantity for p in cocoon_spectral.parameters})
+    cocoons = (energy**2 * nu(energy)).to(u.Unit("GeV cm-2 s-1"))
+    cube = conventional_dge(variant, secondary="nu_per_flavour").spatial_model.map
+    nodes = cube.geom.axes[0].center
+    all_sky = np.nansum(cube.quantity.reshape(nodes.size, -1), axis=1) * cube.geom.solid_angle()[0]
+    dge = np.exp(np.interp(np.log(energy.to_value(u.GeV)), np.log(nodes.to_value(u.GeV)),
+                           np.log(all_sky.to_value("GeV-1 cm-2 s-1")))) * u.Unit("GeV-1 cm-2 s-1")
+    dge = (energy**2 * dge).to(u.Unit("GeV cm-2 s-1"))
+    table = QTable({"e_ref": energy, "cocoons": cocoons, "dge": dge, "total": cocoons + dge})
+    band = load_band("icecube-2023-pi0")
+    inside = (energy >= band["e_ref"][0]) & (energy <= band["e_ref"][-1])
+    for column in ("e2dnde", "e2dnde_low", "e2dnde_high"):
+        values = np.full(energy.size, np.nan)
+        values[inside] = np.exp(np.interp(np.log(energy[inside].value), np.log(band["e_ref"].value),
+                                          np.log(band[column].value)))
+        table[f"icecube_pi0_{column.replace('e2dnde', 'best').replace('best_', '')}"] = values * band[column].unit
+    table.meta["flux"] = "nu + anti-nu of one flavour at Earth (1:1:1), integrated over the whole sky"
+    table.meta["dge"] = f"embedded conventional DGE '{variant}' at its own normalisation (the fitted norms are regional)"
+    return table
 
 
 def compare_grammage_laws(laws=("exponential", "kraichnan", "bohm"), variant="min"):

@@ -2,7 +2,7 @@
 import numpy as np
 import astropy.units as u
 
-__all__ = ["plot_lhaaso_fit", "plot_sed"]
+__all__ = ["plot_lhaaso_fit", "plot_sed", "plot_neutrinos"]
 
 _E2I = u.Unit("GeV cm-2 s-1 sr-1")
 
@@ -68,3 +68,26 @@ def plot_lhaaso_fit(datasets, cocoons, outdir, profiles):
         fig.tight_layout()
         fig.savefig(outdir / "profiles.png", dpi=120)
         plt.close(fig)
+
+
+def plot_neutrinos(table, path):
+    """All-sky per-flavour neutrino E^2 dN/dE of the model against IceCube's pi0 band (Fig. B.1)."""
+    plt = _matplotlib()
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    e = table["e_ref"].to_value("GeV")
+    unit = "GeV cm-2 s-1"
+    band = np.isfinite(table["icecube_pi0_best"].value)
+    ax.fill_between(e[band], table["icecube_pi0_low"][band].to_value(unit), table["icecube_pi0_high"][band].to_value(unit),
+                    color="C1", alpha=0.3, label="IceCube 2023, pi0 template (1 sigma)")
+    for column, color in (("cocoons", "C3"), ("dge", "C0"), ("total", "k")):
+        ax.plot(e, table[column].to_value(unit), color=color, label=column)
+    top = np.nanmax(table["total"].to_value(unit))
+    ax.set_ylim(1e-4 * top, 3 * top)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$E_\nu$ [GeV]")
+    ax.set_ylabel(r"$E^2\,dN/dE$ per flavour, all sky [GeV cm$^{-2}$ s$^{-1}$]")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -44,7 +44,7 @@ def test_fit_command_writes_the_results(tmp_path):
     assert set(summary["parameters"]) >= {"chi0", "r0", "dge_norm_inner", "dge_norm_outer"}
     assert summary["ts_cocoons"] >= 0 and summary["stat"] <= summary["stat_chi0_zero"]
     for name in ("fit_result.yaml", "profile_chi0.ecsv", "profile_r0.ecsv", "sed_inner.png", "sed_outer.png",
-                 "profiles.png", "dge_template.fits"):
+                 "profiles.png", "dge_template.fits", "neutrinos.ecsv", "neutrinos.png"):
         assert (outdir / name).exists(), name
     # the written models come back with the fitted values and shared cocoon parameters
     models = Models.read(outdir / "fit_result.yaml")

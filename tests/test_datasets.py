@@ -120,3 +120,15 @@ def test_unknown_names_list_the_known_ones():
         load_flux_points("lhaaso-wcda-2025-inner")
     with pytest.raises(ValueError, match="icecube-2023-pi0"):
         load_band("icecube-2024")
+
+
+def test_neutrino_prediction_columns():
+    from gammapy_cocoons.fitting import neutrino_prediction
+
+    model = CocoonSpectralModel(chi0=0.5 * u.Unit("g cm-2"), r0=30 * u.TV)
+    table = neutrino_prediction(model, energy=[1e3, 1e4, 1e6] * u.GeV)
+    expected = CocoonSpectralModel(secondary="nu_per_flavour", chi0=0.5 * u.Unit("g cm-2"), r0=30 * u.TV)
+    e = table["e_ref"]
+    assert u.allclose(table["cocoons"], (e**2 * expected(e)).to("GeV cm-2 s-1"), rtol=1e-12)
+    assert u.allclose(table["total"], table["cocoons"] + table["dge"])
+    assert np.isfinite(table["icecube_pi0_best"][:2]).all() and np.isnan(table["icecube_pi0_best"][2])

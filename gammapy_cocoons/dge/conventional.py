@@ -16,7 +16,8 @@ energy losses, no inverse-Compton or bremsstrahlung component, and no gamma-ray 
 CMB/ISRF (which removes ~10-30 % of the flux from the inner Galaxy at 1 PeV and less below
 300 TeV). See docs/dge.md for the comparison with the measured spectra.
 """
-from collections import OrderedDict
+import logging
+from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
@@ -124,6 +125,17 @@ class ConventionalDGE:
         return Map.from_geom(image.to_cube([axis]), data=data, unit="GeV-1 cm-2 s-1 sr-1")
 
 
+@contextmanager
+def _quiet(logger_name):
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _variant(variant):
     variant = choice(variant, DGE_VARIANTS, "variant")
     if variant in KNEE_VARIANTS:
@@ -168,7 +180,8 @@ def conventional_dge(variant="min", secondary="gamma", nside=128, name=None):
     if not isinstance(nside, (int, np.integer)) or nside < 8 or nside & (nside - 1):
         raise ValueError(f"nside must be a power of 2 >= 8, got {nside!r}")
     cube = _cached_cube(knee, secondary, int(nside))
-    spatial = TemplateSpatialModel(cube, normalize=False)
+    with _quiet("gammapy.modeling.models.spatial"):  # no file yet: written by whoever saves the models
+        spatial = TemplateSpatialModel(cube, normalize=False)
     model = SkyModel(
         spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial, name=name or f"dge-{variant}"
     )
