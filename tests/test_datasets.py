@@ -132,3 +132,13 @@ def test_neutrino_prediction_columns():
     assert u.allclose(table["cocoons"], (e**2 * expected(e)).to("GeV cm-2 s-1"), rtol=1e-12)
     assert u.allclose(table["total"], table["cocoons"] + table["dge"])
     assert np.isfinite(table["icecube_pi0_best"][:2]).all() and np.isnan(table["icecube_pi0_best"][2])
+
+
+def test_grammage_laws_are_compared_by_their_fit_statistic():
+    from gammapy_cocoons.fitting import compare_grammage_laws
+
+    rows = compare_grammage_laws(laws=("exponential", "bohm"))
+    assert [r["grammage"] for r in rows] == ["exponential", "bohm"]
+    for row in rows:
+        assert row["success"] and row["ndof"] == 11 and np.isfinite(row["stat"])
+        assert row["ts_cocoons"] >= -1e-6  # the cocoons can only improve the fit
