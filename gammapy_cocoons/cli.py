@@ -77,8 +77,12 @@ def spectra(emin, emax, n_energies, chi0, r0, grammage):
               help="Also fit the exponential, Kraichnan and Bohm laws and write grammage_laws.json.")
 @click.option("--profile-points", default=13, show_default=True, type=click.IntRange(3, 200),
               help="Points of the chi0 and R0 likelihood profiles.")
+@click.option("--posterior/--no-posterior", default=False, show_default=True,
+              help="Also sample the posterior with UltraNest (optional dependency; minutes).")
+@click.option("--live-points", default=100, show_default=True, type=click.IntRange(20, 10000),
+              help="UltraNest live points for --posterior.")
 @click.option("--overwrite", is_flag=True, help="Replace results already in --outdir.")
-def fit(outdir, grammage, variant, compare_laws, profile_points, overwrite):
+def fit(outdir, grammage, variant, compare_laws, profile_points, posterior, live_points, overwrite):
     """Joint fit of cocoons + the embedded DGE to the LHAASO-KM2A inner and outer points.
 
     Writes fit_result.yaml (gammapy Models with covariance), fit_summary.json (success, stat,
@@ -93,8 +97,8 @@ def fit(outdir, grammage, variant, compare_laws, profile_points, overwrite):
     with click.progressbar(length=2 if compare_laws else 1, label="fitting", file=sys.stderr) as bar:
         try:
             summary = run_lhaaso_fit(outdir=outdir, grammage=grammage, variant=variant, overwrite=overwrite,
-                                     profile_points=profile_points)
-        except (FileExistsError, ValueError) as error:
+                                     profile_points=profile_points, posterior=posterior, live_points=live_points)
+        except (FileExistsError, ValueError, ImportError) as error:
             _fail(str(error))
         bar.update(1)
         if compare_laws:

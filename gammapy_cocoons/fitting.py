@@ -25,7 +25,10 @@ from .datasets import load_flux_points
 from .dge import conventional_dge
 from .models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
 
-__all__ = ["build_lhaaso_fit", "run_lhaaso_fit", "compare_grammage_laws", "neutrino_prediction", "INNER_MASK_SCALE"]
+__all__ = [
+    "build_lhaaso_fit", "run_lhaaso_fit", "compare_grammage_laws", "neutrino_prediction", "sample_posterior",
+    "set_default_priors", "INNER_MASK_SCALE",
+]
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +95,15 @@ def _fit_with_chi0_zero(datasets, cocoons):
 
 
 def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=True, plot=True, overwrite=False,
-                   profile_points=13):
+                   profile_points=13, posterior=False, live_points=100):
     """Fit cocoons + DGE to LHAASO inner/outer; optionally write the results to ``outdir``.
 
     Writes ``fit_result.yaml`` (gammapy Models with covariance; the DGE cube it references as
     ``dge_template.fits``), ``fit_summary.json``, ``profile_chi0.ecsv``/``profile_r0.ecsv``
     (``profile_points`` values each, chi0 0-1.2 g cm-2, R0 3-300 TV, other parameters refitted) and,
-    with ``plot``, ``sed_inner.png``/``sed_outer.png`` and ``profiles.png``.
+    with ``plot``, ``sed_inner.png``/``sed_outer.png`` and ``profiles.png``. With ``posterior``,
+    ``posterior.ecsv`` (UltraNest samples with :func:`set_default_priors`) and its quantiles in the
+    summary.
 
     Returns
     -------
@@ -149,7 +154,15 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
             parameter.scan_values = None
             for p, value, error in best:  # back to the best fit after each scan
                 p.value, p.error = value, error
+    samples = None
+    if posterior:
+        set_default_priors(cocoons, norms)
+        labels = {norm.norm: f"dge_norm_{name}" for name, norm in norms.items()}
+        samples, quantiles = sample_posterior(datasets, live_points=live_points, labels=labels)
+        summary["posterior"] = quantiles
     if outdir is not None:
+        if samples is not None:
+            samples.write(outdir / "posterior.ecsv", overwrite=True)
         _write_outputs(outdir, datasets, cocoons, summary, profiles_out, plot, variant)
     return summary
 
@@ -177,6 +190,71 @@ def _write_outputs(outdir, datasets, cocoons, summary, profiles, plot, variant):
 
         plot_lhaaso_fit(datasets, cocoons, outdir, profiles)
         plot_neutrinos(neutrinos, outdir / "neutrinos.png")
+
+
+def set_default_priors(cocoons, norms=None):
+    """Priors for a posterior: chi0 uniform in [0, 2] g cm-2, R0 log-uniform in [1, 1000] TV,
+    DGE norms uniform in [0, 10]."""
+    from gammapy.modeling.models import LogUniformPrior, UniformPrior
+
+    spectral = cocoons.spectral_model
+    spectral.chi0.prior = UniformPrior(min=0.0, max=2.0)
+    spectral.r0.prior = LogUniformPrior(min=1.0, max=1000.0)
+    for norm in (norms or {}).values():
+        norm.norm.prior = UniformPrior(min=0.0, max=10.0)
+
+
+def sample_posterior(datasets, live_points=100, frac_remain=0.5, labels=None):
+    """Posterior of the free parameters with gammapy's Sampler (UltraNest backend).
+
+    Every free parameter needs a prior (:func:`set_default_priors`). Needs the optional
+    dependency ``ultranest`` (``pip install "gammapy-cocoons[sampler]"``).
+
+    ``labels`` optionally maps Parameter objects to column names.
+
+    Returns
+    -------
+    table : `~astropy.table.Table`
+        Equally weighted posterior samples, one column per free parameter (unique names).
+    quantiles : dict
+        name -> {"median", "low", "high"} (16 and 84 per cent).
+    """
+    try:
+        import ultranest  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            'the posterior needs UltraNest, gammapy\'s sampler backend: pip install "gammapy-cocoons[sampler]"'
+        ) from None
+    from astropy.table import Table
+    from gammapy.modeling import Sampler
+
+    parameters = datasets.models.parameters.free_unique_parameters
+    missing = [p.name for p in parameters if p.prior is None]
+    if missing:
+        raise ValueError(f"parameters without a prior: {', '.join(missing)} (see set_default_priors)")
+    saved = [(p, p.value, p.error) for p in parameters]
+    sampler = Sampler(
+        backend="ultranest",
+        sampler_opts={"live_points": int(live_points), "frac_remain": float(frac_remain), "log_dir": None,
+                      "resume": "overwrite"},
+        run_opts={"show_status": False, "viz_callback": False},
+    )
+    try:
+        result = sampler.run(datasets)
+    finally:
+        for p, value, error in saved:  # the sampler moves the models to the posterior mean
+            p.value, p.error = value, error
+    names, seen, labels = [], {}, labels or {}
+    for p in parameters:
+        label = next((text for obj, text in labels.items() if obj is p), p.name)
+        seen[label] = seen.get(label, 0) + 1
+        names.append(label if seen[label] == 1 else f"{label}_{seen[label]}")
+    table = Table(np.asarray(result.samples), names=names)
+    quantiles = {
+        name: dict(zip(("low", "median", "high"), map(float, np.percentile(table[name], [16, 50, 84]))))
+        for name in names
+    }
+    return table, quantiles
 
 
 def neutrino_prediction(cocoon_spectral, variant="min", energy=None):
