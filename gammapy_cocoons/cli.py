@@ -109,3 +109,161 @@ def fit(outdir, grammage, variant, compare_laws, profile_points, posterior, live
     click.echo(f"success={summary['success']} stat={summary['stat']:.2f} ndof={summary['ndof']} "
                f"chi0={chi0['value']:.3g}+-{chi0['error']:.2g} g cm-2 TS_cocoons={summary['ts_cocoons']:.2f}")
     click.echo(f"results in {outdir}")
+
+
+_REGION_NAMES = ("lhaaso-inner", "lhaaso-outer", "all-sky")
+
+
+def _region(name, box, circle):
+    """A region from --region NAME, --box L1 L2 B1 B2 or --circle L B RADIUS (degrees, Galactic)."""
+    from astropy.coordinates import SkyCoord
+    from regions import CircleSkyRegion, RectangleSkyRegion
+
+    given = [x for x in (box, circle) if x]
+    if len(given) > 1:
+        _fail("give at most one of --box and --circle")
+    if box:
+        l1, l2, b1, b2 = box
+        if not (l2 > l1 and b2 > b1 and -90 <= b1 and b2 <= 90):
+            _fail(f"--box needs L1 < L2 and -90 <= B1 < B2 <= 90, got {box}")
+        return RectangleSkyRegion(SkyCoord(0.5 * (l1 + l2), 0.5 * (b1 + b2), unit="deg", frame="galactic"),
+                                  width=(l2 - l1) * u.deg, height=(b2 - b1) * u.deg), f"box {box}"
+    if circle:
+        lon, lat, radius = circle
+        if not (radius > 0 and -90 <= lat <= 90):
+            _fail(f"--circle needs -90 <= B <= 90 and RADIUS > 0, got {circle}")
+        return CircleSkyRegion(SkyCoord(lon, lat, unit="deg", frame="galactic"), radius * u.deg), f"circle {circle}"
+    return {"lhaaso-inner": LHAASO_INNER, "lhaaso-outer": LHAASO_OUTER, "all-sky": None}[name], name
+
+
+@main.command()
+@click.option("--region", "region_name", default="lhaaso-inner", show_default=True, type=click.Choice(_REGION_NAMES),
+              help="Named region (ignored with --box or --circle).")
+@click.option("--box", nargs=4, type=float, default=None, help="Galactic box L1 L2 B1 B2 [deg].")
+@click.option("--circle", nargs=3, type=float, default=None, help="Galactic circle L B RADIUS [deg].")
+@click.option("--secondary", default="gamma", show_default=True,
+              type=click.Choice(["gamma", "nu_per_flavour", "nu_all"]), help="Gamma rays or neutrinos.")
+@click.option("--emin", default=10.0, show_default=True, help="Lowest energy [GeV].")
+@click.option("--emax", default=1e6, show_default=True, help="Highest energy [GeV].")
+@click.option("--n-energies", default=30, show_default=True, type=click.IntRange(2, 10000))
+@click.option("--chi0", default=0.4, show_default=True, help="Cocoon grammage chi_c,0 [g cm-2].")
+@click.option("--r0", default=20.0, show_default=True, help="Cut-off rigidity R0 [TV].")
+@click.option("--grammage", default="exponential", show_default=True,
+              type=click.Choice(["exponential", "kolmogorov", "kraichnan", "bohm", "constant"]))
+@click.option("--dge", "dge_variant", default="min", show_default=True,
+              type=click.Choice(["none", "min", "max", "kascade-grande", "icetop"]),
+              help="Embedded conventional DGE to add ('none': cocoons only).")
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="ECSV file to write.")
+@click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Also write a PNG/PDF plot.")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+def spectrum(region_name, box, circle, secondary, emin, emax, n_energies, chi0, r0, grammage, dge_variant,
+             output, plot_path, overwrite):
+    """Cocoon (and DGE, total) spectrum over a region, written as ECSV: E, E^2 I per sr, and the
+    region flux. Neutrinos are per flavour at Earth."""
+    from pathlib import Path
+
+    from astropy.table import QTable
+    from gammapy.modeling.models import SkyModel
+
+    from .models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
+
+    for path in filter(None, (output, plot_path)):
+        if Path(path).exists() and not overwrite:
+            _fail(f"{path} exists; pass --overwrite to replace it")
+    if not 0 < emin < emax:
+        _fail(f"--emin and --emax must satisfy 0 < emin < emax, got {emin}, {emax}")
+    region, label = _region(region_name, box, circle)
+    energy = np.geomspace(emin, emax, n_energies) * u.GeV
+    try:
+        cocoons = SkyModel(spectral_model=CocoonSpectralModel(secondary=secondary, grammage=grammage,
+                                                              chi0=chi0 * u.Unit("g cm-2"), r0=r0 * u.TV),
+                           spatial_model=CocoonSpatialModel(), name="cocoons")
+        model = RegionFluxSpectralModel(cocoons, region=region)
+        omega = model.solid_angle()
+        columns = {"e_ref": energy, "cocoons": (energy**2 * model(energy) / omega).to("GeV cm-2 s-1 sr-1")}
+        if dge_variant != "none":
+            from .dge import conventional_dge
+
+            dge = RegionFluxSpectralModel(conventional_dge(dge_variant, secondary=secondary), region=region)
+            columns["dge"] = (energy**2 * dge(energy) / omega).to("GeV cm-2 s-1 sr-1")
+            columns["total"] = columns["cocoons"] + columns["dge"]
+    except (ValueError, TypeError, u.UnitsError) as error:
+        _fail(str(error))
+    table = QTable(columns, meta={"region": label, "solid_angle_sr": float(omega.to_value("sr")),
+                                  "secondary": secondary, "grammage": grammage, "chi0_g_cm2": chi0, "r0_TV": r0,
+                                  "dge": dge_variant, "columns": "E^2 I per sr; region flux = E^2 I x solid angle"})
+    table.write(output, format="ascii.ecsv", overwrite=True)
+    if plot_path:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4.5))
+        for name in [c for c in columns if c != "e_ref"]:
+            ax.plot(energy.to_value("GeV"), columns[name].value, label=name)
+        ax.set(xscale="log", yscale="log", xlabel="E [GeV]", ylabel=r"$E^2 I$ [GeV cm$^{-2}$ s$^{-1}$ sr$^{-1}$]",
+               title=f"{secondary}, {label}")
+        top = max(np.nanmax(columns[c].value) for c in columns if c != "e_ref")
+        ax.set_ylim(1e-5 * top, 3 * top)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(plot_path)
+        plt.close(fig)
+    click.echo(f"wrote {output}" + (f" and {plot_path}" if plot_path else ""))
+
+
+@main.command()
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="FITS file to write.")
+@click.option("--format", "fmt", default="gadf", show_default=True, type=click.Choice(["gadf", "fermi", "healpix"]))
+@click.option("--nside", default=None, type=int, help="HEALPix resolution (HEALPix grid; default for --format healpix: 128).")
+@click.option("--binsz", default=0.25, show_default=True, help="WCS pixel size [deg] (Galactic CAR grid).")
+@click.option("--width", nargs=2, type=float, default=(360.0, 20.0), show_default=True,
+              help="WCS map width in l and b [deg], centred on --center.")
+@click.option("--center", nargs=2, type=float, default=(0.0, 0.0), show_default=True, help="WCS map centre l b [deg].")
+@click.option("--emin", default=100.0, show_default=True, help="Lowest energy [GeV].")
+@click.option("--emax", default=1e6, show_default=True, help="Highest energy [GeV].")
+@click.option("--n-energies", default=17, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--secondary", default="gamma", show_default=True, type=click.Choice(["gamma", "nu_per_flavour", "nu_all"]))
+@click.option("--chi0", default=0.4, show_default=True, help="Cocoon grammage chi_c,0 [g cm-2].")
+@click.option("--r0", default=20.0, show_default=True, help="Cut-off rigidity R0 [TV].")
+@click.option("--grammage", default="exponential", show_default=True,
+              type=click.Choice(["exponential", "kolmogorov", "kraichnan", "bohm", "constant"]))
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, secondary, chi0, r0, grammage, overwrite):
+    """Pixel-integrated cocoon sky cube (intensity per pixel, cm-2 s-1 TeV-1 sr-1) as FITS."""
+    from pathlib import Path
+
+    from gammapy.maps import HpxGeom, MapAxis, WcsGeom
+    from gammapy.modeling.models import SkyModel
+
+    from .models import CocoonSpatialModel, CocoonSpectralModel
+    from .templates import make_cube, write_cube
+
+    if Path(output).exists() and not overwrite:
+        _fail(f"{output} exists; pass --overwrite to replace it")
+    if not 0 < emin <= emax:
+        _fail(f"--emin and --emax must satisfy 0 < emin <= emax, got {emin}, {emax}")
+    if fmt == "healpix" and nside is None:
+        nside = 128
+    if nside is not None and (nside < 1 or nside & (nside - 1)):
+        _fail(f"--nside must be a power of 2, got {nside}")
+    if fmt == "fermi" and nside is not None:
+        _fail("--format fermi needs a WCS grid: drop --nside")
+    if nside is None and not (binsz > 0 and width[0] > 0 and width[1] > 0):
+        _fail("--binsz and --width must be > 0")
+    energies = np.geomspace(emin, emax, n_energies) * u.GeV
+    axis = MapAxis.from_nodes(energies, name="energy_true", interp="log")
+    if nside is not None:
+        geom = HpxGeom.create(nside=nside, frame="galactic", nest=False, axes=[axis])
+    else:
+        geom = WcsGeom.create(skydir=center, width=width, binsz=binsz, frame="galactic", proj="CAR", axes=[axis])
+    try:
+        sky = SkyModel(spectral_model=CocoonSpectralModel(secondary=secondary, grammage=grammage,
+                                                          chi0=chi0 * u.Unit("g cm-2"), r0=r0 * u.TV),
+                       spatial_model=CocoonSpatialModel(), name="cocoons")
+        cube = make_cube(sky, geom)
+        write_cube(cube, output, format=fmt, overwrite=overwrite)
+    except (ValueError, TypeError, u.UnitsError, FileExistsError, FileNotFoundError) as error:
+        _fail(str(error))
+    click.echo(f"wrote {output} ({fmt}, {'HEALPix nside ' + str(nside) if nside else 'WCS CAR'}, {n_energies} energies)")

@@ -54,3 +54,45 @@ def test_fit_command_writes_the_results(tmp_path):
     # a second run refuses to overwrite
     again = CliRunner().invoke(main, ["fit", "--outdir", str(outdir)])
     assert again.exit_code == 2 and "overwrite" in again.output and "Traceback" not in again.output
+
+
+def test_spectrum_command_matches_the_models(tmp_path):
+    from astropy.table import QTable
+
+    out = tmp_path / "s.ecsv"
+    result = CliRunner().invoke(main, ["spectrum", "--box", "20", "40", "-2", "2", "--n-energies", "4",
+                                       "--dge", "none", "--output", str(out), "--plot", str(tmp_path / "s.png")])
+    assert result.exit_code == 0, result.output
+    table = QTable.read(out)
+    from astropy.coordinates import SkyCoord
+    from regions import RectangleSkyRegion
+
+    box = RectangleSkyRegion(SkyCoord(30, 0, unit="deg", frame="galactic"), 20 * u.deg, 4 * u.deg)
+    expected = (table["e_ref"] ** 2 * CocoonEmission().intensity(table["e_ref"], box)).to("GeV cm-2 s-1 sr-1")
+    assert u.allclose(table["cocoons"], expected, rtol=1e-10)
+    assert (tmp_path / "s.png").exists()
+    again = CliRunner().invoke(main, ["spectrum", "--output", str(out)])
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    bad = CliRunner().invoke(main, ["spectrum", "--box", "40", "20", "-2", "2", "--output", str(tmp_path / "x.ecsv")])
+    assert bad.exit_code == 2 and "--box" in bad.output and "Traceback" not in bad.output
+
+
+def test_template_command_writes_each_format(tmp_path):
+    import healpy as hp
+    from gammapy.maps import Map
+
+    gadf = tmp_path / "c.fits"
+    result = CliRunner().invoke(main, ["template", "--output", str(gadf), "--width", "20", "4", "--binsz", "1",
+                                       "--n-energies", "2"])
+    assert result.exit_code == 0, result.output
+    assert Map.read(gadf).data.shape == (2, 4, 20)
+    hpx = tmp_path / "h.fits"
+    result = CliRunner().invoke(main, ["template", "--output", str(hpx), "--format", "healpix", "--nside", "8",
+                                       "--n-energies", "2"])
+    assert result.exit_code == 0, result.output
+    assert hp.read_map(hpx, field=None).shape == (2, hp.nside2npix(8))
+    again = CliRunner().invoke(main, ["template", "--output", str(hpx), "--format", "healpix", "--nside", "8"])
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    bad = CliRunner().invoke(main, ["template", "--output", str(tmp_path / "f.fits"), "--format", "fermi",
+                                    "--nside", "8"])
+    assert bad.exit_code == 2 and "WCS" in bad.output
