@@ -46,7 +46,6 @@ def cold(repeat):
 
 
 def new_spectrum(repeat):
-    import astropy.units as u
     from gammapy_cocoons import CocoonEmission
     from gammapy_cocoons.physics.grammage import ExponentialGrammage
 

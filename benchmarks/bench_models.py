@@ -76,7 +76,6 @@ def warm(repeat):
 
 def baseline():
     """gammapy's SpatialModel.integrate_geom (pixel centres x solid angle), same grid."""
-    import astropy.units as u
     from gammapy.maps import WcsGeom
     from gammapy.modeling.models import SpatialModel
 

@@ -19,7 +19,7 @@ import numpy as np
 import astropy.units as u
 from gammapy.datasets import Datasets, FluxPointsDataset
 from gammapy.modeling import Fit
-from gammapy.modeling.models import Models, PowerLawNormSpectralModel, SkyModel, TemplateSpatialModel
+from gammapy.modeling.models import Models, PowerLawNormSpectralModel, SkyModel
 
 from .datasets import load_flux_points
 from .dge import conventional_dge

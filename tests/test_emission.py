@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 from regions import CircleSkyRegion, RectangleSkyRegion
 
 from gammapy_cocoons import (
-    LHAASO_INNER, LHAASO_OUTER, CocoonEmission, EscapeGrammage, ExponentialGrammage, fiducial_injections,
+    LHAASO_INNER, LHAASO_OUTER, CocoonEmission, EscapeGrammage, fiducial_injections,
 )
 from gammapy_cocoons.constants import C_CM_S, PROTON_MASS_G
 

@@ -17,6 +17,7 @@ from gammapy.modeling.models import SkyModel, SpectralModel
 
 from .._validation import positive_float
 from ..physics import lineofsight
+from ..physics.skymaps import healpix_children
 from ..skyregions import mask_out, region_from_dict, region_to_dict, to_lb_region
 from .spatial import CocoonSpatialModel, _all_sky
 
@@ -155,12 +156,9 @@ def _healpix_region_integral(template, region, children_order=4):
             weights[diamond] = _diamond_fractions(lb, nside, ipix[diamond], geom.nest)
         edge &= ~diamond
         if np.any(edge):
-            nested = ipix[edge] if geom.nest else hp.ring2nest(nside, ipix[edge])
-            n_children = 4**children_order
-            children = (nested[:, None] * n_children + np.arange(n_children)).ravel()
-            clon, clat = hp.pix2ang(nside * 2**children_order, children, nest=True, lonlat=True)
-            cinside = region.contains(SkyCoord(clon, clat, unit="deg", frame=geom.frame), grid.wcs)
-            weights[edge] = cinside.reshape(-1, n_children).mean(axis=1)
+            clon, clat, _ = healpix_children(nside, ipix[edge], geom.nest, children_order)
+            cinside = region.contains(SkyCoord(clon.ravel(), clat.ravel(), unit="deg", frame=geom.frame), grid.wcs)
+            weights[edge] = cinside.reshape(clon.shape).mean(axis=1)
     used = weights > 0
     if np.any(~np.isfinite(values[:, used])):
         raise ValueError(

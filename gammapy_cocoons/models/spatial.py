@@ -196,8 +196,6 @@ def pixel_integrals_from_table(table, geom, oversampling_factor=None, progress=N
     sub-pixels otherwise. Shape: the image's data shape.
     """
     if geom.is_hpx:
-        import healpy as hp
-
         nside = int(np.squeeze(geom.nside))
         ipix = geom.get_idx(flat=True)[0]
         if geom.frame == "galactic":
@@ -206,16 +204,11 @@ def pixel_integrals_from_table(table, geom, oversampling_factor=None, progress=N
                 ipix.size, progress, "HEALPix pixels", _CHUNK_PIXELS,
             )
             return values.reshape(geom.data_shape)
-        order = 2
-        nested = ipix if geom.nest else hp.ring2nest(nside, ipix)
-        omega = hp.nside2pixarea(nside * 2**order)
-
         def children_sum(part):
-            children = (nested[part, None] * 4**order + np.arange(4**order)).ravel()
-            lon, lat = hp.pix2ang(nside * 2**order, children, nest=True, lonlat=True)
+            lon, lat, omega = skymaps.healpix_children(nside, ipix[part], geom.nest, order=2)
             coords = SkyCoord(lon, lat, unit="deg", frame=geom.frame).galactic
             values = skymaps.subsampled_integrals(table, coords.l.rad, coords.b.rad, omega)
-            return values.reshape(-1, 4**order).sum(axis=-1)
+            return values.sum(axis=-1)
 
         return _chunked(children_sum, ipix.size, progress, "HEALPix pixels", _CHUNK_PIXELS).reshape(geom.data_shape)
 

@@ -29,7 +29,7 @@ from scipy import ndimage
 from .lineofsight import _gauss_legendre, disc_exit_distance, galactocentric_radius
 
 __all__ = [
-    "LatitudeTable", "ColumnTable", "latitude_table", "box_integrals", "grid_box_integrals", "healpix_integrals",
+    "LatitudeTable", "ColumnTable", "latitude_table", "healpix_children", "box_integrals", "grid_box_integrals", "healpix_integrals",
     "subsampled_integrals",
 ]
 
@@ -347,14 +347,24 @@ def healpix_integrals(table, nside, ipix, nest, n_half=4, plane_deg=10.0):
 
     polar = ~equatorial
     if np.any(polar):
-        order = 1  # 4 children per pixel
-        nested = ipix[polar] if nest else hp.ring2nest(nside, ipix[polar])
-        children = (nested[:, None] * 4**order + np.arange(4**order)).ravel()
-        theta_c, phi_c = hp.pix2ang(nside * 2**order, children, nest=True)
-        omega = hp.nside2pixarea(nside * 2**order)
-        values = subsampled_integrals(table, phi_c, 0.5 * np.pi - theta_c, omega)
-        result[polar] = values.reshape(-1, 4**order).sum(axis=-1)
+        lon_c, lat_c, omega = healpix_children(nside, ipix[polar], nest, order=1)  # 4 per pixel
+        values = subsampled_integrals(table, np.radians(lon_c), np.radians(lat_c), omega)
+        result[polar] = values.sum(axis=-1)
     return result
+
+
+def healpix_children(nside, ipix, nest, order):
+    """Centres of the 4**order sub-pixels of each pixel: (lon, lat) [deg] of shape (n, 4**order)
+    and the sub-pixel solid angle [sr]."""
+    import healpy as hp
+
+    ipix = np.asarray(ipix, dtype=np.int64)
+    nested = ipix if nest else hp.ring2nest(nside, ipix)
+    n_children = 4**order
+    children = (nested[:, None] * n_children + np.arange(n_children)).ravel()
+    lon, lat = hp.pix2ang(nside * 2**order, children, nest=True, lonlat=True)
+    shape = (ipix.size, n_children)
+    return lon.reshape(shape), lat.reshape(shape), hp.nside2pixarea(nside * 2**order)
 
 
 def _diamond_integrals(table, nside, lon, z, n_half):
