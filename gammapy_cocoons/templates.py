@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import astropy.units as u
 from astropy.io import fits
-from gammapy.maps import Map, MapAxis
+from gammapy.maps import HpxGeom, Map, MapAxis, WcsGeom
+from gammapy.modeling.models import SkyModel
 
 __all__ = ["make_cube", "write_cube", "CUBE_FORMATS", "INTENSITY_UNIT"]
 
@@ -56,8 +57,11 @@ def make_cube(sky_model, geom, progress=None):
         Same geometry, axis named ``energy_true``, unit cm-2 s-1 TeV-1 sr-1. The sum of
         intensity x pixel solid angle is the model's flux in the map.
     """
-    if geom.is_region:
-        raise TypeError("geom must be a WcsGeom or HpxGeom (for regions use RegionFluxSpectralModel)")
+    if not isinstance(sky_model, SkyModel):
+        raise TypeError(f"sky_model must be a gammapy SkyModel, got {type(sky_model).__name__}")
+    if not isinstance(geom, (WcsGeom, HpxGeom)):
+        raise TypeError(f"geom must be a WcsGeom or HpxGeom (for regions use RegionFluxSpectralModel), "
+                        f"got {type(geom).__name__}")
     if sky_model.spatial_model is None:
         raise ValueError("sky_model needs a spatial model to make a sky template")
     axis = _energy_axis(geom)
@@ -103,6 +107,8 @@ def write_cube(cube, path, format="gadf", overwrite=False):
     `~pathlib.Path`
         The written file.
     """
+    if not isinstance(cube, Map):
+        raise TypeError(f"cube must be a gammapy Map (from make_cube), got {type(cube).__name__}")
     if format not in CUBE_FORMATS:
         raise ValueError(f"format must be one of {CUBE_FORMATS}, got {format!r}")
     path = Path(path)

@@ -168,6 +168,15 @@ def test_progress_bar_is_optional(sky, axis, capsys):
     assert np.array_equal(shown.data, hidden.data)
 
 
+def test_make_and_write_cube_refuse_wrong_types(sky, wcs_cube, tmp_path):
+    with pytest.raises(TypeError, match="sky_model"):
+        make_cube(sky.spectral_model, wcs_cube.geom)
+    with pytest.raises(TypeError, match="geom"):
+        make_cube(sky, "0.1 deg")
+    with pytest.raises(TypeError, match="cube"):
+        write_cube(wcs_cube.data, tmp_path / "x.fits")
+
+
 def test_make_cube_bad_geometry(sky):
     with pytest.raises(ValueError, match="energy"):
         make_cube(sky, WcsGeom.create(skydir=(0, 0), width=2, binsz=1, frame="galactic"))
