@@ -267,3 +267,48 @@ def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, s
     except (ValueError, TypeError, u.UnitsError, FileExistsError, FileNotFoundError) as error:
         _fail(str(error))
     click.echo(f"wrote {output} ({fmt}, {'HEALPix nside ' + str(nside) if nside else 'WCS CAR'}, {n_energies} energies)")
+
+
+@main.command()
+@click.option("--outdir", required=True, type=click.Path(file_okay=False), help="Directory for the results.")
+@click.option("--grammage", default="exponential", show_default=True,
+              type=click.Choice(["exponential", "constant", "kolmogorov", "kraichnan", "bohm"]),
+              help="Cocoon grammage law (Eq. 6 or B.1).")
+@click.option("--with-dampe-calet/--no-dampe-calet", default=False, show_default=True,
+              help="Also fit the DAMPE and CALET B/C (they are always overlaid on the plot).")
+@click.option("--profile/--no-profile", default=True, show_default=True,
+              help="Profile the fit statistic in chi0 for the 68 % interval (about 20 s).")
+@click.option("--joint/--no-joint", default=False, show_default=True,
+              help="Also fit B/C with the LHAASO inner/outer points, one chi0 (joint_summary.json).")
+@click.option("--overwrite", is_flag=True, help="Replace results already in --outdir.")
+def bc(outdir, grammage, with_dampe_calet, profile, joint, overwrite):
+    """Fit B/C (AMS-02 2021, with C/O for the oxygen share) with galactic + cocoon grammage.
+
+    Writes bc_summary.json (stat, ndof, parameters with errors, chi0 68 % interval, the fit with
+    chi0 = 0), bc_model.ecsv (galactic, cocoon and total B/C), bc_data.ecsv and bc_ratio.png/pdf
+    (the paper's Fig. 1). Only points above 20 GV are fitted (energy losses neglected).
+    """
+    from .bcfit import BC_FIT_DATA, BC_OVERLAY_DATA, joint_fit, run_bc
+
+    names = BC_FIT_DATA + (BC_OVERLAY_DATA if with_dampe_calet else ())
+    steps = 2 if joint else 1
+    with click.progressbar(length=steps, label="fitting B/C", file=sys.stderr) as bar:
+        try:
+            summary = run_bc(outdir, grammage=grammage, overwrite=overwrite, profile=profile, names=names)
+            bar.update(1)
+            if joint:
+                joint_summary = joint_fit(outdir, overwrite=overwrite)
+                bar.update(1)
+        except (FileExistsError, ValueError) as error:
+            _fail(str(error))
+    chi0 = summary["parameters"]["chi0"]
+    interval = summary.get("chi0_interval_68")
+    text = f" (68 %: {interval[0]:.2f}-{interval[1]:.2f})" if interval and None not in interval else ""
+    click.echo(f"success={summary['success']} stat={summary['stat']:.2f} ndof={summary['ndof']} "
+               f"chi0={chi0['value']:.3g}+-{chi0['error']:.2g} g cm-2{text} "
+               f"stat(chi0=0)={summary['stat_no_cocoons']:.2f}")
+    if joint:
+        j = joint_summary["parameters"]["chi0"]
+        click.echo(f"joint with LHAASO: stat={joint_summary['stat']:.2f} ndof={joint_summary['ndof']} "
+                   f"chi0={j['value']:.3g}+-{j['error']:.2g} g cm-2")
+    click.echo(f"results in {outdir}")

@@ -29,7 +29,10 @@ from regions import RectangleSkyRegion
 from .physics import lineofsight
 from .skyregions import LHAASO_INNER, LHAASO_OUTER, to_lb_region
 
-__all__ = ["available_datasets", "load_flux_points", "read_flux_points", "load_band", "DATASETS", "BANDS"]
+__all__ = [
+    "available_datasets", "load_flux_points", "read_flux_points", "load_band", "load_ratio", "DATASETS", "BANDS",
+    "RATIOS",
+]
 
 _FLUX = u.Unit("cm-2 s-1 TeV-1")
 _INTENSITY = _FLUX / u.sr
@@ -306,3 +309,40 @@ def read_flux_points(path, region=None, solid_angle=None, name=None):
         "errors": "as given in the file",
     }
     return _points(energy, e_min, e_max, dnde, errn, errp, meta)
+
+
+#: bundled cosmic-ray ratio measurements: name -> (KISS file, ratio, abscissa)
+RATIOS = {
+    "ams02-bc-2021": ("AMS-02_B_C_rigidity.txt", "B/C", "rigidity"),
+    "ams02-co-2021": ("AMS-02_C_O_rigidity.txt", "C/O", "rigidity"),
+    "dampe-bc-2022": ("DAMPE_B_C_kineticEnergyPerNucleon.txt", "B/C", "kinetic_energy_per_nucleon"),
+    "calet-bc-2022": ("CALET_B_C_kineticEnergyPerNucleon.txt", "B/C", "kinetic_energy_per_nucleon"),
+}
+
+
+def load_ratio(name):
+    """A bundled secondary-to-primary (B/C) or primary (C/O) ratio as a QTable.
+
+    Columns: ``x`` (rigidity in GV or kinetic energy per nucleon in GeV, per ``meta["quantity"]``),
+    ``value``, ``error_lo``, ``error_hi`` (statistical and systematic in quadrature; CALET's
+    systematic errors are asymmetric) and ``stat_error``. ``meta``: ratio, quantity, experiment,
+    reference. Names: see :data:`RATIOS`.
+    """
+    from .dge.localspectra import read_kiss_table
+
+    if name not in RATIOS:
+        raise ValueError(f"name must be one of {sorted(RATIOS)}, got {name!r}")
+    filename, ratio, quantity = RATIOS[name]
+    table = read_kiss_table(filename)
+    raw = np.loadtxt(StringIO(_text("cosmic_rays", filename)))
+    unit = u.GV if quantity == "rigidity" else u.GeV
+    result = QTable()
+    result["x"] = table["x"] * unit
+    result["value"] = table["y"]
+    result["error_lo"] = table["error_lo"]
+    result["error_hi"] = table["error_up"]
+    result["stat_error"] = 0.5 * (raw[:, 2] + raw[:, 3])
+    result.meta.update({"name": name, "ratio": ratio, "quantity": quantity,
+                        "experiment": table["meta"].get("Experiment", ""), "reference": table["meta"].get("Ref", ""),
+                        "errors": "statistical and systematic in quadrature"})
+    return result

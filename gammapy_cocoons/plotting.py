@@ -2,7 +2,7 @@
 import numpy as np
 import astropy.units as u
 
-__all__ = ["plot_lhaaso_fit", "plot_sed", "plot_neutrinos"]
+__all__ = ["plot_lhaaso_fit", "plot_sed", "plot_neutrinos", "plot_bc"]
 
 _E2I = u.Unit("GeV cm-2 s-1 sr-1")
 
@@ -91,3 +91,59 @@ def plot_neutrinos(table, path):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+_BC_STYLE = {"ams02-bc-2021": ("o", "C9", "AMS-02 (2021)"), "dampe-bc-2022": ("s", "goldenrod", "DAMPE (2022)"),
+             "calet-bc-2022": ("D", "C3", "CALET (2022)")}
+
+
+def plot_bc(model, datasets, overlay=()):
+    """Fig. 1 of the paper: B/C with its galactic and cocoon parts, against the data.
+
+    Left: against rigidity, with the AMS-02 points (fitted above 20 GV, open below). Right:
+    against kinetic energy per nucleon, with the DAMPE and CALET points of ``overlay``.
+    """
+    from .datasets import load_ratio
+
+    plt = _matplotlib()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
+    grids = {"rigidity": np.geomspace(5, 5e4, 120) * u.GV,
+             "kinetic_energy_per_nucleon": np.geomspace(2.5, 2.5e4, 120) * u.GeV}
+    for ax, quantity in zip(axes, grids):
+        grid = grids[quantity]
+        galactic, cocoon = model.components(grid, quantity=quantity)
+        x = grid.value
+        ax.plot(x, galactic + cocoon, color="C1", lw=2, label="total")
+        ax.plot(x, galactic, color="0.4", ls="--", lw=1.5, label="galactic grammage")
+        ax.plot(x, cocoon, color="C0", lw=1.5,
+                label=f"cocoons, $\\chi_{{c,0}}$ = {model.chi0.value:.2f} g cm$^{{-2}}$")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both")
+    names = [d.name for d in datasets if d.data.meta["ratio"] == "B/C"] + list(overlay)
+    for name in names:
+        data = load_ratio(name)
+        marker, color, label = _BC_STYLE.get(name, ("o", "k", name))
+        ax = axes[0] if data.meta["quantity"] == "rigidity" else axes[1]
+        x = data["x"].value
+        fitted = x >= 20.0 if data.meta["quantity"] == "rigidity" else np.zeros(len(x), bool)
+        yerr = np.array([data["error_lo"], data["error_hi"]])
+        if np.any(fitted):
+            ax.errorbar(x[fitted], data["value"][fitted], yerr=yerr[:, fitted], fmt=marker, color=color, ms=4,
+                        label=label + " (fitted)")
+        if np.any(~fitted):
+            ax.errorbar(x[~fitted], data["value"][~fitted], yerr=yerr[:, ~fitted], fmt=marker, color=color,
+                        mfc="none", ms=4, label=None if np.any(fitted) else label)
+    # below 20 GV (9 GeV/n for carbon) energy losses and reacceleration matter: not fitted
+    axes[0].axvspan(1.0, 20.0, color="0.9", zorder=0)
+    axes[1].axvspan(1.0, 9.1, color="0.9", zorder=0)
+    axes[0].set_xlim(1.5, 6e4)
+    axes[1].set_xlim(2.0, 3e4)
+    axes[0].set_xlabel("rigidity R [GV]")
+    axes[1].set_xlabel("kinetic energy per nucleon [GeV/n]")
+    axes[0].set_ylabel("B/C")
+    axes[0].set_ylim(0.008, 0.4)
+    for ax in axes:
+        ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig

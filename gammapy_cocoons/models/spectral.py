@@ -12,7 +12,7 @@ from ..emission import ENERGY_RANGE
 from ..physics.cosmicrays import HELIUM, PROTON, Injection
 from ..physics.crosssections import CROSS_SECTION_MODELS, SECONDARIES
 from ..physics.galaxy import SOURCE_DISTRIBUTIONS, get_source_distribution
-from ..physics.grammage import DIFFUSION_INDICES, EscapeGrammage, ExponentialGrammage
+from ..physics.grammage import DIFFUSION_INDICES, grammage_shape
 from ..physics.production import ProductionKernel
 from .spatial import _all_sky
 
@@ -134,11 +134,7 @@ class CocoonSpectralModel(SpectralModel):
         return (self.secondary, self.cross_sections, self.helium_fraction, self.per_decade)
 
     def _grammage_shape(self, r0_gv, delta):
-        if self.grammage == "exponential":
-            return lambda rigidity: ExponentialGrammage.shape_of(rigidity, r0_gv)
-        if self.grammage == "constant":
-            return lambda rigidity: np.ones_like(rigidity)
-        return lambda rigidity: EscapeGrammage.shape_of(rigidity, r0_gv, delta)
+        return grammage_shape(self.grammage, r0_gv, delta)
 
     @staticmethod
     def _value(quantity, unit=u.dimensionless_unscaled):

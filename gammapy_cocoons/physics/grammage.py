@@ -16,6 +16,7 @@ __all__ = [
     "CallableGrammage",
     "DIFFUSION_INDICES",
     "get_grammage_law",
+    "grammage_shape",
 ]
 
 #: named turbulence spectra for the escape law (Appendix B): delta of D ~ R^delta
@@ -157,3 +158,22 @@ def get_grammage_law(grammage="exponential", chi0=0.4, r0=2e4, delta=None):
     if callable(grammage):
         return CallableGrammage(grammage)
     raise TypeError(f"grammage must be a name, a GrammageLaw or a callable, got {type(grammage).__name__}")
+
+
+def grammage_shape(law, r0_gv, delta=None):
+    """The dimensionless shape chi_c(R) / chi0 of a named law as a function of rigidity [GV].
+
+    Unlike the law objects this takes no chi0, so models can scale it by a chi0 that may be 0 or
+    an array of parameter samples. ``law``: "exponential", "constant", "escape" or a preset name.
+    """
+    if law == "exponential":
+        return lambda rigidity: ExponentialGrammage.shape_of(rigidity, r0_gv)
+    if law == "constant":
+        return lambda rigidity: np.ones_like(rigidity)
+    if law == "escape" or law in DIFFUSION_INDICES:
+        if delta is None:
+            delta = DIFFUSION_INDICES.get(law)
+        if delta is None:
+            raise ValueError("grammage='escape' needs delta")
+        return lambda rigidity: EscapeGrammage.shape_of(rigidity, r0_gv, delta)
+    raise ValueError(f"grammage must be one of exponential, constant, escape, {sorted(DIFFUSION_INDICES)}; got {law!r}")

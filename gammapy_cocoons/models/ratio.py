@@ -1,0 +1,149 @@
+"""gammapy model of the B/C ratio with galactic and cocoon grammage (see :mod:`..physics.transport`).
+
+`BoronCarbonModel` holds the transport and cocoon parameters as gammapy ``Parameter`` objects,
+so a joint fit can give it the very ``chi0`` (and ``r0``) Parameter of a
+`~gammapy_cocoons.CocoonSpectralModel`::
+
+    bc = BoronCarbonModel()
+    bc.chi0 = cocoons.spectral_model.chi0   # one Parameter, fitted by both data sets
+"""
+import copy
+
+import numpy as np
+import astropy.units as u
+from gammapy.modeling import Parameter
+from gammapy.modeling.models import ModelBase
+
+from .._validation import choice, positive_float
+from ..physics.grammage import grammage_shape
+from ..physics.spallation import TargetGas
+from ..physics.transport import BoronNetwork, GalacticTransport
+from .spectral import GRAMMAGE_LAWS
+
+__all__ = ["BoronCarbonModel"]
+
+#: names of the abscissae the model accepts
+X_QUANTITIES = ("rigidity", "kinetic_energy_per_nucleon")
+
+
+class BoronCarbonModel(ModelBase):
+    """B/C (and C/O) of the thin-disc transport model plus cocoons.
+
+    Parameters (gammapy ``Parameter``; free by default: chi0, d0, d_index)
+    ----------------------------------------------------------------------
+    chi0 : cocoon grammage normalisation [g cm-2] (Eq. 6), default 0.4.
+    r0 : cocoon cut-off rigidity [TV], default 20 (frozen; B/C data reach 2 TV only).
+    delta : slope of the escape law (Eq. B.1); only used by escape laws (frozen).
+    d0 : diffusion coefficient at 1 GV [cm2 s-1], default 3e28.
+    d_index : its slope delta below the break, default 0.5.
+    d_break, d_hardening, d_smoothness : R_b [GV], Delta_delta and s of the break (frozen,
+        312 GV, 0.2, 0.1 as fitted to primary nuclei by Evoli et al. 2019).
+    halo_height : H [kpc], default 4 (frozen; only D0/H is constrained by stable secondaries).
+    advection : u [km s-1], default 7 (frozen).
+    phi : force-field potential [GV], default 0.7 (frozen; < 1 % on B/C above 20 GV).
+    o_to_c, n_to_o : source abundance ratios at equal rigidity (frozen; o_to_c is fitted when
+        C/O data are in the fit). Defaults O/C = 1 / 0.91 from the AMS-02 C/O plateau, N/O = 0.09
+        (the primary N/O of AMS-02, PRL 121, 051103, 2018).
+    injection_index : alpha of the source spectrum R^-alpha (frozen, 2.3).
+
+    Options: ``grammage`` (a law name as in CocoonSpectralModel) and ``helium_fraction``
+    (He/H of the ISM by number, default 0.1; 0 is the gamma-ray model's pure-H convention).
+    """
+
+    tag = ["BoronCarbonModel", "boron-carbon"]
+
+    chi0 = Parameter("chi0", 0.4, unit="g cm-2", min=0.0, max=20.0)
+    r0 = Parameter("r0", 20.0, unit="TV", min=1e-3, max=1e5, frozen=True)
+    delta = Parameter("delta", 0.5, min=0.05, max=3.0, frozen=True)
+    d0 = Parameter("d0", 3e28, unit="cm2 s-1", min=1e26, max=1e31)
+    d_index = Parameter("d_index", 0.5, min=0.1, max=1.0)
+    d_break = Parameter("d_break", 312.0, unit="GV", min=10.0, max=1e5, frozen=True)
+    d_hardening = Parameter("d_hardening", 0.2, min=0.0, max=0.9, frozen=True)
+    d_smoothness = Parameter("d_smoothness", 0.1, min=0.01, max=1.0, frozen=True)
+    halo_height = Parameter("halo_height", 4.0, unit="kpc", min=0.5, max=20.0, frozen=True)
+    advection = Parameter("advection", 7.0, unit="km s-1", min=0.0, max=100.0, frozen=True)
+    phi = Parameter("phi", 0.7, unit="GV", min=0.0, max=2.0, frozen=True)
+    o_to_c = Parameter("o_to_c", 1.0 / 0.91, min=0.1, max=10.0, frozen=True)
+    n_to_o = Parameter("n_to_o", 0.09, min=0.0, max=1.0, frozen=True)
+    injection_index = Parameter("injection_index", 2.3, min=1.5, max=3.5, frozen=True)
+
+    def __init__(self, grammage="exponential", helium_fraction=0.1, name="boron-carbon", **kwargs):
+        self.grammage = choice(grammage, GRAMMAGE_LAWS, "grammage")
+        self.helium_fraction = positive_float(helium_fraction, "helium_fraction", allow_zero=True, upper=1.0)
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"name must be a non-empty string, got {name!r}")
+        self._name = name
+        super().__init__(**kwargs)
+
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def datasets_names(self):
+        return None
+
+    def copy(self, name=None, copy_data=False, **kwargs):
+        new = copy.deepcopy(self)
+        if name is not None:
+            new._name = name
+        return new
+
+    def network(self, cocoons=True):
+        """The :class:`~gammapy_cocoons.physics.transport.BoronNetwork` at the current parameter values."""
+        value = {p.name: p.quantity for p in self.parameters}
+        transport = GalacticTransport(
+            d0=value["d0"].to_value("cm2 s-1") / 1e28,
+            delta=value["d_index"].to_value(""),
+            rigidity_break=value["d_break"].to_value("GV"),
+            ddelta=value["d_hardening"].to_value(""),
+            smoothness=value["d_smoothness"].to_value(""),
+            halo_height=value["halo_height"].to_value("kpc"),
+            advection=value["advection"].to_value("km s-1"),
+        )
+        chi0 = value["chi0"].to_value("g cm-2")
+        if chi0 < 0:
+            raise ValueError(f"chi0 (cocoon grammage) must be >= 0, got {chi0!r} g cm-2")
+        cocoon = None
+        if cocoons and chi0 > 0:
+            shape = grammage_shape(self.grammage, value["r0"].to_value("GV"), value["delta"].to_value(""))
+            cocoon = lambda rigidity: chi0 * shape(rigidity)  # noqa: E731
+        o_to_c = value["o_to_c"].to_value("")
+        abundances = {"C12": 1.0, "O16": o_to_c, "N14": value["n_to_o"].to_value("") * o_to_c}
+        return BoronNetwork(transport=transport, cocoon_grammage=cocoon, abundances=abundances,
+                            injection_index=value["injection_index"].to_value(""),
+                            gas=TargetGas(self.helium_fraction))
+
+    def _x(self, x, quantity):
+        choice(quantity, X_QUANTITIES, "quantity")
+        unit = "GV" if quantity == "rigidity" else "GeV"
+        if not isinstance(x, u.Quantity):
+            raise TypeError(f"x must be a Quantity in {unit} ({quantity}), got {type(x).__name__}")
+        try:
+            value = np.asarray(x.to_value(unit), dtype=float)
+        except u.UnitConversionError:
+            raise u.UnitConversionError(f"x must be in {unit} for quantity={quantity!r}, got '{x.unit}'") from None
+        if np.any(~(value > 0)):
+            raise ValueError("x must be finite and > 0")
+        return value
+
+    def evaluate(self, x, quantity="rigidity", ratio="B/C"):
+        """The ratio at ``x`` (rigidity [GV] or kinetic energy per nucleon [GeV/n]); ``ratio`` "B/C" or "C/O"."""
+        galactic, cocoon = self.components(x, quantity, ratio)
+        return galactic + cocoon
+
+    def components(self, x, quantity="rigidity", ratio="B/C"):
+        """(galactic, cocoon) parts of the ratio's numerator over its whole denominator; they sum to the ratio."""
+        values = self._x(x, quantity)
+        numerator, denominator = {"B/C": (("B10", "B11"), ("C12",)), "C/O": (("C12",), ("O16",))}[
+            choice(ratio, ("B/C", "C/O"), "ratio")]
+        network = self.network()
+        phi = self.phi.quantity.to_value("GV")
+        method = network.ratio_vs_rigidity if quantity == "rigidity" else network.ratio_vs_energy
+        return method(values, phi=phi, numerator=numerator, denominator=denominator, split=True)
+
+    def to_dict(self, full_output=False):
+        """Parameters (gammapy's layout) plus the name and the options, for summaries and YAML."""
+        data = super().to_dict(full_output)
+        data.update({"name": self.name, "grammage": self.grammage, "helium_fraction": self.helium_fraction})
+        return data
