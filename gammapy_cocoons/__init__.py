@@ -15,7 +15,8 @@ from .physics.grammage import (
     GrammageLaw,
 )
 from .physics.lineofsight import Quadrature
-from .models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
+from .models import BoronCarbonModel, CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
+from .physics.transport import BoronNetwork, GalacticTransport
 from .skyregions import LHAASO_INNER, LHAASO_OUTER, mask_out
 
 try:
@@ -27,6 +28,9 @@ __all__ = [
     "CocoonSpectralModel",
     "CocoonSpatialModel",
     "RegionFluxSpectralModel",
+    "BoronCarbonModel",
+    "BoronNetwork",
+    "GalacticTransport",
     "CocoonEmission",
     "ENERGY_RANGE",
     "LHAASO_INNER",

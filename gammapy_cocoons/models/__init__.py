@@ -1,11 +1,15 @@
 """gammapy models of the cocoon emission, registered with gammapy on import."""
 from gammapy.modeling.models import SPATIAL_MODEL_REGISTRY, SPECTRAL_MODEL_REGISTRY
 
+from .ratio import BoronCarbonModel
 from .region import RegionFluxSpectralModel
 from .spatial import CocoonSpatialModel
 from .spectral import GRAMMAGE_LAWS, CocoonSpectralModel
 
-__all__ = ["CocoonSpectralModel", "CocoonSpatialModel", "RegionFluxSpectralModel", "GRAMMAGE_LAWS", "register"]
+__all__ = [
+    "CocoonSpectralModel", "CocoonSpatialModel", "RegionFluxSpectralModel", "BoronCarbonModel", "GRAMMAGE_LAWS",
+    "register",
+]
 
 
 def _all_tags(registry):

@@ -1,0 +1,121 @@
+"""B/C as a gammapy dataset: data, statistic, fits, the joint fit with gamma rays and the bc command."""
+import json
+
+import numpy as np
+import pytest
+import astropy.units as u
+from astropy.table import QTable
+from click.testing import CliRunner
+from gammapy.datasets import Datasets
+from gammapy.modeling import Fit
+
+from gammapy_cocoons.bcfit import CosmicRayRatioDataset, build_bc_fit, fit_bc
+from gammapy_cocoons.cli import main
+from gammapy_cocoons.datasets import RATIOS, load_ratio
+from gammapy_cocoons.models.ratio import BoronCarbonModel
+
+
+@pytest.mark.parametrize("name, points", [("ams02-bc-2021", 67), ("ams02-co-2021", 67), ("dampe-bc-2022", 13),
+                                          ("calet-bc-2022", 20)])
+def test_load_ratio(name, points):
+    table = load_ratio(name)
+    assert len(table) == points
+    assert table.meta["ratio"] == RATIOS[name][1]
+    assert np.all(table["error_hi"] >= table["stat_error"])
+    with pytest.raises(ValueError, match="name"):
+        load_ratio("ams02-lic")
+
+
+def _table(x, value, lo, hi):
+    table = QTable({"x": np.asarray(x) * u.GV, "value": value, "error_lo": lo, "error_hi": hi})
+    table.meta.update({"ratio": "B/C", "quantity": "rigidity", "name": "toy"})
+    return table
+
+
+def test_stat_is_chi2_with_asymmetric_errors():
+    model = BoronCarbonModel()
+    x = np.array([10.0, 50.0, 200.0, 1000.0])
+    truth = model.evaluate(x * u.GV)
+    value = truth * np.array([1.1, 0.9, 1.05, 1.0])
+    lo, hi = 0.01 * np.ones(4), 0.02 * np.ones(4)
+    dataset = CosmicRayRatioDataset(_table(x, value, lo, hi), models=model)
+    error = np.where(truth > value, hi, lo)
+    expected = ((truth - value) / error) ** 2
+    np.testing.assert_allclose(dataset.stat_array(), expected, rtol=1e-12)
+    # only the points above 20 GV count
+    assert dataset.stat_sum() == pytest.approx(expected[1:].sum(), rel=1e-12)
+
+
+def test_fit_recovers_injected_parameters():
+    grammage, diffusion = u.Unit("g cm-2"), u.Unit("cm2 s-1")
+    truth = BoronCarbonModel(chi0=0.5 * grammage, d0=1.2e28 * diffusion, d_index=0.6)
+    data = load_ratio("ams02-bc-2021")
+    expected = truth.evaluate(data["x"])
+    sigma = 0.5 * (data["error_lo"] + data["error_hi"])
+    rng = np.random.default_rng(7)
+    data["value"] = expected + rng.normal(0, sigma)
+    model = BoronCarbonModel(chi0=0.2 * grammage, d0=3e28 * diffusion, d_index=0.5)
+    datasets = Datasets([CosmicRayRatioDataset(data, models=model)])
+    fit = Fit()
+    assert fit.optimize(datasets).success
+    fit.covariance(datasets)
+    for name, value in (("chi0", 0.5), ("d0", 1.2e28), ("d_index", 0.6)):
+        parameter = model.parameters[name]
+        assert abs(parameter.value - value) < 3 * parameter.error, name
+
+
+def test_ams_prefers_cocoons():
+    """The paper's claim from B/C alone: a non-zero chi0 (here > 3 sigma against chi0 = 0)."""
+    _, model, summary = fit_bc(profile=False)
+    assert summary["success"]
+    assert summary["delta_stat_no_cocoons"] > 9.0
+    assert summary["ndof"] == 45 + 40 - 4  # AMS-02 B/C and C/O points above 20 GV, 4 free parameters
+    assert model.chi0.value > 3 * model.chi0.error
+
+
+def test_joint_fit_shares_one_chi0():
+    from gammapy_cocoons.fitting import build_lhaaso_fit
+
+    gamma, cocoons, _ = build_lhaaso_fit()
+    bc_datasets, model = build_bc_fit()
+    model.chi0 = cocoons.spectral_model.chi0
+    datasets = Datasets(list(gamma) + list(bc_datasets))
+    names = [p.name for p in datasets.parameters.free_parameters]
+    assert names.count("chi0") == 1
+    result = Fit().optimize(datasets)
+    assert result.success
+    assert model.chi0 is cocoons.spectral_model.chi0
+    assert model.chi0.value == cocoons.spectral_model.chi0.value > 0
+    # the joint statistic is the sum of its parts
+    assert result.total_stat == pytest.approx(sum(d.stat_sum() for d in datasets), rel=1e-10)
+
+
+def test_model_bad_input():
+    with pytest.raises(ValueError, match="grammage"):
+        BoronCarbonModel(grammage="linear")
+    model = BoronCarbonModel()
+    model.chi0.value = -0.1
+    with pytest.raises(ValueError, match="chi0"):
+        model.evaluate([100.0] * u.GV)
+    with pytest.raises(u.UnitConversionError, match="GV"):
+        BoronCarbonModel().evaluate([100.0] * u.TeV)
+    with pytest.raises(ValueError, match="ratio"):
+        BoronCarbonModel().evaluate([100.0] * u.GV, ratio="Li/C")
+    with pytest.raises(ValueError, match="exactly one BoronCarbonModel"):
+        CosmicRayRatioDataset(load_ratio("ams02-bc-2021"), models=[])
+
+
+def test_bc_command(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["bc", "--outdir", str(tmp_path), "--no-profile"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "bc_summary.json").read_text())
+    assert set(summary) >= {"stat", "ndof", "parameters"}
+    assert {"value", "error"} <= set(summary["parameters"]["chi0"])
+    for name in ("bc_model.ecsv", "bc_data.ecsv", "bc_ratio.png", "bc_ratio.pdf"):
+        assert (tmp_path / name).stat().st_size > 0
+    table = QTable.read(tmp_path / "bc_model.ecsv")
+    np.testing.assert_allclose(table["bc_galactic"] + table["bc_cocoon"], table["bc_total"], rtol=1e-12)
+    again = runner.invoke(main, ["bc", "--outdir", str(tmp_path), "--no-profile"])
+    assert again.exit_code == 2
+    assert "already holds" in again.output and "Traceback" not in again.output
