@@ -69,7 +69,7 @@ def test_ams_prefers_cocoons():
     _, model, summary = fit_bc(profile=False)
     assert summary["success"]
     assert summary["delta_stat_no_cocoons"] > 9.0
-    assert summary["ndof"] == 45 + 40 - 4  # AMS-02 B/C and C/O points above 20 GV, 4 free parameters
+    assert summary["ndof"] == 42 + 43 - 4  # AMS-02 B/C and C/O points above 20 GV, 4 free parameters
     assert model.chi0.value > 3 * model.chi0.error
 
 
