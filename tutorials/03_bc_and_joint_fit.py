@@ -6,7 +6,6 @@ Files are written into a new temporary directory (printed at the end).
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import astropy.units as u
 from gammapy.datasets import Datasets
 from gammapy.modeling import Fit
