@@ -290,7 +290,11 @@ def bc(outdir, grammage, with_dampe_calet, profile, joint, overwrite):
     """
     from .bcfit import BC_FIT_DATA, BC_OVERLAY_DATA, joint_fit, run_bc
 
+    from pathlib import Path
+
     names = BC_FIT_DATA + (BC_OVERLAY_DATA if with_dampe_calet else ())
+    if joint and not overwrite and (Path(outdir) / "joint_summary.json").exists():
+        _fail(f"outdir {outdir!r} already holds joint_summary.json; pass --overwrite")  # before writing anything
     steps = 2 if joint else 1
     with click.progressbar(length=steps, label="fitting B/C", file=sys.stderr) as bar:
         try:
