@@ -23,6 +23,7 @@ from gammapy.datasets import Dataset, Datasets
 from gammapy.modeling import Fit
 from gammapy.modeling.models import DatasetModels
 
+from ._validation import to_value
 from .datasets import load_ratio
 from .models.ratio import BoronCarbonModel
 from .physics.transport import MIN_RIGIDITY_FIT, rigidity_of
@@ -67,7 +68,7 @@ class CosmicRayRatioDataset(Dataset):
         self.data = data
         self._name = name or data.meta.get("name") or "ratio"
         rigidity = self.rigidity.to_value(u.GV)
-        self.mask_fit = rigidity >= u.Quantity(min_rigidity).to_value(u.GV)
+        self.mask_fit = rigidity >= to_value(min_rigidity, "GV", "min_rigidity")
         self.mask_safe = None
         self._model = None
         self.models = models

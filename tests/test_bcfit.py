@@ -69,7 +69,8 @@ def test_ams_prefers_cocoons():
     _, model, summary = fit_bc(profile=False)
     assert summary["success"]
     assert summary["delta_stat_no_cocoons"] > 9.0
-    assert summary["ndof"] == 42 + 43 - 4  # AMS-02 B/C and C/O points above 20 GV, 4 free parameters
+    points = sum(int(np.sum(load_ratio(n)["x"] >= 20 * u.GV)) for n in ("ams02-bc-2021", "ams02-co-2021"))
+    assert summary["ndof"] == points - 4  # chi0, d0, d_index, o_to_c
     assert model.chi0.value > 3 * model.chi0.error
 
 
@@ -101,6 +102,8 @@ def test_model_bad_input():
         BoronCarbonModel().evaluate([100.0] * u.TeV)
     with pytest.raises(ValueError, match="ratio"):
         BoronCarbonModel().evaluate([100.0] * u.GV, ratio="Li/C")
+    with pytest.raises(u.UnitConversionError, match="min_rigidity"):
+        CosmicRayRatioDataset(load_ratio("ams02-bc-2021"), min_rigidity=20 * u.m)
     with pytest.raises(ValueError, match="exactly one BoronCarbonModel"):
         CosmicRayRatioDataset(load_ratio("ams02-bc-2021"), models=[])
 
@@ -119,3 +122,18 @@ def test_bc_command(tmp_path):
     again = runner.invoke(main, ["bc", "--outdir", str(tmp_path), "--no-profile"])
     assert again.exit_code == 2
     assert "already holds" in again.output and "Traceback" not in again.output
+
+
+def test_preset_law_sets_its_slope():
+    """grammage="bohm" means the escape law with delta = 1 (Eq. B.1), as in CocoonSpectralModel."""
+    from gammapy_cocoons.physics.grammage import EscapeGrammage
+    from gammapy_cocoons.physics.transport import BoronNetwork
+
+    model = BoronCarbonModel(grammage="bohm")
+    assert model.delta.value == 1.0
+    law = EscapeGrammage(chi0=0.4, r0=2e4, delta=1.0)
+    reference = BoronNetwork(transport=model.network().transport, cocoon_grammage=law,
+                             abundances=model.network().abundances)
+    rigidity = np.geomspace(20, 2000, 5)
+    np.testing.assert_allclose(model.evaluate(rigidity * u.GV), reference.ratio_vs_rigidity(rigidity, phi=0.7),
+                               rtol=1e-12)

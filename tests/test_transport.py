@@ -158,6 +158,8 @@ def test_bad_input():
         BoronNetwork(cocoon_grammage=lambda r: -0.1 + 0 * r).ratio_vs_energy([10.0])
     with pytest.raises(ValueError, match="abundances"):
         BoronNetwork(abundances={"Fe56": 1.0})
+    with pytest.raises(ValueError, match="rigidity"):
+        BoronNetwork().ratio_vs_rigidity([-10.0])
     with pytest.raises(ValueError, match="phi"):
         BoronNetwork().ratio_vs_energy([10.0], phi=-1)
 

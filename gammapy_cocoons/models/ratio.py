@@ -15,7 +15,7 @@ from gammapy.modeling import Parameter
 from gammapy.modeling.models import ModelBase
 
 from .._validation import choice, positive_float
-from ..physics.grammage import grammage_shape
+from ..physics.grammage import DIFFUSION_INDICES, grammage_shape
 from ..physics.spallation import TargetGas
 from ..physics.transport import BoronNetwork, GalacticTransport
 from .spectral import GRAMMAGE_LAWS
@@ -73,6 +73,8 @@ class BoronCarbonModel(ModelBase):
         if not isinstance(name, str) or not name:
             raise TypeError(f"name must be a non-empty string, got {name!r}")
         self._name = name
+        if grammage in DIFFUSION_INDICES and "delta" not in kwargs:
+            kwargs["delta"] = DIFFUSION_INDICES[grammage]  # a preset fixes the escape-law slope
         super().__init__(**kwargs)
 
     @property

@@ -237,6 +237,9 @@ class BoronNetwork:
         return self._ratio(np.asarray(rigidity, dtype=float), phi, numerator, denominator, split, by_rigidity=True)
 
     def _ratio(self, x, phi, numerator, denominator, split, by_rigidity):
+        if not np.all(np.isfinite(x)) or np.any(x <= 0):
+            which = "rigidity" if by_rigidity else "t_n"
+            raise ValueError(f"{which} must be finite and > 0, got {x!r}")
         if not np.isfinite(phi) or phi < 0:
             raise ValueError(f"phi (force-field potential, GV) must be finite and >= 0, got {phi!r}")
         fluxes, cache = {}, {}
