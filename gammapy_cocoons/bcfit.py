@@ -28,7 +28,8 @@ from .datasets import load_ratio
 from .models.ratio import BoronCarbonModel
 from .physics.transport import MIN_RIGIDITY_FIT, rigidity_of
 
-__all__ = ["CosmicRayRatioDataset", "build_bc_fit", "fit_bc", "chi0_interval", "run_bc", "joint_fit"]
+__all__ = ["CosmicRayRatioDataset", "build_bc_fit", "fit_bc", "chi0_interval", "run_bc", "joint_fit", "bc_table",
+           "bc_data_table"]
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +260,7 @@ def run_bc(outdir, grammage="exponential", overwrite=False, plot=True, profile=T
         datasets[0].npred()
     summary["evaluation_ms"] = (time.perf_counter() - start) / 20 * 1e3
     bc_table(model).write(outdir / "bc_model.ecsv", format="ascii.ecsv", overwrite=True)
-    _data_table(datasets, model).write(outdir / "bc_data.ecsv", format="ascii.ecsv", overwrite=True)
+    bc_data_table(datasets, model).write(outdir / "bc_data.ecsv", format="ascii.ecsv", overwrite=True)
     if plot:
         from .plotting import plot_bc
 
@@ -270,7 +271,8 @@ def run_bc(outdir, grammage="exponential", overwrite=False, plot=True, profile=T
     return summary
 
 
-def _data_table(datasets, model):
+def bc_data_table(datasets, model):
+    """Every B/C and C/O point (fitted and overlaid) with its model value, as a QTable."""
     rows = []
     for name in [d.name for d in datasets] + list(BC_OVERLAY_DATA):
         data = load_ratio(name)

@@ -316,3 +316,29 @@ def bc(outdir, grammage, with_dampe_calet, profile, joint, overwrite):
         click.echo(f"joint with LHAASO: stat={joint_summary['stat']:.2f} ndof={joint_summary['ndof']} "
                    f"chi0={j['value']:.3g}+-{j['error']:.2g} g cm-2")
     click.echo(f"results in {outdir}")
+
+
+@main.command()
+@click.option("--outdir", required=True, type=click.Path(file_okay=False), help="Directory for the figures.")
+@click.option("--overwrite", is_flag=True, help="Replace figures and tables already in --outdir.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
+def reproduce(outdir, overwrite, progress):
+    """Every figure of the paper with its ECSV table, and SUMMARY.md (about a minute).
+
+    Fig. 1 (fig1_bc: B/C fit), Fig. 2 (fig2_sed: inner and outer SEDs, chi0 = 0.4 g cm-2,
+    R0 = 20 TV), Fig. B.1 (figB1_neutrinos: vs IceCube), Fig. B.2 (figB2_r0_scan: R0 = 10, 20, 50,
+    90 TV), Fig. B.3 (figB3_grammage_laws: Kraichnan R0 = 1 TV, Bohm R0 = 10 TV), each as PNG, PDF
+    and ECSV; SUMMARY.md and summary.json with the fitted chi0, Eqs. 9-10 and the cocoon fraction
+    of the total at 1, 10 and 100 TeV per region.
+    """
+    from .reproduce import reproduce as run
+
+    try:
+        summary = run(outdir, overwrite=overwrite, progress=progress)
+    except (FileExistsError, NotADirectoryError, ValueError) as error:
+        _fail(str(error))
+    bc = summary["bc_fit"]["parameters"]["chi0"]
+    fit = summary["lhaaso_fit"]["parameters"]["chi0"]
+    click.echo(f"chi0 from B/C: {bc['value']:.2f} +- {bc['error']:.2f} g cm-2; "
+               f"from LHAASO: {fit['value']:.2f} +- {fit['error']:.2f} g cm-2 (paper: 0.4)")
+    click.echo(f"figures, tables and SUMMARY.md in {outdir}")

@@ -2,7 +2,8 @@
 import numpy as np
 import astropy.units as u
 
-__all__ = ["plot_lhaaso_fit", "plot_sed", "plot_neutrinos", "plot_bc"]
+__all__ = ["plot_lhaaso_fit", "plot_sed", "plot_neutrinos", "plot_bc", "plot_points", "plot_sed_panel",
+           "plot_neutrino_bands", "new_figure", "save_figure"]
 
 _E2I = u.Unit("GeV cm-2 s-1 sr-1")
 
@@ -147,3 +148,118 @@ def plot_bc(model, datasets, overlay=()):
         ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig
+
+
+# -- the paper's SED figures (Fig. 2, B.2, B.3) and neutrinos (Fig. B.1) ----------------------------
+
+_POINT_STYLE = {"lhaaso-km2a-2023-inner": ("o", "k", "LHAASO-KM2A (2023)"),
+                "lhaaso-km2a-2023-outer": ("o", "k", "LHAASO-KM2A (2023)"),
+                "fermi-lat-lhaaso-inner": ("s", "0.45", "Fermi-LAT")}
+_GOLD = "goldenrod"
+
+
+def plot_points(ax, points):
+    """Region-integrated FluxPoints as E^2 I per sr: error bars, and arrows for upper limits."""
+    marker, color, label = _POINT_STYLE.get(points.meta.get("name"), ("o", "k", points.meta.get("name")))
+    omega = points.meta["solid_angle"] * u.sr
+    e = points.energy_ref
+    scale = (e**2 / omega).to_value(_E2I * u.Unit("cm2 s TeV"))  # E^2 I from dnde [TeV-1 cm-2 s-1]
+    value = points.dnde.quantity.ravel().to_value("TeV-1 cm-2 s-1") * scale
+    is_ul = np.zeros(e.size, bool) if points.is_ul is None else np.asarray(points.is_ul.data, bool).ravel()
+    ok = ~is_ul
+    errn = points.dnde_errn.quantity.ravel().to_value("TeV-1 cm-2 s-1") * scale
+    errp = points.dnde_errp.quantity.ravel().to_value("TeV-1 cm-2 s-1") * scale
+    x = e.to_value("GeV")
+    ax.errorbar(x[ok], value[ok], yerr=[errn[ok], errp[ok]], fmt=marker, color=color, ms=4, label=label)
+    if np.any(is_ul):
+        ul = points.dnde_ul.quantity.ravel().to_value("TeV-1 cm-2 s-1") * scale
+        ax.errorbar(x[is_ul], ul[is_ul], yerr=0.4 * ul[is_ul], uplims=True, fmt=marker, color=color, ms=4,
+                    mfc="none", label=None if np.any(ok) else label)
+    return value
+
+
+def _finish_sed_axes(ax, data_values, model_values, title):
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(1.0, 3e6)
+    data = np.concatenate([np.atleast_1d(v) for v in data_values]) if data_values else np.array([np.inf])
+    model = np.concatenate([np.atleast_1d(v) for v in model_values])
+    # from below the faintest point to above the brightest point or model curve (the cut-offs fall further)
+    ax.set_ylim(0.1 * min(np.min(data), np.max(model) * 1e-5), 3 * max(np.max(data[np.isfinite(data)], initial=0),
+                                                                    np.max(model)))
+    ax.set_xlabel("E [GeV]")
+    ax.set_ylabel(r"$E^2\,I$ [GeV cm$^{-2}$ s$^{-1}$ sr$^{-1}$]")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="major")
+    ax.legend(fontsize=7, loc="lower left")
+
+
+def plot_sed_panel(ax, energy, cocoons, total_band, points=(), title="", lines=()):
+    """One region's SED in the paper's style.
+
+    ``cocoons`` (blue line) and ``total_band`` = (low, high) of DGE + cocoons (golden band) are
+    E^2 I arrays [GeV cm-2 s-1 sr-1] on ``energy`` (either may be None); ``points`` are region-integrated FluxPoints
+    (with ``meta["solid_angle"]``); ``lines`` are extra (values, matplotlib kwargs) curves.
+    """
+    x = u.Quantity(energy, "GeV").value
+    if total_band is not None:
+        ax.fill_between(x, total_band[0], total_band[1], color=_GOLD, alpha=0.55, lw=0,
+                        label="DGE (base min-max) + cocoons")
+        for edge in total_band:  # the band is thin where min and max agree
+            ax.plot(x, edge, color=_GOLD, lw=1.5)
+    if cocoons is not None:
+        ax.plot(x, cocoons, color="C0", lw=1.8, label="cocoons")
+    for values, style in lines:
+        ax.plot(x, values, **style)
+    data = [plot_points(ax, p) for p in points]
+    model = [v for v, _ in lines] + ([total_band[1]] if total_band is not None else [])
+    _finish_sed_axes(ax, data, model, title)
+    return ax
+
+
+def plot_neutrino_bands(energy, cocoons, total_band, icecube, lines=()):
+    """Fig. B.1: all-sky per-flavour E^2 dN/dE of the model against IceCube's three template fits.
+
+    ``icecube`` maps a label to a band table from :func:`~gammapy_cocoons.datasets.load_band`.
+    """
+    plt = _matplotlib()
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    unit = "GeV cm-2 s-1"
+    x = u.Quantity(energy, "GeV").value
+    for (label, band), color in zip(icecube.items(), ("C1", "C2", "C4")):
+        e = band["e_ref"].to_value("GeV")
+        ax.fill_between(e, band["e2dnde_low"].to_value(unit), band["e2dnde_high"].to_value(unit), color=color,
+                        alpha=0.25, lw=0, label=label)
+        ax.plot(e, band["e2dnde"].to_value(unit), color=color, lw=1)
+    ax.fill_between(x, total_band[0], total_band[1], color=_GOLD, alpha=0.6, lw=0, label="DGE (base min-max) + cocoons")
+    for edge in total_band:  # the band is thin where min and max agree
+        ax.plot(x, edge, color=_GOLD, lw=1.5)
+    ax.plot(x, cocoons, color="C0", lw=1.8, label="cocoons")
+    for values, style in lines:
+        ax.plot(x, values, **style)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(x[0], x[-1])
+    ax.set_ylim(1e-10, 3e-6)
+    ax.set_xlabel(r"$E_\nu$ [GeV]")
+    ax.set_ylabel(r"$E^2\,dN/dE$ per flavour, all sky [GeV cm$^{-2}$ s$^{-1}$]")
+    ax.grid(alpha=0.3, which="major")
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def new_figure(nrows, ncols, width=5.2, height=4.2):
+    """A figure of nrows x ncols SED panels (Agg backend)."""
+    plt = _matplotlib()
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    return fig, axes
+
+
+def save_figure(fig, path_stem):
+    """Write ``path_stem``.png (150 dpi) and .pdf, and close the figure."""
+    plt = _matplotlib()
+    fig.tight_layout()
+    for suffix in ("png", "pdf"):
+        fig.savefig(f"{path_stem}.{suffix}", dpi=150)
+    plt.close(fig)

@@ -1,0 +1,490 @@
+"""Every figure of Ambrosone et al. (2025) and its key numbers from one call.
+
+:func:`reproduce` (the command ``gammapy-cocoons reproduce --outdir DIR``) writes each figure as
+PNG and PDF with the ECSV table of the curves behind it (``<figure>.ecsv``; the plotted data points
+are in ``<figure>_data.ecsv``):
+
+- ``fig1_bc``: B/C fitted to AMS-02 with galactic + cocoon grammage (Fig. 1);
+- ``fig2_sed``: inner and outer gamma-ray SEDs of the paper's fiducial cocoons,
+  chi_c,0 = 0.4 g cm-2 and R0 = 20 TV (Fig. 2);
+- ``figB1_neutrinos``: all-sky neutrinos per flavour against IceCube (Fig. B.1);
+- ``figB2_r0_scan``: R0 = 10, 20, 50, 90 TV (Fig. B.2);
+- ``figB3_grammage_laws``: Kraichnan with R0 = 1 TV and Bohm with R0 = 10 TV (Fig. B.3);
+
+and ``SUMMARY.md`` / ``summary.json`` with the fitted chi_c,0 (B/C, LHAASO and joint fits), the
+Eq. 9 and 10 values and the cocoon fraction of the total at 1, 10 and 100 TeV per region.
+
+One departure from the paper is stated in every output. The paper adds the DRAGON/HERMES "base
+min/max" DGE at its own normalisation; the embedded conventional DGE of this package falls short
+of the LHAASO intensities by factors of 2-5 (see docs/dge.md), so its normalisation is fitted in
+each region to LHAASO-KM2A with the cocoons held at the fiducial values. The cocoons themselves
+are never rescaled, and the same DGE normalisations are kept for Figs. B.2 and B.3.
+"""
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import astropy.units as u
+from astropy.table import QTable, Table
+from gammapy.modeling import Fit
+from gammapy.modeling.models import SkyModel
+
+from .bcfit import BC_OVERLAY_DATA, bc_data_table, bc_table, fit_bc, joint_fit
+from .datasets import load_band, load_flux_points
+from .dge import conventional_dge
+from .emission import CocoonEmission
+from .fitting import INNER_MASK_SCALE, build_lhaaso_fit, neutrino_prediction, run_lhaaso_fit
+from .models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
+from .skyregions import LHAASO_INNER, LHAASO_OUTER
+
+__all__ = ["reproduce", "output_files", "FIDUCIAL_CHI0", "FIDUCIAL_R0", "R0_SCAN", "LAW_CASES"]
+
+#: the paper's fiducial cocoons (Sect. 3)
+FIDUCIAL_CHI0 = 0.4 * u.Unit("g cm-2")
+FIDUCIAL_R0 = 20 * u.TV
+#: Fig. B.2 and Fig. B.3 cases
+R0_SCAN = (10, 20, 50, 90) * u.TV
+LAW_CASES = (("kraichnan", 1 * u.TV), ("bohm", 10 * u.TV))
+
+SED_ENERGY = np.geomspace(1.0, 3e6, 91) * u.GeV
+NEUTRINO_ENERGY = np.geomspace(100.0, 1e6, 61) * u.GeV
+FRACTION_ENERGY = (1, 10, 100) * u.TeV
+_E2I = u.Unit("GeV cm-2 s-1 sr-1")
+_E2F = u.Unit("GeV cm-2 s-1")
+
+# region -> (sky region, model scale for the source mask, data sets shown)
+_REGIONS = {
+    "inner": (LHAASO_INNER, INNER_MASK_SCALE, ("lhaaso-km2a-2023-inner", "fermi-lat-lhaaso-inner")),
+    "outer": (LHAASO_OUTER, 1.0, ("lhaaso-km2a-2023-outer",)),
+}
+_TITLES = {"inner": r"inner Galaxy, $15^\circ<l<125^\circ$, $|b|<5^\circ$ (model $\times$ 0.65)",
+           "outer": r"outer Galaxy, $125^\circ<l<235^\circ$, $|b|<5^\circ$"}
+_SHORT_TITLES = {"inner": r"inner Galaxy (model $\times$ 0.65)", "outer": "outer Galaxy"}
+_FIGURES = ("fig1_bc", "fig2_sed", "figB1_neutrinos", "figB2_r0_scan", "figB3_grammage_laws")
+DGE_NOTE = ("DGE: the package's embedded conventional DGE (gas x CR sea, AAfrag; base min/max = the two knee "
+            "variants), its normalisation fitted per region to LHAASO-KM2A with the cocoons at the fiducial "
+            "values, because it falls short of the data by factors 2-5 (docs/dge.md). The paper uses the "
+            "DRAGON/HERMES base model at its own normalisation.")
+
+
+def output_files():
+    """Names of the files :func:`reproduce` writes."""
+    names = ["SUMMARY.md", "summary.json"]
+    for figure in _FIGURES:
+        names += [f"{figure}.png", f"{figure}.pdf", f"{figure}.ecsv"]
+    names += ["fig1_bc_data.ecsv", "fig2_sed_data.ecsv"]
+    return names
+
+
+# -- model curves ---------------------------------------------------------------------------------
+
+def _cocoon_model(grammage="exponential", chi0=FIDUCIAL_CHI0, r0=FIDUCIAL_R0, secondary="gamma"):
+    return CocoonSpectralModel(grammage=grammage, chi0=chi0, r0=r0, secondary=secondary)
+
+
+def _region_e2i(sky_model, region, scale, energy):
+    """E^2 I [GeV cm-2 s-1 sr-1] of ``sky_model`` averaged over ``region``, times the mask ``scale``."""
+    flux = RegionFluxSpectralModel(sky_model, region=region, scale=scale)
+    return (energy**2 * flux(energy) / flux.solid_angle()).to_value(_E2I)
+
+
+def cocoon_sed(region_name, energy=SED_ENERGY, **cocoon):
+    """E^2 I of the cocoons in ``region_name`` ("inner" / "outer"); keywords as CocoonSpectralModel's."""
+    region, scale, _ = _REGIONS[region_name]
+    sky = SkyModel(spectral_model=_cocoon_model(**cocoon), spatial_model=CocoonSpatialModel(), name="cocoons")
+    return _region_e2i(sky, region, scale, energy)
+
+
+def dge_sed(region_name, variant, norm=1.0, energy=SED_ENERGY):
+    """E^2 I of the embedded DGE (``variant`` "min" / "max") in ``region_name``, times ``norm``."""
+    region, scale, _ = _REGIONS[region_name]
+    return norm * _region_e2i(conventional_dge(variant), region, scale, energy)
+
+
+def calibrate_dge(variant="min"):
+    """Per-region DGE normalisations fitted to LHAASO-KM2A with the cocoons at the fiducial values.
+
+    Returns ``({region: (norm, error)}, stat, n_points)``.
+    """
+    datasets, cocoons, norms = build_lhaaso_fit(variant=variant, chi0=FIDUCIAL_CHI0, r0=FIDUCIAL_R0)
+    for parameter in cocoons.spectral_model.parameters:
+        parameter.frozen = True
+    result = Fit().run(datasets)
+    n_points = int(sum(d.mask.sum() for d in datasets))
+    return {k: (float(n.norm.value), float(n.norm.error)) for k, n in norms.items()}, float(result.total_stat), n_points
+
+
+def lhaaso_stat(norms, grammage="exponential", chi0=FIDUCIAL_CHI0, r0=FIDUCIAL_R0, variant="min"):
+    """chi2 of LHAASO-KM2A inner + outer for given cocoons and fixed DGE normalisations."""
+    datasets, _, dge_norms = build_lhaaso_fit(grammage=grammage, variant=variant, chi0=chi0, r0=r0)
+    for name, norm in dge_norms.items():
+        norm.norm.value = norms[name]
+    return float(datasets.stat_sum())
+
+
+def _interpolate_band(band, energy, column):
+    e = band["e_ref"].to_value("GeV")
+    x = energy.to_value("GeV")
+    values = np.full(x.size, np.nan)
+    inside = (x >= e[0]) & (x <= e[-1])
+    values[inside] = np.exp(np.interp(np.log(x[inside]), np.log(e), np.log(band[column].to_value(_E2F))))
+    return values * _E2F
+
+
+# -- one step per figure --------------------------------------------------------------------------
+
+def _figure_1(outdir):
+    from .plotting import plot_bc, save_figure
+
+    datasets, model, summary = fit_bc(profile=True)
+    table = bc_table(model)
+    table.meta["figure"] = "Fig. 1: B/C with galactic and cocoon grammage, fitted to AMS-02 B/C and C/O above 20 GV"
+    table.write(outdir / "fig1_bc.ecsv", format="ascii.ecsv", overwrite=True)
+    bc_data_table(datasets, model).write(outdir / "fig1_bc_data.ecsv", format="ascii.ecsv", overwrite=True)
+    save_figure(plot_bc(model, datasets, overlay=BC_OVERLAY_DATA), outdir / "fig1_bc")
+    return summary
+
+
+def _data_points():
+    return {name: [load_flux_points(d) for d in data] for name, (_, _, data) in _REGIONS.items()}
+
+
+def _points_table(points_by_region):
+    rows = []
+    for region, points_list in points_by_region.items():
+        for points in points_list:
+            omega = points.meta["solid_angle"] * u.sr
+            e = points.energy_ref
+            factor = e**2 / omega
+            for i in range(e.size):
+                rows.append((region, points.meta["name"], e[i].to_value("GeV"),
+                             (factor[i] * points.dnde.quantity.ravel()[i]).to_value(_E2I),
+                             (factor[i] * points.dnde_errn.quantity.ravel()[i]).to_value(_E2I),
+                             (factor[i] * points.dnde_errp.quantity.ravel()[i]).to_value(_E2I)))
+    table = QTable(rows=rows, names=("region", "dataset", "e_ref", "e2i", "e2i_errn", "e2i_errp"))
+    table["e_ref"].unit = u.GeV
+    for column in ("e2i", "e2i_errn", "e2i_errp"):
+        table[column].unit = _E2I
+    table.meta["comments"] = ["E^2 I of the measured points as plotted (errors: stat and sys in quadrature)"]
+    return table
+
+
+def _figure_2(outdir, norms, best_fit, points):
+    from .plotting import new_figure, plot_sed_panel, save_figure
+
+    table = QTable({"e_ref": SED_ENERGY})
+    fig, axes = new_figure(1, 2)
+    curves = {}
+    for ax, region in zip(axes[0], _REGIONS):
+        norm = norms[region][0]
+        cocoons = cocoon_sed(region)
+        dge_min, dge_max = dge_sed(region, "min", norm), dge_sed(region, "max", norm)
+        best = (cocoon_sed(region, chi0=best_fit["chi0"] * u.Unit("g cm-2"), r0=best_fit["r0"] * u.TV)
+                + dge_sed(region, "min", best_fit[f"dge_norm_{region}"]))
+        curves[region] = {"cocoons": cocoons, "dge_min": dge_min, "dge_max": dge_max}
+        for column, values in (("cocoons", cocoons), ("dge_min", dge_min), ("dge_max", dge_max),
+                               ("total_min", cocoons + dge_min), ("total_max", cocoons + dge_max),
+                               ("best_fit_total", best)):
+            table[f"{region}_{column}"] = values * _E2I
+        label = (rf"best fit: $\chi_{{c,0}}$={best_fit['chi0']:.2f}, $R_0$={best_fit['r0']:.0f} TV, "
+                 f"DGE x {best_fit[f'dge_norm_{region}']:.2f}")
+        plot_sed_panel(ax, SED_ENERGY, cocoons, (cocoons + dge_min, cocoons + dge_max), points[region],
+                       title=_TITLES[region], lines=[(best, dict(color="k", ls="--", lw=1, label=label))])
+    axes[0, 0].text(0.97, 0.97, rf"$\chi_{{c,0}}$ = 0.4 g cm$^{{-2}}$, $R_0$ = 20 TV" + "\n" +
+                    f"DGE x {norms['inner'][0]:.2f} (inner), x {norms['outer'][0]:.2f} (outer)",
+                    transform=axes[0, 0].transAxes, ha="right", va="top", fontsize=8)
+    table.meta.update({"figure": "Fig. 2: gamma-ray E^2 I of fiducial cocoons (chi0 0.4 g cm-2, R0 20 TV) and DGE",
+                       "inner_mask_scale": INNER_MASK_SCALE, "dge_norms": {k: v[0] for k, v in norms.items()},
+                       "best_fit": best_fit, "dge": DGE_NOTE})
+    table.write(outdir / "fig2_sed.ecsv", format="ascii.ecsv", overwrite=True)
+    _points_table(points).write(outdir / "fig2_sed_data.ecsv", format="ascii.ecsv", overwrite=True)
+    save_figure(fig, outdir / "fig2_sed")
+    return curves
+
+
+def _figure_b1(outdir, norms):
+    from .plotting import plot_neutrino_bands, save_figure
+
+    spectral = _cocoon_model()
+    tables = {v: neutrino_prediction(spectral, v, energy=NEUTRINO_ENERGY) for v in ("min", "max")}
+    cocoons = tables["min"]["cocoons"].to_value(_E2F)
+    dge = {v: t["dge"].to_value(_E2F) for v, t in tables.items()}
+    inner_norm = norms["inner"][0]
+    table = QTable({"e_ref": NEUTRINO_ENERGY, "cocoons": cocoons * _E2F, "dge_min": dge["min"] * _E2F,
+                    "dge_max": dge["max"] * _E2F, "total_min": (cocoons + dge["min"]) * _E2F,
+                    "total_max": (cocoons + dge["max"]) * _E2F,
+                    "total_dge_x_inner_norm": (cocoons + inner_norm * dge["min"]) * _E2F})
+    bands = {}
+    for name, label in (("pi0", r"IceCube 2023, $\pi^0$"), ("kra5", r"IceCube 2023, KRA$_\gamma^5$"),
+                        ("kra50", r"IceCube 2023, KRA$_\gamma^{50}$")):
+        band = load_band(f"icecube-2023-{name}")
+        bands[label] = band
+        for column in ("e2dnde", "e2dnde_low", "e2dnde_high"):
+            table[f"icecube_{name}_{column.replace('e2dnde', 'best').replace('best_', '')}"] = (
+                _interpolate_band(band, NEUTRINO_ENERGY, column))
+    table.meta.update({"figure": "Fig. B.1: all-sky nu + anti-nu of one flavour at Earth, E^2 dN/dE",
+                       "dge": "embedded DGE at its own normalisation (min/max); total_dge_x_inner_norm scales it "
+                              "by the inner-region gamma-ray normalisation"})
+    table.write(outdir / "figB1_neutrinos.ecsv", format="ascii.ecsv", overwrite=True)
+    line = (cocoons + inner_norm * dge["min"], dict(color="k", ls="--", lw=1,
+                                                    label=f"cocoons + DGE x {inner_norm:.2f} (inner gamma fit)"))
+    fig = plot_neutrino_bands(NEUTRINO_ENERGY, cocoons, (cocoons + dge["min"], cocoons + dge["max"]), bands,
+                              lines=[line])
+    save_figure(fig, outdir / "figB1_neutrinos")
+    return table
+
+
+def _figure_b2(outdir, norms, points):
+    from .plotting import new_figure, plot_sed_panel, save_figure
+
+    table = QTable({"e_ref": SED_ENERGY})
+    stats = {}
+    fig, axes = new_figure(1, 2)
+    colors = dict(zip(R0_SCAN.to_value("TV"), ("C0", "goldenrod", "C2", "0.4")))
+    for ax, region in zip(axes[0], _REGIONS):
+        dge = dge_sed(region, "min", norms[region][0])
+        lines = []
+        for r0 in R0_SCAN:
+            cocoons = cocoon_sed(region, r0=r0)
+            key = f"{r0.to_value('TV'):g}TV"
+            table[f"{region}_cocoons_r0_{key}"] = cocoons * _E2I
+            table[f"{region}_total_r0_{key}"] = (cocoons + dge) * _E2I
+            color = colors[r0.to_value("TV")]
+            lines += [(cocoons, dict(color=color, ls="--", lw=1.3)),
+                      (cocoons + dge, dict(color=color, lw=1.6, label=f"$R_0$ = {r0.to_value('TV'):g} TV"))]
+        table[f"{region}_dge_min"] = dge * _E2I
+        lines.append((dge, dict(color="0.6", ls=":", lw=1.2, label="DGE (base min)")))
+        plot_sed_panel(ax, SED_ENERGY, None, None, points[region], title=_TITLES[region], lines=lines)
+    for r0 in R0_SCAN:
+        stats[f"{r0.to_value('TV'):g} TV"] = lhaaso_stat({k: v[0] for k, v in norms.items()}, r0=r0)
+    axes[0, 0].text(0.97, 0.97, "dashed: cocoons; solid: DGE (base min) + cocoons\n"
+                    r"$\chi_{c,0}$ = 0.4 g cm$^{-2}$", transform=axes[0, 0].transAxes, ha="right", va="top",
+                    fontsize=8)
+    table.meta.update({"figure": "Fig. B.2: cocoons (chi0 0.4 g cm-2) for several R0, and DGE (base min) + cocoons",
+                       "dge_norms": {k: v[0] for k, v in norms.items()}, "lhaaso_chi2": stats, "dge": DGE_NOTE})
+    table.write(outdir / "figB2_r0_scan.ecsv", format="ascii.ecsv", overwrite=True)
+    save_figure(fig, outdir / "figB2_r0_scan")
+    return stats
+
+
+def _figure_b3(outdir, norms, points):
+    from .plotting import new_figure, plot_sed_panel, save_figure
+
+    table = QTable({"e_ref": SED_ENERGY})
+    stats = {}
+    fig, axes = new_figure(2, 2)
+    for row, (law, r0) in zip(axes, LAW_CASES):
+        key = f"{law}_r0_{r0.to_value('TV'):g}TV"
+        for ax, region in zip(row, _REGIONS):
+            norm = norms[region][0]
+            cocoons = cocoon_sed(region, grammage=law, r0=r0)
+            dge_min, dge_max = dge_sed(region, "min", norm), dge_sed(region, "max", norm)
+            table[f"{region}_{key}_cocoons"] = cocoons * _E2I
+            table[f"{region}_{key}_total_min"] = (cocoons + dge_min) * _E2I
+            table[f"{region}_{key}_total_max"] = (cocoons + dge_max) * _E2I
+            plot_sed_panel(ax, SED_ENERGY, cocoons, (cocoons + dge_min, cocoons + dge_max), points[region],
+                           title=f"{law.capitalize()}, $R_0$ = {r0.to_value('TV'):g} TV: {_SHORT_TITLES[region]}")
+        stats[key] = lhaaso_stat({k: v[0] for k, v in norms.items()}, grammage=law, r0=r0)
+    table.meta.update({"figure": "Fig. B.3: Kraichnan (R0 1 TV) and Bohm (R0 10 TV) cocoon grammage, chi0 0.4 g cm-2",
+                       "dge_norms": {k: v[0] for k, v in norms.items()}, "lhaaso_chi2": stats, "dge": DGE_NOTE})
+    table.write(outdir / "figB3_grammage_laws.ecsv", format="ascii.ecsv", overwrite=True)
+    save_figure(fig, outdir / "figB3_grammage_laws")
+    return stats
+
+
+def cocoon_fractions(norms, energies=FRACTION_ENERGY):
+    """Cocoon share of cocoons + DGE (base min) at ``energies`` per region, fiducial cocoons.
+
+    Returns a Table: region, energy, the fraction with the fitted DGE normalisation and with the
+    embedded DGE as it is.
+    """
+    rows = []
+    for region in _REGIONS:
+        cocoons = cocoon_sed(region, energy=energies)
+        dge = dge_sed(region, "min", 1.0, energy=energies)
+        for e, c, d in zip(energies, cocoons, dge):
+            rows.append((region, e.to_value("TeV"), c / (c + norms[region][0] * d), c / (c + d)))
+    table = Table(rows=rows, names=("region", "energy_tev", "fraction", "fraction_dge_unscaled"))
+    return table
+
+
+# -- the whole run -------------------------------------------------------------------------------
+
+def _check_outdir(outdir, overwrite):
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise NotADirectoryError(f"outdir {str(outdir)!r} is a file, not a directory")
+    existing = [name for name in output_files() if (outdir / name).exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"outdir {str(outdir)!r} already holds {', '.join(existing[:4])}"
+                              f"{' ...' if len(existing) > 4 else ''}; pass overwrite=True (--overwrite)")
+    outdir.mkdir(parents=True, exist_ok=True)
+    return outdir
+
+
+def reproduce(outdir, overwrite=False, progress=False):
+    """Write every figure of the paper, its tables, SUMMARY.md and summary.json to ``outdir``.
+
+    Existing outputs are refused unless ``overwrite``; nothing is written before that check.
+    ``progress`` shows a tqdm bar on stderr. Returns the summary dict (as in summary.json).
+    """
+    from tqdm.auto import tqdm
+
+    outdir = _check_outdir(outdir, overwrite)
+    steps = ["Fig. 1 (B/C fit)", "LHAASO fits", "Fig. 2", "Fig. B.1", "Fig. B.2", "Fig. B.3", "joint fit",
+             "summary"]
+    timings = {}
+    summary = {"paper": "Ambrosone, Evoli, Schroer & Blasi (2025)", "fiducial": {"chi0_g_cm2": 0.4, "r0_tv": 20.0},
+               "dge": DGE_NOTE}
+    with tqdm(total=len(steps), desc="reproduce", disable=not progress, unit="step") as bar:
+        def step(name):
+            bar.set_postfix_str(name)
+            timings[name] = time.perf_counter()
+
+        def done(name):
+            timings[name] = time.perf_counter() - timings[name]
+            bar.update(1)
+
+        step(steps[0])
+        bc = _figure_1(outdir)
+        summary["bc_fit"] = {k: bc[k] for k in ("stat", "ndof", "parameters", "stat_no_cocoons",
+                                                "delta_stat_no_cocoons", "chi0_interval_68", "datasets")}
+        done(steps[0])
+
+        step(steps[1])
+        norms, stat, n_points = calibrate_dge()
+        fit = run_lhaaso_fit(profiles=False, plot=False)
+        best_fit = {k: v["value"] for k, v in fit["parameters"].items()}
+        summary["dge_calibration"] = {"norms": {k: {"value": v, "error": e} for k, (v, e) in norms.items()},
+                                      "stat": stat, "n_points": n_points}
+        summary["lhaaso_fit"] = {k: fit[k] for k in ("stat", "ndof", "parameters", "stat_chi0_zero", "ts_cocoons")}
+        done(steps[1])
+
+        step(steps[2])
+        points = _data_points()
+        _figure_2(outdir, norms, best_fit, points)
+        done(steps[2])
+
+        step(steps[3])
+        nu = _figure_b1(outdir, norms)
+        summary["neutrinos_50TeV_gev_cm2_s"] = _at_energy(nu, 50 * u.TeV)
+        done(steps[3])
+
+        step(steps[4])
+        summary["r0_scan_lhaaso_chi2"] = _figure_b2(outdir, norms, points)
+        done(steps[4])
+
+        step(steps[5])
+        summary["grammage_laws_lhaaso_chi2"] = _figure_b3(outdir, norms, points)
+        done(steps[5])
+
+        step(steps[6])
+        joint = joint_fit()
+        summary["joint_fit"] = {k: joint[k] for k in ("stat", "ndof", "stat_gamma", "stat_bc", "parameters")}
+        done(steps[6])
+
+        step(steps[7])
+        summary["eq9_eq10"] = _eq9_eq10(bc["parameters"]["chi0"]["value"])
+        fractions = cocoon_fractions(norms)
+        summary["cocoon_fraction"] = [dict(zip(fractions.colnames, map(_plain, row))) for row in fractions]
+        summary["n_points_lhaaso"] = n_points
+        done(steps[7])
+    summary["timings_s"] = timings
+    (outdir / "summary.json").write_text(json.dumps(summary, indent=2))
+    (outdir / "SUMMARY.md").write_text(summary_markdown(summary))
+    return summary
+
+
+def _at_energy(table, energy):
+    """Every E^2 dN/dE column of ``table`` interpolated log-log at ``energy``, in GeV cm-2 s-1."""
+    x = np.log(table["e_ref"].to_value("GeV"))
+    out = {"energy_gev": float(energy.to_value("GeV"))}
+    for name in table.colnames[1:]:
+        y = table[name].to_value(_E2F)
+        ok = np.isfinite(y) & (y > 0)
+        out[name] = float(np.exp(np.interp(np.log(out["energy_gev"]), x[ok], np.log(y[ok]))))
+    return out
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+def _eq9_eq10(chi0_bc):
+    out = {}
+    for label, chi0 in (("fiducial", 0.4), ("bc_fit", chi0_bc)):
+        emission = CocoonEmission(chi0=chi0 * u.Unit("g cm-2"))
+        out[label] = {"chi0_g_cm2": chi0, "n_gas_cm3": 1.0,
+                      "confinement_time_yr": float(emission.confinement_time().to_value("yr")),
+                      "maximum_cocoon_radius_pc": float(emission.maximum_cocoon_radius().to_value("pc"))}
+    return out
+
+
+def _value_error(entry, digits=2):
+    return f"{entry['value']:.{digits}f} ± {entry['error']:.{digits}f}"
+
+
+def summary_markdown(summary):
+    """SUMMARY.md text from the summary dict of :func:`reproduce`."""
+    bc, fit, joint = summary["bc_fit"], summary["lhaaso_fit"], summary["joint_fit"]
+    eq = summary["eq9_eq10"]
+    low, high = bc.get("chi0_interval_68") or (float("nan"), float("nan"))
+    norms = summary["dge_calibration"]["norms"]
+    lines = [
+        "# Ambrosone et al. (2025), reproduced by gammapy-cocoons",
+        "",
+        "## Fitted cocoon grammage chi_c,0",
+        "",
+        "| fit | chi_c,0 [g cm-2] | stat / ndof | paper |",
+        "|---|---|---|---|",
+        f"| B/C: AMS-02 B/C + C/O above 20 GV (Fig. 1) | {_value_error(bc['parameters']['chi0'])} "
+        f"(68 %: {low:.2f}-{high:.2f}) | {bc['stat']:.1f} / {bc['ndof']} (chi_c,0 = 0: {bc['stat_no_cocoons']:.1f}) "
+        "| 0.4 (0.3-0.6) |",
+        f"| LHAASO-KM2A inner + outer, cocoons + DGE x N_r | {_value_error(fit['parameters']['chi0'])}, "
+        f"R0 = {fit['parameters']['r0']['value']:.0f} TV | {fit['stat']:.1f} / {fit['ndof']} "
+        f"(TS of the cocoons {fit['ts_cocoons']:.1f}) | 0.4, R0 = 20 TV (fixed) |",
+        f"| joint B/C + LHAASO, one chi_c,0 | {_value_error(joint['parameters']['chi0'])}, "
+        f"R0 = {joint['parameters']['r0']['value']:.0f} TV | {joint['stat']:.1f} / {joint['ndof']} | - |",
+        "",
+        "The B/C network has O, N and C parents only (no Ne-Fe, no C10/Be11 ghosts, no C13), which by "
+        "estimate leaves out 15-20 % of the boron production and pushes chi_c,0 up (docs/bc.md).",
+        "",
+        "## Eqs. 9 and 10 (n_gas = 1 cm-3)",
+        "",
+        "| chi_c,0 [g cm-2] | Eq. 9 confinement time [yr] | Eq. 10 largest cocoon radius [pc] |",
+        "|---|---|---|",
+    ]
+    for label in ("fiducial", "bc_fit"):
+        e = eq[label]
+        lines.append(f"| {e['chi0_g_cm2']:.2f} ({label.replace('_', ' ')}) | {e['confinement_time_yr']:.3g} | "
+                     f"{e['maximum_cocoon_radius_pc']:.0f} |")
+    lines += ["", "Paper: 2.5e5 yr and 120 pc for chi_c,0 = 0.4 g cm-2.", "",
+              "## Cocoon fraction of the total gamma-ray intensity (fiducial chi_c,0 = 0.4 g cm-2, R0 = 20 TV)", "",
+              f"DGE normalisations fitted to LHAASO-KM2A with the fiducial cocoons: inner "
+              f"{_value_error(norms['inner'])}, outer {_value_error(norms['outer'])}.", "",
+              "| region | E [TeV] | cocoons / (cocoons + N x DGE) | with the DGE unscaled |", "|---|---|---|---|"]
+    for row in summary["cocoon_fraction"]:
+        lines.append(f"| {row['region']} | {row['energy_tev']:g} | {row['fraction']:.3f} | "
+                     f"{row['fraction_dge_unscaled']:.3f} |")
+    lines += ["", "## LHAASO-KM2A chi2 of the appendix cases (DGE normalisations as above, "
+              f"{summary['n_points_lhaaso']} points)", "", "| case | chi2 |", "|---|---|"]
+    for name, value in {**{f"exponential, R0 = {k}": v for k, v in summary["r0_scan_lhaaso_chi2"].items()},
+                        **summary["grammage_laws_lhaaso_chi2"]}.items():
+        lines.append(f"| {name.replace('_r0_', ', R0 = ').replace('TV', ' TV')} | {value:.1f} |")
+    nu = summary["neutrinos_50TeV_gev_cm2_s"]
+    lines += ["", f"Neutrinos per flavour, all sky, at {nu['energy_gev'] / 1e3:.0f} TeV [GeV cm-2 s-1]: cocoons "
+              f"{nu['cocoons']:.2g}; DGE + cocoons {nu['total_min']:.2g}-{nu['total_max']:.2g} (DGE unscaled), "
+              f"{nu['total_dge_x_inner_norm']:.2g} (DGE x the inner gamma-ray normalisation); IceCube 2023 "
+              f"pi0 {nu['icecube_pi0_best']:.2g}, KRAgamma5 {nu['icecube_kra5_best']:.2g}, KRAgamma50 "
+              f"{nu['icecube_kra50_best']:.2g} (paper: the templates converge near 2e-8 at 100 TeV).", "",
+              "## Figures", "",
+              "| file | paper |", "|---|---|",
+              "| fig1_bc.png/pdf/ecsv (+ fig1_bc_data.ecsv) | Fig. 1 |",
+              "| fig2_sed.png/pdf/ecsv (+ fig2_sed_data.ecsv) | Fig. 2 |",
+              "| figB1_neutrinos.png/pdf/ecsv | Fig. B.1 |",
+              "| figB2_r0_scan.png/pdf/ecsv | Fig. B.2 |",
+              "| figB3_grammage_laws.png/pdf/ecsv | Fig. B.3 |", "",
+              "## Departure from the paper", "", summary["dge"], "",
+              "Run time per step [s]: " + ", ".join(f"{k} {v:.1f}" for k, v in summary["timings_s"].items()) + ".", ""]
+    return "\n".join(lines)

@@ -1,0 +1,131 @@
+"""`gammapy-cocoons reproduce`: every figure, its table and the summary, checked against
+independent computations (the engine instead of the gammapy models, Eq. 9 by hand)."""
+import json
+
+import numpy as np
+import pytest
+import astropy.constants as const
+import astropy.units as u
+from astropy.table import QTable
+from click.testing import CliRunner
+
+from gammapy_cocoons import LHAASO_INNER, LHAASO_OUTER, CocoonEmission
+from gammapy_cocoons.cli import main
+from gammapy_cocoons.fitting import INNER_MASK_SCALE
+from gammapy_cocoons.reproduce import output_files
+
+E2I = u.Unit("GeV cm-2 s-1 sr-1")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    outdir = tmp_path_factory.mktemp("reproduce")
+    result = CliRunner().invoke(main, ["reproduce", "--outdir", str(outdir), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    return outdir, result.output
+
+
+def test_every_output_is_written_and_readable(run):
+    outdir, output = run
+    for name in output_files():
+        path = outdir / name
+        assert path.is_file() and path.stat().st_size > 0, name
+    for png in outdir.glob("*.png"):
+        import matplotlib.image
+
+        image = matplotlib.image.imread(png)
+        assert image.shape[0] > 400 and image.shape[1] > 600
+        assert np.std(image[..., :3]) > 0.05, f"{png.name} is blank"
+    for pdf in outdir.glob("*.pdf"):
+        assert pdf.read_bytes()[:5] == b"%PDF-"
+    assert "chi0 from B/C" in output
+
+
+def test_fig2_cocoons_match_the_engine(run, fiducial):
+    """The gammapy-model path of the figure against CocoonEmission's own region intensity."""
+    outdir, _ = run
+    table = QTable.read(outdir / "fig2_sed.ecsv")
+    energy = table["e_ref"]
+    pick = (energy > 10 * u.GeV) & (energy < 20 * u.TeV)  # where the cocoons are not cut off
+    for region, sky, scale in (("inner", LHAASO_INNER, INNER_MASK_SCALE), ("outer", LHAASO_OUTER, 1.0)):
+        engine = (scale * energy[pick] ** 2 * fiducial.intensity(energy[pick], sky)).to_value(E2I)
+        assert np.allclose(table[f"{region}_cocoons"][pick].to_value(E2I), engine, rtol=2e-3)
+        total = table[f"{region}_cocoons"] + table[f"{region}_dge_min"]
+        assert np.allclose(table[f"{region}_total_min"], total, rtol=1e-12)
+        # "max" is the knee variant with the higher emissivity at 300 TeV; below ~30 GeV they agree to 1e-3
+        above = energy > 100 * u.TeV
+        assert np.all(table[f"{region}_total_max"][above] > table[f"{region}_total_min"][above])
+        ratio = table[f"{region}_dge_max"] / table[f"{region}_dge_min"]
+        assert np.all(np.abs(ratio[energy < 30 * u.GeV] - 1) < 3e-3)
+
+
+def test_r0_scan_is_ordered(run):
+    """A higher cut-off rigidity gives more cocoon emission at every energy above 1 TeV (Fig. B.2)."""
+    outdir, _ = run
+    table = QTable.read(outdir / "figB2_r0_scan.ecsv")
+    high = table["e_ref"] > 1 * u.TeV
+    for region in ("inner", "outer"):
+        curves = [table[f"{region}_cocoons_r0_{r}TV"][high].value for r in (10, 20, 50, 90)]
+        assert all(np.all(b > a) for a, b in zip(curves, curves[1:]))
+        # below the cut-offs the scan changes little: R0 only sets the cut-off
+        low = table["e_ref"] < 30 * u.GeV
+        ratio = table[f"{region}_cocoons_r0_90TV"][low] / table[f"{region}_cocoons_r0_10TV"][low]
+        assert np.all(ratio < 1.1)
+
+
+def test_summary_numbers(run):
+    outdir, _ = run
+    summary = json.loads((outdir / "summary.json").read_text())
+    # Eq. 9 by hand: chi / (m_p n c) for 0.4 g cm-2 and 1 cm-3; the paper quotes 2.5e5 yr, Eq. 10 120 pc
+    tau = (0.4 * u.g / u.cm**2 / (const.m_p * u.cm**-3 * const.c)).to_value(u.yr)
+    fiducial = summary["eq9_eq10"]["fiducial"]
+    assert fiducial["confinement_time_yr"] == pytest.approx(tau, rel=1e-6)
+    assert fiducial["maximum_cocoon_radius_pc"] == pytest.approx(120, rel=0.03)
+    # Eq. 10 scales as chi0^(-1/3)
+    fitted = summary["eq9_eq10"]["bc_fit"]
+    assert fitted["maximum_cocoon_radius_pc"] == pytest.approx(
+        fiducial["maximum_cocoon_radius_pc"] * (fitted["chi0_g_cm2"] / 0.4) ** (-1 / 3), rel=1e-9)
+    # B/C prefers cocoons, as in the paper
+    assert summary["bc_fit"]["delta_stat_no_cocoons"] > 9
+    assert summary["bc_fit"]["parameters"]["chi0"]["value"] > 0.2
+    # fractions: 1, 10, 100 TeV per region, falling with energy past the cut-off, consistent with Fig. 2
+    fig2 = QTable.read(outdir / "fig2_sed.ecsv")
+    norms = summary["dge_calibration"]["norms"]
+    for region in ("inner", "outer"):
+        rows = [r for r in summary["cocoon_fraction"] if r["region"] == region]
+        assert [r["energy_tev"] for r in rows] == [1, 10, 100]
+        fractions = [r["fraction"] for r in rows]
+        assert fractions[0] > fractions[1] > fractions[2] >= 0
+        e = fig2["e_ref"].to_value("TeV")
+        cocoons = np.exp(np.interp(np.log(1.0), np.log(e), np.log(fig2[f"{region}_cocoons"].value)))
+        dge = np.exp(np.interp(np.log(1.0), np.log(e), np.log(fig2[f"{region}_dge_min"].value)))
+        assert fractions[0] == pytest.approx(cocoons / (cocoons + dge), rel=2e-3)
+        unscaled = cocoons / (cocoons + dge / norms[region]["value"])
+        assert rows[0]["fraction_dge_unscaled"] == pytest.approx(unscaled, rel=2e-3)
+    text = (outdir / "SUMMARY.md").read_text()
+    assert f"{summary['bc_fit']['parameters']['chi0']['value']:.2f}" in text
+    assert "Departure from the paper" in text
+
+
+def test_neutrinos_match_the_engine(run, fiducial):
+    outdir, _ = run
+    table = QTable.read(outdir / "figB1_neutrinos.ecsv")
+    e = table["e_ref"]
+    pick = e < 20 * u.TeV
+    engine = (e[pick] ** 2 * fiducial.flux(e[pick], "nu_per_flavour")).to_value("GeV cm-2 s-1")
+    assert np.allclose(table["cocoons"][pick].to_value("GeV cm-2 s-1"), engine, rtol=2e-3)
+    assert np.all(np.isfinite(table["icecube_kra5_best"][(e > 2 * u.TeV) & (e < 90 * u.TeV)]))
+
+
+def test_refuses_existing_outputs_before_writing(tmp_path):
+    (tmp_path / "SUMMARY.md").write_text("mine")
+    result = CliRunner().invoke(main, ["reproduce", "--outdir", str(tmp_path), "--no-progress"])
+    assert result.exit_code == 2
+    assert "SUMMARY.md" in result.output and "--overwrite" in result.output
+    assert "Traceback" not in result.output
+    assert (tmp_path / "SUMMARY.md").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["SUMMARY.md"]
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    result = CliRunner().invoke(main, ["reproduce", "--outdir", str(not_a_dir)])
+    assert result.exit_code == 2
