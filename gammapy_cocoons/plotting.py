@@ -30,7 +30,7 @@ def plot_sed(ax, dataset, energy=None):
                 fmt="o", color="k", label=points.meta.get("name", "data"))
     total = dataset.models[0].spectral_model
     grid = np.geomspace(1, 1000, 100) * u.TeV if energy is None else energy
-    components = (("cocoons", total.model1, "C3"), ("DGE", total.model2, "C0"), ("total", total, "k"))
+    components = (("cocoons", total.model1, "C0"), ("DGE", total.model2, "C7"), ("total", total, "k"))
     for label, model, color in components:
         value = (grid**2 * model(grid) / omega).to_value(_E2I)
         ax.plot(grid.to_value("TeV"), value, color=color, lw=2 if label == "total" else 1.5, label=label)

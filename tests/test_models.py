@@ -419,3 +419,13 @@ def test_posterior_recovers_injected_parameters(sky):
         assert q["low"] - width < truth < q["high"] + width, (name, q)
     # the models are left at their values before sampling
     assert sky.spectral_model.chi0.value == 0.5
+
+
+def test_cocoon_neutrinos_follow_the_pion_rule_below_the_cutoff():
+    """Ahlers & Murase 2014: E^2 Phi_nu,flavour(E) = 1/2 E'^2 Phi_gamma(E') at E' = 2E, for pp
+    collisions; AAfrag's kernels must obey it well below the cocoon cut-off (R0 = 20 TV)."""
+    energy = np.geomspace(100, 1000, 4) * u.GeV
+    gamma = CocoonSpectralModel()
+    nu = CocoonSpectralModel(secondary="nu_per_flavour")
+    ratio = energy**2 * nu(energy) / (0.5 * (2 * energy) ** 2 * gamma(2 * energy))
+    assert np.allclose(ratio.to_value(""), 1.0, atol=0.07)

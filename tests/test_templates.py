@@ -180,3 +180,55 @@ def test_make_and_write_cube_refuse_wrong_types(sky, wcs_cube, tmp_path):
 def test_make_cube_bad_geometry(sky):
     with pytest.raises(ValueError, match="energy"):
         make_cube(sky, WcsGeom.create(skydir=(0, 0), width=2, binsz=1, frame="galactic"))
+
+
+def _power_law_template(index=2.7):
+    """A HEALPix template whose energy dependence is an exact power law times a pixel pattern."""
+    nodes = MapAxis.from_nodes([1, 10, 100] * u.TeV, name="energy_true", interp="log")
+    geom = HpxGeom.create(nside=8, frame="galactic", axes=[nodes])
+    pattern = 1 + np.arange(geom.to_image().npix[0])
+    data = pattern[None, :] * (nodes.center.to_value("TeV") ** -index)[:, None]
+    template = Map.from_geom(geom, data=data, unit=INTENSITY_UNIT)
+    return SkyModel(spectral_model=PowerLawNormSpectralModel(),
+                    spatial_model=TemplateSpatialModel(template, normalize=False), name="t"), pattern
+
+
+@pytest.mark.parametrize("energy", [1.0, 3.7, 10.0, 55.0])
+def test_healpix_template_on_healpix_interpolates_log_log(energy):
+    """gammapy's integrate_geom is WCS-only and its template interpolation is linear in value;
+    make_cube must give the exact power law between the template's energies."""
+    sky, pattern = _power_law_template()
+    axis = MapAxis.from_nodes([energy] * u.TeV, name="energy_true", interp="log")
+    cube = make_cube(sky, HpxGeom.create(nside=8, frame="galactic", axes=[axis]))
+    assert np.allclose(cube.data[0], pattern * energy**-2.7, rtol=1e-6)
+
+
+def test_healpix_template_on_wcs_interpolates_log_log():
+    sky, _ = _power_law_template()
+    axis = MapAxis.from_nodes([1.0, 3.7] * u.TeV, name="energy_true", interp="log")
+    cube = make_cube(sky, WcsGeom.create(skydir=(0, 0), width=(20, 10), binsz=1, frame="galactic", axes=[axis]))
+    assert np.allclose(cube.data[1] / cube.data[0], 3.7**-2.7, rtol=1e-6)
+
+
+def test_template_energies_outside_are_refused():
+    sky, _ = _power_law_template()
+    axis = MapAxis.from_nodes([0.5] * u.TeV, name="energy_true", interp="log")
+    with pytest.raises(ValueError, match="outside the template"):
+        make_cube(sky, HpxGeom.create(nside=8, frame="galactic", axes=[axis]))
+
+
+def test_gammapy_model_in_another_frame_on_healpix():
+    """A normalised ICRS Gaussian on a Galactic HEALPix grid integrates to 1 (frame transform)."""
+    from gammapy.modeling.models import ConstantSpectralModel, GaussianSpatialModel
+
+    gauss = GaussianSpatialModel(lon_0="83.6 deg", lat_0="22.0 deg", sigma="3 deg", frame="icrs")
+    sky = SkyModel(spectral_model=ConstantSpectralModel(const="1 cm-2 s-1 TeV-1"), spatial_model=gauss, name="g")
+    axis = MapAxis.from_nodes([1.0] * u.TeV, name="energy_true", interp="log")
+    geom = HpxGeom.create(nside=256, frame="galactic", axes=[axis])
+    cube = make_cube(sky, geom)
+    total = (cube.quantity[0] * geom.to_image().solid_angle()).sum()
+    assert total.to_value("cm-2 s-1 TeV-1") == pytest.approx(1.0, rel=1e-3)
+    coords = geom.to_image().get_coord()
+    brightest = np.argmax(cube.data[0])
+    centre = SkyCoord(coords.lon.ravel()[brightest], coords.lat.ravel()[brightest], frame="galactic")
+    assert centre.separation(SkyCoord(83.6, 22.0, unit="deg", frame="icrs")).deg < 0.3

@@ -36,7 +36,7 @@ outer = RegionFluxSpectralModel(cocoons, region=LHAASO_OUTER)
 energy = np.geomspace(1, 100, 5) * u.TeV
 print("inner E^2 I [GeV cm-2 s-1 sr-1]:", (energy**2 * inner.intensity(energy)).to_value("GeV cm-2 s-1 sr-1"))
 
-# 3. A joint fit of chi0 and R0 to simulated inner/outer points (the real data come in issue 6)
+# 3. A joint fit of chi0 and R0 to simulated inner/outer points (tutorial 04 fits the real LHAASO data)
 rng = np.random.default_rng(0)
 
 
