@@ -1,12 +1,12 @@
 """Sphinx configuration of the gammapy-cocoons documentation (build: sphinx-build -W -b html docs docs/_build)."""
-from importlib.metadata import PackageNotFoundError, version
+from importlib import metadata
 
 project = "gammapy-cocoons"
 author = "the gammapy-cocoons developers"
 copyright = "2026, " + author
 try:
-    release = version("gammapy-cocoons")
-except PackageNotFoundError:
+    release = metadata.version("gammapy-cocoons")
+except metadata.PackageNotFoundError:
     release = "unknown"
 
 extensions = [
@@ -36,3 +36,4 @@ nitpicky = False
 html_theme = "alabaster"
 html_title = f"gammapy-cocoons {release}"
 html_static_path = []
+version = release

@@ -16,11 +16,11 @@ from regions import CircleSkyRegion, CompoundSkyRegion, RectangleSkyRegion, SkyR
 
 __all__ = ["LHAASO_INNER", "LHAASO_OUTER", "mask_out", "to_lb_region", "AllSky", "region_to_dict", "region_from_dict"]
 
-#: LHAASO-KM2A inner Galaxy, 15 < l < 125 deg, |b| < 5 deg (Cao et al. 2023, 2025)
+#: LHAASO-KM2A inner Galaxy, 15 < l < 125 deg, ``|b| < 5`` deg (Cao et al. 2023, 2025)
 LHAASO_INNER = RectangleSkyRegion(
     center=SkyCoord(70.0, 0.0, unit="deg", frame="galactic"), width=110 * u.deg, height=10 * u.deg
 )
-#: LHAASO-KM2A outer Galaxy, 125 < l < 235 deg, |b| < 5 deg (Cao et al. 2023, 2025)
+#: LHAASO-KM2A outer Galaxy, 125 < l < 235 deg, ``|b| < 5`` deg (Cao et al. 2023, 2025)
 LHAASO_OUTER = RectangleSkyRegion(
     center=SkyCoord(180.0, 0.0, unit="deg", frame="galactic"), width=110 * u.deg, height=10 * u.deg
 )

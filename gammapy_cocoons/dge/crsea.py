@@ -2,11 +2,11 @@
 
 Pure diffusion with a spatially constant coefficient D in a cylinder of radius R and half-height
 H, free escape (n = 0) on its surface, sources in the thin disc with surface density
-sigma(r) = int rho dz of the same source distribution as the cocoons (Eqs. 1-2):
+sigma(r) = int rho dz of the same source distribution as the cocoons (Eqs. 1-2)::
 
     div(D grad n) = -sigma(r) delta(z)
 
-has the Bessel-series solution (e.g. Berezinskii et al. 1990, ch. 3)
+has the Bessel-series solution (e.g. Berezinskii et al. 1990, ch. 3)::
 
     n(r, z) = sum_k sigma_k / (2 D s_k) J0(nu_k r / R) sinh(s_k (H - |z|)) / cosh(s_k H),
     s_k = nu_k / R,   sigma_k = 2 / (R^2 J1(nu_k)^2) int_0^R r sigma(r) J0(nu_k r / R) dr,
@@ -15,7 +15,7 @@ with nu_k the zeros of J0. D only sets the normalisation and, without advection 
 profile is the same at every energy: the spectrum is fixed by the local measurements
 (:mod:`.localspectra`) and this module gives the shape n(r, z) / n(r_sun, 0). The tests check it
 against a finite-difference solution of the same equation and against the slab limit
-n(z) / n(0) = 1 - |z| / H.
+``n(z) / n(0) = 1 - |z| / H``.
 """
 from dataclasses import dataclass, field
 

@@ -2,7 +2,7 @@
 
 Axisymmetric fits to the Nakanishi & Sofue maps (HI: PASJ 55, 191, 2003; H2: PASJ 58, 847,
 2006) in the form given by Merten et al. (2017, JCAP 06, 046; arXiv:1607.07886), rescaled from
-the authors' R0 = 8 kpc to R0 = 8.5 kpc (lengths x 1.06, densities x 0.94):
+the authors' R0 = 8 kpc to R0 = 8.5 kpc (lengths x 1.06, densities x 0.94)::
 
     n(R, z) = n0(R) 0.5^((z / h(R))^2)           (h: half width at half maximum)
     HI:  n0 = 0.94 [0.6 exp(-R / 2.4) + 0.24 exp(-((R - 9.5) / 4.8)^2)] cm-3
@@ -89,7 +89,7 @@ class GasModel:
         return self.hi(r, z) + 2.0 * self.h2(r, z)
 
     def surface_density(self, r, component="hydrogen"):
-        """int n dz over |z| < z_max [cm-3 kpc]: n0 h sqrt(pi / ln 2) erf(z_max sqrt(ln 2) / h)."""
+        """``int n dz`` over ``|z| < z_max`` [cm-3 kpc]: ``n0 h sqrt(pi / ln 2) erf(z_max sqrt(ln 2) / h)``."""
         from scipy.special import erf
 
         r = np.asarray(r, float)

@@ -29,25 +29,34 @@ X_QUANTITIES = ("rigidity", "kinetic_energy_per_nucleon")
 class BoronCarbonModel(ModelBase):
     """B/C (and C/O) of the thin-disc transport model plus cocoons.
 
-    Parameters (gammapy ``Parameter``; free by default: chi0, d0, d_index)
-    ----------------------------------------------------------------------
-    chi0 : cocoon grammage normalisation [g cm-2] (Eq. 6), default 0.4.
-    r0 : cocoon cut-off rigidity [TV], default 20 (frozen; B/C data reach 2 TV only).
-    delta : slope of the escape law (Eq. B.1); only used by escape laws (frozen).
-    d0 : diffusion coefficient at 1 GV [cm2 s-1], default 3e28.
-    d_index : its slope delta below the break, default 0.5.
-    d_break, d_hardening, d_smoothness : R_b [GV], Delta_delta and s of the break (frozen,
-        312 GV, 0.2, 0.1 as fitted to primary nuclei by Evoli et al. 2019).
-    halo_height : H [kpc], default 4 (frozen; only D0/H is constrained by stable secondaries).
-    advection : u [km s-1], default 7 (frozen).
-    phi : force-field potential [GV], default 0.7 (frozen; < 1 % on B/C above 20 GV).
-    o_to_c, n_to_o : source abundance ratios at equal rigidity (frozen; o_to_c is fitted when
-        C/O data are in the fit). Defaults O/C = 1 / 0.91 from the AMS-02 C/O plateau, N/O = 0.09
-        (the primary N/O of AMS-02, PRL 121, 051103, 2018).
-    injection_index : alpha of the source spectrum R^-alpha (frozen, 2.3).
+    Parameters
+    ----------
+    grammage : str
+        Cocoon grammage law, a name as in `~gammapy_cocoons.CocoonSpectralModel`
+        (default "exponential").
+    helium_fraction : float
+        He/H of the ISM by number (default 0.1; 0 is the gamma-ray model's pure-H convention).
+    name : str
+        Model name (default "boron-carbon").
+    **kwargs
+        Initial values (Quantity or float) of the gammapy Parameters; free by default: chi0,
+        d0, d_index.
 
-    Options: ``grammage`` (a law name as in CocoonSpectralModel) and ``helium_fraction``
-    (He/H of the ISM by number, default 0.1; 0 is the gamma-ray model's pure-H convention).
+        - ``chi0``: cocoon grammage normalisation [g cm-2] (Eq. 6), default 0.4;
+        - ``r0``: cocoon cut-off rigidity [TV], default 20 (frozen; B/C data reach 2 TV only);
+        - ``delta``: slope of the escape law (Eq. B.1); only used by escape laws (frozen);
+        - ``d0``: diffusion coefficient at 1 GV [cm2 s-1], default 3e28;
+        - ``d_index``: its slope delta below the break, default 0.5;
+        - ``d_break``, ``d_hardening``, ``d_smoothness``: R_b [GV], Delta_delta and s of the
+          break (frozen, 312 GV, 0.2, 0.1 as fitted to primary nuclei by Evoli et al. 2019);
+        - ``halo_height``: H [kpc], default 4 (frozen; only D0/H is constrained by stable
+          secondaries);
+        - ``advection``: u [km s-1], default 7 (frozen);
+        - ``phi``: force-field potential [GV], default 0.7 (frozen; < 1 % on B/C above 20 GV);
+        - ``o_to_c``, ``n_to_o``: source abundance ratios at equal rigidity (frozen; o_to_c is
+          fitted when C/O data are in the fit). Defaults O/C = 1 / 0.91 from the AMS-02 C/O
+          plateau, N/O = 0.09 (the primary N/O of AMS-02, PRL 121, 051103, 2018);
+        - ``injection_index``: alpha of the source spectrum R^-alpha (frozen, 2.3).
     """
 
     tag = ["BoronCarbonModel", "boron-carbon"]

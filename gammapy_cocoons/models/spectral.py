@@ -56,26 +56,34 @@ class CocoonSpectralModel(SpectralModel):
     intensity. Q_sec is Eq. 7 with the cocoon grammage chi_c(R) and the H and He injection of
     Eqs. 3-4 (p_max = Z PeV).
 
-    Parameters (gammapy `Parameter`s)
-    ---------------------------------
-    chi0 : cocoon grammage normalisation [g cm-2], default 0.4, bounds [0, 20].
-    r0 : cut-off rigidity R0 [TV], default 20, bounds [1e-3, 1e5].
-    delta : slope of the escape law (Eq. B.1), frozen; ignored by the exponential law.
-    eps_h, index_h, eps_he, index_he : injection efficiency and momentum slope of H and He
-        (Eqs. 3-4), frozen, defaults 0.05 / 4.26 and 0.012 / 4.16.
+    Parameters
+    ----------
+    secondary : str
+        "gamma" (default), "nu_all", "nu_per_flavour" (one flavour at Earth) or one neutrino
+        species at the source ("nu_e", "anu_e", "nu_mu", "anu_mu").
+    grammage : str
+        "exponential" (Eq. 6, default), "escape" (Eq. B.1 with the ``delta`` parameter),
+        "constant", or an escape-law preset "kolmogorov", "kraichnan", "bohm" (sets the initial
+        ``delta``).
+    cross_sections : str
+        "aafrag" (default), "kafexhiu2014" (gamma only), "kamae2006".
+    source_distribution : str
+        Source profile whose all-sky integral normalises the flux: "green2015" (default),
+        "case1998", "lorimer2006", "yusifov2004".
+    helium_fraction : float
+        ISM helium n_He/n_H in the cocoon gas (default 0, the paper's Eq. 7).
+    per_decade : int
+        Primary-energy grid density of Eq. 7 (default 64).
+    **kwargs
+        Initial values (Quantity or float) of the gammapy Parameters:
 
-    Options (not parameters; serialised with the model)
-    ---------------------------------------------------
-    secondary : "gamma" (default), "nu_all", "nu_per_flavour" (one flavour at Earth) or one
-        neutrino species at the source ("nu_e", "anu_e", "nu_mu", "anu_mu").
-    grammage : "exponential" (Eq. 6, default), "escape" (Eq. B.1 with the ``delta``
-        parameter), "constant", or an escape-law preset "kolmogorov", "kraichnan", "bohm"
-        (sets the initial ``delta``).
-    cross_sections : "aafrag" (default), "kafexhiu2014" (gamma only), "kamae2006".
-    source_distribution : name of the source profile whose all-sky integral normalises the
-        flux: "green2015" (default), "case1998", "lorimer2006", "yusifov2004".
-    helium_fraction : ISM helium n_He/n_H in the cocoon gas (default 0, the paper's Eq. 7).
-    per_decade : primary-energy grid density of Eq. 7 (default 64).
+        - ``chi0``: cocoon grammage normalisation [g cm-2], default 0.4, bounds [0, 20];
+        - ``r0``: cut-off rigidity R0 [TV], default 20, bounds [1e-3, 1e5];
+        - ``delta``: slope of the escape law (Eq. B.1), frozen; ignored by the exponential law;
+        - ``eps_h``, ``index_h``, ``eps_he``, ``index_he``: injection efficiency and momentum
+          slope of H and He (Eqs. 3-4), frozen, defaults 0.05 / 4.26 and 0.012 / 4.16.
+
+        The options above are not Parameters; they are serialised with the model.
     """
 
     tag = ["CocoonSpectralModel", "cocoon"]

@@ -1,10 +1,10 @@
 """Galactic source density rho(r, z): Eqs. 1-2 of Ambrosone et al. (2025).
 
-All published profiles used here share one form,
+All published profiles used here share one form::
 
     rho(r, z) = A ((r + r1) / (r_sun + r1))^alpha exp(-beta (r - r_sun) / (r_sun + r1)) exp(-|z| / z0),
 
-inside the cylinder r <= r_max, |z| <= h, and zero outside. ``r1 = 0`` is Green (2015), Eq. 1
+inside the cylinder ``r <= r_max``, ``|z| <= h``, and zero outside. ``r1 = 0`` is Green (2015), Eq. 1
 of the paper. ``A`` is fixed by Eq. 2: the volume integral equals the source rate.
 
 Internal units: kpc for lengths, s-1 for the rate, so rho is in s-1 kpc-3.
@@ -94,7 +94,7 @@ class SourceDistribution:
         return np.where((r >= 0) & (r <= self.r_max), shape, 0.0)
 
     def vertical(self, z):
-        """Vertical factor exp(-|z|/z0), zero for |z| > h."""
+        """Vertical factor ``exp(-|z|/z0)``, zero for ``|z| > h``."""
         z = np.abs(np.asarray(z, dtype=float))
         return np.where(z <= self.h, np.exp(-z / self.z0), 0.0)
 
@@ -103,7 +103,7 @@ class SourceDistribution:
         return self.norm * self.radial(r) * self.vertical(z)
 
     def radial_integral(self):
-        """int_0^r_max r f(r) dr [kpc2]: closed form (incomplete gamma) for r_offset = 0."""
+        """``int_0^r_max r f(r) dr`` [kpc2]: closed form (incomplete gamma) for r_offset = 0."""
         if self.r_offset == 0:
             a = self.alpha + 2.0
             x_max = self.r_max / self.r_sun
@@ -119,7 +119,7 @@ class SourceDistribution:
         return value
 
     def vertical_integral(self):
-        """int_-h^h exp(-|z|/z0) dz [kpc]."""
+        """``int_-h^h exp(-|z|/z0) dz`` [kpc]."""
         return 2.0 * self.z0 * -np.expm1(-self.h / self.z0)
 
     def unnormalised_volume_integral(self):

@@ -1,16 +1,16 @@
 """Line-of-sight integrals of the source density: the geometric part of Eq. 8.
 
 Eq. 8 needs int dOmega int ds rho over a sky region. With galactic longitude l, latitude b and
-the projected distance d = s cos b, the volume element is dOmega ds = dl db dd, so
+the projected distance d = s cos b, the volume element is dOmega ds = dl db dd, so::
 
     int dOmega int ds rho = int dl int dd f(r(d, l)) W(d),
     W(d) = int_{b in region, |d tan b| <= h} exp(-d |tan b| / z0) db,
 
-with r(d, l)^2 = r_sun^2 + d^2 - 2 r_sun d cos l. Inside the disc d |tan b| <= h, so the
+with r(d, l)^2 = r_sun^2 + d^2 - 2 r_sun d cos l. Inside the disc ``d |tan b| <= h``, so the
 exponent never exceeds h / z0 (1.2 for the paper's values): nothing in these integrands is
 sharp, and the kinks (the disc top at d = h / tan b_edge, the tangent point d = r_sun cos l,
 the Sun at d = 0) are interval ends of a piecewise Gauss-Legendre rule. W(d) has a closed form
-through the complex exponential integral, used where the latitude range reaches |tan b| > 1
+through the complex exponential integral, used where the latitude range reaches ``|tan b| > 1``
 (nearby high-latitude lines of sight); elsewhere a Gauss-Legendre rule in b is exact to
 machine precision and much cheaper.
 

@@ -2,7 +2,7 @@
 
 Near the plane the column density changes on angular scales of z0 / d ~ 0.3 deg (Green's
 z0 = 83 pc seen from across the Galaxy), smaller than most map pixels, so pixel-centre values
-are not pixel averages. This module integrates *exactly in latitude* and smoothly in longitude:
+are not pixel averages. This module integrates *exactly in latitude* and smoothly in longitude::
 
     G(l, b) = int_0^b db' cos b' int ds rho(s; l, b') = int_0^b db' int dd rho      (b >= 0)
 
@@ -218,7 +218,7 @@ class ColumnTable(_CumulativeTable):
     r_sun : float
         Galactocentric distance of the Sun [kpc].
     r_max, z_max : float
-        rho is zero for r > r_max or |z| > z_max [kpc].
+        rho is zero for ``r > r_max`` or ``|z| > z_max`` [kpc].
     z_breaks : sequence of float
         Heights [kpc] where the density changes character (scale heights).
     l_step_deg, b_step_deg : float
@@ -326,11 +326,11 @@ def grid_box_integrals(table, lon_edges, lat_edges, n_lon=3):
 def healpix_integrals(table, nside, ipix, nest, n_half=4, plane_deg=10.0):
     """Pixel integrals [s-1 kpc-2 sr] of HEALPix pixels in Galactic coordinates.
 
-    Equatorial-zone pixels (|z| < 2/3) are exact diamonds in (l, z = sin b): vertices at
+    Equatorial-zone pixels (``|z| < 2/3``) are exact diamonds in (l, z = sin b): vertices at
     (l_c +- pi/(4 nside), z_c) and (l_c, z_c +- 2/(3 nside)) (Gorski et al. 2005), integrated
     exactly in z and with Gauss-Legendre nodes in l on each half: ``n_half`` within
     ``plane_deg`` of the plane, 2 further out where the profile is smooth. Polar-cap pixels
-    (|b| > 41.8 deg) use 4 latitude-averaged sub-samples.
+    (``|b| > 41.8 deg``) use 4 latitude-averaged sub-samples.
     """
     import healpy as hp
 
