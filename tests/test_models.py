@@ -429,3 +429,18 @@ def test_cocoon_neutrinos_follow_the_pion_rule_below_the_cutoff():
     nu = CocoonSpectralModel(secondary="nu_per_flavour")
     ratio = energy**2 * nu(energy) / (0.5 * (2 * energy) ** 2 * gamma(2 * energy))
     assert np.allclose(ratio.to_value(""), 1.0, atol=0.07)
+
+
+def test_error_band_with_samples_beyond_the_bounds():
+    """An uncertain R0 (error > value) gives covariance samples below zero; the band must stay
+    finite and physical (no overflow: RuntimeWarnings are errors in this suite)."""
+    model = CocoonSpectralModel()
+    model.covariance = np.diag([0.2, 400.0, 0, 0, 0, 0, 0]) ** 2
+    energy = np.geomspace(0.1, 100, 5) * u.TeV
+    median, errn, errp = model.evaluate_error(energy, n_samples=300)
+    assert np.all(np.isfinite(median.value)) and np.all(np.isfinite(errp.value)) and np.all(median.value >= 0)
+    samples = model.sample_parameters_from_covariance(n_samples=300, random_state=2, free_only=False)
+    assert np.any(samples[:, 1] < 0) and np.any(samples[:, 0] < 0)  # the case the clipping exists for
+    values = model.evaluate(energy[:, None], *[samples[:, k] * p.unit for k, p in enumerate(model.parameters)])
+    clipped = [np.clip(samples[:, k], p.min, p.max) * p.unit for k, p in enumerate(model.parameters)]
+    assert u.allclose(values, model.evaluate(energy[:, None], *clipped), rtol=1e-12)

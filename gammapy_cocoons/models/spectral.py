@@ -166,6 +166,7 @@ class CocoonSpectralModel(SpectralModel):
             "eps_h": self._value(eps_h), "index_h": self._value(index_h),
             "eps_he": self._value(eps_he), "index_he": self._value(index_he),
         }
+        self._clip_samples(values)
         samples = [np.size(v) for v in values.values() if np.ndim(v) > 0]
         sample_shape = np.broadcast_shapes(*(np.shape(p) for p in (chi0, r0, delta, eps_h, index_h, eps_he, index_he)))
         if samples and (len(set(samples)) > 1 or len(sample_shape) != 1 or not self._separable(e.shape, sample_shape)):
@@ -196,6 +197,23 @@ class CocoonSpectralModel(SpectralModel):
         # dN/dE in GeV-1 -> TeV-1; chi0 enters linearly
         flux = q * values["chi0"] * self._geometry * 1e3
         return np.broadcast_to(flux.reshape(out_shape), out_shape) * _FLUX_UNIT
+
+    def _clip_samples(self, values):
+        """Clip parameter samples to the parameters' bounds, in place.
+
+        gammapy's error propagation (``evaluate_error``, error bands of plots) draws samples from
+        the covariance without the bounds, so an uncertain R0 gives negative samples for which
+        exp(-R / R0) overflows; inside the bounds every sample is a physical model.
+        """
+        units = {"chi0": _GRAMMAGE, "r0": u.GV}
+        for name, value in values.items():
+            if np.ndim(value) == 0:
+                continue
+            parameter = self.parameters[name]
+            unit = units.get(name, u.dimensionless_unscaled)
+            low, high = (u.Quantity(b, parameter.unit).to_value(unit) if np.isfinite(b) else sign * np.inf
+                         for b, sign in ((parameter.min, -1), (parameter.max, 1)))
+            values[name] = np.clip(value, low, high)
 
     @staticmethod
     def _separable(energy_shape, sample_shape):
