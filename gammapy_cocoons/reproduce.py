@@ -318,7 +318,7 @@ def _check_outdir(outdir, overwrite):
     existing = [name for name in output_files() if (outdir / name).exists()]
     if existing and not overwrite:
         raise FileExistsError(f"outdir {str(outdir)!r} already holds {', '.join(existing[:4])}"
-                              f"{' ...' if len(existing) > 4 else ''}; pass overwrite=True (--overwrite)")
+                              f"{' ...' if len(existing) > 4 else ''}; pass --overwrite (overwrite=True in Python)")
     outdir.mkdir(parents=True, exist_ok=True)
     return outdir
 
