@@ -22,6 +22,7 @@ are never rescaled, and the same DGE normalisations are kept for Figs. B.2 and B
 """
 import json
 import time
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -98,8 +99,17 @@ def cocoon_sed(region_name, energy=SED_ENERGY, **cocoon):
 
 def dge_sed(region_name, variant, norm=1.0, energy=SED_ENERGY):
     """E^2 I of the embedded DGE (``variant`` "min" / "max") in ``region_name``, times ``norm``."""
+    energy_gev = tuple(u.Quantity(energy, u.GeV).value)
+    return norm * _unit_dge_sed(region_name, variant, energy_gev)
+
+
+@lru_cache(maxsize=16)
+def _unit_dge_sed(region_name, variant, energy_gev):
+    # the region integral of the HEALPix template takes ~0.3 s; the figures reuse it many times
     region, scale, _ = _REGIONS[region_name]
-    return norm * _region_e2i(conventional_dge(variant), region, scale, energy)
+    values = _region_e2i(conventional_dge(variant), region, scale, np.array(energy_gev) * u.GeV)
+    values.flags.writeable = False
+    return values
 
 
 def calibrate_dge(variant="min"):
@@ -134,15 +144,22 @@ def _interpolate_band(band, energy, column):
 
 # -- one step per figure --------------------------------------------------------------------------
 
+def _write_figure(outdir, stem, table, fig, meta):
+    """``stem``.ecsv (the curves, with ``meta``), ``stem``.png and ``stem``.pdf."""
+    from .plotting import save_figure
+
+    table.meta.update(meta)
+    table.write(outdir / f"{stem}.ecsv", format="ascii.ecsv", overwrite=True)
+    save_figure(fig, outdir / stem)
+
+
 def _figure_1(outdir):
-    from .plotting import plot_bc, save_figure
+    from .plotting import plot_bc
 
     datasets, model, summary = fit_bc(profile=True)
-    table = bc_table(model)
-    table.meta["figure"] = "Fig. 1: B/C with galactic and cocoon grammage, fitted to AMS-02 B/C and C/O above 20 GV"
-    table.write(outdir / "fig1_bc.ecsv", format="ascii.ecsv", overwrite=True)
+    _write_figure(outdir, "fig1_bc", bc_table(model), plot_bc(model, datasets, overlay=BC_OVERLAY_DATA), {
+        "figure": "Fig. 1: B/C with galactic and cocoon grammage, fitted to AMS-02 B/C and C/O above 20 GV"})
     bc_data_table(datasets, model).write(outdir / "fig1_bc_data.ecsv", format="ascii.ecsv", overwrite=True)
-    save_figure(plot_bc(model, datasets, overlay=BC_OVERLAY_DATA), outdir / "fig1_bc")
     return summary
 
 
@@ -171,18 +188,16 @@ def _points_table(points_by_region):
 
 
 def _figure_2(outdir, norms, best_fit, points):
-    from .plotting import new_figure, plot_sed_panel, save_figure
+    from .plotting import new_figure, plot_sed_panel
 
     table = QTable({"e_ref": SED_ENERGY})
     fig, axes = new_figure(1, 2)
-    curves = {}
     for ax, region in zip(axes[0], _REGIONS):
         norm = norms[region][0]
         cocoons = cocoon_sed(region)
         dge_min, dge_max = dge_sed(region, "min", norm), dge_sed(region, "max", norm)
         best = (cocoon_sed(region, chi0=best_fit["chi0"] * u.Unit("g cm-2"), r0=best_fit["r0"] * u.TV)
                 + dge_sed(region, "min", best_fit[f"dge_norm_{region}"]))
-        curves[region] = {"cocoons": cocoons, "dge_min": dge_min, "dge_max": dge_max}
         for column, values in (("cocoons", cocoons), ("dge_min", dge_min), ("dge_max", dge_max),
                                ("total_min", cocoons + dge_min), ("total_max", cocoons + dge_max),
                                ("best_fit_total", best)):
@@ -191,20 +206,18 @@ def _figure_2(outdir, norms, best_fit, points):
                  f"DGE x {best_fit[f'dge_norm_{region}']:.2f}")
         plot_sed_panel(ax, SED_ENERGY, cocoons, (cocoons + dge_min, cocoons + dge_max), points[region],
                        title=_TITLES[region], lines=[(best, dict(color="k", ls="--", lw=1, label=label))])
-    axes[0, 0].text(0.97, 0.97, rf"$\chi_{{c,0}}$ = 0.4 g cm$^{{-2}}$, $R_0$ = 20 TV" + "\n" +
+    axes[0, 0].text(0.97, 0.97, r"$\chi_{c,0}$ = 0.4 g cm$^{-2}$, $R_0$ = 20 TV" + "\n" +
                     f"DGE x {norms['inner'][0]:.2f} (inner), x {norms['outer'][0]:.2f} (outer)",
                     transform=axes[0, 0].transAxes, ha="right", va="top", fontsize=8)
-    table.meta.update({"figure": "Fig. 2: gamma-ray E^2 I of fiducial cocoons (chi0 0.4 g cm-2, R0 20 TV) and DGE",
-                       "inner_mask_scale": INNER_MASK_SCALE, "dge_norms": {k: v[0] for k, v in norms.items()},
-                       "best_fit": best_fit, "dge": DGE_NOTE})
-    table.write(outdir / "fig2_sed.ecsv", format="ascii.ecsv", overwrite=True)
+    _write_figure(outdir, "fig2_sed", table, fig, {
+        "figure": "Fig. 2: gamma-ray E^2 I of fiducial cocoons (chi0 0.4 g cm-2, R0 20 TV) and DGE",
+        "inner_mask_scale": INNER_MASK_SCALE, "dge_norms": {k: v[0] for k, v in norms.items()},
+        "best_fit": best_fit, "dge": DGE_NOTE})
     _points_table(points).write(outdir / "fig2_sed_data.ecsv", format="ascii.ecsv", overwrite=True)
-    save_figure(fig, outdir / "fig2_sed")
-    return curves
 
 
 def _figure_b1(outdir, norms):
-    from .plotting import plot_neutrino_bands, save_figure
+    from .plotting import plot_neutrino_bands
 
     spectral = _cocoon_model()
     tables = {v: neutrino_prediction(spectral, v, energy=NEUTRINO_ENERGY) for v in ("min", "max")}
@@ -223,21 +236,21 @@ def _figure_b1(outdir, norms):
         for column in ("e2dnde", "e2dnde_low", "e2dnde_high"):
             table[f"icecube_{name}_{column.replace('e2dnde', 'best').replace('best_', '')}"] = (
                 _interpolate_band(band, NEUTRINO_ENERGY, column))
-    table.meta.update({"figure": "Fig. B.1: all-sky nu + anti-nu of one flavour at Earth, E^2 dN/dE",
-                       "dge": "embedded DGE at its own normalisation (min/max); total_dge_x_inner_norm scales it "
-                              "by the inner-region gamma-ray normalisation"})
-    table.write(outdir / "figB1_neutrinos.ecsv", format="ascii.ecsv", overwrite=True)
     line = (cocoons + inner_norm * dge["min"], dict(color="k", ls="--", lw=1,
                                                     label=f"cocoons + DGE x {inner_norm:.2f} (inner gamma fit)"))
     fig = plot_neutrino_bands(NEUTRINO_ENERGY, cocoons, (cocoons + dge["min"], cocoons + dge["max"]), bands,
                               lines=[line])
-    save_figure(fig, outdir / "figB1_neutrinos")
+    _write_figure(outdir, "figB1_neutrinos", table, fig, {
+        "figure": "Fig. B.1: all-sky nu + anti-nu of one flavour at Earth, E^2 dN/dE",
+        "dge": "embedded DGE at its own normalisation (min/max); total_dge_x_inner_norm scales it by the "
+               "inner-region gamma-ray normalisation"})
     return table
 
 
 def _figure_b2(outdir, norms, points):
-    from .plotting import new_figure, plot_sed_panel, save_figure
+    from .plotting import new_figure, plot_sed_panel
 
+    norm_values = {k: v[0] for k, v in norms.items()}
     table = QTable({"e_ref": SED_ENERGY})
     stats = {}
     fig, axes = new_figure(1, 2)
@@ -257,20 +270,20 @@ def _figure_b2(outdir, norms, points):
         lines.append((dge, dict(color="0.6", ls=":", lw=1.2, label="DGE (base min)")))
         plot_sed_panel(ax, SED_ENERGY, None, None, points[region], title=_TITLES[region], lines=lines)
     for r0 in R0_SCAN:
-        stats[f"{r0.to_value('TV'):g} TV"] = lhaaso_stat({k: v[0] for k, v in norms.items()}, r0=r0)
+        stats[f"{r0.to_value('TV'):g} TV"] = lhaaso_stat(norm_values, r0=r0)
     axes[0, 0].text(0.97, 0.97, "dashed: cocoons; solid: DGE (base min) + cocoons\n"
                     r"$\chi_{c,0}$ = 0.4 g cm$^{-2}$", transform=axes[0, 0].transAxes, ha="right", va="top",
                     fontsize=8)
-    table.meta.update({"figure": "Fig. B.2: cocoons (chi0 0.4 g cm-2) for several R0, and DGE (base min) + cocoons",
-                       "dge_norms": {k: v[0] for k, v in norms.items()}, "lhaaso_chi2": stats, "dge": DGE_NOTE})
-    table.write(outdir / "figB2_r0_scan.ecsv", format="ascii.ecsv", overwrite=True)
-    save_figure(fig, outdir / "figB2_r0_scan")
+    _write_figure(outdir, "figB2_r0_scan", table, fig, {
+        "figure": "Fig. B.2: cocoons (chi0 0.4 g cm-2) for several R0, and DGE (base min) + cocoons",
+        "dge_norms": norm_values, "lhaaso_chi2": stats, "dge": DGE_NOTE})
     return stats
 
 
 def _figure_b3(outdir, norms, points):
-    from .plotting import new_figure, plot_sed_panel, save_figure
+    from .plotting import new_figure, plot_sed_panel
 
+    norm_values = {k: v[0] for k, v in norms.items()}
     table = QTable({"e_ref": SED_ENERGY})
     stats = {}
     fig, axes = new_figure(2, 2)
@@ -285,11 +298,10 @@ def _figure_b3(outdir, norms, points):
             table[f"{region}_{key}_total_max"] = (cocoons + dge_max) * _E2I
             plot_sed_panel(ax, SED_ENERGY, cocoons, (cocoons + dge_min, cocoons + dge_max), points[region],
                            title=f"{law.capitalize()}, $R_0$ = {r0.to_value('TV'):g} TV: {_SHORT_TITLES[region]}")
-        stats[key] = lhaaso_stat({k: v[0] for k, v in norms.items()}, grammage=law, r0=r0)
-    table.meta.update({"figure": "Fig. B.3: Kraichnan (R0 1 TV) and Bohm (R0 10 TV) cocoon grammage, chi0 0.4 g cm-2",
-                       "dge_norms": {k: v[0] for k, v in norms.items()}, "lhaaso_chi2": stats, "dge": DGE_NOTE})
-    table.write(outdir / "figB3_grammage_laws.ecsv", format="ascii.ecsv", overwrite=True)
-    save_figure(fig, outdir / "figB3_grammage_laws")
+        stats[key] = lhaaso_stat(norm_values, grammage=law, r0=r0)
+    _write_figure(outdir, "figB3_grammage_laws", table, fig, {
+        "figure": "Fig. B.3: Kraichnan (R0 1 TV) and Bohm (R0 10 TV) cocoon grammage, chi0 0.4 g cm-2",
+        "dge_norms": norm_values, "lhaaso_chi2": stats, "dge": DGE_NOTE})
     return stats
 
 

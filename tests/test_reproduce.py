@@ -9,7 +9,7 @@ import astropy.units as u
 from astropy.table import QTable
 from click.testing import CliRunner
 
-from gammapy_cocoons import LHAASO_INNER, LHAASO_OUTER, CocoonEmission
+from gammapy_cocoons import LHAASO_INNER, LHAASO_OUTER
 from gammapy_cocoons.cli import main
 from gammapy_cocoons.fitting import INNER_MASK_SCALE
 from gammapy_cocoons.reproduce import output_files
