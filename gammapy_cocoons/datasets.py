@@ -30,7 +30,8 @@ from .physics import lineofsight
 from .skyregions import LHAASO_INNER, LHAASO_OUTER, to_lb_region
 
 __all__ = [
-    "available_datasets", "load_flux_points", "read_flux_points", "load_band", "load_ratio", "DATASETS", "BANDS",
+    "available_datasets", "load_flux_points", "read_flux_points", "load_band", "band_at", "load_ratio", "DATASETS",
+    "BANDS",
     "RATIOS",
 ]
 
@@ -235,6 +236,22 @@ def load_band(name):
               "flux": "nu + anti-nu of one flavour, integrated over the whole sky"},
     )
     return table
+
+
+def band_at(band, energy, column="e2dnde"):
+    """A band column from :func:`load_band` interpolated log-log at ``energy`` [GeV cm-2 s-1].
+
+    NaN outside the band's energy range (IceCube quotes no flux there).
+    """
+    if column not in ("e2dnde", "e2dnde_low", "e2dnde_high"):
+        raise ValueError(f"column must be 'e2dnde', 'e2dnde_low' or 'e2dnde_high', got {column!r}")
+    e_band = band["e_ref"].to_value("GeV")
+    x = np.atleast_1d(u.Quantity(energy, "GeV").value)
+    unit = u.Unit("GeV cm-2 s-1")
+    values = np.full(x.shape, np.nan)
+    inside = (x >= e_band[0]) & (x <= e_band[-1])
+    values[inside] = np.exp(np.interp(np.log(x[inside]), np.log(e_band), np.log(band[column].to_value(unit))))
+    return values * unit
 
 
 def read_flux_points(path, region=None, solid_angle=None, name=None):

@@ -270,7 +270,7 @@ def neutrino_prediction(cocoon_spectral, variant="min", energy=None):
     """
     from astropy.table import QTable
 
-    from .datasets import load_band
+    from .datasets import band_at, load_band
 
     energy = np.geomspace(300, 3e5, 40) * u.GeV if energy is None else u.Quantity(energy, u.GeV)
     options = dict(cocoon_spectral.options, secondary="nu_per_flavour")
@@ -284,12 +284,8 @@ def neutrino_prediction(cocoon_spectral, variant="min", energy=None):
     dge = (energy**2 * dge).to(u.Unit("GeV cm-2 s-1"))
     table = QTable({"e_ref": energy, "cocoons": cocoons, "dge": dge, "total": cocoons + dge})
     band = load_band("icecube-2023-pi0")
-    inside = (energy >= band["e_ref"][0]) & (energy <= band["e_ref"][-1])
     for column in ("e2dnde", "e2dnde_low", "e2dnde_high"):
-        values = np.full(energy.size, np.nan)
-        values[inside] = np.exp(np.interp(np.log(energy[inside].value), np.log(band["e_ref"].value),
-                                          np.log(band[column].value)))
-        table[f"icecube_pi0_{column.replace('e2dnde', 'best').replace('best_', '')}"] = values * band[column].unit
+        table[f"icecube_pi0_{column.replace('e2dnde', 'best').replace('best_', '')}"] = band_at(band, energy, column)
     table.meta["flux"] = "nu + anti-nu of one flavour at Earth (1:1:1), integrated over the whole sky"
     table.meta["dge"] = f"embedded conventional DGE '{variant}' at its own normalisation (the fitted norms are regional)"
     return table

@@ -32,7 +32,8 @@ from gammapy.modeling import Fit
 from gammapy.modeling.models import SkyModel
 
 from .bcfit import BC_OVERLAY_DATA, bc_data_table, bc_table, fit_bc, joint_fit
-from .datasets import load_band, load_flux_points
+from ._validation import choice
+from .datasets import band_at, load_band, load_flux_points
 from .dge import conventional_dge
 from .emission import CocoonEmission
 from .fitting import INNER_MASK_SCALE, build_lhaaso_fit, neutrino_prediction, run_lhaaso_fit
@@ -92,13 +93,15 @@ def _region_e2i(sky_model, region, scale, energy):
 
 def cocoon_sed(region_name, energy=SED_ENERGY, **cocoon):
     """E^2 I of the cocoons in ``region_name`` ("inner" / "outer"); keywords as CocoonSpectralModel's."""
-    region, scale, _ = _REGIONS[region_name]
+    region, scale, _ = _REGIONS[choice(region_name, _REGIONS, "region_name")]
     sky = SkyModel(spectral_model=_cocoon_model(**cocoon), spatial_model=CocoonSpatialModel(), name="cocoons")
     return _region_e2i(sky, region, scale, energy)
 
 
 def dge_sed(region_name, variant, norm=1.0, energy=SED_ENERGY):
     """E^2 I of the embedded DGE (``variant`` "min" / "max") in ``region_name``, times ``norm``."""
+    choice(region_name, _REGIONS, "region_name")
+    choice(variant, ("min", "max", "kascade-grande", "icetop"), "variant")
     energy_gev = tuple(u.Quantity(energy, u.GeV).value)
     return norm * _unit_dge_sed(region_name, variant, energy_gev)
 
@@ -127,19 +130,13 @@ def calibrate_dge(variant="min"):
 
 def lhaaso_stat(norms, grammage="exponential", chi0=FIDUCIAL_CHI0, r0=FIDUCIAL_R0, variant="min"):
     """chi2 of LHAASO-KM2A inner + outer for given cocoons and fixed DGE normalisations."""
+    missing = set(_REGIONS) - set(norms)
+    if missing:
+        raise ValueError(f"norms needs a DGE normalisation for every region, missing {sorted(missing)}")
     datasets, _, dge_norms = build_lhaaso_fit(grammage=grammage, variant=variant, chi0=chi0, r0=r0)
     for name, norm in dge_norms.items():
         norm.norm.value = norms[name]
     return float(datasets.stat_sum())
-
-
-def _interpolate_band(band, energy, column):
-    e = band["e_ref"].to_value("GeV")
-    x = energy.to_value("GeV")
-    values = np.full(x.size, np.nan)
-    inside = (x >= e[0]) & (x <= e[-1])
-    values[inside] = np.exp(np.interp(np.log(x[inside]), np.log(e), np.log(band[column].to_value(_E2F))))
-    return values * _E2F
 
 
 # -- one step per figure --------------------------------------------------------------------------
@@ -235,7 +232,7 @@ def _figure_b1(outdir, norms):
         bands[label] = band
         for column in ("e2dnde", "e2dnde_low", "e2dnde_high"):
             table[f"icecube_{name}_{column.replace('e2dnde', 'best').replace('best_', '')}"] = (
-                _interpolate_band(band, NEUTRINO_ENERGY, column))
+                band_at(band, NEUTRINO_ENERGY, column))
     line = (cocoons + inner_norm * dge["min"], dict(color="k", ls="--", lw=1,
                                                     label=f"cocoons + DGE x {inner_norm:.2f} (inner gamma fit)"))
     fig = plot_neutrino_bands(NEUTRINO_ENERGY, cocoons, (cocoons + dge["min"], cocoons + dge["max"]), bands,

@@ -142,3 +142,18 @@ def test_grammage_laws_are_compared_by_their_fit_statistic():
     for row in rows:
         assert row["success"] and row["ndof"] == 11 and np.isfinite(row["stat"])
         assert row["ts_cocoons"] >= -1e-6  # the cocoons can only improve the fit
+
+
+def test_band_at_reproduces_the_nodes_and_is_nan_outside():
+    from gammapy_cocoons.datasets import band_at, load_band
+
+    band = load_band("icecube-2023-kra5")
+    assert u.allclose(band_at(band, band["e_ref"], "e2dnde_high"), band["e2dnde_high"], rtol=1e-12)
+    # between two nodes: the geometric mean of the node values at the geometric mean energy
+    e = np.sqrt(band["e_ref"][3] * band["e_ref"][4])
+    expected = np.sqrt(band["e2dnde"][3] * band["e2dnde"][4])
+    assert u.allclose(band_at(band, e), expected, rtol=1e-12)
+    outside = band_at(band, [10, 1e7] * u.GeV)
+    assert np.all(np.isnan(outside.value))
+    with pytest.raises(ValueError, match="column"):
+        band_at(band, e, "best")

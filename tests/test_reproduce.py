@@ -129,3 +129,14 @@ def test_refuses_existing_outputs_before_writing(tmp_path):
     not_a_dir.write_text("x")
     result = CliRunner().invoke(main, ["reproduce", "--outdir", str(not_a_dir)])
     assert result.exit_code == 2
+
+
+def test_bad_input_names_the_argument():
+    from gammapy_cocoons.reproduce import cocoon_sed, dge_sed, lhaaso_stat
+
+    with pytest.raises(ValueError, match="region_name"):
+        cocoon_sed("middle")
+    with pytest.raises(ValueError, match="variant"):
+        dge_sed("inner", "median")
+    with pytest.raises(ValueError, match="norms"):
+        lhaaso_stat({"inner": 1.0})
