@@ -18,7 +18,7 @@ import numpy as np
 from ..constants import MB_CM2, PROTON_MASS_G
 from .crosssections import SECONDARIES, differential_cross_section, primary_energy_range
 
-__all__ = ["PrimaryGrid", "ProductionKernel"]
+__all__ = ["PrimaryGrid", "ProductionKernel", "channel_grids", "target_columns"]
 
 _KERNEL_CACHE = OrderedDict()
 _KERNEL_CACHE_SIZE = 64
@@ -69,6 +69,28 @@ def _kernel_matrix(model, product, projectile, targets, grid, energies):
     return matrix
 
 
+def target_columns(helium_fraction):
+    """(target, column fraction) pairs per unit grammage: pure hydrogen, or ISM helium by number."""
+    if helium_fraction > 0:
+        hydrogen = 1.0 / (1.0 + 4.0 * helium_fraction)
+        return (("p", hydrogen), ("He", helium_fraction * hydrogen))
+    return (("p", 1.0),)
+
+
+def channel_grids(model, projectile, targets, per_decade, e_max=np.inf):
+    """One :class:`PrimaryGrid` per target, each over that channel's own primary range.
+
+    A grid shared by all targets would have to start at the highest threshold (AAfrag's p-He
+    table starts at 4 GeV, the p-p channel at the pion threshold) and would silently drop the
+    low-energy primaries on hydrogen. Returns [(target, column_fraction, grid)].
+    """
+    channels = []
+    for target, fraction in targets:
+        lo, hi = primary_energy_range(model, projectile, target)
+        channels.append((target, fraction, PrimaryGrid(lo, min(hi, e_max), per_decade)))
+    return channels
+
+
 class ProductionKernel:
     """Eq. 7 on precomputed cross-section matrices, for one secondary and fixed output energies.
 
@@ -86,32 +108,27 @@ class ProductionKernel:
         ISM helium by number, n_He/n_H, in the cocoon gas (0: pure hydrogen, the paper's Eq. 7).
     per_decade : int
         Primary-grid density.
+
+    Each (species, target) channel has its own primary grid over the range where its cross
+    sections are defined (:func:`channel_grids`).
     """
 
     def __init__(self, injections, secondary, energies, cross_sections="aafrag", helium_fraction=0.0, per_decade=32):
         product, self.factor = SECONDARIES[secondary]
         self.energies = np.asarray(energies, dtype=float)
         flat = np.ascontiguousarray(self.energies.ravel())
-        if helium_fraction > 0:
-            hydrogen = 1.0 / (1.0 + 4.0 * helium_fraction)
-            targets = (("p", hydrogen), ("He", helium_fraction * hydrogen))
-        else:
-            targets = (("p", 1.0),)
+        targets = target_columns(helium_fraction)
         self.injections = tuple(injections)
-        self.grids, self.rigidities, self.matrices = [], [], []
-        for injection in self.injections:
+        #: per channel: (index of the injection, primary grid, rigidities, matrix)
+        self.channels = []
+        for i, injection in enumerate(self.injections):
             species = injection.species
-            ranges = [primary_energy_range(cross_sections, species.name, t) for t, _ in targets]
-            e_lo = max(r[0] for r in ranges)
-            e_hi = min(r[1] for r in ranges)
             # exp(-p/p_max) < 1e-17 beyond 40 p_max: no need to tabulate further
-            e_hi = min(e_hi, 40.0 * injection.p_max + species.mass)
-            grid = PrimaryGrid(e_lo, e_hi, per_decade)
-            self.grids.append(grid)
-            self.rigidities.append(species.rigidity(grid.energy))
-            self.matrices.append(
-                self.factor * _kernel_matrix(cross_sections, product, species.name, targets, grid, flat)
-            )
+            e_max = 40.0 * injection.p_max + species.mass
+            for target, fraction, grid in channel_grids(cross_sections, species.name, targets, per_decade, e_max):
+                matrix = self.factor * _kernel_matrix(
+                    cross_sections, product, species.name, ((target, fraction),), grid, flat)
+                self.channels.append((i, grid, species.rigidity(grid.energy), matrix))
 
     def evaluate(self, grammage, efficiencies=None, indices=None):
         """Q_sec(E) [GeV-1 per source] for a grammage law (callable of rigidity in GV).
@@ -121,9 +138,8 @@ class ProductionKernel:
         arrays with a trailing axis (parameter samples), the result gets that axis too.
         """
         parts = []
-        for i, (injection, grid, rigidity, matrix) in enumerate(
-            zip(self.injections, self.grids, self.rigidities, self.matrices)
-        ):
+        for i, grid, rigidity, matrix in self.channels:
+            injection = self.injections[i]
             eff = None if efficiencies is None else efficiencies[i]
             idx = None if indices is None else indices[i]
             sampled = np.ndim(eff) > 0 or np.ndim(idx) > 0
