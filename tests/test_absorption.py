@@ -1,0 +1,64 @@
+"""Gamma-ray absorption on the CMB: Breit-Wheeler cross section and the black-body integral."""
+import numpy as np
+import pytest
+from scipy import integrate
+
+from gammapy_cocoons.constants import KPC_CM
+from gammapy_cocoons.physics.absorption import (
+    BOLTZMANN_GEV_K, CMB_TEMPERATURE_K, ELECTRON_MASS_GEV, HC_GEV_CM, SIGMA_T_CM2,
+    cmb_absorption_coefficient, pair_production_cross_section,
+)
+
+
+def test_cross_section_limits():
+    """Zero below s = 4 m^2; peak 0.256 sigma_T at s ~ 2 x 4 m^2 (Gould & Schreder 1967); far above
+    threshold sigma -> (3 sigma_T / 8)(4 m^2 / s)(ln(s / m^2) - 1)."""
+    threshold = 4 * ELECTRON_MASS_GEV**2
+    assert pair_production_cross_section(0.999 * threshold) == 0.0
+    s = threshold * np.geomspace(1.0001, 100, 4000)
+    sigma = pair_production_cross_section(s)
+    assert sigma.max() / SIGMA_T_CM2 == pytest.approx(0.256, abs=0.003)
+    assert s[np.argmax(sigma)] / threshold == pytest.approx(1.97, rel=0.05)
+    big = threshold * 1e8
+    leading = 3 * SIGMA_T_CM2 / 8 * threshold / big * (np.log(big / ELECTRON_MASS_GEV**2) - 1)
+    assert pair_production_cross_section(big) == pytest.approx(leading, rel=1e-3)
+
+
+def _brute_force_kappa(energy):
+    """kappa [kpc-1] by a 2-D integral over the photon energy and the collision angle (scipy)."""
+    kt = BOLTZMANN_GEV_K * CMB_TEMPERATURE_K
+
+    def inner(eps):
+        n = 8 * np.pi * eps**2 / HC_GEV_CM**3 * np.exp(-eps / kt) / -np.expm1(-eps / kt)
+        cos_max = 1 - 2 * ELECTRON_MASS_GEV**2 / (energy * eps)
+        if cos_max <= -1:
+            return 0.0
+        value, _ = integrate.quad(
+            lambda c: 0.5 * (1 - c) * pair_production_cross_section(2 * energy * eps * (1 - c)),
+            -1, cos_max, epsabs=0, epsrel=1e-9, limit=200)
+        return n * value
+
+    lo = ELECTRON_MASS_GEV**2 / energy
+    hi = max(60 * kt, 2 * lo)
+    value, _ = integrate.quad(lambda x: inner(np.exp(x)) * np.exp(x), np.log(lo), np.log(hi),
+                              epsabs=0, epsrel=1e-7, limit=400)
+    return value * KPC_CM
+
+
+@pytest.mark.parametrize("energy", [3e5, 2.2e6, 2e7])
+def test_cmb_absorption_against_a_two_dimensional_integral(energy):
+    assert cmb_absorption_coefficient(energy) == pytest.approx(_brute_force_kappa(energy), rel=2e-3)
+
+
+def test_cmb_mean_free_path():
+    """Shortest mean free path ~7 kpc near 2.2 PeV: optical depth ~1.2 over 8.5 kpc; transparent
+    below ~100 TeV."""
+    energy = np.geomspace(5e5, 1e7, 300)
+    kappa = cmb_absorption_coefficient(energy)
+    assert energy[np.argmax(kappa)] == pytest.approx(2.2e6, rel=0.05)
+    assert 1 / kappa.max() == pytest.approx(7.07, rel=0.02)
+    assert 8.5 * cmb_absorption_coefficient(2.2e6) == pytest.approx(1.2, rel=0.02)
+    assert 30 * cmb_absorption_coefficient(1e5) < 1e-3
+    assert cmb_absorption_coefficient(np.array([1.0, 10.0])).tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match="energy"):
+        cmb_absorption_coefficient(-1.0)
