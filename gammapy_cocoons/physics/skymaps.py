@@ -29,7 +29,7 @@ from scipy import ndimage
 from .lineofsight import _gauss_legendre, disc_exit_distance, galactocentric_radius
 
 __all__ = [
-    "LatitudeTable", "ColumnTable", "latitude_table", "healpix_children", "box_integrals", "grid_box_integrals", "healpix_integrals",
+    "LatitudeTable", "ColumnTable", "column_tables", "line_of_sight_columns", "line_of_sight_samples", "latitude_table", "healpix_children", "box_integrals", "grid_box_integrals", "healpix_integrals",
     "subsampled_integrals",
 ]
 
@@ -205,10 +205,10 @@ class LatitudeTable(_CumulativeTable):
 class ColumnTable(_CumulativeTable):
     """G(l, b) for any density rho(r, z) symmetric in z, from numerical line-of-sight columns.
 
-    The column int ds rho is computed on the table grid (piecewise Gauss-Legendre along s with
-    interval ends on a geometric ladder and where the line of sight crosses the heights in
-    ``z_breaks``), then integrated over latitude with cumulative Simpson in asinh(b / 1 deg).
-    Used for emissivities that are not of the factorised source-density form (e.g. gas x CRs).
+    The column int ds rho is computed on the table grid (:func:`line_of_sight_columns`), then
+    integrated over latitude with cumulative Simpson in asinh(b / 1 deg). Used for
+    emissivities that are not of the factorised source-density form (e.g. gas x CRs);
+    :func:`column_tables` builds several tables on one shared line-of-sight geometry.
 
     Parameters
     ----------
@@ -228,48 +228,21 @@ class ColumnTable(_CumulativeTable):
     """
 
     def __init__(self, density, r_sun, r_max, z_max, z_breaks=(0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6),
-                 l_step_deg=1.0, b_step_deg=0.02, n_nodes=6):
+                 l_step_deg=1.0, b_step_deg=0.02, n_nodes=6, _values=None):
         self.density = density
         self.r_sun, self.r_max, self.z_max = float(r_sun), float(r_max), float(z_max)
         self.z_breaks = np.asarray(z_breaks, float)
         self.n_nodes = int(n_nodes)
         self._set_grid(l_step_deg, b_step_deg)
-        lon, lat = np.meshgrid(self.lon, self.lat, indexing="ij")
-        column = self.column(lon.ravel(), lat.ravel()).reshape(lon.shape)
-        self._set_values(self._cumulate(column))
+        if _values is None:
+            lon, lat = np.meshgrid(self.lon, self.lat, indexing="ij")
+            _values = self.column(lon.ravel(), lat.ravel()).reshape(lon.shape)
+        self._set_values(self._cumulate(_values))
 
     def column(self, lon, lat):
         """int_0^s_exit rho ds [density x kpc] along (lon, lat) [rad] (1-d arrays)."""
-        lon = np.asarray(lon, float)
-        lat = np.asarray(lat, float)
-        cos_b, sin_b = np.cos(lat), np.abs(np.sin(lat))
-        d_exit = self.r_sun * np.cos(lon) + np.sqrt(self.r_max**2 - (self.r_sun * np.sin(lon)) ** 2)
-        with np.errstate(divide="ignore"):
-            s_exit = np.minimum(d_exit / cos_b, self.z_max / sin_b)
-            crossings = self.z_breaks[None, :] / sin_b[:, None]
-        tangent = self.r_sun * np.cos(lon) / cos_b
-        ladder = 0.002 * 2.0 ** np.arange(15)
-        ends = np.concatenate([
-            np.zeros((lon.size, 1)),
-            np.broadcast_to(ladder, (lon.size, ladder.size)),
-            np.where(np.isfinite(crossings), crossings, 0.0),
-            tangent[:, None] + np.array([-1.0, -0.25, 0.0, 0.25, 1.0]),
-            s_exit[:, None],
-        ], axis=1)
-        ends = np.sort(np.clip(ends, 0.0, s_exit[:, None]), axis=1)
-        x, w = _gauss_legendre(self.n_nodes)
-        total = np.zeros(lon.size)
-        for start in range(0, lon.size, 4096):
-            part = slice(start, start + 4096)
-            a, b = ends[part, :-1, None], ends[part, 1:, None]
-            half = 0.5 * (b - a)
-            s = (a + half + half * x).reshape(a.shape[0], -1)
-            ws = (half * w).reshape(a.shape[0], -1)
-            d = s * cos_b[part, None]
-            z = s * np.sin(lat[part])[:, None]
-            r = np.sqrt(np.maximum(self.r_sun**2 + d * d - 2.0 * self.r_sun * d * np.cos(lon[part])[:, None], 0.0))
-            total[part] = np.sum(ws * self.density(r, z), axis=1)
-        return total
+        return line_of_sight_columns(
+            [self.density], lon, lat, self.r_sun, self.r_max, self.z_max, self.z_breaks, self.n_nodes)[0]
 
     def _cumulate(self, column):
         """G(l, b_j) = int_0^b_j column cos b db by cumulative Simpson in y = asinh(b / scale)."""
@@ -278,6 +251,83 @@ class ColumnTable(_CumulativeTable):
         y = np.arange(self.lat.size) * self._lat_step
         jacobian = self._lat_scale * np.cosh(y) * np.cos(self.lat)
         return cumulative_simpson(column * jacobian, dx=self._lat_step, axis=1, initial=0.0)
+
+
+def column_tables(densities, r_sun, r_max, z_max, z_breaks=(0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6),
+                  l_step_deg=1.0, b_step_deg=0.02, n_nodes=6):
+    """One :class:`ColumnTable` per density, sharing the line-of-sight geometry (one pass).
+
+    ``densities``: as in :func:`line_of_sight_columns` (a list, or one stacked callable).
+    """
+    grid = ColumnTable.__new__(ColumnTable)
+    grid._set_grid(l_step_deg, b_step_deg)
+    lon, lat = np.meshgrid(grid.lon, grid.lat, indexing="ij")
+    columns = line_of_sight_columns(densities, lon.ravel(), lat.ravel(), r_sun, r_max, z_max, z_breaks, n_nodes)
+    return [ColumnTable(None, r_sun, r_max, z_max, z_breaks, l_step_deg, b_step_deg, n_nodes,
+                        _values=column.reshape(lon.shape))
+            for column in columns]
+
+
+def line_of_sight_samples(lon, lat, r_sun, r_max, z_max, z_breaks, n_nodes=6):
+    """Quadrature nodes along the lines of sight (lon, lat) [rad] (1-d arrays): r, z, s and the
+    weights ws [kpc], each of shape (n, m), for int_0^s_exit rho ds = sum ws rho(r, z).
+
+    Piecewise Gauss-Legendre along s with interval ends on a geometric ladder from the Sun, where
+    the line of sight crosses the heights ``z_breaks``, around the tangent point and at the exit
+    of the cylinder ``r <= r_max``, ``|z| <= z_max`` [kpc].
+    """
+    lon = np.asarray(lon, float)
+    lat = np.asarray(lat, float)
+    z_breaks = np.asarray(z_breaks, float)
+    cos_b, sin_b = np.cos(lat), np.abs(np.sin(lat))
+    d_exit = r_sun * np.cos(lon) + np.sqrt(r_max**2 - (r_sun * np.sin(lon)) ** 2)
+    with np.errstate(divide="ignore"):
+        s_exit = np.minimum(d_exit / cos_b, z_max / sin_b)
+        crossings = z_breaks[None, :] / sin_b[:, None]
+    tangent = r_sun * np.cos(lon) / cos_b
+    ladder = 0.002 * 2.0 ** np.arange(15)
+    ends = np.concatenate([
+        np.zeros((lon.size, 1)),
+        np.broadcast_to(ladder, (lon.size, ladder.size)),
+        np.where(np.isfinite(crossings), crossings, 0.0),
+        tangent[:, None] + np.array([-1.0, -0.25, 0.0, 0.25, 1.0]),
+        s_exit[:, None],
+    ], axis=1)
+    ends = np.sort(np.clip(ends, 0.0, s_exit[:, None]), axis=1)
+    x, w = _gauss_legendre(n_nodes)
+    a, b = ends[:, :-1, None], ends[:, 1:, None]
+    half = 0.5 * (b - a)
+    s = (a + half + half * x).reshape(lon.size, -1)
+    ws = (half * w).reshape(lon.size, -1)
+    d = s * cos_b[:, None]
+    z = s * np.sin(lat)[:, None]
+    r = np.sqrt(np.maximum(r_sun**2 + d * d - 2.0 * r_sun * d * np.cos(lon)[:, None], 0.0))
+    return r, z, s, ws
+
+
+def line_of_sight_columns(densities, lon, lat, r_sun, r_max, z_max, z_breaks, n_nodes=6, chunk=128):
+    """int_0^s_exit rho ds for each density along (lon, lat) [rad], shape (n_densities, n).
+
+    ``densities`` is a list of callables rho(r, z), or one callable returning the stacked
+    densities, shape (n_densities,) + r.shape (to share work between them). Quadrature:
+    :func:`line_of_sight_samples`, in chunks of ``chunk`` lines of sight (cache-sized).
+    """
+    lon = np.asarray(lon, float)
+    lat = np.asarray(lat, float)
+    if callable(densities):
+        stacked = densities
+    else:
+        def stacked(r, z):
+            return np.array([density(r, z) for density in densities])
+    total = None
+    for start in range(0, lon.size, chunk):
+        part = slice(start, start + chunk)
+        r, z, _, ws = line_of_sight_samples(lon[part], lat[part], r_sun, r_max, z_max, z_breaks, n_nodes)
+        values = np.sum(ws * stacked(r, z), axis=-1)
+        if total is None:
+            total = np.zeros((values.shape[0], lon.size))
+        total[:, part] = values
+    return total
 
 
 def latitude_table(dist):
