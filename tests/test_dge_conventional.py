@@ -5,10 +5,11 @@ import pytest
 import astropy.units as u
 
 from gammapy_cocoons import LHAASO_INNER, LHAASO_OUTER, RegionFluxSpectralModel
-from gammapy_cocoons.dge.conventional import ConventionalDGE, conventional_dge
+from gammapy_cocoons.dge.conventional import ConventionalDGE, conventional_dge, default_model
 from gammapy_cocoons.dge.localspectra import KNEE_VARIANTS, _datasets, _prediction, local_spectra, read_kiss_table
 
 pytestmark = pytest.mark.filterwarnings("ignore:The filename is not defined")
+KPC = 3.0856775814913673e21
 
 
 def test_kiss_reader_values():
@@ -50,6 +51,7 @@ def _proton_on_hydrogen(dge, energy):
 
 
 def _helium_part(dge, energy):
+    """He projectiles on the H target (the only helium term when helium_fraction = 0)."""
     from gammapy_cocoons.constants import PROTON_MASS_G
     from gammapy_cocoons.physics.crosssections import primary_energy_range
     from gammapy_cocoons.physics.production import PrimaryGrid, _kernel_matrix
@@ -58,6 +60,22 @@ def _helium_part(dge, energy):
     grid = PrimaryGrid(lo, hi, dge.per_decade)
     matrix = _kernel_matrix("aafrag", "gam", "He", (("p", 1.0),), grid, energy) * PROTON_MASS_G
     return matrix @ (dge.spectra.flux_total_energy("He", grid.energy) * 1e-4)
+
+
+def test_helium_target_keeps_the_low_energy_protons():
+    """ISM helium adds emission: each (projectile, target) channel has its own primary grid, so
+    the protons below AAfrag's 4 GeV p-He table still make gamma rays on hydrogen (a grid shared by
+    both targets started at 4 GeV and lost 13 % at 1 GeV, 34 % at 0.5 GeV)."""
+    energy = np.array([0.5, 1.0, 3.0])
+    bare = ConventionalDGE("kascade-grande", helium_fraction=0.0).emissivity(energy)
+    with_helium = ConventionalDGE("kascade-grande", helium_fraction=0.1).emissivity(energy)
+    assert np.all(with_helium > bare)
+    # the same for the cocoons: per gram of ISM gas (He/H = 0.1 by number) the hydrogen is 1/1.4
+    # of a pure-H target, and helium adds ~ He/H x sigma_pHe/sigma_pp ~ 0.1 x 3.5 per H atom
+    from gammapy_cocoons import CocoonEmission
+
+    ratio = CocoonEmission(helium_fraction=0.1).production(energy * u.GeV) / CocoonEmission().production(energy * u.GeV)
+    assert np.all((ratio > 0.85) & (ratio < 1.15)), ratio
 
 
 def test_local_emissivity_is_the_measured_one():
@@ -90,15 +108,68 @@ def test_conventional_dge_sky_model_and_region_fluxes():
     assert cube.geom.is_hpx and cube.unit == u.Unit("GeV-1 cm-2 s-1 sr-1")
     inner = RegionFluxSpectralModel(model, region=LHAASO_INNER).intensity([10.0, 1e4] * u.GeV)
     outer = RegionFluxSpectralModel(model, region=LHAASO_OUTER).intensity([10.0, 1e4] * u.GeV)
-    assert np.all(inner > 3 * outer)  # the inner Galaxy is brighter
-    # the cube's pixel sum equals emissivity x all-sky CR-weighted column (pixel integrals exact)
-    from gammapy_cocoons.dge.conventional import _variant
+    assert np.all(inner > 2 * outer)  # the inner Galaxy is brighter
 
-    dge = ConventionalDGE(_variant("min"))
-    column_all_sky = 2 * dge.table.hemisphere * 3.0856775814913673e21  # cm-2 sr
-    q = dge.emissivity(cube.geom.axes[0].center.to_value("GeV"))
-    flux = cube.data.astype(float).sum(axis=1) * cube.geom.solid_angle().to_value("sr")[0]
-    assert np.allclose(flux, q * column_all_sky, rtol=1e-5)
+
+def test_cube_is_the_sum_of_its_ingredients():
+    """Without absorption the cube is sum_j q_j (HI_j + H2_j): the HI columns of the survey times the
+    CR weights, the H2 pixel integrals exact (against box integrals of the same tables)."""
+    import healpy as hp
+    from gammapy.maps import HpxGeom
+
+    from gammapy_cocoons.physics import skymaps
+
+    dge = ConventionalDGE("kascade-grande", absorption=False)
+    geom = HpxGeom.create(nside=64, nest=False, frame="galactic")
+    hi, h2 = dge.gas_columns(geom)
+    assert np.allclose(hi, dge.hi_weights * dge.hi_columns)  # the survey grid itself
+    # the CR weights are a line-of-sight average of f: 1 at the Sun, so at high latitude just below
+    # 1 (f ~ 1 - z/H over the HI layer, whose mean height is a few hundred pc)
+    _, lat = hp.pix2ang(64, np.arange(hp.nside2npix(64)), lonlat=True)
+    assert np.all((dge.hi_weights[:, lat > 60] > 0.9) & (dge.hi_weights[:, lat > 60] < 1.0))
+    energy = np.array([10.0, 1e4])
+    cube = dge.cube(energy * u.GeV, geom=geom)
+    q = dge.node_emissivities(energy)
+    assert np.allclose(dge.emissivity(energy), q.sum(axis=0))
+    expected = np.tensordot(q.T, hi + h2, axes=1)
+    assert np.allclose(cube.data, expected, rtol=1e-6)
+    omega = hp.nside2pixarea(64)
+    for table, column in zip(dge.h2_tables, h2):
+        exact = table.hemisphere * 2 * KPC
+        assert np.sum(column) * omega == pytest.approx(exact, rel=2e-3)
+        box = skymaps.box_integrals(table, *np.radians([15.0, 125.0, -5.0, 5.0]), n_lon=64) * KPC
+        lon, lat = hp.pix2ang(64, np.arange(hp.nside2npix(64)), lonlat=True)
+        inside = (lon >= 15) & (lon < 125) & (np.abs(lat) < 5)
+        assert np.sum(column[inside]) * omega == pytest.approx(box, rel=0.05)  # pixel edges vs box
+
+
+def test_energy_nodes_converge():
+    """The CR-sea shape changes little with rigidity: 4 nodes against 8 agree to 2e-3 on the
+    LHAASO regions at 1 GeV - 1 PeV."""
+    from gammapy_cocoons.dge.crsea import CosmicRaySea
+
+    energy = np.array([1.0, 100.0, 1e4, 1e6])
+    fine = ConventionalDGE("kascade-grande", absorption=False,
+                           sea=CosmicRaySea(rigidity_nodes=(1.0, 2.0, 5.0, 10.0, 30.0, 100.0, 1e3, 1e6)))
+    coarse = ConventionalDGE("kascade-grande", absorption=False)
+    for region in (LHAASO_INNER, LHAASO_OUTER):
+        values = []
+        for dge in (fine, coarse):
+            geom = region_geom(region)
+            values.append(np.sum(dge.cube(energy * u.GeV, geom=geom).data, axis=(1, 2)))
+        assert np.allclose(values[1], values[0], rtol=2e-3)
+
+
+def region_geom(region):
+    from gammapy.maps import WcsGeom
+
+    from gammapy_cocoons.skyregions import to_lb_region
+
+    box = to_lb_region(region)
+    centre, width = np.degrees(box.l_center), 2 * np.degrees(box.half_width)
+    b1, b2 = np.degrees(box.b_min), np.degrees(box.b_max)
+    return WcsGeom.create(skydir=(centre, 0.5 * (b1 + b2)), width=(width, b2 - b1), binsz=0.25,
+                          frame="galactic", proj="CAR")
 
 
 def test_knee_variants_differ_only_where_the_knee_data_matter():
@@ -125,55 +196,128 @@ def test_bad_input():
         conventional_dge("min", secondary="photon")
     with pytest.raises(ValueError, match="helium_fraction"):
         ConventionalDGE(helium_fraction=2)
+    with pytest.raises(ValueError, match="hi_columns"):
+        ConventionalDGE(hi_columns=np.ones(1000))
+    with pytest.raises(ValueError, match="hi_columns"):
+        ConventionalDGE(hi_columns=-np.ones(12 * 64**2))
+    with pytest.raises(ValueError, match="hi_columns"):
+        ConventionalDGE(hi_columns="dame2001")
+    from gammapy.maps import HpxGeom, Map
 
-
-def test_region_flux_of_the_template_against_the_exact_line_of_sight_integral():
-    """HEALPix template (0.46 deg pixels, edge pixels sub-sampled) against emissivity x the
-    exact-in-latitude box integral of the CR-weighted column."""
-    from gammapy_cocoons.dge.conventional import _variant
-    from gammapy_cocoons.physics import skymaps
-
-    model = conventional_dge("min")
-    dge = ConventionalDGE(_variant("min"))
-    nodes = model.spatial_model.map.geom.axes[0].center[[8, 40]]
-    q = dge.emissivity(nodes.to_value("GeV"))
-    for region, (l1, l2) in ((LHAASO_INNER, (15.0, 125.0)), (LHAASO_OUTER, (125.0, 235.0))):
-        exact = q * skymaps.box_integrals(dge.table, *np.radians([l1, l2, -5.0, 5.0]), n_lon=64) * 3.0856775814913673e21
-        ours = RegionFluxSpectralModel(model, region=region)(nodes).to_value("cm-2 s-1 GeV-1")
-        assert np.allclose(ours, exact, rtol=5e-3)
+    wrong_frame = Map.from_geom(HpxGeom.create(nside=16, frame="icrs"), unit="cm-2")
+    with pytest.raises(ValueError, match="Galactic"):
+        ConventionalDGE(hi_columns=wrong_frame)
+    wrong_unit = Map.from_geom(HpxGeom.create(nside=16, frame="galactic"), unit="K km s-1")
+    with pytest.raises(ValueError, match="unit"):
+        ConventionalDGE(hi_columns=wrong_unit)
+    with pytest.raises(ValueError, match="gas"):
+        ConventionalDGE(gas="ns2003")
+    with pytest.raises(ValueError, match="sea"):
+        ConventionalDGE(sea="ferriere")
 
 
 def test_wcs_and_healpix_cubes_agree_on_region_fluxes():
-    from gammapy.maps import WcsGeom
-
-    dge = ConventionalDGE("icetop")
-    energy = [10.0, 1e4] * u.GeV
-    geom = WcsGeom.create(skydir=(70, 0), width=(110, 10), binsz=0.25, frame="galactic", proj="CAR")
-    wcs = dge.cube(energy, geom=geom)
-    assert wcs.geom.axes.names == ["energy_true"] and wcs.data.shape == (2, 40, 440)
-    flux_wcs = (wcs.quantity * geom.solid_angle()).sum(axis=(1, 2))
-    from gammapy_cocoons.physics import skymaps
-
-    exact = dge.emissivity(energy.value) * skymaps.box_integrals(
-        dge.table, *np.radians([15.0, 125.0, -5.0, 5.0]), n_lon=64) * 3.0856775814913673e21
-    assert np.allclose(flux_wcs.to_value("GeV-1 cm-2 s-1"), exact, rtol=1e-4)
-
-
-def test_all_sky_spectrum_against_the_fermi_pi0_template():
-    """Sky-averaged pi0 emission against the Fermi-LAT template IceCube used (published DGE
-    spectrum): within 25 % from 1 to 100 GeV, where the template is fitted to Fermi data (above, it
-    is a bare E^-2.7 extrapolation while the local spectra harden at ~1 TV)."""
-    from importlib import resources
-
+    """The same model on a 0.25 deg CAR map of the inner region and on the HEALPix nside 128 grid:
+    region fluxes agree to 1 % (the survey's 0.9 deg pixels straddle the box edges differently)."""
     from gammapy_cocoons.dge.conventional import _variant
 
-    text = resources.files("gammapy_cocoons").joinpath(
-        "data", "gamma_diffuse", "IceCube2023_pi0_template_spectrum_raw_from_npy.txt").read_text()
-    data = np.loadtxt(text.splitlines())
-    energy, template = 10 ** data[:, 0], data[:, 1]
-    keep = (energy >= 1.0) & (energy <= 100.0)
-    dge = ConventionalDGE(_variant("min"))
-    mean_column = 2 * dge.table.hemisphere * 3.0856775814913673e21 / (4 * np.pi)
-    ours = energy[keep] ** 2 * dge.emissivity(energy[keep]) * mean_column
-    ratio = ours / template[keep]
-    assert np.all((ratio > 0.8) & (ratio < 1.25)), ratio
+    dge = default_model(_variant("min"))
+    energy = [10.0, 1e4] * u.GeV
+    geom = region_geom(LHAASO_INNER)
+    wcs = dge.cube(energy, geom=geom)
+    assert wcs.geom.axes.names == ["energy_true"] and wcs.data.shape == (2, 40, 440)
+    flux_wcs = (wcs.quantity * geom.solid_angle()).sum(axis=(1, 2)).to_value("GeV-1 cm-2 s-1")
+    hpx = RegionFluxSpectralModel(conventional_dge("min"), region=LHAASO_INNER)(energy).to_value("GeV-1 cm-2 s-1")
+    assert np.allclose(flux_wcs, hpx, rtol=0.01)
+
+
+#: sub-regions of the validation: (l1, l2, |b| min, |b| max) and the allowed deviation
+_VALIDATION_REGIONS = {
+    "inner": ((15, 125, 0, 5), 0.25), "outer": ((125, 235, 0, 5), 0.25),
+    "inner 15-70": ((15, 70, 0, 5), 0.30), "inner 70-125": ((70, 125, 0, 5), 0.30),
+    "outer 125-180": ((125, 180, 0, 5), 0.30), "outer 180-235": ((180, 235, 0, 5), 0.30),
+    "mid-latitude 15-125": ((15, 125, 5, 15), 0.30), "mid-latitude 125-235": ((125, 235, 5, 15), 0.30),
+}
+
+
+def validation_ratios(model, energies):
+    """Region mean intensity of a DGE SkyModel over the Fermi-LAT pi0 template (HEALPix nside 128
+    pixel means), at energies [GeV] on the cube's nodes."""
+    import healpy as hp
+
+    from gammapy_cocoons.dge import fermi_pi0_map
+
+    template, index = fermi_pi0_map()
+    lon, lat = hp.pix2ang(128, np.arange(hp.nside2npix(128)), lonlat=True)
+    cube = model.spatial_model.map
+    nodes = cube.geom.axes[0].center.to_value("GeV")
+    out = {}
+    for name, ((l1, l2, b1, b2), _) in _VALIDATION_REGIONS.items():
+        inside = (lon >= l1) & (lon < l2) & (np.abs(lat) >= b1) & (np.abs(lat) < b2)
+        out[name] = []
+        for energy in energies:
+            i = int(np.argmin(np.abs(np.log(nodes / energy))))
+            reference = template.data[inside] * nodes[i] ** -index
+            out[name].append(cube.data[i][inside].mean() / reference.mean())
+    return out
+
+
+def test_validated_on_the_fermi_pi0_template():
+    """Issue #14: the region mean intensity at 3 and 10 GeV within 25 % of the Fermi-LAT pi0 template
+    in the LHAASO inner and outer regions, within 30 % in their halves and mid-latitude bands.
+    The model is calibrated on local CRs only (no gamma-ray data enter it)."""
+    ratios = validation_ratios(conventional_dge("min"), [3.0, 10.0])
+    for name, (_, allowed) in _VALIDATION_REGIONS.items():
+        assert np.all(np.abs(np.array(ratios[name]) - 1) < allowed), (name, ratios[name])
+
+
+def test_fermi_pi0_dge():
+    """The data-driven DGE is the template at 3-10 GeV (by construction, to the curvature of q over
+    that range), and its spectral shape departs from the map's E^-2.71 pivot as IceCube's own pi0
+    spectrum does: 0.79 at 1 GeV (PROVENANCE.md), here q(1 GeV) / c against 1 GeV^-2.71."""
+    from gammapy_cocoons.dge import fermi_pi0_dge
+    from gammapy_cocoons.dge.pi0 import pi0_normalisation
+
+    model = fermi_pi0_dge("min")
+    ratios = validation_ratios(model, [3.0, 10.0])
+    for name in _VALIDATION_REGIONS:
+        assert np.allclose(ratios[name], 1.0, atol=0.05), (name, ratios[name])
+    from gammapy_cocoons.dge.conventional import _variant
+
+    dge = default_model(_variant("min"))
+    c = pi0_normalisation(dge, 2.71)
+    assert dge.emissivity(np.array([1.0]))[0] / c == pytest.approx(0.79, abs=0.07)
+    # neutrinos: same map and c, the neutrino emissivity; no absorption
+    nu = fermi_pi0_dge("min", secondary="nu_all").spatial_model.map
+    gamma = model.spatial_model.map
+    energy = nu.geom.axes[0].center.to_value("GeV")
+    i = int(np.argmin(np.abs(energy - 100.0)))
+    ratio = nu.data[i].sum() / gamma.data[i].sum()
+    assert ratio == pytest.approx(dge.emissivity(energy[[i]], "nu_all")[0] / dge.emissivity(energy[[i]])[0], rel=1e-5)
+    j = int(np.argmin(np.abs(energy - 2.2e6)))
+    assert gamma.data[j].sum() < 0.9 * fermi_pi0_dge("min", absorption=False).spatial_model.map.data[j].sum()
+
+
+def test_absorption_of_the_dge():
+    """CMB absorption: nothing below 100 TeV; at 2.2 PeV the inner region keeps ~60 % (the emission
+    sits at 5-15 kpc, optical depth ~1.2 over 8.5 kpc), the outer more; neutrinos untouched."""
+    from gammapy.maps import HpxGeom
+
+    dge = default_model("kascade-grande")
+    plain = ConventionalDGE("kascade-grande", absorption=False)
+    geom = HpxGeom.create(nside=32, nest=False, frame="galactic")
+    energy = np.array([1e4, 2.2e6]) * u.GeV
+    absorbed, unabsorbed = dge.cube(energy, geom=geom).data, plain.cube(energy, geom=geom).data
+    import healpy as hp
+
+    lon, lat = hp.pix2ang(32, np.arange(hp.nside2npix(32)), lonlat=True)
+    inner = (lon >= 15) & (lon < 125) & (np.abs(lat) < 5)
+    outer = (lon >= 125) & (lon < 235) & (np.abs(lat) < 5)
+    assert np.allclose(absorbed[0], unabsorbed[0], rtol=1e-6)
+    flux_ratio = {name: absorbed[1][sel].sum() / unabsorbed[1][sel].sum() for name, sel in
+                  (("inner", inner), ("outer", outer))}
+    assert 0.5 < flux_ratio["inner"] < 0.75
+    assert flux_ratio["inner"] < flux_ratio["outer"] < 0.95
+    assert np.all(absorbed[1] <= unabsorbed[1] * (1 + 1e-6))
+    nu = dge.cube(energy, geom=geom, secondary="nu_all").data / plain.cube(energy, geom=geom, secondary="nu_all").data
+    assert np.allclose(nu, 1.0, rtol=1e-6)

@@ -1,12 +1,15 @@
-"""Diffuse Galactic emission (DGE): readers for published cubes and an embedded conventional model."""
+"""Diffuse Galactic emission (DGE): readers for published cubes, an embedded conventional model and
+a data-driven one (the Fermi-LAT pi0 template)."""
 from .conventional import DGE_VARIANTS, ConventionalDGE, conventional_dge
-from .crsea import CosmicRaySea
-from .gas import GasModel
+from .crsea import DGE_SOURCES, CosmicRaySea
+from .gas import GasModel, hi4pi_columns
+from .pi0 import fermi_pi0_dge, fermi_pi0_map
 from .localspectra import KNEE_VARIANTS, local_spectra
 from .readers import read_dge, read_hermes_cube, read_map_cube
 
 __all__ = [
     "read_dge", "read_hermes_cube", "read_map_cube",
     "conventional_dge", "ConventionalDGE", "DGE_VARIANTS",
-    "CosmicRaySea", "GasModel", "local_spectra", "KNEE_VARIANTS",
+    "fermi_pi0_dge", "fermi_pi0_map",
+    "CosmicRaySea", "DGE_SOURCES", "GasModel", "hi4pi_columns", "local_spectra", "KNEE_VARIANTS",
 ]

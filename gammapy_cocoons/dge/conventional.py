@@ -1,24 +1,30 @@
-"""An embedded conventional DGE: the Galactic CR sea on the gas, with the cocoons' AAfrag machinery.
+"""An embedded conventional DGE: the Galactic CR sea on survey gas, with the cocoons' AAfrag machinery.
 
-    I(E, l, b) = q(E) int ds f(r, z) n_H(r, z),
-    q(E) = sum_i int dE_i J_i(E_i) [dsigma_i,p/dE + y dsigma_i,He/dE]    (per H atom, per sr)
+    I(E, l, b) = sum_j q_j(E) [N_HI(l, b) <f_j>_HI(l, b) + int ds f_j(r, z) 2 n_H2(r, z)] T(E, l, b)
+    q_j(E) = sum_i int dE_i J_i(E_i) w_j(E_i) [dsigma_i,p/dE + y dsigma_i,He/dE]   (per H atom, per sr)
 
 * J_i: local interstellar H and He spectra fitted to AMS-02, DAMPE, CALET and one knee
-  experiment (:mod:`.localspectra`);
-* f(r, z): the CR density of pure diffusion from the disc sources in a cylindrical halo,
-  1 at the Sun (:mod:`.crsea`); the same at every energy in this model;
-* n_H = n_HI + 2 n_H2: Nakanishi & Sofue (:mod:`.gas`), ISM helium y = n_He / n_H = 0.1;
-* dsigma/dE: AAfrag (p-p, p-He, He-p, He-He) with the low-energy fill of
-  :mod:`gammapy_cocoons.physics.crosssections`.
+  experiment (:mod:`.localspectra`); the two knee variants are the "base min / max".
+* f_j(r, z): the CR density, 1 at the Sun, of diffusion and advection from the disc sources in
+  the halo of the B/C model's :class:`~gammapy_cocoons.physics.transport.GalacticTransport`
+  (:mod:`.crsea`), at rigidity nodes j; w_j(E_i) interpolates between them in log(D/u), so the
+  spatial shape may change with energy (sum_j w_j = 1, so q = sum_j q_j at the Sun).
+* N_HI: the HI4PI column of each direction (:func:`.gas.hi4pi_columns`); <f_j>_HI is the CR
+  density averaged along the line of sight with the 3-D HI model as weight: the model only
+  distributes the observed column. H2: the 3-D model of :mod:`.gas` (X_CO a parameter).
+  ISM helium y = n_He / n_H = 0.1 in the emissivity.
+* dsigma/dE: AAfrag (p-p, p-He, He-p, He-He), each channel over its own primary range, with
+  the low-energy p-p fill of :mod:`gammapy_cocoons.physics.crosssections`.
+* T: the gamma-ray transmission through the CMB (:mod:`gammapy_cocoons.physics.absorption`),
+  averaged along each line of sight with the emission as weight; neutrinos are not absorbed.
 
-It is not DRAGON + HERMES: no spiral arms, a single diffusion coefficient without advection or
-energy losses, no inverse-Compton or bremsstrahlung component, and no gamma-ray absorption on the
-CMB/ISRF (which removes ~10-30 % of the flux from the inner Galaxy at 1 PeV and less below
-300 TeV). See docs/dge.md for the comparison with the measured spectra.
+It is not DRAGON + HERMES: no spiral arms, no energy losses or reacceleration, no inverse-Compton
+or bremsstrahlung component, and no ISRF absorption yet. See docs/dge.md for the validation on
+the Fermi-LAT pi0 template and the comparison with the TeV-PeV data.
 """
 import logging
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import astropy.units as u
@@ -28,17 +34,53 @@ from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel, Templat
 from .._validation import choice
 from ..constants import KPC_CM, PROTON_MASS_G
 from ..physics import skymaps
-from ..physics.crosssections import SECONDARIES, primary_energy_range
-from ..physics.production import PrimaryGrid, _kernel_matrix
+from ..physics.absorption import cmb_absorption_coefficient
+from ..physics.cosmicrays import HELIUM, PROTON
+from ..physics.crosssections import SECONDARIES
+from ..physics.production import _kernel_matrix, channel_grids, target_columns
 from .crsea import CosmicRaySea
-from .gas import GasModel
+from .gas import GasModel, hi4pi_columns
 from .localspectra import KNEE_VARIANTS, local_spectra
 
 __all__ = ["ConventionalDGE", "conventional_dge", "DGE_VARIANTS"]
 
 #: the paper's "base min / base max" and the knee experiment behind each
 DGE_VARIANTS = ("min", "max") + tuple(KNEE_VARIANTS)
-_SPECIES = (("H", "p", 1.0), ("He", "He", 4.0))
+_SPECIES = (("H", PROTON), ("He", HELIUM))
+_HI_NSIDE = 64
+# |b| below which the HI weights are averaged over 16 sub-directions of each survey pixel
+_PLANE_DEG = 3.0
+# lines of sight of the transmission grid [deg]: 2 deg in l, fine in |b| near the plane
+_TRANSMISSION_LON = np.arange(0.0, 361.0, 2.0)
+_TRANSMISSION_LAT = np.array([0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0,
+                              16.0, 24.0, 32.0, 45.0, 60.0, 75.0, 90.0])
+# longest path through the halo [kpc]: kappa x this below 1e-6 means no absorption
+_MAX_PATH_KPC = 40.0
+
+
+def _hi_survey(hi_columns):
+    """Validated HI column map: (values [cm-2] RING Galactic, nside)."""
+    import healpy as hp
+
+    if isinstance(hi_columns, str):
+        choice(hi_columns, ("hi4pi",), "hi_columns")
+        values = hi4pi_columns()
+    elif isinstance(hi_columns, Map):
+        geom = hi_columns.geom
+        if not geom.is_hpx or geom.frame != "galactic" or geom.is_regular is False or geom.axes:
+            raise ValueError("hi_columns must be an all-sky HEALPix image in the Galactic frame")
+        if not hi_columns.unit.is_equivalent("cm-2"):
+            raise ValueError(f"hi_columns must have a column-density unit (cm-2), got '{hi_columns.unit}'")
+        values = hi_columns.quantity.to_value("cm-2").astype(float)
+        if geom.nest:
+            values = hp.reorder(values, n2r=True)
+    else:
+        values = np.asarray(hi_columns, dtype=float)
+    if values.ndim != 1 or not hp.isnpixok(values.size):
+        raise ValueError(f"hi_columns must be one all-sky HEALPix map (12 nside^2 values), got shape {values.shape}")
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise ValueError("hi_columns must be finite and >= 0 everywhere")
+    return values, hp.npix2nside(values.size)
 
 
 class ConventionalDGE:
@@ -51,78 +93,216 @@ class ConventionalDGE:
     helium_fraction : float
         ISM helium n_He / n_H.
     gas : GasModel, optional
+        3-D gas model (its H2 and the HI distribution along the line of sight).
     sea : CosmicRaySea, optional
+        The CR sea (default: the B/C transport with the Case & Bhattacharya 1998 sources).
+    hi_columns : "hi4pi", HEALPix Map or array
+        All-sky HI column map [cm-2], Galactic, RING if an array.
+    absorption : bool
+        Gamma-ray absorption on the CMB (default True; neutrinos are never absorbed).
     per_decade : int
         Primary-energy grid density of the emissivity integral.
     """
 
-    def __init__(self, variant="kascade-grande", helium_fraction=0.1, gas=None, sea=None, per_decade=32):
+    def __init__(self, variant="kascade-grande", helium_fraction=0.1, gas=None, sea=None, hi_columns="hi4pi",
+                 absorption=True, per_decade=32):
         self.variant = choice(variant, KNEE_VARIANTS, "variant")
         self.spectra = local_spectra(self.variant)
         self.helium_fraction = float(helium_fraction)
         if not 0 <= self.helium_fraction <= 1:
             raise ValueError(f"helium_fraction must be within [0, 1], got {helium_fraction!r}")
         self.gas = GasModel() if gas is None else gas
-        self.sea = CosmicRaySea() if sea is None else sea
+        if not isinstance(self.gas, GasModel):
+            raise ValueError(f"gas must be a GasModel, got {gas!r}")
+        self.sea = _default_sea() if sea is None else sea
+        if not isinstance(self.sea, CosmicRaySea):
+            raise ValueError(f"sea must be a CosmicRaySea, got {sea!r}")
+        self.hi_columns, self.hi_nside = _hi_survey(hi_columns)
+        self.absorption = bool(absorption)
         self.per_decade = int(per_decade)
-        self._table = None
 
     # -- spectra ------------------------------------------------------------------------------
-    def emissivity(self, energy_gev, secondary="gamma"):
-        """q(E) [GeV-1 s-1 sr-1 per H atom] at secondary energies [GeV] (1-d array)."""
+    def node_emissivities(self, energy_gev, secondary="gamma"):
+        """q_j(E) [GeV-1 s-1 sr-1 per H atom], shape (n_nodes, n_energies): the emissivity of the
+        part of the local spectrum assigned to each CR-sea node."""
         product, factor = SECONDARIES[choice(secondary, SECONDARIES, "secondary")]
-        energy = np.ascontiguousarray(energy_gev, dtype=float)
-        targets = (("p", 1.0), ("He", self.helium_fraction)) if self.helium_fraction > 0 else (("p", 1.0),)
-        total = np.zeros(energy.size)
-        for species, projectile, _ in _SPECIES:
-            ranges = [primary_energy_range("aafrag", projectile, t) for t, _ in targets]
-            grid = PrimaryGrid(max(r[0] for r in ranges), min(r[1] for r in ranges), self.per_decade)
-            # cm2 g-1 per unit target column; x m_p gives cm2 per H atom
-            matrix = _kernel_matrix("aafrag", product, projectile, targets, grid, energy) * PROTON_MASS_G
-            flux = self.spectra.flux_total_energy(species, grid.energy) * 1e-4  # m-2 -> cm-2
-            total += factor * (matrix @ flux)
+        energy = np.ascontiguousarray(np.atleast_1d(np.asarray(energy_gev, dtype=float)))
+        targets = target_columns(self.helium_fraction)
+        # target_columns is per unit grammage (g); per H atom: x m_p (1 + 4y)
+        per_atom = PROTON_MASS_G * (1.0 + 4.0 * self.helium_fraction)
+        total = np.zeros((len(self.sea.rigidity_nodes), energy.size))
+        for name, species in _SPECIES:
+            for target, fraction, grid in channel_grids("aafrag", species.name, targets, self.per_decade):
+                matrix = _kernel_matrix("aafrag", product, species.name, ((target, fraction),), grid, energy)
+                flux = self.spectra.flux_total_energy(name, grid.energy) * 1e-4  # m-2 -> cm-2
+                rigidity = species.rigidity(grid.energy)
+                beta = species.momentum(grid.energy) / grid.energy
+                weights = self.sea.weights(self.sea.diffusion_length(rigidity, beta))
+                total += factor * per_atom * (weights * flux) @ matrix.T
         return total
 
+    def emissivity(self, energy_gev, secondary="gamma"):
+        """q(E) [GeV-1 s-1 sr-1 per H atom] at the Sun, at secondary energies [GeV]."""
+        return self.node_emissivities(energy_gev, secondary).sum(axis=0)
+
     # -- geometry -----------------------------------------------------------------------------
-    def density(self, r, z):
-        """f_CR(r, z) n_H(r, z) [cm-3]: the CR-weighted hydrogen density."""
-        return self.sea(r, z) * self.gas.hydrogen(r, z)
+    def _hi_densities(self, r, z):
+        """[n_HI, f_0 n_HI, f_1 n_HI, ...] (stacked, for one line-of-sight pass)."""
+        hi = self.gas.hi(r, z)
+        return np.concatenate([hi[None], self.sea.node_shapes(r, z) * hi])
+
+    def _h2_densities(self, r, z):
+        """[f_0 2 n_H2, f_1 2 n_H2, ...]."""
+        return self.sea.node_shapes(r, z) * (2.0 * self.gas.h2(r, z))
+
+    @cached_property
+    def hi_weights(self):
+        """<f_j>_HI per survey pixel, shape (n_nodes, n_pixels): the CR density along each line
+        of sight averaged with the 3-D HI model as weight (16 sub-directions near the plane)."""
+        import healpy as hp
+
+        nside = self.hi_nside
+        ipix = np.arange(hp.nside2npix(nside))
+        lon, lat = hp.pix2ang(nside, ipix, lonlat=True)
+        near = np.abs(lat) < _PLANE_DEG
+        lon_c, lat_c, _ = skymaps.healpix_children(nside, ipix[near], nest=False, order=2)
+        lon_all = np.radians(np.concatenate([lon[~near], lon_c.ravel()]))
+        lat_all = np.radians(np.concatenate([lat[~near], lat_c.ravel()]))
+        columns = skymaps.line_of_sight_columns(
+            self._hi_densities, lon_all, lat_all, self.sea.source_distribution.r_sun, self._r_max, self._z_max,
+            z_breaks=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2), n_nodes=4)
+        far = np.count_nonzero(~near)
+        per_pixel = np.empty((columns.shape[0], ipix.size))
+        per_pixel[:, ~near] = columns[:, :far]
+        per_pixel[:, near] = columns[:, far:].reshape(columns.shape[0], -1, 16).sum(axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(per_pixel[0] > 0, per_pixel[1:] / per_pixel[0], 0.0)
+
+    @cached_property
+    def h2_tables(self):
+        """One latitude-cumulative table of int ds f_j 2 n_H2 per node (exact pixel integrals)."""
+        return skymaps.column_tables(
+            self._h2_densities, self.sea.source_distribution.r_sun,
+            min(self._r_max, 20.0), min(self._z_max, 0.6),
+            z_breaks=(0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64), n_nodes=4)
 
     @property
-    def table(self):
-        """Latitude-cumulative integral of the CR-weighted gas column (cached)."""
-        if self._table is None:
-            sun = self.sea.source_distribution.r_sun
-            self._table = skymaps.ColumnTable(
-                self.density, sun, min(self.sea.halo_radius, self.gas.r_max),
-                min(self.sea.halo_height, self.gas.z_max),
-                z_breaks=(0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2),
-            )
-        return self._table
+    def _r_max(self):
+        return min(self.sea.halo_radius, self.gas.r_max)
 
-    def column(self, lon, lat):
-        """int ds f_CR n_H along (lon, lat) [rad] [cm-2] (point values)."""
-        lon, lat = np.broadcast_arrays(np.asarray(lon, float), np.asarray(lat, float))
-        return self.table.column(lon.ravel(), lat.ravel()).reshape(lon.shape) * KPC_CM
+    @property
+    def _z_max(self):
+        return min(self.sea.halo_height, self.gas.z_max)
+
+    def gas_columns(self, geom):
+        """CR-weighted hydrogen columns [cm-2] per node and pixel of an image geometry, as
+        (HI, H2), each of shape (n_nodes,) + image data shape: HI from the survey, H2 from the
+        3-D model (pixel averages)."""
+        from ..models.spatial import pixel_integrals_from_table
+
+        image = geom.to_image()
+        omega = image.solid_angle().to_value("sr")
+        h2 = np.array([pixel_integrals_from_table(t, image) for t in self.h2_tables]) / omega * KPC_CM
+        hi = self._survey_on_geom(self.hi_weights * self.hi_columns, image)
+        return hi, h2
+
+    @cached_property
+    def _emission_along_sight(self):
+        """Distances s [kpc] and emission weights (HI, H2) at the highest rigidity node along the
+        lines of sight of the transmission grid (abs(b) only: the 3-D model is symmetric in z)."""
+        lon = np.radians(_TRANSMISSION_LON)
+        lat = np.radians(_TRANSMISSION_LAT)
+        grid_lon, grid_lat = (v.ravel() for v in np.meshgrid(lon, lat, indexing="ij"))
+        r, z, s, ws = skymaps.line_of_sight_samples(
+            grid_lon, grid_lat, self.sea.source_distribution.r_sun, self._r_max, self._z_max,
+            z_breaks=(0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2), n_nodes=6)
+        shape = self.sea.node_shape(len(self.sea.rigidity_nodes) - 1, r, z)
+        return s, ws * shape * self.gas.hi(r, z), ws * shape * 2.0 * self.gas.h2(r, z)
+
+    def transmission(self, energy_gev, lon_deg, lat_deg):
+        """Emission-weighted CMB transmission <exp(-kappa s)> of the HI and the H2 emission, each of
+        shape (n_energies,) + lon.shape, bilinear in a grid of lines of sight in l and abs(b)."""
+        from scipy.interpolate import RegularGridInterpolator
+
+        energy = np.atleast_1d(np.asarray(energy_gev, float))
+        kappa = cmb_absorption_coefficient(energy)
+        s, hi, h2 = self._emission_along_sight
+        shape = (_TRANSMISSION_LON.size, _TRANSMISSION_LAT.size)
+        points = np.stack([np.mod(np.asarray(lon_deg, float), 360.0), np.abs(np.asarray(lat_deg, float))], axis=-1)
+        out = []
+        for weight in (hi, h2):
+            norm = np.maximum(weight.sum(axis=-1), 1e-300)
+            values = np.stack([(weight * np.exp(-k * s)).sum(axis=-1) / norm for k in kappa])
+            values = np.where(weight.sum(axis=-1) > 0, values, 1.0).reshape((-1,) + shape)
+            out.append(np.stack([
+                RegularGridInterpolator((_TRANSMISSION_LON, _TRANSMISSION_LAT), v)(points) for v in values]))
+        return out
+
+    def _survey_on_geom(self, maps, image):
+        """Pixel averages of survey-grid maps (n, npix_survey) on an image geometry."""
+        import healpy as hp
+
+        nside = self.hi_nside
+        if image.is_hpx and image.frame == "galactic":
+            out_nside = int(np.squeeze(image.nside))
+            ipix = image.get_idx(flat=True)[0]
+            if out_nside <= nside:
+                # each output pixel is the mean of the survey pixels inside it
+                factor = (nside // out_nside) ** 2
+                nested = hp.ring2nest(out_nside, ipix) if not image.nest else ipix
+                children = nested[:, None] * factor + np.arange(factor)
+                ring_children = hp.nest2ring(nside, children)
+                return maps[:, ring_children].mean(axis=-1).reshape((-1,) + image.data_shape)
+            lon, lat = hp.pix2ang(out_nside, ipix, nest=image.nest, lonlat=True)
+            return maps[:, hp.ang2pix(nside, lon, lat, lonlat=True)].reshape((-1,) + image.data_shape)
+        # WCS or another frame: mean over sub-pixels no larger than a quarter of a survey pixel
+        scale = np.max(image.pixel_scales.to_value("deg")) if not image.is_hpx else \
+            np.degrees(hp.nside2resol(int(np.squeeze(image.nside))))
+        factor = int(np.clip(np.ceil(scale / (0.25 * np.degrees(hp.nside2resol(nside)))), 1, 16))
+        if image.is_hpx:
+            lon, lat, _ = skymaps.healpix_children(int(np.squeeze(image.nside)), image.get_idx(flat=True)[0],
+                                                  image.nest, order=int(np.ceil(np.log2(factor))))
+            from astropy.coordinates import SkyCoord
+
+            coords = SkyCoord(lon, lat, unit="deg", frame=image.frame).galactic
+            pix = hp.ang2pix(nside, coords.l.deg, coords.b.deg, lonlat=True)
+            return maps[:, pix].mean(axis=-1).reshape((-1,) + image.data_shape)
+        fine = image.upsample(factor)
+        coords = fine.get_coord(frame="galactic")
+        pix = hp.ang2pix(nside, coords.lon.to_value("deg"), coords.lat.to_value("deg"), lonlat=True)
+        values = maps[:, pix]  # (n, ny f, nx f)
+        ny, nx = image.data_shape
+        return values.reshape(maps.shape[0], ny, factor, nx, factor).mean(axis=(2, 4))
 
     def cube(self, energy, nside=128, secondary="gamma", geom=None):
         """Intensity cube [GeV-1 cm-2 s-1 sr-1] of pixel averages.
 
         By default on an all-sky Galactic HEALPix grid (RING, ``nside``); ``geom`` may be any
-        image WcsGeom or HpxGeom instead (pixel integrals exact in latitude, see
-        :mod:`gammapy_cocoons.physics.skymaps`).
+        image WcsGeom or HpxGeom instead.
         """
-        from ..models.spatial import pixel_integrals_from_table
-
         energy = u.Quantity(energy, "GeV")
         axis = MapAxis.from_nodes(energy, name="energy_true", interp="log")
         if geom is None:
             geom = HpxGeom.create(nside=nside, nest=False, frame="galactic")
         image = geom.to_image()
-        columns = pixel_integrals_from_table(self.table, image) / image.solid_angle().to_value("sr") * KPC_CM
-        q = self.emissivity(energy.to_value("GeV"), secondary)
-        data = (q.reshape((-1,) + (1,) * columns.ndim) * columns[None]).astype(np.float32)
-        return Map.from_geom(image.to_cube([axis]), data=data, unit="GeV-1 cm-2 s-1 sr-1")
+        hi, h2 = self.gas_columns(image)  # (n_nodes,) + shape
+        q = self.node_emissivities(energy.to_value("GeV"), secondary)  # (n_nodes, n_energies)
+        data_hi, data_h2 = np.tensordot(q.T, hi, axes=1), np.tensordot(q.T, h2, axes=1)
+        if self.absorption and secondary == "gamma":
+            absorbed = cmb_absorption_coefficient(energy.to_value("GeV")) * _MAX_PATH_KPC > 1e-6
+            if np.any(absorbed):
+                coords = image.get_coord().skycoord.galactic
+                lon, lat = coords.l.deg, coords.b.deg
+                t_hi, t_h2 = self.transmission(energy.to_value("GeV")[absorbed], lon, lat)
+                data_hi[absorbed] *= t_hi
+                data_h2[absorbed] *= t_h2
+        data = data_hi + data_h2
+        return Map.from_geom(image.to_cube([axis]), data=data.astype(np.float32), unit="GeV-1 cm-2 s-1 sr-1")
+
+
+@lru_cache(maxsize=1)
+def _default_sea():
+    return CosmicRaySea()
 
 
 @contextmanager
@@ -141,7 +321,7 @@ def _variant(variant):
     if variant in KNEE_VARIANTS:
         return variant
     # "min" / "max": the knee variant with the lower / higher gamma-ray emissivity at 300 TeV
-    q = {v: ConventionalDGE(v).emissivity(np.array([3e5]))[0] for v in KNEE_VARIANTS}
+    q = {v: default_model(v).emissivity(np.array([3e5]))[0] for v in KNEE_VARIANTS}
     ordered = sorted(q, key=q.get)
     return ordered[0] if variant == "min" else ordered[-1]
 
@@ -149,9 +329,16 @@ def _variant(variant):
 _DEFAULT_ENERGIES = np.geomspace(0.5, 5e6, 57)  # GeV, 8 per decade
 
 
+@lru_cache(maxsize=2)
+def default_model(variant):
+    """The shared ConventionalDGE of a knee variant with the default ingredients (its geometry is
+    computed once and reused by every cube built from it)."""
+    return ConventionalDGE(variant)
+
+
 @lru_cache(maxsize=8)
 def _cached_cube(variant, secondary, nside):
-    return ConventionalDGE(variant).cube(_DEFAULT_ENERGIES * u.GeV, nside=nside, secondary=secondary)
+    return default_model(variant).cube(_DEFAULT_ENERGIES * u.GeV, nside=nside, secondary=secondary)
 
 
 def conventional_dge(variant="min", secondary="gamma", nside=128, name=None):
