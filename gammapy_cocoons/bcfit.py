@@ -317,7 +317,8 @@ def joint_fit(outdir=None, overwrite=False, variant="min"):
         "stat_bc": float(sum(d.stat_sum() for d in bc_datasets)),
         "points_gamma": gamma_points, "points_bc": bc_points,
         "parameters": {**_parameter_summary(model),
-                       **{f"dge_norm_{k}": {"value": float(n.norm.value), "error": float(n.norm.error), "unit": ""}
+                       **{("dge_norm" if k == "all" else f"dge_norm_{k}"):
+                          {"value": float(n.norm.value), "error": float(n.norm.error), "unit": ""}
                           for k, n in norms.items()}},
         "shared_chi0": model.chi0 is cocoons.spectral_model.chi0,
         "fit_seconds": time.perf_counter() - start,

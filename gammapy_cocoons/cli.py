@@ -15,6 +15,58 @@ def _fail(message):
     sys.exit(2)
 
 
+_DGE_MODELS = ("embedded", "fermi-pi0")
+
+
+def _dge_option(model, files):
+    """The DGE baseline of --dge-model / --dge-file (files win: one file, or two for min and max)."""
+    if files:
+        if len(files) > 2:
+            _fail(f"--dge-file takes one file, or two (base min and max), got {len(files)}")
+        return list(files) if len(files) == 2 else files[0]
+    return model
+
+
+def _user_points(specs):
+    """FluxPoints of each --points FILE:REGION (REGION: lhaaso-inner, lhaaso-outer, or L1,L2,B1,B2 in deg)."""
+    from pathlib import Path
+
+    from .datasets import read_flux_points
+
+    out = []
+    for spec in specs:
+        path, sep, region_text = spec.rpartition(":")
+        if not sep or not path:
+            _fail(f"--points must be FILE:REGION with REGION lhaaso-inner, lhaaso-outer or L1,L2,B1,B2, got {spec!r}")
+        if region_text in ("lhaaso-inner", "lhaaso-outer"):
+            region = {"lhaaso-inner": LHAASO_INNER, "lhaaso-outer": LHAASO_OUTER}[region_text]
+        else:
+            try:
+                box = tuple(float(v) for v in region_text.split(","))
+            except ValueError:
+                box = ()
+            if len(box) != 4:
+                _fail(f"--points REGION must be lhaaso-inner, lhaaso-outer or L1,L2,B1,B2 [deg], got {region_text!r}")
+            region, _ = _region(None, box, None)
+        try:
+            out.append(read_flux_points(path, region=region, name=Path(path).stem))
+        except (FileNotFoundError, ValueError, TypeError, u.UnitsError) as error:
+            _fail(f"--points {spec}: {error}")
+    return out
+
+
+_dge_model_option = click.option(
+    "--dge-model", default="embedded", show_default=True, type=click.Choice(_DGE_MODELS),
+    help="DGE baseline: the embedded conventional model or the data-driven Fermi pi0 template.")
+_dge_file_option = click.option(
+    "--dge-file", "dge_files", multiple=True, type=click.Path(dir_okay=False),
+    help="A DGE cube (HERMES or any gammapy map cube) instead of --dge-model; give it twice for base min and max.")
+_points_option = click.option(
+    "--points", "points_specs", multiple=True, metavar="FILE:REGION",
+    help="Your own flux points (ECSV as read_flux_points reads; intensities per sr allowed) and their region: "
+         "lhaaso-inner, lhaaso-outer or L1,L2,B1,B2 [deg]. Repeatable.")
+
+
 @click.group()
 @click.version_option(__version__, prog_name="gammapy-cocoons")
 def main():
@@ -72,42 +124,63 @@ def spectra(emin, emax, n_energies, chi0, r0, grammage):
     help="Cocoon grammage law.",
 )
 @click.option("--dge", "variant", default="min", show_default=True,
-              type=click.Choice(["min", "max", "kascade-grande", "icetop"]), help="Embedded DGE variant.")
+              type=click.Choice(["min", "max"]), help="Member of the DGE band (base min or max) that is fitted.")
+@_dge_model_option
+@_dge_file_option
+@click.option("--datasets", "dataset_names", multiple=True,
+              type=click.Choice(["lhaaso-km2a-2023-inner", "lhaaso-km2a-2023-outer", "tibet-asgamma-2021-a",
+                                 "tibet-asgamma-2021-b", "argo-ybj-2015"]),
+              help="Bundled points to fit (repeatable; default: LHAASO-KM2A inner and outer).")
+@_points_option
+@click.option("--per-dataset-norms", is_flag=True,
+              help="One DGE normalisation per dataset instead of one shared by all (both are reported).")
 @click.option("--compare-laws/--no-compare-laws", default=False, show_default=True,
               help="Also fit the exponential, Kraichnan and Bohm laws and write grammage_laws.json.")
 @click.option("--profile-points", default=13, show_default=True, type=click.IntRange(3, 200),
               help="Points of the chi0 and R0 likelihood profiles.")
+@click.option("--profiles/--no-profiles", default=True, show_default=True,
+              help="Compute the chi0 and R0 likelihood profiles (most of the run time).")
 @click.option("--posterior/--no-posterior", default=False, show_default=True,
               help="Also sample the posterior with UltraNest (optional dependency; minutes).")
 @click.option("--live-points", default=100, show_default=True, type=click.IntRange(20, 10000),
               help="UltraNest live points for --posterior.")
 @click.option("--overwrite", is_flag=True, help="Replace results already in --outdir.")
-def fit(outdir, grammage, variant, compare_laws, profile_points, posterior, live_points, overwrite):
-    """Joint fit of cocoons + the embedded DGE to the LHAASO-KM2A inner and outer points.
+def fit(outdir, grammage, variant, dge_model, dge_files, dataset_names, points_specs, per_dataset_norms,
+        compare_laws, profile_points, profiles, posterior, live_points, overwrite):
+    """Joint fit of cocoons + a DGE to diffuse gamma-ray points (default: LHAASO-KM2A inner and outer).
 
-    Writes fit_result.yaml (gammapy Models with covariance), fit_summary.json (success, stat,
-    ndof, parameters with errors, TS of the cocoons), chi0 and R0 likelihood profiles and an SED
-    plot per region.
+    The cocoon parameters and one DGE normalisation are shared by all datasets; each dataset keeps
+    its fixed mask factor (0.65 for the LHAASO inner region). Writes fit_result.yaml (gammapy Models
+    with covariance), fit_summary.json (success, stat, ndof, parameters with errors, TS of the
+    cocoons, the fit with the other choice of DGE normalisations), chi0 and R0 likelihood profiles
+    and an SED plot per dataset.
     """
     import json
     from pathlib import Path
 
     from .fitting import compare_grammage_laws, run_lhaaso_fit
 
+    options = dict(dge=_dge_option(dge_model, dge_files), points=_user_points(points_specs),
+                   datasets=dataset_names or ("lhaaso-km2a-2023-inner", "lhaaso-km2a-2023-outer"),
+                   shared_dge_norm=not per_dataset_norms)
     with click.progressbar(length=2 if compare_laws else 1, label="fitting", file=sys.stderr) as bar:
         try:
             summary = run_lhaaso_fit(outdir=outdir, grammage=grammage, variant=variant, overwrite=overwrite,
-                                     profile_points=profile_points, posterior=posterior, live_points=live_points)
-        except (FileExistsError, ValueError, ImportError) as error:
+                                     profile_points=profile_points, profiles=profiles, posterior=posterior,
+                                     live_points=live_points, **options)
+        except (FileExistsError, FileNotFoundError, ValueError, ImportError) as error:
             _fail(str(error))
         bar.update(1)
         if compare_laws:
-            rows = compare_grammage_laws(variant=variant)
+            rows = compare_grammage_laws(variant=variant, **options)
             (Path(outdir) / "grammage_laws.json").write_text(json.dumps(rows, indent=2))
             bar.update(1)
-    chi0 = summary["parameters"]["chi0"]
+    parameters = summary["parameters"]
+    chi0, r0 = parameters["chi0"], parameters["r0"]
+    norms = ", ".join(f"{k}={v['value']:.3g}+-{v['error']:.2g}" for k, v in parameters.items() if k.startswith("dge_norm"))
     click.echo(f"success={summary['success']} stat={summary['stat']:.2f} ndof={summary['ndof']} "
-               f"chi0={chi0['value']:.3g}+-{chi0['error']:.2g} g cm-2 TS_cocoons={summary['ts_cocoons']:.2f}")
+               f"chi0={chi0['value']:.3g}+-{chi0['error']:.2g} g cm-2 r0={r0['value']:.3g}+-{r0['error']:.2g} TV "
+               f"{norms} TS_cocoons={summary['ts_cocoons']:.2f}")
     click.echo(f"results in {outdir}")
 
 
@@ -151,13 +224,15 @@ def _region(name, box, circle):
 @click.option("--grammage", default="exponential", show_default=True,
               type=click.Choice(["exponential", "kolmogorov", "kraichnan", "bohm", "constant"]))
 @click.option("--dge", "dge_variant", default="min", show_default=True,
-              type=click.Choice(["none", "min", "max", "kascade-grande", "icetop"]),
-              help="Embedded conventional DGE to add ('none': cocoons only).")
+              type=click.Choice(["none", "min", "max"]),
+              help="Member of the DGE band to add (base min or max; 'none': cocoons only).")
+@_dge_model_option
+@_dge_file_option
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="ECSV file to write.")
 @click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Also write a PNG/PDF plot.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 def spectrum(region_name, box, circle, secondary, emin, emax, n_energies, chi0, r0, grammage, dge_variant,
-             output, plot_path, overwrite):
+             dge_model, dge_files, output, plot_path, overwrite):
     """Cocoon (and DGE, total) spectrum over a region, written as ECSV: E, E^2 I per sr, and the
     region flux. Neutrinos are per flavour at Earth."""
     from pathlib import Path
@@ -182,16 +257,18 @@ def spectrum(region_name, box, circle, secondary, emin, emax, n_energies, chi0, 
         omega = model.solid_angle()
         columns = {"e_ref": energy, "cocoons": (energy**2 * model(energy) / omega).to("GeV cm-2 s-1 sr-1")}
         if dge_variant != "none":
-            from .dge import conventional_dge
+            from .dge.select import dge_baseline
 
-            dge = RegionFluxSpectralModel(conventional_dge(dge_variant, secondary=secondary), region=region)
+            baseline = dge_baseline(_dge_option(dge_model, dge_files), secondary=secondary)
+            dge = RegionFluxSpectralModel(baseline.min if dge_variant == "min" else baseline.max, region=region)
             columns["dge"] = (energy**2 * dge(energy) / omega).to("GeV cm-2 s-1 sr-1")
             columns["total"] = columns["cocoons"] + columns["dge"]
-    except (ValueError, TypeError, u.UnitsError) as error:
+    except (FileNotFoundError, ValueError, TypeError, u.UnitsError) as error:
         _fail(str(error))
     table = QTable(columns, meta={"region": label, "solid_angle_sr": float(omega.to_value("sr")),
                                   "secondary": secondary, "grammage": grammage, "chi0_g_cm2": chi0, "r0_TV": r0,
-                                  "dge": dge_variant, "columns": "E^2 I per sr; region flux = E^2 I x solid angle"})
+                                  "dge": dge_variant if dge_variant == "none" else f"{dge_variant}: {baseline.label}",
+                                  "columns": "E^2 I per sr; region flux = E^2 I x solid angle"})
     table.write(output, format="ascii.ecsv", overwrite=True)
     if plot_path:
         import matplotlib
@@ -322,20 +399,27 @@ def bc(outdir, grammage, with_dampe_calet, profile, joint, overwrite):
 @click.option("--outdir", required=True, type=click.Path(file_okay=False), help="Directory for the figures.")
 @click.option("--overwrite", is_flag=True, help="Replace figures and tables already in --outdir.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
-def reproduce(outdir, overwrite, progress):
+@_dge_model_option
+@_dge_file_option
+@_points_option
+def reproduce(outdir, overwrite, progress, dge_model, dge_files, points_specs):
     """Every figure of the paper with its ECSV table, and SUMMARY.md (about a minute).
 
     Fig. 1 (fig1_bc: B/C fit), Fig. 2 (fig2_sed: inner and outer SEDs, chi0 = 0.4 g cm-2,
     R0 = 20 TV), Fig. B.1 (figB1_neutrinos: vs IceCube), Fig. B.2 (figB2_r0_scan: R0 = 10, 20, 50,
     90 TV), Fig. B.3 (figB3_grammage_laws: Kraichnan R0 = 1 TV, Bohm R0 = 10 TV), each as PNG, PDF
     and ECSV; SUMMARY.md and summary.json with the fitted chi0, Eqs. 9-10 and the cocoon fraction
-    of the total at 1, 10 and 100 TeV per region.
+    of the total at 1, 10 and 100 TeV per region, and the data/model ratios. The DGE is drawn as
+    computed (no fitted scaling); --dge-file and --points give the paper's set-up with your own
+    maps and points.
     """
     from .reproduce import reproduce as run
 
+    dge = _dge_option(dge_model, dge_files)
+    points = _user_points(points_specs)
     try:
-        summary = run(outdir, overwrite=overwrite, progress=progress)
-    except (FileExistsError, NotADirectoryError, ValueError) as error:
+        summary = run(outdir, overwrite=overwrite, progress=progress, dge=dge, points=points)
+    except (FileExistsError, FileNotFoundError, NotADirectoryError, ValueError) as error:
         _fail(str(error))
     bc = summary["bc_fit"]["parameters"]["chi0"]
     fit = summary["lhaaso_fit"]["parameters"]["chi0"]

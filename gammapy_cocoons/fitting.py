@@ -1,14 +1,18 @@
-"""Joint fit of cocoons + the embedded conventional DGE to the LHAASO inner and outer points.
+"""Joint fit of cocoons + a DGE baseline to diffuse gamma-ray points (LHAASO, Tibet, ARGO, yours).
 
-The model in each region r is
+The model for the points of dataset d, measured over region r_d, is
 
-    F_r(E) = s_r [ cocoon flux over r (Eq. 8) + N_r x DGE flux over r ]
+    F_d(E) = s_d [ cocoon flux over r_d (Eq. 8) + N x DGE flux over r_d ]
 
-with the cocoon parameters (chi0, R0, ...) shared by the regions (one Parameter object), one free
-DGE normalisation N_r per region, and the paper's mask factor s_inner = 0.65 (s_outer = 1). The
-points are the bundled LHAASO-KM2A 2023 tables with statistical and systematic errors in
-quadrature (see :mod:`gammapy_cocoons.datasets`). gammapy's ``Fit`` does the minimisation and
-the covariance; the cocoon test statistic is TS = stat(chi0 = 0) - stat(best fit).
+with the cocoon parameters (chi0, R0, ...) shared by all datasets (one Parameter object) and one
+free DGE normalisation N shared by all of them (default; ``shared_dge_norm=False`` gives one N_d
+per dataset instead). s_d is the dataset's fixed mask factor: the paper's 0.65 for the LHAASO
+inner region, whose known sources are masked; 1 for the others (Tibet and ARGO do not state an
+equivalent factor). The bundled points carry statistical and systematic errors in quadrature
+(see :mod:`gammapy_cocoons.datasets`). The DGE is any baseline of
+:func:`~gammapy_cocoons.dge.select.dge_baseline` ("embedded", "fermi-pi0", or files). gammapy's
+``Fit`` does the minimisation and the covariance; the cocoon test statistic is
+TS = stat(chi0 = 0) - stat(best fit).
 """
 import json
 import logging
@@ -22,50 +26,96 @@ from gammapy.modeling import Fit
 from gammapy.modeling.models import Models, PowerLawNormSpectralModel, SkyModel
 
 from .datasets import load_flux_points
-from .dge import conventional_dge
+from .dge.select import BASELINES, dge_baseline
 from .models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
 
 __all__ = [
     "build_lhaaso_fit", "run_lhaaso_fit", "compare_grammage_laws", "neutrino_prediction", "sample_posterior",
-    "set_default_priors", "INNER_MASK_SCALE",
+    "set_default_priors", "INNER_MASK_SCALE", "MASK_SCALES", "DEFAULT_FIT_DATASETS", "FIT_DATASETS",
 ]
 
 log = logging.getLogger(__name__)
 
 #: the paper's factor for the LHAASO inner-region source mask, applied to the inner predictions
 INNER_MASK_SCALE = 0.65
-_REGIONS = (("inner", "lhaaso-km2a-2023-inner", INNER_MASK_SCALE), ("outer", "lhaaso-km2a-2023-outer", 1.0))
+#: fixed mask factor per bundled dataset (1 where none is stated)
+MASK_SCALES = {"lhaaso-km2a-2023-inner": INNER_MASK_SCALE}
+#: bundled gamma-ray datasets a fit may use, with the short names of their fit datasets
+FIT_DATASETS = {"lhaaso-km2a-2023-inner": "inner", "lhaaso-km2a-2023-outer": "outer",
+                "tibet-asgamma-2021-a": "tibet-a", "tibet-asgamma-2021-b": "tibet-b", "argo-ybj-2015": "argo"}
+DEFAULT_FIT_DATASETS = ("lhaaso-km2a-2023-inner", "lhaaso-km2a-2023-outer")
 
 
-def build_lhaaso_fit(grammage="exponential", variant="min", r0=20 * u.TV, chi0=0.4 * u.Unit("g cm-2")):
-    """Datasets and models of the joint LHAASO fit.
+def _fit_points(names, points):
+    """[(short name, FluxPoints, mask scale)] of the chosen bundled datasets and the user's points."""
+    names = tuple(names)
+    unknown = [n for n in names if n not in FIT_DATASETS]
+    if unknown:
+        raise ValueError(f"datasets must be among {sorted(FIT_DATASETS)}, got {unknown}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"datasets are given twice: {list(names)}")
+    chosen = [(FIT_DATASETS[n], load_flux_points(n), MASK_SCALES.get(n, 1.0)) for n in names]
+    for i, entry in enumerate(points):
+        flux_points, scale = entry if isinstance(entry, tuple) else (entry, 1.0)
+        if "region" not in flux_points.meta:
+            raise ValueError("points: each user FluxPoints needs meta['region'] (see datasets.read_flux_points)")
+        chosen.append((flux_points.meta.get("name") or f"points-{i + 1}", flux_points, float(scale)))
+    if not chosen:
+        raise ValueError("datasets and points are both empty: nothing to fit")
+    short = [c[0] for c in chosen]
+    if len(set(short)) != len(short):
+        raise ValueError(f"dataset names must be unique, got {short}")
+    return chosen
+
+
+def build_lhaaso_fit(grammage="exponential", variant="min", r0=20 * u.TV, chi0=0.4 * u.Unit("g cm-2"),
+                     dge="embedded", datasets=DEFAULT_FIT_DATASETS, points=(), shared_dge_norm=True):
+    """Datasets and models of the joint fit of cocoons + DGE (see the module documentation).
+
+    Parameters
+    ----------
+    grammage, r0, chi0
+        The cocoon model's grammage law and starting values.
+    variant : {"min", "max"}
+        Member of the DGE band that is fitted.
+    dge : str, path or pair of paths
+        DGE baseline (:func:`~gammapy_cocoons.dge.select.dge_baseline`).
+    datasets : sequence of str
+        Bundled datasets (keys of :data:`FIT_DATASETS`).
+    points : sequence of FluxPoints or (FluxPoints, mask scale)
+        The user's own points, each with ``meta["region"]`` (:func:`~gammapy_cocoons.datasets.read_flux_points`).
+    shared_dge_norm : bool
+        One DGE normalisation for all datasets (default) or one per dataset.
 
     Returns
     -------
     datasets : `~gammapy.datasets.Datasets`
-        One FluxPointsDataset per region ("inner", "outer").
+        One FluxPointsDataset per dataset ("inner", "outer", "tibet-a", ... or the points' names).
     cocoons : `~gammapy.modeling.models.SkyModel`
-        The cocoon sky model whose parameters the regions share.
+        The cocoon sky model whose parameters the datasets share.
     dge_norms : dict
-        Region name -> the PowerLawNormSpectralModel of the DGE in that region.
+        "all" -> the shared PowerLawNormSpectralModel of the DGE, or dataset name -> its own.
     """
+    choice_variant = {"min": 0, "max": 1}
+    if variant not in choice_variant:
+        raise ValueError(f"variant must be 'min' or 'max' (the member of the DGE band), got {variant!r}")
     cocoons = SkyModel(
         spectral_model=CocoonSpectralModel(grammage=grammage, chi0=chi0, r0=r0),
         spatial_model=CocoonSpatialModel(), name="cocoons",
     )
-    dge = conventional_dge(variant)
-    datasets, norms = [], {}
-    for name, dataset_name, scale in _REGIONS:
-        points = load_flux_points(dataset_name)
-        region = points.meta["region"]
-        norm = PowerLawNormSpectralModel()
-        norms[name] = norm
-        dge_region = SkyModel(spectral_model=norm, spatial_model=dge.spatial_model, name=f"dge-{name}")
+    baseline = dge_baseline(dge)
+    dge_model = baseline.min if variant == "min" else baseline.max
+    shared = PowerLawNormSpectralModel()
+    out, norms = [], ({"all": shared} if shared_dge_norm else {})
+    for name, flux_points, scale in _fit_points(datasets, points):
+        region = flux_points.meta["region"]
+        norm = shared if shared_dge_norm else norms.setdefault(name, PowerLawNormSpectralModel())
+        dge_region = SkyModel(spectral_model=norm, spatial_model=dge_model.spatial_model, name=f"dge-{name}")
         total = (RegionFluxSpectralModel(cocoons, region=region, scale=scale)
                  + RegionFluxSpectralModel(dge_region, region=region, scale=scale))
         model = SkyModel(spectral_model=total, name=name)
-        datasets.append(FluxPointsDataset(data=points, models=model, name=name))
-    return Datasets(datasets), cocoons, norms
+        out.append(FluxPointsDataset(data=flux_points, models=model, name=name))
+    return Datasets(out), cocoons, norms
 
 
 def _free_summary(datasets, cocoons, norms):
@@ -75,7 +125,8 @@ def _free_summary(datasets, cocoons, norms):
             summary[parameter.name] = {"value": float(parameter.value), "error": float(parameter.error),
                                        "unit": parameter.unit.to_string()}
     for name, norm in norms.items():
-        summary[f"dge_norm_{name}"] = {"value": float(norm.norm.value), "error": float(norm.norm.error), "unit": ""}
+        key = "dge_norm" if name == "all" else f"dge_norm_{name}"
+        summary[key] = {"value": float(norm.norm.value), "error": float(norm.norm.error), "unit": ""}
     return summary
 
 
@@ -95,8 +146,14 @@ def _fit_with_chi0_zero(datasets, cocoons):
 
 
 def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=True, plot=True, overwrite=False,
-                   profile_points=13, posterior=False, live_points=100):
-    """Fit cocoons + DGE to LHAASO inner/outer; optionally write the results to ``outdir``.
+                   profile_points=13, posterior=False, live_points=100, dge="embedded",
+                   datasets=DEFAULT_FIT_DATASETS, points=(), shared_dge_norm=True, alternative=True):
+    """Fit cocoons + DGE to diffuse gamma-ray points; optionally write the results to ``outdir``.
+
+    ``dge``, ``datasets``, ``points`` and ``shared_dge_norm`` are as in :func:`build_lhaaso_fit`
+    (default: LHAASO-KM2A inner and outer, the embedded DGE with one normalisation). With
+    ``alternative`` the fit is repeated with the other choice of DGE normalisations (one per
+    dataset, or one shared) and reported as ``summary["alternative"]``.
 
     Writes ``fit_result.yaml`` (gammapy Models with covariance; the DGE cube it references as
     ``dge_template.fits``), ``fit_summary.json``, ``profile_chi0.ecsv``/``profile_r0.ecsv``
@@ -118,7 +175,8 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
         if existing and not overwrite:
             raise FileExistsError(f"outdir {str(outdir)!r} already holds {', '.join(existing)}; pass overwrite=True")
     start = time.perf_counter()
-    datasets, cocoons, norms = build_lhaaso_fit(grammage=grammage, variant=variant)
+    setup = dict(grammage=grammage, variant=variant, dge=dge, datasets=datasets, points=points)
+    datasets, cocoons, norms = build_lhaaso_fit(shared_dge_norm=shared_dge_norm, **setup)
     datasets.stat_sum()  # builds kernels and region integrals once
     built = time.perf_counter()
     result = Fit().run(datasets)
@@ -134,7 +192,11 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
         "ndof": n_points - n_free,
         "n_points": n_points,
         "grammage": grammage,
+        "dge": dge_baseline(dge).label,
         "dge_variant": variant,
+        "dge_norms": "one shared by all datasets" if shared_dge_norm else "one per dataset",
+        "datasets": [d.name for d in datasets],
+        "mask_scales": {d.name: _mask_scale(d) for d in datasets},
         "inner_mask_scale": INNER_MASK_SCALE,
         "errors": "LHAASO statistical and systematic errors in quadrature",
         "parameters": _free_summary(datasets, cocoons, norms),
@@ -143,6 +205,14 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
         "time_build_s": built - start,
         "time_fit_s": fitted - built,
     }
+    if alternative and len(datasets) > 1:
+        other, other_cocoons, other_norms = build_lhaaso_fit(shared_dge_norm=not shared_dge_norm, **setup)
+        other_result = Fit().run(other)
+        other_free = len(other.models.parameters.free_unique_parameters)
+        summary["alternative"] = {
+            "dge_norms": "one per dataset" if shared_dge_norm else "one shared by all datasets",
+            "success": bool(other_result.success), "stat": float(other_result.total_stat),
+            "ndof": n_points - other_free, "parameters": _free_summary(other, other_cocoons, other_norms)}
     profiles_out = {}
     if profiles:
         best = [(p, p.value, p.error) for p in datasets.models.parameters.unique_parameters]
@@ -157,17 +227,21 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
     samples = None
     if posterior:
         set_default_priors(cocoons, norms)
-        labels = {norm.norm: f"dge_norm_{name}" for name, norm in norms.items()}
+        labels = {norm.norm: "dge_norm" if name == "all" else f"dge_norm_{name}" for name, norm in norms.items()}
         samples, quantiles = sample_posterior(datasets, live_points=live_points, labels=labels)
         summary["posterior"] = quantiles
     if outdir is not None:
         if samples is not None:
             samples.write(outdir / "posterior.ecsv", overwrite=True)
-        _write_outputs(outdir, datasets, cocoons, summary, profiles_out, plot, variant)
+        _write_outputs(outdir, datasets, cocoons, summary, profiles_out, plot, variant, dge)
     return summary
 
 
-def _write_outputs(outdir, datasets, cocoons, summary, profiles, plot, variant):
+def _mask_scale(dataset):
+    return float(dataset.models[0].spectral_model.model1.scale)
+
+
+def _write_outputs(outdir, datasets, cocoons, summary, profiles, plot, variant, dge="embedded"):
     from astropy.table import Table
 
     template = datasets[0].models[0].spectral_model.model2.sky_model.spatial_model
@@ -181,7 +255,7 @@ def _write_outputs(outdir, datasets, cocoons, summary, profiles, plot, variant):
         table = Table({name: profile[key], "stat": profile["stat_scan"]})
         table.write(outdir / f"profile_{name}.ecsv", overwrite=True)
         summary[f"profile_{name}"] = f"profile_{name}.ecsv"
-    neutrinos = neutrino_prediction(cocoons.spectral_model, variant)
+    neutrinos = neutrino_prediction(cocoons.spectral_model, variant, dge=dge)
     neutrinos.write(outdir / "neutrinos.ecsv", overwrite=True)
     summary["neutrinos"] = "neutrinos.ecsv"
     (outdir / "fit_summary.json").write_text(json.dumps(summary, indent=2))
@@ -257,11 +331,13 @@ def sample_posterior(datasets, live_points=100, frac_remain=0.5, labels=None):
     return table, quantiles
 
 
-def neutrino_prediction(cocoon_spectral, variant="min", energy=None):
+def neutrino_prediction(cocoon_spectral, variant="min", energy=None, dge="embedded"):
     """All-sky per-flavour neutrino E^2 dN/dE [GeV cm-2 s-1] of cocoons and DGE (Fig. B.1).
 
     ``cocoon_spectral`` is a fitted gamma-ray CocoonSpectralModel: its parameters and options
-    are reused with ``secondary="nu_per_flavour"``.
+    are reused with ``secondary="nu_per_flavour"``. The DGE is the neutrino counterpart of the
+    baseline ``dge`` ("embedded" or "fermi-pi0") at its own normalisation; a DGE read from files
+    (gamma rays only) has none, and its column is NaN. Energies beyond the DGE cube are refused.
 
     Returns
     -------
@@ -276,26 +352,37 @@ def neutrino_prediction(cocoon_spectral, variant="min", energy=None):
     options = dict(cocoon_spectral.options, secondary="nu_per_flavour")
     nu = CocoonSpectralModel(**options, **{p.name: p.quantity for p in cocoon_spectral.parameters})
     cocoons = (energy**2 * nu(energy)).to(u.Unit("GeV cm-2 s-1"))
-    cube = conventional_dge(variant, secondary="nu_per_flavour").spatial_model.map
-    nodes = cube.geom.axes[0].center
-    all_sky = np.nansum(cube.quantity.reshape(nodes.size, -1), axis=1) * cube.geom.solid_angle()[0]
-    dge = np.exp(np.interp(np.log(energy.to_value(u.GeV)), np.log(nodes.to_value(u.GeV)),
-                           np.log(all_sky.to_value("GeV-1 cm-2 s-1")))) * u.Unit("GeV-1 cm-2 s-1")
-    dge = (energy**2 * dge).to(u.Unit("GeV cm-2 s-1"))
-    table = QTable({"e_ref": energy, "cocoons": cocoons, "dge": dge, "total": cocoons + dge})
+    if isinstance(dge, str) and dge in BASELINES:
+        baseline = dge_baseline(dge, secondary="nu_per_flavour")
+        cube = (baseline.min if variant == "min" else baseline.max).spatial_model.map
+        nodes = cube.geom.axes[0].center
+        e_gev, node_gev = energy.to_value(u.GeV), nodes.to_value(u.GeV)
+        if np.any(e_gev < node_gev[0] * (1 - 1e-9)) or np.any(e_gev > node_gev[-1] * (1 + 1e-9)):
+            raise ValueError(f"energy must lie within the DGE cube's {node_gev[0]:.3g}-{node_gev[-1]:.3g} GeV, "
+                             f"got {e_gev.min():.3g}-{e_gev.max():.3g} GeV")
+        all_sky = np.nansum(cube.quantity.reshape(nodes.size, -1), axis=1) * cube.geom.solid_angle()[0]
+        flux = np.exp(np.interp(np.log(e_gev), np.log(node_gev), np.log(all_sky.to_value("GeV-1 cm-2 s-1"))))
+        dge_e2 = (energy**2 * flux * u.Unit("GeV-1 cm-2 s-1")).to(u.Unit("GeV cm-2 s-1"))
+        note = f"{baseline.label}, '{variant}', at its own normalisation"
+    else:
+        dge_e2 = np.full(energy.size, np.nan) * u.Unit("GeV cm-2 s-1")
+        note = "DGE read from files holds gamma rays only: no DGE neutrinos"
+    table = QTable({"e_ref": energy, "cocoons": cocoons, "dge": dge_e2, "total": cocoons + dge_e2})
     band = load_band("icecube-2023-pi0")
     for column in ("e2dnde", "e2dnde_low", "e2dnde_high"):
         table[f"icecube_pi0_{column.replace('e2dnde', 'best').replace('best_', '')}"] = band_at(band, energy, column)
     table.meta["flux"] = "nu + anti-nu of one flavour at Earth (1:1:1), integrated over the whole sky"
-    table.meta["dge"] = f"embedded conventional DGE '{variant}' at its own normalisation (the fitted norms are regional)"
+    table.meta["dge"] = note
     return table
 
 
-def compare_grammage_laws(laws=("exponential", "kraichnan", "bohm"), variant="min"):
-    """Best-fit statistic of the joint LHAASO fit for several cocoon grammage laws (Appendix B)."""
+def compare_grammage_laws(laws=("exponential", "kraichnan", "bohm"), variant="min", **fit_options):
+    """Best-fit statistic of the joint fit for several cocoon grammage laws (Appendix B);
+    ``fit_options`` as :func:`run_lhaaso_fit`'s (dge, datasets, points, shared_dge_norm)."""
     rows = []
     for law in laws:
-        summary = run_lhaaso_fit(grammage=law, variant=variant, profiles=False, plot=False)
+        summary = run_lhaaso_fit(grammage=law, variant=variant, profiles=False, plot=False, alternative=False,
+                                 **fit_options)
         rows.append({"grammage": law, "stat": summary["stat"], "ndof": summary["ndof"],
                      "chi0": summary["parameters"]["chi0"]["value"], "r0": summary["parameters"]["r0"]["value"],
                      "ts_cocoons": summary["ts_cocoons"], "success": summary["success"]})

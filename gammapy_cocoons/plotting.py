@@ -80,9 +80,15 @@ def plot_neutrinos(table, path):
     band = np.isfinite(table["icecube_pi0_best"].value)
     ax.fill_between(e[band], table["icecube_pi0_low"][band].to_value(unit), table["icecube_pi0_high"][band].to_value(unit),
                     color="C1", alpha=0.3, label="IceCube 2023, pi0 template (1 sigma)")
+    drawn = []
     for column, color in (("cocoons", "C3"), ("dge", "C0"), ("total", "k")):
-        ax.plot(e, table[column].to_value(unit), color=color, label=column)
-    top = np.nanmax(table["total"].to_value(unit))
+        values = table[column].to_value(unit)
+        if np.any(np.isfinite(values)):  # a DGE from files has no neutrinos
+            ax.plot(e, values, color=color, label=column)
+            drawn.append(np.nanmax(values))
+    if "dge" in table.meta:
+        ax.text(0.03, 0.03, f"DGE: {table.meta['dge']}", transform=ax.transAxes, fontsize=7, va="bottom", wrap=True)
+    top = max(drawn)
     ax.set_ylim(1e-4 * top, 3 * top)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -263,3 +269,36 @@ def save_figure(fig, path_stem):
     for suffix in ("png", "pdf"):
         fig.savefig(f"{path_stem}.{suffix}", dpi=150)
     plt.close(fig)
+
+
+def plot_dge_validation(model, energy=10.0, label="embedded DGE (base min)"):
+    """Validation of a DGE on the Fermi-LAT pi0 template: the ratio map at ``energy`` [GeV]
+    (Mollweide, Galactic, centred on l = 0) and the region ratios at 3 and 10 GeV."""
+    import healpy as hp
+
+    from .dge.validation import VALIDATION_REGIONS, ratio_map, validation_ratios
+
+    plt = _matplotlib()
+    ratios, node = ratio_map(model, energy)
+    fig = plt.figure(figsize=(12, 4.6))
+    hp.mollview(ratios, fig=fig.number, sub=(1, 2, 1), min=0.3, max=1.7, cmap="RdBu_r", cbar=True,
+                title=f"{label} / Fermi-LAT pi0 template, {node:.1f} GeV", unit="ratio")
+    hp.graticule(dpar=15, dmer=60, alpha=0.3)
+    ax = fig.add_axes([0.68, 0.12, 0.3, 0.78])
+    table = validation_ratios(model, [3.0, 10.0])
+    names = list(VALIDATION_REGIONS)
+    y = np.arange(len(names))
+    for k, (e, marker) in enumerate(((3.0, "o"), (10.0, "s"))):
+        ax.plot([table[n][k] for n in names], y + 0.12 * (k - 0.5), marker, label=f"{e:g} GeV")
+    for n_index, n in enumerate(names):
+        allowed = VALIDATION_REGIONS[n][1]
+        ax.plot([1 - allowed, 1 + allowed], [n_index, n_index], color="0.8", lw=6, zorder=0)
+    ax.axvline(1.0, color="k", lw=0.8)
+    ax.set_yticks(y, [n + "  " + r"($|b|<5^\circ$)" if "mid" not in n else n + r"  ($5^\circ<|b|<15^\circ$)"
+                      for n in names], fontsize=8)
+    ax.set_xlabel("region mean: model / Fermi pi0 template")
+    ax.set_xlim(0.4, 1.6)
+    ax.invert_yaxis()
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("grey: the tested tolerance (25 % regions, 30 % sub-regions)", fontsize=9)
+    return fig

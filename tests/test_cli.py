@@ -40,8 +40,13 @@ def test_fit_command_writes_the_results(tmp_path):
     result = CliRunner().invoke(main, ["fit", "--outdir", str(outdir), "--profile-points", "4"])
     assert result.exit_code == 0, result.output
     summary = json.loads((outdir / "fit_summary.json").read_text())
-    assert summary["success"] and summary["ndof"] == 15 - 4
-    assert set(summary["parameters"]) >= {"chi0", "r0", "dge_norm_inner", "dge_norm_outer"}
+    assert summary["success"] and summary["ndof"] == 15 - 3  # chi0, R0 and one DGE norm
+    assert set(summary["parameters"]) >= {"chi0", "r0", "dge_norm"}
+    # the other choice is reported: one DGE norm per dataset
+    assert set(summary["alternative"]["parameters"]) >= {"chi0", "r0", "dge_norm_inner", "dge_norm_outer"}
+    assert summary["alternative"]["ndof"] == 15 - 4
+    assert summary["alternative"]["stat"] <= summary["stat"] + 1e-3  # one more free parameter
+    assert summary["mask_scales"] == {"inner": 0.65, "outer": 1.0}
     assert summary["ts_cocoons"] >= 0 and summary["stat"] <= summary["stat_chi0_zero"]
     for name in ("fit_result.yaml", "profile_chi0.ecsv", "profile_r0.ecsv", "sed_inner.png", "sed_outer.png",
                  "profiles.png", "dge_template.fits", "neutrinos.ecsv", "neutrinos.png"):
@@ -50,6 +55,7 @@ def test_fit_command_writes_the_results(tmp_path):
     models = Models.read(outdir / "fit_result.yaml")
     inner, outer = models["inner"].spectral_model, models["outer"].spectral_model
     assert inner.model1.parameters["chi0"] is outer.model1.parameters["chi0"]
+    assert inner.model2.parameters["norm"] is outer.model2.parameters["norm"]  # one DGE norm
     assert inner.model1.parameters["chi0"].value == pytest.approx(summary["parameters"]["chi0"]["value"])
     # a second run refuses to overwrite
     again = CliRunner().invoke(main, ["fit", "--outdir", str(outdir)])
@@ -96,3 +102,39 @@ def test_template_command_writes_each_format(tmp_path):
     bad = CliRunner().invoke(main, ["template", "--output", str(tmp_path / "f.fits"), "--format", "fermi",
                                     "--nside", "8"])
     assert bad.exit_code == 2 and "WCS" in bad.output
+
+
+def test_fit_with_chosen_datasets_user_points_and_a_dge_file(tmp_path):
+    """--datasets, --points FILE:REGION and --dge-file: Tibet + ARGO + a user's ECSV of intensities,
+    against a user DGE cube exported from the embedded one (the same numbers: the fit must agree with
+    the embedded DGE's)."""
+    import json
+
+    from astropy.table import QTable
+    from gammapy_cocoons.datasets import load_flux_points
+    from gammapy_cocoons.dge.conventional import _DEFAULT_ENERGIES, _variant, default_model
+
+    cube = default_model(_variant("min")).cube(_DEFAULT_ENERGIES[_DEFAULT_ENERGIES > 200] * u.GeV, nside=32)
+    dge_file = tmp_path / "my_dge.fits"
+    cube.write(dge_file)
+    # the user's points: the LHAASO outer table written as intensities per sr
+    outer = load_flux_points("lhaaso-km2a-2023-outer")
+    omega = outer.meta["solid_angle"] * u.sr
+    table = QTable({"e_ref": outer.energy_ref, "dnde": outer.dnde.quantity.ravel() / omega,
+                    "dnde_errn": outer.dnde_errn.quantity.ravel() / omega,
+                    "dnde_errp": outer.dnde_errp.quantity.ravel() / omega})
+    points_file = tmp_path / "my_points.ecsv"
+    table.write(points_file)
+    outdir = tmp_path / "fit"
+    result = CliRunner().invoke(main, [
+        "fit", "--outdir", str(outdir), "--no-profiles", "--datasets", "tibet-asgamma-2021-a",
+        "--datasets", "argo-ybj-2015", "--points", f"{points_file}:lhaaso-outer", "--dge-file", str(dge_file)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((outdir / "fit_summary.json").read_text())
+    assert summary["datasets"] == ["tibet-a", "argo", "my_points"]
+    assert "my_dge.fits" in summary["dge"] and summary["n_points"] == 3 + 3 + 5
+    assert "dge_norm" in summary["parameters"] and "r0=" in result.output
+    bad = CliRunner().invoke(main, ["fit", "--outdir", str(tmp_path / "x"), "--points", f"{points_file}:nowhere"])
+    assert bad.exit_code == 2 and "REGION" in bad.output and "Traceback" not in bad.output
+    missing = CliRunner().invoke(main, ["fit", "--outdir", str(tmp_path / "y"), "--dge-file", str(tmp_path / "no.fits")])
+    assert missing.exit_code == 2 and "not found" in missing.output

@@ -6,6 +6,7 @@ import astropy.units as u
 
 from gammapy_cocoons import LHAASO_INNER, LHAASO_OUTER, RegionFluxSpectralModel
 from gammapy_cocoons.dge.conventional import ConventionalDGE, conventional_dge, default_model
+from gammapy_cocoons.dge.validation import VALIDATION_REGIONS, ratio_map, validation_ratios
 from gammapy_cocoons.dge.localspectra import KNEE_VARIANTS, _datasets, _prediction, local_spectra, read_kiss_table
 
 pytestmark = pytest.mark.filterwarnings("ignore:The filename is not defined")
@@ -231,43 +232,12 @@ def test_wcs_and_healpix_cubes_agree_on_region_fluxes():
     assert np.allclose(flux_wcs, hpx, rtol=0.01)
 
 
-#: sub-regions of the validation: (l1, l2, |b| min, |b| max) and the allowed deviation
-_VALIDATION_REGIONS = {
-    "inner": ((15, 125, 0, 5), 0.25), "outer": ((125, 235, 0, 5), 0.25),
-    "inner 15-70": ((15, 70, 0, 5), 0.30), "inner 70-125": ((70, 125, 0, 5), 0.30),
-    "outer 125-180": ((125, 180, 0, 5), 0.30), "outer 180-235": ((180, 235, 0, 5), 0.30),
-    "mid-latitude 15-125": ((15, 125, 5, 15), 0.30), "mid-latitude 125-235": ((125, 235, 5, 15), 0.30),
-}
-
-
-def validation_ratios(model, energies):
-    """Region mean intensity of a DGE SkyModel over the Fermi-LAT pi0 template (HEALPix nside 128
-    pixel means), at energies [GeV] on the cube's nodes."""
-    import healpy as hp
-
-    from gammapy_cocoons.dge import fermi_pi0_map
-
-    template, index = fermi_pi0_map()
-    lon, lat = hp.pix2ang(128, np.arange(hp.nside2npix(128)), lonlat=True)
-    cube = model.spatial_model.map
-    nodes = cube.geom.axes[0].center.to_value("GeV")
-    out = {}
-    for name, ((l1, l2, b1, b2), _) in _VALIDATION_REGIONS.items():
-        inside = (lon >= l1) & (lon < l2) & (np.abs(lat) >= b1) & (np.abs(lat) < b2)
-        out[name] = []
-        for energy in energies:
-            i = int(np.argmin(np.abs(np.log(nodes / energy))))
-            reference = template.data[inside] * nodes[i] ** -index
-            out[name].append(cube.data[i][inside].mean() / reference.mean())
-    return out
-
-
 def test_validated_on_the_fermi_pi0_template():
     """Issue #14: the region mean intensity at 3 and 10 GeV within 25 % of the Fermi-LAT pi0 template
     in the LHAASO inner and outer regions, within 30 % in their halves and mid-latitude bands.
     The model is calibrated on local CRs only (no gamma-ray data enter it)."""
     ratios = validation_ratios(conventional_dge("min"), [3.0, 10.0])
-    for name, (_, allowed) in _VALIDATION_REGIONS.items():
+    for name, (_, allowed) in VALIDATION_REGIONS.items():
         assert np.all(np.abs(np.array(ratios[name]) - 1) < allowed), (name, ratios[name])
 
 
@@ -280,7 +250,7 @@ def test_fermi_pi0_dge():
 
     model = fermi_pi0_dge("min")
     ratios = validation_ratios(model, [3.0, 10.0])
-    for name in _VALIDATION_REGIONS:
+    for name in VALIDATION_REGIONS:
         assert np.allclose(ratios[name], 1.0, atol=0.05), (name, ratios[name])
     from gammapy_cocoons.dge.conventional import _variant
 
@@ -321,3 +291,20 @@ def test_absorption_of_the_dge():
     assert np.all(absorbed[1] <= unabsorbed[1] * (1 + 1e-6))
     nu = dge.cube(energy, geom=geom, secondary="nu_all").data / plain.cube(energy, geom=geom, secondary="nu_all").data
     assert np.allclose(nu, 1.0, rtol=1e-6)
+
+
+def test_ratio_map_and_validation_agree():
+    """The ratio map's region means weighted by the template equal the region ratios."""
+    import healpy as hp
+
+    from gammapy_cocoons.dge import fermi_pi0_map
+
+    model = conventional_dge("min")
+    ratios, node = ratio_map(model, 10.0)
+    template, index = fermi_pi0_map()
+    lon, lat = hp.pix2ang(128, np.arange(hp.nside2npix(128)), lonlat=True)
+    inside = (lon >= 125) & (lon < 235) & (np.abs(lat) < 5)
+    weighted = np.sum(ratios[inside] * template.data[inside]) / np.sum(template.data[inside])
+    assert weighted == pytest.approx(validation_ratios(model, [10.0])["outer"][0], rel=1e-9)
+    with pytest.raises(ValueError, match="energy"):
+        ratio_map(model, 0.1)

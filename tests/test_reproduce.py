@@ -88,23 +88,40 @@ def test_summary_numbers(run):
     # B/C prefers cocoons, as in the paper
     assert summary["bc_fit"]["delta_stat_no_cocoons"] > 9
     assert summary["bc_fit"]["parameters"]["chi0"]["value"] > 0.2
-    # fractions: 1, 10, 100 TeV per region, falling with energy past the cut-off, consistent with Fig. 2
+    # fractions: 1, 10, 100 TeV per region, falling with energy past the cut-off, consistent with
+    # Fig. 2, whose DGE is drawn as computed (no fitted scaling)
     fig2 = QTable.read(outdir / "fig2_sed.ecsv")
-    norms = summary["dge_calibration"]["norms"]
     for region in ("inner", "outer"):
         rows = [r for r in summary["cocoon_fraction"] if r["region"] == region]
         assert [r["energy_tev"] for r in rows] == [1, 10, 100]
-        fractions = [r["fraction"] for r in rows]
+        fractions = [r["fraction_dge_min"] for r in rows]
         assert fractions[0] > fractions[1] > fractions[2] >= 0
         e = fig2["e_ref"].to_value("TeV")
         cocoons = np.exp(np.interp(np.log(1.0), np.log(e), np.log(fig2[f"{region}_cocoons"].value)))
         dge = np.exp(np.interp(np.log(1.0), np.log(e), np.log(fig2[f"{region}_dge_min"].value)))
         assert fractions[0] == pytest.approx(cocoons / (cocoons + dge), rel=2e-3)
-        unscaled = cocoons / (cocoons + dge / norms[region]["value"])
-        assert rows[0]["fraction_dge_unscaled"] == pytest.approx(unscaled, rel=2e-3)
+    # the DGE in the figures is the model as computed, region mean x the mask factor
+    from gammapy_cocoons import RegionFluxSpectralModel
+    from gammapy_cocoons.dge import conventional_dge
+
+    e = fig2["e_ref"][[20, 60]]
+    for region, sky, scale in (("inner", LHAASO_INNER, INNER_MASK_SCALE), ("outer", LHAASO_OUTER, 1.0)):
+        flux = RegionFluxSpectralModel(conventional_dge("min"), region=sky, scale=scale)
+        expected = (e**2 * flux(e) / flux.solid_angle()).to_value(E2I)
+        assert np.allclose(fig2[f"{region}_dge_min"][[20, 60]].to_value(E2I), expected, rtol=1e-6)
+    # data / model ratios of every bundled diffuse dataset, reported; the LHAASO stat without free parameters
+    ratios = summary["data_model_ratios"]
+    assert set(ratios) == {"lhaaso-km2a-2023-inner", "lhaaso-km2a-2023-outer", "tibet-asgamma-2021-a",
+                           "tibet-asgamma-2021-b", "argo-ybj-2015"}
+    assert ratios["lhaaso-km2a-2023-outer"]["n_points"] == 5
+    for entry in ratios.values():
+        # adding the cocoons can only lower data / model
+        assert entry["data_over_dge_min_plus_cocoons"]["max"] <= entry["data_over_dge_min"]["max"]
+    assert summary["lhaaso_fit"]["dge_norms"] == "one shared by all datasets"
+    assert summary["lhaaso_stat_as_computed"] > 0
     text = (outdir / "SUMMARY.md").read_text()
     assert f"{summary['bc_fit']['parameters']['chi0']['value']:.2f}" in text
-    assert "Departure from the paper" in text
+    assert "drawn as computed" in text and "Data / model" in text
 
 
 def test_neutrinos_match_the_engine(run, fiducial):
@@ -138,5 +155,27 @@ def test_bad_input_names_the_argument():
         cocoon_sed("middle")
     with pytest.raises(ValueError, match="variant"):
         dge_sed("inner", "median")
-    with pytest.raises(ValueError, match="norms"):
-        lhaaso_stat({"inner": 1.0})
+    with pytest.raises(ValueError, match="dge"):
+        lhaaso_stat(dge="hermes")
+
+
+def test_data_model_ratios_by_hand():
+    """data_model_ratios against the points and the region fluxes computed directly, for the
+    data-driven baseline and a user's point set."""
+    from gammapy_cocoons import RegionFluxSpectralModel
+    from gammapy_cocoons.datasets import load_flux_points
+    from gammapy_cocoons.dge import fermi_pi0_dge
+    from gammapy_cocoons.reproduce import data_model_ratios
+
+    mine = load_flux_points("lhaaso-km2a-2023-outer")
+    mine.meta["name"] = "mine"
+    table = data_model_ratios(dge="fermi-pi0", points=[mine])
+    rows = table[table["dataset"] == "mine"]
+    expected = mine.dnde.quantity.ravel() / RegionFluxSpectralModel(fermi_pi0_dge("min"), region=LHAASO_OUTER)(
+        mine.energy_ref)
+    assert np.allclose(rows["data_over_dge_min"], expected.to_value(""), rtol=1e-9)
+    inner = table[table["dataset"] == "lhaaso-km2a-2023-inner"]
+    points = load_flux_points("lhaaso-km2a-2023-inner")
+    direct = points.dnde.quantity.ravel() / RegionFluxSpectralModel(
+        fermi_pi0_dge("min"), region=LHAASO_INNER, scale=INNER_MASK_SCALE)(points.energy_ref)
+    assert np.allclose(inner["data_over_dge_min"], direct.to_value(""), rtol=1e-9)

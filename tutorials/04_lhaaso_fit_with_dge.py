@@ -29,22 +29,22 @@ cocoons = SkyModel(spectral_model=CocoonSpectralModel(chi0=0.4 * u.Unit("g cm-2"
 dge = conventional_dge("min")  # gas x CR sea x AAfrag, a HEALPix template; see docs/dge.md
 
 # 2. One FluxPointsDataset per region. The points are region fluxes (intensity x solid angle), so
-#    the model is the region integral of each SkyModel. The cocoon parameters are shared; each
-#    region gets its own DGE normalisation; the inner predictions are scaled by 0.65 for the
-#    LHAASO source mask, as in the paper.
-datasets, norms = [], {}
+#    the model is the region integral of each SkyModel. The cocoon parameters and one DGE
+#    normalisation are shared by the regions (a PowerLawNormSpectralModel per region would give
+#    each its own); the inner predictions are scaled by 0.65 for the LHAASO source mask, as in
+#    the paper.
+datasets, norms = [], {"all regions": PowerLawNormSpectralModel()}
 for name, scale in (("inner", 0.65), ("outer", 1.0)):
     points = load_flux_points(f"lhaaso-km2a-2023-{name}")
     print(name, points.meta["reference"])
-    norms[name] = PowerLawNormSpectralModel()
-    dge_here = SkyModel(spectral_model=norms[name], spatial_model=dge.spatial_model, name=f"dge-{name}")
+    dge_here = SkyModel(spectral_model=norms["all regions"], spatial_model=dge.spatial_model, name=f"dge-{name}")
     region = points.meta["region"]
     total = (RegionFluxSpectralModel(cocoons, region=region, scale=scale)
              + RegionFluxSpectralModel(dge_here, region=region, scale=scale))
     datasets.append(FluxPointsDataset(data=points, models=SkyModel(spectral_model=total, name=name), name=name))
 datasets = Datasets(datasets)
 
-# 3. Fit chi0, R0 and the two DGE norms with gammapy's Fit
+# 3. Fit chi0, R0 and the DGE norm with gammapy's Fit
 result = Fit().run(datasets)
 spectral = cocoons.spectral_model
 print(f"success={result.success} stat={result.total_stat:.2f} for {sum(d.mask.sum() for d in datasets)} points")
