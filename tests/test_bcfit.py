@@ -72,6 +72,18 @@ def test_ams_prefers_cocoons():
     points = sum(int(np.sum(load_ratio(n)["x"] >= 20 * u.GV)) for n in ("ams02-bc-2021", "ams02-co-2021"))
     assert summary["ndof"] == points - 4  # chi0, d0, d_index, o_to_c
     assert model.chi0.value > 3 * model.chi0.error
+    # one Galactic transport for B/C and the DGE: the DGE's default CR sea uses this fit's D0 and
+    # delta (within their errors; if the B/C set-up changes, this fails until the default follows)
+    from gammapy_cocoons.dge.crsea import DEFAULT_TRANSPORT, CosmicRaySea
+
+    fitted = model.transport()
+    assert abs(fitted.d0 - DEFAULT_TRANSPORT.d0) < model.d0.error / 1e28
+    assert abs(fitted.delta - DEFAULT_TRANSPORT.delta) < model.d_index.error
+    assert (fitted.halo_height, fitted.advection, fitted.rigidity_break) == (
+        DEFAULT_TRANSPORT.halo_height, DEFAULT_TRANSPORT.advection, DEFAULT_TRANSPORT.rigidity_break)
+    # and the CR sea built from the fitted transport itself is the default one to 1e-3
+    r = np.array([4.0, 10.0, 14.0])
+    assert np.allclose(CosmicRaySea(transport=fitted)(r, 0 * r, 3.0), CosmicRaySea()(r, 0 * r, 3.0), rtol=1e-3)
 
 
 def test_joint_fit_shares_one_chi0():

@@ -100,10 +100,11 @@ class BoronCarbonModel(ModelBase):
             new._name = name
         return new
 
-    def network(self, cocoons=True):
-        """The :class:`~gammapy_cocoons.physics.transport.BoronNetwork` at the current parameter values."""
+    def transport(self):
+        """The :class:`~gammapy_cocoons.physics.transport.GalacticTransport` at the current parameter
+        values: the same object type the DGE's CR sea takes (:class:`~gammapy_cocoons.dge.CosmicRaySea`)."""
         value = {p.name: p.quantity for p in self.parameters}
-        transport = GalacticTransport(
+        return GalacticTransport(
             d0=value["d0"].to_value("cm2 s-1") / 1e28,
             delta=value["d_index"].to_value(""),
             rigidity_break=value["d_break"].to_value("GV"),
@@ -112,6 +113,11 @@ class BoronCarbonModel(ModelBase):
             halo_height=value["halo_height"].to_value("kpc"),
             advection=value["advection"].to_value("km s-1"),
         )
+
+    def network(self, cocoons=True):
+        """The :class:`~gammapy_cocoons.physics.transport.BoronNetwork` at the current parameter values."""
+        value = {p.name: p.quantity for p in self.parameters}
+        transport = self.transport()
         chi0 = value["chi0"].to_value("g cm-2")
         if chi0 < 0:
             raise ValueError(f"chi0 (cocoon grammage) must be >= 0, got {chi0!r} g cm-2")
