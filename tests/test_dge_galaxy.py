@@ -209,3 +209,35 @@ def test_hi4pi_columns_published_values():
     for (l, b), expected in (((0, 0), 1.20e22), ((30, 0), 1.93e22), ((180, 0), 5.0e21), ((0, 90), 9.7e19)):
         value = hp.get_interp_val(columns, l, b, lonlat=True)
         assert value == pytest.approx(expected, rel=0.15), (l, b)
+
+
+def test_isothermal_hi_column():
+    """Optically thin limit, and a flat profile T_B = x (T_s - T_bg) of width W by hand."""
+    from gammapy_cocoons.dge.hi_opacity import HI_COLUMN_PER_K_KMS, isothermal_column
+
+    profile = np.full(10, 5.0)  # K over 10 channels of 2 km/s
+    thin = HI_COLUMN_PER_K_KMS * profile.sum() * 2.0
+    assert isothermal_column(profile, 1e6, 2.0) == pytest.approx(thin, rel=1e-4)
+    t_s, x = 100.0, 0.4
+    flat = np.full(10, x * (t_s - 2.73))
+    assert isothermal_column(flat, t_s, 2.0) == pytest.approx(HI_COLUMN_PER_K_KMS * t_s * 20.0 * -np.log(1 - x))
+
+
+def test_hi_opacity_factors():
+    """>= 1, falling with T_s to the optically thin survey; largest in the plane (velocity crowding)."""
+    import healpy as hp
+
+    from gammapy_cocoons.dge.hi_opacity import hi_opacity_factors
+
+    columns = hi4pi_columns()
+    gas = GasModel()
+    cold = hi_opacity_factors(columns, 64, gas, 8.5, 100.0)
+    warm = hi_opacity_factors(columns, 64, gas, 8.5, 300.0)
+    hot = hi_opacity_factors(columns, 64, gas, 8.5, 1e5)
+    assert np.all(cold >= warm - 1e-9) and np.all(warm >= 1.0 - 1e-9)
+    assert np.allclose(hot, 1.0, atol=3e-3)
+    _, lat = hp.pix2ang(64, np.arange(columns.size), lonlat=True)
+    plane, high = np.abs(lat) < 5, np.abs(lat) > 30
+    assert np.average(cold[plane], weights=columns[plane]) > np.average(cold[high], weights=columns[high]) + 0.2
+    with pytest.raises(ValueError, match="hi_spin_temperature"):
+        hi_opacity_factors(columns, 64, gas, 8.5, 5.0)

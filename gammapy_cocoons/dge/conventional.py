@@ -98,6 +98,9 @@ class ConventionalDGE:
         The CR sea (default: the B/C transport with the Case & Bhattacharya 1998 sources).
     hi_columns : "hi4pi", HEALPix Map or array
         All-sky HI column map [cm-2], Galactic, RING if an array.
+    hi_spin_temperature : float, optional
+        Spin temperature [K] of the approximate isothermal HI opacity correction
+        (:mod:`.hi_opacity`); None (default): the optically thin survey columns.
     absorption : bool
         Gamma-ray absorption on the CMB (default True; neutrinos are never absorbed).
     per_decade : int
@@ -105,7 +108,7 @@ class ConventionalDGE:
     """
 
     def __init__(self, variant="kascade-grande", helium_fraction=0.1, gas=None, sea=None, hi_columns="hi4pi",
-                 absorption=True, per_decade=32):
+                 absorption=True, per_decade=32, hi_spin_temperature=None):
         self.variant = choice(variant, KNEE_VARIANTS, "variant")
         self.spectra = local_spectra(self.variant)
         self.helium_fraction = float(helium_fraction)
@@ -118,6 +121,12 @@ class ConventionalDGE:
         if not isinstance(self.sea, CosmicRaySea):
             raise ValueError(f"sea must be a CosmicRaySea, got {sea!r}")
         self.hi_columns, self.hi_nside = _hi_survey(hi_columns)
+        self.hi_spin_temperature = hi_spin_temperature
+        if hi_spin_temperature is not None:
+            from .hi_opacity import hi_opacity_factors
+
+            self.hi_columns = self.hi_columns * hi_opacity_factors(
+                self.hi_columns, self.hi_nside, self.gas, self.sea.source_distribution.r_sun, hi_spin_temperature)
         self.absorption = bool(absorption)
         self.per_decade = int(per_decade)
 
