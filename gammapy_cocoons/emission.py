@@ -77,6 +77,11 @@ class CocoonEmission:
         Line-of-sight node counts (defaults converge to ~1e-7).
     per_decade : int
         Primary-energy grid density of Eq. 7.
+    absorption : bool
+        Absorb the gamma rays on the CMB along each line of sight (:meth:`transmission`;
+        default False, the paper's Eq. 8). Neutrinos are never absorbed. The gammapy models
+        (CocoonSpectralModel x CocoonSpatialModel) factorise spectrum and morphology and do not
+        take this option.
     """
 
     def __init__(
@@ -91,6 +96,7 @@ class CocoonEmission:
         helium_fraction=0.0,
         quadrature=None,
         per_decade=64,
+        absorption=False,
     ):
         if isinstance(grammage, GrammageLaw):
             self.grammage = grammage
@@ -110,6 +116,9 @@ class CocoonEmission:
         if not isinstance(per_decade, (int, np.integer)) or per_decade < 8:
             raise ValueError(f"per_decade must be an integer >= 8, got {per_decade!r}")
         self.per_decade = int(per_decade)
+        if not isinstance(absorption, (bool, np.bool_)):
+            raise TypeError(f"absorption must be True or False, got {absorption!r}")
+        self.absorption = bool(absorption)
 
     def __repr__(self):
         return (
@@ -183,7 +192,28 @@ class CocoonEmission:
         """
         geometry = self.sky_integral(region).to_value("s-1 cm-2 sr")
         production = self.production(energy, secondary).to_value("TeV-1")
+        if self.absorption and self._secondary(secondary) == "gamma":
+            production = production * self.transmission(energy, region).to_value("")
         return production * geometry / (4.0 * np.pi) * _FLUX_UNIT
+
+    def transmission(self, energy, region=None):
+        """Fraction of the gamma rays from the cocoons in ``region`` that survive pair production
+        on the CMB: int dOmega int ds rho exp(-kappa(E) s) / int dOmega int ds rho
+        (:mod:`gammapy_cocoons.physics.absorption`), same shape as ``energy``. 1 below ~100 TeV."""
+        from .physics.absorption import cmb_absorption_coefficient
+
+        e = self._energy_gev(energy)
+        unique, inverse = np.unique(e.ravel(), return_inverse=True)
+        kappa = cmb_absorption_coefficient(unique)
+        result = np.ones(unique.size)
+        absorbed = kappa * 2.0 * self.source_distribution.r_max > 1e-7
+        if np.any(absorbed):
+            lb = to_lb_region(region)
+            total, _ = _cached_sky_integral(self.source_distribution, lb, self.quadrature)
+            if total > 0:
+                result[absorbed] = lineofsight.sky_integral(
+                    self.source_distribution, lb, self.quadrature, kappa=kappa[absorbed]) / total
+        return result[inverse].reshape(e.shape) * u.one
 
     def intensity(self, energy, region=None, secondary="gamma"):
         """Mean intensity over ``region`` [cm-2 s-1 TeV-1 sr-1]: flux / solid angle."""

@@ -168,8 +168,13 @@ def latitude_weight(dist, d, beta1, beta2, n_latitude=8):
     return weight
 
 
-def band_integral(dist, l, beta1, beta2, quadrature=DEFAULT_QUADRATURE):
+def band_integral(dist, l, beta1, beta2, quadrature=DEFAULT_QUADRATURE, kappa=None):
     """int dd rho-shape(r(d, l)) W(d) for latitude bands on one side of the plane.
+
+    With ``kappa`` (absorption coefficients [kpc-1], 1-d) the integrand carries exp(-kappa d)
+    and the result gets a trailing axis over ``kappa``. Inside the disc the path length is
+    s = sqrt(d^2 + z^2) <= d + h^2 / 2d, so exp(-kappa d) is exact to kappa h^2 / 2d (< 1e-3
+    for kappa < 0.2 kpc-1).
 
     Parameters
     ----------
@@ -196,7 +201,10 @@ def band_integral(dist, l, beta1, beta2, quadrature=DEFAULT_QUADRATURE):
     d, wd = _piecewise_nodes(breakpoints, quadrature.n_distance)
     f = dist.radial(galactocentric_radius(dist, d, l[..., None]))
     w_lat = latitude_weight(dist, d, beta1[..., None], beta2[..., None], quadrature.n_latitude)
-    return dist.norm * np.sum(wd * f * w_lat, axis=-1)
+    if kappa is None:
+        return dist.norm * np.sum(wd * f * w_lat, axis=-1)
+    kappa = np.atleast_1d(np.asarray(kappa, float))
+    return dist.norm * np.einsum("...d,...dk->...k", wd * f * w_lat, np.exp(-np.multiply.outer(d, kappa)))
 
 
 def column_density(dist, l, b, quadrature=DEFAULT_QUADRATURE):
@@ -260,16 +268,23 @@ def _split_bands(intervals_per_node):
     return np.array(index, dtype=int), np.array(lo, dtype=float), np.array(hi, dtype=float)
 
 
-def sky_integral(dist, lb_region, quadrature=DEFAULT_QUADRATURE):
+def sky_integral(dist, lb_region, quadrature=DEFAULT_QUADRATURE, kappa=None):
     """int_region dOmega int ds rho [s-1 kpc-2 sr] for a longitude-latitude region.
 
     ``lb_region`` provides ``longitude_breaks()`` (sorted, radians, within [-pi, pi]) and
     ``latitude_intervals(l)`` (per longitude, a list of (b1, b2) in radians); see
-    :mod:`gammapy_cocoons.skyregions`.
+    :mod:`gammapy_cocoons.skyregions`. With ``kappa`` [kpc-1] (1-d), the integrals with the
+    attenuation exp(-kappa s) along each line of sight, one per kappa (:func:`band_integral`).
     """
     breaks = _all_longitude_breaks(lb_region)
     l, wl = _longitude_nodes(breaks, quadrature)
     index, beta1, beta2 = _split_bands(lb_region.latitude_intervals(l))
+    if kappa is not None:
+        kappa = np.atleast_1d(np.asarray(kappa, float))
+        if index.size == 0:
+            return np.zeros(kappa.size)
+        values = band_integral(dist, l[index], beta1, beta2, quadrature, kappa=kappa)
+        return np.sum(wl[index, None] * values, axis=0)
     if index.size == 0:
         return 0.0
     values = band_integral(dist, l[index], beta1, beta2, quadrature)
