@@ -327,8 +327,11 @@ def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, s
         _fail(f"--nside must be a power of 2, got {nside}")
     if fmt == "fermi" and nside is not None:
         _fail("--format fermi needs a WCS grid: drop --nside")
-    if nside is None and not (binsz > 0 and width[0] > 0 and width[1] > 0):
-        _fail("--binsz and --width must be > 0")
+    if nside is None and not (0 < binsz <= 10 and 0 < width[0] <= 360 and 0 < width[1] <= 180):
+        _fail(f"--binsz must be in (0, 10] deg and --width within (0, 360] x (0, 180] deg, got {binsz}, {width}")
+    if nside is None and not (-90 <= center[1] - 0.5 * width[1] and center[1] + 0.5 * width[1] <= 90):
+        _fail(f"--center and --width must keep the map within -90 <= b <= 90, got center b {center[1]}, "
+              f"height {width[1]}")
     energies = np.geomspace(emin, emax, n_energies) * u.GeV
     axis = MapAxis.from_nodes(energies, name="energy_true", interp="log")
     if nside is not None:

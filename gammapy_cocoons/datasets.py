@@ -306,11 +306,24 @@ def read_flux_points(path, region=None, solid_angle=None, name=None):
             raise u.UnitConversionError(f"{path.name}: errors in '{quantities[key].unit}' do not match dnde '{dnde.unit}'")
     e_min = u.Quantity(table["e_min"]) if "e_min" in table.colnames else None
     e_max = u.Quantity(table["e_max"]) if "e_max" in table.colnames else None
+    if (e_min is None) != (e_max is None):
+        raise ValueError(f"{path.name}: give both e_min and e_max, or neither")
+    if e_min is not None:
+        if not (e_min.unit.is_equivalent(u.TeV) and e_max.unit.is_equivalent(u.TeV)):
+            raise u.UnitConversionError(f"{path.name}: e_min and e_max must be energies")
+        if np.any(~np.isfinite(e_min.value)) or np.any(~(e_min < energy)) or np.any(~(energy < e_max)):
+            raise ValueError(f"{path.name}: every point needs 0 < e_min < e_ref < e_max")
+    if np.unique(energy.to_value(u.TeV)).size != energy.size:
+        raise ValueError(f"{path.name}: duplicate energies in e_ref")
     omega = None
     if region is not None:
         omega = _solid_angle(region)
     elif solid_angle is not None:
-        omega = u.Quantity(solid_angle, u.sr)
+        if not isinstance(solid_angle, u.Quantity):
+            raise TypeError(f"solid_angle must be a Quantity in sr, got {solid_angle!r}")
+        omega = solid_angle.to(u.sr)
+    if omega is not None and not (np.isfinite(omega.value) and omega.value > 0):
+        raise ValueError(f"solid_angle must be finite and > 0 sr, got {omega}")
     errn, errp = quantities["errn"], quantities["errp"]
     if dnde.unit.is_equivalent(_INTENSITY):
         if omega is None:

@@ -91,6 +91,14 @@ class AllSky:
     def latitude_intervals(self, l):
         return [[(-_HALF_PI, _HALF_PI)] for _ in np.atleast_1d(l)]
 
+    def contains(self, l, b):
+        """Membership of points (l, b) [rad] (arrays broadcast)."""
+        return np.ones(np.broadcast(np.asarray(l), np.asarray(b)).shape, dtype=bool)
+
+    def bounds(self):
+        """(l_center, half_width, b_min, b_max) [rad] of a box holding the region."""
+        return 0.0, np.pi, -_HALF_PI, _HALF_PI
+
 
 class LBBox:
     """Longitude-latitude box: |wrap(l - l_center)| <= half_width, b_min <= b <= b_max (radians)."""
@@ -111,6 +119,15 @@ class LBBox:
         inside = np.abs(_wrap(np.atleast_1d(l) - self.l_center)) <= self.half_width
         interval = [(self.b_min, self.b_max)] if self.b_max > self.b_min else []
         return [list(interval) if flag else [] for flag in inside]
+
+    def contains(self, l, b):
+        """Membership of points (l, b) [rad] (arrays broadcast): the l-b box, not a sky rectangle."""
+        l, b = np.broadcast_arrays(np.asarray(l, float), np.asarray(b, float))
+        return (np.abs(_wrap(l - self.l_center)) <= self.half_width) & (b >= self.b_min) & (b <= self.b_max)
+
+    def bounds(self):
+        """(l_center, half_width, b_min, b_max) [rad]."""
+        return self.l_center, min(self.half_width, np.pi), self.b_min, self.b_max
 
 
 class LBCircle:
@@ -145,6 +162,19 @@ class LBCircle:
             result.append(_intersect(_merge(pieces), [(-_HALF_PI, _HALF_PI)]))
         return result
 
+    def contains(self, l, b):
+        """Membership of points (l, b) [rad]: angular separation from the centre <= radius."""
+        l, b = np.broadcast_arrays(np.asarray(l, float), np.asarray(b, float))
+        cos_sep = np.sin(b) * np.sin(self.b0) + np.cos(b) * np.cos(self.b0) * np.cos(l - self.l0)
+        return cos_sep >= np.cos(self.radius)
+
+    def bounds(self):
+        """(l_center, half_width, b_min, b_max) [rad] of a box holding the cap."""
+        b_min, b_max = max(self.b0 - self.radius, -_HALF_PI), min(self.b0 + self.radius, _HALF_PI)
+        if abs(self.b0) + self.radius >= _HALF_PI:
+            return self.l0, np.pi, b_min, b_max
+        return self.l0, float(np.arcsin(np.sin(self.radius) / np.cos(self.b0))), b_min, b_max
+
 
 class LBCompound:
     """Union, intersection or symmetric difference of two longitude-latitude regions."""
@@ -163,6 +193,24 @@ class LBCompound:
         first = self.region1.latitude_intervals(l)
         second = self.region2.latitude_intervals(l)
         return [combine(_merge(a), _merge(b)) for a, b in zip(first, second)]
+
+    def contains(self, l, b):
+        """Membership of points (l, b) [rad]: the set operation on the parts' memberships."""
+        return self.op(self.region1.contains(l, b), self.region2.contains(l, b))
+
+    def bounds(self):
+        """A box holding both parts (conservative for & and ^)."""
+        boxes = [self.region1.bounds(), self.region2.bounds()]
+        b_min, b_max = min(b[2] for b in boxes), max(b[3] for b in boxes)
+        # the union of two longitude ranges on the circle: the shorter arc holding both
+        (c1, h1), (c2, h2) = ((b[0], b[1]) for b in boxes)
+        if h1 >= np.pi or h2 >= np.pi:
+            return c1, np.pi, b_min, b_max
+        offset = float(_wrap(c2 - c1))
+        lo, hi = min(-h1, offset - h2), max(h1, offset + h2)
+        half = 0.5 * (hi - lo)
+        return (float(_wrap(c1 + 0.5 * (hi + lo))), np.pi, b_min, b_max) if half >= np.pi else \
+            (float(_wrap(c1 + 0.5 * (hi + lo))), half, b_min, b_max)
 
 
 def to_lb_region(region, name="region"):

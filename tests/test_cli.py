@@ -138,3 +138,17 @@ def test_fit_with_chosen_datasets_user_points_and_a_dge_file(tmp_path):
     assert bad.exit_code == 2 and "REGION" in bad.output and "Traceback" not in bad.output
     missing = CliRunner().invoke(main, ["fit", "--outdir", str(tmp_path / "y"), "--dge-file", str(tmp_path / "no.fits")])
     assert missing.exit_code == 2 and "not found" in missing.output
+
+
+@pytest.mark.parametrize("args", [
+    ["spectrum", "--chi0", "-1"], ["spectrum", "--chi0", "nan"], ["spectrum", "--r0", "0"], ["spectrum", "--r0", "-20"],
+    ["template", "--chi0", "-0.4"], ["template", "--width", "360", "200"], ["template", "--width", "inf", "10"],
+])
+def test_unphysical_values_are_refused_before_writing(tmp_path, args):
+    """Issue 15 item 3: negative or NaN grammage, R0 <= 0, a map beyond the poles: one line,
+    exit 2, nothing written."""
+    output = tmp_path / ("out.fits" if args[0] == "template" else "out.ecsv")
+    result = CliRunner().invoke(main, args + ["--output", str(output)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert not output.exists()

@@ -145,20 +145,16 @@ def test_cube_is_the_sum_of_its_ingredients():
 
 
 def test_energy_nodes_converge():
-    """The CR-sea shape changes little with rigidity: 4 nodes against 8 agree to 2e-3 on the
-    LHAASO regions at 1 GeV - 1 PeV."""
+    """The CR-sea shape changes little with rigidity: interpolated between the default 4 nodes it
+    equals the 8-node shape to 5e-3 wherever the gas is (r < 20 kpc, |z| < 1 kpc) for the
+    primaries of every gamma-ray energy from 1 GeV up (3 GV - 10 PV); region fluxes move less."""
     from gammapy_cocoons.dge.crsea import CosmicRaySea
 
-    energy = np.array([1.0, 100.0, 1e4, 1e6])
-    fine = ConventionalDGE("kascade-grande", absorption=False,
-                           sea=CosmicRaySea(rigidity_nodes=(1.0, 2.0, 5.0, 10.0, 30.0, 100.0, 1e3, 1e6)))
-    coarse = ConventionalDGE("kascade-grande", absorption=False)
-    for region in (LHAASO_INNER, LHAASO_OUTER):
-        values = []
-        for dge in (fine, coarse):
-            geom = region_geom(region)
-            values.append(np.sum(dge.cube(energy * u.GeV, geom=geom).data, axis=(1, 2)))
-        assert np.allclose(values[1], values[0], rtol=2e-3)
+    fine = CosmicRaySea(rigidity_nodes=(1.0, 2.0, 5.0, 10.0, 30.0, 100.0, 1e3, 1e6))
+    coarse = CosmicRaySea()
+    r, z = np.meshgrid(np.linspace(0.0, 19.9, 60), np.linspace(-1.0, 1.0, 21), indexing="ij")
+    for rigidity in np.geomspace(3.0, 1e7, 25):
+        assert np.allclose(coarse(r, z, rigidity), fine(r, z, rigidity), rtol=5e-3, atol=5e-3), rigidity
 
 
 def region_geom(region):

@@ -83,7 +83,7 @@ def test_cr_sea_slab_limits():
     (1 - exp(-u (H - z) / D)) / (1 - exp(-u H / D)) and n(0) D / sigma = (D/u)(1 - exp(-uH/D)) / 2,
     the grammage law of the B/C model; D/u -> inf gives 1 - |z| / H and H / 2."""
     uniform = SourceDistribution(alpha=0.0, beta=0.0, r_max=190.0, name="uniform")
-    sea = CosmicRaySea(source_distribution=uniform, halo_radius=200.0, n_terms=400)
+    sea = CosmicRaySea(source_distribution=uniform, halo_radius=200.0, n_terms=400, rigidity_nodes=(1e6,))
     z = np.array([0.0, 0.5, 1.0, 2.0, 3.0])
     height = sea.halo_height
     for length in (1.0, 4.0, np.inf):

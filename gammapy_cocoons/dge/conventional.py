@@ -23,6 +23,7 @@ or bremsstrahlung component, and no ISRF absorption yet. See docs/dge.md for the
 the Fermi-LAT pi0 template and the comparison with the TeV-PeV data.
 """
 import logging
+from collections import OrderedDict
 from contextlib import contextmanager
 from functools import cached_property, lru_cache
 
@@ -56,6 +57,8 @@ _TRANSMISSION_LAT = np.array([0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.
                               16.0, 24.0, 32.0, 45.0, 60.0, 75.0, 90.0])
 # longest path through the halo [kpc]: kappa x this below 1e-6 means no absorption
 _MAX_PATH_KPC = 40.0
+# HI weights and H2 tables per (gas, CR sea, survey)
+_GEOMETRY = OrderedDict()
 
 
 def _hi_survey(hi_columns):
@@ -164,10 +167,24 @@ class ConventionalDGE:
         """[f_0 2 n_H2, f_1 2 n_H2, ...]."""
         return self.sea.node_shapes(r, z) * (2.0 * self.gas.h2(r, z))
 
-    @cached_property
+    @property
+    def _geometry_key(self):
+        # the geometry depends on the gas, the CR sea and the survey, not on the knee variant
+        return (self.gas, self.sea, self.hi_nside, hash(self.hi_columns.tobytes()))
+
+    @property
     def hi_weights(self):
         """<f_j>_HI per survey pixel, shape (n_nodes, n_pixels): the CR density along each line
-        of sight averaged with the 3-D HI model as weight (16 sub-directions near the plane)."""
+        of sight averaged with the 3-D HI model as weight (16 sub-directions near the plane).
+        Shared by every ConventionalDGE with the same gas, CR sea and survey (both knee variants)."""
+        key = ("hi",) + self._geometry_key
+        if key not in _GEOMETRY:
+            _GEOMETRY[key] = self._compute_hi_weights()
+            while len(_GEOMETRY) > 8:
+                _GEOMETRY.popitem(last=False)
+        return _GEOMETRY[key]
+
+    def _compute_hi_weights(self):
         import healpy as hp
 
         nside = self.hi_nside
@@ -187,9 +204,18 @@ class ConventionalDGE:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(per_pixel[0] > 0, per_pixel[1:] / per_pixel[0], 0.0)
 
-    @cached_property
+    @property
     def h2_tables(self):
-        """One latitude-cumulative table of int ds f_j 2 n_H2 per node (exact pixel integrals)."""
+        """One latitude-cumulative table of int ds f_j 2 n_H2 per node (exact pixel integrals);
+        shared like :attr:`hi_weights`."""
+        key = ("h2",) + self._geometry_key
+        if key not in _GEOMETRY:
+            _GEOMETRY[key] = self._compute_h2_tables()
+            while len(_GEOMETRY) > 8:
+                _GEOMETRY.popitem(last=False)
+        return _GEOMETRY[key]
+
+    def _compute_h2_tables(self):
         return skymaps.column_tables(
             self._h2_densities, self.sea.source_distribution.r_sun,
             min(self._r_max, 20.0), min(self._z_max, 0.6),

@@ -47,10 +47,25 @@ def _collapse(value):
 
 
 def _region_grid(region, binsz=_GRID_DEG):
-    """A Galactic CAR grid of ``binsz`` covering ``region`` and the mask of pixels inside it."""
+    """A Galactic CAR grid of ``binsz`` covering ``region`` and the mask of pixels inside it.
+
+    Regions with an exact l-b form (Galactic boxes, circles and their compounds) are read as l-b
+    sets, the same definition as the cocoons' integrals and :meth:`RegionFluxSpectralModel.solid_angle`
+    (a ``RectangleSkyRegion`` is an l-b box, not a tangent-plane rectangle).
+    """
     if region is None:
         geom = WcsGeom.create(skydir=(0, 0), width=(360, 180), binsz=binsz, frame="galactic", proj="CAR")
         return geom, np.ones(geom.data_shape, dtype=bool)
+    lb = _exact_lb(region)
+    if lb is not None:
+        l_center, half_width, b_min, b_max = (np.degrees(v) for v in lb.bounds())
+        n_lon = max(1, int(np.ceil(2 * half_width / binsz)))
+        n_lat = max(1, int(np.ceil((b_max - b_min) / binsz)))
+        geom = WcsGeom.create(skydir=(l_center, 0.5 * (b_min + b_max)), npix=(n_lon, n_lat),
+                              binsz=(2 * half_width / n_lon, (b_max - b_min) / n_lat), frame="galactic", proj="CAR")
+        coords = geom.get_coord()
+        mask = lb.contains(coords.lon.to_value("rad"), coords.lat.to_value("rad"))
+        return geom, mask
     first = region
     while isinstance(first, CompoundSkyRegion):
         first = first.region1
@@ -133,8 +148,11 @@ def _healpix_region_integral(template, region, children_order=4):
     nside = int(np.squeeze(geom.nside))
     ipix = image.get_idx(flat=True)[0]
     values = template.quantity.reshape((-1, ipix.size))
+    lb = _exact_lb(region) if geom.frame == "galactic" else None
     if region is None:
         weights = np.ones(ipix.size)
+    elif lb is not None:
+        weights = _healpix_lb_weights(lb, nside, ipix, geom.nest, children_order)
     else:
         grid, _ = _region_grid(region, binsz=0.5)
         lon, lat = hp.pix2ang(nside, ipix, nest=geom.nest, lonlat=True)
@@ -149,12 +167,6 @@ def _healpix_region_integral(template, region, children_order=4):
             neighbour_inside.max(axis=0) != inside
         )
         weights = inside.astype(float)
-        lb = _exact_lb(region) if geom.frame == "galactic" else None
-        theta = hp.pix2ang(nside, ipix, nest=geom.nest)[0]
-        diamond = edge & (np.abs(np.cos(theta)) < 2.0 / 3.0 - 1e-12) & (lb is not None)
-        if np.any(diamond):
-            weights[diamond] = _diamond_fractions(lb, nside, ipix[diamond], geom.nest)
-        edge &= ~diamond
         if np.any(edge):
             clon, clat, _ = healpix_children(nside, ipix[edge], geom.nest, children_order)
             cinside = region.contains(SkyCoord(clon.ravel(), clat.ravel(), unit="deg", frame=geom.frame), grid.wcs)
@@ -167,6 +179,43 @@ def _healpix_region_integral(template, region, children_order=4):
         )
     omega = hp.nside2pixarea(nside) * u.sr
     return np.sum(values[:, used] * weights[used], axis=1) * omega
+
+
+def _healpix_lb_weights(lb, nside, ipix, nest, children_order):
+    """Fraction of each Galactic HEALPix pixel inside an l-b region.
+
+    Pixels whose centre and neighbours are all inside count fully. Edge pixels, and every pixel
+    within two pixel sizes of the region's bounds (so that a region smaller than a pixel is not
+    lost), get their exact diamond fraction in the equatorial zone and the fraction of their
+    4**children_order sub-pixels inside near the poles.
+    """
+    import healpy as hp
+
+    theta, phi = hp.pix2ang(nside, ipix, nest=nest)
+    lon, lat = np.mod(phi + np.pi, 2 * np.pi) - np.pi, 0.5 * np.pi - theta
+    inside = lb.contains(lon, lat)
+    full = np.zeros(hp.nside2npix(nside), dtype=np.int8)
+    full[ipix] = inside
+    neighbours = hp.get_all_neighbours(nside, ipix, nest=nest)
+    neighbour_inside = np.where(neighbours >= 0, full[np.maximum(neighbours, 0)], 0)
+    edge = (neighbour_inside.max(axis=0) != neighbour_inside.min(axis=0)) | (neighbour_inside.max(axis=0) != inside)
+    l_center, half_width, b_min, b_max = lb.bounds()
+    margin = 2.0 * hp.nside2resol(nside)
+    near = (lat >= b_min - margin) & (lat <= b_max + margin)
+    if half_width < np.pi:
+        stretch = margin / max(np.cos(min(max(abs(b_min), abs(b_max)) + margin, 0.5 * np.pi - 1e-6)), 1e-6)
+        near &= np.abs(np.mod(lon - l_center + np.pi, 2 * np.pi) - np.pi) <= half_width + stretch
+    edge |= near & ~inside
+    weights = inside.astype(float)
+    equatorial = np.abs(np.sin(lat)) < 2.0 / 3.0 - 1e-12
+    diamond = edge & equatorial
+    if np.any(diamond):
+        weights[diamond] = _diamond_fractions(lb, nside, ipix[diamond], nest)
+    polar = edge & ~equatorial
+    if np.any(polar):
+        clon, clat, _ = healpix_children(nside, ipix[polar], nest, children_order)
+        weights[polar] = lb.contains(np.radians(clon), np.radians(clat)).mean(axis=1)
+    return weights
 
 
 def _check_template_coverage(spatial, region, grid):
@@ -248,9 +297,23 @@ class RegionFluxSpectralModel(SpectralModel):
         self.sky_model = sky_model
         self.region = region
         self.scale = positive_float(scale, "scale", allow_zero=True)
-        self._lb_region = _exact_lb(region)
-        self._template_integrals = OrderedDict()
         super().__init__()
+
+    @property
+    def region(self):
+        """The region integrated over; setting it recomputes every cached region integral."""
+        return self._region
+
+    @region.setter
+    def region(self, region):
+        self._lb_region = _exact_lb(region)
+        if region is not None and self._lb_region is None:
+            from regions import SkyRegion
+
+            if not isinstance(region, SkyRegion):
+                raise TypeError(f"region must be a regions SkyRegion or None (whole sky), got {type(region).__name__}")
+        self._region = region
+        self._template_integrals = OrderedDict()
 
     # -- parameters are the wrapped model's ---------------------------------------------------
     @property
@@ -263,6 +326,11 @@ class RegionFluxSpectralModel(SpectralModel):
         return self.sky_model._models
 
     def __call__(self, energy):
+        energy = u.Quantity(energy)
+        if not energy.unit.is_equivalent(u.TeV):
+            raise u.UnitConversionError(f"energy must be an energy, got unit '{energy.unit}'")
+        if energy.size == 0 or not np.all(np.isfinite(energy.value)) or np.any(energy.value <= 0):
+            raise ValueError(f"energy must be a non-empty array of finite energies > 0, got {energy!r}")
         return self.evaluate(energy, **{p.name: p.quantity for p in self.parameters})
 
     # -- physics ------------------------------------------------------------------------------
@@ -272,6 +340,18 @@ class RegionFluxSpectralModel(SpectralModel):
             return lineofsight.solid_angle(self._lb_region) * u.sr
         geom, mask = _region_grid(self.region)
         return np.sum(geom.solid_angle()[mask]).to(u.sr)
+
+    def intensity(self, energy):
+        """Mean intensity over the region [cm-2 s-1 TeV-1 sr-1] (without ``scale``)."""
+        omega = self.solid_angle()
+        if not omega.to_value(u.sr) > 0:
+            raise ValueError("region has zero solid angle (empty or fully masked): no mean intensity")
+        scale = self.scale
+        try:
+            self.scale = 1.0
+            return self(energy) / omega
+        finally:
+            self.scale = scale
 
     def _spatial_integral(self, energy, spatial_values):
         """int_region spatial dOmega: a number (energy independent) or values per energy."""
@@ -341,14 +421,6 @@ class RegionFluxSpectralModel(SpectralModel):
         integral = self._spatial_integral(u.Quantity(energy), spatial_values)
         return (self.scale * dnde * integral).to(_FLUX_UNIT)
 
-    def intensity(self, energy):
-        """Mean intensity over the region [cm-2 s-1 TeV-1 sr-1] (without ``scale``)."""
-        scale = self.scale
-        try:
-            self.scale = 1.0
-            return self(energy) / self.solid_angle()
-        finally:
-            self.scale = scale
 
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self, full_output=False):

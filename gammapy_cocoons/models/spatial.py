@@ -108,6 +108,8 @@ class CocoonSpatialModel(SpatialModel):
         """Projected density per steradian [sr-1] at Galactic (lon, lat) (point values)."""
         dist = self.distribution(alpha, beta, z0)
         lon, lat = np.broadcast_arrays(u.Quantity(lon).to_value(u.rad), u.Quantity(lat).to_value(u.rad))
+        if np.any(~(np.abs(lat) <= 0.5 * np.pi + 1e-12)) or np.any(~np.isfinite(lon)):
+            raise ValueError("lat must be within [-90, 90] deg and lon finite")
         flat_l, flat_b = lon.ravel(), lat.ravel()
         column = np.empty(flat_l.size)
         for start in range(0, flat_l.size, _CHUNK):

@@ -167,6 +167,7 @@ class CocoonSpectralModel(SpectralModel):
             "eps_he": self._value(eps_he), "index_he": self._value(index_he),
         }
         self._clip_samples(values)
+        self._check_ranges(values)
         samples = [np.size(v) for v in values.values() if np.ndim(v) > 0]
         sample_shape = np.broadcast_shapes(*(np.shape(p) for p in (chi0, r0, delta, eps_h, index_h, eps_he, index_he)))
         if samples and (len(set(samples)) > 1 or len(sample_shape) != 1 or not self._separable(e.shape, sample_shape)):
@@ -214,6 +215,21 @@ class CocoonSpectralModel(SpectralModel):
             low, high = (u.Quantity(b, parameter.unit).to_value(unit) if np.isfinite(b) else sign * np.inf
                          for b, sign in ((parameter.min, -1), (parameter.max, 1)))
             values[name] = np.clip(value, low, high)
+
+    def _check_ranges(self, values):
+        """Refuse parameter values outside the parameters' bounds (gammapy enforces the bounds only
+        inside its optimiser; a model evaluated with chi0 = -1 would return negative fluxes)."""
+        units = {"chi0": _GRAMMAGE, "r0": u.GV}
+        for name, value in values.items():
+            parameter = self.parameters[name]
+            unit = units.get(name, u.dimensionless_unscaled)
+            low, high = (u.Quantity(b, parameter.unit).to_value(unit) for b in (parameter.min, parameter.max))
+            value = np.asarray(value, float)
+            if not np.all(np.isfinite(value)) or np.any(value < low) or np.any(value > high):
+                bad = value.flat[np.argmax(~np.isfinite(value) | (value < low) | (value > high))]
+                shown = u.Quantity(bad, unit).to_value(parameter.unit)
+                raise ValueError(f"{name} must be within [{parameter.min:g}, {parameter.max:g}] {parameter.unit}, "
+                                 f"got {shown:g}")
 
     @staticmethod
     def _separable(energy_shape, sample_shape):

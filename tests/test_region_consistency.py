@@ -1,0 +1,172 @@
+"""One definition of a region's area for every model (issue 15, items 1, 2, 4, 8).
+
+A Galactic ``RectangleSkyRegion`` is an l-b box for the cocoons, for templates and for the solid
+angle alike; these tests compare the fast region integrals with brute-force sums over fine
+sub-pixels of the same model anywhere on the sky.
+"""
+import healpy as hp
+import numpy as np
+import pytest
+import astropy.units as u
+from astropy.coordinates import SkyCoord
+from gammapy.maps import HpxGeom, Map, MapAxis
+from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel, TemplateSpatialModel
+from hypothesis import given, settings, strategies as st
+from regions import CircleSkyRegion, RectangleSkyRegion
+
+from gammapy_cocoons import LHAASO_INNER, LHAASO_OUTER, RegionFluxSpectralModel
+from gammapy_cocoons.physics import lineofsight, skymaps
+from gammapy_cocoons.physics.galaxy import SOURCE_DISTRIBUTIONS
+from gammapy_cocoons.skyregions import to_lb_region
+
+pytestmark = pytest.mark.filterwarnings("ignore:The filename is not defined")
+_NSIDE = 64
+_ENERGY = [1.0, 10.0] * u.TeV
+
+
+def _template():
+    """A HEALPix nside-64 template with structure in l and b (two energies, E^-2 between them)."""
+    lon, lat = hp.pix2ang(_NSIDE, np.arange(hp.nside2npix(_NSIDE)), lonlat=True)
+    image = (1.0 + 0.5 * np.cos(np.radians(lon)) + 3.0 * np.exp(-np.abs(lat) / 2.0)
+             + np.exp(-((lon - 40.0) ** 2 + (lat - 50.0) ** 2) / 50.0))
+    axis = MapAxis.from_nodes(_ENERGY, name="energy_true", interp="log")
+    geom = HpxGeom.create(nside=_NSIDE, nest=False, frame="galactic", axes=[axis])
+    data = np.stack([image, image / 100.0])
+    cube = Map.from_geom(geom, data=data, unit="TeV-1 cm-2 s-1 sr-1")
+    return SkyModel(spectral_model=PowerLawNormSpectralModel(),
+                    spatial_model=TemplateSpatialModel(cube, normalize=False), name="template")
+
+
+TEMPLATE = _template()
+
+
+def _candidates(lb, nside):
+    """RING pixels whose centres lie within two pixel sizes of the region's l-b bounds."""
+    l_center, half_width, b_min, b_max = lb.bounds()
+    margin = 2 * hp.nside2resol(nside)
+    ring = hp.query_strip(nside, 0.5 * np.pi - min(b_max + margin, 0.5 * np.pi),
+                          0.5 * np.pi - max(b_min - margin, -0.5 * np.pi))
+    if half_width >= np.pi:
+        return ring
+    lon, _ = hp.pix2ang(nside, ring, lonlat=True)
+    stretch = margin / max(np.cos(min(max(abs(b_min), abs(b_max)) + margin, 1.5)), 1e-3)
+    return ring[np.abs((np.radians(lon) - l_center + np.pi) % (2 * np.pi) - np.pi) <= half_width + stretch]
+
+
+def _brute_force_template(region, n_max=4_000_000):
+    """Integral of the template (constant on its pixels) over the l-b region on a fine grid of
+    equal-area cells in (l, sin b) covering the region's bounds (up to ``n_max`` cells)."""
+    lb = to_lb_region(region)
+    cube = TEMPLATE.spatial_model.map
+    l_center, half_width, b_min, b_max = lb.bounds()
+    z_min, z_max = np.sin(b_min), np.sin(b_max)
+    area = 2 * half_width * (z_max - z_min)
+    step = np.sqrt(area / n_max)
+    n_l, n_z = int(np.ceil(2 * half_width / step)), int(np.ceil((z_max - z_min) / step))
+    l = l_center - half_width + (np.arange(n_l) + 0.5) * 2 * half_width / n_l
+    z = z_min + (np.arange(n_z) + 0.5) * (z_max - z_min) / n_z
+    lon, lat = np.meshgrid(l, np.arcsin(z), indexing="ij")
+    inside = lb.contains(lon, lat)
+    pixels = hp.ang2pix(_NSIDE, np.degrees(lon[inside]), np.degrees(lat[inside]), lonlat=True)
+    counts = np.bincount(pixels, minlength=hp.nside2npix(_NSIDE))
+    return (cube.data @ counts) * area / (n_l * n_z)
+
+
+def _region(kind, l, b, size, aspect):
+    if kind == "circle":
+        return CircleSkyRegion(SkyCoord(l, b, unit="deg", frame="galactic"), size * u.deg)
+    height = min(size * aspect, 2 * (89.0 - abs(b)))
+    return RectangleSkyRegion(SkyCoord(l, b, unit="deg", frame="galactic"), width=2 * size * u.deg,
+                              height=height * u.deg)
+
+
+@settings(max_examples=25, deadline=None)
+@given(kind=st.sampled_from(["box", "circle"]), l=st.floats(-180, 180), b=st.floats(-80, 80),
+       size=st.floats(2.0, 25.0), aspect=st.floats(0.3, 1.5))
+def test_template_region_integral_against_brute_force(kind, l, b, size, aspect):
+    region = _region(kind, l, b, size, aspect)
+    ours = RegionFluxSpectralModel(TEMPLATE, region=region)(_ENERGY).to_value("cm-2 s-1 TeV-1")
+    assert np.allclose(ours, _brute_force_template(region), rtol=0.01)
+
+
+@settings(max_examples=12, deadline=None)
+@given(kind=st.sampled_from(["box", "circle"]), l=st.floats(-180, 180), b=st.floats(-20, 20),
+       size=st.floats(2.0, 10.0), aspect=st.floats(0.3, 1.0))
+def test_cocoon_region_integral_against_brute_force(kind, l, b, size, aspect):
+    """The cocoons' exact l-b integral against exact HEALPix pixel integrals (nside 512) summed
+    with the fraction of each pixel's 64 sub-pixels inside the region."""
+    region = _region(kind, l, b, size, aspect)
+    lb = to_lb_region(region)
+    dist = SOURCE_DISTRIBUTIONS["green2015"]
+    exact = lineofsight.sky_integral(dist, lb)
+    nside = 512
+    candidates = _candidates(lb, nside)
+    lon, lat, _ = skymaps.healpix_children(nside, candidates, nest=False, order=3)
+    fraction = lb.contains(np.radians(lon), np.radians(lat)).mean(axis=1)
+    keep = fraction > 0
+    table = skymaps.latitude_table(dist)
+    pixels = skymaps.healpix_integrals(table, nside, candidates[keep], nest=False)
+    brute = np.sum(pixels * fraction[keep])
+    assert brute == pytest.approx(exact, rel=0.01, abs=1e-4 * lineofsight.sky_integral(dist, to_lb_region(None)))
+
+
+def test_off_plane_box_is_an_lb_box_for_the_dge():
+    """Issue 15 item 1: gammapy-cocoons spectrum --box 0 20 50 70 gave a DGE 2x the cube's own
+    l-b box mean (the template was integrated over a tangent-plane rectangle)."""
+    from gammapy_cocoons.dge import conventional_dge
+
+    dge = conventional_dge("min")
+    box = RectangleSkyRegion(SkyCoord(10, 60, unit="deg", frame="galactic"), width=20 * u.deg, height=20 * u.deg)
+    cube = dge.spatial_model.map
+    node = cube.geom.axes[0].center[12]
+    ours = RegionFluxSpectralModel(dge, region=box).intensity(node).to_value("GeV-1 cm-2 s-1 sr-1")
+    lon, lat = hp.pix2ang(128, np.arange(hp.nside2npix(128)), lonlat=True)
+    inside = (lon < 20) & (lat >= 50) & (lat < 70)
+    assert ours == pytest.approx(cube.data[12][inside].mean(), rel=0.01)
+
+
+def test_region_smaller_than_a_pixel():
+    """Item 2: a 0.1 deg circle inside one nside-64 pixel gets that pixel's value, not 0."""
+    circle = CircleSkyRegion(SkyCoord(30, 0.2, unit="deg", frame="galactic"), 0.1 * u.deg)
+    value = RegionFluxSpectralModel(TEMPLATE, region=circle).intensity(_ENERGY[:1])
+    pixel = hp.ang2pix(_NSIDE, 30, 0.2, lonlat=True)
+    assert value.to_value("TeV-1 cm-2 s-1 sr-1")[0] == pytest.approx(TEMPLATE.spatial_model.map.data[0][pixel],
+                                                                        rel=0.02)
+
+
+def test_changing_the_region_recomputes():
+    """Item 4: setting .region used to keep the old region's cached integrals."""
+    model = RegionFluxSpectralModel(TEMPLATE, region=LHAASO_INNER)
+    inner = model(_ENERGY)
+    model.region = LHAASO_OUTER
+    outer = model(_ENERGY)
+    fresh = RegionFluxSpectralModel(TEMPLATE, region=LHAASO_OUTER)(_ENERGY)
+    assert not u.allclose(inner, outer) and u.allclose(outer, fresh)
+    with pytest.raises(TypeError, match="region"):
+        model.region = "lhaaso-inner"
+
+
+def test_bad_energies_and_empty_regions_are_errors():
+    """Item 8: NaN or negative energies, and the mean intensity of an empty region."""
+    model = RegionFluxSpectralModel(TEMPLATE, region=LHAASO_INNER)
+    for energy in ([np.nan] * u.TeV, [-1.0] * u.TeV, [] * u.TeV):
+        with pytest.raises(ValueError, match="energy"):
+            model(energy)
+    empty = LHAASO_INNER & LHAASO_OUTER  # they share only the l = 125 deg edge
+    with pytest.raises(ValueError, match="solid angle"):
+        RegionFluxSpectralModel(TEMPLATE, region=empty).intensity(_ENERGY)
+
+
+def test_lb_contains_matches_the_latitude_intervals():
+    """The vectorised membership agrees with the interval sets the line-of-sight integrals use."""
+    rng = np.random.default_rng(3)
+    l = rng.uniform(-np.pi, np.pi, 400)
+    b = np.arcsin(rng.uniform(-1, 1, 400))
+    regions = [LHAASO_INNER, LHAASO_OUTER,
+               CircleSkyRegion(SkyCoord(100, 70, unit="deg", frame="galactic"), 30 * u.deg),
+               LHAASO_INNER ^ (LHAASO_INNER & CircleSkyRegion(SkyCoord(30, 0, unit="deg", frame="galactic"),
+                                                              5 * u.deg))]
+    for region in regions:
+        lb = to_lb_region(region)
+        expected = [any(b1 <= bi <= b2 for b1, b2 in intervals) for bi, intervals in zip(b, lb.latitude_intervals(l))]
+        assert np.array_equal(lb.contains(l, b), expected)
