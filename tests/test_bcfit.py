@@ -149,3 +149,23 @@ def test_preset_law_sets_its_slope():
     rigidity = np.geomspace(20, 2000, 5)
     np.testing.assert_allclose(model.evaluate(rigidity * u.GV), reference.ratio_vs_rigidity(rigidity, phi=0.7),
                                rtol=1e-12)
+
+
+def test_model_round_trips_exactly(tmp_path, monkeypatch):
+    """Issue 15 item 6: to_dict/from_dict kept the parameters but dropped grammage, helium_fraction
+    and name (B/C changed by 6 %), and Models.read could not read the model at all."""
+    from gammapy.modeling.models import Models
+
+    model = BoronCarbonModel(grammage="bohm", helium_fraction=0.0, name="my-bc", chi0=0.55 * u.Unit("g cm-2"),
+                             d0=1.2e28 * u.Unit("cm2 s-1"))
+    model.d_index.frozen = True
+    rigidity = [30.0, 300.0, 2000.0] * u.GV
+    expected = model.evaluate(rigidity)
+    back = BoronCarbonModel.from_dict(model.to_dict())
+    assert (back.name, back.grammage, back.helium_fraction) == ("my-bc", "bohm", 0.0)
+    assert back.d_index.frozen and back.delta.value == model.delta.value
+    assert np.array_equal(back.evaluate(rigidity), expected)
+    Models([model]).write(tmp_path / "models.yaml")
+    monkeypatch.chdir(tmp_path.parent)  # read from another directory
+    read = Models.read(tmp_path / "models.yaml")
+    assert read.names == ["my-bc"] and np.array_equal(read[0].evaluate(rigidity), expected)

@@ -170,3 +170,26 @@ def test_lb_contains_matches_the_latitude_intervals():
         lb = to_lb_region(region)
         expected = [any(b1 <= bi <= b2 for b1, b2 in intervals) for bi, intervals in zip(b, lb.latitude_intervals(l))]
         assert np.array_equal(lb.contains(l, b), expected)
+
+
+@pytest.mark.parametrize("values", [
+    {"alpha": 0.0}, {"alpha": 10.0}, {"beta": 0.0}, {"beta": 1e-308}, {"beta": 20.0}, {"z0": 0.01 * u.kpc},
+    {"z0": 1.0 * u.kpc}, {"alpha": 0.0, "beta": 20.0, "z0": 0.01 * u.kpc},
+])
+def test_cocoon_spatial_model_is_normalised_at_its_bounds(values):
+    """Item 5: the pixel integrals sum to 1 over the sky anywhere in the allowed range (z0 = 1 pc
+    gave 1.16, alpha = -1.9 gave 1.27, beta = 1e-308 NaN); outside it evaluation is refused."""
+    from gammapy_cocoons import CocoonSpatialModel
+
+    model = CocoonSpatialModel(**values)
+    total = model.integrate_geom(HpxGeom.create(nside=64, frame="galactic")).data.sum()
+    assert total == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("values", [{"alpha": -1.9}, {"z0": 0.001 * u.kpc}, {"beta": -1.0}])
+def test_cocoon_spatial_model_refuses_values_outside_its_bounds(values):
+    from gammapy_cocoons import CocoonSpatialModel
+
+    name = next(iter(values))
+    with pytest.raises(ValueError, match=name):
+        CocoonSpatialModel(**values).evaluate_geom(HpxGeom.create(nside=8, frame="galactic"))

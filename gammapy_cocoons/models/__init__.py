@@ -1,5 +1,5 @@
 """gammapy models of the cocoon emission, registered with gammapy on import."""
-from gammapy.modeling.models import SPATIAL_MODEL_REGISTRY, SPECTRAL_MODEL_REGISTRY
+from gammapy.modeling.models import MODEL_REGISTRY, SPATIAL_MODEL_REGISTRY, SPECTRAL_MODEL_REGISTRY
 
 from .ratio import BoronCarbonModel
 from .region import RegionFluxSpectralModel
@@ -34,3 +34,4 @@ def register(cls, registry):
 register(CocoonSpectralModel, SPECTRAL_MODEL_REGISTRY)
 register(RegionFluxSpectralModel, SPECTRAL_MODEL_REGISTRY)
 register(CocoonSpatialModel, SPATIAL_MODEL_REGISTRY)
+register(BoronCarbonModel, MODEL_REGISTRY)  # a top-level model of Models, like SkyModel

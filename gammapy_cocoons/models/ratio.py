@@ -90,6 +90,18 @@ class BoronCarbonModel(ModelBase):
     def name(self):
         return self._name
 
+    # -- serialisation: the options and the name go with the parameters ----------------------
+    def to_dict(self, full_output=False):
+        data = super().to_dict(full_output)
+        data.update(name=self.name, grammage=self.grammage, helium_fraction=self.helium_fraction)
+        return data
+
+    @classmethod
+    def from_dict(cls, data, **kwargs):
+        data = dict(data)
+        options = {key: data.pop(key) for key in ("name", "grammage", "helium_fraction") if key in data}
+        return super().from_dict(data, **options, **kwargs)
+
     @property
     def datasets_names(self):
         return None

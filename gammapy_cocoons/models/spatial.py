@@ -59,9 +59,11 @@ class CocoonSpatialModel(SpatialModel):
 
     tag = ["CocoonSpatialModel", "cocoon-spatial"]
 
-    alpha = Parameter("alpha", 1.09, min=-1.9, max=10.0, frozen=True)
+    # bounds where the pixel integrals keep the all-sky normalisation to 1e-5 (tested at the edges):
+    # alpha < 0 is a cusp at the Galactic centre and z0 < 10 pc is thinner than the latitude table
+    alpha = Parameter("alpha", 1.09, min=0.0, max=10.0, frozen=True)
     beta = Parameter("beta", 3.87, min=0.0, max=20.0, frozen=True)
-    z0 = Parameter("z0", 0.083, unit="kpc", min=1e-3, max=1.0, frozen=True)
+    z0 = Parameter("z0", 0.083, unit="kpc", min=0.01, max=1.0, frozen=True)
 
     def __init__(self, profile="green2015", **kwargs):
         if not isinstance(profile, str) or profile not in SOURCE_DISTRIBUTIONS:
@@ -102,6 +104,12 @@ class CocoonSpatialModel(SpatialModel):
         values = [np.asarray(u.Quantity(v).to_value(unit)) for v, unit in ((alpha, ""), (beta, ""), (z0, "kpc"))]
         if any(v.size != 1 for v in values):
             raise ValueError(f"{type(self).__name__} parameters alpha, beta, z0 cannot be sampled (they are frozen)")
+        for parameter, value in zip((self.alpha, self.beta, self.z0), values):
+            low, high = (u.Quantity(b, parameter.unit).to_value("kpc" if parameter.name == "z0" else "")
+                         for b in (parameter.min, parameter.max))
+            if not (np.isfinite(value) and low <= value <= high):
+                raise ValueError(f"{parameter.name} must be within [{parameter.min:g}, {parameter.max:g}] "
+                                 f"{parameter.unit}, got {float(value):g}")
         return _distribution(self.profile, float(values[0]), float(values[1]), float(values[2]))
 
     def evaluate(self, lon, lat, alpha, beta, z0):

@@ -107,8 +107,10 @@ class SourceDistribution:
         if self.r_offset == 0:
             a = self.alpha + 2.0
             x_max = self.r_max / self.r_sun
-            if self.beta == 0:
-                return self.r_sun**2 * x_max**a / a
+            if self.beta * x_max < 1e-8:
+                # beta -> 0 (the closed form divides by beta^a): int x^(a-1) e^(-beta (x-1)) dx to
+                # first order in beta, relative error < 1e-16
+                return self.r_sun**2 * x_max**a / a * (1.0 - self.beta * (a * x_max / (a + 1.0) - 1.0))
             return (
                 self.r_sun**2 * np.exp(self.beta) * special.gamma(a)
                 * special.gammainc(a, self.beta * x_max) / self.beta**a
