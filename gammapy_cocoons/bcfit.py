@@ -23,6 +23,7 @@ from gammapy.datasets import Dataset, Datasets
 from gammapy.modeling import Fit
 from gammapy.modeling.models import DatasetModels
 
+from ._files import check_outputs, publish_figure, publish_table, publish_text
 from ._validation import to_value
 from .datasets import load_ratio
 from .models.ratio import BoronCarbonModel
@@ -227,11 +228,12 @@ def fit_bc(names=BC_FIT_DATA, grammage="exponential", profile=True):
 
 
 def _check_outdir(outdir, targets, overwrite):
+    """Create ``outdir`` and check every target in it before anything is written."""
     outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise NotADirectoryError(f"outdir {str(outdir)!r} is a file, not a directory")
     outdir.mkdir(parents=True, exist_ok=True)
-    existing = [t for t in targets if (outdir / t).exists()]
-    if existing and not overwrite:
-        raise FileExistsError(f"outdir {str(outdir)!r} already holds {', '.join(existing)}; pass overwrite=True")
+    check_outputs([outdir / t for t in targets], overwrite)
     return outdir
 
 
@@ -250,24 +252,29 @@ def bc_table(model, energies=None):
     return table
 
 
+def bc_output_files(plot=True, joint=False):
+    """Names of the files :func:`run_bc` (and, with ``joint``, :func:`joint_fit`) write."""
+    return (["bc_summary.json", "bc_model.ecsv", "bc_data.ecsv"] + (["bc_ratio.png", "bc_ratio.pdf"] if plot else [])
+            + (["joint_summary.json"] if joint else []))
+
+
 def run_bc(outdir, grammage="exponential", overwrite=False, plot=True, profile=True, names=BC_FIT_DATA):
     """Fit B/C and write ``bc_summary.json``, ``bc_model.ecsv``, ``bc_data.ecsv`` and (``plot``) ``bc_ratio.png/pdf``."""
-    targets = ["bc_summary.json", "bc_model.ecsv", "bc_data.ecsv"] + (["bc_ratio.png", "bc_ratio.pdf"] if plot else [])
-    outdir = _check_outdir(outdir, targets, overwrite)
+    outdir = _check_outdir(outdir, bc_output_files(plot), overwrite)
     datasets, model, summary = fit_bc(names, grammage=grammage, profile=profile)
     start = time.perf_counter()
     for _ in range(20):
         datasets[0].npred()
     summary["evaluation_ms"] = (time.perf_counter() - start) / 20 * 1e3
-    bc_table(model).write(outdir / "bc_model.ecsv", format="ascii.ecsv", overwrite=True)
-    bc_data_table(datasets, model).write(outdir / "bc_data.ecsv", format="ascii.ecsv", overwrite=True)
+    publish_table(bc_table(model), outdir / "bc_model.ecsv", overwrite, format="ascii.ecsv")
+    publish_table(bc_data_table(datasets, model), outdir / "bc_data.ecsv", overwrite, format="ascii.ecsv")
     if plot:
         from .plotting import plot_bc
 
         fig = plot_bc(model, datasets, overlay=BC_OVERLAY_DATA)
         for suffix in ("png", "pdf"):
-            fig.savefig(outdir / f"bc_ratio.{suffix}", dpi=150)
-    (outdir / "bc_summary.json").write_text(json.dumps(summary, indent=2))
+            publish_figure(fig, outdir / f"bc_ratio.{suffix}", overwrite, dpi=150)
+    publish_text(outdir / "bc_summary.json", json.dumps(summary, indent=2), overwrite)
     return summary
 
 
@@ -324,5 +331,5 @@ def joint_fit(outdir=None, overwrite=False, variant="min"):
         "fit_seconds": time.perf_counter() - start,
     }
     if outdir is not None:
-        (outdir / "joint_summary.json").write_text(json.dumps(summary, indent=2))
+        publish_text(outdir / "joint_summary.json", json.dumps(summary, indent=2), overwrite)
     return summary

@@ -16,6 +16,8 @@ def _fail(message):
 
 
 _DGE_MODELS = ("embedded", "fermi-pi0")
+#: largest template cube the command line computes [GB of working memory]
+_MAX_TEMPLATE_GB = 4.0
 
 
 def _dge_option(model, files):
@@ -71,6 +73,15 @@ _points_option = click.option(
 @click.version_option(__version__, prog_name="gammapy-cocoons")
 def main():
     """Gamma rays and neutrinos from cosmic-ray cocoons (Ambrosone et al. 2025)."""
+    exit_on_sigterm()
+
+
+def exit_on_sigterm():
+    """Make SIGTERM (kill, a scheduler's time limit) unwind like Ctrl-C, so that half-written
+    temporary files are removed (outputs are published atomically: final names are never partial)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 @main.command()
@@ -154,26 +165,39 @@ def fit(outdir, grammage, variant, dge_model, dge_files, dataset_names, points_s
     with covariance), fit_summary.json (success, stat, ndof, parameters with errors, TS of the
     cocoons, the fit with the other choice of DGE normalisations), chi0 and R0 likelihood profiles
     and an SED plot per dataset.
+
+    Files: fit_result.yaml, fit_result_covariance.dat, fit_summary.json, neutrinos.ecsv and
+    neutrinos.png; dge_template.fits (the computed DGE the YAML references; not with --dge-file);
+    profile_chi0.ecsv, profile_r0.ecsv and profiles.png (with --profiles); sed_<dataset>.png;
+    posterior.ecsv (--posterior); grammage_laws.json (--compare-laws). All are checked before
+    any is written.
     """
     import json
     from pathlib import Path
 
-    from .fitting import compare_grammage_laws, run_lhaaso_fit
+    from ._files import publish_text
+    from .fitting import _fit_points, _prepare_outdir, compare_grammage_laws, fit_output_files, run_lhaaso_fit
 
     options = dict(dge=_dge_option(dge_model, dge_files), points=_user_points(points_specs),
                    datasets=dataset_names or ("lhaaso-km2a-2023-inner", "lhaaso-km2a-2023-outer"),
                    shared_dge_norm=not per_dataset_norms)
+    try:  # every output of the command, before anything is written
+        names = [name for name, _, _ in _fit_points(options["datasets"], options["points"])]
+        _prepare_outdir(outdir, fit_output_files(names, options["dge"], profiles, True, posterior, compare_laws),
+                        overwrite)
+    except (OSError, ValueError) as error:
+        _fail(str(error))
     with click.progressbar(length=2 if compare_laws else 1, label="fitting", file=sys.stderr) as bar:
         try:
             summary = run_lhaaso_fit(outdir=outdir, grammage=grammage, variant=variant, overwrite=overwrite,
                                      profile_points=profile_points, profiles=profiles, posterior=posterior,
                                      live_points=live_points, **options)
-        except (FileExistsError, FileNotFoundError, ValueError, ImportError) as error:
+        except (OSError, ValueError, ImportError) as error:
             _fail(str(error))
         bar.update(1)
         if compare_laws:
             rows = compare_grammage_laws(variant=variant, **options)
-            (Path(outdir) / "grammage_laws.json").write_text(json.dumps(rows, indent=2))
+            publish_text(Path(outdir) / "grammage_laws.json", json.dumps(rows, indent=2), overwrite)
             bar.update(1)
     parameters = summary["parameters"]
     chi0, r0 = parameters["chi0"], parameters["r0"]
@@ -242,9 +266,16 @@ def spectrum(region_name, box, circle, secondary, emin, emax, n_energies, chi0, 
 
     from .models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
 
-    for path in filter(None, (output, plot_path)):
-        if Path(path).exists() and not overwrite:
-            _fail(f"{path} exists; pass --overwrite to replace it")
+    from ._files import check_outputs, publish_figure, publish_table
+
+    if plot_path and Path(plot_path).suffix.lower().lstrip(".") not in ("png", "pdf", "svg"):
+        _fail(f"--plot must end in .png, .pdf or .svg, got {plot_path!r}")
+    if plot_path and Path(plot_path).resolve() == Path(output).resolve():
+        _fail("--plot and --output must be different files")
+    try:
+        check_outputs([p for p in (output, plot_path) if p], overwrite, option="--overwrite")
+    except OSError as error:
+        _fail(str(error))
     if not 0 < emin < emax:
         _fail(f"--emin and --emax must satisfy 0 < emin < emax, got {emin}, {emax}")
     region, label = _region(region_name, box, circle)
@@ -269,7 +300,10 @@ def spectrum(region_name, box, circle, secondary, emin, emax, n_energies, chi0, 
                                   "secondary": secondary, "grammage": grammage, "chi0_g_cm2": chi0, "r0_TV": r0,
                                   "dge": dge_variant if dge_variant == "none" else f"{dge_variant}: {baseline.label}",
                                   "columns": "E^2 I per sr; region flux = E^2 I x solid angle"})
-    table.write(output, format="ascii.ecsv", overwrite=True)
+    try:
+        publish_table(table, output, overwrite, format="ascii.ecsv")
+    except OSError as error:
+        _fail(str(error))
     if plot_path:
         import matplotlib
 
@@ -285,7 +319,10 @@ def spectrum(region_name, box, circle, secondary, emin, emax, n_energies, chi0, 
         ax.set_ylim(1e-5 * top, 3 * top)
         ax.legend()
         fig.tight_layout()
-        fig.savefig(plot_path)
+        try:
+            publish_figure(fig, plot_path, overwrite)
+        except OSError as error:
+            _fail(str(error))
         plt.close(fig)
     click.echo(f"wrote {output}" + (f" and {plot_path}" if plot_path else ""))
 
@@ -314,11 +351,14 @@ def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, s
     from gammapy.maps import HpxGeom, MapAxis, WcsGeom
     from gammapy.modeling.models import SkyModel
 
+    from ._files import check_outputs
     from .models import CocoonSpatialModel, CocoonSpectralModel
     from .templates import make_cube, write_cube
 
-    if Path(output).exists() and not overwrite:
-        _fail(f"{output} exists; pass --overwrite to replace it")
+    try:
+        check_outputs([output], overwrite, option="--overwrite")
+    except OSError as error:
+        _fail(str(error))
     if not 0 < emin <= emax:
         _fail(f"--emin and --emax must satisfy 0 < emin <= emax, got {emin}, {emax}")
     if fmt == "healpix" and nside is None:
@@ -332,6 +372,12 @@ def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, s
     if nside is None and not (-90 <= center[1] - 0.5 * width[1] and center[1] + 0.5 * width[1] <= 90):
         _fail(f"--center and --width must keep the map within -90 <= b <= 90, got center b {center[1]}, "
               f"height {width[1]}")
+    # refuse a cube that will not fit in memory before computing it (about 3 float64 copies of it)
+    n_pixels = 12 * nside**2 if nside is not None else int(np.ceil(width[0] / binsz)) * int(np.ceil(width[1] / binsz))
+    size_gb = 3 * 8 * n_pixels * n_energies / 1e9
+    if size_gb > _MAX_TEMPLATE_GB:
+        _fail(f"the cube ({n_pixels} pixels x {n_energies} energies) needs about {size_gb:.0f} GB of memory, more "
+              f"than the {_MAX_TEMPLATE_GB:g} GB allowed: lower --nside, --n-energies or the map size")
     energies = np.geomspace(emin, emax, n_energies) * u.GeV
     axis = MapAxis.from_nodes(energies, name="energy_true", interp="log")
     if nside is not None:
@@ -344,7 +390,7 @@ def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, s
                        spatial_model=CocoonSpatialModel(), name="cocoons")
         cube = make_cube(sky, geom)
         write_cube(cube, output, format=fmt, overwrite=overwrite)
-    except (ValueError, TypeError, u.UnitsError, FileExistsError, FileNotFoundError) as error:
+    except (ValueError, TypeError, u.UnitsError, OSError) as error:
         _fail(str(error))
     click.echo(f"wrote {output} ({fmt}, {'HEALPix nside ' + str(nside) if nside else 'WCS CAR'}, {n_energies} energies)")
 
@@ -368,13 +414,13 @@ def bc(outdir, grammage, with_dampe_calet, profile, joint, overwrite):
     chi0 = 0), bc_model.ecsv (galactic, cocoon and total B/C), bc_data.ecsv and bc_ratio.png/pdf
     (the paper's Fig. 1). Only points above 20 GV are fitted (energy losses neglected).
     """
-    from .bcfit import BC_FIT_DATA, BC_OVERLAY_DATA, joint_fit, run_bc
-
-    from pathlib import Path
+    from .bcfit import BC_FIT_DATA, BC_OVERLAY_DATA, _check_outdir, bc_output_files, joint_fit, run_bc
 
     names = BC_FIT_DATA + (BC_OVERLAY_DATA if with_dampe_calet else ())
-    if joint and not overwrite and (Path(outdir) / "joint_summary.json").exists():
-        _fail(f"outdir {outdir!r} already holds joint_summary.json; pass --overwrite")  # before writing anything
+    try:  # every output of the command, before anything is written
+        _check_outdir(outdir, bc_output_files(joint=joint), overwrite)
+    except OSError as error:
+        _fail(str(error))
     steps = 2 if joint else 1
     with click.progressbar(length=steps, label="fitting B/C", file=sys.stderr) as bar:
         try:
@@ -383,7 +429,7 @@ def bc(outdir, grammage, with_dampe_calet, profile, joint, overwrite):
             if joint:
                 joint_summary = joint_fit(outdir, overwrite=overwrite)
                 bar.update(1)
-        except (FileExistsError, ValueError) as error:
+        except (OSError, ValueError) as error:
             _fail(str(error))
     chi0 = summary["parameters"]["chi0"]
     interval = summary.get("chi0_interval_68")

@@ -25,6 +25,7 @@ from gammapy.datasets import Datasets, FluxPointsDataset
 from gammapy.modeling import Fit
 from gammapy.modeling.models import Models, PowerLawNormSpectralModel, SkyModel
 
+from ._files import check_outputs, publish, publish_table, publish_text
 from .datasets import load_flux_points
 from .dge.select import BASELINES, dge_baseline
 from .models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
@@ -167,15 +168,11 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
     dict
         The summary: success, stat, ndof, parameters (name -> value, error), ts_cocoons, ...
     """
-    if outdir is not None:
-        outdir = Path(outdir)
-        outdir.mkdir(parents=True, exist_ok=True)
-        targets = ["fit_result.yaml", "fit_summary.json", "dge_template.fits"]
-        existing = [t for t in targets if (outdir / t).exists()]
-        if existing and not overwrite:
-            raise FileExistsError(f"outdir {str(outdir)!r} already holds {', '.join(existing)}; pass overwrite=True")
-    start = time.perf_counter()
     setup = dict(grammage=grammage, variant=variant, dge=dge, datasets=datasets, points=points)
+    if outdir is not None:
+        names = [name for name, _, _ in _fit_points(datasets, points)]
+        outdir = _prepare_outdir(outdir, fit_output_files(names, dge, profiles, plot, posterior), overwrite)
+    start = time.perf_counter()
     datasets, cocoons, norms = build_lhaaso_fit(shared_dge_norm=shared_dge_norm, **setup)
     datasets.stat_sum()  # builds kernels and region integrals once
     built = time.perf_counter()
@@ -232,38 +229,77 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
         summary["posterior"] = quantiles
     if outdir is not None:
         if samples is not None:
-            samples.write(outdir / "posterior.ecsv", overwrite=True)
-        _write_outputs(outdir, datasets, cocoons, summary, profiles_out, plot, variant, dge)
+            publish_table(samples, outdir / "posterior.ecsv", overwrite, format="ascii.ecsv")
+        _write_outputs(outdir, datasets, cocoons, summary, profiles_out, plot, variant, dge, overwrite)
     return summary
+
+
+def fit_output_files(dataset_names, dge="embedded", profiles=True, plot=True, posterior=False, compare_laws=False):
+    """Every file :func:`run_lhaaso_fit` (and the ``fit`` command) writes for these options.
+
+    ``dge_template.fits`` only when the YAML needs it: a DGE read from files is referenced by
+    its own path instead.
+    """
+    names = ["fit_result.yaml", "fit_result_covariance.dat", "fit_summary.json", "neutrinos.ecsv"]
+    if isinstance(dge, str) and dge in BASELINES:
+        names.append("dge_template.fits")
+    if profiles:
+        names += ["profile_chi0.ecsv", "profile_r0.ecsv"]
+    if plot:
+        names += [f"sed_{name}.png" for name in dataset_names] + ["neutrinos.png"]
+        names += ["profiles.png"] if profiles else []
+    if posterior:
+        names.append("posterior.ecsv")
+    if compare_laws:
+        names.append("grammage_laws.json")
+    return names
+
+
+def _prepare_outdir(outdir, names, overwrite):
+    """Create ``outdir`` and check every output in it before anything is written."""
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise NotADirectoryError(f"outdir {str(outdir)!r} is a file, not a directory")
+    outdir.mkdir(parents=True, exist_ok=True)
+    check_outputs([outdir / name for name in names], overwrite)
+    return outdir
 
 
 def _mask_scale(dataset):
     return float(dataset.models[0].spectral_model.model1.scale)
 
 
-def _write_outputs(outdir, datasets, cocoons, summary, profiles, plot, variant, dge="embedded"):
+def _write_outputs(outdir, datasets, cocoons, summary, profiles, plot, variant, dge="embedded", overwrite=False):
     from astropy.table import Table
 
     template = datasets[0].models[0].spectral_model.model2.sky_model.spatial_model
-    template_path = outdir / "dge_template.fits"
-    template.map.write(template_path, overwrite=True)
-    template.filename = str(template_path)
+    if isinstance(dge, str) and dge in BASELINES:
+        # the computed DGE has no file yet: publish it beside the YAML, referenced relative to it
+        publish(outdir / "dge_template.fits", lambda temporary: template.map.write(temporary, overwrite=True),
+                overwrite)
+        template.filename = "dge_template.fits"
+    else:
+        template.filename = str(Path(template.filename).resolve())  # the user's own file
     models = Models([d.models[0] for d in datasets])
-    models.write(outdir / "fit_result.yaml", overwrite=True, write_covariance=True)
+    covariance = "fit_result_covariance.dat"
+    publish(outdir / covariance, lambda temporary: models.write_covariance(
+        temporary, format="ascii.fixed_width", delimiter="|", overwrite=True), overwrite)
+    models._covar_file = covariance
+    publish_text(outdir / "fit_result.yaml", models.to_yaml(), overwrite)
     for name, profile in profiles.items():
         key = next(k for k in profile if k.endswith(f"{name}_scan"))
         table = Table({name: profile[key], "stat": profile["stat_scan"]})
-        table.write(outdir / f"profile_{name}.ecsv", overwrite=True)
+        publish_table(table, outdir / f"profile_{name}.ecsv", overwrite, format="ascii.ecsv")
         summary[f"profile_{name}"] = f"profile_{name}.ecsv"
     neutrinos = neutrino_prediction(cocoons.spectral_model, variant, dge=dge)
-    neutrinos.write(outdir / "neutrinos.ecsv", overwrite=True)
+    publish_table(neutrinos, outdir / "neutrinos.ecsv", overwrite, format="ascii.ecsv")
     summary["neutrinos"] = "neutrinos.ecsv"
-    (outdir / "fit_summary.json").write_text(json.dumps(summary, indent=2))
+    publish_text(outdir / "fit_summary.json", json.dumps(summary, indent=2), overwrite)
     if plot:
         from .plotting import plot_lhaaso_fit, plot_neutrinos
 
-        plot_lhaaso_fit(datasets, cocoons, outdir, profiles)
-        plot_neutrinos(neutrinos, outdir / "neutrinos.png")
+        plot_lhaaso_fit(datasets, cocoons, outdir, profiles, overwrite)
+        plot_neutrinos(neutrinos, outdir / "neutrinos.png", overwrite)
 
 
 def set_default_priors(cocoons, norms=None):

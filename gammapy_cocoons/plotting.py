@@ -45,14 +45,16 @@ def plot_sed(ax, dataset, energy=None):
     return ax
 
 
-def plot_lhaaso_fit(datasets, cocoons, outdir, profiles):
-    """Write sed_<region>.png and profiles.png for a fit from :func:`~gammapy_cocoons.fitting.run_lhaaso_fit`."""
+def plot_lhaaso_fit(datasets, cocoons, outdir, profiles, overwrite=False):
+    """Publish sed_<dataset>.png and profiles.png for a fit from :func:`~gammapy_cocoons.fitting.run_lhaaso_fit`."""
+    from ._files import publish_figure
+
     plt = _matplotlib()
     for dataset in datasets:
         fig, ax = plt.subplots(figsize=(6, 4.5))
         plot_sed(ax, dataset)
         fig.tight_layout()
-        fig.savefig(outdir / f"sed_{dataset.name}.png", dpi=120)
+        publish_figure(fig, outdir / f"sed_{dataset.name}.png", overwrite, dpi=120)
         plt.close(fig)
     if profiles:
         fig, axes = plt.subplots(1, len(profiles), figsize=(5 * len(profiles), 4))
@@ -67,11 +69,11 @@ def plot_lhaaso_fit(datasets, cocoons, outdir, profiles):
             if name == "r0":
                 ax.set_xscale("log")
         fig.tight_layout()
-        fig.savefig(outdir / "profiles.png", dpi=120)
+        publish_figure(fig, outdir / "profiles.png", overwrite, dpi=120)
         plt.close(fig)
 
 
-def plot_neutrinos(table, path):
+def plot_neutrinos(table, path, overwrite=False):
     """All-sky per-flavour neutrino E^2 dN/dE of the model against IceCube's pi0 band (Fig. B.1)."""
     plt = _matplotlib()
     fig, ax = plt.subplots(figsize=(6, 4.5))
@@ -96,7 +98,9 @@ def plot_neutrinos(table, path):
     ax.set_ylabel(r"$E^2\,dN/dE$ per flavour, all sky [GeV cm$^{-2}$ s$^{-1}$]")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    from ._files import publish_figure
+
+    publish_figure(fig, path, overwrite, dpi=120)
     plt.close(fig)
 
 
@@ -262,12 +266,14 @@ def new_figure(nrows, ncols, width=5.2, height=4.2):
     return fig, axes
 
 
-def save_figure(fig, path_stem):
-    """Write ``path_stem``.png (150 dpi) and .pdf, and close the figure."""
+def save_figure(fig, path_stem, overwrite=False):
+    """Publish ``path_stem``.png (150 dpi) and .pdf atomically, and close the figure."""
+    from ._files import publish_figure
+
     plt = _matplotlib()
     fig.tight_layout()
     for suffix in ("png", "pdf"):
-        fig.savefig(f"{path_stem}.{suffix}", dpi=150)
+        publish_figure(fig, f"{path_stem}.{suffix}", overwrite, dpi=150)
     plt.close(fig)
 
 

@@ -33,6 +33,7 @@ from astropy.table import QTable, Table
 from gammapy.modeling import Fit
 from gammapy.modeling.models import SkyModel
 
+from ._files import check_outputs, publish_table, publish_text
 from .bcfit import BC_OVERLAY_DATA, bc_data_table, bc_table, fit_bc, joint_fit
 from ._validation import choice
 from .datasets import band_at, load_band, load_flux_points
@@ -168,13 +169,26 @@ def data_model_ratios(dge="embedded", points=(), chi0=FIDUCIAL_CHI0, r0=FIDUCIAL
 
 # -- one step per figure --------------------------------------------------------------------------
 
+class _Output:
+    """The output directory of a run and whether its files may be replaced (checked up front)."""
+
+    def __init__(self, directory, overwrite):
+        self.directory, self.overwrite = Path(directory), bool(overwrite)
+
+    def table(self, table, name):
+        publish_table(table, self.directory / name, self.overwrite, format="ascii.ecsv")
+
+    def text(self, text, name):
+        publish_text(self.directory / name, text, self.overwrite)
+
+
 def _write_figure(outdir, stem, table, fig, meta):
     """``stem``.ecsv (the curves, with ``meta``), ``stem``.png and ``stem``.pdf."""
     from .plotting import save_figure
 
     table.meta.update(meta)
-    table.write(outdir / f"{stem}.ecsv", format="ascii.ecsv", overwrite=True)
-    save_figure(fig, outdir / stem)
+    outdir.table(table, f"{stem}.ecsv")
+    save_figure(fig, outdir.directory / stem, outdir.overwrite)
 
 
 def _figure_1(outdir):
@@ -183,7 +197,7 @@ def _figure_1(outdir):
     datasets, model, summary = fit_bc(profile=True)
     _write_figure(outdir, "fig1_bc", bc_table(model), plot_bc(model, datasets, overlay=BC_OVERLAY_DATA), {
         "figure": "Fig. 1: B/C with galactic and cocoon grammage, fitted to AMS-02 B/C and C/O above 20 GV"})
-    bc_data_table(datasets, model).write(outdir / "fig1_bc_data.ecsv", format="ascii.ecsv", overwrite=True)
+    outdir.table(bc_data_table(datasets, model), "fig1_bc_data.ecsv")
     return summary
 
 
@@ -254,7 +268,7 @@ def _figure_2(outdir, best_fit, points, dge):
     _write_figure(outdir, "fig2_sed", table, fig, {
         "figure": "Fig. 2: gamma-ray E^2 I of fiducial cocoons (chi0 0.4 g cm-2, R0 20 TV) and DGE",
         "inner_mask_scale": INNER_MASK_SCALE, "free_fit": best_fit, "dge": dge_note(dge)})
-    _points_table(points).write(outdir / "fig2_sed_data.ecsv", format="ascii.ecsv", overwrite=True)
+    outdir.table(_points_table(points), "fig2_sed_data.ecsv")
 
 
 def _figure_b1(outdir, dge):
@@ -364,6 +378,7 @@ def _check_outdir(outdir, overwrite):
         raise FileExistsError(f"outdir {str(outdir)!r} already holds {', '.join(existing[:4])}"
                               f"{' ...' if len(existing) > 4 else ''}; pass --overwrite (overwrite=True in Python)")
     outdir.mkdir(parents=True, exist_ok=True)
+    check_outputs([outdir / name for name in output_files()], overwrite)  # writable, no directories in the way
     return outdir
 
 
@@ -379,7 +394,7 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
     """
     from tqdm.auto import tqdm
 
-    outdir = _check_outdir(outdir, overwrite)
+    outdir = _Output(_check_outdir(outdir, overwrite), overwrite)
     dge_baseline(dge)  # a bad choice fails before any work
     points = tuple(points)
     steps = ["Fig. 1 (B/C fit)", "LHAASO fit", "Fig. 2", "Fig. B.1", "Fig. B.2", "Fig. B.3", "joint fit",
@@ -441,8 +456,8 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
         summary["data_model_ratios"] = _ratio_summary(data_model_ratios(dge=dge, points=points))
         done(steps[7])
     summary["timings_s"] = timings
-    (outdir / "summary.json").write_text(json.dumps(summary, indent=2))
-    (outdir / "SUMMARY.md").write_text(summary_markdown(summary))
+    outdir.text(json.dumps(summary, indent=2), "summary.json")
+    outdir.text(summary_markdown(summary), "SUMMARY.md")
     return summary
 
 

@@ -14,8 +14,6 @@ integral of the model divided by the pixel solid angle) at the nodes of an energ
   table after it.
 """
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +21,8 @@ import astropy.units as u
 from astropy.io import fits
 from gammapy.maps import HpxGeom, Map, MapAxis, WcsGeom
 from gammapy.modeling.models import SkyModel
+
+from ._files import check_outputs, publish
 
 __all__ = ["make_cube", "write_cube", "CUBE_FORMATS", "INTENSITY_UNIT"]
 
@@ -150,7 +150,8 @@ def write_cube(cube, path, format="gadf", overwrite=False):
         Intensity cube with one energy axis.
     path : str or `~pathlib.Path`
         Output file. An existing file is never replaced unless ``overwrite=True``; the file
-        is written to a temporary name in the same directory and moved into place.
+        is written to a temporary name in the same directory and published atomically
+        (:func:`gammapy_cocoons._files.publish`).
     format : {"gadf", "fermi", "healpix"}
         See the module documentation. "fermi" needs a Galactic CAR WCS cube, "healpix" a
         Galactic HEALPix cube.
@@ -167,10 +168,7 @@ def write_cube(cube, path, format="gadf", overwrite=False):
     if format not in CUBE_FORMATS:
         raise ValueError(f"format must be one of {CUBE_FORMATS}, got {format!r}")
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"path {str(path)!r} exists; pass overwrite=True to replace it")
-    if not path.parent.exists():
-        raise FileNotFoundError(f"path: directory {str(path.parent)!r} does not exist")
+    check_outputs([path], overwrite)
     axis = _energy_axis(cube.geom)
     try:
         intensity = cube.quantity.to(INTENSITY_UNIT)
@@ -184,14 +182,7 @@ def write_cube(cube, path, format="gadf", overwrite=False):
     else:
         hdulist = _healpix_hdulist(cube, axis, intensity)
 
-    descriptor, temporary = tempfile.mkstemp(suffix=".fits", prefix=f".{path.name}.", dir=path.parent)
-    os.close(descriptor)
-    try:
-        hdulist.writeto(temporary, overwrite=True)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    publish(path, lambda temporary: hdulist.writeto(temporary, overwrite=True), overwrite)
     log.info("wrote %s cube %s", format, path)
     return path
 

@@ -80,13 +80,25 @@ def _region(kind, l, b, size, aspect):
                               height=height * u.deg)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(kind=st.sampled_from(["box", "circle"]), l=st.floats(-180, 180), b=st.floats(-80, 80),
        size=st.floats(2.0, 25.0), aspect=st.floats(0.3, 1.5))
 def test_template_region_integral_against_brute_force(kind, l, b, size, aspect):
+    """Edge pixels count by their exact area fraction (diamonds and polar-cap pixels alike, split at
+    the region's longitude edges): 2e-3 against the brute force (the issue asks for 1 %)."""
     region = _region(kind, l, b, size, aspect)
     ours = RegionFluxSpectralModel(TEMPLATE, region=region)(_ENERGY).to_value("cm-2 s-1 TeV-1")
-    assert np.allclose(ours, _brute_force_template(region), rtol=0.01)
+    assert np.allclose(ours, _brute_force_template(region), rtol=2e-3)
+
+
+@pytest.mark.parametrize("b", [0.0, 41.8, 50.0, 88.0])
+def test_thin_boxes_across_pixel_edges(b):
+    """Boxes thinner than a pixel with their longitude edges inside pixels, in the equatorial belt,
+    at the belt's edge, in the polar cap and next to the pole (hypothesis found the last three)."""
+    for aspect in (0.3, 1.0):
+        region = _region("box", 0.0, b, 2.0, aspect)
+        ours = RegionFluxSpectralModel(TEMPLATE, region=region)(_ENERGY).to_value("cm-2 s-1 TeV-1")
+        assert np.allclose(ours, _brute_force_template(region), rtol=2e-3)
 
 
 @settings(max_examples=12, deadline=None)

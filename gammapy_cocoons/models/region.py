@@ -131,7 +131,50 @@ def _diamond_fractions(lb, nside, ipix, nest, n_nodes=24):
                 inside[k] += max(0.0, min(hi, np.sin(b2)) - max(lo, np.sin(b1)))
         fractions += (inside.reshape(lon.shape) * 0.5 * w).sum(axis=1) * half_width
     # the diamond's area is 2 half_width half_height
-    return fractions / (2.0 * half_width * half_height)
+    fractions /= 2.0 * half_width * half_height
+    # a longitude edge of the region inside a pixel is a step in l: integrate those piecewise
+    for i in np.nonzero(_has_break(lb, phi, -half_width, half_width))[0]:
+        def z_range(d, zc=z_c[i]):
+            extent = half_height * (1.0 - np.abs(d) / half_width)
+            return zc - extent, zc + extent
+
+        fractions[i] = _piecewise_fraction(lb, phi[i], -half_width, half_width, z_range, extra=(0.0,))
+    return fractions
+
+
+def _has_break(lb, phi_c, dphi_lo, dphi_hi):
+    """Pixels whose longitude range (centre ``phi_c`` + [dphi_lo, dphi_hi], radians) holds a
+    longitude break of the region."""
+    breaks = np.asarray(lb.longitude_breaks(), float)
+    if breaks.size == 0:
+        return np.zeros(np.shape(phi_c), dtype=bool)
+    rel = np.mod(breaks[None, :] - np.asarray(phi_c)[..., None] + np.pi, 2 * np.pi) - np.pi
+    lo, hi = np.broadcast_arrays(np.asarray(dphi_lo, float), np.asarray(dphi_hi, float), np.asarray(phi_c))[:2]
+    return np.any((rel > lo[..., None]) & (rel < hi[..., None]), axis=-1)
+
+
+def _piecewise_fraction(lb, phi_c, dphi_lo, dphi_hi, z_range, extra=(), n_nodes=24):
+    """Fraction of one pixel inside an l-b region: Gauss-Legendre in longitude on pieces split at the
+    region's longitude breaks (and at ``extra`` kinks of the pixel), exact in z = sin b.
+    ``z_range(dphi)`` gives the pixel's (z_lo, z_hi) at longitudes phi_c + dphi."""
+    breaks = np.asarray(lb.longitude_breaks(), float)
+    rel = np.mod(breaks - phi_c + np.pi, 2 * np.pi) - np.pi
+    cuts = [c for c in list(rel) + list(extra) if dphi_lo < c < dphi_hi]
+    edges = np.unique(np.concatenate([[dphi_lo], cuts, [dphi_hi]]))
+    x, w = np.polynomial.legendre.leggauss(n_nodes)
+    inside_total = area = 0.0
+    for a, b in zip(edges[:-1], edges[1:]):
+        half = 0.5 * (b - a)
+        d = a + half + half * x
+        z_lo, z_hi = z_range(d)
+        lon = np.mod(phi_c + d + np.pi, 2 * np.pi) - np.pi
+        inside = np.zeros(d.size)
+        for k, (zl, zh, bands) in enumerate(zip(z_lo, z_hi, lb.latitude_intervals(lon))):
+            for b1, b2 in bands:
+                inside[k] += max(0.0, min(zh, np.sin(b2)) - max(zl, np.sin(b1)))
+        inside_total += half * np.sum(w * inside)
+        area += half * np.sum(w * np.maximum(z_hi - z_lo, 0.0))
+    return inside_total / area if area > 0 else 0.0
 
 
 def _healpix_region_integral(template, region, children_order=4):
@@ -186,8 +229,8 @@ def _healpix_lb_weights(lb, nside, ipix, nest, children_order):
 
     Pixels whose centre and neighbours are all inside count fully. Edge pixels, and every pixel
     within two pixel sizes of the region's bounds (so that a region smaller than a pixel is not
-    lost), get their exact diamond fraction in the equatorial zone and the fraction of their
-    4**children_order sub-pixels inside near the poles.
+    lost), get their exact diamond fraction in the equatorial zone and an equal-area grid
+    fraction (:func:`_polar_fractions`) in the polar caps.
     """
     import healpy as hp
 
@@ -213,9 +256,82 @@ def _healpix_lb_weights(lb, nside, ipix, nest, children_order):
         weights[diamond] = _diamond_fractions(lb, nside, ipix[diamond], nest)
     polar = edge & ~equatorial
     if np.any(polar):
-        clon, clat, _ = healpix_children(nside, ipix[polar], nest, children_order)
-        weights[polar] = lb.contains(np.radians(clon), np.radians(clat)).mean(axis=1)
+        weights[polar] = _polar_fractions(lb, nside, ipix[polar], nest)
     return weights
+
+
+def _polar_fractions(lb, nside, ipix, nest, n_nodes=48, n_boundary=32):
+    """Fraction of polar-cap HEALPix pixels inside an l-b region, as the diamonds: at Gauss-Legendre
+    longitude nodes across the pixel, the pixel's extent in z = sin b (from its boundary polygon,
+    4 x ``n_boundary`` points) is intersected with the region's latitude intervals, exactly in z.
+    The few pixels that touch a pole use a fine equal-area grid."""
+    import healpy as hp
+
+    out = np.empty(ipix.size)
+    theta_c, phi_c = hp.pix2ang(nside, ipix, nest=nest)
+    corners = hp.boundaries(nside, ipix, step=n_boundary, nest=nest)  # (n, 3, 4 step)
+    theta_v, phi_v = hp.vec2ang(np.moveaxis(corners, 1, 2).reshape(-1, 3))
+    theta_v, phi_v = theta_v.reshape(ipix.size, -1), phi_v.reshape(ipix.size, -1)
+    at_pole = (theta_v.min(axis=1) < 1e-6) | (theta_v.max(axis=1) > np.pi - 1e-6)
+    # boundary polygon in (phi relative to the centre, z), closed
+    dphi = np.mod(phi_v - phi_c[:, None] + np.pi, 2 * np.pi) - np.pi
+    z = np.cos(theta_v)
+    dphi = np.concatenate([dphi, dphi[:, :1]], axis=1)
+    z = np.concatenate([z, z[:, :1]], axis=1)
+    x, w = np.polynomial.legendre.leggauss(n_nodes)
+    lo, hi = dphi.min(axis=1), dphi.max(axis=1)
+    half = 0.5 * (hi - lo)
+    nodes = (lo + half)[:, None] + half[:, None] * x  # (n, n_nodes)
+    a_phi, b_phi = dphi[:, None, :-1], dphi[:, None, 1:]
+    a_z, b_z = z[:, None, :-1], z[:, None, 1:]
+    node = nodes[:, :, None]
+    crossing = ((a_phi - node) * (b_phi - node) <= 0) & (a_phi != b_phi)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z_cross = a_z + (b_z - a_z) * (node - a_phi) / (b_phi - a_phi)
+    z_lo = np.where(crossing, z_cross, np.inf).min(axis=2)
+    z_hi = np.where(crossing, z_cross, -np.inf).max(axis=2)
+    valid = np.isfinite(z_lo) & np.isfinite(z_hi) & (z_hi > z_lo)
+    z_lo, z_hi = np.where(valid, z_lo, 0.0), np.where(valid, z_hi, 0.0)
+    lon = np.mod(phi_c[:, None] + nodes + np.pi, 2 * np.pi) - np.pi
+    intervals = lb.latitude_intervals(lon.ravel())
+    inside = np.zeros(lon.size)
+    for k, (zl, zh, bands) in enumerate(zip(z_lo.ravel(), z_hi.ravel(), intervals)):
+        for b1, b2 in bands:
+            inside[k] += max(0.0, min(zh, np.sin(b2)) - max(zl, np.sin(b1)))
+    inside = inside.reshape(lon.shape)
+    out = (inside @ w) / np.maximum((z_hi - z_lo) @ w, 1e-300)
+    # a longitude edge of the region inside a pixel is a step in l: integrate those piecewise
+    stepped = _has_break(lb, phi_c, lo, hi) & ~at_pole
+    for i in np.nonzero(stepped)[0]:
+        def z_range(d, i=i):
+            cross = ((dphi[i, None, :-1] - d[:, None]) * (dphi[i, None, 1:] - d[:, None]) <= 0) & \
+                (dphi[i, None, :-1] != dphi[i, None, 1:])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                zc = z[i, None, :-1] + (z[i, None, 1:] - z[i, None, :-1]) * (d[:, None] - dphi[i, None, :-1]) \
+                    / (dphi[i, None, 1:] - dphi[i, None, :-1])
+            return np.where(cross, zc, np.inf).min(axis=1), np.where(cross, zc, -np.inf).max(axis=1)
+
+        out[i] = _piecewise_fraction(lb, phi_c[i], lo[i], hi[i], z_range, extra=tuple(dphi[i]))
+    if np.any(at_pole):
+        out[at_pole] = _grid_fractions(lb, nside, ipix[at_pole], nest)
+    return out
+
+
+def _grid_fractions(lb, nside, ipix, nest, n_grid=256):
+    """Fraction inside an l-b region of pixels touching a pole: a fine equal-area (phi, z) grid."""
+    import healpy as hp
+
+    out = np.empty(ipix.size)
+    t = (np.arange(n_grid) + 0.5) / n_grid
+    for i, pixel in enumerate(ipix):
+        theta_v, _ = hp.vec2ang(hp.boundaries(nside, pixel, step=4, nest=nest).T)
+        z_lo, z_hi = np.cos(theta_v.max()), np.cos(theta_v.min())
+        phi, z = np.meshgrid(2 * np.pi * t, z_lo + (z_hi - z_lo) * t, indexing="ij")
+        theta = np.arccos(np.clip(z, -1.0, 1.0))
+        in_pixel = hp.ang2pix(nside, theta, phi, nest=nest) == pixel
+        inside = lb.contains(np.mod(phi + np.pi, 2 * np.pi) - np.pi, 0.5 * np.pi - theta)
+        out[i] = np.sum(in_pixel & inside) / max(np.sum(in_pixel), 1)
+    return out
 
 
 def _check_template_coverage(spatial, region, grid):

@@ -1,0 +1,163 @@
+"""Nothing lost (issue 15, items 9-15): outputs checked before anything is written, published
+atomically and exclusively, with the umask's permissions, and one-line errors."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from gammapy_cocoons._files import check_outputs, publish, publish_text
+from gammapy_cocoons.cli import main
+
+
+def test_publish_is_exclusive_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "out.txt"
+    publish_text(target, "first")
+    # a second writer that passed its own check before the first one published: refused, not overwritten
+    with pytest.raises(FileExistsError, match="overwrite"):
+        publish_text(target, "second")
+    assert target.read_text() == "first"
+    publish_text(target, "third", overwrite=True)
+    assert target.read_text() == "third"
+
+    def failing(temporary):
+        Path(temporary).write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        publish(tmp_path / "never.txt", failing)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]  # no final file, no temporary
+
+
+def test_published_files_honour_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        publish_text(tmp_path / "a.txt", "x")
+        result = CliRunner().invoke(main, ["template", "--format", "healpix", "--nside", "8", "--n-energies", "2",
+                                           "--output", str(tmp_path / "c.fits")])
+        assert result.exit_code == 0, result.output
+    finally:
+        os.umask(old)
+    for name in ("a.txt", "c.fits"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o640, name  # mkstemp alone gives 0600
+
+
+def test_check_outputs_messages(tmp_path):
+    (tmp_path / "a").write_text("x")
+    (tmp_path / "b").write_text("x")
+    with pytest.raises(FileExistsError, match="already holds a, b"):
+        check_outputs([tmp_path / "a", tmp_path / "b", tmp_path / "c"])
+    check_outputs([tmp_path / "a"], overwrite=True)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        check_outputs([tmp_path / "missing" / "x.ecsv"])
+    with pytest.raises(IsADirectoryError):
+        check_outputs([tmp_path])
+
+
+@pytest.mark.parametrize("extra", [["--plot", "{d}/p.txt"], ["--plot", "{d}/nodir/p.png"], ["--output", "{d}/nodir/s.ecsv"]])
+def test_spectrum_checks_every_output_first(tmp_path, extra):
+    """Items 12 and 15: a bad --plot extension or a missing directory leaves nothing written."""
+    args = ["spectrum", "--output", str(tmp_path / "s.ecsv")] + [a.format(d=tmp_path) for a in extra]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "Traceback" not in result.output and len(result.output.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_template_refuses_a_cube_too_large_for_memory(tmp_path):
+    """Item 15: --nside 2048 ran out of memory after 49 s; now refused at once with the figure."""
+    result = CliRunner().invoke(main, ["template", "--nside", "2048", "--output", str(tmp_path / "big.fits")])
+    assert result.exit_code == 2 and "GB" in result.output and not (tmp_path / "big.fits").exists()
+
+
+def test_fit_refuses_any_existing_output_before_fitting(tmp_path):
+    """Item 9: fit replaced 8 outputs when only fit_result.yaml, fit_summary.json and
+    dge_template.fits were absent; --compare-laws replaced grammage_laws.json."""
+    (tmp_path / "sed_outer.png").write_bytes(b"mine")
+    (tmp_path / "grammage_laws.json").write_text("mine")
+    for args in (["--no-profiles"], ["--no-profiles", "--compare-laws"]):
+        result = CliRunner().invoke(main, ["fit", "--outdir", str(tmp_path)] + args)
+        assert result.exit_code == 2 and "sed_outer.png" in result.output, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grammage_laws.json", "sed_outer.png"]
+    assert (tmp_path / "sed_outer.png").read_bytes() == b"mine"
+
+
+def _template_command(path):
+    return [sys.executable, "-c", "from gammapy_cocoons.cli import main; main()", "template", "--format", "healpix",
+            "--nside", "64", "--n-energies", "12", "--output", str(path)]
+
+
+@pytest.mark.parametrize("delay", [0.5, 2.0, 3.5])
+def test_a_killed_template_run_leaves_all_or_nothing(tmp_path, delay):
+    """Item 13: kill -9 at any moment: the final path holds nothing or the whole, readable file;
+    a rerun is not blocked by a truncated file."""
+    from astropy.io import fits
+
+    target = tmp_path / "cube.fits"
+    process = subprocess.Popen(_template_command(target), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    process.kill()
+    process.wait()
+    if target.exists():
+        with fits.open(target) as hdulist:
+            assert np.all(np.isfinite(hdulist[1].data.field(0)))
+    else:  # whatever the kill left is a hidden temporary, and a rerun works
+        rerun = subprocess.run(_template_command(target), capture_output=True, text=True)
+        assert rerun.returncode == 0, rerun.stderr
+
+
+def test_sigterm_removes_the_temporary(tmp_path):
+    """Item 13: SIGTERM while a file is being written (here from inside the writer, so that it
+    surely arrives mid-write) unwinds the command: no hidden temporary, no final file."""
+    from gammapy_cocoons.cli import exit_on_sigterm
+
+    previous = signal.getsignal(signal.SIGTERM)
+    exit_on_sigterm()
+
+    def interrupted(temporary):
+        Path(temporary).write_text("half a file")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1.0)  # the handler runs before this returns
+
+    try:
+        with pytest.raises(SystemExit) as stop:
+            publish(tmp_path / "cube.fits", interrupted)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert stop.value.code == 128 + signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_result_reads_back_from_anywhere(tmp_path, monkeypatch):
+    """Item 10: fit_result.yaml stored the DGE path as typed; it is now relative to the YAML file,
+    so the folder can move and be read from any directory."""
+    from gammapy.modeling.models import Models
+
+    import gammapy_cocoons  # noqa: F401  (registers the models)
+
+    outdir = tmp_path / "run"
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["fit", "--outdir", "run", "--no-profiles"])
+    assert result.exit_code == 0, result.output
+    moved = tmp_path / "elsewhere" / "moved"
+    moved.parent.mkdir()
+    outdir.rename(moved)
+    monkeypatch.chdir(moved.parent.parent)
+    models = Models.read(moved / "fit_result.yaml")
+    summary = json.loads((moved / "fit_summary.json").read_text())
+    chi0 = models["inner"].spectral_model.model1.parameters["chi0"]
+    assert chi0.value == pytest.approx(summary["parameters"]["chi0"]["value"])
+    assert models.covariance is not None
+    # the template was found beside the YAML (gammapy keeps the name relative to it)
+    from gammapy.maps import Map
+
+    spatial = models["inner"].spectral_model.model2.sky_model.spatial_model
+    assert spatial.filename == "dge_template.fits"
+    assert np.array_equal(spatial.map.data, Map.read(moved / "dge_template.fits").data)
+    assert "dge_template.fits" in (moved / "fit_result.yaml").read_text()
+    assert str(tmp_path) not in (moved / "fit_result.yaml").read_text()
