@@ -29,6 +29,8 @@ def to_value(quantity, unit, name, *, finite=True):
             f"{name} must be convertible to {u.Unit(unit)}, got unit '{quantity.unit}'"
         ) from None
     value = np.asarray(value, dtype=float)
+    if value.size == 0:
+        raise ValueError(f"{name} must not be empty")
     if finite and not np.all(np.isfinite(value)):
         raise ValueError(f"{name} must be finite, got {quantity!r}")
     return value

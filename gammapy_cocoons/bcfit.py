@@ -132,6 +132,9 @@ def build_bc_fit(names=BC_FIT_DATA, model=None, grammage="exponential", min_rigi
 
     chi0, d0 and d_index are free; with C/O data in ``names``, o_to_c is freed too.
     """
+    names = tuple(names)
+    if not names:
+        raise ValueError(f"names must list at least one ratio dataset, e.g. {list(BC_FIT_DATA)}")
     model = BoronCarbonModel(grammage=grammage) if model is None else model
     if not isinstance(model, BoronCarbonModel):
         raise TypeError(f"model must be a BoronCarbonModel, got {type(model).__name__}")

@@ -116,7 +116,8 @@ def spectra(emin, emax, n_energies, chi0, r0, grammage):
         _fail(str(error))
 
     sed = "GeV cm-2 s-1 sr-1"
-    click.echo(f"# {emission!r}")
+    click.echo(f"# cocoons: chi0 = {chi0:g} g cm-2, R0 = {r0:g} TV, grammage law {grammage!r}, Green (2015) sources, "
+               "AAfrag, pure-H target (Eq. 7)")
     click.echo(f"# Eq. 9: confinement time {emission.confinement_time():.3g} (n_gas = 1 cm-3)")
     click.echo(f"# Eq. 10: maximum cocoon radius {emission.maximum_cocoon_radius():.3g} (n_gas = 1 cm-3)")
     click.echo(f"# {'E [GeV]':>12} {'inner E2I [' + sed + ']':>34} {'outer E2I':>12} {'nu/flavour E2Phi [GeV cm-2 s-1]':>34}")

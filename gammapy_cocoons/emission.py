@@ -112,6 +112,8 @@ class CocoonEmission:
         self.helium_fraction = positive_float(helium_fraction, "helium_fraction", allow_zero=True, upper=1.0)
         if self.helium_fraction > 0 and self.cross_sections != "aafrag":
             raise ValueError("helium_fraction > 0 needs cross_sections='aafrag' (the only model with a He target)")
+        if quadrature is not None and not isinstance(quadrature, lineofsight.Quadrature):
+            raise TypeError(f"quadrature must be a lineofsight.Quadrature or None, got {quadrature!r}")
         self.quadrature = lineofsight.DEFAULT_QUADRATURE if quadrature is None else quadrature
         if not isinstance(per_decade, (int, np.integer)) or per_decade < 8:
             raise ValueError(f"per_decade must be an integer >= 8, got {per_decade!r}")

@@ -40,7 +40,20 @@ def plot_sed(ax, dataset, energy=None):
     ax.set_yscale("log")
     ax.set_xlabel("E [TeV]")
     ax.set_ylabel(r"$E^2 I$ [GeV cm$^{-2}$ s$^{-1}$ sr$^{-1}$]")
-    ax.set_title(f"{dataset.name}: {points.meta.get('reference', '')[:60]}", fontsize=8)
+    import textwrap
+
+    name = points.meta.get("name") or dataset.name
+    reference = points.meta.get("reference", "")
+    ax.set_title("\n".join(textwrap.wrap(f"{name}: {reference}", 70)), fontsize=7)
+    names = set(total.model1.parameters.names) | set(total.model2.parameters.names)
+    if {"chi0", "r0", "norm"} <= names:  # the model states its parameters on the plot
+        text = (rf"$\chi_{{c,0}}$ = {total.model1.parameters['chi0'].value:.2f} g cm$^{{-2}}$, "
+                rf"$R_0$ = {total.model1.parameters['r0'].value:.0f} TV; "
+                f"DGE x {total.model2.parameters['norm'].value:.2f}")
+        scale = getattr(total.model1, "scale", 1.0)
+        if scale != 1:
+            text += f"; model x {scale:g} (mask)"
+        ax.text(0.03, 0.03, text, transform=ax.transAxes, fontsize=7, va="bottom")
     ax.legend(fontsize=8)
     return ax
 

@@ -205,3 +205,26 @@ def test_cocoon_spatial_model_refuses_values_outside_its_bounds(values):
     name = next(iter(values))
     with pytest.raises(ValueError, match=name):
         CocoonSpatialModel(**values).evaluate_geom(HpxGeom.create(nside=8, frame="galactic"))
+
+
+def test_errors_name_the_argument():
+    """Issue 15 item 15: each of these raised AttributeError, a bare reshape error or a NumPy
+    conversion error, or fitted nothing."""
+    from regions import PolygonSkyRegion
+
+    from gammapy_cocoons import CocoonEmission, CocoonSpectralModel
+    from gammapy_cocoons.bcfit import fit_bc
+
+    polygon = PolygonSkyRegion(SkyCoord([10, 20, 15], [0, 0, 3], unit="deg", frame="galactic"))
+    with pytest.raises(TypeError, match="region: PolygonSkyRegion"):
+        RegionFluxSpectralModel(TEMPLATE, region=polygon)
+    with pytest.raises(TypeError, match="quadrature"):
+        CocoonEmission(quadrature="fine")
+    with pytest.raises(ValueError, match="energy must not be empty"):
+        CocoonEmission().flux([] * u.TeV)
+    with pytest.raises(ValueError, match="energy_min"):
+        CocoonSpectralModel().integral(np.nan * u.TeV, 10 * u.TeV)
+    with pytest.raises(ValueError, match="energy_min"):
+        CocoonSpectralModel().integral(10 * u.TeV, 1 * u.TeV)
+    with pytest.raises(ValueError, match="names"):
+        fit_bc(names=[])

@@ -428,6 +428,9 @@ class RegionFluxSpectralModel(SpectralModel):
 
             if not isinstance(region, SkyRegion):
                 raise TypeError(f"region must be a regions SkyRegion or None (whole sky), got {type(region).__name__}")
+            if not hasattr(region, "center") and not isinstance(region, CompoundSkyRegion):
+                raise TypeError(f"region: {type(region).__name__} is not supported; use RectangleSkyRegion "
+                                "(galactic l-b box), CircleSkyRegion or CompoundSkyRegion combinations of them")
         self._region = region
         self._template_integrals = OrderedDict()
 

@@ -239,6 +239,10 @@ class CocoonSpectralModel(SpectralModel):
         """int dN/dE dE over [energy_min, energy_max] [cm-2 s-1], Gauss-Legendre in ln E."""
         emin = u.Quantity(energy_min)
         emax = u.Quantity(energy_max).to(emin.unit)
+        if emin.size == 0 or not (np.all(np.isfinite(emin.value)) and np.all(np.isfinite(emax.value))) \
+                or np.any(emin.value <= 0) or np.any(emax.value < emin.value):
+            raise ValueError(f"energy_min and energy_max must be finite with 0 < energy_min <= energy_max, "
+                             f"got {energy_min!r}, {energy_max!r}")
         n_pieces = int(np.clip(np.ceil(np.max(np.log10(emax / emin)) / 0.25), 1, 64))
         x, w = np.polynomial.legendre.leggauss(6)
         edges = np.linspace(0.0, 1.0, n_pieces + 1)
