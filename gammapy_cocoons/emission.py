@@ -27,6 +27,10 @@ __all__ = ["CocoonEmission", "ENERGY_RANGE"]
 #: secondary energies the engine accepts: from below the Fermi-LAT band to beyond LHAASO
 ENERGY_RANGE = (0.1 * u.GeV, 1e8 * u.GeV)
 
+#: output energies per production kernel (bounds the memory of one call to ~100 MB)
+_ENERGY_CHUNK = 20000
+#: distinct energies one call evaluates (each costs about 1 ms of kernel building on two cores)
+MAX_DISTINCT_ENERGIES = 20_000
 _FLUX_UNIT = u.Unit("cm-2 s-1 TeV-1")
 _GEOMETRY_CACHE = OrderedDict()
 
@@ -169,8 +173,14 @@ class CocoonEmission:
             Earth, 1:1:1 mixing), or one species at the source: "nu_e", "anu_e", "nu_mu", "anu_mu".
         """
         e = self._energy_gev(energy)
-        q = self.production_kernel(e, secondary).evaluate(self.grammage)
-        return (q * u.Unit("GeV-1")).to(u.Unit("TeV-1"))
+        # unique energies, in memory-bounded chunks (a kernel is ~1 kB per energy and channel)
+        unique, inverse = np.unique(e.ravel(), return_inverse=True)
+        if unique.size > MAX_DISTINCT_ENERGIES:
+            raise ValueError(f"energy has {unique.size} distinct values, at most {MAX_DISTINCT_ENERGIES} per call "
+                             "(each needs its own cross-section kernel): evaluate on a grid and interpolate")
+        q = np.concatenate([self.production_kernel(unique[i:i + _ENERGY_CHUNK], secondary).evaluate(self.grammage)
+                            for i in range(0, unique.size, _ENERGY_CHUNK)])
+        return (q[inverse].reshape(e.shape) * u.Unit("GeV-1")).to(u.Unit("TeV-1"))
 
     def sky_integral(self, region=None):
         """int_region dOmega int ds rho [s-1 cm-2 sr]: the geometric factor of Eq. 8."""

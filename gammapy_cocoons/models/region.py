@@ -434,6 +434,22 @@ class RegionFluxSpectralModel(SpectralModel):
         self._region = region
         self._template_integrals = OrderedDict()
 
+    def __deepcopy__(self, memo):
+        """A copy with its own Parameters that shares the wrapped model's template map: gammapy's
+        ``Fit`` deep-copies the models for every optimisation and profile point, and a DGE cube is
+        tens of MB (read-only here). The cached region integrals are shared too."""
+        import copy
+
+        template = getattr(self.sky_model.spatial_model, "map", None)
+        if template is not None:
+            memo.setdefault(id(template), template)
+        memo.setdefault(id(self._template_integrals), self._template_integrals)
+        new = self.__class__.__new__(self.__class__)
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            new.__dict__[key] = copy.deepcopy(value, memo)
+        return new
+
     # -- parameters are the wrapped model's ---------------------------------------------------
     @property
     def parameters(self):

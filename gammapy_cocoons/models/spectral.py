@@ -13,7 +13,7 @@ from ..physics.cosmicrays import HELIUM, PROTON, Injection
 from ..physics.crosssections import CROSS_SECTION_MODELS, SECONDARIES
 from ..physics.galaxy import SOURCE_DISTRIBUTIONS, get_source_distribution
 from ..physics.grammage import DIFFUSION_INDICES, grammage_shape
-from ..physics.production import ProductionKernel
+from ..physics.production import KERNEL_CACHE_BYTES, ProductionKernel
 from .spatial import _all_sky
 
 __all__ = ["CocoonSpectralModel", "GRAMMAGE_LAWS"]
@@ -37,7 +37,9 @@ def _kernel(options, energy_gev):
             injections, secondary, energy_gev, cross_sections=cross_sections,
             helium_fraction=helium_fraction, per_decade=per_decade,
         )
-        if len(_KERNELS) > 32:
+        # bounded by memory like the matrices themselves (a kernel holds one matrix per channel)
+        while len(_KERNELS) > 1 and sum(sum(c[3].nbytes for c in k.channels) for k in _KERNELS.values()) \
+                > KERNEL_CACHE_BYTES:
             _KERNELS.popitem(last=False)
     _KERNELS.move_to_end(key)
     return _KERNELS[key]

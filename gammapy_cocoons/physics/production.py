@@ -21,7 +21,9 @@ from .crosssections import SECONDARIES, differential_cross_section, primary_ener
 __all__ = ["PrimaryGrid", "ProductionKernel", "channel_grids", "target_columns"]
 
 _KERNEL_CACHE = OrderedDict()
-_KERNEL_CACHE_SIZE = 64
+#: the cross-section matrices kept for reuse, bounded by memory (one matrix for 1e4 output energies
+#: is ~20 MB per channel), oldest dropped first
+KERNEL_CACHE_BYTES = 256 * 2**20
 
 
 class PrimaryGrid:
@@ -64,7 +66,7 @@ def _kernel_matrix(model, product, projectile, targets, grid, energies):
     matrix *= grid.weights * MB_CM2 / PROTON_MASS_G
     matrix.flags.writeable = False
     _KERNEL_CACHE[key] = matrix
-    if len(_KERNEL_CACHE) > _KERNEL_CACHE_SIZE:
+    while len(_KERNEL_CACHE) > 1 and sum(m.nbytes for m in _KERNEL_CACHE.values()) > KERNEL_CACHE_BYTES:
         _KERNEL_CACHE.popitem(last=False)
     return matrix
 
