@@ -15,7 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["check_outputs", "publish", "publish_text", "publish_figure", "publish_table"]
+__all__ = ["check_outputs", "prepare_outdir", "publish", "publish_text", "publish_figure", "publish_table"]
 
 
 def _umask():
@@ -54,6 +54,16 @@ def check_outputs(paths, overwrite=False, option="--overwrite (overwrite=True in
             raise FileExistsError(f"{str(parents.pop())!r} already holds {names}{more}; pass {option} to replace them")
         names = ", ".join(str(p) for p in existing[:4])
         raise FileExistsError(f"{names}{more} exist{'s' if len(existing) == 1 else ''}; pass {option} to replace")
+
+
+def prepare_outdir(outdir, names, overwrite=False):
+    """Create ``outdir`` and check every output ``names`` in it before anything is written."""
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise NotADirectoryError(f"outdir {str(outdir)!r} is a file, not a directory")
+    outdir.mkdir(parents=True, exist_ok=True)
+    check_outputs([outdir / name for name in names], overwrite)
+    return outdir
 
 
 def publish(path, write, overwrite=False):

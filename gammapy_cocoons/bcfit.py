@@ -14,7 +14,6 @@ Evoli et al. 2019. DAMPE and CALET are overlaid, not fitted, unless asked for.
 import json
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 import astropy.units as u
@@ -23,7 +22,7 @@ from gammapy.datasets import Dataset, Datasets
 from gammapy.modeling import Fit
 from gammapy.modeling.models import DatasetModels
 
-from ._files import check_outputs, publish_figure, publish_table, publish_text
+from ._files import prepare_outdir, publish_figure, publish_table, publish_text
 from ._validation import to_value
 from .datasets import load_ratio
 from .models.ratio import BoronCarbonModel
@@ -230,14 +229,7 @@ def fit_bc(names=BC_FIT_DATA, grammage="exponential", profile=True):
     return datasets, model, summary
 
 
-def _check_outdir(outdir, targets, overwrite):
-    """Create ``outdir`` and check every target in it before anything is written."""
-    outdir = Path(outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise NotADirectoryError(f"outdir {str(outdir)!r} is a file, not a directory")
-    outdir.mkdir(parents=True, exist_ok=True)
-    check_outputs([outdir / t for t in targets], overwrite)
-    return outdir
+_check_outdir = prepare_outdir
 
 
 def bc_table(model, energies=None):

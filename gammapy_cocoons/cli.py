@@ -347,8 +347,6 @@ def spectrum(region_name, box, circle, secondary, emin, emax, n_energies, chi0, 
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, secondary, chi0, r0, grammage, overwrite):
     """Pixel-integrated cocoon sky cube (intensity per pixel, cm-2 s-1 TeV-1 sr-1) as FITS."""
-    from pathlib import Path
-
     from gammapy.maps import HpxGeom, MapAxis, WcsGeom
     from gammapy.modeling.models import SkyModel
 

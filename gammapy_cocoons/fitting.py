@@ -25,7 +25,7 @@ from gammapy.datasets import Datasets, FluxPointsDataset
 from gammapy.modeling import Fit
 from gammapy.modeling.models import Models, PowerLawNormSpectralModel, SkyModel
 
-from ._files import check_outputs, publish, publish_table, publish_text
+from ._files import prepare_outdir, publish, publish_table, publish_text
 from .datasets import load_flux_points
 from .dge.select import BASELINES, dge_baseline
 from .models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
@@ -255,14 +255,7 @@ def fit_output_files(dataset_names, dge="embedded", profiles=True, plot=True, po
     return names
 
 
-def _prepare_outdir(outdir, names, overwrite):
-    """Create ``outdir`` and check every output in it before anything is written."""
-    outdir = Path(outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise NotADirectoryError(f"outdir {str(outdir)!r} is a file, not a directory")
-    outdir.mkdir(parents=True, exist_ok=True)
-    check_outputs([outdir / name for name in names], overwrite)
-    return outdir
+_prepare_outdir = prepare_outdir
 
 
 def _mask_scale(dataset):

@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 import astropy.units as u
 from astropy.table import QTable, Table
-from gammapy.modeling import Fit
 from gammapy.modeling.models import SkyModel
 
 from ._files import check_outputs, publish_table, publish_text

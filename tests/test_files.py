@@ -138,8 +138,6 @@ def test_fit_result_reads_back_from_anywhere(tmp_path, monkeypatch):
     so the folder can move and be read from any directory."""
     from gammapy.modeling.models import Models
 
-    import gammapy_cocoons  # noqa: F401  (registers the models)
-
     outdir = tmp_path / "run"
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, ["fit", "--outdir", "run", "--no-profiles"])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import astropy.units as u
 
-from gammapy_cocoons import CocoonEmission, LHAASO_INNER, RegionFluxSpectralModel
+from gammapy_cocoons import CocoonEmission, LHAASO_INNER
 
 
 def test_a_deep_copy_shares_the_template_but_not_the_parameters():

@@ -177,9 +177,13 @@ class ConventionalDGE:
         """<f_j>_HI per survey pixel, shape (n_nodes, n_pixels): the CR density along each line
         of sight averaged with the 3-D HI model as weight (16 sub-directions near the plane).
         Shared by every ConventionalDGE with the same gas, CR sea and survey (both knee variants)."""
-        key = ("hi",) + self._geometry_key
+        return self._shared("hi", self._compute_hi_weights)
+
+    def _shared(self, kind, compute):
+        """The geometry ``kind`` of this gas, CR sea and survey, computed once per process."""
+        key = (kind,) + self._geometry_key
         if key not in _GEOMETRY:
-            _GEOMETRY[key] = self._compute_hi_weights()
+            _GEOMETRY[key] = compute()
             while len(_GEOMETRY) > 8:
                 _GEOMETRY.popitem(last=False)
         return _GEOMETRY[key]
@@ -208,12 +212,7 @@ class ConventionalDGE:
     def h2_tables(self):
         """One latitude-cumulative table of int ds f_j 2 n_H2 per node (exact pixel integrals);
         shared like :attr:`hi_weights`."""
-        key = ("h2",) + self._geometry_key
-        if key not in _GEOMETRY:
-            _GEOMETRY[key] = self._compute_h2_tables()
-            while len(_GEOMETRY) > 8:
-                _GEOMETRY.popitem(last=False)
-        return _GEOMETRY[key]
+        return self._shared("h2", self._compute_h2_tables)
 
     def _compute_h2_tables(self):
         return skymaps.column_tables(

@@ -90,12 +90,7 @@ class BoronCarbonModel(ModelBase):
     def name(self):
         return self._name
 
-    # -- serialisation: the options and the name go with the parameters ----------------------
-    def to_dict(self, full_output=False):
-        data = super().to_dict(full_output)
-        data.update(name=self.name, grammage=self.grammage, helium_fraction=self.helium_fraction)
-        return data
-
+    # -- serialisation: the options and the name go with the parameters (to_dict below) -------
     @classmethod
     def from_dict(cls, data, **kwargs):
         data = dict(data)
