@@ -188,18 +188,15 @@ def fit(outdir, grammage, variant, dge_model, dge_files, dataset_names, points_s
                         overwrite)
     except (OSError, ValueError) as error:
         _fail(str(error))
-    with click.progressbar(length=2 if compare_laws else 1, label="fitting", file=sys.stderr) as bar:
-        try:
-            summary = run_lhaaso_fit(outdir=outdir, grammage=grammage, variant=variant, overwrite=overwrite,
-                                     profile_points=profile_points, profiles=profiles, posterior=posterior,
-                                     live_points=live_points, **options)
-        except (OSError, ValueError, ImportError) as error:
-            _fail(str(error))
-        bar.update(1)
+    try:
+        summary = run_lhaaso_fit(outdir=outdir, grammage=grammage, variant=variant, overwrite=overwrite,
+                                 profile_points=profile_points, profiles=profiles, posterior=posterior,
+                                 live_points=live_points, progress=True, **options)
         if compare_laws:
             rows = compare_grammage_laws(variant=variant, **options)
             publish_text(Path(outdir) / "grammage_laws.json", json.dumps(rows, indent=2), overwrite)
-            bar.update(1)
+    except (OSError, ValueError, ImportError) as error:
+        _fail(str(error))
     parameters = summary["parameters"]
     chi0, r0 = parameters["chi0"], parameters["r0"]
     norms = ", ".join(f"{k}={v['value']:.3g}+-{v['error']:.2g}" for k, v in parameters.items() if k.startswith("dge_norm"))

@@ -148,8 +148,12 @@ def _fit_with_chi0_zero(datasets, cocoons):
 
 def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=True, plot=True, overwrite=False,
                    profile_points=13, posterior=False, live_points=100, dge="embedded",
-                   datasets=DEFAULT_FIT_DATASETS, points=(), shared_dge_norm=True, alternative=True):
+                   datasets=DEFAULT_FIT_DATASETS, points=(), shared_dge_norm=True, alternative=True,
+                   progress=False):
     """Fit cocoons + DGE to diffuse gamma-ray points; optionally write the results to ``outdir``.
+
+    ``progress`` shows a tqdm bar (stderr) over the steps: build, fit, refit without cocoons,
+    the other DGE normalisations, each profile, the posterior and the outputs.
 
     ``dge``, ``datasets``, ``points`` and ``shared_dge_norm`` are as in :func:`build_lhaaso_fit`
     (default: LHAASO-KM2A inner and outer, the embedded DGE with one normalisation). With
@@ -172,14 +176,28 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
     if outdir is not None:
         names = [name for name, _, _ in _fit_points(datasets, points)]
         outdir = _prepare_outdir(outdir, fit_output_files(names, dge, profiles, plot, posterior), overwrite)
+    from tqdm.auto import tqdm
+
+    steps = 3 + bool(alternative) + (2 if profiles else 0) + bool(posterior) + (outdir is not None)
+    bar = tqdm(total=steps, desc="fit", unit="step", disable=not progress)
+
+    def step(name):
+        bar.set_postfix_str(name)
+
     start = time.perf_counter()
+    step("building the models and region integrals")
     datasets, cocoons, norms = build_lhaaso_fit(shared_dge_norm=shared_dge_norm, **setup)
     datasets.stat_sum()  # builds kernels and region integrals once
     built = time.perf_counter()
+    bar.update(1)
+    step("fit")
     result = Fit().run(datasets)
+    bar.update(1)
+    step("refit without cocoons")
     fitted = time.perf_counter()
     best_stat = float(result.total_stat)
     null_stat = _fit_with_chi0_zero(datasets, cocoons)
+    bar.update(1)
     n_points = int(sum(d.mask.sum() for d in datasets))
     n_free = len(datasets.models.parameters.free_unique_parameters)
     summary = {
@@ -202,6 +220,8 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
         "time_build_s": built - start,
         "time_fit_s": fitted - built,
     }
+    if alternative:
+        step("fit with the other DGE normalisations")
     if alternative and len(datasets) > 1:
         other, other_cocoons, other_norms = build_lhaaso_fit(shared_dge_norm=not shared_dge_norm, **setup)
         other_result = Fit().run(other)
@@ -210,6 +230,8 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
             "dge_norms": "one per dataset" if shared_dge_norm else "one shared by all datasets",
             "success": bool(other_result.success), "stat": float(other_result.total_stat),
             "ndof": n_points - other_free, "parameters": _free_summary(other, other_cocoons, other_norms)}
+    if alternative:
+        bar.update(1)
     profiles_out = {}
     if profiles:
         best = [(p, p.value, p.error) for p in datasets.models.parameters.unique_parameters]
@@ -217,7 +239,9 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
         for name, values in (("chi0", np.linspace(0.0, 1.2, n)), ("r0", np.geomspace(3, 300, n))):
             parameter = getattr(cocoons.spectral_model, name)
             parameter.scan_values = values
+            step(f"profile of {name} ({n} points)")
             profiles_out[name] = Fit().stat_profile(datasets, parameter, reoptimize=True)
+            bar.update(1)
             parameter.scan_values = None
             for p, value, error in best:  # back to the best fit after each scan
                 p.value, p.error = value, error
@@ -225,12 +249,17 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
     if posterior:
         set_default_priors(cocoons, norms)
         labels = {norm.norm: "dge_norm" if name == "all" else f"dge_norm_{name}" for name, norm in norms.items()}
+        step("posterior")
         samples, quantiles = sample_posterior(datasets, live_points=live_points, labels=labels)
+        bar.update(1)
         summary["posterior"] = quantiles
     if outdir is not None:
         if samples is not None:
             publish_table(samples, outdir / "posterior.ecsv", overwrite, format="ascii.ecsv")
+        step("writing the outputs")
         _write_outputs(outdir, datasets, cocoons, summary, profiles_out, plot, variant, dge, overwrite)
+        bar.update(1)
+    bar.close()
     return summary
 
 

@@ -134,6 +134,8 @@ def test_fit_with_chosen_datasets_user_points_and_a_dge_file(tmp_path):
     assert summary["datasets"] == ["tibet-a", "argo", "my_points"]
     assert "my_dge.fits" in summary["dge"] and summary["n_points"] == 3 + 3 + 5
     assert "dge_norm" in summary["parameters"] and "r0=" in result.output
+    # progress over the steps (item 20 of issue 15), on stderr
+    assert "refit without cocoons" in result.stderr and "writing the outputs" in result.stderr
     bad = CliRunner().invoke(main, ["fit", "--outdir", str(tmp_path / "x"), "--points", f"{points_file}:nowhere"])
     assert bad.exit_code == 2 and "REGION" in bad.output and "Traceback" not in bad.output
     missing = CliRunner().invoke(main, ["fit", "--outdir", str(tmp_path / "y"), "--dge-file", str(tmp_path / "no.fits")])

@@ -39,7 +39,8 @@ class BoronCarbonModel(ModelBase):
     name : str
         Model name (default "boron-carbon").
     **kwargs
-        Initial values (Quantity or float) of the gammapy Parameters; free by default: chi0,
+        Initial values of the gammapy Parameters, a Quantity for those with a unit (gammapy refuses a
+        bare number for them), a number for the dimensionless ones; free by default: chi0,
         d0, d_index.
 
         - ``chi0``: cocoon grammage normalisation [g cm-2] (Eq. 6), default 0.4;

@@ -77,7 +77,8 @@ class CocoonSpectralModel(SpectralModel):
     per_decade : int
         Primary-energy grid density of Eq. 7 (default 64).
     **kwargs
-        Initial values (Quantity or float) of the gammapy Parameters:
+        Initial values of the gammapy Parameters: a Quantity for those with a unit (gammapy refuses
+        a bare number for them), a number for the dimensionless ones:
 
         - ``chi0``: cocoon grammage normalisation [g cm-2], default 0.4, bounds [0, 20];
         - ``r0``: cut-off rigidity R0 [TV], default 20, bounds [1e-3, 1e5];
