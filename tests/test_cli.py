@@ -31,13 +31,15 @@ def test_bad_physics_value_is_one_line():
     assert "chi0" in result.output and "Traceback" not in result.output
 
 
-def test_fit_command_writes_the_results(tmp_path):
+def test_fit_command_writes_the_results(tmp_path, monkeypatch):
     import json
 
+    from gammapy.maps import Map
     from gammapy.modeling.models import Models
 
+    monkeypatch.chdir(tmp_path)
     outdir = tmp_path / "fit"
-    result = CliRunner().invoke(main, ["fit", "--outdir", str(outdir), "--profile-points", "4"])
+    result = CliRunner().invoke(main, ["fit", "--outdir", "fit", "--profile-points", "4"])
     assert result.exit_code == 0, result.output
     summary = json.loads((outdir / "fit_summary.json").read_text())
     assert summary["success"] and summary["ndof"] == 15 - 3  # chi0, R0 and one DGE norm
@@ -57,9 +59,22 @@ def test_fit_command_writes_the_results(tmp_path):
     assert inner.model1.parameters["chi0"] is outer.model1.parameters["chi0"]
     assert inner.model2.parameters["norm"] is outer.model2.parameters["norm"]  # one DGE norm
     assert inner.model1.parameters["chi0"].value == pytest.approx(summary["parameters"]["chi0"]["value"])
+    assert models.covariance is not None
     # a second run refuses to overwrite
     again = CliRunner().invoke(main, ["fit", "--outdir", str(outdir)])
     assert again.exit_code == 2 and "overwrite" in again.output and "Traceback" not in again.output
+    # issue 15 item 10: the YAML referenced the DGE cube as typed ("fit/dge_template.fits"); now
+    # relative to itself, so the folder can move and be read from anywhere
+    assert str(tmp_path) not in (outdir / "fit_result.yaml").read_text()
+    moved = tmp_path / "elsewhere" / "moved"
+    moved.parent.mkdir()
+    outdir.rename(moved)
+    monkeypatch.chdir(moved.parent)
+    read = Models.read(moved / "fit_result.yaml")
+    spatial = read["inner"].spectral_model.model2.sky_model.spatial_model
+    assert np.array_equal(spatial.map.data, Map.read(moved / "dge_template.fits").data)
+    assert read["inner"].spectral_model.model1.parameters["chi0"].value == pytest.approx(
+        summary["parameters"]["chi0"]["value"])
 
 
 def test_spectrum_command_matches_the_models(tmp_path):
