@@ -286,17 +286,18 @@ def spectrum(region_name, box, circle, secondary, emin, emax, n_energies, chi0, 
         omega = model.solid_angle()
         columns = {"e_ref": energy, "cocoons": (energy**2 * model(energy) / omega).to("GeV cm-2 s-1 sr-1")}
         if dge_variant != "none":
-            from .dge.select import dge_baseline
+            from .dge.select import describe_baseline, dge_model as build_dge
 
-            baseline = dge_baseline(_dge_option(dge_model, dge_files), secondary=secondary)
-            dge = RegionFluxSpectralModel(baseline.min if dge_variant == "min" else baseline.max, region=region)
+            dge_choice = _dge_option(dge_model, dge_files)
+            dge = RegionFluxSpectralModel(build_dge(dge_choice, dge_variant, secondary), region=region)
             columns["dge"] = (energy**2 * dge(energy) / omega).to("GeV cm-2 s-1 sr-1")
             columns["total"] = columns["cocoons"] + columns["dge"]
     except (FileNotFoundError, ValueError, TypeError, u.UnitsError) as error:
         _fail(str(error))
     table = QTable(columns, meta={"region": label, "solid_angle_sr": float(omega.to_value("sr")),
                                   "secondary": secondary, "grammage": grammage, "chi0_g_cm2": chi0, "r0_TV": r0,
-                                  "dge": dge_variant if dge_variant == "none" else f"{dge_variant}: {baseline.label}",
+                                  "dge": dge_variant if dge_variant == "none" else
+                                  f"{dge_variant}: {describe_baseline(dge_choice)}",
                                   "columns": "E^2 I per sr; region flux = E^2 I x solid angle"})
     try:
         publish_table(table, output, overwrite, format="ascii.ecsv")

@@ -27,7 +27,7 @@ from gammapy.modeling.models import Models, PowerLawNormSpectralModel, SkyModel
 
 from ._files import prepare_outdir, publish, publish_table, publish_text
 from .datasets import load_flux_points
-from .dge.select import BASELINES, dge_baseline
+from .dge.select import BASELINES, describe_baseline, dge_model
 from .models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
 
 __all__ = [
@@ -104,14 +104,13 @@ def build_lhaaso_fit(grammage="exponential", variant="min", r0=20 * u.TV, chi0=0
         spectral_model=CocoonSpectralModel(grammage=grammage, chi0=chi0, r0=r0),
         spatial_model=CocoonSpatialModel(), name="cocoons",
     )
-    baseline = dge_baseline(dge)
-    dge_model = baseline.min if variant == "min" else baseline.max
+    template = dge_model(dge, variant)
     shared = PowerLawNormSpectralModel()
     out, norms = [], ({"all": shared} if shared_dge_norm else {})
     for name, flux_points, scale in _fit_points(datasets, points):
         region = flux_points.meta["region"]
         norm = shared if shared_dge_norm else norms.setdefault(name, PowerLawNormSpectralModel())
-        dge_region = SkyModel(spectral_model=norm, spatial_model=dge_model.spatial_model, name=f"dge-{name}")
+        dge_region = SkyModel(spectral_model=norm, spatial_model=template.spatial_model, name=f"dge-{name}")
         total = (RegionFluxSpectralModel(cocoons, region=region, scale=scale)
                  + RegionFluxSpectralModel(dge_region, region=region, scale=scale))
         model = SkyModel(spectral_model=total, name=name)
@@ -207,7 +206,7 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
         "ndof": n_points - n_free,
         "n_points": n_points,
         "grammage": grammage,
-        "dge": dge_baseline(dge).label,
+        "dge": describe_baseline(dge),
         "dge_variant": variant,
         "dge_norms": "one shared by all datasets" if shared_dge_norm else "one per dataset",
         "datasets": [d.name for d in datasets],
@@ -411,8 +410,7 @@ def neutrino_prediction(cocoon_spectral, variant="min", energy=None, dge="embedd
     nu = CocoonSpectralModel(**options, **{p.name: p.quantity for p in cocoon_spectral.parameters})
     cocoons = (energy**2 * nu(energy)).to(u.Unit("GeV cm-2 s-1"))
     if isinstance(dge, str) and dge in BASELINES:
-        baseline = dge_baseline(dge, secondary="nu_per_flavour")
-        cube = (baseline.min if variant == "min" else baseline.max).spatial_model.map
+        cube = dge_model(dge, variant, secondary="nu_per_flavour").spatial_model.map
         nodes = cube.geom.axes[0].center
         e_gev, node_gev = energy.to_value(u.GeV), nodes.to_value(u.GeV)
         if np.any(e_gev < node_gev[0] * (1 - 1e-9)) or np.any(e_gev > node_gev[-1] * (1 + 1e-9)):
@@ -421,7 +419,7 @@ def neutrino_prediction(cocoon_spectral, variant="min", energy=None, dge="embedd
         all_sky = np.nansum(cube.quantity.reshape(nodes.size, -1), axis=1) * cube.geom.solid_angle()[0]
         flux = np.exp(np.interp(np.log(e_gev), np.log(node_gev), np.log(all_sky.to_value("GeV-1 cm-2 s-1"))))
         dge_e2 = (energy**2 * flux * u.Unit("GeV-1 cm-2 s-1")).to(u.Unit("GeV cm-2 s-1"))
-        note = f"{baseline.label}, '{variant}', at its own normalisation"
+        note = f"{describe_baseline(dge)}, '{variant}', at its own normalisation"
     else:
         dge_e2 = np.full(energy.size, np.nan) * u.Unit("GeV cm-2 s-1")
         note = "DGE read from files holds gamma rays only: no DGE neutrinos"

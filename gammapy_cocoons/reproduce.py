@@ -32,11 +32,11 @@ import astropy.units as u
 from astropy.table import QTable, Table
 from gammapy.modeling.models import SkyModel
 
-from ._files import check_outputs, publish_table, publish_text
+from ._files import prepare_outdir, publish_table, publish_text
 from .bcfit import BC_OVERLAY_DATA, bc_data_table, bc_table, fit_bc, joint_fit
 from ._validation import choice
 from .datasets import band_at, load_band, load_flux_points
-from .dge.select import dge_baseline
+from .dge.select import describe_baseline, dge_baseline, dge_model
 from .emission import CocoonEmission
 from .fitting import INNER_MASK_SCALE, MASK_SCALES, build_lhaaso_fit, neutrino_prediction, run_lhaaso_fit
 from .models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
@@ -73,7 +73,7 @@ RATIO_DATASETS = ("lhaaso-km2a-2023-inner", "lhaaso-km2a-2023-outer", "tibet-asg
 
 def dge_note(dge="embedded"):
     """What the figures' DGE is, in one sentence for every output."""
-    return (f"DGE: {dge_baseline(dge).label}; drawn as computed (no fitted scaling), inner-region model x "
+    return (f"DGE: {describe_baseline(dge)}; drawn as computed (no fitted scaling), inner-region model x "
             f"{INNER_MASK_SCALE} (the paper's LHAASO mask factor). The paper used the DRAGON/HERMES base min/max "
             "maps (De la Torre Luque et al. 2023), not bundled here.")
 
@@ -123,8 +123,7 @@ def _dge_key(dge):
 def _unit_dge_sed(region_name, variant, energy_gev, dge):
     # the region integral of the HEALPix template takes ~0.3 s; the figures reuse it many times
     region, scale, _ = _REGIONS[region_name]
-    baseline = dge_baseline(dge)
-    values = _region_e2i(baseline.min if variant == "min" else baseline.max, region, scale,
+    values = _region_e2i(dge_model(dge, variant), region, scale,
                          np.array(energy_gev) * u.GeV)
     values.flags.writeable = False
     return values
@@ -150,6 +149,9 @@ def data_model_ratios(dge="embedded", points=(), chi0=FIDUCIAL_CHI0, r0=FIDUCIAL
     cocoons = SkyModel(spectral_model=_cocoon_model(chi0=chi0, r0=r0), spatial_model=CocoonSpatialModel(),
                        name="cocoons")
     entries = [(name, load_flux_points(name), MASK_SCALES.get(name, 1.0)) for name in RATIO_DATASETS]
+    for i, p in enumerate(points):
+        if p.meta.get("region") is None:
+            raise ValueError(f"points: entry {i + 1} needs meta['region'] (see datasets.read_flux_points)")
     entries += [(p.meta.get("name") or f"points-{i + 1}", p, 1.0) for i, p in enumerate(points)]
     rows = []
     for name, flux_points, scale in entries:
@@ -369,16 +371,7 @@ def cocoon_fractions(energies=FRACTION_ENERGY, dge="embedded"):
 # -- the whole run -------------------------------------------------------------------------------
 
 def _check_outdir(outdir, overwrite):
-    outdir = Path(outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise NotADirectoryError(f"outdir {str(outdir)!r} is a file, not a directory")
-    existing = [name for name in output_files() if (outdir / name).exists()]
-    if existing and not overwrite:
-        raise FileExistsError(f"outdir {str(outdir)!r} already holds {', '.join(existing[:4])}"
-                              f"{' ...' if len(existing) > 4 else ''}; pass --overwrite (overwrite=True in Python)")
-    outdir.mkdir(parents=True, exist_ok=True)
-    check_outputs([outdir / name for name in output_files()], overwrite)  # writable, no directories in the way
-    return outdir
+    return prepare_outdir(outdir, output_files(), overwrite)
 
 
 def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()):
@@ -394,7 +387,7 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
     from tqdm.auto import tqdm
 
     outdir = _Output(_check_outdir(outdir, overwrite), overwrite)
-    dge_baseline(dge)  # a bad choice fails before any work
+    describe_baseline(dge)  # a bad choice fails before any work
     points = tuple(points)
     steps = ["Fig. 1 (B/C fit)", "LHAASO fit", "Fig. 2", "Fig. B.1", "Fig. B.2", "Fig. B.3", "joint fit",
              "summary"]

@@ -241,3 +241,12 @@ def test_hi_opacity_factors():
     assert np.average(cold[plane], weights=columns[plane]) > np.average(cold[high], weights=columns[high]) + 0.2
     with pytest.raises(ValueError, match="hi_spin_temperature"):
         hi_opacity_factors(columns, 64, gas, 8.5, 5.0)
+
+
+def test_cr_sea_refuses_unphysical_rigidities():
+    sea = CosmicRaySea()
+    for rigidity in (0.0, -5.0, np.nan):
+        with pytest.raises(ValueError, match="rigidity"):
+            sea(8.5, 0.0, rigidity)
+    with pytest.raises(ValueError, match="beta"):
+        sea.diffusion_length(10.0, 1.5)

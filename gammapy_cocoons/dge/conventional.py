@@ -61,6 +61,18 @@ _MAX_PATH_KPC = 40.0
 _GEOMETRY = OrderedDict()
 
 
+def _checked_energy(energy_gev):
+    """Secondary energies [GeV] as a flat float array, refused outside the emissivity's range
+    (the local spectra and AAfrag tables: 0.1 GeV - 1e8 GeV, as the cocoon engine's)."""
+    from ..emission import ENERGY_RANGE
+
+    energy = np.ascontiguousarray(np.atleast_1d(np.asarray(energy_gev, dtype=float)))
+    lo, hi = (e.to_value("GeV") for e in ENERGY_RANGE)
+    if energy.size == 0 or energy.ndim != 1 or not np.all((energy >= lo) & (energy <= hi)):
+        raise ValueError(f"energy must be a non-empty 1-d array within {lo:g} - {hi:g} GeV, got {energy_gev!r}")
+    return energy
+
+
 def _hi_survey(hi_columns):
     """Validated HI column map: (values [cm-2] RING Galactic, nside)."""
     import healpy as hp
@@ -138,7 +150,7 @@ class ConventionalDGE:
         """q_j(E) [GeV-1 s-1 sr-1 per H atom], shape (n_nodes, n_energies): the emissivity of the
         part of the local spectrum assigned to each CR-sea node."""
         product, factor = SECONDARIES[choice(secondary, SECONDARIES, "secondary")]
-        energy = np.ascontiguousarray(np.atleast_1d(np.asarray(energy_gev, dtype=float)))
+        energy = _checked_energy(energy_gev)
         targets = target_columns(self.helium_fraction)
         # target_columns is per unit grammage (g); per H atom: x m_p (1 + 4y)
         per_atom = PROTON_MASS_G * (1.0 + 4.0 * self.helium_fraction)
@@ -315,6 +327,7 @@ class ConventionalDGE:
         image WcsGeom or HpxGeom instead.
         """
         energy = u.Quantity(energy, "GeV")
+        _checked_energy(energy.value)
         axis = MapAxis.from_nodes(energy, name="energy_true", interp="log")
         if geom is None:
             geom = HpxGeom.create(nside=nside, nest=False, frame="galactic")

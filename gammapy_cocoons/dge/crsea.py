@@ -124,6 +124,11 @@ class CosmicRaySea:
     # -- D / u ------------------------------------------------------------------------------
     def diffusion_length(self, rigidity, beta):
         """D / u [kpc] at rigidity [GV] and velocity beta (inf without advection)."""
+        rigidity, beta = np.asarray(rigidity, float), np.asarray(beta, float)
+        if not (np.all(np.isfinite(rigidity)) and np.all(rigidity > 0)):
+            raise ValueError(f"rigidity must be finite and > 0 GV, got {rigidity!r}")
+        if not (np.all(beta > 0) and np.all(beta <= 1)):
+            raise ValueError(f"beta must be within (0, 1], got {beta!r}")
         diffusion = self.transport.diffusion(np.asarray(rigidity, float), np.asarray(beta, float)) / KPC_CM**2
         speed = self.transport.advection * 1e5 / KPC_CM
         with np.errstate(divide="ignore"):

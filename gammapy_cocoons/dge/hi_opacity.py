@@ -51,6 +51,10 @@ def hi_opacity_factors(columns, nside, gas, r_sun, spin_temperature, r_max=30.0,
     spin_temperature = float(spin_temperature)
     if not (np.isfinite(spin_temperature) and spin_temperature > 10.0):
         raise ValueError(f"hi_spin_temperature must be a finite temperature > 10 K, got {spin_temperature!r}")
+    columns = np.asarray(columns, float)
+    if columns.shape != (hp.nside2npix(nside),) or not np.all(np.isfinite(columns)) or np.any(columns < 0):
+        raise ValueError(f"columns must be {hp.nside2npix(nside)} finite values >= 0 (an all-sky RING map of "
+                         f"nside {nside}), got shape {columns.shape}")
     lon, lat = hp.pix2ang(nside, np.arange(hp.nside2npix(nside)), lonlat=True)
     lon, lat = np.radians(lon), np.radians(lat)
     velocities = np.arange(-_V_MAX, _V_MAX + _DV, _DV)

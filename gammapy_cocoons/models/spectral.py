@@ -1,6 +1,8 @@
 """CocoonSpectralModel: the all-sky cocoon flux of Eq. 8 as a gammapy SpectralModel."""
 from collections import OrderedDict
 
+from functools import lru_cache
+
 import numpy as np
 import astropy.units as u
 from gammapy.modeling import Parameter
@@ -24,6 +26,15 @@ GRAMMAGE_LAWS = ("exponential", "escape", "constant") + tuple(DIFFUSION_INDICES)
 _KERNELS = OrderedDict()
 _FLUX_UNIT = u.Unit("cm-2 s-1 TeV-1")
 _GRAMMAGE = u.Unit("g cm-2")
+
+
+#: units of the parameter values inside evaluate
+_EVALUATE_UNITS = {"chi0": "g cm-2", "r0": "GV"}
+
+
+@lru_cache(maxsize=64)
+def _unit_scale(from_unit, to_unit):
+    return float(u.Unit(from_unit).to(u.Unit(to_unit)))
 
 
 def _kernel(options, energy_gev):
@@ -169,8 +180,9 @@ class CocoonSpectralModel(SpectralModel):
             "eps_h": self._value(eps_h), "index_h": self._value(index_h),
             "eps_he": self._value(eps_he), "index_he": self._value(index_he),
         }
-        self._clip_samples(values)
-        self._check_ranges(values)
+        bounds = self._bounds()
+        self._clip_samples(values, bounds)
+        self._check_ranges(values, bounds)
         samples = [np.size(v) for v in values.values() if np.ndim(v) > 0]
         sample_shape = np.broadcast_shapes(*(np.shape(p) for p in (chi0, r0, delta, eps_h, index_h, eps_he, index_he)))
         if samples and (len(set(samples)) > 1 or len(sample_shape) != 1 or not self._separable(e.shape, sample_shape)):
@@ -202,37 +214,45 @@ class CocoonSpectralModel(SpectralModel):
         flux = q * values["chi0"] * self._geometry * 1e3
         return np.broadcast_to(flux.reshape(out_shape), out_shape) * _FLUX_UNIT
 
-    def _clip_samples(self, values):
+    def _bounds(self):
+        """name -> (min, max, Parameter) in the units evaluate works in (g cm-2, GV, dimensionless),
+        as plain floats: this runs in every evaluation (one ``self.parameters``, cached unit scales)."""
+        bounds = {}
+        for parameter in self.parameters:
+            scale = _unit_scale(parameter.unit.to_string(), _EVALUATE_UNITS.get(parameter.name, ""))
+            bounds[parameter.name] = (parameter.min * scale, parameter.max * scale, parameter)
+        return bounds
+
+    def _clip_samples(self, values, bounds):
         """Clip parameter samples to the parameters' bounds, in place.
 
         gammapy's error propagation (``evaluate_error``, error bands of plots) draws samples from
         the covariance without the bounds, so an uncertain R0 gives negative samples for which
         exp(-R / R0) overflows; inside the bounds every sample is a physical model.
         """
-        units = {"chi0": _GRAMMAGE, "r0": u.GV}
         for name, value in values.items():
             if np.ndim(value) == 0:
                 continue
-            parameter = self.parameters[name]
-            unit = units.get(name, u.dimensionless_unscaled)
-            low, high = (u.Quantity(b, parameter.unit).to_value(unit) if np.isfinite(b) else sign * np.inf
-                         for b, sign in ((parameter.min, -1), (parameter.max, 1)))
-            values[name] = np.clip(value, low, high)
+            low, high, _ = bounds[name]
+            values[name] = np.clip(value, low if np.isfinite(low) else -np.inf, high if np.isfinite(high) else np.inf)
 
-    def _check_ranges(self, values):
+    def _check_ranges(self, values, bounds):
         """Refuse parameter values outside the parameters' bounds (gammapy enforces the bounds only
         inside its optimiser; a model evaluated with chi0 = -1 would return negative fluxes)."""
-        units = {"chi0": _GRAMMAGE, "r0": u.GV}
         for name, value in values.items():
-            parameter = self.parameters[name]
-            unit = units.get(name, u.dimensionless_unscaled)
-            low, high = (u.Quantity(b, parameter.unit).to_value(unit) for b in (parameter.min, parameter.max))
-            value = np.asarray(value, float)
-            if not np.all(np.isfinite(value)) or np.any(value < low) or np.any(value > high):
-                bad = value.flat[np.argmax(~np.isfinite(value) | (value < low) | (value > high))]
-                shown = u.Quantity(bad, unit).to_value(parameter.unit)
-                raise ValueError(f"{name} must be within [{parameter.min:g}, {parameter.max:g}] {parameter.unit}, "
-                                 f"got {shown:g}")
+            low, high, parameter = bounds[name]
+            if np.ndim(value) == 0:
+                if low <= value <= high:  # False for NaN
+                    continue
+                bad = value
+            else:
+                outside = ~((value >= low) & (value <= high))
+                if not np.any(outside):
+                    continue
+                bad = value.flat[np.argmax(outside)]
+            shown = bad * _unit_scale(_EVALUATE_UNITS.get(name, ""), parameter.unit.to_string())
+            raise ValueError(f"{name} must be within [{parameter.min:g}, {parameter.max:g}] {parameter.unit}, "
+                             f"got {shown:g}")
 
     @staticmethod
     def _separable(energy_shape, sample_shape):
