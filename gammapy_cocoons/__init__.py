@@ -16,7 +16,7 @@ from .physics.grammage import (
 )
 from .physics.lineofsight import Quadrature
 from .models import BoronCarbonModel, CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
-from .physics.transport import BoronNetwork, GalacticTransport
+from .physics.transport import NuclearNetwork, GalacticTransport
 from .skyregions import LHAASO_INNER, LHAASO_OUTER, mask_out
 
 try:
@@ -29,7 +29,7 @@ __all__ = [
     "CocoonSpatialModel",
     "RegionFluxSpectralModel",
     "BoronCarbonModel",
-    "BoronNetwork",
+    "NuclearNetwork",
     "GalacticTransport",
     "CocoonEmission",
     "ENERGY_RANGE",

@@ -1,17 +1,29 @@
-"""Galactic transport and the boron network: analytic limits, closed forms, conservation, bad input."""
+"""Galactic transport and the nuclear network: analytic limits, closed forms, conservation, a dense
+solve of the same equations, ghosts and decays, bad input."""
+import math
+
 import numpy as np
 import pytest
 
 from gammapy_cocoons.constants import C_CM_S, KPC_CM
+from gammapy_cocoons.physics.nuclides import get_nucleus, nuclide_chart
 from gammapy_cocoons.physics.spallation import (
-    NUCLEI, TargetGas, fragmentation_table, get_nucleus, inelastic_cross_section, partial_cross_section,
+    NETWORK_SPECIES, ConstantCrossSections, CrossSections, TargetGas, ghost_branchings,
 )
 from gammapy_cocoons.physics.transport import (
-    BoronNetwork, GalacticTransport, kinetic_energy_per_nucleon, rigidity_of,
+    GalacticTransport, NuclearNetwork, kinetic_energy_per_nucleon, production_by_parent, rigidity_of,
 )
+from gammapy_cocoons.physics.xstables import bundled_table
 
 RIGIDITY = np.geomspace(20.0, 2e4, 15)
-ONLY_CARBON = {"C12": 1.0, "O16": 0.0, "N14": 0.0}
+PURE_H = TargetGas(0.0)
+#: a one-parent network: C12 -> B11 and B10, cross sections in mb on (H, He)
+TOY = ConstantCrossSections(inelastic={"C12": (230.0, 330.0), "B11": (210.0, 300.0), "B10": (200.0, 290.0)},
+                            partial={("C12", "B11"): (55.0, 80.0), ("C12", "B10"): (15.0, 22.0)})
+
+
+def _beta(t_n):
+    return np.sqrt(1 - (0.931494 / (t_n + 0.931494)) ** 2)
 
 
 def test_grammage_pure_diffusion_limit():
@@ -37,80 +49,216 @@ def test_grammage_between_the_limits_is_the_exact_formula():
     np.testing.assert_allclose(transport.grammage(RIGIDITY, 1.0), expected, rtol=1e-12)
 
 
+def test_radioactive_grammage_limits():
+    """lambda -> 0 gives the stable X; u -> 0 gives mu v tanh(kH) / 2Dk with k^2 = lambda / D;
+    and a finite-difference solution of u f' - D f'' + lambda f = 0 with f(H) = 0 agrees."""
+    transport = GalacticTransport(advection=7.0)
+    np.testing.assert_allclose(transport.grammage(RIGIDITY, 1.0, 1e-30), transport.grammage(RIGIDITY, 1.0),
+                               rtol=1e-6)
+    pure = GalacticTransport(advection=0.0)
+    rate = 1.0 / (3e13 * 10)  # Be10-like: 1.5 Myr half-life at gamma ~ 10
+    d = pure.diffusion(RIGIDITY, 1.0)
+    k = np.sqrt(rate / d)
+    expected = 2.3e-3 * C_CM_S * np.tanh(k * 4 * KPC_CM) / (2 * d * k)
+    np.testing.assert_allclose(pure.grammage(RIGIDITY, 1.0, rate), expected, rtol=1e-9)
+    # finite differences at one rigidity, with advection: X = mu v f(0) / (2 [u f(0) - D f'(0)])
+    r = np.array([50.0])
+    d50 = float(transport.diffusion(r, 1.0)[0])
+    h, u_cm, n = 4 * KPC_CM, 7e5, 4001
+    z = np.linspace(0, h, n)
+    dz = z[1] - z[0]
+    # unknowns f_0..f_{n-2}, f_{n-1} = 0; flux condition at z = 0: u f_0 - D f'_0 = 1
+    a = np.zeros((n - 1, n - 1))
+    b = np.zeros(n - 1)
+    a[0, 0], a[0, 1] = u_cm + d50 * 1.5 / dz, -d50 * 2 / dz
+    a[0, 2] = d50 * 0.5 / dz
+    b[0] = 1.0
+    for i in range(1, n - 1):
+        a[i, i] = 2 * d50 / dz**2 + rate
+        a[i, i - 1] = -d50 / dz**2 - u_cm / (2 * dz)
+        if i + 1 < n - 1:
+            a[i, i + 1] = -d50 / dz**2 + u_cm / (2 * dz)
+    f0 = np.linalg.solve(a, b)[0]
+    np.testing.assert_allclose(transport.grammage(r, 1.0, rate), 2.3e-3 * C_CM_S * f0 / 2.0, rtol=2e-3)
+
+
 def test_no_cocoons_is_galactic_only():
-    plain = BoronNetwork()
-    zero = BoronNetwork(cocoon_grammage=lambda r: 0.0 * r)
+    plain = NuclearNetwork()
+    zero = NuclearNetwork(cocoon_grammage=lambda r: 0.0 * r)
     galactic, cocoon = zero.ratio_vs_rigidity(RIGIDITY, split=True)
     np.testing.assert_array_equal(cocoon, 0.0)
     np.testing.assert_allclose(galactic, plain.ratio_vs_rigidity(RIGIDITY), rtol=1e-14)
 
 
 def test_single_parent_closed_form():
-    """One parent C, energy-independent X; per boron isotope F with X_F' = 1/(1/X + S_F/m):
-    F/C = X_F' [s/m + (s/S)(1 - e^-a) / (X_C' e^-a)], s = sigma_C->F, S = sigma_C, a = chi S/m."""
+    """One parent C, energy-independent X, pure H; per boron isotope F with X_F' = 1/(1/X + k_F):
+    F/C = X_F' [s + (s/k)(1 - e^-a) / (X_C' e^-a)], s = k_C->F, k = k_C, a = chi k."""
     transport = GalacticTransport(delta=0.0, ddelta=0.0, advection=0.0)
     chi = 0.4
-    network = BoronNetwork(transport=transport, cocoon_grammage=lambda r: chi + 0 * r, abundances=ONLY_CARBON)
+    network = NuclearNetwork(transport=transport, cocoon_grammage=lambda r: chi + 0 * r, abundances={"C12": 1.0},
+                             gas=PURE_H, cross_sections=TOY, decays={})
     t_n = np.array([200.0, 5e3])
-    gas = TargetGas()
-    s_c = gas.inelastic("C12")
-    x = transport.grammage(rigidity_of(t_n, 2.0), np.sqrt(1 - (0.931494 / (t_n + 0.931494)) ** 2))
-    a = chi * s_c
-    x_c = 1 / (1 / x + s_c)
+    per_gram = 1e-27 / 1.67262192e-24
+    k_c = 230.0 * per_gram
+    x = transport.grammage(rigidity_of(t_n, 2.0), _beta(t_n))
+    a = chi * k_c
+    x_c = 1 / (1 / x + k_c)
     expected = 0.0
-    for fragment in ("B10", "B11"):
-        s_f = gas.partial("C12", fragment)
-        x_f = 1 / (1 / x + gas.inelastic(fragment))
-        expected = expected + x_f * (s_f + (s_f / s_c) * (-np.expm1(-a)) / (x_c * np.exp(-a)))
-    np.testing.assert_allclose(network.ratio_vs_energy(t_n), expected, rtol=1e-12)
+    for fragment, s_mb, k_mb in (("B11", 55.0, 210.0), ("B10", 15.0, 200.0)):
+        s_f = s_mb * per_gram
+        x_f = 1 / (1 / x + k_mb * per_gram)
+        expected = expected + x_f * (s_f + (s_f / k_c) * (-np.expm1(-a)) / (x_c * np.exp(-a)))
+    np.testing.assert_allclose(network.ratio_vs_energy(t_n, numerator=("B10", "B11"), denominator="C12"), expected,
+                               rtol=1e-6)
+
+
+def test_cocoon_grammage_convention():
+    """chi0 counts the hydrogen column (Eq. 7): with He/H = f in the cocoon gas the interactions per
+    unit chi0 are (sigma_H + f sigma_He) / m_p, i.e. the ISM mass grammage is chi0 (1 + f m_He/m_p)."""
+    gas = TargetGas(0.1)
+    ratio = gas.per_hydrogen_gram(230.0, 330.0) / gas.per_gram(230.0, 330.0)
+    assert ratio == pytest.approx(1 + 0.1 * 3.727379 / 0.938272, rel=1e-5)
+    transport = GalacticTransport(d0=3e3, delta=0.0, ddelta=0.0, advection=0.0)  # X -> 0: cocoons only
+    network = NuclearNetwork(transport=transport, cocoon_grammage=lambda r: 0.01 + 0 * r, abundances={"C12": 1.0},
+                             gas=gas, cross_sections=TOY, decays={})
+    _, cocoon = network.ratio_vs_energy(np.array([1e3]), numerator="B11", denominator="C12", split=True)
+    k_h = gas.per_hydrogen_gram(55.0, 80.0)
+    x = transport.grammage(rigidity_of(np.array([1e3]), 2.0), 1.0)
+    x_b = 1 / (1 / x + gas.per_gram(210.0, 300.0))
+    x_c = 1 / (1 / x + gas.per_gram(230.0, 330.0))
+    # first order in chi: B11 / C12 = chi k_h X_B' / X_C'
+    np.testing.assert_allclose(cocoon, 0.01 * k_h * x_b / x_c, rtol=0.01)
 
 
 def test_high_energy_limit():
-    """X sigma/m << 1: B/C -> (sigma_C->B / m)(X + X_c)."""
+    """X k << 1: B/C -> k_C->B (X + chi)."""
     transport = GalacticTransport(d0=3e3, delta=0.0, ddelta=0.0, advection=0.0)
     chi = 0.01
-    network = BoronNetwork(transport=transport, cocoon_grammage=lambda r: chi + 0 * r, abundances=ONLY_CARBON)
+    network = NuclearNetwork(transport=transport, cocoon_grammage=lambda r: chi + 0 * r, abundances={"C12": 1.0},
+                             gas=PURE_H, cross_sections=TOY, decays={})
     t_n = np.array([1e3, 1e4])
     x = transport.grammage(rigidity_of(t_n, 2.0), 1.0)
     assert np.all(x < 0.02)
-    gas = TargetGas()
-    sigma = gas.partial("C12", "B10") + gas.partial("C12", "B11")
-    np.testing.assert_allclose(network.ratio_vs_energy(t_n), sigma * (x + chi), rtol=5e-3)
+    k = 70.0 * 1e-27 / 1.67262192e-24
+    np.testing.assert_allclose(network.ratio_vs_energy(t_n, denominator="C12"), k * (x + chi), rtol=5e-3)
 
 
 def test_nucleon_number_conservation():
     """If C breaks up only into B11 and B11 is stable, everything injected escapes: sum n_i / X_i = S_C."""
     transport = GalacticTransport()
-    sigma = 0.05  # cm2 g-1
-    names = BoronNetwork.species
-    rates = {"inelastic": {n: 0.0 for n in names} | {"C12": sigma},
-             "partial": {(p, f): 0.0 for p in names for f in names} | {("C12", "B11"): sigma}}
+    only = ConstantCrossSections(inelastic={"C12": (50.0, 0.0), "B11": (0.0, 0.0)},
+                                 partial={("C12", "B11"): (50.0, 0.0)})
     t_n = np.geomspace(10, 1e4, 7)
-    beta = np.sqrt(1 - (0.931494 / (t_n + 0.931494)) ** 2)
-    injected = rigidity_of(t_n, 2.0) ** -2.3 * 2.0 / beta**2
+    injected = rigidity_of(t_n, 2.0) ** -2.3 * 2.0 / _beta(t_n) ** 2
     for cocoon in (None, lambda r: 2.0 + 0 * r):
-        network = BoronNetwork(transport=transport, cocoon_grammage=cocoon, abundances=ONLY_CARBON,
-                               cross_sections=rates)
+        network = NuclearNetwork(transport=transport, cocoon_grammage=cocoon, abundances={"C12": 1.0},
+                                 gas=PURE_H, cross_sections=only, decays={})
         densities = network.densities(t_n)
         escaping = 0.0
         for name in ("C12", "B11"):
-            x = transport.grammage(rigidity_of(t_n, NUCLEI[name].mass_to_charge), beta)
+            x = transport.grammage(rigidity_of(t_n, get_nucleus(name).mass_to_charge), _beta(t_n))
             escaping = escaping + sum(densities[name]) / x
         np.testing.assert_allclose(escaping, injected, rtol=1e-12)
 
 
+def test_sequential_solution_equals_a_dense_linear_solve():
+    """The full network (80 isotopes, ghosts folded, decays) solved in order equals one dense
+    solve per energy of the same linear system, galactic and cocoon parts, to 1e-10."""
+    network = NuclearNetwork(transport=GalacticTransport(d0=1.3, delta=0.62),
+                             cocoon_grammage=lambda r: 0.4 * np.exp(-r / 2e4))
+    t_n = np.geomspace(1.0, 1e4, 6)
+    rates = network.rates(t_n)
+    source = network.sources(rates)
+    solved = network.densities(t_n)
+    names = network.species
+    xs = network._xs
+    n = len(names)
+    effective = 1 / (1 / rates["grammage"] + rates["inelastic"])
+    effective_stable = 1 / (1 / rates["stable_grammage"] + rates["inelastic"])
+    index = {name: i for i, name in enumerate(names)}
+    for k in range(t_n.size):
+        matrix = np.diag(1 / effective[:, k])
+        np.subtract.at(matrix, (xs.fragment_index, xs.parent_index), rates["partial"][:, k])
+        for parent, decay in nuclide_chart()[1].items():
+            if parent in index and decay.daughter in index:
+                i, d = index[parent], index[decay.daughter]
+                # the daughter gets S_i - n_i / X'_i,stable with S_i = n_i / X'_i
+                matrix[d, i] -= 1 / effective[i, k] - 1 / effective_stable[i, k]
+        for part in (0, 1):
+            expected = np.linalg.solve(matrix, source[part, :, k])
+            got = np.array([solved[name][part][k] for name in names])
+            np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-14 * np.abs(expected).max())
+
+
+def test_folded_ghosts_equal_explicit_short_lived_nuclei():
+    """C12 -> C11 -> B11 (20 min): the network with C11 as an explicit nucleus that decays is the
+    same as the folded channel C12 -> B11 (direct + ghost)."""
+    wks = bundled_table("wks98").values
+    at = -1  # 10 GeV/n column
+    direct, ghost = wks["C12", "B11"][at], wks["C12", "C11"][at]
+    inelastic = {"C12": (230.0, 330.0), "C11": (220.0, 320.0), "B11": (210.0, 300.0)}
+    explicit = ConstantCrossSections(inelastic, {("C12", "B11"): direct, ("C12", "C11"): ghost})
+    folded = ConstantCrossSections({k: v for k, v in inelastic.items() if k != "C11"},
+                                   {("C12", "B11"): direct + ghost})
+    t_n = np.geomspace(20, 2e3, 5)
+    common = dict(abundances={"C12": 1.0}, cocoon_grammage=lambda r: 0.4 + 0 * r)
+    b = NuclearNetwork(cross_sections=folded, decays={}, **common)
+    differences = []
+    for half_life in (20.4 * 60, 1.0):  # C11, and a nucleus 1200 times shorter-lived
+        a = NuclearNetwork(cross_sections=explicit, decays={"C11": ("B11", half_life)}, **common)
+        for part in (0, 1):
+            ratio = a.densities(t_n)["B11"][part] / b.densities(t_n)["B11"][part]
+            differences.append(np.max(np.abs(ratio - 1)))
+    # what is left is the C11 still alive in the disc (~ sqrt of the half-life): below 1e-3 for
+    # C11, and it vanishes as the lifetime goes to zero, which is what folding assumes
+    assert max(differences[:2]) < 1e-3
+    assert max(differences[2:]) < max(differences[:2]) / 20
+
+
+def test_ghost_folding_by_hand():
+    """WKS98 12C -> 11B cumulative = direct + 11C (100 % beta+) + 11Be (96.9 % beta-) + the other
+    ghosts that end in 11B, from the IAEA 2026 list; at 10 GeV/n on H."""
+    wks = bundled_table("wks98").values
+    branches = ghost_branchings()
+    assert branches["C11"] == {"B11": 1.0}
+    assert branches["Be11"]["B11"] == pytest.approx(0.9690, abs=1e-3)
+    expected = wks["C12", "B11"][-1, 0] + wks["C12", "C11"][-1, 0] + 0.969 * wks["C12", "Be11"][-1, 0]
+    others = sum(wks[key][-1, 0] * branches[key[1]].get("B11", 0.0) for key in wks
+                 if key[0] == "C12" and key[1] in branches and key[1] not in ("C11", "Be11"))
+    got = CrossSections("wks98").channel("C12", "B11", 10.0)[0]
+    assert got == pytest.approx(expected + others, rel=2e-4)
+    assert others < 0.02 * got
+
+
+def test_decay_feeds_the_daughter():
+    """Be10 -> B10 in the halo: the B10 it makes is what Be10 loses to decay, and it falls with energy
+    (time dilation)."""
+    t_n = np.array([2.0, 20.0, 2000.0])
+    chart = {p: (d.daughter, d.half_life) for p, d in nuclide_chart()[1].items()}
+    with_decay = NuclearNetwork(decays=chart)
+    without = NuclearNetwork(decays={p: v for p, v in chart.items() if p != "Be10"})
+    b10 = with_decay.densities(t_n)["B10"][0] - without.densities(t_n)["B10"][0]
+    be10_lost = without.densities(t_n)["Be10"][0] - with_decay.densities(t_n)["Be10"][0]
+    assert np.all(b10 > 0) and np.all(be10_lost > 0)
+    share = b10 / without.densities(t_n)["B10"][0]
+    assert share[0] > share[1] > share[2]
+    assert share[2] < 1e-3 < 0.01 < share[1] < 0.05
+    # B10 gained and Be10 lost agree to the difference of their transport (same A, A/Z 2.0 vs 2.5)
+    np.testing.assert_allclose(b10, be10_lost, rtol=0.35)
+
+
 def test_cocoon_share_grows_with_energy_and_is_linear_in_small_chi0():
-    network = BoronNetwork(cocoon_grammage=lambda r: 0.1 + 0 * r)
-    doubled = BoronNetwork(cocoon_grammage=lambda r: 0.2 + 0 * r)
+    network = NuclearNetwork(cocoon_grammage=lambda r: 0.1 + 0 * r)
+    doubled = NuclearNetwork(cocoon_grammage=lambda r: 0.2 + 0 * r)
     _, cocoon = network.ratio_vs_rigidity(RIGIDITY, split=True)
     _, cocoon2 = doubled.ratio_vs_rigidity(RIGIDITY, split=True)
     share = cocoon / network.ratio_vs_rigidity(RIGIDITY)
     assert np.all(np.diff(share) > 0)
-    np.testing.assert_allclose(cocoon2 / cocoon, 2.0, rtol=0.02)  # first order, small depletion
+    np.testing.assert_allclose(cocoon2 / cocoon, 2.0, rtol=0.03)  # first order, small depletion
 
 
 def test_force_field():
-    network = BoronNetwork()
+    network = NuclearNetwork()
     t_n = np.array([10.0, 100.0, 1e4])
     lis = network.ratio_vs_energy(t_n)
     np.testing.assert_array_equal(network.ratio_vs_energy(t_n, phi=0.0), lis)
@@ -120,75 +268,70 @@ def test_force_field():
 
 
 def test_rigidity_and_energy_agree_for_equal_mass_to_charge():
-    """C12 and O16 have A/Z = 2: the Jacobians cancel and C/O(R) = C/O(T(R))."""
-    network = BoronNetwork()
+    """C12 and O16 have A/Z = 2: the Jacobians cancel and C12/O16(R) = C12/O16(T(R))."""
+    network = NuclearNetwork()
     t_n = kinetic_energy_per_nucleon(RIGIDITY, 2.0)
-    np.testing.assert_allclose(
-        network.ratio_vs_rigidity(RIGIDITY, numerator=("C12",), denominator=("O16",)),
-        network.ratio_vs_energy(t_n, numerator=("C12",), denominator=("O16",)), rtol=1e-12)
+    np.testing.assert_allclose(network.ratio_vs_rigidity(RIGIDITY, numerator="C12", denominator="O16"),
+                               network.ratio_vs_energy(t_n, numerator="C12", denominator="O16"), rtol=1e-12)
     np.testing.assert_allclose(rigidity_of(t_n, 2.0), RIGIDITY, rtol=1e-12)
 
 
-def test_cross_sections_are_physical():
-    table = fragmentation_table()
-    for parent in set(table["parent"]):
-        total = sum(partial_cross_section(parent, f) for f in ("B10", "B11"))
-        assert 0 < total < inelastic_cross_section(parent)
-        assert 1.0 < inelastic_cross_section(parent, "He") / inelastic_cross_section(parent) < 2.0
-    # ghost folding: C12 -> B11 includes C12 -> C11
-    rows = {(p, f): s for p, f, s in zip(table["parent"], table["fragment"], table["sigma_h"].value)}
-    assert partial_cross_section("C12", "B11") == pytest.approx(rows["C12", "B11"] + rows["C12", "C11"])
-    # Letaw 1983 at A = 12 and 16 (within 15 % of the measured ~230 and ~300 mb)
-    assert 200 < inelastic_cross_section("C12") < 265
-    assert 270 < inelastic_cross_section("O16") < 330
+def test_elements_sum_their_isotopes():
+    """B/C is (B10 + B11) / (C12 + C13 + C14); C13 is in the denominator (issue 16)."""
+    network = NuclearNetwork()
+    t_n = np.array([30.0, 300.0])
+    whole = network.ratio_vs_energy(t_n)
+    by_isotope = network.ratio_vs_energy(t_n, numerator=("B10", "B11"), denominator=("C12", "C13", "C14"))
+    np.testing.assert_allclose(whole, by_isotope, rtol=1e-14)
+    c12_only = network.ratio_vs_energy(t_n, numerator=("B10", "B11"), denominator="C12")
+    assert np.all(c12_only > whole)
+
+
+def test_parents_heavier_than_oxygen_make_a_tenth_of_the_boron():
+    """Issue 16: parents heavier than O add 11-17 % to the boron of a C-N-O network, i.e. 10-15 %
+    of the total; measured here 9-10 % at 100 GV with the default table and abundances."""
+    network = NuclearNetwork()
+    production = production_by_parent(network, kinetic_energy_per_nucleon(np.array([100.0]), 2.0), "B")
+    total = sum(v[0] for v in production.values())
+    heavy = sum(v[0] for k, v in production.items() if get_nucleus(k).charge > 8)
+    assert 0.06 < heavy / total < 0.16
+    assert {"Ne20", "Mg24", "Si28", "Fe56"} <= set(production)
+
+
+def test_network_spans_fe_to_b_in_a_valid_order():
+    species = NETWORK_SPECIES
+    assert {"Fe56", "Ni58", "Si28", "O16", "N15", "C13", "B10", "B11", "Be10"} <= set(species)
+    position = {name: i for i, name in enumerate(species)}
+    xs = CrossSections()
+    assert np.all(xs.parent_index < xs.fragment_index)
+    for parent, decay in nuclide_chart()[1].items():
+        if parent in position and decay.daughter in position:
+            assert position[parent] < position[decay.daughter]
 
 
 def test_bad_input():
     with pytest.raises(ValueError, match="nucleus"):
-        get_nucleus("Li7")
-    with pytest.raises(ValueError, match="parent"):
-        partial_cross_section("Fe56", "B10")
+        get_nucleus("Xx7")
+    with pytest.raises(ValueError, match="not a long-lived"):
+        get_nucleus("C11")
     with pytest.raises(ValueError, match="d0"):
         GalacticTransport(d0=-1.0)
     with pytest.raises(ValueError, match="helium_fraction"):
         TargetGas(2.0)
     with pytest.raises(ValueError, match="unknown species"):
-        BoronNetwork().ratio_vs_energy([10.0], numerator=("Li7",))
+        NuclearNetwork().ratio_vs_energy([10.0], numerator=("Li7",))
     with pytest.raises(ValueError, match="cocoon grammage"):
-        BoronNetwork(cocoon_grammage=lambda r: -0.1 + 0 * r).ratio_vs_energy([10.0])
+        NuclearNetwork(cocoon_grammage=lambda r: -0.1 + 0 * r).ratio_vs_energy([10.0])
     with pytest.raises(ValueError, match="abundances"):
-        BoronNetwork(abundances={"Fe56": 1.0})
+        NuclearNetwork(abundances={"Zn64": 1.0})
     with pytest.raises(ValueError, match="rigidity"):
-        BoronNetwork().ratio_vs_rigidity([-10.0])
+        NuclearNetwork().ratio_vs_rigidity([-10.0])
     with pytest.raises(ValueError, match="phi"):
-        BoronNetwork().ratio_vs_energy([10.0], phi=-1)
-
-
-def test_sequential_solution_equals_a_linear_solve():
-    """The heaviest-first substitution equals solving the full steady-state system per energy."""
-    network = BoronNetwork(cocoon_grammage=lambda r: 0.4 * np.exp(-r / 2e4))
-    t_n = np.geomspace(10, 1e4, 5)
-    beta = np.sqrt(1 - (0.931494 / (t_n + 0.931494)) ** 2)
-    names = network.species
-    densities = network.densities(t_n)
-    for k, t in enumerate(t_n):
-        matrix = np.zeros((len(names), len(names)))
-        rhs = np.zeros(len(names))
-        for i, name in enumerate(names):
-            nucleus = NUCLEI[name]
-            x = network.transport.grammage(rigidity_of(t, nucleus.mass_to_charge), beta[k])
-            matrix[i, i] = 1 / x + network._inelastic[name]
-            for j, parent in enumerate(names):
-                matrix[i, j] -= network._partial.get((parent, name), 0.0)
-        for name in network.primaries:
-            i = names.index(name)
-            rigidity = rigidity_of(t, 2.0)
-            injection = network.abundances[name] * rigidity**-2.3 * 2.0 / beta[k] ** 2
-            chi = 0.4 * np.exp(-rigidity / 2e4)
-            sigma = network._inelastic[name]
-            rhs[i] += injection * np.exp(-chi * sigma)
-            for f, fragment in enumerate(names):
-                rate = network._partial.get((name, fragment), 0.0)
-                rhs[f] += injection * rate / sigma * (1 - np.exp(-chi * sigma))
-        solution = np.linalg.solve(matrix, rhs)
-        np.testing.assert_allclose([sum(densities[n])[k] for n in names], solution, rtol=1e-10)
+        NuclearNetwork().ratio_vs_energy([10.0], phi=-1)
+    with pytest.raises(ValueError, match="t_n .* 0.05 GeV/n"):
+        NuclearNetwork().ratio_vs_energy([0.01])
+    with pytest.raises(ValueError, match="production"):
+        CrossSections("silberberg")
+    with pytest.raises(ValueError, match="half-life"):
+        NuclearNetwork(decays={"Be10": ("B10", -1.0)})
+    assert math.isfinite(NuclearNetwork().ratio_vs_energy([0.06])[0])

@@ -1,102 +1,166 @@
-"""Nuclear cross sections of the boron network: fragmentation and total inelastic, on H and He.
+"""Nuclear cross sections of the cosmic-ray network, Fe down to B, on H and He targets.
 
-All cross sections are the high-energy (>~ 5 GeV/n) values, constant in energy, in the
-straight-ahead approximation (a fragment keeps its parent's kinetic energy per nucleon):
+Straight-ahead approximation: a fragment keeps its parent's kinetic energy per nucleon T.
 
-- Partial (fragmentation) cross sections on hydrogen: the bundled table
-  ``data/cross_sections/fragmentation_high_energy.ecsv`` (Evoli et al., XS4GCRv2 fits to the
-  measurements; its provenance is in the file). Short-lived "ghost" nuclei are folded into the
-  isotope they decay into (:data:`GHOSTS`, C11 -> B11 by beta+ decay, 20 min): on Galactic time
-  scales they are born as that isotope.
-- Total inelastic on hydrogen: Letaw, Silberberg & Tsao (1983, ApJS 51, 271),
-  sigma = 45 A^0.7 [1 + 0.016 sin(5.3 - 2.63 ln A)] mb, valid above ~2 GeV/n.
-- Helium target: partial cross sections scale by 2.1 A^-0.055 (Ferrando et al. 1988, PRC 37,
-  1490; A of the projectile); total inelastic ones by the geometric ratio
-  [(A^1/3 + 4^1/3 - 1.12) / (A^1/3 + 1 - 1.12)]^2.
+Production (partial) cross sections, one named set (:data:`PRODUCTION_SETS`):
 
-Not in the network: C10 -> B10 and Be11 -> B11 ghosts and parents heavier than O (Ne, Mg, Si,
-Fe), which the table does not cover; C, N and O make most of the boron.
+- ``"galprop17-opt12"`` (default): the GALPROP option-12 table of USINE v3.5, cumulative (each
+  long-lived fragment includes the short-lived "ghost" nuclei that decay into it).
+- ``"wks98"``: Webber, Kish & Schrier 1998, direct channels with the ghosts listed separately,
+  folded here with the IAEA 2026 ghost list (:func:`ghost_branchings`).
+- ``"evoli2019"``: as ``"wks98"``, with the channels fitted by Evoli et al. 2019 (C, N, O into
+  Li, Be, B and the C11 ghost) replacing WKS98 before the folding. The fits are for a hydrogen
+  target; on helium they take the WKS98 He/H ratio of the same channel.
+
+Total inelastic: Tripathi et al. 1999 (+ Coste et al. 2012), on H and He.
+
+Energies: the tables span 0.01-10 GeV/n (production) and 0.05-6.3 GeV/n (inelastic). Above their
+last point they are held constant, as GALPROP and USINE do: over their last half decade the
+tables' logarithmic slopes d ln(sigma) / d ln(T) have medians of 0.012 (production, channels above
+1 mb) and 0.013 (inelastic), so the error of the constant is a few per cent at most (tested). Energies below 0.05 GeV/n
+are refused. The Evoli fits are evaluated at every energy (they flatten to
+sigma_1 (1 + Delta) well above T_h = 2 GeV/n).
 """
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
-import astropy.units as u
-from astropy.table import QTable
 
 from ..constants import HELIUM_MASS_GEV, PROTON_MASS_G, PROTON_MASS_GEV
+from .nuclides import Nucleus, get_nucleus, nuclide_chart, parse_nucleus
+from .xstables import bundled_table, evoli2019_fits, ghost_list
 
 __all__ = [
-    "Nucleus", "NUCLEI", "GHOSTS", "fragmentation_table", "inelastic_cross_section", "partial_cross_section",
-    "get_nucleus", "TargetGas",
+    "Nucleus", "PRODUCTION_SETS", "NETWORK_SPECIES", "CrossSections", "TargetGas", "ghost_branchings",
+    "network_species", "MIN_ENERGY_PER_NUCLEON", "ConstantCrossSections",
 ]
 
-
-@dataclass(frozen=True)
-class Nucleus:
-    """An isotope: ``name`` like "C12", charge ``Z``, mass number ``A``."""
-
-    name: str
-    charge: int
-    mass_number: int
-
-    @property
-    def mass_to_charge(self):
-        """A / Z: rigidity R = (A / Z) p_n with p_n the momentum per nucleon [GV]."""
-        return self.mass_number / self.charge
+PRODUCTION_SETS = ("galprop17-opt12", "wks98", "evoli2019")
+#: lowest kinetic energy per nucleon the tables cover [GeV/n] (the inelastic table's first point)
+MIN_ENERGY_PER_NUCLEON = 0.05
+#: extension of every production table above its last point [GeV/n]
+_EXTENSION = np.geomspace(10.0, 1e5, 17)[1:]
 
 
-#: isotopes the boron network knows, by name
-NUCLEI = {n.name: n for n in (
-    Nucleus("O16", 8, 16), Nucleus("N14", 7, 14), Nucleus("C12", 6, 12), Nucleus("C11", 6, 11),
-    Nucleus("B11", 5, 11), Nucleus("B10", 5, 10),
-)}
-#: short-lived isotope -> the isotope it decays into before it can travel or interact
-GHOSTS = {"C11": "B11"}
+def network_species():
+    """The network's isotopes in solution order (every producer before what it produces).
+
+    All long-lived isotopes of the chart from boron up (Z >= 5), plus those that decay into one
+    (Be10 -> B10). Sorted by mass number, heaviest first; at equal A (charge exchange, decays) by
+    the production and decay links of the default table, which form no loop (tested).
+    """
+    isotopes, decays = nuclide_chart()
+    names = [n for n, nucleus in isotopes.items() if nucleus.charge >= 5]
+    names += [p for p, decay in decays.items() if isotopes[p].charge < 5 and isotopes[decay.daughter].charge >= 5]
+    table = bundled_table("galprop17-opt12").values
+    links = {(p, f) for (p, f), v in table.items() if np.any(v > 0)}
+    links |= {(p, d.daughter) for p, d in decays.items()}
+    by_mass = {}
+    for name in names:
+        by_mass.setdefault(isotopes[name].mass_number, []).append(name)
+    order = []
+    for mass in sorted(by_mass, reverse=True):
+        group = sorted(by_mass[mass], key=lambda n: isotopes[n].charge)
+        while group:
+            # an isotope goes next when no other one left at this A feeds it
+            ready = [n for n in group if not any((m, n) in links for m in group if m != n)]
+            if not ready:
+                raise ValueError(f"cross sections: isotopes {group} feed each other at A = {mass}")
+            order.append(ready[0])
+            group.remove(ready[0])
+    return tuple(order)
 
 
-def get_nucleus(name, argument="nucleus"):
-    """The :class:`Nucleus` called ``name``; a ValueError naming ``argument`` otherwise."""
-    if isinstance(name, Nucleus):
-        return name
-    if name not in NUCLEI:
-        raise ValueError(f"{argument} must be one of {sorted(NUCLEI)}, got {name!r}")
-    return NUCLEI[name]
+NETWORK_SPECIES = network_species()
 
 
 @lru_cache(maxsize=1)
-def fragmentation_table():
-    """The bundled partial cross sections on hydrogen as a QTable (parent, fragment, sigma_h, fit)."""
-    path = resources.files("gammapy_cocoons").joinpath("data", "cross_sections", "fragmentation_high_energy.ecsv")
-    with resources.as_file(path) as filename:
-        return QTable.read(filename, format="ascii.ecsv")
+def ghost_branchings():
+    """{ghost: {long-lived isotope: fraction}}: where each short-lived nucleus ends, following chains.
+
+    A ghost is a nucleus of the IAEA ghost list that is not in the cosmic-ray chart. A chain stops
+    at the first isotope of the chart; branches into nuclei that are neither (e.g. Be8 -> 2 He4
+    is written as He4 directly in the list) end there.
+    """
+    isotopes, _ = nuclide_chart()
+    children = {}
+    for parent, child, fraction, _half_life in ghost_list():
+        if parent not in isotopes:
+            children.setdefault(parent, []).append((child, fraction))
+
+    def ends(name, depth=0):
+        if depth > 20:
+            raise ValueError(f"ghost list: the decay chain of {name} does not end")
+        if name in isotopes:
+            return {name: 1.0}
+        out = {}
+        for child, fraction in children.get(name, ()):
+            for final, share in ends(child, depth + 1).items():
+                out[final] = out.get(final, 0.0) + fraction * share
+        return out
+
+    return {ghost: ends(ghost) for ghost in children}
 
 
-def inelastic_cross_section(nucleus, target="H"):
-    """Total inelastic cross section [mb] of ``nucleus`` on ``target`` ("H" or "He")."""
-    a = get_nucleus(nucleus).mass_number
-    sigma_h = 45.0 * a**0.7 * (1.0 + 0.016 * np.sin(5.3 - 2.63 * np.log(a)))
-    if target == "H":
-        return sigma_h
-    if target == "He":
-        a3 = a ** (1.0 / 3.0)
-        return sigma_h * ((a3 + 4.0 ** (1.0 / 3.0) - 1.12) / (a3 + 1.0 - 1.12)) ** 2
-    raise ValueError(f"target must be 'H' or 'He', got {target!r}")
+def _extended(energy, block):
+    """A table block on its grid plus the constant extension above its last point."""
+    return np.concatenate([block, np.repeat(block[-1:], _EXTENSION.size, axis=0)], axis=0)
 
 
-def partial_cross_section(parent, fragment, target="H"):
-    """Cumulative cross section [mb] for ``parent`` -> ``fragment`` including the ghosts that decay into it."""
-    parent, fragment = get_nucleus(parent, "parent"), get_nucleus(fragment, "fragment")
-    sources = {fragment.name} | {ghost for ghost, daughter in GHOSTS.items() if daughter == fragment.name}
-    table = fragmentation_table()
-    rows = [(p == parent.name) and (f in sources) for p, f in zip(table["parent"], table["fragment"])]
-    sigma = float(table["sigma_h"][np.array(rows, dtype=bool)].to_value(u.mbarn).sum())
-    if target == "H":
-        return sigma
-    if target == "He":
-        return sigma * 2.1 * parent.mass_number ** -0.055
-    raise ValueError(f"target must be 'H' or 'He', got {target!r}")
+def _folded(direct, species):
+    """Cumulative channels from direct ones: parent -> fragment plus parent -> ghost -> ... -> fragment."""
+    ghosts = ghost_branchings()
+    out = {}
+    for (parent, fragment), sigma in direct.items():
+        if parent not in species:
+            continue
+        targets = {fragment: 1.0} if fragment not in ghosts else ghosts[fragment]
+        for final, share in targets.items():
+            if final in species and final != parent:
+                out[parent, final] = out.get((parent, final), 0.0) + share * sigma
+    return out
+
+
+@lru_cache(maxsize=4)
+def _production(name, species):
+    """{(parent, fragment): sigma [mb], shape (n_energy, 2)} on the extended grid, and that grid."""
+    if name not in PRODUCTION_SETS:
+        raise ValueError(f"production must be one of {list(PRODUCTION_SETS)}, got {name!r}")
+    if name == "galprop17-opt12":
+        table = bundled_table(name)
+        grid = np.concatenate([table.energy, _EXTENSION])
+        channels = {key: _extended(table.energy, v) for key, v in table.values.items()
+                    if key[0] in species and key[1] in species and key[0] != key[1] and np.any(v > 0)}
+        return grid, channels
+    table = bundled_table("wks98")
+    grid = np.concatenate([table.energy, _EXTENSION])
+    direct = {key: _extended(table.energy, v) for key, v in table.values.items()}
+    if name == "evoli2019":
+        for key, fit in evoli2019_fits().items():
+            if key not in direct:
+                continue  # channels outside the network (e.g. He4 -> He3)
+            wks = direct[key]
+            on_h = fit(grid)
+            he_over_h = np.divide(wks[:, 1], wks[:, 0], out=np.zeros(grid.size), where=wks[:, 0] > 0)
+            direct[key] = np.stack([on_h, on_h * he_over_h], axis=1)
+    return grid, {k: v for k, v in _folded(direct, set(species)).items() if np.any(v > 0)}
+
+
+@lru_cache(maxsize=1)
+def _inelastic(species):
+    table = bundled_table("tripathi99")
+    missing = [s for s in species if s not in table.values]
+    if missing:
+        raise ValueError(f"the inelastic table has no {missing}")
+    return table.energy, np.stack([table.values[s] for s in species])  # (n_species, n_energy, 2)
+
+
+def _interpolation(grid, t_n):
+    """Indices and weights for linear interpolation in log T; constant beyond the last point."""
+    x = np.log(np.clip(t_n, grid[0], grid[-1]))
+    index = np.clip(np.searchsorted(np.log(grid), x) - 1, 0, grid.size - 2)
+    weight = (x - np.log(grid[index])) / (np.log(grid[index + 1]) - np.log(grid[index]))
+    return index, weight
 
 
 @dataclass(frozen=True)
@@ -105,8 +169,10 @@ class TargetGas:
 
     Grammage counts the mass of both. ``per_gram(sigma_h, sigma_he)`` turns a pair of cross
     sections [mb] into interactions per unit grammage [cm2 g-1]:
-    (sigma_H + f sigma_He) / [m_p (1 + f m_He / m_p)]. ``helium_fraction = 0`` is the pure-hydrogen
-    target of Eq. 7 (the gamma-ray model's convention, 1 / m_p).
+    (sigma_H + f sigma_He) / [m_p (1 + f m_He / m_p)]. ``helium_fraction = 0`` is a pure-hydrogen
+    target. ``per_hydrogen_gram`` counts per gram of hydrogen only, (sigma_H + f sigma_He) / m_p:
+    the rate per unit of the gamma-ray model's grammage (Eq. 7 counts the hydrogen column) for a
+    cocoon whose gas also holds helium at this ratio.
     """
 
     helium_fraction: float = 0.1
@@ -124,10 +190,136 @@ class TargetGas:
     def per_gram(self, sigma_h_mb, sigma_he_mb):
         return (sigma_h_mb + self.helium_fraction * sigma_he_mb) * 1e-27 / self.mass_per_hydrogen_g
 
-    def inelastic(self, nucleus):
-        """Destruction rate per unit grammage [cm2 g-1] of ``nucleus``."""
-        return self.per_gram(inelastic_cross_section(nucleus, "H"), inelastic_cross_section(nucleus, "He"))
+    def per_hydrogen_gram(self, sigma_h_mb, sigma_he_mb):
+        return (sigma_h_mb + self.helium_fraction * sigma_he_mb) * 1e-27 / PROTON_MASS_G
 
-    def partial(self, parent, fragment):
-        """Production rate per unit grammage [cm2 g-1] of ``fragment`` (with its ghosts) from ``parent``."""
-        return self.per_gram(partial_cross_section(parent, fragment, "H"), partial_cross_section(parent, fragment, "He"))
+
+class CrossSections:
+    """Production and inelastic cross sections of :data:`NETWORK_SPECIES` as arrays.
+
+    Parameters
+    ----------
+    production : str
+        One of :data:`PRODUCTION_SETS`.
+    species : tuple of str, optional
+        The isotopes (default: the whole network, in its solution order).
+    """
+
+    def __init__(self, production="galprop17-opt12", species=None):
+        self.species = tuple(NETWORK_SPECIES if species is None else (get_nucleus(s, "species").name for s in species))
+        self.production = production
+        self._grid, channels = _production(production, self.species)
+        index = {name: i for i, name in enumerate(self.species)}
+        self.channels = tuple(sorted(channels, key=lambda k: (index[k[0]], index[k[1]])))
+        # (n_channels, n_energy, 2) and the (parent, fragment) index of each channel
+        self._values = np.stack([channels[k] for k in self.channels]) if self.channels else np.zeros((0, 1, 2))
+        self.parent_index = np.array([index[p] for p, _ in self.channels], dtype=int)
+        self.fragment_index = np.array([index[f] for _, f in self.channels], dtype=int)
+        self._inelastic_grid, self._inelastic_values = _inelastic(self.species)
+        mass = np.array([get_nucleus(s).mass_number for s in self.species])
+        self._single = mass[self.fragment_index] > mass[self.parent_index] / 2
+        grid = self._grid[self._grid >= MIN_ENERGY_PER_NUCLEON]
+        factor = self._bookkeeping_factor(grid, self._interpolated(grid))
+        self.rescaled = {self.species[i]: float(1.0 / factor[i].min()) for i in np.unique(np.nonzero(factor < 1)[0])}
+
+    def _bookkeeping_factor(self, t_n, partial):
+        """Fragments with more than half the parent's nucleons come one per interaction, so their
+        cross sections cannot add up to more than the inelastic one. The GALPROP table and the
+        Tripathi inelastic table are independent and break this for 34 parents from S to Co (by
+        up to x1.37, Cl36; none of C to Si): those channels are scaled down to the inelastic value
+        (:meth:`partial_mb`), which leaves boron untouched (a light fragment). ``rescaled`` holds
+        {parent: largest factor removed}. Returns the factor per (species, energy, target)."""
+        inelastic = self.inelastic_mb(t_n)
+        summed = np.zeros_like(inelastic)
+        np.add.at(summed, self.parent_index[self._single], partial[self._single])
+        return np.where(summed > inelastic, inelastic / np.where(summed > 0, summed, 1.0), 1.0)
+
+    def _interpolated(self, t_n):
+        index, weight = _interpolation(self._grid, t_n)
+        w = weight[None, :, None]
+        return self._values[:, index] * (1.0 - w) + self._values[:, index + 1] * w
+
+    def __repr__(self):
+        return f"CrossSections(production={self.production!r}, {len(self.species)} species, {len(self.channels)} channels)"
+
+    def _check(self, t_n):
+        t_n = np.atleast_1d(np.asarray(t_n, dtype=float))
+        if not np.all(np.isfinite(t_n)) or np.any(t_n < MIN_ENERGY_PER_NUCLEON):
+            raise ValueError(f"t_n (kinetic energy per nucleon) must be >= {MIN_ENERGY_PER_NUCLEON} GeV/n, where the "
+                             f"cross-section tables start; got {t_n.min()!r}")
+        return t_n
+
+    def partial_mb(self, t_n):
+        """Production cross sections [mb] of every channel, shape (n_channels, len(t_n), 2) (H, He)."""
+        t_n = self._check(t_n)
+        partial = self._interpolated(t_n)
+        if self.rescaled:
+            factor = self._bookkeeping_factor(t_n, partial)
+            partial[self._single] *= factor[self.parent_index[self._single]]
+        return partial
+
+    def inelastic_mb(self, t_n):
+        """Total inelastic cross sections [mb] of every species, shape (n_species, len(t_n), 2)."""
+        t_n = self._check(t_n)
+        index, weight = _interpolation(self._inelastic_grid, t_n)
+        w = weight[None, :, None]
+        return self._inelastic_values[:, index] * (1.0 - w) + self._inelastic_values[:, index + 1] * w
+
+    def channel(self, parent, fragment, t_n, target="H"):
+        """One cumulative production cross section [mb] at ``t_n`` [GeV/n]; 0 if the table has no such channel."""
+        parent, fragment = get_nucleus(parent, "parent").name, get_nucleus(fragment, "fragment").name
+        column = _target_column(target)
+        t_n = self._check(t_n)
+        if (parent, fragment) not in self.channels:
+            return np.zeros_like(t_n)
+        k = self.channels.index((parent, fragment))
+        return self.partial_mb(t_n)[k, :, column]
+
+    def inelastic(self, nucleus, t_n, target="H"):
+        """Total inelastic cross section [mb] of ``nucleus`` at ``t_n`` [GeV/n]."""
+        name = get_nucleus(nucleus).name
+        if name not in self.species:
+            raise ValueError(f"nucleus {name} is not in this network ({len(self.species)} species)")
+        return self.inelastic_mb(t_n)[self.species.index(name), :, _target_column(target)]
+
+
+def _target_column(target):
+    if target not in ("H", "He"):
+        raise ValueError(f"target must be 'H' or 'He', got {target!r}")
+    return 0 if target == "H" else 1
+
+
+class ConstantCrossSections:
+    """Energy-independent cross sections given by hand, with the interface of :class:`CrossSections`.
+
+    For analytic checks and for users with their own values: ``inelastic`` {isotope: (sigma_H,
+    sigma_He)} and ``partial`` {(parent, fragment): (sigma_H, sigma_He)}, in mb. The species are
+    those of ``inelastic``, ordered heaviest first (at equal A as given).
+    """
+
+    def __init__(self, inelastic, partial):
+        names = [parse_nucleus(s, "inelastic").name for s in inelastic]
+        # heaviest first; at equal A the order given (a decaying nucleus before its daughter)
+        self.species = tuple(sorted(names, key=lambda n: -parse_nucleus(n).mass_number))
+        index = {name: i for i, name in enumerate(self.species)}
+        values = {parse_nucleus(k).name: np.asarray(v, dtype=float) for k, v in inelastic.items()}
+        self._inelastic = np.stack([values[s] for s in self.species])[:, None, :]
+        channels = {}
+        for (parent, fragment), value in partial.items():
+            key = (parse_nucleus(parent, "parent").name, parse_nucleus(fragment, "fragment").name)
+            if key[0] not in index or key[1] not in index or index[key[1]] <= index[key[0]]:
+                raise ValueError(f"partial: {key} needs both isotopes in inelastic, the fragment lighter")
+            channels[key] = np.asarray(value, dtype=float)
+        for name, value in list(values.items()) + list(channels.items()):
+            if value.shape != (2,) or not np.all(np.isfinite(value)) or np.any(value < 0):
+                raise ValueError(f"cross sections: {name!r} needs (sigma_H, sigma_He) in mb, finite and >= 0")
+        self.channels = tuple(channels)
+        self._partial = np.stack([channels[k] for k in self.channels])[:, None, :] if channels else np.zeros((0, 1, 2))
+        self.parent_index = np.array([index[p] for p, _ in self.channels], dtype=int)
+        self.fragment_index = np.array([index[f] for _, f in self.channels], dtype=int)
+
+    def partial_mb(self, t_n):
+        return np.repeat(self._partial, np.size(t_n), axis=1)
+
+    def inelastic_mb(self, t_n):
+        return np.repeat(self._inelastic, np.size(t_n), axis=1)

@@ -10,37 +10,57 @@ The grammage traversed before escape is
 
     X(R) = (mu v / 2u) [1 - exp(-u H / D)]      (-> mu v H / 2D for u H << D),
 
-and the steady state of species i at fixed kinetic energy per nucleon T (weighted slab, straight
+and the steady state of isotope i at fixed kinetic energy per nucleon T (weighted slab, straight
 ahead, no energy losses) is
 
     n_i [1/X_i + sigma_i/m] = S_i + sum_j (sigma_{j->i}/m) n_j ,
 
-solved from the heaviest species down. S_i is the source term per unit grammage; for the
-primaries C, N and O it is q_i R^-alpha dR/dT / v (the same rigidity spectrum for all nuclei
-heavier than He). Energy losses and reacceleration are neglected: this holds above ~10 GeV/n,
-and only data above ``MIN_RIGIDITY_FIT`` are fitted.
+solved in the network's order (every producer before what it produces: heaviest first). The
+network runs from Ni down to B (:data:`~.spallation.NETWORK_SPECIES`, 80+ isotopes) with the
+tabulated cross sections of :mod:`.spallation`. S_i is the source term per unit grammage:
+q_i R^-alpha dR/dT / v, the same rigidity spectrum for all nuclei heavier than He (Evoli et al.
+2019), with the source abundances q_i of :data:`SOURCE_ABUNDANCES`. Energy losses and
+reacceleration are neglected: this holds above ~10 GeV/n, and only data above
+``MIN_RIGIDITY_FIT`` are fitted.
+
+Radioactive isotopes (Be10, C14, Al26, Cl36, Mn54, Ni56, Fe60 as bare nuclei) decay in the halo:
+their X uses the halo solution with decay (:meth:`GalacticTransport.grammage`). The share of their
+source that decays, S_i (1 - X'_i / X'_i,stable) with X' = 1/(1/X + sigma/m), becomes a source of
+the daughter, which then travels with its own transport from the disc. That is exact for the
+number of decays; it places the daughters' birth in the disc rather than in the halo, a
+second-order error on a correction that is itself 0.9 % of boron (Be10 -> B10) at 20 GeV/n and
+falls with energy (time dilation).
 
 Cocoons (Ambrosone et al. 2025, Eq. 5-6): every source is wrapped in gas of grammage chi_c(R) of
 the parent's rigidity, which its primaries cross before entering the Galaxy. A parent P survives
-it with probability exp(-chi_c sigma_P/m) and makes fragment i with
-(sigma_{P->i} / sigma_P)(1 - exp(-chi_c sigma_P/m)) ~= (chi_c/m) sigma_{P->i}, the source rate of
-the issue and of Schroer et al.; the fragments' own spallation inside the cocoon (second order
-in chi_c sigma/m ~ 0.05) is neglected. Everything downstream is linear, so the boron is split
-exactly into a galactic and a cocoon part.
+it with probability exp(-chi_c k_P) and makes fragment i with (k_{P->i} / k_P)(1 - exp(-chi_c k_P)),
+the source rate of Schroer et al. 2021; the fragments' own spallation inside the cocoon (second
+order in chi_c k ~ 0.05) is neglected. Everything downstream is linear, so every isotope is
+split exactly into a galactic and a cocoon part.
+
+Grammage convention: chi_c is the gamma-ray model's (Eq. 7): m_p times the column of hydrogen
+atoms, chi_c = m_p n_H c t. The cocoon gas holds helium at the ISM ratio f = He/H, so the
+interactions per unit chi_c are k = (sigma_H + f sigma_He) / m_p
+(:meth:`~.spallation.TargetGas.per_hydrogen_gram`), and the same cocoon expressed as an ISM mass
+grammage is chi_c (1 + f m_He / m_p) = 1.40 chi_c for f = 0.1. The Galactic grammage X counts
+the mass of H and He (rate (sigma_H + f sigma_He) / [m_p (1 + f m_He/m_p)] per gram).
 
 Solar modulation: force field (Gleeson & Axford 1968) with potential phi [GV]. Internal units:
 GeV/n, GV, cm, s, g.
 """
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+import math
 
 import numpy as np
+from scipy import sparse
 
 from ..constants import C_CM_S, KPC_CM
-from .spallation import NUCLEI, TargetGas
+from .nuclides import get_nucleus, nuclide_chart, parse_nucleus
+from .spallation import CrossSections, TargetGas
 
 __all__ = [
-    "GalacticTransport", "BoronNetwork", "NUCLEON_MASS_GEV", "MIN_RIGIDITY_FIT",
+    "GalacticTransport", "NuclearNetwork", "SOURCE_ABUNDANCES", "element_isotopes", "production_by_parent", "NUCLEON_MASS_GEV", "MIN_RIGIDITY_FIT",
     "kinetic_energy_per_nucleon", "rigidity_of",
 ]
 
@@ -72,7 +92,8 @@ class GalacticTransport:
 
     d0 [1e28 cm2 s-1] at 1 GV, delta, rigidity_break R_b [GV], ddelta (Delta_delta, the hardening
     above R_b), smoothness s, halo_height H [kpc], advection u [km s-1], surface_density mu of the
-    disc [g cm-2]. Defaults: the break of Evoli et al. 2019 (R_b = 312 GV, Delta_delta = 0.2,
+    disc [g cm-2]. ``advective_floor`` adds 2 u H to D, as the code of Evoli et al. 2019 does
+    (crams v1.1: D = 2 v_A H + D0 beta R^delta ..., with v_A the advection speed). Defaults: the break of Evoli et al. 2019 (R_b = 312 GV, Delta_delta = 0.2,
     s = 0.1, H = 4 kpc, u = 7 km/s, mu = 2.3 mg cm-2); d0 and delta are starting values for fits.
     """
 
@@ -84,6 +105,7 @@ class GalacticTransport:
     halo_height: float = 4.0
     advection: float = 7.0
     surface_density: float = 2.3e-3
+    advective_floor: bool = False
 
     def __post_init__(self):
         for name in ("d0", "rigidity_break", "smoothness", "halo_height", "surface_density"):
@@ -98,143 +120,249 @@ class GalacticTransport:
     def diffusion(self, rigidity, beta):
         """D(R) [cm2 s-1]."""
         smooth = (1.0 + (rigidity / self.rigidity_break) ** (self.ddelta / self.smoothness)) ** self.smoothness
-        return self.d0 * 1e28 * beta * rigidity**self.delta / smooth
+        diffusion = self.d0 * 1e28 * beta * rigidity**self.delta / smooth
+        if self.advective_floor:
+            diffusion = diffusion + 2.0 * self.advection * 1e5 * self.halo_height * KPC_CM
+        return diffusion
 
-    def grammage(self, rigidity, beta):
-        """Galactic grammage X(R) [g cm-2], thin disc with advection."""
+    def grammage(self, rigidity, beta, decay_rate=None):
+        """Galactic grammage X(R) [g cm-2], thin disc with advection.
+
+        ``decay_rate`` [s-1] (lambda = ln 2 / (gamma t_half) of a radioactive nucleus, 0 for a
+        stable one): the halo solution with decay, f ~ exp(s z), D s^2 - u s - lambda = 0, f(H) = 0,
+        gives X = mu v (E - 1) / [E (u + w) - (u - w)], w = sqrt(u^2 + 4 D lambda), E = exp(w H / D),
+        which is mu v / 2u (1 - e^-uH/D) for lambda = 0 and mu v tanh(kH) / 2Dk (k^2 = lambda/D) for u = 0.
+        """
         velocity = beta * C_CM_S
         diffusion = self.diffusion(rigidity, beta)
         height = self.halo_height * KPC_CM
         y = self.advection * 1e5 * height / diffusion
         # (1 - e^-y) / y, exact also for u -> 0
         factor = np.where(y > 1e-8, -np.expm1(-y) / np.where(y > 1e-8, y, 1.0), 1.0 - 0.5 * y)
-        return self.surface_density * velocity * height / (2.0 * diffusion) * factor
+        stable = self.surface_density * velocity * height / (2.0 * diffusion) * factor
+        if decay_rate is None:
+            return stable
+        decay_rate = np.broadcast_to(np.asarray(decay_rate, dtype=float), np.shape(stable))
+        decays = decay_rate > 0
+        u_cm = self.advection * 1e5
+        w = np.sqrt(u_cm**2 + 4.0 * diffusion * np.where(decays, decay_rate, 1.0))
+        exponent = np.minimum(w * height / diffusion, 700.0)
+        # (E - 1) / (E (u + w) - (u - w)) = (1 - 1/E) / ((u + w) - (u - w)/E), stable for large E
+        inverse_e = np.exp(-exponent)
+        radioactive = (self.surface_density * velocity * (-np.expm1(-exponent))
+                       / ((u_cm + w) - (u_cm - w) * inverse_e))
+        return np.where(decays, radioactive, stable)
+
+
+
+#: CR source abundances by isotope (GALPROP v54 standard galdef, ``iso_abundance_ZZ_AAA``, the
+#: source composition of the Fermi-LAT diffuse models, Ackermann et al. 2012, ApJ 750, 3; copied
+#: from the galdef in github.com/erccarls/GammaLike_dev, RunGalprop.py). Normalisation H = 1.06e6;
+#: used here as abundances at equal rigidity, relative to each other. Isotopes without a value
+#: (B, Be10, ...) are pure secondaries. N/O and the elements above O are taken from it; C/O is
+#: fitted to AMS-02 (``BoronCarbonModel.o_to_c``), N/O can be changed (``n_to_o``).
+SOURCE_ABUNDANCES = {
+    "C12": 2819.0, "C13": 5.268e-07, "N14": 182.8, "N15": 5.961e-05, "O16": 3822.0, "O17": 6.713e-07,
+    "O18": 1.286, "F19": 2.664e-08, "Ne20": 312.5, "Ne21": 0.003556, "Ne22": 100.1, "Na23": 22.84,
+    "Mg24": 658.1, "Mg25": 82.5, "Mg26": 104.7, "Al27": 76.42, "Si28": 725.7, "Si29": 35.02,
+    "Si30": 24.68, "P31": 4.242, "S32": 89.12, "S33": 0.3056, "S34": 3.417, "S36": 0.0004281,
+    "Cl35": 0.7044, "Cl37": 0.001167, "Ar36": 9.829, "Ar38": 0.6357, "Ar40": 0.001744, "K39": 1.389,
+    "K40": 3.022, "K41": 0.0003339, "Ca40": 51.13, "Ca41": 1.974, "Ca42": 1.134e-06, "Ca43": 2.117e-06,
+    "Ca44": 9.928e-05, "Ca48": 0.1099, "Sc45": 1.635, "Ti46": 5.558, "Ti47": 8.947e-06, "Ti48": 6.05e-07,
+    "Ti49": 5.854e-09, "Ti50": 6.083e-07, "V50": 1.818e-05, "V51": 5.987e-09, "Cr50": 2.873,
+    "Cr52": 8.065, "Cr53": 0.003014, "Cr54": 0.4173, "Mn53": 6.499, "Mn55": 1.273, "Fe54": 49.08,
+    "Fe56": 697.7, "Fe57": 21.67, "Fe58": 3.335, "Co59": 2.214, "Ni58": 28.88, "Ni60": 11.9,
+    "Ni61": 0.5992, "Ni62": 1.426, "Ni64": 0.3039,
+}
+
+
+def element_isotopes(name, species):
+    """Isotopes of ``species`` that make up ``name``: an element ("B", "C") or one isotope ("B10")."""
+    from .nuclides import ELEMENTS
+
+    if name in ELEMENTS:
+        out = tuple(s for s in species if parse_nucleus(s).element == name)
+    else:
+        isotope = parse_nucleus(name, "species").name
+        out = (isotope,) if isotope in species else ()
+    if not out:
+        raise ValueError(f"unknown species {name!r}: give an element (B, C, O, ...) or an isotope of the network "
+                         f"(e.g. B10, C12)")
+    return out
 
 
 @lru_cache(maxsize=8)
-def _rates(gas, species):
-    """Destruction and production rates per unit grammage [cm2 g-1] of the bundled cross sections."""
-    inelastic = {s: gas.inelastic(s) for s in species}
-    partial = {(p, f): gas.partial(p, f) for p in species for f in species
-               if NUCLEI[p].mass_number > NUCLEI[f].mass_number}
-    return inelastic, partial
+def _mass_to_charge(species):
+    nuclei = [parse_nucleus(s) for s in species]
+    return np.array([n.mass_to_charge for n in nuclei])
+
+
+@lru_cache(maxsize=64)
+def _element_isotopes(name, species):
+    return element_isotopes(name, species)
+
+
+def _lorentz_gamma(t_n):
+    return 1.0 + t_n / NUCLEON_MASS_GEV
 
 
 @dataclass(frozen=True)
-class BoronNetwork:
-    """O16, N14, C12 -> B11, B10 network with galactic and cocoon grammage.
+class NuclearNetwork:
+    """Steady-state CR nuclei from Ni down to B with galactic and cocoon grammage.
 
     Parameters
     ----------
     transport : GalacticTransport
     cocoon_grammage : callable
-        chi_c(R) [g cm-2] of rigidity [GV] (a grammage law of :mod:`.grammage`, or a function);
-        ``None`` for no cocoons.
+        chi_c(R) [g cm-2] of rigidity [GV], in the gamma-ray model's convention (module
+        docstring); ``None`` for no cocoons.
     abundances : dict
-        Source abundances of the primaries at equal rigidity, relative to C12.
+        Source abundances at equal rigidity by isotope (any common normalisation; default
+        :data:`SOURCE_ABUNDANCES`). Isotopes not listed have no source.
     injection_index : float
         alpha of the source spectrum per unit rigidity, R^-alpha.
     gas : TargetGas
-        ISM composition (H plus 0.1 He by number by default; Evoli et al. 2019).
-    cross_sections : dict, optional
-        Override: {"inelastic": {name: cm2/g}, "partial": {(parent, fragment): cm2/g}} replaces the
-        bundled values (for tests and for users with other parametrisations).
+        ISM composition (H plus 0.1 He by number by default; Evoli et al. 2019), also that of the
+        cocoon gas.
+    production : str
+        Production cross-section set (:data:`~.spallation.PRODUCTION_SETS`).
+    cross_sections : CrossSections, optional
+        Overrides ``production`` (any object with the same attributes, e.g. a smaller network).
+    decays : dict, optional
+        {parent: (daughter, half-life [s])}; default: the beta decays of the nuclide chart.
     """
 
     transport: GalacticTransport = field(default_factory=GalacticTransport)
     cocoon_grammage: object = None
-    abundances: dict = field(default_factory=lambda: {"C12": 1.0, "N14": 0.09 / 0.91, "O16": 1.0 / 0.91})
+    abundances: dict = field(default_factory=lambda: dict(SOURCE_ABUNDANCES))
     injection_index: float = 2.3
     gas: TargetGas = field(default_factory=TargetGas)
-    cross_sections: dict = None
-
-    #: species, heaviest first (the solution order)
-    species = ("O16", "N14", "C12", "B11", "B10")
-    primaries = ("O16", "N14", "C12")
+    production: str = "galprop17-opt12"
+    cross_sections: object = None
+    decays: dict = None
 
     def __post_init__(self):
+        xs = self.cross_sections if self.cross_sections is not None else _cross_sections(self.production)
+        object.__setattr__(self, "_xs", xs)
+        species = xs.species
         for name, value in self.abundances.items():
-            if name not in self.primaries:
-                raise ValueError(f"abundances: unknown primary {name!r}; the network's primaries are {list(self.primaries)}")
+            if name not in species:
+                raise ValueError(f"abundances: unknown isotope {name!r}; the network has {len(species)} isotopes "
+                                 f"from {species[-1]} to {species[0]}")
             if not np.isfinite(value) or value < 0:
                 raise ValueError(f"abundances[{name!r}] must be finite and >= 0, got {value!r}")
         if not np.isfinite(self.injection_index) or not 1.0 < self.injection_index < 4.0:
             raise ValueError(f"injection_index must be in (1, 4), got {self.injection_index!r}")
-        rates = self.cross_sections or {}
-        inelastic, partial = _rates(self.gas, self.species)
-        inelastic = {**inelastic, **rates.get("inelastic", {})}
-        partial = {**partial, **rates.get("partial", {})}
-        for name, value in list(inelastic.items()) + list(partial.items()):
-            if not np.isfinite(value) or value < 0:
-                raise ValueError(f"cross_sections: the rate of {name!r} must be finite and >= 0, got {value!r}")
-        object.__setattr__(self, "_inelastic", inelastic)
-        object.__setattr__(self, "_partial", partial)
+        if self.decays is None:
+            decays = {p: (d.daughter, d.half_life) for p, d in nuclide_chart()[1].items()}
+        else:
+            decays = dict(self.decays)
+        index = {name: i for i, name in enumerate(species)}
+        decays = {p: v for p, v in decays.items() if p in index and v[0] in index}
+        for parent, (daughter, half_life) in decays.items():
+            if index[daughter] < index[parent] or not half_life > 0:
+                raise ValueError(f"decays: {parent} -> {daughter} must have a half-life > 0 and the daughter "
+                                 f"after the parent in the network order")
+        object.__setattr__(self, "_decays", decays)
+        object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "_mass_to_charge", _mass_to_charge(species))
+        abundance = np.array([self.abundances.get(s, 0.0) for s in species])
+        object.__setattr__(self, "_abundance", abundance)
+
+    @property
+    def species(self):
+        """The network's isotopes in solution order."""
+        return self._xs.species
 
     def with_transport(self, **changes):
         """A copy with some transport parameters changed."""
         return replace(self, transport=replace(self.transport, **changes))
 
+    def rates(self, t_n):
+        """Everything the steady state needs at ``t_n`` [GeV/n], as arrays over (isotope, energy).
+
+        Keys: ``grammage`` X (with decay for radioactive isotopes), ``stable_grammage`` (without),
+        ``inelastic`` and ``partial``
+        (per gram of ISM gas, cm2 g-1; partial per channel of ``cross_sections.channels``),
+        ``cocoon_inelastic`` and ``cocoon_partial`` (per unit chi_c), ``injection`` (source per
+        unit grammage), ``cocoon`` chi_c at each isotope's rigidity (0 without cocoons).
+        """
+        t_n = np.atleast_1d(np.asarray(t_n, dtype=float))
+        beta = _beta(t_n)
+        rigidity = self._mass_to_charge[:, None] * np.sqrt(t_n * (t_n + 2.0 * NUCLEON_MASS_GEV))[None, :]
+        decay_rate = np.zeros_like(rigidity)
+        for parent, (_daughter, half_life) in self._decays.items():
+            decay_rate[self._index[parent]] = math.log(2.0) / (_lorentz_gamma(t_n) * half_life)
+        grammage = self.transport.grammage(rigidity, beta[None, :], decay_rate)
+        stable_grammage = self.transport.grammage(rigidity, beta[None, :])
+        injection = self._abundance[:, None] * rigidity ** -self.injection_index * self._mass_to_charge[:, None] / beta**2
+        cocoon = np.zeros_like(rigidity)
+        if self.cocoon_grammage is not None:
+            sources = self._abundance > 0
+            cocoon[sources] = self._cocoon(rigidity[sources])
+        return {"grammage": grammage, "stable_grammage": stable_grammage, "injection": injection, "cocoon": cocoon,
+                **_interaction_rates(self._xs, self.gas, t_n.tobytes())}
+
+    def sources(self, rates):
+        """(galactic, cocoon) source terms per unit grammage of every isotope, shape (2, n_species, n_energy)."""
+        injection, chi = rates["injection"], rates["cocoon"]
+        out = np.zeros((2,) + injection.shape)
+        out[0] = injection
+        if self.cocoon_grammage is not None:
+            escaped = -np.expm1(-chi * rates["cocoon_inelastic"])  # fraction that interacted in the cocoon
+            out[1] = -injection * escaped
+            parents = self._xs.parent_index
+            made = rates["cocoon_branching"] * (escaped * injection)[parents]
+            out[1] += rates["fragment_matrix"] @ made
+        return out
+
     def densities(self, t_n):
         """Interstellar densities per unit T (arbitrary common unit) at ``t_n`` [GeV/n].
 
-        Returns a dict: species -> (galactic, cocoon) arrays; boron's cocoon part comes from
-        fragments made in the cocoons, the primaries' from their depletion there (negative).
+        Returns a dict: isotope -> (galactic, cocoon) arrays; a secondary's cocoon part comes from
+        fragments made in the cocoons, a primary's from its depletion there (negative).
         """
-        t_n = np.asarray(t_n, dtype=float)
-        beta = _beta(t_n)
-        out = {}
-        for name in self.species:
-            nucleus = NUCLEI[name]
-            rigidity = rigidity_of(t_n, nucleus.mass_to_charge)
-            grammage = self.transport.grammage(rigidity, beta)
-            sigma = self._inelastic[name]
-            effective = grammage / (1.0 + grammage * sigma)  # 1 / (1/X + sigma/m)
-            source_gal = np.zeros_like(t_n * grammage)
-            source_coc = np.zeros_like(source_gal)
-            if name in self.primaries:
-                # R^-alpha per unit R, times dR/dT = (A/Z) / beta, over v
-                injection = self.abundances.get(name, 0.0) * rigidity ** -self.injection_index * nucleus.mass_to_charge / beta**2
-                if self.cocoon_grammage is not None:
-                    surviving = np.exp(-self._cocoon(rigidity) * sigma)
-                    source_gal = source_gal + injection
-                    source_coc = source_coc + injection * (surviving - 1.0)
-                else:
-                    source_gal = source_gal + injection
-            for parent in self.primaries:
-                rate = self._partial.get((parent, name))
-                if rate is None or parent not in out:
-                    continue
-                gal, coc = out[parent]
-                source_gal = source_gal + rate * gal
-                source_coc = source_coc + rate * coc
-                if self.cocoon_grammage is not None and self.abundances.get(parent, 0.0) > 0:
-                    parent_nucleus = NUCLEI[parent]
-                    r_parent = rigidity_of(t_n, parent_nucleus.mass_to_charge)
-                    sigma_parent = self._inelastic[parent]
-                    depletion = -np.expm1(-self._cocoon(r_parent) * sigma_parent)
-                    parent_injection = (self.abundances[parent] * r_parent ** -self.injection_index
-                                        * parent_nucleus.mass_to_charge / beta**2)
-                    source_coc = source_coc + rate / sigma_parent * depletion * parent_injection
-            out[name] = (effective * source_gal, effective * source_coc)
-        return out
+        rates = self.rates(t_n)
+        source = self.sources(rates)
+        effective = 1.0 / (1.0 / rates["grammage"] + rates["inelastic"])
+        effective_stable = 1.0 / (1.0 / rates["stable_grammage"] + rates["inelastic"])
+        daughters = {self._index[p]: self._index[d] for p, (d, _) in self._decays.items()}
+        # layout (isotope, part, energy): gathering parents along the first axis copies whole rows
+        source = np.ascontiguousarray(source.transpose(1, 0, 2))
+        density = np.zeros_like(source)
+        for i, (rate, parents) in enumerate(rates["feeding"]):
+            if parents.size:
+                source[i] += np.einsum("ce,cke->ke", rate, density[parents])
+            density[i] = effective[i] * source[i]
+            d = daughters.get(i)
+            if d is not None:
+                # the source share that decays on the way feeds the daughter (module docstring)
+                source[d] += np.maximum(source[i] - density[i] / effective_stable[i], 0.0)
+        return {name: (density[i, 0], density[i, 1]) for i, name in enumerate(self.species)}
 
     def _cocoon(self, rigidity):
         chi = np.asarray(self.cocoon_grammage(rigidity), dtype=float)
         if np.any(chi < 0) or not np.all(np.isfinite(chi)):
             raise ValueError("cocoon grammage must be finite and >= 0")
-        return chi
+        return np.broadcast_to(chi, np.shape(rigidity))
 
-    def ratio_vs_energy(self, t_n, phi=0.0, numerator=("B10", "B11"), denominator=("C12",), split=False):
+    def ratio_vs_energy(self, t_n, phi=0.0, numerator="B", denominator="C", split=False):
         """Flux ratio at equal kinetic energy per nucleon ``t_n`` [GeV/n] at the top of the atmosphere.
 
-        ``phi`` is the force-field potential [GV]. With ``split``, returns the (galactic, cocoon)
-        parts of the numerator over the whole denominator; they sum to the ratio.
+        ``numerator`` and ``denominator``: an element ("B", "C", "O": all its isotopes), an
+        isotope ("B10"), or a tuple of them. ``phi`` is the force-field potential [GV]. With
+        ``split``, returns the (galactic, cocoon) parts of the numerator over the whole
+        denominator; they sum to the ratio.
         """
         return self._ratio(np.asarray(t_n, dtype=float), phi, numerator, denominator, split, by_rigidity=False)
 
-    def ratio_vs_rigidity(self, rigidity, phi=0.0, numerator=("B10", "B11"), denominator=("C12",), split=False):
+    def ratio_vs_rigidity(self, rigidity, phi=0.0, numerator="B", denominator="C", split=False):
         """Flux ratio at equal rigidity [GV] (as AMS-02 quotes it); see :meth:`ratio_vs_energy`."""
         return self._ratio(np.asarray(rigidity, dtype=float), phi, numerator, denominator, split, by_rigidity=True)
+
+    def _isotopes(self, names):
+        names = (names,) if isinstance(names, str) else tuple(names)
+        return tuple(dict.fromkeys(i for name in names for i in _element_isotopes(name, self.species)))
 
     def _ratio(self, x, phi, numerator, denominator, split, by_rigidity):
         if not np.all(np.isfinite(x)) or np.any(x <= 0):
@@ -242,22 +370,77 @@ class BoronNetwork:
             raise ValueError(f"{which} must be finite and > 0, got {x!r}")
         if not np.isfinite(phi) or phi < 0:
             raise ValueError(f"phi (force-field potential, GV) must be finite and >= 0, got {phi!r}")
-        fluxes, cache = {}, {}
-        for name in set(numerator) | set(denominator):
-            if name not in self.species:
-                raise ValueError(f"unknown species {name!r}; the network has {list(self.species)}")
-            a_over_z = NUCLEI[name].mass_to_charge
-            t_n = kinetic_energy_per_nucleon(x, a_over_z) if by_rigidity else x
-            jacobian = _beta(t_n) / a_over_z if by_rigidity else 1.0  # dT/dR
+        top, bottom = self._isotopes(numerator), self._isotopes(denominator)
+        a_over_z = sorted({self._mass_to_charge[self._index[n]] for n in top + bottom})
+        # one solution of the network on the energies every A/Z needs
+        grids = []
+        for ratio in a_over_z:
+            t_n = kinetic_energy_per_nucleon(x, ratio) if by_rigidity else x
+            grids.append((t_n, t_n + phi / ratio))
+        solved = self.densities(np.concatenate([t_lis for _, t_lis in grids]))
+        m2 = 2.0 * NUCLEON_MASS_GEV
+        fluxes = {}
+        for name in top + bottom:
+            ratio = self._mass_to_charge[self._index[name]]
+            k = a_over_z.index(ratio)
+            t_n, t_lis = grids[k]
+            part = slice(k * x.size, (k + 1) * x.size)
+            jacobian = _beta(t_n) / ratio if by_rigidity else 1.0  # dT/dR
             # force field: the nucleus had T + (Z/A) phi per nucleon outside the heliosphere
-            t_lis = t_n + phi / a_over_z
-            if (a_over_z, by_rigidity) not in cache:
-                cache[a_over_z, by_rigidity] = self.densities(t_lis)
-            m2 = 2.0 * NUCLEON_MASS_GEV
             factor = _beta(t_lis) * t_n * (t_n + m2) / (t_lis * (t_lis + m2)) * jacobian
-            gal, coc = cache[a_over_z, by_rigidity][name]
-            fluxes[name] = (factor * gal, factor * coc)
-        den = sum(fluxes[n][0] + fluxes[n][1] for n in denominator)
-        gal = sum(fluxes[n][0] for n in numerator) / den
-        coc = sum(fluxes[n][1] for n in numerator) / den
+            gal, coc = solved[name]
+            fluxes[name] = (factor * gal[part], factor * coc[part])
+        den = sum(fluxes[n][0] + fluxes[n][1] for n in bottom)
+        gal = sum(fluxes[n][0] for n in top) / den
+        coc = sum(fluxes[n][1] for n in top) / den
         return (gal, coc) if split else gal + coc
+
+
+@lru_cache(maxsize=16)
+def _interaction_rates(xs, gas, t_n_bytes):
+    """The cross-section part of :meth:`NuclearNetwork.rates`, cached: fits change transport
+    parameters, not the energies (phi is frozen) or the gas."""
+    t_n = np.frombuffer(t_n_bytes)
+    inelastic_mb, partial_mb = xs.inelastic_mb(t_n), xs.partial_mb(t_n)
+    cocoon_inelastic = gas.per_hydrogen_gram(inelastic_mb[..., 0], inelastic_mb[..., 1])
+    cocoon_partial = gas.per_hydrogen_gram(partial_mb[..., 0], partial_mb[..., 1])
+    n_species, n_channels = len(xs.species), len(xs.channels)
+    fragment_matrix = sparse.csr_matrix((np.ones(n_channels), (xs.fragment_index, np.arange(n_channels))),
+                                        shape=(n_species, n_channels))
+    rates = {
+        "inelastic": gas.per_gram(inelastic_mb[..., 0], inelastic_mb[..., 1]),
+        "partial": gas.per_gram(partial_mb[..., 0], partial_mb[..., 1]),
+        "cocoon_inelastic": cocoon_inelastic, "cocoon_partial": cocoon_partial,
+        # fraction of a parent's cocoon interactions that make each channel's fragment
+        "cocoon_branching": cocoon_partial / cocoon_inelastic[xs.parent_index],
+        "fragment_matrix": fragment_matrix,
+    }
+    # per isotope: the rates of the channels that make it and their parents (the sequential solution)
+    partial = rates["partial"]
+    rates["feeding"] = []
+    for i in range(n_species):
+        channels = np.nonzero(xs.fragment_index == i)[0]
+        rates["feeding"].append((partial[channels], xs.parent_index[channels]))
+    for value in rates.values():
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    return rates
+
+
+@lru_cache(maxsize=4)
+def _cross_sections(production):
+    return CrossSections(production)
+
+
+def production_by_parent(network, t_n, fragments="B"):
+    """Galactic production rate per unit grammage of ``fragments`` (an element or isotopes) by parent
+    isotope at ``t_n`` [GeV/n]: {parent: array}, summed over the fragment's isotopes."""
+    isotopes = network._isotopes(fragments)
+    rates = network.rates(t_n)
+    solved = network.densities(t_n)
+    xs = network._xs
+    out = {}
+    for k, (parent, fragment) in enumerate(xs.channels):
+        if fragment in isotopes:
+            out[parent] = out.get(parent, 0.0) + rates["partial"][k] * solved[parent][0]
+    return out
