@@ -6,10 +6,17 @@ it next to the ``FluxPointsDataset`` of the gamma-ray fit, and a shared ``chi0``
 two. Only points above 20 GV (``MIN_RIGIDITY_FIT``; 9 GeV/n for C) are fitted by default, where
 energy losses, reacceleration and the energy dependence of the cross sections are negligible.
 
-The default B/C fit (:func:`fit_bc`) uses AMS-02 B/C (2021 Physics Reports, rigidity) with chi0, D0
-and delta free, plus AMS-02 C/O with the source O/C free (C/O fixes the oxygen share of the
-boron parents). The break of the diffusion coefficient stays at the primary-nuclei values of
-Evoli et al. 2019. DAMPE and CALET are overlaid, not fitted, unless asked for.
+Two set-ups (:data:`BC_SETUPS`), both with the full nuclear network (Ni down to B) and AMS-02 C/O
+(2021) fitting the source O/C:
+
+- ``"paper"`` (the main result, as Ambrosone et al. 2025): AMS-02 B/C of PRL 120, 021101 (2018),
+  the Evoli et al. 2019 transport with its diffusion break (R_b = 312 GV, Delta_delta = 0.2,
+  s = 0.1, H = 4 kpc) and delta fixed at 0.62, the value of that paper's code (crams v1.1,
+  ``include/params.h``; see ``shared/data/PROVENANCE.md``); chi0, D0 and O/C free.
+- ``"free"``: AMS-02 B/C of the 2021 Physics Reports (rigidity), delta free too.
+
+chi0 is always in the gamma-ray model's convention (m_p times the hydrogen column, Eq. 7; see
+:mod:`.physics.transport`). DAMPE and CALET are overlaid, not fitted, unless asked for.
 """
 import json
 import logging
@@ -28,14 +35,25 @@ from .datasets import load_ratio
 from .models.ratio import BoronCarbonModel
 from .physics.transport import MIN_RIGIDITY_FIT, rigidity_of
 
-__all__ = ["CosmicRayRatioDataset", "build_bc_fit", "fit_bc", "chi0_interval", "run_bc", "joint_fit", "bc_table",
+__all__ = ["CosmicRayRatioDataset", "build_bc_fit", "fit_bc", "bc_variants", "network_record", "BC_SETUPS", "chi0_interval", "run_bc", "joint_fit", "bc_table",
            "bc_data_table"]
 
 log = logging.getLogger(__name__)
 
-#: data sets of the default B/C fit, and those overlaid on its figure
-BC_FIT_DATA = ("ams02-bc-2021", "ams02-co-2021")
+#: B/C fit set-ups: data, and the transport parameters they fix (module docstring)
+BC_SETUPS = {
+    "paper": {"data": ("ams02-bc-2018", "ams02-co-2021"), "fixed": {"d_index": 0.62},
+              "description": "AMS-02 B/C 2018 + C/O 2021; Evoli et al. 2019 transport with its break, "
+                             "delta fixed at 0.62 (crams v1.1, the code of Evoli et al. 2019)"},
+    "free": {"data": ("ams02-bc-2021", "ams02-co-2021"), "fixed": {},
+             "description": "AMS-02 B/C 2021 + C/O 2021; Evoli et al. 2019 transport with its break, delta free"},
+}
+#: data sets of the default (paper) B/C fit, and those overlaid on its figure
+BC_FIT_DATA = BC_SETUPS["paper"]["data"]
 BC_OVERLAY_DATA = ("dampe-bc-2022", "calet-bc-2022")
+#: what every reported chi0 means
+CHI0_CONVENTION = ("g cm-2 of hydrogen: m_p x hydrogen column, the gamma-ray model's convention (Eq. 7); "
+                   "the cocoon gas holds He at the ISM ratio, ISM mass grammage = 1.40 chi0")
 
 
 class CosmicRayRatioDataset(Dataset):
@@ -52,12 +70,19 @@ class CosmicRayRatioDataset(Dataset):
         Default: ``data.meta["name"]``.
     min_rigidity : `~astropy.units.Quantity`
         Points below this rigidity (of C12 for per-nucleon data) are masked from the fit.
+    correlation_length : float, optional
+        ``None`` (default): statistical and systematic errors in quadrature, points independent.
+        A number ell > 0 [decades of rigidity]: the systematic errors are correlated, with the
+        covariance of the fitted points C_ij = stat_i^2 delta_ij + sys_i sys_j
+        exp(-(log10(R_i / R_j))^2 / (2 ell^2)), the form of Derome et al. 2019 (A&A 627, A158,
+        Sect. 3) with one systematic component (AMS-02 publishes no correlation matrix, so ell is
+        an assumption; errors symmetrised, sys^2 = total^2 - stat^2), and chi2 = r^T C^-1 r.
     """
 
     tag = "CosmicRayRatioDataset"
     stat_type = "chi2"
 
-    def __init__(self, data, models=None, name=None, min_rigidity=MIN_RIGIDITY_FIT * u.GV):
+    def __init__(self, data, models=None, name=None, min_rigidity=MIN_RIGIDITY_FIT * u.GV, correlation_length=None):
         if not isinstance(data, QTable) or not {"x", "value", "error_lo", "error_hi"} <= set(data.colnames):
             raise TypeError("data must be a QTable with columns x, value, error_lo, error_hi (see load_ratio)")
         if data.meta.get("ratio") not in ("B/C", "C/O"):
@@ -73,6 +98,30 @@ class CosmicRayRatioDataset(Dataset):
         self.mask_safe = None
         self._model = None
         self.models = models
+        self.correlation_length = None
+        self._cholesky = None
+        if correlation_length is not None:
+            self._set_correlation(correlation_length)
+
+    def _set_correlation(self, correlation_length):
+        from scipy.linalg import cho_factor
+
+        length = float(correlation_length)
+        if not (np.isfinite(length) and length > 0):
+            raise ValueError(f"correlation_length must be finite and > 0 (decades of rigidity), got {correlation_length!r}")
+        if "stat_error" not in self.data.colnames:
+            raise ValueError("correlation_length needs a stat_error column (statistical part of the errors)")
+        mask = self.mask_fit
+        total = 0.5 * (np.asarray(self.data["error_lo"]) + np.asarray(self.data["error_hi"]))[mask]
+        stat = np.asarray(self.data["stat_error"], dtype=float)[mask]
+        if np.any(~(stat > 0)) or np.any(stat > total):
+            raise ValueError("stat_error must be > 0 and not above the total error")
+        sys = np.sqrt(total**2 - stat**2)
+        log_r = np.log10(self.rigidity.to_value(u.GV)[mask])
+        correlation = np.exp(-0.5 * ((log_r[:, None] - log_r[None, :]) / length) ** 2)
+        covariance = np.diag(stat**2) + sys[:, None] * sys[None, :] * correlation
+        self.correlation_length = length
+        self._cholesky = cho_factor(covariance, lower=True)
 
     @property
     def rigidity(self):
@@ -111,7 +160,13 @@ class CosmicRayRatioDataset(Dataset):
         return ((model - value) / error) ** 2
 
     def stat_sum(self):
-        return float(np.sum(self.stat_array()[self.mask_fit]))
+        """chi2 of the fitted points: independent points, or r^T C^-1 r with correlated systematics."""
+        if self._cholesky is None:
+            return float(np.sum(self.stat_array()[self.mask_fit]))
+        from scipy.linalg import cho_solve
+
+        residual = (self.npred() - np.asarray(self.data["value"], dtype=float))[self.mask_fit]
+        return float(residual @ cho_solve(self._cholesky, residual))
 
     def _stat_sum_likelihood(self):
         return self.stat_sum()
@@ -126,19 +181,30 @@ class CosmicRayRatioDataset(Dataset):
                 f"{int(self.mask_fit.sum())} of {len(self.data)} points fitted")
 
 
-def build_bc_fit(names=BC_FIT_DATA, model=None, grammage="exponential", min_rigidity=MIN_RIGIDITY_FIT * u.GV):
+def build_bc_fit(names=None, model=None, grammage="exponential", min_rigidity=MIN_RIGIDITY_FIT * u.GV,
+                 setup="paper", production="galprop17-opt12", correlation_length=None):
     """Datasets of the B/C fit and its model.
 
-    chi0, d0 and d_index are free; with C/O data in ``names``, o_to_c is freed too.
+    ``setup`` (:data:`BC_SETUPS`) gives the default data (``names``) and the transport parameters it
+    fixes; chi0 and d0 are free, d_index unless the set-up fixes it; with C/O data in ``names``,
+    o_to_c is freed too. A ``model`` passed in is used as it is (its frozen flags included).
+    ``correlation_length`` (decades of rigidity): correlated systematics, see
+    :class:`CosmicRayRatioDataset`.
     """
-    names = tuple(names)
+    if setup not in BC_SETUPS:
+        raise ValueError(f"setup must be one of {sorted(BC_SETUPS)}, got {setup!r}")
+    names = tuple(BC_SETUPS[setup]["data"] if names is None else names)
     if not names:
         raise ValueError(f"names must list at least one ratio dataset, e.g. {list(BC_FIT_DATA)}")
-    model = BoronCarbonModel(grammage=grammage) if model is None else model
+    if model is None:
+        model = BoronCarbonModel(grammage=grammage, production=production)
+        for name, value in BC_SETUPS[setup]["fixed"].items():
+            model.parameters[name].value = value
+            model.parameters[name].frozen = True
     if not isinstance(model, BoronCarbonModel):
         raise TypeError(f"model must be a BoronCarbonModel, got {type(model).__name__}")
-    datasets = Datasets([CosmicRayRatioDataset(load_ratio(name), models=model, min_rigidity=min_rigidity)
-                         for name in names])
+    datasets = Datasets([CosmicRayRatioDataset(load_ratio(name), models=model, min_rigidity=min_rigidity,
+                                               correlation_length=correlation_length) for name in names])
     if any(d.data.meta["ratio"] == "C/O" for d in datasets):
         model.o_to_c.frozen = False
     return datasets, model
@@ -179,20 +245,19 @@ def chi0_interval(datasets, model, best_stat, values=None):
     Returns (chi0 grid, delta stat, (lower, upper)); the bounds are where delta stat = 1, by
     linear interpolation on the grid (None when the grid does not reach it).
     """
-    values = np.linspace(0.0, 1.2, 25) if values is None else np.asarray(values, dtype=float)
+    values = np.linspace(0.0, 1.2, 13) if values is None else np.asarray(values, dtype=float)
+    best_value = float(model.chi0.value)  # the caller's best fit
     stats = np.array([_refit_fixed_chi0(datasets, model, v) for v in values]) - best_stat
-    best = int(np.argmin(stats))
+    # the signed root of delta stat is linear in chi0 for a parabolic profile: interpolating it is
+    # exact there even on this coarse grid (interpolating delta stat itself came out 40 % narrow)
+    root = np.sign(values - best_value) * np.sqrt(np.maximum(stats, 0.0))
     lower = upper = None
-    below = np.nonzero(stats[:best] > 1.0)[0]
-    if below.size:
-        i = below[-1]
-        lower = float(np.interp(1.0, [stats[i + 1], stats[i]], [values[i + 1], values[i]]))
+    if root[0] <= -1.0:
+        lower = float(np.interp(-1.0, root, values))
     elif stats[0] <= 1.0:
         lower = float(values[0])
-    above = np.nonzero(stats[best:] > 1.0)[0]
-    if above.size:
-        i = best + above[0]
-        upper = float(np.interp(1.0, [stats[i - 1], stats[i]], [values[i - 1], values[i]]))
+    if root[-1] >= 1.0:
+        upper = float(np.interp(1.0, root, values))
     return values, stats, (lower, upper)
 
 
@@ -204,20 +269,45 @@ def _parameter_summary(model):
     return out
 
 
-def fit_bc(names=BC_FIT_DATA, grammage="exponential", profile=True):
+def network_record(model):
+    """What the B/C model was computed with: isotopes, tables, and the share of the boron production
+    at 100 GV (A/Z = 2) made by parents heavier than O."""
+    from .physics.nuclides import get_nucleus
+    from .physics.transport import kinetic_energy_per_nucleon, production_by_parent
+    from .physics.xstables import TABLE_FILES
+
+    network = model.network(cocoons=False)
+    production = production_by_parent(network, kinetic_energy_per_nucleon(np.array([100.0]), 2.0), "B")
+    total = float(sum(v[0] for v in production.values()))
+    heavier = float(sum(v[0] for k, v in production.items() if get_nucleus(k).charge > 8))
+    tables = [f"production: {model.production} ({TABLE_FILES.get(model.production, TABLE_FILES['wks98'])[1]})",
+              f"inelastic: tripathi99 ({TABLE_FILES['tripathi99'][1]})",
+              "ghosts: IAEA LiveChart 2026 list (XS4GCRv2)", "decays: XS4GCR cosmic-ray chart (Z <= 28)",
+              "source abundances: GALPROP v54 galdef (O/C fitted)"]
+    if model.production == "evoli2019":
+        tables.insert(1, "C, N, O -> Li, Be, B fits: Evoli et al. 2019 (PRD 99, 103023)")
+    return {"species": list(network.species), "tables": tables, "boron_from_heavier_than_o": heavier / total}
+
+
+def fit_bc(names=None, grammage="exponential", profile=True, setup="paper", production="galprop17-opt12",
+           correlation_length=None):
     """Fit the B/C model; returns (datasets, model, summary dict).
 
-    The summary holds stat, ndof, parameters (name -> value, error, unit), the same fit with
-    chi0 = 0 (stat_no_cocoons, delta_stat), the chi0 profile and its 68 % interval, and timings.
+    The summary holds the set-up, stat, ndof, parameters (name -> value, error, unit), the same
+    fit with chi0 = 0 (stat_no_cocoons, delta_stat), the chi0 profile and its 68 % interval, the
+    network record (:func:`network_record`) and timings.
     """
     start = time.perf_counter()
-    datasets, model = build_bc_fit(names, grammage=grammage)
+    datasets, model = build_bc_fit(names, grammage=grammage, setup=setup, production=production,
+                                   correlation_length=correlation_length)
     result = _optimize_and_covariance(datasets)
     elapsed = time.perf_counter() - start
     summary = {
+        "setup": setup, "setup_description": BC_SETUPS[setup]["description"], "chi0_convention": CHI0_CONVENTION,
         "success": bool(result.success), "stat": float(result.total_stat), "ndof": _ndof(datasets),
-        "parameters": _parameter_summary(model), "datasets": list(names),
-        "min_rigidity_gv": MIN_RIGIDITY_FIT, "fit_seconds": elapsed,
+        "parameters": _parameter_summary(model), "fixed": dict(BC_SETUPS[setup]["fixed"]),
+        "datasets": list(datasets.names), "min_rigidity_gv": MIN_RIGIDITY_FIT, "fit_seconds": elapsed,
+        "systematics": _systematics_label(correlation_length),
     }
     summary["stat_no_cocoons"] = _refit_fixed_chi0(datasets, model, 0.0)
     summary["delta_stat_no_cocoons"] = summary["stat_no_cocoons"] - summary["stat"]
@@ -226,7 +316,35 @@ def fit_bc(names=BC_FIT_DATA, grammage="exponential", profile=True):
         grid, stats, (lower, upper) = chi0_interval(datasets, model, summary["stat"])
         summary["chi0_profile"] = {"chi0": grid.tolist(), "delta_stat": stats.tolist()}
         summary["chi0_interval_68"] = [lower, upper]
+    summary["network"] = network_record(model)
     return datasets, model, summary
+
+
+def _systematics_label(correlation_length):
+    if correlation_length is None:
+        return "stat and sys in quadrature, points independent"
+    return f"sys correlated over {correlation_length:g} decades of rigidity (Derome et al. 2019 form)"
+
+
+#: correlation length [decades of rigidity] of the correlated-systematics variant of ``bc``
+DEFAULT_CORRELATION_LENGTH = 0.5
+
+
+def bc_variants(grammage="exponential", production="galprop17-opt12", correlation_length=None):
+    """The other fits reported next to the main one (no profiles): delta free on the 2018 data, the
+    paper set-up on the 2021 data, and the paper set-up with the other error model
+    (correlated systematics if the main fit has none, independent points otherwise)."""
+    other = DEFAULT_CORRELATION_LENGTH if correlation_length is None else None
+    out = {}
+    for label, setup, names, length in (
+            ("paper_delta_free", "free", BC_SETUPS["paper"]["data"], correlation_length),
+            ("paper_data_2021", "paper", BC_SETUPS["free"]["data"], correlation_length),
+            ("paper_correlated_systematics" if other else "paper_independent_points", "paper", None, other)):
+        _, model, summary = fit_bc(names, grammage=grammage, profile=False, setup=setup, production=production,
+                                   correlation_length=length)
+        out[label] = {k: summary[k] for k in ("datasets", "fixed", "systematics", "stat", "ndof", "stat_no_cocoons",
+                                              "parameters")}
+    return out
 
 
 _check_outdir = prepare_outdir
@@ -253,20 +371,28 @@ def bc_output_files(plot=True, joint=False):
             + (["joint_summary.json"] if joint else []))
 
 
-def run_bc(outdir, grammage="exponential", overwrite=False, plot=True, profile=True, names=BC_FIT_DATA):
-    """Fit B/C and write ``bc_summary.json``, ``bc_model.ecsv``, ``bc_data.ecsv`` and (``plot``) ``bc_ratio.png/pdf``."""
+def run_bc(outdir, grammage="exponential", overwrite=False, plot=True, profile=True, names=None, setup="paper",
+           production="galprop17-opt12", variants=True, correlation_length=None):
+    """Fit B/C and write ``bc_summary.json``, ``bc_model.ecsv``, ``bc_data.ecsv`` and (``plot``) ``bc_ratio.png/pdf``.
+
+    With ``variants``, the summary also reports the fits of :func:`bc_variants`.
+    """
     outdir = _check_outdir(outdir, bc_output_files(plot), overwrite)
-    datasets, model, summary = fit_bc(names, grammage=grammage, profile=profile)
+    datasets, model, summary = fit_bc(names, grammage=grammage, profile=profile, setup=setup, production=production,
+                                      correlation_length=correlation_length)
     start = time.perf_counter()
     for _ in range(20):
         datasets[0].npred()
     summary["evaluation_ms"] = (time.perf_counter() - start) / 20 * 1e3
+    if variants:
+        summary["variants"] = bc_variants(grammage=grammage, production=production,
+                                          correlation_length=correlation_length)
     publish_table(bc_table(model), outdir / "bc_model.ecsv", overwrite, format="ascii.ecsv")
     publish_table(bc_data_table(datasets, model), outdir / "bc_data.ecsv", overwrite, format="ascii.ecsv")
     if plot:
         from .plotting import plot_bc
 
-        fig = plot_bc(model, datasets, overlay=BC_OVERLAY_DATA)
+        fig = plot_bc(model, datasets, overlay=BC_OVERLAY_DATA, summary=summary)
         for suffix in ("png", "pdf"):
             publish_figure(fig, outdir / f"bc_ratio.{suffix}", overwrite, dpi=150)
     publish_text(outdir / "bc_summary.json", json.dumps(summary, indent=2), overwrite)

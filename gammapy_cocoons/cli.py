@@ -397,23 +397,39 @@ def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, s
 @click.option("--grammage", default="exponential", show_default=True,
               type=click.Choice(["exponential", "constant", "kolmogorov", "kraichnan", "bohm"]),
               help="Cocoon grammage law (Eq. 6 or B.1).")
+@click.option("--setup", default="paper", show_default=True, type=click.Choice(["paper", "free"]),
+              help="paper: AMS-02 B/C 2018, delta fixed at 0.62 (Evoli et al. 2019); free: AMS-02 2021, delta free.")
+@click.option("--production", default="galprop17-opt12", show_default=True,
+              type=click.Choice(["galprop17-opt12", "wks98", "evoli2019"]),
+              help="Production cross sections of the nuclear network.")
+@click.option("--correlated-systematics", type=float, default=None, metavar="DECADES",
+              help="Correlate the systematic errors over this many decades of rigidity (> 0); "
+                   "default: stat and sys in quadrature.")
 @click.option("--with-dampe-calet/--no-dampe-calet", default=False, show_default=True,
               help="Also fit the DAMPE and CALET B/C (they are always overlaid on the plot).")
 @click.option("--profile/--no-profile", default=True, show_default=True,
-              help="Profile the fit statistic in chi0 for the 68 % interval (about 20 s).")
+              help="Profile the fit statistic in chi0 for the 68 % interval (about 10 s).")
+@click.option("--variants/--no-variants", default=True, show_default=True,
+              help="Also report delta free, the 2021 data and the other error model (about 15 s).")
 @click.option("--joint/--no-joint", default=False, show_default=True,
               help="Also fit B/C with the LHAASO inner/outer points, one chi0 (joint_summary.json).")
 @click.option("--overwrite", is_flag=True, help="Replace results already in --outdir.")
-def bc(outdir, grammage, with_dampe_calet, profile, joint, overwrite):
-    """Fit B/C (AMS-02 2021, with C/O for the oxygen share) with galactic + cocoon grammage.
+def bc(outdir, grammage, setup, production, correlated_systematics, with_dampe_calet, profile, variants, joint,
+       overwrite):
+    """Fit B/C with galactic + cocoon grammage and the nuclear network from Ni down to B.
 
-    Writes bc_summary.json (stat, ndof, parameters with errors, chi0 68 % interval, the fit with
-    chi0 = 0), bc_model.ecsv (galactic, cocoon and total B/C), bc_data.ecsv and bc_ratio.png/pdf
-    (the paper's Fig. 1). Only points above 20 GV are fitted (energy losses neglected).
+    The paper set-up: AMS-02 B/C 2018 with C/O 2021 for the source O/C, the Evoli et al. 2019
+    transport with delta fixed at 0.62. Writes bc_summary.json (set-up, stat, ndof, parameters with
+    errors, chi0 68 % interval, the fit with chi0 = 0, the variants, the network), bc_model.ecsv
+    (galactic, cocoon and total B/C), bc_data.ecsv and bc_ratio.png/pdf (the paper's Fig. 1).
+    Only points above 20 GV are fitted (energy losses neglected). chi0 is per hydrogen column, the
+    gamma-ray model's convention.
     """
-    from .bcfit import BC_FIT_DATA, BC_OVERLAY_DATA, _check_outdir, bc_output_files, joint_fit, run_bc
+    from .bcfit import BC_OVERLAY_DATA, BC_SETUPS, _check_outdir, bc_output_files, joint_fit, run_bc
 
-    names = BC_FIT_DATA + (BC_OVERLAY_DATA if with_dampe_calet else ())
+    if correlated_systematics is not None and not (np.isfinite(correlated_systematics) and correlated_systematics > 0):
+        _fail(f"--correlated-systematics must be > 0 decades of rigidity, got {correlated_systematics}")
+    names = BC_SETUPS[setup]["data"] + (BC_OVERLAY_DATA if with_dampe_calet else ())
     try:  # every output of the command, before anything is written
         _check_outdir(outdir, bc_output_files(joint=joint), overwrite)
     except OSError as error:
@@ -421,7 +437,9 @@ def bc(outdir, grammage, with_dampe_calet, profile, joint, overwrite):
     steps = 2 if joint else 1
     with click.progressbar(length=steps, label="fitting B/C", file=sys.stderr) as bar:
         try:
-            summary = run_bc(outdir, grammage=grammage, overwrite=overwrite, profile=profile, names=names)
+            summary = run_bc(outdir, grammage=grammage, overwrite=overwrite, profile=profile, names=names,
+                             setup=setup, production=production, variants=variants,
+                             correlation_length=correlated_systematics)
             bar.update(1)
             if joint:
                 joint_summary = joint_fit(outdir, overwrite=overwrite)
@@ -431,9 +449,15 @@ def bc(outdir, grammage, with_dampe_calet, profile, joint, overwrite):
     chi0 = summary["parameters"]["chi0"]
     interval = summary.get("chi0_interval_68")
     text = f" (68 %: {interval[0]:.2f}-{interval[1]:.2f})" if interval and None not in interval else ""
-    click.echo(f"success={summary['success']} stat={summary['stat']:.2f} ndof={summary['ndof']} "
-               f"chi0={chi0['value']:.3g}+-{chi0['error']:.2g} g cm-2{text} "
-               f"stat(chi0=0)={summary['stat_no_cocoons']:.2f}")
+    click.echo(f"set-up {setup}: {summary['setup_description']}")
+    click.echo(f"success={summary['success']} chi2={summary['stat']:.2f} ndof={summary['ndof']} "
+               f"chi0={chi0['value']:.3g}+-{chi0['error']:.2g} g cm-2 (per H column){text} "
+               f"chi2(chi0=0)={summary['stat_no_cocoons']:.2f}; "
+               f"{100 * summary['network']['boron_from_heavier_than_o']:.1f} % of B from parents heavier than O")
+    for label, variant in summary.get("variants", {}).items():
+        c = variant["parameters"]["chi0"]
+        click.echo(f"  {label}: chi2={variant['stat']:.2f} ndof={variant['ndof']} "
+                   f"chi0={c['value']:.3g}+-{c['error']:.2g} g cm-2")
     if joint:
         j = joint_summary["parameters"]["chi0"]
         click.echo(f"joint with LHAASO: stat={joint_summary['stat']:.2f} ndof={joint_summary['ndof']} "

@@ -341,13 +341,35 @@ def read_flux_points(path, region=None, solid_angle=None, name=None):
     return _points(energy, e_min, e_max, dnde, errn, errp, meta)
 
 
-#: bundled cosmic-ray ratio measurements: name -> (KISS file, ratio, abscissa)
+#: bundled cosmic-ray ratio measurements: name -> (file, ratio, abscissa)
 RATIOS = {
+    "ams02-bc-2018": ("AMS-02_B_C_PRL2018_SSDC_kineticEnergyPerNucleon.txt", "B/C", "kinetic_energy_per_nucleon"),
     "ams02-bc-2021": ("AMS-02_B_C_rigidity.txt", "B/C", "rigidity"),
     "ams02-co-2021": ("AMS-02_C_O_rigidity.txt", "C/O", "rigidity"),
     "dampe-bc-2022": ("DAMPE_B_C_kineticEnergyPerNucleon.txt", "B/C", "kinetic_energy_per_nucleon"),
     "calet-bc-2022": ("CALET_B_C_kineticEnergyPerNucleon.txt", "B/C", "kinetic_energy_per_nucleon"),
 }
+#: the SSDC export of AMS-02 PRL 120, 021101 (2018) gives stat and sys in quadrature only; its
+#: statistical part is taken from AMS-02 PRL 117, 231102 (2016), the same exposure (2011-05 to
+#: 2016-05) and the same bins, as a relative error
+_SSDC_STAT_FROM = "AMS-02_B_C_PRL2016_kineticEnergyPerNucleon.txt"
+
+
+def _read_ssdc(filename):
+    rows, meta = [], {"Experiment": "AMS-02", "Ref": "10.1103/PhysRevLett.120.021101 (2018PhRvL.120b1101A), SSDC export"}
+    for line in _text("cosmic_rays", filename).splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        rows.append([float(v) for v in line.split()])
+    data = np.array(rows)
+    if data.ndim != 2 or data.shape[1] != 6:
+        raise ValueError(f"{filename}: expected 6 columns (x, x_lo, x_hi, y, y_lo, y_hi)")
+    reference = np.loadtxt(StringIO(_text("cosmic_rays", _SSDC_STAT_FROM)))
+    if reference.shape[0] != data.shape[0] or np.max(np.abs(reference[:, 0] / data[:, 0] - 1)) > 0.15:
+        raise ValueError(f"{filename}: its bins do not match {_SSDC_STAT_FROM}")
+    relative_stat = 0.5 * (reference[:, 2] + reference[:, 3]) / reference[:, 1]
+    return {"x": data[:, 0], "y": data[:, 3], "error_lo": data[:, 4], "error_up": data[:, 5],
+            "stat": np.minimum(relative_stat * data[:, 3], 0.999 * data[:, 4]), "meta": meta}
 
 
 def load_ratio(name):
@@ -356,22 +378,28 @@ def load_ratio(name):
     Columns: ``x`` (rigidity in GV or kinetic energy per nucleon in GeV, per ``meta["quantity"]``),
     ``value``, ``error_lo``, ``error_hi`` (statistical and systematic in quadrature; CALET's
     systematic errors are asymmetric) and ``stat_error``. ``meta``: ratio, quantity, experiment,
-    reference. Names: see :data:`RATIOS`.
+    reference. Names: see :data:`RATIOS`. For "ams02-bc-2018" (the paper's data; totals only in
+    the export) ``stat_error`` is the relative statistical error of the 2016 release, same bins.
     """
     from .dge.localspectra import read_kiss_table
 
     if name not in RATIOS:
         raise ValueError(f"name must be one of {sorted(RATIOS)}, got {name!r}")
     filename, ratio, quantity = RATIOS[name]
-    table = read_kiss_table(filename)
-    raw = np.loadtxt(StringIO(_text("cosmic_rays", filename)))
+    if filename.endswith("_SSDC_kineticEnergyPerNucleon.txt"):
+        table = _read_ssdc(filename)
+        stat = table["stat"]
+    else:
+        table = read_kiss_table(filename)
+        raw = np.loadtxt(StringIO(_text("cosmic_rays", filename)))
+        stat = 0.5 * (raw[:, 2] + raw[:, 3])
     unit = u.GV if quantity == "rigidity" else u.GeV
     result = QTable()
     result["x"] = table["x"] * unit
     result["value"] = table["y"]
     result["error_lo"] = table["error_lo"]
     result["error_hi"] = table["error_up"]
-    result["stat_error"] = 0.5 * (raw[:, 2] + raw[:, 3])
+    result["stat_error"] = stat
     result.meta.update({"name": name, "ratio": ratio, "quantity": quantity,
                         "experiment": table["meta"].get("Experiment", ""), "reference": table["meta"].get("Ref", ""),
                         "errors": "statistical and systematic in quadrature"})

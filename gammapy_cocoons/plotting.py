@@ -117,59 +117,86 @@ def plot_neutrinos(table, path, overwrite=False):
     plt.close(fig)
 
 
-_BC_STYLE = {"ams02-bc-2021": ("o", "C9", "AMS-02 (2021)"), "dampe-bc-2022": ("s", "goldenrod", "DAMPE (2022)"),
-             "calet-bc-2022": ("D", "C3", "CALET (2022)")}
+_BC_STYLE = {"ams02-bc-2018": ("o", "c", "AMS-02 (2018)"), "ams02-bc-2021": ("o", "c", "AMS-02 (2021)"),
+             "dampe-bc-2022": ("s", "gold", "DAMPE (2022)"), "calet-bc-2022": ("D", "red", "CALET (2022)")}
 
 
-def plot_bc(model, datasets, overlay=()):
+def plot_bc(model, datasets, overlay=(), summary=None, views=("kinetic_energy_per_nucleon",)):
     """Fig. 1 of the paper: B/C with its galactic and cocoon parts, against the data.
 
-    Left: against rigidity, with the AMS-02 points (fitted above 20 GV, open below). Right:
-    against kinetic energy per nucleon, with the DAMPE and CALET points of ``overlay``.
+    The first view is the paper's: against kinetic energy per nucleon, AMS-02 (cyan circles),
+    CALET (red), DAMPE (gold), the total (orange), the galactic part (grey dashed) and the cocoon
+    part (blue). Add "rigidity" to ``views`` for the rigidity view (AMS-02 2021). Points used in
+    the fit are filled, the others open. ``summary`` (of :func:`~gammapy_cocoons.bcfit.fit_bc`)
+    puts the fitted chi0, its 68 % interval and the set-up on the figure.
     """
-    from .datasets import load_ratio
+    from .datasets import RATIOS, load_ratio
+    from .physics.transport import rigidity_of
 
     plt = _matplotlib()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
+    views = tuple(views)
+    for view in views:
+        if view not in ("kinetic_energy_per_nucleon", "rigidity"):
+            raise ValueError(f"views must hold 'kinetic_energy_per_nucleon' and/or 'rigidity', got {view!r}")
+    fig, axes = plt.subplots(1, len(views), figsize=(6.2 * len(views), 4.8), sharey=True, squeeze=False)
+    axes = dict(zip(views, axes[0]))
     grids = {"rigidity": np.geomspace(5, 5e4, 120) * u.GV,
              "kinetic_energy_per_nucleon": np.geomspace(2.5, 2.5e4, 120) * u.GeV}
-    for ax, quantity in zip(axes, grids):
+    chi0 = model.chi0.value
+    interval = (summary or {}).get("chi0_interval_68")
+    text = f"$\\chi_{{c,0}}$ = {chi0:.2f}"
+    if interval and None not in interval:
+        text += f" ({interval[0]:.2f}-{interval[1]:.2f}, 68 %)"
+    for quantity, ax in axes.items():
         grid = grids[quantity]
         galactic, cocoon = model.components(grid, quantity=quantity)
         x = grid.value
-        ax.plot(x, galactic + cocoon, color="C1", lw=2, label="total")
-        ax.plot(x, galactic, color="0.4", ls="--", lw=1.5, label="galactic grammage")
-        ax.plot(x, cocoon, color="C0", lw=1.5,
-                label=f"cocoons, $\\chi_{{c,0}}$ = {model.chi0.value:.2f} g cm$^{{-2}}$")
+        ax.plot(x, galactic + cocoon, color="darkorange", lw=2, label="total (fit)")
+        ax.plot(x, galactic, color="0.45", ls="--", lw=1.5, label="galactic grammage")
+        ax.plot(x, cocoon, color="tab:blue", lw=1.5, label=f"cocoons, {text} g cm$^{{-2}}$")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.grid(alpha=0.3, which="both")
+    fitted_names = {d.name for d in datasets}
     names = [d.name for d in datasets if d.data.meta["ratio"] == "B/C"] + list(overlay)
+    names += [n for n, (_, ratio, q) in RATIOS.items() if ratio == "B/C" and n not in names and n.startswith("ams02")]
     for name in names:
         data = load_ratio(name)
+        if data.meta["quantity"] not in axes:
+            continue
+        ax = axes[data.meta["quantity"]]
         marker, color, label = _BC_STYLE.get(name, ("o", "k", name))
-        ax = axes[0] if data.meta["quantity"] == "rigidity" else axes[1]
         x = data["x"].value
-        fitted = x >= 20.0 if data.meta["quantity"] == "rigidity" else np.zeros(len(x), bool)
+        rigidity = x if data.meta["quantity"] == "rigidity" else rigidity_of(x, 2.0)
+        fitted = (rigidity >= 20.0) & (name in fitted_names)
         yerr = np.array([data["error_lo"], data["error_hi"]])
         if np.any(fitted):
             ax.errorbar(x[fitted], data["value"][fitted], yerr=yerr[:, fitted], fmt=marker, color=color, ms=4,
                         label=label + " (fitted)")
         if np.any(~fitted):
             ax.errorbar(x[~fitted], data["value"][~fitted], yerr=yerr[:, ~fitted], fmt=marker, color=color,
-                        mfc="none", ms=4, label=None if np.any(fitted) else label)
+                        mfc="none", ms=4, label=None if np.any(fitted) else label + " (not fitted)")
     # below 20 GV (9 GeV/n for carbon) energy losses and reacceleration matter: not fitted
-    axes[0].axvspan(1.0, 20.0, color="0.9", zorder=0)
-    axes[1].axvspan(1.0, 9.1, color="0.9", zorder=0)
-    axes[0].set_xlim(1.5, 6e4)
-    axes[1].set_xlim(2.0, 3e4)
-    axes[0].set_xlabel("rigidity R [GV]")
-    axes[1].set_xlabel("kinetic energy per nucleon [GeV/n]")
-    axes[0].set_ylabel("B/C")
-    axes[0].set_ylim(0.008, 0.4)
-    for ax in axes:
-        ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
+    limits = {"rigidity": (1.5, 6e4, 20.0, "rigidity R [GV]"),
+              "kinetic_energy_per_nucleon": (0.3, 3e4, 9.1, "kinetic energy per nucleon [GeV/n]")}
+    for quantity, ax in axes.items():
+        low, high, cut, label = limits[quantity]
+        ax.axvspan(low / 2, cut, color="0.92", zorder=0)
+        ax.set_xlim(low, high)
+        ax.set_xlabel(label)
+        ax.legend(fontsize=7.5, loc="lower left")
+    first = axes[views[0]]
+    first.set_ylabel("B/C")
+    first.set_ylim(0.008, 0.45)
+    note = "shaded: not fitted (energy losses, reacceleration)"
+    if summary:
+        note = (f"fit: {summary.get('setup_description', '')}\nchi2 = {summary['stat']:.1f} for {summary['ndof']} dof; "
+                f"chi0 per H column (Eq. 7 convention); " + note)
+    import textwrap
+
+    lines = [w for part in note.split("\n") for w in textwrap.wrap(part, int(17 * fig.get_figwidth()))]
+    fig.text(0.01, 0.005, "\n".join(lines), fontsize=6.5, va="bottom", ha="left", color="0.3")
+    fig.tight_layout(rect=(0, 0.025 * len(lines), 1, 1))
     return fig
 
 

@@ -17,7 +17,8 @@ from gammapy.modeling.models import ModelBase
 from .._validation import choice, positive_float
 from ..physics.grammage import DIFFUSION_INDICES, grammage_shape
 from ..physics.spallation import TargetGas
-from ..physics.transport import BoronNetwork, GalacticTransport
+from ..physics.spallation import PRODUCTION_SETS
+from ..physics.transport import SOURCE_ABUNDANCES, GalacticTransport, NuclearNetwork
 from .spectral import GRAMMAGE_LAWS
 
 __all__ = ["BoronCarbonModel"]
@@ -35,7 +36,14 @@ class BoronCarbonModel(ModelBase):
         Cocoon grammage law, a name as in `~gammapy_cocoons.CocoonSpectralModel`
         (default "exponential").
     helium_fraction : float
-        He/H of the ISM by number (default 0.1; 0 is the gamma-ray model's pure-H convention).
+        He/H by number of the ISM and of the cocoon gas (default 0.1). ``chi0`` is always in the
+        gamma-ray model's convention, m_p times the hydrogen column (see
+        :mod:`~gammapy_cocoons.physics.transport`); with He/H = f the cocoon's ISM mass grammage is
+        chi0 (1 + f m_He / m_p).
+    production : str
+        Production cross sections, one of "galprop17-opt12" (default), "wks98", "evoli2019".
+    advective_floor : bool
+        Add 2 u H to the diffusion coefficient, as the code of Evoli et al. 2019 does (default False).
     name : str
         Model name (default "boron-carbon").
     **kwargs
@@ -53,10 +61,12 @@ class BoronCarbonModel(ModelBase):
         - ``halo_height``: H [kpc], default 4 (frozen; only D0/H is constrained by stable
           secondaries);
         - ``advection``: u [km s-1], default 7 (frozen);
+        - ``surface_density``: mu of the gas disc [g cm-2], default 2.3e-3 (frozen);
         - ``phi``: force-field potential [GV], default 0.7 (frozen; < 1 % on B/C above 20 GV);
-        - ``o_to_c``, ``n_to_o``: source abundance ratios at equal rigidity (frozen; o_to_c is
-          fitted when C/O data are in the fit). Defaults O/C = 1 / 0.91 from the AMS-02 C/O
-          plateau, N/O = 0.09 (the primary N/O of AMS-02, PRL 121, 051103, 2018);
+        - ``o_to_c``: source O16/C12 at equal rigidity (frozen; fitted when C/O data are in the fit);
+          every isotope heavier than O follows O at the ratios of
+          :data:`~gammapy_cocoons.physics.transport.SOURCE_ABUNDANCES` (GALPROP galdef);
+        - ``n_to_o``: source N14/O16, default 0.0478 from the same galdef (frozen);
         - ``injection_index``: alpha of the source spectrum R^-alpha (frozen, 2.3).
     """
 
@@ -71,14 +81,20 @@ class BoronCarbonModel(ModelBase):
     d_hardening = Parameter("d_hardening", 0.2, min=0.0, max=0.9, frozen=True)
     d_smoothness = Parameter("d_smoothness", 0.1, min=0.01, max=1.0, frozen=True)
     halo_height = Parameter("halo_height", 4.0, unit="kpc", min=0.5, max=20.0, frozen=True)
+    surface_density = Parameter("surface_density", 2.3e-3, unit="g cm-2", min=1e-4, max=1e-2, frozen=True)
     advection = Parameter("advection", 7.0, unit="km s-1", min=0.0, max=100.0, frozen=True)
     phi = Parameter("phi", 0.7, unit="GV", min=0.0, max=2.0, frozen=True)
     o_to_c = Parameter("o_to_c", 1.0 / 0.91, min=0.1, max=10.0, frozen=True)
-    n_to_o = Parameter("n_to_o", 0.09, min=0.0, max=1.0, frozen=True)
+    n_to_o = Parameter("n_to_o", SOURCE_ABUNDANCES["N14"] / SOURCE_ABUNDANCES["O16"], min=0.0, max=1.0, frozen=True)
     injection_index = Parameter("injection_index", 2.3, min=1.5, max=3.5, frozen=True)
 
-    def __init__(self, grammage="exponential", helium_fraction=0.1, name="boron-carbon", **kwargs):
+    def __init__(self, grammage="exponential", helium_fraction=0.1, name="boron-carbon",
+                 production="galprop17-opt12", advective_floor=False, **kwargs):
+        if not isinstance(advective_floor, (bool, np.bool_)):
+            raise TypeError(f"advective_floor must be True or False, got {advective_floor!r}")
+        self.advective_floor = bool(advective_floor)
         self.grammage = choice(grammage, GRAMMAGE_LAWS, "grammage")
+        self.production = choice(production, PRODUCTION_SETS, "production")
         self.helium_fraction = positive_float(helium_fraction, "helium_fraction", allow_zero=True, upper=1.0)
         if not isinstance(name, str) or not name:
             raise TypeError(f"name must be a non-empty string, got {name!r}")
@@ -95,7 +111,8 @@ class BoronCarbonModel(ModelBase):
     @classmethod
     def from_dict(cls, data, **kwargs):
         data = dict(data)
-        options = {key: data.pop(key) for key in ("name", "grammage", "helium_fraction") if key in data}
+        options = {key: data.pop(key) for key in ("name", "grammage", "helium_fraction", "production", "advective_floor")
+                   if key in data}
         return super().from_dict(data, **options, **kwargs)
 
     @property
@@ -120,24 +137,37 @@ class BoronCarbonModel(ModelBase):
             smoothness=value["d_smoothness"].to_value(""),
             halo_height=value["halo_height"].to_value("kpc"),
             advection=value["advection"].to_value("km s-1"),
+            surface_density=value["surface_density"].to_value("g cm-2"),
+            advective_floor=self.advective_floor,
         )
 
+    def abundances(self):
+        """Source abundances at equal rigidity by isotope, C12 = 1, at the current o_to_c and n_to_o."""
+        o_to_c, n_to_o = self.o_to_c.value, self.n_to_o.value
+        out = {}
+        for name, value in SOURCE_ABUNDANCES.items():
+            if name.startswith("C1"):
+                out[name] = value / SOURCE_ABUNDANCES["C12"]
+            elif name.startswith("N1"):
+                out[name] = n_to_o * o_to_c * value / SOURCE_ABUNDANCES["N14"]
+            else:
+                out[name] = o_to_c * value / SOURCE_ABUNDANCES["O16"]
+        return out
+
     def network(self, cocoons=True):
-        """The :class:`~gammapy_cocoons.physics.transport.BoronNetwork` at the current parameter values."""
+        """The :class:`~gammapy_cocoons.physics.transport.NuclearNetwork` at the current parameter values."""
         value = {p.name: p.quantity for p in self.parameters}
         transport = self.transport()
         chi0 = value["chi0"].to_value("g cm-2")
-        if chi0 < 0:
+        if not chi0 >= 0:
             raise ValueError(f"chi0 (cocoon grammage) must be >= 0, got {chi0!r} g cm-2")
         cocoon = None
         if cocoons and chi0 > 0:
             shape = grammage_shape(self.grammage, value["r0"].to_value("GV"), value["delta"].to_value(""))
             cocoon = lambda rigidity: chi0 * shape(rigidity)  # noqa: E731
-        o_to_c = value["o_to_c"].to_value("")
-        abundances = {"C12": 1.0, "O16": o_to_c, "N14": value["n_to_o"].to_value("") * o_to_c}
-        return BoronNetwork(transport=transport, cocoon_grammage=cocoon, abundances=abundances,
-                            injection_index=value["injection_index"].to_value(""),
-                            gas=TargetGas(self.helium_fraction))
+        return NuclearNetwork(transport=transport, cocoon_grammage=cocoon, abundances=self.abundances(),
+                              injection_index=value["injection_index"].to_value(""),
+                              gas=TargetGas(self.helium_fraction), production=self.production)
 
     def _x(self, x, quantity):
         choice(quantity, X_QUANTITIES, "quantity")
@@ -160,8 +190,7 @@ class BoronCarbonModel(ModelBase):
     def components(self, x, quantity="rigidity", ratio="B/C"):
         """(galactic, cocoon) parts of the ratio's numerator over its whole denominator; they sum to the ratio."""
         values = self._x(x, quantity)
-        numerator, denominator = {"B/C": (("B10", "B11"), ("C12",)), "C/O": (("C12",), ("O16",))}[
-            choice(ratio, ("B/C", "C/O"), "ratio")]
+        numerator, denominator = choice(ratio, ("B/C", "C/O"), "ratio").split("/")
         network = self.network()
         phi = self.phi.quantity.to_value("GV")
         method = network.ratio_vs_rigidity if quantity == "rigidity" else network.ratio_vs_energy
@@ -170,5 +199,6 @@ class BoronCarbonModel(ModelBase):
     def to_dict(self, full_output=False):
         """Parameters (gammapy's layout) plus the name and the options, for summaries and YAML."""
         data = super().to_dict(full_output)
-        data.update({"name": self.name, "grammage": self.grammage, "helium_fraction": self.helium_fraction})
+        data.update({"name": self.name, "grammage": self.grammage, "helium_fraction": self.helium_fraction,
+                     "production": self.production, "advective_floor": self.advective_floor})
         return data
