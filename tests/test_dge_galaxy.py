@@ -75,7 +75,7 @@ def test_cr_sea_series_against_finite_differences(node):
         expected = fd([point])[0] / norm
         assert sea.node_shape(node, *point) == pytest.approx(expected, rel=5e-3, abs=1e-3), point
     if node == 0:
-        assert 0.5 < length / sea.halo_height < 2  # advection matters at this node
+        assert 0.5 < length / sea.halo_height < 3  # advection matters at this node (u H / D = 0.42)
 
 
 def test_cr_sea_slab_limits():
@@ -143,7 +143,7 @@ def test_cr_gradient_flatter_than_the_cocoon_disc():
     default = CosmicRaySea()(r, 0 * r)
     assert np.allclose(green, [0.54, 0.20, 0.08], atol=0.01)
     assert np.all(default > 1.4 * green)
-    heights = [CosmicRaySea(transport=GalacticTransport(d0=0.98, delta=0.72, halo_height=h))(14.0, 0.0)
+    heights = [CosmicRaySea(transport=GalacticTransport(d0=1.46, delta=0.62, halo_height=h))(14.0, 0.0)
                for h in (3.0, 4.0, 6.0, 8.0)]
     assert np.all(np.diff(heights) > 0)
 

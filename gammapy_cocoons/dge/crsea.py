@@ -47,11 +47,12 @@ DGE_SOURCES = {
 }
 
 #: Galactic transport of the DGE when none is given: the B/C set-up of Evoli, Aloisio & Blasi
-#: (2019, PRD 99, 103023) with D0 and delta from this package's own B/C fit (docs/bc.md:
-#: D0 = 0.98e28 cm2 s-1 at 1 GV, delta = 0.72 for H = 4 kpc, u = 7 km s-1). Only D/u shapes
-#: the CR sea. tests/test_bcfit.py refits B/C and checks these values against the fit (within its
-#: errors, and the CR sea to 1e-3); ``BoronCarbonModel.transport()`` gives the fitted object itself.
-DEFAULT_TRANSPORT = GalacticTransport(d0=0.98, delta=0.72)
+#: (2019, PRD 99, 103023; H = 4 kpc, u = 7 km s-1, the 312 GV break) with delta = 0.62 as in the
+#: paper set-up of this package's B/C fit and D0 = 1.46e28 cm2 s-1 at 1 GV from that fit (full
+#: nuclear network, AMS-02 2018; docs/bc.md). Only D/u shapes the CR sea. tests/test_bcfit.py refits
+#: B/C and checks these values against the fit (within its errors, and the CR sea to 1e-3);
+#: ``BoronCarbonModel.transport()`` gives the fitted object itself.
+DEFAULT_TRANSPORT = GalacticTransport(d0=1.46, delta=0.62)
 
 #: proton rigidities [GV] at which the shape is tabulated
 DEFAULT_RIGIDITY_NODES = (2.0, 10.0, 100.0, 1e6)
