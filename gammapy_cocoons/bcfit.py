@@ -448,7 +448,8 @@ def joint_fit(outdir=None, overwrite=False, variant="min"):
                        **{("dge_norm" if k == "all" else f"dge_norm_{k}"):
                           {"value": float(n.norm.value), "error": float(n.norm.error), "unit": ""}
                           for k, n in norms.items()}},
-        "shared_chi0": model.chi0 is cocoons.spectral_model.chi0,
+        "shared_chi0": model.chi0 is cocoons.spectral_model.chi0, "chi0_convention": CHI0_CONVENTION,
+        "bc_setup": BC_SETUPS["paper"]["description"],
         "fit_seconds": time.perf_counter() - start,
     }
     if outdir is not None:
