@@ -13,6 +13,9 @@ Rows:
   ExpCutoffPowerLawSpectralModel in the same run; error band (evaluate_error, 50 energies).
 * fit: gammapy Fit of RegionFluxSpectralModel (chi0, r0 free) to 15 simulated flux points,
   errors included (Fit.run computes the covariance).
+* likelihood: one evaluation of the joint LHAASO fit statistic (inner + outer, embedded DGE)
+  after a parameter change, with the package's SpectralFluxPointsDataset and with gammapy's
+  FluxPointsDataset on the same data and models (baseline, same run).
 """
 import argparse
 import json
@@ -160,6 +163,28 @@ def fit(repeat):
     return statistics.median(timeit.repeat(run, number=1, repeat=repeat))
 
 
+def likelihood(repeat):
+    from gammapy.datasets import Datasets, FluxPointsDataset
+
+    from gammapy_cocoons.fitting import build_lhaaso_fit
+
+    thin, cocoons, _ = build_lhaaso_fit()
+    plain = Datasets([FluxPointsDataset(data=d.data, models=d.models, name=f"{d.name}-gammapy") for d in thin])
+    values = iter(np.linspace(0.3, 0.5, 10**6))
+
+    def evaluate(datasets):
+        cocoons.spectral_model.chi0.value = next(values)
+        return datasets.stat_sum()
+
+    out = {}
+    for name, datasets in (("thin", thin), ("gammapy", plain)):
+        evaluate(datasets)
+        out[name] = statistics.median(timeit.repeat(lambda: evaluate(datasets), number=100, repeat=repeat)) / 100
+    cocoons.spectral_model.chi0.value = 0.4
+    out["difference"] = abs(thin.stat_sum() - plain.stat_sum())
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -171,6 +196,7 @@ def main():
     b = baseline()
     s = spectral(args.repeat)
     f = fit(args.repeat)
+    lk = likelihood(args.repeat)
     rows = [
         ("import gammapy_cocoons + gammapy (fresh process)", f"{cw['import']:.2f} s", ""),
         ("cold: full-plane WCS cube 360x20 deg, 0.1 deg, 20 energies", f"{cw['cold']:.2f} s", "< 3 s"),
@@ -188,6 +214,9 @@ def main():
         ("  ratio", f"{s['cocoon'] / s['ecpl']:.1f}", "a few"),
         ("evaluate_error, 50 energies, 24500 samples", f"{s['error_band']:.2f} s", ""),
         ("Fit of RegionFluxSpectralModel (chi0, r0) to 15 points, with errors", f"{f:.2f} s", "< 1 s"),
+        ("joint LHAASO likelihood, one evaluation, SpectralFluxPointsDataset", f"{lk['thin'] * 1e3:.2f} ms", "< 3 ms"),
+        ("  the same with gammapy's FluxPointsDataset (baseline)", f"{lk['gammapy'] * 1e3:.2f} ms", ""),
+        ("  statistic difference", f"{lk['difference']:.1e}", "0"),
     ]
     print(f"# gammapy-cocoons models benchmark, medians of {args.repeat} runs")
     print(f"{'measurement':68s} {'median':>10s} {'target':>8s}")

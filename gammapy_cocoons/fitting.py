@@ -33,6 +33,7 @@ from .models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralM
 __all__ = [
     "build_lhaaso_fit", "run_lhaaso_fit", "compare_grammage_laws", "neutrino_prediction", "sample_posterior",
     "set_default_priors", "INNER_MASK_SCALE", "MASK_SCALES", "DEFAULT_FIT_DATASETS", "FIT_DATASETS",
+    "SpectralFluxPointsDataset",
 ]
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,75 @@ def _fit_points(names, points):
     return chosen
 
 
+class SpectralFluxPointsDataset(FluxPointsDataset):
+    """A `~gammapy.datasets.FluxPointsDataset` that evaluates spectral-only models directly.
+
+    gammapy's ``flux_pred`` builds a new ``SkyModel`` and the energy coordinates of the data's
+    geometry on every call, about 3.4 of the 4.1 ms of one evaluation of an LHAASO dataset. For
+    models without spatial or temporal parts (as in the joint fit, where the region flux is the
+    spectral model) this one evaluates each spectral model at the cached energies, the same
+    numbers (tested to 1e-12); any other model goes through gammapy's path. The chi2 statistic
+    reads the data from cached arrays for the same reason. ``Fit``, ``Sampler`` and ``Datasets``
+    see an ordinary FluxPointsDataset.
+    """
+
+    def _energy_true(self):
+        key = id(self.data)
+        if getattr(self, "_energy_cache", (None, None))[0] != key:
+            energy = self.data.geom.as_energy_true.get_coord(sparse=True)["energy_true"]
+            self._energy_cache = (key, energy)
+        return self._energy_cache[1]
+
+    def _data_arrays(self):
+        """dnde and its errors as plain arrays in the dnde unit, cached per data object
+        (FluxPoints builds new maps on every ``dnde`` access)."""
+        key = id(self.data)
+        if getattr(self, "_data_cache", (None, None))[0] != key:
+            data = self.data
+            unit = data.dnde.unit
+            arrays = {"unit": unit, "dnde": data.dnde.data}
+            for name in ("dnde_errp", "dnde_errn", "dnde_err"):
+                try:
+                    arrays[name] = getattr(data, name).quantity.to_value(unit)
+                except AttributeError:
+                    arrays[name] = None
+            self._data_cache = (key, arrays)
+        return self._data_cache[1]
+
+    def stat_array(self):
+        """gammapy's "chi2" statistic (``Chi2FitStatistic``: symmetric errors, dnde_err or the mean of
+        dnde_errn and dnde_errp) on cached data arrays, tested equal to gammapy's own to 1e-12; other
+        statistics go through gammapy."""
+        if self.stat_type != "chi2":
+            return super().stat_array()
+        data = self._data_arrays()
+        if data["dnde_err"] is not None:
+            sigma = data["dnde_err"]
+        else:
+            sigma = (data["dnde_errn"] + data["dnde_errp"]) / 2
+        model = self.flux_pred().to_value(data["unit"])
+        return ((data["dnde"] - model) / sigma) ** 2
+
+    def stat_sum(self):
+        if self.stat_type != "chi2":
+            return super().stat_sum()
+        stat = self.stat_array()
+        mask = self.mask
+        if mask is not None:
+            stat = stat[mask.data if hasattr(mask, "data") else mask]
+        return np.sum(stat)
+
+    def flux_pred(self):
+        models = self.models
+        if models is None or any(m.spatial_model is not None or m.temporal_model is not None for m in models):
+            return super().flux_pred()
+        flux = 0.0
+        energy = self._energy_true()
+        for model in models:
+            flux = flux + model.spectral_model(energy)
+        return flux
+
+
 def build_lhaaso_fit(grammage="exponential", variant="min", r0=20 * u.TV, chi0=0.4 * u.Unit("g cm-2"),
                      dge="embedded", datasets=DEFAULT_FIT_DATASETS, points=(), shared_dge_norm=True):
     """Datasets and models of the joint fit of cocoons + DGE (see the module documentation).
@@ -91,7 +161,8 @@ def build_lhaaso_fit(grammage="exponential", variant="min", r0=20 * u.TV, chi0=0
     Returns
     -------
     datasets : `~gammapy.datasets.Datasets`
-        One FluxPointsDataset per dataset ("inner", "outer", "tibet-a", ... or the points' names).
+        One :class:`SpectralFluxPointsDataset` per dataset ("inner", "outer", "tibet-a", ... or the
+        points' names).
     cocoons : `~gammapy.modeling.models.SkyModel`
         The cocoon sky model whose parameters the datasets share.
     dge_norms : dict
@@ -114,7 +185,7 @@ def build_lhaaso_fit(grammage="exponential", variant="min", r0=20 * u.TV, chi0=0
         total = (RegionFluxSpectralModel(cocoons, region=region, scale=scale)
                  + RegionFluxSpectralModel(dge_region, region=region, scale=scale))
         model = SkyModel(spectral_model=total, name=name)
-        out.append(FluxPointsDataset(data=flux_points, models=model, name=name))
+        out.append(SpectralFluxPointsDataset(data=flux_points, models=model, name=name))
     return Datasets(out), cocoons, norms
 
 

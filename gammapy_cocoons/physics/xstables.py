@@ -168,10 +168,11 @@ def ghost_list():
 
 @dataclass(frozen=True)
 class EvoliFit:
-    """One channel of the Evoli et al. 2019 fits (energies in GeV/n, cross sections in mb).
+    """One channel of the Evoli et al. 2019 fits (energies in GeV/n, cross sections in mb)::
 
-    sigma(T) = sigma_0 Gamma^2 (T - E_th)^2 / [(T^2 - M^2)^2 + Gamma^2 M^2]
-             + sigma_1 (1 - E_th / T)^xi [1 + Delta / (1 + (T_h / T)^2)],  T_h = 2 GeV/n,
+        sigma(T) = sigma_0 Gamma^2 (T - E_th)^2 / [(T^2 - M^2)^2 + Gamma^2 M^2]
+                 + sigma_1 (1 - E_th / T)^xi [1 + Delta / (1 + (T_h / T)^2)],  T_h = 2 GeV/n,
+
     zero below E_th; the first (resonance) term only where sigma_0 > 0. ``accuracy`` is the quoted
     relative uncertainty of the fit.
     """
