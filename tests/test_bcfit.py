@@ -215,3 +215,26 @@ def test_model_round_trips_exactly(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path.parent)  # read from another directory
     read = Models.read(tmp_path / "models.yaml")
     assert read.names == ["my-bc"] and np.array_equal(read[0].evaluate(rigidity), expected)
+
+
+def test_fig1_views():
+    """Fig. 1 as the paper draws it (kinetic energy per nucleon), and the rigidity view on request."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from gammapy_cocoons.bcfit import BC_OVERLAY_DATA
+    from gammapy_cocoons.plotting import plot_bc
+
+    datasets, model = build_bc_fit()
+    summary = {"setup_description": "test set-up", "stat": 1.0, "ndof": 2, "chi0_interval_68": [0.3, 0.4]}
+    fig = plot_bc(model, datasets, overlay=BC_OVERLAY_DATA, summary=summary,
+                  views=("kinetic_energy_per_nucleon", "rigidity"))
+    energy_axis, rigidity_axis = fig.axes
+    assert "kinetic energy per nucleon" in energy_axis.get_xlabel() and "rigidity" in rigidity_axis.get_xlabel()
+    labels = [t.get_text() for t in energy_axis.get_legend().get_texts()]
+    assert any("0.30-0.40" in label for label in labels)
+    assert any(label.startswith("AMS-02 (2018)") for label in labels)
+    assert any("CALET" in label for label in labels) and any("DAMPE" in label for label in labels)
+    assert any("test set-up" in t.get_text() for t in fig.texts)
+    with pytest.raises(ValueError, match="views"):
+        plot_bc(model, datasets, views=("momentum",))
