@@ -394,6 +394,54 @@ def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, s
 
 @main.command()
 @click.option("--outdir", required=True, type=click.Path(file_okay=False), help="Directory for the results.")
+@click.option("--realisations", default=1000, show_default=True, type=int, help="Realisations of the population (>= 1).")
+@click.option("--n-gas", default=1.0, show_default=True, type=float, help="Gas density in the cocoons [cm-3], > 0.")
+@click.option("--radius", default=30.0, show_default=True, type=float, help="Cocoon radius [pc], > 0.")
+@click.option("--chi0", default=0.4, show_default=True, type=float, help="Cocoon grammage chi_c,0 [g cm-2], > 0.")
+@click.option("--r0", default=20.0, show_default=True, type=float, help="Cut-off rigidity R0 [TV], > 0.")
+@click.option("--escape", default="box", show_default=True, type=click.Choice(["box", "exponential"]),
+              help="CRs leave after tau_c(R) (the paper's steady state) or at the rate 1/tau_c(R).")
+@click.option("--seed", default=1, show_default=True, type=int, help="Random seed (same seed, same result).")
+@click.option("--plot/--no-plot", default=True, show_default=True, help="Write population.png/pdf.")
+@click.option("--overwrite", is_flag=True, help="Replace results already in --outdir.")
+def population(outdir, realisations, n_gas, radius, chi0, r0, escape, seed, plot, overwrite):
+    """The discrete cocoons behind the smooth emission: their number, flux fluctuations and the
+    1LHAASO comparison.
+
+    Writes population_summary.json (numbers alive and holding 1, 20, 100 TV, share of the flux
+    from near cocoons, detectable cocoons per 1LHAASO component), population_fluxes.ecsv (quantiles
+    of the all-sky, LHAASO inner and outer cocoon flux over the realisations, and the population
+    mean), population_lognlogs.ecsv and population.png/pdf.
+    """
+    from .population import population_output_files, run_population
+
+    for name, value in (("--n-gas", n_gas), ("--radius", radius), ("--chi0", chi0), ("--r0", r0)):
+        if not (np.isfinite(value) and value > 0):
+            _fail(f"{name} must be finite and > 0, got {value}")
+    if realisations < 1:
+        _fail(f"--realisations must be >= 1, got {realisations}")
+    try:
+        from ._files import prepare_outdir
+
+        prepare_outdir(outdir, population_output_files(plot), overwrite)
+        with click.progressbar(length=1, label="realising cocoons", file=sys.stderr) as bar:
+            summary = run_population(outdir, realisations=realisations, n_gas=n_gas * u.Unit("cm-3"),
+                                     radius=radius * u.pc, chi0=chi0 * u.Unit("g cm-2"), r0=r0 * u.TV,
+                                     escape=escape, seed=seed, overwrite=overwrite, plot=plot)
+            bar.update(1)
+    except (OSError, ValueError) as error:
+        _fail(str(error))
+    click.echo(f"{summary['alive']['expected']:.0f} cocoons alive on average ({summary['alive']['sampled_mean']:.1f} "
+               f"sampled); holding 20 TV: {summary['holding']['20000_GV']['expected']:.0f}")
+    for name, entry in summary["lhaaso_1"]["components"].items():
+        low, high = entry["detectable_16_84"]
+        click.echo(f"1LHAASO {name} ({entry['energy_tev']:g} TeV): {entry['detectable_median']:.0f} ({low:.0f}-{high:.0f}) "
+                   f"cocoons above the faintest catalogue flux, {entry['catalog_sources']} catalogue sources")
+    click.echo(f"results in {outdir}")
+
+
+@main.command()
+@click.option("--outdir", required=True, type=click.Path(file_okay=False), help="Directory for the results.")
 @click.option("--grammage", default="exponential", show_default=True,
               type=click.Choice(["exponential", "constant", "kolmogorov", "kraichnan", "bohm"]),
               help="Cocoon grammage law (Eq. 6 or B.1).")

@@ -1,0 +1,227 @@
+"""The discrete cocoon population: its mean is the smooth model, its counts are Poisson, its
+positions follow rho(r, z), single cocoons have the Eq. 7 emission, and its outputs."""
+import json
+
+import numpy as np
+import pytest
+import astropy.units as u
+from astropy.table import QTable
+from click.testing import CliRunner
+from scipy import integrate, stats
+
+from gammapy_cocoons import LHAASO_INNER, LHAASO_OUTER, CocoonEmission
+from gammapy_cocoons.cli import main
+from gammapy_cocoons.constants import C_CM_S, KPC_CM, PROTON_MASS_G
+from gammapy_cocoons.population import (
+    CocoonPopulation, PopulationSample, ball_average_inverse_square, catalog_components, lhaaso_comparison,
+)
+
+ENERGY = np.array([1.0, 10.0]) * u.TeV
+
+
+@pytest.fixture(scope="module")
+def population():
+    return CocoonPopulation(seed=11)
+
+
+@pytest.fixture(scope="module")
+def sample(population):
+    return population.realise(300)
+
+
+def test_ball_average_against_quadrature():
+    """<1/|y|^2> over a uniform sphere, against a direct integral over shells."""
+    radius = 1.0
+    for d in (0.0, 0.3, 0.99, 1.0, 1.5, 10.0, 1e3):
+        def shell(rho):
+            if rho == 0:
+                return 0.0
+            a, c = abs(d - rho), d + rho
+            # shell average of 1/|y|^2 = ln((d + rho) / |d - rho|) / (2 rho d); 1/rho^2 at d = 0
+            mean = 1.0 / rho**2 if d == 0 else np.log(c / a) / (2 * rho * d)
+            return 4 * np.pi * rho**2 * mean
+        points = [d] if 0 < d < radius else None
+        value, _ = integrate.quad(shell, 0.0, radius, points=points, limit=200)
+        expected = value / (4 / 3 * np.pi * radius**3)
+        assert ball_average_inverse_square(np.array([d]), radius)[0] == pytest.approx(expected, rel=1e-7), d
+    assert ball_average_inverse_square(np.array([1e6]), 1.0)[0] == pytest.approx(1e-12, rel=1e-12)
+
+
+def test_numbers_are_poisson_with_the_confinement_time(population, sample):
+    """About 8400 cocoons alive (n_gas = 1 cm-3), 3100 holding 20 TV, 57 holding 100 TV (issue 17);
+    counts Poisson: mean and variance R_SN tau_c(R)."""
+    assert population.mean_number() == pytest.approx(8426, rel=2e-3)
+    assert population.mean_number(20 * u.TV) == pytest.approx(3100, rel=2e-3)
+    assert population.mean_number(100 * u.TV) == pytest.approx(56.8, rel=5e-3)
+    tau = population.confinement_time(1 * u.GV).to_value("s")
+    assert tau == pytest.approx(0.4 / (PROTON_MASS_G * C_CM_S) * np.exp(-1 / 2e4), rel=1e-12)
+    for rigidity, counts in ((None, sample.n_alive), (20 * u.TV, sample.number_holding(20 * u.TV)),
+                             (100 * u.TV, sample.number_holding(100 * u.TV))):
+        mean = population.mean_number(rigidity)
+        assert abs(counts.mean() - mean) < 4 * np.sqrt(mean / sample.n)
+        # dispersion test: sum (k - mu)^2 / mu is chi2 with n degrees of freedom
+        dispersion = np.sum((counts - mean) ** 2) / mean
+        assert stats.chi2.sf(dispersion, sample.n) > 1e-3 and stats.chi2.cdf(dispersion, sample.n) > 1e-3
+
+
+def test_positions_follow_the_source_density(population):
+    """KS tests of the sampled Galactocentric radius and height against rho(r, z)."""
+    dist = population.distribution
+    position = population._sample_positions(20000)
+    r = np.hypot(position[:, 0] - dist.r_sun, position[:, 1])
+    z = position[:, 2]
+    grid = np.linspace(0, dist.r_max, 2001)
+    pdf = grid * dist.radial(grid)
+    cdf = integrate.cumulative_trapezoid(pdf, grid, initial=0)
+    cdf /= cdf[-1]
+    assert stats.kstest(r, lambda x: np.interp(x, grid, cdf)).pvalue > 1e-3
+    norm = -np.expm1(-dist.h / dist.z0)
+    assert stats.kstest(np.abs(z), lambda x: -np.expm1(-np.minimum(x, dist.h) / dist.z0) / norm).pvalue > 1e-3
+    assert stats.binomtest(int(np.sum(z > 0)), z.size).pvalue > 1e-3
+    assert np.all(r <= dist.r_max) and np.all(np.abs(z) <= dist.h)
+
+
+def test_single_cocoon_emission():
+    """One point-like cocoon of age a at distance d: n_gas c sum over the primaries it still holds
+    (tau_c(R) > a) of the Eq. 7 integrand, over 4 pi d^2, to 1e-10 (an independent sum over the
+    kernel's channels, not the package's sorted cumulative table)."""
+    population = CocoonPopulation(n_gas=2 * u.Unit("cm-3"), radius=1e-6 * u.pc)
+    emission = population.emission
+    energy = np.array([0.5, 5.0, 50.0]) * u.TeV
+    age = 4e4 * 3.156e7
+    d = 2.5
+    one = PopulationSample(population, 1, np.array([0]), np.array([[d, 0.0, 0.0]]), np.array([age]))
+    kernel = emission.production_kernel(energy.to_value("GeV"), "gamma")
+    grammage_rate = PROTON_MASS_G * 2.0 * C_CM_S
+    expected = 0.0
+    for i, grid, rigidity, matrix in kernel.channels:
+        holds = emission.grammage(rigidity) / grammage_rate > age
+        expected = expected + matrix @ (kernel.injections[i].dn_de(grid.energy) * grammage_rate * holds)
+    expected = expected * 1e3 / (4 * np.pi * (d * KPC_CM) ** 2)  # GeV-1 -> TeV-1
+    np.testing.assert_allclose(one.flux(energy)[0].to_value("cm-2 s-1 TeV-1"), expected, rtol=1e-10)
+    # and its spectrum at that age from the table
+    np.testing.assert_allclose(population.spectra([age], energy)[0] / (4 * np.pi * (d * KPC_CM) ** 2), expected,
+                               rtol=1e-10)
+
+
+@pytest.mark.parametrize("region", [None, LHAASO_INNER, LHAASO_OUTER])
+def test_mean_equals_the_smooth_model(population, sample, region):
+    """Beyond 1 kpc (where the flux has a finite variance) the mean over realisations equals the
+    population mean within its Monte Carlo error; the population mean is the smooth model for
+    point-like cocoons."""
+    flux = sample.flux(ENERGY, region, min_distance=1 * u.kpc)
+    expected = population.mean_flux(ENERGY, region, min_distance=1 * u.kpc)
+    error = flux.std(axis=0) / np.sqrt(sample.n)
+    assert np.all(np.abs(flux.mean(axis=0) - expected) < 4 * error)
+    point = CocoonPopulation(radius=1e-6 * u.pc)
+    np.testing.assert_allclose(point.mean_flux(ENERGY, region), point.emission.flux(ENERGY, region=region),
+                               rtol=1e-6)
+    # the near field of extended cocoons: below the smooth model by < 1 % (30 pc)
+    ratio = population.mean_flux(ENERGY, region) / population.emission.flux(ENERGY, region=region)
+    assert np.all((ratio > 0.98) & (ratio <= 1.0))
+
+
+def test_exponential_escape_keeps_the_mean():
+    population = CocoonPopulation(n_gas=20 * u.Unit("cm-3"), escape="exponential", seed=3)
+    assert population.lifetime.to_value("yr") == pytest.approx(12 * 0.4 / (PROTON_MASS_G * 20 * C_CM_S) / 3.15576e7,
+                                                               rel=1e-3)
+    sample = population.realise(150)
+    flux = sample.flux(ENERGY, min_distance=1 * u.kpc)
+    expected = population.mean_flux(ENERGY, min_distance=1 * u.kpc)
+    assert np.all(np.abs(flux.mean(axis=0) - expected) < 4 * flux.std(axis=0) / np.sqrt(sample.n))
+
+
+def test_seeds():
+    a = CocoonPopulation(seed=5).realise(3)
+    b = CocoonPopulation(seed=5).realise(3)
+    c = CocoonPopulation(seed=6).realise(3)
+    np.testing.assert_array_equal(a.position, b.position)
+    np.testing.assert_array_equal(a.flux(ENERGY), b.flux(ENERGY))
+    assert not np.array_equal(a.n_alive, c.n_alive)
+
+
+def test_cube_conserves_the_flux(sample):
+    from gammapy.maps import HpxGeom, MapAxis, WcsGeom
+    from regions import RectangleSkyRegion
+    from astropy.coordinates import SkyCoord
+
+    axis = MapAxis.from_energy_bounds(1 * u.TeV, 30 * u.TeV, 2, name="energy_true")
+    geom = HpxGeom.create(nside=64, frame="galactic", axes=[axis])
+    cube = sample.cube(geom, index=2)
+    omega = geom.to_image().solid_angle().to_value("sr")
+    total = np.sum(cube.data * omega, axis=1)
+    np.testing.assert_allclose(total, sample.flux(axis.center)[2].to_value("cm-2 s-1 TeV-1"), rtol=1e-10)
+    assert cube.unit == u.Unit("cm-2 s-1 TeV-1 sr-1")
+    wcs = WcsGeom.create(skydir=(0, 0), binsz=0.5, width=(360, 20), frame="galactic", axes=[axis])
+    band = RectangleSkyRegion(SkyCoord(0, 0, unit="deg", frame="galactic"), width=360 * u.deg, height=20 * u.deg)
+    in_map = np.sum(sample.cube(wcs, index=2).data * wcs.to_image().solid_angle().to_value("sr"), axis=(1, 2))
+    np.testing.assert_allclose(in_map, sample.flux(axis.center, band)[2].to_value("cm-2 s-1 TeV-1"), rtol=0.02)
+    with pytest.raises(ValueError, match="index"):
+        sample.cube(geom, index=sample.n)
+
+
+def test_detectable_cocoons(sample):
+    table = QTable({"angular_size": [0.1, 1.0, 5.0] * u.deg, "flux": [1e-13, 3e-13, 1e-12] * u.Unit("cm-2 s-1 TeV-1")})
+    result = sample.detectable(table, 3 * u.TeV)
+    assert result["number"].shape == (sample.n,)
+    assert np.all((result["flux_fraction"] >= 0) & (result["flux_fraction"] <= 1))
+    brighter = sample.detectable({"angular_size": table["angular_size"], "flux": table["flux"] / 10}, 3 * u.TeV)
+    assert np.all(brighter["number"] >= result["number"])
+    with pytest.raises(u.UnitsError, match="sensitivity"):
+        sample.detectable({"angular_size": [0.1, 1.0], "flux": [1e-13, 1e-12]}, 3 * u.TeV)
+    with pytest.raises(ValueError, match="increasing"):
+        sample.detectable({"angular_size": [1.0, 0.1] * u.deg, "flux": [1e-13, 1e-12] * u.Unit("cm-2 s-1 TeV-1")},
+                          3 * u.TeV)
+
+
+def test_lhaaso_comparison(sample):
+    components = catalog_components()
+    assert components["WCDA"]["flux"].size == 59 and components["KM2A"]["flux"].size == 64
+    assert np.all(components["WCDA"]["r39"] < 2.0) and np.all(components["KM2A"]["r39"] < 2.0)
+    result = lhaaso_comparison(sample, realisations=50)
+    km2a = result["components"]["KM2A"]
+    assert km2a["energy_tev"] == 50.0 and km2a["catalog_faintest_flux"] == pytest.approx(8e-18)
+    curve = km2a["lognlogs"]
+    assert np.all(np.diff(curve["catalog"]) <= 0) and np.all(np.diff(curve["cocoons_median"]) <= 0)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="n_gas"):
+        CocoonPopulation(n_gas=0 * u.Unit("cm-3"))
+    with pytest.raises(ValueError, match="radius"):
+        CocoonPopulation(radius=-1 * u.pc)
+    with pytest.raises(ValueError, match="escape"):
+        CocoonPopulation(escape="leaky")
+    with pytest.raises(TypeError, match="emission"):
+        CocoonPopulation(emission="fiducial")
+    with pytest.raises(ValueError, match="realisations"):
+        CocoonPopulation().realise(0)
+
+
+def test_population_command(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["population", "--outdir", str(tmp_path), "--realisations", "30"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "population_summary.json").read_text())
+    assert summary["alive"]["expected"] == pytest.approx(8426, rel=2e-3)
+    table = QTable.read(tmp_path / "population_fluxes.ecsv")
+    assert set(table["region"]) == {"all-sky", "lhaaso-inner", "lhaaso-outer"}
+    assert (tmp_path / "population.png").stat().st_size > 0
+    bad = runner.invoke(main, ["population", "--outdir", str(tmp_path / "x"), "--radius", "0"])
+    assert bad.exit_code == 2 and "--radius" in bad.output and "Traceback" not in bad.output
+    again = runner.invoke(main, ["population", "--outdir", str(tmp_path), "--realisations", "30"])
+    assert again.exit_code == 2 and "already holds" in again.output
+
+
+def test_age_tables_average_to_eq7():
+    """Averaged over ages, a cocoon emits Q_sec of Eq. 7: exactly for the box escape (the same
+    quadrature), to 3e-3 for the interpolated exponential table."""
+    energy = np.array([1.0, 10.0, 100.0, 300.0]) * u.TeV
+    production = CocoonEmission().production(energy).to_value("TeV-1")
+    box = CocoonPopulation()
+    _, tau, table = box._age_table(energy.to_value("GeV"), "gamma")
+    edges = np.concatenate([tau, [0.0]])
+    np.testing.assert_allclose(np.sum((edges[:-1] - edges[1:])[:, None] * table[1:], axis=0), production, rtol=1e-12)
+    exponential = CocoonPopulation(escape="exponential")
+    _, ages, table = exponential._age_table(energy.to_value("GeV"), "gamma")
+    np.testing.assert_allclose(np.trapezoid(table, ages, axis=0), production, rtol=3e-3)
