@@ -16,16 +16,16 @@ tau_c, so n_gas and chi0 set the number alive, R_SN tau_c(0) (8400 for the fiduc
 
 Each cocoon is a uniform sphere of ``radius`` (default 30 pc: star-cluster wind bubbles are tens
 of pc across, Blasi & Morlino 2023, MNRAS 523, 4015; Eq. 10 is the upper bound, 120 pc for the
-fiducial set-up). Its flux at Earth is q / 4 pi times the volume average of 1/|y|^2 over the
-sphere (closed form; 1/d^2 (1 + R^2 / 5 d^2) far away, 3 / R^2 for an observer at its centre),
-and the share of it inside a sky region is:
+fiducial set-up). Its flux at Earth is q / 4 pi times the volume average of 1/y^2 over the
+sphere, y the distance from the observer (closed form; 1/d^2 (1 + R^2 / 5 d^2) far away, 3 / R^2
+for an observer at its centre), and the share of it inside a sky region is:
 
 - the centre's membership, for cocoons smaller than 2 deg farther than their angular radius
   from the region's edges (box edges, circle rims; other regions: 8 points on the rim);
 - for cocoons farther than 20 radii at the straight edge of a box (or the rim of a much larger
   circle): the share of a uniform sphere on the inner side of each edge, 1/2 + 3/4 (x - x^3/3)
   at x radii from it (multiplied at a box corner);
-- a 128-point quadrature over the sphere (points uniform in volume, weights 1/|y|^2) for larger,
+- a 128-point quadrature over the sphere (points uniform in volume, weights 1/y^2) for larger,
   nearer or otherwise edge-straddling cocoons;
 - a line-of-sight integral, int dOmega s_max(Omega), on a HEALPix nside-32 grid of directions for
   a cocoon that contains the observer.
@@ -44,7 +44,8 @@ from .emission import CocoonEmission
 from .skyregions import AllSky, LBBox, LBCircle, LBCompound, to_lb_region
 
 __all__ = ["CocoonPopulation", "PopulationSample", "DEFAULT_RADIUS", "ESCAPES", "ball_average_inverse_square",
-           "lhaaso_catalog", "catalog_components", "lhaaso_comparison", "run_population", "population_output_files"]
+           "lhaaso_catalog", "catalog_components", "lhaaso_comparison", "run_population", "population_output_files",
+           "population_results"]
 
 #: default cocoon radius: star-cluster wind bubbles of tens of pc (Blasi & Morlino 2023)
 DEFAULT_RADIUS = 30 * u.pc
@@ -60,7 +61,7 @@ _CHUNK_COCOONS = 2_000_000
 
 
 def ball_average_inverse_square(d, radius):
-    """Volume average of 1/|y|^2 over a uniform sphere of ``radius`` centred at distance ``d``
+    """Volume average of 1/y^2 over a uniform sphere of ``radius`` centred at distance ``d``
     from the observer [1/length^2, same length unit as the inputs].
 
     (3 / 2 R^3 d) [(R^2 - d^2) atanh(min(d, R) / max(d, R)) + d R]; 1/d^2 (1 + R^2 / 5 d^2) for
@@ -568,7 +569,7 @@ class CocoonPopulation:
 
     # -- geometry ------------------------------------------------------------------------------
     def geometry_weight(self, position):
-        """<1/|y|^2> / 4 pi over each cocoon's sphere [cm-2], whole sky."""
+        """<1/y^2> / 4 pi over each cocoon's sphere [cm-2], whole sky."""
         d = _norm(np.reshape(position, (-1, 3)))
         return ball_average_inverse_square(d, self.radius_kpc) / (4.0 * np.pi * KPC_CM**2)
 
@@ -658,7 +659,7 @@ class CocoonPopulation:
         cocoons, corrected near the observer for their size and ``min_distance``.
 
         The bulk is :meth:`CocoonEmission.flux` (exact line-of-sight integrals). Within 20 radii
-        (and within ``min_distance``) the geometry int dOmega int ds rho s^2 <1/|y|^2> replaces
+        (and within ``min_distance``) the geometry int dOmega int ds rho s^2 <1/y^2> replaces
         int dOmega int ds rho, by Gauss-Legendre quadrature over the region's own longitude and
         latitude intervals and in distance. The containment of cocoons straddling the region's
         edge averages to the centre's membership to first order.
@@ -671,7 +672,7 @@ class CocoonPopulation:
         return flux * (1.0 + correction / geometry)
 
     def _near_field(self, region, near, d_min):
-        """int_region dOmega int_0^near ds rho [w(s) - 1] [s-1 cm-2 sr], w = s^2 <1/|y|^2> beyond
+        """int_region dOmega int_0^near ds rho [w(s) - 1] [s-1 cm-2 sr], w = s^2 <1/y^2> beyond
         d_min and 0 within it: Gauss-Legendre in longitude between the region's breaks, in
         latitude over its intervals at each longitude, and in distance between the kinks (d_min,
         the radius, the disc's top)."""
@@ -824,19 +825,19 @@ def population_output_files(plot=True):
             + (["population.png", "population.pdf"] if plot else []))
 
 
-def run_population(outdir, realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RADIUS, chi0=0.4 * u.Unit("g cm-2"),
-                   r0=20 * u.TV, escape="box", seed=1, overwrite=False, plot=True):
-    """Realise the cocoon population and write its summary, flux quantiles, the 1LHAASO comparison
-    and (``plot``) population.png/pdf. Every output is checked before anything is written."""
-    import json
+def population_results(realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RADIUS, chi0=0.4 * u.Unit("g cm-2"),
+                       r0=20 * u.TV, escape="box", seed=1):
+    """Realise the population and summarise it: (flux table, 1LHAASO comparison, summary dict).
+
+    The table holds, per region (all-sky, LHAASO inner and outer) and energy, the smooth
+    population mean and the 2.5/16/50/84/97.5 % quantiles and mean of the realisations.
+    """
     import time
 
     from astropy.table import QTable
 
-    from ._files import prepare_outdir, publish_figure, publish_table, publish_text
     from .skyregions import LHAASO_INNER, LHAASO_OUTER
 
-    outdir = prepare_outdir(outdir, population_output_files(plot), overwrite)
     start = time.perf_counter()
     pop = CocoonPopulation(CocoonEmission(chi0=chi0, r0=r0), n_gas=n_gas, radius=radius, escape=escape, seed=seed)
     sample = pop.realise(realisations)
@@ -882,6 +883,21 @@ def run_population(outdir, realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT
         "lhaaso_1": comparison,
         "seconds": time.perf_counter() - start,
     }
+    return table, comparison, summary
+
+
+def run_population(outdir, realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RADIUS, chi0=0.4 * u.Unit("g cm-2"),
+                   r0=20 * u.TV, escape="box", seed=1, overwrite=False, plot=True):
+    """Realise the cocoon population and write its summary, flux quantiles, the 1LHAASO comparison
+    and (``plot``) population.png/pdf. Every output is checked before anything is written."""
+    import json
+
+    from astropy.table import QTable
+
+    from ._files import prepare_outdir, publish_figure, publish_table, publish_text
+
+    outdir = prepare_outdir(outdir, population_output_files(plot), overwrite)
+    table, comparison, summary = population_results(realisations, n_gas, radius, chi0, r0, escape, seed)
     publish_table(table, outdir / "population_fluxes.ecsv", overwrite, format="ascii.ecsv")
     lognlogs = QTable()
     for name, entry in comparison["components"].items():

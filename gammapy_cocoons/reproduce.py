@@ -65,7 +65,9 @@ _REGIONS = {
 _TITLES = {"inner": r"inner Galaxy, $15^\circ<l<125^\circ$, $|b|<5^\circ$ (model $\times$ 0.65)",
            "outer": r"outer Galaxy, $125^\circ<l<235^\circ$, $|b|<5^\circ$"}
 _SHORT_TITLES = {"inner": r"inner Galaxy (model $\times$ 0.65)", "outer": "outer Galaxy"}
-_FIGURES = ("fig1_bc", "fig2_sed", "figB1_neutrinos", "figB2_r0_scan", "figB3_grammage_laws")
+_FIGURES = ("fig1_bc", "fig2_sed", "figB1_neutrinos", "figB2_r0_scan", "figB3_grammage_laws", "figP_population")
+#: realisations of the cocoon population drawn for figP_population
+POPULATION_REALISATIONS = 200
 #: datasets whose data/model ratios SUMMARY.md reports (not fitted by the figures)
 RATIO_DATASETS = ("lhaaso-km2a-2023-inner", "lhaaso-km2a-2023-outer", "tibet-asgamma-2021-a",
                   "tibet-asgamma-2021-b", "argo-ybj-2015")
@@ -190,6 +192,20 @@ def _write_figure(outdir, stem, table, fig, meta):
     table.meta.update(meta)
     outdir.table(table, f"{stem}.ecsv")
     save_figure(fig, outdir.directory / stem, outdir.overwrite)
+
+
+def _figure_population(outdir):
+    """Not in the paper: the discrete cocoons behind Fig. 2's smooth curves, and 1LHAASO."""
+    from .plotting import plot_population
+    from .population import population_results
+
+    table, comparison, summary = population_results(realisations=POPULATION_REALISATIONS)
+    _write_figure(outdir, "figP_population", table, plot_population(table, comparison, summary), {
+        "figure": f"Cocoon population (not in the paper): {POPULATION_REALISATIONS} realisations of the fiducial "
+                  "cocoons (n_gas 1 cm-3, radius 30 pc), flux quantiles against the smooth model, and 1LHAASO"})
+    return {k: summary[k] for k in ("parameters", "alive", "holding", "flux_share_from_near_cocoons_3tev")} | {
+        "lhaaso_1": {name: {k: v for k, v in entry.items() if k != "lognlogs"}
+                     for name, entry in summary["lhaaso_1"]["components"].items()}}
 
 
 def _figure_1(outdir):
@@ -391,7 +407,7 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
     outdir = _Output(_check_outdir(outdir, overwrite), overwrite)
     describe_baseline(dge)  # a bad choice fails before any work
     points = tuple(points)
-    steps = ["Fig. 1 (B/C fit)", "LHAASO fit", "Fig. 2", "Fig. B.1", "Fig. B.2", "Fig. B.3", "joint fit",
+    steps = ["Fig. 1 (B/C fit)", "LHAASO fit", "Fig. 2", "Fig. B.1", "Fig. B.2", "Fig. B.3", "population", "joint fit",
              "summary"]
     timings = {}
     summary = {"paper": "Ambrosone, Evoli, Schroer & Blasi (2025)", "fiducial": {"chi0_g_cm2": 0.4, "r0_tv": 20.0},
@@ -440,16 +456,20 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
         done(steps[5])
 
         step(steps[6])
-        joint = joint_fit()
-        summary["joint_fit"] = {k: joint[k] for k in ("stat", "ndof", "stat_gamma", "stat_bc", "parameters")}
+        summary["population"] = _figure_population(outdir)
         done(steps[6])
 
         step(steps[7])
+        joint = joint_fit()
+        summary["joint_fit"] = {k: joint[k] for k in ("stat", "ndof", "stat_gamma", "stat_bc", "parameters")}
+        done(steps[7])
+
+        step(steps[8])
         summary["eq9_eq10"] = _eq9_eq10(bc["parameters"]["chi0"]["value"])
         fractions = cocoon_fractions(dge=dge)
         summary["cocoon_fraction"] = [dict(zip(fractions.colnames, map(_plain, row))) for row in fractions]
         summary["data_model_ratios"] = _ratio_summary(data_model_ratios(dge=dge, points=points))
-        done(steps[7])
+        done(steps[8])
     summary["timings_s"] = timings
     outdir.text(json.dumps(summary, indent=2), "summary.json")
     outdir.text(summary_markdown(summary), "SUMMARY.md")
@@ -562,7 +582,26 @@ def summary_markdown(summary):
         e = eq[label]
         lines.append(f"| {e['chi0_g_cm2']:.2f} ({label.replace('_', ' ')}) | {e['confinement_time_yr']:.3g} | "
                      f"{e['maximum_cocoon_radius_pc']:.0f} |")
-    lines += ["", "Paper: 2.5e5 yr and 120 pc for chi_c,0 = 0.4 g cm-2.", "",
+    lines += ["", "Paper: 2.5e5 yr and 120 pc for chi_c,0 = 0.4 g cm-2.", ""]
+    population = summary.get("population")
+    if population:
+        p, near = population["parameters"], population["flux_share_from_near_cocoons_3tev"]
+        lines += [f"## Discrete cocoons (figP_population, not in the paper; {p['realisations']} realisations, "
+                  f"n_gas = {p['n_gas_cm3']:g} cm-3, radius {p['radius_pc']:g} pc)", "",
+                  f"Cocoons alive: {population['alive']['expected']:.0f}; holding 1 / 20 / 100 TV: "
+                  + " / ".join(f"{population['holding'][k]['expected']:.0f}" for k in ("1000_GV", "20000_GV", "100000_GV"))
+                  + f". Share of the 3 TeV cocoon flux from within 0.5 / 1 kpc: all sky "
+                  f"{near['all-sky']['within_0.5_kpc']:.2f} / {near['all-sky']['within_1.0_kpc']:.2f}, LHAASO outer "
+                  f"{near['lhaaso-outer']['within_0.5_kpc']:.2f} / {near['lhaaso-outer']['within_1.0_kpc']:.2f}.", "",
+                  "| 1LHAASO component | sources | faintest N0 [cm-2 s-1 TeV-1] | cocoons above it, median (16-84 %) | "
+                  "of which larger than the largest source |", "|---|---|---|---|---|"]
+        for name, entry in population["lhaaso_1"].items():
+            low, high = entry["detectable_16_84"]
+            lines.append(f"| {name} ({entry['energy_tev']:g} TeV) | {entry['catalog_sources']} | "
+                         f"{entry['catalog_faintest_flux']:.2g} | {entry['detectable_median']:.0f} ({low:.0f}-{high:.0f}) | "
+                         f"{entry['detectable_larger_than_catalog_largest']:.0f} |")
+        lines += [""]
+    lines += [
               "## Cocoon fraction of the total gamma-ray intensity (fiducial chi_c,0 = 0.4 g cm-2, R0 = 20 TV, "
               "DGE as computed)", "",
               "| region | E [TeV] | cocoons / (cocoons + DGE min) | cocoons / (cocoons + DGE max) |", "|---|---|---|---|"]
