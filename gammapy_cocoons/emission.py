@@ -84,8 +84,8 @@ class CocoonEmission:
     absorption : bool
         Absorb the gamma rays on the CMB along each line of sight (:meth:`transmission`;
         default False, the paper's Eq. 8). Neutrinos are never absorbed. The gammapy models
-        (CocoonSpectralModel x CocoonSpatialModel) factorise spectrum and morphology and do not
-        take this option.
+        (CocoonSpectralModel x CocoonSpatialModel) factorise spectrum and morphology; their region
+        fluxes take the same option as ``RegionFluxSpectralModel(..., absorption=True)``.
     """
 
     def __init__(

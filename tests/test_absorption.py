@@ -96,3 +96,35 @@ def test_cocoon_transmission_against_a_brute_force_sky_sum():
     assert np.allclose(nu.value, 1.0)
     with pytest.raises(TypeError, match="absorption"):
         CocoonEmission(absorption="yes")
+
+
+def test_gammapy_cocoon_models_take_the_absorption_option():
+    """RegionFluxSpectralModel(absorption=True) is the engine's absorbed region flux (issue 14),
+    round-trips, and refuses DGE templates and neutrinos."""
+    import astropy.units as u
+    from gammapy.modeling.models import SkyModel
+
+    from gammapy_cocoons import (
+        LHAASO_INNER, LHAASO_OUTER, CocoonEmission, CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel,
+    )
+
+    sky = SkyModel(spectral_model=CocoonSpectralModel(), spatial_model=CocoonSpatialModel(), name="cocoons")
+    energy = np.array([10.0, 300.0, 2200.0]) * u.TeV
+    for region in (LHAASO_INNER, LHAASO_OUTER, None):
+        absorbed = RegionFluxSpectralModel(sky, region=region, absorption=True)
+        plain = RegionFluxSpectralModel(sky, region=region)
+        expected = CocoonEmission(absorption=True).flux(energy, region=region) / CocoonEmission().flux(energy, region=region)
+        np.testing.assert_allclose((absorbed(energy) / plain(energy)).value, expected.value, rtol=1e-10)
+        assert absorbed(energy)[0] == plain(energy)[0]  # no absorption at 10 TeV
+    back = RegionFluxSpectralModel.from_dict(RegionFluxSpectralModel(sky, LHAASO_INNER, absorption=True).to_dict())
+    assert back.absorption and np.allclose(back(energy).value, absorbed.__class__(sky, LHAASO_INNER, absorption=True)(
+        energy).value, rtol=1e-12)
+    neutrinos = SkyModel(spectral_model=CocoonSpectralModel(secondary="nu_all"), spatial_model=CocoonSpatialModel())
+    with pytest.raises(ValueError, match="neutrinos"):
+        RegionFluxSpectralModel(neutrinos, absorption=True)
+    from gammapy_cocoons.dge import fermi_pi0_dge
+
+    with pytest.raises(ValueError, match="DGE"):
+        RegionFluxSpectralModel(fermi_pi0_dge("min"), absorption=True)
+    with pytest.raises(TypeError, match="absorption"):
+        RegionFluxSpectralModel(sky, absorption="yes")

@@ -38,6 +38,27 @@ def _cocoon_fraction(dist, lb_region):
     return _FRACTIONS[key]
 
 
+def _cocoon_transmission(dist, lb_region, energy):
+    """Emission-weighted CMB transmission of the cocoons in a region at ``energy`` (any shape)."""
+    from ..physics.absorption import cmb_absorption_coefficient
+
+    e = energy.to_value("GeV")
+    unique, inverse = np.unique(np.ravel(e), return_inverse=True)
+    key = (dist, lb_region.key, "transmission", unique.tobytes())
+    if key not in _FRACTIONS:
+        kappa = cmb_absorption_coefficient(unique)
+        result = np.ones(unique.size)
+        absorbed = kappa * 2.0 * dist.r_max > 1e-7
+        if np.any(absorbed):
+            total = lineofsight.sky_integral(dist, lb_region)
+            if total > 0:
+                result[absorbed] = lineofsight.sky_integral(dist, lb_region, kappa=kappa[absorbed]) / total
+        _FRACTIONS[key] = result
+        if len(_FRACTIONS) > 256:
+            _FRACTIONS.popitem(last=False)
+    return _FRACTIONS[key][inverse].reshape(np.shape(e))
+
+
 def _collapse(value):
     """A constant array of parameter samples as one value (others are left to fail clearly)."""
     value = u.Quantity(value)
@@ -399,13 +420,27 @@ class RegionFluxSpectralModel(SpectralModel):
     scale : float
         Extra factor on the prediction, e.g. 0.65 for the LHAASO inner-Galaxy mask as in the
         paper (when the masks themselves are not modelled).
+    absorption : bool
+        Absorb the cocoons' gamma rays on the CMB along each line of sight of the region (the
+        emission-weighted transmission of :meth:`~gammapy_cocoons.CocoonEmission.transmission`);
+        default False, the paper's Eq. 8. Only for a `~gammapy_cocoons.CocoonSpatialModel` with
+        gamma rays: the embedded DGE carries its own absorption, and neutrinos are never absorbed.
     """
 
     tag = ["RegionFluxSpectralModel", "region-flux"]
 
-    def __init__(self, sky_model, region=None, masks=None, scale=1.0):
+    def __init__(self, sky_model, region=None, masks=None, scale=1.0, absorption=False):
         if not isinstance(sky_model, SkyModel) or sky_model.spatial_model is None:
             raise TypeError("sky_model must be a gammapy SkyModel with a spatial model")
+        if not isinstance(absorption, (bool, np.bool_)):
+            raise TypeError(f"absorption must be True or False, got {absorption!r}")
+        if absorption:
+            if not isinstance(sky_model.spatial_model, CocoonSpatialModel):
+                raise ValueError("absorption applies to the cocoon model (CocoonSpatialModel); DGE templates carry "
+                                 "their own absorption")
+            if getattr(sky_model.spectral_model, "secondary", "gamma") != "gamma":
+                raise ValueError("absorption applies to gamma rays; neutrinos are never absorbed")
+        self.absorption = bool(absorption)
         if masks:
             region = mask_out(region, *masks) if region is not None else None
             if region is None:
@@ -493,7 +528,10 @@ class RegionFluxSpectralModel(SpectralModel):
         spatial = self.sky_model.spatial_model
         if isinstance(spatial, CocoonSpatialModel) and self._lb_region is not None:
             dist = spatial.distribution(**spatial_values)
-            return _cocoon_fraction(dist, self._lb_region) * u.one
+            fraction = _cocoon_fraction(dist, self._lb_region)
+            if self.absorption:
+                fraction = fraction * _cocoon_transmission(dist, self._lb_region, u.Quantity(energy))
+            return fraction * u.one
         template_axis = _template_energy_axis(spatial)
         if template_axis is not None:
             return self._template_node_interpolation(spatial, template_axis, u.Quantity(energy))
@@ -564,6 +602,7 @@ class RegionFluxSpectralModel(SpectralModel):
                 "type": self.tag[0],
                 "region": region_to_dict(self.region),
                 "scale": self.scale,
+                "absorption": self.absorption,
                 "model": self.sky_model.to_dict(full_output),
             }
         }
@@ -572,4 +611,5 @@ class RegionFluxSpectralModel(SpectralModel):
     def from_dict(cls, data, **kwargs):
         spectral = data.get("spectral", data)
         sky_model = SkyModel.from_dict(spectral["model"])
-        return cls(sky_model, region=region_from_dict(spectral.get("region")), scale=spectral.get("scale", 1.0))
+        return cls(sky_model, region=region_from_dict(spectral.get("region")), scale=spectral.get("scale", 1.0),
+                   absorption=bool(spectral.get("absorption", False)))
