@@ -140,7 +140,7 @@ def test_seeds():
     assert not np.array_equal(a.n_alive, c.n_alive)
 
 
-def test_cube_conserves_the_flux(sample):
+def test_cube_conserves_the_flux(sample, tmp_path):
     from gammapy.maps import HpxGeom, MapAxis, WcsGeom
     from regions import RectangleSkyRegion
     from astropy.coordinates import SkyCoord
@@ -158,6 +158,13 @@ def test_cube_conserves_the_flux(sample):
     np.testing.assert_allclose(in_map, sample.flux(axis.center, band)[2].to_value("cm-2 s-1 TeV-1"), rtol=0.02)
     with pytest.raises(ValueError, match="index"):
         sample.cube(geom, index=sample.n)
+    # exportable like the smooth templates, and read back by gammapy
+    from gammapy.maps import Map
+
+    from gammapy_cocoons.templates import write_cube
+
+    path = write_cube(cube, tmp_path / "realisation.fits", format="gadf")
+    np.testing.assert_allclose(Map.read(path).data, cube.data, rtol=1e-6)
 
 
 def test_detectable_cocoons(sample):
@@ -225,3 +232,15 @@ def test_age_tables_average_to_eq7():
     exponential = CocoonPopulation(escape="exponential")
     _, ages, table = exponential._age_table(energy.to_value("GeV"), "gamma")
     np.testing.assert_allclose(np.trapezoid(table, ages, axis=0), production, rtol=3e-3)
+
+
+def test_point_like_mean_is_the_smooth_model():
+    """Point-like cocoons (radius 1e-6 pc): beyond 1 kpc the mean over realisations equals the
+    smooth model minus its part within 1 kpc (the near-field quadrature)."""
+    point = CocoonPopulation(radius=1e-6 * u.pc, seed=4)
+    sample = point.realise(200)
+    for region in (None, LHAASO_OUTER):
+        flux = sample.flux(ENERGY, region, min_distance=1 * u.kpc)
+        expected = point.mean_flux(ENERGY, region, min_distance=1 * u.kpc)
+        assert np.all(expected < point.emission.flux(ENERGY, region=region))
+        assert np.all(np.abs(flux.mean(axis=0) - expected) < 4 * flux.std(axis=0) / np.sqrt(sample.n))
