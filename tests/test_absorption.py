@@ -122,9 +122,10 @@ def test_gammapy_cocoon_models_take_the_absorption_option():
     neutrinos = SkyModel(spectral_model=CocoonSpectralModel(secondary="nu_all"), spatial_model=CocoonSpatialModel())
     with pytest.raises(ValueError, match="neutrinos"):
         RegionFluxSpectralModel(neutrinos, absorption=True)
-    from gammapy_cocoons.dge import fermi_pi0_dge
+    from gammapy.modeling.models import GaussianSpatialModel, PowerLawSpectralModel
 
+    template = SkyModel(spectral_model=PowerLawSpectralModel(), spatial_model=GaussianSpatialModel(frame="galactic"))
     with pytest.raises(ValueError, match="DGE"):
-        RegionFluxSpectralModel(fermi_pi0_dge("min"), absorption=True)
+        RegionFluxSpectralModel(template, absorption=True)
     with pytest.raises(TypeError, match="absorption"):
         RegionFluxSpectralModel(sky, absorption="yes")
