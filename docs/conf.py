@@ -1,5 +1,13 @@
 """Sphinx configuration of the gammapy-cocoons documentation (build: sphinx-build -W -b html docs docs/_build)."""
+import shutil
+import sys
 from importlib import metadata
+from pathlib import Path
+
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).parent))
+import tutorial_notebooks  # noqa: E402
 
 project = "gammapy-cocoons"
 author = "the gammapy-cocoons developers"
@@ -10,15 +18,17 @@ except metadata.PackageNotFoundError:
     release = "unknown"
 
 extensions = [
-    "myst_parser",
+    "myst_nb",
     "numpydoc",
     "sphinx.ext.autodoc",
     "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
 ]
-source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
-exclude_patterns = ["_build"]
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
+exclude_patterns = ["_build", "tutorials/*.py"]
+# the tutorial notebooks arrive executed (below); the docs build never runs a cell itself
+nb_execution_mode = "off"
 myst_enable_extensions = ["dollarmath"]
 myst_heading_anchors = 3
 
@@ -33,7 +43,30 @@ numpydoc_xref_param_type = False
 default_role = "obj"
 nitpicky = False
 
-html_theme = "alabaster"
+html_theme = "pydata_sphinx_theme"
+html_theme_options = {"show_toc_level": 2, "navigation_with_keys": False}
 html_title = f"gammapy-cocoons {release}"
 html_static_path = []
 version = release
+
+
+def _tutorial_pages():
+    """docs/tutorials/NAME.ipynb (executed, with a download line) and NAME.py for every tutorial.
+
+    The notebooks come from tutorial_notebooks: executed once and cached by script hash (the
+    tests execute them and point $GAMMAPY_COCOONS_NOTEBOOKS here, so the build reuses them). A
+    failing tutorial stops the build with its name and the error.
+    """
+    target = Path(__file__).parent / "tutorials"
+    target.mkdir(exist_ok=True)
+    for executed in tutorial_notebooks.executed_notebooks():
+        notebook = nbformat.read(executed, as_version=4)
+        name = executed.stem
+        notebook.cells.insert(1, nbformat.v4.new_markdown_cell(
+            f"Download this tutorial as a Jupyter notebook: {{download}}`{name}.ipynb <{name}.ipynb>`, or as a "
+            f"Python script: {{download}}`{name}.py <{name}.py>`."))
+        nbformat.write(notebook, target / f"{name}.ipynb")
+        shutil.copyfile(tutorial_notebooks.ROOT / "tutorials" / f"{name}.py", target / f"{name}.py")
+
+
+_tutorial_pages()

@@ -139,6 +139,25 @@ class SpectralFluxPointsDataset(FluxPointsDataset):
         return flux
 
 
+class _PointsSkyModel(SkyModel):
+    """The SkyModel of a region flux compared with flux points. gammapy checks a SkyModel's unit by
+    evaluating it at 1 TeV, which a user's DGE cube need not cover (a template refuses energies
+    outside its own); here the unit is checked at the points' first energy instead."""
+
+    def __init__(self, *args, unit_check_energy=1 * u.TeV, **kwargs):
+        self._unit_check_energy = u.Quantity(unit_check_energy).reshape(1)
+        super().__init__(*args, **kwargs)
+
+    def copy(self, name=None, copy_data=False, **kwargs):
+        kwargs.setdefault("unit_check_energy", self._unit_check_energy)
+        return super().copy(name=name, copy_data=copy_data, **kwargs)
+
+    def _check_unit(self):
+        unit = self.spectral_model(self._unit_check_energy).unit
+        if not unit.is_equivalent("cm-2 s-1 TeV-1"):
+            raise ValueError(f"SkyModel unit {unit} is not equivalent to cm-2 s-1 TeV-1")
+
+
 def build_lhaaso_fit(grammage="exponential", variant="min", r0=20 * u.TV, chi0=0.4 * u.Unit("g cm-2"),
                      dge="embedded", datasets=DEFAULT_FIT_DATASETS, points=(), shared_dge_norm=True):
     """Datasets and models of the joint fit of cocoons + DGE (see the module documentation).
@@ -184,7 +203,7 @@ def build_lhaaso_fit(grammage="exponential", variant="min", r0=20 * u.TV, chi0=0
         dge_region = SkyModel(spectral_model=norm, spatial_model=template.spatial_model, name=f"dge-{name}")
         total = (RegionFluxSpectralModel(cocoons, region=region, scale=scale)
                  + RegionFluxSpectralModel(dge_region, region=region, scale=scale))
-        model = SkyModel(spectral_model=total, name=name)
+        model = _PointsSkyModel(spectral_model=total, name=name, unit_check_energy=flux_points.energy_ref[0])
         out.append(SpectralFluxPointsDataset(data=flux_points, models=model, name=name))
     return Datasets(out), cocoons, norms
 

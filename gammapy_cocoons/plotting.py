@@ -9,9 +9,8 @@ _E2I = u.Unit("GeV cm-2 s-1 sr-1")
 
 
 def _matplotlib():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    # no matplotlib.use here: the backend is the user's (inline in notebooks); headless
+    # machines fall back to Agg by themselves
     import matplotlib.pyplot as plt
 
     return plt

@@ -14,3 +14,19 @@ def fiducial():
 @pytest.fixture(scope="session")
 def energies():
     return np.geomspace(10 * u.GeV, 1 * u.PeV, 11)
+
+
+@pytest.fixture(scope="session")
+def executed_tutorials(tmp_path_factory):
+    """Every tutorial executed once as a Jupyter notebook; the docs build (tests/test_docs.py)
+    reuses these through $GAMMAPY_COCOONS_NOTEBOOKS instead of executing them again."""
+    import os
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "docs"))
+    import tutorial_notebooks
+
+    directory = tmp_path_factory.mktemp("notebooks")
+    os.environ[tutorial_notebooks.CACHE_VARIABLE] = str(directory)
+    return {path.stem: path for path in tutorial_notebooks.executed_notebooks(directory)}

@@ -186,3 +186,26 @@ def test_spectral_dataset_equals_gammapy_path():
     other = SpectralFluxPointsDataset(data=first.data, models=first.models)
     other._stat_type = "distrib-like"  # any stat type but "chi2" takes gammapy's route
     assert other.stat_sum() == FluxPointsDataset.stat_sum(other)
+
+
+def test_a_user_dge_cube_need_not_cover_1_tev(tmp_path):
+    """gammapy checks a SkyModel's unit at 1 TeV; a user's DGE cube starting above it must still fit
+    (the unit is checked at the points' first energy), and energies outside it stay refused."""
+    from gammapy.maps import Map, MapAxis, WcsGeom
+    from gammapy.modeling import Fit
+
+    from gammapy_cocoons.fitting import build_lhaaso_fit
+
+    axis = MapAxis.from_energy_bounds(5 * u.TeV, 3000 * u.TeV, 8, name="energy_true")
+    geom = WcsGeom.create(skydir=(180, 0), width=(120, 12), binsz=1.0, frame="galactic", axes=[axis])
+    intensity = 1e-13 * (axis.center.to_value("TeV") / 10) ** -2.7
+    cube = Map.from_geom(geom, data=np.ones(geom.data_shape) * intensity[:, None, None],
+                         unit="cm-2 s-1 TeV-1 sr-1")
+    path = tmp_path / "user_dge.fits"
+    cube.write(path)
+    datasets, cocoons, norms = build_lhaaso_fit(dge=str(path), datasets=("lhaaso-km2a-2023-outer",))
+    assert Fit().optimize(datasets).success
+    copied = datasets.models.copy()  # what Fit does: the copies keep the unit-check energy
+    assert len(copied) == len(datasets.models)
+    with pytest.raises(ValueError, match="template's range"):
+        datasets[0].models[0].spectral_model(1 * u.TeV)

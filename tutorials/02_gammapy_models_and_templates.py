@@ -1,9 +1,12 @@
-"""The cocoons as gammapy models: SkyModel, region fluxes, a joint fit and FITS sky templates.
-
-Run with ``python tutorials/02_gammapy_models_and_templates.py``; the test suite runs it too.
-Files are written into a new temporary directory (printed at the end).
 """
-import tempfile
+The cocoons as gammapy models
+=============================
+
+The cocoons as a gammapy ``SkyModel``: region fluxes, a joint fit with gammapy's ``Fit``, YAML
+round trips and FITS sky templates. Files go into ``cocoons-tutorial-02/`` in the current
+directory.
+"""
+
 from pathlib import Path
 
 import numpy as np
@@ -24,19 +27,33 @@ from gammapy_cocoons import (
 )
 from gammapy_cocoons.templates import make_cube, write_cube
 
-outdir = Path(tempfile.mkdtemp(prefix="cocoons-tutorial-"))
+outdir = Path("cocoons-tutorial-02")
+outdir.mkdir(exist_ok=True)
 
-# 1. The cocoons as a SkyModel: all-sky flux (spectral) x normalised morphology (spatial)
+# %%
+# A SkyModel
+# ----------
+# All-sky flux (spectral) times normalised morphology (spatial).
+
 cocoons = SkyModel(spectral_model=CocoonSpectralModel(), spatial_model=CocoonSpatialModel(), name="cocoons")
 print(cocoons.spectral_model.parameters.to_table()["name", "value", "unit", "frozen"])
 
-# 2. Region fluxes (Eq. 8 over the LHAASO regions) share the cocoon Parameter objects
-inner = RegionFluxSpectralModel(cocoons, region=LHAASO_INNER, scale=0.65)  # the paper's mask factor
+# %%
+# Region fluxes
+# -------------
+# Eq. 8 over the LHAASO regions; the region models share the cocoon Parameter objects. 0.65 is
+# the paper's factor for the LHAASO source mask in the inner region.
+
+inner = RegionFluxSpectralModel(cocoons, region=LHAASO_INNER, scale=0.65)
 outer = RegionFluxSpectralModel(cocoons, region=LHAASO_OUTER)
 energy = np.geomspace(1, 100, 5) * u.TeV
 print("inner E^2 I [GeV cm-2 s-1 sr-1]:", (energy**2 * inner.intensity(energy)).to_value("GeV cm-2 s-1 sr-1"))
 
-# 3. A joint fit of chi0 and R0 to simulated inner/outer points (tutorial 04 fits the real LHAASO data)
+# %%
+# A joint fit of simulated points
+# -------------------------------
+# chi0 and R0 fitted to simulated inner and outer points (tutorial 04 fits the LHAASO data).
+
 rng = np.random.default_rng(0)
 
 
@@ -54,19 +71,26 @@ result = Fit().run(datasets)
 chi0 = cocoons.spectral_model.chi0
 print(f"fit success={result.success}: chi0 = {chi0.value:.3f} +- {chi0.error:.3f} g cm-2 (simulated with 0.4)")
 
-# 4. Models round-trip through YAML (import gammapy_cocoons before Models.read)
+# %%
+# YAML
+# ----
+# Models round-trip through YAML (import gammapy_cocoons before ``Models.read``).
+
 Models([cocoons]).write(outdir / "cocoons.yaml", overwrite=True)
 print("read back:", Models.read(outdir / "cocoons.yaml")[0].spectral_model.tag[0])
 
-# 5. Sky templates: pixel-integrated cubes on WCS and HEALPix, written as FITS
+# %%
+# Sky templates
+# -------------
+# Pixel-integrated cubes on WCS and HEALPix grids, written as FITS in three conventions.
+
 axis = MapAxis.from_energy_bounds("100 GeV", "100 TeV", 3, name="energy_true")
 wcs = make_cube(cocoons, WcsGeom.create(skydir=(0, 0), width=(360, 20), binsz=0.5, frame="galactic", axes=[axis]))
 hpx = make_cube(cocoons, HpxGeom.create(nside=32, frame="galactic", axes=[axis]))
 for cube, name, fmt in ((wcs, "cocoons_gadf.fits", "gadf"), (wcs, "cocoons_fermi.fits", "fermi"),
                         (hpx, "cocoons_healpix.fits", "healpix")):
     path = write_cube(cube, outdir / name, format=fmt, overwrite=True)
-    print(f"wrote {fmt:8s} {path.name}")
+    print(f"wrote {fmt:8s} {path}")
 flux = (hpx.quantity * hpx.geom.to_image().solid_angle()).sum(axis=-1)
 print("HEALPix cube flux / all-sky model flux:", (flux / cocoons.spectral_model(axis.center)).to_value(""))
 print("gadf cube read back:", Map.read(outdir / "cocoons_gadf.fits").geom.data_shape)
-print("outputs in", outdir)

@@ -1,15 +1,12 @@
-"""Joint fit of LHAASO-KM2A inner and outer with cocoons + the embedded diffuse emission (DGE).
-
-Run with ``python tutorials/04_lhaaso_fit_with_dge.py``; the test suite runs it too. Builds, by
-hand, what ``gammapy-cocoons fit`` and :func:`gammapy_cocoons.fitting.build_lhaaso_fit` do, and
-writes the SED plot into a new temporary directory (printed at the end).
 """
-import tempfile
-from pathlib import Path
+LHAASO inner and outer: cocoons plus the diffuse emission
+=========================================================
 
-import matplotlib
+A joint fit of the LHAASO-KM2A inner and outer points with the cocoons and the embedded
+conventional diffuse emission (DGE), built by hand: what ``gammapy-cocoons fit`` and
+:func:`gammapy_cocoons.fitting.build_lhaaso_fit` do.
+"""
 
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import astropy.units as u
 from gammapy.datasets import Datasets, FluxPointsDataset
@@ -21,18 +18,24 @@ from gammapy_cocoons.datasets import load_flux_points
 from gammapy_cocoons.dge import conventional_dge
 from gammapy_cocoons.plotting import plot_sed
 
-outdir = Path(tempfile.mkdtemp(prefix="cocoons-lhaaso-"))
+# %%
+# The models
+# ----------
+# The cocoons (the paper's fiducial values as the start) and the embedded conventional DGE
+# ("base min": gas x CR sea x AAfrag, a HEALPix template; see the DGE page).
 
-# 1. The cocoons (paper's fiducial start) and the embedded conventional DGE ("base min")
 cocoons = SkyModel(spectral_model=CocoonSpectralModel(chi0=0.4 * u.Unit("g cm-2"), r0=20 * u.TV),
                    spatial_model=CocoonSpatialModel(), name="cocoons")
-dge = conventional_dge("min")  # gas x CR sea x AAfrag, a HEALPix template; see docs/dge.md
+dge = conventional_dge("min")
 
-# 2. One FluxPointsDataset per region. The points are region fluxes (intensity x solid angle), so
-#    the model is the region integral of each SkyModel. The cocoon parameters and one DGE
-#    normalisation are shared by the regions (a PowerLawNormSpectralModel per region would give
-#    each its own); the inner predictions are scaled by 0.65 for the LHAASO source mask, as in
-#    the paper.
+# %%
+# One dataset per region
+# ----------------------
+# The points are region fluxes (intensity x solid angle), so the model is the region integral of
+# each SkyModel. The cocoon parameters and one DGE normalisation are shared by the regions (a
+# PowerLawNormSpectralModel per region would give each its own); the inner predictions are
+# scaled by 0.65 for the LHAASO source mask, as in the paper.
+
 datasets, norms = [], {"all regions": PowerLawNormSpectralModel()}
 for name, scale in (("inner", 0.65), ("outer", 1.0)):
     points = load_flux_points(f"lhaaso-km2a-2023-{name}")
@@ -44,7 +47,11 @@ for name, scale in (("inner", 0.65), ("outer", 1.0)):
     datasets.append(FluxPointsDataset(data=points, models=SkyModel(spectral_model=total, name=name), name=name))
 datasets = Datasets(datasets)
 
-# 3. Fit chi0, R0 and the DGE norm with gammapy's Fit
+# %%
+# The fit
+# -------
+# chi0, R0 and the DGE norm with gammapy's ``Fit``.
+
 result = Fit().run(datasets)
 spectral = cocoons.spectral_model
 print(f"success={result.success} stat={result.total_stat:.2f} for {sum(d.mask.sum() for d in datasets)} points")
@@ -53,7 +60,11 @@ print(f"chi0 = {spectral.chi0.value:.2f} +- {spectral.chi0.error:.2f} g cm-2, "
 for name, norm in norms.items():
     print(f"DGE norm {name}: {norm.norm.value:.2f} +- {norm.norm.error:.2f}")
 
-# 4. How much do the cocoons matter? Refit without them (chi0 = 0) and compare
+# %%
+# How much do the cocoons matter?
+# -------------------------------
+# Refit without them (chi0 = 0) and compare.
+
 best = result.total_stat
 saved = {p: p.value for p in datasets.models.parameters.unique_parameters}
 spectral.chi0.value, spectral.chi0.frozen, spectral.r0.frozen = 0.0, True, True
@@ -63,10 +74,13 @@ for parameter, value in saved.items():
     parameter.value = value
 spectral.chi0.frozen = spectral.r0.frozen = False
 
-# 5. The SEDs with their components, per sr as in the paper's Fig. 2
+# %%
+# The SEDs
+# --------
+# With their components, per sr as in the paper's Fig. 2.
+
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
 for ax, dataset in zip(axes, datasets):
     plot_sed(ax, dataset)
 fig.tight_layout()
-fig.savefig(outdir / "lhaaso_fit.png", dpi=120)
-print("plot in", outdir / "lhaaso_fit.png")
+plt.show()

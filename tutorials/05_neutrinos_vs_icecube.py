@@ -1,15 +1,11 @@
-"""Neutrinos from the cocoons and the diffuse emission against IceCube's Galactic-plane fits.
-
-Run with ``python tutorials/05_neutrinos_vs_icecube.py``; the test suite runs it too. The figure
-goes into a new temporary directory (printed at the end). ``gammapy-cocoons reproduce`` draws the
-same comparison as the paper's Fig. B.1.
 """
-import tempfile
-from pathlib import Path
+Neutrinos against IceCube
+=========================
 
-import matplotlib
+Neutrinos from the cocoons and the diffuse emission against IceCube's Galactic-plane fits.
+``gammapy-cocoons reproduce`` draws the same comparison as the paper's Fig. B.1.
+"""
 
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import astropy.units as u
@@ -19,32 +15,47 @@ from gammapy_cocoons import CocoonSpatialModel, CocoonSpectralModel, RegionFluxS
 from gammapy_cocoons.datasets import load_band
 from gammapy_cocoons.dge import conventional_dge
 
-outdir = Path(tempfile.mkdtemp(prefix="cocoons-neutrinos-"))
 energy = np.geomspace(300 * u.GeV, 300 * u.TeV, 40)
 e2 = "GeV cm-2 s-1"
 
-# 1. The same models as for gamma rays with secondary="nu_per_flavour": nu + anti-nu of one
-#    flavour at Earth, after oscillations (1:1:1), IceCube's convention
+# %%
+# The models
+# ----------
+# The same models as for gamma rays with ``secondary="nu_per_flavour"``: nu + anti-nu of one
+# flavour at Earth, after oscillations (1:1:1), IceCube's convention.
+
 cocoons = SkyModel(spectral_model=CocoonSpectralModel(secondary="nu_per_flavour"),
                    spatial_model=CocoonSpatialModel(), name="cocoons-nu")
 dge = conventional_dge("min", secondary="nu_per_flavour")
 
-# 2. IceCube fits templates to the whole sky: integrate over it (region=None)
+# %%
+# The whole sky
+# -------------
+# IceCube fits templates to the whole sky: integrate over it (``region=None``).
+
 all_sky = {name: RegionFluxSpectralModel(model, region=None) for name, model in (("cocoons", cocoons), ("DGE", dge))}
 sed = {name: (energy**2 * model(energy)).to_value(e2) for name, model in all_sky.items()}
 sed["total"] = sed["cocoons"] + sed["DGE"]
 
-# 3. Gamma rays and neutrinos come from the same pions. For pp collisions the rule of thumb is
-#    E^2 Phi_nu,flavour(E) ~ 1/2 E^2 Phi_gamma(2E) (neutrinos carry about half the energy of the
-#    photons). AAfrag follows it to a few per cent well below the cut-off; near the cut-off the
-#    rule fails, as it assumes the secondaries take fixed fractions of the parent energy.
+# %%
+# Gamma rays and neutrinos
+# ------------------------
+# They come from the same pions. For pp collisions the rule of thumb is
+# E^2 Phi_nu,flavour(E) ~ 1/2 E^2 Phi_gamma(2E) (neutrinos carry about half the energy of the
+# photons). AAfrag follows it to a few per cent well below the cut-off; near the cut-off the rule
+# fails, as it assumes the secondaries take fixed fractions of the parent energy.
+
 gamma = CocoonSpectralModel()
 check = np.geomspace(100 * u.GeV, 10 * u.TeV, 5)
 rule = 0.5 * (2 * check) ** 2 * gamma(2 * check)
 print("cocoon nu / rule of thumb at", check, ":",
       np.array2string((check**2 * cocoons.spectral_model(check) / rule).to_value(""), precision=2))
 
-# 4. The three IceCube 2023 fits (per flavour, all sky), and where the model sits in each band
+# %%
+# IceCube 2023
+# ------------
+# The three fits (per flavour, all sky), and where the model sits in each band.
+
 fig, ax = plt.subplots(figsize=(6.4, 4.6))
 for (name, label), color in zip((("pi0", "IceCube pi0"), ("kra5", "IceCube KRA-gamma 5"),
                                  ("kra50", "IceCube KRA-gamma 50")), ("C1", "C2", "C4")):
@@ -61,5 +72,4 @@ ax.set(xscale="log", yscale="log", ylim=(1e-10, 3e-6), xlabel="E [GeV]",
        ylabel="E$^2$ dN/dE per flavour, all sky [GeV cm$^{-2}$ s$^{-1}$]")
 ax.legend(fontsize=8)
 fig.tight_layout()
-fig.savefig(outdir / "neutrinos.png", dpi=120)
-print("plot in", outdir / "neutrinos.png")
+plt.show()

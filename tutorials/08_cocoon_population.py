@@ -1,0 +1,77 @@
+"""
+The discrete cocoons
+====================
+
+The cocoons behind the smooth emission: how many there are, how much the flux of a region
+fluctuates from one realisation of the Galaxy to another, a sky map of one realisation, and how
+many cocoons a survey would resolve (the 1LHAASO catalogue). See the "Discrete cocoons" page.
+"""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import astropy.units as u
+from astropy.table import QTable
+from gammapy.maps import HpxGeom, MapAxis
+
+from gammapy_cocoons import LHAASO_INNER, LHAASO_OUTER, CocoonEmission
+from gammapy_cocoons.population import CocoonPopulation, lhaaso_comparison
+
+# %%
+# The population
+# --------------
+# Born at R_SN = 1/30 per yr from the source density, each holding its cosmic rays for the
+# confinement time tau_c(R) = chi_c(R) / (m_p n_gas c) (Eq. 5); 30 pc spheres.
+
+pop = CocoonPopulation(CocoonEmission(), n_gas=1 * u.Unit("cm-3"), radius=30 * u.pc, seed=1)
+print(f"cocoons alive: {pop.mean_number():.0f}; holding 20 TV: {pop.mean_number(20 * u.TV):.0f}; "
+      f"holding 100 TV: {pop.mean_number(100 * u.TV):.0f}")
+sample = pop.realise(300)
+print("cocoons in the first realisations:", sample.n_alive[:5])
+
+# %%
+# Region fluxes
+# -------------
+# Their spread over the realisations against the population mean (the smooth model, corrected
+# for the cocoons' size near the observer).
+
+energy = np.geomspace(0.5, 50, 12) * u.TeV
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+for ax, (name, region) in zip(axes, (("inner", LHAASO_INNER), ("outer", LHAASO_OUTER))):
+    low2, low, median, high, high2 = sample.quantiles(energy, region).to_value("cm-2 s-1 TeV-1")
+    mean = pop.mean_flux(energy, region).to_value("cm-2 s-1 TeV-1")
+    e2 = energy.to_value("TeV") ** 2
+    ax.fill_between(energy.value, low2 * e2, high2 * e2, alpha=0.2, color="C0", label="95 % of realisations")
+    ax.fill_between(energy.value, low * e2, high * e2, alpha=0.4, color="C0", label="68 %")
+    ax.plot(energy.value, mean * e2, "k--", label="population mean")
+    ax.set(xscale="log", yscale="log", xlabel="E [TeV]", ylabel="E$^2$ F [TeV cm$^{-2}$ s$^{-1}$]",
+           title=f"cocoons, LHAASO {name}")
+    ax.legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %%
+# One realisation on the sky
+# --------------------------
+# A HEALPix cube of one realisation, the same kind of map as the smooth templates (write it with
+# ``gammapy_cocoons.templates.write_cube``).
+
+axis = MapAxis.from_energy_bounds(1 * u.TeV, 10 * u.TeV, 1, name="energy_true")
+cube = sample.cube(HpxGeom.create(nside=64, frame="galactic", axes=[axis]), index=0)
+cube.slice_by_idx({"energy_true": 0}).plot(stretch="log")
+plt.show()
+
+# %%
+# What a survey would resolve
+# ---------------------------
+# With a sensitivity of your own (flux threshold against angular size; here made up), and against
+# the 1LHAASO catalogue, with its faintest fluxes as a proxy threshold.
+
+sensitivity = QTable({"angular_size": [0.1, 0.5, 2.0] * u.deg,
+                      "flux": [2e-14, 5e-14, 2e-13] * u.Unit("cm-2 s-1 TeV-1")})
+seen = sample.detectable(sensitivity, 3 * u.TeV)
+print(f"above the made-up sensitivity at 3 TeV: median {np.median(seen['number']):.0f} cocoons carrying "
+      f"{np.median(seen['flux_fraction']):.1%} of the cocoon flux")
+for name, entry in lhaaso_comparison(sample, realisations=100)["components"].items():
+    low, high = entry["detectable_16_84"]
+    print(f"1LHAASO {name} at {entry['energy_tev']:g} TeV: {entry['detectable_median']:.0f} ({low:.0f}-{high:.0f}) "
+          f"cocoons above the faintest of its {entry['catalog_sources']} sources")
