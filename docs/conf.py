@@ -26,7 +26,7 @@ extensions = [
     "sphinx.ext.viewcode",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
-exclude_patterns = ["_build", "tutorials/*.py"]
+exclude_patterns = ["_build", "tutorials/*.py", "_generated"]
 # the tutorial notebooks arrive executed (below); the docs build never runs a cell itself
 nb_execution_mode = "off"
 myst_enable_extensions = ["dollarmath"]
@@ -69,4 +69,24 @@ def _tutorial_pages():
         shutil.copyfile(tutorial_notebooks.ROOT / "tutorials" / f"{name}.py", target / f"{name}.py")
 
 
+
+def _reproduced_figures():
+    """docs/_generated/*.png: the figures of `gammapy-cocoons reproduce`, from the tests' run
+    ($GAMMAPY_COCOONS_REPRODUCED) or from a run of this build (about a minute, kept in _build)."""
+    import os
+
+    source = os.environ.get("GAMMAPY_COCOONS_REPRODUCED")
+    if not source:
+        source = Path(__file__).parent / "_build" / "reproduce"
+        if not (source / "SUMMARY.md").exists():
+            from gammapy_cocoons.reproduce import reproduce
+
+            reproduce(source, overwrite=True)
+    target = Path(__file__).parent / "_generated"
+    target.mkdir(exist_ok=True)
+    for png in sorted(Path(source).glob("fig*.png")):
+        shutil.copyfile(png, target / png.name)
+
+
 _tutorial_pages()
+_reproduced_figures()

@@ -30,3 +30,20 @@ def executed_tutorials(tmp_path_factory):
     directory = tmp_path_factory.mktemp("notebooks")
     os.environ[tutorial_notebooks.CACHE_VARIABLE] = str(directory)
     return {path.stem: path for path in tutorial_notebooks.executed_notebooks(directory)}
+
+
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory):
+    """`gammapy-cocoons reproduce` run once; the docs build shows these figures
+    ($GAMMAPY_COCOONS_REPRODUCED) instead of running it again. Returns (outdir, CLI output)."""
+    import os
+
+    from click.testing import CliRunner
+
+    from gammapy_cocoons.cli import main
+
+    outdir = tmp_path_factory.mktemp("reproduce")
+    result = CliRunner().invoke(main, ["reproduce", "--outdir", str(outdir), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    os.environ["GAMMAPY_COCOONS_REPRODUCED"] = str(outdir)
+    return outdir, result.output

@@ -6,7 +6,7 @@ from sphinx.cmd.build import build_main
 ROOT = Path(__file__).parents[1]
 
 
-def test_sphinx_build_has_no_warnings(tmp_path, executed_tutorials):
+def test_sphinx_build_has_no_warnings(tmp_path, executed_tutorials, reproduced):
     # -W: every warning (bad docstring markup, broken reference, missing page) fails the build
     status = build_main(["-W", "--keep-going", "-q", "-b", "html", "-d", str(tmp_path / "doctrees"),
                          str(ROOT / "docs"), str(tmp_path / "html")])
@@ -19,6 +19,11 @@ def test_sphinx_build_has_no_warnings(tmp_path, executed_tutorials):
         page = (tmp_path / "html" / "tutorials" / f"{name}.html").read_text()
         assert f"{name}.ipynb" in page and f"{name}.py" in page, name
     assert "<img" in (tmp_path / "html" / "tutorials" / "08_cocoon_population.html").read_text()
+    # the reproduced figures come from the reproduce run, not from committed images
+    page = (tmp_path / "html" / "reproduce.html").read_text()
+    for figure in ("fig1_bc", "fig2_sed", "figB1_neutrinos", "figB2_r0_scan", "figB3_grammage_laws", "figP_population"):
+        assert f"{figure}.png" in page, figure
+        assert (tmp_path / "html" / "_images" / f"{figure}.png").is_file(), figure
 
 
 def test_data_page_lists_every_bundled_file():

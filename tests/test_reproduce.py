@@ -18,11 +18,8 @@ E2I = u.Unit("GeV cm-2 s-1 sr-1")
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    outdir = tmp_path_factory.mktemp("reproduce")
-    result = CliRunner().invoke(main, ["reproduce", "--outdir", str(outdir), "--no-progress"])
-    assert result.exit_code == 0, result.output
-    return outdir, result.output
+def run(reproduced):
+    return reproduced
 
 
 def test_every_output_is_written_and_readable(run):
