@@ -195,7 +195,7 @@ def plot_bc(model, datasets, overlay=(), summary=None, views=("kinetic_energy_pe
 
     lines = [w for part in note.split("\n") for w in textwrap.wrap(part, int(17 * fig.get_figwidth()))]
     fig.text(0.01, 0.005, "\n".join(lines), fontsize=6.5, va="bottom", ha="left", color="0.3")
-    fig.tight_layout(rect=(0, 0.025 * len(lines), 1, 1))
+    fig.tight_layout(rect=(0, (len(lines) * 9 + 6) / (72 * fig.get_figheight()), 1, 1))
     return fig
 
 
@@ -310,7 +310,8 @@ def save_figure(fig, path_stem, overwrite=False):
     from ._files import publish_figure
 
     plt = _matplotlib()
-    fig.tight_layout()
+    if not fig.texts:  # a figure with a note under its axes has laid itself out around it
+        fig.tight_layout()
     for suffix in ("png", "pdf"):
         publish_figure(fig, f"{path_stem}.{suffix}", overwrite, dpi=150)
     plt.close(fig)
@@ -409,5 +410,6 @@ def plot_population(table, comparison, summary):
             "survey's size-dependent sensitivity). Nothing fitted.")
     lines = textwrap.wrap(note, int(15 * fig.get_figwidth()))
     fig.text(0.01, 0.005, "\n".join(lines), fontsize=7, va="bottom", ha="left", color="0.3")
-    fig.tight_layout(rect=(0, 0.03 * len(lines), 1, 1))
+    # room for the note: 7 pt lines on a figure of this height, plus a margin
+    fig.tight_layout(rect=(0, (len(lines) * 10 + 6) / (72 * fig.get_figheight()), 1, 1))
     return fig
