@@ -449,6 +449,7 @@ def joint_fit(outdir=None, overwrite=False, variant="min"):
                           {"value": float(n.norm.value), "error": float(n.norm.error), "unit": ""}
                           for k, n in norms.items()}},
         "shared_chi0": model.chi0 is cocoons.spectral_model.chi0, "chi0_convention": CHI0_CONVENTION,
+        "free_parameters": [p.name for p in datasets.models.parameters.free_parameters.unique_parameters],
         "bc_setup": BC_SETUPS["paper"]["description"],
         "fit_seconds": time.perf_counter() - start,
     }

@@ -461,7 +461,8 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
 
         step(steps[7])
         joint = joint_fit()
-        summary["joint_fit"] = {k: joint[k] for k in ("stat", "ndof", "stat_gamma", "stat_bc", "parameters")}
+        summary["joint_fit"] = {k: joint[k] for k in ("stat", "ndof", "stat_gamma", "stat_bc", "parameters",
+                                                      "shared_chi0", "free_parameters", "success")}
         done(steps[7])
 
         step(steps[8])

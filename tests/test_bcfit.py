@@ -115,23 +115,6 @@ def test_correlated_systematics():
         CosmicRayRatioDataset(data, models=model, correlation_length=-1)
 
 
-def test_joint_fit_shares_one_chi0():
-    from gammapy_cocoons.fitting import build_lhaaso_fit
-
-    gamma, cocoons, _ = build_lhaaso_fit()
-    bc_datasets, model = build_bc_fit()
-    model.chi0 = cocoons.spectral_model.chi0
-    datasets = Datasets(list(gamma) + list(bc_datasets))
-    names = [p.name for p in datasets.parameters.free_parameters]
-    assert names.count("chi0") == 1
-    result = Fit().optimize(datasets)
-    assert result.success
-    assert model.chi0 is cocoons.spectral_model.chi0
-    assert model.chi0.value == cocoons.spectral_model.chi0.value > 0
-    # the joint statistic is the sum of its parts
-    assert result.total_stat == pytest.approx(sum(d.stat_sum() for d in datasets), rel=1e-10)
-
-
 def test_model_bad_input():
     with pytest.raises(ValueError, match="grammage"):
         BoronCarbonModel(grammage="linear")

@@ -176,3 +176,13 @@ def test_data_model_ratios_by_hand():
     direct = points.dnde.quantity.ravel() / RegionFluxSpectralModel(
         fermi_pi0_dge("min"), region=LHAASO_INNER, scale=INNER_MASK_SCALE)(points.energy_ref)
     assert np.allclose(inner["data_over_dge_min"], direct.to_value(""), rtol=1e-9)
+
+
+def test_joint_fit_shares_one_chi0(run):
+    """The reproduction's joint B/C + LHAASO fit: one chi0 Parameter object for both (it appears
+    once among the free parameters), and the joint statistic is the sum of its parts."""
+    summary = json.loads((run[0] / "summary.json").read_text())["joint_fit"]
+    assert summary["success"] and summary["shared_chi0"]
+    assert summary["free_parameters"].count("chi0") == 1 and "r0" in summary["free_parameters"]
+    assert summary["stat"] == pytest.approx(summary["stat_gamma"] + summary["stat_bc"], rel=1e-10)
+    assert summary["parameters"]["chi0"]["value"] > 0
