@@ -21,27 +21,12 @@ import numpy as np
 from gammapy_cocoons.bcfit import bc_variants, fit_bc, joint_fit
 from gammapy_cocoons.datasets import load_ratio
 from gammapy_cocoons.models.ratio import BoronCarbonModel
-from gammapy_cocoons.physics.nuclides import nuclide_chart
 
 
 def dense_solve(network, t_n):
     """Densities (galactic + cocoon) by one dense solve per energy of the same linear system."""
-    rates = network.rates(t_n)
-    source = network.sources(rates).sum(axis=0)
-    xs = network._xs
-    index = {name: i for i, name in enumerate(network.species)}
-    effective = 1 / (1 / rates["grammage"] + rates["inelastic"])
-    stable = 1 / (1 / rates["stable_grammage"] + rates["inelastic"])
-    out = np.zeros((len(t_n), len(network.species)))
-    for k in range(len(t_n)):
-        matrix = np.diag(1 / effective[:, k])
-        np.subtract.at(matrix, (xs.fragment_index, xs.parent_index), rates["partial"][:, k])
-        for parent, decay in nuclide_chart()[1].items():
-            if parent in index and decay.daughter in index:
-                i, d = index[parent], index[decay.daughter]
-                matrix[d, i] -= 1 / effective[i, k] - 1 / stable[i, k]
-        out[k] = np.linalg.solve(matrix, source[:, k])
-    return out
+    matrix, source = network.linear_system(t_n)
+    return np.linalg.solve(matrix, source.sum(axis=0).T[..., None])[..., 0]
 
 
 def median_time(function, repeat):

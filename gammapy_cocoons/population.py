@@ -69,6 +69,10 @@ def ball_average_inverse_square(d, radius):
     """
     d = np.asarray(d, dtype=float)
     r = float(radius)
+    if not (np.isfinite(r) and r > 0):
+        raise ValueError(f"radius must be finite and > 0, got {radius!r}")
+    if not np.all(np.isfinite(d)) or np.any(d < 0):
+        raise ValueError("d (distances to the cocoon centres) must be finite and >= 0")
     out = np.empty_like(d)
     far = d > 30.0 * r
     x = r / np.where(far, d, 1.0)
@@ -266,6 +270,9 @@ class PopulationSample:
 
     def quantiles(self, energy, region=None, secondary="gamma", levels=(0.025, 0.16, 0.5, 0.84, 0.975)):
         """Quantiles of the realisation fluxes [cm-2 s-1 TeV-1], shape (len(levels), n_energy)."""
+        levels = np.asarray(levels, dtype=float)
+        if levels.ndim != 1 or levels.size == 0 or not np.all((levels >= 0) & (levels <= 1)):
+            raise ValueError(f"levels must be a sequence of quantiles in [0, 1], got {levels!r}")
         return np.quantile(self.flux(energy, region, secondary), levels, axis=0)
 
     def cube(self, geom, index=0, secondary="gamma"):  # noqa: C901 (one loop over the cocoons)
@@ -333,8 +340,10 @@ class PopulationSample:
 
         ``sensitivity`` is a table (QTable or dict) with ``angular_size`` (angle, increasing) and
         ``flux`` (the differential flux threshold at ``energy``, cm-2 s-1 TeV-1 or compatible),
-        given by the user. A cocoon's size is its angular radius; cocoons larger than the table's
-        largest size are counted as not detectable (reported as ``too_large``).
+        given by the user. A cocoon's size is its angular radius, and the threshold is interpolated
+        log-log between the table's sizes. Cocoons smaller than its smallest size take that size's
+        threshold (a survey's point-source limit); cocoons larger than its largest size are not
+        extrapolated to but counted as not detectable (reported as ``too_large``).
 
         Returns a dict of int/float arrays (n,): ``number``, ``flux_fraction`` (the share of the
         realisation's whole-sky cocoon flux they carry), ``too_large``.
@@ -781,6 +790,8 @@ def lhaaso_comparison(sample, realisations=200, secondary="gamma"):
     """
     from astropy.coordinates import SkyCoord
 
+    if isinstance(realisations, bool) or not isinstance(realisations, (int, np.integer)) or realisations < 1:
+        raise ValueError(f"realisations must be an integer >= 1, got {realisations!r}")
     n_used = min(int(realisations), sample.n)
     members = np.nonzero(sample.realisation < n_used)[0]
     l, b = _lb(sample.position[members])

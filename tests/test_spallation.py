@@ -8,7 +8,7 @@ import pytest
 from gammapy_cocoons.physics.nuclides import parse_nucleus
 from gammapy_cocoons.physics.spallation import PRODUCTION_SETS, CrossSections, ghost_branchings
 from gammapy_cocoons.physics.xstables import (
-    bundled_table, evoli2019_fits, measurements, read_ghost_list, read_usine,
+    bundled_table, evoli2019_fits, measurements, read_ghost_list, read_measurements, read_usine,
 )
 
 BORON_PARENTS = ("C12", "N14", "O16")
@@ -156,6 +156,10 @@ def test_bad_tables_and_input(tmp_path):
             handle.write(text)
         with pytest.raises(ValueError, match=path.name):
             read_usine(path)
+    compilation = tmp_path / "measured.txt"
+    compilation.write_text("# Z A Z A T sigma error reference\n0 12 5 11 1.0 30.0 1.5 X\n")  # Z = 0 once read as Zn
+    with pytest.raises(ValueError, match="measured.txt: line 2"):
+        read_measurements(compilation)
     ghosts = tmp_path / "ghosts.txt"
     ghosts.write_text("C 11 B 11 100 20 fortnights\n")
     with pytest.raises(ValueError, match="ghosts.txt"):

@@ -167,25 +167,16 @@ def test_sequential_solution_equals_a_dense_linear_solve():
     network = NuclearNetwork(transport=GalacticTransport(d0=1.3, delta=0.62),
                              cocoon_grammage=lambda r: 0.4 * np.exp(-r / 2e4))
     t_n = np.geomspace(1.0, 1e4, 6)
-    rates = network.rates(t_n)
-    source = network.sources(rates)
+    matrix, source = network.linear_system(t_n)
     solved = network.densities(t_n)
     names = network.species
-    xs = network._xs
-    n = len(names)
-    effective = 1 / (1 / rates["grammage"] + rates["inelastic"])
-    effective_stable = 1 / (1 / rates["stable_grammage"] + rates["inelastic"])
-    index = {name: i for i, name in enumerate(names)}
+    assert len(names) == 80
+    # the decays enter below the diagonal: Be10 feeds B10
+    i, d = names.index("Be10"), names.index("B10")
+    assert np.all(matrix[:, d, i] < 0)
     for k in range(t_n.size):
-        matrix = np.diag(1 / effective[:, k])
-        np.subtract.at(matrix, (xs.fragment_index, xs.parent_index), rates["partial"][:, k])
-        for parent, decay in nuclide_chart()[1].items():
-            if parent in index and decay.daughter in index:
-                i, d = index[parent], index[decay.daughter]
-                # the daughter gets S_i - n_i / X'_i,stable with S_i = n_i / X'_i
-                matrix[d, i] -= 1 / effective[i, k] - 1 / effective_stable[i, k]
         for part in (0, 1):
-            expected = np.linalg.solve(matrix, source[part, :, k])
+            expected = np.linalg.solve(matrix[k], source[part, :, k])
             got = np.array([solved[name][part][k] for name in names])
             np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-14 * np.abs(expected).max())
 
@@ -316,6 +307,8 @@ def test_bad_input():
         get_nucleus("C11")
     with pytest.raises(ValueError, match="d0"):
         GalacticTransport(d0=-1.0)
+    with pytest.raises(TypeError, match="advective_floor"):
+        GalacticTransport(advective_floor="yes")
     with pytest.raises(ValueError, match="helium_fraction"):
         TargetGas(2.0)
     with pytest.raises(ValueError, match="unknown species"):

@@ -155,7 +155,20 @@ class BoronCarbonModel(ModelBase):
         return out
 
     def network(self, cocoons=True):
-        """The :class:`~gammapy_cocoons.physics.transport.NuclearNetwork` at the current parameter values."""
+        """The :class:`~gammapy_cocoons.physics.transport.NuclearNetwork` at the current parameter values.
+
+        The last one is kept: a fit evaluates B/C and C/O at the same parameters (a shared chi0
+        Parameter changes the key too, as every value and unit is in it)."""
+        key = (cocoons, self.grammage, self.helium_fraction, self.production, self.advective_floor,
+               tuple((p.value, p.unit.to_string()) for p in self.parameters))
+        cached = getattr(self, "_network_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        network = self._network(cocoons)
+        self._network_cache = (key, network)
+        return network
+
+    def _network(self, cocoons):
         value = {p.name: p.quantity for p in self.parameters}
         transport = self.transport()
         chi0 = value["chi0"].to_value("g cm-2")

@@ -11,7 +11,8 @@ from functools import lru_cache
 from importlib import resources
 import re
 
-__all__ = ["Nucleus", "ELEMENTS", "parse_nucleus", "nuclide_chart", "get_nucleus", "BetaDecay"]
+__all__ = ["Nucleus", "ELEMENTS", "parse_nucleus", "nuclide_chart", "get_nucleus", "BetaDecay", "isotope",
+           "data_records"]
 
 #: element symbols by charge (Z = 1 ... 30)
 ELEMENTS = ("H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn").split()
@@ -60,6 +61,24 @@ def parse_nucleus(text, argument="nucleus"):
     return Nucleus(f"{symbol}{mass_number}", charge, mass_number)
 
 
+def isotope(charge, mass_number, argument="nucleus"):
+    """The :class:`Nucleus` of charge Z and mass number A (tables write isotopes as two numbers)."""
+    try:
+        charge, mass_number = int(charge), int(mass_number)
+    except (TypeError, ValueError):
+        raise ValueError(f"{argument}: Z and A must be integers, got {charge!r} {mass_number!r}") from None
+    if not 1 <= charge <= len(ELEMENTS):
+        raise ValueError(f"{argument}: Z must be in 1-{len(ELEMENTS)}, got {charge}")
+    return parse_nucleus(f"{ELEMENTS[charge - 1]}{mass_number}", argument)
+
+
+def data_records(text):
+    """(line number, line, fields) of every line of a data table that is neither empty nor a comment."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            yield number, line, line.split()
+
+
 @dataclass(frozen=True)
 class BetaDecay:
     """A beta decay of a fully ionised cosmic-ray nucleus: ``parent`` -> ``daughter`` with ``half_life`` [s] at rest."""
@@ -78,10 +97,7 @@ def nuclide_chart():
     """
     path = resources.files("gammapy_cocoons").joinpath("data", "cross_sections", "crchart_Z28_2020.txt")
     isotopes, decays = {}, {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        fields = line.split()
+    for number, line, fields in data_records(path.read_text()):
         try:
             charge, mass, name, mode, half_life = int(fields[0]), int(fields[1]), fields[2], fields[3], float(fields[4])
         except (IndexError, ValueError):

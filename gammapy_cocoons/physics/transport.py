@@ -112,6 +112,8 @@ class GalacticTransport:
             value = np.asarray(getattr(self, name), dtype=float)
             if not np.all(np.isfinite(value)) or np.any(value <= 0):
                 raise ValueError(f"{name} must be finite and > 0, got {getattr(self, name)!r}")
+        if not isinstance(self.advective_floor, (bool, np.bool_)):
+            raise TypeError(f"advective_floor must be True or False, got {self.advective_floor!r}")
         for name in ("delta", "ddelta", "advection"):
             value = np.asarray(getattr(self, name), dtype=float)
             if not np.all(np.isfinite(value)) or np.any(value < 0):
@@ -315,6 +317,27 @@ class NuclearNetwork:
             made = rates["cocoon_branching"] * (escaped * injection)[parents]
             out[1] += rates["fragment_matrix"] @ made
         return out
+
+    def linear_system(self, t_n):
+        """The steady state as one dense linear system per energy: (matrix, source) with
+        ``matrix @ n = source`` at every energy; matrix (n_energy, n_species, n_species), source
+        (2, n_species, n_energy) for the galactic and cocoon parts. :meth:`densities` solves the
+        same equations in order; this form is for checks and for other solvers."""
+        rates = self.rates(t_n)
+        source = self.sources(rates)
+        effective = 1.0 / (1.0 / rates["grammage"] + rates["inelastic"])
+        effective_stable = 1.0 / (1.0 / rates["stable_grammage"] + rates["inelastic"])
+        xs = self._xs
+        n_energy = effective.shape[1]
+        matrix = np.zeros((n_energy, len(self.species), len(self.species)))
+        diagonal = np.arange(len(self.species))
+        matrix[:, diagonal, diagonal] = (1.0 / effective).T
+        np.subtract.at(matrix, (slice(None), xs.fragment_index, xs.parent_index), rates["partial"].T)
+        for parent, (daughter, _) in self._decays.items():
+            i, d = self._index[parent], self._index[daughter]
+            # the daughter gets S_i - n_i / X'_i,stable, with S_i = n_i / X'_i
+            matrix[:, d, i] -= 1.0 / effective[i] - 1.0 / effective_stable[i]
+        return matrix, source
 
     def densities(self, t_n):
         """Interstellar densities per unit T (arbitrary common unit) at ``t_n`` [GeV/n].

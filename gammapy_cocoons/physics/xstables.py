@@ -17,7 +17,7 @@ from importlib import resources
 
 import numpy as np
 
-from .nuclides import parse_nucleus
+from .nuclides import data_records, isotope, parse_nucleus
 
 __all__ = [
     "CrossSectionTable", "read_usine", "bundled_table", "read_ghost_list", "ghost_list",
@@ -144,10 +144,7 @@ def read_ghost_list(path):
     """Ghost decays: a list of (parent, child, branching fraction, half-life [s]) tuples."""
     label = getattr(path, "name", str(path))
     out = []
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        fields = line.split()
+    for number, line, fields in data_records(_read_text(path)):
         try:
             parent = parse_nucleus(fields[1] + fields[0], f"{label} line {number}").name
             child = parse_nucleus(fields[3] + fields[2], f"{label} line {number}").name
@@ -202,13 +199,9 @@ def evoli2019_fits():
     """{(parent, fragment): EvoliFit} of the bundled Evoli et al. 2019 parameters (MeV in the file)."""
     path = _data_path("Evoli2019_fragmentation_fitparams.txt")
     fits = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        f = line.split()
+    for number, line, f in data_records(path.read_text()):
         try:
-            parent = parse_nucleus(f"{f[1]}{_symbol(int(f[0]))}").name
-            fragment = parse_nucleus(f"{f[3]}{_symbol(int(f[2]))}").name
+            parent, fragment = isotope(f[0], f[1]).name, isotope(f[2], f[3]).name
             e_th, s0, mass, width, s1, xi, delta, accuracy = (float(v) for v in f[4:12])
         except (IndexError, ValueError):
             raise ValueError(f"Evoli2019_fragmentation_fitparams.txt: line {number} does not parse: {line!r}") from None
@@ -216,23 +209,13 @@ def evoli2019_fits():
     return fits
 
 
-def _symbol(charge):
-    from .nuclides import ELEMENTS
-
-    return ELEMENTS[charge - 1]
-
-
 def read_measurements(path):
     """The measurement compilation: a structured array (parent, fragment, t_n [GeV/n], sigma, error [mb], reference)."""
     label = getattr(path, "name", str(path))
     rows = []
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        f = line.split()
+    for number, line, f in data_records(_read_text(path)):
         try:
-            parent = parse_nucleus(f"{int(f[1])}{_symbol(int(f[0]))}").name
-            fragment = parse_nucleus(f"{int(f[3])}{_symbol(int(f[2]))}").name
+            parent, fragment = isotope(f[0], f[1]).name, isotope(f[2], f[3]).name
             rows.append((parent, fragment, float(f[4]), float(f[5]), float(f[6]), f[7] if len(f) > 7 else ""))
         except (IndexError, ValueError):
             raise ValueError(f"{label}: line {number} does not parse: {line!r}") from None
