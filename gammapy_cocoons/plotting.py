@@ -187,10 +187,12 @@ def plot_bc(model, datasets, overlay=(), summary=None, views=("kinetic_energy_pe
     first = axes[views[0]]
     first.set_ylabel("B/C")
     first.set_ylim(0.008, 0.45)
-    note = "shaded: not fitted (energy losses, reacceleration)"
+    free = [p.name for p in model.parameters if not p.frozen]
+    note = (f"fitted data: {', '.join(d.name for d in datasets)} above 20 GV; free: {', '.join(free)}; chi0 per H "
+            "column (Eq. 7 convention); shaded: not fitted (energy losses, reacceleration)")
     if summary:
         note = (f"fit: {summary.get('setup_description', '')}\nchi2 = {summary['stat']:.1f} for {summary['ndof']} dof; "
-                f"chi0 per H column (Eq. 7 convention); " + note)
+                + note)
     import textwrap
 
     lines = [w for part in note.split("\n") for w in textwrap.wrap(part, int(17 * fig.get_figwidth()))]
