@@ -194,6 +194,19 @@ def element_isotopes(name, species):
 
 
 @lru_cache(maxsize=8)
+def _species_index(species):
+    return {name: i for i, name in enumerate(species)}
+
+
+@lru_cache(maxsize=8)
+def _chart_decays(species):
+    """The chart's beta decays within ``species`` (the chart's order puts daughters after parents)."""
+    index = _species_index(species)
+    return {p: (d.daughter, d.half_life) for p, d in nuclide_chart()[1].items()
+            if p in index and d.daughter in index}
+
+
+@lru_cache(maxsize=8)
 def _mass_to_charge(species):
     nuclei = [parse_nucleus(s) for s in species]
     return np.array([n.mass_to_charge for n in nuclei])
@@ -247,28 +260,30 @@ class NuclearNetwork:
         xs = self.cross_sections if self.cross_sections is not None else _cross_sections(self.production)
         object.__setattr__(self, "_xs", xs)
         species = xs.species
-        for name, value in self.abundances.items():
-            if name not in species:
-                raise ValueError(f"abundances: unknown isotope {name!r}; the network has {len(species)} isotopes "
-                                 f"from {species[-1]} to {species[0]}")
-            if not np.isfinite(value) or value < 0:
-                raise ValueError(f"abundances[{name!r}] must be finite and >= 0, got {value!r}")
+        index = _species_index(species)
+        unknown = [name for name in self.abundances if name not in index]
+        if unknown:
+            raise ValueError(f"abundances: unknown isotope {unknown[0]!r}; the network has {len(species)} isotopes "
+                             f"from {species[-1]} to {species[0]}")
+        values = np.fromiter(self.abundances.values(), dtype=float, count=len(self.abundances))
+        if not np.all(np.isfinite(values)) or np.any(values < 0):
+            bad = next(k for k, v in self.abundances.items() if not (np.isfinite(v) and v >= 0))
+            raise ValueError(f"abundances[{bad!r}] must be finite and >= 0, got {self.abundances[bad]!r}")
         if not np.isfinite(self.injection_index) or not 1.0 < self.injection_index < 4.0:
             raise ValueError(f"injection_index must be in (1, 4), got {self.injection_index!r}")
         if self.decays is None:
-            decays = {p: (d.daughter, d.half_life) for p, d in nuclide_chart()[1].items()}
+            decays = _chart_decays(species)
         else:
-            decays = dict(self.decays)
-        index = {name: i for i, name in enumerate(species)}
-        decays = {p: v for p, v in decays.items() if p in index and v[0] in index}
-        for parent, (daughter, half_life) in decays.items():
-            if index[daughter] < index[parent] or not half_life > 0:
-                raise ValueError(f"decays: {parent} -> {daughter} must have a half-life > 0 and the daughter "
-                                 f"after the parent in the network order")
+            decays = {p: v for p, v in dict(self.decays).items() if p in index and v[0] in index}
+            for parent, (daughter, half_life) in decays.items():
+                if index[daughter] < index[parent] or not half_life > 0:
+                    raise ValueError(f"decays: {parent} -> {daughter} must have a half-life > 0 and the daughter "
+                                     f"after the parent in the network order")
         object.__setattr__(self, "_decays", decays)
         object.__setattr__(self, "_index", index)
         object.__setattr__(self, "_mass_to_charge", _mass_to_charge(species))
-        abundance = np.array([self.abundances.get(s, 0.0) for s in species])
+        abundance = np.zeros(len(species))
+        abundance[[index[name] for name in self.abundances]] = values
         object.__setattr__(self, "_abundance", abundance)
 
     @property
