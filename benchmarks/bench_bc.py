@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from gammapy_cocoons.bcfit import bc_variants, fit_bc, joint_fit
+from gammapy_cocoons.analysis.bcfit import bc_variants, fit_bc, joint_fit
 from gammapy_cocoons.datasets import load_ratio
 from gammapy_cocoons.models.ratio import BoronCarbonModel
 

@@ -48,7 +48,7 @@ from gammapy.modeling.models.utils import read_hermes_cube
 read_hermes_cube(path)
 t5 = time.perf_counter()
 from gammapy.modeling import Fit
-from gammapy_cocoons.fitting import build_lhaaso_fit
+from gammapy_cocoons.analysis.fitting import build_lhaaso_fit
 datasets, cocoons, norms = build_lhaaso_fit()
 datasets.stat_sum()
 fits = []

@@ -166,7 +166,7 @@ def fit(repeat):
 def likelihood(repeat):
     from gammapy.datasets import Datasets, FluxPointsDataset
 
-    from gammapy_cocoons.fitting import build_lhaaso_fit
+    from gammapy_cocoons.analysis.fitting import build_lhaaso_fit
 
     thin, cocoons, _ = build_lhaaso_fit()
     plain = Datasets([FluxPointsDataset(data=d.data, models=d.models, name=f"{d.name}-gammapy") for d in thin])

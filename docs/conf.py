@@ -79,7 +79,7 @@ def _reproduced_figures():
     if not source:
         source = Path(__file__).parent / "_build" / "reproduce"
         if not (source / "SUMMARY.md").exists():
-            from gammapy_cocoons.reproduce import reproduce
+            from gammapy_cocoons.analysis.reproduce import reproduce
 
             reproduce(source, overwrite=True)
     target = Path(__file__).parent / "_generated"
@@ -95,7 +95,7 @@ def _dge_validation_figure():
     import matplotlib.pyplot as plt
 
     from gammapy_cocoons.dge import conventional_dge
-    from gammapy_cocoons.plotting import plot_dge_validation
+    from gammapy_cocoons.analysis.plotting import plot_dge_validation
 
     target = Path(__file__).parent / "_generated"
     target.mkdir(exist_ok=True)

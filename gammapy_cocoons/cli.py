@@ -177,7 +177,7 @@ def fit(outdir, grammage, variant, dge_model, dge_files, dataset_names, points_s
     from pathlib import Path
 
     from ._files import publish_text
-    from .fitting import _fit_points, _prepare_outdir, compare_grammage_laws, fit_output_files, run_lhaaso_fit
+    from .analysis.fitting import _fit_points, _prepare_outdir, compare_grammage_laws, fit_output_files, run_lhaaso_fit
 
     options = dict(dge=_dge_option(dge_model, dge_files), points=_user_points(points_specs),
                    datasets=dataset_names or ("lhaaso-km2a-2023-inner", "lhaaso-km2a-2023-outer"),
@@ -413,7 +413,7 @@ def population(outdir, realisations, n_gas, radius, chi0, r0, escape, seed, plot
     of the all-sky, LHAASO inner and outer cocoon flux over the realisations, and the population
     mean), population_lognlogs.ecsv and population.png/pdf.
     """
-    from .population import population_output_files, run_population
+    from .analysis.population import population_output_files, run_population
 
     for name, value in (("--n-gas", n_gas), ("--radius", radius), ("--chi0", chi0), ("--r0", r0)):
         if not (np.isfinite(value) and value > 0):
@@ -473,7 +473,7 @@ def bc(outdir, grammage, setup, production, correlated_systematics, with_dampe_c
     Only points above 20 GV are fitted (energy losses neglected). chi0 is per hydrogen column, the
     gamma-ray model's convention.
     """
-    from .bcfit import BC_OVERLAY_DATA, BC_SETUPS, _check_outdir, bc_output_files, joint_fit, run_bc
+    from .analysis.bcfit import BC_OVERLAY_DATA, BC_SETUPS, _check_outdir, bc_output_files, joint_fit, run_bc
 
     if correlated_systematics is not None and not (np.isfinite(correlated_systematics) and correlated_systematics > 0):
         _fail(f"--correlated-systematics must be > 0 decades of rigidity, got {correlated_systematics}")
@@ -531,7 +531,7 @@ def reproduce(outdir, overwrite, progress, dge_model, dge_files, points_specs):
     computed (no fitted scaling); --dge-file and --points give the paper's set-up with your own
     maps and points.
     """
-    from .reproduce import reproduce as run
+    from .analysis.reproduce import reproduce as run
 
     dge = _dge_option(dge_model, dge_files)
     points = _user_points(points_specs)

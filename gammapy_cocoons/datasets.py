@@ -404,3 +404,37 @@ def load_ratio(name):
                         "experiment": table["meta"].get("Experiment", ""), "reference": table["meta"].get("Ref", ""),
                         "errors": "statistical and systematic in quadrature"})
     return result
+
+
+#: 1LHAASO components and their reference energies (Cao et al. 2024, ApJS 271, 25)
+LHAASO_COMPONENTS = {"WCDA": 3.0 * u.TeV, "KM2A": 50.0 * u.TeV}
+_CATALOG_FLUX_UNIT = u.Unit("cm-2 s-1 TeV-1")
+
+
+def lhaaso_catalog():
+    """The bundled 1LHAASO catalogue as gammapy's ``SourceCatalog1LHAASO`` (CC BY-NC-SA 4.0)."""
+    from importlib import resources
+
+    from gammapy.catalog import SourceCatalog1LHAASO
+
+    path = resources.files("gammapy_cocoons").joinpath("data", "catalogs", "1LHAASO_catalog.fits")
+    with resources.as_file(path) as filename:
+        return SourceCatalog1LHAASO(filename)
+
+
+def catalog_components(catalog=None):
+    """{component: {"energy", "flux" (N0 at E0, cm-2 s-1 TeV-1), "r39" (deg; 0 for point-like)}}."""
+    table = (lhaaso_catalog() if catalog is None else catalog).table
+    out = {}
+    for name, energy in LHAASO_COMPONENTS.items():
+        fluxes, sizes = [], []
+        for suffix in ("", "_b"):
+            model = np.char.strip(np.asarray(table[f"Model_{'a' if suffix == '' else 'b'}"]).astype(str))
+            column = table[f"N0{suffix}"]
+            n0 = np.ma.filled(np.ma.asarray(column, dtype=float), np.nan) * u.Unit(column.unit)
+            r39 = np.ma.filled(np.ma.asarray(table[f"r39{suffix}"], dtype=float), 0.0)
+            keep = (model == name) & np.isfinite(n0.value) & (n0.value > 0)
+            fluxes.append(n0[keep].to_value(_CATALOG_FLUX_UNIT))
+            sizes.append(np.nan_to_num(r39[keep], nan=0.0))
+        out[name] = {"energy": energy, "flux": np.concatenate(fluxes), "r39": np.concatenate(sizes)}
+    return out

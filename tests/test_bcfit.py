@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from gammapy.datasets import Datasets
 from gammapy.modeling import Fit
 
-from gammapy_cocoons.bcfit import CosmicRayRatioDataset, build_bc_fit, fit_bc
+from gammapy_cocoons.analysis.bcfit import CosmicRayRatioDataset, build_bc_fit, fit_bc
 from gammapy_cocoons.cli import main
 from gammapy_cocoons.datasets import RATIOS, load_ratio
 from gammapy_cocoons.models.ratio import BoronCarbonModel
@@ -153,7 +153,7 @@ def test_bc_command(tmp_path):
 
 
 def test_bc_variants_report_the_other_set_ups():
-    from gammapy_cocoons.bcfit import bc_variants
+    from gammapy_cocoons.analysis.bcfit import bc_variants
 
     variants = bc_variants()
     assert set(variants) == {"paper_delta_free", "paper_data_2021", "paper_correlated_systematics"}
@@ -205,8 +205,8 @@ def test_fig1_views():
     import matplotlib
 
     matplotlib.use("Agg")
-    from gammapy_cocoons.bcfit import BC_OVERLAY_DATA
-    from gammapy_cocoons.plotting import plot_bc
+    from gammapy_cocoons.analysis.bcfit import BC_OVERLAY_DATA
+    from gammapy_cocoons.analysis.plotting import plot_bc
 
     datasets, model = build_bc_fit()
     summary = {"setup_description": "test set-up", "stat": 1.0, "ndof": 2, "chi0_interval_68": [0.3, 0.4]}

@@ -123,7 +123,7 @@ def test_unknown_names_list_the_known_ones():
 
 
 def test_neutrino_prediction_columns():
-    from gammapy_cocoons.fitting import neutrino_prediction
+    from gammapy_cocoons.analysis.fitting import neutrino_prediction
 
     model = CocoonSpectralModel(chi0=0.5 * u.Unit("g cm-2"), r0=30 * u.TV)
     table = neutrino_prediction(model, energy=[1e3, 1e4, 1e6] * u.GeV)
@@ -140,7 +140,7 @@ def test_neutrino_prediction_columns():
 
 
 def test_grammage_laws_are_compared_by_their_fit_statistic():
-    from gammapy_cocoons.fitting import compare_grammage_laws
+    from gammapy_cocoons.analysis.fitting import compare_grammage_laws
 
     rows = compare_grammage_laws(laws=("exponential", "bohm"))
     assert [r["grammage"] for r in rows] == ["exponential", "bohm"]
@@ -168,7 +168,7 @@ def test_spectral_dataset_equals_gammapy_path():
     """Issue 15 item 19: the thin dataset evaluates the same flux and statistic as gammapy's
     FluxPointsDataset (which rebuilds a SkyModel per call), exactly, for every bundled fit dataset;
     models with a spatial part and other statistics go through gammapy."""
-    from gammapy_cocoons.fitting import FIT_DATASETS, SpectralFluxPointsDataset, build_lhaaso_fit
+    from gammapy_cocoons.analysis.fitting import FIT_DATASETS, SpectralFluxPointsDataset, build_lhaaso_fit
 
     datasets, cocoons, _ = build_lhaaso_fit(datasets=tuple(FIT_DATASETS))
     cocoons.spectral_model.chi0.value = 0.7
@@ -194,7 +194,7 @@ def test_a_user_dge_cube_need_not_cover_1_tev(tmp_path):
     from gammapy.maps import Map, MapAxis, WcsGeom
     from gammapy.modeling import Fit
 
-    from gammapy_cocoons.fitting import build_lhaaso_fit
+    from gammapy_cocoons.analysis.fitting import build_lhaaso_fit
 
     axis = MapAxis.from_energy_bounds(5 * u.TeV, 3000 * u.TeV, 8, name="energy_true")
     geom = WcsGeom.create(skydir=(180, 0), width=(120, 12), binsz=1.0, frame="galactic", axes=[axis])

@@ -288,7 +288,7 @@ def _points(model, energy, rng, name, rel_error=0.05):
     )
     points = FluxPoints.from_table(table, format="gadf-sed")
     # the package's dataset: gammapy's statistic at a quarter of the cost (tests/test_datasets.py)
-    from gammapy_cocoons.fitting import SpectralFluxPointsDataset
+    from gammapy_cocoons.analysis.fitting import SpectralFluxPointsDataset
 
     return SpectralFluxPointsDataset(data=points, models=SkyModel(spectral_model=model, name=name), name=name)
 
@@ -406,7 +406,7 @@ def test_registration_refuses_colliding_tags():
 def test_posterior_recovers_injected_parameters(sky):
     """UltraNest through gammapy's Sampler on simulated inner-region points (2 free parameters)."""
     pytest.importorskip("ultranest")
-    from gammapy_cocoons.fitting import sample_posterior, set_default_priors
+    from gammapy_cocoons.analysis.fitting import sample_posterior, set_default_priors
 
     rng = np.random.default_rng(11)
     energy = np.geomspace(1, 40, 12) * u.TeV

@@ -12,9 +12,9 @@ from scipy import integrate, stats
 from gammapy_cocoons import LHAASO_INNER, LHAASO_OUTER, CocoonEmission
 from gammapy_cocoons.cli import main
 from gammapy_cocoons.constants import C_CM_S, KPC_CM, PROTON_MASS_G
-from gammapy_cocoons.population import (
-    CocoonPopulation, PopulationSample, ball_average_inverse_square, catalog_components, lhaaso_comparison,
-)
+from gammapy_cocoons.analysis.population import lhaaso_comparison
+from gammapy_cocoons.datasets import catalog_components
+from gammapy_cocoons.population import CocoonPopulation, PopulationSample, ball_average_inverse_square
 
 ENERGY = np.array([1.0, 10.0]) * u.TeV
 

@@ -213,7 +213,7 @@ def test_errors_name_the_argument():
     from regions import PolygonSkyRegion
 
     from gammapy_cocoons import CocoonEmission, CocoonSpectralModel
-    from gammapy_cocoons.bcfit import fit_bc
+    from gammapy_cocoons.analysis.bcfit import fit_bc
 
     polygon = PolygonSkyRegion(SkyCoord([10, 20, 15], [0, 0, 3], unit="deg", frame="galactic"))
     with pytest.raises(TypeError, match="region: PolygonSkyRegion"):

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from gammapy_cocoons import LHAASO_INNER, LHAASO_OUTER
 from gammapy_cocoons.cli import main
-from gammapy_cocoons.fitting import INNER_MASK_SCALE
-from gammapy_cocoons.reproduce import output_files
+from gammapy_cocoons.analysis.fitting import INNER_MASK_SCALE
+from gammapy_cocoons.analysis.reproduce import output_files
 
 E2I = u.Unit("GeV cm-2 s-1 sr-1")
 
@@ -146,7 +146,7 @@ def test_refuses_existing_outputs_before_writing(tmp_path):
 
 
 def test_bad_input_names_the_argument():
-    from gammapy_cocoons.reproduce import cocoon_sed, dge_sed, lhaaso_stat
+    from gammapy_cocoons.analysis.reproduce import cocoon_sed, dge_sed, lhaaso_stat
 
     with pytest.raises(ValueError, match="region_name"):
         cocoon_sed("middle")
@@ -162,7 +162,7 @@ def test_data_model_ratios_by_hand():
     from gammapy_cocoons import RegionFluxSpectralModel
     from gammapy_cocoons.datasets import load_flux_points
     from gammapy_cocoons.dge import fermi_pi0_dge
-    from gammapy_cocoons.reproduce import data_model_ratios
+    from gammapy_cocoons.analysis.reproduce import data_model_ratios
 
     mine = load_flux_points("lhaaso-km2a-2023-outer")
     mine.meta["name"] = "mine"

@@ -12,7 +12,7 @@ from gammapy_cocoons import CocoonEmission, LHAASO_INNER
 def test_a_deep_copy_shares_the_template_but_not_the_parameters():
     """gammapy's Fit deep-copies the models at every optimisation (28 times in `fit`): a copy keeps
     the read-only DGE cube (no 43 MB copy) and gets its own parameters."""
-    from gammapy_cocoons.fitting import build_lhaaso_fit
+    from gammapy_cocoons.analysis.fitting import build_lhaaso_fit
 
     datasets, _, _ = build_lhaaso_fit()
     model = datasets[0].models[0].spectral_model.model2  # RegionFluxSpectralModel of the DGE

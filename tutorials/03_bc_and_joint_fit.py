@@ -13,10 +13,10 @@ from gammapy.datasets import Datasets
 from gammapy.modeling import Fit
 
 from gammapy_cocoons import BoronCarbonModel
-from gammapy_cocoons.bcfit import BC_OVERLAY_DATA, CosmicRayRatioDataset, build_bc_fit
+from gammapy_cocoons.analysis.bcfit import BC_OVERLAY_DATA, CosmicRayRatioDataset, build_bc_fit
 from gammapy_cocoons.datasets import load_ratio
-from gammapy_cocoons.fitting import build_lhaaso_fit
-from gammapy_cocoons.plotting import plot_bc
+from gammapy_cocoons.analysis.fitting import build_lhaaso_fit
+from gammapy_cocoons.analysis.plotting import plot_bc
 
 # %%
 # The model

@@ -4,7 +4,7 @@ LHAASO inner and outer: cocoons plus the diffuse emission
 
 A joint fit of the LHAASO-KM2A inner and outer points with the cocoons and the embedded
 conventional diffuse emission (DGE), built by hand: what ``gammapy-cocoons fit`` and
-:func:`gammapy_cocoons.fitting.build_lhaaso_fit` do.
+:func:`gammapy_cocoons.analysis.fitting.build_lhaaso_fit` do.
 """
 
 import matplotlib.pyplot as plt
@@ -16,7 +16,7 @@ from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel
 from gammapy_cocoons import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
 from gammapy_cocoons.datasets import load_flux_points
 from gammapy_cocoons.dge import conventional_dge
-from gammapy_cocoons.plotting import plot_sed
+from gammapy_cocoons.analysis.plotting import plot_sed
 
 # %%
 # The models

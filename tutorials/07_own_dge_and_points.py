@@ -21,8 +21,8 @@ from gammapy_cocoons import LHAASO_OUTER, CocoonEmission, RegionFluxSpectralMode
 from gammapy_cocoons.datasets import read_flux_points
 from gammapy_cocoons.dge import conventional_dge
 from gammapy_cocoons.dge.select import dge_baseline
-from gammapy_cocoons.fitting import build_lhaaso_fit
-from gammapy_cocoons.plotting import plot_sed
+from gammapy_cocoons.analysis.fitting import build_lhaaso_fit
+from gammapy_cocoons.analysis.plotting import plot_sed
 from gammapy_cocoons.templates import make_cube, write_cube
 from gammapy.modeling import Fit
 

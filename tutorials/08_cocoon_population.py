@@ -14,7 +14,8 @@ from astropy.table import QTable
 from gammapy.maps import HpxGeom, MapAxis
 
 from gammapy_cocoons import LHAASO_INNER, LHAASO_OUTER, CocoonEmission
-from gammapy_cocoons.population import CocoonPopulation, lhaaso_comparison
+from gammapy_cocoons.analysis.population import lhaaso_comparison
+from gammapy_cocoons.population import CocoonPopulation
 
 # %%
 # The population

@@ -1,0 +1,174 @@
+"""The cocoon population as a workflow: realise it, summarise it, compare it with 1LHAASO, write it.
+
+The model (:class:`~gammapy_cocoons.population.CocoonPopulation`) is a library module; this is what
+the ``population`` command and the reproduction run on it.
+"""
+import numpy as np
+import astropy.units as u
+
+from ..datasets import LHAASO_COMPONENTS, catalog_components
+from ..emission import CocoonEmission
+from ..population import DEFAULT_RADIUS, CocoonPopulation, _lb
+
+__all__ = ["lhaaso_comparison", "run_population", "population_output_files", "population_results",
+           "LHAASO_COMPONENTS", "LHAASO_DECLINATION", "R39_OVER_RADIUS"]
+
+_FLUX_UNIT = u.Unit("cm-2 s-1 TeV-1")
+
+#: the 1LHAASO field of view in declination [deg] (the catalogue's sources lie within it)
+LHAASO_DECLINATION = (-20.0, 80.0)
+#: r39 (39 % containment radius) of a projected uniform sphere, in units of its angular radius:
+#: 1 - (1 - x^2)^(3/2) = 0.39
+R39_OVER_RADIUS = float(np.sqrt(1.0 - 0.61 ** (2.0 / 3.0)))
+
+
+def lhaaso_comparison(sample, realisations=200, secondary="gamma"):
+    """Detectable cocoons against the 1LHAASO catalogue, per component (WCDA at 3 TeV, KM2A at
+    50 TeV), for the cocoons in the catalogue's declination band.
+
+    The proxy threshold is the faintest N0 the catalogue lists for that component (a documented
+    stand-in for the survey sensitivity, which depends on size and position). Cocoon sizes are
+    given as r39 = 0.53 x angular radius (39 % of a projected uniform sphere), the catalogue's
+    size measure. Returns a dict with, per component: the catalogue's count, faintest flux and
+    sizes, and the realisations' counts above the threshold (median, 16 and 84 %), how many of
+    those are larger than the largest catalogue source, and logN-logS curves.
+    """
+    from astropy.coordinates import SkyCoord
+
+    if isinstance(realisations, bool) or not isinstance(realisations, (int, np.integer)) or realisations < 1:
+        raise ValueError(f"realisations must be an integer >= 1, got {realisations!r}")
+    n_used = min(int(realisations), sample.n)
+    members = np.nonzero(sample.realisation < n_used)[0]
+    l, b = _lb(sample.position[members])
+    coord = SkyCoord(l=l * u.rad, b=b * u.rad, frame="galactic").icrs
+    in_field = (coord.dec.deg > LHAASO_DECLINATION[0]) & (coord.dec.deg < LHAASO_DECLINATION[1])
+    members = members[in_field]
+    index = sample.realisation[members]
+    r39 = R39_OVER_RADIUS * sample.angular_radius[members]
+    out = {"realisations": n_used, "declination_band_deg": list(LHAASO_DECLINATION), "components": {}}
+    for name, entry in catalog_components().items():
+        flux = sample.cocoon_flux(entry["energy"].reshape(1), secondary)[members, 0].to_value(_FLUX_UNIT)
+        threshold = float(np.nanmin(entry["flux"]))
+        largest = float(np.max(entry["r39"]))
+        above = flux >= threshold
+        counts = np.bincount(index[above], minlength=n_used)
+        large = np.bincount(index[above & (r39 > largest)], minlength=n_used)
+        grid = np.geomspace(threshold / 10.0, max(np.nanmax(entry["flux"]), threshold) * 10.0, 40)
+        predicted = np.array([np.bincount(index[flux >= s], minlength=n_used) for s in grid])  # (grid, n)
+        out["components"][name] = {
+            "energy_tev": float(entry["energy"].to_value("TeV")),
+            "catalog_sources": int(entry["flux"].size),
+            "catalog_faintest_flux": threshold,
+            "catalog_largest_r39_deg": largest,
+            "catalog_median_r39_deg": float(np.median(entry["r39"])),
+            "detectable_median": float(np.median(counts)),
+            "detectable_16_84": [float(np.percentile(counts, 16)), float(np.percentile(counts, 84))],
+            "detectable_larger_than_catalog_largest": float(np.median(large)),
+            "lognlogs": {
+                "flux": grid.tolist(),
+                "catalog": [int(np.sum(entry["flux"] >= s)) for s in grid],
+                "cocoons_median": np.median(predicted, axis=1).tolist(),
+                "cocoons_16": np.percentile(predicted, 16, axis=1).tolist(),
+                "cocoons_84": np.percentile(predicted, 84, axis=1).tolist(),
+            },
+        }
+    return out
+
+
+def population_output_files(plot=True):
+    """Names of the files :func:`run_population` writes."""
+    return (["population_summary.json", "population_fluxes.ecsv", "population_lognlogs.ecsv"]
+            + (["population.png", "population.pdf"] if plot else []))
+
+
+def population_results(realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RADIUS, chi0=0.4 * u.Unit("g cm-2"),
+                       r0=20 * u.TV, escape="box", seed=1):
+    """Realise the population and summarise it: (flux table, 1LHAASO comparison, summary dict).
+
+    The table holds, per region (all-sky, LHAASO inner and outer) and energy, the smooth
+    population mean and the 2.5/16/50/84/97.5 % quantiles and mean of the realisations.
+    """
+    import time
+
+    from astropy.table import QTable
+
+    from ..skyregions import LHAASO_INNER, LHAASO_OUTER
+
+    start = time.perf_counter()
+    pop = CocoonPopulation(CocoonEmission(chi0=chi0, r0=r0), n_gas=n_gas, radius=radius, escape=escape, seed=seed)
+    sample = pop.realise(realisations)
+    energy = np.geomspace(0.3, 300.0, 19) * u.TeV
+    levels = (0.025, 0.16, 0.5, 0.84, 0.975)
+    table = QTable()
+    rows = {"region": [], "energy": [], "smooth": [], **{f"q{100 * q:g}": [] for q in levels}, "mean": []}
+    regions = {"all-sky": None, "lhaaso-inner": LHAASO_INNER, "lhaaso-outer": LHAASO_OUTER}
+    for name, region in regions.items():
+        flux = sample.flux(energy, region).to_value(_FLUX_UNIT)
+        smooth = pop.mean_flux(energy, region).to_value(_FLUX_UNIT)
+        quantiles = np.quantile(flux, levels, axis=0)
+        rows["region"] += [name] * energy.size
+        rows["energy"] += list(energy.to_value("TeV"))
+        rows["smooth"] += list(smooth)
+        rows["mean"] += list(flux.mean(axis=0))
+        for q, values in zip(levels, quantiles):
+            rows[f"q{100 * q:g}"] += list(values)
+    for key, values in rows.items():
+        table[key] = values
+    table["energy"].unit = u.TeV
+    for key in table.colnames[2:]:
+        table[key].unit = _FLUX_UNIT
+    table.meta["comments"] = [f"cocoon flux of {realisations} realisations (quantiles, mean) and the population mean "
+                              f"(smooth, radius {pop.radius:.0f})"]
+    three = np.array([3.0]) * u.TeV
+    near_share = {}
+    for name, region in (("all-sky", None), ("lhaaso-outer", LHAASO_OUTER)):
+        total = sample.flux(three, region)[:, 0].sum()
+        near_share[name] = {f"within_{d}_kpc": float(1 - sample.flux(three, region, min_distance=d * u.kpc)[:, 0].sum()
+                                                     / total) for d in (0.5, 1.0)}
+    comparison = lhaaso_comparison(sample)
+    summary = {
+        "parameters": {"realisations": int(realisations), "n_gas_cm3": pop.n_gas, "radius_pc": float(pop.radius.value),
+                       "chi0_g_cm2": float(pop.emission.grammage.chi0), "grammage": repr(pop.emission.grammage),
+                       "escape": escape, "seed": seed, "source_rate_per_yr": pop.distribution.rate_per_yr},
+        "lifetime_yr": float(pop.lifetime.to_value("yr")),
+        "alive": {"expected": pop.mean_number(), "sampled_mean": float(sample.n_alive.mean())},
+        "holding": {f"{r:g}_GV": {"expected": float(pop.mean_number(r * u.GV)),
+                                  "sampled_mean": float(sample.number_holding(r * u.GV).mean())}
+                    for r in (1e3, 2e4, 1e5)},
+        "flux_share_from_near_cocoons_3tev": near_share,
+        "lhaaso_1": comparison,
+        "seconds": time.perf_counter() - start,
+    }
+    return table, comparison, summary
+
+
+def run_population(outdir, realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RADIUS, chi0=0.4 * u.Unit("g cm-2"),
+                   r0=20 * u.TV, escape="box", seed=1, overwrite=False, plot=True):
+    """Realise the cocoon population and write its summary, flux quantiles, the 1LHAASO comparison
+    and (``plot``) population.png/pdf. Every output is checked before anything is written."""
+    import json
+
+    from astropy.table import QTable
+
+    from .._files import prepare_outdir, publish_figure, publish_table, publish_text
+
+    outdir = prepare_outdir(outdir, population_output_files(plot), overwrite)
+    table, comparison, summary = population_results(realisations, n_gas, radius, chi0, r0, escape, seed)
+    publish_table(table, outdir / "population_fluxes.ecsv", overwrite, format="ascii.ecsv")
+    lognlogs = QTable()
+    for name, entry in comparison["components"].items():
+        curves = entry["lognlogs"]
+        lognlogs[f"{name}_flux"] = curves["flux"] * _FLUX_UNIT
+        for key in ("catalog", "cocoons_median", "cocoons_16", "cocoons_84"):
+            lognlogs[f"{name}_{key}"] = curves[key]
+    lognlogs.meta["comments"] = ["N(>S) of the 1LHAASO components and of the cocoons in the catalogue's declination "
+                                 "band, S = differential flux at the component's E0 (WCDA 3 TeV, KM2A 50 TeV)"]
+    publish_table(lognlogs, outdir / "population_lognlogs.ecsv", overwrite, format="ascii.ecsv")
+    if plot:
+        from .plotting import plot_population
+
+        fig = plot_population(table, comparison, summary)
+        for suffix in ("png", "pdf"):
+            publish_figure(fig, outdir / f"population.{suffix}", overwrite, dpi=130)
+    publish_text(outdir / "population_summary.json", json.dumps(summary, indent=2), overwrite)
+    return summary
