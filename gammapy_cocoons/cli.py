@@ -73,7 +73,10 @@ _points_option = click.option(
 @click.version_option(__version__, prog_name="gammapy-cocoons")
 def main():
     """Gamma rays and neutrinos from cosmic-ray cocoons (Ambrosone et al. 2025)."""
+    from ._threads import limit_blas_threads
+
     exit_on_sigterm()
+    limit_blas_threads()  # one BLAS thread unless OMP_NUM_THREADS / OPENBLAS_NUM_THREADS say otherwise
 
 
 def exit_on_sigterm():
@@ -177,14 +180,15 @@ def fit(outdir, grammage, variant, dge_model, dge_files, dataset_names, points_s
     from pathlib import Path
 
     from ._files import publish_text
-    from .analysis.fitting import _fit_points, _prepare_outdir, compare_grammage_laws, fit_output_files, run_lhaaso_fit
+    from ._files import prepare_outdir
+    from .analysis.fitting import compare_grammage_laws, fit_dataset_names, fit_output_files, run_lhaaso_fit
 
     options = dict(dge=_dge_option(dge_model, dge_files), points=_user_points(points_specs),
                    datasets=dataset_names or ("lhaaso-km2a-2023-inner", "lhaaso-km2a-2023-outer"),
                    shared_dge_norm=not per_dataset_norms)
     try:  # every output of the command, before anything is written
-        names = [name for name, _, _ in _fit_points(options["datasets"], options["points"])]
-        _prepare_outdir(outdir, fit_output_files(names, options["dge"], profiles, True, posterior, compare_laws),
+        names = fit_dataset_names(options["datasets"], options["points"])
+        prepare_outdir(outdir, fit_output_files(names, options["dge"], profiles, True, posterior, compare_laws),
                         overwrite)
     except (OSError, ValueError) as error:
         _fail(str(error))
@@ -473,13 +477,14 @@ def bc(outdir, grammage, setup, production, correlated_systematics, with_dampe_c
     Only points above 20 GV are fitted (energy losses neglected). chi0 is per hydrogen column, the
     gamma-ray model's convention.
     """
-    from .analysis.bcfit import BC_OVERLAY_DATA, BC_SETUPS, _check_outdir, bc_output_files, joint_fit, run_bc
+    from ._files import prepare_outdir
+    from .analysis.bcfit import BC_OVERLAY_DATA, BC_SETUPS, bc_output_files, joint_fit, run_bc
 
     if correlated_systematics is not None and not (np.isfinite(correlated_systematics) and correlated_systematics > 0):
         _fail(f"--correlated-systematics must be > 0 decades of rigidity, got {correlated_systematics}")
     names = BC_SETUPS[setup]["data"] + (BC_OVERLAY_DATA if with_dampe_calet else ())
     try:  # every output of the command, before anything is written
-        _check_outdir(outdir, bc_output_files(joint=joint), overwrite)
+        prepare_outdir(outdir, bc_output_files(joint=joint), overwrite)
     except OSError as error:
         _fail(str(error))
     steps = 2 if joint else 1

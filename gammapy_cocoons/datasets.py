@@ -31,8 +31,7 @@ from .skyregions import LHAASO_INNER, LHAASO_OUTER, to_lb_region
 
 __all__ = [
     "available_datasets", "load_flux_points", "read_flux_points", "load_band", "band_at", "load_ratio", "DATASETS",
-    "BANDS",
-    "RATIOS",
+    "BANDS", "RATIOS", "read_kiss_table", "lhaaso_catalog", "catalog_components", "LHAASO_COMPONENTS",
 ]
 
 _FLUX = u.Unit("cm-2 s-1 TeV-1")
@@ -372,6 +371,24 @@ def _read_ssdc(filename):
             "stat": np.minimum(relative_stat * data[:, 3], 0.999 * data[:, 4]), "meta": meta}
 
 
+def read_kiss_table(name):
+    """A bundled KISS-format table: dict with x, y, error_lo, error_up (stat and sys in quadrature), meta."""
+    text = resources.files("gammapy_cocoons").joinpath("data", "cosmic_rays", name).read_text()
+    meta, rows = {}, []
+    for line in text.splitlines():
+        if line.startswith("#"):
+            key, _, value = line[1:].partition(":")
+            meta[key.strip()] = value.strip()
+        elif line.strip():
+            rows.append([float(v) for v in line.split()])
+    data = np.array(rows)
+    if data.ndim != 2 or data.shape[1] != 6:
+        raise ValueError(f"{name}: expected 6 columns (x, y, stat_lo, stat_up, sys_lo, sys_up)")
+    error_lo = np.hypot(data[:, 2], data[:, 4])
+    error_up = np.hypot(data[:, 3], data[:, 5])
+    return {"x": data[:, 0], "y": data[:, 1], "error_lo": error_lo, "error_up": error_up, "meta": meta}
+
+
 def load_ratio(name):
     """A bundled secondary-to-primary (B/C) or primary (C/O) ratio as a QTable.
 
@@ -381,8 +398,6 @@ def load_ratio(name):
     reference. Names: see :data:`RATIOS`. For "ams02-bc-2018" (the paper's data; totals only in
     the export) ``stat_error`` is the relative statistical error of the 2016 release, same bins.
     """
-    from .dge.localspectra import read_kiss_table
-
     if name not in RATIOS:
         raise ValueError(f"name must be one of {sorted(RATIOS)}, got {name!r}")
     filename, ratio, quantity = RATIOS[name]

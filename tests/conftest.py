@@ -1,8 +1,17 @@
+import os
+
 import numpy as np
 import pytest
 import astropy.units as u
 
 from gammapy_cocoons import CocoonEmission
+from gammapy_cocoons._threads import BLAS_THREAD_VARIABLES, limit_blas_threads
+
+# one BLAS thread in this process and in the processes it starts (notebook kernels, the CLI),
+# unless the user chose (multi-threaded OpenBLAS stalls on two busy cores)
+limit_blas_threads()
+if not any(name in os.environ for name in BLAS_THREAD_VARIABLES):
+    os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
 
 
 @pytest.fixture(scope="session")

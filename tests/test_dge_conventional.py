@@ -7,7 +7,8 @@ import astropy.units as u
 from gammapy_cocoons import LHAASO_INNER, LHAASO_OUTER, RegionFluxSpectralModel
 from gammapy_cocoons.dge.conventional import ConventionalDGE, conventional_dge, default_model
 from gammapy_cocoons.dge.validation import VALIDATION_REGIONS, ratio_map, validation_ratios
-from gammapy_cocoons.dge.localspectra import KNEE_VARIANTS, _datasets, _prediction, local_spectra, read_kiss_table
+from gammapy_cocoons.datasets import read_kiss_table
+from gammapy_cocoons.dge.localspectra import KNEE_VARIANTS, _datasets, _prediction, local_spectra
 
 pytestmark = pytest.mark.filterwarnings("ignore:The filename is not defined")
 KPC = 3.0856775814913673e21

@@ -347,7 +347,6 @@ def bc_variants(grammage="exponential", production="galprop17-opt12", correlatio
     return out
 
 
-_check_outdir = prepare_outdir
 
 
 def bc_table(model, energies=None):
@@ -377,7 +376,7 @@ def run_bc(outdir, grammage="exponential", overwrite=False, plot=True, profile=T
 
     With ``variants``, the summary also reports the fits of :func:`bc_variants`.
     """
-    outdir = _check_outdir(outdir, bc_output_files(plot), overwrite)
+    outdir = prepare_outdir(outdir, bc_output_files(plot), overwrite)
     datasets, model, summary = fit_bc(names, grammage=grammage, profile=profile, setup=setup, production=production,
                                       correlation_length=correlation_length)
     start = time.perf_counter()
@@ -423,7 +422,7 @@ def joint_fit(outdir=None, overwrite=False, variant="min"):
     from .fitting import build_lhaaso_fit
 
     if outdir is not None:
-        outdir = _check_outdir(outdir, ["joint_summary.json"], overwrite)
+        outdir = prepare_outdir(outdir, ["joint_summary.json"], overwrite)
     start = time.perf_counter()
     gamma_datasets, cocoons, norms = build_lhaaso_fit(variant=variant)
     bc_datasets, model = build_bc_fit()

@@ -33,7 +33,7 @@ from ..models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectral
 __all__ = [
     "build_lhaaso_fit", "run_lhaaso_fit", "compare_grammage_laws", "neutrino_prediction", "sample_posterior",
     "set_default_priors", "INNER_MASK_SCALE", "MASK_SCALES", "DEFAULT_FIT_DATASETS", "FIT_DATASETS",
-    "SpectralFluxPointsDataset",
+    "SpectralFluxPointsDataset", "fit_dataset_names", "fit_output_files",
 ]
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,12 @@ MASK_SCALES = {"lhaaso-km2a-2023-inner": INNER_MASK_SCALE}
 FIT_DATASETS = {"lhaaso-km2a-2023-inner": "inner", "lhaaso-km2a-2023-outer": "outer",
                 "tibet-asgamma-2021-a": "tibet-a", "tibet-asgamma-2021-b": "tibet-b", "argo-ybj-2015": "argo"}
 DEFAULT_FIT_DATASETS = ("lhaaso-km2a-2023-inner", "lhaaso-km2a-2023-outer")
+
+
+def fit_dataset_names(datasets=DEFAULT_FIT_DATASETS, points=()):
+    """Names of the fit datasets :func:`build_lhaaso_fit` makes for these bundled ``datasets`` and
+    user ``points`` (checks them as the fit does, builds nothing)."""
+    return [name for name, _, _ in _fit_points(datasets, points)]
 
 
 def _fit_points(names, points):
@@ -263,8 +269,8 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
     """
     setup = dict(grammage=grammage, variant=variant, dge=dge, datasets=datasets, points=points)
     if outdir is not None:
-        names = [name for name, _, _ in _fit_points(datasets, points)]
-        outdir = _prepare_outdir(outdir, fit_output_files(names, dge, profiles, plot, posterior), overwrite)
+        outdir = prepare_outdir(outdir, fit_output_files(fit_dataset_names(datasets, points), dge, profiles, plot,
+                                                         posterior), overwrite)
     from tqdm.auto import tqdm
 
     steps = 3 + bool(alternative) + (2 if profiles else 0) + bool(posterior) + (outdir is not None)
@@ -371,9 +377,6 @@ def fit_output_files(dataset_names, dge="embedded", profiles=True, plot=True, po
     if compare_laws:
         names.append("grammage_laws.json")
     return names
-
-
-_prepare_outdir = prepare_outdir
 
 
 def _mask_scale(dataset):

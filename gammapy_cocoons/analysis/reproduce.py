@@ -388,10 +388,6 @@ def cocoon_fractions(energies=FRACTION_ENERGY, dge="embedded"):
 
 # -- the whole run -------------------------------------------------------------------------------
 
-def _check_outdir(outdir, overwrite):
-    return prepare_outdir(outdir, output_files(), overwrite)
-
-
 def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()):
     """Write every figure of the paper, its tables, SUMMARY.md and summary.json to ``outdir``.
 
@@ -404,7 +400,7 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
     """
     from tqdm.auto import tqdm
 
-    outdir = _Output(_check_outdir(outdir, overwrite), overwrite)
+    outdir = _Output(prepare_outdir(outdir, output_files(), overwrite), overwrite)
     describe_baseline(dge)  # a bad choice fails before any work
     points = tuple(points)
     steps = ["Fig. 1 (B/C fit)", "LHAASO fit", "Fig. 2", "Fig. B.1", "Fig. B.2", "Fig. B.3", "population", "joint fit",

@@ -22,14 +22,14 @@ relative residuals) runs once per variant and is cached.
 """
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
 from scipy import optimize
 
+from ..datasets import read_kiss_table
 from ..physics.cosmicrays import HELIUM, PROTON
 
-__all__ = ["read_kiss_table", "LocalSpectra", "local_spectra", "KNEE_VARIANTS"]
+__all__ = ["LocalSpectra", "local_spectra", "KNEE_VARIANTS"]
 
 PHI_GV = 0.6  # force-field potential for the AMS-02 2011-2018 period
 _SPECIES = {"H": PROTON, "He": HELIUM}
@@ -52,24 +52,6 @@ _DIRECT = (
 )
 _SHARED = ("log_r_h", "log_r_s", "log_r_k", "delta_k", "width")
 _PER_SPECIES = ("log_k", "gamma", "delta_h", "delta_s")
-
-
-def read_kiss_table(name):
-    """A bundled KISS-format table: dict with x, y, error_lo, error_up (stat and sys in quadrature), meta."""
-    text = resources.files("gammapy_cocoons").joinpath("data", "cosmic_rays", name).read_text()
-    meta, rows = {}, []
-    for line in text.splitlines():
-        if line.startswith("#"):
-            key, _, value = line[1:].partition(":")
-            meta[key.strip()] = value.strip()
-        elif line.strip():
-            rows.append([float(v) for v in line.split()])
-    data = np.array(rows)
-    if data.ndim != 2 or data.shape[1] != 6:
-        raise ValueError(f"{name}: expected 6 columns (x, y, stat_lo, stat_up, sys_lo, sys_up)")
-    error_lo = np.hypot(data[:, 2], data[:, 4])
-    error_up = np.hypot(data[:, 3], data[:, 5])
-    return {"x": data[:, 0], "y": data[:, 1], "error_lo": error_lo, "error_up": error_up, "meta": meta}
 
 
 def _rigidity_and_jacobian(x, quantity, species):

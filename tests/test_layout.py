@@ -1,0 +1,105 @@
+"""The package's layers point down only (physics <- models <- templates/dge <- analysis <- cli),
+and the names that moved to gammapy_cocoons.analysis keep working with a DeprecationWarning."""
+import ast
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).parents[1] / "gammapy_cocoons"
+
+#: rank of each top-level part; a module may import its own rank or lower ones
+RANKS = {
+    "constants": 0, "_validation": 0, "_files": 0, "_threads": 0, "physics": 0, "skyregions": 0,
+    "emission": 1, "datasets": 1,
+    "models": 2,
+    "templates": 3, "dge": 3, "population": 3,
+    "analysis": 4,
+    "cli": 5,
+}
+#: deprecated modules that re-export from analysis/ for one release
+SHIMS = ("fitting", "bcfit", "reproduce", "plotting")
+
+
+def _imported_parts(path, package_root=PACKAGE):
+    """Top-level parts of gammapy_cocoons imported by the module at ``path`` (static imports)."""
+    module = list(path.relative_to(package_root.parent).with_suffix("").parts)
+    package = module if path.name == "__init__.py" else module[:-1]
+    package = [p for p in package if p != "__init__"]
+    parts = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                target = base + (node.module.split(".") if node.module else [])
+            else:
+                target = (node.module or "").split(".")
+            names = [target] if len(target) > 1 else [target + [a.name] for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name.split(".") for a in node.names]
+        else:
+            continue
+        for name in names:
+            if name[0] == "gammapy_cocoons" and len(name) > 1:
+                parts.add(name[1])
+    return parts
+
+
+def _part(path):
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return parts[0]
+
+
+@pytest.mark.parametrize("path", sorted(p for p in PACKAGE.rglob("*.py") if p != PACKAGE / "__init__.py"),
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_layers_point_down(path):
+    part = _part(path)
+    if part in SHIMS:
+        return
+    assert part in RANKS, f"{part} has no layer: add it to RANKS"
+    upward = {p for p in _imported_parts(path) if p in RANKS and RANKS[p] > RANKS[part]}
+    assert not upward, f"{path.relative_to(PACKAGE)} ({part}) imports the higher layer(s) {sorted(upward)}"
+
+
+def test_the_checker_sees_upward_imports(tmp_path):
+    root = tmp_path / "gammapy_cocoons"
+    source = root / "physics" / "bad.py"
+    source.parent.mkdir(parents=True)
+    source.write_text("from ..analysis.fitting import build_lhaaso_fit\nfrom .. import dge\n"
+                      "import gammapy_cocoons.cli\nfrom . import lineofsight\n")
+    assert _imported_parts(source, root) == {"analysis", "dge", "cli", "physics"}
+
+
+@pytest.mark.parametrize("name", SHIMS)
+def test_moved_modules_warn_and_are_the_new_ones(name):
+    sys.modules.pop(f"gammapy_cocoons.{name}", None)
+    with pytest.warns(DeprecationWarning, match=f"gammapy_cocoons.analysis.{name}"):
+        old = importlib.import_module(f"gammapy_cocoons.{name}")
+    assert old is importlib.import_module(f"gammapy_cocoons.analysis.{name}")
+
+
+@pytest.mark.parametrize("name, where", [("run_population", "analysis.population"),
+                                         ("lhaaso_comparison", "analysis.population"),
+                                         ("lhaaso_catalog", "datasets")])
+def test_moved_population_names_warn(name, where):
+    import gammapy_cocoons.population as population
+
+    with pytest.warns(DeprecationWarning, match=f"gammapy_cocoons.{where}.{name}"):
+        value = getattr(population, name)
+    assert value is getattr(importlib.import_module(f"gammapy_cocoons.{where}"), name)
+    with pytest.raises(AttributeError):
+        population.no_such_name  # noqa: B018
+
+
+def test_blas_threads_are_limited_unless_the_user_chose():
+    from threadpoolctl import threadpool_info
+
+    from gammapy_cocoons._threads import limit_blas_threads
+
+    assert limit_blas_threads(environ={"OPENBLAS_NUM_THREADS": "2"}) is None
+    limiter = limit_blas_threads(1, environ={})
+    try:
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas")
+    finally:
+        limiter.restore_original_limits()
