@@ -1,0 +1,183 @@
+"""A disk cache for expensive products that do not change between runs (the DGE cubes).
+
+An entry is a set of named numpy arrays stored in one ``.npz`` file in the user's cache directory
+(platformdirs; ``$GAMMAPY_COCOONS_CACHE`` overrides it, ``off`` disables the cache). Its name is
+the hash of:
+
+* the caller's key: every input of the product (a JSON-able dict, given by the caller);
+* the package version and a hash of the package's own source code, so that a code change never
+  reads an entry built by other code;
+* the cache format.
+
+Entries are written to a temporary file in the same directory and renamed into place
+(``os.replace``), so concurrent writers of the same entry each publish a whole file and readers
+never see a partial one. Every entry carries a checksum of its arrays; a file that does not load,
+lacks an array or fails its checksum is removed and rebuilt, never trusted. Entries honour the
+umask. Nothing here knows what the arrays mean.
+"""
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["cache_directory", "cached_arrays", "clear_cache", "CACHE_VARIABLE"]
+
+log = logging.getLogger(__name__)
+
+#: environment variable naming the cache directory ("off" disables the cache)
+CACHE_VARIABLE = "GAMMAPY_COCOONS_CACHE"
+_FORMAT = 1
+_CHECKSUM = "__checksum__"
+
+
+def cache_directory():
+    """The cache directory (created on first write), or None if the cache is off."""
+    override = os.environ.get(CACHE_VARIABLE)
+    if override is not None:
+        return None if override.strip().lower() in ("off", "0", "false", "") else Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("gammapy-cocoons", appauthor=False))
+
+
+@lru_cache(maxsize=1)
+def _code_hash():
+    """Hash of the package version and of every module's source (computed once per process)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha256()
+    try:
+        digest.update(version("gammapy-cocoons").encode())
+    except PackageNotFoundError:
+        digest.update(b"unknown")
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _entry_name(kind, key):
+    text = json.dumps({"kind": kind, "key": key, "code": _code_hash(), "format": _FORMAT}, sort_keys=True,
+                      default=_json_default)
+    return f"{kind}-{hashlib.sha256(text.encode()).hexdigest()[:32]}.npz"
+
+
+def _json_default(value):
+    if isinstance(value, np.ndarray):
+        return {"array": hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest(), "dtype": str(value.dtype),
+                "shape": list(value.shape)}
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, (tuple, set, frozenset)):
+        return list(value)
+    raise TypeError(f"cache key values must be JSON-able (numbers, strings, lists, dicts, arrays), got {value!r}")
+
+
+def _checksum(arrays):
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(name.encode())
+        digest.update(str(array.dtype).encode())
+        digest.update(str(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _load(path, names):
+    """The arrays of a valid entry, or None (and the file removed) if it is unusable."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files if name != _CHECKSUM}
+            stored = str(data[_CHECKSUM])
+        if set(names) <= set(arrays) and stored == _checksum(arrays):
+            return arrays
+        reason = "missing arrays or a wrong checksum"
+    except FileNotFoundError:
+        return None
+    except Exception as error:  # a truncated or corrupt file: anything numpy raises
+        reason = f"{type(error).__name__}: {error}"
+    log.warning("cache entry %s is unusable (%s): rebuilding it", path, reason)
+    try:
+        path.unlink()
+    except OSError:
+        pass
+    return None
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _store(path, arrays):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            np.savez(handle, **arrays, **{_CHECKSUM: np.array(_checksum(arrays))})
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, path)  # atomic: a reader sees the old file, the new one, or none
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def cached_arrays(kind, key, build, names=None):
+    """The arrays ``build()`` returns for ``key``, from the disk cache when a valid entry exists.
+
+    Parameters
+    ----------
+    kind : str
+        A short name for the product (file-name prefix), e.g. "dge-cube".
+    key : dict
+        Every input the product depends on (JSON-able; numpy arrays are hashed).
+    build : callable
+        Returns a dict of name -> numpy array (numeric, no objects); called on a miss.
+    names : sequence of str, optional
+        Arrays a valid entry must hold (default: whatever it holds).
+
+    Returns
+    -------
+    dict
+        name -> array (read-only when read from the cache). A cache that cannot be written (a
+        read-only directory, a full disk) is logged and skipped: the product is still returned.
+    """
+    if not isinstance(kind, str) or not kind.replace("-", "").replace("_", "").isalnum():
+        raise ValueError(f"kind must be a short alphanumeric name, got {kind!r}")
+    directory = cache_directory()
+    if directory is None:
+        return build()
+    path = directory / _entry_name(kind, key)
+    arrays = _load(path, names or ())
+    if arrays is not None:
+        for array in arrays.values():
+            array.flags.writeable = False
+        return arrays
+    arrays = build()
+    if not isinstance(arrays, dict) or not all(isinstance(v, np.ndarray) for v in arrays.values()):
+        raise TypeError("build must return a dict of numpy arrays")
+    try:
+        _store(path, arrays)
+    except OSError as error:
+        log.warning("could not write the cache entry %s (%s); continuing without it", path, error)
+    return arrays
+
+
+def clear_cache():
+    """Remove every entry of the cache directory; returns the number of files removed."""
+    directory = cache_directory()
+    if directory is None or not directory.is_dir():
+        return 0
+    removed = 0
+    for path in directory.glob("*.npz"):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed

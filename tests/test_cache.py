@@ -1,0 +1,145 @@
+"""The disk cache: hits, misses on any change of key or code, corrupt and concurrent entries,
+the umask, and a cache that cannot be written."""
+import logging
+import os
+import stat
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pytest
+
+from gammapy_cocoons import _cache
+from gammapy_cocoons._cache import cached_arrays, clear_cache
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(_cache.CACHE_VARIABLE, str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+class Builder:
+    def __init__(self, value=1.0):
+        self.calls, self.value = 0, value
+
+    def __call__(self):
+        self.calls += 1
+        return {"cube": np.full((3, 4), self.value, dtype=np.float32), "energy": np.geomspace(1, 10, 3)}
+
+
+def test_a_hit_returns_the_same_arrays_read_only_without_building(cache):
+    build = Builder()
+    first = cached_arrays("dge-cube", {"variant": "min", "nside": 8}, build)
+    second = cached_arrays("dge-cube", {"nside": 8, "variant": "min"}, build)  # key order does not matter
+    assert build.calls == 1
+    assert np.array_equal(first["cube"], second["cube"]) and second["cube"].dtype == np.float32
+    assert not second["cube"].flags.writeable
+
+
+@pytest.mark.parametrize("key", [{"variant": "max", "nside": 8}, {"variant": "min", "nside": 16},
+                                 {"variant": "min", "nside": 8, "energies": np.arange(3.0)}])
+def test_any_change_of_the_key_misses(cache, key):
+    build = Builder()
+    cached_arrays("dge-cube", {"variant": "min", "nside": 8}, build)
+    cached_arrays("dge-cube", key, build)
+    assert build.calls == 2
+
+
+def test_arrays_in_the_key_are_hashed_by_value(cache):
+    build = Builder()
+    cached_arrays("dge-cube", {"map": np.arange(4.0)}, build)
+    cached_arrays("dge-cube", {"map": np.arange(4.0)}, build)
+    cached_arrays("dge-cube", {"map": np.arange(4.0) + 1e-12}, build)
+    assert build.calls == 2
+
+
+def test_other_code_never_reads_an_entry(cache, monkeypatch):
+    build = Builder()
+    cached_arrays("dge-cube", {"a": 1}, build)
+    monkeypatch.setattr(_cache, "_code_hash", lambda: "another version of the code")
+    cached_arrays("dge-cube", {"a": 1}, build)
+    assert build.calls == 2
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "garbage"])
+def test_a_corrupt_entry_is_rebuilt_never_trusted(cache, caplog, damage):
+    build = Builder()
+    cached_arrays("dge-cube", {"a": 1}, build)
+    (path,) = cache.glob("*.npz")
+    data = bytearray(path.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    elif damage == "flip":
+        data[len(data) // 2] ^= 0xFF  # inside the cube's bytes or the zip directory
+    elif damage == "empty":
+        data = b""
+    else:
+        data = b"not a zip file" * 10
+    path.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="gammapy_cocoons._cache"):
+        arrays = cached_arrays("dge-cube", {"a": 1}, build)
+    assert build.calls == 2 and "unusable" in caplog.text
+    assert np.array_equal(arrays["cube"], Builder()()["cube"])
+    assert cached_arrays("dge-cube", {"a": 1}, build) and build.calls == 2  # the rebuilt entry is used
+
+
+def test_an_entry_without_a_required_array_is_rebuilt(cache):
+    build = Builder()
+    cached_arrays("dge-cube", {"a": 1}, build)
+    cached_arrays("dge-cube", {"a": 1}, build, names=("cube", "transmission"))
+    assert build.calls == 2
+
+
+def _write(args):
+    directory, value = args
+    os.environ[_cache.CACHE_VARIABLE] = directory
+    arrays = cached_arrays("dge-cube", {"a": 1}, Builder(value))
+    return float(arrays["cube"][0, 0])
+
+
+def test_concurrent_writers_leave_one_whole_entry(cache):
+    with ProcessPoolExecutor(4) as pool:
+        values = list(pool.map(_write, [(str(cache), 2.0)] * 8))
+    assert values == [2.0] * 8
+    assert len(list(cache.glob("*.npz"))) == 1 and not list(cache.glob(".*"))  # no temporaries left
+    build = Builder()
+    assert cached_arrays("dge-cube", {"a": 1}, build)["cube"][0, 0] == 2.0 and build.calls == 0
+
+
+def test_entries_honour_the_umask(cache):
+    old = os.umask(0o027)
+    try:
+        cached_arrays("dge-cube", {"a": 1}, Builder())
+    finally:
+        os.umask(old)
+    (path,) = cache.glob("*.npz")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_an_unwritable_cache_still_returns_the_product(tmp_path, monkeypatch, caplog):
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the cache directory should be")
+    monkeypatch.setenv(_cache.CACHE_VARIABLE, str(blocked / "cache"))
+    build = Builder()
+    with caplog.at_level(logging.WARNING, logger="gammapy_cocoons._cache"):
+        arrays = cached_arrays("dge-cube", {"a": 1}, build)
+    assert arrays["cube"].shape == (3, 4) and "could not write" in caplog.text
+
+
+def test_off_builds_every_time_and_clear_removes_entries(cache, monkeypatch):
+    build = Builder()
+    cached_arrays("dge-cube", {"a": 1}, build)
+    assert clear_cache() == 1 and not list(cache.glob("*.npz"))
+    monkeypatch.setenv(_cache.CACHE_VARIABLE, "off")
+    cached_arrays("dge-cube", {"a": 1}, build)
+    cached_arrays("dge-cube", {"a": 1}, build)
+    assert build.calls == 3 and clear_cache() == 0
+
+
+def test_bad_use_is_refused(cache):
+    with pytest.raises(ValueError, match="kind"):
+        cached_arrays("../escape", {}, Builder())
+    with pytest.raises(TypeError, match="JSON-able"):
+        cached_arrays("dge-cube", {"object": object()}, Builder())
+    with pytest.raises(TypeError, match="dict of numpy arrays"):
+        cached_arrays("dge-cube", {"a": 2}, lambda: [1, 2])
