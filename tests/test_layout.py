@@ -103,3 +103,31 @@ def test_blas_threads_are_limited_unless_the_user_chose():
         assert all(pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas")
     finally:
         limiter.restore_original_limits()
+
+
+def _run(script):
+    import subprocess
+
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+
+
+def test_import_is_lazy_and_registers_in_either_order():
+    # importing the package loads no heavy module; its models join gammapy's registries as soon as
+    # these exist, whichever is imported first
+    lazy = "import sys, gammapy_cocoons; print('gammapy.modeling.models' in sys.modules, 'astropy.units' in sys.modules)"
+    assert _run(lazy) == ["False", "False"]
+    check = ("from gammapy.modeling.models import SPECTRAL_MODEL_REGISTRY as S, SPATIAL_MODEL_REGISTRY as P, "
+             "MODEL_REGISTRY as M; print(sorted(c.__name__ for c in S + P + M if c.__module__.startswith('gammapy_c')))")
+    expected = "['BoronCarbonModel', 'CocoonSpatialModel', 'CocoonSpectralModel', 'RegionFluxSpectralModel']"
+    assert " ".join(_run("import gammapy_cocoons\n" + check)) == expected
+    assert " ".join(_run("import gammapy.modeling.models\nimport gammapy_cocoons\n" + check)) == expected
+    # a public name imports its module on first access
+    assert _run("import gammapy_cocoons as g; print(g.CocoonSpectralModel.__name__, 'ENERGY_RANGE' in dir(g))") == [
+        "CocoonSpectralModel", "True"]
+
+
+def test_unknown_package_attributes_raise():
+    import gammapy_cocoons
+
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchModel'"):
+        gammapy_cocoons.NoSuchModel  # noqa: B018
