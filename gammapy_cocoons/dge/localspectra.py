@@ -21,9 +21,9 @@ above 20 GV, DAMPE 2025 and CALET H and He, and the knee data of one variant
 local interstellar spectra through the force field (phi = 0.6 GV, the AMS-02 2011-2018 value, for
 all three: 5 % at 50 GeV, 1 % at 300 GeV). The calorimeters' energy scales are nuisance parameters
 with Gaussian priors of the widths in :data:`ENERGY_SCALE_PRIORS` (a scale s means the
-experiment's energy E_exp = s E, so its flux is J(E_exp / s) / s); AMS-02's rigidity scale (a few
-per mille below 1 TV) is the reference, and the air-shower systematic errors already hold their
-energy scales.
+experiment's energy E_exp = s E, so its flux is J(E_exp / s) / s). AMS-02, a magnetic
+spectrometer, is the reference (its rigidity-scale uncertainty is part of its systematic errors),
+and the air-shower systematic errors already hold their energy scales.
 
 The fit is judged in log space: each point contributes ln(model / data) / (error / data), so a
 data set with 50 % errors cannot be left 5x below (a relative residual (model - data) / error would
@@ -67,7 +67,7 @@ ENERGY_SCALE_PRIORS = {
     "DAMPE": (0.029, "Zang et al. 2025 (arXiv:2510.03854): the BGO calorimeter's absolute scale is "
                      "1.013 +- 0.012 (stat) +- 0.026 (sys) times its calibration (width: the two in quadrature)"),
     "CALET": (0.02, "Adriani et al. (CALET) 2020, PRL 125, 251102: +-2 % uncertainty of the TASC energy-scale "
-                    "correction (the value the CALET flux papers carry among their systematics)"),
+                    "correction"),
 }
 #: direct data: (file, species, experiment with an energy-scale nuisance or None)
 _DIRECT = (
@@ -300,8 +300,10 @@ class LocalSpectra:
         """Local interstellar J(R) [GV-1 m-2 s-1 sr-1] of "H" or "He" at rigidities [GV] (> 0)."""
         _check_species(species)
         rigidity = np.asarray(rigidity, dtype=float)
-        if not np.all(np.isfinite(rigidity) & (rigidity > 0)):
-            raise ValueError(f"rigidity must be finite and > 0 GV, got {rigidity!r}")
+        bad = rigidity[~(np.isfinite(rigidity) & (rigidity > 0))]
+        if bad.size:
+            raise ValueError(f"rigidity must be finite and > 0 GV, got {bad.size} value(s) that are not, "
+                             f"e.g. {bad.flat[0]!r}")
         return _flux_rigidity(self.parameters, species, rigidity)
 
     def flux_total_energy(self, species, total_energy):
@@ -310,9 +312,10 @@ class LocalSpectra:
         _check_species(species)
         sp = _SPECIES[species]
         energy = np.asarray(total_energy, dtype=float)
-        if not np.all(np.isfinite(energy) & (energy > sp.mass)):
-            raise ValueError(f"total_energy must be finite and above the {species} mass ({sp.mass:.4g} GeV), "
-                             f"got {total_energy!r}")
+        bad = energy[~(np.isfinite(energy) & (energy > sp.mass))]
+        if bad.size:
+            raise ValueError(f"total_energy must be finite and above the {species} mass ({sp.mass:.4g} GeV), got "
+                             f"{bad.size} value(s) that are not, e.g. {bad.flat[0]!r}")
         return _flux_kinetic(self.parameters, species, energy - sp.mass)
 
     @property
