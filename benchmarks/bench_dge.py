@@ -2,13 +2,13 @@
 
     python benchmarks/bench_dge.py [--repeat 3]
 
-Rows: building conventional_dge("min") cold in a fresh process (both knee fits, the CR sea at
+Rows: building conventional_dge("min") cold in a fresh process (the five knee fits, the CR sea at
 4 rigidity nodes, the HI weights along 88k lines of sight, the H2 tables, the emissivities, the
-CMB transmission, the nside-128 cube), with peak memory; as a baseline in the same run, the same
-geometry with one rigidity node (an energy-independent CR sea); the data-driven fermi_pi0_dge
-once the embedded model is built; the first LHAASO inner region flux; reading the HERMES example
-with read_dge against gammapy's own reader; the joint LHAASO fit with errors (one shared DGE
-norm; median of 3 in the process, after the DGE is built).
+CMB transmission, the five variants' nside-128 cubes and their envelope), with peak memory; as a
+baseline in the same run, the same geometry with one rigidity node (an energy-independent CR
+sea); the data-driven fermi_pi0_dge once the embedded model is built; the first LHAASO inner
+region flux; reading the HERMES example with read_dge against gammapy's own reader; the joint
+LHAASO fit with errors (one shared DGE norm; median of 3 in the process, after the DGE is built).
 """
 import argparse
 import json

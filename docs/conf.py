@@ -104,6 +104,21 @@ def _dge_validation_figure():
     plt.close(fig)
 
 
+def _local_spectra_figure():
+    """docs/_generated/local_spectra.png: the local H and He spectra of every knee variant against
+    the data they were fitted to (the fits take about a second together)."""
+    import matplotlib.pyplot as plt
+
+    from gammapy_cocoons.analysis.plotting import plot_local_spectra
+
+    target = Path(__file__).parent / "_generated"
+    target.mkdir(exist_ok=True)
+    fig = plot_local_spectra()
+    fig.savefig(target / "local_spectra.png", dpi=72)
+    plt.close(fig)
+
+
 _tutorial_pages()
 _reproduced_figures()
 _dge_validation_figure()
+_local_spectra_figure()

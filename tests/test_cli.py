@@ -127,9 +127,9 @@ def test_fit_with_chosen_datasets_user_points_and_a_dge_file(tmp_path):
 
     from astropy.table import QTable
     from gammapy_cocoons.datasets import load_flux_points
-    from gammapy_cocoons.dge.conventional import _DEFAULT_ENERGIES, _variant, default_model
+    from gammapy_cocoons.dge.conventional import _DEFAULT_ENERGIES, default_model
 
-    cube = default_model(_variant("min")).cube(_DEFAULT_ENERGIES[_DEFAULT_ENERGIES > 200] * u.GeV, nside=32)
+    cube = default_model().cube(_DEFAULT_ENERGIES[_DEFAULT_ENERGIES > 200] * u.GeV, nside=32)
     dge_file = tmp_path / "my_dge.fits"
     cube.write(dge_file)
     # the user's points: the LHAASO outer table written as intensities per sr

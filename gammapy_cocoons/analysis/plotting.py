@@ -3,7 +3,7 @@ import numpy as np
 import astropy.units as u
 
 __all__ = ["plot_lhaaso_fit", "plot_sed", "plot_neutrinos", "plot_bc", "plot_points", "plot_sed_panel",
-           "plot_neutrino_bands", "new_figure", "save_figure"]
+           "plot_neutrino_bands", "new_figure", "save_figure", "plot_local_spectra"]
 
 _E2I = u.Unit("GeV cm-2 s-1 sr-1")
 
@@ -414,4 +414,61 @@ def plot_population(table, comparison, summary):
     fig.text(0.01, 0.005, "\n".join(lines), fontsize=7, va="bottom", ha="left", color="0.3")
     # room for the note: 7 pt lines on a figure of this height, plus a margin
     fig.tight_layout(rect=(0, (len(lines) * 10 + 6) / (72 * fig.get_figheight()), 1, 1))
+    return fig
+
+
+def plot_local_spectra(variants=None):
+    """The local H, He and H + He spectra of the knee variants against the data they were fitted
+    to (top: E^2.7 dN/dE per total energy; bottom: each variant's log-space pulls on its own data,
+    ln(model / data) / (error / data))."""
+    from ..dge.localspectra import DEFAULT_VARIANT, KNEE_VARIANTS, local_spectra
+
+    plt = _matplotlib()
+    variants = list(KNEE_VARIANTS) if variants is None else list(variants)
+    colours = dict(zip(KNEE_VARIANTS, ("tab:red", "tab:orange", "tab:brown", "tab:blue", "tab:green")))
+    markers = {"AMS-02": "o", "DAMPE": "s", "CALET": "D"}
+    fig, axes = plt.subplots(2, 3, figsize=(16, 8.4), sharex="col", gridspec_kw={"height_ratios": (2.2, 1)})
+    energy = np.geomspace(20.0, 1e8, 400)
+    panels = ("H", "He", "light")
+    shown = set()
+    for variant in variants:
+        spectra = local_spectra(variant)
+        for ax, species in zip(axes[0], panels):
+            parts = ("H", "He") if species == "light" else (species,)
+            flux = sum(spectra.flux_total_energy(s, energy) for s in parts)
+            default = variant == DEFAULT_VARIANT
+            ax.plot(energy, energy**2.7 * flux, color=colours.get(variant), lw=2.2 if default else 1.2,
+                    label=f'"{variant}"' + (" (default)" if default else ""))
+        for data, pulls in spectra.pulls():
+            col = panels.index(data.species)
+            e, y, lo, up = data.per_total_energy()
+            experiment = data.experiment.split()[0]
+            if data.name not in shown:  # each data set once, as published
+                shown.add(data.name)
+                direct = data.direct
+                axes[0, col].errorbar(e, e**2.7 * y, yerr=(e**2.7 * np.minimum(lo, 0.999 * y), e**2.7 * up),
+                                      fmt=markers.get(experiment, "v"), ms=3.5, lw=0.8, mfc="none" if direct else None,
+                                      color="0.35" if direct else colours.get(variant), capsize=0,
+                                      label=data.experiment if direct else f"{data.experiment} ({variant})")
+            axes[1, col].plot(e, pulls, markers.get(experiment, "v"), ms=3.5, color=colours.get(variant),
+                              mfc="none" if data.direct else None)
+    for col, species in enumerate(panels):
+        ax = axes[0, col]
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_ylim(1e3 if species != "light" else 2e3, 5e4 if species != "light" else 8e4)
+        ax.set_title({"H": "protons", "He": "helium", "light": "H + He (light)"}[species])
+        ax.legend(fontsize=6.5, loc="upper right" if species == "light" else "upper left", ncol=2)
+        axes[1, col].axhspan(-3, 3, color="0.9", zorder=0)
+        axes[1, col].axhline(0, color="k", lw=0.6)
+        axes[1, col].set_ylim(-3.5, 3.5)
+        axes[1, col].set_xlabel("total energy per particle [GeV]")
+    axes[0, 0].set_ylabel(r"$E^{2.7}\,dN/dE$ [GeV$^{1.7}$ m$^{-2}$ s$^{-1}$ sr$^{-1}$]")
+    axes[1, 0].set_ylabel("log-space pull")
+    fig.text(0.01, 0.005, "Curves: local interstellar spectra, each fitted to AMS-02 (> 20 GV), DAMPE 2025, CALET and "
+             "its variant's knee data (<= 100 PeV; errors stat + sys). Points: as published (AMS-02 converted to total "
+             "energy; no demodulation, phi = 0.6 GV, nor the fitted energy scales applied).\nPulls (each variant on "
+             "its own data, modulation and energy scales included): ln(model / data) / (error / data); grey: +-3. "
+             "Gamma-ray data enter nowhere.", fontsize=8)
+    fig.tight_layout(rect=(0, 0.045, 1, 1))
     return fig

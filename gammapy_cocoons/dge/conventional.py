@@ -4,7 +4,8 @@
     q_j(E) = sum_i int dE_i J_i(E_i) w_j(E_i) [dsigma_i,p/dE + y dsigma_i,He/dE]   (per H atom, per sr)
 
 * J_i: local interstellar H and He spectra fitted to AMS-02, DAMPE, CALET and one knee
-  experiment (:mod:`.localspectra`); the two knee variants are the "base min / max".
+  experiment (:mod:`.localspectra`, one knee variant per model); "min" / "max" of
+  :func:`conventional_dge` are the voxel-wise lower / upper envelope of the variants' cubes.
 * f_j(r, z): the CR density, 1 at the Sun, of diffusion and advection from the disc sources in
   the halo of the B/C model's :class:`~gammapy_cocoons.physics.transport.GalacticTransport`
   (:mod:`.crsea`), at rigidity nodes j; w_j(E_i) interpolates between them in log(D/u), so the
@@ -22,6 +23,7 @@ It is not DRAGON + HERMES: no spiral arms, no energy losses or reacceleration, n
 or bremsstrahlung component, and no ISRF absorption yet. See docs/dge.md for the validation on
 the Fermi-LAT pi0 template and the comparison with the TeV-PeV data.
 """
+import copy
 import logging
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -41,12 +43,14 @@ from ..physics.crosssections import SECONDARIES
 from ..physics.production import _kernel_matrix, channel_grids, target_columns
 from .crsea import CosmicRaySea
 from .gas import GasModel, hi4pi_columns
-from .localspectra import KNEE_VARIANTS, local_spectra
+from .localspectra import DEFAULT_VARIANT, KNEE_VARIANTS, local_spectra
 
-__all__ = ["ConventionalDGE", "conventional_dge", "DGE_VARIANTS"]
+__all__ = ["ConventionalDGE", "conventional_dge", "envelope_cubes", "DGE_VARIANTS", "ENVELOPES"]
 
-#: the paper's "base min / base max" and the knee experiment behind each
-DGE_VARIANTS = ("min", "max") + tuple(KNEE_VARIANTS)
+#: the envelopes of the knee variants (the paper's "base min / base max")
+ENVELOPES = ("min", "max")
+#: what :func:`conventional_dge` accepts: an envelope or one knee variant
+DGE_VARIANTS = ENVELOPES + tuple(KNEE_VARIANTS)
 _SPECIES = (("H", PROTON), ("He", HELIUM))
 _HI_NSIDE = 64
 # |b| below which the HI weights are averaged over 16 sub-directions of each survey pixel
@@ -104,7 +108,8 @@ class ConventionalDGE:
     Parameters
     ----------
     variant : str
-        "kascade-grande" or "icetop" (the knee data of the local-spectrum fit).
+        One knee variant of the local spectra, a key of
+        :data:`~gammapy_cocoons.dge.localspectra.KNEE_VARIANTS` (default "lhaaso").
     helium_fraction : float
         ISM helium n_He / n_H.
     gas : GasModel, optional
@@ -122,7 +127,7 @@ class ConventionalDGE:
         Primary-energy grid density of the emissivity integral.
     """
 
-    def __init__(self, variant="kascade-grande", helium_fraction=0.1, gas=None, sea=None, hi_columns="hi4pi",
+    def __init__(self, variant=DEFAULT_VARIANT, helium_fraction=0.1, gas=None, sea=None, hi_columns="hi4pi",
                  absorption=True, per_decade=32, hi_spin_temperature=None):
         self.variant = choice(variant, KNEE_VARIANTS, "variant")
         self.spectra = local_spectra(self.variant)
@@ -188,7 +193,7 @@ class ConventionalDGE:
     def hi_weights(self):
         """<f_j>_HI per survey pixel, shape (n_nodes, n_pixels): the CR density along each line
         of sight averaged with the 3-D HI model as weight (16 sub-directions near the plane).
-        Shared by every ConventionalDGE with the same gas, CR sea and survey (both knee variants)."""
+        Shared by every ConventionalDGE with the same gas, CR sea and survey (all knee variants)."""
         return self._shared("hi", self._compute_hi_weights)
 
     def _shared(self, kind, compute):
@@ -364,27 +369,138 @@ def _quiet(logger_name):
 
 
 def _variant(variant):
-    variant = choice(variant, DGE_VARIANTS, "variant")
-    if variant in KNEE_VARIANTS:
-        return variant
-    # "min" / "max": the knee variant with the lower / higher gamma-ray emissivity at 300 TeV
-    q = {v: default_model(v).emissivity(np.array([3e5]))[0] for v in KNEE_VARIANTS}
-    ordered = sorted(q, key=q.get)
-    return ordered[0] if variant == "min" else ordered[-1]
+    """A validated entry of :data:`DGE_VARIANTS`."""
+    return choice(variant, DGE_VARIANTS, "variant")
 
 
 _DEFAULT_ENERGIES = np.geomspace(0.5, 5e6, 57)  # GeV, 8 per decade
 
 
+def default_model(variant=DEFAULT_VARIANT):
+    """The shared ConventionalDGE of a knee variant with the default ingredients. The variants are
+    copies of the default variant's model with their own local spectra (one gas, CR sea and
+    survey; the geometry the default model holds when they are made is shared)."""
+    return _default_model(choice(variant, KNEE_VARIANTS, "variant"))
+
+
+@lru_cache(maxsize=None)
+def _default_model(variant):
+    if variant == DEFAULT_VARIANT:
+        return ConventionalDGE(variant)
+    return _for_variant(_default_model(DEFAULT_VARIANT), variant)
+
+
+def _for_variant(model, variant):
+    """``model`` with the local spectra of another knee variant: the same gas, CR sea, survey and
+    options, sharing the geometry ``model`` holds (the cubes of two variants differ only by the
+    node emissivities q_j)."""
+    clone = copy.copy(model)
+    clone.variant = choice(variant, KNEE_VARIANTS, "variant")
+    clone.spectra = local_spectra(clone.variant)
+    return clone
+
+
+def _same(a, b):
+    """Exact equality of call arguments (arrays element by element, geometries by ==)."""
+    if isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) or isinstance(b, dict):
+        return isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys() and all(
+            _same(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(a, b))
+    try:
+        return a is b or bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def _read_only(value):
+    """``value`` with its arrays made read-only (a shared result must not be changed in place)."""
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            _read_only(item)
+    return value
+
+
+def _remembering(name):
+    def method(self, *args, **kwargs):
+        last = self._last_calls.get(name)
+        if last is None or not _same(last[0], (args, kwargs)):
+            result = _read_only(getattr(ConventionalDGE, name)(self, *args, **kwargs))
+            last = ((copy.deepcopy(args), copy.deepcopy(kwargs)), result)
+            self._last_calls[name] = last
+        return last[1]
+
+    method.__name__ = name
+    method.__doc__ = getattr(ConventionalDGE, name).__doc__
+    return method
+
+
+class _SharedGeometry(ConventionalDGE):
+    """A ConventionalDGE whose variant-independent steps (the gas columns on a geometry, the
+    transmission) remember their last call, exact arguments as the key, and return that result
+    read-only. Its copies (:func:`_for_variant`) share that memory: the knee variants' cubes
+    compute them once."""
+
+    gas_columns = _remembering("gas_columns")
+    transmission = _remembering("transmission")
+
+
+def _shared_geometry(model):
+    shared = copy.copy(model)
+    shared.__class__ = _SharedGeometry
+    shared._last_calls = {}
+    return shared
+
+
+def envelope_cubes(model, energy, nside=128, secondary="gamma", geom=None, variants=None):
+    """The voxel-wise lower and upper envelopes of the knee variants' cubes.
+
+    Each variant's cube is ``model``'s with that variant's local spectra
+    (:meth:`ConventionalDGE.cube`, same arguments); the envelopes take, in every pixel and at every
+    energy, the lowest and the highest of them.
+
+    Parameters
+    ----------
+    model : ConventionalDGE
+        Gas, CR sea, survey and options shared by the variants (its own variant is one of them
+        if listed).
+    variants : sequence of str, optional
+        Knee variants (default: all of :data:`~gammapy_cocoons.dge.localspectra.KNEE_VARIANTS`).
+
+    Returns
+    -------
+    (low, high) : tuple of `~gammapy.maps.Map`
+    """
+    variants = tuple(KNEE_VARIANTS) if variants is None else tuple(variants)
+    if not variants:
+        raise ValueError("variants must name at least one knee variant")
+    for v in variants:
+        choice(v, KNEE_VARIANTS, "variants")
+    # the cubes differ only by the node emissivities: the geometry is computed once
+    base = _shared_geometry(model)
+    first = _for_variant(base, variants[0]).cube(energy, nside=nside, secondary=secondary, geom=geom)
+    low, high = first, first.copy()
+    for v in variants[1:]:
+        data = _for_variant(base, v).cube(energy, nside=nside, secondary=secondary, geom=geom).data
+        np.minimum(low.data, data, out=low.data)
+        np.maximum(high.data, data, out=high.data)
+    return low, high
+
+
 @lru_cache(maxsize=2)
-def default_model(variant):
-    """The shared ConventionalDGE of a knee variant with the default ingredients (its geometry is
-    computed once and reused by every cube built from it)."""
-    return ConventionalDGE(variant)
+def _cached_envelopes(secondary, nside):
+    return envelope_cubes(default_model(), _DEFAULT_ENERGIES * u.GeV, nside=nside, secondary=secondary)
 
 
 @lru_cache(maxsize=8)
 def _cached_cube(variant, secondary, nside):
+    if variant in ENVELOPES:
+        return _cached_envelopes(secondary, nside)[ENVELOPES.index(variant)]
     return default_model(variant).cube(_DEFAULT_ENERGIES * u.GeV, nside=nside, secondary=secondary)
 
 
@@ -394,8 +510,10 @@ def conventional_dge(variant="min", secondary="gamma", nside=128, name=None):
     Parameters
     ----------
     variant : str
-        "min" / "max" (the knee variant with the lower / higher emissivity at 300 TeV, bracketing
-        the knee data like the paper's "base min / max"), or "kascade-grande" / "icetop".
+        "min" / "max": the voxel-wise lower / upper envelope of the cubes of all knee variants (at
+        every energy and pixel, like the paper's "base min / max" band spanning the knee data);
+        or one knee variant, a key of :data:`~gammapy_cocoons.dge.localspectra.KNEE_VARIANTS`
+        ("lhaaso", "lhaaso-qgsjet", "lhaaso-sibyll", "icetop", "kascade-grande").
     secondary : str
         "gamma", "nu_per_flavour", "nu_all", or one neutrino species at the source.
     nside : int
@@ -407,13 +525,14 @@ def conventional_dge(variant="min", secondary="gamma", nside=128, name=None):
     -------
     `~gammapy.modeling.models.SkyModel`
         Of the same kind as :func:`~gammapy_cocoons.dge.read_dge`; the cube covers 0.5 GeV -
-        5 PeV at 8 energies per decade. Built once per (variant, secondary, nside) and cached.
+        5 PeV at 8 energies per decade. Built once per (variant, secondary, nside) and cached
+        ("min" and "max" together: one cube per knee variant, about 1 s each at nside 128).
     """
-    knee = _variant(variant)
+    variant = _variant(variant)
     choice(secondary, SECONDARIES, "secondary")
     if not isinstance(nside, (int, np.integer)) or nside < 8 or nside & (nside - 1):
         raise ValueError(f"nside must be a power of 2 >= 8, got {nside!r}")
-    cube = _cached_cube(knee, secondary, int(nside))
+    cube = _cached_cube(variant, secondary, int(nside))
     with _quiet("gammapy.modeling.models.spatial"):  # no file yet: written by whoever saves the models
         spatial = TemplateSpatialModel(cube, normalize=False)
     model = SkyModel(

@@ -1,72 +1,275 @@
 """Local (solar-circle) H and He spectra fitted to the bundled direct and air-shower data.
 
-Each species follows a smoothly broken power law in rigidity R [GV]:
+Each species follows a smoothly broken power law in rigidity R [GV]::
 
-    J(R) = K (R / 1 TV)^-gamma  b(R; R_h, -Delta_h)  b(R; R_s, Delta_s)  b(R; R_k, Delta_k)
-    b(R; R_b, Delta) = [1 + (R / R_b)^(1/w)]^(-Delta w)
+    J(R) = K (R / 1 TV)^-gamma  prod_b [1 + (R / R_b)^(1 / w_b)]^(-Delta_b w_b)
 
-a hardening at R_h (~ 500 GV, AMS-02/DAMPE), a softening at R_s (~ 15 TV, DAMPE/CALET) and the
-knee at R_k. The break rigidities, the knee slope change and the smoothness w are shared by H and
-He (rigidity-dependent features); K, gamma, Delta_h, Delta_s are per species. Solar modulation is
-the force-field approximation with phi = 0.6 GV; only AMS-02 points above 20 GV enter.
+where each break b changes the index by Delta_b (> 0 a softening, < 0 a hardening) over about
+w_b in ln R. H and He have breaks of their own (rigidity, index change and width each), in order:
 
-The knee is constrained by one air-shower experiment, which defines the two variants that bracket
-the knee data, as the "base min / max" models of De la Torre Luque et al. (2023):
+* ``hardening`` at a few hundred GV (AMS-02, DAMPE, CALET);
+* ``softening`` at ~10-30 TV (DAMPE, CALET);
+* ``hardening2`` at 0.1-1 PV, only for variants whose knee data start below 1 PeV (LHAASO: its
+  proton spectrum rises from 0.3 PeV to the knee, its helium spectrum flattens above 1 PeV);
+* ``knee``, set by the variant's air-shower data. With ``shared_knee`` the two species share one
+  knee in rigidity (R_k, Delta_k, w_k): the default where the knee data do not separate H and He
+  (KASCADE-Grande's light component).
 
-* ``"kascade-grande"``: KASCADE-Grande light (H + He) component, QGSJET-II-04;
-* ``"icetop"``: IceTop + IceCube H and He, SIBYLL-2.1.
+Data (errors: statistical and systematic in quadrature, on the side of the model): AMS-02 H and He
+above 20 GV, DAMPE 2025 and CALET H and He, and the knee data of one variant
+(:data:`KNEE_VARIANTS`) up to :data:`KNEE_E_MAX`. The space-borne data are compared with the
+local interstellar spectra through the force field (phi = 0.6 GV, the AMS-02 2011-2018 value, for
+all three: 5 % at 50 GeV, 1 % at 300 GeV). The calorimeters' energy scales are nuisance parameters
+with Gaussian priors of the widths in :data:`ENERGY_SCALE_PRIORS` (a scale s means the
+experiment's energy E_exp = s E, so its flux is J(E_exp / s) / s). AMS-02, a magnetic
+spectrometer, is the reference (its rigidity-scale uncertainty is part of its systematic errors),
+and the air-shower systematic errors already hold their energy scales.
 
-Errors are statistical and systematic in quadrature, on the side of the model (asymmetric);
-air-shower points above 100 PeV are not used. The fit (scipy least squares on the
-relative residuals) runs once per variant and is cached.
+The fit is judged in log space: each point contributes ln(model / data) / (error / data), so a
+data set with 50 % errors cannot be left 5x below (a relative residual (model - data) / error would
+allow it). It is a scipy least-squares fit, run once per (variant, shared_knee) and cached.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-from scipy import optimize
+from scipy import optimize, special
 
 from ..datasets import read_kiss_table
 from ..physics.cosmicrays import HELIUM, PROTON
 
-__all__ = ["LocalSpectra", "local_spectra", "KNEE_VARIANTS"]
+__all__ = ["LocalSpectra", "local_spectra", "KNEE_VARIANTS", "DEFAULT_VARIANT", "ENERGY_SCALE_PRIORS",
+           "KNEE_E_MAX", "SPECIES"]
 
 PHI_GV = 0.6  # force-field potential for the AMS-02 2011-2018 period
+_LN10 = np.log(10.0)
 _SPECIES = {"H": PROTON, "He": HELIUM}
+#: the species of the local spectra
+SPECIES = tuple(_SPECIES)
 
-#: air-shower data per variant: (file, species) where species "light" is H + He
+#: air-shower data of each knee variant: (file, species), where species "light" is H + He
 KNEE_VARIANTS = {
+    "lhaaso": (("LHAASO_EPOS-LHC_H_totalEnergy.txt", "H"), ("LHAASO_EPOS-LHC_He_totalEnergy.txt", "He")),
+    "lhaaso-qgsjet": (("LHAASO_QGSJET-II-04_H_totalEnergy.txt", "H"),
+                      ("LHAASO_QGSJET-II-04_He_totalEnergy.txt", "He")),
+    "lhaaso-sibyll": (("LHAASO_SIBYLL-2.3d_H_totalEnergy.txt", "H"),
+                      ("LHAASO_SIBYLL-2.3d_He_totalEnergy.txt", "He")),
+    "icetop": (("IceTop_IceCube_SIBYLL-2.1_H_totalEnergy.txt", "H"),
+               ("IceTop_IceCube_SIBYLL-2.1_He_totalEnergy.txt", "He")),
     "kascade-grande": (("KASCADE-Grande_QGSJET-II-04_light_totalEnergy.txt", "light"),),
-    "icetop": (
-        ("IceTop_IceCube_SIBYLL-2.1_H_totalEnergy.txt", "H"),
-        ("IceTop_IceCube_SIBYLL-2.1_He_totalEnergy.txt", "He"),
-    ),
 }
+#: the default knee variant: LHAASO (EPOS-LHC) measures H and He separately through the knee with
+#: the smallest errors (5-15 %) and starts at 0.18 PeV, where DAMPE ends
+DEFAULT_VARIANT = "lhaaso"
+
+#: energy-scale priors of the calorimeters: experiment -> (Gaussian width of s - 1, reference)
+ENERGY_SCALE_PRIORS = {
+    "DAMPE": (0.029, "Zang et al. 2025 (arXiv:2510.03854): the BGO calorimeter's absolute scale is "
+                     "1.013 +- 0.012 (stat) +- 0.026 (sys) times its calibration (width: the two in quadrature)"),
+    "CALET": (0.02, "Adriani et al. (CALET) 2020, PRL 125, 251102: +-2 % uncertainty of the TASC energy-scale "
+                    "correction"),
+}
+#: direct data: (file, species, experiment with an energy-scale nuisance or None)
 _DIRECT = (
-    ("AMS-02_H_rigidity.txt", "H"),
-    ("AMS-02_He_rigidity.txt", "He"),
-    ("DAMPE2025_H_kineticEnergy.txt", "H"),
-    ("DAMPE2025_He_kineticEnergy.txt", "He"),
-    ("CALET_H_kineticEnergy.txt", "H"),
-    ("CALET_He_kineticEnergy.txt", "He"),
+    ("AMS-02_H_rigidity.txt", "H", None),
+    ("AMS-02_He_rigidity.txt", "He", None),
+    ("DAMPE2025_H_kineticEnergy.txt", "H", "DAMPE"),
+    ("DAMPE2025_He_kineticEnergy.txt", "He", "DAMPE"),
+    ("CALET_H_kineticEnergy.txt", "H", "CALET"),
+    ("CALET_He_kineticEnergy.txt", "He", "CALET"),
 )
-_SHARED = ("log_r_h", "log_r_s", "log_r_k", "delta_k", "width")
-_PER_SPECIES = ("log_k", "gamma", "delta_h", "delta_s")
+#: air-shower points above this total energy [GeV] are left out (few events, the Galactic to
+#: extragalactic transition; gamma rays below 10 PeV come from lower energies)
+KNEE_E_MAX = 1e8
+#: AMS-02 points below this rigidity [GV] are left out (solar modulation beyond the force field)
+AMS_R_MIN = 20.0
+# knee data starting below this total energy [GeV] constrain the spectrum below the knee: the
+# second hardening is fitted (LHAASO), otherwise the softening runs into the knee
+_SECOND_HARDENING_BELOW = 1e6
+
+# breaks in rigidity order: start and bounds of log10(R_b / GV) and of Delta_b (the breaks of the
+# direct data change the index by less than 1: published fits find 0.1-0.5)
+_BREAKS = {
+    "hardening": ((2.7, 2.0, 3.7), (-0.3, -1.0, 0.0)),
+    "softening": ((4.2, 3.5, 5.2), (0.3, 0.0, 1.0)),
+    "hardening2": ((5.4, 4.6, 6.3), (-0.3, -1.5, 0.0)),
+    "knee": ((6.5, 5.7, 7.5), (1.0, 0.1, 3.0)),
+}
+_WIDTH = (0.3, 0.02, 1.0)  # start and bounds of w_b (ln R)
 
 
-def _rigidity_and_jacobian(x, quantity, species):
-    """Rigidity [GV] and dX/dR for data binned in ``quantity`` (rigidity, kineticEnergy, totalEnergy)."""
+@dataclass(frozen=True)
+class _DataSet:
+    name: str
+    species: str  # "H", "He" or "light"
+    quantity: str  # "rigidity", "kineticEnergy", "totalEnergy"
+    experiment: str
+    scale: str  # the energy-scale nuisance of the experiment, or None
+    x: np.ndarray = field(repr=False)
+    y: np.ndarray = field(repr=False)
+    error_lo: np.ndarray = field(repr=False)
+    error_up: np.ndarray = field(repr=False)
+
+    @property
+    def direct(self):
+        return self.quantity != "totalEnergy"
+
+    def per_total_energy(self):
+        """(total energy per particle [GeV], flux, error_lo, error_up [GeV-1 m-2 s-1 sr-1]): the
+        points as published, in total energy (rigidity data converted with the species' Z and mass)."""
+        if self.quantity != "rigidity":
+            offset = _SPECIES[self.species].mass if self.quantity == "kineticEnergy" else 0.0
+            return self.x + offset, self.y, self.error_lo, self.error_up
+        sp = _SPECIES[self.species]
+        total = np.hypot(self.x * sp.charge, sp.mass)
+        dx_de = total / (sp.charge**2 * self.x)  # dR/dE = E / (Z^2 R)
+        return total, self.y * dx_de, self.error_lo * dx_de, self.error_up * dx_de
+
+
+def _kinetic(x, quantity, species):
+    """Kinetic energy per particle [GeV] of data binned in ``quantity``."""
     if quantity == "rigidity":
-        return x, np.ones_like(x)
-    total = x + species.mass if quantity == "kineticEnergy" else x
-    momentum = np.sqrt(np.maximum(total**2 - species.mass**2, 0.0))
-    rigidity = momentum / species.charge
-    # dE/dR = Z p / E (kinetic and total energy differ by a constant)
-    return rigidity, species.charge * momentum / total
+        return np.hypot(x * species.charge, species.mass) - species.mass
+    return x - species.mass if quantity == "totalEnergy" else x
 
 
-def _broken(rigidity, break_rigidity, delta, width):
-    return (1.0 + (rigidity / break_rigidity) ** (1.0 / width)) ** (-delta * width)
+def _dkinetic_dx(kinetic, quantity, species):
+    """dT/dx: Z p / E for rigidity, 1 for energies."""
+    if quantity != "rigidity":
+        return np.ones_like(kinetic)
+    total = kinetic + species.mass
+    return species.charge * np.sqrt(kinetic * (kinetic + 2 * species.mass)) / total
+
+
+def _break_key(parameters, species, name):
+    """The prefix of a break's parameters, per species or shared (None if the break is absent)."""
+    for key in (f"{species}.{name}", name):
+        if f"{key}.log_r" in parameters:
+            return key
+    return None
+
+
+def _log_flux_rigidity(parameters, species, rigidity, gradient=None, index=None, weight=1.0):
+    """ln J(R) [J in GV-1 m-2 s-1 sr-1]; with ``gradient`` (n_parameters, n) and ``index`` (name ->
+    row), add ``weight`` x d ln J / d parameter. ln(1 + u) is computed as logaddexp(0, ln u): sharp
+    breaks far from R_b overflow u = (R / R_b)^(1/w) otherwise."""
+    p = parameters
+    ln_r = np.log(rigidity / 1e3)
+    value = _LN10 * p[f"{species}.log_k"] - p[f"{species}.gamma"] * ln_r
+    if gradient is not None:
+        gradient[index[f"{species}.log_k"]] += weight * _LN10
+        gradient[index[f"{species}.gamma"]] -= weight * ln_r
+    for name in _BREAKS:
+        key = _break_key(p, species, name)
+        if key is None:
+            continue
+        log_r, delta, width = p[f"{key}.log_r"], p[f"{key}.delta"], p[f"{key}.width"]
+        ln_u = (ln_r + _LN10 * (3.0 - log_r)) / width
+        soft = np.logaddexp(0.0, ln_u)
+        value = value - delta * width * soft
+        if gradient is not None:
+            sigmoid = special.expit(ln_u)
+            gradient[index[f"{key}.log_r"]] += weight * delta * _LN10 * sigmoid
+            gradient[index[f"{key}.delta"]] -= weight * width * soft
+            gradient[index[f"{key}.width"]] -= weight * delta * (soft - sigmoid * ln_u)
+    return value
+
+
+def _flux_rigidity(parameters, species, rigidity):
+    """Local interstellar J(R) [GV-1 m-2 s-1 sr-1]."""
+    return np.exp(_log_flux_rigidity(parameters, species, rigidity))
+
+
+def _flux_kinetic(parameters, species, kinetic):
+    """Local interstellar dN/dT [GeV-1 m-2 s-1 sr-1] at kinetic energy T per particle [GeV]."""
+    sp = _SPECIES[species]
+    momentum = np.sqrt(kinetic * (kinetic + 2 * sp.mass))
+    return _flux_rigidity(parameters, species, momentum / sp.charge) / _dkinetic_dx(kinetic, "rigidity", sp)
+
+
+def _log_observed(parameters, data, scale=1.0, gradient=None, index=None):
+    """ln of the model in the data's binning (force field for the space-borne data, energy scale
+    ``scale``); with ``gradient``, d ln model / d (spectral parameter) is added to it."""
+    species = SPECIES if data.species == "light" else (data.species,)
+    logs = []
+    for name in species:
+        sp = _SPECIES[name]
+        kinetic = _kinetic(data.x / scale, data.quantity, sp)
+        log_extra = np.log(_dkinetic_dx(kinetic, data.quantity, sp) / scale)
+        if data.direct:
+            # force field (Gleeson & Axford 1968): J(T) = J_LIS(T + Z phi) T (T + 2m) / ((T + Z phi)(T + Z phi + 2m))
+            shifted = kinetic + sp.charge * PHI_GV
+            log_extra = log_extra + np.log(kinetic * (kinetic + 2 * sp.mass) / (shifted * (shifted + 2 * sp.mass)))
+            kinetic = shifted
+        rigidity = np.sqrt(kinetic * (kinetic + 2 * sp.mass)) / sp.charge
+        log_jacobian = np.log(_dkinetic_dx(kinetic, "rigidity", sp))
+        logs.append((name, rigidity, log_extra - log_jacobian))
+    values = [_log_flux_rigidity(parameters, name, rigidity) + extra for name, rigidity, extra in logs]
+    total = values[0] if len(values) == 1 else np.logaddexp(*values)
+    if gradient is not None:
+        for (name, rigidity, _), value in zip(logs, values):
+            _log_flux_rigidity(parameters, name, rigidity, gradient, index, weight=np.exp(value - total))
+    return total
+
+
+def _observed(parameters, data, scale=1.0):
+    """The model in the data's binning and units."""
+    return np.exp(_log_observed(parameters, data, scale))
+
+
+@lru_cache(maxsize=None)
+def _read(name, species, experiment_scale):
+    table = read_kiss_table(name)
+    quantity = table["meta"]["X Quantity"]
+    keep = (table["y"] > 0) & (table["error_lo"] > 0) & (table["error_up"] > 0)
+    if quantity == "rigidity":
+        keep &= table["x"] > AMS_R_MIN
+    if quantity == "totalEnergy":
+        keep &= table["x"] <= KNEE_E_MAX
+    experiment = table["meta"].get("Experiment", name)
+    return _DataSet(name, species, quantity, experiment, experiment_scale, *(
+        np.array(table[k][keep]) for k in ("x", "y", "error_lo", "error_up")))
+
+
+def _datasets(variant):
+    """The data sets of a variant's fit: the direct data, then its knee data."""
+    return [_read(*entry) for entry in _DIRECT] + [_read(name, species, None) for name, species in
+                                                   KNEE_VARIANTS[variant]]
+
+
+def _relative_errors(log_model, data):
+    """error / y on the side of the model."""
+    return np.where(log_model > np.log(data.y), data.error_up, data.error_lo) / data.y
+
+
+def _log_pulls(model, data):
+    """ln(model / y) / (error / y), the error on the side of the model."""
+    log_model = np.log(model)
+    return (log_model - np.log(data.y)) / _relative_errors(log_model, data)
+
+
+def _variant_breaks(variant):
+    """The breaks a variant's data ask for (the second hardening where its knee data start below 1 PeV)."""
+    first_knee_energy = min(_read(name, species, None).x.min() for name, species in KNEE_VARIANTS[variant])
+    return tuple(b for b in _BREAKS if b != "hardening2" or first_knee_energy < _SECOND_HARDENING_BELOW)
+
+
+def _parameter_table(breaks, shared_knee):
+    """(name, start, lower, upper) of every fitted parameter."""
+    rows = []
+    for species, (log_k, gamma) in (("H", (-4.3, 2.85)), ("He", (-4.8, 2.78))):
+        rows += [(f"{species}.log_k", log_k, log_k - 2.0, log_k + 2.0), (f"{species}.gamma", gamma, 2.3, 3.3)]
+        for b in breaks:
+            if b == "knee" and shared_knee:
+                continue
+            (r0, r_lo, r_hi), (d0, d_lo, d_hi) = _BREAKS[b]
+            rows += [(f"{species}.{b}.log_r", r0, r_lo, r_hi), (f"{species}.{b}.delta", d0, d_lo, d_hi),
+                     (f"{species}.{b}.width",) + _WIDTH]
+    if shared_knee and "knee" in breaks:
+        (r0, r_lo, r_hi), (d0, d_lo, d_hi) = _BREAKS["knee"]
+        rows += [("knee.log_r", r0, r_lo, r_hi), ("knee.delta", d0, d_lo, d_hi), ("knee.width",) + _WIDTH]
+    rows += [(f"scale.{e}", 1.0, 1.0 - 5 * w, 1.0 + 5 * w) for e, (w, _) in ENERGY_SCALE_PRIORS.items()]
+    return rows
 
 
 @dataclass(frozen=True)
@@ -76,109 +279,170 @@ class LocalSpectra:
     Attributes
     ----------
     variant : str
+    shared_knee : bool
+        Whether H and He share one knee in rigidity.
     parameters : dict
-        Best-fit values (log10 of K in GV-1 m-2 s-1 sr-1 at 1 TV and of the break rigidities in GV).
+        Best-fit values: per species ``log_k`` (log10 of K [GV-1 m-2 s-1 sr-1] at 1 TV), ``gamma``,
+        and per break ``<species>.<break>.log_r`` (log10 R_b [GV]), ``.delta``, ``.width``
+        (``knee.*`` when shared); the energy scales ``scale.<experiment>``.
     chi2, ndof : float, int
+        Sum of the squared log-space pulls of the data and the nuisances' prior terms; number of
+        data points minus the number of spectral parameters.
     """
 
     variant: str
+    shared_knee: bool
     parameters: dict
     chi2: float
     ndof: int
 
     def flux_rigidity(self, species, rigidity):
-        """Local interstellar J(R) [GV-1 m-2 s-1 sr-1] of "H" or "He"."""
-        return _model(self.parameters, species, np.asarray(rigidity, float))
+        """Local interstellar J(R) [GV-1 m-2 s-1 sr-1] of "H" or "He" at rigidities [GV] (> 0)."""
+        _check_species(species)
+        rigidity = np.asarray(rigidity, dtype=float)
+        bad = rigidity[~(np.isfinite(rigidity) & (rigidity > 0))]
+        if bad.size:
+            raise ValueError(f"rigidity must be finite and > 0 GV, got {bad.size} value(s) that are not, "
+                             f"e.g. {bad.flat[0]!r}")
+        return _flux_rigidity(self.parameters, species, rigidity)
 
     def flux_total_energy(self, species, total_energy):
-        """Local interstellar dN/dE [GeV-1 m-2 s-1 sr-1] at total energy per particle [GeV]."""
+        """Local interstellar dN/dE [GeV-1 m-2 s-1 sr-1] at total energies per particle [GeV]
+        (above the rest mass). Above the fitted data (100 PeV) the last power law continues."""
+        _check_species(species)
         sp = _SPECIES[species]
-        rigidity, jacobian = _rigidity_and_jacobian(np.asarray(total_energy, float), "totalEnergy", sp)
-        return self.flux_rigidity(species, rigidity) / jacobian
+        energy = np.asarray(total_energy, dtype=float)
+        bad = energy[~(np.isfinite(energy) & (energy > sp.mass))]
+        if bad.size:
+            raise ValueError(f"total_energy must be finite and above the {species} mass ({sp.mass:.4g} GeV), got "
+                             f"{bad.size} value(s) that are not, e.g. {bad.flat[0]!r}")
+        return _flux_kinetic(self.parameters, species, energy - sp.mass)
+
+    @property
+    def energy_scales(self):
+        """Fitted energy scale of each calorimeter (the experiment's energy / the true one)."""
+        return {e: self.parameters[f"scale.{e}"] for e in ENERGY_SCALE_PRIORS}
+
+    def model(self, data):
+        """The model of one data set of the fit, in its binning and units."""
+        scale = self.parameters[f"scale.{data.scale}"] if data.scale else 1.0
+        return _observed(self.parameters, data, scale)
+
+    def pulls(self):
+        """Log-space pulls ln(model / data) / (error / data) per data set of the fit: a list of
+        (data set, pulls)."""
+        return [(data, _log_pulls(self.model(data), data)) for data in _datasets(self.variant)]
+
+    def fit_table(self):
+        """Per data set: name, experiment, species, number of points, chi2 and the largest abs(pull)."""
+        from astropy.table import Table
+
+        rows = [(data.name, data.experiment, data.species, data.x.size, float(np.sum(p**2)),
+                 float(np.max(np.abs(p)))) for data, p in self.pulls()]
+        return Table(rows=rows, names=("dataset", "experiment", "species", "n", "chi2", "max_abs_pull"),
+                     meta={"variant": self.variant, "chi2": self.chi2, "ndof": self.ndof,
+                           "energy_scales": self.energy_scales})
 
 
-def _model(parameters, species, rigidity):
-    p = parameters
-    width = p["width"]
-    k, gamma = p[f"{species}.log_k"], p[f"{species}.gamma"]
-    value = 10.0**k * (rigidity / 1e3) ** -gamma
-    value = value * _broken(rigidity, 10.0 ** p["log_r_h"], -p[f"{species}.delta_h"], width)
-    value = value * _broken(rigidity, 10.0 ** p["log_r_s"], p[f"{species}.delta_s"], width)
-    return value * _broken(rigidity, 10.0 ** p["log_r_k"], p["delta_k"], width)
+def _check_species(species):
+    if species not in _SPECIES:
+        raise ValueError(f"species must be one of {list(_SPECIES)}, got {species!r}")
 
 
-def _modulated(parameters, species, quantity, x):
-    """Model in the data's binning; force-field modulation for AMS-02 rigidities."""
-    sp = _SPECIES[species]
-    rigidity, jacobian = _rigidity_and_jacobian(x, quantity, sp)
-    if quantity != "rigidity":
-        return _model(parameters, species, rigidity) / jacobian
-    # force field: J(T) = J_LIS(T + Z phi) T (T + 2m) / ((T + Z phi)(T + Z phi + 2m)), per particle
-    momentum = rigidity * sp.charge
-    kinetic = np.sqrt(momentum**2 + sp.mass**2) - sp.mass
-    shifted = kinetic + sp.charge * PHI_GV
-    p_lis = np.sqrt(shifted * (shifted + 2 * sp.mass))
-    factor = kinetic * (kinetic + 2 * sp.mass) / (shifted * (shifted + 2 * sp.mass))
-    # J_R = J_T dT/dR; dT/dR = Z p / E at each rigidity
-    j_lis_r = _model(parameters, species, p_lis / sp.charge)
-    jac_lis = sp.charge * p_lis / (shifted + sp.mass)
-    jac = sp.charge * momentum / (kinetic + sp.mass)
-    return j_lis_r / jac_lis * factor * jac
+def _objective(sets, names):
+    """The residuals (log-space pulls of ``sets``, then the energy-scale priors) as functions of
+    the parameter vector ``names``, and their Jacobian: analytic for the spectral parameters, by
+    finite differences for the energy scales."""
+    index = {name: i for i, name in enumerate(names)}
+    priors = [(index[f"scale.{e}"], w) for e, (w, _) in ENERGY_SCALE_PRIORS.items()]
+    log_y = [np.log(data.y) for data in sets]
 
-
-#: air-shower points above this total energy [GeV] are left out (few events, the Galactic to
-#: extragalactic transition; gamma rays below 10 PeV come from lower energies)
-KNEE_E_MAX = 1e8
-
-
-def _datasets(variant):
-    sets = []
-    for name, species in _DIRECT + KNEE_VARIANTS[variant]:
-        table = read_kiss_table(name)
-        quantity = table["meta"]["X Quantity"]
-        keep = (table["y"] > 0) & (table["error_lo"] > 0) & (table["error_up"] > 0)
-        if quantity == "rigidity":
-            keep &= table["x"] > 20.0  # solar modulation beyond the force field below
-        if quantity == "totalEnergy":
-            keep &= table["x"] <= KNEE_E_MAX
-        sets.append((name, species, quantity, table["x"][keep], table["y"][keep],
-                     table["error_lo"][keep], table["error_up"][keep]))
-    return sets
-
-
-def _unpack(vector):
-    names = list(_SHARED) + [f"{s}.{n}" for s in ("H", "He") for n in _PER_SPECIES]
-    return dict(zip(names, vector))
-
-
-def _prediction(parameters, species, quantity, x):
-    if species == "light":
-        return sum(_modulated(parameters, s, quantity, x) for s in ("H", "He"))
-    return _modulated(parameters, species, quantity, x)
-
-
-@lru_cache(maxsize=4)
-def local_spectra(variant="kascade-grande"):
-    """Fit (once) and return the :class:`LocalSpectra` of a knee variant."""
-    if variant not in KNEE_VARIANTS:
-        raise ValueError(f"variant must be one of {sorted(KNEE_VARIANTS)}, got {variant!r}")
-    sets = _datasets(variant)
+    def log_models(vector, gradients=None):
+        parameters = dict(zip(names, vector))
+        out = []
+        for k, data in enumerate(sets):
+            scale = parameters[f"scale.{data.scale}"] if data.scale else 1.0
+            gradient = None if gradients is None else gradients[k]
+            out.append(_log_observed(parameters, data, scale, gradient, index))
+        return out
 
     def residuals(vector):
-        parameters = _unpack(vector)
-        out = []
-        for _, species, quantity, x, y, error_lo, error_up in sets:
-            model = _prediction(parameters, species, quantity, x)
-            out.append((model - y) / np.where(model > y, error_up, error_lo))
+        logs = log_models(vector)
+        out = [(m - ly) / _relative_errors(m, d) for m, ly, d in zip(logs, log_y, sets)]
+        out.append(np.array([(vector[i] - 1.0) / w for i, w in priors]))
         return np.concatenate(out)
 
-    # shared: log R_h, log R_s, log R_k [GV], Delta_k, w; per species: log K, gamma, Delta_h, Delta_s
-    start = [2.7, 4.2, 6.5, 1.0, 0.1] + [-4.4, 2.85, 0.2, 0.3] + [-5.4, 2.75, 0.2, 0.3]
-    lower = [2.0, 3.3, 5.5, 0.2, 0.02] + [-7.0, 2.3, 0.0, 0.0] + [-8.0, 2.3, 0.0, 0.0]
-    upper = [3.5, 5.0, 7.5, 3.0, 1.0] + [-2.0, 3.2, 1.2, 1.2] + [-3.0, 3.2, 1.2, 1.2]
-    result = optimize.least_squares(residuals, start, bounds=(lower, upper), x_scale="jac", max_nfev=5000)
+    def jacobian(vector):
+        gradients = [np.zeros((len(names), d.x.size)) for d in sets]
+        logs = log_models(vector, gradients)
+        for (i, _), (e, _) in zip(priors, ENERGY_SCALE_PRIORS.items()):  # d ln model / d s, one-sided
+            step = 1e-6
+            shifted = vector.copy()
+            shifted[i] += step
+            parameters = dict(zip(names, shifted))
+            for k, data in enumerate(sets):
+                if data.scale == e:
+                    gradients[k][i] = (_log_observed(parameters, data, shifted[i]) - logs[k]) / step
+        blocks = [(g / _relative_errors(m, d)).T for g, m, d in zip(gradients, logs, sets)]
+        prior_rows = np.zeros((len(priors), len(names)))
+        for row, (i, w) in enumerate(priors):
+            prior_rows[row, i] = 1.0 / w
+        return np.vstack(blocks + [prior_rows])
+
+    return residuals, jacobian
+
+
+def _least_squares(sets, rows, start=None):
+    """Best-fit parameters (dict), chi2 and number of spectral parameters of ``sets`` (scipy's
+    trust-region least squares within the bounds of ``rows``, from ``start`` where given)."""
+    names = [r[0] for r in rows]
+    start = np.array([(start or {}).get(r[0], r[1]) for r in rows])
+    lower, upper = (np.array([r[i] for r in rows]) for i in (2, 3))
+    start = np.clip(start, lower, upper)
+    residuals, jacobian = _objective(sets, names)
+    result = optimize.least_squares(residuals, start, jac=jacobian, bounds=(lower, upper), x_scale="jac",
+                                    max_nfev=5000)
     if not result.success:
-        raise RuntimeError(f"local-spectrum fit for variant {variant!r} failed: {result.message}")
-    chi2 = float(np.sum(result.fun**2))
-    ndof = int(result.fun.size - len(start))
-    return LocalSpectra(variant, _unpack(result.x), chi2, ndof)
+        raise RuntimeError(f"local-spectrum fit failed: {result.message}")
+    return dict(zip(names, map(float, result.x))), float(np.sum(result.fun**2)), len(names) - len(ENERGY_SCALE_PRIORS)
+
+
+@lru_cache(maxsize=1)
+def _direct_fit():
+    """The direct data alone (hardening and softening): the common start of every variant's fit, so
+    that the variants differ where their knee data do, not by the optimiser's path."""
+    sets = [_read(*entry) for entry in _DIRECT]
+    return _least_squares(sets, _parameter_table(("hardening", "softening"), False))[0]
+
+
+def _fit(variant, shared_knee):
+    sets = _datasets(variant)
+    parameters, chi2, n_parameters = _least_squares(
+        sets, _parameter_table(_variant_breaks(variant), shared_knee), start=_direct_fit())
+    n_data = sum(d.x.size for d in sets)
+    return LocalSpectra(variant, bool(shared_knee), parameters, chi2, int(n_data - n_parameters))
+
+
+def local_spectra(variant=DEFAULT_VARIANT, shared_knee=None):
+    """Fit (once per process) and return the :class:`LocalSpectra` of a knee variant.
+
+    Parameters
+    ----------
+    variant : str
+        A key of :data:`KNEE_VARIANTS` (default :data:`DEFAULT_VARIANT`).
+    shared_knee : bool, optional
+        One knee in rigidity for H and He. Default: True only where the knee data do not separate
+        the species (KASCADE-Grande's light component).
+    """
+    if variant not in KNEE_VARIANTS:
+        raise ValueError(f"variant must be one of {sorted(KNEE_VARIANTS)}, got {variant!r}")
+    if shared_knee is None:
+        shared_knee = any(species == "light" for _, species in KNEE_VARIANTS[variant])
+    if not isinstance(shared_knee, (bool, np.bool_)):
+        raise ValueError(f"shared_knee must be True, False or None, got {shared_knee!r}")
+    return _cached_fit(variant, bool(shared_knee))
+
+
+@lru_cache(maxsize=None)
+def _cached_fit(variant, shared_knee):
+    return _fit(variant, shared_knee)

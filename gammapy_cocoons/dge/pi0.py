@@ -10,7 +10,8 @@ holds::
     I(E, l, b) = M(l, b) q(E) / c,    ln c = < ln(q(E) / (E / GeV)^-2.71) >  over 3-10 GeV (log-uniform)
 
 with M the gamma-ray map at 1 GeV (= map / 0.95) and q the local hadronic emissivity of the
-embedded model (:class:`~.conventional.ConventionalDGE`, knee variant "min" or "max"): CR
+embedded model (:class:`~.conventional.ConventionalDGE`) for one knee variant; "min" / "max" take
+the lowest / highest q(E) / c of all knee variants at each energy (the emissivity envelope). CR
 hardening and the knee enter through q, the morphology through the map. Neutrinos use the same
 M and c with the neutrino emissivity. Gamma rays are absorbed on the CMB with the embedded
 model's transmission (its emission-weighted <exp(-kappa s)> along each line of sight).
@@ -30,9 +31,10 @@ from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel, Templat
 from .._validation import choice
 from ..physics.absorption import cmb_absorption_coefficient
 from ..physics.crosssections import SECONDARIES
-from .conventional import _DEFAULT_ENERGIES, _MAX_PATH_KPC, _quiet, _variant, default_model
+from .conventional import ENVELOPES, _DEFAULT_ENERGIES, _MAX_PATH_KPC, _quiet, _variant, default_model
+from .localspectra import KNEE_VARIANTS
 
-__all__ = ["fermi_pi0_dge", "fermi_pi0_map", "PI0_NORMALISATION_RANGE_GEV"]
+__all__ = ["fermi_pi0_dge", "fermi_pi0_map", "normalised_emissivity", "PI0_NORMALISATION_RANGE_GEV"]
 
 #: energies [GeV] over which the map's power law anchors the emissivity (log-uniform mean)
 PI0_NORMALISATION_RANGE_GEV = (3.0, 10.0)
@@ -57,11 +59,25 @@ def pi0_normalisation(dge, index, energy_range=PI0_NORMALISATION_RANGE_GEV, n=16
     return float(np.exp(np.mean(np.log(dge.emissivity(energy, "gamma") * energy**index))))
 
 
+def normalised_emissivity(variant, energy_gev, secondary="gamma"):
+    """q(E) / c of a knee variant (see the module documentation), or for "min" / "max" the lowest /
+    highest of them over all knee variants at each energy [GeV]."""
+    variant = _variant(variant)
+    _, index = fermi_pi0_map()
+    members = KNEE_VARIANTS if variant in ENVELOPES else (variant,)
+    values = []
+    for member in members:
+        dge = default_model(member)
+        values.append(dge.emissivity(energy_gev, secondary) / pi0_normalisation(dge, index))
+    return (np.min if variant == "min" else np.max)(values, axis=0)
+
+
 @lru_cache(maxsize=4)
 def _cached_cube(variant, secondary, absorption):
-    dge = default_model(variant)
+    # the geometry of the transmission is the same for every knee variant
+    dge = default_model() if variant in ENVELOPES else default_model(variant)
     template, index = fermi_pi0_map()
-    q = dge.emissivity(_DEFAULT_ENERGIES, secondary) / pi0_normalisation(dge, index)
+    q = normalised_emissivity(variant, _DEFAULT_ENERGIES, secondary)
     data = q[:, None] * template.data[None, :]
     if absorption and secondary == "gamma":
         absorbed = cmb_absorption_coefficient(_DEFAULT_ENERGIES) * _MAX_PATH_KPC > 1e-6
@@ -82,7 +98,8 @@ def fermi_pi0_dge(variant="min", secondary="gamma", absorption=True, name=None):
     Parameters
     ----------
     variant : str
-        Knee variant of the emissivity ("min", "max", "kascade-grande", "icetop").
+        "min" / "max" (the emissivity envelope of the knee variants) or one knee variant, a key of
+        :data:`~gammapy_cocoons.dge.localspectra.KNEE_VARIANTS`.
     secondary : str
         "gamma", "nu_per_flavour", "nu_all", or one neutrino species.
     absorption : bool
@@ -96,9 +113,9 @@ def fermi_pi0_dge(variant="min", secondary="gamma", absorption=True, name=None):
         HEALPix nside 128 cube over 0.5 GeV - 5 PeV, 8 energies per decade (see the module
         documentation for what it assumes). Built once per (variant, secondary, absorption).
     """
-    knee = _variant(variant)
+    variant = _variant(variant)
     choice(secondary, SECONDARIES, "secondary")
-    cube = _cached_cube(knee, secondary, bool(absorption))
+    cube = _cached_cube(variant, secondary, bool(absorption))
     with _quiet("gammapy.modeling.models.spatial"):
         spatial = TemplateSpatialModel(cube, normalize=False)
     return SkyModel(spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial,

@@ -3,8 +3,8 @@
 A baseline is a pair of SkyModels, (min, max): the band the figures draw, and its "min" member
 for fits. It is one of
 
-* ``"embedded"``: the embedded conventional model, knee variants base min / max
-  (:func:`~.conventional.conventional_dge`);
+* ``"embedded"``: the embedded conventional model, base min / max = the voxel-wise envelope of
+  its knee variants (:func:`~.conventional.conventional_dge`);
 * ``"fermi-pi0"``: the data-driven Fermi-LAT pi0 template with the embedded emissivity
   (:func:`~.pi0.fermi_pi0_dge`);
 * one or two files (HERMES or any gammapy map cube, :func:`~.readers.read_dge`): one file gives
@@ -24,9 +24,9 @@ __all__ = ["DGEBaseline", "dge_baseline", "dge_model", "describe_baseline", "BAS
 BASELINES = ("embedded", "fermi-pi0")
 _LABELS = {
     "embedded": "embedded conventional DGE (HI4PI gas x CR sea of the B/C transport, AAfrag, CMB absorption), "
-                "base min/max = the two knee variants",
+                "base min/max = the envelope of the knee variants",
     "fermi-pi0": "Fermi-LAT pi0 template (IceCube 2023) x the embedded hadronic spectrum, normalised at 3-10 GeV, "
-                 "base min/max = the two knee variants",
+                 "base min/max = the envelope of the knee variants",
 }
 _MEMBERS = ("min", "max")
 
