@@ -94,11 +94,11 @@ def ring_average(sea, rigidity, r_min=3.0, r_max=5.0):
 def test_inner_galaxy_hardens():
     """The default sea's inner (3 - 5 kpc) / local ratio does not depend on rigidity above where
     advection matters; KRA-gamma's grows: suppressed by the inner wind at 10 GV, enhanced at
-    1 TV and 100 TV. Between 1 and 100 TV (pure diffusion) it grows by 1.94, close to a local-slab
+    1 TV and 100 TV. Between 1 and 100 TV (pure diffusion) it grows by 1.93, close to a local-slab
     estimate n ~ sigma H / D(r), (100)^(delta(r_sun) - delta(4 kpc)) = 2.06: radial diffusion from
     the rest of the halo smooths it a little."""
     default, kra = CosmicRaySea(), kra_gamma_sea()
-    rigidity = np.array([10.9, 1e3, 1e5])  # ~ total energies 10 GeV, 1 TeV, 100 TeV
+    rigidity = np.sqrt(np.array([10.0, 1e3, 1e5]) ** 2 - 0.938272**2)  # protons of 10 GeV, 1 TeV, 100 TeV
     ratios_default = np.array([ring_average(default, x) for x in rigidity])
     ratios_kra = np.array([ring_average(kra, x) for x in rigidity])
     assert np.allclose(ratios_default, ratios_default[0], rtol=2e-3)

@@ -5,7 +5,7 @@ half-height H) with sources in the thin disc::
 
     -div(D grad n) + d/dz (u sign(z) n) = sigma(r) delta(z),    n = 0 at r = R_h and |z| = H,
 
-for a diffusion coefficient D(r, z) and a vertical wind u(r, |z|) (>= 0 blows away from the disc)
+for a diffusion coefficient D(r, z) and a vertical wind u(r, abs(z)) (>= 0 blows away from the disc)
 that may vary anywhere in the halo. This is the equation of :mod:`gammapy_cocoons.dge.crsea`
 (whose Bessel series solves it for uniform D and u) without its restriction to uniform transport;
 momentum-space terms (energy losses, adiabatic losses in a diverging wind, reacceleration) are
