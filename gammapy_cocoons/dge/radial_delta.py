@@ -15,7 +15,7 @@ delta(R) = Ar + B", constant beyond a threshold radius, D = D0 beta^eta (rho / r
 its example ``examples/BaseModel_CaseSource.xml`` has rho_0 = 4 GV, L = 4 kpc, R_max = 20 kpc and a
 wind with ``dvdz_kmskpc`` = 100 and ``conv_threshold`` = 6.5 (in DRAGON2's own "Radial" profile a
 floor on the source density, not a radius: the 6.5 kpc wind radius is the papers' description, quoted
-here without the papers' full text at hand). The wind only matters below ~1 TV (without it the
+here without the papers' full text at hand). The wind matters mostly below ~1 TV (without it the
 3-5 kpc / local density ratio is 1.50 instead of 0.88 at 10 GeV, 2.57 instead of 2.35 at 1 TeV).
 
 Here, with the B/C transport of this package (:data:`.crsea.DEFAULT_TRANSPORT`: halo H, D_BC(rho),
