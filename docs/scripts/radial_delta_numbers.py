@@ -2,9 +2,10 @@
 
 CR density in the plane averaged over 3 < r < 5 kpc over the local one, for protons of total
 energy 10 GeV, 1 TeV and 100 TeV, for the default sea and KRA-gamma (two local normalisations);
-the spectral index of the embedded DGE (base min, no free parameter) in the LHAASO inner and outer
-regions (15 < l < 125 and 125 < l < 235 deg, abs(b) < 5 deg, means of nside-128 pixels) against the
-local emissivity's; the GeV validation ratios over the Fermi-LAT pi0 template; and the costs.
+the spectral index of the embedded DGE (ConventionalDGE's default knee variant, no free parameter)
+in the LHAASO inner and outer regions (15 < l < 125 and 125 < l < 235 deg, abs(b) < 5 deg, means of
+nside-128 pixels), the inner ridge and the Galactic centre, against the local emissivity's; the
+GeV validation ratios over the Fermi-LAT pi0 template; and the costs.
 Run from the repository root (about 2 minutes): ``python docs/scripts/radial_delta_numbers.py``.
 """
 import time
@@ -64,7 +65,7 @@ costs, means, checks = {}, {}, {}
 for label, sea in seas.items():
     if "literal" in label:
         continue
-    dge = ConventionalDGE("icetop", sea=sea)
+    dge = ConventionalDGE(sea=sea)
     t = time.perf_counter()
     dge.hi_weights, dge.h2_tables
     costs[label] = time.perf_counter() - t
@@ -75,7 +76,7 @@ for label, sea in seas.items():
     checks[label] = f"{ratios['inner'][0]:.2f} / {ratios['outer'][0]:.2f} ({ratios['inner'][1]:.2f} / {ratios['outer'][1]:.2f})"
 
 default, kra = list(means)
-print(f"\nlocal emissivity index at 10 GeV / 1 TeV / 25 TeV (both seas): "
+print(f"\nknee variant {dge.variant}; local emissivity index at 10 GeV / 1 TeV / 25 TeV (both seas): "
       + " / ".join(f"{x:.2f}" for x in index(local)))
 print("\n| region | index at 10 GeV, default / KRA-gamma | 1 TeV | 25 TeV | KRA-gamma / default at 10 GeV, 1 TeV, 25 TeV, 100 TeV |")
 print("|---|---|---|---|---|")
