@@ -6,6 +6,7 @@ from .gas import GasModel, hi4pi_columns
 from .pi0 import fermi_pi0_dge, fermi_pi0_map
 from .localspectra import KNEE_VARIANTS, local_spectra
 from .readers import read_dge, read_hermes_cube, read_map_cube
+from .radial_delta import RadialDeltaSea, kra_gamma_sea
 
 __all__ = [
     "read_dge", "read_hermes_cube", "read_map_cube",
@@ -13,3 +14,4 @@ __all__ = [
     "fermi_pi0_dge", "fermi_pi0_map",
     "CosmicRaySea", "DGE_SOURCES", "GasModel", "hi4pi_columns", "local_spectra", "KNEE_VARIANTS",
 ]
+__all__ += ["RadialDeltaSea", "kra_gamma_sea"]

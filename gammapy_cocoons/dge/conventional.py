@@ -61,6 +61,9 @@ _TRANSMISSION_LAT = np.array([0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.
                               16.0, 24.0, 32.0, 45.0, 60.0, 75.0, 90.0])
 # longest path through the halo [kpc]: kappa x this below 1e-6 means no absorption
 _MAX_PATH_KPC = 40.0
+# what ConventionalDGE uses of a CR sea (CosmicRaySea, RadialDeltaSea)
+_SEA_INTERFACE = ("rigidity_nodes", "weights", "diffusion_length", "node_shape", "node_shapes",
+                  "source_distribution", "halo_radius", "halo_height")
 # HI weights and H2 tables per (gas, CR sea, survey)
 _GEOMETRY = OrderedDict()
 
@@ -115,7 +118,8 @@ class ConventionalDGE:
     gas : GasModel, optional
         3-D gas model (its H2 and the HI distribution along the line of sight).
     sea : CosmicRaySea, optional
-        The CR sea (default: the B/C transport with the Case & Bhattacharya 1998 sources).
+        The CR sea (default: the B/C transport with the Case & Bhattacharya 1998 sources); any
+        object with its interface (e.g. :class:`~.radial_delta.RadialDeltaSea`).
     hi_columns : "hi4pi", HEALPix Map or array
         All-sky HI column map [cm-2], Galactic, RING if an array.
     hi_spin_temperature : float, optional
@@ -138,8 +142,8 @@ class ConventionalDGE:
         if not isinstance(self.gas, GasModel):
             raise ValueError(f"gas must be a GasModel, got {gas!r}")
         self.sea = _default_sea() if sea is None else sea
-        if not isinstance(self.sea, CosmicRaySea):
-            raise ValueError(f"sea must be a CosmicRaySea, got {sea!r}")
+        if not all(hasattr(self.sea, name) for name in _SEA_INTERFACE):
+            raise ValueError(f"sea must be a CosmicRaySea or have its interface ({', '.join(_SEA_INTERFACE)}), got {sea!r}")
         self.hi_columns, self.hi_nside = _hi_survey(hi_columns)
         self.hi_spin_temperature = hi_spin_temperature
         if hi_spin_temperature is not None:
