@@ -32,6 +32,7 @@ from .skyregions import LHAASO_INNER, LHAASO_OUTER, to_lb_region
 __all__ = [
     "available_datasets", "load_flux_points", "read_flux_points", "load_band", "band_at", "load_ratio", "DATASETS",
     "BANDS", "RATIOS", "read_kiss_table", "lhaaso_catalog", "catalog_components", "LHAASO_COMPONENTS",
+    "local_hi_emissivity",
 ]
 
 _FLUX = u.Unit("cm-2 s-1 TeV-1")
@@ -453,3 +454,27 @@ def catalog_components(catalog=None):
             sizes.append(np.nan_to_num(r39[keep], nan=0.0))
         out[name] = {"energy": energy, "flux": np.concatenate(fluxes), "r39": np.concatenate(sizes)}
     return out
+
+
+def local_hi_emissivity():
+    """The local HI gamma-ray emissivity per H atom measured with the Fermi-LAT at 10 < abs(b) < 70 deg
+    (Casandjian 2015, ApJ 806, 240), bundled from github.com/jessicametzger/grcrfit (MIT).
+
+    Returns an astropy Table: e_min, e_max, e_ref (geometric bin centre) [GeV], e2q (E^2 dq/dE per
+    H atom), stat, sys [GeV s-1 sr-1]. It holds every nucleus and the electron bremsstrahlung, per H
+    atom of the HI columns of that analysis (see ``docs/dge.md``).
+    """
+    text = _text("gamma_diffuse", "Casandjian2015_local_HI_emissivity_gamma_fluxes.dat")
+    rows = np.array([[float(v) for v in line.split(",")] for line in text.splitlines()
+                     if line.strip() and not line.startswith("#")])
+    e_min, e_max = rows[:, 0] * 1e-3, rows[:, 1] * 1e-3  # MeV -> GeV
+    scale = 1e-24 * 1e-3  # 1e-24 MeV2 s-1 sr-1 MeV-1 -> GeV s-1 sr-1
+    table = Table()
+    table["e_min"] = e_min * u.GeV
+    table["e_max"] = e_max * u.GeV
+    table["e_ref"] = np.sqrt(e_min * e_max) * u.GeV
+    for k, name in enumerate(("e2q", "stat", "sys")):
+        table[name] = rows[:, 2 + k] * scale * u.Unit("GeV s-1 sr-1")
+    table.meta.update({"reference": "Casandjian 2015, ApJ 806, 240", "region": "10 < |b| < 70 deg",
+                       "quantity": "E^2 dq/dE per H atom (all nuclei and electron bremsstrahlung)"})
+    return table

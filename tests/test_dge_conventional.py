@@ -24,14 +24,14 @@ def test_kiss_reader_values():
 
 def test_emissivity_against_aafragpy_integrator():
     """Proton-only emissivity on a hydrogen target: our kernel against aafragpy.get_spectrum."""
-    dge = ConventionalDGE("kascade-grande", helium_fraction=0.0)
+    dge = ConventionalDGE("kascade-grande", helium_fraction=0.0, heavier_nuclei=False)
     energy = np.geomspace(20.0, 2e5, 7)
     ep = np.geomspace(4.0, 4e8, 6001)
     cs, _, _ = aafragpy.get_cross_section("gam", "p-p", ep, energy)
     flux = dge.spectra.flux_total_energy("H", ep) * 1e-4
     reference = aafragpy.get_spectrum(ep, energy, cs, flux) * 1e-27  # mb -> cm2
     ours_h = dge.emissivity(energy) - _helium_part(dge, energy)
-    assert np.allclose(ours_h, reference, rtol=5e-3)
+    assert np.allclose(ours_h, reference, rtol=5e-3, atol=0)  # values ~1e-30: no absolute tolerance
 
 
 def _proton_on_hydrogen(dge, energy):
@@ -67,16 +67,19 @@ def test_helium_target_keeps_the_low_energy_protons():
 
 
 def test_local_emissivity_is_the_measured_one():
-    """Fermi-LAT local HI emissivity: E^2 q ~ 1e-27 - 2e-27 GeV s-1 sr-1 per H atom near 1 GeV
-    (Casandjian 2015, ApJ 806, 240, with ISM helium)."""
+    """Fermi-LAT local HI emissivity: E^2 q ~ 1e-27 - 2.3e-27 GeV s-1 sr-1 per H atom near 1 GeV
+    (Casandjian 2015, ApJ 806, 240: 2.3e-27, with bremsstrahlung; tests/test_dge_validation.py
+    compares them like with like)."""
     dge = ConventionalDGE("kascade-grande")
     value = (1.0**2 * dge.emissivity(np.array([1.0])))[0]
-    assert 1e-27 < value < 2e-27
-    # helium in CRs and in the ISM: a nuclear enhancement of 1.4-1.9 over p-p at 10 GeV (Mori 2009
-    # finds 1.8-2.0 with the nuclei heavier than He, which are not included here)
-    bare = ConventionalDGE("kascade-grande", helium_fraction=0.0)
-    ratio = dge.emissivity(np.array([10.0]))[0] / _proton_on_hydrogen(bare, np.array([10.0]))[0]
-    assert 1.4 < ratio < 1.9
+    assert 1e-27 < value < 2.3e-27
+    # helium in CRs and in the ISM: a nuclear enhancement of 1.6-1.8 over p-p at 10 GeV (KMO 2014's
+    # Table 3 gives 1.63-1.67 for H + He); the nuclei heavier than He (dge/nuclear.py) add 11 %
+    bare = ConventionalDGE("kascade-grande", helium_fraction=0.0, heavier_nuclei=False)
+    light = ConventionalDGE("kascade-grande", heavier_nuclei=False)
+    ratio = light.emissivity(np.array([10.0]))[0] / _proton_on_hydrogen(bare, np.array([10.0]))[0]
+    assert 1.6 < ratio < 1.8
+    assert dge.emissivity(np.array([10.0]))[0] / light.emissivity(np.array([10.0]))[0] == pytest.approx(1.11, abs=0.01)
 
 
 def test_neutrino_to_gamma_ratio():
@@ -107,7 +110,7 @@ def test_cube_is_the_sum_of_its_ingredients():
 
     from gammapy_cocoons.physics import skymaps
 
-    dge = ConventionalDGE("kascade-grande", absorption=False)
+    dge = ConventionalDGE("kascade-grande", absorption=False, co_survey=None, dark_gas=None)  # the 3-D H2 model
     geom = HpxGeom.create(nside=64, nest=False, frame="galactic")
     hi, h2 = dge.gas_columns(geom)
     assert np.allclose(hi, dge.hi_weights * dge.hi_columns)  # the survey grid itself
@@ -118,9 +121,9 @@ def test_cube_is_the_sum_of_its_ingredients():
     energy = np.array([10.0, 1e4])
     cube = dge.cube(energy * u.GeV, geom=geom)
     q = dge.node_emissivities(energy)
-    assert np.allclose(dge.emissivity(energy), q.sum(axis=0))
+    assert np.allclose(dge.emissivity(energy), q.sum(axis=0), rtol=1e-12, atol=0)
     expected = np.tensordot(q.T, hi + h2, axes=1)
-    assert np.allclose(cube.data, expected, rtol=1e-6)
+    assert np.allclose(cube.data, expected, rtol=1e-6, atol=0)
     omega = hp.nside2pixarea(64)
     for table, column in zip(dge.h2_tables, h2):
         exact = table.hemisphere * 2 * KPC
@@ -246,13 +249,14 @@ def test_wcs_and_healpix_cubes_agree_on_region_fluxes():
     assert wcs.geom.axes.names == ["energy_true"] and wcs.data.shape == (2, 40, 440)
     flux_wcs = (wcs.quantity * geom.solid_angle()).sum(axis=(1, 2)).to_value("GeV-1 cm-2 s-1")
     hpx = RegionFluxSpectralModel(conventional_dge("min"), region=LHAASO_INNER)(energy).to_value("GeV-1 cm-2 s-1")
-    assert np.allclose(flux_wcs, hpx, rtol=0.01)
+    assert np.allclose(flux_wcs, hpx, rtol=0.01, atol=0)
 
 
 def test_validated_on_the_fermi_pi0_template():
-    """Issue #14: the region mean intensity at 3 and 10 GeV within 25 % of the Fermi-LAT pi0 template
-    in the LHAASO inner and outer regions, within 30 % in their halves and mid-latitude bands.
-    The model is calibrated on local CRs only (no gamma-ray data enter it)."""
+    """Issues #14 and #22: the region mean intensity at 3 and 10 GeV within 20 % of the Fermi-LAT pi0
+    template (a model) in the LHAASO inner and outer regions, their halves and mid-latitude bands.
+    The model is calibrated on local CRs only (no gamma-ray data enter it); cells and profiles are
+    checked in tests/test_dge_validation.py."""
     ratios = validation_ratios(conventional_dge("min"), [3.0, 10.0])
     for name, (_, allowed) in VALIDATION_REGIONS.items():
         assert np.all(np.abs(np.array(ratios[name]) - 1) < allowed), (name, ratios[name])

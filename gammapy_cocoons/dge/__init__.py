@@ -1,5 +1,6 @@
 """Diffuse Galactic emission (DGE): readers for published cubes, an embedded conventional model and
 a data-driven one (the Fermi-LAT pi0 template)."""
+from .co import X_CO_BOLATTO2013, X_CO_PROFILES, dame2001_co
 from .conventional import DGE_VARIANTS, ConventionalDGE, conventional_dge
 from .crsea import DGE_SOURCES, CosmicRaySea
 from .gas import GasModel, hi4pi_columns
@@ -13,5 +14,6 @@ __all__ = [
     "conventional_dge", "ConventionalDGE", "DGE_VARIANTS",
     "fermi_pi0_dge", "fermi_pi0_map",
     "CosmicRaySea", "DGE_SOURCES", "GasModel", "hi4pi_columns", "local_spectra", "KNEE_VARIANTS",
+    "dame2001_co", "X_CO_BOLATTO2013", "X_CO_PROFILES",
 ]
 __all__ += ["RadialDeltaSea", "kra_gamma_sea"]

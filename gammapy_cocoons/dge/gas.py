@@ -1,8 +1,9 @@
 """3-D model of Galactic atomic and molecular hydrogen, and the HI4PI survey columns.
 
-The DGE takes the HI column of each direction from the HI4PI survey (:func:`hi4pi_columns`);
-the 3-D HI model below only distributes that column along the line of sight. H2 is the 3-D
-model itself (no CO survey is bundled).
+The DGE takes the HI column of each direction from the HI4PI survey (:func:`hi4pi_columns`) and
+the H2 column from the Dame et al. (2001) CO survey (:mod:`.co`); the 3-D models below only
+distribute those columns along the line of sight (the H2 model as the W_CO distribution, ``h2 /
+x_co``), and the H2 model fills directions no tracer covers.
 
 HI: surface density Sigma(R) of the Nakanishi & Sofue (2003) fit below; vertical profile of
 Dickey & Lockman (1990, ARA&A 28, 215) at the solar circle, two Gaussians and an exponential::

@@ -1,0 +1,175 @@
+"""The Dame et al. (2001) CO survey, X_CO and the survey's H2 columns in the DGE (dge/co.py)."""
+import numpy as np
+import pytest
+import astropy.units as u
+
+from gammapy_cocoons.dge.co import (
+    DAME2001_COMPLETE_LATITUDE, X_CO_BOLATTO2013, co_survey, dame2001_co, survey_pixel_means, x_co_profile)
+from gammapy_cocoons.dge.conventional import ConventionalDGE, default_model
+
+pytestmark = pytest.mark.filterwarnings("ignore:The filename is not defined")
+
+
+def test_dame2001_map_published_values_and_traps():
+    """Check values of PROVENANCE.md (measured on the file by the data collection), the 40 duplicated
+    columns beyond abs(l) = 180 dropped (they equal their counterparts) and NaN kept where not observed."""
+    from importlib import resources
+
+    from astropy.io import fits
+
+    co = dame2001_co()
+    assert co.data.shape == (561, 2880) and co.geom.frame == "galactic" and co.unit == u.Unit("K km s-1")
+    for (l, b), expected in (((30.0, 0.0), 179.0), ((0.0, 0.0), 1406.0), ((209.0, -19.4), 180.0)):
+        value = co.get_by_coord({"lon": l, "lat": b})[0]
+        assert value == pytest.approx(expected, rel=0.01), (l, b)
+    lon, lat = (c.to_value("deg") for c in co.geom.get_coord())
+    for l0, expected in ((0.0, 324.0), (30.0, 86.0), (50.0, 34.0), (100.0, 2.6)):
+        column = np.abs(np.mod(lon - l0 + 180, 360) - 180) < 0.01
+        mean = np.nanmean(co.data[column & (np.abs(lat) <= 1.0)])
+        assert mean == pytest.approx(expected, rel=0.05), l0
+    assert np.isnan(co.data).mean() > 0.5  # not observed: most of the high latitudes
+    path = resources.files("gammapy_cocoons").joinpath("data", "gas", "Wco_DHT2001_-180_180.fits.gz")
+    with resources.as_file(path) as filename, fits.open(filename) as hdul:
+        hdul.verify("silentfix")
+        raw = hdul[0].data
+    # raw columns 1-39 are l = 184.875 .. 180.125, the same sky as l = -175.125 .. -179.875 (2881-2919),
+    # columns 2921-2959 (l = -180.125 .. -184.875) repeat l = 179.875 .. 175.125; l = +-185 are blank
+    assert np.array_equal(raw[:, 1:40], raw[:, 2881:2920], equal_nan=True)
+    assert np.array_equal(raw[:, 2921:2960], raw[:, 41:80], equal_nan=True)
+    assert not np.any(np.isfinite(raw[:, [0, 2960]]))
+
+
+def test_dame2001_molecular_columns_off_the_plane():
+    """Dame et al. (2001, abstract): with X_CO = 1.8e20 the mean molecular column falls from ~3e20 cm-2
+    at abs(b) = 5 deg to ~0.1e20 at 30 deg (their value includes the 2 % of CO outside the sampling)."""
+    co = dame2001_co()
+    lat = co.geom.get_coord().lat.to_value("deg")
+    data = np.where(np.isnan(co.data), 0.0, co.data)  # complete at abs(b) < 32 deg
+    at_5 = 1.8e20 * data[np.abs(np.abs(lat) - 5.0) < 0.6].mean()
+    at_30 = 1.8e20 * data[np.abs(np.abs(lat) - 30.0) < 0.6].mean()
+    assert at_5 == pytest.approx(3e20, rel=0.2)
+    assert at_30 < 0.2e20
+    assert DAME2001_COMPLETE_LATITUDE == 32.0
+
+
+def test_x_co_profiles_and_bad_input():
+    assert x_co_profile(X_CO_BOLATTO2013).local == 2e20
+    assert x_co_profile(1.5e20 * u.Unit("cm-2 / (K km s-1)")).local == 1.5e20
+    strong = x_co_profile("strong2004")  # Strong et al. 2004: 0.4, 0.6, 0.8, 1.5, 10 x 1e20
+    assert np.allclose(strong(np.array([2.0, 4.0, 6.0, 8.5, 12.0])), [0.4e20, 0.6e20, 0.8e20, 1.5e20, 10e20],
+                       rtol=1e-12, atol=0)
+    for bad in (-1.0, np.nan, np.inf, "bolatto", 1.0 * u.K):
+        with pytest.raises(ValueError, match="x_co"):
+            x_co_profile(bad)
+
+
+def test_survey_pixel_means_are_block_averages():
+    """On a CAR grid aligned with the survey (0.5 deg = 4 x 4 survey pixels) the pixel means are the
+    area-weighted block averages of the map; on HEALPix they conserve the survey's integral."""
+    from gammapy.maps import HpxGeom, WcsGeom
+
+    survey = co_survey("dame2001")
+    # pixel edges half-way between survey pixel centres (multiples of 0.125 deg)
+    geom = WcsGeom.create(skydir=(30.0625, 0.0625), width=(4.0, 2.0), binsz=0.5, frame="galactic", proj="CAR")
+    means, covered = survey_pixel_means(survey, geom, lambda lon, lat: np.ones((1, np.size(lon))))
+    co = dame2001_co()
+    lon, lat = (c.to_value("deg") for c in co.geom.get_coord())
+    values = np.where(np.isnan(co.data), 0.0, co.data)
+    weights = np.cos(np.radians(lat))
+    centre = geom.get_coord()
+    for iy, ix in ((0, 0), (2, 5), (3, 7)):
+        l0, b0 = centre.lon[iy, ix].to_value("deg"), centre.lat[iy, ix].to_value("deg")
+        block = (np.abs(np.mod(lon - l0 + 180, 360) - 180) < 0.25) & (np.abs(lat - b0) < 0.25)
+        assert np.count_nonzero(block) == 16
+        expected = np.sum(values[block] * weights[block]) / np.sum(weights[block])
+        assert means[0].reshape(geom.data_shape)[iy, ix] == pytest.approx(expected, rel=1e-3)
+    assert np.all(covered == 1.0)
+    hpx = HpxGeom.create(nside=32, nest=False, frame="galactic")
+    means, covered = survey_pixel_means(survey, hpx, lambda lon, lat: np.ones((1, np.size(lon))))
+    total = np.sum(survey.area[survey.emitting] * survey.value[survey.emitting])
+    assert np.sum(means[0] * hpx.solid_angle().to_value("sr")) == pytest.approx(total, rel=0.02)
+
+
+@pytest.fixture(scope="module")
+def dge():
+    return default_model("icetop")
+
+
+@pytest.mark.parametrize("lon, lat", [(30.0, 0.0), (150.0, 1.0), (300.0, 5.0)])
+def test_co_weights_against_a_direct_line_of_sight_integral(dge, lon, lat):
+    """<f_j X_CO>_w at a node of the (l, abs(b)) grid against scipy.quad along the same line of sight,
+    w the W_CO emission of the 3-D H2 model; <X_CO>_w is X_CO itself for a constant X_CO."""
+    from scipy import integrate
+
+    from gammapy_cocoons.dge.conventional import _CO_LAT, _CO_LON
+
+    sea, gas = dge.sea, dge.gas
+    l, b = np.radians(lon), np.radians(lat)
+    r_sun, r_max, z_max = sea.source_distribution.r_sun, min(sea.halo_radius, gas.r_max, 20.0), 1.0
+    d_exit = r_sun * np.cos(l) + np.sqrt(r_max**2 - (r_sun * np.sin(l)) ** 2)
+    s_exit = min(d_exit / np.cos(b), z_max / abs(np.sin(b))) if lat else d_exit
+
+    def emission(s, node):
+        d, z = s * np.cos(b), s * np.sin(b)
+        r = np.sqrt(r_sun**2 + d * d - 2 * r_sun * d * np.cos(l))
+        shape = 1.0 if node is None else sea.node_shape(node, r, z)
+        return float(shape * gas.h2(r, z))
+
+    points = [p for p in (0.1, 0.3, 1.0, 2.0, 5.0, r_sun * np.cos(l) / np.cos(b)) if 0 < p < s_exit]
+
+    def quad(node):
+        return integrate.quad(emission, 0.0, s_exit, args=(node,), points=points, limit=1000, epsabs=0, epsrel=1e-5)[0]
+
+    i, j = int(np.flatnonzero(_CO_LON == lon)[0]), int(np.flatnonzero(_CO_LAT == lat)[0])
+    weights = dge.co_weights[:, i, j]
+    assert weights[0] == pytest.approx(2e20, rel=1e-12)
+    norm = quad(None)
+    for node in (0, len(sea.rigidity_nodes) - 1):
+        assert weights[1 + node] / 2e20 == pytest.approx(quad(node) / norm, rel=2e-3), node
+
+
+def test_h2_columns_from_the_survey(dge):
+    """Pixel columns = survey means of 2 <f_j X_CO>_w W_CO; where the CR density is ~1 (high
+    latitude: the gas is local), 2 X_CO W_CO itself; X_CO scales them linearly; an X_CO(R) profile
+    changes the inner and outer Galaxy in opposite directions."""
+    from gammapy.maps import HpxGeom
+
+    geom = HpxGeom.create(nside=32, nest=False, frame="galactic")
+    h2, covered = dge.h2_columns(geom)
+    plain = dge.survey_h2_columns(32)
+    import healpy as hp
+
+    lon, lat = hp.pix2ang(32, np.arange(hp.nside2npix(32)), lonlat=True)
+    local = (np.abs(lat) > 15) & (np.abs(lat) < 30) & (plain > 1e20)
+    ratio = h2[:, local] / plain[local]
+    assert np.all((ratio > 0.9) & (ratio < 1.05))
+    assert np.all(covered[np.abs(lat) < 30] == 1.0)
+    double = ConventionalDGE("icetop", x_co=4e20)
+    assert np.allclose(double.h2_columns(geom)[0], 2 * h2, rtol=1e-10, atol=0)
+    radial = ConventionalDGE("icetop", x_co="strong2004").h2_columns(geom)[0]
+    inner = (lon > 20) & (lon < 40) & (np.abs(lat) < 2)
+    outer = (lon > 150) & (lon < 210) & (np.abs(lat) < 2)
+    assert radial[0, inner].sum() < 0.5 * h2[0, inner].sum()  # X_CO(4-6 kpc) = 0.6e20
+    assert radial[0, outer].sum() > 1.5 * h2[0, outer].sum()  # 1.5e20 to 9.5 kpc, 10e20 beyond
+
+
+def test_co_survey_bad_input():
+    from gammapy.maps import Map, WcsGeom
+
+    with pytest.raises(ValueError, match="co_survey"):
+        ConventionalDGE(co_survey="nanten")
+    icrs = Map.from_geom(WcsGeom.create(skydir=(0, 0), width=2, binsz=0.5, frame="icrs"), unit="K km s-1")
+    with pytest.raises(ValueError, match="co_survey.*Galactic"):
+        ConventionalDGE(co_survey=icrs)
+    kelvin = Map.from_geom(WcsGeom.create(skydir=(0, 0), width=2, binsz=0.5, frame="galactic"), unit="K")
+    with pytest.raises(ValueError, match="co_survey.*unit"):
+        ConventionalDGE(co_survey=kelvin)
+    # a survey of l = 98-102 deg asked for a map of l = 300 deg: no data there
+    patch = Map.from_geom(WcsGeom.create(skydir=(100, 0), width=4, binsz=0.5, frame="galactic"), unit="K km s-1")
+    patch.data += 5.0
+    dge = ConventionalDGE("icetop", co_survey=patch, dark_gas=None)
+    with pytest.raises(ValueError, match="co_survey has no data"):
+        dge.h2_columns(WcsGeom.create(skydir=(300, 0), width=4, binsz=0.5, frame="galactic"))
+    for bad in (-2e20, np.nan):
+        with pytest.raises(ValueError, match="x_co"):
+            ConventionalDGE(x_co=bad)
