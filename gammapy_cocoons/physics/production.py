@@ -8,8 +8,10 @@ sections, quadrature weights and 1/m_p, and are built once per set of output ene
 spectrum after changing the grammage or the injection is then one small product per species.
 
 Units: E in GeV, Q^E in GeV-1 per source, chi in g cm-2, result in GeV-1 per source.
-With an ISM helium target (number fraction y = n_He/n_H) the grammage chi = m_p n_H (1 + 4y) c t
-gives a hydrogen column chi / (m_p (1 + 4y)) and a helium column y times that.
+chi is the mass grammage of the target gas (:mod:`.targetgas`): with y = n_He/n_H by number it
+holds a hydrogen column chi / (m_p (1 + 4y)) and a helium column y times that, and the sum runs
+over the four channels p-H, p-He, He-H, He-He. y = 0 is the paper's Eq. 7 as written (pure
+hydrogen on chi / m_p).
 """
 from collections import OrderedDict
 
@@ -17,6 +19,7 @@ import numpy as np
 
 from ..constants import MB_CM2, PROTON_MASS_G
 from .crosssections import SECONDARIES, differential_cross_section, primary_energy_range
+from .targetgas import TargetGas
 
 __all__ = ["PrimaryGrid", "ProductionKernel", "channel_grids", "target_columns"]
 
@@ -72,11 +75,9 @@ def _kernel_matrix(model, product, projectile, targets, grid, energies):
 
 
 def target_columns(helium_fraction):
-    """(target, column fraction) pairs per unit grammage: pure hydrogen, or ISM helium by number."""
-    if helium_fraction > 0:
-        hydrogen = 1.0 / (1.0 + 4.0 * helium_fraction)
-        return (("p", hydrogen), ("He", helium_fraction * hydrogen))
-    return (("p", 1.0),)
+    """(target, column fraction) pairs per unit mass grammage (in units of 1/m_p): pure hydrogen, or
+    hydrogen with helium by number (:attr:`.targetgas.TargetGas.columns`)."""
+    return TargetGas(helium_fraction).columns
 
 
 def channel_grids(model, projectile, targets, per_decade, e_max=np.inf):
@@ -107,7 +108,8 @@ class ProductionKernel:
     cross_sections : str
         Cross-section model name.
     helium_fraction : float
-        ISM helium by number, n_He/n_H, in the cocoon gas (0: pure hydrogen, the paper's Eq. 7).
+        Helium by number, n_He/n_H, in the target gas whose mass grammage the grammage law gives
+        (0: pure hydrogen, the paper's Eq. 7; 0.1: the ISM).
     per_decade : int
         Primary-grid density.
 
