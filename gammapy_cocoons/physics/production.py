@@ -114,7 +114,9 @@ class ProductionKernel:
         Primary-grid density.
 
     Each (species, target) channel has its own primary grid over the range where its cross
-    sections are defined (:func:`channel_grids`).
+    sections are defined (:func:`channel_grids`). The channels of one species are evaluated as one
+    product on their concatenated grids (one spectrum, one grammage call and one matrix product per
+    species: a helium target costs little more than pure hydrogen); ``channels`` keeps them apart.
     """
 
     def __init__(self, injections, secondary, energies, cross_sections="aafrag", helium_fraction=0.0, per_decade=32):
@@ -125,14 +127,25 @@ class ProductionKernel:
         self.injections = tuple(injections)
         #: per channel: (index of the injection, primary grid, rigidities, matrix)
         self.channels = []
+        #: per species: (index of the injection, primary energies, rigidities, matrix) of its channels
+        #: side by side; the channels' matrices are views into it
+        self._species = []
         for i, injection in enumerate(self.injections):
             species = injection.species
             # exp(-p/p_max) < 1e-17 beyond 40 p_max: no need to tabulate further
             e_max = 40.0 * injection.p_max + species.mass
-            for target, fraction, grid in channel_grids(cross_sections, species.name, targets, per_decade, e_max):
-                matrix = self.factor * _kernel_matrix(
-                    cross_sections, product, species.name, ((target, fraction),), grid, flat)
-                self.channels.append((i, grid, species.rigidity(grid.energy), matrix))
+            grids = [grid for _, _, grid in channel_grids(cross_sections, species.name, targets, per_decade, e_max)]
+            matrix = np.hstack([self.factor * _kernel_matrix(cross_sections, product, species.name,
+                                                             ((target, fraction),), grid, flat)
+                                for (target, fraction), grid in zip(targets, grids)])
+            energy = np.concatenate([grid.energy for grid in grids])
+            rigidity = species.rigidity(energy)
+            self._species.append((i, energy, rigidity, matrix))
+            start = 0
+            for grid in grids:
+                stop = start + len(grid)
+                self.channels.append((i, grid, rigidity[start:stop], matrix[:, start:stop]))
+                start = stop
 
     def evaluate(self, grammage, efficiencies=None, indices=None):
         """Q_sec(E) [GeV-1 per source] for a grammage law (callable of rigidity in GV).
@@ -142,12 +155,12 @@ class ProductionKernel:
         arrays with a trailing axis (parameter samples), the result gets that axis too.
         """
         parts = []
-        for i, grid, rigidity, matrix in self.channels:
+        for i, energy, rigidity, matrix in self._species:
             injection = self.injections[i]
             eff = None if efficiencies is None else efficiencies[i]
             idx = None if indices is None else indices[i]
             sampled = np.ndim(eff) > 0 or np.ndim(idx) > 0
-            spectrum = injection.dn_de(grid.energy[:, None] if sampled else grid.energy, eff, idx)
+            spectrum = injection.dn_de(energy[:, None] if sampled else energy, eff, idx)
             chi = grammage(rigidity)
             if np.ndim(chi) > spectrum.ndim:
                 spectrum = spectrum.reshape(spectrum.shape + (1,) * (np.ndim(chi) - spectrum.ndim))
