@@ -7,6 +7,7 @@ import astropy.units as u
 
 from . import __version__
 from .emission import CocoonEmission
+from .physics.targetgas import describe_target
 from .skyregions import LHAASO_INNER, LHAASO_OUTER
 
 
@@ -63,6 +64,13 @@ _dge_model_option = click.option(
 _dge_file_option = click.option(
     "--dge-file", "dge_files", multiple=True, type=click.Path(dir_okay=False),
     help="A DGE cube (HERMES or any gammapy map cube) instead of --dge-model; give it twice for base min and max.")
+#: what --chi0 means, in every command's help
+_CHI0_HELP = ("Cocoon grammage chi_c,0 [g cm-2]: the mass grammage of the cocoon gas (H + He, see --target), "
+              "the same quantity as the B/C fit's chi0.")
+_target_option = click.option(
+    "--target", default="ism", show_default=True, type=click.Choice(["ism", "hydrogen"]),
+    help="Cocoon gas: 'ism' (H with He/H = 0.1 by number; chi0 holds a hydrogen column chi0 / (1.4 m_p)) or "
+         "'hydrogen' (pure hydrogen on chi0 / m_p, the paper's Eq. 7 exactly).")
 _points_option = click.option(
     "--points", "points_specs", multiple=True, metavar="FILE:REGION",
     help="Your own flux points (ECSV as read_flux_points reads; intensities per sr allowed) and their region: "
@@ -91,26 +99,28 @@ def exit_on_sigterm():
 @click.option("--emin", default=10.0, show_default=True, help="Lowest energy [GeV].")
 @click.option("--emax", default=1e6, show_default=True, help="Highest energy [GeV].")
 @click.option("--n-energies", default=16, show_default=True, help="Number of log-spaced energies.")
-@click.option("--chi0", default=0.4, show_default=True, help="Cocoon grammage chi_c,0 [g cm-2].")
+@click.option("--chi0", default=0.4, show_default=True, help=_CHI0_HELP)
 @click.option("--r0", default=20.0, show_default=True, help="Cut-off rigidity R0 [TV].")
 @click.option(
     "--grammage", default="exponential", show_default=True,
     type=click.Choice(["exponential", "kolmogorov", "kraichnan", "bohm", "constant"]),
     help="Grammage law (Eq. 6, or Eq. B.1 presets).",
 )
-def spectra(emin, emax, n_energies, chi0, r0, grammage):
+@_target_option
+def spectra(emin, emax, n_energies, chi0, r0, grammage, target):
     """Table of the fiducial cocoon spectra: LHAASO inner and outer, all-sky neutrinos.
 
     Columns: E [GeV]; E^2 I for gamma rays in the LHAASO inner (15<l<125, |b|<5) and outer
     (125<l<235, |b|<5) regions [GeV cm-2 s-1 sr-1]; E^2 Phi of neutrinos per flavour at Earth
-    over the whole sky [GeV cm-2 s-1] (IceCube's convention).
+    over the whole sky [GeV cm-2 s-1] (IceCube's convention). chi0 is the mass grammage of the
+    cocoon gas (--target: ISM by default; 'hydrogen' is the paper's Eq. 7 exactly).
     """
     if not 0 < emin < emax:
         _fail(f"--emin and --emax must satisfy 0 < emin < emax, got {emin}, {emax}")
     if n_energies < 1:
         _fail(f"--n-energies must be >= 1, got {n_energies}")
     try:
-        emission = CocoonEmission(chi0=chi0 * u.g / u.cm**2, r0=r0 * u.TV, grammage=grammage)
+        emission = CocoonEmission(chi0=chi0 * u.g / u.cm**2, r0=r0 * u.TV, grammage=grammage, target=target)
         energy = np.geomspace(emin, emax, n_energies) * u.GeV
         inner = emission.intensity(energy, LHAASO_INNER)
         outer = emission.intensity(energy, LHAASO_OUTER)
@@ -120,9 +130,10 @@ def spectra(emin, emax, n_energies, chi0, r0, grammage):
 
     sed = "GeV cm-2 s-1 sr-1"
     click.echo(f"# cocoons: chi0 = {chi0:g} g cm-2, R0 = {r0:g} TV, grammage law {grammage!r}, Green (2015) sources, "
-               "AAfrag, pure-H target (Eq. 7)")
-    click.echo(f"# Eq. 9: confinement time {emission.confinement_time():.3g} (n_gas = 1 cm-3)")
-    click.echo(f"# Eq. 10: maximum cocoon radius {emission.maximum_cocoon_radius():.3g} (n_gas = 1 cm-3)")
+               "AAfrag")
+    click.echo(f"# cocoon gas: {describe_target(target)}")
+    click.echo(f"# Eq. 9: confinement time {emission.confinement_time():.3g} (n_gas = 1 hydrogen atom cm-3)")
+    click.echo(f"# Eq. 10: maximum cocoon radius {emission.maximum_cocoon_radius():.3g} (n_gas = 1 hydrogen atom cm-3)")
     click.echo(f"# {'E [GeV]':>12} {'inner E2I [' + sed + ']':>34} {'outer E2I':>12} {'nu/flavour E2Phi [GeV cm-2 s-1]':>34}")
     for e, i, o, n in zip(energy, inner, outer, neutrinos):
         click.echo(
@@ -159,13 +170,15 @@ def spectra(emin, emax, n_energies, chi0, r0, grammage):
               help="Also sample the posterior with UltraNest (optional dependency; minutes).")
 @click.option("--live-points", default=100, show_default=True, type=click.IntRange(20, 10000),
               help="UltraNest live points for --posterior.")
+@_target_option
 @click.option("--overwrite", is_flag=True, help="Replace results already in --outdir.")
 def fit(outdir, grammage, variant, dge_model, dge_files, dataset_names, points_specs, per_dataset_norms,
-        compare_laws, profile_points, profiles, posterior, live_points, overwrite):
+        compare_laws, profile_points, profiles, posterior, live_points, target, overwrite):
     """Joint fit of cocoons + a DGE to diffuse gamma-ray points (default: LHAASO-KM2A inner and outer).
 
     The cocoon parameters and one DGE normalisation are shared by all datasets; each dataset keeps
-    its fixed mask factor (0.65 for the LHAASO inner region). Writes fit_result.yaml (gammapy Models
+    its fixed mask factor (0.65 for the LHAASO inner region). chi0 is the mass grammage of the
+    cocoon gas (--target; ISM by default, as in the B/C fit). Writes fit_result.yaml (gammapy Models
     with covariance), fit_summary.json (success, stat, ndof, parameters with errors, TS of the
     cocoons, the fit with the other choice of DGE normalisations), chi0 and R0 likelihood profiles
     and an SED plot per dataset.
@@ -185,7 +198,7 @@ def fit(outdir, grammage, variant, dge_model, dge_files, dataset_names, points_s
 
     options = dict(dge=_dge_option(dge_model, dge_files), points=_user_points(points_specs),
                    datasets=dataset_names or ("lhaaso-km2a-2023-inner", "lhaaso-km2a-2023-outer"),
-                   shared_dge_norm=not per_dataset_norms)
+                   shared_dge_norm=not per_dataset_norms, target=target)
     try:  # every output of the command, before anything is written
         names = fit_dataset_names(options["datasets"], options["points"])
         prepare_outdir(outdir, fit_output_files(names, options["dge"], profiles, True, posterior, compare_laws),
@@ -207,6 +220,7 @@ def fit(outdir, grammage, variant, dge_model, dge_files, dataset_names, points_s
     click.echo(f"success={summary['success']} stat={summary['stat']:.2f} ndof={summary['ndof']} "
                f"chi0={chi0['value']:.3g}+-{chi0['error']:.2g} g cm-2 r0={r0['value']:.3g}+-{r0['error']:.2g} TV "
                f"{norms} TS_cocoons={summary['ts_cocoons']:.2f}")
+    click.echo(f"chi0: {summary['chi0_convention']}")
     click.echo(f"results in {outdir}")
 
 
@@ -245,10 +259,11 @@ def _region(name, box, circle):
 @click.option("--emin", default=10.0, show_default=True, help="Lowest energy [GeV].")
 @click.option("--emax", default=1e6, show_default=True, help="Highest energy [GeV].")
 @click.option("--n-energies", default=30, show_default=True, type=click.IntRange(2, 10000))
-@click.option("--chi0", default=0.4, show_default=True, help="Cocoon grammage chi_c,0 [g cm-2].")
+@click.option("--chi0", default=0.4, show_default=True, help=_CHI0_HELP)
 @click.option("--r0", default=20.0, show_default=True, help="Cut-off rigidity R0 [TV].")
 @click.option("--grammage", default="exponential", show_default=True,
               type=click.Choice(["exponential", "kolmogorov", "kraichnan", "bohm", "constant"]))
+@_target_option
 @click.option("--dge", "dge_variant", default="min", show_default=True,
               type=click.Choice(["none", "min", "max"]),
               help="Member of the DGE band to add (base min or max; 'none': cocoons only).")
@@ -257,10 +272,11 @@ def _region(name, box, circle):
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="ECSV file to write.")
 @click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Also write a PNG/PDF plot.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
-def spectrum(region_name, box, circle, secondary, emin, emax, n_energies, chi0, r0, grammage, dge_variant,
+def spectrum(region_name, box, circle, secondary, emin, emax, n_energies, chi0, r0, grammage, target, dge_variant,
              dge_model, dge_files, output, plot_path, overwrite):
     """Cocoon (and DGE, total) spectrum over a region, written as ECSV: E, E^2 I per sr, and the
-    region flux. Neutrinos are per flavour at Earth."""
+    region flux. Neutrinos are per flavour at Earth. chi0 is the mass grammage of the cocoon gas
+    (--target; the ECSV meta says which)."""
     from pathlib import Path
 
     from astropy.table import QTable
@@ -284,7 +300,8 @@ def spectrum(region_name, box, circle, secondary, emin, emax, n_energies, chi0, 
     energy = np.geomspace(emin, emax, n_energies) * u.GeV
     try:
         cocoons = SkyModel(spectral_model=CocoonSpectralModel(secondary=secondary, grammage=grammage,
-                                                              chi0=chi0 * u.Unit("g cm-2"), r0=r0 * u.TV),
+                                                              chi0=chi0 * u.Unit("g cm-2"), r0=r0 * u.TV,
+                                                              target=target),
                            spatial_model=CocoonSpatialModel(), name="cocoons")
         model = RegionFluxSpectralModel(cocoons, region=region)
         omega = model.solid_angle()
@@ -300,6 +317,7 @@ def spectrum(region_name, box, circle, secondary, emin, emax, n_energies, chi0, 
         _fail(str(error))
     table = QTable(columns, meta={"region": label, "solid_angle_sr": float(omega.to_value("sr")),
                                   "secondary": secondary, "grammage": grammage, "chi0_g_cm2": chi0, "r0_TV": r0,
+                                  "target": target, "chi0_convention": describe_target(target),
                                   "dge": dge_variant if dge_variant == "none" else
                                   f"{dge_variant}: {describe_baseline(dge_choice)}",
                                   "columns": "E^2 I per sr; region flux = E^2 I x solid angle"})
@@ -342,13 +360,16 @@ def spectrum(region_name, box, circle, secondary, emin, emax, n_energies, chi0, 
 @click.option("--emax", default=1e6, show_default=True, help="Highest energy [GeV].")
 @click.option("--n-energies", default=17, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--secondary", default="gamma", show_default=True, type=click.Choice(["gamma", "nu_per_flavour", "nu_all"]))
-@click.option("--chi0", default=0.4, show_default=True, help="Cocoon grammage chi_c,0 [g cm-2].")
+@click.option("--chi0", default=0.4, show_default=True, help=_CHI0_HELP)
 @click.option("--r0", default=20.0, show_default=True, help="Cut-off rigidity R0 [TV].")
 @click.option("--grammage", default="exponential", show_default=True,
               type=click.Choice(["exponential", "kolmogorov", "kraichnan", "bohm", "constant"]))
+@_target_option
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, secondary, chi0, r0, grammage, overwrite):
-    """Pixel-integrated cocoon sky cube (intensity per pixel, cm-2 s-1 TeV-1 sr-1) as FITS."""
+def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, secondary, chi0, r0, grammage, target,
+             overwrite):
+    """Pixel-integrated cocoon sky cube (intensity per pixel, cm-2 s-1 TeV-1 sr-1) as FITS; chi0 is the
+    mass grammage of the cocoon gas (--target)."""
     from gammapy.maps import HpxGeom, MapAxis, WcsGeom
     from gammapy.modeling.models import SkyModel
 
@@ -387,7 +408,7 @@ def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, s
         geom = WcsGeom.create(skydir=center, width=width, binsz=binsz, frame="galactic", proj="CAR", axes=[axis])
     try:
         sky = SkyModel(spectral_model=CocoonSpectralModel(secondary=secondary, grammage=grammage,
-                                                          chi0=chi0 * u.Unit("g cm-2"), r0=r0 * u.TV),
+                                                          chi0=chi0 * u.Unit("g cm-2"), r0=r0 * u.TV, target=target),
                        spatial_model=CocoonSpatialModel(), name="cocoons")
         cube = make_cube(sky, geom)
         write_cube(cube, output, format=fmt, overwrite=overwrite)
@@ -399,18 +420,21 @@ def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, s
 @main.command()
 @click.option("--outdir", required=True, type=click.Path(file_okay=False), help="Directory for the results.")
 @click.option("--realisations", default=1000, show_default=True, type=int, help="Realisations of the population (>= 1).")
-@click.option("--n-gas", default=1.0, show_default=True, type=float, help="Gas density in the cocoons [cm-3], > 0.")
+@click.option("--n-gas", default=1.0, show_default=True, type=float,
+              help="Hydrogen atoms per cm3 in the cocoons, > 0 (the gas holds the helium of --target besides).")
 @click.option("--radius", default=30.0, show_default=True, type=float, help="Cocoon radius [pc], > 0.")
-@click.option("--chi0", default=0.4, show_default=True, type=float, help="Cocoon grammage chi_c,0 [g cm-2], > 0.")
+@click.option("--chi0", default=0.4, show_default=True, type=float, help=_CHI0_HELP + " > 0.")
+@_target_option
 @click.option("--r0", default=20.0, show_default=True, type=float, help="Cut-off rigidity R0 [TV], > 0.")
 @click.option("--escape", default="box", show_default=True, type=click.Choice(["box", "exponential"]),
               help="CRs leave after tau_c(R) (the paper's steady state) or at the rate 1/tau_c(R).")
 @click.option("--seed", default=1, show_default=True, type=int, help="Random seed (same seed, same result).")
 @click.option("--plot/--no-plot", default=True, show_default=True, help="Write population.png/pdf.")
 @click.option("--overwrite", is_flag=True, help="Replace results already in --outdir.")
-def population(outdir, realisations, n_gas, radius, chi0, r0, escape, seed, plot, overwrite):
+def population(outdir, realisations, n_gas, radius, chi0, r0, target, escape, seed, plot, overwrite):
     """The discrete cocoons behind the smooth emission: their number, flux fluctuations and the
-    1LHAASO comparison.
+    1LHAASO comparison. Confinement times chi0 / (m n_gas c), m the gas mass per hydrogen atom
+    (1.4 m_p for ISM gas, m_p for --target hydrogen).
 
     Writes population_summary.json (numbers alive and holding 1, 20, 100 TV, share of the flux
     from near cocoons, detectable cocoons per 1LHAASO component), population_fluxes.ecsv (quantiles
@@ -431,7 +455,7 @@ def population(outdir, realisations, n_gas, radius, chi0, r0, escape, seed, plot
         with click.progressbar(length=1, label="realising cocoons", file=sys.stderr) as bar:
             summary = run_population(outdir, realisations=realisations, n_gas=n_gas * u.Unit("cm-3"),
                                      radius=radius * u.pc, chi0=chi0 * u.Unit("g cm-2"), r0=r0 * u.TV,
-                                     escape=escape, seed=seed, overwrite=overwrite, plot=plot)
+                                     escape=escape, seed=seed, overwrite=overwrite, plot=plot, target=target)
             bar.update(1)
     except (OSError, ValueError) as error:
         _fail(str(error))
@@ -474,8 +498,9 @@ def bc(outdir, grammage, setup, production, correlated_systematics, with_dampe_c
     transport with delta fixed at 0.62. Writes bc_summary.json (set-up, stat, ndof, parameters with
     errors, chi0 68 % interval, the fit with chi0 = 0, the variants, the network), bc_model.ecsv
     (galactic, cocoon and total B/C), bc_data.ecsv and bc_ratio.png/pdf (the paper's Fig. 1).
-    Only points above 20 GV are fitted (energy losses neglected). chi0 is per hydrogen column, the
-    gamma-ray model's convention.
+    Only points above 20 GV are fitted (energy losses neglected). chi0 is the mass grammage of the
+    cocoon gas (ISM: H + He, He/H = 0.1 by number), counted like the Galactic grammage and like the
+    gamma-ray models' chi0 (before issue 23 it counted m_p x the hydrogen column: 1 / 1.4 of this).
     """
     from ._files import prepare_outdir
     from .analysis.bcfit import BC_OVERLAY_DATA, BC_SETUPS, bc_output_files, joint_fit, run_bc
@@ -504,7 +529,7 @@ def bc(outdir, grammage, setup, production, correlated_systematics, with_dampe_c
     text = f" (68 %: {interval[0]:.2f}-{interval[1]:.2f})" if interval and None not in interval else ""
     click.echo(f"set-up {setup}: {summary['setup_description']}")
     click.echo(f"success={summary['success']} chi2={summary['stat']:.2f} ndof={summary['ndof']} "
-               f"chi0={chi0['value']:.3g}+-{chi0['error']:.2g} g cm-2 (per H column){text} "
+               f"chi0={chi0['value']:.3g}+-{chi0['error']:.2g} g cm-2 (mass grammage, ISM gas){text} "
                f"chi2(chi0=0)={summary['stat_no_cocoons']:.2f}; "
                f"{100 * summary['network']['boron_from_heavier_than_o']:.1f} % of B from parents heavier than O")
     for label, variant in summary.get("variants", {}).items():
@@ -534,7 +559,8 @@ def reproduce(outdir, overwrite, progress, dge_model, dge_files, points_specs):
     and ECSV; SUMMARY.md and summary.json with the fitted chi0, Eqs. 9-10 and the cocoon fraction
     of the total at 1, 10 and 100 TeV per region, and the data/model ratios. The DGE is drawn as
     computed (no fitted scaling); --dge-file and --points give the paper's set-up with your own
-    maps and points.
+    maps and points. The paper's curves use its Eq. 7 target (pure hydrogen on chi0 / m_p); the fits
+    (B/C, LHAASO, joint) count chi0 as the mass grammage of ISM gas; each output says which.
     """
     from .analysis.reproduce import reproduce as run
 
@@ -547,5 +573,5 @@ def reproduce(outdir, overwrite, progress, dge_model, dge_files, points_specs):
     bc = summary["bc_fit"]["parameters"]["chi0"]
     fit = summary["lhaaso_fit"]["parameters"]["chi0"]
     click.echo(f"chi0 from B/C: {bc['value']:.2f} +- {bc['error']:.2f} g cm-2; "
-               f"from LHAASO: {fit['value']:.2f} +- {fit['error']:.2f} g cm-2 (paper: 0.4)")
+               f"from LHAASO: {fit['value']:.2f} +- {fit['error']:.2f} g cm-2 (mass grammage of ISM gas; paper: 0.4)")
     click.echo(f"figures, tables and SUMMARY.md in {outdir}")

@@ -5,8 +5,13 @@
 Q_sec is the production per source (Eq. 7, :mod:`.physics.production`); the double integral
 is pure geometry (:mod:`.physics.lineofsight`). Both are computed once and cached: the
 cross-section matrices per set of energies, the geometry per region.
+
+chi0 is the mass grammage of the cocoon gas (g cm-2 of H + He, :mod:`.physics.targetgas`), the
+same quantity as the B/C model's chi0; ``target`` says what the gas is: ISM by default,
+``target="hydrogen"`` for the paper's Eq. 7 as written (pure hydrogen on chi0 / m_p).
 """
 from collections import OrderedDict
+import warnings
 
 import numpy as np
 import astropy.units as u
@@ -20,6 +25,7 @@ from .physics.crosssections import CROSS_SECTION_MODELS, SECONDARIES
 from .physics.galaxy import get_source_distribution
 from .physics.grammage import GrammageLaw, get_grammage_law
 from .physics.production import ProductionKernel
+from .physics.targetgas import TargetGas, resolve_target
 from .skyregions import to_lb_region
 
 __all__ = ["CocoonEmission", "ENERGY_RANGE"]
@@ -53,12 +59,15 @@ class CocoonEmission:
     The defaults are the paper's fiducial set-up: Green (2015) sources with R_SN = 1/30 yr-1 in
     a disc of radius 10 kpc and half-height 100 pc; H and He injected with eps 5 % / 1.2 %,
     gamma 4.26 / 4.16 and p_max = Z PeV; exponential grammage chi0 = 0.4 g cm-2 with
-    R0 = 20 TV; AAfrag cross sections on a pure-hydrogen target.
+    R0 = 20 TV; AAfrag cross sections. The cocoon gas is the ISM's (H with He/H = 0.1 by number)
+    unless ``target="hydrogen"``, the paper's Eq. 7 exactly (pure hydrogen on chi0 / m_p, the
+    target of the paper's Figs. 2, B.1-B.3).
 
     Parameters
     ----------
     chi0 : `~astropy.units.Quantity`
-        Cocoon grammage normalisation chi_c,0 (g cm-2), > 0. Default 0.4 g cm-2.
+        Cocoon grammage normalisation chi_c,0 (g cm-2), > 0: the mass grammage of the cocoon gas
+        (H + He), as in the B/C model. Default 0.4 g cm-2.
     r0 : `~astropy.units.Quantity`
         Cut-off rigidity R0 (V, e.g. TV), > 0. Default 20 TV.
     grammage : str, GrammageLaw or callable
@@ -74,9 +83,15 @@ class CocoonEmission:
         "aafrag" (default), "kafexhiu2014" (gamma rays only) or "kamae2006".
     injections : sequence of Injection, optional
         Primary species and their injection; default the paper's H and He.
-    helium_fraction : float
-        ISM helium in the cocoon gas, n_He/n_H (0 = pure hydrogen, the paper's Eq. 7; 0.1 is the
-        usual ISM value). Requires ``cross_sections="aafrag"``.
+    target : str or float
+        The cocoon gas (:mod:`~gammapy_cocoons.physics.targetgas`): "ism" (default; He/H = 0.1 by
+        number: a chi0 holds a hydrogen column chi0 / (1.4 m_p) and y times that of helium, and the
+        p-H, p-He, He-H and He-He channels all produce), "hydrogen" (the paper's Eq. 7: pure hydrogen
+        on chi0 / m_p), or a He/H number in [0, 1] (the general form). Helium in the gas needs
+        ``cross_sections="aafrag"``, the only model with a helium target.
+    helium_fraction : float, optional
+        Deprecated alias of ``target`` given as a number (it always meant a mass grammage of gas
+        with that He/H; 0 was the old default, now ``target="hydrogen"``).
     quadrature : Quadrature, optional
         Line-of-sight node counts (defaults converge to ~1e-7).
     per_decade : int
@@ -97,10 +112,11 @@ class CocoonEmission:
         source_distribution="green2015",
         cross_sections="aafrag",
         injections=None,
-        helium_fraction=0.0,
+        target="ism",
         quadrature=None,
         per_decade=64,
         absorption=False,
+        helium_fraction=None,
     ):
         if isinstance(grammage, GrammageLaw):
             self.grammage = grammage
@@ -113,9 +129,7 @@ class CocoonEmission:
         self.injections = tuple(fiducial_injections() if injections is None else injections)
         if not self.injections or not all(isinstance(i, Injection) for i in self.injections):
             raise TypeError("injections must be a non-empty sequence of Injection objects")
-        self.helium_fraction = positive_float(helium_fraction, "helium_fraction", allow_zero=True, upper=1.0)
-        if self.helium_fraction > 0 and self.cross_sections != "aafrag":
-            raise ValueError("helium_fraction > 0 needs cross_sections='aafrag' (the only model with a He target)")
+        self.target = _target_argument(target, helium_fraction, self.cross_sections)
         if quadrature is not None and not isinstance(quadrature, lineofsight.Quadrature):
             raise TypeError(f"quadrature must be a lineofsight.Quadrature or None, got {quadrature!r}")
         self.quadrature = lineofsight.DEFAULT_QUADRATURE if quadrature is None else quadrature
@@ -130,8 +144,18 @@ class CocoonEmission:
         return (
             f"{type(self).__name__}(grammage={self.grammage!r}, "
             f"source_distribution={self.source_distribution.name!r}, "
-            f"cross_sections={self.cross_sections!r}, helium_fraction={self.helium_fraction})"
+            f"cross_sections={self.cross_sections!r}, target={self.target!r})"
         )
+
+    @property
+    def gas(self):
+        """The cocoon gas (:class:`~gammapy_cocoons.physics.targetgas.TargetGas`) whose mass grammage chi0 is."""
+        return TargetGas.from_target(self.target)
+
+    @property
+    def helium_fraction(self):
+        """He/H by number of the cocoon gas (0 for ``target="hydrogen"``)."""
+        return self.gas.helium_fraction
 
     # -- inputs -------------------------------------------------------------------------------
     @staticmethod
@@ -260,11 +284,36 @@ class CocoonEmission:
 
     # -- Eqs. 9 and 10 ------------------------------------------------------------------------
     def confinement_time(self, n_gas=1 * u.cm**-3):
-        """Eq. 9: time to accumulate chi0 in gas of density ``n_gas`` [yr]."""
+        """Eq. 9: time to accumulate chi0 in the cocoon gas [yr], chi0 / (m n_gas c).
+
+        ``n_gas`` counts hydrogen atoms per cm3 (the gas holds He/H = :attr:`helium_fraction` more
+        atoms); m = m_p (1 + 4 He/H) is the gas mass per hydrogen atom: m_p for
+        ``target="hydrogen"`` (the paper's Eq. 9, 2.5e5 yr at 0.4 g cm-2 and 1 cm-3), 1.4 m_p for
+        the ISM gas.
+        """
         n = positive_value(n_gas, "cm-3", "n_gas")
-        return confinement_time(self.grammage.chi0, n) / YR_S * u.yr
+        return confinement_time(self.grammage.chi0, n, self.helium_fraction) / YR_S * u.yr
 
     def maximum_cocoon_radius(self, n_gas=1 * u.cm**-3):
-        """Eq. 10: largest cocoon radius that does not overfill the source disc [pc]."""
+        """Eq. 10: largest cocoon radius that does not overfill the source disc [pc]; ``n_gas`` as in
+        :meth:`confinement_time`."""
         n = positive_value(n_gas, "cm-3", "n_gas")
-        return maximum_cocoon_radius(self.grammage.chi0, n, self.source_distribution) * u.pc
+        return maximum_cocoon_radius(self.grammage.chi0, n, self.source_distribution, self.helium_fraction) * u.pc
+
+
+def _target_argument(target, helium_fraction, cross_sections):
+    """The canonical target from ``target`` and the deprecated ``helium_fraction`` (shared with the
+    gammapy models); helium needs a cross-section model with a helium target."""
+    if helium_fraction is not None:
+        fraction = positive_float(helium_fraction, "helium_fraction", allow_zero=True, upper=1.0)
+        if target != "ism":
+            raise ValueError(f"give target or the deprecated helium_fraction, not both (got target={target!r}, "
+                             f"helium_fraction={helium_fraction!r})")
+        target = resolve_target(fraction, "helium_fraction")
+        warnings.warn(f"helium_fraction is deprecated: use target={target!r} (the same gas; chi0 is its mass "
+                      "grammage)", DeprecationWarning, stacklevel=3)
+    target = resolve_target(target)
+    if TargetGas.from_target(target).helium_fraction > 0 and cross_sections != "aafrag":
+        raise ValueError(f"target={target!r} has helium, which needs cross_sections='aafrag' (the only model with a "
+                         f"helium target); use target='hydrogen' with cross_sections={cross_sections!r}")
+    return target

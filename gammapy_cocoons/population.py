@@ -4,15 +4,19 @@ survey would resolve.
 The smooth model (Eq. 8) treats the cocoons as a continuous density. Here they are objects: born
 at the rate R_SN from the same source density rho(r, z), each at a random age, each holding the
 cosmic rays of Eq. 5 while they are confined. CRs of rigidity R stay for the confinement time
-tau_c(R) = chi_c(R) / (m_p n_gas c) (Eq. 5; Eq. 9 at R -> 0) and then leave: a box in time, the
+tau_c(R) = chi_c(R) / (m n_gas c) (Eq. 5; Eq. 9 at R -> 0) and then leave: a box in time, the
 paper's steady state (``escape="box"``), or an exponential escape (``escape="exponential"``).
-A cocoon of age a therefore emits
+``n_gas`` counts hydrogen atoms per cm3 and m = m_p (1 + 4 y) is the mass of the cocoon gas per
+hydrogen atom (y its He/H, :mod:`.physics.targetgas`): chi_c is the gas's mass grammage, as in the
+smooth model (m = 1.4 m_p for the default ISM gas, m_p for ``target="hydrogen"``, the paper's
+m_p n_gas). A cocoon of age a therefore emits
 
-    q(a, E) = n_gas c sum_species int dE_p Q(E_p) theta(tau_c(R_p) - a) dsigma/dE / ...
+    q(a, E) = n_gas c sum_species sum_targets int dE_p Q(E_p) theta(tau_c(R_p) - a) y_t dsigma_t/dE
 
-which, averaged over ages at the rate R_SN, is R_SN Q_sec(E) of Eq. 7: the population mean is the
-smooth model exactly (for the same primary quadrature). The cocoon lifetime is the longest
-tau_c, so n_gas and chi0 set the number alive, R_SN tau_c(0) (8400 for the fiducial set-up).
+(y_H = 1, y_He = y) which, averaged over ages at the rate R_SN, is R_SN Q_sec(E) of Eq. 7: the
+population mean is the smooth model exactly (for the same primary quadrature). The cocoon lifetime
+is the longest tau_c, so n_gas and chi0 set the number alive, R_SN tau_c(0) (6000 for the
+fiducial chi0 = 0.4 g cm-2 of ISM gas at n_gas = 1 cm-3; 8400 for pure hydrogen).
 
 Each cocoon is a uniform sphere of ``radius`` (default 30 pc: star-cluster wind bubbles are tens
 of pc across, Blasi & Morlino 2023, MNRAS 523, 4015; Eq. 10 is the upper bound, 120 pc for the
@@ -39,7 +43,7 @@ import numpy as np
 import astropy.units as u
 
 from ._validation import positive_value
-from .constants import C_CM_S, KPC_CM, PROTON_MASS_G, YR_S
+from .constants import C_CM_S, KPC_CM, YR_S
 from .emission import CocoonEmission
 from .skyregions import AllSky, LBBox, LBCircle, LBCompound, to_lb_region
 
@@ -452,7 +456,9 @@ class CocoonPopulation:
         The smooth model whose sources, injection, grammage law and cross sections the cocoons
         share (default: the paper's fiducial set-up).
     n_gas : `~astropy.units.Quantity`
-        Gas density in the cocoons (cm-3), > 0; with chi_c it sets the confinement times.
+        Hydrogen atoms per cm3 in the cocoons (cm-3), > 0; the gas is the emission's ``target``
+        (He/H = 0.1 more helium atoms for the default ISM gas). With chi_c it sets the confinement
+        times, chi_c / (m n_gas c) with m = m_p (1 + 4 He/H).
     radius : `~astropy.units.Quantity`
         Radius of every cocoon, > 0 (default :data:`DEFAULT_RADIUS`).
     escape : {"box", "exponential"}
@@ -476,7 +482,8 @@ class CocoonPopulation:
         self._near_cache = {}
 
     def __repr__(self):
-        return (f"CocoonPopulation(n_gas={self.n_gas} cm-3, radius={self.radius_kpc * 1e3:g} pc, "
+        return (f"CocoonPopulation(n_gas={self.n_gas} H cm-3, target={self.emission.target!r}, "
+                f"radius={self.radius_kpc * 1e3:g} pc, "
                 f"escape={self.escape!r}, grammage={self.emission.grammage!r})")
 
     @property
@@ -488,10 +495,16 @@ class CocoonPopulation:
         return self.radius_kpc * u.kpc.to(u.pc) * u.pc
 
     # -- confinement ---------------------------------------------------------------------------
+    @property
+    def _grammage_rate(self):
+        """Grammage crossed per second [g cm-2 s-1], m n_gas c: the gas mass per hydrogen atom of the
+        emission's target times the hydrogen density and c (the same m as Eq. 9)."""
+        return self.emission.gas.mass_per_hydrogen_g * self.n_gas * C_CM_S
+
     def confinement_time(self, rigidity):
-        """tau_c(R) = chi_c(R) / (m_p n_gas c) (Eq. 5), Quantity in yr, same shape as ``rigidity``."""
+        """tau_c(R) = chi_c(R) / (m n_gas c) (Eq. 5), Quantity in yr, same shape as ``rigidity``."""
         r = positive_value(rigidity, "GV", "rigidity")
-        return self.emission.grammage(r) / (PROTON_MASS_G * self.n_gas * C_CM_S) / YR_S * u.yr
+        return self.emission.grammage(r) / self._grammage_rate / YR_S * u.yr
 
     @property
     def lifetime(self):
@@ -513,7 +526,7 @@ class CocoonPopulation:
     def _confinement_nodes(self):
         channels = self.emission.production_kernel(np.array([1e3]), "gamma").channels
         chi = np.concatenate([self.emission.grammage(rigidity) for _, _, rigidity, _ in channels])
-        return chi / (PROTON_MASS_G * self.n_gas * C_CM_S)
+        return chi / self._grammage_rate
 
     def _age_table(self, energy_gev, secondary):
         """(tau [s] of every primary node, descending; table (n_rows, n_energy) [TeV-1 s-1]).
@@ -527,7 +540,7 @@ class CocoonPopulation:
         if key not in self._tables:
             kernel = self.emission.production_kernel(energy_gev, secondary)
             taus, rates = [], []
-            rate_factor = PROTON_MASS_G * self.n_gas * C_CM_S  # grammage per unit time
+            rate_factor = self._grammage_rate
             for i, grid, rigidity, matrix in kernel.channels:
                 spectrum = kernel.injections[i].dn_de(grid.energy)
                 taus.append(self.emission.grammage(rigidity) / rate_factor)

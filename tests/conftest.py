@@ -16,8 +16,9 @@ if not any(name in os.environ for name in BLAS_THREAD_VARIABLES):
 
 @pytest.fixture(scope="session")
 def fiducial():
-    """The paper's fiducial emission (kernels and geometry are cached across tests)."""
-    return CocoonEmission()
+    """The paper's fiducial emission, on its Eq. 7 target (pure hydrogen on chi0 / m_p; kernels and
+    geometry are cached across tests)."""
+    return CocoonEmission(target="hydrogen")
 
 
 @pytest.fixture(scope="session")

@@ -67,7 +67,7 @@ def test_fit_recovers_injected_parameters():
 def test_ams_prefers_cocoons():
     """The paper's claim from B/C alone, in the paper's set-up (AMS-02 2018, delta fixed at 0.62, the
     full network): a non-zero chi0, > 3 sigma against chi0 = 0, inside the paper's 0.3-0.6 window
-    (measured 0.34 +- 0.03; not tuned, see docs/bc.md)."""
+    (measured 0.48 +- 0.04 g cm-2 of ISM gas; not tuned, see docs/bc.md)."""
     datasets, model, summary = fit_bc(profile=False)
     assert summary["success"] and summary["setup"] == "paper"
     assert summary["delta_stat_no_cocoons"] > 9.0
@@ -76,7 +76,12 @@ def test_ams_prefers_cocoons():
     assert model.d_index.frozen and model.d_index.value == 0.62
     assert model.chi0.value > 3 * model.chi0.error
     assert 0.3 < model.chi0.value < 0.6
-    assert "hydrogen" in summary["chi0_convention"]
+    assert "mass grammage" in summary["chi0_convention"] and summary["target"] == "ism"
+    # issue 23: chi0 is now the mass grammage of the cocoon gas; the same fit counted m_p x the hydrogen
+    # column before (0.342565 g cm-2, commit 619f0fd, CHANGES.md): the same physics in a unit 1 + 4 y = 1.4
+    # times smaller, to a small fraction of the fit's error (the Galactic part moved by 0.2 %: the ISM
+    # mass per H atom is now m_p (1 + 4 y), was m_p + y m_He)
+    assert model.chi0.value == pytest.approx(1.4 * 0.342565, abs=0.1 * model.chi0.error)
     network = summary["network"]
     assert len(network["species"]) == 80 and "Fe56" in network["species"]
     assert 0.05 < network["boron_from_heavier_than_o"] < 0.15
@@ -136,7 +141,7 @@ def test_bc_command(tmp_path):
     runner = CliRunner()
     result = runner.invoke(main, ["bc", "--outdir", str(tmp_path), "--no-profile", "--no-variants"])
     assert result.exit_code == 0, result.output
-    assert "set-up paper" in result.output and "per H column" in result.output
+    assert "set-up paper" in result.output and "mass grammage, ISM gas" in result.output
     summary = json.loads((tmp_path / "bc_summary.json").read_text())
     assert set(summary) >= {"stat", "ndof", "parameters", "setup", "network", "chi0_convention", "systematics"}
     assert {"value", "error"} <= set(summary["parameters"]["chi0"])
@@ -190,7 +195,7 @@ def test_model_round_trips_exactly(tmp_path, monkeypatch):
     rigidity = [30.0, 300.0, 2000.0] * u.GV
     expected = model.evaluate(rigidity)
     back = BoronCarbonModel.from_dict(model.to_dict())
-    assert (back.name, back.grammage, back.helium_fraction) == ("my-bc", "bohm", 0.0)
+    assert (back.name, back.grammage, back.helium_fraction, back.target) == ("my-bc", "bohm", 0.0, "ism")
     assert (back.production, back.advective_floor) == ("wks98", True)
     assert back.d_index.frozen and back.delta.value == model.delta.value
     assert np.array_equal(back.evaluate(rigidity), expected)
@@ -221,3 +226,56 @@ def test_fig1_views():
     assert any("test set-up" in t.get_text() for t in fig.texts)
     with pytest.raises(ValueError, match="views"):
         plot_bc(model, datasets, views=("momentum",))
+
+
+#: BoronCarbonModel(chi0=0.342565 g cm-2).to_dict() as written before issue 23 (commit 619f0fd; parameters
+#: other than chi0 at their defaults), and its B/C at 30, 300, 3000 GV (galactic, cocoon) at chi0 = 0.4 g cm-2
+_OLD_BC_DICT = {"type": "BoronCarbonModel", "parameters": [{"name": "chi0", "value": 0.342565, "unit": "g cm-2"}],
+                "name": "boron-carbon", "grammage": "exponential", "helium_fraction": 0.1,
+                "production": "galprop17-opt12", "advective_floor": False}
+_OLD_BC_AT_04 = ([0.1377151382104613, 0.05626184315517246, 0.02757048287225504],
+                 [0.02856323578350577, 0.03342460360943943, 0.03118726457152793])
+
+
+def test_bc_chi0_is_the_mass_grammage_of_the_cocoon_gas():
+    """Issue 23: the old chi0 (m_p x hydrogen column of ISM gas) times 1 + 4 y = 1.4 is the new one: the
+    cocoon B/C of the old code at 0.4 is today's at 0.56 (0.05 %); the Galactic part moved by -0.15 to
+    -0.19 % (ISM mass per H atom m_p (1 + 4 y) instead of m_p + y m_He). One gram of cocoon gas is one
+    gram of ISM: with the same gas, the cocoon and Galactic interaction rates per gram are equal."""
+    rigidity = [30.0, 300.0, 3000.0] * u.GV
+    galactic, cocoon = BoronCarbonModel(chi0=0.56 * u.Unit("g cm-2")).components(rigidity)
+    np.testing.assert_allclose(cocoon, _OLD_BC_AT_04[1], rtol=1e-3)
+    np.testing.assert_allclose(galactic, _OLD_BC_AT_04[0], rtol=3e-3)
+    rates = BoronCarbonModel().network().rates(np.array([10.0, 100.0]))
+    np.testing.assert_array_equal(rates["cocoon_inelastic"], rates["inelastic"])
+    np.testing.assert_array_equal(rates["cocoon_partial"], rates["partial"])
+    # a pure-hydrogen cocoon: fewer interactions per gram of gas than ISM (He makes 4x the mass, < 4x the sigma)
+    hydrogen = BoronCarbonModel(target="hydrogen").network().rates(np.array([100.0]))
+    assert np.all(hydrogen["cocoon_inelastic"] > rates["cocoon_inelastic"][:, 1:])
+
+
+def test_bc_model_reads_an_old_dict_with_its_old_meaning():
+    with pytest.warns(UserWarning, match="1.40 x that value"):
+        model = BoronCarbonModel.from_dict(_OLD_BC_DICT)
+    assert model.target == "ism" and model.chi0.value == pytest.approx(1.4 * 0.342565, rel=1e-14)
+    assert BoronCarbonModel.from_dict(BoronCarbonModel(target="hydrogen").to_dict()).target == "hydrogen"
+    with pytest.raises(ValueError, match="target"):
+        BoronCarbonModel(target="helium")
+
+
+def test_joint_fit_shares_chi0_only_between_equal_gases():
+    """The joint fit's shared chi0 means the same gas in both terms: the B/C model's cocoon gas is the
+    gamma-ray model's (ISM), whose p-H and p-He columns per gram are the B/C model's hydrogen column and
+    y times it; a mismatch is refused naming the target."""
+    from gammapy_cocoons import CocoonSpectralModel
+    from gammapy_cocoons.analysis.bcfit import share_cocoon_parameters
+    from gammapy_cocoons.constants import PROTON_MASS_G
+
+    bc, gamma = BoronCarbonModel(), CocoonSpectralModel()
+    gas = share_cocoon_parameters(bc, gamma)
+    assert bc.chi0 is gamma.chi0 and bc.r0 is gamma.r0 and gas.target == "ism"
+    columns = dict(gamma.cocoon_gas.columns)
+    assert bc.cocoon_gas.hydrogen_column(1.0) == pytest.approx(columns["p"] / PROTON_MASS_G, rel=1e-14)
+    assert 0.1 * bc.cocoon_gas.hydrogen_column(1.0) == pytest.approx(columns["He"] / PROTON_MASS_G, rel=1e-14)
+    with pytest.raises(ValueError, match="target"):
+        share_cocoon_parameters(BoronCarbonModel(), CocoonSpectralModel(target="hydrogen"))

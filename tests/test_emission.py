@@ -28,7 +28,7 @@ def test_eq10_cocoon_size(fiducial):
     assert radius.to_value(u.pc) == pytest.approx(120, rel=0.02)
     # the scaling laws of Eq. 10
     assert fiducial.maximum_cocoon_radius(8 * u.cm**-3).to_value(u.pc) == pytest.approx(2 * radius.to_value(u.pc))
-    double = CocoonEmission(chi0=0.8 * GRAMMAGE)
+    double = CocoonEmission(chi0=0.8 * GRAMMAGE, target="hydrogen")
     assert double.maximum_cocoon_radius().to_value(u.pc) == pytest.approx(radius.to_value(u.pc) / 2 ** (1 / 3))
 
 
@@ -100,7 +100,11 @@ def test_long_cutoff_gives_constant_grammage():
         ({"cross_sections": "geant4"}, ValueError, "cross_sections"),
         ({"source_distribution": "nowhere"}, ValueError, "source_distribution"),
         ({"helium_fraction": -0.1}, ValueError, "helium_fraction"),
-        ({"helium_fraction": 0.1, "cross_sections": "kamae2006"}, ValueError, "helium_fraction"),
+        ({"target": "helium"}, ValueError, "target"),
+        ({"target": 2.0}, ValueError, "target"),
+        ({"target": True}, TypeError, "target"),
+        ({"cross_sections": "kamae2006"}, ValueError, "target='ism' has helium"),
+        ({"target": 0.05, "cross_sections": "kafexhiu2014"}, ValueError, "target"),
         ({"injections": ["H"]}, TypeError, "injections"),
         ({"per_decade": "many"}, ValueError, "per_decade"),
     ],
@@ -186,3 +190,69 @@ def test_property_softer_injection_softer_spectrum(index):
     hard = CocoonEmission(grammage="constant", injections=[Injection(h.species, 0.05, index)]).flux(E)
     ratio = (soft / hard).value
     assert np.all(np.diff(ratio) < 0)
+
+
+# -- one cocoon gas, one chi0 (issue 23 item 1) ------------------------------------------------
+#: the default fluxes before issue 23 (pure hydrogen on chi0 / m_p), chi0 = 0.4 g cm-2, R0 = 20 TV, at
+#: 1, 10, 100 TeV [cm-2 s-1 TeV-1], computed with commit 619f0fd: all-sky gamma rays, all-sky nu_all,
+#: LHAASO inner gamma rays
+_TODAY = {"gamma": [3.3758531664388455e-10, 1.4443112275374211e-13, 4.159395661135261e-20],
+          "nu_all": [2.800394816275924e-10, 5.437953298454364e-14, 3.1870024648036202e-21],
+          "inner": [7.047398468897793e-11, 3.015130170574467e-14, 8.683114213983028e-21]}
+
+
+def test_hydrogen_target_is_todays_eq7_exactly(fiducial):
+    """target="hydrogen" is the paper's Eq. 7 (pure H on chi0 / m_p): the fluxes of the old default."""
+    assert fiducial.target == "hydrogen" and fiducial.helium_fraction == 0.0
+    e = [1, 10, 100] * u.TeV
+    np.testing.assert_allclose(fiducial.flux(e).to_value("cm-2 s-1 TeV-1"), _TODAY["gamma"], rtol=1e-10)
+    np.testing.assert_allclose(fiducial.flux(e, "nu_all").to_value("cm-2 s-1 TeV-1"), _TODAY["nu_all"], rtol=1e-10)
+    np.testing.assert_allclose(fiducial.flux(e, region=LHAASO_INNER).to_value("cm-2 s-1 TeV-1"), _TODAY["inner"],
+                               rtol=1e-10)
+
+
+def test_ism_target_is_the_sum_of_four_channels():
+    """target="ism" (the default) at mass grammage chi0: p-H, p-He, He-H and He-He on a hydrogen column
+    chi0 / (1.4 m_p) and a helium column 0.1 times that, summed independently with aafragpy's own
+    integrator on a fine primary grid (above 10 GeV, where no sub-table fill enters)."""
+    import aafragpy
+
+    from gammapy_cocoons.constants import MB_CM2
+
+    emission = CocoonEmission()
+    assert emission.target == "ism" and emission.helium_fraction == 0.1
+    e = np.array([30.0, 1e3, 3e4])  # GeV
+    chi0, r0_gv = 0.4, 2e4
+    n_h = chi0 / (1.4 * PROTON_MASS_G)  # H atoms per cm2 in chi0
+    for secondary, product in (("gamma", "gam"), ("nu_all", "nu_all")):
+        total = np.zeros(e.size)
+        for injection, projectile in zip(fiducial_injections(), ("p", "He")):
+            for target, column in (("p", n_h), ("He", 0.1 * n_h)):
+                lo, hi = {"p": (4.0, 1e11), "He": (5.0, 2.5e9)}[projectile] if target == "p" else (5.0, 2.5e9)
+                ep = np.geomspace(lo, hi, 2001)
+                cs, _, _ = aafragpy.get_cross_section(product, f"{projectile}-{target}", ep, e)
+                weight = injection.dn_de(ep) * np.exp(-injection.species.rigidity(ep) / r0_gv)
+                total += aafragpy.get_spectrum(ep, e, cs, weight) * column * MB_CM2
+        ours = emission.production(e * u.GeV, secondary).to_value("GeV-1")
+        np.testing.assert_allclose(ours, total, rtol=2e-3)  # measured: 3e-4 (gamma), 1.1e-3 (nu)
+
+
+def test_eq9_on_ism_gas_by_hand():
+    """Eq. 9 with one mean mass: chi0 / (1.4 m_p n_H c) on ISM gas, n_gas counting H atoms; Eq. 10 follows."""
+    ism = CocoonEmission()
+    tau = ism.confinement_time(1 * u.cm**-3).to_value(u.s)
+    assert tau == pytest.approx(0.4 / (1.4 * PROTON_MASS_G * C_CM_S), rel=1e-12)
+    hydrogen = CocoonEmission(target="hydrogen")
+    assert ism.maximum_cocoon_radius().to_value(u.pc) == pytest.approx(
+        hydrogen.maximum_cocoon_radius().to_value(u.pc) * 1.4 ** (1 / 3), rel=1e-12)
+
+
+def test_helium_fraction_is_a_deprecated_alias_of_target():
+    with pytest.warns(DeprecationWarning, match="target='ism'"):
+        old = CocoonEmission(helium_fraction=0.1)
+    assert old.target == "ism"
+    with pytest.warns(DeprecationWarning, match="target='hydrogen'"):
+        assert CocoonEmission(helium_fraction=0.0).target == "hydrogen"
+    with pytest.raises(ValueError, match="not both"):
+        CocoonEmission(target="hydrogen", helium_fraction=0.1)
+    assert CocoonEmission(target=0.05).helium_fraction == 0.05  # the general form

@@ -37,15 +37,20 @@ FLUX = u.Unit("cm-2 s-1 TeV-1")
 
 @pytest.fixture()
 def sky():
-    return SkyModel(spectral_model=CocoonSpectralModel(), spatial_model=CocoonSpatialModel(), name="cocoons")
+    """The paper's cocoons on its Eq. 7 target, like the ``fiducial`` engine."""
+    return SkyModel(spectral_model=CocoonSpectralModel(target="hydrogen"), spatial_model=CocoonSpatialModel(),
+                    name="cocoons")
 
 
 # -- spectral ---------------------------------------------------------------------------------
 def test_spectral_model_is_the_all_sky_flux_of_eq8(fiducial, energies):
-    model = CocoonSpectralModel()
+    model = CocoonSpectralModel(target="hydrogen")
     assert u.allclose(model(energies), fiducial.flux(energies), rtol=1e-12)
-    nu = CocoonSpectralModel(secondary="nu_per_flavour")
+    nu = CocoonSpectralModel(secondary="nu_per_flavour", target="hydrogen")
     assert u.allclose(nu(energies), fiducial.flux(energies, "nu_per_flavour"), rtol=1e-12)
+    # the default cocoon gas (ISM) in both
+    assert CocoonSpectralModel().target == "ism"
+    assert u.allclose(CocoonSpectralModel()(energies), CocoonEmission().flux(energies), rtol=1e-12)
 
 
 def test_spectral_parameters_match_the_engine(energies):
@@ -119,6 +124,9 @@ def test_error_band_with_a_sampled_injection_index():
         ({"cross_sections": "pythia"}, "cross_sections"),
         ({"source_distribution": "spiral"}, "source_distribution"),
         ({"helium_fraction": -0.1}, "helium_fraction"),
+        ({"target": "he"}, "target"),
+        ({"target": -1}, "target"),
+        ({"cross_sections": "kamae2006"}, "target"),
         ({"per_decade": 3}, "per_decade"),
         ({"chi2": 1.0}, "chi2"),
     ],
@@ -342,14 +350,16 @@ def test_yaml_round_trip_in_a_fresh_process(tmp_path, sky):
     spectral.index_h.frozen = False
     sky.spatial_model.z0.value = 0.09
     nu = SkyModel(
-        spectral_model=CocoonSpectralModel(secondary="nu_per_flavour", grammage="bohm", cross_sections="kamae2006"),
+        spectral_model=CocoonSpectralModel(secondary="nu_per_flavour", grammage="bohm", cross_sections="kamae2006",
+                                           target="hydrogen"),
         spatial_model=CocoonSpatialModel(profile="yusifov2004"),
         name="nu",
     )
+    gas = SkyModel(spectral_model=CocoonSpectralModel(target=0.05), spatial_model=CocoonSpatialModel(), name="gas")
     mask = CircleSkyRegion(SkyCoord(80, 0, unit="deg", frame="galactic"), 3 * u.deg)
     inner = SkyModel(spectral_model=RegionFluxSpectralModel(sky, LHAASO_INNER, masks=[mask], scale=0.65), name="inner")
     outer = SkyModel(spectral_model=RegionFluxSpectralModel(sky, LHAASO_OUTER), name="outer")
-    models = Models([sky, nu, inner, outer])
+    models = Models([sky, nu, inner, outer, gas])
     path = tmp_path / "models.yaml"
     models.write(path)
     energy = [1.0, 10.0, 100.0] * u.TeV
@@ -364,7 +374,8 @@ def test_yaml_round_trip_in_a_fresh_process(tmp_path, sky):
         models = Models.read({str(path)!r})
         energy = [1.0, 10.0, 100.0] * u.TeV
         out = {{m.name: m.spectral_model(energy).to_value("cm-2 s-1 TeV-1").tolist() for m in models}}
-        sky, nu, inner, outer = models
+        sky, nu, inner, outer, gas = models
+        out["targets"] = [sky.spectral_model.target, nu.spectral_model.target, gas.spectral_model.target]
         out["options"] = nu.spectral_model.options
         out["profile"] = nu.spatial_model.profile
         out["chi0"] = [sky.spectral_model.chi0.value, sky.spectral_model.r0.max,
@@ -389,6 +400,64 @@ def test_yaml_round_trip_in_a_fresh_process(tmp_path, sky):
     assert out["shared"] is True
     assert out["scale"] == 0.65
     assert out["region"] == "CompoundSkyRegion"
+    assert out["targets"] == ["hydrogen", "hydrogen", 0.05]
+
+
+#: a CocoonSpectralModel as written before issue 23 (commit 619f0fd): no ``target``, helium_fraction 0
+_OLD_YAML = """
+components:
+-   name: cocoons
+    type: SkyModel
+    spectral:
+        type: CocoonSpectralModel
+        parameters:
+        -   name: chi0
+            value: 0.5
+            unit: g cm-2
+        -   name: r0
+            value: 20.0
+            unit: TV
+        secondary: gamma
+        grammage: exponential
+        cross_sections: aafrag
+        source_distribution: green2015
+        helium_fraction: 0.0
+        per_decade: 64
+    spatial:
+        type: CocoonSpatialModel
+        frame: galactic
+        parameters:
+        -   name: alpha
+            value: 1.09
+        -   name: beta
+            value: 3.87
+        -   name: z0
+            value: 0.083
+            unit: kpc
+        profile: green2015
+"""
+
+
+def test_old_yaml_reads_with_its_old_meaning():
+    """A model written before ``target`` existed meant pure hydrogen on chi0 / m_p (helium_fraction 0) or
+    a mass grammage of gas with that He/H: read so, with a warning that says it."""
+    energy = [1.0, 10.0] * u.TeV
+    with pytest.warns(UserWarning, match="target='hydrogen'"):
+        old = Models.from_yaml(_OLD_YAML)[0].spectral_model
+    assert old.target == "hydrogen" and old.chi0.value == 0.5
+    expected = CocoonSpectralModel(target="hydrogen", chi0=0.5 * u.Unit("g cm-2"))(energy)
+    assert u.allclose(old(energy), expected, rtol=1e-14)
+    with pytest.warns(UserWarning, match="target='ism'"):
+        helium = Models.from_yaml(_OLD_YAML.replace("helium_fraction: 0.0", "helium_fraction: 0.1"))[0]
+    assert helium.spectral_model.target == "ism"
+    # written today: the target, and the He/H for older readers; read back without a warning
+    data = CocoonSpectralModel(target="ism").to_dict()["spectral"]
+    assert (data["target"], data["helium_fraction"]) == ("ism", 0.1)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert CocoonSpectralModel.from_dict({"spectral": data}).target == "ism"
 
 
 def test_registration_refuses_colliding_tags():

@@ -52,15 +52,16 @@ def test_ball_average_against_quadrature():
 
 
 def test_numbers_are_poisson_with_the_confinement_time(population, sample):
-    """About 8400 cocoons alive (n_gas = 1 cm-3), 3100 holding 20 TV, 57 holding 100 TV (issue 17);
-    counts Poisson: mean and variance R_SN tau_c(R)."""
-    # by hand: R_SN chi_c(R) / (m_p n_gas c), chi_c = 0.4 exp(-R / 20 TV) g cm-2 (Eqs. 5, 6, 9)
-    tau0_yr = 0.4 / (PROTON_MASS_G * 1.0 * C_CM_S) / 3.15576e7
+    """About 6000 cocoons alive (n_gas = 1 H atom cm-3 of ISM gas), 2200 holding 20 TV, 41 holding 100 TV
+    (issue 23; 8400, 3100, 57 on the paper's pure hydrogen, issue 17); counts Poisson: mean and variance
+    R_SN tau_c(R)."""
+    # by hand: R_SN chi_c(R) / (1.4 m_p n_gas c), chi_c = 0.4 exp(-R / 20 TV) g cm-2 (Eqs. 5, 6, 9)
+    tau0_yr = 0.4 / (1.4 * PROTON_MASS_G * 1.0 * C_CM_S) / 3.15576e7
     for rigidity, expected in ((None, tau0_yr / 30), (20 * u.TV, tau0_yr / 30 * np.exp(-1)),
                                (100 * u.TV, tau0_yr / 30 * np.exp(-5))):
         # the lifetime is the longest tabulated tau_c: the lowest primary rigidity, ~0.7 GV
         assert population.mean_number(rigidity) == pytest.approx(expected, rel=1e-4)
-    assert 8300 < population.mean_number() < 8500 and 3050 < population.mean_number(20 * u.TV) < 3150  # issue 17
+    assert 5950 < population.mean_number() < 6100 and 2150 < population.mean_number(20 * u.TV) < 2250
     with pytest.raises(ValueError, match="levels"):
         sample.quantiles(ENERGY, levels=[0.5, 1.5])
     with pytest.raises(ValueError, match="realisations"):
@@ -102,7 +103,7 @@ def test_single_cocoon_emission():
     d = 2.5
     one = PopulationSample(population, 1, np.array([0]), np.array([[d, 0.0, 0.0]]), np.array([age]))
     kernel = emission.production_kernel(energy.to_value("GeV"), "gamma")
-    grammage_rate = PROTON_MASS_G * 2.0 * C_CM_S
+    grammage_rate = 1.4 * PROTON_MASS_G * 2.0 * C_CM_S  # ISM gas: 1.4 m_p per H atom
     expected = 0.0
     for i, grid, rigidity, matrix in kernel.channels:
         holds = emission.grammage(rigidity) / grammage_rate > age
@@ -133,8 +134,8 @@ def test_mean_equals_the_smooth_model(population, sample, region):
 
 def test_exponential_escape_keeps_the_mean():
     population = CocoonPopulation(n_gas=20 * u.Unit("cm-3"), escape="exponential", seed=3)
-    assert population.lifetime.to_value("yr") == pytest.approx(12 * 0.4 / (PROTON_MASS_G * 20 * C_CM_S) / 3.15576e7,
-                                                               rel=1e-3)
+    assert population.lifetime.to_value("yr") == pytest.approx(
+        12 * 0.4 / (1.4 * PROTON_MASS_G * 20 * C_CM_S) / 3.15576e7, rel=1e-3)
     sample = population.realise(150)
     flux = sample.flux(ENERGY, min_distance=1 * u.kpc)
     expected = population.mean_flux(ENERGY, min_distance=1 * u.kpc)
@@ -220,8 +221,10 @@ def test_population_command(tmp_path):
     result = runner.invoke(main, ["population", "--outdir", str(tmp_path), "--realisations", "30"])
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "population_summary.json").read_text())
-    tau0_yr = 0.4 / (PROTON_MASS_G * C_CM_S) / 3.15576e7  # chi0 / (m_p n_gas c), Eq. 9
+    tau0_yr = 0.4 / (1.4 * PROTON_MASS_G * C_CM_S) / 3.15576e7  # chi0 / (1.4 m_p n_gas c), Eq. 9 on ISM gas
     assert summary["alive"]["expected"] == pytest.approx(tau0_yr / 30, rel=1e-4)
+    assert summary["parameters"]["target"] == "ism" and "mass grammage" in summary["parameters"]["chi0_convention"]
+    assert summary["parameters"]["n_gas_counts"] == "hydrogen atoms per cm3"
     table = QTable.read(tmp_path / "population_fluxes.ecsv")
     assert set(table["region"]) == {"all-sky", "lhaaso-inner", "lhaaso-outer"}
     assert (tmp_path / "population.png").stat().st_size > 0
@@ -255,3 +258,16 @@ def test_point_like_mean_is_the_smooth_model():
         expected = point.mean_flux(ENERGY, region, min_distance=1 * u.kpc)
         assert np.all(expected < point.emission.flux(ENERGY, region=region))
         assert np.all(np.abs(flux.mean(axis=0) - expected) < 4 * flux.std(axis=0) / np.sqrt(sample.n))
+
+
+@pytest.mark.parametrize("target, mass", [("ism", 1.4), ("hydrogen", 1.0)])
+def test_confinement_and_eq9_use_one_mean_mass(target, mass):
+    """tau_c of the population and Eq. 9 of the emission: chi0 / (m n_gas c) with the same gas mass per
+    hydrogen atom m (1.4 m_p for ISM gas, m_p for pure hydrogen, the paper's Eq. 9), n_gas in H atoms."""
+    emission = CocoonEmission(target=target)
+    population = CocoonPopulation(emission, n_gas=3 * u.Unit("cm-3"))
+    by_hand = 0.4 / (mass * PROTON_MASS_G * 3.0 * C_CM_S) / 3.15576e7
+    assert emission.confinement_time(3 * u.Unit("cm-3")).to_value("yr") == pytest.approx(by_hand, rel=1e-12)
+    # at R -> 0 the grammage is chi0 (exp(-R / 20 TV) = 1 - 5e-8 at 1 MV)
+    assert population.confinement_time(1 * u.MV).to_value("yr") == pytest.approx(by_hand, rel=1e-7)
+    assert population.mean_number() == pytest.approx(by_hand / 30, rel=1e-4)

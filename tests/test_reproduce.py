@@ -75,15 +75,26 @@ def test_r0_scan_is_ordered(run):
 def test_summary_numbers(run):
     outdir, _ = run
     summary = json.loads((outdir / "summary.json").read_text())
-    # Eq. 9 by hand: chi / (m_p n c) for 0.4 g cm-2 and 1 cm-3; the paper quotes 2.5e5 yr, Eq. 10 120 pc
+    # Eq. 9 by hand: chi / (m_p n c) for 0.4 g cm-2 and 1 cm-3 of pure hydrogen; the paper quotes 2.5e5 yr,
+    # Eq. 10 120 pc; on ISM gas (1.4 m_p per H atom, the fits' gas) 1 / 1.4 of the time
     tau = (0.4 * u.g / u.cm**2 / (const.m_p * u.cm**-3 * const.c)).to_value(u.yr)
-    fiducial = summary["eq9_eq10"]["fiducial"]
+    fiducial, ism = summary["eq9_eq10"]["fiducial"], summary["eq9_eq10"]["fiducial_ism"]
+    assert fiducial["target"] == "hydrogen" and ism["target"] == "ism"
     assert fiducial["confinement_time_yr"] == pytest.approx(tau, rel=1e-6)
+    assert ism["confinement_time_yr"] == pytest.approx(tau / 1.4, rel=1e-6)
     assert fiducial["maximum_cocoon_radius_pc"] == pytest.approx(120, rel=0.03)
-    # Eq. 10 scales as chi0^(-1/3)
+    # Eq. 10 scales as chi0^(-1/3) on the same gas
     fitted = summary["eq9_eq10"]["bc_fit"]
+    assert fitted["target"] == "ism"
     assert fitted["maximum_cocoon_radius_pc"] == pytest.approx(
-        fiducial["maximum_cocoon_radius_pc"] * (fitted["chi0_g_cm2"] / 0.4) ** (-1 / 3), rel=1e-9)
+        ism["maximum_cocoon_radius_pc"] * (fitted["chi0_g_cm2"] / 0.4) ** (-1 / 3), rel=1e-9)
+    # every output says which gas: the paper's curves on its Eq. 7 target, the fits on ISM gas
+    assert "hydrogen" in summary["cocoon_gas"]["paper_curves"] and "Eq. 7" in summary["cocoon_gas"]["paper_curves"]
+    assert "mass grammage" in summary["cocoon_gas"]["fits"]
+    for fit in ("bc_fit", "lhaaso_fit", "joint_fit"):
+        assert "mass grammage" in summary[fit]["chi0_convention"], fit
+    for figure in ("fig2_sed", "figB1_neutrinos", "figB2_r0_scan", "figB3_grammage_laws", "figP_population"):
+        assert "Eq. 7" in QTable.read(outdir / f"{figure}.ecsv").meta["cocoon_gas"], figure
     # B/C prefers cocoons, as in the paper
     assert summary["bc_fit"]["delta_stat_no_cocoons"] > 9
     assert summary["bc_fit"]["parameters"]["chi0"]["value"] > 0.2
@@ -121,6 +132,7 @@ def test_summary_numbers(run):
     text = (outdir / "SUMMARY.md").read_text()
     assert f"{summary['bc_fit']['parameters']['chi0']['value']:.2f}" in text
     assert "drawn as computed" in text and "Data / model" in text
+    assert "Cocoon gas: the paper's curves" in text and "mass grammage of ISM gas" in text
 
 
 def test_neutrinos_match_the_engine(run, fiducial):
@@ -185,6 +197,8 @@ def test_joint_fit_shares_one_chi0(run):
     once among the free parameters), and the joint statistic is the sum of its parts."""
     summary = json.loads((run[0] / "summary.json").read_text())["joint_fit"]
     assert summary["success"] and summary["shared_chi0"]
+    # and the same gas in both terms (issue 23): the B/C model's cocoon gas is the gamma-ray model's
+    assert summary["cocoon_gas"] == {"bc": "ism", "gamma": "ism"} and "mass grammage" in summary["chi0_convention"]
     assert summary["free_parameters"].count("chi0") == 1 and "r0" in summary["free_parameters"]
     assert summary["stat"] == pytest.approx(summary["stat_gamma"] + summary["stat_bc"], rel=1e-10)
     assert summary["parameters"]["chi0"]["value"] > 0

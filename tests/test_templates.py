@@ -16,7 +16,9 @@ hp = pytest.importorskip("healpy")
 
 @pytest.fixture(scope="module")
 def sky():
-    return SkyModel(spectral_model=CocoonSpectralModel(), spatial_model=CocoonSpatialModel(), name="cocoons")
+    """The paper's cocoons on its Eq. 7 target, like the ``fiducial`` engine they are checked against."""
+    return SkyModel(spectral_model=CocoonSpectralModel(target="hydrogen"), spatial_model=CocoonSpatialModel(),
+                    name="cocoons")
 
 
 @pytest.fixture(scope="module")

@@ -113,21 +113,25 @@ def test_single_parent_closed_form():
 
 
 def test_cocoon_grammage_convention():
-    """chi0 counts the hydrogen column (Eq. 7): with He/H = f in the cocoon gas the interactions per
-    unit chi0 are (sigma_H + f sigma_He) / m_p, i.e. the ISM mass grammage is chi0 (1 + f m_He/m_p)."""
+    """chi0 is the mass grammage of the cocoon gas (issue 23), counted like the Galactic X: with He/H = f
+    the interactions per unit chi0 are (sigma_H + f sigma_He) / (m_p (1 + 4 f)), by hand; a pure-hydrogen
+    cocoon (``cocoon_gas``) in the same Galaxy has sigma_H / m_p."""
+    m_p = 1.67262192e-24
     gas = TargetGas(0.1)
-    ratio = gas.per_hydrogen_gram(230.0, 330.0) / gas.per_gram(230.0, 330.0)
-    assert ratio == pytest.approx(1 + 0.1 * 3.727379 / 0.938272, rel=1e-5)
+    assert gas.per_gram(230.0, 330.0) == pytest.approx((230.0 + 33.0) * 1e-27 / (1.4 * m_p), rel=1e-8)
     transport = GalacticTransport(d0=3e3, delta=0.0, ddelta=0.0, advection=0.0)  # X -> 0: cocoons only
-    network = NuclearNetwork(transport=transport, cocoon_grammage=lambda r: 0.01 + 0 * r, abundances={"C12": 1.0},
-                             gas=gas, cross_sections=TOY, decays={})
-    _, cocoon = network.ratio_vs_energy(np.array([1e3]), numerator="B11", denominator="C12", split=True)
-    k_h = gas.per_hydrogen_gram(55.0, 80.0)
     x = transport.grammage(rigidity_of(np.array([1e3]), 2.0), 1.0)
-    x_b = 1 / (1 / x + gas.per_gram(210.0, 300.0))
-    x_c = 1 / (1 / x + gas.per_gram(230.0, 330.0))
-    # first order in chi: B11 / C12 = chi k_h X_B' / X_C'
-    np.testing.assert_allclose(cocoon, 0.01 * k_h * x_b / x_c, rtol=0.01)
+    x_b = 1 / (1 / x + (210.0 + 30.0) * 1e-27 / (1.4 * m_p))
+    x_c = 1 / (1 / x + (230.0 + 33.0) * 1e-27 / (1.4 * m_p))
+    for cocoon_gas, k in ((None, (55.0 + 8.0) * 1e-27 / (1.4 * m_p)), (TargetGas(0.0), 55.0 * 1e-27 / m_p)):
+        network = NuclearNetwork(transport=transport, cocoon_grammage=lambda r: 0.01 + 0 * r,
+                                 abundances={"C12": 1.0}, gas=gas, cocoon_gas=cocoon_gas, cross_sections=TOY,
+                                 decays={})
+        _, cocoon = network.ratio_vs_energy(np.array([1e3]), numerator="B11", denominator="C12", split=True)
+        # first order in chi: B11 / C12 = chi k X_B' / X_C'
+        np.testing.assert_allclose(cocoon, 0.01 * k * x_b / x_c, rtol=0.01)
+    with pytest.raises(TypeError, match="cocoon_gas"):
+        NuclearNetwork(cocoon_gas=0.1)
 
 
 def test_high_energy_limit():

@@ -16,10 +16,12 @@ from gammapy_cocoons import LHAASO_INNER, LHAASO_OUTER, CocoonEmission, mask_out
 # %%
 # The paper's fiducial set-up
 # ---------------------------
-# Green (2015) sources, H and He injection, chi0 = 0.4 g cm-2, R0 = 20 TV. Eq. 8 averaged over
-# the LHAASO regions gives their mean intensity; times E^2 it is the SED of the paper's Fig. 2.
+# Green (2015) sources, H and He injection, chi0 = 0.4 g cm-2, R0 = 20 TV, and the paper's Eq. 7
+# target, pure hydrogen on chi0 / m_p (the package's default is ISM gas, H + He, whose mass
+# grammage chi0 is: ``CocoonEmission()``). Eq. 8 averaged over the LHAASO regions gives their
+# mean intensity; times E^2 it is the SED of the paper's Fig. 2.
 
-em = CocoonEmission()
+em = CocoonEmission(target="hydrogen")
 energy = np.geomspace(10 * u.GeV, 100 * u.TeV, 9)
 for name, region in (("inner", LHAASO_INNER), ("outer", LHAASO_OUTER)):
     sed = (energy**2 * em.intensity(energy, region)).to("GeV cm-2 s-1 sr-1")
@@ -55,7 +57,8 @@ print("masked solid angle:", em.solid_angle(masked), "of", em.solid_angle(LHAASO
 # %%
 # Eqs. 9 and 10
 # -------------
-# How long the cosmic rays must stay, and how large the cocoons may be before they fill the disc.
+# How long the cosmic rays must stay, and how large the cocoons may be before they fill the disc
+# (n_gas = 1 hydrogen atom per cm3; pure hydrogen as in the paper's Eq. 9: 2.5e5 yr, 120 pc).
 
 print("confinement time:", em.confinement_time(1 / u.cm**3).to("yr"))
 print("largest cocoon radius:", em.maximum_cocoon_radius(1 / u.cm**3).to("pc"))

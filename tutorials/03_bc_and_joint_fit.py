@@ -4,7 +4,8 @@ B/C and one chi0 for cosmic rays and gamma rays
 
 B/C with galactic and cocoon grammage (the paper's Fig. 1) on the nuclear network from Ni down
 to B, fitted to AMS-02, then fitted jointly with the LHAASO gamma rays with one chi0 Parameter.
-chi0 is always the gamma-ray model's grammage per hydrogen column (Eq. 7).
+chi0 is the mass grammage of the cocoon gas (ISM: H + He) in both models, so one chi0 means one
+gas in both terms.
 """
 
 import matplotlib.pyplot as plt
@@ -13,7 +14,8 @@ from gammapy.datasets import Datasets
 from gammapy.modeling import Fit
 
 from gammapy_cocoons import BoronCarbonModel
-from gammapy_cocoons.analysis.bcfit import BC_OVERLAY_DATA, CosmicRayRatioDataset, build_bc_fit
+from gammapy_cocoons.analysis.bcfit import (BC_OVERLAY_DATA, CosmicRayRatioDataset, build_bc_fit,
+                                            share_cocoon_parameters)
 from gammapy_cocoons.datasets import load_ratio
 from gammapy_cocoons.analysis.fitting import build_lhaaso_fit
 from gammapy_cocoons.analysis.plotting import plot_bc
@@ -56,8 +58,7 @@ print(f"B/C fit: chi2 = {result.total_stat:.1f}, chi0 = {model.chi0.value:.2f} +
 
 gamma, cocoons, norms = build_lhaaso_fit()
 cocoons.spectral_model.chi0.value = model.chi0.value
-model.chi0 = cocoons.spectral_model.chi0
-model.r0 = cocoons.spectral_model.r0
+share_cocoon_parameters(model, cocoons.spectral_model)  # refuses two different cocoon gases
 joint = Datasets(list(gamma) + list(datasets))
 result = Fit().optimize(joint)
 print(f"joint fit: stat = {result.total_stat:.1f} "

@@ -21,7 +21,9 @@ from gammapy_cocoons.population import CocoonPopulation
 # The population
 # --------------
 # Born at R_SN = 1/30 per yr from the source density, each holding its cosmic rays for the
-# confinement time tau_c(R) = chi_c(R) / (m_p n_gas c) (Eq. 5); 30 pc spheres.
+# confinement time tau_c(R) = chi_c(R) / (m n_gas c) (Eq. 5), n_gas hydrogen atoms per cm3 and m the
+# gas mass per hydrogen atom (1.4 m_p for the default ISM gas, m_p with target="hydrogen"); 30 pc
+# spheres.
 
 pop = CocoonPopulation(CocoonEmission(), n_gas=1 * u.Unit("cm-3"), radius=30 * u.pc, seed=1)
 print(f"cocoons alive: {pop.mean_number():.0f}; holding 20 TV: {pop.mean_number(20 * u.TV):.0f}; "

@@ -15,8 +15,12 @@ Two set-ups (:data:`BC_SETUPS`), both with the full nuclear network (Ni down to 
   ``include/params.h``; see ``shared/data/PROVENANCE.md``); chi0, D0 and O/C free.
 - ``"free"``: AMS-02 B/C of the 2021 Physics Reports (rigidity), delta free too.
 
-chi0 is always in the gamma-ray model's convention (m_p times the hydrogen column, Eq. 7; see
-:mod:`.physics.transport`). DAMPE and CALET are overlaid, not fitted, unless asked for.
+chi0 is the mass grammage of the cocoon gas (g cm-2 of H + He; ISM gas, He/H = 0.1 by number, by
+default), counted like the Galactic grammage and like the gamma-ray models' chi0 (see
+:mod:`~gammapy_cocoons.physics.targetgas`); the joint fit refuses a B/C and a gamma-ray model whose
+cocoon gases differ (:func:`share_cocoon_parameters`). Before issue 23 the B/C chi0 counted m_p
+times the hydrogen column (1 / 1.4 of today's values). DAMPE and CALET are overlaid, not fitted,
+unless asked for.
 """
 import json
 import logging
@@ -33,10 +37,11 @@ from .._files import prepare_outdir, publish_figure, publish_table, publish_text
 from .._validation import to_value
 from ..datasets import load_ratio
 from ..models.ratio import BoronCarbonModel
+from ..physics.targetgas import describe_target
 from ..physics.transport import MIN_RIGIDITY_FIT, rigidity_of
 
 __all__ = ["CosmicRayRatioDataset", "build_bc_fit", "fit_bc", "bc_variants", "network_record", "BC_SETUPS", "chi0_interval", "run_bc", "joint_fit", "bc_table",
-           "bc_data_table"]
+           "bc_data_table", "share_cocoon_parameters"]
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +56,8 @@ BC_SETUPS = {
 #: data sets of the default (paper) B/C fit, and those overlaid on its figure
 BC_FIT_DATA = BC_SETUPS["paper"]["data"]
 BC_OVERLAY_DATA = ("dampe-bc-2022", "calet-bc-2022")
-#: what every reported chi0 means
-CHI0_CONVENTION = ("g cm-2 of hydrogen: m_p x hydrogen column, the gamma-ray model's convention (Eq. 7); "
-                   "the cocoon gas holds He at the ISM ratio, ISM mass grammage = 1.40 chi0")
+#: what every reported chi0 means (the default cocoon gas, "ism")
+CHI0_CONVENTION = describe_target("ism")
 
 
 class CosmicRayRatioDataset(Dataset):
@@ -303,7 +307,8 @@ def fit_bc(names=None, grammage="exponential", profile=True, setup="paper", prod
     result = _optimize_and_covariance(datasets)
     elapsed = time.perf_counter() - start
     summary = {
-        "setup": setup, "setup_description": BC_SETUPS[setup]["description"], "chi0_convention": CHI0_CONVENTION,
+        "setup": setup, "setup_description": BC_SETUPS[setup]["description"],
+        "target": model.target, "chi0_convention": describe_target(model.target),
         "success": bool(result.success), "stat": float(result.total_stat), "ndof": _ndof(datasets),
         "parameters": _parameter_summary(model), "fixed": dict(BC_SETUPS[setup]["fixed"]),
         "datasets": list(datasets.names), "min_rigidity_gv": MIN_RIGIDITY_FIT, "fit_seconds": elapsed,
@@ -413,11 +418,29 @@ def bc_data_table(datasets, model):
     return table
 
 
+def share_cocoon_parameters(bc_model, cocoon_spectral):
+    """Give ``bc_model`` the chi0 and r0 Parameter objects of the gamma-ray ``cocoon_spectral`` model.
+
+    A shared chi0 means the same gas in both terms only if both models have the same cocoon gas:
+    a mismatch (e.g. a B/C model of ISM gas and a gamma-ray model with ``target="hydrogen"``) is
+    refused. Returns the cocoon gas (:class:`~gammapy_cocoons.physics.targetgas.TargetGas`).
+    """
+    if bc_model.cocoon_gas != cocoon_spectral.cocoon_gas:
+        raise ValueError(f"target: the B/C model's cocoon gas ({bc_model.target!r}) and the gamma-ray model's "
+                         f"({cocoon_spectral.target!r}) differ, so one chi0 would mean different gas in each; "
+                         "give both the same target")
+    bc_model.chi0 = cocoon_spectral.chi0
+    bc_model.r0 = cocoon_spectral.r0
+    return bc_model.cocoon_gas
+
+
 def joint_fit(outdir=None, overwrite=False, variant="min"):
     """One chi0 for B/C and gamma rays: AMS-02 B/C + C/O and LHAASO inner + outer in one gammapy Fit.
 
-    The BoronCarbonModel gets the cocoon SkyModel's own chi0 and r0 Parameter objects. Returns the
-    summary (stat and ndof per part and in total, parameters); writes ``joint_summary.json``.
+    The BoronCarbonModel gets the cocoon SkyModel's own chi0 and r0 Parameter objects
+    (:func:`share_cocoon_parameters`: both models have the default ISM cocoon gas, so chi0 is the
+    same mass grammage in both terms). Returns the summary (stat and ndof per part and in total,
+    parameters, the cocoon gas); writes ``joint_summary.json``.
     """
     from .fitting import build_lhaaso_fit
 
@@ -430,8 +453,7 @@ def joint_fit(outdir=None, overwrite=False, variant="min"):
     # DGE norms) in which a start far from the B/C optimum can strand the minimiser
     Fit().optimize(bc_datasets)
     cocoons.spectral_model.chi0.value = model.chi0.value
-    model.chi0 = cocoons.spectral_model.chi0
-    model.r0 = cocoons.spectral_model.r0
+    gas = share_cocoon_parameters(model, cocoons.spectral_model)
     datasets = Datasets(list(gamma_datasets) + list(bc_datasets))
     result = _optimize_and_covariance(datasets)
     gamma_points = sum(int(np.sum(d.mask if d.mask is not None else np.ones(d.data.energy_ref.shape, bool)))
@@ -447,7 +469,9 @@ def joint_fit(outdir=None, overwrite=False, variant="min"):
                        **{("dge_norm" if k == "all" else f"dge_norm_{k}"):
                           {"value": float(n.norm.value), "error": float(n.norm.error), "unit": ""}
                           for k, n in norms.items()}},
-        "shared_chi0": model.chi0 is cocoons.spectral_model.chi0, "chi0_convention": CHI0_CONVENTION,
+        "shared_chi0": model.chi0 is cocoons.spectral_model.chi0, "target": gas.target,
+        "chi0_convention": describe_target(gas.target),
+        "cocoon_gas": {"bc": model.target, "gamma": cocoons.spectral_model.target},
         "free_parameters": [p.name for p in datasets.models.parameters.free_parameters.unique_parameters],
         "bc_setup": BC_SETUPS["paper"]["description"],
         "fit_seconds": time.perf_counter() - start,

@@ -12,7 +12,8 @@ equivalent factor). The bundled points carry statistical and systematic errors i
 (see :mod:`gammapy_cocoons.datasets`). The DGE is any baseline of
 :func:`~gammapy_cocoons.dge.select.dge_baseline` ("embedded", "fermi-pi0", or files). gammapy's
 ``Fit`` does the minimisation and the covariance; the cocoon test statistic is
-TS = stat(chi0 = 0) - stat(best fit).
+TS = stat(chi0 = 0) - stat(best fit). chi0 is the mass grammage of the cocoon gas (``target``: ISM
+by default, as the B/C fit's; "hydrogen" for the paper's Eq. 7), stated in every summary.
 """
 import json
 import logging
@@ -29,6 +30,7 @@ from .._files import prepare_outdir, publish, publish_table, publish_text
 from ..datasets import load_flux_points
 from ..dge.select import BASELINES, describe_baseline, dge_model
 from ..models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
+from ..physics.targetgas import describe_target
 
 __all__ = [
     "build_lhaaso_fit", "run_lhaaso_fit", "compare_grammage_laws", "neutrino_prediction", "sample_posterior",
@@ -165,13 +167,15 @@ class _PointsSkyModel(SkyModel):
 
 
 def build_lhaaso_fit(grammage="exponential", variant="min", r0=20 * u.TV, chi0=0.4 * u.Unit("g cm-2"),
-                     dge="embedded", datasets=DEFAULT_FIT_DATASETS, points=(), shared_dge_norm=True):
+                     dge="embedded", datasets=DEFAULT_FIT_DATASETS, points=(), shared_dge_norm=True, target="ism"):
     """Datasets and models of the joint fit of cocoons + DGE (see the module documentation).
 
     Parameters
     ----------
     grammage, r0, chi0
-        The cocoon model's grammage law and starting values.
+        The cocoon model's grammage law and starting values (chi0: mass grammage of the cocoon gas).
+    target : str or float
+        The cocoon gas (:class:`~gammapy_cocoons.CocoonSpectralModel`): "ism" (default) or "hydrogen".
     variant : {"min", "max"}
         Member of the DGE band that is fitted.
     dge : str, path or pair of paths
@@ -197,7 +201,7 @@ def build_lhaaso_fit(grammage="exponential", variant="min", r0=20 * u.TV, chi0=0
     if variant not in choice_variant:
         raise ValueError(f"variant must be 'min' or 'max' (the member of the DGE band), got {variant!r}")
     cocoons = SkyModel(
-        spectral_model=CocoonSpectralModel(grammage=grammage, chi0=chi0, r0=r0),
+        spectral_model=CocoonSpectralModel(grammage=grammage, chi0=chi0, r0=r0, target=target),
         spatial_model=CocoonSpatialModel(), name="cocoons",
     )
     template = dge_model(dge, variant)
@@ -244,14 +248,14 @@ def _fit_with_chi0_zero(datasets, cocoons):
 def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=True, plot=True, overwrite=False,
                    profile_points=13, posterior=False, live_points=100, dge="embedded",
                    datasets=DEFAULT_FIT_DATASETS, points=(), shared_dge_norm=True, alternative=True,
-                   progress=False):
+                   progress=False, target="ism"):
     """Fit cocoons + DGE to diffuse gamma-ray points; optionally write the results to ``outdir``.
 
     ``progress`` shows a tqdm bar (stderr) over the steps: build, fit, refit without cocoons,
     the other DGE normalisations, each profile, the posterior and the outputs.
 
-    ``dge``, ``datasets``, ``points`` and ``shared_dge_norm`` are as in :func:`build_lhaaso_fit`
-    (default: LHAASO-KM2A inner and outer, the embedded DGE with one normalisation). With
+    ``dge``, ``datasets``, ``points``, ``shared_dge_norm`` and ``target`` are as in :func:`build_lhaaso_fit`
+    (default: LHAASO-KM2A inner and outer, the embedded DGE with one normalisation, ISM cocoon gas). With
     ``alternative`` the fit is repeated with the other choice of DGE normalisations (one per
     dataset, or one shared) and reported as ``summary["alternative"]``.
 
@@ -267,7 +271,7 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
     dict
         The summary: success, stat, ndof, parameters (name -> value, error), ts_cocoons, ...
     """
-    setup = dict(grammage=grammage, variant=variant, dge=dge, datasets=datasets, points=points)
+    setup = dict(grammage=grammage, variant=variant, dge=dge, datasets=datasets, points=points, target=target)
     if outdir is not None:
         outdir = prepare_outdir(outdir, fit_output_files(fit_dataset_names(datasets, points), dge, profiles, plot,
                                                          posterior), overwrite)
@@ -302,6 +306,8 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
         "ndof": n_points - n_free,
         "n_points": n_points,
         "grammage": grammage,
+        "target": cocoons.spectral_model.target,
+        "chi0_convention": describe_target(cocoons.spectral_model.target),
         "dge": describe_baseline(dge),
         "dge_variant": variant,
         "dge_norms": "one shared by all datasets" if shared_dge_norm else "one per dataset",
@@ -521,13 +527,14 @@ def neutrino_prediction(cocoon_spectral, variant="min", energy=None, dge="embedd
     for column in ("e2dnde", "e2dnde_low", "e2dnde_high"):
         table[f"icecube_pi0_{column.replace('e2dnde', 'best').replace('best_', '')}"] = band_at(band, energy, column)
     table.meta["flux"] = "nu + anti-nu of one flavour at Earth (1:1:1), integrated over the whole sky"
+    table.meta["cocoon_gas"] = describe_target(nu.target)
     table.meta["dge"] = note
     return table
 
 
 def compare_grammage_laws(laws=("exponential", "kraichnan", "bohm"), variant="min", **fit_options):
     """Best-fit statistic of the joint fit for several cocoon grammage laws (Appendix B);
-    ``fit_options`` as :func:`run_lhaaso_fit`'s (dge, datasets, points, shared_dge_norm)."""
+    ``fit_options`` as :func:`run_lhaaso_fit`'s (dge, datasets, points, shared_dge_norm, target)."""
     rows = []
     for law in laws:
         summary = run_lhaaso_fit(grammage=law, variant=variant, profiles=False, plot=False, alternative=False,

@@ -46,7 +46,9 @@ def plot_sed(ax, dataset, energy=None):
     ax.set_title("\n".join(textwrap.wrap(f"{name}: {reference}", 70)), fontsize=7)
     names = set(total.model1.parameters.names) | set(total.model2.parameters.names)
     if {"chi0", "r0", "norm"} <= names:  # the model states its parameters on the plot
-        text = (rf"$\chi_{{c,0}}$ = {total.model1.parameters['chi0'].value:.2f} g cm$^{{-2}}$, "
+        target = getattr(getattr(getattr(total.model1, "sky_model", None), "spectral_model", None), "target", None)
+        gas = "" if target is None else (" (ISM gas)" if target == "ism" else f" ({target} gas)")
+        text = (rf"$\chi_{{c,0}}$ = {total.model1.parameters['chi0'].value:.2f} g cm$^{{-2}}${gas}, "
                 rf"$R_0$ = {total.model1.parameters['r0'].value:.0f} TV; "
                 f"DGE x {total.model2.parameters['norm'].value:.2f}")
         scale = getattr(total.model1, "scale", 1.0)
@@ -188,8 +190,9 @@ def plot_bc(model, datasets, overlay=(), summary=None, views=("kinetic_energy_pe
     first.set_ylabel("B/C")
     first.set_ylim(0.008, 0.45)
     free = [p.name for p in model.parameters if not p.frozen]
-    note = (f"fitted data: {', '.join(d.name for d in datasets)} above 20 GV; free: {', '.join(free)}; chi0 per H "
-            "column (Eq. 7 convention); shaded: not fitted (energy losses, reacceleration)")
+    gas = "ISM" if model.target == "ism" else repr(model.target)
+    note = (f"fitted data: {', '.join(d.name for d in datasets)} above 20 GV; free: {', '.join(free)}; chi0 = mass "
+            f"grammage of the cocoon gas ({gas}, H + He); shaded: not fitted (energy losses, reacceleration)")
     if summary:
         note = (f"fit: {summary.get('setup_description', '')}\nchi2 = {summary['stat']:.1f} for {summary['ndof']} dof; "
                 + note)
@@ -426,7 +429,9 @@ def plot_population(table, comparison, summary):
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7.5, loc="upper right")
     p = summary["parameters"]
-    note = (f"{p['realisations']} realisations; n_gas = {p['n_gas_cm3']:g} cm-3, radius {p['radius_pc']:g} pc, "
+    gas = p.get("target", "hydrogen")
+    note = (f"{p['realisations']} realisations; n_gas = {p['n_gas_cm3']:g} H atoms cm-3 ({gas} gas, chi0 its mass "
+            f"grammage), radius {p['radius_pc']:g} pc, "
             f"{p['grammage']}, escape {p['escape']}, seed {p['seed']}; {summary['alive']['expected']:.0f} cocoons alive "
             f"on average. LogN-logS: cocoons in the 1LHAASO declination band {comparison['declination_band_deg']} deg, "
             f"{comparison['realisations']} realisations; threshold = the catalogue's faintest N0 (a proxy, not the "

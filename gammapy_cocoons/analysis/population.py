@@ -8,6 +8,7 @@ import astropy.units as u
 
 from ..datasets import LHAASO_COMPONENTS, catalog_components
 from ..emission import CocoonEmission
+from ..physics.targetgas import describe_target
 from ..population import DEFAULT_RADIUS, CocoonPopulation, _lb
 
 __all__ = ["lhaaso_comparison", "run_population", "population_output_files", "population_results",
@@ -82,11 +83,13 @@ def population_output_files(plot=True):
 
 
 def population_results(realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RADIUS, chi0=0.4 * u.Unit("g cm-2"),
-                       r0=20 * u.TV, escape="box", seed=1):
+                       r0=20 * u.TV, escape="box", seed=1, target="ism"):
     """Realise the population and summarise it: (flux table, 1LHAASO comparison, summary dict).
 
     The table holds, per region (all-sky, LHAASO inner and outer) and energy, the smooth
     population mean and the 2.5/16/50/84/97.5 % quantiles and mean of the realisations.
+    ``chi0`` is the mass grammage of the cocoon gas ``target`` (ISM by default,
+    :class:`~gammapy_cocoons.CocoonEmission`), ``n_gas`` its hydrogen atoms per cm3.
     """
     import time
 
@@ -95,7 +98,8 @@ def population_results(realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RAD
     from ..skyregions import LHAASO_INNER, LHAASO_OUTER
 
     start = time.perf_counter()
-    pop = CocoonPopulation(CocoonEmission(chi0=chi0, r0=r0), n_gas=n_gas, radius=radius, escape=escape, seed=seed)
+    pop = CocoonPopulation(CocoonEmission(chi0=chi0, r0=r0, target=target), n_gas=n_gas, radius=radius, escape=escape,
+                           seed=seed)
     sample = pop.realise(realisations)
     energy = np.geomspace(0.3, 300.0, 19) * u.TeV
     levels = (0.025, 0.16, 0.5, 0.84, 0.975)
@@ -127,8 +131,11 @@ def population_results(realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RAD
                                                      / total) for d in (0.5, 1.0)}
     comparison = lhaaso_comparison(sample)
     summary = {
-        "parameters": {"realisations": int(realisations), "n_gas_cm3": pop.n_gas, "radius_pc": float(pop.radius.value),
-                       "chi0_g_cm2": float(pop.emission.grammage.chi0), "grammage": repr(pop.emission.grammage),
+        "parameters": {"realisations": int(realisations), "n_gas_cm3": pop.n_gas,
+                       "n_gas_counts": "hydrogen atoms per cm3", "radius_pc": float(pop.radius.value),
+                       "chi0_g_cm2": float(pop.emission.grammage.chi0), "target": pop.emission.target,
+                       "chi0_convention": describe_target(pop.emission.target),
+                       "grammage": repr(pop.emission.grammage),
                        "escape": escape, "seed": seed, "source_rate_per_yr": pop.distribution.rate_per_yr},
         "lifetime_yr": float(pop.lifetime.to_value("yr")),
         "alive": {"expected": pop.mean_number(), "sampled_mean": float(sample.n_alive.mean())},
@@ -143,7 +150,7 @@ def population_results(realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RAD
 
 
 def run_population(outdir, realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RADIUS, chi0=0.4 * u.Unit("g cm-2"),
-                   r0=20 * u.TV, escape="box", seed=1, overwrite=False, plot=True):
+                   r0=20 * u.TV, escape="box", seed=1, overwrite=False, plot=True, target="ism"):
     """Realise the cocoon population and write its summary, flux quantiles, the 1LHAASO comparison
     and (``plot``) population.png/pdf. Every output is checked before anything is written."""
     import json
@@ -153,7 +160,7 @@ def run_population(outdir, realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT
     from .._files import prepare_outdir, publish_figure, publish_table, publish_text
 
     outdir = prepare_outdir(outdir, population_output_files(plot), overwrite)
-    table, comparison, summary = population_results(realisations, n_gas, radius, chi0, r0, escape, seed)
+    table, comparison, summary = population_results(realisations, n_gas, radius, chi0, r0, escape, seed, target)
     publish_table(table, outdir / "population_fluxes.ecsv", overwrite, format="ascii.ecsv")
     lognlogs = QTable()
     for name, entry in comparison["components"].items():

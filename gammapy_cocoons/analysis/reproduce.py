@@ -14,6 +14,13 @@ are in ``<figure>_data.ecsv``):
 and ``SUMMARY.md`` / ``summary.json`` with the fitted chi_c,0 (B/C, LHAASO and joint fits), the
 Eq. 9 and 10 values and the cocoon fraction of the total at 1, 10 and 100 TeV per region.
 
+Two cocoon gases, each stated on the figures, in their ECSV meta and in SUMMARY.md: the paper's
+curves (the fiducial cocoons of Figs. 2, B.1-B.3, the appendix chi2, the cocoon fractions, the
+data/model ratios and figP) use the paper's Eq. 7 exactly, ``target="hydrogen"`` (pure hydrogen on
+chi0 / m_p, :data:`PAPER_TARGET`); every fit (B/C, LHAASO, joint) uses the package's one
+convention, chi0 the mass grammage of ISM gas (:data:`FIT_TARGET`), so their chi0 compare like
+with like (the free fit drawn in Fig. 2 too).
+
 As in the paper, the DGE is drawn as computed: no fitted scaling enters Figs. 2 and B.1-B.3, only
 the paper's fixed 0.65 mask factor for the LHAASO inner region, written on the figures. The DGE is
 any baseline of :func:`~gammapy_cocoons.dge.select.dge_baseline`: the embedded conventional model
@@ -38,15 +45,21 @@ from .._validation import choice
 from ..datasets import band_at, load_band, load_flux_points
 from ..dge.select import describe_baseline, dge_baseline, dge_model
 from ..emission import CocoonEmission
+from ..physics.targetgas import describe_target
 from .fitting import INNER_MASK_SCALE, MASK_SCALES, build_lhaaso_fit, neutrino_prediction, run_lhaaso_fit
 from ..models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
 from ..skyregions import LHAASO_INNER, LHAASO_OUTER
 
-__all__ = ["reproduce", "output_files", "FIDUCIAL_CHI0", "FIDUCIAL_R0", "R0_SCAN", "LAW_CASES"]
+__all__ = ["reproduce", "output_files", "FIDUCIAL_CHI0", "FIDUCIAL_R0", "R0_SCAN", "LAW_CASES", "PAPER_TARGET",
+           "FIT_TARGET"]
 
 #: the paper's fiducial cocoons (Sect. 3)
 FIDUCIAL_CHI0 = 0.4 * u.Unit("g cm-2")
 FIDUCIAL_R0 = 20 * u.TV
+#: the cocoon gas of the paper's curves: Eq. 7 as written, pure hydrogen on chi0 / m_p
+PAPER_TARGET = "hydrogen"
+#: the cocoon gas of the fits (B/C, LHAASO, joint): the package's default, chi0 = ISM mass grammage
+FIT_TARGET = "ism"
 #: Fig. B.2 and Fig. B.3 cases
 R0_SCAN = (10, 20, 50, 90) * u.TV
 LAW_CASES = (("kraichnan", 1 * u.TV), ("bohm", 10 * u.TV))
@@ -91,8 +104,13 @@ def output_files():
 
 # -- model curves ---------------------------------------------------------------------------------
 
-def _cocoon_model(grammage="exponential", chi0=FIDUCIAL_CHI0, r0=FIDUCIAL_R0, secondary="gamma"):
-    return CocoonSpectralModel(grammage=grammage, chi0=chi0, r0=r0, secondary=secondary)
+def _cocoon_model(grammage="exponential", chi0=FIDUCIAL_CHI0, r0=FIDUCIAL_R0, secondary="gamma", target=PAPER_TARGET):
+    return CocoonSpectralModel(grammage=grammage, chi0=chi0, r0=r0, secondary=secondary, target=target)
+
+
+def _gas_note(target=PAPER_TARGET):
+    """What the cocoon gas of a curve is, for figure text and ECSV meta."""
+    return "cocoons on " + describe_target(target)
 
 
 def _region_e2i(sky_model, region, scale, energy):
@@ -102,7 +120,8 @@ def _region_e2i(sky_model, region, scale, energy):
 
 
 def cocoon_sed(region_name, energy=SED_ENERGY, **cocoon):
-    """E^2 I of the cocoons in ``region_name`` ("inner" / "outer"); keywords as CocoonSpectralModel's."""
+    """E^2 I of the cocoons in ``region_name`` ("inner" / "outer"); keywords as CocoonSpectralModel's
+    (``target`` defaults to :data:`PAPER_TARGET`)."""
     region, scale, _ = _REGIONS[choice(region_name, _REGIONS, "region_name")]
     sky = SkyModel(spectral_model=_cocoon_model(**cocoon), spatial_model=CocoonSpatialModel(), name="cocoons")
     return _region_e2i(sky, region, scale, energy)
@@ -131,9 +150,12 @@ def _unit_dge_sed(region_name, variant, energy_gev, dge):
     return values
 
 
-def lhaaso_stat(grammage="exponential", chi0=FIDUCIAL_CHI0, r0=FIDUCIAL_R0, dge="embedded", variant="min"):
-    """chi2 of LHAASO-KM2A inner + outer for given cocoons and the DGE as computed (norm 1)."""
-    datasets, _, dge_norms = build_lhaaso_fit(grammage=grammage, variant=variant, chi0=chi0, r0=r0, dge=dge)
+def lhaaso_stat(grammage="exponential", chi0=FIDUCIAL_CHI0, r0=FIDUCIAL_R0, dge="embedded", variant="min",
+                target=PAPER_TARGET):
+    """chi2 of LHAASO-KM2A inner + outer for given cocoons (the paper's Eq. 7 target by default) and
+    the DGE as computed (norm 1)."""
+    datasets, _, dge_norms = build_lhaaso_fit(grammage=grammage, variant=variant, chi0=chi0, r0=r0, dge=dge,
+                                              target=target)
     for norm in dge_norms.values():
         norm.norm.value = 1.0
     return float(datasets.stat_sum())
@@ -145,7 +167,8 @@ def data_model_ratios(dge="embedded", points=(), chi0=FIDUCIAL_CHI0, r0=FIDUCIAL
 
     Returns a Table: dataset, e_ref [TeV], data, and data / (DGE min), data / (DGE max),
     data / (DGE min + cocoons), data / (DGE max + cocoons); the model carries the dataset's mask
-    factor. These are reported, never fitted.
+    factor; the cocoons are on the paper's Eq. 7 target (:data:`PAPER_TARGET`). These are
+    reported, never fitted.
     """
     baseline = dge_baseline(dge)
     cocoons = SkyModel(spectral_model=_cocoon_model(chi0=chi0, r0=r0), spatial_model=CocoonSpatialModel(),
@@ -199,10 +222,11 @@ def _figure_population(outdir):
     from .plotting import plot_population
     from .population import population_results
 
-    table, comparison, summary = population_results(realisations=POPULATION_REALISATIONS)
+    table, comparison, summary = population_results(realisations=POPULATION_REALISATIONS, target=PAPER_TARGET)
     _write_figure(outdir, "figP_population", table, plot_population(table, comparison, summary), {
         "figure": f"Cocoon population (not in the paper): {POPULATION_REALISATIONS} realisations of the fiducial "
-                  "cocoons (n_gas 1 cm-3, radius 30 pc), flux quantiles against the smooth model, and 1LHAASO"})
+                  "cocoons (n_gas 1 H atom cm-3, radius 30 pc), flux quantiles against the smooth model, and 1LHAASO",
+        "cocoon_gas": _gas_note()})
     return {k: summary[k] for k in ("parameters", "alive", "holding", "flux_share_from_near_cocoons_3tev")} | {
         "lhaaso_1": {name: {k: v for k, v in entry.items() if k != "lognlogs"}
                      for name, entry in summary["lhaaso_1"]["components"].items()}}
@@ -272,7 +296,8 @@ def _figure_2(outdir, best_fit, points, dge):
     for ax, region in zip(axes[0], _REGIONS):
         cocoons = cocoon_sed(region)
         dge_min, dge_max = dge_sed(region, "min", dge=dge), dge_sed(region, "max", dge=dge)
-        best = (cocoon_sed(region, chi0=best_fit["chi0"] * u.Unit("g cm-2"), r0=best_fit["r0"] * u.TV)
+        best = (cocoon_sed(region, chi0=best_fit["chi0"] * u.Unit("g cm-2"), r0=best_fit["r0"] * u.TV,
+                           target=FIT_TARGET)
                 + dge_sed(region, "min", best_fit[norm_key], dge=dge))
         for column, values in (("cocoons", cocoons), ("dge_min", dge_min), ("dge_max", dge_max),
                                ("total_min", cocoons + dge_min), ("total_max", cocoons + dge_max),
@@ -282,10 +307,12 @@ def _figure_2(outdir, best_fit, points, dge):
                  f"DGE x {best_fit[norm_key]:.2f} (fitted)")
         plot_sed_panel(ax, SED_ENERGY, cocoons, (cocoons + dge_min, cocoons + dge_max), points[region],
                        title=_TITLES[region], lines=[(best, dict(color="k", ls="--", lw=1, label=label))])
-    axes[0, 0].text(0.97, 0.97, r"$\chi_{c,0}$ = 0.4 g cm$^{-2}$, $R_0$ = 20 TV" + "\n" + _dge_label(dge),
+    axes[0, 0].text(0.97, 0.97, r"$\chi_{c,0}$ = 0.4 g cm$^{-2}$, $R_0$ = 20 TV, pure-H target (paper's Eq. 7)"
+                    + "\nfree fit: ISM gas, $\\chi_{c,0}$ = mass grammage\n" + _dge_label(dge),
                     transform=axes[0, 0].transAxes, ha="right", va="top", fontsize=8)
     _write_figure(outdir, "fig2_sed", table, fig, {
         "figure": "Fig. 2: gamma-ray E^2 I of fiducial cocoons (chi0 0.4 g cm-2, R0 20 TV) and DGE",
+        "cocoon_gas": _gas_note(), "free_fit_cocoon_gas": _gas_note(FIT_TARGET),
         "inner_mask_scale": INNER_MASK_SCALE, "free_fit": best_fit, "dge": dge_note(dge)})
     outdir.table(_points_table(points), "fig2_sed_data.ecsv")
 
@@ -311,10 +338,12 @@ def _figure_b1(outdir, dge):
     has_dge = np.all(np.isfinite(dge_values["min"]))
     fig = plot_neutrino_bands(NEUTRINO_ENERGY, cocoons,
                               (cocoons + dge_values["min"], cocoons + dge_values["max"]) if has_dge else None, bands)
-    fig.axes[0].text(0.03, 0.03, _dge_label(dge) if has_dge else "no DGE neutrinos (DGE files hold gamma rays)",
-                     transform=fig.axes[0].transAxes, fontsize=8, va="bottom")
+    fig.axes[0].text(0.03, 0.03, (_dge_label(dge) if has_dge else "no DGE neutrinos (DGE files hold gamma rays)")
+                     + "\ncocoons: pure-H target (paper's Eq. 7)", transform=fig.axes[0].transAxes, fontsize=8,
+                     va="bottom")
     _write_figure(outdir, "figB1_neutrinos", table, fig, {
-        "figure": "Fig. B.1: all-sky nu + anti-nu of one flavour at Earth, E^2 dN/dE", "dge": tables["min"].meta["dge"]})
+        "figure": "Fig. B.1: all-sky nu + anti-nu of one flavour at Earth, E^2 dN/dE", "dge": tables["min"].meta["dge"],
+        "cocoon_gas": _gas_note()})
     return table
 
 
@@ -342,11 +371,11 @@ def _figure_b2(outdir, points, dge):
     for r0 in R0_SCAN:
         stats[f"{r0.to_value('TV'):g} TV"] = lhaaso_stat(r0=r0, dge=dge)
     axes[0, 0].text(0.97, 0.97, "dashed: cocoons; solid: DGE (base min) + cocoons\n"
-                    r"$\chi_{c,0}$ = 0.4 g cm$^{-2}$; " + _dge_label(dge), transform=axes[0, 0].transAxes,
-                    ha="right", va="top", fontsize=8)
+                    r"$\chi_{c,0}$ = 0.4 g cm$^{-2}$, pure-H target (paper's Eq. 7); " + _dge_label(dge),
+                    transform=axes[0, 0].transAxes, ha="right", va="top", fontsize=8)
     _write_figure(outdir, "figB2_r0_scan", table, fig, {
         "figure": "Fig. B.2: cocoons (chi0 0.4 g cm-2) for several R0, and DGE (base min) + cocoons",
-        "lhaaso_chi2": stats, "dge": dge_note(dge)})
+        "cocoon_gas": _gas_note(), "lhaaso_chi2": stats, "dge": dge_note(dge)})
     return stats
 
 
@@ -367,16 +396,18 @@ def _figure_b3(outdir, points, dge):
             plot_sed_panel(ax, SED_ENERGY, cocoons, (cocoons + dge_min, cocoons + dge_max), points[region],
                            title=f"{law.capitalize()}, $R_0$ = {r0.to_value('TV'):g} TV: {_SHORT_TITLES[region]}")
         stats[key] = lhaaso_stat(grammage=law, r0=r0, dge=dge)
-    axes[0, 0].text(0.97, 0.97, _dge_label(dge), transform=axes[0, 0].transAxes, ha="right", va="top", fontsize=8)
+    axes[0, 0].text(0.97, 0.97, _dge_label(dge) + "\ncocoons: pure-H target (paper's Eq. 7)",
+                    transform=axes[0, 0].transAxes, ha="right", va="top", fontsize=8)
     _write_figure(outdir, "figB3_grammage_laws", table, fig, {
         "figure": "Fig. B.3: Kraichnan (R0 1 TV) and Bohm (R0 10 TV) cocoon grammage, chi0 0.4 g cm-2",
-        "lhaaso_chi2": stats, "dge": dge_note(dge)})
+        "cocoon_gas": _gas_note(), "lhaaso_chi2": stats, "dge": dge_note(dge)})
     return stats
 
 
 def cocoon_fractions(energies=FRACTION_ENERGY, dge="embedded"):
     """Cocoon share of cocoons + DGE (base min and max, as computed) at ``energies`` per region,
-    fiducial cocoons. Returns a Table: region, energy_tev, fraction_dge_min, fraction_dge_max."""
+    fiducial cocoons on the paper's Eq. 7 target. Returns a Table: region, energy_tev,
+    fraction_dge_min, fraction_dge_max."""
     rows = []
     for region in _REGIONS:
         cocoons = cocoon_sed(region, energy=energies)
@@ -407,6 +438,7 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
              "summary"]
     timings = {}
     summary = {"paper": "Ambrosone, Evoli, Schroer & Blasi (2025)", "fiducial": {"chi0_g_cm2": 0.4, "r0_tv": 20.0},
+               "cocoon_gas": {"paper_curves": _gas_note(PAPER_TARGET), "fits": _gas_note(FIT_TARGET)},
                "dge": dge_note(dge), "inner_mask_scale": INNER_MASK_SCALE,
                "user_points": [p.meta.get("name", "") for p in points]}
     with tqdm(total=len(steps), desc="reproduce", disable=not progress, unit="step") as bar:
@@ -426,10 +458,11 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
         done(steps[0])
 
         step(steps[1])
-        fit = run_lhaaso_fit(profiles=False, plot=False, dge=dge, points=points)
+        fit = run_lhaaso_fit(profiles=False, plot=False, dge=dge, points=points, target=FIT_TARGET)
         best_fit = {k: v["value"] for k, v in fit["parameters"].items()}
         summary["lhaaso_fit"] = {k: fit[k] for k in ("stat", "ndof", "n_points", "datasets", "parameters",
-                                                      "stat_chi0_zero", "ts_cocoons", "dge_norms", "alternative")}
+                                                      "stat_chi0_zero", "ts_cocoons", "dge_norms", "alternative",
+                                                      "chi0_convention")}
         summary["lhaaso_stat_as_computed"] = lhaaso_stat(dge=dge)
         done(steps[1])
 
@@ -458,7 +491,8 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
         step(steps[7])
         joint = joint_fit()
         summary["joint_fit"] = {k: joint[k] for k in ("stat", "ndof", "stat_gamma", "stat_bc", "parameters",
-                                                      "shared_chi0", "free_parameters", "success")}
+                                                      "shared_chi0", "free_parameters", "success", "cocoon_gas",
+                                                      "chi0_convention")}
         done(steps[7])
 
         step(steps[8])
@@ -503,10 +537,13 @@ def _plain(value):
 
 
 def _eq9_eq10(chi0_bc):
+    """Eqs. 9 and 10 at n_gas = 1 hydrogen atom per cm3: the fiducial chi0 on the paper's pure-H gas
+    (Eq. 9 as written) and on ISM gas, and the B/C chi0 (ISM mass grammage)."""
     out = {}
-    for label, chi0 in (("fiducial", 0.4), ("bc_fit", chi0_bc)):
-        emission = CocoonEmission(chi0=chi0 * u.Unit("g cm-2"))
-        out[label] = {"chi0_g_cm2": chi0, "n_gas_cm3": 1.0,
+    for label, chi0, target in (("fiducial", 0.4, PAPER_TARGET), ("fiducial_ism", 0.4, FIT_TARGET),
+                                ("bc_fit", chi0_bc, FIT_TARGET)):
+        emission = CocoonEmission(chi0=chi0 * u.Unit("g cm-2"), target=target)
+        out[label] = {"chi0_g_cm2": chi0, "n_gas_cm3": 1.0, "target": target,
                       "confinement_time_yr": float(emission.confinement_time().to_value("yr")),
                       "maximum_cocoon_radius_pc": float(emission.maximum_cocoon_radius().to_value("pc"))}
     return out
@@ -528,7 +565,12 @@ def summary_markdown(summary):
         "",
         summary["dge"],
         "",
-        "## Fitted cocoon grammage chi_c,0",
+        "Cocoon gas: the paper's curves (Figs. 2, B.1-B.3, the appendix chi2, the cocoon fractions, the "
+        f"data/model ratios, figP) are drawn with {summary['cocoon_gas']['paper_curves']}. Every fit below "
+        f"(B/C, LHAASO, joint, and the free fit drawn in Fig. 2) has {summary['cocoon_gas']['fits']}: the "
+        "package's one convention, so the fitted chi_c,0 compare like with like.",
+        "",
+        "## Fitted cocoon grammage chi_c,0 (mass grammage of ISM gas)",
         "",
         "| fit | chi_c,0 [g cm-2] | stat / ndof | paper |",
         "|---|---|---|---|",
@@ -552,7 +594,9 @@ def summary_markdown(summary):
         f"LHAASO-KM2A inner + outer with the fiducial cocoons and the DGE as computed (no free parameter): "
         f"chi2 = {summary['lhaaso_stat_as_computed']:.1f} for {fit['n_points']} points.",
         "",
-        f"chi_c,0 is in the gamma-ray model's convention ({bc['chi0_convention']}). The B/C network has "
+        f"chi_c,0 of the fits: {bc['chi0_convention']} (the paper's B/C code counts mass grammage too; before "
+        "issue 23 this package's B/C chi_c,0 counted m_p x the hydrogen column, 1 / 1.4 of these values). "
+        "The B/C network has "
         f"{len(bc['network']['species'])} isotopes from Ni down to B; parents heavier than O make "
         f"{100 * bc['network']['boron_from_heavier_than_o']:.1f} % of the boron production at 100 GV; "
         "tables: " + "; ".join(bc["network"]["tables"]) + " (docs/bc.md).",
@@ -572,19 +616,25 @@ def summary_markdown(summary):
                            "data_over_dge_max_plus_cocoons")]
         lines.append(f"| {name} | {entry['n_points']}, {entry['e_min_tev']:.3g}-{entry['e_max_tev']:.3g} | "
                      + " | ".join(cells) + " |")
-    lines += ["", "## Eqs. 9 and 10 (n_gas = 1 cm-3)", "",
-              "| chi_c,0 [g cm-2] | Eq. 9 confinement time [yr] | Eq. 10 largest cocoon radius [pc] |",
-              "|---|---|---|"]
-    for label in ("fiducial", "bc_fit"):
+    lines += ["", "## Eqs. 9 and 10 (n_gas = 1 hydrogen atom per cm3)", "",
+              "tau = chi_c,0 / (m n_gas c), m the gas mass per hydrogen atom: m_p for pure hydrogen (Eq. 9 as "
+              "written), 1.4 m_p for ISM gas.", "",
+              "| chi_c,0 [g cm-2] | cocoon gas | Eq. 9 confinement time [yr] | Eq. 10 largest cocoon radius [pc] |",
+              "|---|---|---|---|"]
+    for label in ("fiducial", "fiducial_ism", "bc_fit"):
+        if label not in eq:
+            continue
         e = eq[label]
-        lines.append(f"| {e['chi0_g_cm2']:.2f} ({label.replace('_', ' ')}) | {e['confinement_time_yr']:.3g} | "
-                     f"{e['maximum_cocoon_radius_pc']:.0f} |")
-    lines += ["", "Paper: 2.5e5 yr and 120 pc for chi_c,0 = 0.4 g cm-2.", ""]
+        name = "B/C fit" if label == "bc_fit" else "fiducial"
+        lines.append(f"| {e['chi0_g_cm2']:.2f} ({name}) | {e.get('target', 'hydrogen')} | "
+                     f"{e['confinement_time_yr']:.3g} | {e['maximum_cocoon_radius_pc']:.0f} |")
+    lines += ["", "Paper: 2.5e5 yr and 120 pc for chi_c,0 = 0.4 g cm-2 (pure hydrogen).", ""]
     population = summary.get("population")
     if population:
         p, near = population["parameters"], population["flux_share_from_near_cocoons_3tev"]
         lines += [f"## Discrete cocoons (figP_population, not in the paper; {p['realisations']} realisations, "
-                  f"n_gas = {p['n_gas_cm3']:g} cm-3, radius {p['radius_pc']:g} pc)", "",
+                  f"n_gas = {p['n_gas_cm3']:g} H atom cm-3, radius {p['radius_pc']:g} pc, "
+                  f"{p.get('chi0_convention', 'pure hydrogen')})", "",
                   f"Cocoons alive: {population['alive']['expected']:.0f}; holding 1 / 20 / 100 TV: "
                   + " / ".join(f"{population['holding'][k]['expected']:.0f}" for k in ("1000_GV", "20000_GV", "100000_GV"))
                   + f". Share of the 3 TeV cocoon flux from within 0.5 / 1 kpc: all sky "
@@ -600,7 +650,7 @@ def summary_markdown(summary):
         lines += [""]
     lines += [
               "## Cocoon fraction of the total gamma-ray intensity (fiducial chi_c,0 = 0.4 g cm-2, R0 = 20 TV, "
-              "DGE as computed)", "",
+              "pure-H target as the paper's Eq. 7, DGE as computed)", "",
               "| region | E [TeV] | cocoons / (cocoons + DGE min) | cocoons / (cocoons + DGE max) |", "|---|---|---|---|"]
     for row in summary["cocoon_fraction"]:
         lines.append(f"| {row['region']} | {row['energy_tev']:g} | {row['fraction_dge_min']:.3f} | "
@@ -612,6 +662,7 @@ def summary_markdown(summary):
         lines.append(f"| {name.replace('_r0_', ', R0 = ').replace('TV', ' TV')} | {value:.1f} |")
     nu = summary["neutrinos_50TeV_gev_cm2_s"]
     lines += ["", f"Neutrinos per flavour, all sky, at {nu['energy_gev'] / 1e3:.0f} TeV [GeV cm-2 s-1]: cocoons "
+              "(fiducial, pure-H target) "
               f"{nu['cocoons']:.2g}; DGE + cocoons {nu.get('total_min', float('nan')):.2g}-"
               f"{nu.get('total_max', float('nan')):.2g} (DGE as computed); IceCube 2023 "
               f"pi0 {nu['icecube_pi0_best']:.2g}, KRAgamma5 {nu['icecube_kra5_best']:.2g}, KRAgamma50 "

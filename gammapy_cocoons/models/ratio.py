@@ -6,8 +6,13 @@ so a joint fit can give it the very ``chi0`` (and ``r0``) Parameter of a
 
     bc = BoronCarbonModel()
     bc.chi0 = cocoons.spectral_model.chi0   # one Parameter, fitted by both data sets
+
+chi0 is the mass grammage of the cocoon gas (g cm-2 of H + He, :mod:`..physics.targetgas`), as in
+every model of the package; both models must then have the same ``target`` (cocoon gas) for the
+shared Parameter to mean the same gas (:func:`~gammapy_cocoons.analysis.bcfit.share_cocoon_parameters`).
 """
 import copy
+import warnings
 
 import numpy as np
 import astropy.units as u
@@ -16,7 +21,7 @@ from gammapy.modeling.models import ModelBase
 
 from .._validation import choice, positive_float
 from ..physics.grammage import DIFFUSION_INDICES, grammage_shape
-from ..physics.spallation import TargetGas
+from ..physics.targetgas import TargetGas, resolve_target
 from ..physics.spallation import PRODUCTION_SETS
 from ..physics.transport import SOURCE_ABUNDANCES, GalacticTransport, NuclearNetwork
 from .spectral import GRAMMAGE_LAWS
@@ -35,11 +40,15 @@ class BoronCarbonModel(ModelBase):
     grammage : str
         Cocoon grammage law, a name as in `~gammapy_cocoons.CocoonSpectralModel`
         (default "exponential").
+    target : str or float
+        The cocoon gas, as in :class:`~gammapy_cocoons.CocoonEmission`: "ism" (default, He/H = 0.1 by
+        number), "hydrogen" (pure hydrogen), or a He/H number in [0, 1]. ``chi0`` is its mass grammage
+        (g cm-2 of H + He; :mod:`~gammapy_cocoons.physics.targetgas`), counted like the Galactic
+        grammage. Before issue 23 ``chi0`` counted m_p times the cocoon's hydrogen column
+        (1 / 1.4 of today's value for the ISM gas); a model dict without ``target`` is read with
+        that meaning and converted (a warning says so).
     helium_fraction : float
-        He/H by number of the ISM and of the cocoon gas (default 0.1). ``chi0`` is always in the
-        gamma-ray model's convention, m_p times the hydrogen column (see
-        :mod:`~gammapy_cocoons.physics.transport`); with He/H = f the cocoon's ISM mass grammage is
-        chi0 (1 + f m_He / m_p).
+        He/H by number of the ISM the Galactic transport crosses (default 0.1).
     production : str
         Production cross sections, one of "galprop17-opt12" (default), "wks98", "evoli2019".
     advective_floor : bool
@@ -51,7 +60,8 @@ class BoronCarbonModel(ModelBase):
         bare number for them), a number for the dimensionless ones; free by default: chi0,
         d0, d_index.
 
-        - ``chi0``: cocoon grammage normalisation [g cm-2] (Eq. 6), default 0.4;
+        - ``chi0``: cocoon grammage normalisation [g cm-2] (Eq. 6), the mass grammage of the
+          cocoon gas, default 0.4;
         - ``r0``: cocoon cut-off rigidity [TV], default 20 (frozen; B/C data reach 2 TV only);
         - ``delta``: slope of the escape law (Eq. B.1); only used by escape laws (frozen);
         - ``d0``: diffusion coefficient at 1 GV [cm2 s-1], default 3e28;
@@ -89,13 +99,14 @@ class BoronCarbonModel(ModelBase):
     injection_index = Parameter("injection_index", 2.3, min=1.5, max=3.5, frozen=True)
 
     def __init__(self, grammage="exponential", helium_fraction=0.1, name="boron-carbon",
-                 production="galprop17-opt12", advective_floor=False, **kwargs):
+                 production="galprop17-opt12", advective_floor=False, target="ism", **kwargs):
         if not isinstance(advective_floor, (bool, np.bool_)):
             raise TypeError(f"advective_floor must be True or False, got {advective_floor!r}")
         self.advective_floor = bool(advective_floor)
         self.grammage = choice(grammage, GRAMMAGE_LAWS, "grammage")
         self.production = choice(production, PRODUCTION_SETS, "production")
         self.helium_fraction = positive_float(helium_fraction, "helium_fraction", allow_zero=True, upper=1.0)
+        self.target = resolve_target(target)
         if not isinstance(name, str) or not name:
             raise TypeError(f"name must be a non-empty string, got {name!r}")
         self._name = name
@@ -111,9 +122,24 @@ class BoronCarbonModel(ModelBase):
     @classmethod
     def from_dict(cls, data, **kwargs):
         data = dict(data)
-        options = {key: data.pop(key) for key in ("name", "grammage", "helium_fraction", "production", "advective_floor")
-                   if key in data}
+        options = {key: data.pop(key) for key in ("name", "grammage", "helium_fraction", "production", "advective_floor",
+                                                  "target") if key in data}
+        if "target" not in options and "target" not in kwargs:
+            # written before issue 23: chi0 was m_p x the hydrogen column of ISM gas
+            fraction = float(options.get("helium_fraction", 0.1))
+            scale = 1.0 + 4.0 * fraction
+            options["target"] = fraction
+            data["parameters"] = [dict(p, **{k: p[k] * scale for k in ("value", "error") if k in p})
+                                  if p.get("name") == "chi0" else p for p in data.get("parameters", [])]
+            warnings.warn(f"{cls.__name__} dict without 'target' (written before issue 23): its chi0 counted m_p x "
+                          f"the hydrogen column of the cocoon gas (He/H = {fraction:g}); read as the mass grammage "
+                          f"{scale:.2f} x that value, target={resolve_target(fraction)!r}", UserWarning, stacklevel=2)
         return super().from_dict(data, **options, **kwargs)
+
+    @property
+    def cocoon_gas(self):
+        """The cocoon gas (:class:`~gammapy_cocoons.physics.targetgas.TargetGas`) whose mass grammage chi0 is."""
+        return TargetGas.from_target(self.target)
 
     @property
     def datasets_names(self):
@@ -159,7 +185,7 @@ class BoronCarbonModel(ModelBase):
 
         The last one is kept: a fit evaluates B/C and C/O at the same parameters (a shared chi0
         Parameter changes the key too, as every value and unit is in it)."""
-        key = (cocoons, self.grammage, self.helium_fraction, self.production, self.advective_floor,
+        key = (cocoons, self.grammage, self.helium_fraction, self.target, self.production, self.advective_floor,
                tuple((p.value, p.unit.to_string()) for p in self.parameters))
         cached = getattr(self, "_network_cache", None)
         if cached is not None and cached[0] == key:
@@ -180,7 +206,8 @@ class BoronCarbonModel(ModelBase):
             cocoon = lambda rigidity: chi0 * shape(rigidity)  # noqa: E731
         return NuclearNetwork(transport=transport, cocoon_grammage=cocoon, abundances=self.abundances(),
                               injection_index=value["injection_index"].to_value(""),
-                              gas=TargetGas(self.helium_fraction), production=self.production)
+                              gas=TargetGas(self.helium_fraction), cocoon_gas=self.cocoon_gas,
+                              production=self.production)
 
     def _x(self, x, quantity):
         choice(quantity, X_QUANTITIES, "quantity")
@@ -213,5 +240,5 @@ class BoronCarbonModel(ModelBase):
         """Parameters (gammapy's layout) plus the name and the options, for summaries and YAML."""
         data = super().to_dict(full_output)
         data.update({"name": self.name, "grammage": self.grammage, "helium_fraction": self.helium_fraction,
-                     "production": self.production, "advective_floor": self.advective_floor})
+                     "target": self.target, "production": self.production, "advective_floor": self.advective_floor})
         return data

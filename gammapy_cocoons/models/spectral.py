@@ -1,5 +1,6 @@
 """CocoonSpectralModel: the all-sky cocoon flux of Eq. 8 as a gammapy SpectralModel."""
 from collections import OrderedDict
+import warnings
 
 from functools import lru_cache
 
@@ -8,14 +9,15 @@ import astropy.units as u
 from gammapy.modeling import Parameter
 from gammapy.modeling.models import SpectralModel
 
-from .._validation import choice, positive_float
+from .._validation import choice
 from ..constants import KPC_CM
-from ..emission import ENERGY_RANGE
+from ..emission import ENERGY_RANGE, _target_argument
 from ..physics.cosmicrays import HELIUM, PROTON, Injection
 from ..physics.crosssections import CROSS_SECTION_MODELS, SECONDARIES
 from ..physics.galaxy import SOURCE_DISTRIBUTIONS, get_source_distribution
 from ..physics.grammage import DIFFUSION_INDICES, grammage_shape
 from ..physics.production import KERNEL_CACHE_BYTES, ProductionKernel
+from ..physics.targetgas import TargetGas, resolve_target
 from .spatial import _all_sky
 
 __all__ = ["CocoonSpectralModel", "GRAMMAGE_LAWS"]
@@ -83,15 +85,23 @@ class CocoonSpectralModel(SpectralModel):
     source_distribution : str
         Source profile whose all-sky integral normalises the flux: "green2015" (default),
         "case1998", "lorimer2006", "yusifov2004".
-    helium_fraction : float
-        ISM helium n_He/n_H in the cocoon gas (default 0, the paper's Eq. 7).
+    target : str or float
+        The cocoon gas, as in :class:`~gammapy_cocoons.CocoonEmission`: "ism" (default, He/H = 0.1 by
+        number, p-H, p-He, He-H and He-He channels), "hydrogen" (the paper's Eq. 7: pure hydrogen on
+        chi0 / m_p) or a He/H number in [0, 1]. ``chi0`` is its mass grammage, the same quantity as
+        the B/C model's. A YAML model without ``target`` (written before it existed) is read with its
+        old meaning: its ``helium_fraction`` (0 when absent: pure hydrogen on chi0 / m_p); a
+        warning says so.
+    helium_fraction : float, optional
+        Deprecated alias of ``target`` given as a number.
     per_decade : int
         Primary-energy grid density of Eq. 7 (default 64).
     **kwargs
         Initial values of the gammapy Parameters: a Quantity for those with a unit (gammapy refuses
         a bare number for them), a number for the dimensionless ones:
 
-        - ``chi0``: cocoon grammage normalisation [g cm-2], default 0.4, bounds [0, 20];
+        - ``chi0``: cocoon grammage normalisation [g cm-2] (mass grammage of the cocoon gas),
+          default 0.4, bounds [0, 20];
         - ``r0``: cut-off rigidity R0 [TV], default 20, bounds [1e-3, 1e5];
         - ``delta``: slope of the escape law (Eq. B.1), frozen; ignored by the exponential law;
         - ``eps_h``, ``index_h``, ``eps_he``, ``index_he``: injection efficiency and momentum
@@ -116,8 +126,9 @@ class CocoonSpectralModel(SpectralModel):
         grammage="exponential",
         cross_sections="aafrag",
         source_distribution="green2015",
-        helium_fraction=0.0,
+        target="ism",
         per_decade=64,
+        helium_fraction=None,
         **kwargs,
     ):
         self.secondary = choice(secondary, SECONDARIES, "secondary")
@@ -129,9 +140,7 @@ class CocoonSpectralModel(SpectralModel):
                 f"{sorted(SOURCE_DISTRIBUTIONS)}"
             )
         self.source_distribution = get_source_distribution(source_distribution).name
-        self.helium_fraction = positive_float(helium_fraction, "helium_fraction", allow_zero=True, upper=1.0)
-        if self.helium_fraction > 0 and self.cross_sections != "aafrag":
-            raise ValueError("helium_fraction > 0 needs cross_sections='aafrag' (the only model with a He target)")
+        self.target = _target_argument(target, helium_fraction, self.cross_sections)
         if not isinstance(per_decade, (int, np.integer)) or per_decade < 8:
             raise ValueError(f"per_decade must be an integer >= 8, got {per_decade!r}")
         self.per_decade = int(per_decade)
@@ -148,9 +157,19 @@ class CocoonSpectralModel(SpectralModel):
             "grammage": self.grammage,
             "cross_sections": self.cross_sections,
             "source_distribution": self.source_distribution,
-            "helium_fraction": self.helium_fraction,
+            "target": self.target,
             "per_decade": self.per_decade,
         }
+
+    @property
+    def cocoon_gas(self):
+        """The cocoon gas (:class:`~gammapy_cocoons.physics.targetgas.TargetGas`) whose mass grammage chi0 is."""
+        return TargetGas.from_target(self.target)
+
+    @property
+    def helium_fraction(self):
+        """He/H by number of the cocoon gas (0 for ``target="hydrogen"``)."""
+        return self.cocoon_gas.helium_fraction
 
     def _kernel_options(self):
         return (self.secondary, self.cross_sections, self.helium_fraction, self.per_decade)
@@ -280,12 +299,20 @@ class CocoonSpectralModel(SpectralModel):
     def to_dict(self, full_output=False):
         data = super().to_dict(full_output)
         data["spectral"].update(self.options)
+        # for readers older than ``target``: their helium_fraction meant this same gas (ignored on reading)
+        data["spectral"]["helium_fraction"] = self.helium_fraction
         return data
 
     @classmethod
     def from_dict(cls, data, **kwargs):
         spectral = data.get("spectral", data)
         options = {key: spectral[key] for key in (
-            "secondary", "grammage", "cross_sections", "source_distribution", "helium_fraction", "per_decade"
+            "secondary", "grammage", "cross_sections", "source_distribution", "target", "per_decade"
         ) if key in spectral}
+        if "target" not in options and "target" not in kwargs:
+            # written before the target existed: its helium_fraction (default 0) meant this very gas
+            options["target"] = resolve_target(spectral.get("helium_fraction", 0.0), "helium_fraction")
+            warnings.warn(f"{cls.__name__} without 'target' (written before issue 23): read with its old meaning, "
+                          f"target={options['target']!r} (helium_fraction {spectral.get('helium_fraction', 0.0)!r}; "
+                          "0 is pure hydrogen on chi0 / m_p, the paper's Eq. 7)", UserWarning, stacklevel=2)
         return super().from_dict(data, **options, **kwargs)

@@ -8,8 +8,10 @@ sections, quadrature weights and 1/m_p, and are built once per set of output ene
 spectrum after changing the grammage or the injection is then one small product per species.
 
 Units: E in GeV, Q^E in GeV-1 per source, chi in g cm-2, result in GeV-1 per source.
-With an ISM helium target (number fraction y = n_He/n_H) the grammage chi = m_p n_H (1 + 4y) c t
-gives a hydrogen column chi / (m_p (1 + 4y)) and a helium column y times that.
+chi is the mass grammage of the target gas (:mod:`.targetgas`): with y = n_He/n_H by number it
+holds a hydrogen column chi / (m_p (1 + 4y)) and a helium column y times that, and the sum runs
+over the four channels p-H, p-He, He-H, He-He. y = 0 is the paper's Eq. 7 as written (pure
+hydrogen on chi / m_p).
 """
 from collections import OrderedDict
 
@@ -17,6 +19,7 @@ import numpy as np
 
 from ..constants import MB_CM2, PROTON_MASS_G
 from .crosssections import SECONDARIES, differential_cross_section, primary_energy_range
+from .targetgas import TargetGas
 
 __all__ = ["PrimaryGrid", "ProductionKernel", "channel_grids", "target_columns"]
 
@@ -72,11 +75,9 @@ def _kernel_matrix(model, product, projectile, targets, grid, energies):
 
 
 def target_columns(helium_fraction):
-    """(target, column fraction) pairs per unit grammage: pure hydrogen, or ISM helium by number."""
-    if helium_fraction > 0:
-        hydrogen = 1.0 / (1.0 + 4.0 * helium_fraction)
-        return (("p", hydrogen), ("He", helium_fraction * hydrogen))
-    return (("p", 1.0),)
+    """(target, column fraction) pairs per unit mass grammage (in units of 1/m_p): pure hydrogen, or
+    hydrogen with helium by number (:attr:`.targetgas.TargetGas.columns`)."""
+    return TargetGas(helium_fraction).columns
 
 
 def channel_grids(model, projectile, targets, per_decade, e_max=np.inf):
@@ -107,12 +108,15 @@ class ProductionKernel:
     cross_sections : str
         Cross-section model name.
     helium_fraction : float
-        ISM helium by number, n_He/n_H, in the cocoon gas (0: pure hydrogen, the paper's Eq. 7).
+        Helium by number, n_He/n_H, in the target gas whose mass grammage the grammage law gives
+        (0: pure hydrogen, the paper's Eq. 7; 0.1: the ISM).
     per_decade : int
         Primary-grid density.
 
     Each (species, target) channel has its own primary grid over the range where its cross
-    sections are defined (:func:`channel_grids`).
+    sections are defined (:func:`channel_grids`). The channels of one species are evaluated as one
+    product on their concatenated grids (one spectrum, one grammage call and one matrix product per
+    species: a helium target costs little more than pure hydrogen); ``channels`` keeps them apart.
     """
 
     def __init__(self, injections, secondary, energies, cross_sections="aafrag", helium_fraction=0.0, per_decade=32):
@@ -123,14 +127,25 @@ class ProductionKernel:
         self.injections = tuple(injections)
         #: per channel: (index of the injection, primary grid, rigidities, matrix)
         self.channels = []
+        #: per species: (index of the injection, primary energies, rigidities, matrix) of its channels
+        #: side by side; the channels' matrices are views into it
+        self._species = []
         for i, injection in enumerate(self.injections):
             species = injection.species
             # exp(-p/p_max) < 1e-17 beyond 40 p_max: no need to tabulate further
             e_max = 40.0 * injection.p_max + species.mass
-            for target, fraction, grid in channel_grids(cross_sections, species.name, targets, per_decade, e_max):
-                matrix = self.factor * _kernel_matrix(
-                    cross_sections, product, species.name, ((target, fraction),), grid, flat)
-                self.channels.append((i, grid, species.rigidity(grid.energy), matrix))
+            grids = [grid for _, _, grid in channel_grids(cross_sections, species.name, targets, per_decade, e_max)]
+            matrix = np.hstack([self.factor * _kernel_matrix(cross_sections, product, species.name,
+                                                             ((target, fraction),), grid, flat)
+                                for (target, fraction), grid in zip(targets, grids)])
+            energy = np.concatenate([grid.energy for grid in grids])
+            rigidity = species.rigidity(energy)
+            self._species.append((i, energy, rigidity, matrix))
+            start = 0
+            for grid in grids:
+                stop = start + len(grid)
+                self.channels.append((i, grid, rigidity[start:stop], matrix[:, start:stop]))
+                start = stop
 
     def evaluate(self, grammage, efficiencies=None, indices=None):
         """Q_sec(E) [GeV-1 per source] for a grammage law (callable of rigidity in GV).
@@ -140,12 +155,12 @@ class ProductionKernel:
         arrays with a trailing axis (parameter samples), the result gets that axis too.
         """
         parts = []
-        for i, grid, rigidity, matrix in self.channels:
+        for i, energy, rigidity, matrix in self._species:
             injection = self.injections[i]
             eff = None if efficiencies is None else efficiencies[i]
             idx = None if indices is None else indices[i]
             sampled = np.ndim(eff) > 0 or np.ndim(idx) > 0
-            spectrum = injection.dn_de(grid.energy[:, None] if sampled else grid.energy, eff, idx)
+            spectrum = injection.dn_de(energy[:, None] if sampled else energy, eff, idx)
             chi = grammage(rigidity)
             if np.ndim(chi) > spectrum.ndim:
                 spectrum = spectrum.reshape(spectrum.shape + (1,) * (np.ndim(chi) - spectrum.ndim))

@@ -21,17 +21,16 @@ tables' logarithmic slopes d ln(sigma) / d ln(T) have medians of 0.012 (producti
 are refused. The Evoli fits are evaluated at every energy (they flatten to
 sigma_1 (1 + Delta) well above T_h = 2 GeV/n).
 """
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from ..constants import HELIUM_MASS_GEV, PROTON_MASS_G, PROTON_MASS_GEV
 from .nuclides import Nucleus, get_nucleus, nuclide_chart, parse_nucleus
+from .targetgas import TargetGas  # noqa: F401  (re-exported: it lived here before issue 23)
 from .xstables import bundled_table, evoli2019_fits, ghost_list
 
 __all__ = [
-    "Nucleus", "PRODUCTION_SETS", "NETWORK_SPECIES", "CrossSections", "TargetGas", "ghost_branchings",
+    "Nucleus", "PRODUCTION_SETS", "NETWORK_SPECIES", "CrossSections", "ghost_branchings",
     "network_species", "MIN_ENERGY_PER_NUCLEON", "ConstantCrossSections",
 ]
 
@@ -161,37 +160,6 @@ def _interpolation(grid, t_n):
     index = np.clip(np.searchsorted(np.log(grid), x) - 1, 0, grid.size - 2)
     weight = (x - np.log(grid[index])) / (np.log(grid[index + 1]) - np.log(grid[index]))
     return index, weight
-
-
-@dataclass(frozen=True)
-class TargetGas:
-    """Interstellar gas of hydrogen plus ``helium_fraction`` helium atoms per hydrogen atom (by number).
-
-    Grammage counts the mass of both. ``per_gram(sigma_h, sigma_he)`` turns a pair of cross
-    sections [mb] into interactions per unit grammage [cm2 g-1]:
-    (sigma_H + f sigma_He) / [m_p (1 + f m_He / m_p)]. ``helium_fraction = 0`` is a pure-hydrogen
-    target. ``per_hydrogen_gram`` counts per gram of hydrogen only, (sigma_H + f sigma_He) / m_p:
-    the rate per unit of the gamma-ray model's grammage (Eq. 7 counts the hydrogen column) for a
-    cocoon whose gas also holds helium at this ratio.
-    """
-
-    helium_fraction: float = 0.1
-
-    def __post_init__(self):
-        f = float(self.helium_fraction)
-        if not np.isfinite(f) or f < 0 or f > 1:
-            raise ValueError(f"helium_fraction must be in [0, 1] (He atoms per H atom), got {self.helium_fraction!r}")
-
-    @property
-    def mass_per_hydrogen_g(self):
-        """Gas mass per hydrogen atom [g]."""
-        return PROTON_MASS_G * (1.0 + self.helium_fraction * HELIUM_MASS_GEV / PROTON_MASS_GEV)
-
-    def per_gram(self, sigma_h_mb, sigma_he_mb):
-        return (sigma_h_mb + self.helium_fraction * sigma_he_mb) * 1e-27 / self.mass_per_hydrogen_g
-
-    def per_hydrogen_gram(self, sigma_h_mb, sigma_he_mb):
-        return (sigma_h_mb + self.helium_fraction * sigma_he_mb) * 1e-27 / PROTON_MASS_G
 
 
 class CrossSections:

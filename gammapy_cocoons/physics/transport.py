@@ -38,12 +38,13 @@ the source rate of Schroer et al. 2021; the fragments' own spallation inside the
 order in chi_c k ~ 0.05) is neglected. Everything downstream is linear, so every isotope is
 split exactly into a galactic and a cocoon part.
 
-Grammage convention: chi_c is the gamma-ray model's (Eq. 7): m_p times the column of hydrogen
-atoms, chi_c = m_p n_H c t. The cocoon gas holds helium at the ISM ratio f = He/H, so the
-interactions per unit chi_c are k = (sigma_H + f sigma_He) / m_p
-(:meth:`~.spallation.TargetGas.per_hydrogen_gram`), and the same cocoon expressed as an ISM mass
-grammage is chi_c (1 + f m_He / m_p) = 1.40 chi_c for f = 0.1. The Galactic grammage X counts
-the mass of H and He (rate (sigma_H + f sigma_He) / [m_p (1 + f m_He/m_p)] per gram).
+Grammage convention (one for the whole package, :mod:`.targetgas`): chi_c and X are both mass
+grammages, g cm-2 of gas, hydrogen and helium. The ISM holds helium at f = He/H by number and
+weighs m_p (1 + 4 f) per hydrogen atom, so a nucleus makes (sigma_H + f sigma_He) / [m_p (1 + 4 f)]
+interactions per gram of ISM (:meth:`~.targetgas.TargetGas.per_gram`). The cocoon gas
+(``cocoon_gas``, the ISM by default) counts the same way with its own He/H: one gram of cocoon
+gas of ISM composition is one gram of ISM. (Before issue 23 chi_c counted m_p times the cocoon's
+hydrogen column: those values are 1 / 1.4 of today's for the same cocoons.)
 
 Solar modulation: force field (Gleeson & Axford 1968) with potential phi [GV]. Internal units:
 GeV/n, GV, cm, s, g.
@@ -57,7 +58,8 @@ from scipy import sparse
 
 from ..constants import C_CM_S, KPC_CM
 from .nuclides import get_nucleus, nuclide_chart, parse_nucleus
-from .spallation import CrossSections, TargetGas
+from .spallation import CrossSections
+from .targetgas import TargetGas
 
 __all__ = [
     "GalacticTransport", "NuclearNetwork", "SOURCE_ABUNDANCES", "element_isotopes", "production_by_parent", "NUCLEON_MASS_GEV", "MIN_RIGIDITY_FIT",
@@ -229,7 +231,7 @@ class NuclearNetwork:
     ----------
     transport : GalacticTransport
     cocoon_grammage : callable
-        chi_c(R) [g cm-2] of rigidity [GV], in the gamma-ray model's convention (module
+        chi_c(R) [g cm-2] of rigidity [GV], the mass grammage of the cocoon gas (module
         docstring); ``None`` for no cocoons.
     abundances : dict
         Source abundances at equal rigidity by isotope (any common normalisation; default
@@ -237,8 +239,9 @@ class NuclearNetwork:
     injection_index : float
         alpha of the source spectrum per unit rigidity, R^-alpha.
     gas : TargetGas
-        ISM composition (H plus 0.1 He by number by default; Evoli et al. 2019), also that of the
-        cocoon gas.
+        ISM composition (H plus 0.1 He by number by default; Evoli et al. 2019).
+    cocoon_gas : TargetGas, optional
+        Composition of the cocoon gas (default: ``gas``).
     production : str
         Production cross-section set (:data:`~.spallation.PRODUCTION_SETS`).
     cross_sections : CrossSections, optional
@@ -252,11 +255,17 @@ class NuclearNetwork:
     abundances: dict = field(default_factory=lambda: dict(SOURCE_ABUNDANCES))
     injection_index: float = 2.3
     gas: TargetGas = field(default_factory=TargetGas)
+    cocoon_gas: TargetGas = None
     production: str = "galprop17-opt12"
     cross_sections: object = None
     decays: dict = None
 
     def __post_init__(self):
+        for name in ("gas", "cocoon_gas"):
+            value = getattr(self, name)
+            if not (isinstance(value, TargetGas) or (name == "cocoon_gas" and value is None)):
+                raise TypeError(f"{name} must be a TargetGas, got {value!r}")
+        object.__setattr__(self, "_cocoon_gas", self.gas if self.cocoon_gas is None else self.cocoon_gas)
         xs = self.cross_sections if self.cross_sections is not None else _cross_sections(self.production)
         object.__setattr__(self, "_xs", xs)
         species = xs.species
@@ -301,7 +310,7 @@ class NuclearNetwork:
         Keys: ``grammage`` X (with decay for radioactive isotopes), ``stable_grammage`` (without),
         ``inelastic`` and ``partial``
         (per gram of ISM gas, cm2 g-1; partial per channel of ``cross_sections.channels``),
-        ``cocoon_inelastic`` and ``cocoon_partial`` (per unit chi_c), ``injection`` (source per
+        ``cocoon_inelastic`` and ``cocoon_partial`` (per gram of cocoon gas), ``injection`` (source per
         unit grammage), ``cocoon`` chi_c at each isotope's rigidity (0 without cocoons).
         """
         t_n = np.atleast_1d(np.asarray(t_n, dtype=float))
@@ -318,7 +327,7 @@ class NuclearNetwork:
             sources = self._abundance > 0
             cocoon[sources] = self._cocoon(rigidity[sources])
         return {"grammage": grammage, "stable_grammage": stable_grammage, "injection": injection, "cocoon": cocoon,
-                **_interaction_rates(self._xs, self.gas, t_n.tobytes())}
+                **_interaction_rates(self._xs, self.gas, self._cocoon_gas, t_n.tobytes())}
 
     def sources(self, rates):
         """(galactic, cocoon) source terms per unit grammage of every isotope, shape (2, n_species, n_energy)."""
@@ -435,13 +444,13 @@ class NuclearNetwork:
 
 
 @lru_cache(maxsize=16)
-def _interaction_rates(xs, gas, t_n_bytes):
+def _interaction_rates(xs, gas, cocoon_gas, t_n_bytes):
     """The cross-section part of :meth:`NuclearNetwork.rates`, cached: fits change transport
-    parameters, not the energies (phi is frozen) or the gas."""
+    parameters, not the energies (phi is frozen) or the gases."""
     t_n = np.frombuffer(t_n_bytes)
     inelastic_mb, partial_mb = xs.inelastic_mb(t_n), xs.partial_mb(t_n)
-    cocoon_inelastic = gas.per_hydrogen_gram(inelastic_mb[..., 0], inelastic_mb[..., 1])
-    cocoon_partial = gas.per_hydrogen_gram(partial_mb[..., 0], partial_mb[..., 1])
+    cocoon_inelastic = cocoon_gas.per_gram(inelastic_mb[..., 0], inelastic_mb[..., 1])
+    cocoon_partial = cocoon_gas.per_gram(partial_mb[..., 0], partial_mb[..., 1])
     n_species, n_channels = len(xs.species), len(xs.channels)
     fragment_matrix = sparse.csr_matrix((np.ones(n_channels), (xs.fragment_index, np.arange(n_channels))),
                                         shape=(n_species, n_channels))
