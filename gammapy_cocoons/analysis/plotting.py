@@ -16,8 +16,9 @@ def _matplotlib():
     return plt
 
 
-def plot_sed(ax, dataset, energy=None):
-    """E^2 I of data and model components of one region's FluxPointsDataset on ``ax``."""
+def plot_sed(ax, dataset, energy=None, note=""):
+    """E^2 I of data and model components of one region's FluxPointsDataset on ``ax``; ``note`` (e.g.
+    which parameters sit at a bound) is added to the parameters written on the plot."""
     points = dataset.data
     omega = points.meta["solid_angle"] * u.sr
     e = points.energy_ref
@@ -57,29 +58,42 @@ def plot_sed(ax, dataset, energy=None):
     return ax
 
 
-def plot_lhaaso_fit(datasets, cocoons, outdir, profiles, overwrite=False):
-    """Publish sed_<dataset>.png and profiles.png for a fit from :func:`~gammapy_cocoons.analysis.fitting.run_lhaaso_fit`."""
+def plot_lhaaso_fit(datasets, cocoons, outdir, profiles, overwrite=False, summary=None):
+    """Publish sed_<dataset>.png and profiles.png for a fit from
+    :func:`~gammapy_cocoons.analysis.fitting.run_lhaaso_fit`.
+
+    ``profiles`` maps a parameter name to {"values", "stat"}; ``summary`` (the fit's) gives the
+    best statistic and the parameters the fit left at a bound, written on every figure.
+    """
     from .._files import publish_figure
 
     plt = _matplotlib()
+    summary = summary or {}
+    note = summary.get("at_bound_note", "")
     for dataset in datasets:
-        fig, ax = plt.subplots(figsize=(6, 4.5))
-        plot_sed(ax, dataset)
+        fig, ax = plt.subplots(figsize=(6, 4.8))
+        plot_sed(ax, dataset, note=note)
         fig.tight_layout()
         publish_figure(fig, outdir / f"sed_{dataset.name}.png", overwrite, dpi=120)
         plt.close(fig)
     if profiles:
-        fig, axes = plt.subplots(1, len(profiles), figsize=(5 * len(profiles), 4))
+        fig, axes = plt.subplots(1, len(profiles), figsize=(5 * len(profiles), 4.2))
         axes = np.atleast_1d(axes)
+        units = {"chi0": r"$\chi_{c,0}$ [g cm$^{-2}$]", "r0": r"$R_0$ [TV]"}
         for ax, (name, profile) in zip(axes, profiles.items()):
-            key = next(k for k in profile if k.endswith(f"{name}_scan"))
-            stat = np.asarray(profile["stat_scan"])
-            ax.plot(profile[key], stat - np.nanmin(stat), "o-")
-            ax.axhline(1.0, ls="--", color="gray")
-            ax.set_xlabel(name + (" [g cm-2]" if name == "chi0" else " [TV]"))
-            ax.set_ylabel(r"$\Delta$ stat")
+            stat = np.asarray(profile["stat"], dtype=float)
+            best = summary.get("stat", np.nanmin(stat))
+            ax.plot(profile["values"], stat - best, "o-", ms=3)
+            for level, text in ((1.0, "68 %"), (4.0, "95 %")):
+                ax.axhline(level, ls="--", color="gray", lw=0.8)
+                ax.text(1.0, level, f" {text}", transform=ax.get_yaxis_transform(), va="center", fontsize=7,
+                        color="gray", clip_on=False)
+            ax.set_xlabel(units.get(name, name))
+            ax.set_ylabel(r"$\Delta$ stat (other parameters refitted)")
             if name == "r0":
                 ax.set_xscale("log")
+            side = summary.get("at_bound", {}).get(name)
+            ax.set_title(f"profile of {name}" + (f" (best fit at its {side} bound)" if side else ""), fontsize=9)
         fig.tight_layout()
         publish_figure(fig, outdir / "profiles.png", overwrite, dpi=120)
         plt.close(fig)

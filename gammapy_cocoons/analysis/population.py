@@ -77,6 +77,9 @@ def lhaaso_comparison(sample, realisations=200, secondary="gamma"):
 
 def population_output_files(plot=True):
     """Names of the files :func:`run_population` writes."""
+    from .._validation import boolean
+
+    boolean(plot, "plot")
     return (["population_summary.json", "population_fluxes.ecsv", "population_lognlogs.ecsv"]
             + (["population.png", "population.pdf"] if plot else []))
 
@@ -145,14 +148,27 @@ def population_results(realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RAD
 def run_population(outdir, realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RADIUS, chi0=0.4 * u.Unit("g cm-2"),
                    r0=20 * u.TV, escape="box", seed=1, overwrite=False, plot=True):
     """Realise the cocoon population and write its summary, flux quantiles, the 1LHAASO comparison
-    and (``plot``) population.png/pdf. Every output is checked before anything is written."""
+    and (``plot``) population.png/pdf. Every option and output is checked before anything is
+    written; a run that fails or is interrupted leaves none of its files."""
+    from .._files import output_set, prepare_outdir
+    from .._validation import boolean, integer
+
+    overwrite, plot = boolean(overwrite, "overwrite"), boolean(plot, "plot")
+    integer(realisations, "realisations", minimum=1)
+    # the model's own checks (n_gas, radius, chi0, r0, escape, seed) before anything is written
+    CocoonPopulation(CocoonEmission(chi0=chi0, r0=r0), n_gas=n_gas, radius=radius, escape=escape, seed=seed)
+    with output_set(outdir):
+        outdir = prepare_outdir(outdir, population_output_files(plot), overwrite)
+        return _run_population(outdir, realisations, n_gas, radius, chi0, r0, escape, seed, overwrite, plot)
+
+
+def _run_population(outdir, realisations, n_gas, radius, chi0, r0, escape, seed, overwrite, plot):
     import json
 
     from astropy.table import QTable
 
-    from .._files import prepare_outdir, publish_figure, publish_table, publish_text
+    from .._files import publish_figure, publish_table, publish_text
 
-    outdir = prepare_outdir(outdir, population_output_files(plot), overwrite)
     table, comparison, summary = population_results(realisations, n_gas, radius, chi0, r0, escape, seed)
     publish_table(table, outdir / "population_fluxes.ecsv", overwrite, format="ascii.ecsv")
     lognlogs = QTable()

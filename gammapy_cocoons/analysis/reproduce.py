@@ -32,9 +32,9 @@ import astropy.units as u
 from astropy.table import QTable, Table
 from gammapy.modeling.models import SkyModel
 
-from .._files import prepare_outdir, publish_table, publish_text
+from .._files import output_set, prepare_outdir, publish_table, publish_text
 from .bcfit import BC_OVERLAY_DATA, bc_data_table, bc_table, fit_bc, joint_fit
-from .._validation import choice
+from .._validation import boolean, choice
 from ..datasets import band_at, load_band, load_flux_points
 from ..dge.select import describe_baseline, dge_baseline, dge_model
 from ..emission import CocoonEmission
@@ -396,13 +396,23 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
     or a path or (min, max) pair of paths); ``points`` the user's own FluxPoints (with
     ``meta["region"]``, :func:`~gammapy_cocoons.datasets.read_flux_points`), drawn in Fig. 2 when
     their region is a LHAASO region, entered in the free fit and in the data/model ratios.
-    Returns the summary dict (as in summary.json).
+    Returns the summary dict (as in summary.json). A run that fails or is interrupted leaves
+    none of its files (:func:`~gammapy_cocoons._files.output_set`).
     """
-    from tqdm.auto import tqdm
-
-    outdir = _Output(prepare_outdir(outdir, output_files(), overwrite), overwrite)
+    overwrite, progress = boolean(overwrite, "overwrite"), boolean(progress, "progress")
     describe_baseline(dge)  # a bad choice fails before any work
     points = tuple(points)
+    for i, p in enumerate(points):
+        if p.meta.get("region") is None:
+            raise ValueError(f"points: entry {i + 1} needs meta['region'] (see datasets.read_flux_points)")
+    with output_set(outdir):
+        outdir = _Output(prepare_outdir(outdir, output_files(), overwrite), overwrite)
+        return _reproduce(outdir, progress, dge, points)
+
+
+def _reproduce(outdir, progress, dge, points):
+    from tqdm.auto import tqdm
+
     steps = ["Fig. 1 (B/C fit)", "LHAASO fit", "Fig. 2", "Fig. B.1", "Fig. B.2", "Fig. B.3", "population", "joint fit",
              "summary"]
     timings = {}

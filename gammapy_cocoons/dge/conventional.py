@@ -32,7 +32,7 @@ import astropy.units as u
 from gammapy.maps import HpxGeom, Map, MapAxis
 from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel, TemplateSpatialModel
 
-from .._validation import choice
+from .._validation import boolean, choice
 from ..constants import KPC_CM, PROTON_MASS_G
 from ..physics import skymaps
 from ..physics.absorption import cmb_absorption_coefficient
@@ -142,7 +142,7 @@ class ConventionalDGE:
 
             self.hi_columns = self.hi_columns * hi_opacity_factors(
                 self.hi_columns, self.hi_nside, self.gas, self.sea.source_distribution.r_sun, hi_spin_temperature)
-        self.absorption = bool(absorption)
+        self.absorption = boolean(absorption, "absorption")
         self.per_decade = int(per_decade)
 
     # -- spectra ------------------------------------------------------------------------------

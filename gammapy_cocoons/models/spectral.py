@@ -16,6 +16,7 @@ from ..physics.crosssections import CROSS_SECTION_MODELS, SECONDARIES
 from ..physics.galaxy import SOURCE_DISTRIBUTIONS, get_source_distribution
 from ..physics.grammage import DIFFUSION_INDICES, grammage_shape
 from ..physics.production import KERNEL_CACHE_BYTES, ProductionKernel
+from ._keywords import check_parameter_keywords
 from .spatial import _all_sky
 
 __all__ = ["CocoonSpectralModel", "GRAMMAGE_LAWS"]
@@ -137,6 +138,7 @@ class CocoonSpectralModel(SpectralModel):
         self.per_decade = int(per_decade)
         if grammage in DIFFUSION_INDICES and "delta" not in kwargs:
             kwargs["delta"] = DIFFUSION_INDICES[grammage]
+        check_parameter_keywords(self, kwargs)
         super().__init__(**kwargs)
         self._geometry = _all_sky_geometry(get_source_distribution(self.source_distribution))
 
@@ -170,6 +172,8 @@ class CocoonSpectralModel(SpectralModel):
         """dN/dE [cm-2 s-1 TeV-1]; broadcasts over a trailing parameter-sample axis."""
         energy = u.Quantity(energy)
         e = energy.to_value(u.GeV)
+        if np.iscomplexobj(e):
+            raise TypeError(f"energy must be real, got {energy!r}")
         lo, hi = (x.to_value(u.GeV) for x in ENERGY_RANGE)
         if np.any(~(e >= lo)) or np.any(~(e <= hi)):
             raise ValueError(
