@@ -110,7 +110,10 @@ def prepare_outdir(outdir, names, overwrite=False):
     while not ancestor.exists():
         missing.append(ancestor)
         ancestor = ancestor.parent
-    outdir.mkdir(parents=True, exist_ok=True)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise type(error)(f"outdir {str(outdir)!r} cannot be created: {error.strerror or error}") from None
     run = _ACTIVE.get()
     if run is not None:
         run.created_directories.extend(missing)
@@ -265,7 +268,10 @@ def publish(path, write, overwrite=False):
     overwrite = boolean(overwrite, "overwrite")
     path = Path(path)
     suffix = "".join(path.suffixes[-2:]) if path.suffixes else ""
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent or ".")
+    try:
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent or ".")
+    except OSError as error:
+        raise type(error)(f"cannot write {path}: {error.strerror or error}") from None
     os.close(descriptor)
     run = _ACTIVE.get()
     try:

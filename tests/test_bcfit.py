@@ -134,7 +134,7 @@ def test_model_bad_input():
 
 def test_bc_command(tmp_path):
     runner = CliRunner()
-    result = runner.invoke(main, ["bc", "--outdir", str(tmp_path), "--no-profile", "--no-variants"])
+    result = runner.invoke(main, ["bc", "--outdir", str(tmp_path), "--no-profiles", "--no-variants"])
     assert result.exit_code == 0, result.output
     assert "set-up paper" in result.output and "per H column" in result.output
     summary = json.loads((tmp_path / "bc_summary.json").read_text())
@@ -145,7 +145,7 @@ def test_bc_command(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
     table = QTable.read(tmp_path / "bc_model.ecsv")
     np.testing.assert_allclose(table["bc_galactic"] + table["bc_cocoon"], table["bc_total"], rtol=1e-12)
-    again = runner.invoke(main, ["bc", "--outdir", str(tmp_path), "--no-profile"])
+    again = runner.invoke(main, ["bc", "--outdir", str(tmp_path), "--no-profiles"])
     assert again.exit_code == 2
     assert "already holds" in again.output and "Traceback" not in again.output
     bad = runner.invoke(main, ["bc", "--outdir", str(tmp_path / "x"), "--correlated-systematics", "-1"])

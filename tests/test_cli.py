@@ -81,7 +81,7 @@ def test_spectrum_command_matches_the_models(tmp_path):
     from astropy.table import QTable
 
     out = tmp_path / "s.ecsv"
-    result = CliRunner().invoke(main, ["spectrum", "--box", "20", "40", "-2", "2", "--n-energies", "4",
+    result = CliRunner().invoke(main, ["spectrum", "--region", "box:20,40,-2,2", "--n-energies", "4",
                                        "--dge", "none", "--output", str(out), "--plot", str(tmp_path / "s.png")])
     assert result.exit_code == 0, result.output
     table = QTable.read(out)
@@ -94,8 +94,8 @@ def test_spectrum_command_matches_the_models(tmp_path):
     assert (tmp_path / "s.png").exists()
     again = CliRunner().invoke(main, ["spectrum", "--output", str(out)])
     assert again.exit_code == 2 and "--overwrite" in again.output
-    bad = CliRunner().invoke(main, ["spectrum", "--box", "40", "20", "-2", "2", "--output", str(tmp_path / "x.ecsv")])
-    assert bad.exit_code == 2 and "--box" in bad.output and "Traceback" not in bad.output
+    bad = CliRunner().invoke(main, ["spectrum", "--region", "box:40,20,-2,2", "--output", str(tmp_path / "x.ecsv")])
+    assert bad.exit_code == 2 and "--region" in bad.output and "box:-320,20,-2,2" in bad.output
 
 
 def test_template_command_writes_each_format(tmp_path):
@@ -120,7 +120,7 @@ def test_template_command_writes_each_format(tmp_path):
 
 
 def test_fit_with_chosen_datasets_user_points_and_a_dge_file(tmp_path):
-    """--datasets, --points FILE:REGION and --dge-file: Tibet + ARGO + a user's ECSV of intensities,
+    """--datasets, --points FILE:REGION and --dge FILE: Tibet + ARGO + a user's ECSV of intensities,
     against a user DGE cube exported from the embedded one (the same numbers: the fit must agree with
     the embedded DGE's)."""
     import json
@@ -143,7 +143,7 @@ def test_fit_with_chosen_datasets_user_points_and_a_dge_file(tmp_path):
     outdir = tmp_path / "fit"
     result = CliRunner().invoke(main, [
         "fit", "--outdir", str(outdir), "--no-profiles", "--datasets", "tibet-asgamma-2021-a",
-        "--datasets", "argo-ybj-2015", "--points", f"{points_file}:lhaaso-outer", "--dge-file", str(dge_file)])
+        "--datasets", "argo-ybj-2015", "--points", f"{points_file}:lhaaso-outer", "--dge", str(dge_file)])
     assert result.exit_code == 0, result.output
     summary = json.loads((outdir / "fit_summary.json").read_text())
     assert summary["datasets"] == ["tibet-a", "argo", "my_points"]
@@ -153,8 +153,8 @@ def test_fit_with_chosen_datasets_user_points_and_a_dge_file(tmp_path):
     assert "refit without cocoons" in result.stderr and "writing the outputs" in result.stderr
     bad = CliRunner().invoke(main, ["fit", "--outdir", str(tmp_path / "x"), "--points", f"{points_file}:nowhere"])
     assert bad.exit_code == 2 and "REGION" in bad.output and "Traceback" not in bad.output
-    missing = CliRunner().invoke(main, ["fit", "--outdir", str(tmp_path / "y"), "--dge-file", str(tmp_path / "no.fits")])
-    assert missing.exit_code == 2 and "not found" in missing.output
+    missing = CliRunner().invoke(main, ["fit", "--outdir", str(tmp_path / "y"), "--dge", str(tmp_path / "no.fits")])
+    assert missing.exit_code == 2 and "existing file" in missing.output and "--dge" in missing.output
 
 
 @pytest.mark.parametrize("args", [

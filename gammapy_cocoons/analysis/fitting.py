@@ -28,7 +28,7 @@ from gammapy.modeling.models import Models, PowerLawNormSpectralModel, SkyModel
 
 from .._files import output_set, prepare_outdir, publish, publish_table, publish_text
 from .._validation import boolean, choice, integer
-from ..datasets import load_flux_points
+from ..datasets import check_point_errors, load_flux_points
 from ..dge.select import BASELINES, describe_baseline, dge_model
 from ..models import GRAMMAGE_LAWS, CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
 from .bounds import PROFILE_THRESHOLD, bound_note, extended_scan, parameters_at_bounds
@@ -36,7 +36,7 @@ from .bounds import PROFILE_THRESHOLD, bound_note, extended_scan, parameters_at_
 __all__ = [
     "build_lhaaso_fit", "run_lhaaso_fit", "compare_grammage_laws", "neutrino_prediction", "sample_posterior",
     "set_default_priors", "INNER_MASK_SCALE", "MASK_SCALES", "DEFAULT_FIT_DATASETS", "FIT_DATASETS",
-    "SpectralFluxPointsDataset", "fit_dataset_names", "fit_output_files", "YAML_HEADER",
+    "SpectralFluxPointsDataset", "fit_dataset_names", "fit_output_files", "YAML_HEADER", "read_fit_result",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,13 +70,31 @@ def _fit_points(names, points):
         flux_points, scale = entry if isinstance(entry, tuple) else (entry, 1.0)
         if "region" not in flux_points.meta:
             raise ValueError("points: each user FluxPoints needs meta['region'] (see datasets.read_flux_points)")
-        chosen.append((flux_points.meta.get("name") or f"points-{i + 1}", flux_points, float(scale)))
+        name = flux_points.meta.get("name") or f"points-{i + 1}"
+        _check_errors(flux_points, f"points {name!r}")
+        chosen.append((name, flux_points, float(scale)))
     if not chosen:
         raise ValueError("datasets and points are both empty: nothing to fit")
     short = [c[0] for c in chosen]
     if len(set(short)) != len(short):
         raise ValueError(f"dataset names must be unique, got {short}")
     return chosen
+
+
+def _check_errors(flux_points, where):
+    """The chi2 needs finite errors > 0 at every point that is not an upper limit."""
+    errors = {}
+    for key in ("dnde_errn", "dnde_errp", "dnde_err"):
+        try:
+            errors[key] = np.asarray(getattr(flux_points, key).data, dtype=float).ravel()
+        except AttributeError:
+            pass
+    errn, errp = errors.get("dnde_errn", errors.get("dnde_err")), errors.get("dnde_errp", errors.get("dnde_err"))
+    if errn is None or errp is None:
+        raise ValueError(f"{where}: no dnde errors (dnde_err, or dnde_errn and dnde_errp)")
+    is_ul = flux_points.is_ul
+    measured = ~np.asarray(is_ul.data, bool).ravel() if is_ul is not None else np.ones(errn.size, bool)
+    check_point_errors(errn[measured], errp[measured], where)
 
 
 class SpectralFluxPointsDataset(FluxPointsDataset):
@@ -441,6 +459,20 @@ YAML_HEADER = ("# Written by gammapy-cocoons {version}. Read it back with\n"
                "#     import gammapy_cocoons  # registers the cocoon models with gammapy\n"
                "#     from gammapy.modeling.models import Models; models = Models.read(\"fit_result.yaml\")\n"
                "# (without the import gammapy stops with 'No object found with tag ...').\n")
+
+
+def read_fit_result(path):
+    """The gammapy Models of a ``fit_result.yaml`` (:func:`run_lhaaso_fit`), read with the cocoon
+    models registered; a tag gammapy does not know is a ValueError that says what to import."""
+    path = Path(path)  # this module imports ..models, which registers the cocoon models
+    if not path.is_file():
+        raise FileNotFoundError(f"path: {str(path)!r} does not exist")
+    try:
+        return Models.read(path)
+    except KeyError as error:
+        raise ValueError(f"{path}: {error.args[0] if error.args else error}; models written by gammapy-cocoons read "
+                         "back after `import gammapy_cocoons` (it registers them), others need their own plugin") \
+            from None
 
 
 def _write_outputs(outdir, datasets, cocoons, summary, profiles, plot, variant, dge="embedded", overwrite=False,

@@ -3,7 +3,7 @@ import numpy as np
 import astropy.units as u
 
 __all__ = ["plot_lhaaso_fit", "plot_sed", "plot_neutrinos", "plot_bc", "plot_points", "plot_sed_panel",
-           "plot_neutrino_bands", "new_figure", "save_figure"]
+           "plot_neutrino_bands", "new_figure", "save_figure", "plot_spectrum", "figure_note", "text_overlaps"]
 
 _E2I = u.Unit("GeV cm-2 s-1 sr-1")
 
@@ -14,6 +14,77 @@ def _matplotlib():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def figure_note(fig, text, fontsize=6.5):
+    """Write ``text`` under the axes of ``fig`` (wrapped to its width; newlines start paragraphs)
+    and lay the figure out around it, so that the note overlaps no axis, label or legend."""
+    import textwrap
+
+    width = int(72 / (0.56 * fontsize) * fig.get_figwidth())  # characters per line at this size
+    lines = [line for part in text.split("\n") for line in (textwrap.wrap(part, width) or [""])]
+    fig.text(0.01, 0.005, "\n".join(lines), fontsize=fontsize, va="bottom", ha="left", color="0.3")
+    fig.tight_layout(rect=(0, (len(lines) * 1.25 * fontsize + 6) / (72 * fig.get_figheight()), 1, 1))
+    return fig
+
+
+def text_overlaps(fig):
+    """Pairs of texts of ``fig`` whose boxes overlap once drawn: titles, axis labels, tick labels,
+    texts, notes and whole legends (matplotlib's renderer gives each its window extent).
+
+    Returns a list of (text a, text b) strings; empty for a clean figure.
+    """
+    from matplotlib.legend import Legend
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = []
+    legends = [a for ax in fig.axes for a in ax.get_children() if isinstance(a, Legend)] + list(fig.legends)
+    inside_legend = {id(t) for legend in legends for t in legend.get_texts() + [legend.get_title()]}
+    for legend in legends:
+        if legend.get_visible():
+            boxes.append(("legend: " + ", ".join(t.get_text() for t in legend.get_texts())[:60],
+                          legend.get_window_extent(renderer)))
+    for artist in fig.findobj(Text):
+        if id(artist) in inside_legend or not artist.get_visible() or not artist.get_text().strip():
+            continue
+        boxes.append((artist.get_text()[:60], artist.get_window_extent(renderer)))
+    overlaps = []
+    for i, (name_a, a) in enumerate(boxes):
+        for name_b, b in boxes[i + 1:]:
+            if a.width > 0 and b.width > 0 and a.overlaps(b):
+                overlap_w = min(a.x1, b.x1) - max(a.x0, b.x0)
+                overlap_h = min(a.y1, b.y1) - max(a.y0, b.y0)
+                if overlap_w > 1 and overlap_h > 1:  # more than touching, in pixels
+                    overlaps.append((name_a, name_b))
+    return overlaps
+
+
+def plot_spectrum(table):
+    """The plot of ``gammapy-cocoons spectrum``: E^2 I of the columns of its table, with the
+    parameters (chi0, R0, grammage law) and the DGE choice written under the axes."""
+    plt = _matplotlib()
+    fig, ax = plt.subplots(figsize=(6.2, 4.8))
+    energy = u.Quantity(table["e_ref"]).to_value("GeV")
+    names = [c for c in table.colnames if c != "e_ref"]
+    values = {name: u.Quantity(table[name]).to_value(_E2I) for name in names}
+    for name, color in zip(names, ("C0", "0.5", "k")):
+        ax.plot(energy, values[name], color=color, lw=2 if name == "total" else 1.5, label=name)
+    meta = table.meta
+    secondary = {"gamma": "gamma rays", "nu_per_flavour": "neutrinos per flavour at Earth",
+                 "nu_all": "neutrinos, all flavours"}.get(meta.get("secondary"), meta.get("secondary", ""))
+    ax.set(xscale="log", yscale="log", xlabel="E [GeV]",
+           ylabel=r"$E^2 I$ [GeV cm$^{-2}$ s$^{-1}$ sr$^{-1}$]", title=f"{secondary}, region {meta.get('region', '')}")
+    top = max(np.nanmax(v) for v in values.values())
+    ax.set_ylim(1e-5 * top, 3 * top)
+    ax.grid(alpha=0.3, which="major")
+    ax.legend(fontsize=8, loc="lower left")
+    figure_note(fig, f"cocoons: chi0 = {meta.get('chi0_g_cm2', float('nan')):g} g cm-2, R0 = "
+                     f"{meta.get('r0_TV', float('nan')):g} TV, grammage law {meta.get('grammage', '')}; "
+                     f"region solid angle {meta.get('solid_angle_sr', float('nan')):.4g} sr\n"
+                     f"DGE: {meta.get('dge', 'none')}; drawn as computed (no fitted scaling)")
+    return fig
 
 
 def plot_sed(ax, dataset, energy=None, note=""):
@@ -66,7 +137,9 @@ def plot_lhaaso_fit(datasets, cocoons, outdir, profiles, overwrite=False, summar
     best statistic and the parameters the fit left at a bound, written on every figure.
     """
     from .._files import publish_figure
+    from .._validation import boolean
 
+    boolean(overwrite, "overwrite")
     plt = _matplotlib()
     summary = summary or {}
     note = summary.get("at_bound_note", "")
@@ -101,6 +174,9 @@ def plot_lhaaso_fit(datasets, cocoons, outdir, profiles, overwrite=False, summar
 
 def plot_neutrinos(table, path, overwrite=False):
     """All-sky per-flavour neutrino E^2 dN/dE of the model against IceCube's pi0 band (Fig. B.1)."""
+    from .._validation import boolean
+
+    boolean(overwrite, "overwrite")
     plt = _matplotlib()
     fig, ax = plt.subplots(figsize=(6, 4.5))
     e = table["e_ref"].to_value("GeV")
@@ -324,7 +400,9 @@ def new_figure(nrows, ncols, width=5.2, height=4.2):
 def save_figure(fig, path_stem, overwrite=False):
     """Publish ``path_stem``.png (150 dpi) and .pdf atomically, and close the figure."""
     from .._files import publish_figure
+    from .._validation import boolean
 
+    boolean(overwrite, "overwrite")
     plt = _matplotlib()
     if not fig.texts:  # a figure with a note under its axes has laid itself out around it
         fig.tight_layout()

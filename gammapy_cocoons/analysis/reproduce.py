@@ -430,7 +430,8 @@ def _reproduce(outdir, progress, dge, points):
 
         step(steps[0])
         bc = _figure_1(outdir)
-        summary["bc_fit"] = {k: bc[k] for k in ("stat", "ndof", "parameters", "stat_no_cocoons",
+        summary["bc_fit"] = {k: bc[k] for k in ("stat", "ndof", "parameters", "at_bound", "at_bound_note",
+                                                "stat_no_cocoons",
                                                 "delta_stat_no_cocoons", "chi0_interval_68", "datasets",
                                                 "setup_description", "chi0_convention", "network")}
         done(steps[0])
@@ -439,6 +440,7 @@ def _reproduce(outdir, progress, dge, points):
         fit = run_lhaaso_fit(profiles=False, plot=False, dge=dge, points=points)
         best_fit = {k: v["value"] for k, v in fit["parameters"].items()}
         summary["lhaaso_fit"] = {k: fit[k] for k in ("stat", "ndof", "n_points", "datasets", "parameters",
+                                                      "at_bound", "at_bound_note",
                                                       "stat_chi0_zero", "ts_cocoons", "dge_norms", "alternative")}
         summary["lhaaso_stat_as_computed"] = lhaaso_stat(dge=dge)
         done(steps[1])
@@ -468,6 +470,7 @@ def _reproduce(outdir, progress, dge, points):
         step(steps[7])
         joint = joint_fit()
         summary["joint_fit"] = {k: joint[k] for k in ("stat", "ndof", "stat_gamma", "stat_bc", "parameters",
+                                                      "at_bound", "at_bound_note",
                                                       "shared_chi0", "free_parameters", "success")}
         done(steps[7])
 

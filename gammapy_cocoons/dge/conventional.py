@@ -125,6 +125,7 @@ class ConventionalDGE:
     def __init__(self, variant="kascade-grande", helium_fraction=0.1, gas=None, sea=None, hi_columns="hi4pi",
                  absorption=True, per_decade=32, hi_spin_temperature=None):
         self.variant = choice(variant, KNEE_VARIANTS, "variant")
+        self.absorption = boolean(absorption, "absorption")
         self.spectra = local_spectra(self.variant)
         self.helium_fraction = float(helium_fraction)
         if not 0 <= self.helium_fraction <= 1:
@@ -142,7 +143,6 @@ class ConventionalDGE:
 
             self.hi_columns = self.hi_columns * hi_opacity_factors(
                 self.hi_columns, self.hi_nside, self.gas, self.sea.source_distribution.r_sun, hi_spin_temperature)
-        self.absorption = boolean(absorption, "absorption")
         self.per_decade = int(per_decade)
 
     # -- spectra ------------------------------------------------------------------------------

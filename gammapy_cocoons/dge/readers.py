@@ -114,6 +114,16 @@ def read_map_cube(filename):
     return cube
 
 
+def _check_intensities(data, path):
+    """Refuse negative or infinite intensities (NaN marks pixels without data): a DGE is a sum of
+    emission, never negative, and an infinity would make every region flux infinite."""
+    bad = np.isinf(data) | (data < 0)
+    if np.any(bad):
+        first = data[bad].flat[0]
+        raise ValueError(f"{path}: {int(bad.sum())} of {data.size} cube values are negative or infinite (first: "
+                         f"{first:g}); a DGE intensity must be >= 0 (NaN marks pixels without data)")
+
+
 def read_dge(filename, name=None):
     """A published DGE cube as a gammapy `SkyModel` (template x PowerLawNormSpectralModel).
 
@@ -143,6 +153,7 @@ def read_dge(filename, name=None):
     coverage = np.isfinite(cube.data[0])
     if not np.any(coverage):
         raise ValueError(f"{path}: the cube has no valid pixels")
+    _check_intensities(cube.data, path)
     log.info("read DGE cube %s: %s, %d energies, %.0f %% of pixels valid", path.name,
              "HERMES" if hermes else "map cube", cube.geom.axes[0].nbin, 100 * coverage.mean())
     spatial = TemplateSpatialModel(cube, normalize=False, filename=str(path))

@@ -159,6 +159,7 @@ class BoronCarbonModel(ModelBase):
 
         The last one is kept: a fit evaluates B/C and C/O at the same parameters (a shared chi0
         Parameter changes the key too, as every value and unit is in it)."""
+        cocoons = boolean(cocoons, "cocoons")
         key = (cocoons, self.grammage, self.helium_fraction, self.production, self.advective_floor,
                tuple((p.value, p.unit.to_string()) for p in self.parameters))
         cached = getattr(self, "_network_cache", None)
