@@ -178,7 +178,7 @@ class _OutputSet:
             except OSError:
                 pass
         if self.published:
-            log.warning("removed the %d files this run had published", len(set(self.published) - set(self.backups)))
+            log.info("removed the %d files this run had published", len(set(self.published) - set(self.backups)))
 
     def commit(self):
         for backup in self.backups.values():

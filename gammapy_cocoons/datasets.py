@@ -32,6 +32,7 @@ from .skyregions import LHAASO_INNER, LHAASO_OUTER, to_lb_region
 __all__ = [
     "available_datasets", "load_flux_points", "read_flux_points", "load_band", "band_at", "load_ratio", "DATASETS",
     "BANDS", "RATIOS", "read_kiss_table", "lhaaso_catalog", "catalog_components", "LHAASO_COMPONENTS",
+    "LHAASO_CATALOG_REFERENCE", "check_point_errors",
 ]
 
 _FLUX = u.Unit("cm-2 s-1 TeV-1")
@@ -435,6 +436,8 @@ def load_ratio(name):
     return result
 
 
+#: the first LHAASO catalogue, as figures cite it
+LHAASO_CATALOG_REFERENCE = "Cao et al. (LHAASO) 2024, ApJS 271, 25 (1LHAASO catalogue)"
 #: 1LHAASO components and their reference energies (Cao et al. 2024, ApJS 271, 25)
 LHAASO_COMPONENTS = {"WCDA": 3.0 * u.TeV, "KM2A": 50.0 * u.TeV}
 _CATALOG_FLUX_UNIT = u.Unit("cm-2 s-1 TeV-1")

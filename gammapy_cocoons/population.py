@@ -236,6 +236,8 @@ class PopulationSample:
 
     def number_holding(self, rigidity):
         """Cocoons per realisation still holding CRs of ``rigidity`` (box escape), int array (n,)."""
+        if np.ndim(rigidity) != 0:
+            raise ValueError(f"rigidity must be one value (a scalar Quantity), got shape {np.shape(rigidity)}")
         tau = self.population.confinement_time(rigidity).to_value("s")
         return np.bincount(self.realisation[self.age < tau], minlength=self.n)
 

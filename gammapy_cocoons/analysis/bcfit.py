@@ -433,7 +433,10 @@ def _run_bc(outdir, grammage, overwrite, plot, profile, names, setup, production
     if plot:
         from .plotting import plot_bc
 
+        from .plotting import text_overlaps
+
         fig = plot_bc(model, datasets, overlay=BC_OVERLAY_DATA, summary=summary)
+        summary["figure_text_overlaps"] = {"bc_ratio.png": text_overlaps(fig)}
         for suffix in ("png", "pdf"):
             publish_figure(fig, outdir / f"bc_ratio.{suffix}", overwrite, dpi=150)
     publish_text(outdir / "bc_summary.json", json.dumps(summary, indent=2), overwrite)

@@ -8,6 +8,8 @@ the best fit, or the grid reaches the parameter's bound, so that no interval is 
 """
 import numpy as np
 
+from .._validation import boolean
+
 __all__ = ["parameters_at_bounds", "bound_note", "extended_scan", "PROFILE_THRESHOLD"]
 
 #: delta stat a profile must reach on both sides of the best fit (or stop at a bound)
@@ -79,6 +81,7 @@ def extended_scan(values, evaluate, best_stat, low, high, log=False, threshold=P
     values, stats : arrays
         The whole grid, sorted, and the statistic on it.
     """
+    log = boolean(log, "log")
     values = np.asarray(values, dtype=float)
     if values.ndim != 1 or values.size < 3 or np.any(np.diff(values) <= 0):
         raise ValueError(f"values must be at least 3 increasing numbers, got {values!r}")

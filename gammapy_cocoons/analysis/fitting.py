@@ -515,7 +515,8 @@ def _write_outputs(outdir, datasets, cocoons, summary, profiles, plot, variant, 
         from .plotting import plot_lhaaso_fit, plot_neutrinos
 
         plot_lhaaso_fit(datasets, cocoons, outdir, profiles, overwrite, summary=summary)
-        plot_neutrinos(neutrinos, outdir / "neutrinos.png", overwrite)
+        summary["figure_text_overlaps"]["neutrinos.png"] = plot_neutrinos(neutrinos, outdir / "neutrinos.png",
+                                                                          overwrite)
     publish_text(outdir / "fit_summary.json", json.dumps(summary, indent=2), overwrite)
 
 

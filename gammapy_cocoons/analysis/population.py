@@ -75,6 +75,16 @@ def lhaaso_comparison(sample, realisations=200, secondary="gamma"):
     return out
 
 
+def _grammage_text(law):
+    """A grammage law with the units of its parameters (its repr has none: ``r0=20000.0``)."""
+    parts = [f"chi0 = {law.chi0:g} g cm-2"]
+    if hasattr(law, "r0"):
+        parts.append(f"R0 = {law.r0 / 1e3:g} TV")
+    if hasattr(law, "delta"):
+        parts.append(f"delta = {law.delta:g}")
+    return f"{type(law).__name__.replace('Grammage', '').lower()} ({', '.join(parts)})"
+
+
 def population_output_files(plot=True):
     """Names of the files :func:`run_population` writes."""
     from .._validation import boolean
@@ -132,6 +142,7 @@ def population_results(realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RAD
     summary = {
         "parameters": {"realisations": int(realisations), "n_gas_cm3": pop.n_gas, "radius_pc": float(pop.radius.value),
                        "chi0_g_cm2": float(pop.emission.grammage.chi0), "grammage": repr(pop.emission.grammage),
+                       "grammage_text": _grammage_text(pop.emission.grammage),
                        "escape": escape, "seed": seed, "source_rate_per_yr": pop.distribution.rate_per_yr},
         "lifetime_yr": float(pop.lifetime.to_value("yr")),
         "alive": {"expected": pop.mean_number(), "sampled_mean": float(sample.n_alive.mean())},
@@ -183,7 +194,10 @@ def _run_population(outdir, realisations, n_gas, radius, chi0, r0, escape, seed,
     if plot:
         from .plotting import plot_population
 
+        from .plotting import text_overlaps
+
         fig = plot_population(table, comparison, summary)
+        summary["figure_text_overlaps"] = {"population.png": text_overlaps(fig)}
         for suffix in ("png", "pdf"):
             publish_figure(fig, outdir / f"population.{suffix}", overwrite, dpi=130)
     publish_text(outdir / "population_summary.json", json.dumps(summary, indent=2), overwrite)

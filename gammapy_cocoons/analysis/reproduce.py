@@ -177,6 +177,7 @@ class _Output:
 
     def __init__(self, directory, overwrite):
         self.directory, self.overwrite = Path(directory), bool(overwrite)
+        self.overlaps = {}  # figure -> its overlapping texts (text_overlaps: empty for every figure)
 
     def table(self, table, name):
         publish_table(table, self.directory / name, self.overwrite, format="ascii.ecsv")
@@ -191,7 +192,7 @@ def _write_figure(outdir, stem, table, fig, meta):
 
     table.meta.update(meta)
     outdir.table(table, f"{stem}.ecsv")
-    save_figure(fig, outdir.directory / stem, outdir.overwrite)
+    outdir.overlaps[stem] = save_figure(fig, outdir.directory / stem, outdir.overwrite)
 
 
 def _figure_population(outdir):
@@ -260,7 +261,16 @@ def _points_table(points_by_region):
 
 
 def _dge_label(dge):
-    return "DGE as computed (no fitted scaling)" if dge == "embedded" else f"DGE ({_dge_key(dge)}) as computed"
+    return f"DGE: {describe_baseline(dge)}; drawn as computed (no fitted scaling)"
+
+
+def _sed_note(points, *lines):
+    """The note under an SED figure: ``lines`` (parameters with units, the DGE, the mask factor),
+    then every plotted dataset's reference and caveat."""
+    from .plotting import dataset_note
+
+    drawn = [p for region_points in points.values() for p in region_points]
+    return "\n".join([line for line in lines if line] + [dataset_note(drawn)])
 
 
 def _figure_2(outdir, best_fit, points, dge):
@@ -278,12 +288,16 @@ def _figure_2(outdir, best_fit, points, dge):
                                ("total_min", cocoons + dge_min), ("total_max", cocoons + dge_max),
                                ("free_fit_total", best)):
             table[f"{region}_{column}"] = values * _E2I
-        label = (rf"free fit: $\chi_{{c,0}}$={best_fit['chi0']:.2f}, $R_0$={best_fit['r0']:.0f} TV, "
-                 f"DGE x {best_fit[norm_key]:.2f} (fitted)")
         plot_sed_panel(ax, SED_ENERGY, cocoons, (cocoons + dge_min, cocoons + dge_max), points[region],
-                       title=_TITLES[region], lines=[(best, dict(color="k", ls="--", lw=1, label=label))])
-    axes[0, 0].text(0.97, 0.97, r"$\chi_{c,0}$ = 0.4 g cm$^{-2}$, $R_0$ = 20 TV" + "\n" + _dge_label(dge),
-                    transform=axes[0, 0].transAxes, ha="right", va="top", fontsize=8)
+                       title=_TITLES[region], lines=[(best, dict(color="k", ls="--", lw=1, label="free fit (dashed)"))])
+    bound = best_fit.get("at_bound_note")
+    from .plotting import figure_note
+
+    figure_note(fig, _sed_note(
+        points, "Cocoons: chi0 = 0.4 g cm-2, R0 = 20 TV (the paper's fiducial values), exponential grammage; "
+                f"inner-region model x {INNER_MASK_SCALE} (the paper's LHAASO source-mask factor). " + _dge_label(dge),
+        f"Free fit to the LHAASO-KM2A points (dashed): chi0 = {best_fit['chi0']:.2f} g cm-2, R0 = {best_fit['r0']:.0f} "
+        f"TV, DGE x {best_fit[norm_key]:.2f} (fitted)" + (f"; {bound}" if bound else "")))
     _write_figure(outdir, "fig2_sed", table, fig, {
         "figure": "Fig. 2: gamma-ray E^2 I of fiducial cocoons (chi0 0.4 g cm-2, R0 20 TV) and DGE",
         "inner_mask_scale": INNER_MASK_SCALE, "free_fit": best_fit, "dge": dge_note(dge)})
@@ -310,9 +324,9 @@ def _figure_b1(outdir, dge):
                 band_at(band, NEUTRINO_ENERGY, column))
     has_dge = np.all(np.isfinite(dge_values["min"]))
     fig = plot_neutrino_bands(NEUTRINO_ENERGY, cocoons,
-                              (cocoons + dge_values["min"], cocoons + dge_values["max"]) if has_dge else None, bands)
-    fig.axes[0].text(0.03, 0.03, _dge_label(dge) if has_dge else "no DGE neutrinos (DGE files hold gamma rays)",
-                     transform=fig.axes[0].transAxes, fontsize=8, va="bottom")
+                              (cocoons + dge_values["min"], cocoons + dge_values["max"]) if has_dge else None, bands,
+                              note="Cocoons: chi0 = 0.4 g cm-2, R0 = 20 TV. " + (
+                                  _dge_label(dge) if has_dge else "No DGE neutrinos (DGE files hold gamma rays)."))
     _write_figure(outdir, "figB1_neutrinos", table, fig, {
         "figure": "Fig. B.1: all-sky nu + anti-nu of one flavour at Earth, E^2 dN/dE", "dge": tables["min"].meta["dge"]})
     return table
@@ -341,9 +355,11 @@ def _figure_b2(outdir, points, dge):
         plot_sed_panel(ax, SED_ENERGY, None, None, points[region], title=_TITLES[region], lines=lines)
     for r0 in R0_SCAN:
         stats[f"{r0.to_value('TV'):g} TV"] = lhaaso_stat(r0=r0, dge=dge)
-    axes[0, 0].text(0.97, 0.97, "dashed: cocoons; solid: DGE (base min) + cocoons\n"
-                    r"$\chi_{c,0}$ = 0.4 g cm$^{-2}$; " + _dge_label(dge), transform=axes[0, 0].transAxes,
-                    ha="right", va="top", fontsize=8)
+    from .plotting import figure_note
+
+    figure_note(fig, _sed_note(points, "Dashed: cocoons; solid: DGE (base min) + cocoons, for R0 = 10, 20, 50, 90 TV; "
+                                       f"chi0 = 0.4 g cm-2, exponential grammage; inner-region model x {INNER_MASK_SCALE} "
+                                       "(the paper's LHAASO source-mask factor). " + _dge_label(dge)))
     _write_figure(outdir, "figB2_r0_scan", table, fig, {
         "figure": "Fig. B.2: cocoons (chi0 0.4 g cm-2) for several R0, and DGE (base min) + cocoons",
         "lhaaso_chi2": stats, "dge": dge_note(dge)})
@@ -367,7 +383,11 @@ def _figure_b3(outdir, points, dge):
             plot_sed_panel(ax, SED_ENERGY, cocoons, (cocoons + dge_min, cocoons + dge_max), points[region],
                            title=f"{law.capitalize()}, $R_0$ = {r0.to_value('TV'):g} TV: {_SHORT_TITLES[region]}")
         stats[key] = lhaaso_stat(grammage=law, r0=r0, dge=dge)
-    axes[0, 0].text(0.97, 0.97, _dge_label(dge), transform=axes[0, 0].transAxes, ha="right", va="top", fontsize=8)
+    from .plotting import figure_note
+
+    figure_note(fig, _sed_note(points, "Cocoons: chi0 = 0.4 g cm-2; Kraichnan (delta = 1/2) with R0 = 1 TV, Bohm "
+                                       f"(delta = 1) with R0 = 10 TV; inner-region model x {INNER_MASK_SCALE} (the "
+                                       "paper's LHAASO source-mask factor). " + _dge_label(dge)))
     _write_figure(outdir, "figB3_grammage_laws", table, fig, {
         "figure": "Fig. B.3: Kraichnan (R0 1 TV) and Bohm (R0 10 TV) cocoon grammage, chi0 0.4 g cm-2",
         "lhaaso_chi2": stats, "dge": dge_note(dge)})
@@ -439,6 +459,7 @@ def _reproduce(outdir, progress, dge, points):
         step(steps[1])
         fit = run_lhaaso_fit(profiles=False, plot=False, dge=dge, points=points)
         best_fit = {k: v["value"] for k, v in fit["parameters"].items()}
+        best_fit["at_bound_note"] = fit.get("at_bound_note", "")
         summary["lhaaso_fit"] = {k: fit[k] for k in ("stat", "ndof", "n_points", "datasets", "parameters",
                                                       "at_bound", "at_bound_note",
                                                       "stat_chi0_zero", "ts_cocoons", "dge_norms", "alternative")}
@@ -481,6 +502,7 @@ def _reproduce(outdir, progress, dge, points):
         summary["data_model_ratios"] = _ratio_summary(data_model_ratios(dge=dge, points=points))
         done(steps[8])
     summary["timings_s"] = timings
+    summary["figure_text_overlaps"] = outdir.overlaps
     outdir.text(json.dumps(summary, indent=2), "summary.json")
     outdir.text(summary_markdown(summary), "SUMMARY.md")
     return summary

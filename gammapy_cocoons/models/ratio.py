@@ -10,7 +10,6 @@ so a joint fit can give it the very ``chi0`` (and ``r0``) Parameter of a
 import copy
 
 import numpy as np
-import astropy.units as u
 from gammapy.modeling import Parameter
 from gammapy.modeling.models import ModelBase
 

@@ -266,6 +266,8 @@ class CocoonSpectralModel(SpectralModel):
         """int dN/dE dE over [energy_min, energy_max] [cm-2 s-1], Gauss-Legendre in ln E."""
         emin = u.Quantity(energy_min)
         emax = u.Quantity(energy_max).to(emin.unit)
+        if np.iscomplexobj(emin) or np.iscomplexobj(emax):
+            raise TypeError(f"energy_min and energy_max must be real, got {energy_min!r}, {energy_max!r}")
         if emin.size == 0 or not (np.all(np.isfinite(emin.value)) and np.all(np.isfinite(emax.value))) \
                 or np.any(emin.value <= 0) or np.any(emax.value < emin.value):
             raise ValueError(f"energy_min and energy_max must be finite with 0 < energy_min <= energy_max, "

@@ -309,7 +309,7 @@ class NuclearNetwork:
         ``cocoon_inelastic`` and ``cocoon_partial`` (per unit chi_c), ``injection`` (source per
         unit grammage), ``cocoon`` chi_c at each isotope's rigidity (0 without cocoons).
         """
-        t_n = np.atleast_1d(np.asarray(t_n, dtype=float))
+        t_n = _one_dimensional(t_n, "t_n")
         beta = _beta(t_n)
         rigidity = self._mass_to_charge[:, None] * np.sqrt(t_n * (t_n + 2.0 * NUCLEON_MASS_GEV))[None, :]
         decay_rate = np.zeros_like(rigidity)
@@ -410,7 +410,13 @@ class NuclearNetwork:
         return tuple(dict.fromkeys(i for name in names for i in _element_isotopes(name, self.species)))
 
     def _ratio(self, x, phi, numerator, denominator, split, by_rigidity):
-        if not np.all(np.isfinite(x)) or np.any(x <= 0):
+        # any shape, like every spectral model: solved on the flat values, returned in x's shape
+        shape = np.shape(x)
+        out = self._ratio_flat(np.ravel(x), phi, numerator, denominator, split, by_rigidity)
+        return tuple(part.reshape(shape) for part in out) if split else out.reshape(shape)
+
+    def _ratio_flat(self, x, phi, numerator, denominator, split, by_rigidity):
+        if x.size == 0 or not np.all(np.isfinite(x)) or np.any(x <= 0):
             which = "rigidity" if by_rigidity else "t_n"
             raise ValueError(f"{which} must be finite and > 0, got {x!r}")
         if not np.isfinite(phi) or phi < 0:
@@ -442,6 +448,17 @@ class NuclearNetwork:
         gal = sum(fluxes[n][0] for n in top) / den
         coc = sum(fluxes[n][1] for n in top) / den
         return (gal, coc) if split else gal + coc
+
+
+def _one_dimensional(values, name):
+    """A scalar or 1-d array of finite positive floats (the network solves on one energy axis)."""
+    values = np.asarray(values)
+    if np.iscomplexobj(values) or values.ndim > 1:
+        raise ValueError(f"{name} must be a real scalar or a 1-d array, got shape {values.shape} {values.dtype}")
+    values = np.atleast_1d(values.astype(float))
+    if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ValueError(f"{name} must be finite and > 0, got {values!r}")
+    return values
 
 
 @lru_cache(maxsize=16)
