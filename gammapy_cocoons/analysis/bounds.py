@@ -74,7 +74,10 @@ def extended_scan(values, evaluate, best_stat, low, high, log=False, threshold=P
     log : bool
         Extend in logarithmic steps (for a positive parameter such as R0).
     max_rounds : int
-        At most this many extensions per side, each as long as a quarter of the grid.
+        At most this many extensions per side. Each adds two points: the point where a parabola
+        through the lowest point and the grid's edge reaches 1.2 x ``threshold`` (at least twice
+        the last step further when the profile is flat), and the midpoint. A parabolic profile
+        needs one round per side.
 
     Returns
     -------
@@ -88,20 +91,23 @@ def extended_scan(values, evaluate, best_stat, low, high, log=False, threshold=P
     stats = np.asarray(evaluate(values), dtype=float)
     low = low if np.isfinite(low) else -np.inf
     high = high if np.isfinite(high) else np.inf
-    block = max(2, values.size // 4)
+    to_x = np.log if log else (lambda v: v)
+    from_x = np.exp if log else (lambda x: x)
     for side in (-1, 1):
+        step = abs(to_x(values[1]) - to_x(values[0])) if side < 0 else abs(to_x(values[-1]) - to_x(values[-2]))
         for _ in range(max_rounds):
-            edge = values[0] if side < 0 else values[-1]
-            edge_stat = stats[0] if side < 0 else stats[-1]
+            edge, edge_stat = (values[0], stats[0]) if side < 0 else (values[-1], stats[-1])
             bound = low if side < 0 else high
             if not (edge_stat - best_stat < threshold) or edge == bound:
                 break
-            if log:
-                step = np.log(values[1] / values[0]) if side < 0 else np.log(values[-1] / values[-2])
-                new = edge * np.exp(side * step * np.arange(1, block + 1))
-            else:
-                step = values[1] - values[0] if side < 0 else values[-1] - values[-2]
-                new = edge + side * step * np.arange(1, block + 1)
+            lowest = to_x(values[int(np.argmin(stats))])
+            distance = abs(to_x(edge) - lowest)
+            rise = edge_stat - best_stat
+            # the parabola through the lowest point and the edge, or twice the last step if flat
+            reach = distance * np.sqrt(1.2 * threshold / rise) - distance if rise > 0.05 and distance > 0 else 0.0
+            reach = max(reach, 2.0 * step)
+            step = reach
+            new = from_x(to_x(edge) + side * reach * np.array([0.5, 1.0]))
             new = np.clip(new, low, high)
             new = np.unique(new[new != edge])
             if new.size == 0:

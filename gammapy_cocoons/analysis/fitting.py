@@ -217,6 +217,7 @@ def build_lhaaso_fit(grammage="exponential", variant="min", r0=20 * u.TV, chi0=0
     if variant not in ("min", "max"):
         raise ValueError(f"variant must be 'min' or 'max' (the member of the DGE band), got {variant!r}")
     shared_dge_norm = boolean(shared_dge_norm, "shared_dge_norm")
+    chosen = _fit_points(datasets, points)  # the data are checked before the DGE is built
     cocoons = SkyModel(
         spectral_model=CocoonSpectralModel(grammage=grammage, chi0=chi0, r0=r0),
         spatial_model=CocoonSpatialModel(), name="cocoons",
@@ -224,7 +225,7 @@ def build_lhaaso_fit(grammage="exponential", variant="min", r0=20 * u.TV, chi0=0
     template = dge_model(dge, variant)
     shared = PowerLawNormSpectralModel()
     out, norms = [], ({"all": shared} if shared_dge_norm else {})
-    for name, flux_points, scale in _fit_points(datasets, points):
+    for name, flux_points, scale in chosen:
         region = flux_points.meta["region"]
         norm = shared if shared_dge_norm else norms.setdefault(name, PowerLawNormSpectralModel())
         dge_region = SkyModel(spectral_model=norm, spatial_model=template.spatial_model, name=f"dge-{name}")
@@ -388,6 +389,8 @@ def _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, po
                 profiles_out[name] = _profile(datasets, getattr(cocoons.spectral_model, name), values, best_stat, log)
                 bar.update(1)
             summary["profile_threshold"] = PROFILE_THRESHOLD
+            summary["profile_ends"] = {name: _profile_ends(profile, best_stat, getattr(cocoons.spectral_model, name))
+                                       for name, profile in profiles_out.items()}
         samples = None
         if posterior:
             set_default_priors(cocoons, norms)
@@ -402,6 +405,18 @@ def _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, po
                            overwrite, samples)
             bar.update(1)
     return summary
+
+
+def _profile_ends(profile, best_stat, parameter):
+    """Where a profile ends, its delta stat there, and whether that end is the parameter's bound
+    (delta stat below the threshold there: the data do not bound the parameter on that side)."""
+    values, stats = profile["values"], profile["stat"]
+    ends = {}
+    for side, index, bound in (("low", 0, parameter.min), ("high", -1, parameter.max)):
+        delta = float(stats[index] - best_stat)
+        ends[side] = {"value": float(values[index]), "delta_stat": delta, "at_bound": bool(values[index] == bound),
+                      "unbounded": bool(delta < PROFILE_THRESHOLD)}
+    return ends
 
 
 def _profile(datasets, parameter, values, best_stat, log):

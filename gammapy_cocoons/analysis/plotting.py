@@ -228,7 +228,11 @@ def plot_lhaaso_fit(datasets, cocoons, outdir, profiles, overwrite=False, summar
             if name == "r0":
                 ax.set_xscale("log")
             side = summary.get("at_bound", {}).get(name)
-            ax.set_title(f"profile of {name}" + (f" (best fit at its {side} bound)" if side else ""), fontsize=9)
+            title = f"profile of {name}" + (f" (best fit at its {side} bound)" if side else "")
+            for end, entry in summary.get("profile_ends", {}).get(name, {}).items():
+                if entry["unbounded"]:  # the scan hit the parameter's bound before delta stat 4
+                    title += f"\n{end} end: the bound {entry['value']:.3g}, delta stat only {entry['delta_stat']:.2f}"
+            ax.set_title(title, fontsize=9)
         fig.tight_layout()
         overlaps["profiles.png"] = text_overlaps(fig)
         publish_figure(fig, outdir / "profiles.png", overwrite, dpi=120)

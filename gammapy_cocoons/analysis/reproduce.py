@@ -584,6 +584,11 @@ def summary_markdown(summary):
         f"| joint B/C + LHAASO, one chi_c,0 | {_value_error(joint['parameters']['chi0'])}, "
         f"R0 = {joint['parameters']['r0']['value']:.0f} TV | {joint['stat']:.1f} / {joint['ndof']} | - |",
         "",
+    ]
+    for label, entry in (("B/C fit", bc), ("LHAASO fit", fit), ("joint fit", joint)):
+        if entry.get("at_bound"):
+            lines += [f"**{label}: {entry.get('at_bound_note') or entry['at_bound']}.**", ""]
+    lines += [
         f"LHAASO-KM2A inner + outer with the fiducial cocoons and the DGE as computed (no free parameter): "
         f"chi2 = {summary['lhaaso_stat_as_computed']:.1f} for {fit['n_points']} points.",
         "",

@@ -82,7 +82,8 @@ def read_hermes_cube(filename):
             if values.size != 12 * nside**2:
                 raise ValueError(f"{where}: {values.size} pixels for NSIDE={nside} (implicit full-sky indexing expected)")
             bad = float(header.get("BAD_DATA", _UNSEEN))
-            values = np.where(np.isclose(values, bad, rtol=1e-6) | (values <= -1e30), np.nan, values)
+            sentinel = np.isclose(values, bad, rtol=1e-6) | (np.isfinite(values) & (values <= -1e30))
+            values = np.where(sentinel, np.nan, values)  # -inf is damage, refused below, not "no data"
             layers.append(values * np.float32((1 * this_unit).to_value(unit)))
             energy = header["ENERGY"]
             energies.append(float(energy))
