@@ -57,7 +57,7 @@ def one_line_errors(command):
         except _EXPECTED_ERRORS as error:
             _fail(" ".join(str(error).split("\n")) or type(error).__name__)
         except KeyboardInterrupt:
-            click.echo("Error: interrupted; the files this run had written were removed", err=True)
+            click.echo("Error: interrupted (the files this run had written, if any, were removed)", err=True)
             sys.exit(130)
     return wrapper
 

@@ -339,3 +339,13 @@ def test_deprecated_bc_flags(tmp_path):
         result = CliRunner().invoke(main, ["bc", "--outdir", str(tmp_path), flag])
         assert result.exit_code == 2 and "bc_summary.json" in result.stderr
         assert f"{flag.replace('--no-', '--').split('/')[0]}" in result.stderr and new in result.stderr
+
+
+def test_radius_beyond_eq10_warns(tmp_path):
+    """Item 15: --radius far beyond the Eq. 10 bound (~120 pc) was accepted without a word."""
+    (tmp_path / "population_summary.json").write_text("{}")  # stops the run after the options are read
+    result = CliRunner().invoke(main, ["population", "--outdir", str(tmp_path), "--radius", "500"])
+    assert result.exit_code == 2 and "population_summary.json" in result.stderr
+    assert "Warning: --radius 500 pc is above the largest cocoon radius of Eq. 10" in result.stderr
+    quiet = CliRunner().invoke(main, ["population", "--outdir", str(tmp_path), "--radius", "30"])
+    assert "Warning" not in quiet.stderr
