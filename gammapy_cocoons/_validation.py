@@ -2,7 +2,7 @@
 import numpy as np
 import astropy.units as u
 
-__all__ = ["to_value", "positive_value", "choice"]
+__all__ = ["to_value", "positive_value", "positive_float", "choice", "boolean", "integer", "check_parameter_bounds"]
 
 
 def to_value(quantity, unit, name, *, finite=True):
@@ -28,6 +28,8 @@ def to_value(quantity, unit, name, *, finite=True):
         raise u.UnitConversionError(
             f"{name} must be convertible to {u.Unit(unit)}, got unit '{quantity.unit}'"
         ) from None
+    if np.iscomplexobj(value):
+        raise TypeError(f"{name} must be real, got the complex {quantity!r}")
     value = np.asarray(value, dtype=float)
     if value.size == 0:
         raise ValueError(f"{name} must not be empty")
@@ -65,3 +67,41 @@ def choice(value, allowed, name):
     if not isinstance(value, str) or value not in allowed:
         raise ValueError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
     return value
+
+
+def boolean(value, name):
+    """``value`` if it is True or False (numpy booleans too), else a TypeError naming ``name``.
+
+    A string is refused: ``bool("no")`` is True, so ``absorption="no"`` would silently absorb.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+def integer(value, name, *, minimum=None, maximum=None):
+    """``value`` as an int if it is an integer (not a bool, not a float) within [minimum, maximum]."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        low = "" if minimum is None else f">= {minimum}"
+        high = "" if maximum is None else f"<= {maximum}"
+        raise ValueError(f"{name} must be {' and '.join(x for x in (low, high) if x)}, got {value!r}")
+    return int(value)
+
+
+def check_parameter_bounds(parameters, owner=""):
+    """Refuse a gammapy Parameter outside its [min, max] (or NaN), naming it and its range.
+
+    gammapy enforces the bounds only inside its optimiser: a model evaluated with a parameter
+    set outside them must refuse, as its evaluate would compute unphysical numbers. NaN bounds
+    are open.
+    """
+    for parameter in parameters:
+        value, low, high = float(parameter.value), float(parameter.min), float(parameter.max)
+        inside = np.isfinite(value) and not (np.isfinite(low) and value < low) and not (np.isfinite(high)
+                                                                                      and value > high)
+        if not inside:
+            unit = f" {parameter.unit}" if str(parameter.unit) else ""
+            where = f"{owner} " if owner else ""
+            raise ValueError(f"{where}{parameter.name} must be within [{low:g}, {high:g}]{unit}, got {value:g}")

@@ -33,6 +33,7 @@ __all__ = [
     "available_datasets", "load_flux_points", "read_flux_points", "load_band", "band_at", "load_ratio", "DATASETS",
     "BANDS", "RATIOS", "read_kiss_table", "lhaaso_catalog", "catalog_components", "LHAASO_COMPONENTS",
     "local_hi_emissivity",
+    "LHAASO_CATALOG_REFERENCE", "check_point_errors",
 ]
 
 _FLUX = u.Unit("cm-2 s-1 TeV-1")
@@ -254,6 +255,18 @@ def band_at(band, energy, column="e2dnde"):
     return values * unit
 
 
+def check_point_errors(errn, errp, where):
+    """Refuse flux-point errors that are not all finite and > 0: the chi2 divides by them, so a
+    zero error gives an infinite statistic (one point decides the fit) and a negative one is
+    meaningless. ``where`` names the file or dataset."""
+    for name, values in (("lower error (dnde_errn / dnde_err)", errn), ("upper error (dnde_errp / dnde_err)", errp)):
+        values = np.asarray(values, dtype=float)
+        bad = ~(np.isfinite(values) & (values > 0))
+        if np.any(bad):
+            raise ValueError(f"{where}: every {name} must be finite and > 0; {int(bad.sum())} of {values.size} "
+                             f"are not (first: {values[np.argmax(bad)]!r})")
+
+
 def read_flux_points(path, region=None, solid_angle=None, name=None):
     """A user's flux points from ECSV (or CSV with a units row) as region-integrated FluxPoints.
 
@@ -298,9 +311,11 @@ def read_flux_points(path, region=None, solid_angle=None, name=None):
     for key, value in quantities.items():
         if not np.all(np.isfinite(value.value)):
             raise ValueError(f"{path.name}: column for {key} has non-finite values")
-    if np.any(energy.value <= 0) or np.any(dnde.value < 0) or np.any(quantities["errn"].value < 0) \
-            or np.any(quantities["errp"].value < 0):
-        raise ValueError(f"{path.name}: energies must be > 0 and fluxes and errors >= 0")
+    if np.iscomplexobj(energy.value) or np.iscomplexobj(dnde.value):
+        raise ValueError(f"{path.name}: e_ref and dnde must be real numbers")
+    if np.any(energy.value <= 0) or np.any(dnde.value < 0):
+        raise ValueError(f"{path.name}: energies must be > 0 and fluxes >= 0")
+    check_point_errors(quantities["errn"].value, quantities["errp"].value, path.name)
     for key in ("errn", "errp"):
         if not quantities[key].unit.is_equivalent(dnde.unit):
             raise u.UnitConversionError(f"{path.name}: errors in '{quantities[key].unit}' do not match dnde '{dnde.unit}'")
@@ -422,6 +437,8 @@ def load_ratio(name):
     return result
 
 
+#: the first LHAASO catalogue, as figures cite it
+LHAASO_CATALOG_REFERENCE = "Cao et al. (LHAASO) 2024, ApJS 271, 25 (1LHAASO catalogue)"
 #: 1LHAASO components and their reference energies (Cao et al. 2024, ApJS 271, 25)
 LHAASO_COMPONENTS = {"WCDA": 3.0 * u.TeV, "KM2A": 50.0 * u.TeV}
 _CATALOG_FLUX_UNIT = u.Unit("cm-2 s-1 TeV-1")

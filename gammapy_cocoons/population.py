@@ -42,7 +42,7 @@ from functools import lru_cache
 import numpy as np
 import astropy.units as u
 
-from ._validation import positive_value
+from ._validation import integer, positive_value
 from .constants import C_CM_S, KPC_CM, YR_S
 from .emission import CocoonEmission
 from .skyregions import AllSky, LBBox, LBCircle, LBCompound, to_lb_region
@@ -240,6 +240,8 @@ class PopulationSample:
 
     def number_holding(self, rigidity):
         """Cocoons per realisation still holding CRs of ``rigidity`` (box escape), int array (n,)."""
+        if np.ndim(rigidity) != 0:
+            raise ValueError(f"rigidity must be one value (a scalar Quantity), got shape {np.shape(rigidity)}")
         tau = self.population.confinement_time(rigidity).to_value("s")
         return np.bincount(self.realisation[self.age < tau], minlength=self.n)
 
@@ -476,8 +478,8 @@ class CocoonPopulation:
         if escape not in ESCAPES:
             raise ValueError(f"escape must be one of {list(ESCAPES)}, got {escape!r}")
         self.escape = escape
-        self.seed = seed
-        self._rng = np.random.default_rng(seed)
+        self.seed = None if seed is None else integer(seed, "seed", minimum=0)
+        self._rng = np.random.default_rng(self.seed)
         self._tables = {}
         self._near_cache = {}
 

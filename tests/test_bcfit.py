@@ -8,6 +8,7 @@ from astropy.table import QTable
 from click.testing import CliRunner
 from gammapy.datasets import Datasets
 from gammapy.modeling import Fit
+from hypothesis import given, settings, strategies as st
 
 from gammapy_cocoons.analysis.bcfit import CosmicRayRatioDataset, build_bc_fit, fit_bc
 from gammapy_cocoons.cli import main
@@ -139,7 +140,7 @@ def test_model_bad_input():
 
 def test_bc_command(tmp_path):
     runner = CliRunner()
-    result = runner.invoke(main, ["bc", "--outdir", str(tmp_path), "--no-profile", "--no-variants"])
+    result = runner.invoke(main, ["bc", "--outdir", str(tmp_path), "--no-profiles", "--no-variants"])
     assert result.exit_code == 0, result.output
     assert "set-up paper" in result.output and "mass grammage, ISM gas" in result.output
     summary = json.loads((tmp_path / "bc_summary.json").read_text())
@@ -150,7 +151,7 @@ def test_bc_command(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
     table = QTable.read(tmp_path / "bc_model.ecsv")
     np.testing.assert_allclose(table["bc_galactic"] + table["bc_cocoon"], table["bc_total"], rtol=1e-12)
-    again = runner.invoke(main, ["bc", "--outdir", str(tmp_path), "--no-profile"])
+    again = runner.invoke(main, ["bc", "--outdir", str(tmp_path), "--no-profiles"])
     assert again.exit_code == 2
     assert "already holds" in again.output and "Traceback" not in again.output
     bad = runner.invoke(main, ["bc", "--outdir", str(tmp_path / "x"), "--correlated-systematics", "-1"])
@@ -279,3 +280,48 @@ def test_joint_fit_shares_chi0_only_between_equal_gases():
     assert 0.1 * bc.cocoon_gas.hydrogen_column(1.0) == pytest.approx(columns["He"] / PROTON_MASS_G, rel=1e-14)
     with pytest.raises(ValueError, match="target"):
         share_cocoon_parameters(BoronCarbonModel(), CocoonSpectralModel(target="hydrogen"))
+
+
+# -- issue 24: values the physics forbids, and what it allows --------------------------------------
+
+_FREE_RANGE = [p.name for p in BoronCarbonModel.default_parameters]
+
+
+def _in_range(data, name):
+    p = BoronCarbonModel.default_parameters[name]
+    value = data.draw(st.floats(p.min, p.max), label=name)
+    return value * p.unit if str(p.unit) else value
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.data())
+def test_bc_is_finite_for_every_parameter_set_in_range(data):
+    """Item 3: some in-range sets gave NaN (the diffusion break overflowed); now every set in the
+    bounds gives a finite ratio in (0, 1) and the parts sum to it, for scalar and N-d energies."""
+    names = data.draw(st.lists(st.sampled_from(_FREE_RANGE), min_size=1, max_size=5, unique=True))
+    model = BoronCarbonModel(**{name: _in_range(data, name) for name in names})
+    rigidity = np.array([[20.0, 300.0], [3e3, 1e5]]) * u.GV
+    ratio = model.evaluate(rigidity)
+    galactic, cocoon = model.components(rigidity)
+    assert ratio.shape == (2, 2) and np.all(np.isfinite(ratio)) and np.all(ratio > 0)  # B/C > 1 at chi0 ~ 13
+    assert np.allclose(galactic + cocoon, ratio, rtol=1e-12)
+    assert np.ndim(model.evaluate(300.0 * u.GV)) == 0
+    assert model.evaluate(300.0 * u.GV) == pytest.approx(ratio[0, 1], rel=1e-12)
+
+
+@pytest.mark.parametrize("name", _FREE_RANGE)
+def test_bc_refuses_each_parameter_outside_its_range(name):
+    """Item 3 and 8: 20 kinds of values were accepted, and errors named the transport's
+    parameters (delta, rigidity_break) instead of the model's (d_index, d_break)."""
+    model = BoronCarbonModel()
+    parameter = model.parameters[name]
+    for value in (parameter.max * 1.5 + 1, parameter.min - abs(parameter.min) * 0.5 - 1, np.nan):
+        parameter.value = value
+        with pytest.raises(ValueError, match=rf"^{name} must be within \["):
+            model.evaluate(100 * u.GV)
+
+
+def test_a_rigidity_cut_that_masks_every_point_is_refused():
+    """Item 3: a B/C fit with no point above the cut returned a statistic of 0."""
+    with pytest.raises(ValueError, match="leaves no point .* to fit"):
+        CosmicRayRatioDataset(load_ratio("ams02-bc-2021"), min_rigidity=1e6 * u.GV)

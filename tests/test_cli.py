@@ -81,7 +81,7 @@ def test_spectrum_command_matches_the_models(tmp_path):
     from astropy.table import QTable
 
     out = tmp_path / "s.ecsv"
-    result = CliRunner().invoke(main, ["spectrum", "--box", "20", "40", "-2", "2", "--n-energies", "4",
+    result = CliRunner().invoke(main, ["spectrum", "--region", "box:20,40,-2,2", "--n-energies", "4",
                                        "--dge", "none", "--output", str(out), "--plot", str(tmp_path / "s.png")])
     assert result.exit_code == 0, result.output
     table = QTable.read(out)
@@ -94,8 +94,8 @@ def test_spectrum_command_matches_the_models(tmp_path):
     assert (tmp_path / "s.png").exists()
     again = CliRunner().invoke(main, ["spectrum", "--output", str(out)])
     assert again.exit_code == 2 and "--overwrite" in again.output
-    bad = CliRunner().invoke(main, ["spectrum", "--box", "40", "20", "-2", "2", "--output", str(tmp_path / "x.ecsv")])
-    assert bad.exit_code == 2 and "--box" in bad.output and "Traceback" not in bad.output
+    bad = CliRunner().invoke(main, ["spectrum", "--region", "box:40,20,-2,2", "--output", str(tmp_path / "x.ecsv")])
+    assert bad.exit_code == 2 and "--region" in bad.output and "box:-320,20,-2,2" in bad.output
 
 
 def test_template_command_writes_each_format(tmp_path):
@@ -120,7 +120,7 @@ def test_template_command_writes_each_format(tmp_path):
 
 
 def test_fit_with_chosen_datasets_user_points_and_a_dge_file(tmp_path):
-    """--datasets, --points FILE:REGION and --dge-file: Tibet + ARGO + a user's ECSV of intensities,
+    """--datasets, --points FILE:REGION and --dge FILE: Tibet + ARGO + a user's ECSV of intensities,
     against a user DGE cube exported from the embedded one (the same numbers: the fit must agree with
     the embedded DGE's)."""
     import json
@@ -143,18 +143,34 @@ def test_fit_with_chosen_datasets_user_points_and_a_dge_file(tmp_path):
     outdir = tmp_path / "fit"
     result = CliRunner().invoke(main, [
         "fit", "--outdir", str(outdir), "--no-profiles", "--datasets", "tibet-asgamma-2021-a",
-        "--datasets", "argo-ybj-2015", "--points", f"{points_file}:lhaaso-outer", "--dge-file", str(dge_file)])
+        "--datasets", "argo-ybj-2015", "--points", f"{points_file}:lhaaso-outer", "--dge", str(dge_file)])
     assert result.exit_code == 0, result.output
     summary = json.loads((outdir / "fit_summary.json").read_text())
     assert summary["datasets"] == ["tibet-a", "argo", "my_points"]
     assert "my_dge.fits" in summary["dge"] and summary["n_points"] == 3 + 3 + 5
     assert "dge_norm" in summary["parameters"] and "r0=" in result.output
+    # item 10: the user's DGE file is referenced relative to the YAML (it was an absolute path),
+    # so the folder and the file move together; item 14: the YAML says how to read it back
+    yaml_text = (outdir / "fit_result.yaml").read_text()
+    assert "filename: ../my_dge.fits" in yaml_text and str(tmp_path) not in yaml_text
+    assert yaml_text.startswith("# Written by gammapy-cocoons") and "import gammapy_cocoons" in yaml_text
+    from gammapy_cocoons.analysis.fitting import read_fit_result
+
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for path in (outdir, dge_file):
+        path.rename(moved / path.name)
+    read = read_fit_result(moved / "fit" / "fit_result.yaml")
+    assert read["argo"].spectral_model.model2.sky_model.spatial_model.map.data.shape == cube.data.shape
+    # item 7: the summary says which parameters sit at a bound, and the figures have no overlapping text
+    assert isinstance(summary["at_bound"], dict) and "at_bound=" in result.output
+    assert not any(summary["figure_text_overlaps"].values()), summary["figure_text_overlaps"]
     # progress over the steps (item 20 of issue 15), on stderr
     assert "refit without cocoons" in result.stderr and "writing the outputs" in result.stderr
     bad = CliRunner().invoke(main, ["fit", "--outdir", str(tmp_path / "x"), "--points", f"{points_file}:nowhere"])
     assert bad.exit_code == 2 and "REGION" in bad.output and "Traceback" not in bad.output
-    missing = CliRunner().invoke(main, ["fit", "--outdir", str(tmp_path / "y"), "--dge-file", str(tmp_path / "no.fits")])
-    assert missing.exit_code == 2 and "not found" in missing.output
+    missing = CliRunner().invoke(main, ["fit", "--outdir", str(tmp_path / "y"), "--dge", str(tmp_path / "no.fits")])
+    assert missing.exit_code == 2 and "existing file" in missing.output and "--dge" in missing.output
 
 
 @pytest.mark.parametrize("args", [
@@ -169,3 +185,167 @@ def test_unphysical_values_are_refused_before_writing(tmp_path, args):
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
     assert not output.exists()
+
+
+# -- issue 24: a campaign of bad inputs over every command and option --------------------------------
+
+def _valid_args(command, tmp_path):
+    """The required options of ``command`` with valid values."""
+    if command in ("spectrum", "template"):
+        return ["--output", str(tmp_path / ("out.ecsv" if command == "spectrum" else "out.fits"))]
+    if command in ("fit", "bc", "population", "reproduce"):
+        return ["--outdir", str(tmp_path / "out")]
+    return []
+
+
+def _bad_values(option):
+    """Values of each kind an option must refuse: not a number, NaN, infinities, beyond its range."""
+    import click
+
+    from gammapy_cocoons.cli import Number
+
+    kind = option.type
+    if isinstance(kind, Number):
+        bad = ["abc", "nan", "inf", "-inf"]
+        bad += [f"{kind.low - 1:g}"] if np.isfinite(kind.low) else []
+        bad += [f"{kind.high * 10 + 1:g}"] if np.isfinite(kind.high) else []
+        if kind.low_open:
+            bad.append(f"{kind.low:g}")
+        return bad
+    if isinstance(kind, click.IntRange):
+        return ["1.5", "x"] + ([str(kind.min - 1)] if kind.min is not None else []) + (
+            [str(kind.max + 1)] if kind.max is not None else [])
+    if isinstance(kind, click.Choice):
+        return ["bogus"]
+    return []
+
+
+def _campaign(tmp_path):
+    """(args, option) of every command with a bad value of each kind in each option it takes,
+    and the semantic cases: regions, points, DGE files, energy order, outputs in the way."""
+    cases = []
+    for name, command in main.commands.items():
+        for option in command.params:
+            if option.hidden or not option.opts[0].startswith("--"):
+                continue
+            for value in _bad_values(option):
+                values = [value] * option.nargs if option.nargs > 1 else [value]
+                cases.append(([name] + _valid_args(name, tmp_path) + [option.opts[0]] + values, option.opts[0]))
+    points = tmp_path / "p.ecsv"
+    semantic = [
+        (["spectra", "--emin", "1e3", "--emax", "10"], "--emin"),
+        (["spectrum", "--region", "box:350,10,-5,5"], "--region"),
+        (["spectrum", "--region", "box:0,400,-5,5"], "--region"),
+        (["spectrum", "--region", "box:0,20,-95,5"], "--region"),
+        (["spectrum", "--region", "box:0,20"], "--region"),
+        (["spectrum", "--region", "circle:30,0,500"], "--region"),
+        (["spectrum", "--region", "circle:30,nan,5"], "--region"),
+        (["spectrum", "--region", "nowhere"], "--region"),
+        (["spectrum", "--dge", str(tmp_path / "missing.fits")], "--dge"),
+        (["spectrum", "--dge", "embedded", "--dge", "fermi-pi0"], "--dge"),
+        (["spectrum", "--plot", str(tmp_path / "p.txt")], "--plot"),
+        (["template", "--nside", "3"], "--nside"),
+        (["template", "--width", "20", "200"], "--width"),
+        (["fit", "--dge", "none"], "--dge"),
+        (["fit", "--points", f"{points}:nowhere"], "--points"),
+        (["fit", "--points", f"{points}:all-sky"], "--points"),
+        (["fit", "--points", f"{points}:box:40,20,-5,5"], "--points"),
+        (["fit", "--points", f"{tmp_path / 'missing.ecsv'}:lhaaso-inner"], "--points"),
+        (["reproduce", "--points", "no-region-given"], "--points"),
+        (["reproduce", "--dge", str(tmp_path / "missing.fits")], "--dge"),
+        (["population", "--chi0", "0"], "--chi0"),
+    ]
+    cases += [(args[:1] + _valid_args(args[0], tmp_path) + args[1:], option) for args, option in semantic]
+    (tmp_path / "a-file").write_text("in the way")
+    for name in ("fit", "bc", "population", "reproduce"):  # outdir: a file in the way, a folder one cannot create
+        cases.append(([name, "--outdir", str(tmp_path / "a-file")], "outdir"))
+        cases.append(([name, "--outdir", "/proc/gammapy-cocoons-test/out"], "outdir"))
+    for name in ("spectrum", "template"):
+        cases.append(([name, "--output", str(tmp_path / "missing-folder" / "x")], "missing-folder"))
+    return cases
+
+
+def test_campaign_of_bad_inputs(tmp_path):
+    """Every command, every option, every kind of bad value: exit code 2, no traceback, one line
+    that names the option, nothing written (the campaign of issue 24 as a test; about 150 cases)."""
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    (inputs / "p.ecsv").write_text("# %ECSV 1.0\n# ---\n# datatype:\n# - {name: e_ref, unit: TeV, datatype: float64}\n"
+                                   "# - {name: dnde, unit: cm-2 s-1 TeV-1, datatype: float64}\n"
+                                   "# - {name: dnde_err, unit: cm-2 s-1 TeV-1, datatype: float64}\n"
+                                   "e_ref dnde dnde_err\n10 1e-12 1e-13\n")
+    runner = CliRunner()
+    cases = _campaign(inputs)
+    assert len(cases) > 120
+    failures = []
+    for args, option in cases:
+        result = runner.invoke(main, args)
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith("Error:")]
+        ok = (result.exit_code == 2 and "Traceback" not in result.output and len(errors) == 1
+              and option in errors[0] and lines[-1] == errors[0])
+        if not ok:
+            failures.append((args, result.exit_code, result.output[-300:]))
+    assert not failures, failures[:5]
+    assert sorted(p.name for p in inputs.iterdir()) == ["a-file", "p.ecsv"]  # nothing written
+
+
+@pytest.mark.parametrize("old, new", [
+    (["--box", "20", "40", "-2", "2"], ["--region", "box:20,40,-2,2"]),
+    (["--circle", "30", "0", "5"], ["--region", "circle:30,0,5"]),
+    (["--dge", "none"], ["--dge", "none"]),
+])
+def test_deprecated_region_spellings_still_work(tmp_path, old, new):
+    """Item 15: the old spellings are kept for one release, with one line of warning."""
+    from astropy.table import QTable
+
+    outputs = []
+    for args in (old, new):
+        out = tmp_path / f"{len(outputs)}.ecsv"
+        result = CliRunner().invoke(main, ["spectrum", "--n-energies", "2", "--output", str(out)]
+                                    + args + (["--dge", "none"] if "--dge" not in args else []))
+        assert result.exit_code == 0, result.output
+        warnings = [line for line in result.stderr.splitlines() if "deprecated" in line]
+        assert len(warnings) == (1 if args is old and args != new else 0), result.stderr
+        outputs.append(QTable.read(out))
+    assert np.array_equal(outputs[0]["cocoons"], outputs[1]["cocoons"])
+
+
+def test_deprecated_dge_and_points_spellings(tmp_path, capsys):
+    from gammapy_cocoons.cli import resolve_dge, user_points
+
+    cube = tmp_path / "d.fits"
+    cube.write_text("not read here")
+    assert resolve_dge(("max",)) == ("embedded", "max")  # --dge max: the member of the band
+    assert resolve_dge((), old_dge_model="fermi-pi0") == ("fermi-pi0", "min")
+    assert resolve_dge((), old_dge_files=(str(cube),)) == (str(cube), "min")
+    assert resolve_dge((str(cube), str(cube))) == ([str(cube), str(cube)], "min")
+    assert resolve_dge(("none",), allow_none=True) == (None, "min")
+    assert capsys.readouterr().err.count("is deprecated") == 3
+    points = tmp_path / "p.ecsv"
+    points.write_text("# %ECSV 1.0\n# ---\n# datatype:\n# - {name: e_ref, unit: TeV, datatype: float64}\n"
+                      "# - {name: dnde, unit: cm-2 s-1 TeV-1 sr-1, datatype: float64}\n"
+                      "# - {name: dnde_err, unit: cm-2 s-1 TeV-1 sr-1, datatype: float64}\n"
+                      "e_ref dnde dnde_err\n10 1e-12 1e-13\n")
+    old, = user_points([f"{points}:20,40,-2,2"])
+    new, = user_points([f"{points}:box:20,40,-2,2"])
+    assert "deprecated" in capsys.readouterr().err
+    assert old.meta["solid_angle"] == new.meta["solid_angle"] > 0
+
+
+def test_deprecated_bc_flags(tmp_path):
+    (tmp_path / "bc_summary.json").write_text("{}")  # stops the run right after the options are read
+    for flag, new in (("--no-profile", "--no-profiles"), ("--with-dampe-calet", "--dampe-calet")):
+        result = CliRunner().invoke(main, ["bc", "--outdir", str(tmp_path), flag])
+        assert result.exit_code == 2 and "bc_summary.json" in result.stderr
+        assert f"{flag.replace('--no-', '--').split('/')[0]}" in result.stderr and new in result.stderr
+
+
+def test_radius_beyond_eq10_warns(tmp_path):
+    """Item 15: --radius far beyond the Eq. 10 bound (~120 pc) was accepted without a word."""
+    (tmp_path / "population_summary.json").write_text("{}")  # stops the run after the options are read
+    result = CliRunner().invoke(main, ["population", "--outdir", str(tmp_path), "--radius", "500"])
+    assert result.exit_code == 2 and "population_summary.json" in result.stderr
+    assert "Warning: --radius 500 pc is above the largest cocoon radius of Eq. 10" in result.stderr
+    quiet = CliRunner().invoke(main, ["population", "--outdir", str(tmp_path), "--radius", "30"])
+    assert "Warning" not in quiet.stderr

@@ -108,6 +108,10 @@ def test_user_points_bad_input(tmp_path):
     wrong_errors = dict(good, dnde_err=[1.0, 2.0] * u.s)
     with pytest.raises(u.UnitConversionError, match="errors"):
         read_flux_points(_write(tmp_path / "h.ecsv", Table(wrong_errors)), region=LHAASO_INNER)
+    for k, errors in enumerate(([0.0, 2e-12], [-1e-11, 2e-12])):  # issue 24 item 3: a zero error decided the fit
+        bad_errors = dict(good, dnde_err=errors * u.Unit("TeV-1 cm-2 s-1 sr-1"))
+        with pytest.raises(ValueError, match="must be finite and > 0; 1 of 2"):
+            read_flux_points(_write(tmp_path / f"z{k}.ecsv", Table(bad_errors)), region=LHAASO_INNER)
     (tmp_path / "plain.csv").write_text("e_ref,dnde,dnde_err\n1,1e-10,1e-11\n")
     with pytest.raises(ValueError, match="ECSV"):
         read_flux_points(tmp_path / "plain.csv")
@@ -120,6 +124,29 @@ def test_unknown_names_list_the_known_ones():
         load_flux_points("lhaaso-wcda-2025-inner")
     with pytest.raises(ValueError, match="icecube-2023-pi0"):
         load_band("icecube-2024")
+
+
+def test_fit_refuses_user_points_without_positive_errors():
+    """Issue 24 item 3: FluxPoints made in Python bypass read_flux_points; the fit checks them too."""
+    from gammapy.estimators import FluxPoints
+
+    from gammapy_cocoons.analysis.fitting import build_lhaaso_fit
+
+    bundled = load_flux_points("lhaaso-km2a-2023-outer")
+    table = bundled.to_table(sed_type="dnde")
+    table["dnde_errn"][1] = 0.0
+    points = FluxPoints.from_table(table, sed_type="dnde")
+    points.meta.update(bundled.meta, name="mine")
+    with pytest.raises(ValueError, match="points 'mine': every lower error"):
+        build_lhaaso_fit(datasets=(), points=[points])
+
+
+def test_neutrino_prediction_refuses_an_unknown_variant():
+    """Issue 24 item 8: an AttributeError deep in the DGE code."""
+    from gammapy_cocoons.analysis.fitting import neutrino_prediction
+
+    with pytest.raises(ValueError, match="variant must be 'min' or 'max'"):
+        neutrino_prediction(CocoonSpectralModel(), variant="mid")
 
 
 def test_neutrino_prediction_columns():

@@ -158,3 +158,15 @@ def test_bad_files(tmp_path):
     Map.create(skydir=(0, 0), width=2, binsz=1, frame="galactic", unit="cm-2 s-1 sr-1").write(image)
     with pytest.raises(ValueError, match="energy axis"):
         read_dge(image)
+
+
+@pytest.mark.parametrize("value", [-1e-9, np.inf, -np.inf])
+def test_negative_or_infinite_intensities_are_refused(tmp_path, value):
+    """Issue 24 item 3: a cube with negative or infinite intensities was read and integrated (NaN,
+    the pixels without data of a partial map, stays allowed)."""
+    nside = 4
+    values = np.full(12 * nside**2, 1e-6)
+    values[5], values[7] = value, np.nan
+    path = _hermes_file(tmp_path / "bad.fits", [values, values], [1.0, 10.0], nside)
+    with pytest.raises(ValueError, match="bad.fits: 2 of .* negative or infinite"):
+        read_dge(path)

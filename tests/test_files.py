@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import astropy.units as u
+from astropy.table import QTable
 from click.testing import CliRunner
 
 from gammapy_cocoons._files import check_outputs, publish, publish_text
@@ -130,3 +132,121 @@ def test_sigterm_removes_the_temporary(tmp_path):
         signal.signal(signal.SIGTERM, previous)
     assert stop.value.code == 128 + signal.SIGTERM
     assert list(tmp_path.iterdir()) == []
+
+
+# -- issue 24 item 9: all or nothing -----------------------------------------------------------------
+
+def test_a_failing_run_leaves_nothing_and_restores_what_it_replaced(tmp_path):
+    """Fault injection: a run publishes two files, replaces a third (overwrite) and fails: the new
+    files and the directories it created are gone, the replaced file has its old content."""
+    from gammapy_cocoons._files import output_set, prepare_outdir
+
+    (tmp_path / "old.txt").write_text("the user's")
+    for failure in (RuntimeError("disk full"), KeyboardInterrupt()):
+        outdir = tmp_path / "new" / "deeper"
+        with pytest.raises(type(failure)):
+            with output_set(outdir):
+                prepare_outdir(outdir, ["a.txt", "b.txt"])
+                publish_text(outdir / "a.txt", "a")
+                with output_set():  # a nested step joins the run
+                    publish_text(outdir / "b.txt", "b")
+                publish_text(tmp_path / "old.txt", "replaced", overwrite=True)
+                assert (tmp_path / "old.txt").read_text() == "replaced"
+                raise failure
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["old.txt"]
+        assert (tmp_path / "old.txt").read_text() == "the user's"
+    with output_set(tmp_path / "ok"):  # and a run that succeeds keeps everything, without a journal
+        prepare_outdir(tmp_path / "ok", ["a.txt"])
+        publish_text(tmp_path / "ok" / "a.txt", "a")
+        publish_text(tmp_path / "old.txt", "new", overwrite=True)
+    assert sorted(p.name for p in (tmp_path / "ok").iterdir()) == ["a.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok", "old.txt"]
+
+
+_KILLED_RUN = """
+import os, signal, sys
+from gammapy_cocoons._files import output_set, prepare_outdir, publish_text
+outdir = sys.argv[1]
+with output_set(outdir):
+    prepare_outdir(outdir, ["a.txt", "b.txt", "kept.txt"], overwrite=True)
+    publish_text(outdir + "/a.txt", "a")
+    publish_text(outdir + "/kept.txt", "replaced", overwrite=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no unwinding: only the journal knows
+"""
+
+
+def test_the_next_run_undoes_a_killed_one(tmp_path):
+    """kill -9 while publishing left part of the output set, and the rerun was refused. Now the
+    journal lets the next run into that folder remove the killed run's files and restore the
+    file it had replaced, then go ahead."""
+    from gammapy_cocoons._files import JOURNAL, prepare_outdir
+
+    (tmp_path / "kept.txt").write_text("the user's")
+    process = subprocess.run([sys.executable, "-c", _KILLED_RUN, str(tmp_path)], capture_output=True)
+    assert process.returncode == -signal.SIGKILL
+    assert {"a.txt", JOURNAL} <= {p.name for p in tmp_path.iterdir()}
+    prepare_outdir(tmp_path, ["a.txt", "b.txt"])  # no FileExistsError for a.txt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.txt"]
+    assert (tmp_path / "kept.txt").read_text() == "the user's"
+
+
+def test_a_live_run_into_the_same_folder_is_not_undone(tmp_path):
+    from gammapy_cocoons._files import JOURNAL, prepare_outdir
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / JOURNAL).write_text(f'{{"pid": {sleeper.pid}}}\n{{"published": "{tmp_path}/a.txt"}}\n')
+        (tmp_path / "a.txt").write_text("theirs")
+        with pytest.raises(FileExistsError, match=f"another run \\(process {sleeper.pid}\\)"):
+            prepare_outdir(tmp_path, ["b.txt"])
+        assert (tmp_path / "a.txt").read_text() == "theirs"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_failing_commands_leave_nothing(tmp_path, monkeypatch):
+    """A failure after some outputs were published (the plot of spectrum, the figure of
+    population) removes them, and the folder the run created; --seed -1 creates no folder."""
+    import gammapy_cocoons.analysis.plotting as plotting
+    import gammapy_cocoons.analysis.population as population
+
+    def broken(*args, **kwargs):
+        raise ValueError("the figure failed")
+
+    monkeypatch.setattr(plotting, "publish_figure", broken, raising=False)
+    import gammapy_cocoons._files as files
+
+    original = files.publish_figure
+    monkeypatch.setattr(files, "publish_figure", broken)
+    result = CliRunner().invoke(main, ["spectrum", "--dge", "none", "--n-energies", "2", "--output",
+                                       str(tmp_path / "s.ecsv"), "--plot", str(tmp_path / "s.png")])
+    assert result.exit_code == 2 and "the figure failed" in result.output
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(files, "publish_figure", original)
+
+    table = QTable({"energy": [1.0] * u.TeV})
+    monkeypatch.setattr(population, "population_results", lambda *a: (table, {"components": {}}, {"summary": 1}))
+    monkeypatch.setattr(plotting, "plot_population", broken)
+    for args in (["--realisations", "2"], ["--seed", "-1"]):
+        result = CliRunner().invoke(main, ["population", "--outdir", str(tmp_path / "run" / "pop")] + args)
+        lines = result.output.strip().splitlines()  # a progress bar's label may come first
+        assert result.exit_code == 2 and lines[-1].startswith("Error:") and "Traceback" not in result.output
+        assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command, module, step", [("reproduce", "reproduce", "_figure_1"),
+                                                   ("fit", "fitting", "build_lhaaso_fit"), ("bc", "bcfit", "fit_bc")])
+def test_errors_start_on_their_own_line_after_a_progress_bar(tmp_path, monkeypatch, command, module, step):
+    """Item 11: an error printed while a progress bar was drawn landed inside the bar's line
+    (fit's bar was never closed, bc's error was printed inside the bar's block)."""
+    import importlib
+
+    def fail(*args, **kwargs):
+        raise ValueError("the step failed")
+
+    monkeypatch.setattr(importlib.import_module(f"gammapy_cocoons.analysis.{module}"), step, fail)
+    result = CliRunner().invoke(main, [command, "--outdir", str(tmp_path / "r"), "--progress"])
+    assert result.exit_code == 2 and result.stderr.strip()  # the bar was drawn
+    assert ("\n" + result.stderr).count("\nError: the step failed") == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "r").exists()

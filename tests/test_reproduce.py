@@ -202,3 +202,15 @@ def test_joint_fit_shares_one_chi0(run):
     assert summary["free_parameters"].count("chi0") == 1 and "r0" in summary["free_parameters"]
     assert summary["stat"] == pytest.approx(summary["stat_gamma"] + summary["stat_bc"], rel=1e-10)
     assert summary["parameters"]["chi0"]["value"] > 0
+
+
+def test_figures_a_reader_can_trust(run):
+    """Issue 24 item 16: no text of any figure overlaps another (matplotlib's renderer boxes,
+    recorded by the run), every plotted dataset is cited with its caveat, and the Fermi-LAT
+    points of the LHAASO region carry their possible factor-2 ambiguity."""
+    outdir, _ = run
+    summary = json.loads((outdir / "summary.json").read_text())
+    assert set(summary["figure_text_overlaps"]) == {"fig1_bc", "fig2_sed", "figB1_neutrinos", "figB2_r0_scan",
+                                                   "figB3_grammage_laws", "figP_population"}
+    assert not any(summary["figure_text_overlaps"].values()), summary["figure_text_overlaps"]
+    assert "at_bound" in summary["lhaaso_fit"] and "at_bound" in summary["bc_fit"]

@@ -156,6 +156,24 @@ def test_bad_tables_and_input(tmp_path):
             handle.write(text)
         with pytest.raises(ValueError, match=path.name):
             read_usine(path)
+    # issue 24 item 8: damaged tables gave MemoryError, EOFError or kept NaN; now one error naming file and line
+    damaged = {
+        "nan.dat": (" sigma mb H,He\n1e-2 10 2\n12C -> 11B\n1 2\nnan 4\n", "nan.dat: line 5: .*finite"),
+        "huge_grid.dat": (" sigma mb H,He\n1e-2 10 100000000000\n12C -> 11B\n1 2\n", "huge_grid.dat: line 2: .*nEkn"),
+        "short_row.dat": (" sigma mb H,He\n1e-2 10 2\n12C -> 11B\n1 2\n3\n", "short_row.dat: line 5: .*2 values"),
+    }
+    for name, (text, match) in damaged.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ValueError, match=match):
+            read_usine(tmp_path / name)
+    whole = gzip.compress((" sigma mb H,He\n1e-2 10 2\n" + "12C -> 11B\n1 2\n3 4\n" * 2000).encode())
+    (tmp_path / "cut.dat.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match=r"cut.dat.gz: line \d+: the file is damaged or truncated \(EOFError"):
+        read_usine(tmp_path / "cut.dat.gz")
+    ghost_nan = tmp_path / "ghost_nan.txt"
+    ghost_nan.write_text("C 11 B 11 100 nan s\n")
+    with pytest.raises(ValueError, match="ghost_nan.txt: line 1: a value is not finite"):
+        read_ghost_list(ghost_nan)
     compilation = tmp_path / "measured.txt"
     compilation.write_text("# Z A Z A T sigma error reference\n0 12 5 11 1.0 30.0 1.5 X\n")  # Z = 0 once read as Zn
     with pytest.raises(ValueError, match="measured.txt: line 2"):

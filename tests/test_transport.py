@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from gammapy_cocoons.constants import C_CM_S, KPC_CM
 from gammapy_cocoons.physics.nuclides import get_nucleus, nuclide_chart
@@ -332,3 +333,51 @@ def test_bad_input():
     with pytest.raises(ValueError, match="half-life"):
         NuclearNetwork(decays={"Be10": ("B10", -1.0)})
     assert math.isfinite(NuclearNetwork().ratio_vs_energy([0.06])[0])
+
+
+# -- issue 24 item 3 --------------------------------------------------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(0.1, 1.0), st.floats(0.0, 0.9), st.floats(0.01, 1.0), st.floats(10.0, 1e5), st.floats(0.0, 8.0))
+def test_diffusion_break_has_no_overflow(delta, ddelta, smoothness, rigidity_break, log_rigidity):
+    """The break [1 + (R/R_b)^(Dd/s)]^s overflowed for a sharp break far above R_b (NaN B/C for
+    parameters within the model's bounds). The log form is the direct formula wherever that one
+    is finite, is finite everywhere, and has the slope delta - Dd far above the break."""
+    transport = GalacticTransport(delta=delta, ddelta=ddelta, smoothness=smoothness, rigidity_break=rigidity_break)
+    rigidity = 10.0 ** log_rigidity
+    value = transport.diffusion(np.array([rigidity, 10 * rigidity]), 1.0)
+    assert np.all(np.isfinite(value)) and np.all(value > 0)
+    with np.errstate(over="ignore"):
+        direct = 3e28 * rigidity**delta / (1 + (rigidity / rigidity_break) ** (ddelta / smoothness)) ** smoothness
+    if np.isfinite(direct) and direct > 0:
+        assert value[0] == pytest.approx(direct, rel=1e-10)
+    if ddelta / smoothness * np.log10(rigidity / rigidity_break) > 6:  # the break's correction below 1e-6
+        assert np.log10(value[1] / value[0]) == pytest.approx(delta - ddelta, abs=1e-5)
+
+
+def test_sharpest_break_in_range_gives_a_finite_ratio():
+    transport = GalacticTransport(ddelta=0.9, smoothness=0.01, rigidity_break=10.0)
+    ratio = NuclearNetwork(transport=transport).ratio_vs_rigidity(np.array([1e3, 1e5, 1e6]))
+    assert np.all(np.isfinite(ratio)) and np.all(ratio > 0)
+
+
+def test_abundances_without_any_source_are_refused():
+    """An empty abundance set gave B/C = 0/0 = NaN."""
+    for abundances in ({}, {"C12": 0.0, "O16": 0.0}):
+        with pytest.raises(ValueError, match="at least one isotope a source"):
+            NuclearNetwork(abundances=abundances)
+    with pytest.raises(ValueError, match="denominator 'C' has no flux"):
+        NuclearNetwork(abundances={"B11": 1.0}).ratio_vs_rigidity([100.0])
+
+
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3)])
+def test_ratio_of_any_shape(shape):
+    """Scalar and N-d energies, like every gammapy spectral model (a 0-d input failed in numpy)."""
+    network = NuclearNetwork()
+    x = np.full(shape, 300.0)
+    ratio = network.ratio_vs_rigidity(x)
+    galactic, cocoon = network.ratio_vs_rigidity(x, split=True)
+    assert np.shape(ratio) == shape == np.shape(galactic)
+    assert np.allclose(ratio, network.ratio_vs_rigidity([300.0])[0], rtol=1e-12)
+    with pytest.raises(ValueError, match="1-d"):
+        network.densities(np.ones((2, 2)) * 100.0)

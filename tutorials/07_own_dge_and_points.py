@@ -38,7 +38,7 @@ outdir.mkdir(exist_ok=True)
 axis = MapAxis.from_energy_bounds(1 * u.TeV, 5000 * u.TeV, 15, name="energy_true")
 cube = make_cube(conventional_dge("min"), HpxGeom.create(nside=64, frame="galactic", axes=[axis]))
 path = write_cube(cube, outdir / "my_dge.fits", format="gadf", overwrite=True)
-baseline = dge_baseline(str(path))  # what --dge-file PATH does on the command line
+baseline = dge_baseline(str(path))  # what --dge PATH does on the command line
 print(baseline.label)
 
 # %%
@@ -62,7 +62,7 @@ print(points.to_table(sed_type="dnde")["e_ref", "dnde", "dnde_errn", "dnde_errp"
 # The fit
 # -------
 # Cocoons + the user's DGE (one free norm) against the user's points and LHAASO-KM2A outer:
-# ``gammapy-cocoons fit --dge-file cocoons-tutorial-07/my_dge.fits --datasets
+# ``gammapy-cocoons fit --dge cocoons-tutorial-07/my_dge.fits --datasets
 # lhaaso-km2a-2023-outer --points cocoons-tutorial-07/my_points.ecsv:lhaaso-outer`` does the same.
 
 datasets, cocoons, norms = build_lhaaso_fit(dge=str(path), datasets=("lhaaso-km2a-2023-outer",), points=[points])

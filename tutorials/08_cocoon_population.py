@@ -8,6 +8,7 @@ many cocoons a survey would resolve (the 1LHAASO catalogue). See the "Discrete c
 """
 
 import matplotlib.pyplot as plt
+from matplotlib.colors import LogNorm
 import numpy as np
 import astropy.units as u
 from astropy.table import QTable
@@ -37,17 +38,17 @@ print("cocoons in the first realisations:", sample.n_alive[:5])
 # Their spread over the realisations against the population mean (the smooth model, corrected
 # for the cocoons' size near the observer).
 
-energy = np.geomspace(0.5, 50, 12) * u.TeV
+energy = np.geomspace(500, 5e4, 12) * u.GeV  # energies in GeV, as every figure of the package
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
 for ax, (name, region) in zip(axes, (("inner", LHAASO_INNER), ("outer", LHAASO_OUTER))):
-    low2, low, median, high, high2 = sample.quantiles(energy, region).to_value("cm-2 s-1 TeV-1")
-    mean = pop.mean_flux(energy, region).to_value("cm-2 s-1 TeV-1")
-    e2 = energy.to_value("TeV") ** 2
+    low2, low, median, high, high2 = sample.quantiles(energy, region).to_value("GeV-1 cm-2 s-1")
+    mean = pop.mean_flux(energy, region).to_value("GeV-1 cm-2 s-1")
+    e2 = energy.to_value("GeV") ** 2
     ax.fill_between(energy.value, low2 * e2, high2 * e2, alpha=0.2, color="C0", label="95 % of realisations")
     ax.fill_between(energy.value, low * e2, high * e2, alpha=0.4, color="C0", label="68 %")
     ax.plot(energy.value, mean * e2, "k--", label="population mean")
-    ax.set(xscale="log", yscale="log", xlabel="E [TeV]", ylabel="E$^2$ F [TeV cm$^{-2}$ s$^{-1}$]",
-           title=f"cocoons, LHAASO {name}")
+    ax.set(xscale="log", yscale="log", xlabel="E [GeV]", ylabel="E$^2$ F [GeV cm$^{-2}$ s$^{-1}$]",
+           title=f"cocoons, LHAASO {name} (n_gas 1 cm$^{{-3}}$, radius 30 pc)")
     ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
@@ -60,7 +61,13 @@ plt.show()
 
 axis = MapAxis.from_energy_bounds(1 * u.TeV, 10 * u.TeV, 1, name="energy_true")
 cube = sample.cube(HpxGeom.create(nside=64, frame="galactic", axes=[axis]), index=0)
-cube.slice_by_idx({"energy_true": 0}).plot(stretch="log")
+image = cube.slice_by_idx({"energy_true": 0})
+peak = float(np.nanmax(image.data))
+colours = plt.get_cmap("afmhot").with_extremes(bad="black", under="black")  # no cocoon: black
+ax = image.plot(add_cbar=True, norm=LogNorm(vmin=1e-4 * peak, vmax=peak), cmap=colours,
+                kwargs_colorbar={"label": r"intensity [cm$^{-2}$ s$^{-1}$ TeV$^{-1}$ sr$^{-1}$]"})
+ax.figure.suptitle(f"One realisation of the cocoons, {axis.edges[0]:.0f} - {axis.edges[-1]:.0f}, Galactic "
+                   "coordinates", y=0.92, fontsize=10)
 plt.show()
 
 # %%

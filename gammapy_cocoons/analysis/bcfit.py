@@ -33,9 +33,10 @@ from gammapy.datasets import Dataset, Datasets
 from gammapy.modeling import Fit
 from gammapy.modeling.models import DatasetModels
 
-from .._files import prepare_outdir, publish_figure, publish_table, publish_text
-from .._validation import to_value
-from ..datasets import load_ratio
+from .._files import output_set, prepare_outdir, publish_figure, publish_table, publish_text
+from .._validation import boolean, positive_float, to_value
+from .bounds import bound_note, extended_scan, parameters_at_bounds
+from ..datasets import RATIOS, load_ratio
 from ..models.ratio import BoronCarbonModel
 from ..physics.targetgas import describe_target
 from ..physics.transport import MIN_RIGIDITY_FIT, rigidity_of
@@ -99,6 +100,9 @@ class CosmicRayRatioDataset(Dataset):
         self._name = name or data.meta.get("name") or "ratio"
         rigidity = self.rigidity.to_value(u.GV)
         self.mask_fit = rigidity >= to_value(min_rigidity, "GV", "min_rigidity")
+        if not np.any(self.mask_fit):  # a statistic of 0 over no points would look like a perfect fit
+            raise ValueError(f"min_rigidity {min_rigidity} leaves no point of {self._name} to fit (its highest "
+                             f"rigidity is {rigidity.max():.4g} GV)")
         self.mask_safe = None
         self._model = None
         self.models = models
@@ -246,12 +250,17 @@ def _refit_fixed_chi0(datasets, model, chi0):
 def chi0_interval(datasets, model, best_stat, values=None):
     """Profile of the fit statistic in chi0 (other free parameters refitted) and its 68 % interval.
 
+    The grid (default 0-1.2 g cm-2 in 13 steps, and the best fit) is extended until delta stat
+    reaches 4 on both sides of the best fit or chi0's bound (:func:`~.bounds.extended_scan`).
     Returns (chi0 grid, delta stat, (lower, upper)); the bounds are where delta stat = 1, by
     linear interpolation on the grid (None when the grid does not reach it).
     """
     values = np.linspace(0.0, 1.2, 13) if values is None else np.asarray(values, dtype=float)
     best_value = float(model.chi0.value)  # the caller's best fit
-    stats = np.array([_refit_fixed_chi0(datasets, model, v) for v in values]) - best_stat
+    values = np.unique(np.append(values, best_value))
+    values, stats = extended_scan(values, lambda grid: [_refit_fixed_chi0(datasets, model, v) for v in grid],
+                                  best_stat, model.chi0.min, model.chi0.max)
+    stats = stats - best_stat
     # the signed root of delta stat is linear in chi0 for a parabolic profile: interpolating it is
     # exact there even on this coarse grid (interpolating delta stat itself came out 40 % narrow)
     root = np.sign(values - best_value) * np.sqrt(np.maximum(stats, 0.0))
@@ -267,10 +276,19 @@ def chi0_interval(datasets, model, best_stat, values=None):
 
 def _parameter_summary(model):
     out = {}
+    at_bound = parameters_at_bounds(model.parameters)
     for p in model.parameters:
         if not p.frozen or p.name == "chi0":
             out[p.name] = {"value": float(p.value), "error": float(p.error), "unit": p.unit.to_string()}
+            if p.name in at_bound:
+                out[p.name]["at_bound"] = at_bound[p.name]
     return out
+
+
+def _bound_entries(parameters, named):
+    """summary entries "at_bound" and "at_bound_note" of the free ``parameters``."""
+    at_bound = parameters_at_bounds(parameters)
+    return {"at_bound": at_bound, "at_bound_note": bound_note(at_bound, named)}
 
 
 def network_record(model):
@@ -297,10 +315,12 @@ def fit_bc(names=None, grammage="exponential", profile=True, setup="paper", prod
            correlation_length=None):
     """Fit the B/C model; returns (datasets, model, summary dict).
 
-    The summary holds the set-up, stat, ndof, parameters (name -> value, error, unit), the same
-    fit with chi0 = 0 (stat_no_cocoons, delta_stat), the chi0 profile and its 68 % interval, the
-    network record (:func:`network_record`) and timings.
+    The summary holds the set-up, stat, ndof, parameters (name -> value, error, unit), the
+    parameters the fit left at a bound (``at_bound``), the same fit with chi0 = 0
+    (stat_no_cocoons, delta_stat), the chi0 profile and its 68 % interval, the network record
+    (:func:`network_record`) and timings.
     """
+    profile = boolean(profile, "profile")
     start = time.perf_counter()
     datasets, model = build_bc_fit(names, grammage=grammage, setup=setup, production=production,
                                    correlation_length=correlation_length)
@@ -311,6 +331,8 @@ def fit_bc(names=None, grammage="exponential", profile=True, setup="paper", prod
         "target": model.target, "chi0_convention": describe_target(model.target),
         "success": bool(result.success), "stat": float(result.total_stat), "ndof": _ndof(datasets),
         "parameters": _parameter_summary(model), "fixed": dict(BC_SETUPS[setup]["fixed"]),
+        **_bound_entries(datasets.models.parameters.free_parameters.unique_parameters,
+                         {p.name: p for p in model.parameters}),
         "datasets": list(datasets.names), "min_rigidity_gv": MIN_RIGIDITY_FIT, "fit_seconds": elapsed,
         "systematics": _systematics_label(correlation_length),
     }
@@ -348,7 +370,7 @@ def bc_variants(grammage="exponential", production="galprop17-opt12", correlatio
         _, model, summary = fit_bc(names, grammage=grammage, profile=False, setup=setup, production=production,
                                    correlation_length=length)
         out[label] = {k: summary[k] for k in ("datasets", "fixed", "systematics", "stat", "ndof", "stat_no_cocoons",
-                                              "parameters")}
+                                              "parameters", "at_bound")}
     return out
 
 
@@ -371,6 +393,8 @@ def bc_table(model, energies=None):
 
 def bc_output_files(plot=True, joint=False):
     """Names of the files :func:`run_bc` (and, with ``joint``, :func:`joint_fit`) write."""
+    boolean(plot, "plot")
+    boolean(joint, "joint")
     return (["bc_summary.json", "bc_model.ecsv", "bc_data.ecsv"] + (["bc_ratio.png", "bc_ratio.pdf"] if plot else [])
             + (["joint_summary.json"] if joint else []))
 
@@ -379,9 +403,27 @@ def run_bc(outdir, grammage="exponential", overwrite=False, plot=True, profile=T
            production="galprop17-opt12", variants=True, correlation_length=None):
     """Fit B/C and write ``bc_summary.json``, ``bc_model.ecsv``, ``bc_data.ecsv`` and (``plot``) ``bc_ratio.png/pdf``.
 
-    With ``variants``, the summary also reports the fits of :func:`bc_variants`.
+    With ``variants``, the summary also reports the fits of :func:`bc_variants`. Options are
+    checked before anything is written; a run that fails or is interrupted leaves none of its
+    files.
     """
-    outdir = prepare_outdir(outdir, bc_output_files(plot), overwrite)
+    for name, value in (("overwrite", overwrite), ("plot", plot), ("profile", profile), ("variants", variants)):
+        boolean(value, name)
+    if setup not in BC_SETUPS:
+        raise ValueError(f"setup must be one of {sorted(BC_SETUPS)}, got {setup!r}")
+    BoronCarbonModel(grammage=grammage, production=production)  # checks the options before any work
+    unknown = [n for n in (names or ()) if n not in RATIOS]
+    if unknown or (names is not None and not len(names)):
+        raise ValueError(f"names must be ratio datasets among {sorted(RATIOS)}, got {names!r}")
+    if correlation_length is not None:
+        positive_float(correlation_length, "correlation_length")
+    with output_set(outdir):
+        outdir = prepare_outdir(outdir, bc_output_files(plot), overwrite)
+        return _run_bc(outdir, grammage, overwrite, plot, profile, names, setup, production, variants,
+                       correlation_length)
+
+
+def _run_bc(outdir, grammage, overwrite, plot, profile, names, setup, production, variants, correlation_length):
     datasets, model, summary = fit_bc(names, grammage=grammage, profile=profile, setup=setup, production=production,
                                       correlation_length=correlation_length)
     start = time.perf_counter()
@@ -396,7 +438,10 @@ def run_bc(outdir, grammage="exponential", overwrite=False, plot=True, profile=T
     if plot:
         from .plotting import plot_bc
 
+        from .plotting import text_overlaps
+
         fig = plot_bc(model, datasets, overlay=BC_OVERLAY_DATA, summary=summary)
+        summary["figure_text_overlaps"] = {"bc_ratio.png": text_overlaps(fig)}
         for suffix in ("png", "pdf"):
             publish_figure(fig, outdir / f"bc_ratio.{suffix}", overwrite, dpi=150)
     publish_text(outdir / "bc_summary.json", json.dumps(summary, indent=2), overwrite)
@@ -444,8 +489,15 @@ def joint_fit(outdir=None, overwrite=False, variant="min"):
     """
     from .fitting import build_lhaaso_fit
 
+    overwrite = boolean(overwrite, "overwrite")
+    if variant not in ("min", "max"):
+        raise ValueError(f"variant must be 'min' or 'max' (the member of the DGE band), got {variant!r}")
     if outdir is not None:
-        outdir = prepare_outdir(outdir, ["joint_summary.json"], overwrite)
+        with output_set(outdir):
+            outdir = prepare_outdir(outdir, ["joint_summary.json"], overwrite)
+            summary = joint_fit(None, variant=variant)
+            publish_text(outdir / "joint_summary.json", json.dumps(summary, indent=2), overwrite)
+        return summary
     start = time.perf_counter()
     gamma_datasets, cocoons, norms = build_lhaaso_fit(variant=variant)
     bc_datasets, model = build_bc_fit()
@@ -472,10 +524,10 @@ def joint_fit(outdir=None, overwrite=False, variant="min"):
         "shared_chi0": model.chi0 is cocoons.spectral_model.chi0, "target": gas.target,
         "chi0_convention": describe_target(gas.target),
         "cocoon_gas": {"bc": model.target, "gamma": cocoons.spectral_model.target},
+        **_bound_entries(datasets.models.parameters.free_parameters.unique_parameters,
+                         {p.name: p for p in model.parameters}),
         "free_parameters": [p.name for p in datasets.models.parameters.free_parameters.unique_parameters],
         "bc_setup": BC_SETUPS["paper"]["description"],
         "fit_seconds": time.perf_counter() - start,
     }
-    if outdir is not None:
-        publish_text(outdir / "joint_summary.json", json.dumps(summary, indent=2), overwrite)
     return summary

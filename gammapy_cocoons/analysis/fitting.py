@@ -17,6 +17,7 @@ by default, as the B/C fit's; "hydrogen" for the paper's Eq. 7), stated in every
 """
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -26,16 +27,18 @@ from gammapy.datasets import Datasets, FluxPointsDataset
 from gammapy.modeling import Fit
 from gammapy.modeling.models import Models, PowerLawNormSpectralModel, SkyModel
 
-from .._files import prepare_outdir, publish, publish_table, publish_text
-from ..datasets import load_flux_points
+from .._files import output_set, prepare_outdir, publish, publish_table, publish_text
+from .._validation import boolean, choice, integer
+from ..datasets import check_point_errors, load_flux_points
 from ..dge.select import BASELINES, describe_baseline, dge_model
-from ..models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
+from ..models import GRAMMAGE_LAWS, CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
 from ..physics.targetgas import describe_target
+from .bounds import PROFILE_THRESHOLD, bound_note, extended_scan, parameters_at_bounds
 
 __all__ = [
     "build_lhaaso_fit", "run_lhaaso_fit", "compare_grammage_laws", "neutrino_prediction", "sample_posterior",
     "set_default_priors", "INNER_MASK_SCALE", "MASK_SCALES", "DEFAULT_FIT_DATASETS", "FIT_DATASETS",
-    "SpectralFluxPointsDataset", "fit_dataset_names", "fit_output_files",
+    "SpectralFluxPointsDataset", "fit_dataset_names", "fit_output_files", "YAML_HEADER", "read_fit_result",
 ]
 
 log = logging.getLogger(__name__)
@@ -69,13 +72,31 @@ def _fit_points(names, points):
         flux_points, scale = entry if isinstance(entry, tuple) else (entry, 1.0)
         if "region" not in flux_points.meta:
             raise ValueError("points: each user FluxPoints needs meta['region'] (see datasets.read_flux_points)")
-        chosen.append((flux_points.meta.get("name") or f"points-{i + 1}", flux_points, float(scale)))
+        name = flux_points.meta.get("name") or f"points-{i + 1}"
+        _check_errors(flux_points, f"points {name!r}")
+        chosen.append((name, flux_points, float(scale)))
     if not chosen:
         raise ValueError("datasets and points are both empty: nothing to fit")
     short = [c[0] for c in chosen]
     if len(set(short)) != len(short):
         raise ValueError(f"dataset names must be unique, got {short}")
     return chosen
+
+
+def _check_errors(flux_points, where):
+    """The chi2 needs finite errors > 0 at every point that is not an upper limit."""
+    errors = {}
+    for key in ("dnde_errn", "dnde_errp", "dnde_err"):
+        try:
+            errors[key] = np.asarray(getattr(flux_points, key).data, dtype=float).ravel()
+        except AttributeError:
+            pass
+    errn, errp = errors.get("dnde_errn", errors.get("dnde_err")), errors.get("dnde_errp", errors.get("dnde_err"))
+    if errn is None or errp is None:
+        raise ValueError(f"{where}: no dnde errors (dnde_err, or dnde_errn and dnde_errp)")
+    is_ul = flux_points.is_ul
+    measured = ~np.asarray(is_ul.data, bool).ravel() if is_ul is not None else np.ones(errn.size, bool)
+    check_point_errors(errn[measured], errp[measured], where)
 
 
 class SpectralFluxPointsDataset(FluxPointsDataset):
@@ -197,9 +218,10 @@ def build_lhaaso_fit(grammage="exponential", variant="min", r0=20 * u.TV, chi0=0
     dge_norms : dict
         "all" -> the shared PowerLawNormSpectralModel of the DGE, or dataset name -> its own.
     """
-    choice_variant = {"min": 0, "max": 1}
-    if variant not in choice_variant:
+    if variant not in ("min", "max"):
         raise ValueError(f"variant must be 'min' or 'max' (the member of the DGE band), got {variant!r}")
+    shared_dge_norm = boolean(shared_dge_norm, "shared_dge_norm")
+    chosen = _fit_points(datasets, points)  # the data are checked before the DGE is built
     cocoons = SkyModel(
         spectral_model=CocoonSpectralModel(grammage=grammage, chi0=chi0, r0=r0, target=target),
         spatial_model=CocoonSpatialModel(), name="cocoons",
@@ -207,7 +229,7 @@ def build_lhaaso_fit(grammage="exponential", variant="min", r0=20 * u.TV, chi0=0
     template = dge_model(dge, variant)
     shared = PowerLawNormSpectralModel()
     out, norms = [], ({"all": shared} if shared_dge_norm else {})
-    for name, flux_points, scale in _fit_points(datasets, points):
+    for name, flux_points, scale in chosen:
         region = flux_points.meta["region"]
         norm = shared if shared_dge_norm else norms.setdefault(name, PowerLawNormSpectralModel())
         dge_region = SkyModel(spectral_model=norm, spatial_model=template.spatial_model, name=f"dge-{name}")
@@ -218,7 +240,10 @@ def build_lhaaso_fit(grammage="exponential", variant="min", r0=20 * u.TV, chi0=0
     return Datasets(out), cocoons, norms
 
 
-def _free_summary(datasets, cocoons, norms):
+def _free_summary(datasets, cocoons, norms, at_bound=None):
+    """name -> value, error, unit and, for a parameter the fit left at a bound, at_bound "min" / "max"."""
+    at_bound = parameters_at_bounds(datasets.models.parameters.free_unique_parameters) if at_bound is None \
+        else at_bound
     summary = {}
     for parameter in cocoons.spectral_model.parameters:
         if not parameter.frozen or parameter.name == "chi0":
@@ -227,6 +252,11 @@ def _free_summary(datasets, cocoons, norms):
     for name, norm in norms.items():
         key = "dge_norm" if name == "all" else f"dge_norm_{name}"
         summary[key] = {"value": float(norm.norm.value), "error": float(norm.norm.error), "unit": ""}
+        if not norm.norm.frozen and parameters_at_bounds([norm.norm]):
+            summary[key]["at_bound"] = parameters_at_bounds([norm.norm])["norm"]
+    for name, side in at_bound.items():
+        if name in summary:
+            summary[name]["at_bound"] = side
     return summary
 
 
@@ -260,108 +290,161 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
     dataset, or one shared) and reported as ``summary["alternative"]``.
 
     Writes ``fit_result.yaml`` (gammapy Models with covariance; the DGE cube it references as
-    ``dge_template.fits``), ``fit_summary.json``, ``profile_chi0.ecsv``/``profile_r0.ecsv``
-    (``profile_points`` values each, chi0 0-1.2 g cm-2, R0 3-300 TV, other parameters refitted) and,
-    with ``plot``, ``sed_inner.png``/``sed_outer.png`` and ``profiles.png``. With ``posterior``,
+    ``dge_template.fits``, or the user's DGE file by its path relative to the YAML),
+    ``fit_summary.json``, ``profile_chi0.ecsv``/``profile_r0.ecsv`` (``profile_points`` values
+    each over chi0 0-1.2 g cm-2 and R0 3-300 TV, extended until the statistic rises by 4 on both
+    sides of the best fit or reaches the parameter's bound; other parameters refitted) and, with
+    ``plot``, ``sed_<dataset>.png``, ``neutrinos.png`` and ``profiles.png``. With ``posterior``,
     ``posterior.ecsv`` (UltraNest samples with :func:`set_default_priors`) and its quantiles in the
-    summary.
+    summary. Everything is validated before the first file is written, and a run that fails or
+    is interrupted leaves none of its files (:func:`~gammapy_cocoons._files.output_set`).
 
     Returns
     -------
     dict
-        The summary: success, stat, ndof, parameters (name -> value, error), ts_cocoons, ...
+        The summary: success, stat, ndof, parameters (name -> value, error, unit), ``at_bound``
+        (name -> "min" / "max" for free parameters the fit left at a bound), ts_cocoons, ...
     """
+    for name, value in (("profiles", profiles), ("plot", plot), ("overwrite", overwrite), ("posterior", posterior),
+                        ("shared_dge_norm", shared_dge_norm), ("alternative", alternative), ("progress", progress)):
+        boolean(value, name)
+    profile_points = integer(profile_points, "profile_points", minimum=3, maximum=1000)
+    integer(live_points, "live_points", minimum=20)
+    if variant not in ("min", "max"):
+        raise ValueError(f"variant must be 'min' or 'max' (the member of the DGE band), got {variant!r}")
+    choice(grammage, GRAMMAGE_LAWS, "grammage")
+    describe_baseline(dge)
     setup = dict(grammage=grammage, variant=variant, dge=dge, datasets=datasets, points=points, target=target)
-    if outdir is not None:
-        outdir = prepare_outdir(outdir, fit_output_files(fit_dataset_names(datasets, points), dge, profiles, plot,
-                                                         posterior), overwrite)
+    names = fit_dataset_names(datasets, points)
+    with output_set(outdir):
+        if outdir is not None:
+            outdir = prepare_outdir(outdir, fit_output_files(names, dge, profiles, plot, posterior), overwrite)
+        return _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, posterior, live_points,
+                               shared_dge_norm, alternative, progress)
+
+
+def _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, posterior, live_points, shared_dge_norm,
+                    alternative, progress):
     from tqdm.auto import tqdm
 
     steps = 3 + bool(alternative) + (2 if profiles else 0) + bool(posterior) + (outdir is not None)
-    bar = tqdm(total=steps, desc="fit", unit="step", disable=not progress)
+    with tqdm(total=steps, desc="fit", unit="step", disable=not progress) as bar:
+        def step(name):
+            bar.set_postfix_str(name)
 
-    def step(name):
-        bar.set_postfix_str(name)
-
-    start = time.perf_counter()
-    step("building the models and region integrals")
-    datasets, cocoons, norms = build_lhaaso_fit(shared_dge_norm=shared_dge_norm, **setup)
-    datasets.stat_sum()  # builds kernels and region integrals once
-    built = time.perf_counter()
-    bar.update(1)
-    step("fit")
-    result = Fit().run(datasets)
-    bar.update(1)
-    step("refit without cocoons")
-    fitted = time.perf_counter()
-    best_stat = float(result.total_stat)
-    null_stat = _fit_with_chi0_zero(datasets, cocoons)
-    bar.update(1)
-    n_points = int(sum(d.mask.sum() for d in datasets))
-    n_free = len(datasets.models.parameters.free_unique_parameters)
-    summary = {
-        "success": bool(result.success),
-        "message": str(result.message),
-        "stat": best_stat,
-        "ndof": n_points - n_free,
-        "n_points": n_points,
-        "grammage": grammage,
-        "target": cocoons.spectral_model.target,
-        "chi0_convention": describe_target(cocoons.spectral_model.target),
-        "dge": describe_baseline(dge),
-        "dge_variant": variant,
-        "dge_norms": "one shared by all datasets" if shared_dge_norm else "one per dataset",
-        "datasets": [d.name for d in datasets],
-        "mask_scales": {d.name: _mask_scale(d) for d in datasets},
-        "inner_mask_scale": INNER_MASK_SCALE,
-        "errors": "LHAASO statistical and systematic errors in quadrature",
-        "parameters": _free_summary(datasets, cocoons, norms),
-        "stat_chi0_zero": null_stat,
-        "ts_cocoons": null_stat - best_stat,
-        "time_build_s": built - start,
-        "time_fit_s": fitted - built,
-    }
-    if alternative:
-        step("fit with the other DGE normalisations")
-    if alternative and len(datasets) > 1:
-        other, other_cocoons, other_norms = build_lhaaso_fit(shared_dge_norm=not shared_dge_norm, **setup)
-        other_result = Fit().run(other)
-        other_free = len(other.models.parameters.free_unique_parameters)
-        summary["alternative"] = {
-            "dge_norms": "one per dataset" if shared_dge_norm else "one shared by all datasets",
-            "success": bool(other_result.success), "stat": float(other_result.total_stat),
-            "ndof": n_points - other_free, "parameters": _free_summary(other, other_cocoons, other_norms)}
-    if alternative:
+        start = time.perf_counter()
+        step("building the models and region integrals")
+        datasets, cocoons, norms = build_lhaaso_fit(shared_dge_norm=shared_dge_norm, **setup)
+        datasets.stat_sum()  # builds kernels and region integrals once
+        built = time.perf_counter()
         bar.update(1)
-    profiles_out = {}
-    if profiles:
-        best = [(p, p.value, p.error) for p in datasets.models.parameters.unique_parameters]
-        n = int(profile_points)
-        for name, values in (("chi0", np.linspace(0.0, 1.2, n)), ("r0", np.geomspace(3, 300, n))):
-            parameter = getattr(cocoons.spectral_model, name)
-            parameter.scan_values = values
-            step(f"profile of {name} ({n} points)")
-            profiles_out[name] = Fit().stat_profile(datasets, parameter, reoptimize=True)
+        step("fit")
+        result = Fit().run(datasets)
+        bar.update(1)
+        step("refit without cocoons")
+        fitted = time.perf_counter()
+        best_stat = float(result.total_stat)
+        at_bound = parameters_at_bounds(datasets.models.parameters.free_unique_parameters)
+        null_stat = _fit_with_chi0_zero(datasets, cocoons)
+        bar.update(1)
+        n_points = int(sum(d.mask.sum() for d in datasets))
+        n_free = len(datasets.models.parameters.free_unique_parameters)
+        summary = {
+            "success": bool(result.success),
+            "message": str(result.message),
+            "at_bound": at_bound,
+            "at_bound_note": bound_note(at_bound, {p.name: p for p in cocoons.spectral_model.parameters}),
+            "stat": best_stat,
+            "ndof": n_points - n_free,
+            "n_points": n_points,
+            "grammage": setup["grammage"],
+            "target": cocoons.spectral_model.target,
+            "chi0_convention": describe_target(cocoons.spectral_model.target),
+            "dge": describe_baseline(setup["dge"]),
+            "dge_variant": setup["variant"],
+            "dge_norms": "one shared by all datasets" if shared_dge_norm else "one per dataset",
+            "datasets": [d.name for d in datasets],
+            "mask_scales": {d.name: _mask_scale(d) for d in datasets},
+            "inner_mask_scale": INNER_MASK_SCALE,
+            "errors": "LHAASO statistical and systematic errors in quadrature",
+            "parameters": _free_summary(datasets, cocoons, norms, at_bound),
+            "stat_chi0_zero": null_stat,
+            "ts_cocoons": null_stat - best_stat,
+            "time_build_s": built - start,
+            "time_fit_s": fitted - built,
+        }
+        if alternative:
+            step("fit with the other DGE normalisations")
+        if alternative and len(datasets) > 1:
+            other, other_cocoons, other_norms = build_lhaaso_fit(shared_dge_norm=not shared_dge_norm, **setup)
+            other_result = Fit().run(other)
+            other_free = len(other.models.parameters.free_unique_parameters)
+            other_bound = parameters_at_bounds(other.models.parameters.free_unique_parameters)
+            summary["alternative"] = {
+                "dge_norms": "one per dataset" if shared_dge_norm else "one shared by all datasets",
+                "success": bool(other_result.success), "stat": float(other_result.total_stat),
+                "ndof": n_points - other_free, "at_bound": other_bound,
+                "parameters": _free_summary(other, other_cocoons, other_norms, other_bound)}
+        if alternative:
             bar.update(1)
+        profiles_out = {}
+        if profiles:
+            for name, values, log in (("chi0", np.linspace(0.0, 1.2, profile_points), False),
+                                      ("r0", np.geomspace(3, 300, profile_points), True)):
+                step(f"profile of {name} ({profile_points} points or more)")
+                profiles_out[name] = _profile(datasets, getattr(cocoons.spectral_model, name), values, best_stat, log)
+                bar.update(1)
+            summary["profile_threshold"] = PROFILE_THRESHOLD
+            summary["profile_ends"] = {name: _profile_ends(profile, best_stat, getattr(cocoons.spectral_model, name))
+                                       for name, profile in profiles_out.items()}
+        samples = None
+        if posterior:
+            set_default_priors(cocoons, norms)
+            labels = {norm.norm: "dge_norm" if name == "all" else f"dge_norm_{name}" for name, norm in norms.items()}
+            step("posterior")
+            samples, quantiles = sample_posterior(datasets, live_points=live_points, labels=labels)
+            bar.update(1)
+            summary["posterior"] = quantiles
+        if outdir is not None:
+            step("writing the outputs")
+            _write_outputs(outdir, datasets, cocoons, summary, profiles_out, plot, setup["variant"], setup["dge"],
+                           overwrite, samples)
+            bar.update(1)
+    return summary
+
+
+def _profile_ends(profile, best_stat, parameter):
+    """Where a profile ends, its delta stat there, and whether that end is the parameter's bound
+    (delta stat below the threshold there: the data do not bound the parameter on that side)."""
+    values, stats = profile["values"], profile["stat"]
+    ends = {}
+    for side, index, bound in (("low", 0, parameter.min), ("high", -1, parameter.max)):
+        delta = float(stats[index] - best_stat)
+        ends[side] = {"value": float(values[index]), "delta_stat": delta, "at_bound": bool(values[index] == bound),
+                      "unbounded": bool(delta < PROFILE_THRESHOLD)}
+    return ends
+
+
+def _profile(datasets, parameter, values, best_stat, log):
+    """Profile of ``parameter`` on ``values`` and the best-fit value, extended until delta stat
+    reaches 4 or a bound (:func:`~.bounds.extended_scan`); the other parameters are refitted and
+    every parameter is back at the best fit afterwards. Returns {"values", "stat"}."""
+    best = [(p, p.value, p.error) for p in datasets.models.parameters.unique_parameters]
+    values = np.unique(np.append(values, parameter.value))
+    if log:
+        values = values[values > 0]
+
+    def evaluate(grid):
+        parameter.scan_values = grid
+        try:
+            return np.asarray(Fit().stat_profile(datasets, parameter, reoptimize=True)["stat_scan"], dtype=float)
+        finally:
             parameter.scan_values = None
             for p, value, error in best:  # back to the best fit after each scan
                 p.value, p.error = value, error
-    samples = None
-    if posterior:
-        set_default_priors(cocoons, norms)
-        labels = {norm.norm: "dge_norm" if name == "all" else f"dge_norm_{name}" for name, norm in norms.items()}
-        step("posterior")
-        samples, quantiles = sample_posterior(datasets, live_points=live_points, labels=labels)
-        bar.update(1)
-        summary["posterior"] = quantiles
-    if outdir is not None:
-        if samples is not None:
-            publish_table(samples, outdir / "posterior.ecsv", overwrite, format="ascii.ecsv")
-        step("writing the outputs")
-        _write_outputs(outdir, datasets, cocoons, summary, profiles_out, plot, variant, dge, overwrite)
-        bar.update(1)
-    bar.close()
-    return summary
+
+    grid, stats = extended_scan(values, evaluate, best_stat, parameter.min, parameter.max, log=log)
+    return {"values": grid, "stat": stats}
 
 
 def fit_output_files(dataset_names, dge="embedded", profiles=True, plot=True, posterior=False, compare_laws=False):
@@ -370,6 +453,9 @@ def fit_output_files(dataset_names, dge="embedded", profiles=True, plot=True, po
     ``dge_template.fits`` only when the YAML needs it: a DGE read from files is referenced by
     its own path instead.
     """
+    for name, value in (("profiles", profiles), ("plot", plot), ("posterior", posterior),
+                        ("compare_laws", compare_laws)):
+        boolean(value, name)
     names = ["fit_result.yaml", "fit_result_covariance.dat", "fit_summary.json", "neutrinos.ecsv"]
     if isinstance(dge, str) and dge in BASELINES:
         names.append("dge_template.fits")
@@ -389,37 +475,70 @@ def _mask_scale(dataset):
     return float(dataset.models[0].spectral_model.model1.scale)
 
 
-def _write_outputs(outdir, datasets, cocoons, summary, profiles, plot, variant, dge="embedded", overwrite=False):
+#: first lines of every fit_result.yaml: it reads back only where the plugin registered its models
+YAML_HEADER = ("# Written by gammapy-cocoons {version}. Read it back with\n"
+               "#     import gammapy_cocoons  # registers the cocoon models with gammapy\n"
+               "#     from gammapy.modeling.models import Models; models = Models.read(\"fit_result.yaml\")\n"
+               "# (without the import gammapy stops with 'No object found with tag ...').\n")
+
+
+def read_fit_result(path):
+    """The gammapy Models of a ``fit_result.yaml`` (:func:`run_lhaaso_fit`), read with the cocoon
+    models registered; a tag gammapy does not know is a ValueError that says what to import."""
+    path = Path(path)  # this module imports ..models, which registers the cocoon models
+    if not path.is_file():
+        raise FileNotFoundError(f"path: {str(path)!r} does not exist")
+    try:
+        return Models.read(path)
+    except KeyError as error:
+        raise ValueError(f"{path}: {error.args[0] if error.args else error}; models written by gammapy-cocoons read "
+                         "back after `import gammapy_cocoons` (it registers them), others need their own plugin") \
+            from None
+
+
+def _write_outputs(outdir, datasets, cocoons, summary, profiles, plot, variant, dge="embedded", overwrite=False,
+                   samples=None):
+    """Compute everything the outputs need, then publish them (inside the run's output set)."""
     from astropy.table import Table
 
+    from .. import __version__
+
+    # first everything that can fail ...
+    neutrinos = neutrino_prediction(cocoons.spectral_model, variant, dge=dge)
+    summary["neutrinos"] = "neutrinos.ecsv"
     template = datasets[0].models[0].spectral_model.model2.sky_model.spatial_model
-    if isinstance(dge, str) and dge in BASELINES:
-        # the computed DGE has no file yet: publish it beside the YAML, referenced relative to it
-        publish(outdir / "dge_template.fits", lambda temporary: template.map.write(temporary, overwrite=True),
-                overwrite)
-        template.filename = "dge_template.fits"
-    else:
-        template.filename = str(Path(template.filename).resolve())  # the user's own file
+    computed = isinstance(dge, str) and dge in BASELINES
+    if computed:
+        template_file = template.filename = "dge_template.fits"  # beside the YAML, referenced relative to it
+    else:  # the user's own file, relative to the YAML so that the folder and the file can move together
+        template_file = None
+        template.filename = os.path.relpath(Path(template.filename).resolve(), Path(outdir).resolve())
     models = Models([d.models[0] for d in datasets])
     covariance = "fit_result_covariance.dat"
+    models._covar_file = covariance
+    yaml = YAML_HEADER.format(version=__version__) + models.to_yaml()
+    tables = {}
+    for name, profile in profiles.items():
+        tables[f"profile_{name}.ecsv"] = Table({name: profile["values"], "stat": profile["stat"]})
+        summary[f"profile_{name}"] = f"profile_{name}.ecsv"
+    # ... then the files
+    if computed:
+        publish(outdir / template_file, lambda temporary: template.map.write(temporary, overwrite=True), overwrite)
     publish(outdir / covariance, lambda temporary: models.write_covariance(
         temporary, format="ascii.fixed_width", delimiter="|", overwrite=True), overwrite)
-    models._covar_file = covariance
-    publish_text(outdir / "fit_result.yaml", models.to_yaml(), overwrite)
-    for name, profile in profiles.items():
-        key = next(k for k in profile if k.endswith(f"{name}_scan"))
-        table = Table({name: profile[key], "stat": profile["stat_scan"]})
-        publish_table(table, outdir / f"profile_{name}.ecsv", overwrite, format="ascii.ecsv")
-        summary[f"profile_{name}"] = f"profile_{name}.ecsv"
-    neutrinos = neutrino_prediction(cocoons.spectral_model, variant, dge=dge)
+    publish_text(outdir / "fit_result.yaml", yaml, overwrite)
+    for name, table in tables.items():
+        publish_table(table, outdir / name, overwrite, format="ascii.ecsv")
     publish_table(neutrinos, outdir / "neutrinos.ecsv", overwrite, format="ascii.ecsv")
-    summary["neutrinos"] = "neutrinos.ecsv"
-    publish_text(outdir / "fit_summary.json", json.dumps(summary, indent=2), overwrite)
+    if samples is not None:
+        publish_table(samples, outdir / "posterior.ecsv", overwrite, format="ascii.ecsv")
     if plot:
         from .plotting import plot_lhaaso_fit, plot_neutrinos
 
-        plot_lhaaso_fit(datasets, cocoons, outdir, profiles, overwrite)
-        plot_neutrinos(neutrinos, outdir / "neutrinos.png", overwrite)
+        plot_lhaaso_fit(datasets, cocoons, outdir, profiles, overwrite, summary=summary)
+        summary["figure_text_overlaps"]["neutrinos.png"] = plot_neutrinos(neutrinos, outdir / "neutrinos.png",
+                                                                          overwrite)
+    publish_text(outdir / "fit_summary.json", json.dumps(summary, indent=2), overwrite)
 
 
 def set_default_priors(cocoons, norms=None):
@@ -504,6 +623,11 @@ def neutrino_prediction(cocoon_spectral, variant="min", energy=None, dge="embedd
 
     from ..datasets import band_at, load_band
 
+    if variant not in ("min", "max"):
+        raise ValueError(f"variant must be 'min' or 'max' (the member of the DGE band), got {variant!r}")
+    if not isinstance(cocoon_spectral, CocoonSpectralModel):
+        raise TypeError(f"cocoon_spectral must be a CocoonSpectralModel, got {type(cocoon_spectral).__name__}")
+    describe_baseline(dge)
     energy = np.geomspace(300, 3e5, 40) * u.GeV if energy is None else u.Quantity(energy, u.GeV)
     options = dict(cocoon_spectral.options, secondary="nu_per_flavour")
     nu = CocoonSpectralModel(**options, **{p.name: p.quantity for p in cocoon_spectral.parameters})
@@ -541,5 +665,6 @@ def compare_grammage_laws(laws=("exponential", "kraichnan", "bohm"), variant="mi
                                  **fit_options)
         rows.append({"grammage": law, "stat": summary["stat"], "ndof": summary["ndof"],
                      "chi0": summary["parameters"]["chi0"]["value"], "r0": summary["parameters"]["r0"]["value"],
-                     "ts_cocoons": summary["ts_cocoons"], "success": summary["success"]})
+                     "ts_cocoons": summary["ts_cocoons"], "success": summary["success"],
+                     "at_bound": summary["at_bound"]})
     return rows

@@ -3,7 +3,8 @@ import numpy as np
 import astropy.units as u
 
 __all__ = ["plot_lhaaso_fit", "plot_sed", "plot_neutrinos", "plot_bc", "plot_points", "plot_sed_panel",
-           "plot_neutrino_bands", "new_figure", "save_figure", "plot_local_spectra"]
+           "plot_neutrino_bands", "new_figure", "save_figure", "plot_spectrum", "figure_note", "text_overlaps",
+           "plot_local_spectra"]
 
 _E2I = u.Unit("GeV cm-2 s-1 sr-1")
 
@@ -16,106 +17,266 @@ def _matplotlib():
     return plt
 
 
-def plot_sed(ax, dataset, energy=None):
-    """E^2 I of data and model components of one region's FluxPointsDataset on ``ax``."""
+def figure_note(fig, text, fontsize=6.5):
+    """Write ``text`` under the axes of ``fig`` (wrapped to its width; newlines start paragraphs),
+    make the figure taller by the note's height (the panels keep their size) and lay it out around
+    the note, so that it overlaps no axis, label or legend."""
+    import textwrap
+
+    width = int(72 / (0.56 * fontsize) * fig.get_figwidth())  # characters per line at this size
+    lines = [line for part in text.split("\n") for line in (textwrap.wrap(part, width) or [""])]
+    note_height = (len(lines) * 1.25 * fontsize + 6) / 72  # inches
+    fig.set_figheight(fig.get_figheight() + note_height)
+    fig.text(0.01, 0.005, "\n".join(lines), fontsize=fontsize, va="bottom", ha="left", color="0.3")
+    fig.tight_layout(rect=(0, note_height / fig.get_figheight(), 1, 1))
+    return fig
+
+
+def axes_note(ax, text, fontsize=6.5):
+    """Write ``text`` under the x-axis label of ``ax``, wrapped to the axes' width. It is part of
+    the axes' layout box, so ``tight_layout`` makes room for it: it overlaps no label or legend,
+    in one panel or many."""
+    import textwrap
+
+    fig = ax.figure
+    width = max(30, int(72 / (0.56 * fontsize) * ax.get_position().width * fig.get_figwidth()))
+    lines = [line for part in text.split("\n") for line in (textwrap.wrap(part, width) or [""])]
+    return ax.annotate("\n".join(lines), xy=(0, 0), xycoords="axes fraction", xytext=(0, -34),
+                       textcoords="offset points", va="top", ha="left", fontsize=fontsize, color="0.3",
+                       annotation_clip=False)
+
+
+def dataset_label(points):
+    """The legend label of bundled or user flux points; a ``*`` marks a dataset with a caveat."""
+    name = points.meta.get("name")
+    label = _POINT_STYLE.get(name, (None, None, name or "data"))[2]
+    return label + (" *" if points.meta.get("caveat") else "")
+
+
+def dataset_note(points_list):
+    """'Data:' and the reference of every dataset in ``points_list`` (once each), then the caveat
+    of those marked ``*`` in their legend label: what a figure must say about its points."""
+    seen, references, caveats = set(), [], []
+    for points in points_list:
+        name = points.meta.get("name") or "data"
+        if name in seen:
+            continue
+        seen.add(name)
+        label = dataset_label(points).rstrip(" *")
+        references.append(f"{label}: {points.meta.get('reference') or 'reference not given (' + name + ')'}")
+        if points.meta.get("caveat"):
+            caveats.append(f"* {label}: {points.meta['caveat']}")
+    if not references:
+        return ""
+    return "Data: " + "; ".join(references) + ("\n" + "\n".join(caveats) if caveats else "")
+
+
+def text_overlaps(fig):
+    """Pairs of texts of ``fig`` whose boxes overlap once drawn: titles, axis labels, tick labels,
+    texts, notes and whole legends (matplotlib's renderer gives each its window extent).
+
+    Returns a list of (text a, text b) strings; empty for a clean figure.
+    """
+    from matplotlib.legend import Legend
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = []
+    legends = [a for ax in fig.axes for a in ax.get_children() if isinstance(a, Legend)] + list(fig.legends)
+    skip = {id(t) for legend in legends for t in legend.get_texts() + [legend.get_title()]}
+    for legend in legends:
+        if legend.get_visible():
+            boxes.append(("legend: " + ", ".join(t.get_text() for t in legend.get_texts())[:60],
+                          legend.get_window_extent(renderer)))
+    # tick labels: only those matplotlib draws (ticks inside the view interval)
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            low, high = sorted(axis.get_view_interval())
+            span = abs(high - low)
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                labels = (tick.label1, tick.label2)
+                skip.update(id(label) for label in labels)
+                location = tick.get_loc()
+                if location is None or not low - 1e-9 * span <= location <= high + 1e-9 * span:
+                    continue
+                for label in labels:
+                    if label.get_visible() and label.get_text().strip():
+                        boxes.append((label.get_text()[:60], label.get_window_extent(renderer)))
+    for artist in fig.findobj(Text):
+        if id(artist) in skip or not artist.get_visible() or not artist.get_text().strip():
+            continue
+        boxes.append((artist.get_text()[:60], artist.get_window_extent(renderer)))
+    overlaps = []
+    for i, (name_a, a) in enumerate(boxes):
+        for name_b, b in boxes[i + 1:]:
+            if a.width > 0 and b.width > 0 and a.overlaps(b):
+                overlap_w = min(a.x1, b.x1) - max(a.x0, b.x0)
+                overlap_h = min(a.y1, b.y1) - max(a.y0, b.y0)
+                if overlap_w > 1 and overlap_h > 1:  # more than touching, in pixels
+                    overlaps.append((name_a, name_b))
+    return overlaps
+
+
+def plot_spectrum(table):
+    """The plot of ``gammapy-cocoons spectrum``: E^2 I of the columns of its table, with the
+    parameters (chi0, R0, grammage law) and the DGE choice written under the axes."""
+    plt = _matplotlib()
+    fig, ax = plt.subplots(figsize=(6.2, 4.8))
+    energy = u.Quantity(table["e_ref"]).to_value("GeV")
+    names = [c for c in table.colnames if c != "e_ref"]
+    values = {name: u.Quantity(table[name]).to_value(_E2I) for name in names}
+    for name, color in zip(names, ("C0", "0.5", "k")):
+        ax.plot(energy, values[name], color=color, lw=2 if name == "total" else 1.5, label=name)
+    meta = table.meta
+    secondary = {"gamma": "gamma rays", "nu_per_flavour": "neutrinos per flavour at Earth",
+                 "nu_all": "neutrinos, all flavours"}.get(meta.get("secondary"), meta.get("secondary", ""))
+    ax.set(xscale="log", yscale="log", xlabel="E [GeV]",
+           ylabel=r"$E^2 I$ [GeV cm$^{-2}$ s$^{-1}$ sr$^{-1}$]", title=f"{secondary}, region {meta.get('region', '')}")
+    top = max(np.nanmax(v) for v in values.values())
+    ax.set_ylim(1e-5 * top, 3 * top)
+    ax.grid(alpha=0.3, which="major")
+    ax.legend(fontsize=8, loc="lower left")
+    figure_note(fig, f"cocoons: chi0 = {meta.get('chi0_g_cm2', float('nan')):g} g cm-2, R0 = "
+                     f"{meta.get('r0_TV', float('nan')):g} TV, grammage law {meta.get('grammage', '')}; "
+                     f"region solid angle {meta.get('solid_angle_sr', float('nan')):.4g} sr\n"
+                     f"DGE: {meta.get('dge', 'none')}; drawn as computed (no fitted scaling)")
+    return fig
+
+
+def plot_sed(ax, dataset, energy=None, note=""):
+    """E^2 I of data and model components of one region's FluxPointsDataset on ``ax``.
+
+    Under the axes: the dataset's reference and caveat, the model's parameters with their units
+    and mask factor, and ``note`` (e.g. which parameters the fit left at a bound). Energies in GeV,
+    as every figure of the package.
+    """
     points = dataset.data
     omega = points.meta["solid_angle"] * u.sr
     e = points.energy_ref
     intensity = points.dnde.quantity.ravel() / omega
     errn = points.dnde_errn.quantity.ravel() / omega
     errp = points.dnde_errp.quantity.ravel() / omega
-    ax.errorbar(e.to_value("TeV"), (e**2 * intensity).to_value(_E2I),
+    ax.errorbar(e.to_value("GeV"), (e**2 * intensity).to_value(_E2I),
                 yerr=[(e**2 * errn).to_value(_E2I), (e**2 * errp).to_value(_E2I)],
-                fmt="o", color="k", label=points.meta.get("name", "data"))
+                fmt="o", color="k", label=dataset_label(points))
     total = dataset.models[0].spectral_model
     grid = np.geomspace(1, 1000, 100) * u.TeV if energy is None else energy
     components = (("cocoons", total.model1, "C0"), ("DGE", total.model2, "C7"), ("total", total, "k"))
     for label, model, color in components:
         value = (grid**2 * model(grid) / omega).to_value(_E2I)
-        ax.plot(grid.to_value("TeV"), value, color=color, lw=2 if label == "total" else 1.5, label=label)
+        ax.plot(grid.to_value("GeV"), value, color=color, lw=2 if label == "total" else 1.5, label=label)
     data = (e**2 * intensity).to_value(_E2I)
     ax.set_ylim(0.1 * np.min(data), 10 * np.max(data))  # the cocoon cut-off falls by 1e15 further
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("E [TeV]")
+    ax.set_xlabel("E [GeV]")
     ax.set_ylabel(r"$E^2 I$ [GeV cm$^{-2}$ s$^{-1}$ sr$^{-1}$]")
-    import textwrap
-
-    name = points.meta.get("name") or dataset.name
-    reference = points.meta.get("reference", "")
-    ax.set_title("\n".join(textwrap.wrap(f"{name}: {reference}", 70)), fontsize=7)
+    ax.set_title(f"{points.meta.get('name') or dataset.name}", fontsize=9)
+    lines = [dataset_note([points])]
     names = set(total.model1.parameters.names) | set(total.model2.parameters.names)
     if {"chi0", "r0", "norm"} <= names:  # the model states its parameters on the plot
         target = getattr(getattr(getattr(total.model1, "sky_model", None), "spectral_model", None), "target", None)
         gas = "" if target is None else (" (ISM gas)" if target == "ism" else f" ({target} gas)")
-        text = (rf"$\chi_{{c,0}}$ = {total.model1.parameters['chi0'].value:.2f} g cm$^{{-2}}${gas}, "
-                rf"$R_0$ = {total.model1.parameters['r0'].value:.0f} TV; "
-                f"DGE x {total.model2.parameters['norm'].value:.2f}")
+        text = (f"Model: chi0 = {total.model1.parameters['chi0'].value:.3g} g cm-2{gas}, "
+                f"R0 = {total.model1.parameters['r0'].value:.3g} TV, "
+                f"DGE x {total.model2.parameters['norm'].value:.3g} (fitted)")
         scale = getattr(total.model1, "scale", 1.0)
         if scale != 1:
-            text += f"; model x {scale:g} (mask)"
-        ax.text(0.03, 0.03, text, transform=ax.transAxes, fontsize=7, va="bottom")
-    ax.legend(fontsize=8)
+            text += f"; model x {scale:g} (source mask)"
+        lines.append(text)
+    if note:
+        lines.append(note)
+    axes_note(ax, "\n".join(line for line in lines if line))
+    ax.legend(fontsize=8, loc="lower left")
     return ax
 
 
-def plot_lhaaso_fit(datasets, cocoons, outdir, profiles, overwrite=False):
-    """Publish sed_<dataset>.png and profiles.png for a fit from :func:`~gammapy_cocoons.analysis.fitting.run_lhaaso_fit`."""
-    from .._files import publish_figure
+def plot_lhaaso_fit(datasets, cocoons, outdir, profiles, overwrite=False, summary=None):
+    """Publish sed_<dataset>.png and profiles.png for a fit from
+    :func:`~gammapy_cocoons.analysis.fitting.run_lhaaso_fit`.
 
+    ``profiles`` maps a parameter name to {"values", "stat"}; ``summary`` (the fit's) gives the
+    best statistic and the parameters the fit left at a bound, written on every figure.
+    """
+    from .._files import publish_figure
+    from .._validation import boolean
+
+    boolean(overwrite, "overwrite")
     plt = _matplotlib()
+    summary = summary or {}
+    note = summary.get("at_bound_note", "")
+    overlaps = summary.setdefault("figure_text_overlaps", {})
     for dataset in datasets:
-        fig, ax = plt.subplots(figsize=(6, 4.5))
-        plot_sed(ax, dataset)
+        fig, ax = plt.subplots(figsize=(6, 4.8))
+        plot_sed(ax, dataset, note=note)
         fig.tight_layout()
+        overlaps[f"sed_{dataset.name}.png"] = text_overlaps(fig)
         publish_figure(fig, outdir / f"sed_{dataset.name}.png", overwrite, dpi=120)
         plt.close(fig)
     if profiles:
-        fig, axes = plt.subplots(1, len(profiles), figsize=(5 * len(profiles), 4))
+        fig, axes = plt.subplots(1, len(profiles), figsize=(5 * len(profiles), 4.2))
         axes = np.atleast_1d(axes)
+        units = {"chi0": r"$\chi_{c,0}$ [g cm$^{-2}$]", "r0": r"$R_0$ [TV]"}
         for ax, (name, profile) in zip(axes, profiles.items()):
-            key = next(k for k in profile if k.endswith(f"{name}_scan"))
-            stat = np.asarray(profile["stat_scan"])
-            ax.plot(profile[key], stat - np.nanmin(stat), "o-")
-            ax.axhline(1.0, ls="--", color="gray")
-            ax.set_xlabel(name + (" [g cm-2]" if name == "chi0" else " [TV]"))
-            ax.set_ylabel(r"$\Delta$ stat")
+            stat = np.asarray(profile["stat"], dtype=float)
+            best = summary.get("stat", np.nanmin(stat))
+            ax.plot(profile["values"], stat - best, "o-", ms=3)
+            for level, text in ((1.0, "68 %"), (4.0, "95 %")):
+                ax.axhline(level, ls="--", color="gray", lw=0.8)
+                ax.text(1.0, level, f" {text}", transform=ax.get_yaxis_transform(), va="center", fontsize=7,
+                        color="gray", clip_on=False)
+            ax.set_xlabel(units.get(name, name))
+            ax.set_ylabel(r"$\Delta$ stat (other parameters refitted)")
             if name == "r0":
                 ax.set_xscale("log")
+            side = summary.get("at_bound", {}).get(name)
+            title = f"profile of {name}" + (f" (best fit at its {side} bound)" if side else "")
+            for end, entry in summary.get("profile_ends", {}).get(name, {}).items():
+                if entry["unbounded"]:  # the scan hit the parameter's bound before delta stat 4
+                    title += f"\n{end} end: the bound {entry['value']:.3g}, delta stat only {entry['delta_stat']:.2f}"
+            ax.set_title(title, fontsize=9)
         fig.tight_layout()
+        overlaps["profiles.png"] = text_overlaps(fig)
         publish_figure(fig, outdir / "profiles.png", overwrite, dpi=120)
         plt.close(fig)
 
 
 def plot_neutrinos(table, path, overwrite=False):
-    """All-sky per-flavour neutrino E^2 dN/dE of the model against IceCube's pi0 band (Fig. B.1)."""
+    """All-sky per-flavour neutrino E^2 dN/dE of the model against IceCube's pi0 band (Fig. B.1);
+    publishes ``path`` and returns the figure's text overlaps (:func:`text_overlaps`, empty)."""
+    from .._files import publish_figure
+    from .._validation import boolean
+    from ..datasets import BANDS
+
+    boolean(overwrite, "overwrite")
     plt = _matplotlib()
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = plt.subplots(figsize=(6.2, 4.8))
     e = table["e_ref"].to_value("GeV")
     unit = "GeV cm-2 s-1"
     band = np.isfinite(table["icecube_pi0_best"].value)
     ax.fill_between(e[band], table["icecube_pi0_low"][band].to_value(unit), table["icecube_pi0_high"][band].to_value(unit),
-                    color="C1", alpha=0.3, label="IceCube 2023, pi0 template (1 sigma)")
+                    color="C1", alpha=0.3, label=r"IceCube 2023, $\pi^0$ template (1 sigma) *")
     drawn = []
     for column, color in (("cocoons", "C3"), ("dge", "C0"), ("total", "k")):
         values = table[column].to_value(unit)
         if np.any(np.isfinite(values)):  # a DGE from files has no neutrinos
             ax.plot(e, values, color=color, label=column)
             drawn.append(np.nanmax(values))
-    if "dge" in table.meta:
-        ax.text(0.03, 0.03, f"DGE: {table.meta['dge']}", transform=ax.transAxes, fontsize=7, va="bottom", wrap=True)
     top = max(drawn)
     ax.set_ylim(1e-4 * top, 3 * top)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(r"$E_\nu$ [GeV]")
     ax.set_ylabel(r"$E^2\,dN/dE$ per flavour, all sky [GeV cm$^{-2}$ s$^{-1}$]")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower left")
+    axes_note(ax, f"Data: IceCube: {BANDS['icecube-2023-pi0'][1]}\n* band derived from the public release "
+                  f"(data/README.md)\nDGE: {table.meta.get('dge', '')}")
     fig.tight_layout()
-    from .._files import publish_figure
-
+    overlaps = text_overlaps(fig)
     publish_figure(fig, path, overwrite, dpi=120)
     plt.close(fig)
+    return overlaps
 
 
 _BC_STYLE = {"ams02-bc-2018": ("o", "c", "AMS-02 (2018)"), "ams02-bc-2021": ("o", "c", "AMS-02 (2021)"),
@@ -192,15 +353,16 @@ def plot_bc(model, datasets, overlay=(), summary=None, views=("kinetic_energy_pe
     free = [p.name for p in model.parameters if not p.frozen]
     gas = "ISM" if model.target == "ism" else repr(model.target)
     note = (f"fitted data: {', '.join(d.name for d in datasets)} above 20 GV; free: {', '.join(free)}; chi0 = mass "
-            f"grammage of the cocoon gas ({gas}, H + He); shaded: not fitted (energy losses, reacceleration)")
+            f"grammage of the cocoon gas ({gas}, H + He), in g cm-2; shaded: not fitted (energy losses, reacceleration)")
     if summary:
         note = (f"fit: {summary.get('setup_description', '')}\nchi2 = {summary['stat']:.1f} for {summary['ndof']} dof; "
                 + note)
-    import textwrap
-
-    lines = [w for part in note.split("\n") for w in textwrap.wrap(part, int(17 * fig.get_figwidth()))]
-    fig.text(0.01, 0.005, "\n".join(lines), fontsize=6.5, va="bottom", ha="left", color="0.3")
-    fig.tight_layout(rect=(0, (len(lines) * 9 + 6) / (72 * fig.get_figheight()), 1, 1))
+        if summary.get("at_bound_note"):
+            note += "\n" + summary["at_bound_note"]
+    drawn = [n for n in dict.fromkeys(names) if load_ratio(n).meta["quantity"] in axes]
+    references = "; ".join(f"{_BC_STYLE.get(n, (None, None, n))[2]}: {load_ratio(n).meta.get('reference') or n}"
+                           for n in drawn)
+    figure_note(fig, note + "\nData (stat and sys errors in quadrature): " + references)
     return fig
 
 
@@ -208,13 +370,14 @@ def plot_bc(model, datasets, overlay=(), summary=None, views=("kinetic_energy_pe
 
 _POINT_STYLE = {"lhaaso-km2a-2023-inner": ("o", "k", "LHAASO-KM2A (2023)"),
                 "lhaaso-km2a-2023-outer": ("o", "k", "LHAASO-KM2A (2023)"),
-                "fermi-lat-lhaaso-inner": ("s", "0.45", "Fermi-LAT")}
+                "fermi-lat-lhaaso-inner": ("s", "0.45", "Fermi-LAT (LHAASO inner region)")}
 _GOLD = "goldenrod"
 
 
 def plot_points(ax, points):
     """Region-integrated FluxPoints as E^2 I per sr: error bars, and arrows for upper limits."""
-    marker, color, label = _POINT_STYLE.get(points.meta.get("name"), ("o", "k", points.meta.get("name")))
+    marker, color, _ = _POINT_STYLE.get(points.meta.get("name"), ("o", "k", None))
+    label = dataset_label(points)
     omega = points.meta["solid_angle"] * u.sr
     e = points.energy_ref
     scale = (e**2 / omega).to_value(_E2I * u.Unit("cm2 s TeV"))  # E^2 I from dnde [TeV-1 cm-2 s-1]
@@ -271,23 +434,27 @@ def plot_sed_panel(ax, energy, cocoons, total_band, points=(), title="", lines=(
     return ax
 
 
-def plot_neutrino_bands(energy, cocoons, total_band, icecube, lines=()):
+def plot_neutrino_bands(energy, cocoons, total_band, icecube, lines=(), note=""):
     """Fig. B.1: all-sky per-flavour E^2 dN/dE of the model against IceCube's three template fits.
 
-    ``icecube`` maps a label to a band table from :func:`~gammapy_cocoons.datasets.load_band`.
+    ``icecube`` maps a label to a band table from :func:`~gammapy_cocoons.datasets.load_band`;
+    their references and caveat, and ``note`` (what the DGE is), are written under the axes.
+    ``total_band`` may be None (a DGE without neutrinos).
     """
     plt = _matplotlib()
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
     unit = "GeV cm-2 s-1"
     x = u.Quantity(energy, "GeV").value
     for (label, band), color in zip(icecube.items(), ("C1", "C2", "C4")):
         e = band["e_ref"].to_value("GeV")
         ax.fill_between(e, band["e2dnde_low"].to_value(unit), band["e2dnde_high"].to_value(unit), color=color,
-                        alpha=0.25, lw=0, label=label)
+                        alpha=0.25, lw=0, label=label + " *")
         ax.plot(e, band["e2dnde"].to_value(unit), color=color, lw=1)
-    ax.fill_between(x, total_band[0], total_band[1], color=_GOLD, alpha=0.6, lw=0, label="DGE (base min-max) + cocoons")
-    for edge in total_band:  # the band is thin where min and max agree
-        ax.plot(x, edge, color=_GOLD, lw=1.5)
+    if total_band is not None:
+        ax.fill_between(x, total_band[0], total_band[1], color=_GOLD, alpha=0.6, lw=0,
+                        label="DGE (base min-max) + cocoons")
+        for edge in total_band:  # the band is thin where min and max agree
+            ax.plot(x, edge, color=_GOLD, lw=1.5)
     ax.plot(x, cocoons, color="C0", lw=1.8, label="cocoons")
     for values, style in lines:
         ax.plot(x, values, **style)
@@ -299,6 +466,9 @@ def plot_neutrino_bands(energy, cocoons, total_band, icecube, lines=()):
     ax.set_ylabel(r"$E^2\,dN/dE$ per flavour, all sky [GeV cm$^{-2}$ s$^{-1}$]")
     ax.grid(alpha=0.3, which="major")
     ax.legend(fontsize=7, loc="lower left")
+    references = "; ".join(dict.fromkeys(band.meta.get("reference", "") for band in icecube.values()))
+    axes_note(ax, f"Data: {references}\n* bands derived from IceCube's public release (data/README.md)"
+              + (f"\n{note}" if note else ""))
     fig.tight_layout()
     return fig
 
@@ -311,15 +481,20 @@ def new_figure(nrows, ncols, width=5.2, height=4.2):
 
 
 def save_figure(fig, path_stem, overwrite=False):
-    """Publish ``path_stem``.png (150 dpi) and .pdf atomically, and close the figure."""
+    """Publish ``path_stem``.png (150 dpi) and .pdf atomically, close the figure, and return its
+    text overlaps (:func:`text_overlaps`; empty for a figure a reader can read)."""
     from .._files import publish_figure
+    from .._validation import boolean
 
+    boolean(overwrite, "overwrite")
     plt = _matplotlib()
     if not fig.texts:  # a figure with a note under its axes has laid itself out around it
         fig.tight_layout()
+    overlaps = text_overlaps(fig)
     for suffix in ("png", "pdf"):
         publish_figure(fig, f"{path_stem}.{suffix}", overwrite, dpi=150)
     plt.close(fig)
+    return overlaps
 
 
 def plot_dge_validation(model, energy=10.0, label="embedded DGE (base min)"):
@@ -382,64 +557,66 @@ def plot_population(table, comparison, summary):
 
     ``table`` is the flux table of :func:`~gammapy_cocoons.analysis.population.run_population`,
     ``comparison`` its :func:`~gammapy_cocoons.analysis.population.lhaaso_comparison`, ``summary`` its summary.
+    Energies in GeV, as every figure of the package.
     """
-    import textwrap
-
-    from ..skyregions import LHAASO_INNER, LHAASO_OUTER
+    from ..datasets import LHAASO_CATALOG_REFERENCE
     from ..emission import CocoonEmission
+    from ..skyregions import LHAASO_INNER, LHAASO_OUTER
 
     plt = _matplotlib()
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4.6))
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4.8))
     omega = {"lhaaso-inner": CocoonEmission().solid_angle(LHAASO_INNER).to_value("sr"),
              "lhaaso-outer": CocoonEmission().solid_angle(LHAASO_OUTER).to_value("sr")}
+    dnde = u.Unit("GeV-1 cm-2 s-1")
     for ax, region in zip(axes[:2], ("lhaaso-inner", "lhaaso-outer")):
         rows = table[table["region"] == region]
-        e = rows["energy"].to_value("TeV")
+        energy = u.Quantity(rows["energy"])
+        e = energy.to_value("GeV")
         scale = e**2 / omega[region]
-        unit = rows["smooth"].unit
-        value = {k: rows[k].to_value(unit) * scale for k in ("q2.5", "q16", "q50", "q84", "q97.5", "smooth", "mean")}
+        value = {k: u.Quantity(rows[k]).to_value(dnde) * scale
+                 for k in ("q2.5", "q16", "q50", "q84", "q97.5", "smooth", "mean")}
         ax.fill_between(e, value["q2.5"], value["q97.5"], color="tab:blue", alpha=0.18, label="95 % of realisations")
         ax.fill_between(e, value["q16"], value["q84"], color="tab:blue", alpha=0.35, label="68 %")
         ax.plot(e, value["q50"], color="tab:blue", lw=1.5, label="median realisation")
         ax.plot(e, value["smooth"], color="k", ls="--", lw=1.5, label="population mean (smooth model)")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("E [TeV]")
-        ax.set_ylabel(r"E$^2$ I [TeV cm$^{-2}$ s$^{-1}$ sr$^{-1}$]")
+        ax.set_xlabel("E [GeV]")
+        ax.set_ylabel(r"$E^2 I$ [GeV cm$^{-2}$ s$^{-1}$ sr$^{-1}$]")
         ax.set_title(f"cocoons, {region.replace('lhaaso-', 'LHAASO ')}", fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7.5, loc="lower left")
         ax.set_ylim(np.nanmax(value["q97.5"]) * 1e-4, np.nanmax(value["q97.5"]) * 3)
     for ax, (name, entry) in zip(axes[2:], comparison["components"].items()):
         curves = entry["lognlogs"]
-        flux = np.asarray(curves["flux"])
+        flux = (np.asarray(curves["flux"]) * u.Unit("cm-2 s-1 TeV-1")).to_value(dnde)
+        e0 = entry["energy_tev"] * 1e3
         ax.step(flux, curves["catalog"], where="post", color="k", label=f"1LHAASO {name} ({entry['catalog_sources']})")
         ax.fill_between(flux, curves["cocoons_16"], curves["cocoons_84"], color="tab:orange", alpha=0.35,
                         label="cocoons, 68 % of realisations")
         ax.plot(flux, curves["cocoons_median"], color="tab:orange", label="cocoons, median")
-        ax.axvline(entry["catalog_faintest_flux"], color="0.4", ls=":", label="faintest catalogue source (proxy threshold)")
+        threshold = entry["catalog_faintest_flux"] * 1e-3  # TeV-1 -> GeV-1
+        ax.axvline(threshold, color="0.4", ls=":", label="faintest catalogue source (proxy threshold)")
         ax.set_xscale("log")
         ax.set_yscale("symlog", linthresh=1)
-        ax.set_ylim(0, 2.0 * max(max(curves["catalog"]), max(curves["cocoons_84"]), 1))
-        ax.set_xlabel(f"dN/dE at {entry['energy_tev']:g} TeV [cm$^{{-2}}$ s$^{{-1}}$ TeV$^{{-1}}$]")
+        ax.set_ylim(0, 30.0 * max(max(curves["catalog"]), max(curves["cocoons_84"]), 1))
+        ax.set_xlabel(f"dN/dE at {e0:g} GeV [GeV$^{{-1}}$ cm$^{{-2}}$ s$^{{-1}}$]")
         ax.set_ylabel("N(> S)")
         low, high = entry["detectable_16_84"]
         ax.set_title(f"{name}: {entry['detectable_median']:.0f} ({low:.0f}-{high:.0f}) cocoons above threshold",
                      fontsize=10)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7.5, loc="upper right")
+        ax.legend(fontsize=7.5, loc="upper right")  # above the curves: the y range leaves room for it
     p = summary["parameters"]
     gas = p.get("target", "hydrogen")
     note = (f"{p['realisations']} realisations; n_gas = {p['n_gas_cm3']:g} H atoms cm-3 ({gas} gas, chi0 its mass "
             f"grammage), radius {p['radius_pc']:g} pc, "
-            f"{p['grammage']}, escape {p['escape']}, seed {p['seed']}; {summary['alive']['expected']:.0f} cocoons alive "
-            f"on average. LogN-logS: cocoons in the 1LHAASO declination band {comparison['declination_band_deg']} deg, "
-            f"{comparison['realisations']} realisations; threshold = the catalogue's faintest N0 (a proxy, not the "
-            "survey's size-dependent sensitivity). Nothing fitted.")
-    lines = textwrap.wrap(note, int(15 * fig.get_figwidth()))
-    fig.text(0.01, 0.005, "\n".join(lines), fontsize=7, va="bottom", ha="left", color="0.3")
-    # room for the note: 7 pt lines on a figure of this height, plus a margin
-    fig.tight_layout(rect=(0, (len(lines) * 10 + 6) / (72 * fig.get_figheight()), 1, 1))
+            f"grammage {p.get('grammage_text', p['grammage'])}, escape {p['escape']}, seed {p['seed']}; "
+            f"{summary['alive']['expected']:.0f} cocoons alive on average. LogN-logS: cocoons in the 1LHAASO "
+            f"declination band {comparison['declination_band_deg']} deg, {comparison['realisations']} realisations; "
+            "threshold = the catalogue's faintest N0 (a proxy, not the survey's size-dependent sensitivity). "
+            f"Nothing fitted.\nData: 1LHAASO: {LHAASO_CATALOG_REFERENCE}")
+    figure_note(fig, note, fontsize=7)
     return fig
 
 

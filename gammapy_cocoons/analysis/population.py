@@ -76,8 +76,21 @@ def lhaaso_comparison(sample, realisations=200, secondary="gamma"):
     return out
 
 
+def _grammage_text(law):
+    """A grammage law with the units of its parameters (its repr has none: ``r0=20000.0``)."""
+    parts = [f"chi0 = {law.chi0:g} g cm-2"]
+    if hasattr(law, "r0"):
+        parts.append(f"R0 = {law.r0 / 1e3:g} TV")
+    if hasattr(law, "delta"):
+        parts.append(f"delta = {law.delta:g}")
+    return f"{type(law).__name__.replace('Grammage', '').lower()} ({', '.join(parts)})"
+
+
 def population_output_files(plot=True):
     """Names of the files :func:`run_population` writes."""
+    from .._validation import boolean
+
+    boolean(plot, "plot")
     return (["population_summary.json", "population_fluxes.ecsv", "population_lognlogs.ecsv"]
             + (["population.png", "population.pdf"] if plot else []))
 
@@ -136,6 +149,7 @@ def population_results(realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RAD
                        "chi0_g_cm2": float(pop.emission.grammage.chi0), "target": pop.emission.target,
                        "chi0_convention": describe_target(pop.emission.target),
                        "grammage": repr(pop.emission.grammage),
+                       "grammage_text": _grammage_text(pop.emission.grammage),
                        "escape": escape, "seed": seed, "source_rate_per_yr": pop.distribution.rate_per_yr},
         "lifetime_yr": float(pop.lifetime.to_value("yr")),
         "alive": {"expected": pop.mean_number(), "sampled_mean": float(sample.n_alive.mean())},
@@ -152,14 +166,28 @@ def population_results(realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RAD
 def run_population(outdir, realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RADIUS, chi0=0.4 * u.Unit("g cm-2"),
                    r0=20 * u.TV, escape="box", seed=1, overwrite=False, plot=True, target="ism"):
     """Realise the cocoon population and write its summary, flux quantiles, the 1LHAASO comparison
-    and (``plot``) population.png/pdf. Every output is checked before anything is written."""
+    and (``plot``) population.png/pdf. Every option and output is checked before anything is
+    written; a run that fails or is interrupted leaves none of its files."""
+    from .._files import output_set, prepare_outdir
+    from .._validation import boolean, integer
+
+    overwrite, plot = boolean(overwrite, "overwrite"), boolean(plot, "plot")
+    integer(realisations, "realisations", minimum=1)
+    # the model's own checks (n_gas, radius, chi0, r0, escape, seed) before anything is written
+    CocoonPopulation(CocoonEmission(chi0=chi0, r0=r0, target=target), n_gas=n_gas, radius=radius, escape=escape,
+                     seed=seed)
+    with output_set(outdir):
+        outdir = prepare_outdir(outdir, population_output_files(plot), overwrite)
+        return _run_population(outdir, realisations, n_gas, radius, chi0, r0, escape, seed, overwrite, plot, target)
+
+
+def _run_population(outdir, realisations, n_gas, radius, chi0, r0, escape, seed, overwrite, plot, target):
     import json
 
     from astropy.table import QTable
 
-    from .._files import prepare_outdir, publish_figure, publish_table, publish_text
+    from .._files import publish_figure, publish_table, publish_text
 
-    outdir = prepare_outdir(outdir, population_output_files(plot), overwrite)
     table, comparison, summary = population_results(realisations, n_gas, radius, chi0, r0, escape, seed, target)
     publish_table(table, outdir / "population_fluxes.ecsv", overwrite, format="ascii.ecsv")
     lognlogs = QTable()
@@ -174,7 +202,10 @@ def run_population(outdir, realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT
     if plot:
         from .plotting import plot_population
 
+        from .plotting import text_overlaps
+
         fig = plot_population(table, comparison, summary)
+        summary["figure_text_overlaps"] = {"population.png": text_overlaps(fig)}
         for suffix in ("png", "pdf"):
             publish_figure(fig, outdir / f"population.{suffix}", overwrite, dpi=130)
     publish_text(outdir / "population_summary.json", json.dumps(summary, indent=2), overwrite)

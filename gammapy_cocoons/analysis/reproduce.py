@@ -39,9 +39,9 @@ import astropy.units as u
 from astropy.table import QTable, Table
 from gammapy.modeling.models import SkyModel
 
-from .._files import prepare_outdir, publish_table, publish_text
+from .._files import output_set, prepare_outdir, publish_table, publish_text
 from .bcfit import BC_OVERLAY_DATA, bc_data_table, bc_table, fit_bc, joint_fit
-from .._validation import choice
+from .._validation import boolean, choice
 from ..datasets import band_at, load_band, load_flux_points
 from ..dge.select import describe_baseline, dge_baseline, dge_model
 from ..emission import CocoonEmission
@@ -200,6 +200,7 @@ class _Output:
 
     def __init__(self, directory, overwrite):
         self.directory, self.overwrite = Path(directory), bool(overwrite)
+        self.overlaps = {}  # figure -> its overlapping texts (text_overlaps: empty for every figure)
 
     def table(self, table, name):
         publish_table(table, self.directory / name, self.overwrite, format="ascii.ecsv")
@@ -214,7 +215,7 @@ def _write_figure(outdir, stem, table, fig, meta):
 
     table.meta.update(meta)
     outdir.table(table, f"{stem}.ecsv")
-    save_figure(fig, outdir.directory / stem, outdir.overwrite)
+    outdir.overlaps[stem] = save_figure(fig, outdir.directory / stem, outdir.overwrite)
 
 
 def _figure_population(outdir):
@@ -284,7 +285,16 @@ def _points_table(points_by_region):
 
 
 def _dge_label(dge):
-    return "DGE as computed (no fitted scaling)" if dge == "embedded" else f"DGE ({_dge_key(dge)}) as computed"
+    return f"DGE: {describe_baseline(dge)}; drawn as computed (no fitted scaling)"
+
+
+def _sed_note(points, *lines):
+    """The note under an SED figure: ``lines`` (parameters with units, the DGE, the mask factor),
+    then every plotted dataset's reference and caveat."""
+    from .plotting import dataset_note
+
+    drawn = [p for region_points in points.values() for p in region_points]
+    return "\n".join([line for line in lines if line] + [dataset_note(drawn)])
 
 
 def _figure_2(outdir, best_fit, points, dge):
@@ -303,13 +313,16 @@ def _figure_2(outdir, best_fit, points, dge):
                                ("total_min", cocoons + dge_min), ("total_max", cocoons + dge_max),
                                ("free_fit_total", best)):
             table[f"{region}_{column}"] = values * _E2I
-        label = (rf"free fit: $\chi_{{c,0}}$={best_fit['chi0']:.2f}, $R_0$={best_fit['r0']:.0f} TV, "
-                 f"DGE x {best_fit[norm_key]:.2f} (fitted)")
         plot_sed_panel(ax, SED_ENERGY, cocoons, (cocoons + dge_min, cocoons + dge_max), points[region],
-                       title=_TITLES[region], lines=[(best, dict(color="k", ls="--", lw=1, label=label))])
-    axes[0, 0].text(0.97, 0.97, r"$\chi_{c,0}$ = 0.4 g cm$^{-2}$, $R_0$ = 20 TV, pure-H target (paper's Eq. 7)"
-                    + "\nfree fit: ISM gas, $\\chi_{c,0}$ = mass grammage\n" + _dge_label(dge),
-                    transform=axes[0, 0].transAxes, ha="right", va="top", fontsize=8)
+                       title=_TITLES[region], lines=[(best, dict(color="k", ls="--", lw=1, label="free fit (dashed)"))])
+    bound = best_fit.get("at_bound_note")
+    from .plotting import figure_note
+
+    figure_note(fig, _sed_note(
+        points, "Cocoons: chi0 = 0.4 g cm-2, R0 = 20 TV (the paper's fiducial values), exponential grammage, pure-hydrogen target on chi0 / m_p (the paper's Eq. 7); "
+                f"inner-region model x {INNER_MASK_SCALE} (the paper's LHAASO source-mask factor). " + _dge_label(dge),
+        f"Free fit to the LHAASO-KM2A points (dashed; ISM cocoon gas, chi0 its mass grammage): chi0 = {best_fit['chi0']:.2f} g cm-2, R0 = {best_fit['r0']:.0f} "
+        f"TV, DGE x {best_fit[norm_key]:.2f} (fitted)" + (f"; {bound}" if bound else "")))
     _write_figure(outdir, "fig2_sed", table, fig, {
         "figure": "Fig. 2: gamma-ray E^2 I of fiducial cocoons (chi0 0.4 g cm-2, R0 20 TV) and DGE",
         "cocoon_gas": _gas_note(), "free_fit_cocoon_gas": _gas_note(FIT_TARGET),
@@ -337,10 +350,9 @@ def _figure_b1(outdir, dge):
                 band_at(band, NEUTRINO_ENERGY, column))
     has_dge = np.all(np.isfinite(dge_values["min"]))
     fig = plot_neutrino_bands(NEUTRINO_ENERGY, cocoons,
-                              (cocoons + dge_values["min"], cocoons + dge_values["max"]) if has_dge else None, bands)
-    fig.axes[0].text(0.03, 0.03, (_dge_label(dge) if has_dge else "no DGE neutrinos (DGE files hold gamma rays)")
-                     + "\ncocoons: pure-H target (paper's Eq. 7)", transform=fig.axes[0].transAxes, fontsize=8,
-                     va="bottom")
+                              (cocoons + dge_values["min"], cocoons + dge_values["max"]) if has_dge else None, bands,
+                              note="Cocoons: chi0 = 0.4 g cm-2, R0 = 20 TV, pure-hydrogen target on chi0 / m_p (the paper's Eq. 7). " + (
+                                  _dge_label(dge) if has_dge else "No DGE neutrinos (DGE files hold gamma rays)."))
     _write_figure(outdir, "figB1_neutrinos", table, fig, {
         "figure": "Fig. B.1: all-sky nu + anti-nu of one flavour at Earth, E^2 dN/dE", "dge": tables["min"].meta["dge"],
         "cocoon_gas": _gas_note()})
@@ -370,9 +382,11 @@ def _figure_b2(outdir, points, dge):
         plot_sed_panel(ax, SED_ENERGY, None, None, points[region], title=_TITLES[region], lines=lines)
     for r0 in R0_SCAN:
         stats[f"{r0.to_value('TV'):g} TV"] = lhaaso_stat(r0=r0, dge=dge)
-    axes[0, 0].text(0.97, 0.97, "dashed: cocoons; solid: DGE (base min) + cocoons\n"
-                    r"$\chi_{c,0}$ = 0.4 g cm$^{-2}$, pure-H target (paper's Eq. 7); " + _dge_label(dge),
-                    transform=axes[0, 0].transAxes, ha="right", va="top", fontsize=8)
+    from .plotting import figure_note
+
+    figure_note(fig, _sed_note(points, "Dashed: cocoons; solid: DGE (base min) + cocoons, for R0 = 10, 20, 50, 90 TV; "
+                                       f"chi0 = 0.4 g cm-2, exponential grammage, pure-hydrogen target on chi0 / m_p (the paper's Eq. 7); inner-region model x {INNER_MASK_SCALE} "
+                                       "(the paper's LHAASO source-mask factor). " + _dge_label(dge)))
     _write_figure(outdir, "figB2_r0_scan", table, fig, {
         "figure": "Fig. B.2: cocoons (chi0 0.4 g cm-2) for several R0, and DGE (base min) + cocoons",
         "cocoon_gas": _gas_note(), "lhaaso_chi2": stats, "dge": dge_note(dge)})
@@ -396,8 +410,11 @@ def _figure_b3(outdir, points, dge):
             plot_sed_panel(ax, SED_ENERGY, cocoons, (cocoons + dge_min, cocoons + dge_max), points[region],
                            title=f"{law.capitalize()}, $R_0$ = {r0.to_value('TV'):g} TV: {_SHORT_TITLES[region]}")
         stats[key] = lhaaso_stat(grammage=law, r0=r0, dge=dge)
-    axes[0, 0].text(0.97, 0.97, _dge_label(dge) + "\ncocoons: pure-H target (paper's Eq. 7)",
-                    transform=axes[0, 0].transAxes, ha="right", va="top", fontsize=8)
+    from .plotting import figure_note
+
+    figure_note(fig, _sed_note(points, "Cocoons: chi0 = 0.4 g cm-2, pure-hydrogen target on chi0 / m_p (the paper's Eq. 7); Kraichnan (delta = 1/2) with R0 = 1 TV, Bohm "
+                                       f"(delta = 1) with R0 = 10 TV; inner-region model x {INNER_MASK_SCALE} (the "
+                                       "paper's LHAASO source-mask factor). " + _dge_label(dge)))
     _write_figure(outdir, "figB3_grammage_laws", table, fig, {
         "figure": "Fig. B.3: Kraichnan (R0 1 TV) and Bohm (R0 10 TV) cocoon grammage, chi0 0.4 g cm-2",
         "cocoon_gas": _gas_note(), "lhaaso_chi2": stats, "dge": dge_note(dge)})
@@ -427,13 +444,23 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
     or a path or (min, max) pair of paths); ``points`` the user's own FluxPoints (with
     ``meta["region"]``, :func:`~gammapy_cocoons.datasets.read_flux_points`), drawn in Fig. 2 when
     their region is a LHAASO region, entered in the free fit and in the data/model ratios.
-    Returns the summary dict (as in summary.json).
+    Returns the summary dict (as in summary.json). A run that fails or is interrupted leaves
+    none of its files (:func:`~gammapy_cocoons._files.output_set`).
     """
-    from tqdm.auto import tqdm
-
-    outdir = _Output(prepare_outdir(outdir, output_files(), overwrite), overwrite)
+    overwrite, progress = boolean(overwrite, "overwrite"), boolean(progress, "progress")
     describe_baseline(dge)  # a bad choice fails before any work
     points = tuple(points)
+    for i, p in enumerate(points):
+        if p.meta.get("region") is None:
+            raise ValueError(f"points: entry {i + 1} needs meta['region'] (see datasets.read_flux_points)")
+    with output_set(outdir):
+        outdir = _Output(prepare_outdir(outdir, output_files(), overwrite), overwrite)
+        return _reproduce(outdir, progress, dge, points)
+
+
+def _reproduce(outdir, progress, dge, points):
+    from tqdm.auto import tqdm
+
     steps = ["Fig. 1 (B/C fit)", "LHAASO fit", "Fig. 2", "Fig. B.1", "Fig. B.2", "Fig. B.3", "population", "joint fit",
              "summary"]
     timings = {}
@@ -452,7 +479,8 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
 
         step(steps[0])
         bc = _figure_1(outdir)
-        summary["bc_fit"] = {k: bc[k] for k in ("stat", "ndof", "parameters", "stat_no_cocoons",
+        summary["bc_fit"] = {k: bc[k] for k in ("stat", "ndof", "parameters", "at_bound", "at_bound_note",
+                                                "stat_no_cocoons",
                                                 "delta_stat_no_cocoons", "chi0_interval_68", "datasets",
                                                 "setup_description", "chi0_convention", "network")}
         done(steps[0])
@@ -460,7 +488,9 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
         step(steps[1])
         fit = run_lhaaso_fit(profiles=False, plot=False, dge=dge, points=points, target=FIT_TARGET)
         best_fit = {k: v["value"] for k, v in fit["parameters"].items()}
+        best_fit["at_bound_note"] = fit.get("at_bound_note", "")
         summary["lhaaso_fit"] = {k: fit[k] for k in ("stat", "ndof", "n_points", "datasets", "parameters",
+                                                      "at_bound", "at_bound_note",
                                                       "stat_chi0_zero", "ts_cocoons", "dge_norms", "alternative",
                                                       "chi0_convention")}
         summary["lhaaso_stat_as_computed"] = lhaaso_stat(dge=dge)
@@ -491,6 +521,7 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
         step(steps[7])
         joint = joint_fit()
         summary["joint_fit"] = {k: joint[k] for k in ("stat", "ndof", "stat_gamma", "stat_bc", "parameters",
+                                                      "at_bound", "at_bound_note",
                                                       "shared_chi0", "free_parameters", "success", "cocoon_gas",
                                                       "chi0_convention")}
         done(steps[7])
@@ -502,6 +533,7 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
         summary["data_model_ratios"] = _ratio_summary(data_model_ratios(dge=dge, points=points))
         done(steps[8])
     summary["timings_s"] = timings
+    summary["figure_text_overlaps"] = outdir.overlaps
     outdir.text(json.dumps(summary, indent=2), "summary.json")
     outdir.text(summary_markdown(summary), "SUMMARY.md")
     return summary
@@ -591,6 +623,11 @@ def summary_markdown(summary):
         f"| joint B/C + LHAASO, one chi_c,0 | {_value_error(joint['parameters']['chi0'])}, "
         f"R0 = {joint['parameters']['r0']['value']:.0f} TV | {joint['stat']:.1f} / {joint['ndof']} | - |",
         "",
+    ]
+    for label, entry in (("B/C fit", bc), ("LHAASO fit", fit), ("joint fit", joint)):
+        if entry.get("at_bound"):
+            lines += [f"**{label}: {entry.get('at_bound_note') or entry['at_bound']}.**", ""]
+    lines += [
         f"LHAASO-KM2A inner + outer with the fiducial cocoons and the DGE as computed (no free parameter): "
         f"chi2 = {summary['lhaaso_stat_as_computed']:.1f} for {fit['n_points']} points.",
         "",

@@ -39,7 +39,7 @@ import astropy.units as u
 from gammapy.maps import HpxGeom, Map, MapAxis
 from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel, TemplateSpatialModel
 
-from .._validation import choice
+from .._validation import boolean, choice
 from ..constants import KPC_CM, PROTON_MASS_G
 from ..physics import skymaps
 from ..physics.absorption import cmb_absorption_coefficient
@@ -162,6 +162,7 @@ class ConventionalDGE:
                  absorption=True, per_decade=32, hi_spin_temperature=None, x_co=_co.X_CO_BOLATTO2013,
                  co_survey="dame2001", dark_gas="planck", dark_gas_ratio=None, heavier_nuclei=True):
         self.variant = choice(variant, KNEE_VARIANTS, "variant")
+        self.absorption = boolean(absorption, "absorption")
         self.spectra = local_spectra(self.variant)
         self.helium_fraction = float(helium_fraction)
         if not 0 <= self.helium_fraction <= 1:
@@ -192,8 +193,7 @@ class ConventionalDGE:
             self.dark_gas = DarkGas.create(dark_gas, dark_gas_ratio, self)
         elif dark_gas_ratio is not None:
             raise ValueError("dark_gas_ratio needs a dust map: give dark_gas='sfd' or 'planck'")
-        self.heavier_nuclei = bool(heavier_nuclei)
-        self.absorption = bool(absorption)
+        self.heavier_nuclei = boolean(heavier_nuclei, "heavier_nuclei")
         self.per_decade = int(per_decade)
 
     # -- spectra ------------------------------------------------------------------------------

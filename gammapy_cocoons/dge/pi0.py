@@ -28,7 +28,7 @@ from astropy.io import fits
 from gammapy.maps import HpxGeom, Map, MapAxis
 from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel, TemplateSpatialModel
 
-from .._validation import choice
+from .._validation import boolean, choice
 from ..physics.absorption import cmb_absorption_coefficient
 from ..physics.crosssections import SECONDARIES
 from .conventional import ENVELOPES, _DEFAULT_ENERGIES, _MAX_PATH_KPC, _quiet, _variant, default_model
@@ -115,7 +115,7 @@ def fermi_pi0_dge(variant="min", secondary="gamma", absorption=True, name=None):
     """
     variant = _variant(variant)
     choice(secondary, SECONDARIES, "secondary")
-    cube = _cached_cube(variant, secondary, bool(absorption))
+    cube = _cached_cube(variant, secondary, boolean(absorption, "absorption"))
     with _quiet("gammapy.modeling.models.spatial"):
         spatial = TemplateSpatialModel(cube, normalize=False)
     return SkyModel(spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial,

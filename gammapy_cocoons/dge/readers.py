@@ -82,7 +82,8 @@ def read_hermes_cube(filename):
             if values.size != 12 * nside**2:
                 raise ValueError(f"{where}: {values.size} pixels for NSIDE={nside} (implicit full-sky indexing expected)")
             bad = float(header.get("BAD_DATA", _UNSEEN))
-            values = np.where(np.isclose(values, bad, rtol=1e-6) | (values <= -1e30), np.nan, values)
+            sentinel = np.isclose(values, bad, rtol=1e-6) | (np.isfinite(values) & (values <= -1e30))
+            values = np.where(sentinel, np.nan, values)  # -inf is damage, refused below, not "no data"
             layers.append(values * np.float32((1 * this_unit).to_value(unit)))
             energy = header["ENERGY"]
             energies.append(float(energy))
@@ -114,6 +115,16 @@ def read_map_cube(filename):
     return cube
 
 
+def _check_intensities(data, path):
+    """Refuse negative or infinite intensities (NaN marks pixels without data): a DGE is a sum of
+    emission, never negative, and an infinity would make every region flux infinite."""
+    bad = np.isinf(data) | (data < 0)
+    if np.any(bad):
+        first = data[bad].flat[0]
+        raise ValueError(f"{path}: {int(bad.sum())} of {data.size} cube values are negative or infinite (first: "
+                         f"{first:g}); a DGE intensity must be >= 0 (NaN marks pixels without data)")
+
+
 def read_dge(filename, name=None):
     """A published DGE cube as a gammapy `SkyModel` (template x PowerLawNormSpectralModel).
 
@@ -143,6 +154,7 @@ def read_dge(filename, name=None):
     coverage = np.isfinite(cube.data[0])
     if not np.any(coverage):
         raise ValueError(f"{path}: the cube has no valid pixels")
+    _check_intensities(cube.data, path)
     log.info("read DGE cube %s: %s, %d energies, %.0f %% of pixels valid", path.name,
              "HERMES" if hermes else "map cube", cube.geom.axes[0].nbin, 100 * coverage.mean())
     spatial = TemplateSpatialModel(cube, normalize=False, filename=str(path))

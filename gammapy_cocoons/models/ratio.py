@@ -15,11 +15,11 @@ import copy
 import warnings
 
 import numpy as np
-import astropy.units as u
 from gammapy.modeling import Parameter
 from gammapy.modeling.models import ModelBase
 
-from .._validation import choice, positive_float
+from .._validation import boolean, check_parameter_bounds, choice, positive_float, to_value
+from ._keywords import check_parameter_keywords
 from ..physics.grammage import DIFFUSION_INDICES, grammage_shape
 from ..physics.targetgas import TargetGas, resolve_target
 from ..physics.spallation import PRODUCTION_SETS
@@ -100,9 +100,7 @@ class BoronCarbonModel(ModelBase):
 
     def __init__(self, grammage="exponential", helium_fraction=0.1, name="boron-carbon",
                  production="galprop17-opt12", advective_floor=False, target="ism", **kwargs):
-        if not isinstance(advective_floor, (bool, np.bool_)):
-            raise TypeError(f"advective_floor must be True or False, got {advective_floor!r}")
-        self.advective_floor = bool(advective_floor)
+        self.advective_floor = boolean(advective_floor, "advective_floor")
         self.grammage = choice(grammage, GRAMMAGE_LAWS, "grammage")
         self.production = choice(production, PRODUCTION_SETS, "production")
         self.helium_fraction = positive_float(helium_fraction, "helium_fraction", allow_zero=True, upper=1.0)
@@ -112,6 +110,7 @@ class BoronCarbonModel(ModelBase):
         self._name = name
         if grammage in DIFFUSION_INDICES and "delta" not in kwargs:
             kwargs["delta"] = DIFFUSION_INDICES[grammage]  # a preset fixes the escape-law slope
+        check_parameter_keywords(self, kwargs)
         super().__init__(**kwargs)
 
     @property
@@ -185,6 +184,7 @@ class BoronCarbonModel(ModelBase):
 
         The last one is kept: a fit evaluates B/C and C/O at the same parameters (a shared chi0
         Parameter changes the key too, as every value and unit is in it)."""
+        cocoons = boolean(cocoons, "cocoons")
         key = (cocoons, self.grammage, self.helium_fraction, self.target, self.production, self.advective_floor,
                tuple((p.value, p.unit.to_string()) for p in self.parameters))
         cached = getattr(self, "_network_cache", None)
@@ -195,11 +195,12 @@ class BoronCarbonModel(ModelBase):
         return network
 
     def _network(self, cocoons):
+        # every parameter within its bounds, named as this model names it (the transport's own
+        # checks would name "delta" for d_index); gammapy enforces bounds only while fitting
+        check_parameter_bounds(self.parameters)
         value = {p.name: p.quantity for p in self.parameters}
         transport = self.transport()
         chi0 = value["chi0"].to_value("g cm-2")
-        if not chi0 >= 0:
-            raise ValueError(f"chi0 (cocoon grammage) must be >= 0, got {chi0!r} g cm-2")
         cocoon = None
         if cocoons and chi0 > 0:
             shape = grammage_shape(self.grammage, value["r0"].to_value("GV"), value["delta"].to_value(""))
@@ -212,14 +213,9 @@ class BoronCarbonModel(ModelBase):
     def _x(self, x, quantity):
         choice(quantity, X_QUANTITIES, "quantity")
         unit = "GV" if quantity == "rigidity" else "GeV"
-        if not isinstance(x, u.Quantity):
-            raise TypeError(f"x must be a Quantity in {unit} ({quantity}), got {type(x).__name__}")
-        try:
-            value = np.asarray(x.to_value(unit), dtype=float)
-        except u.UnitConversionError:
-            raise u.UnitConversionError(f"x must be in {unit} for quantity={quantity!r}, got '{x.unit}'") from None
+        value = to_value(x, unit, f"x ({quantity})")
         if np.any(~(value > 0)):
-            raise ValueError("x must be finite and > 0")
+            raise ValueError(f"x ({quantity}) must be > 0, got {x!r}")
         return value
 
     def evaluate(self, x, quantity="rigidity", ratio="B/C"):
@@ -228,13 +224,17 @@ class BoronCarbonModel(ModelBase):
         return galactic + cocoon
 
     def components(self, x, quantity="rigidity", ratio="B/C"):
-        """(galactic, cocoon) parts of the ratio's numerator over its whole denominator; they sum to the ratio."""
+        """(galactic, cocoon) parts of the ratio's numerator over its whole denominator; they sum to the ratio.
+
+        ``x`` may have any shape (a scalar too), like the energies of a gammapy spectral model; the
+        parts have its shape."""
         values = self._x(x, quantity)
         numerator, denominator = choice(ratio, ("B/C", "C/O"), "ratio").split("/")
         network = self.network()
         phi = self.phi.quantity.to_value("GV")
         method = network.ratio_vs_rigidity if quantity == "rigidity" else network.ratio_vs_energy
-        return method(values, phi=phi, numerator=numerator, denominator=denominator, split=True)
+        galactic, cocoon = method(values.ravel(), phi=phi, numerator=numerator, denominator=denominator, split=True)
+        return galactic.reshape(values.shape), cocoon.reshape(values.shape)
 
     def to_dict(self, full_output=False):
         """Parameters (gammapy's layout) plus the name and the options, for summaries and YAML."""

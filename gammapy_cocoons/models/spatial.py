@@ -12,6 +12,7 @@ from gammapy.modeling.models import SpatialModel
 from ..physics import lineofsight, skymaps
 from ..physics.galaxy import SOURCE_DISTRIBUTIONS, get_source_distribution
 from ..skyregions import to_lb_region
+from ._keywords import check_parameter_keywords
 
 __all__ = ["CocoonSpatialModel"]
 
@@ -74,6 +75,7 @@ class CocoonSpatialModel(SpatialModel):
         kwargs.setdefault("beta", base.beta)
         kwargs.setdefault("z0", base.z0 * u.kpc)
         kwargs["frame"] = "galactic"
+        check_parameter_keywords(self, kwargs)
         super().__init__(**kwargs)
 
     # -- geometry -------------------------------------------------------------------------

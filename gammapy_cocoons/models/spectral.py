@@ -18,6 +18,7 @@ from ..physics.galaxy import SOURCE_DISTRIBUTIONS, get_source_distribution
 from ..physics.grammage import DIFFUSION_INDICES, grammage_shape
 from ..physics.production import KERNEL_CACHE_BYTES, ProductionKernel
 from ..physics.targetgas import TargetGas, resolve_target
+from ._keywords import check_parameter_keywords
 from .spatial import _all_sky
 
 __all__ = ["CocoonSpectralModel", "GRAMMAGE_LAWS"]
@@ -146,6 +147,7 @@ class CocoonSpectralModel(SpectralModel):
         self.per_decade = int(per_decade)
         if grammage in DIFFUSION_INDICES and "delta" not in kwargs:
             kwargs["delta"] = DIFFUSION_INDICES[grammage]
+        check_parameter_keywords(self, kwargs)
         super().__init__(**kwargs)
         self._geometry = _all_sky_geometry(get_source_distribution(self.source_distribution))
 
@@ -189,6 +191,8 @@ class CocoonSpectralModel(SpectralModel):
         """dN/dE [cm-2 s-1 TeV-1]; broadcasts over a trailing parameter-sample axis."""
         energy = u.Quantity(energy)
         e = energy.to_value(u.GeV)
+        if np.iscomplexobj(e):
+            raise TypeError(f"energy must be real, got {energy!r}")
         lo, hi = (x.to_value(u.GeV) for x in ENERGY_RANGE)
         if np.any(~(e >= lo)) or np.any(~(e <= hi)):
             raise ValueError(
@@ -281,6 +285,8 @@ class CocoonSpectralModel(SpectralModel):
         """int dN/dE dE over [energy_min, energy_max] [cm-2 s-1], Gauss-Legendre in ln E."""
         emin = u.Quantity(energy_min)
         emax = u.Quantity(energy_max).to(emin.unit)
+        if np.iscomplexobj(emin) or np.iscomplexobj(emax):
+            raise TypeError(f"energy_min and energy_max must be real, got {energy_min!r}, {energy_max!r}")
         if emin.size == 0 or not (np.all(np.isfinite(emin.value)) and np.all(np.isfinite(emax.value))) \
                 or np.any(emin.value <= 0) or np.any(emax.value < emin.value):
             raise ValueError(f"energy_min and energy_max must be finite with 0 < energy_min <= energy_max, "

@@ -72,11 +72,21 @@ def isotope(charge, mass_number, argument="nucleus"):
     return parse_nucleus(f"{ELEMENTS[charge - 1]}{mass_number}", argument)
 
 
-def data_records(text):
-    """(line number, line, fields) of every line of a data table that is neither empty nor a comment."""
+_NOT_FINITE = {"nan", "inf", "infinity"}
+
+
+def data_records(text, label="data table"):
+    """(line number, line, fields) of every line of a data table that is neither empty nor a comment.
+
+    A NaN or infinite number in a field (a damaged file) is a ValueError naming ``label`` and the
+    line: every number of the bundled tables is finite.
+    """
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip() and not line.lstrip().startswith("#"):
-            yield number, line, line.split()
+            fields = line.split()
+            if any(field.lower().lstrip("+-") in _NOT_FINITE for field in fields):
+                raise ValueError(f"{label}: line {number}: a value is not finite: {line.strip()!r}")
+            yield number, line, fields
 
 
 @dataclass(frozen=True)
@@ -97,7 +107,7 @@ def nuclide_chart():
     """
     path = resources.files("gammapy_cocoons").joinpath("data", "cross_sections", "crchart_Z28_2020.txt")
     isotopes, decays = {}, {}
-    for number, line, fields in data_records(path.read_text()):
+    for number, line, fields in data_records(path.read_text(), "crchart_Z28_2020.txt"):
         try:
             charge, mass, name, mode, half_life = int(fields[0]), int(fields[1]), fields[2], fields[3], float(fields[4])
         except (IndexError, ValueError):

@@ -56,6 +56,7 @@ import math
 import numpy as np
 from scipy import sparse
 
+from .._validation import boolean
 from ..constants import C_CM_S, KPC_CM
 from .nuclides import get_nucleus, nuclide_chart, parse_nucleus
 from .spallation import CrossSections
@@ -114,8 +115,7 @@ class GalacticTransport:
             value = np.asarray(getattr(self, name), dtype=float)
             if not np.all(np.isfinite(value)) or np.any(value <= 0):
                 raise ValueError(f"{name} must be finite and > 0, got {getattr(self, name)!r}")
-        if not isinstance(self.advective_floor, (bool, np.bool_)):
-            raise TypeError(f"advective_floor must be True or False, got {self.advective_floor!r}")
+        boolean(self.advective_floor, "advective_floor")
         for name in ("delta", "ddelta", "advection"):
             value = np.asarray(getattr(self, name), dtype=float)
             if not np.all(np.isfinite(value)) or np.any(value < 0):
@@ -123,8 +123,11 @@ class GalacticTransport:
 
     def diffusion(self, rigidity, beta):
         """D(R) [cm2 s-1]."""
-        smooth = (1.0 + (rigidity / self.rigidity_break) ** (self.ddelta / self.smoothness)) ** self.smoothness
-        diffusion = self.d0 * 1e28 * beta * rigidity**self.delta / smooth
+        # the break [1 + (R/R_b)^(Dd/s)]^s in logarithms: the power overflows for a sharp break
+        # (s = 0.01, Dd = 0.9: (R/R_b)^90) far above R_b, where the log form is exact
+        log_smooth = self.smoothness * np.logaddexp(0.0, (self.ddelta / self.smoothness)
+                                                    * np.log(rigidity / self.rigidity_break))
+        diffusion = self.d0 * 1e28 * beta * np.exp(self.delta * np.log(rigidity) - log_smooth)
         if self.advective_floor:
             diffusion = diffusion + 2.0 * self.advection * 1e5 * self.halo_height * KPC_CM
         return diffusion
@@ -278,6 +281,8 @@ class NuclearNetwork:
         if not np.all(np.isfinite(values)) or np.any(values < 0):
             bad = next(k for k, v in self.abundances.items() if not (np.isfinite(v) and v >= 0))
             raise ValueError(f"abundances[{bad!r}] must be finite and >= 0, got {self.abundances[bad]!r}")
+        if not np.any(values > 0):  # no source at all: every ratio would be 0 / 0
+            raise ValueError(f"abundances must give at least one isotope a source > 0, got {self.abundances!r}")
         if not np.isfinite(self.injection_index) or not 1.0 < self.injection_index < 4.0:
             raise ValueError(f"injection_index must be in (1, 4), got {self.injection_index!r}")
         if self.decays is None:
@@ -313,7 +318,7 @@ class NuclearNetwork:
         ``cocoon_inelastic`` and ``cocoon_partial`` (per gram of cocoon gas), ``injection`` (source per
         unit grammage), ``cocoon`` chi_c at each isotope's rigidity (0 without cocoons).
         """
-        t_n = np.atleast_1d(np.asarray(t_n, dtype=float))
+        t_n = _one_dimensional(t_n, "t_n")
         beta = _beta(t_n)
         rigidity = self._mass_to_charge[:, None] * np.sqrt(t_n * (t_n + 2.0 * NUCLEON_MASS_GEV))[None, :]
         decay_rate = np.zeros_like(rigidity)
@@ -401,18 +406,26 @@ class NuclearNetwork:
         ``split``, returns the (galactic, cocoon) parts of the numerator over the whole
         denominator; they sum to the ratio.
         """
-        return self._ratio(np.asarray(t_n, dtype=float), phi, numerator, denominator, split, by_rigidity=False)
+        return self._ratio(np.asarray(t_n, dtype=float), phi, numerator, denominator, boolean(split, "split"),
+                           by_rigidity=False)
 
     def ratio_vs_rigidity(self, rigidity, phi=0.0, numerator="B", denominator="C", split=False):
         """Flux ratio at equal rigidity [GV] (as AMS-02 quotes it); see :meth:`ratio_vs_energy`."""
-        return self._ratio(np.asarray(rigidity, dtype=float), phi, numerator, denominator, split, by_rigidity=True)
+        return self._ratio(np.asarray(rigidity, dtype=float), phi, numerator, denominator, boolean(split, "split"),
+                           by_rigidity=True)
 
     def _isotopes(self, names):
         names = (names,) if isinstance(names, str) else tuple(names)
         return tuple(dict.fromkeys(i for name in names for i in _element_isotopes(name, self.species)))
 
     def _ratio(self, x, phi, numerator, denominator, split, by_rigidity):
-        if not np.all(np.isfinite(x)) or np.any(x <= 0):
+        # any shape, like every spectral model: solved on the flat values, returned in x's shape
+        shape = np.shape(x)
+        out = self._ratio_flat(np.ravel(x), phi, numerator, denominator, split, by_rigidity)
+        return tuple(part.reshape(shape) for part in out) if split else out.reshape(shape)
+
+    def _ratio_flat(self, x, phi, numerator, denominator, split, by_rigidity):
+        if x.size == 0 or not np.all(np.isfinite(x)) or np.any(x <= 0):
             which = "rigidity" if by_rigidity else "t_n"
             raise ValueError(f"{which} must be finite and > 0, got {x!r}")
         if not np.isfinite(phi) or phi < 0:
@@ -438,9 +451,23 @@ class NuclearNetwork:
             gal, coc = solved[name]
             fluxes[name] = (factor * gal[part], factor * coc[part])
         den = sum(fluxes[n][0] + fluxes[n][1] for n in bottom)
+        if not np.all(den > 0):
+            raise ValueError(f"denominator {denominator!r} has no flux: the abundances give it no source and no "
+                             "heavier parent")
         gal = sum(fluxes[n][0] for n in top) / den
         coc = sum(fluxes[n][1] for n in top) / den
         return (gal, coc) if split else gal + coc
+
+
+def _one_dimensional(values, name):
+    """A scalar or 1-d array of finite positive floats (the network solves on one energy axis)."""
+    values = np.asarray(values)
+    if np.iscomplexobj(values) or values.ndim > 1:
+        raise ValueError(f"{name} must be a real scalar or a 1-d array, got shape {values.shape} {values.dtype}")
+    values = np.atleast_1d(values.astype(float))
+    if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ValueError(f"{name} must be finite and > 0, got {values!r}")
+    return values
 
 
 @lru_cache(maxsize=16)

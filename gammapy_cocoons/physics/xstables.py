@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 import gzip
 from importlib import resources
+import zlib
 
 import numpy as np
 
@@ -62,10 +63,22 @@ def _data_path(filename):
 
 
 def _read_text(path):
+    """The text of a plain or gzipped table; a damaged file (a truncated or corrupt gzip stream,
+    bytes that are not text) is a ValueError naming the file and the line where reading stopped."""
+    label = getattr(path, "name", str(path))
     path = str(path)
     opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt") as handle:
-        return handle.read()
+    lines = []
+    try:
+        with opener(path, "rt") as handle:
+            for line in handle:
+                lines.append(line)
+    except FileNotFoundError:
+        raise
+    except (EOFError, OSError, UnicodeDecodeError, zlib.error) as error:
+        raise ValueError(f"{label}: line {len(lines) + 1}: the file is damaged or truncated "
+                         f"({type(error).__name__}: {error})") from None
+    return "".join(lines)
 
 
 def _is_title(text):
@@ -93,23 +106,31 @@ def read_usine(path, name=None, reference=""):
         e_min, e_max, n_energy = float(grid.split()[0]), float(grid.split()[1]), int(grid.split()[2])
     except (ValueError, IndexError):
         fail(number, f"expected 'EknMIN EknMAX nEkn', got {grid!r}")
-    if not (0 < e_min < e_max and n_energy >= 2):
-        fail(number, f"energy grid must have 0 < EknMIN < EknMAX and nEkn >= 2, got {grid!r}")
+    if not (0 < e_min < e_max < np.inf and 2 <= n_energy <= len(lines)):
+        fail(number, f"energy grid must have 0 < EknMIN < EknMAX and 2 <= nEkn <= the rows of the file "
+                     f"({len(lines)}), got {grid!r}")
     energy = np.geomspace(e_min, e_max, n_energy)
     titles = list(range(2, len(lines), n_energy + 1))
     for start, stop in zip(titles, titles[1:] + [len(lines)]):
         if stop - start != n_energy + 1 or not _is_title(lines[start][1]):
             fail(lines[start][0], f"block {lines[start][1]!r} must be a channel name and {n_energy} rows")
-    rows = [line for position, (_, line) in enumerate(lines[2:]) if position % (n_energy + 1)]
+    rows = [(number, line) for position, (number, line) in enumerate(lines[2:]) if position % (n_energy + 1)]
     try:
-        numbers = np.array(" ".join(rows).split(), dtype=float)
+        numbers = np.array(" ".join(line for _, line in rows).split(), dtype=float)
     except ValueError:
-        raise ValueError(f"{label}: the blocks must hold numbers only") from None
-    if numbers.size != len(titles) * n_energy * len(targets):
-        raise ValueError(f"{label}: every block must hold {n_energy} rows of {len(targets)} values")
+        numbers = None
+    if numbers is None or numbers.size != len(titles) * n_energy * len(targets):
+        for number, line in rows:  # find the row (only on failure: the tables are large)
+            try:
+                values = [float(v) for v in line.split()]
+            except ValueError:
+                fail(number, f"the blocks must hold numbers only, got {line!r}")
+            if len(values) != len(targets):
+                fail(number, f"every row must hold {len(targets)} values (one per target), got {line!r}")
+    bad = ~(np.isfinite(numbers) & (numbers >= 0))
+    if np.any(bad):
+        fail(rows[int(np.argmax(bad)) // len(targets)][0], "cross sections must be finite and >= 0")
     numbers = numbers.reshape(len(titles), n_energy, len(targets))
-    if not np.all(np.isfinite(numbers)) or np.any(numbers < 0):
-        raise ValueError(f"{label}: cross sections must be finite and >= 0")
     values = {}
     for block, start in zip(numbers, titles):
         number, title = lines[start]
@@ -144,7 +165,7 @@ def read_ghost_list(path):
     """Ghost decays: a list of (parent, child, branching fraction, half-life [s]) tuples."""
     label = getattr(path, "name", str(path))
     out = []
-    for number, line, fields in data_records(_read_text(path)):
+    for number, line, fields in data_records(_read_text(path), label):
         try:
             parent = parse_nucleus(fields[1] + fields[0], f"{label} line {number}").name
             child = parse_nucleus(fields[3] + fields[2], f"{label} line {number}").name
@@ -199,7 +220,7 @@ def evoli2019_fits():
     """{(parent, fragment): EvoliFit} of the bundled Evoli et al. 2019 parameters (MeV in the file)."""
     path = _data_path("Evoli2019_fragmentation_fitparams.txt")
     fits = {}
-    for number, line, f in data_records(path.read_text()):
+    for number, line, f in data_records(path.read_text(), "Evoli2019_fragmentation_fitparams.txt"):
         try:
             parent, fragment = isotope(f[0], f[1]).name, isotope(f[2], f[3]).name
             e_th, s0, mass, width, s1, xi, delta, accuracy = (float(v) for v in f[4:12])
@@ -213,7 +234,7 @@ def read_measurements(path):
     """The measurement compilation: a structured array (parent, fragment, t_n [GeV/n], sigma, error [mb], reference)."""
     label = getattr(path, "name", str(path))
     rows = []
-    for number, line, f in data_records(_read_text(path)):
+    for number, line, f in data_records(_read_text(path), label):
         try:
             parent, fragment = isotope(f[0], f[1]).name, isotope(f[2], f[3]).name
             rows.append((parent, fragment, float(f[4]), float(f[5]), float(f[6]), f[7] if len(f) > 7 else ""))

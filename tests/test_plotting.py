@@ -1,0 +1,82 @@
+"""Issue 24 item 16: figures a reader trusts. Each figure function renders without overlapping
+text (matplotlib's renderer boxes), cites every dataset with its caveat, and states its parameters
+with units; energies in GeV everywhere."""
+import numpy as np
+import pytest
+import astropy.units as u
+from astropy.table import QTable
+
+from gammapy_cocoons.analysis.plotting import (
+    dataset_note, figure_note, plot_neutrino_bands, plot_sed_panel, plot_spectrum, text_overlaps,
+)
+from gammapy_cocoons.datasets import load_band, load_flux_points
+
+
+@pytest.fixture(autouse=True)
+def agg():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_the_overlap_check_sees_overlaps():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([1, 2], [1, 2], label="a curve")
+    ax.legend(loc="lower left")
+    ax.text(0.02, 0.02, "a note under the legend", transform=ax.transAxes)
+    assert text_overlaps(fig)
+    fig, ax = plt.subplots()
+    ax.set_xlim(1, 2)  # ticks beyond the view limits are not drawn and do not count
+    ax.set_title("t")
+    assert text_overlaps(fig) == []
+
+
+def test_spectrum_plot_states_chi0_r0_and_the_dge():
+    energy = np.geomspace(10, 1e6, 5) * u.GeV
+    e2i = u.Unit("GeV cm-2 s-1 sr-1")
+    table = QTable({"e_ref": energy, "cocoons": np.geomspace(1e-6, 1e-9, 5) * e2i,
+                    "dge": np.geomspace(1e-5, 1e-9, 5) * e2i, "total": np.geomspace(1.1e-5, 2e-9, 5) * e2i},
+                   meta={"region": "lhaaso-inner", "solid_angle_sr": 0.33, "secondary": "gamma",
+                         "grammage": "exponential", "chi0_g_cm2": 0.4, "r0_TV": 20.0, "dge": "min: embedded DGE"})
+    fig = plot_spectrum(table)
+    text = " ".join(t.get_text() for t in fig.texts)
+    assert "chi0 = 0.4 g cm-2" in text and "R0 = 20 TV" in text and "DGE: min: embedded DGE" in text
+    assert fig.axes[0].get_xlabel() == "E [GeV]" and text_overlaps(fig) == []
+
+
+def test_sed_panels_cite_every_dataset_and_its_caveat():
+    """Fig. 2, B.2, B.3 style panels with the bundled points: the note names each reference, and the
+    Fermi-LAT LHAASO-region points (legend marked *) carry their factor-2 caveat."""
+    from gammapy_cocoons.analysis.plotting import new_figure
+
+    points = {"inner": [load_flux_points("lhaaso-km2a-2023-inner"), load_flux_points("fermi-lat-lhaaso-inner")],
+              "outer": [load_flux_points("lhaaso-km2a-2023-outer")]}
+    energy = np.geomspace(1, 3e6, 30) * u.GeV
+    curve = 1e-6 * (energy.value / 10) ** -0.7
+    fig, axes = new_figure(1, 2)
+    for ax, region in zip(axes[0], points):
+        plot_sed_panel(ax, energy, 0.1 * curve, (curve, 1.3 * curve), points[region], title=region,
+                       lines=[(0.5 * curve, dict(color="k", ls="--", label="free fit (dashed)"))])
+    note = dataset_note([p for ps in points.values() for p in ps])
+    figure_note(fig, "Cocoons: chi0 = 0.4 g cm-2, R0 = 20 TV\n" + note)
+    assert "Cao et al. (LHAASO) 2023" in note and "2x the Ackermann" in note
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "Fermi-LAT (LHAASO inner region) *" in labels
+    assert text_overlaps(fig) == []
+
+
+def test_neutrino_figure_cites_icecube():
+    bands = {r"IceCube 2023, $\pi^0$": load_band("icecube-2023-pi0"),
+             r"IceCube 2023, KRA$_\gamma^5$": load_band("icecube-2023-kra5")}
+    energy = np.geomspace(100, 1e6, 20) * u.GeV
+    cocoons = 1e-7 * (energy.value / 100) ** -0.5
+    fig = plot_neutrino_bands(energy, cocoons, (2 * cocoons, 3 * cocoons), bands, note="DGE: as computed")
+    text = " ".join(t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")))
+    assert "Science 380, 1338" in text and "public release" in text and "DGE: as computed" in text
+    assert text_overlaps(fig) == []
