@@ -125,13 +125,19 @@ def ic_emissivity_matrix(electron_energy, photon_energy, gamma_energy, n_sub_pho
 
     for electron intensities J_e [GeV-1 cm-2 s-1 sr-1] at ``electron_energy`` and photon
     densities dn/dln eps [cm-3] at ``photon_energy`` (isotropic scattering)."""
+    from scipy import sparse
+
     gamma_energy = np.atleast_1d(np.asarray(gamma_energy, float))
     eps_fine, photon_w = _photon_hats(photon_energy, n_sub_photon)
     e_fine, electron_w = electron_quadrature(electron_energy, n_sub_electron)
+    photon_w, electron_t = sparse.csr_matrix(photon_w), sparse.csr_matrix(electron_w.T)
     out = np.empty((gamma_energy.size, electron_w.shape[1], photon_w.shape[1]))
     for i, eg in enumerate(gamma_energy):  # one gamma-ray energy at a time bounds the memory
-        kernel = ic_kernel(e_fine[:, None], eps_fine[None, :], eg)  # (n_e_fine, n_eps_fine)
-        out[i] = electron_w.T @ kernel @ photon_w
+        # only electrons above the gamma-ray energy contribute
+        live = e_fine > eg
+        kernel = np.zeros((e_fine.size, eps_fine.size))
+        kernel[live] = ic_kernel(e_fine[live, None], eps_fine[None, :], eg)
+        out[i] = electron_t @ (photon_w.T @ kernel.T).T
     return out
 
 
