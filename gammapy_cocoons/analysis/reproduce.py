@@ -280,8 +280,17 @@ def _figure_2(outdir, best_fit, points, dge):
             table[f"{region}_{column}"] = values * _E2I
         label = (rf"free fit: $\chi_{{c,0}}$={best_fit['chi0']:.2f}, $R_0$={best_fit['r0']:.0f} TV, "
                  f"DGE x {best_fit[norm_key]:.2f} (fitted)")
+        lines = [(best, dict(color="k", ls="--", lw=1, label=label))]
+        if dge == "embedded":  # the DGE min's components, as computed (the band is pi0 alone)
+            from .leptonic import component_seds
+
+            region_obj, scale, _ = _REGIONS[region]
+            parts = component_seds(region_obj, SED_ENERGY, scale, "min")
+            for name, color in (("pi0", "C2"), ("ic", "C3"), ("bremsstrahlung", "C4")):
+                table[f"{region}_dge_min_{name}"] = parts[name] * _E2I
+                lines.append((parts[name], dict(color=color, ls="--", lw=1, label=f"DGE min: {name}")))
         plot_sed_panel(ax, SED_ENERGY, cocoons, (cocoons + dge_min, cocoons + dge_max), points[region],
-                       title=_TITLES[region], lines=[(best, dict(color="k", ls="--", lw=1, label=label))])
+                       title=_TITLES[region], lines=lines)
     axes[0, 0].text(0.97, 0.97, r"$\chi_{c,0}$ = 0.4 g cm$^{-2}$, $R_0$ = 20 TV" + "\n" + _dge_label(dge),
                     transform=axes[0, 0].transAxes, ha="right", va="top", fontsize=8)
     _write_figure(outdir, "fig2_sed", table, fig, {
@@ -466,6 +475,10 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
         fractions = cocoon_fractions(dge=dge)
         summary["cocoon_fraction"] = [dict(zip(fractions.colnames, map(_plain, row))) for row in fractions]
         summary["data_model_ratios"] = _ratio_summary(data_model_ratios(dge=dge, points=points))
+        if dge == "embedded":
+            from .leptonic import gev_comparison
+
+            summary["leptonic_gev_comparison"] = gev_comparison()
         done(steps[8])
     summary["timings_s"] = timings
     outdir.text(json.dumps(summary, indent=2), "summary.json")
@@ -572,6 +585,10 @@ def summary_markdown(summary):
                            "data_over_dge_max_plus_cocoons")]
         lines.append(f"| {name} | {entry['n_points']}, {entry['e_min_tev']:.3g}-{entry['e_max_tev']:.3g} | "
                      + " | ".join(cells) + " |")
+    if "leptonic_gev_comparison" in summary:
+        from .leptonic import comparison_markdown
+
+        lines += ["", comparison_markdown(summary["leptonic_gev_comparison"])]
     lines += ["", "## Eqs. 9 and 10 (n_gas = 1 cm-3)", "",
               "| chi_c,0 [g cm-2] | Eq. 9 confinement time [yr] | Eq. 10 largest cocoon radius [pc] |",
               "|---|---|---|"]
