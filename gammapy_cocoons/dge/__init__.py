@@ -1,6 +1,8 @@
-"""Diffuse Galactic emission (DGE): readers for published cubes, an embedded conventional model and
-a data-driven one (the Fermi-LAT pi0 template)."""
-from .conventional import DGE_VARIANTS, ConventionalDGE, conventional_dge
+"""Diffuse Galactic emission (DGE): readers for published cubes, an embedded conventional model
+(pi0, and inverse Compton and bremsstrahlung of an electron sea) and a data-driven one (the
+Fermi-LAT pi0 template)."""
+from .conventional import DGE_COMPONENTS, DGE_VARIANTS, ConventionalDGE, conventional_dge
+from .electrons import ElectronSea, MagneticField, local_electrons
 from .crsea import DGE_SOURCES, CosmicRaySea
 from .gas import GasModel, hi4pi_columns
 from .pi0 import fermi_pi0_dge, fermi_pi0_map
@@ -9,7 +11,8 @@ from .readers import read_dge, read_hermes_cube, read_map_cube
 
 __all__ = [
     "read_dge", "read_hermes_cube", "read_map_cube",
-    "conventional_dge", "ConventionalDGE", "DGE_VARIANTS",
+    "conventional_dge", "ConventionalDGE", "DGE_VARIANTS", "DGE_COMPONENTS",
+    "ElectronSea", "MagneticField", "local_electrons",
     "fermi_pi0_dge", "fermi_pi0_map",
     "CosmicRaySea", "DGE_SOURCES", "GasModel", "hi4pi_columns", "local_spectra", "KNEE_VARIANTS",
 ]

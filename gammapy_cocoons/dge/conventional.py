@@ -369,6 +369,8 @@ class ConventionalDGE:
         image WcsGeom or HpxGeom instead.
         """
         cubes = self.component_cubes(energy, nside, secondary, geom, components)
+        if len(cubes) == 1:
+            return next(iter(cubes.values()))
         total = sum(c.data.astype(float) for c in cubes.values())
         first = next(iter(cubes.values()))
         return Map.from_geom(first.geom, data=total.astype(np.float32), unit=first.unit)

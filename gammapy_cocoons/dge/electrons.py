@@ -2,16 +2,20 @@
 
 One spectrum of e+ + e- (the DGE does not tell them apart) in total energy E [GeV]::
 
-    J(E) = K (E / 100 GeV)^-gamma  b(E; E_h, -Delta_h, w)  b(E; E_b, Delta_b, w_b)
-    b(E; E_x, Delta, w) = [1 + (E / E_x)^(1/w)]^(-Delta w)
+    J(E) = K (E / 100 GeV)^-gamma  l(E)  b(E; E_h, -Delta_h, w)  b(E; E_b, Delta_b, w_b)
+    b(E; E_x, Delta, w) = [1 + (E / E_x)^(1/w)]^(-Delta w),   l(E) = [1 + (E_l / E)^2]^(-Delta_l / 2)
 
-a hardening at E_h (~ 50 GeV, the positron excess and the electron hardening) and the TeV break
-at E_b (DAMPE 2017, H.E.S.S.). Solar modulation: the force field with one potential phi for all
-data, J(E) = J_LIS(E + phi) E^2 / (E + phi)^2 (electrons are ultra-relativistic), with the
-Gaussian prior phi = 0.6 +- 0.2 GV (the nuclei's 0.6 GV; the experiments' periods differ);
-only data above :data:`E_MIN_GEV` enter, where the modulation is <~ 20 %. Below that the LIS is
-the fitted spectrum continued (no Voyager data are bundled): uncertain by tens of percent at
-1 GeV, which the bremsstrahlung at ~1 GeV inherits.
+a hardening by Delta_l below E_l (a few GeV; its smoothness is fixed; Delta_l has the Gaussian
+prior 0.9 +- 0.3 of the injection break at ~4 GeV, from index 1.6 to 2.5, that the Galactic
+synchrotron emission requires, Strong, Orlando & Jaffe 2011, A&A 534, A54), a hardening at E_h (~ 50 GeV, the positron excess and the electron
+hardening) and the TeV break at E_b (DAMPE 2017, H.E.S.S.). Solar modulation: the force field
+with one potential phi for all data, J(E) = J_LIS(E + phi) E^2 / (E + phi)^2 (electrons are
+ultra-relativistic), with the Gaussian prior phi = 0.6 +- 0.2 GV (the nuclei's 0.6 GV; the
+experiments' periods differ); only data above :data:`E_MIN_GEV` enter, where the force field
+is a fair description (modulation <~ 40 %). Below 5 GeV the LIS is the fitted shape continued
+(no Voyager data are bundled): the 5-10 GeV points place the low-energy break only loosely and
+its size comes from the prior, so the spectrum at 1 GeV is uncertain by a factor ~2 (without
+the break it would be 3-7x higher), which the bremsstrahlung at ~1 GeV inherits.
 
 Each experiment has an energy-scale nuisance s (measured energy = (1 + s) true energy, so
 J_meas(E) = J(E / (1 + s)) / (1 + s)) with a Gaussian prior of the width it quotes for its
@@ -43,10 +47,12 @@ ELECTRON_DATA = (
 #: Gaussian prior widths of the energy-scale nuisances (fractions)
 ENERGY_SCALE_PRIORS = {"AMS-02": 0.02, "CALET": 0.02, "DAMPE": 0.015, "Fermi-LAT": 0.05, "VERITAS": 0.20}
 #: lowest energy of the fitted data [GeV]
-E_MIN_GEV = 10.0
+E_MIN_GEV = 5.0
 #: force-field prior [GV]
 PHI_PRIOR_GV = (0.6, 0.2)
-_SPECTRAL = ("log_k", "gamma", "log_e_h", "delta_h", "log_e_b", "delta_b", "w", "w_b", "phi")
+#: prior of the low-energy hardening Delta_l (Strong, Orlando & Jaffe 2011)
+DELTA_L_PRIOR = (0.9, 0.3)
+_SPECTRAL = ("log_k", "gamma", "log_e_h", "delta_h", "log_e_b", "delta_b", "w", "w_b", "phi", "log_e_l", "delta_l")
 _E_PIVOT = 100.0
 
 
@@ -57,6 +63,7 @@ def _broken(energy, e_x, delta, width):
 def _lis(p, energy):
     """J(E) [GeV-1 m-2 s-1 sr-1] for a parameter dict."""
     value = 10.0 ** p["log_k"] * (energy / _E_PIVOT) ** -p["gamma"]
+    value = value * (1.0 + (10.0 ** p["log_e_l"] / energy) ** 2) ** (-0.5 * p["delta_l"])
     value = value * _broken(energy, 10.0 ** p["log_e_h"], -p["delta_h"], p["w"])
     return value * _broken(energy, 10.0 ** p["log_e_b"], p["delta_b"], p["w_b"])
 
@@ -116,7 +123,7 @@ def electron_data():
     for name, experiment in ELECTRON_DATA:
         table = read_kiss_table(name)
         keep = (table["y"] > 0) & (table["x"] >= E_MIN_GEV) & (table["error_lo"] > 0) & (table["error_up"] > 0)
-        # x: rigidity [GV] (AMS-02) = total energy [GeV] for electrons to < 1e-8
+        # x: rigidity [GV] (AMS-02) = total energy [GeV] for electrons to < 1e-8 above 5 GeV
         out.append((experiment, table["x"][keep], table["y"][keep], table["error_lo"][keep], table["error_up"][keep]))
     return out
 
@@ -141,13 +148,14 @@ def local_electrons():
             out.append((model - y) / np.where(model > y, up, lo))
         out.append([p[f"scale.{e}"] / ENERGY_SCALE_PRIORS[e] for e in experiments])
         out.append([(p["phi"] - PHI_PRIOR_GV[0]) / PHI_PRIOR_GV[1]])
+        out.append([(p["delta_l"] - DELTA_L_PRIOR[0]) / DELTA_L_PRIOR[1]])
         return np.concatenate(out)
 
-    #        log_k  gamma  log_e_h delta_h log_e_b delta_b  w     w_b   phi
-    # the hardening between 20 and 500 GeV, the break between 300 GeV and 5 TeV (within the data)
-    start = [-2.35, 3.2, 2.0, 0.15, 2.95, 0.8, 0.3, 0.1, 0.6] + [0.0] * len(experiments)
-    lower = [-4.0, 2.5, 1.3, 0.0, 2.5, 0.0, 0.05, 0.02, 0.0] + [-0.5] * len(experiments)
-    upper = [-1.0, 4.0, 2.7, 1.0, 3.7, 3.0, 1.0, 1.0, 2.0] + [0.5] * len(experiments)
+    #        log_k  gamma  log_e_h delta_h log_e_b delta_b  w     w_b   phi  log_e_l delta_l
+    # the low break at 1-20 GeV, the hardening at 20-500 GeV, the TeV break at 300 GeV - 5 TeV
+    start = [-2.35, 3.2, 2.0, 0.15, 2.95, 0.8, 0.3, 0.1, 0.6, 0.6, 0.5] + [0.0] * len(experiments)
+    lower = [-4.0, 2.5, 1.3, 0.0, 2.5, 0.0, 0.05, 0.02, 0.0, 0.0, 0.0] + [-0.5] * len(experiments)
+    upper = [-1.0, 4.0, 2.7, 1.0, 3.7, 3.0, 1.0, 1.0, 2.0, 1.3, 2.0] + [0.5] * len(experiments)
     result = optimize.least_squares(residuals, start, bounds=(lower, upper), x_scale="jac", max_nfev=20000)
     if not result.success:
         raise RuntimeError(f"local e+e- fit failed: {result.message}")
@@ -166,7 +174,7 @@ def local_electrons():
                       "e_range_gev": (float(x.min()), float(x.max()))})
     chi2 = float(np.sum(result.fun**2))
     n_points = sum(t["n"] for t in table)
-    return LocalElectrons(p, errors, tuple(table), chi2, int(n_points - len(start) + len(experiments) + 1),
+    return LocalElectrons(p, errors, tuple(table), chi2, int(n_points - len(start) + len(experiments) + 2),
                           e_max_data=float(max(t["e_range_gev"][1] for t in table)))
 
 
