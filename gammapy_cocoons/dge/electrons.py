@@ -353,8 +353,12 @@ class ElectronSea:
         return vertical[:, None] * dist.radial(grid.r)[None, :]
 
     # -- the solution -------------------------------------------------------------------------
-    @cached_property
+    @property
     def _solution(self):
+        """(n (n_E, n_z, n_r), q (n_E,)), solved once per distinct sea in the process."""
+        return _solved(self)
+
+    def _solve(self):
         from ..constants import KPC_CM
         from ..physics.diffusionloss import solve_diffusion_loss
 
@@ -411,6 +415,11 @@ class ElectronSea:
             table = self._table[2][list(idx)] / self.local_intensity()[list(idx)][:, None, None]
             cache[idx] = (table, np.ascontiguousarray(table.reshape(table.shape[0], -1).T))
         return cache[idx]
+
+
+@lru_cache(maxsize=4)
+def _solved(sea):
+    return sea._solve()
 
 
 def _bilinear(table, r_axis, z_axis, r, z, stacked=None):
