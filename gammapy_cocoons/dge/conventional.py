@@ -398,13 +398,20 @@ class ConventionalDGE:
         return out
 
     def _gas_transmission(self, energy, image, cache):
-        """CMB transmission of the HI and H2 emission (or None if nothing is absorbed), once per cube."""
+        """CMB transmission of the HI and H2 emission (or None if nothing is absorbed), once per cube
+        (and kept for the last geometry and energies, which pi0 and bremsstrahlung share)."""
         if "t" not in cache:
+            key = (tuple(energy.to_value("GeV")), repr(image), image.data_shape, self.absorption)
+            last = getattr(self, "_last_transmission", None)
+            if last is not None and last[0] == key:
+                cache["t"] = last[1]
+                return cache["t"]
             cache["t"] = None
             absorbed = cmb_absorption_coefficient(energy.to_value("GeV")) * _MAX_PATH_KPC > 1e-6
             if self.absorption and np.any(absorbed):
                 coords = image.get_coord().skycoord.galactic
                 cache["t"] = (absorbed, self.transmission(energy.to_value("GeV")[absorbed], coords.l.deg, coords.b.deg))
+            self._last_transmission = (key, cache["t"])
         return cache["t"]
 
     def _bremsstrahlung_data(self, energy, image, transmission):

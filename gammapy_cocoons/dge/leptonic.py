@@ -91,8 +91,6 @@ class LineOfSightGrid:
 def ic_intensity(sea, gamma_energy, lon_deg, lat_deg, absorption=True):
     """IC intensity [GeV-1 cm-2 s-1 sr-1] at directions (lon, lat) [deg] (pixel centres), shape
     (n_gamma,) + lon.shape (see the module documentation)."""
-    from scipy.interpolate import RegularGridInterpolator
-
     energy = np.atleast_1d(np.asarray(gamma_energy, float))
     j = ic_emissivity(sea, energy)
     grid = sea.grid
@@ -102,11 +100,18 @@ def ic_intensity(sea, gamma_energy, lon_deg, lat_deg, absorption=True):
     padded[:, 0, :-1] = j[:, 0]
     r_axis = np.concatenate([grid.r, [grid.r_faces[-1]]])
     z_axis = np.concatenate([[0.0], grid.z, [grid.z_faces[-1]]])
-    kappa = cmb_absorption_coefficient(energy) if absorption else np.zeros(energy.size)
+    kappa = _cmb_kappa(tuple(energy)) if absorption else np.zeros(energy.size)
     sight = LineOfSightGrid(sea.sea.source_distribution.r_sun, grid.r_faces[-1], grid.z_faces[-1])
     table = sight.intensity(padded, r_axis, z_axis, kappa)
-    points = np.stack([np.mod(np.asarray(lon_deg, float), 360.0), np.abs(np.asarray(lat_deg, float))], axis=-1)
-    return np.stack([RegularGridInterpolator((_LON, _LAT), t)(points) for t in table])
+    # bilinear in (l, abs(b)) for every energy at once (one cell search, contiguous rows)
+    lon = np.mod(np.asarray(lon_deg, float), 360.0)
+    lat = np.abs(np.asarray(lat_deg, float))
+    return _bilinear(table.transpose(0, 2, 1), _LON, _LAT, lon, lat)
+
+
+@lru_cache(maxsize=8)
+def _cmb_kappa(energy):
+    return cmb_absorption_coefficient(np.array(energy))
 
 
 # -- bremsstrahlung -----------------------------------------------------------------------------
@@ -173,6 +178,28 @@ class ElectronShapes:
 
 #: HEALPix resolution of the electron-shape averages <f_k>_HI (the survey's columns are kept)
 _BREMS_NSIDE = 32
+#: finest HEALPix resolution of the bremsstrahlung H2 pixel integrals (finer pixels take their parent's mean)
+_BREMS_H2_NSIDE = 64
+
+
+def _h2_columns(tables, image):
+    """Pixel-mean H2 columns [cm-2] of the electron-weighted tables on an image geometry: exact
+    pixel integrals, on Galactic HEALPix grids finer than nside 64 those of the nside-64 parent
+    (flux-conserving; the H2 bremsstrahlung is at most ~10 % of the pi0)."""
+    import healpy as hp
+    from gammapy.maps import HpxGeom
+
+    from ..models.spatial import pixel_integrals_from_table
+
+    if image.is_hpx and image.frame == "galactic" and int(np.squeeze(image.nside)) > _BREMS_H2_NSIDE:
+        coarse = HpxGeom.create(nside=_BREMS_H2_NSIDE, nest=False, frame="galactic")
+        values = np.array([pixel_integrals_from_table(t, coarse) for t in tables]) \
+            / coarse.solid_angle().to_value("sr") * KPC_CM
+        lon, lat = hp.pix2ang(int(np.squeeze(image.nside)), image.get_idx(flat=True)[0], nest=image.nest, lonlat=True)
+        parent = hp.ang2pix(_BREMS_H2_NSIDE, lon, lat, lonlat=True)
+        return values[:, parent].reshape((-1,) + image.data_shape)
+    omega = image.solid_angle().to_value("sr")
+    return np.array([pixel_integrals_from_table(t, image) for t in tables]) / omega * KPC_CM
 
 
 def bremsstrahlung_columns(dge, electron_sea, image):
@@ -180,10 +207,9 @@ def bremsstrahlung_columns(dge, electron_sea, image):
     each (n_nodes,) + image shape: the pi0 machinery with the electrons' shapes, at a coarser
     resolution where only the (smooth) shapes enter: <f_k>_HI along the lines of sight of
     nside 32 (16 sub-directions within 3 deg of the plane), interpolated to the survey pixels
-    and multiplied by the survey's own columns; the H2 tables on a 2 deg x 0.05 deg grid."""
+    and multiplied by the survey's own columns; the H2 tables on a 2 deg x 0.05 deg grid, their
+    pixel integrals at nside <= 64 (:func:`_h2_columns`)."""
     import healpy as hp
-
-    from ..models.spatial import pixel_integrals_from_table
 
     view = copy.copy(dge)
     view.sea = ElectronShapes(electron_sea)
@@ -207,7 +233,6 @@ def bremsstrahlung_columns(dge, electron_sea, image):
     weights = dge._shared(("brems-hi", electron_sea), hi_weights)
     tables = dge._shared(("brems-h2", electron_sea), h2_tables)
     image = image.to_image()
-    omega = image.solid_angle().to_value("sr")
-    h2 = np.array([pixel_integrals_from_table(t, image) for t in tables]) / omega * KPC_CM
+    h2 = _h2_columns(tables, image)
     hi = dge._survey_on_geom(weights * dge.hi_columns, image)
     return hi, h2
