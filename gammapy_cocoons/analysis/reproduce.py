@@ -286,9 +286,10 @@ def _figure_2(outdir, best_fit, points, dge):
 
             region_obj, scale, _ = _REGIONS[region]
             parts = component_seds(region_obj, SED_ENERGY, scale, "min")
-            for name, color in (("pi0", "C2"), ("ic", "C3"), ("bremsstrahlung", "C4")):
+            for name, color, note in (("pi0", "C2", " (the band's DGE)"), ("ic", "C3", " (not in the band)"),
+                                      ("bremsstrahlung", "C4", " (not in the band)")):
                 table[f"{region}_dge_min_{name}"] = parts[name] * _E2I
-                lines.append((parts[name], dict(color=color, ls="--", lw=1, label=f"DGE min: {name}")))
+                lines.append((parts[name], dict(color=color, ls="--", lw=1, label=f"DGE min: {name}{note}")))
         plot_sed_panel(ax, SED_ENERGY, cocoons, (cocoons + dge_min, cocoons + dge_max), points[region],
                        title=_TITLES[region], lines=lines)
     axes[0, 0].text(0.97, 0.97, r"$\chi_{c,0}$ = 0.4 g cm$^{-2}$, $R_0$ = 20 TV" + "\n" + _dge_label(dge),
