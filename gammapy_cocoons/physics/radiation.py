@@ -34,7 +34,8 @@ Energy losses |dE/dt| [GeV s-1] of an electron of total energy E: IC (integral o
 kernel above, Klein-Nishina), synchrotron (4/3) sigma_T c gamma^2 B^2 / 8 pi (pitch-angle
 average), bremsstrahlung c sum_i n_i int k dsigma_i/dk dk, and ionisation of neutral H,
 7.64e-18 (3 ln gamma + 19.8) GeV s-1 per H atom cm-3 (Longair 2011, High Energy Astrophysics,
-eq. 6.? for neutral hydrogen; helium counted per bound electron).
+3rd ed., the ionisation loss of relativistic electrons in neutral hydrogen; helium counted per
+bound electron, an approximation: ionisation matters only below ~1 GeV).
 
 Internal units: GeV, cm, s. Photon fields are given as dn / d ln eps [cm-3] on a log-spaced grid
 (as :class:`~gammapy_cocoons.physics.isrf.RadiationField`), linear in ln eps between nodes.
