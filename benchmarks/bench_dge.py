@@ -10,7 +10,8 @@ once the embedded model is built; the first LHAASO inner region flux; reading th
 with read_dge against gammapy's own reader; the joint LHAASO fit with errors (one shared DGE
 norm; median of 3 in the process, after the DGE is built). In other fresh processes of the same
 run: conventional_dge("min", components=("pi0", "ic", "bremsstrahlung")) cold (the hadronic
-build, the electron sea, the IC and bremsstrahlung cubes), with its parts.
+build, the electron sea, the IC and bremsstrahlung cubes), with its parts, BLAS on one thread as
+in the command line (multi-threaded OpenBLAS stalls on busy cores: leggauss(400) 0.02 -> 2.5 s).
 """
 import argparse
 import json
@@ -72,8 +73,9 @@ print(json.dumps({"import": t1 - t0, "build": t2 - t1 - t_pi0 - t_one_node - t_f
 COLD_LEPTONS = r"""
 import json, resource, time, warnings
 warnings.filterwarnings("ignore")
-from threadpoolctl import threadpool_limits
-threadpool_limits(1)
+import numpy
+from gammapy_cocoons._threads import limit_blas_threads
+limiter = limit_blas_threads()  # BLAS on one thread, as the command line and the tests run
 from gammapy_cocoons.dge import conventional_dge
 from gammapy_cocoons.dge.conventional import default_model
 t0 = time.perf_counter()
