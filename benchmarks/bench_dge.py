@@ -12,7 +12,10 @@ envelope), with peak memory; as a baseline in the same run, the same geometry wi
 node (an energy-independent CR sea); the data-driven fermi_pi0_dge once the embedded model is
 built; the first LHAASO inner region flux; reading the HERMES example with read_dge against
 gammapy's own reader; the joint LHAASO fit with errors (one shared DGE norm; median of 3 in the
-process, after the DGE is built).
+process, after the DGE is built). In other fresh processes of the same
+run: conventional_dge("min", components=("pi0", "ic", "bremsstrahlung")) cold (the hadronic
+build, the electron sea, the IC and bremsstrahlung cubes), with its parts, BLAS on one thread as
+in the command line (multi-threaded OpenBLAS stalls on busy cores: leggauss(400) 0.02 -> 2.5 s).
 """
 import argparse
 import json
@@ -78,6 +81,30 @@ print(json.dumps({"import": t1 - t0, "build": t2 - t1 - t_pi0 - t_one_node - t_f
 """
 
 
+COLD_LEPTONS = r"""
+import json, resource, time, warnings
+warnings.filterwarnings("ignore")
+import numpy
+from gammapy_cocoons._threads import limit_blas_threads
+limiter = limit_blas_threads()  # BLAS on one thread, as the command line and the tests run
+from gammapy_cocoons.dge import conventional_dge
+from gammapy_cocoons.dge.conventional import default_model
+t0 = time.perf_counter()
+conventional_dge("min")
+t1 = time.perf_counter()
+default_model(conventional_dge.__globals__["_variant"]("min")).electron_sea._solution
+t2 = time.perf_counter()
+conventional_dge("min", components=("ic",))
+t3 = time.perf_counter()
+conventional_dge("min", components=("bremsstrahlung",))
+t4 = time.perf_counter()
+conventional_dge("min", components=("pi0", "ic", "bremsstrahlung"))
+t5 = time.perf_counter()
+print(json.dumps({"hadronic": t1 - t0, "sea": t2 - t1, "ic": t3 - t2, "brems": t4 - t3, "all": t5 - t0,
+                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -85,6 +112,9 @@ def main():
     runs = [json.loads(subprocess.run([sys.executable, "-c", COLD], capture_output=True, text=True,
                                       check=True).stdout.strip().splitlines()[-1]) for _ in range(args.repeat)]
     m = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+    leptons = [json.loads(subprocess.run([sys.executable, "-c", COLD_LEPTONS], capture_output=True, text=True,
+                                         check=True).stdout.strip().splitlines()[-1]) for _ in range(args.repeat)]
+    lm = {key: statistics.median(r[key] for r in leptons) for key in leptons[0]}
     print(f"# gammapy-cocoons DGE benchmark, medians of {args.repeat} fresh processes")
     rows = [
         ("import gammapy_cocoons + gammapy", f"{m['import']:.2f} s", ""),
@@ -97,6 +127,12 @@ def main():
         ("gammapy read_hermes_cube on the same file (baseline)", f"{m['gammapy_read']:.2f} s", ""),
         ("joint LHAASO fit (chi0, R0, one DGE norm) with errors, DGE built", f"{m['fit']:.2f} s", "< 3 s"),
         ("peak memory of the process", f"{m['maxrss_mb']:.0f} MB", "< 1 GB"),
+        ("cold conventional_dge('min', components=pi0 + ic + bremsstrahlung)", f"{lm['all']:.2f} s", "< 20 s"),
+        ("  its hadronic part (the default DGE, same process)", f"{lm['hadronic']:.2f} s", ""),
+        ("  the electron sea (losses, (r, z, E) solve)", f"{lm['sea']:.2f} s", ""),
+        ("  the IC cube (emissivities, lines of sight)", f"{lm['ic']:.2f} s", ""),
+        ("  the bremsstrahlung cube (electron-weighted gas columns)", f"{lm['brems']:.2f} s", ""),
+        ("  peak memory of that process", f"{lm['maxrss_mb']:.0f} MB", ""),
     ]
     for name, value, target in rows:
         print(f"{name:72s} {value:>9s} {target:>7s}")
