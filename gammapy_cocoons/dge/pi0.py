@@ -12,8 +12,8 @@ holds::
 with M the gamma-ray map at 1 GeV (= map / 0.95) and q the local hadronic emissivity of the
 embedded model (:class:`~.conventional.ConventionalDGE`, knee variant "min" or "max"): CR
 hardening and the knee enter through q, the morphology through the map. Neutrinos use the same
-M and c with the neutrino emissivity. Gamma rays are absorbed on the CMB with the embedded
-model's transmission (its emission-weighted <exp(-kappa s)> along each line of sight).
+M and c with the neutrino emissivity. Gamma rays are absorbed on the ISRF and the CMB with the
+embedded model's transmission (its emission-weighted <exp(-tau(s))> along each line of sight).
 
 The morphology is the Fermi-LAT one at all energies (no spectral variation across the sky, no
 source mask): a template anchored on GeV data, not a prediction at TeV.
@@ -28,7 +28,7 @@ from gammapy.maps import HpxGeom, Map, MapAxis
 from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel, TemplateSpatialModel
 
 from .._validation import choice
-from ..physics.absorption import cmb_absorption_coefficient
+from ..physics.absorption import Attenuation
 from ..physics.crosssections import SECONDARIES
 from .conventional import _DEFAULT_ENERGIES, _MAX_PATH_KPC, _quiet, _variant, default_model
 
@@ -64,7 +64,7 @@ def _cached_cube(variant, secondary, absorption):
     q = dge.emissivity(_DEFAULT_ENERGIES, secondary) / pi0_normalisation(dge, index)
     data = q[:, None] * template.data[None, :]
     if absorption and secondary == "gamma":
-        absorbed = cmb_absorption_coefficient(_DEFAULT_ENERGIES) * _MAX_PATH_KPC > 1e-6
+        absorbed = Attenuation(_DEFAULT_ENERGIES).kappa_max * _MAX_PATH_KPC > 1e-6
         geom = template.geom
         hi, h2 = (part[-1] for part in dge.gas_columns(geom))  # highest rigidity node
         coords = geom.get_coord().skycoord.galactic
