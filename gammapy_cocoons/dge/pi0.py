@@ -86,7 +86,7 @@ def fermi_pi0_dge(variant="min", secondary="gamma", absorption=True, name=None):
     secondary : str
         "gamma", "nu_per_flavour", "nu_all", or one neutrino species.
     absorption : bool
-        Absorb gamma rays on the CMB (the embedded model's transmission).
+        Absorb gamma rays on the ISRF and the CMB (the embedded model's transmission).
     name : str, optional
         Model name (default "dge-fermi-pi0-<variant>").
 
