@@ -289,8 +289,9 @@ class PopulationSample:
             # each cocoon's own transmission: per energy, a sum over the cocoons (in chunks)
             from scipy.sparse import csr_matrix
 
-            for start in range(0, self.realisation.size, _CHUNK_ABSORBED):
-                part = slice(start, start + _CHUNK_ABSORBED)
+            active = np.nonzero(weight > 0)[0]  # the cocoons seen in the region
+            for start in range(0, active.size, _CHUNK_ABSORBED):
+                part = active[start:start + _CHUNK_ABSORBED]
                 weighted = self._transmission(energy_gev.ravel(), part) * weight[part, None]
                 values = sum(table[index[part]] * (share[part, None] if np.ndim(share) else share)
                              for index, share in rows) * weighted
