@@ -286,7 +286,7 @@ class PopulationSample:
         n_rows = table.shape[0]
         out = np.zeros((self.n, table.shape[1]))
         if self._absorbed(secondary):
-            # each cocoon's own transmission: per energy, a sum over the cocoons (in chunks)
+            # each cocoon's own transmission: a sum over the cocoons seen, per realisation (in chunks)
             from scipy.sparse import csr_matrix
 
             active = np.nonzero(weight > 0)[0]  # the cocoons seen in the region
@@ -707,8 +707,8 @@ class CocoonPopulation:
         cocoons, corrected near the observer for their size and ``min_distance``.
 
         The bulk is :meth:`CocoonEmission.flux` (exact line-of-sight integrals; absorbed if the
-        emission has ``absorption=True``, the near-field correction then unabsorbed: an optical
-        depth below 0.1 over its 0.6 kpc at any energy). Within 20 radii
+        emission has ``absorption=True``, and then the correction too, with the optical depths of
+        :class:`~gammapy_cocoons.physics.absorption.PlaneDepths`). Within 20 radii
         (and within ``min_distance``) the geometry int dOmega int ds rho s^2 <1/y^2> replaces
         int dOmega int ds rho, by Gauss-Legendre quadrature over the region's own longitude and
         latitude intervals and in distance. The containment of cocoons straddling the region's
@@ -720,20 +720,25 @@ class CocoonPopulation:
         correction = self._near_field(region, near, d_min)
         geometry = self.emission.sky_integral(region).to_value("s-1 cm-2 sr")
         if self.emission.absorption and self.emission._secondary(secondary) == "gamma":
-            # the near-field correction (within ``near`` of the observer) is left unabsorbed
+            # production x (absorbed geometry + absorbed correction) / 4 pi
+            energy_gev = np.atleast_1d(self.emission._energy_gev(energy))
+            unique, inverse = np.unique(energy_gev.ravel(), return_inverse=True)
+            absorbed = self._near_field(region, near, d_min, unique)[np.ravel(inverse)].reshape(energy_gev.shape)
             unabsorbed = flux / self.emission.transmission(energy, region)
-            return flux + unabsorbed * correction / geometry
+            return flux + unabsorbed * np.reshape(absorbed, np.shape(flux)) / geometry
         return flux * (1.0 + correction / geometry)
 
-    def _near_field(self, region, near, d_min):
+    def _near_field(self, region, near, d_min, energy_gev=None):
         """int_region dOmega int_0^near ds rho [w(s) - 1] [s-1 cm-2 sr], w = s^2 <1/y^2> beyond
         d_min and 0 within it: Gauss-Legendre in longitude between the region's breaks, in
         latitude over its intervals at each longitude, and in distance between the kinks (d_min,
-        the radius, the disc's top)."""
+        the radius, the disc's top). With ``energy_gev`` (1-d), one per energy with the
+        transmission exp(-tau(s)) of each point."""
         lb = to_lb_region(region)
-        key = (lb.key, near, d_min, self.radius_kpc)
+        key = (lb.key, near, d_min, self.radius_kpc, None if energy_gev is None else energy_gev.tobytes())
         if key in self._near_cache:
             return self._near_cache[key]
+        depths = None if energy_gev is None else PlaneDepths(near, r_sun=self.distribution.r_sun)
         dist = self.distribution
         x, w = np.polynomial.legendre.leggauss(32)
         breaks = np.sort(np.concatenate([[-np.pi, np.pi], np.asarray(lb.longitude_breaks(), float)]))
@@ -753,16 +758,18 @@ class CocoonPopulation:
                             continue
                         b = 0.5 * (b1 - b0) * x + 0.5 * (b1 + b0)
                         wb = 0.5 * (b1 - b0) * w * np.cos(b)
-                        total += wl * np.sum(wb * self._distance_integral(l, b, near, d_min))
+                        values = self._distance_integral(l, b, near, d_min, depths, energy_gev)
+                        total += wl * np.tensordot(wb, values, axes=1)
         self._near_cache[key] = total / KPC_CM**2
         return self._near_cache[key]
 
-    def _distance_integral(self, l, b, near, d_min):
-        """int_0^near ds rho [w(s) - 1] along the directions (l, b[:]) [s-1 kpc-2]."""
+    def _distance_integral(self, l, b, near, d_min, depths=None, energy_gev=None):
+        """int_0^near ds rho [w(s) - 1] along the directions (l, b[:]) [s-1 kpc-2], times exp(-tau(s))
+        with ``depths`` (a PlaneDepths) at ``energy_gev``: shape (b.size,) or (b.size, n_energies)."""
         dist = self.distribution
         x, w = np.polynomial.legendre.leggauss(24)
         top = dist.h / np.maximum(np.abs(np.sin(b)), 1e-12)
-        out = np.zeros(b.size)
+        out = np.zeros(b.size) if depths is None else np.zeros((b.size, energy_gev.size))
         for k in range(b.size):
             edges = sorted({0.0, near, *(e for e in (d_min, self.radius_kpc, top[k]) if 0.0 < e < near)})
             for a, c in zip(edges[:-1], edges[1:]):
@@ -770,7 +777,13 @@ class CocoonPopulation:
                 px, py, pz = s * np.cos(b[k]) * np.cos(l), s * np.cos(b[k]) * np.sin(l), s * np.sin(b[k])
                 rho = dist.density(np.hypot(px - dist.r_sun, py), pz)
                 factor = np.where(s >= d_min, s**2 * ball_average_inverse_square(s, self.radius_kpc), 0.0) - 1.0
-                out[k] += np.sum(0.5 * (c - a) * w * rho * factor)
+                values = 0.5 * (c - a) * w * rho * factor
+                if depths is not None:
+                    tau = depths.depth(energy_gev, np.full(s.size, l), s * np.cos(b[k]), pz)
+                    values = values @ np.exp(-tau)
+                else:
+                    values = np.sum(values)
+                out[k] += values
         return out
 
 

@@ -171,8 +171,8 @@ def refine_spectra(ln_eps, density, factor=_REFINE):
 class _Basis:
     """The ISRF (optical + infrared) factorised: n(eps; R, z) = sum_m vectors[:, m] c_m(R, z).
 
-    ``table`` holds c_m on the ISRF grid, shape (z.size * r.size, rank) (z-major); ``r0, dr, z0,
-    dz`` and the sizes describe the uniform grid."""
+    ``table`` holds c_m on the ISRF grid, shape (nz * nr, rank) (z-major); ``r0, dr, nr`` and
+    ``dz, nz`` describe the uniform grid (z from 0)."""
 
     ln_eps: np.ndarray
     vectors: np.ndarray
@@ -377,8 +377,8 @@ class PlaneDepths:
     The in-plane moments of :meth:`Attenuation.plane_depths` on a polar grid around the Sun
     (longitude steps of ``l_step_deg``, projected distance steps of ``d_step`` [kpc] up to
     ``d_max``; composite Gauss-Legendre in each step), read at the nearest longitude and linearly
-    in distance: for many sources (a population) at once, to ~1e-4 in tau. Exact in z while the
-    paths stay within abs(z) <= 0.1 kpc (the ISRF grid's first z cell).
+    in distance: for many sources (a population) at once, within 2e-3 of the 3-D optical depths.
+    Exact in z while the paths stay within abs(z) <= 0.1 kpc (the ISRF grid's first z cell).
     """
 
     def __init__(self, d_max, r_sun=R_SUN_KPC, l_step_deg=0.25, d_step=0.2):
@@ -447,7 +447,7 @@ def _line_columns(lon, lat, distance, r_sun, chunk=4096):
     out = np.zeros((lon.size, basis.rank))
     inside = np.minimum(distance, _box_exit(lon, lat, r_sun, basis))
     n_steps = max(1, int(np.ceil(inside.max(initial=0.0) / _PATH_STEP_KPC)))
-    # outside: 8 steps in ln s, each with the same nodes
+    # beyond the grid: one 32-node rule in ln s (the 1 / rho^2 tail)
     xo, wo = _gauss_legendre(_PATH_NODES * 8)
     for start in range(0, lon.size, chunk):
         part = slice(start, start + chunk)
