@@ -299,13 +299,14 @@ class ConventionalDGE:
                 norm = weight.sum(axis=-1)
                 values = np.matmul(weight[:, None, :].astype(np.float32), survive)[:, 0, :].T / np.maximum(norm, 1e-300)
                 grid[k, :, part] = np.where(norm > 0, values, 1.0)
-        # bilinear in (l, abs(b)), the same weights at every energy
+        # bilinear in (l, abs(b)), the same weights at every energy; single precision (the cube's)
+        grid = grid.astype(np.float32)
         lon = np.mod(np.asarray(lon_deg, float), 360.0)
         lat = np.abs(np.asarray(lat_deg, float))
         i = np.clip(np.searchsorted(_TRANSMISSION_LON, lon, side="right") - 1, 0, _TRANSMISSION_LON.size - 2)
         j = np.clip(np.searchsorted(_TRANSMISSION_LAT, lat, side="right") - 1, 0, _TRANSMISSION_LAT.size - 2)
-        ti = (lon - _TRANSMISSION_LON[i]) / np.diff(_TRANSMISSION_LON)[i]
-        tj = (lat - _TRANSMISSION_LAT[j]) / np.diff(_TRANSMISSION_LAT)[j]
+        ti = ((lon - _TRANSMISSION_LON[i]) / np.diff(_TRANSMISSION_LON)[i]).astype(np.float32)
+        tj = ((lat - _TRANSMISSION_LAT[j]) / np.diff(_TRANSMISSION_LAT)[j]).astype(np.float32)
         n_lat = _TRANSMISSION_LAT.size
         k = i * n_lat + j  # lines are l-major
         return [(g[:, k] * (1 - ti) + g[:, k + n_lat] * ti) * (1 - tj)
