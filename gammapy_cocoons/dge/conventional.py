@@ -21,14 +21,16 @@
   ISM helium y = n_He / n_H = 0.1 in the emissivity.
 * dsigma/dE: AAfrag (p-p, p-He, He-p, He-He), each channel over its own primary range, with
   the low-energy p-p fill of :mod:`gammapy_cocoons.physics.crosssections`.
-* T: the gamma-ray transmission through the CMB (:mod:`gammapy_cocoons.physics.absorption`),
-  averaged along each line of sight with the emission as weight; neutrinos are not absorbed.
+* T: the gamma-ray transmission, pair production on the GALPROP ISRF (starlight, dust) and the
+  CMB (:mod:`gammapy_cocoons.physics.absorption`, isotropic photons), the optical depth from each
+  emitting position to the Sun averaged along each line of sight with the emission as weight;
+  neutrinos are not absorbed.
 
 Components: "pi0" (above; the default, the paper's convention) and, one argument away, the
 leptonic "ic" and "bremsstrahlung" of the electron sea (:mod:`.electrons`, :mod:`.leptonic`):
 ``ConventionalDGE(components=("pi0", "ic", "bremsstrahlung"))``; neutrinos are pi0 only.
 
-It is not DRAGON + HERMES: no spiral arms, no reacceleration, and no ISRF absorption yet. See docs/dge.md for the validation on
+It is not DRAGON + HERMES: no spiral arms and no reacceleration. See docs/dge.md for the validation on
 the Fermi-LAT pi0 template and the comparison with the TeV-PeV data.
 """
 import copy
@@ -45,7 +47,7 @@ from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel, Templat
 from .._validation import boolean, choice
 from ..constants import KPC_CM, PROTON_MASS_G
 from ..physics import skymaps
-from ..physics.absorption import cmb_absorption_coefficient
+from ..physics.absorption import Attenuation, cumulative_gauss_legendre, isrf_basis
 from ..physics.cosmicrays import HELIUM, PROTON
 from ..physics.crosssections import SECONDARIES
 from ..physics.production import _kernel_matrix, channel_grids, target_columns
@@ -70,6 +72,11 @@ _PLANE_DEG = 3.0
 _TRANSMISSION_LON = np.arange(0.0, 361.0, 2.0)
 _TRANSMISSION_LAT = np.array([0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0,
                               16.0, 24.0, 32.0, 45.0, 60.0, 75.0, 90.0])
+# samples along them: interval ends where the line crosses these heights [kpc], Gauss-Legendre
+# nodes per interval, lines per chunk of the transmission (bounds its memory)
+_TRANSMISSION_Z_BREAKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+_TRANSMISSION_NODES = 6
+_TRANSMISSION_CHUNK = 256
 # longest path through the halo [kpc]: kappa x this below 1e-6 means no absorption
 _MAX_PATH_KPC = 40.0
 # what ConventionalDGE uses of a CR sea (CosmicRaySea, RadialDeltaSea)
@@ -175,7 +182,7 @@ class ConventionalDGE:
         Add the secondaries of cosmic rays and ISM nuclei heavier than He (:mod:`.nuclear`,
         Kachelriess et al. 2014): +11 % at 10 GeV, +14 % at 1 TeV (default True).
     absorption : bool
-        Gamma-ray absorption on the CMB (default True; neutrinos are never absorbed).
+        Gamma-ray absorption on the ISRF and the CMB (default True; neutrinos are never absorbed).
     per_decade : int
         Primary-energy grid density of the emissivity integral.
     components : sequence of str
@@ -507,35 +514,56 @@ class ConventionalDGE:
 
     @cached_property
     def _emission_along_sight(self):
-        """Distances s [kpc] and emission weights (HI, H2) at the highest rigidity node along the
-        lines of sight of the transmission grid (abs(b) only: the 3-D model is symmetric in z)."""
+        """Samples along the lines of sight of the transmission grid (abs(b) only: the 3-D model is
+        symmetric in z): r, z, s [kpc], quadrature weights ws [kpc] and the emission weights (HI,
+        H2) at the highest rigidity node."""
         lon = np.radians(_TRANSMISSION_LON)
         lat = np.radians(_TRANSMISSION_LAT)
         grid_lon, grid_lat = (v.ravel() for v in np.meshgrid(lon, lat, indexing="ij"))
         r, z, s, ws = skymaps.line_of_sight_samples(
             grid_lon, grid_lat, self.sea.source_distribution.r_sun, self._r_max, self._z_max,
-            z_breaks=(0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2), n_nodes=6)
+            z_breaks=_TRANSMISSION_Z_BREAKS, n_nodes=_TRANSMISSION_NODES)
         shape = self.sea.node_shape(len(self.sea.rigidity_nodes) - 1, r, z)
-        return s, ws * shape * self.gas.hi(r, z), ws * shape * 2.0 * self.gas.h2(r, z)
+        return r, z, s, ws, ws * shape * self.gas.hi(r, z), ws * shape * 2.0 * self.gas.h2(r, z)
 
     def transmission(self, energy_gev, lon_deg, lat_deg):
-        """Emission-weighted CMB transmission <exp(-kappa s)> of the HI and the H2 emission, each of
-        shape (n_energies,) + lon.shape, bilinear in a grid of lines of sight in l and abs(b)."""
-        from scipy.interpolate import RegularGridInterpolator
+        """Emission-weighted transmission <exp(-tau(s))> of the HI and the H2 emission, each of
+        shape (n_energies,) + lon.shape, bilinear in a grid of lines of sight in l and abs(b).
 
-        energy = np.atleast_1d(np.asarray(energy_gev, float))
-        kappa = cmb_absorption_coefficient(energy)
-        s, hi, h2 = self._emission_along_sight
-        shape = (_TRANSMISSION_LON.size, _TRANSMISSION_LAT.size)
-        points = np.stack([np.mod(np.asarray(lon_deg, float), 360.0), np.abs(np.asarray(lat_deg, float))], axis=-1)
-        out = []
-        for weight in (hi, h2):
-            norm = np.maximum(weight.sum(axis=-1), 1e-300)
-            values = np.stack([(weight * np.exp(-k * s)).sum(axis=-1) / norm for k in kappa])
-            values = np.where(weight.sum(axis=-1) > 0, values, 1.0).reshape((-1,) + shape)
-            out.append(np.stack([
-                RegularGridInterpolator((_TRANSMISSION_LON, _TRANSMISSION_LAT), v)(points) for v in values]))
-        return out
+        tau(E, s) is the optical depth from the emitting gas at distance s to the Sun, pair
+        production on the GALPROP ISRF and the CMB with the absorption coefficient of each position
+        (:mod:`gammapy_cocoons.physics.absorption`), integrated along the same quadrature nodes as
+        the emission (:func:`~gammapy_cocoons.physics.absorption.cumulative_gauss_legendre`).
+        """
+        attenuation = Attenuation(np.atleast_1d(np.asarray(energy_gev, float)))
+        basis = isrf_basis()
+        r, z, s, ws, hi, h2 = self._emission_along_sight
+        n_lines = r.shape[0]
+        grid = np.ones((2, attenuation.energy.size, n_lines))
+        # tau = [columns, s] @ [coefficients, kappa_cmb], in single precision (the cube's)
+        coefficients = np.vstack([attenuation.coefficients.T, attenuation.kappa_cmb]).astype(np.float32)
+        for start in range(0, n_lines, _TRANSMISSION_CHUNK):
+            part = slice(start, start + _TRANSMISSION_CHUNK)
+            columns = cumulative_gauss_legendre(basis.at(r[part], z[part]), ws[part], _TRANSMISSION_NODES)
+            path = np.concatenate([columns, s[part, :, None]], axis=-1).astype(np.float32)
+            survive = path @ coefficients  # (lines, samples, energies)
+            np.exp(-survive, out=survive)
+            for k, weight in enumerate((hi[part], h2[part])):
+                norm = weight.sum(axis=-1)
+                values = np.matmul(weight[:, None, :].astype(np.float32), survive)[:, 0, :].T / np.maximum(norm, 1e-300)
+                grid[k, :, part] = np.where(norm > 0, values, 1.0)
+        # bilinear in (l, abs(b)), the same weights at every energy; single precision (the cube's)
+        grid = grid.astype(np.float32)
+        lon = np.mod(np.asarray(lon_deg, float), 360.0)
+        lat = np.abs(np.asarray(lat_deg, float))
+        i = np.clip(np.searchsorted(_TRANSMISSION_LON, lon, side="right") - 1, 0, _TRANSMISSION_LON.size - 2)
+        j = np.clip(np.searchsorted(_TRANSMISSION_LAT, lat, side="right") - 1, 0, _TRANSMISSION_LAT.size - 2)
+        ti = ((lon - _TRANSMISSION_LON[i]) / np.diff(_TRANSMISSION_LON)[i]).astype(np.float32)
+        tj = ((lat - _TRANSMISSION_LAT[j]) / np.diff(_TRANSMISSION_LAT)[j]).astype(np.float32)
+        n_lat = _TRANSMISSION_LAT.size
+        k = i * n_lat + j  # lines are l-major
+        return [(g[:, k] * (1 - ti) + g[:, k + n_lat] * ti) * (1 - tj)
+                + (g[:, k + 1] * (1 - ti) + g[:, k + n_lat + 1] * ti) * tj for g in grid]
 
     def _survey_on_geom(self, maps, image):
         """Pixel averages of survey-grid maps (n, npix_survey) on an image geometry."""
@@ -610,7 +638,7 @@ class ConventionalDGE:
         return out
 
     def _gas_transmission(self, energy, image, cache):
-        """CMB transmission of the HI and H2 emission (or None if nothing is absorbed), once per cube
+        """ISRF + CMB transmission of the HI and H2 emission (or None if nothing is absorbed), once per cube
         (and kept for the last geometry and energies, which pi0 and bremsstrahlung share)."""
         if "t" not in cache:
             key = (tuple(energy.to_value("GeV")), repr(image), image.data_shape, self.absorption)
@@ -619,7 +647,7 @@ class ConventionalDGE:
                 cache["t"] = last[1]
                 return cache["t"]
             cache["t"] = None
-            absorbed = cmb_absorption_coefficient(energy.to_value("GeV")) * _MAX_PATH_KPC > 1e-6
+            absorbed = Attenuation(energy.to_value("GeV")).kappa_max * _MAX_PATH_KPC > 1e-6
             if self.absorption and np.any(absorbed):
                 coords = image.get_coord().skycoord.galactic
                 cache["t"] = (absorbed, self.transmission(energy.to_value("GeV")[absorbed], coords.l.deg, coords.b.deg))

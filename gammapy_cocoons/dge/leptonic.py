@@ -3,14 +3,15 @@
 * IC: the emissivity j(E, r, z) [GeV-1 s-1 sr-1 cm-3] of the sea's J(E_e, r, z) on the GALPROP
   ISRF + CMB at every cell of the sea's grid (isotropic scattering; the Klein-Nishina kernel of
   :mod:`gammapy_cocoons.physics.radiation`), integrated along lines of sight on a grid in
-  (l, abs(b)) (2 deg in l, fine in b near the plane) with the CMB absorption exp(-kappa s)
-  inside the integral, then bilinear in (l, abs(b)) at the pixel centres. IC is smooth on the
+  (l, abs(b)) (2 deg in l, fine in b near the plane) with the pair absorption exp(-tau(s)) on the
+  ISRF and the CMB (:mod:`gammapy_cocoons.physics.absorption`, position-dependent, accumulated
+  along the same quadrature nodes) inside the integral, then bilinear in (l, abs(b)) at the pixel centres. IC is smooth on the
   scale of a pixel except within ~0.5 deg of the plane at the highest energies (electrons
   confined near their sources), where pixel-centre values stand for pixel averages.
 * Bremsstrahlung: like pi0, sum_k q_k(E) [N_HI <f_k>_HI + int f_k 2 n_H2 ds], with f_k the sea's
   shape J(E_k, r, z) / J(E_k, sun) at a few electron-energy nodes (linear in ln E_e between
   them, held beyond: above 1 TeV the bremsstrahlung is < 1 % of the pi0) and q_k the emissivity per H atom (screened cross sections on H and He) of
-  the local spectrum's share at each node; the same HI survey, 3-D gas and CMB transmission as
+  the local spectrum's share at each node; the same HI survey, 3-D gas and ISRF + CMB transmission as
   the pi0 component of :class:`~gammapy_cocoons.dge.conventional.ConventionalDGE`.
 
 Neutrinos: electrons make none; the leptonic components exist for gamma rays only.
@@ -23,7 +24,6 @@ import numpy as np
 
 from ..constants import KPC_CM
 from ..physics import radiation, skymaps
-from ..physics.absorption import cmb_absorption_coefficient
 from .electrons import ElectronSea, _bilinear
 
 __all__ = ["LEPTONIC_COMPONENTS", "ic_emissivity", "ic_intensity", "bremsstrahlung_node_emissivities",
@@ -37,6 +37,7 @@ _LON = np.arange(0.0, 361.0, 2.0)
 _LAT = np.array([0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0, 20.0,
                  25.0, 32.0, 40.0, 50.0, 60.0, 75.0, 90.0])
 _Z_BREAKS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2.4, 3.2)
+_NODES = 4  # Gauss-Legendre nodes per line-of-sight interval
 
 
 def ic_emissivity(sea, gamma_energy, chunk=400):
@@ -72,19 +73,31 @@ class LineOfSightGrid:
     r_max: float
     z_max: float
 
-    def intensity(self, emissivity_table, r_axis, z_axis, kappa, chunk=256):
-        """int ds j exp(-kappa s) [GeV-1 cm-2 s-1 sr-1] on the grid, shape (n_E, n_lon, n_lat),
-        for j tabulated as (n_E, n_z, n_r) on (z_axis, r_axis) [kpc]; kappa [kpc-1] per energy."""
+    def intensity(self, emissivity_table, r_axis, z_axis, energy=None, chunk=256):
+        """int ds j exp(-tau(s)) [GeV-1 cm-2 s-1 sr-1] on the grid, shape (n_E, n_lon, n_lat), for j
+        tabulated as (n_E, n_z, n_r) on (z_axis, r_axis) [kpc]. tau is the pair-production optical
+        depth on the ISRF and the CMB at the gamma-ray ``energy`` [GeV] (n_E; None: no absorption),
+        accumulated along the same quadrature nodes as the emission."""
+        from ..physics.absorption import Attenuation, cumulative_gauss_legendre, isrf_basis
+
         lon, lat = np.meshgrid(np.radians(_LON), np.radians(_LAT), indexing="ij")
         lon, lat = lon.ravel(), lat.ravel()
         out = np.empty((emissivity_table.shape[0], lon.size))
+        attenuation = None
+        if energy is not None:
+            attenuation = Attenuation(np.asarray(energy, float))
+            absorbed = attenuation.kappa_max * 2.0 * (self.r_sun + self.r_max) > 1e-7
+            attenuation = attenuation if np.any(absorbed) else None
         for start in range(0, lon.size, chunk):
             part = slice(start, start + chunk)
             r, z, s, ws = skymaps.line_of_sight_samples(lon[part], lat[part], self.r_sun, self.r_max, self.z_max,
-                                                        _Z_BREAKS, n_nodes=4)
+                                                        _Z_BREAKS, n_nodes=_NODES)
             values = _bilinear(emissivity_table, r_axis, z_axis, r, z)  # (n_E, n, m)
-            attenuation = np.exp(-kappa[:, None, None] * s[None])
-            out[:, part] = np.sum(values * attenuation * ws[None], axis=-1) * KPC_CM
+            if attenuation is not None:
+                columns = cumulative_gauss_legendre(isrf_basis().at(r, z), ws, _NODES)
+                depth = attenuation.depth(columns, s)  # (n, m, n_E)
+                values = values * np.exp(-np.moveaxis(depth, -1, 0))
+            out[:, part] = np.sum(values * ws[None], axis=-1) * KPC_CM
         return out.reshape(-1, _LON.size, _LAT.size)
 
 
@@ -100,18 +113,12 @@ def ic_intensity(sea, gamma_energy, lon_deg, lat_deg, absorption=True):
     padded[:, 0, :-1] = j[:, 0]
     r_axis = np.concatenate([grid.r, [grid.r_faces[-1]]])
     z_axis = np.concatenate([[0.0], grid.z, [grid.z_faces[-1]]])
-    kappa = _cmb_kappa(tuple(energy)) if absorption else np.zeros(energy.size)
     sight = LineOfSightGrid(sea.sea.source_distribution.r_sun, grid.r_faces[-1], grid.z_faces[-1])
-    table = sight.intensity(padded, r_axis, z_axis, kappa)
+    table = sight.intensity(padded, r_axis, z_axis, energy if absorption else None)
     # bilinear in (l, abs(b)) for every energy at once (one cell search, contiguous rows)
     lon = np.mod(np.asarray(lon_deg, float), 360.0)
     lat = np.abs(np.asarray(lat_deg, float))
     return _bilinear(table.transpose(0, 2, 1), _LON, _LAT, lon, lat)
-
-
-@lru_cache(maxsize=8)
-def _cmb_kappa(energy):
-    return cmb_absorption_coefficient(np.array(energy))
 
 
 # -- bremsstrahlung -----------------------------------------------------------------------------
