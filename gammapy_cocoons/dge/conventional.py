@@ -198,6 +198,7 @@ class ConventionalDGE:
                  components=("pi0",), electron_sea=None):
         self.variant = choice(variant, KNEE_VARIANTS, "variant")
         self.absorption = boolean(absorption, "absorption")
+        self.heavier_nuclei = boolean(heavier_nuclei, "heavier_nuclei")
         self.spectra = local_spectra(self.variant)
         self.helium_fraction = float(helium_fraction)
         if not 0 <= self.helium_fraction <= 1:
@@ -228,7 +229,6 @@ class ConventionalDGE:
             self.dark_gas = DarkGas.create(dark_gas, dark_gas_ratio, self)
         elif dark_gas_ratio is not None:
             raise ValueError("dark_gas_ratio needs a dust map: give dark_gas='sfd' or 'planck'")
-        self.heavier_nuclei = boolean(heavier_nuclei, "heavier_nuclei")
         self.per_decade = int(per_decade)
         self.components = _checked_components(components)
         self._electron_sea = electron_sea

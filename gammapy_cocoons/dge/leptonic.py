@@ -104,6 +104,9 @@ class LineOfSightGrid:
 def ic_intensity(sea, gamma_energy, lon_deg, lat_deg, absorption=True):
     """IC intensity [GeV-1 cm-2 s-1 sr-1] at directions (lon, lat) [deg] (pixel centres), shape
     (n_gamma,) + lon.shape (see the module documentation)."""
+    from .._validation import boolean
+
+    absorption = boolean(absorption, "absorption")
     energy = np.atleast_1d(np.asarray(gamma_energy, float))
     j = ic_emissivity(sea, energy)
     grid = sea.grid
