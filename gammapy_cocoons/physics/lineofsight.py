@@ -353,7 +353,16 @@ def solid_angle(lb_region, quadrature=DEFAULT_QUADRATURE):
     return float(total)
 
 
+#: latitudes [rad] whose crossings by a region's slanted boundary (a circle's rim) split the longitude
+#: integral: the band integral changes fastest in longitude where its end passes through the thin
+#: source disc (a few tenths of a degree thick towards the inner Galaxy, degrees nearby)
+_PLANE_CROSSINGS = np.radians([0.0, 0.1, -0.1, 0.3, -0.3, 1.0, -1.0, 3.0, -3.0, 10.0, -10.0])
+
+
 def _all_longitude_breaks(lb_region):
-    # the Galactic centre and anticentre are always interval ends: the column has a cusp at l = 0
-    breaks = np.concatenate([[-np.pi, 0.0, np.pi], np.asarray(lb_region.longitude_breaks(), float)])
+    # the Galactic centre and anticentre are always interval ends: the column has a cusp at l = 0;
+    # so are the longitudes where an interval's end crosses the disc (circles near the plane)
+    crossings = getattr(lb_region, "latitude_crossings", None)
+    extra = np.asarray(crossings(_PLANE_CROSSINGS), float) if crossings is not None else np.array([])
+    breaks = np.concatenate([[-np.pi, 0.0, np.pi], np.asarray(lb_region.longitude_breaks(), float), extra])
     return np.unique(np.clip(breaks, -np.pi, np.pi))
