@@ -249,6 +249,11 @@ class CosmicRaySea:
         if rigidity is None:
             return self.node_shape(len(self.rigidity_nodes) - 1, r, z)
         rigidity = np.asarray(rigidity, float)
-        weights = self.weights(self.diffusion_length(rigidity, _proton_beta(rigidity)))  # (n_nodes,) + shape
-        shapes = self.node_shapes(r, z)  # (n_nodes,) + shape
+        weights = self.weights(self.diffusion_length(rigidity, _proton_beta(rigidity)))
+        shapes = self.node_shapes(r, z)
+        # (n_nodes,) + rigidity.shape against (n_nodes,) + broadcast(r, z).shape: numpy broadcasting
+        # of the trailing axes, the node axis kept in front
+        ndim = max(weights.ndim, shapes.ndim) - 1
+        weights = weights.reshape(weights.shape[:1] + (1,) * (ndim - weights.ndim + 1) + weights.shape[1:])
+        shapes = shapes.reshape(shapes.shape[:1] + (1,) * (ndim - shapes.ndim + 1) + shapes.shape[1:])
         return np.sum(weights * shapes, axis=0)
