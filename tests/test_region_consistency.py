@@ -216,8 +216,11 @@ def test_errors_name_the_argument():
     from gammapy_cocoons.analysis.bcfit import fit_bc
 
     polygon = PolygonSkyRegion(SkyCoord([10, 20, 15], [0, 0, 3], unit="deg", frame="galactic"))
-    with pytest.raises(TypeError, match="region: PolygonSkyRegion"):
-        RegionFluxSpectralModel(TEMPLATE, region=polygon)
+    # a polygon is read in its tangent plane (issue 24): the flat triangle's area to 2e-3
+    assert RegionFluxSpectralModel(TEMPLATE, region=polygon).solid_angle().to_value("deg2") == \
+        pytest.approx(15.0, rel=2e-3)
+    with pytest.raises(TypeError, match="region must be a regions SkyRegion"):
+        RegionFluxSpectralModel(TEMPLATE, region="inner")
     with pytest.raises(TypeError, match="quadrature"):
         CocoonEmission(quadrature="fine")
     with pytest.raises(ValueError, match="energy must not be empty"):
