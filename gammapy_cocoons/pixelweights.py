@@ -48,7 +48,7 @@ _CACHE = OrderedDict()
 _CACHE_SIZE = 16
 #: a region the map covers to this fraction counts as covered (WCS maps: the pixel polygons'
 #: rounding); anything more is refused by region_integral
-COVERAGE_TOLERANCE = 1e-6
+COVERAGE_TOLERANCE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -195,36 +195,56 @@ class _Wcs:
 
     def _separable(self):
         """(longitude edges, latitude edges, longitude centres, latitude centres) [rad] if every pixel
-        is a box in its frame's (lon, lat) (cylindrical maps aligned with their frame), else None."""
+        is a box in its frame's (lon, lat) (cylindrical maps aligned with their frame), else None.
+        Columns beyond 180 deg of native longitude have no sky (NaN): their edges are extrapolated
+        and :meth:`_valid_columns` leaves them out."""
         x = np.arange(self.nx + 1) - 0.5
         y = np.arange(self.ny + 1) - 0.5
         rows = [0.0, 0.5 * (self.ny - 1), self.ny - 1.0]
-        columns = [0.0, 0.5 * (self.nx - 1), self.nx - 1.0]
         with np.errstate(invalid="ignore"):
             lon = [self.wcs.wcs_pix2world(x, np.full(x.size, r), 0) for r in rows]
-            lat = [self.wcs.wcs_pix2world(np.full(y.size, c), y, 0) for c in columns]
-        if not all(np.all(np.isfinite(a)) for pair in lon + lat for a in pair):
+        finite = np.isfinite(lon[1][0])
+        index = np.nonzero(finite)[0]
+        if index.size < 2 or np.any(np.diff(index) != 1) or \
+                not all(np.all(np.isfinite(lon_row[0]) == finite) for lon_row in lon):
             return None
-        lon_edges, lat_edges = np.unwrap(np.radians(lon[0][0])), np.radians(lat[0][1])
+        columns = [float(index[0]), 0.5 * (index[0] + index[-1] - 1), index[-1] - 1.0]  # columns with sky
+        with np.errstate(invalid="ignore"):
+            lat = [self.wcs.wcs_pix2world(np.full(y.size, c), y, 0) for c in columns]
+        if not all(np.all(np.isfinite(a)) for pair in lat for a in pair):
+            return None
+        lon_edges = np.full(x.size, np.nan)
+        lon_edges[finite] = np.unwrap(np.radians(lon[1][0][finite]))
+        lat_edges = np.radians(lat[0][1])
         for lon_row, lat_row in zip(lon, lat):
-            if np.max(np.abs(_wrap(np.radians(lon_row[0]) - lon_edges))) > 1e-10 or \
-                    np.ptp(lon_row[1]) > 1e-9 or np.ptp(lat_row[0]) > 1e-9 or \
+            if np.max(np.abs(_wrap(np.radians(lon_row[0][finite]) - lon_edges[finite]))) > 1e-10 or \
+                    np.ptp(lon_row[1][finite]) > 1e-9 or np.ptp(lat_row[0]) > 1e-9 or \
                     np.max(np.abs(np.radians(lat_row[1]) - lat_edges)) > 1e-10:
                 return None
-        if np.any(np.abs(lat_edges) > 0.5 * np.pi + 1e-9) or not (
-                np.all(np.diff(lon_edges) > 0) or np.all(np.diff(lon_edges) < 0)):
+        step = np.diff(lon_edges[finite])
+        if np.any(np.abs(lat_edges) > 0.5 * np.pi + 1e-9) or not (np.all(step > 0) or np.all(step < 0)):
             return None
-        lon_centres, _ = self.wcs.wcs_pix2world(np.arange(self.nx, dtype=float), np.full(self.nx, rows[1]), 0)
-        _, lat_centres = self.wcs.wcs_pix2world(np.full(self.ny, columns[1]), np.arange(self.ny, dtype=float), 0)
+        # edges without sky: continued with the mean step (only to keep the arithmetic finite)
+        lon_edges = np.interp(np.arange(x.size), index, lon_edges[finite], left=np.nan, right=np.nan)
+        mean = np.mean(step)
+        lon_edges = np.where(np.arange(x.size) < index[0], lon_edges[index[0]] + (np.arange(x.size) - index[0]) * mean,
+                             np.where(np.arange(x.size) > index[-1],
+                                      lon_edges[index[-1]] + (np.arange(x.size) - index[-1]) * mean, lon_edges))
+        with np.errstate(invalid="ignore"):
+            lon_centres, _ = self.wcs.wcs_pix2world(np.arange(self.nx, dtype=float), np.full(self.nx, rows[1]), 0)
+            _, lat_centres = self.wcs.wcs_pix2world(np.full(self.ny, np.rint(columns[1])), np.arange(self.ny, dtype=float), 0)
+        self._sky_columns = finite[:-1] & finite[1:]
+        self._first_edge = lon_edges[index[0]]
         return (lon_edges, np.clip(lat_edges, -0.5 * np.pi, 0.5 * np.pi), np.radians(lon_centres),
                 np.radians(lat_centres))
 
     def _unique_columns(self):
-        """Columns of a separable map beyond 360 deg of longitude repeat the sky: keep the first turn."""
+        """Columns with sky, and for a separable map only its first 360 deg of longitude (a map
+        wider than that would count part of the sky twice)."""
         if self.separable is None:
             return np.ones(self.nx, bool)
         lon_edges = self.separable[0]
-        return np.abs(lon_edges[1:] - lon_edges[0]) <= 2 * np.pi * (1 + 1e-12)
+        return self._sky_columns & (np.abs(lon_edges[1:] - self._first_edge) <= 2 * np.pi * (1 + 1e-12))
 
     def coarse_cells(self):
         n = self.nbx * self.nby
@@ -333,27 +353,51 @@ class _Wcs:
 
 
 def pixel_solid_angles_wcs(pixels):
-    """Exact solid angles (ny, nx) [sr] of the pixels of a :class:`_Wcs` (0 outside the projection)."""
+    """Exact solid angles (ny, nx) [sr] of the pixels of a :class:`_Wcs` (0 outside the projection).
+
+    Separable maps: dlon (sin lat2 - sin lat1). Others: the Jacobian |n . (dn/dx x dn/dy)| of the
+    projection integrated over each pixel by 2 x 2 Gauss-Legendre (central differences, 1e-3 pixel);
+    a pixel at the edge of the projection's domain keeps the spherical triangles of its corners,
+    edge midpoints and centre that lie inside it.
+    """
     if pixels.separable is not None:
         lon_edges, lat_edges = pixels.separable[:2]
         return np.abs(np.diff(np.sin(lat_edges)))[:, None] * np.abs(np.diff(lon_edges))[None, :]
     out = np.zeros((pixels.ny, pixels.nx))
-    rows = max(1, _BLOCK // (4 * pixels.nx))
-    x = np.arange(2 * pixels.nx + 1) * 0.5 - 0.5
+    rows = max(1, _BLOCK // (16 * pixels.nx))
+    g, h = 0.5 / np.sqrt(3.0), 1e-3
     for start in range(0, pixels.ny, rows):
         stop = min(start + rows, pixels.ny)
-        y = np.arange(2 * start, 2 * stop + 1) * 0.5 - 0.5
-        grid = pixels._world(*np.meshgrid(x, y))  # corners, edge midpoints and centres
-        centre = grid[1::2, 1::2]
-        ring = [grid[0:-2:2, 0:-2:2], grid[0:-2:2, 1::2], grid[0:-2:2, 2::2], grid[1::2, 2::2],
-                grid[2::2, 2::2], grid[2::2, 1::2], grid[2::2, 0:-2:2], grid[1::2, 0:-2:2]]
-        total = np.zeros(centre.shape[:2])
-        for a, b in zip(ring, ring[1:] + ring[:1]):
-            # pixels at the edge of a projection's domain keep the triangles inside it
-            area = _triangle_area(centre, a, b)
-            total += np.where(np.isfinite(area), area, 0.0)
+        x, y = np.meshgrid(np.arange(pixels.nx, dtype=float), np.arange(start, stop, dtype=float))
+        total = np.zeros(x.shape)
+        for du in (-g, g):
+            for dv in (-g, g):
+                xp, xm = pixels._world(x + du + h, y + dv), pixels._world(x + du - h, y + dv)
+                yp, ym = pixels._world(x + du, y + dv + h), pixels._world(x + du, y + dv - h)
+                n = xp + xm + yp + ym
+                n /= np.linalg.norm(n, axis=-1, keepdims=True)
+                jacobian = np.abs(np.sum(n * np.cross((xp - xm) / (2 * h), (yp - ym) / (2 * h)), axis=-1))
+                total += 0.25 * jacobian
+        partial = ~np.isfinite(total)
+        if np.any(partial):  # pixels whose centre has no sky are left out everywhere: 0
+            partial &= np.all(np.isfinite(pixels._world(x, y)), axis=-1)
+            total[~np.isfinite(total)] = 0.0
+            total[partial] = _partial_areas(pixels, x[partial], y[partial])
         out[start:stop] = total
     return out
+
+
+def _partial_areas(pixels, x, y):
+    """Solid angles of pixels at the edge of a projection's domain: the spherical triangles (centre,
+    two consecutive boundary points) whose vertices are all inside the domain."""
+    ring = [(-0.5, -0.5), (0.0, -0.5), (0.5, -0.5), (0.5, 0.0), (0.5, 0.5), (0.0, 0.5), (-0.5, 0.5), (-0.5, 0.0)]
+    centre = pixels._world(x, y)
+    points = [pixels._world(x + dx, y + dy) for dx, dy in ring]
+    total = np.zeros(x.shape)
+    for a, b in zip(points, points[1:] + points[:1]):
+        area = _triangle_area(centre, a, b)
+        total += np.where(np.isfinite(area), area, 0.0)
+    return total
 
 
 def _triangle_area(a, b, c):
@@ -410,7 +454,8 @@ def _polygon_fractions(lb, centres, outline, step):
 
     At Gauss-Legendre longitude nodes the outline bounds an interval of z = sin b, intersected
     exactly with the region's intervals; longitude pieces end at the pixel's corners, at the
-    region's longitude breaks and where the outline crosses the region's boundary (kinks). A pixel
+    region's longitude breaks, where the outline turns back in longitude and where it crosses the
+    region's boundary (kinks); the cross-section is read with the even-odd rule. A pixel
     whose outline winds around a Galactic pole holds, at every longitude, the interval from its
     outline to the pole.
     """
@@ -426,11 +471,10 @@ def _polygon_fractions(lb, centres, outline, step):
     pole = np.where(np.abs(winding) > np.pi, np.sign(centres[:, 2]), 0.0)  # +1 north, -1 south, 0 none
     lo, hi = dphi.min(axis=1), dphi.max(axis=1)
     corners = dphi[:, 0:n_vertex:step]
-    breaks = np.asarray(lb.longitude_breaks(), float)
-    candidates = [corners, _boundary_crossings(lb, lc, dphi, z)]
-    if breaks.size:
-        relative = _wrap(breaks[None, :] - lc[:, None])
-        candidates += [relative - 2 * np.pi, relative, relative + 2 * np.pi]  # a polar pixel spans 2 pi
+    # where the outline turns back in longitude the number of crossings changes (a square-root end)
+    forward = np.diff(dphi, axis=1)
+    turning = np.where(forward * np.roll(forward, 1, axis=1) <= 0, dphi[:, :-1], np.nan)
+    candidates = [corners, turning, _boundary_crossings(lb, lc, dphi, z), _breaks_within(lb, lc, lo, hi)]
     edges = np.concatenate([lo[:, None], _sorted_cuts(np.concatenate(candidates, axis=1), lo, hi), hi[:, None]],
                            axis=1)
     x, w = lineofsight._gauss_legendre(_NODES)
@@ -439,26 +483,43 @@ def _polygon_fractions(lb, centres, outline, step):
     half = 0.5 * (b - a)
     nodes = ((a + half) + half * np.sin(theta)).reshape(n, -1)  # (n, pieces x nodes)
     weights = (half * np.cos(theta) * 0.5 * np.pi * w).reshape(n, -1)
-    # the outline's z range at each node: edges of the outline crossing the node's longitude
+    # the outline's cross-section at each node (even-odd rule): the z of the outline's edges crossing
+    # the node's longitude, sorted and paired; a polar pixel's pole closes its one interval
     a_phi, b_phi = dphi[:, None, :-1], dphi[:, None, 1:]
     a_z, b_z = z[:, None, :-1], z[:, None, 1:]
     node = nodes[:, :, None]
-    crossing = ((a_phi - node) * (b_phi - node) <= 0) & (a_phi != b_phi)
+    crossing = ((a_phi <= node) & (node < b_phi)) | ((b_phi <= node) & (node < a_phi))
     with np.errstate(invalid="ignore", divide="ignore"):
-        z_cross = a_z + (b_z - a_z) * (node - a_phi) / (b_phi - a_phi)
-    z_lo = np.where(crossing, z_cross, np.inf).min(axis=2)
-    z_hi = np.where(crossing, z_cross, -np.inf).max(axis=2)
-    z_hi = np.where(pole[:, None] > 0, 1.0, z_hi)
-    z_lo = np.where(pole[:, None] < 0, -1.0, z_lo)
-    valid = np.isfinite(z_lo) & np.isfinite(z_hi)
-    z_lo, z_hi = np.where(valid, z_lo, 0.0), np.where(valid, z_hi, 0.0)
+        z_cross = np.where(crossing, a_z + (b_z - a_z) * (node - a_phi) / (b_phi - a_phi), np.nan)
+    z_cross = np.concatenate([z_cross, np.where(pole != 0, pole, np.nan)[:, None, None]
+                              * np.ones((1, nodes.shape[1], 1))], axis=2)
+    z_cross = np.sort(z_cross, axis=2)  # NaN last
+    count = int(np.max(np.sum(np.isfinite(z_cross), axis=2))) if z_cross.size else 0
+    count += count % 2
+    pairs = z_cross[:, :, :max(count, 2)].reshape(n, nodes.shape[1], -1, 2)
+    valid = np.all(np.isfinite(pairs), axis=-1)
+    z_lo, z_hi = np.where(valid, pairs[..., 0], 0.0), np.where(valid, pairs[..., 1], 0.0)  # (n, nodes, m)
     intervals = np.sin(lb.latitude_interval_array(_wrap(lc[:, None] + nodes).ravel()))
-    intervals = intervals.reshape(n, nodes.shape[1], -1, 2)
+    intervals = intervals.reshape(n, nodes.shape[1], 1, -1, 2)
     overlap = np.clip(np.minimum(z_hi[..., None], intervals[..., 1]) - np.maximum(z_lo[..., None], intervals[..., 0]),
-                      0.0, None).sum(axis=-1)
-    area = np.sum(weights * (z_hi - z_lo), axis=1)
+                      0.0, None).sum(axis=(-2, -1))
+    area = np.sum(weights * (z_hi - z_lo).sum(axis=-1), axis=1)
     inside = np.sum(weights * overlap, axis=1)
     return np.where(area > 0, inside / np.where(area > 0, area, 1.0), 0.0)
+
+
+def _breaks_within(lb, lc, lo, hi):
+    """The region's longitude breaks inside each pixel's range lc + [lo, hi] (relative to lc), NaN
+    padded (n, m): a search in the sorted breaks, so that a raster's thousand breaks stay cheap."""
+    breaks = np.unique(_wrap(np.asarray(lb.longitude_breaks(), float)))
+    if breaks.size == 0:
+        return np.full((lc.size, 1), np.nan)
+    turns = np.concatenate([breaks - 2 * np.pi, breaks, breaks + 2 * np.pi])  # a polar pixel spans 2 pi
+    start = np.searchsorted(turns, lc + lo, side="right")
+    stop = np.searchsorted(turns, lc + hi, side="left")
+    m = max(int(np.max(stop - start)), 1)
+    index = start[:, None] + np.arange(m)
+    return np.where(index < stop[:, None], turns[np.minimum(index, turns.size - 1)] - lc[:, None], np.nan)
 
 
 def _boundary_crossings(lb, lc, dphi, z, refine=4, iterations=40):

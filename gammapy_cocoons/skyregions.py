@@ -8,7 +8,7 @@ and ``CompoundSkyRegion`` built from them with ``|``, ``&`` and ``^``. :func:`ma
 "region without these parts" from those operators. Every other shape (ellipses, polygons,
 annuli, rotated or non-Galactic rectangles) is read in the tangent plane at its own centre, as
 the `regions` package draws it, and rasterised once on a fine Galactic l-b grid
-(:class:`LBRaster`, about a million cells over its bounding box): from then on it is an l-b
+(:class:`LBRaster`, half a million cells over its bounding box): from then on it is an l-b
 region like the others, so that every integral (cocoons, absorption, maps, solid angle,
 population) uses the same shape.
 
@@ -144,6 +144,33 @@ class _LBRegion:
     def longitude_breaks(self):
         return np.array([])
 
+    def boundary_circles(self):
+        """The circles the boundary lies on, as planes (unit normal n, offset c): n . x = c."""
+        return []
+
+
+def _circle_intersections(first, second):
+    """Longitudes [rad] of the points where circles of ``first`` meet circles of ``second`` (lists of
+    (n, c) planes): where a compound's latitude extent has a kink."""
+    out = []
+    for n1, c1 in first:
+        for n2, c2 in second:
+            d = float(n1 @ n2)
+            cross = np.cross(n1, n2)
+            norm2 = float(cross @ cross)
+            if norm2 < 1e-24:
+                continue
+            a, b = (c1 - c2 * d) / norm2, (c2 - c1 * d) / norm2
+            base = a * n1 + b * n2
+            t2 = (1.0 - float(base @ base)) / norm2
+            if t2 < 0:
+                continue
+            for sign in (-1.0, 1.0):
+                point = base + sign * np.sqrt(t2) * cross
+                if abs(point[2]) < 1.0 - 1e-12:
+                    out.append(np.arctan2(point[1], point[0]))
+    return np.array(out)
+
 
 class AllSky(_LBRegion):
     """The whole sky as a longitude-latitude region."""
@@ -182,6 +209,14 @@ class LBBox(_LBRegion):
         if self.half_width >= np.pi:
             return np.array([])
         return _wrap([self.l_center - self.half_width, self.l_center + self.half_width])
+
+    def boundary_circles(self):
+        circles = [(np.array([0.0, 0.0, 1.0]), np.sin(b)) for b, edge in
+                   ((self.b_min, self.b_min > -_HALF_PI), (self.b_max, self.b_max < _HALF_PI)) if edge]
+        if self.half_width < np.pi:
+            circles += [(np.array([-np.sin(e), np.cos(e), 0.0]), 0.0)
+                        for e in (self.l_center - self.half_width, self.l_center + self.half_width)]
+        return circles
 
     def latitude_interval_array(self, l):
         inside = np.abs(_wrap(np.ravel(l) - self.l_center)) <= self.half_width
@@ -235,6 +270,9 @@ class LBCircle(_LBRegion):
         half = np.arcsin(np.sin(self.radius) / np.cos(self.b0))
         return _wrap([self.l0 - half, self.l0 + half])
 
+    def boundary_circles(self):
+        return [(_unit_vectors(self.l0, self.b0), np.cos(self.radius))]
+
     def latitude_interval_array(self, l):
         # cos(sep) = sin b sin b0 + cos b cos b0 cos dl = C cos(b - phi) >= cos(radius)
         dl = np.ravel(l) - self.l0
@@ -284,7 +322,12 @@ class LBCompound(_LBRegion):
         self.key = (op.__name__, region1.key, region2.key)
 
     def longitude_breaks(self):
-        return np.concatenate([self.region1.longitude_breaks(), self.region2.longitude_breaks()])
+        """The parts' breaks and the longitudes where their boundaries meet (kinks)."""
+        crossings = _circle_intersections(self.region1.boundary_circles(), self.region2.boundary_circles())
+        return np.concatenate([self.region1.longitude_breaks(), self.region2.longitude_breaks(), crossings])
+
+    def boundary_circles(self):
+        return self.region1.boundary_circles() + self.region2.boundary_circles()
 
     def latitude_interval_array(self, l):
         return _combine(self.region1.latitude_interval_array(l), self.region2.latitude_interval_array(l), self.op)
@@ -330,8 +373,8 @@ def _lonlat(vectors):
     return np.arctan2(vectors[..., 1], vectors[..., 0]), np.arcsin(np.clip(vectors[..., 2], -1.0, 1.0))
 
 
-#: cells of a raster over its bounding box (the boundary is resolved to ~1/1000 of the size)
-RASTER_CELLS = 1_000_000
+#: cells of a raster over its bounding box (the boundary is resolved to ~1/700 of the size)
+RASTER_CELLS = 500_000
 _RASTERS = OrderedDict()
 
 
