@@ -666,16 +666,28 @@ def region_integral(sky_map, region=None, name="region"):
 
     Pixels without data (NaN) and sky the map does not cover count as uncovered; a region more
     than :data:`COVERAGE_TOLERANCE` uncovered is refused with a ValueError naming the fraction.
+    Summed in blocks of pixels in double precision (bounded memory for large cubes).
     """
     weights = pixel_weights(sky_map.geom, region)
-    n_pixels = int(np.prod(sky_map.geom.to_image().data_shape))
-    values = np.asarray(sky_map.data).reshape((-1, n_pixels))[:, weights.index]
-    missing = ~np.isfinite(values)
-    uncovered = weights.uncovered + (float(np.max(missing @ weights.weight)) if values.size else 0.0)
+    image_shape = sky_map.geom.to_image().data_shape
+    data = np.asarray(sky_map.data).reshape((-1, int(np.prod(image_shape))))
+    total = np.zeros(data.shape[0])
+    missing = np.zeros(data.shape[0])
+    block = max(1, 4 * _BLOCK // max(data.shape[0], 1))
+    for start in range(0, weights.index.size, block):
+        index, weight = weights.index[start:start + block], weights.weight[start:start + block]
+        contiguous = index.size and index[-1] - index[0] + 1 == index.size and np.all(np.diff(index) == 1)
+        values = (data[:, index[0]:index[-1] + 1] if contiguous else data[:, index]).astype(float)
+        finite = np.isfinite(values)
+        if finite.all():
+            total += values @ weight
+        else:
+            missing += (~finite) @ weight
+            total += np.where(finite, values, 0.0) @ weight
+    uncovered = weights.uncovered + float(np.max(missing, initial=0.0))
     if weights.solid_angle > 0 and uncovered > COVERAGE_TOLERANCE * weights.solid_angle:
         raise ValueError(
             f"{name} reaches beyond the map's coverage: {100 * uncovered / weights.solid_angle:.3g} % of its "
             f"{weights.solid_angle:.4g} sr has no data in the map (pixels the map lacks or NaN); use a region "
             "inside the map")
-    total = np.where(missing, 0.0, values) @ weights.weight
-    return total.reshape(sky_map.geom.data_shape[:-len(sky_map.geom.to_image().data_shape)] or ()) * sky_map.unit * u.sr
+    return total.reshape(sky_map.geom.data_shape[:-len(image_shape)]) * sky_map.unit * u.sr
