@@ -168,13 +168,17 @@ def latitude_weight(dist, d, beta1, beta2, n_latitude=8):
     return weight
 
 
-def band_integral(dist, l, beta1, beta2, quadrature=DEFAULT_QUADRATURE, kappa=None):
+def band_integral(dist, l, beta1, beta2, quadrature=DEFAULT_QUADRATURE, kappa=None, s_min=0.0):
     """int dd rho-shape(r(d, l)) W(d) for latitude bands on one side of the plane.
 
     With ``kappa`` (absorption coefficients [kpc-1], 1-d) the integrand carries exp(-kappa d)
     and the result gets a trailing axis over ``kappa``. Inside the disc the path length is
     s = sqrt(d^2 + z^2) <= d + h^2 / 2d, so exp(-kappa d) is exact to kappa h^2 / 2d (< 1e-3
     for kappa < 0.2 kpc-1).
+
+    With ``s_min`` [kpc] > 0 only the sources farther than s_min from the Sun count: at projected
+    distance d < s_min the band starts at the latitude arccos(d / s_min) (s = d / cos b), with
+    interval ends where that meets the band's edges and the disc's top.
 
     Parameters
     ----------
@@ -197,10 +201,17 @@ def band_integral(dist, l, beta1, beta2, quadrature=DEFAULT_QUADRATURE, kappa=No
     with np.errstate(divide="ignore"):
         kinks = (dist.h / np.tan(beta1), dist.h / np.tan(beta2))
     kinks = tuple(np.where(np.isfinite(k), k, 0.0) for k in kinks)
+    s_min = float(s_min)
+    if s_min > 0:
+        kinks += (s_min * np.cos(beta1), s_min * np.cos(beta2), np.full(l.shape, s_min),
+                  np.full(l.shape, np.sqrt(max(s_min**2 - dist.h**2, 0.0))))
     breakpoints = _distance_breakpoints(dist, dist.r_sun * np.cos(l), d_end, extra=kinks)
     d, wd = _piecewise_nodes(breakpoints, quadrature.n_distance)
     f = dist.radial(galactocentric_radius(dist, d, l[..., None]))
-    w_lat = latitude_weight(dist, d, beta1[..., None], beta2[..., None], quadrature.n_latitude)
+    low = beta1[..., None]
+    if s_min > 0:
+        low = np.maximum(low, np.arccos(np.clip(d / s_min, 0.0, 1.0)))
+    w_lat = latitude_weight(dist, d, low, beta2[..., None], quadrature.n_latitude)
     if kappa is None:
         return dist.norm * np.sum(wd * f * w_lat, axis=-1)
     kappa = np.atleast_1d(np.asarray(kappa, float))
@@ -268,13 +279,14 @@ def _split_bands(intervals_per_node):
     return np.array(index, dtype=int), np.array(lo, dtype=float), np.array(hi, dtype=float)
 
 
-def sky_integral(dist, lb_region, quadrature=DEFAULT_QUADRATURE, kappa=None):
+def sky_integral(dist, lb_region, quadrature=DEFAULT_QUADRATURE, kappa=None, s_min=0.0):
     """int_region dOmega int ds rho [s-1 kpc-2 sr] for a longitude-latitude region.
 
     ``lb_region`` provides ``longitude_breaks()`` (sorted, radians, within [-pi, pi]) and
     ``latitude_intervals(l)`` (per longitude, a list of (b1, b2) in radians); see
     :mod:`gammapy_cocoons.skyregions`. With ``kappa`` [kpc-1] (1-d), the integrals with the
     attenuation exp(-kappa s) along each line of sight, one per kappa (:func:`band_integral`).
+    With ``s_min`` [kpc], the sources farther than s_min only.
     """
     breaks = _all_longitude_breaks(lb_region)
     l, wl = _longitude_nodes(breaks, quadrature)
@@ -283,11 +295,11 @@ def sky_integral(dist, lb_region, quadrature=DEFAULT_QUADRATURE, kappa=None):
         kappa = np.atleast_1d(np.asarray(kappa, float))
         if index.size == 0:
             return np.zeros(kappa.size)
-        values = band_integral(dist, l[index], beta1, beta2, quadrature, kappa=kappa)
+        values = band_integral(dist, l[index], beta1, beta2, quadrature, kappa=kappa, s_min=s_min)
         return np.sum(wl[index, None] * values, axis=0)
     if index.size == 0:
         return 0.0
-    values = band_integral(dist, l[index], beta1, beta2, quadrature)
+    values = band_integral(dist, l[index], beta1, beta2, quadrature, s_min=s_min)
     return float(np.sum(wl[index] * values))
 
 
