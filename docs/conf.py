@@ -115,6 +115,18 @@ def _local_spectra_figure():
     target.mkdir(exist_ok=True)
     fig = plot_local_spectra()
     fig.savefig(target / "local_spectra.png", dpi=72)
+
+
+def _local_electrons_figure():
+    """docs/_generated/local_electrons.png: the local e+e- fit against the data it was fitted to."""
+    import matplotlib.pyplot as plt
+
+    from gammapy_cocoons.analysis.plotting import plot_local_electrons
+
+    target = Path(__file__).parent / "_generated"
+    target.mkdir(exist_ok=True)
+    fig = plot_local_electrons()
+    fig.savefig(target / "local_electrons.png", dpi=72)
     plt.close(fig)
 
 
@@ -122,3 +134,4 @@ _tutorial_pages()
 _reproduced_figures()
 _dge_validation_figure()
 _local_spectra_figure()
+_local_electrons_figure()

@@ -53,6 +53,17 @@ def _cached_sky_integral(dist, lb_region, quadrature):
     return _GEOMETRY_CACHE[key]
 
 
+def cached_transmission(dist, lb_region, quadrature, energy_gev):
+    """:func:`~gammapy_cocoons.physics.lineofsight.sky_transmission` at unique energies [GeV]
+    (1-d), cached per source distribution, region, quadrature and energies."""
+    key = (dist, quadrature, lb_region.key, "transmission", np.asarray(energy_gev, float).tobytes())
+    if key not in _GEOMETRY_CACHE:
+        _GEOMETRY_CACHE[key] = lineofsight.sky_transmission(dist, lb_region, energy_gev, quadrature)
+        if len(_GEOMETRY_CACHE) > 256:
+            _GEOMETRY_CACHE.popitem(last=False)
+    return _GEOMETRY_CACHE[key]
+
+
 class CocoonEmission:
     """Gamma rays and neutrinos from CR cocoons around Galactic sources (Ambrosone et al. 2025).
 
@@ -97,8 +108,8 @@ class CocoonEmission:
     per_decade : int
         Primary-energy grid density of Eq. 7.
     absorption : bool
-        Absorb the gamma rays on the CMB along each line of sight (:meth:`transmission`;
-        default False, the paper's Eq. 8). Neutrinos are never absorbed. The gammapy models
+        Absorb the gamma rays by pair production on the interstellar radiation field and the CMB
+        along each line of sight (:meth:`transmission`; default False, the paper's Eq. 8). Neutrinos are never absorbed. The gammapy models
         (CocoonSpectralModel x CocoonSpatialModel) factorise spectrum and morphology; their region
         fluxes take the same option as ``RegionFluxSpectralModel(..., absorption=True)``.
     """
@@ -234,22 +245,15 @@ class CocoonEmission:
 
     def transmission(self, energy, region=None):
         """Fraction of the gamma rays from the cocoons in ``region`` that survive pair production
-        on the CMB: int dOmega int ds rho exp(-kappa(E) s) / int dOmega int ds rho
-        (:mod:`gammapy_cocoons.physics.absorption`), same shape as ``energy``. 1 below ~100 TeV."""
-        from .physics.absorption import cmb_absorption_coefficient
-
+        on the interstellar radiation field and the CMB: int dOmega int ds rho exp(-tau) / int dOmega
+        int ds rho, tau the optical depth from each source to the Sun
+        (:mod:`gammapy_cocoons.physics.absorption`,
+        :func:`~gammapy_cocoons.physics.lineofsight.sky_transmission`), same shape as ``energy``.
+        1 below ~20 GeV (the pair threshold on starlight)."""
         e = self._energy_gev(energy)
         unique, inverse = np.unique(e.ravel(), return_inverse=True)
-        kappa = cmb_absorption_coefficient(unique)
-        result = np.ones(unique.size)
-        absorbed = kappa * 2.0 * self.source_distribution.r_max > 1e-7
-        if np.any(absorbed):
-            lb = to_lb_region(region)
-            total, _ = _cached_sky_integral(self.source_distribution, lb, self.quadrature)
-            if total > 0:
-                result[absorbed] = lineofsight.sky_integral(
-                    self.source_distribution, lb, self.quadrature, kappa=kappa[absorbed]) / total
-        return result[inverse].reshape(e.shape) * u.one
+        result = cached_transmission(self.source_distribution, to_lb_region(region), self.quadrature, unique)
+        return result[np.ravel(inverse)].reshape(e.shape) * u.one
 
     def intensity(self, energy, region=None, secondary="gamma"):
         """Mean intensity over ``region`` [cm-2 s-1 TeV-1 sr-1]: flux / solid angle."""

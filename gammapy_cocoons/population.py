@@ -45,6 +45,7 @@ import astropy.units as u
 from ._validation import integer, positive_value
 from .constants import C_CM_S, KPC_CM, YR_S
 from .emission import CocoonEmission
+from .physics.absorption import PlaneDepths
 from .skyregions import frame_to_galactic, to_lb_region
 
 __all__ = ["CocoonPopulation", "PopulationSample", "DEFAULT_RADIUS", "ESCAPES", "ball_average_inverse_square"]
@@ -58,6 +59,8 @@ EXPONENTIAL_AGE_LIMIT = 12.0
 _FLUX_UNIT = u.Unit("cm-2 s-1 TeV-1")
 #: realisations sampled at once (bounds the memory of realise)
 _CHUNK_COCOONS = 2_000_000
+#: cocoons whose transmissions are evaluated at once (bounds the memory of absorbed fluxes)
+_CHUNK_ABSORBED = 200_000
 
 
 def ball_average_inverse_square(d, radius):
@@ -259,10 +262,33 @@ class PopulationSample:
         tau = self.population.confinement_time(rigidity).to_value("s")
         return np.bincount(self.realisation[self.age < tau], minlength=self.n)
 
+    def _absorbed(self, secondary):
+        return self.population.emission.absorption and self.population.emission._secondary(secondary) == "gamma"
+
+    def transmission(self, energy, cocoons=slice(None)):
+        """Transmission exp(-tau) of each cocoon's gamma rays to the Sun (pair production on the
+        ISRF and the CMB, :mod:`gammapy_cocoons.physics.absorption`, from the cocoon's centre), shape
+        (n_cocoons, n_energy); ``cocoons`` selects some (an index or slice)."""
+        return self._transmission(np.atleast_1d(self.population.emission._energy_gev(energy)).ravel(), cocoons)
+
+    def _transmission(self, energy_gev, cocoons):
+        position = self.position[cocoons].astype(float)
+        depths = self._cached("depths", lambda: PlaneDepths(
+            float(np.max(np.hypot(self.position[:, 0], self.position[:, 1]), initial=0.0)),
+            r_sun=self.population.distribution.r_sun))
+        d = np.hypot(position[:, 0], position[:, 1])
+        lon = np.arctan2(position[:, 1], position[:, 0])
+        return np.exp(-depths.depth(energy_gev, lon, d, position[:, 2]))
+
     def cocoon_flux(self, energy, secondary="gamma"):
-        """Flux of every cocoon at Earth, whole sky [cm-2 s-1 TeV-1], shape (n_cocoons, n_energy)."""
+        """Flux of every cocoon at Earth, whole sky [cm-2 s-1 TeV-1], shape (n_cocoons, n_energy);
+        absorbed (:meth:`transmission`) when the emission has ``absorption=True``."""
         spectra = self.population.spectra(self.age, energy, secondary)
-        return spectra * self._weight(None)[:, None] * _FLUX_UNIT
+        flux = spectra * self._weight(None)[:, None]
+        if self._absorbed(secondary):
+            flux *= self._transmission(np.atleast_1d(self.population.emission._energy_gev(energy)).ravel(),
+                                       slice(None))
+        return flux * _FLUX_UNIT
 
     def flux(self, energy, region=None, secondary="gamma", min_distance=0 * u.kpc):
         """Total cocoon flux in ``region`` of each realisation [cm-2 s-1 TeV-1], shape (n, n_energy).
@@ -277,9 +303,24 @@ class PopulationSample:
         if d_min > 0:
             weight = np.where(self.distance >= d_min, weight, 0.0)
         rows, table = self._rows(energy_gev.ravel(), secondary)
-        # per realisation, a histogram of weights over the rows of the age table, then one product
         n_rows = table.shape[0]
         out = np.zeros((self.n, table.shape[1]))
+        if self._absorbed(secondary):
+            # each cocoon's own transmission: a sum over the cocoons seen, per realisation (in chunks)
+            from scipy.sparse import csr_matrix
+
+            active = np.nonzero(weight > 0)[0]  # the cocoons seen in the region
+            for start in range(0, active.size, _CHUNK_ABSORBED):
+                part = active[start:start + _CHUNK_ABSORBED]
+                weighted = self._transmission(energy_gev.ravel(), part) * weight[part, None]
+                values = sum(table[index[part]] * (share[part, None] if np.ndim(share) else share)
+                             for index, share in rows) * weighted
+                members = self.realisation[part]
+                indicator = csr_matrix((np.ones(members.size), (members, np.arange(members.size))),
+                                       shape=(self.n, members.size))
+                out += indicator @ values
+            return out.reshape((self.n,) + np.shape(energy_gev)) * _FLUX_UNIT
+        # per realisation, a histogram of weights over the rows of the age table, then one product
         for index, share in rows:
             flat = self.realisation.astype(np.int64) * n_rows + index
             hist = np.bincount(flat, weights=weight * share, minlength=self.n * n_rows)
@@ -700,8 +741,10 @@ class CocoonPopulation:
         int dOmega int ds rho s^2 <1/y^2> (0 within ``min_distance``), by Gauss-Legendre quadrature
         over the region's own longitude and latitude intervals and in distance. Nothing is
         subtracted, so the mean stays >= 0 where ``min_distance`` leaves little or nothing (high
-        latitudes). The containment of cocoons straddling the region's edge averages to the centre's
-        membership to first order.
+        latitudes). Absorbed if the emission has ``absorption=True``: both parts carry the
+        transmission (the line of sight's optical depths beyond ``near``, those of
+        :class:`~gammapy_cocoons.physics.absorption.PlaneDepths` within it). The containment of
+        cocoons straddling the region's edge averages to the centre's membership to first order.
         """
         flux = self.emission.flux(energy, secondary, region)
         d_min = float(positive_value(min_distance, "kpc", "min_distance", allow_zero=True))
@@ -709,29 +752,42 @@ class CocoonPopulation:
         geometry = self.emission.sky_integral(region).to_value("s-1 cm-2 sr")
         if not geometry > 0:
             return flux
+        if self.emission.absorption and self.emission._secondary(secondary) == "gamma":
+            # production x absorbed mean geometry / 4 pi: the unabsorbed flux x its ratio to the geometry
+            energy_gev = np.atleast_1d(self.emission._energy_gev(energy))
+            unique, inverse = np.unique(energy_gev.ravel(), return_inverse=True)
+            mean = self._far_field(region, near, unique) + self._near_field(region, near, d_min, unique)
+            unabsorbed = flux / self.emission.transmission(energy, region)
+            return unabsorbed * np.reshape(mean[np.ravel(inverse)], np.shape(flux)) / geometry
         mean = self._far_field(region, near) + self._near_field(region, near, d_min)
         return flux * (mean / geometry)
 
-    def _far_field(self, region, near):
-        """int_region dOmega int_near ds rho [s-1 cm-2 sr] (sources farther than ``near``)."""
+    def _far_field(self, region, near, energy_gev=None):
+        """int_region dOmega int_near ds rho [s-1 cm-2 sr] (sources farther than ``near``); with
+        ``energy_gev`` (1-d) one per energy, absorbed on the ISRF and the CMB."""
         from .physics import lineofsight
+        from .physics.absorption import Attenuation
 
         lb = to_lb_region(region)
-        key = ("far", lb.key, near)
+        key = ("far", lb.key, near, None if energy_gev is None else energy_gev.tobytes())
         if key not in self._near_cache:
-            value = lineofsight.sky_integral(self.distribution, lb, self.emission.quadrature, s_min=near)
-            self._near_cache[key] = value / KPC_CM**2
+            attenuation = None if energy_gev is None else Attenuation(energy_gev)
+            value = lineofsight.sky_integral(self.distribution, lb, self.emission.quadrature, attenuation=attenuation,
+                                             s_min=near)
+            self._near_cache[key] = np.asarray(value) / KPC_CM**2
         return self._near_cache[key]
 
-    def _near_field(self, region, near, d_min):
+    def _near_field(self, region, near, d_min, energy_gev=None):
         """int_region dOmega int_0^near ds rho w(s) [s-1 cm-2 sr], w = s^2 <1/y^2> beyond d_min and 0
         within it: Gauss-Legendre in longitude between the region's breaks, in latitude over its
         intervals at each longitude, and in distance between the kinks (d_min, the radius, the
-        disc's top)."""
+        disc's top). With ``energy_gev`` (1-d), one per energy with the transmission exp(-tau(s)) of
+        each point."""
         lb = to_lb_region(region)
-        key = (lb.key, near, d_min, self.radius_kpc)
+        key = (lb.key, near, d_min, self.radius_kpc, None if energy_gev is None else energy_gev.tobytes())
         if key in self._near_cache:
             return self._near_cache[key]
+        depths = None if energy_gev is None else PlaneDepths(near, r_sun=self.distribution.r_sun)
         dist = self.distribution
         x, w = np.polynomial.legendre.leggauss(32)
         breaks = np.sort(np.concatenate([[-np.pi, np.pi], np.asarray(lb.longitude_breaks(), float)]))
@@ -751,16 +807,18 @@ class CocoonPopulation:
                             continue
                         b = 0.5 * (b1 - b0) * x + 0.5 * (b1 + b0)
                         wb = 0.5 * (b1 - b0) * w * np.cos(b)
-                        total += wl * np.sum(wb * self._distance_integral(l, b, near, d_min))
+                        values = self._distance_integral(l, b, near, d_min, depths, energy_gev)
+                        total += wl * np.tensordot(wb, values, axes=1)
         self._near_cache[key] = total / KPC_CM**2
         return self._near_cache[key]
 
-    def _distance_integral(self, l, b, near, d_min):
-        """int_0^near ds rho w(s) along the directions (l, b[:]) [s-1 kpc-2]."""
+    def _distance_integral(self, l, b, near, d_min, depths=None, energy_gev=None):
+        """int_0^near ds rho w(s) along the directions (l, b[:]) [s-1 kpc-2], times exp(-tau(s)) with
+        ``depths`` (a PlaneDepths) at ``energy_gev``: shape (b.size,) or (b.size, n_energies)."""
         dist = self.distribution
         x, w = np.polynomial.legendre.leggauss(24)
         top = dist.h / np.maximum(np.abs(np.sin(b)), 1e-12)
-        out = np.zeros(b.size)
+        out = np.zeros(b.size) if depths is None else np.zeros((b.size, energy_gev.size))
         for k in range(b.size):
             edges = sorted({0.0, near, *(e for e in (d_min, self.radius_kpc, top[k]) if 0.0 < e < near)})
             for a, c in zip(edges[:-1], edges[1:]):
@@ -768,7 +826,13 @@ class CocoonPopulation:
                 px, py, pz = s * np.cos(b[k]) * np.cos(l), s * np.cos(b[k]) * np.sin(l), s * np.sin(b[k])
                 rho = dist.density(np.hypot(px - dist.r_sun, py), pz)
                 factor = np.where(s >= d_min, s**2 * ball_average_inverse_square(s, self.radius_kpc), 0.0)
-                out[k] += np.sum(0.5 * (c - a) * w * rho * factor)
+                values = 0.5 * (c - a) * w * rho * factor
+                if depths is not None:
+                    tau = depths.depth(energy_gev, np.full(s.size, l), s * np.cos(b[k]), pz)
+                    values = values @ np.exp(-tau)
+                else:
+                    values = np.sum(values)
+                out[k] += values
         return out
 
 

@@ -304,12 +304,28 @@ class LBCircle(_LBRegion):
         cos_sep = np.sin(b) * np.sin(self.b0) + np.cos(b) * np.cos(self.b0) * np.cos(l - self.l0)
         return np.abs(np.arccos(np.clip(cos_sep, -1.0, 1.0)) - self.radius)
 
+    def latitude_crossings(self, latitudes):
+        """Longitudes [rad] where the cap's rim crosses each of ``latitudes`` [rad] (where the ends of
+        its latitude intervals pass a given latitude; the line-of-sight integrals split there)."""
+        b = np.atleast_1d(np.asarray(latitudes, float))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cos_dl = (np.cos(self.radius) - np.sin(b) * np.sin(self.b0)) / (np.cos(b) * np.cos(self.b0))
+        dl = np.arccos(cos_dl[np.abs(cos_dl) <= 1.0])
+        return _wrap(np.concatenate([self.l0 - dl, self.l0 + dl]))
+
     def bounds(self):
         """(l_center, half_width, b_min, b_max) [rad] of a box holding the cap."""
         b_min, b_max = max(self.b0 - self.radius, -_HALF_PI), min(self.b0 + self.radius, _HALF_PI)
         if abs(self.b0) + self.radius >= _HALF_PI:
             return self.l0, np.pi, b_min, b_max
         return self.l0, float(np.arcsin(np.sin(self.radius) / np.cos(self.b0))), b_min, b_max
+
+
+def _latitude_crossings(region, latitudes):
+    """Longitudes [rad] where the ends of ``region``'s latitude intervals cross ``latitudes``: none
+    for boxes and the whole sky (their ends are parallels of constant latitude)."""
+    method = getattr(region, "latitude_crossings", None)
+    return np.array([]) if method is None else np.asarray(method(latitudes), float)
 
 
 class LBCompound(_LBRegion):
@@ -331,6 +347,11 @@ class LBCompound(_LBRegion):
 
     def latitude_interval_array(self, l):
         return _combine(self.region1.latitude_interval_array(l), self.region2.latitude_interval_array(l), self.op)
+
+    def latitude_crossings(self, latitudes):
+        """Longitudes [rad] where either part's boundary crosses one of ``latitudes`` [rad]."""
+        return np.concatenate([_latitude_crossings(self.region1, latitudes),
+                               _latitude_crossings(self.region2, latitudes)])
 
     def contains(self, l, b):
         """Membership of points (l, b) [rad]: the set operation on the parts' memberships."""

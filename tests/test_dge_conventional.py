@@ -281,7 +281,7 @@ def test_fermi_pi0_dge():
     nu = fermi_pi0_dge("min", secondary="nu_all").spatial_model.map
     gamma = model.spatial_model.map
     energy = nu.geom.axes[0].center.to_value("GeV")
-    i = int(np.argmin(np.abs(energy - 100.0)))
+    i = int(np.argmin(np.abs(energy - 10.0)))  # below the pair threshold on starlight
     ratio = nu.data[i].sum() / gamma.data[i].sum()
     # "min" is the lowest q / c of the variants at each energy, for neutrinos and gamma rays alike
     lowest = {s: min(default_model(v).emissivity(energy[[i]], s)[0] / pi0_normalisation(default_model(v), 2.71)
@@ -292,26 +292,29 @@ def test_fermi_pi0_dge():
 
 
 def test_absorption_of_the_dge():
-    """CMB absorption: nothing below 100 TeV; at 2.2 PeV the inner region keeps ~60 % (the emission
-    sits at 5-15 kpc, optical depth ~1.2 over 8.5 kpc), the outer more; neutrinos untouched."""
+    """ISRF + CMB absorption: nothing below the pair threshold, about 1 % at 10 TeV, the dust
+    infrared near 150 TeV and the CMB at 2.2 PeV, where the inner region keeps ~55 % (the
+    emission sits at 5-15 kpc), the outer more; never a gain; neutrinos untouched."""
     from gammapy.maps import HpxGeom
 
     dge = default_model("kascade-grande")
     plain = ConventionalDGE("kascade-grande", absorption=False)
     geom = HpxGeom.create(nside=32, nest=False, frame="galactic")
-    energy = np.array([1e4, 2.2e6]) * u.GeV
+    energy = np.array([10.0, 1e4, 1.5e5, 2.2e6]) * u.GeV
     absorbed, unabsorbed = dge.cube(energy, geom=geom).data, plain.cube(energy, geom=geom).data
     import healpy as hp
 
     lon, lat = hp.pix2ang(32, np.arange(hp.nside2npix(32)), lonlat=True)
     inner = (lon >= 15) & (lon < 125) & (np.abs(lat) < 5)
     outer = (lon >= 125) & (lon < 235) & (np.abs(lat) < 5)
-    assert np.allclose(absorbed[0], unabsorbed[0], rtol=1e-6)
-    flux_ratio = {name: absorbed[1][sel].sum() / unabsorbed[1][sel].sum() for name, sel in
-                  (("inner", inner), ("outer", outer))}
-    # the inner Galaxy's lines of sight are longer: more absorbed
-    assert flux_ratio["inner"] < flux_ratio["outer"] < 1.0
-    assert np.all(absorbed[1] <= unabsorbed[1] * (1 + 1e-6))
+    assert np.array_equal(absorbed[0], unabsorbed[0])
+    ratio = {name: absorbed[:, sel].sum(axis=1) / unabsorbed[:, sel].sum(axis=1) for name, sel in
+             (("inner", inner), ("outer", outer))}
+    assert 0.98 < ratio["inner"][1] < 1.0 and 0.99 < ratio["outer"][1] < 1.0
+    assert 0.5 < ratio["inner"][3] < 0.65
+    # the inner Galaxy's lines of sight are longer and its infrared denser: more absorbed
+    assert np.all(ratio["inner"][1:] < ratio["outer"][1:]) and np.all(ratio["outer"][1:] < 1.0)
+    assert np.all(absorbed <= unabsorbed * (1 + 1e-6))
     nu = dge.cube(energy, geom=geom, secondary="nu_all").data / plain.cube(energy, geom=geom, secondary="nu_all").data
     assert np.allclose(nu, 1.0, rtol=1e-6)
 
@@ -319,30 +322,37 @@ def test_absorption_of_the_dge():
 @pytest.mark.parametrize("lon, lat", [(30.0, 0.0), (180.0, 2.0), (300.0, 16.0)])
 def test_dge_transmission_against_a_direct_line_of_sight_integral(lon, lat):
     """The emission-weighted transmission at a node of its (l, b) grid against scipy.quad along the
-    same line of sight: int f n_HI exp(-kappa s) ds / int f n_HI ds (2.2 PeV, kappa = 1/7 kpc-1)."""
+    same line of sight, int f n_HI exp(-tau(s)) ds / int f n_HI ds, with tau(s) a fine cumulative
+    trapezoid of kappa(R(s), z(s)) (ISRF + CMB) at 150 TeV and 2.2 PeV."""
     from scipy import integrate
 
-    from gammapy_cocoons.physics.absorption import cmb_absorption_coefficient
+    from gammapy_cocoons.physics.absorption import absorption_coefficient
 
     dge = default_model("kascade-grande")
     sea, gas = dge.sea, dge.gas
-    kappa = cmb_absorption_coefficient(2.2e6)
+    energy = np.array([1.5e5, 2.2e6])
     l, b = np.radians(lon), np.radians(lat)
     r_sun, r_max, z_max = sea.source_distribution.r_sun, min(sea.halo_radius, gas.r_max), min(sea.halo_height, gas.z_max)
     d_exit = r_sun * np.cos(l) + np.sqrt(r_max**2 - (r_sun * np.sin(l)) ** 2)
     s_exit = min(d_exit / np.cos(b), z_max / abs(np.sin(b))) if lat else d_exit
+    path = np.linspace(0.0, s_exit, 20001)
 
-    def emission(s, attenuate):
+    def position(s):
         d, z = s * np.cos(b), s * np.sin(b)
-        r = np.sqrt(r_sun**2 + d * d - 2 * r_sun * d * np.cos(l))
-        value = sea.node_shape(len(sea.rigidity_nodes) - 1, r, z) * gas.hi(r, z)
-        return float(value) * (np.exp(-kappa * s) if attenuate else 1.0)
+        return np.sqrt(r_sun**2 + d * d - 2 * r_sun * d * np.cos(l)), z
+
+    tau = integrate.cumulative_trapezoid(absorption_coefficient(energy, *position(path)), path, initial=0, axis=-1)
+
+    def emission(s, k):
+        r, z = position(s)
+        value = float(sea.node_shape(len(sea.rigidity_nodes) - 1, r, z) * gas.hi(r, z))
+        return value * (np.exp(-np.interp(s, path, tau[k])) if k >= 0 else 1.0)
 
     points = [p for p in (0.1, 0.5, 1.0, 2.0, 5.0, r_sun * np.cos(l) / np.cos(b)) if 0 < p < s_exit]
-    expected = [integrate.quad(emission, 0.0, s_exit, args=(flag,), points=points, limit=1000, epsabs=0, epsrel=1e-5)[0]
-                for flag in (True, False)]
-    t_hi, _ = dge.transmission([2.2e6], np.array([lon]), np.array([lat]))
-    assert t_hi[0, 0] == pytest.approx(expected[0] / expected[1], rel=2e-3)
+    expected = [integrate.quad(emission, 0.0, s_exit, args=(k,), points=points, limit=1000, epsabs=0, epsrel=1e-5)[0]
+                for k in (0, 1, -1)]
+    t_hi, _ = dge.transmission(energy, np.array([lon]), np.array([lat]))
+    np.testing.assert_allclose(t_hi[:, 0], np.array(expected[:2]) / expected[2], rtol=2e-3)
 
 
 def test_ratio_map_and_validation_agree():

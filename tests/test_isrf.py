@@ -57,3 +57,14 @@ def test_bad_input(isrf):
         RadiationField(r=isrf.r, z=isrf.z, eps=isrf.eps, density={"optical": np.ones((2, 2, 2))})
     with pytest.raises(ValueError, match="increasing"):
         RadiationField(r=isrf.r[::-1], z=isrf.z, eps=isrf.eps, density={})
+
+
+def test_a_file_of_the_wrong_shape_is_refused(tmp_path):
+    from astropy.io import fits
+
+    for shape in ((2, 56, 101, 41), (56, 101, 41)):
+        path = tmp_path / f"isrf_{len(shape)}.fits"
+        fits.PrimaryHDU(np.zeros(shape, dtype=np.float32)).writeto(path)
+        with pytest.raises(ValueError, match="filename .*expected 4 axes"):
+            galprop_isrf(str(path))
+

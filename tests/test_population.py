@@ -132,6 +132,37 @@ def test_mean_equals_the_smooth_model(population, sample, region):
     assert np.all((ratio > 0.98) & (ratio <= 1.0))
 
 
+def test_absorbed_population():
+    """CocoonEmission(absorption=True): each cocoon's transmission against optical_depth from the
+    Sun to its position (3-D paths: another rule than the tabulated in-plane moments); the
+    realisation fluxes are the sum of the absorbed single fluxes; beyond 1 kpc their mean is the
+    absorbed smooth model; neutrinos untouched."""
+    from gammapy_cocoons.physics.absorption import optical_depth
+
+    energy = np.array([10.0, 150.0, 1000.0]) * u.TeV
+    emission = CocoonEmission(absorption=True, r0=2 * u.PV)
+    population = CocoonPopulation(emission, seed=4)
+    sample = population.realise(40)
+    pick = np.arange(0, sample.realisation.size, sample.realisation.size // 200)
+    x, y, z = sample.position[pick].astype(float).T
+    d = np.hypot(x, y)
+    tau = optical_depth(energy[:, None], np.arctan2(y, x) * u.rad, np.arctan2(z, d) * u.rad,
+                        np.hypot(d, z) * u.kpc).value.T
+    np.testing.assert_allclose(sample.transmission(energy)[pick], np.exp(-tau), atol=2e-3)
+    # the realisation fluxes: a sum over the absorbed cocoons of each realisation
+    single = sample.cocoon_flux(energy).value * population.containment(sample.position, LHAASO_INNER)[:, None]
+    direct = np.array([single[sample.realisation == k].sum(axis=0) for k in range(sample.n)])
+    np.testing.assert_allclose(sample.flux(energy, LHAASO_INNER).value, direct, rtol=1e-9)
+    flux = sample.flux(energy, LHAASO_INNER, min_distance=1 * u.kpc)
+    expected = population.mean_flux(energy, LHAASO_INNER, min_distance=1 * u.kpc)
+    assert np.all(np.abs(flux.mean(axis=0) - expected) < 4 * flux.std(axis=0) / np.sqrt(sample.n))
+    plain = CocoonPopulation(CocoonEmission(r0=2 * u.PV), seed=4).realise(40)
+    ratio = (sample.flux(energy, LHAASO_INNER) / plain.flux(energy, LHAASO_INNER)).value
+    assert np.all(ratio[:, 0] > 0.99) and np.all(ratio[:, 1] < 0.99) and np.all(ratio <= 1.0)
+    np.testing.assert_array_equal(sample.flux(energy, LHAASO_INNER, "nu_all").value,
+                                  plain.flux(energy, LHAASO_INNER, "nu_all").value)
+
+
 def test_exponential_escape_keeps_the_mean():
     population = CocoonPopulation(n_gas=20 * u.Unit("cm-3"), escape="exponential", seed=3)
     assert population.lifetime.to_value("yr") == pytest.approx(

@@ -133,6 +133,18 @@ def test_summary_numbers(run):
     assert f"{summary['bc_fit']['parameters']['chi0']['value']:.2f}" in text
     assert "drawn as computed" in text and "Data / model" in text
     assert "Cocoon gas: the paper's curves" in text and "mass grammage of ISM gas" in text
+    # the leptonic components: Fig. 2 carries the DGE min's components, which add up to it; the GeV
+    # comparison with Fermi-LAT data is reported
+    for region in ("inner", "outer"):
+        parts = sum(fig2[f"{region}_dge_min_{c}"].to_value(E2I) for c in ("ic", "bremsstrahlung"))
+        assert np.allclose(fig2[f"{region}_dge_min_pi0"].to_value(E2I), fig2[f"{region}_dge_min"].to_value(E2I),
+                           rtol=1e-5)
+        assert np.all(parts > 0)
+    gev = summary["leptonic_gev_comparison"]
+    assert set(gev["points"]) == {"fermi-lat-ackermann2012-inner", "fermi-lat-lhaaso-inner"}
+    for rows in gev["points"].values():
+        assert all(row[7] <= row[6] for row in rows)  # the cocoons lower data / model
+    assert "leptonic components against Fermi-LAT data" in text
 
 
 def test_neutrinos_match_the_engine(run, fiducial):

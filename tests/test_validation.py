@@ -82,6 +82,8 @@ CALLS = {
     ("analysis.reproduce", "reproduce", "overwrite"): lambda m, tmp, kw: m.reproduce(tmp / "r", **kw),
     ("analysis.reproduce", "reproduce", "progress"): lambda m, tmp, kw: m.reproduce(tmp / "r", **kw),
     ("dge.conventional", "ConventionalDGE", "absorption"): lambda m, tmp, kw: m.ConventionalDGE(**kw),
+    ("dge.conventional", "ConventionalDGE", "heavier_nuclei"): lambda m, tmp, kw: m.ConventionalDGE(**kw),
+    ("dge.leptonic", "ic_intensity", "absorption"): lambda m, tmp, kw: m.ic_intensity(None, [1.0], [0.0], [0.0], **kw),
     ("dge.pi0", "fermi_pi0_dge", "absorption"): lambda m, tmp, kw: m.fermi_pi0_dge(**kw),
     ("emission", "CocoonEmission", "absorption"): lambda m, tmp, kw: m.CocoonEmission(**kw),
     ("models.ratio", "BoronCarbonModel", "advective_floor"): lambda m, tmp, kw: m.BoronCarbonModel(**kw),

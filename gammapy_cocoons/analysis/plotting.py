@@ -4,7 +4,7 @@ import astropy.units as u
 
 __all__ = ["plot_lhaaso_fit", "plot_sed", "plot_neutrinos", "plot_bc", "plot_points", "plot_sed_panel",
            "plot_neutrino_bands", "new_figure", "save_figure", "plot_spectrum", "figure_note", "text_overlaps",
-           "plot_local_spectra"]
+           "plot_local_spectra", "plot_local_electrons"]
 
 _E2I = u.Unit("GeV cm-2 s-1 sr-1")
 
@@ -674,4 +674,31 @@ def plot_local_spectra(variants=None):
              "its own data, modulation and energy scales included): ln(model / data) / (error / data); grey: +-3. "
              "Gamma-ray data enter nowhere.", fontsize=8)
     fig.tight_layout(rect=(0, 0.045, 1, 1))
+    return fig
+
+
+def plot_local_electrons(fit=None):
+    """The local e+e- fit (:func:`~gammapy_cocoons.dge.electrons.local_electrons`) against the data
+    it was fitted to, E^3 J, each experiment through its own fitted energy scale and the modulation."""
+    import matplotlib.pyplot as plt
+
+    from ..dge.electrons import electron_data, local_electrons
+
+    fit = local_electrons() if fit is None else fit
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for color, (experiment, x, y, lo, up) in zip(("C0", "C1", "C2", "C3", "C4"), electron_data()):
+        ax.errorbar(x, x**3 * y, yerr=(x**3 * lo, x**3 * up), fmt="o", ms=3, color=color, label=experiment)
+        grid = np.geomspace(x.min(), x.max(), 200)
+        ax.plot(grid, grid**3 * fit.measured(experiment, grid), color=color, lw=0.8)
+    energy = np.geomspace(1.0, 1e5, 300)
+    ax.plot(energy, energy**3 * fit.flux(energy), color="k", lw=1.6, label="fit: local interstellar (unmodulated)")
+    row = {t["experiment"]: t for t in fit.table}
+    text = "\n".join(f"{e}: chi2/n = {t['chi2']:.0f}/{t['n']}, max pull {t['max_pull']:+.1f}, "
+                     f"scale {100 * fit.parameters['scale.' + e]:+.1f} %" for e, t in row.items())
+    ax.text(0.02, 0.03, "fitted: all points above 10 GeV; thin lines: the model through each energy scale\n" + text,
+            transform=ax.transAxes, fontsize=6.5, va="bottom")
+    ax.set(xscale="log", yscale="log", xlabel="E [GeV]", ylabel=r"$E^3 J$ [GeV$^2$ m$^{-2}$ s$^{-1}$ sr$^{-1}$]",
+           ylim=(5, 600), title="local e$^+$ + e$^-$: fit to AMS-02, CALET, DAMPE, Fermi-LAT, VERITAS")
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
     return fig

@@ -313,8 +313,18 @@ def _figure_2(outdir, best_fit, points, dge):
                                ("total_min", cocoons + dge_min), ("total_max", cocoons + dge_max),
                                ("free_fit_total", best)):
             table[f"{region}_{column}"] = values * _E2I
+        lines = [(best, dict(color="k", ls="--", lw=1, label="free fit (dashed)"))]
+        if dge == "embedded":  # the DGE min's components, as computed (the band is pi0 alone)
+            from .leptonic import component_seds
+
+            region_obj, scale, _ = _REGIONS[region]
+            parts = component_seds(region_obj, SED_ENERGY, scale, "min")
+            for name, color, note in (("pi0", "C2", " (the band's DGE)"), ("ic", "C3", " (not in the band)"),
+                                      ("bremsstrahlung", "C4", " (not in the band)")):
+                table[f"{region}_dge_min_{name}"] = parts[name] * _E2I
+                lines.append((parts[name], dict(color=color, ls="--", lw=1, label=f"DGE min: {name}{note}")))
         plot_sed_panel(ax, SED_ENERGY, cocoons, (cocoons + dge_min, cocoons + dge_max), points[region],
-                       title=_TITLES[region], lines=[(best, dict(color="k", ls="--", lw=1, label="free fit (dashed)"))])
+                       title=_TITLES[region], lines=lines)
     bound = best_fit.get("at_bound_note")
     from .plotting import figure_note
 
@@ -531,6 +541,10 @@ def _reproduce(outdir, progress, dge, points):
         fractions = cocoon_fractions(dge=dge)
         summary["cocoon_fraction"] = [dict(zip(fractions.colnames, map(_plain, row))) for row in fractions]
         summary["data_model_ratios"] = _ratio_summary(data_model_ratios(dge=dge, points=points))
+        if dge == "embedded":
+            from .leptonic import gev_comparison
+
+            summary["leptonic_gev_comparison"] = gev_comparison()
         done(steps[8])
     summary["timings_s"] = timings
     summary["figure_text_overlaps"] = outdir.overlaps
@@ -653,6 +667,10 @@ def summary_markdown(summary):
                            "data_over_dge_max_plus_cocoons")]
         lines.append(f"| {name} | {entry['n_points']}, {entry['e_min_tev']:.3g}-{entry['e_max_tev']:.3g} | "
                      + " | ".join(cells) + " |")
+    if "leptonic_gev_comparison" in summary:
+        from .leptonic import comparison_markdown
+
+        lines += ["", comparison_markdown(summary["leptonic_gev_comparison"])]
     lines += ["", "## Eqs. 9 and 10 (n_gas = 1 hydrogen atom per cm3)", "",
               "tau = chi_c,0 / (m n_gas c), m the gas mass per hydrogen atom: m_p for pure hydrogen (Eq. 9 as "
               "written), 1.4 m_p for ISM gas.", "",

@@ -21,11 +21,16 @@
   ISM helium y = n_He / n_H = 0.1 in the emissivity.
 * dsigma/dE: AAfrag (p-p, p-He, He-p, He-He), each channel over its own primary range, with
   the low-energy p-p fill of :mod:`gammapy_cocoons.physics.crosssections`.
-* T: the gamma-ray transmission through the CMB (:mod:`gammapy_cocoons.physics.absorption`),
-  averaged along each line of sight with the emission as weight; neutrinos are not absorbed.
+* T: the gamma-ray transmission, pair production on the GALPROP ISRF (starlight, dust) and the
+  CMB (:mod:`gammapy_cocoons.physics.absorption`, isotropic photons), the optical depth from each
+  emitting position to the Sun averaged along each line of sight with the emission as weight;
+  neutrinos are not absorbed.
 
-It is not DRAGON + HERMES: no spiral arms, no energy losses or reacceleration, no inverse-Compton
-or bremsstrahlung component, and no ISRF absorption yet. See docs/dge.md for the validation on
+Components: "pi0" (above; the default, the paper's convention) and, one argument away, the
+leptonic "ic" and "bremsstrahlung" of the electron sea (:mod:`.electrons`, :mod:`.leptonic`):
+``ConventionalDGE(components=("pi0", "ic", "bremsstrahlung"))``; neutrinos are pi0 only.
+
+It is not DRAGON + HERMES: no spiral arms and no reacceleration. See docs/dge.md for the validation on
 the Fermi-LAT pi0 template and the comparison with the TeV-PeV data.
 """
 import copy
@@ -42,7 +47,7 @@ from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel, Templat
 from .._validation import boolean, choice
 from ..constants import KPC_CM, PROTON_MASS_G
 from ..physics import skymaps
-from ..physics.absorption import cmb_absorption_coefficient
+from ..physics.absorption import Attenuation, cumulative_gauss_legendre, isrf_basis
 from ..physics.cosmicrays import HELIUM, PROTON
 from ..physics.crosssections import SECONDARIES
 from ..physics.production import _kernel_matrix, channel_grids, target_columns
@@ -51,12 +56,14 @@ from . import co as _co
 from .gas import GasModel, hi4pi_columns
 from .localspectra import DEFAULT_VARIANT, KNEE_VARIANTS, local_spectra
 
-__all__ = ["ConventionalDGE", "conventional_dge", "envelope_cubes", "DGE_VARIANTS", "ENVELOPES"]
+__all__ = ["ConventionalDGE", "conventional_dge", "envelope_cubes", "DGE_VARIANTS", "ENVELOPES", "DGE_COMPONENTS"]
 
 #: the envelopes of the knee variants (the paper's "base min / base max")
 ENVELOPES = ("min", "max")
 #: what :func:`conventional_dge` accepts: an envelope or one knee variant
 DGE_VARIANTS = ENVELOPES + tuple(KNEE_VARIANTS)
+#: emission components: pi0 decay (the default) and the electron sea's IC and bremsstrahlung
+DGE_COMPONENTS = ("pi0", "ic", "bremsstrahlung")
 _SPECIES = (("H", PROTON), ("He", HELIUM))
 _HI_NSIDE = 64
 # |b| below which the HI weights are averaged over 16 sub-directions of each survey pixel
@@ -65,6 +72,11 @@ _PLANE_DEG = 3.0
 _TRANSMISSION_LON = np.arange(0.0, 361.0, 2.0)
 _TRANSMISSION_LAT = np.array([0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0,
                               16.0, 24.0, 32.0, 45.0, 60.0, 75.0, 90.0])
+# samples along them: interval ends where the line crosses these heights [kpc], Gauss-Legendre
+# nodes per interval, lines per chunk of the transmission (bounds its memory)
+_TRANSMISSION_Z_BREAKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+_TRANSMISSION_NODES = 6
+_TRANSMISSION_CHUNK = 256
 # longest path through the halo [kpc]: kappa x this below 1e-6 means no absorption
 _MAX_PATH_KPC = 40.0
 # what ConventionalDGE uses of a CR sea (CosmicRaySea, RadialDeltaSea)
@@ -89,6 +101,23 @@ def _checked_energy(energy_gev):
     if energy.size == 0 or energy.ndim != 1 or not np.all((energy >= lo) & (energy <= hi)):
         raise ValueError(f"energy must be a non-empty 1-d array within {lo:g} - {hi:g} GeV, got {energy_gev!r}")
     return energy
+
+
+def _checked_components(components, secondary="gamma"):
+    """A validated tuple of component names (neutrinos: pi0 only)."""
+    if isinstance(components, str):
+        components = (components,)
+    try:
+        components = tuple(components)
+    except TypeError:
+        raise ValueError(f"components must be a sequence of names from {DGE_COMPONENTS}, got {components!r}") from None
+    if not components or len(set(components)) != len(components) \
+            or any(not isinstance(c, str) or c not in DGE_COMPONENTS for c in components):
+        raise ValueError(f"components must be a non-empty selection (no repeats) of {DGE_COMPONENTS}, got {components!r}")
+    if secondary != "gamma" and components != ("pi0",):
+        raise ValueError(f"components must be ('pi0',) for neutrinos ({secondary!r}): electrons make no neutrinos, "
+                         f"got {components!r}")
+    return tuple(c for c in DGE_COMPONENTS if c in components)
 
 
 def _hi_survey(hi_columns):
@@ -153,16 +182,23 @@ class ConventionalDGE:
         Add the secondaries of cosmic rays and ISM nuclei heavier than He (:mod:`.nuclear`,
         Kachelriess et al. 2014): +11 % at 10 GeV, +14 % at 1 TeV (default True).
     absorption : bool
-        Gamma-ray absorption on the CMB (default True; neutrinos are never absorbed).
+        Gamma-ray absorption on the ISRF and the CMB (default True; neutrinos are never absorbed).
     per_decade : int
         Primary-energy grid density of the emissivity integral.
+    components : sequence of str
+        Emission components of the gamma-ray cubes, from :data:`DGE_COMPONENTS`: "pi0" (default,
+        the paper's convention), "ic", "bremsstrahlung" (the electron sea, :mod:`.leptonic`).
+    electron_sea : ElectronSea, optional
+        The electron sea of the leptonic components (default: the one of this CR sea and gas).
     """
 
     def __init__(self, variant=DEFAULT_VARIANT, helium_fraction=0.1, gas=None, sea=None, hi_columns="hi4pi",
                  absorption=True, per_decade=32, hi_spin_temperature=None, x_co=_co.X_CO_BOLATTO2013,
-                 co_survey="dame2001", dark_gas="planck", dark_gas_ratio=None, heavier_nuclei=True):
+                 co_survey="dame2001", dark_gas="planck", dark_gas_ratio=None, heavier_nuclei=True,
+                 components=("pi0",), electron_sea=None):
         self.variant = choice(variant, KNEE_VARIANTS, "variant")
         self.absorption = boolean(absorption, "absorption")
+        self.heavier_nuclei = boolean(heavier_nuclei, "heavier_nuclei")
         self.spectra = local_spectra(self.variant)
         self.helium_fraction = float(helium_fraction)
         if not 0 <= self.helium_fraction <= 1:
@@ -193,8 +229,21 @@ class ConventionalDGE:
             self.dark_gas = DarkGas.create(dark_gas, dark_gas_ratio, self)
         elif dark_gas_ratio is not None:
             raise ValueError("dark_gas_ratio needs a dust map: give dark_gas='sfd' or 'planck'")
-        self.heavier_nuclei = boolean(heavier_nuclei, "heavier_nuclei")
         self.per_decade = int(per_decade)
+        self.components = _checked_components(components)
+        self._electron_sea = electron_sea
+        if electron_sea is not None:
+            from .electrons import ElectronSea
+
+            if not isinstance(electron_sea, ElectronSea):
+                raise ValueError(f"electron_sea must be an ElectronSea, got {electron_sea!r}")
+
+    @property
+    def electron_sea(self):
+        """The electron sea of the leptonic components (built on first use, shared per CR sea and gas)."""
+        if self._electron_sea is None:
+            self._electron_sea = _shared_electron_sea(self.sea, self.gas, self.helium_fraction)
+        return self._electron_sea
 
     # -- spectra ------------------------------------------------------------------------------
     def node_emissivities(self, energy_gev, secondary="gamma"):
@@ -226,9 +275,15 @@ class ConventionalDGE:
 
     def emissivity_components(self):
         """The gamma-ray emissivities per H atom at the Sun by process: {name: q(E [GeV]) [GeV-1 s-1
-        sr-1]}. "pion": pi0 decay of H, He and heavier nuclei (if ``heavier_nuclei``). A leptonic
-        component (bremsstrahlung) joins this dictionary when the DGE gets an electron sea."""
-        return {"pion": lambda energy: self.emissivity(energy, "gamma")}
+        sr-1]}. "pion": pi0 decay of H, He and heavier nuclei (if ``heavier_nuclei``);
+        "bremsstrahlung": the local electrons and positrons of :attr:`electron_sea` on the same gas
+        (H and He, screened cross sections; :mod:`.leptonic`)."""
+        def bremsstrahlung(energy):
+            from .leptonic import bremsstrahlung_node_emissivities
+
+            return bremsstrahlung_node_emissivities(self.electron_sea, _checked_energy(energy)).sum(axis=0)
+
+        return {"pion": lambda energy: self.emissivity(energy, "gamma"), "bremsstrahlung": bremsstrahlung}
 
     def local_emissivity(self, energy, components=("pion",)):
         """The local gamma-ray emissivity per H atom, dq/dE [s-1 sr-1 GeV-1], at the Sun.
@@ -465,35 +520,56 @@ class ConventionalDGE:
 
     @cached_property
     def _emission_along_sight(self):
-        """Distances s [kpc] and emission weights (HI, H2) at the highest rigidity node along the
-        lines of sight of the transmission grid (abs(b) only: the 3-D model is symmetric in z)."""
+        """Samples along the lines of sight of the transmission grid (abs(b) only: the 3-D model is
+        symmetric in z): r, z, s [kpc], quadrature weights ws [kpc] and the emission weights (HI,
+        H2) at the highest rigidity node."""
         lon = np.radians(_TRANSMISSION_LON)
         lat = np.radians(_TRANSMISSION_LAT)
         grid_lon, grid_lat = (v.ravel() for v in np.meshgrid(lon, lat, indexing="ij"))
         r, z, s, ws = skymaps.line_of_sight_samples(
             grid_lon, grid_lat, self.sea.source_distribution.r_sun, self._r_max, self._z_max,
-            z_breaks=(0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2), n_nodes=6)
+            z_breaks=_TRANSMISSION_Z_BREAKS, n_nodes=_TRANSMISSION_NODES)
         shape = self.sea.node_shape(len(self.sea.rigidity_nodes) - 1, r, z)
-        return s, ws * shape * self.gas.hi(r, z), ws * shape * 2.0 * self.gas.h2(r, z)
+        return r, z, s, ws, ws * shape * self.gas.hi(r, z), ws * shape * 2.0 * self.gas.h2(r, z)
 
     def transmission(self, energy_gev, lon_deg, lat_deg):
-        """Emission-weighted CMB transmission <exp(-kappa s)> of the HI and the H2 emission, each of
-        shape (n_energies,) + lon.shape, bilinear in a grid of lines of sight in l and abs(b)."""
-        from scipy.interpolate import RegularGridInterpolator
+        """Emission-weighted transmission <exp(-tau(s))> of the HI and the H2 emission, each of
+        shape (n_energies,) + lon.shape, bilinear in a grid of lines of sight in l and abs(b).
 
-        energy = np.atleast_1d(np.asarray(energy_gev, float))
-        kappa = cmb_absorption_coefficient(energy)
-        s, hi, h2 = self._emission_along_sight
-        shape = (_TRANSMISSION_LON.size, _TRANSMISSION_LAT.size)
-        points = np.stack([np.mod(np.asarray(lon_deg, float), 360.0), np.abs(np.asarray(lat_deg, float))], axis=-1)
-        out = []
-        for weight in (hi, h2):
-            norm = np.maximum(weight.sum(axis=-1), 1e-300)
-            values = np.stack([(weight * np.exp(-k * s)).sum(axis=-1) / norm for k in kappa])
-            values = np.where(weight.sum(axis=-1) > 0, values, 1.0).reshape((-1,) + shape)
-            out.append(np.stack([
-                RegularGridInterpolator((_TRANSMISSION_LON, _TRANSMISSION_LAT), v)(points) for v in values]))
-        return out
+        tau(E, s) is the optical depth from the emitting gas at distance s to the Sun, pair
+        production on the GALPROP ISRF and the CMB with the absorption coefficient of each position
+        (:mod:`gammapy_cocoons.physics.absorption`), integrated along the same quadrature nodes as
+        the emission (:func:`~gammapy_cocoons.physics.absorption.cumulative_gauss_legendre`).
+        """
+        attenuation = Attenuation(np.atleast_1d(np.asarray(energy_gev, float)))
+        basis = isrf_basis()
+        r, z, s, ws, hi, h2 = self._emission_along_sight
+        n_lines = r.shape[0]
+        grid = np.ones((2, attenuation.energy.size, n_lines))
+        # tau = [columns, s] @ [coefficients, kappa_cmb], in single precision (the cube's)
+        coefficients = np.vstack([attenuation.coefficients.T, attenuation.kappa_cmb]).astype(np.float32)
+        for start in range(0, n_lines, _TRANSMISSION_CHUNK):
+            part = slice(start, start + _TRANSMISSION_CHUNK)
+            columns = cumulative_gauss_legendre(basis.at(r[part], z[part]), ws[part], _TRANSMISSION_NODES)
+            path = np.concatenate([columns, s[part, :, None]], axis=-1).astype(np.float32)
+            survive = path @ coefficients  # (lines, samples, energies)
+            np.exp(-survive, out=survive)
+            for k, weight in enumerate((hi[part], h2[part])):
+                norm = weight.sum(axis=-1)
+                values = np.matmul(weight[:, None, :].astype(np.float32), survive)[:, 0, :].T / np.maximum(norm, 1e-300)
+                grid[k, :, part] = np.where(norm > 0, values, 1.0)
+        # bilinear in (l, abs(b)), the same weights at every energy; single precision (the cube's)
+        grid = grid.astype(np.float32)
+        lon = np.mod(np.asarray(lon_deg, float), 360.0)
+        lat = np.abs(np.asarray(lat_deg, float))
+        i = np.clip(np.searchsorted(_TRANSMISSION_LON, lon, side="right") - 1, 0, _TRANSMISSION_LON.size - 2)
+        j = np.clip(np.searchsorted(_TRANSMISSION_LAT, lat, side="right") - 1, 0, _TRANSMISSION_LAT.size - 2)
+        ti = ((lon - _TRANSMISSION_LON[i]) / np.diff(_TRANSMISSION_LON)[i]).astype(np.float32)
+        tj = ((lat - _TRANSMISSION_LAT[j]) / np.diff(_TRANSMISSION_LAT)[j]).astype(np.float32)
+        n_lat = _TRANSMISSION_LAT.size
+        k = i * n_lat + j  # lines are l-major
+        return [(g[:, k] * (1 - ti) + g[:, k + n_lat] * ti) * (1 - tj)
+                + (g[:, k + 1] * (1 - ti) + g[:, k + n_lat + 1] * ti) * tj for g in grid]
 
     def _survey_on_geom(self, maps, image):
         """Pixel averages of survey-grid maps (n, npix_survey) on an image geometry."""
@@ -531,36 +607,102 @@ class ConventionalDGE:
         ny, nx = image.data_shape
         return values.reshape(maps.shape[0], ny, factor, nx, factor).mean(axis=(2, 4))
 
-    def cube(self, energy, nside=128, secondary="gamma", geom=None):
-        """Intensity cube [GeV-1 cm-2 s-1 sr-1] of pixel averages.
+    def cube(self, energy, nside=128, secondary="gamma", geom=None, components=None):
+        """Intensity cube [GeV-1 cm-2 s-1 sr-1] of pixel averages, summed over ``components``
+        (default :attr:`components`; neutrinos: pi0 only).
 
         By default on an all-sky Galactic HEALPix grid (RING, ``nside``); ``geom`` may be any
         image WcsGeom or HpxGeom instead.
         """
+        cubes = self.component_cubes(energy, nside, secondary, geom, components)
+        if len(cubes) == 1:
+            return next(iter(cubes.values()))
+        total = sum(c.data.astype(float) for c in cubes.values())
+        first = next(iter(cubes.values()))
+        return Map.from_geom(first.geom, data=total.astype(np.float32), unit=first.unit)
+
+    def component_cubes(self, energy, nside=128, secondary="gamma", geom=None, components=None):
+        """One intensity cube per component (dict name -> Map), as :meth:`cube`."""
+        components = self.components if components is None else components
+        components = _checked_components(components, secondary)
         energy = u.Quantity(energy, "GeV")
         _checked_energy(energy.value)
         axis = MapAxis.from_nodes(energy, name="energy_true", interp="log")
         if geom is None:
             geom = HpxGeom.create(nside=nside, nest=False, frame="galactic")
         image = geom.to_image()
+        out = {}
+        transmission = {}
+        for name in components:
+            if name == "pi0":
+                data = self._pi0_data(energy, image, secondary, transmission)
+            elif name == "bremsstrahlung":
+                data = self._bremsstrahlung_data(energy, image, transmission)
+            else:
+                data = self._ic_data(energy, image)
+            out[name] = Map.from_geom(image.to_cube([axis]), data=data.astype(np.float32), unit="GeV-1 cm-2 s-1 sr-1")
+        return out
+
+    def _gas_transmission(self, energy, image, cache):
+        """ISRF + CMB transmission of the HI and H2 emission (or None if nothing is absorbed), once per cube
+        (and kept for the last geometry and energies, which pi0 and bremsstrahlung share)."""
+        if "t" not in cache:
+            key = (tuple(energy.to_value("GeV")), repr(image), image.data_shape, self.absorption)
+            last = getattr(self, "_last_transmission", None)
+            if last is not None and last[0] == key:
+                cache["t"] = last[1]
+                return cache["t"]
+            cache["t"] = None
+            absorbed = Attenuation(energy.to_value("GeV")).kappa_max * _MAX_PATH_KPC > 1e-6
+            if self.absorption and np.any(absorbed):
+                coords = image.get_coord().skycoord.galactic
+                cache["t"] = (absorbed, self.transmission(energy.to_value("GeV")[absorbed], coords.l.deg, coords.b.deg))
+            self._last_transmission = (key, cache["t"])
+        return cache["t"]
+
+    def _bremsstrahlung_data(self, energy, image, transmission):
+        from .leptonic import bremsstrahlung_columns, bremsstrahlung_node_emissivities
+
+        hi, h2 = bremsstrahlung_columns(self, self.electron_sea, image)
+        q = bremsstrahlung_node_emissivities(self.electron_sea, energy.to_value("GeV"))
+        data_hi, data_h2 = np.tensordot(q.T, hi, axes=1), np.tensordot(q.T, h2, axes=1)
+        absorbed = self._gas_transmission(energy, image, transmission)
+        if absorbed is not None:
+            mask, (t_hi, t_h2) = absorbed
+            data_hi[mask] *= t_hi
+            data_h2[mask] *= t_h2
+        return data_hi + data_h2
+
+    def _ic_data(self, energy, image):
+        from .leptonic import ic_intensity
+
+        coords = image.get_coord().skycoord.galactic
+        return ic_intensity(self.electron_sea, energy.to_value("GeV"), coords.l.deg, coords.b.deg,
+                            absorption=self.absorption)
+
+    def _pi0_data(self, energy, image, secondary, transmission):
         hi, h2 = self.gas_columns(image)  # (n_nodes,) + shape
         q = self.node_emissivities(energy.to_value("GeV"), secondary)  # (n_nodes, n_energies)
         data_hi, data_h2 = np.tensordot(q.T, hi, axes=1), np.tensordot(q.T, h2, axes=1)
-        if self.absorption and secondary == "gamma":
-            absorbed = cmb_absorption_coefficient(energy.to_value("GeV")) * _MAX_PATH_KPC > 1e-6
-            if np.any(absorbed):
-                coords = image.get_coord().skycoord.galactic
-                lon, lat = coords.l.deg, coords.b.deg
-                t_hi, t_h2 = self.transmission(energy.to_value("GeV")[absorbed], lon, lat)
-                data_hi[absorbed] *= t_hi
-                data_h2[absorbed] *= t_h2
-        data = data_hi + data_h2
-        return Map.from_geom(image.to_cube([axis]), data=data.astype(np.float32), unit="GeV-1 cm-2 s-1 sr-1")
+        if secondary == "gamma":
+            absorbed = self._gas_transmission(energy, image, transmission)
+            if absorbed is not None:
+                mask, (t_hi, t_h2) = absorbed
+                data_hi[mask] *= t_hi
+                data_h2[mask] *= t_h2
+        return data_hi + data_h2
 
 
 @lru_cache(maxsize=1)
 def _default_sea():
     return CosmicRaySea()
+
+
+@lru_cache(maxsize=2)
+def _shared_electron_sea(sea, gas, helium_fraction):
+    from .electrons import ElectronSea
+
+    return ElectronSea(sea=sea, gas=gas, helium_fraction=helium_fraction)
 
 
 @contextmanager
@@ -704,13 +846,20 @@ def _cached_envelopes(secondary, nside):
 
 
 @lru_cache(maxsize=8)
-def _cached_cube(variant, secondary, nside):
+def _cached_cube(variant, secondary, nside, components=("pi0",)):
+    if len(components) > 1:  # the sum of the cached component cubes
+        parts = [_cached_cube(variant, secondary, nside, (c,)) for c in components]
+        return Map.from_geom(parts[0].geom, data=sum(p.data.astype(float) for p in parts).astype(np.float32),
+                             unit=parts[0].unit)
     if variant in ENVELOPES:
-        return _cached_envelopes(secondary, nside)[ENVELOPES.index(variant)]
-    return default_model(variant).cube(_DEFAULT_ENERGIES * u.GeV, nside=nside, secondary=secondary)
+        if components == ("pi0",):
+            return _cached_envelopes(secondary, nside)[ENVELOPES.index(variant)]
+        variant = DEFAULT_VARIANT  # the electron sea does not depend on the knee of the nuclei
+    return default_model(variant).cube(_DEFAULT_ENERGIES * u.GeV, nside=nside, secondary=secondary,
+                                       components=components)
 
 
-def conventional_dge(variant="min", secondary="gamma", nside=128, name=None):
+def conventional_dge(variant="min", secondary="gamma", nside=128, name=None, components=("pi0",)):
     """The embedded conventional DGE as a gammapy SkyModel (template x PowerLawNormSpectralModel).
 
     Parameters
@@ -725,7 +874,10 @@ def conventional_dge(variant="min", secondary="gamma", nside=128, name=None):
     nside : int
         HEALPix resolution of the template (128: 0.46 deg pixels, pixel-averaged).
     name : str, optional
-        Model name (default "dge-<variant>").
+        Model name (default "dge-<variant>", with the components appended unless pi0 alone).
+    components : sequence of str
+        From :data:`DGE_COMPONENTS`: ("pi0",) (default, the paper's hadronic DGE), or any
+        selection of "pi0", "ic", "bremsstrahlung" (gamma rays only), summed in one template.
 
     Returns
     -------
@@ -736,12 +888,13 @@ def conventional_dge(variant="min", secondary="gamma", nside=128, name=None):
     """
     variant = _variant(variant)
     choice(secondary, SECONDARIES, "secondary")
+    components = _checked_components(components, secondary)
     if not isinstance(nside, (int, np.integer)) or nside < 8 or nside & (nside - 1):
         raise ValueError(f"nside must be a power of 2 >= 8, got {nside!r}")
-    cube = _cached_cube(variant, secondary, int(nside))
+    cube = _cached_cube(variant, secondary, int(nside), components)
     with _quiet("gammapy.modeling.models.spatial"):  # no file yet: written by whoever saves the models
         spatial = TemplateSpatialModel(cube, normalize=False)
     model = SkyModel(
-        spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial, name=name or f"dge-{variant}"
+        spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial, name=name or "-".join(["dge", variant] + ([] if components == ("pi0",) else list(components)))
     )
     return model

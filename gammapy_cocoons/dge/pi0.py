@@ -13,8 +13,8 @@ with M the gamma-ray map at 1 GeV (= map / 0.95) and q the local hadronic emissi
 embedded model (:class:`~.conventional.ConventionalDGE`) for one knee variant; "min" / "max" take
 the lowest / highest q(E) / c of all knee variants at each energy (the emissivity envelope). CR
 hardening and the knee enter through q, the morphology through the map. Neutrinos use the same
-M and c with the neutrino emissivity. Gamma rays are absorbed on the CMB with the embedded
-model's transmission (its emission-weighted <exp(-kappa s)> along each line of sight).
+M and c with the neutrino emissivity. Gamma rays are absorbed on the ISRF and the CMB with the
+embedded model's transmission (its emission-weighted <exp(-tau(s))> along each line of sight).
 
 The morphology is the Fermi-LAT one at all energies (no spectral variation across the sky, no
 source mask): a template anchored on GeV data, not a prediction at TeV.
@@ -29,7 +29,7 @@ from gammapy.maps import HpxGeom, Map, MapAxis
 from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel, TemplateSpatialModel
 
 from .._validation import boolean, choice
-from ..physics.absorption import cmb_absorption_coefficient
+from ..physics.absorption import Attenuation
 from ..physics.crosssections import SECONDARIES
 from .conventional import ENVELOPES, _DEFAULT_ENERGIES, _MAX_PATH_KPC, _quiet, _variant, default_model
 from .localspectra import KNEE_VARIANTS
@@ -80,7 +80,7 @@ def _cached_cube(variant, secondary, absorption):
     q = normalised_emissivity(variant, _DEFAULT_ENERGIES, secondary)
     data = q[:, None] * template.data[None, :]
     if absorption and secondary == "gamma":
-        absorbed = cmb_absorption_coefficient(_DEFAULT_ENERGIES) * _MAX_PATH_KPC > 1e-6
+        absorbed = Attenuation(_DEFAULT_ENERGIES).kappa_max * _MAX_PATH_KPC > 1e-6
         geom = template.geom
         hi, h2 = (part[-1] for part in dge.gas_columns(geom))  # highest rigidity node
         coords = geom.get_coord().skycoord.galactic
@@ -103,7 +103,7 @@ def fermi_pi0_dge(variant="min", secondary="gamma", absorption=True, name=None):
     secondary : str
         "gamma", "nu_per_flavour", "nu_all", or one neutrino species.
     absorption : bool
-        Absorb gamma rays on the CMB (the embedded model's transmission).
+        Absorb gamma rays on the ISRF and the CMB (the embedded model's transmission).
     name : str, optional
         Model name (default "dge-fermi-pi0-<variant>").
 

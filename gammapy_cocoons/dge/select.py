@@ -23,8 +23,8 @@ __all__ = ["DGEBaseline", "dge_baseline", "dge_model", "describe_baseline", "BAS
 #: the built-in baselines
 BASELINES = ("embedded", "fermi-pi0")
 _LABELS = {
-    "embedded": "embedded conventional DGE (HI4PI gas x CR sea of the B/C transport, AAfrag, CMB absorption), "
-                "base min/max = the envelope of the knee variants",
+    "embedded": "embedded conventional DGE (HI4PI + CO-survey + dark gas x CR sea of the B/C transport, AAfrag, "
+                "ISRF + CMB absorption), base min/max = the envelope of the knee variants",
     "fermi-pi0": "Fermi-LAT pi0 template (IceCube 2023) x the embedded hadronic spectrum, normalised at 3-10 GeV, "
                  "base min/max = the envelope of the knee variants",
 }

@@ -36,24 +36,14 @@ def _cocoon_fraction(dist, lb_region):
 
 
 def _cocoon_transmission(dist, lb_region, energy):
-    """Emission-weighted CMB transmission of the cocoons in a region at ``energy`` (any shape)."""
-    from ..physics.absorption import cmb_absorption_coefficient
+    """Emission-weighted transmission (ISRF + CMB) of the cocoons in a region at ``energy`` (any
+    shape): the engine's, :meth:`~gammapy_cocoons.CocoonEmission.transmission`."""
+    from ..emission import cached_transmission
 
     e = energy.to_value("GeV")
     unique, inverse = np.unique(np.ravel(e), return_inverse=True)
-    key = (dist, lb_region.key, "transmission", unique.tobytes())
-    if key not in _FRACTIONS:
-        kappa = cmb_absorption_coefficient(unique)
-        result = np.ones(unique.size)
-        absorbed = kappa * 2.0 * dist.r_max > 1e-7
-        if np.any(absorbed):
-            total = lineofsight.sky_integral(dist, lb_region)
-            if total > 0:
-                result[absorbed] = lineofsight.sky_integral(dist, lb_region, kappa=kappa[absorbed]) / total
-        _FRACTIONS[key] = result
-        if len(_FRACTIONS) > 256:
-            _FRACTIONS.popitem(last=False)
-    return _FRACTIONS[key][inverse].reshape(np.shape(e))
+    values = cached_transmission(dist, lb_region, lineofsight.DEFAULT_QUADRATURE, unique)
+    return values[np.ravel(inverse)].reshape(np.shape(e))
 
 
 def _collapse(value):
@@ -139,11 +129,11 @@ class RegionFluxSpectralModel(SpectralModel):
         Extra factor on the prediction, e.g. 0.65 for the LHAASO inner-Galaxy mask as in the
         paper (when the masks themselves are not modelled).
     absorption : bool
-        Absorb the cocoons' gamma rays on the CMB along each line of sight of the region (the
-        emission-weighted transmission of :meth:`~gammapy_cocoons.CocoonEmission.transmission`);
-        default False, the paper's Eq. 8; every region shape, the same rule). Only for a
-        `~gammapy_cocoons.CocoonSpatialModel` with gamma rays: the embedded DGE carries its own
-        absorption, and neutrinos are never absorbed.
+        Absorb the cocoons' gamma rays by pair production on the interstellar radiation field and
+        the CMB along each line of sight of the region (the emission-weighted transmission of
+        :meth:`~gammapy_cocoons.CocoonEmission.transmission`); default False, the paper's Eq. 8;
+        every region shape, the same rule. Only for a `~gammapy_cocoons.CocoonSpatialModel` with
+        gamma rays: the embedded DGE carries its own absorption, and neutrinos are never absorbed.
     """
 
     tag = ["RegionFluxSpectralModel", "region-flux"]

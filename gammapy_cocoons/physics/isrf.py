@@ -18,6 +18,7 @@ R and |z| it is held at the grid's edge (the field falls slowly there: at R = 20
 and infrared densities are 3 % and 5 % of the solar ones), which overestimates it slightly.
 Units: kpc, GeV for photon energies, cm-3.
 """
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -130,26 +131,27 @@ class RadiationField:
         return trapezoid(integrand, np.log(self.eps), axis=0)
 
 
-@lru_cache(maxsize=1)
-def galprop_isrf():
+@lru_cache(maxsize=2)
+def galprop_isrf(filename=None):
     """The bundled GALPROP v54 ISRF as a :class:`RadiationField` (read once; the CMB is the exact
-    black body on the same energies, which hold all but 3e-4 of its energy)."""
+    black body on the same energies, which hold all but 3e-4 of its energy). ``filename``: another
+    file in the same GALPROP format (the default is the bundled one)."""
     from astropy.io import fits
 
-    path = resources.files("gammapy_cocoons").joinpath("data", "isrf", ISRF_FILE)
-    with resources.as_file(path) as filename, fits.open(filename) as hdul:
+    path = resources.files("gammapy_cocoons").joinpath("data", "isrf", ISRF_FILE) if filename is None else filename
+    with resources.as_file(path) if filename is None else nullcontext(path) as name, fits.open(name) as hdul:
         header = hdul[0].header
-        data = hdul[0].data.astype(float)  # (component, wavelength, z, R)
-    if data.shape[0] != 3 or data.ndim != 4:
-        raise ValueError(f"{ISRF_FILE}: expected 4 axes (component, wavelength, z, R) with 3 components, "
-                         f"got shape {data.shape}")
+        data = None if hdul[0].data is None else hdul[0].data.astype(float)  # (component, wavelength, z, R)
+    if data is None or data.ndim != 4 or data.shape[0] != 3:
+        raise ValueError(f"filename {path}: expected 4 axes (component, wavelength, z, R) with 3 components, "
+                         f"got shape {None if data is None else data.shape}")
 
     def axis(n):
         return header[f"CRVAL{n}"] + header[f"CDELT{n}"] * np.arange(header[f"NAXIS{n}"])
 
     r, z, log_lambda = axis(1), axis(2), axis(3)
     if not np.allclose(data, data[:, :, ::-1, :], rtol=1e-6, atol=0):
-        raise ValueError(f"{ISRF_FILE}: the field is expected symmetric in z")
+        raise ValueError(f"filename {path}: the field is expected symmetric in z")
     upper = z >= -1e-9
     eps = _HC_GEV_MICRON / 10.0 ** log_lambda  # decreasing with wavelength
     order = np.argsort(eps)

@@ -31,6 +31,7 @@ __all__ = [
     "band_integral",
     "column_density",
     "sky_integral",
+    "sky_transmission",
     "solid_angle",
 ]
 
@@ -168,13 +169,44 @@ def latitude_weight(dist, d, beta1, beta2, n_latitude=8):
     return weight
 
 
-def band_integral(dist, l, beta1, beta2, quadrature=DEFAULT_QUADRATURE, kappa=None, s_min=0.0):
+def absorbed_latitude_weight(dist, d, beta1, beta2, p0, p1, n_latitude=8):
+    """W(d) with absorption, int exp(-d tan(b) / z0 - tau(b, d)) db over the band of
+    :func:`latitude_weight`, for the optical depths tau = (p0 + tan(b) p1) / cos(b) of
+    :meth:`~gammapy_cocoons.physics.absorption.Attenuation.plane_depths` (p0, p1 of shape
+    d.shape + (n_energies,)). Returns d.shape + (n_energies,) [rad].
+
+    Gauss-Legendre in b where abs(tan b) <= 1 over the band; where it reaches beyond (d < h, next to
+    the Sun) the unabsorbed closed form times exp(-p0), the in-plane path: paths there are shorter
+    than sqrt(2) h, the difference is of order kappa h x their small share.
+    """
+    d, beta1, beta2 = np.broadcast_arrays(np.asarray(d, float), np.asarray(beta1, float), np.asarray(beta2, float))
+    beta_top = np.minimum(beta2, np.arctan2(dist.h, d))
+    valid = beta_top > beta1
+    narrow = valid & (beta_top <= np.pi / 4)
+    weight = np.zeros(d.shape + p0.shape[-1:])
+    if np.any(narrow):
+        x, w = _gauss_legendre(n_latitude)
+        lo, hi = beta1[narrow], beta_top[narrow]
+        half = 0.5 * (hi - lo)
+        beta = (lo + half)[:, None] + half[:, None] * x
+        tan_b, cos_b = np.tan(beta), np.cos(beta)
+        tau = (p0[narrow][:, None, :] + tan_b[..., None] * p1[narrow][:, None, :]) / cos_b[..., None]
+        emission = half[:, None] * w * np.exp(-d[narrow][:, None] * tan_b / dist.z0)
+        weight[narrow] = np.einsum("nq,nqe->ne", emission, np.exp(-tau))
+    wide = valid & ~narrow
+    if np.any(wide):
+        weight[wide] = (latitude_weight(dist, d[wide], beta1[wide], beta2[wide], n_latitude)[:, None]
+                        * np.exp(-p0[wide]))
+    return weight
+
+
+def band_integral(dist, l, beta1, beta2, quadrature=DEFAULT_QUADRATURE, attenuation=None, s_min=0.0):
     """int dd rho-shape(r(d, l)) W(d) for latitude bands on one side of the plane.
 
-    With ``kappa`` (absorption coefficients [kpc-1], 1-d) the integrand carries exp(-kappa d)
-    and the result gets a trailing axis over ``kappa``. Inside the disc the path length is
-    s = sqrt(d^2 + z^2) <= d + h^2 / 2d, so exp(-kappa d) is exact to kappa h^2 / 2d (< 1e-3
-    for kappa < 0.2 kpc-1).
+    With ``attenuation`` (a :class:`~gammapy_cocoons.physics.absorption.Attenuation`) the
+    integrand carries the transmission exp(-tau) of the ISRF and the CMB along each path from the
+    Sun (:func:`absorbed_latitude_weight`; exact while the disc lies in the ISRF grid's first z
+    cell, abs(z) <= 0.1 kpc, as the default h does) and the result gets a trailing energy axis.
 
     With ``s_min`` [kpc] > 0 only the sources farther than s_min from the Sun count: at projected
     distance d < s_min the band starts at the latitude arccos(d / s_min) (s = d / cos b), with
@@ -211,11 +243,12 @@ def band_integral(dist, l, beta1, beta2, quadrature=DEFAULT_QUADRATURE, kappa=No
     low = beta1[..., None]
     if s_min > 0:
         low = np.maximum(low, np.arccos(np.clip(d / s_min, 0.0, 1.0)))
-    w_lat = latitude_weight(dist, d, low, beta2[..., None], quadrature.n_latitude)
-    if kappa is None:
+    if attenuation is None:
+        w_lat = latitude_weight(dist, d, low, beta2[..., None], quadrature.n_latitude)
         return dist.norm * np.sum(wd * f * w_lat, axis=-1)
-    kappa = np.atleast_1d(np.asarray(kappa, float))
-    return dist.norm * np.einsum("...d,...dk->...k", wd * f * w_lat, np.exp(-np.multiply.outer(d, kappa)))
+    p0, p1 = attenuation.plane_depths(l[..., None], d, wd, quadrature.n_distance, dist.r_sun)
+    w_lat = absorbed_latitude_weight(dist, d, low, beta2[..., None], p0, p1, quadrature.n_latitude)
+    return dist.norm * np.einsum("...d,...dk->...k", wd * f, w_lat)
 
 
 def column_density(dist, l, b, quadrature=DEFAULT_QUADRATURE):
@@ -279,28 +312,46 @@ def _split_bands(intervals_per_node):
     return np.array(index, dtype=int), np.array(lo, dtype=float), np.array(hi, dtype=float)
 
 
-def sky_integral(dist, lb_region, quadrature=DEFAULT_QUADRATURE, kappa=None, s_min=0.0):
+def sky_integral(dist, lb_region, quadrature=DEFAULT_QUADRATURE, attenuation=None, s_min=0.0):
     """int_region dOmega int ds rho [s-1 kpc-2 sr] for a longitude-latitude region.
 
     ``lb_region`` provides ``longitude_breaks()`` (sorted, radians, within [-pi, pi]) and
     ``latitude_intervals(l)`` (per longitude, a list of (b1, b2) in radians); see
-    :mod:`gammapy_cocoons.skyregions`. With ``kappa`` [kpc-1] (1-d), the integrals with the
-    attenuation exp(-kappa s) along each line of sight, one per kappa (:func:`band_integral`).
+    :mod:`gammapy_cocoons.skyregions`. With ``attenuation``, the integrals with the transmission
+    exp(-tau) along each line of sight, one per energy (:func:`band_integral`).
     With ``s_min`` [kpc], the sources farther than s_min only.
     """
     breaks = _all_longitude_breaks(lb_region)
     l, wl = _longitude_nodes(breaks, quadrature)
     index, beta1, beta2 = _split_bands(lb_region.latitude_intervals(l))
-    if kappa is not None:
-        kappa = np.atleast_1d(np.asarray(kappa, float))
+    if attenuation is not None:
         if index.size == 0:
-            return np.zeros(kappa.size)
-        values = band_integral(dist, l[index], beta1, beta2, quadrature, kappa=kappa, s_min=s_min)
+            return np.zeros(attenuation.energy.size)
+        values = band_integral(dist, l[index], beta1, beta2, quadrature, attenuation=attenuation, s_min=s_min)
         return np.sum(wl[index, None] * values, axis=0)
     if index.size == 0:
         return 0.0
     values = band_integral(dist, l[index], beta1, beta2, quadrature, s_min=s_min)
     return float(np.sum(wl[index] * values))
+
+
+def sky_transmission(dist, lb_region, energy_gev, quadrature=DEFAULT_QUADRATURE, chunk=8):
+    """Emission-weighted transmission of the sources in a region, int dOmega int ds rho exp(-tau) /
+    int dOmega int ds rho, at gamma-ray energies [GeV] (1-d): pair production on the ISRF and the
+    CMB (:mod:`gammapy_cocoons.physics.absorption`). 1 where the optical depth cannot reach 1e-7
+    (below ~20 GeV) and for an empty region."""
+    from .absorption import Attenuation
+
+    energy = np.atleast_1d(np.asarray(energy_gev, float))
+    result = np.ones(energy.size)
+    # the longest path to a source: to the far edge of the disc
+    absorbed = np.nonzero(Attenuation(energy).kappa_max * (dist.r_sun + dist.r_max) > 1e-7)[0]
+    total = sky_integral(dist, lb_region, quadrature) if absorbed.size else 0.0
+    if total > 0:
+        for start in range(0, absorbed.size, chunk):
+            part = absorbed[start:start + chunk]
+            result[part] = sky_integral(dist, lb_region, quadrature, Attenuation(energy[part])) / total
+    return result
 
 
 def solid_angle(lb_region, quadrature=DEFAULT_QUADRATURE):
@@ -314,7 +365,16 @@ def solid_angle(lb_region, quadrature=DEFAULT_QUADRATURE):
     return float(total)
 
 
+#: latitudes [rad] whose crossings by a region's slanted boundary (a circle's rim) split the longitude
+#: integral: the band integral changes fastest in longitude where its end passes through the thin
+#: source disc (a few tenths of a degree thick towards the inner Galaxy, degrees nearby)
+_PLANE_CROSSINGS = np.radians([0.0, 0.1, -0.1, 0.3, -0.3, 1.0, -1.0, 3.0, -3.0, 10.0, -10.0])
+
+
 def _all_longitude_breaks(lb_region):
-    # the Galactic centre and anticentre are always interval ends: the column has a cusp at l = 0
-    breaks = np.concatenate([[-np.pi, 0.0, np.pi], np.asarray(lb_region.longitude_breaks(), float)])
+    # the Galactic centre and anticentre are always interval ends: the column has a cusp at l = 0;
+    # so are the longitudes where an interval's end crosses the disc (circles near the plane)
+    crossings = getattr(lb_region, "latitude_crossings", None)
+    extra = np.asarray(crossings(_PLANE_CROSSINGS), float) if crossings is not None else np.array([])
+    breaks = np.concatenate([[-np.pi, 0.0, np.pi], np.asarray(lb_region.longitude_breaks(), float), extra])
     return np.unique(np.clip(breaks, -np.pi, np.pi))
