@@ -46,7 +46,7 @@ from ._validation import integer, positive_value
 from .constants import C_CM_S, KPC_CM, YR_S
 from .emission import CocoonEmission
 from .physics.absorption import PlaneDepths
-from .skyregions import frame_to_galactic, to_lb_region
+from .skyregions import _wrap, frame_to_galactic, to_lb_region
 
 __all__ = ["CocoonPopulation", "PopulationSample", "DEFAULT_RADIUS", "ESCAPES", "ball_average_inverse_square"]
 
@@ -89,7 +89,7 @@ def ball_average_inverse_square(d, radius):
 
 
 #: Gauss-Legendre nodes of the cap quadrature, per longitude piece and per latitude piece
-_CAP_NODES = (12, 8)
+_CAP_NODES = (12, 10)
 #: cocoons whose shares are integrated at once (bounds the memory)
 _CAP_CHUNK = 4096
 
@@ -134,7 +134,33 @@ def _cap_arc(dl, b0, cos_radius):
     return np.where(ratio <= 1.0, np.arccos(np.clip(ratio, -1.0, 1.0)), -1.0)
 
 
-def _cap_shares(lb, l0, b0, size, profile):
+def _rim_crossings(lb, l0, b0, size):
+    """Longitudes (relative to l0) where the rims of caps (l0, b0, size) [rad] meet the circles the
+    region's boundary lies on (``boundary_circles``), NaN elsewhere (m, 2 x circles): there the
+    share's longitude integrand has a kink."""
+    from .skyregions import _unit_vectors
+
+    circles = lb.boundary_circles()
+    if not circles:
+        return np.full((l0.size, 1), np.nan)
+    centre = _unit_vectors(l0, b0)
+    c1 = np.cos(size)
+    out = []
+    for normal, c2 in circles:
+        d = centre @ normal
+        cross = np.cross(centre, normal)
+        norm2 = np.sum(cross**2, axis=-1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a, b = (c1 - c2 * d) / norm2, (c2 - c1 * d) / norm2
+            base = a[:, None] * centre + b[:, None] * normal
+            t = np.sqrt((1.0 - np.sum(base**2, axis=-1)) / norm2)
+        for sign in (-1.0, 1.0):
+            point = base + sign * t[:, None] * cross
+            out.append(_wrap(np.arctan2(point[:, 1], point[:, 0]) - l0))
+    return np.stack(out, axis=1)
+
+
+def _cap_shares(lb, l0, b0, size, profile, nodes=_CAP_NODES, totals=False):
     """int over (cap and lb) of profile dOmega / the same over the cap, for caps of angular radius
     ``size`` [rad] around (l0, b0) [rad] (1-d arrays; size >= pi is the whole sky).
 
@@ -146,17 +172,20 @@ def _cap_shares(lb, l0, b0, size, profile):
     """
     from .pixelweights import _breaks_within
 
-    out = np.empty(l0.size)
-    n_l, n_b = _CAP_NODES
+    out = np.empty((2, l0.size))
+    n_l, n_b = nodes
     for start in range(0, l0.size, _CAP_CHUNK):
         rows = slice(start, start + _CAP_CHUNK)
         lc, bc, radius = l0[rows], b0[rows], size[rows]
         whole = radius >= np.pi
         pole = whole | (np.abs(bc) + radius >= 0.5 * np.pi)
         half = np.where(pole, np.pi, np.arcsin(np.clip(np.sin(radius) / np.cos(bc), 0.0, 1.0)))
-        cuts = _breaks_within(lb, lc, -half, half)
-        edges = np.concatenate([-half[:, None], np.sort(np.where(np.isfinite(cuts), cuts, half[:, None]), axis=1),
-                                half[:, None]], axis=1)
+        rims = _rim_crossings(lb, lc, bc, radius)
+        rims[whole] = np.nan  # the whole sky has no rim
+        cuts = np.concatenate([_breaks_within(lb, lc, -half, half), rims], axis=1)
+        with np.errstate(invalid="ignore"):
+            cuts = np.where(np.isfinite(cuts) & (np.abs(cuts) < half[:, None]), cuts, half[:, None])
+        edges = np.concatenate([-half[:, None], np.sort(cuts, axis=1), half[:, None]], axis=1)
         dl, wl = _sine_nodes(edges[:, :-1], edges[:, 1:], n_l)
         dl, wl = dl.reshape(lc.size, -1), wl.reshape(lc.size, -1)
         arc = _cap_arc(dl, bc[:, None], np.cos(radius)[:, None])
@@ -166,7 +195,7 @@ def _cap_shares(lb, l0, b0, size, profile):
         pieces = ((np.maximum(cap[..., :, None, 0], region[..., None, :, 0]),
                    np.minimum(cap[..., :, None, 1], region[..., None, :, 1])),  # cap and region
                   (cap[..., 0], cap[..., 1]))  # the whole cap
-        totals = []
+        integrals = []
         for low, high in pieces:
             b, wb = _sine_nodes(low, np.maximum(high, low), n_b)
             shape = (-1,) + (1,) * (b.ndim - 1)
@@ -176,9 +205,11 @@ def _cap_shares(lb, l0, b0, size, profile):
                 2.0 * cos_b * cos_b0 * np.sin(0.5 * dle) ** 2
             values = np.sum(wb * cos_b * profile(one_minus_cos, rows, b.ndim), axis=-1)
             values = values.reshape(dl.shape + (-1,)).sum(axis=-1)
-            totals.append(np.sum(wl * values, axis=1))
-        out[rows] = np.where(totals[1] > 0, totals[0] / np.where(totals[1] > 0, totals[1], 1.0), 0.0)
-    return np.clip(out, 0.0, 1.0)
+            integrals.append(np.sum(wl * values, axis=1))
+        out[:, rows] = integrals
+    if totals:
+        return out
+    return np.clip(np.where(out[1] > 0, out[0] / np.where(out[1] > 0, out[1], 1.0), 0.0), 0.0, 1.0)
 
 
 def _norm(position):
@@ -839,7 +870,9 @@ class CocoonPopulation:
 def _inside_shares(lb, l, b, d, radius):
     """Shares inside ``lb`` of spheres that contain the observer: int dOmega s_max(Omega) over the
     region / over the sky, s_max = d cos psi + sqrt(R^2 - d^2 sin^2 psi) the depth along each
-    direction (the cap rule of :func:`_cap_shares` over the whole sky)."""
+    direction. The region's integral by the cap rule of :func:`_cap_shares` over the whole sky
+    (finer nodes: s_max varies over the whole sky), the sky's in the angle psi alone (2 pi int
+    s_max sin psi dpsi, 64 Gauss-Legendre nodes), the same for every region, so that pieces add up."""
     d = np.asarray(d, float)
 
     def depth(one_minus_cos, rows, ndim):
@@ -847,7 +880,14 @@ def _inside_shares(lb, l, b, d, radius):
         cos_psi = 1.0 - one_minus_cos
         return dd * cos_psi + np.sqrt(np.maximum(radius**2 - dd**2 * (1.0 - cos_psi**2), 0.0))
 
-    return _cap_shares(lb, np.asarray(l, float), np.asarray(b, float), np.full(np.size(l), np.pi), depth)
+    region, _ = _cap_shares(lb, np.asarray(l, float), np.asarray(b, float), np.full(np.size(l), np.pi), depth,
+                            nodes=(48, 48), totals=True)
+    x, w = np.polynomial.legendre.leggauss(64)
+    psi = 0.5 * np.pi * (x + 1.0)
+    cos_psi = np.cos(psi)
+    s_max = d[:, None] * cos_psi + np.sqrt(np.maximum(radius**2 - d[:, None] ** 2 * (1.0 - cos_psi**2), 0.0))
+    sky = 2.0 * np.pi * np.sum(0.5 * np.pi * w * s_max * np.sin(psi), axis=1)
+    return np.clip(region / sky, 0.0, 1.0)
 
 
 #: names that moved to :mod:`gammapy_cocoons.analysis.population` (the workflow) and

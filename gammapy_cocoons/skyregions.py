@@ -103,11 +103,15 @@ def _inside(intervals, x):
 def _combine(a, b, op):
     """Set operation ``op`` (operator.or_, and_, xor) of interval arrays a, b (n, K, 2), row by row."""
     n = a.shape[0]
-    ends = np.sort(np.concatenate([a.reshape(n, -1), b.reshape(n, -1)], axis=1), axis=1)
+    # empty slots (0, 0) are no interval ends: they go last, so that touching pieces merge
+    a_ends = np.where((a[..., 1] > a[..., 0])[..., None], a, np.inf).reshape(n, -1)
+    b_ends = np.where((b[..., 1] > b[..., 0])[..., None], b, np.inf).reshape(n, -1)
+    ends = np.sort(np.concatenate([a_ends, b_ends], axis=1), axis=1)
     lo, hi = ends[:, :-1], ends[:, 1:]
-    mid = 0.5 * (lo + hi)
-    keep = op(_inside(a, mid), _inside(b, mid)) & (hi > lo)
-    return _compact(lo, hi, keep)
+    with np.errstate(invalid="ignore"):
+        mid = 0.5 * (lo + hi)
+        keep = op(_inside(a, mid), _inside(b, mid)) & (hi > lo) & np.isfinite(hi)
+    return _compact(np.where(keep, lo, 0.0), np.where(keep, hi, 0.0), keep)
 
 
 def _interval_lists(array):
