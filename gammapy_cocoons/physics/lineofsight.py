@@ -271,22 +271,34 @@ def column_density(dist, l, b, quadrature=DEFAULT_QUADRATURE):
     return np.sum(ws * rho, axis=-1)
 
 
+#: longitude intervals narrower than this [deg] (a raster's steps) get _NARROW_NODES plain nodes
+_NARROW_DEG = 0.2
+_NARROW_NODES = 2
+
+
 def _longitude_nodes(breaks, quadrature):
     """Nodes and weights in longitude [rad] between sorted ``breaks`` [rad].
 
     Each interval uses l = mid + half sin(theta) with Gauss-Legendre in theta: the sine
     substitution absorbs the square-root behaviour of the latitude extent at the edge of a
-    circle, and is harmless for smooth integrands.
+    circle, and is harmless for smooth integrands. Intervals narrower than _NARROW_DEG (the steps
+    of a rasterised region) get plain Gauss-Legendre with _NARROW_NODES nodes.
     """
     nodes, weights = [], []
     for a, b in zip(breaks[:-1], breaks[1:]):
         width = b - a
         if width <= 0:
             continue
+        half = 0.5 * width
+        if np.degrees(width) < _NARROW_DEG:
+            # a rasterised region has hundreds of such steps: plain Gauss-Legendre, exact to cubics
+            x, w = _gauss_legendre(_NARROW_NODES)
+            nodes.append(0.5 * (a + b) + half * x)
+            weights.append(half * w)
+            continue
         n = max(quadrature.n_longitude_min, int(np.ceil(np.degrees(width) * quadrature.nodes_per_degree)))
         x, w = _gauss_legendre(n)
         theta = 0.5 * np.pi * x
-        half = 0.5 * width
         nodes.append(0.5 * (a + b) + half * np.sin(theta))
         weights.append(half * np.cos(theta) * 0.5 * np.pi * w)
     return np.concatenate(nodes), np.concatenate(weights)
