@@ -32,6 +32,10 @@ _EXPORTS = {
     "LHAASO_INNER": "skyregions", "LHAASO_OUTER": "skyregions", "mask_out": "skyregions",
 }
 
+#: names that are new objects at every access (mutable region constants: a change to one must not
+#: reach another user or the bundled points)
+_FRESH = ("LHAASO_INNER", "LHAASO_OUTER")
+
 __all__ = [
     "CocoonSpectralModel", "CocoonSpatialModel", "RegionFluxSpectralModel", "BoronCarbonModel", "NuclearNetwork",
     "GalacticTransport", "CocoonEmission", "ENERGY_RANGE", "LHAASO_INNER", "LHAASO_OUTER", "mask_out", "Injection",
@@ -45,7 +49,8 @@ def __getattr__(name):
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # later accesses skip this function
+    if name not in _FRESH:
+        globals()[name] = value  # later accesses skip this function
     return value
 
 

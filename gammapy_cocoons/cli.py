@@ -521,7 +521,8 @@ def fit(outdir, grammage, dge_values, dge_variant, old_dge_files, old_dge_model,
 def spectrum(region_text, old_box, old_circle, secondary, emin, emax, n_energies, chi0, r0, grammage, target,
              dge_values, dge_variant, old_dge_files, old_dge_model, output, plot_path, overwrite):
     """Cocoon (and DGE, total) spectrum over a region, written as ECSV: E, E^2 I per sr, and the
-    region flux. Neutrinos are per flavour at Earth. chi0 is the mass grammage of the cocoon gas
+    region flux as gammapy flux points (e2dnde; FluxPoints.read reads the file). Neutrinos are per
+    flavour at Earth. chi0 is the mass grammage of the cocoon gas
     (--target; the ECSV meta says which)."""
     from pathlib import Path
 
@@ -554,10 +555,15 @@ def spectrum(region_text, old_box, old_circle, secondary, emin, emax, n_energies
         columns["dge"] = (energy**2 * dge(energy) / omega).to("GeV cm-2 s-1 sr-1")
         columns["total"] = columns["cocoons"] + columns["dge"]
         dge_text = f"{variant}: {describe_baseline(dge_choice)}"
+    # the model's region flux as gammapy flux points (FluxPoints.read reads the file: SED_TYPE e2dnde)
+    columns["e2dnde"] = ((columns["total"] if "total" in columns else columns["cocoons"]) * omega).to("GeV cm-2 s-1")
     table = QTable(columns, meta={"region": label, "solid_angle_sr": float(omega.to_value("sr")),
                                   "secondary": secondary, "grammage": grammage, "chi0_g_cm2": chi0, "r0_TV": r0,
                                   "target": target, "chi0_convention": describe_target(target),
-                                  "dge": dge_text, "columns": "E^2 I per sr; region flux = E^2 I x solid angle"})
+                                  "dge": dge_text, "SED_TYPE": "e2dnde",
+                                  "columns": "cocoons, dge, total: E^2 I per sr; e2dnde: E^2 dN/dE of the total "
+                                             "(cocoons without a DGE) over the region, E^2 I x solid angle (gammapy "
+                                             "FluxPoints, sed_type e2dnde)"})
     figure = None
     if plot_path:
         from .analysis.plotting import plot_spectrum

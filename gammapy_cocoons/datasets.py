@@ -171,8 +171,8 @@ def _solid_angle(region):
     return lineofsight.solid_angle(to_lb_region(region)) * u.sr
 
 
-def _points(energy, e_min, e_max, flux, errn, errp, meta):
-    """gammapy FluxPoints from region-integrated fluxes and their errors."""
+def _points(energy, e_min, e_max, flux, errn, errp, meta, is_ul=None, dnde_ul=None):
+    """gammapy FluxPoints from region-integrated fluxes and their errors (and upper limits)."""
     # only the published reference energies go to gammapy: given e_min / e_max it would move
     # e_ref to the bin's geometric centre (4 % for the digitised Tibet bins); edges stay in meta
     order = np.argsort(energy)
@@ -182,17 +182,20 @@ def _points(energy, e_min, e_max, flux, errn, errp, meta):
     table["dnde"] = flux.to(_FLUX)
     table["dnde_errn"] = errn.to(_FLUX)
     table["dnde_errp"] = errp.to(_FLUX)
+    if is_ul is not None and np.any(is_ul):
+        table["is_ul"] = np.asarray(is_ul, bool)[order]
+        table["dnde_ul"] = dnde_ul[order].to(_FLUX)
     table.meta["SED_TYPE"] = "dnde"
     # a power law with the points' mean slope as gammapy's reference (it is evaluated whenever the
     # points are read, so a cheap model; dnde and e2dnde do not depend on it)
-    positive = flux.value > 0
+    positive = np.isfinite(flux.value) & (flux.value > 0)
     if np.sum(positive) >= 2 and np.ptp(np.log(energy.value[positive])) > 0:
         slope = -np.polyfit(np.log(energy.value[positive]), np.log(flux.value[positive]), 1)[0]
     else:
         slope = 2.0
     pivot = np.exp(np.mean(np.log(energy.to_value(u.TeV)))) * u.TeV
-    amplitude = np.exp(np.interp(np.log(pivot.value), np.log(energy.to_value(u.TeV)),
-                                 np.log(np.maximum(flux.to_value(_FLUX), 1e-300)))) * _FLUX
+    amplitude = np.exp(np.interp(np.log(pivot.value), np.log(energy.to_value(u.TeV)[positive]),
+                                 np.log(flux.to_value(_FLUX)[positive]))) * _FLUX if np.any(positive) else 1e-12 * _FLUX
     reference = PowerLawSpectralModel(index=slope, amplitude=amplitude, reference=pivot)
     points = FluxPoints.from_table(table, sed_type="dnde", format="gadf-sed", reference_model=reference)
     points.meta.update(meta)
@@ -202,7 +205,11 @@ def _points(energy, e_min, e_max, flux, errn, errp, meta):
 
 
 def _flux_points(energy, e_min, e_max, dnde, errn, errp, stat_n, stat_p, region, meta):
-    """FluxPoints of the region-integrated flux from per-sr intensities."""
+    """FluxPoints of the region-integrated flux from per-sr intensities. ``meta["region"]`` is the
+    points' own copy of the region: changing it (or a module constant) changes nothing else."""
+    import copy
+
+    region = copy.deepcopy(region)
     omega = _solid_angle(region)
     meta = dict(meta, solid_angle=float(omega.to_value(u.sr)), region=region,
                 stat_errn=(stat_n * omega).to(_FLUX), stat_errp=(stat_p * omega).to(_FLUX),
@@ -267,21 +274,43 @@ def check_point_errors(errn, errp, where):
                              f"are not (first: {values[np.argmax(bad)]!r})")
 
 
-def read_flux_points(path, region=None, solid_angle=None, name=None):
+#: gammapy's SED types (``FluxPoints.read(..., sed_type=...)``) read_flux_points accepts
+SED_TYPES = ("dnde", "e2dnde", "flux", "eflux", "likelihood")
+#: the unit of each SED type's flux quantity (an intensity is the same per sr)
+_SED_UNITS = {"dnde": _FLUX, "e2dnde": u.Unit("TeV cm-2 s-1"), "flux": u.Unit("cm-2 s-1"),
+              "eflux": u.Unit("TeV cm-2 s-1")}
+
+
+def read_flux_points(path, region=None, solid_angle=None, name=None, sed_type=None):
     """A user's flux points from ECSV (or CSV with a units row) as region-integrated FluxPoints.
 
     Parameters
     ----------
     path : str or `~pathlib.Path`
-        ECSV with columns ``e_ref`` (energy unit), ``dnde`` (flux, cm-2 s-1 TeV-1, or intensity,
-        ... sr-1) and ``dnde_err`` or ``dnde_errn`` / ``dnde_errp``; optional ``e_min``, ``e_max``.
-        CSV files need their units in ``path``'s ECSV header; a plain CSV is refused.
+        ECSV in any of gammapy's SED types (:data:`SED_TYPES`, what ``FluxPoints.write`` writes and
+        ``FluxPoints.read(..., sed_type=...)`` reads): ``dnde`` (columns ``e_ref``, ``dnde`` and
+        ``dnde_err`` or ``dnde_errn`` / ``dnde_errp``; optional ``e_min``, ``e_max``), ``e2dnde``,
+        ``flux`` and ``eflux`` (``e_min``, ``e_max``, the quantity and its errors), ``likelihood``
+        (``norm`` and the ``ref_*`` columns); upper limits (``is_ul`` and ``<type>_ul``) are kept,
+        not fitted. Fluxes (cm-2 s-1 ...) or intensities (the same per sr). CSV files need their
+        units in ``path``'s ECSV header; a plain CSV is refused.
     region : `regions.SkyRegion`, optional
         Region of the measurement (needed for intensities: the flux is intensity x its solid
-        angle). Galactic l-b boxes, circles and their compounds.
+        angle); any shape :func:`~gammapy_cocoons.skyregions.to_lb_region` reads.
     solid_angle : `~astropy.units.Quantity`, optional
         Instead of ``region`` for intensities.
     name : str, optional
+    sed_type : str, optional
+        The SED type (default: the table's ``SED_TYPE`` keyword, else guessed from its columns, as
+        gammapy does).
+
+    Returns
+    -------
+    `~gammapy.estimators.FluxPoints`
+        dnde at ``e_ref`` [cm-2 s-1 TeV-1] with errors (and upper limits). e2dnde and likelihood
+        points convert exactly (dnde = e2dnde / e_ref^2, norm x ref_dnde); integral fluxes in bins
+        (flux, eflux) need a spectral shape: a power law with the slope of the points themselves
+        (``meta["conversion"]`` says which).
     """
     path = Path(path)
     if not path.exists():
@@ -290,6 +319,122 @@ def read_flux_points(path, region=None, solid_angle=None, name=None):
         table = Table.read(path, format="ascii.ecsv")
     except Exception as error:
         raise ValueError(f"{path.name}: not an ECSV table with units ({type(error).__name__}: {error})") from None
+    omega = _points_solid_angle(region, solid_angle)
+    if sed_type is None:
+        sed_type = table.meta.get("SED_TYPE") or FluxPoints._guess_sed_type(table.colnames) or "dnde"
+    if sed_type not in SED_TYPES:
+        raise ValueError(f"sed_type must be one of {SED_TYPES}, got {sed_type!r}")
+    meta = {
+        "name": name or path.stem, "reference": table.meta.get("reference", ""), "file": str(path), "caveat": "",
+        "solid_angle": None if omega is None else float(omega.to_value(u.sr)), "region": region,
+        "errors": "as given in the file",
+    }
+    if sed_type == "dnde" and not {"norm", "is_ul", "dnde_ul"} & set(table.colnames):
+        return _read_dnde(table, path, omega, meta)
+    return _read_sed(table, path, sed_type, omega, meta)
+
+
+def _points_solid_angle(region, solid_angle):
+    omega = None
+    if region is not None:
+        omega = _solid_angle(region)
+    elif solid_angle is not None:
+        if not isinstance(solid_angle, u.Quantity):
+            raise TypeError(f"solid_angle must be a Quantity in sr, got {solid_angle!r}")
+        omega = solid_angle.to(u.sr)
+    if omega is not None and not (np.isfinite(omega.value) and omega.value > 0):
+        raise ValueError(f"solid_angle must be finite and > 0 sr, got {omega}")
+    return omega
+
+
+def _read_sed(table, path, sed_type, omega, meta):
+    """Flux points of any other SED type, read by gammapy's FluxPoints and turned into dnde."""
+    from gammapy.modeling.models import PowerLawSpectralModel
+
+    table = table.copy()
+    for column in ("e_ref", "e_min", "e_max"):
+        if column in table.colnames and (table[column].unit is None or
+                                         not u.Unit(table[column].unit).is_equivalent(u.TeV)):
+            raise u.UnitConversionError(f"{path.name}: {column} must be an energy, got unit '{table[column].unit}'")
+    needed = {"flux": ("e_min", "e_max", "flux"), "eflux": ("e_min", "e_max", "eflux"), "e2dnde": ("e2dnde",),
+              "dnde": ("dnde",) if "norm" not in table.colnames else ("norm", "ref_dnde"),
+              "likelihood": ("norm", "ref_dnde")}[sed_type]
+    if "e_ref" not in table.colnames and not {"e_min", "e_max"} <= set(table.colnames):
+        needed = ("e_ref",) + needed
+    for column in needed:
+        if column not in table.colnames:
+            raise ValueError(f"{path.name}: missing column {column!r} for sed_type {sed_type!r}")
+    # intensities (per sr) become region fluxes first: gammapy's SED quantities are fluxes
+    kinds = {name: kind for kind in _SED_UNITS
+             for name in (kind, f"{kind}_err", f"{kind}_errn", f"{kind}_errp", f"{kind}_ul", f"ref_{kind}")}
+    for column in table.colnames:
+        if column not in kinds:
+            continue
+        kind = kinds[column]
+        unit = table[column].unit
+        if unit is None:
+            raise ValueError(f"{path.name}: column {column!r} has no unit")
+        unit = u.Unit(unit)
+        if unit.is_equivalent(_SED_UNITS[kind] / u.sr):
+            if omega is None:
+                raise ValueError(f"{path.name}: intensities (per sr) need region= or solid_angle=")
+            table[column] = u.Quantity(table[column]) * omega
+        elif not unit.is_equivalent(_SED_UNITS[kind]):
+            raise u.UnitConversionError(f"{path.name}: {column} must be in {_SED_UNITS[kind]} (or per sr), got '{unit}'")
+    for column in table.colnames:
+        if np.iscomplexobj(np.asarray(table[column])):
+            raise ValueError(f"{path.name}: column {column!r} must hold real numbers")
+    reference, conversion = None, {"e2dnde": "dnde = e2dnde / e_ref^2 (exact)",
+                                   "dnde": "dnde as given (exact)",
+                                   "likelihood": "dnde = norm x ref_dnde (exact)"}.get(sed_type)
+    if sed_type in ("flux", "eflux"):
+        e_min, e_max = u.Quantity(table["e_min"]).to_value(u.TeV), u.Quantity(table["e_max"]).to_value(u.TeV)
+        if not (np.all(np.isfinite(e_min)) and np.all(e_min > 0) and np.all(e_max > e_min)):
+            raise ValueError(f"{path.name}: every bin needs 0 < e_min < e_max")
+        e_ref = np.sqrt(e_min * e_max)
+        value = u.Quantity(table[sed_type]).to_value(_SED_UNITS[sed_type])
+        rough = value / (e_max - e_min) / (e_ref if sed_type == "eflux" else 1.0)
+        good = np.isfinite(rough) & (rough > 0)
+        index = 2.0
+        if good.sum() >= 2 and np.ptp(np.log(e_ref[good])) > 0:
+            index = float(-np.polyfit(np.log(e_ref[good]), np.log(rough[good]), 1)[0])
+        if not np.isfinite(index):
+            index = 2.0
+        pivot = float(np.exp(np.mean(np.log(e_ref))))
+        reference = PowerLawSpectralModel(index=index, amplitude=1e-12 * _FLUX, reference=pivot * u.TeV)
+        conversion = (f"{sed_type} in bins converted to dnde at e_ref with a power law of index {index:.3g} "
+                      "fitted to the points (gammapy's FluxPoints conversion)")
+    try:
+        points = FluxPoints.from_table(table, sed_type=sed_type, format="gadf-sed", reference_model=reference)
+        energy = points.energy_ref.to(u.TeV)
+        dnde = points.dnde.quantity.ravel().to(_FLUX)
+        try:
+            errn, errp = points.dnde_errn.quantity.ravel(), points.dnde_errp.quantity.ravel()
+        except AttributeError:
+            errn = errp = points.dnde_err.quantity.ravel()
+        is_ul = np.asarray(points.is_ul.data, bool).ravel() if points.is_ul is not None else np.zeros(dnde.size, bool)
+        dnde_ul = points.dnde_ul.quantity.ravel().to(_FLUX) if np.any(is_ul) else None
+    except (KeyError, ValueError, AttributeError, u.UnitsError) as error:
+        raise ValueError(f"{path.name}: cannot read it as sed_type {sed_type!r} ({type(error).__name__}: {error})") \
+            from None
+    if not (np.all(np.isfinite(energy.value)) and np.all(energy.value > 0)):
+        raise ValueError(f"{path.name}: energies must be finite and > 0")
+    if np.unique(energy.value).size != energy.size:
+        raise ValueError(f"{path.name}: duplicate energies")
+    measured = ~is_ul
+    if not (np.all(np.isfinite(dnde.value[measured])) and np.all(dnde.value[measured] >= 0)):
+        raise ValueError(f"{path.name}: {sed_type} values must be finite and >= 0")
+    check_point_errors(errn.to_value(_FLUX)[measured], errp.to_value(_FLUX)[measured], path.name)
+    if dnde_ul is not None and not np.all(np.isfinite(dnde_ul.value[is_ul]) & (dnde_ul.value[is_ul] > 0)):
+        raise ValueError(f"{path.name}: every upper limit ({sed_type}_ul) must be finite and > 0")
+    e_min = points.energy_min.to(u.TeV) if "e_min" in table.colnames else None
+    e_max = points.energy_max.to(u.TeV) if "e_max" in table.colnames else None
+    meta.update(sed_type_read=sed_type, conversion=conversion)
+    return _points(energy, e_min, e_max, dnde, errn.to(_FLUX), errp.to(_FLUX), meta, is_ul=is_ul, dnde_ul=dnde_ul)
+
+
+def _read_dnde(table, path, omega, meta):
+    """The package's own dnde layout (e_ref, dnde, dnde_err or dnde_errn / dnde_errp)."""
     for column in ("e_ref", "dnde"):
         if column not in table.colnames:
             raise ValueError(f"{path.name}: missing column {column!r} (need e_ref, dnde and dnde_err or dnde_errn/errp)")
@@ -330,15 +475,6 @@ def read_flux_points(path, region=None, solid_angle=None, name=None):
             raise ValueError(f"{path.name}: every point needs 0 < e_min < e_ref < e_max")
     if np.unique(energy.to_value(u.TeV)).size != energy.size:
         raise ValueError(f"{path.name}: duplicate energies in e_ref")
-    omega = None
-    if region is not None:
-        omega = _solid_angle(region)
-    elif solid_angle is not None:
-        if not isinstance(solid_angle, u.Quantity):
-            raise TypeError(f"solid_angle must be a Quantity in sr, got {solid_angle!r}")
-        omega = solid_angle.to(u.sr)
-    if omega is not None and not (np.isfinite(omega.value) and omega.value > 0):
-        raise ValueError(f"solid_angle must be finite and > 0 sr, got {omega}")
     errn, errp = quantities["errn"], quantities["errp"]
     if dnde.unit.is_equivalent(_INTENSITY):
         if omega is None:
@@ -348,11 +484,6 @@ def read_flux_points(path, region=None, solid_angle=None, name=None):
         raise u.UnitConversionError(
             f"{path.name}: dnde must be a flux (cm-2 s-1 TeV-1) or an intensity (per sr), got '{dnde.unit}'"
         )
-    meta = {
-        "name": name or path.stem, "reference": table.meta.get("reference", ""), "file": str(path), "caveat": "",
-        "solid_angle": None if omega is None else float(omega.to_value(u.sr)), "region": region,
-        "errors": "as given in the file",
-    }
     return _points(energy, e_min, e_max, dnde, errn, errp, meta)
 
 

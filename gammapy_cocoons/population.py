@@ -22,22 +22,22 @@ Each cocoon is a uniform sphere of ``radius`` (default 30 pc: star-cluster wind 
 of pc across, Blasi & Morlino 2023, MNRAS 523, 4015; Eq. 10 is the upper bound, 120 pc for the
 fiducial set-up). Its flux at Earth is q / 4 pi times the volume average of 1/y^2 over the
 sphere, y the distance from the observer (closed form; 1/d^2 (1 + R^2 / 5 d^2) far away, 3 / R^2
-for an observer at its centre), and the share of it inside a sky region is:
+for an observer at its centre). A volume element dV = y^2 dy dOmega sends a flux ~ dV / y^2, so a
+direction carries the sphere's chord along it, and the share of a cocoon inside a sky region is
 
-- the centre's membership, for cocoons smaller than 2 deg farther than their angular radius
-  from the region's edges (box edges, circle rims; other regions: 8 points on the rim);
-- for cocoons farther than 20 radii at the straight edge of a box (or the rim of a much larger
-  circle): the share of a uniform sphere on the inner side of each edge, 1/2 + 3/4 (x - x^3/3)
-  at x radii from it (multiplied at a box corner);
-- a 128-point quadrature over the sphere (points uniform in volume, weights 1/y^2) for larger,
-  nearer or otherwise edge-straddling cocoons;
-- a line-of-sight integral, int dOmega s_max(Omega), on a HEALPix nside-32 grid of directions for
-  a cocoon that contains the observer.
+    int_{region, cap} chord(Omega) dOmega / int_{cap} chord(Omega) dOmega
+
+over the cap the sphere covers (chord = 2 sqrt(R^2 - d^2 sin^2 psi) at angle psi from its centre;
+the depth s_max along every direction for a sphere that contains the observer). One rule for every
+region (:mod:`.skyregions`) and frame: a cocoon farther than its angular radius from the region's
+boundary (``boundary_distance``) is wholly inside or outside; the others are integrated by
+Gauss-Legendre in longitude over the cap, split at the region's longitude breaks, and in latitude
+over the cap's interval intersected exactly with the region's intervals. Shares of a region's
+pieces add up to the whole.
 
 Internal units: kpc, s, GeV.
 """
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import astropy.units as u
@@ -46,7 +46,7 @@ from ._validation import integer, positive_value
 from .constants import C_CM_S, KPC_CM, YR_S
 from .emission import CocoonEmission
 from .physics.absorption import PlaneDepths
-from .skyregions import AllSky, LBBox, LBCircle, LBCompound, to_lb_region
+from .skyregions import _wrap, frame_to_galactic, to_lb_region
 
 __all__ = ["CocoonPopulation", "PopulationSample", "DEFAULT_RADIUS", "ESCAPES", "ball_average_inverse_square"]
 
@@ -57,8 +57,6 @@ ESCAPES = ("box", "exponential")
 #: (the cocoons older than that hold less than e^-12 of their CRs)
 EXPONENTIAL_AGE_LIMIT = 12.0
 _FLUX_UNIT = u.Unit("cm-2 s-1 TeV-1")
-#: cocoons larger than this [rad] are always integrated point by point
-_LARGE = np.radians(2.0)
 #: realisations sampled at once (bounds the memory of realise)
 _CHUNK_COCOONS = 2_000_000
 #: cocoons whose transmissions are evaluated at once (bounds the memory of absorbed fluxes)
@@ -90,81 +88,128 @@ def ball_average_inverse_square(d, radius):
     return out
 
 
-@lru_cache(maxsize=1)
-def _unit_ball_points(n=128, seed=20261128):
-    """Fixed points uniform in the unit ball (the sphere quadrature)."""
-    rng = np.random.default_rng(seed)
-    direction = rng.normal(size=(n, 3))
-    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
-    return direction * rng.uniform(0.0, 1.0, n)[:, None] ** (1.0 / 3.0)
+#: Gauss-Legendre nodes of the cap quadrature, per longitude piece and per latitude piece
+_CAP_NODES = (12, 10)
+#: cocoons whose shares are integrated at once (bounds the memory)
+_CAP_CHUNK = 4096
 
 
-@lru_cache(maxsize=1)
-def _sky_directions(nside=32):
-    import healpy as hp
-
-    vectors = np.array(hp.pix2vec(nside, np.arange(hp.nside2npix(nside)))).T
-    return vectors
-
-
-def _near_edge(lb, l, b, angle):
-    """Whether a cap of ``angle`` [rad] around (l, b) may cross an edge of ``lb`` (conservative)."""
-    if isinstance(lb, AllSky):
-        return np.zeros(l.shape, bool)
-    if isinstance(lb, LBBox):
-        near = (np.abs(b - lb.b_min) <= angle) | (np.abs(b - lb.b_max) <= angle)
-        if lb.half_width < np.pi:
-            dl = np.abs((l - lb.l_center + np.pi) % (2.0 * np.pi) - np.pi)
-            # longitude edges are meridians: angular distance ~ |dl - half_width| cos b (+ margin)
-            near |= np.abs(dl - lb.half_width) * np.cos(b) <= 1.01 * angle + 1e-9
-        return near
-    if isinstance(lb, LBCircle):
-        cos_sep = np.sin(b) * np.sin(lb.b0) + np.cos(b) * np.cos(lb.b0) * np.cos(l - lb.l0)
-        return np.abs(np.arccos(np.clip(cos_sep, -1.0, 1.0)) - lb.radius) <= angle
-    if isinstance(lb, LBCompound):
-        return _near_edge(lb.region1, l, b, angle) | _near_edge(lb.region2, l, b, angle)
-    # any other region: the 8-point rim test
-    alpha = np.linspace(0.0, 2.0 * np.pi, 8, endpoint=False)
-    centre = lb.contains(l, b)
-    bc = np.clip(b[:, None] + angle[:, None] * np.sin(alpha), -0.5 * np.pi, 0.5 * np.pi)
-    lc = l[:, None] + angle[:, None] * np.cos(alpha) / np.cos(b[:, None])
-    return np.any(lb.contains(lc, bc) != centre[:, None], axis=1)
+def _sine_nodes(lo, hi, n):
+    """Gauss-Legendre nodes and weights on [lo, hi] (arrays, broadcast on a trailing node axis) after
+    the substitution x = sin(pi t / 2): exact for a square-root behaviour at either end."""
+    x, w = np.polynomial.legendre.leggauss(n)
+    theta = 0.5 * np.pi * x
+    half = 0.5 * (np.asarray(hi) - np.asarray(lo))[..., None]
+    return 0.5 * (np.asarray(hi) + np.asarray(lo))[..., None] + half * np.sin(theta), \
+        half * np.cos(theta) * 0.5 * np.pi * w
 
 
-def _box_membership(lb, l, b, angle):
-    """(membership of the centres, near an edge) for an LBBox in one pass, single precision."""
-    l = l.astype(np.float32, copy=False)
-    b = b.astype(np.float32, copy=False)
-    dl = np.abs(l - np.float32(lb.l_center))
-    dl = np.minimum(dl, np.float32(2.0 * np.pi) - dl)
-    member = (b >= lb.b_min) & (b <= lb.b_max)
-    near = (np.abs(b - np.float32(lb.b_min)) <= angle) | (np.abs(b - np.float32(lb.b_max)) <= angle)
-    if lb.half_width < np.pi:
-        member &= dl <= lb.half_width
-        near |= np.abs(dl - np.float32(lb.half_width)) * np.cos(b) <= np.float32(1.01) * angle + np.float32(1e-7)
-    return member, near
+def _cap_intervals(dl, b0, half):
+    """Latitude intervals (..., 2, 2) [rad] of caps (centre latitude b0, angular radius given by the
+    half-width ``half`` of their arc along each meridian, from :func:`_cap_arc`) at longitude offsets
+    dl: the arc around phi on the great circle through the meridians l and l + 180 deg, and its copy
+    shifted by 2 pi, clipped to the meridian (abs(b) <= pi / 2) and merged where they overlap."""
+    phi = np.arctan2(np.sin(b0), np.cos(b0) * np.cos(dl))
+    valid = half >= 0
+    out = np.zeros(np.shape(dl) + (2, 2))
+    for k, centre in enumerate((phi, phi - 2 * np.pi * np.sign(phi))):
+        lo = np.clip(centre - half, -0.5 * np.pi, 0.5 * np.pi)
+        hi = np.clip(centre + half, -0.5 * np.pi, 0.5 * np.pi)
+        keep = valid & (hi > lo)
+        out[..., k, 0], out[..., k, 1] = np.where(keep, lo, 0.0), np.where(keep, hi, 0.0)
+    overlap = (out[..., 1, 1] > out[..., 1, 0]) & (out[..., 1, 0] <= out[..., 0, 1]) & (out[..., 0, 0] <= out[..., 1, 1])
+    merged_lo = np.minimum(out[..., 0, 0], out[..., 1, 0])
+    merged_hi = np.maximum(out[..., 0, 1], out[..., 1, 1])
+    out[..., 0, 0] = np.where(overlap, merged_lo, out[..., 0, 0])
+    out[..., 0, 1] = np.where(overlap, merged_hi, out[..., 0, 1])
+    out[..., 1, :] = np.where(overlap[..., None], 0.0, out[..., 1, :])
+    return out
 
 
-def _slab_fraction(x):
-    """Share of a uniform sphere's volume on the inner side of a plane at signed distance x (in
-    radii, > 0 inside) from its centre: 1/2 + 3/4 (x - x^3/3) for |x| <= 1."""
-    x = np.clip(x, -1.0, 1.0)
-    return 0.5 + 0.75 * (x - x**3 / 3.0)
+def _cap_arc(dl, b0, cos_radius):
+    """Half-width of a cap's arc on the great circle through the meridian at offset dl (-1: none)."""
+    amplitude = np.hypot(np.sin(b0), np.cos(b0) * np.cos(dl))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = cos_radius / amplitude
+    return np.where(ratio <= 1.0, np.arccos(np.clip(ratio, -1.0, 1.0)), -1.0)
 
 
-def _edge_share(lb, l, b, angle):
-    """Containment of small, distant cocoons near straight edges (product over a box's edges, or a
-    circle's rim with radius >> angle); None for other regions."""
-    if isinstance(lb, LBBox):
-        share = _slab_fraction((b - lb.b_min) / angle) * _slab_fraction((lb.b_max - b) / angle)
-        if lb.half_width < np.pi:
-            dl = np.abs((l - lb.l_center + np.pi) % (2.0 * np.pi) - np.pi)
-            share = share * _slab_fraction((lb.half_width - dl) * np.cos(b) / angle)
-        return share
-    if isinstance(lb, LBCircle) and np.all(angle < 0.1 * lb.radius):
-        cos_sep = np.sin(b) * np.sin(lb.b0) + np.cos(b) * np.cos(lb.b0) * np.cos(l - lb.l0)
-        return _slab_fraction((lb.radius - np.arccos(np.clip(cos_sep, -1.0, 1.0))) / angle)
-    return None
+def _rim_crossings(lb, l0, b0, size):
+    """Longitudes (relative to l0) where the rims of caps (l0, b0, size) [rad] meet the circles the
+    region's boundary lies on (``boundary_circles``), NaN elsewhere (m, 2 x circles): there the
+    share's longitude integrand has a kink."""
+    from .skyregions import _unit_vectors
+
+    circles = lb.boundary_circles()
+    if not circles:
+        return np.full((l0.size, 1), np.nan)
+    centre = _unit_vectors(l0, b0)
+    c1 = np.cos(size)
+    out = []
+    for normal, c2 in circles:
+        d = centre @ normal
+        cross = np.cross(centre, normal)
+        norm2 = np.sum(cross**2, axis=-1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a, b = (c1 - c2 * d) / norm2, (c2 - c1 * d) / norm2
+            base = a[:, None] * centre + b[:, None] * normal
+            t = np.sqrt((1.0 - np.sum(base**2, axis=-1)) / norm2)
+        for sign in (-1.0, 1.0):
+            point = base + sign * t[:, None] * cross
+            out.append(_wrap(np.arctan2(point[:, 1], point[:, 0]) - l0))
+    return np.stack(out, axis=1)
+
+
+def _cap_shares(lb, l0, b0, size, profile, nodes=_CAP_NODES, totals=False):
+    """int over (cap and lb) of profile dOmega / the same over the cap, for caps of angular radius
+    ``size`` [rad] around (l0, b0) [rad] (1-d arrays; size >= pi is the whole sky).
+
+    ``profile(one_minus_cos, rows)`` gives the weight at angle psi from the centre (1 - cos psi,
+    computed without cancellation) for the caps ``rows`` (a slice). Gauss-Legendre (sine
+    substitution) in longitude over the cap's range split at the region's longitude breaks, and in
+    latitude over the cap's arcs intersected exactly with the region's intervals, with the same
+    nodes for the region and for the whole cap, so that the shares of a region's pieces add up.
+    """
+    from .pixelweights import _breaks_within
+
+    out = np.empty((2, l0.size))
+    n_l, n_b = nodes
+    for start in range(0, l0.size, _CAP_CHUNK):
+        rows = slice(start, start + _CAP_CHUNK)
+        lc, bc, radius = l0[rows], b0[rows], size[rows]
+        whole = radius >= np.pi
+        pole = whole | (np.abs(bc) + radius >= 0.5 * np.pi)
+        half = np.where(pole, np.pi, np.arcsin(np.clip(np.sin(radius) / np.cos(bc), 0.0, 1.0)))
+        rims = _rim_crossings(lb, lc, bc, radius)
+        rims[whole] = np.nan  # the whole sky has no rim
+        cuts = np.concatenate([_breaks_within(lb, lc, -half, half), rims], axis=1)
+        with np.errstate(invalid="ignore"):
+            cuts = np.where(np.isfinite(cuts) & (np.abs(cuts) < half[:, None]), cuts, half[:, None])
+        edges = np.concatenate([-half[:, None], np.sort(cuts, axis=1), half[:, None]], axis=1)
+        dl, wl = _sine_nodes(edges[:, :-1], edges[:, 1:], n_l)
+        dl, wl = dl.reshape(lc.size, -1), wl.reshape(lc.size, -1)
+        arc = _cap_arc(dl, bc[:, None], np.cos(radius)[:, None])
+        cap = _cap_intervals(dl, bc[:, None], arc)  # (m, nodes, 2, 2)
+        cap[whole] = np.array([[-0.5 * np.pi, 0.5 * np.pi], [0.0, 0.0]])
+        region = lb.latitude_interval_array((lc[:, None] + dl).ravel()).reshape(dl.shape + (-1, 2))
+        pieces = ((np.maximum(cap[..., :, None, 0], region[..., None, :, 0]),
+                   np.minimum(cap[..., :, None, 1], region[..., None, :, 1])),  # cap and region
+                  (cap[..., 0], cap[..., 1]))  # the whole cap
+        integrals = []
+        for low, high in pieces:
+            b, wb = _sine_nodes(low, np.maximum(high, low), n_b)
+            shape = (-1,) + (1,) * (b.ndim - 1)
+            b0e, dle = bc.reshape(shape), dl.reshape(dl.shape + (1,) * (b.ndim - 2))
+            cos_b, cos_b0 = np.cos(b), np.cos(b0e)
+            one_minus_cos = 0.5 * ((np.sin(b) - np.sin(b0e)) ** 2 + (cos_b - cos_b0) ** 2) + \
+                2.0 * cos_b * cos_b0 * np.sin(0.5 * dle) ** 2
+            values = np.sum(wb * cos_b * profile(one_minus_cos, rows, b.ndim), axis=-1)
+            values = values.reshape(dl.shape + (-1,)).sum(axis=-1)
+            integrals.append(np.sum(wl * values, axis=1))
+        out[:, rows] = integrals
+    if totals:
+        return out
+    return np.clip(np.where(out[1] > 0, out[0] / np.where(out[1] > 0, out[1], 1.0), 0.0), 0.0, 1.0)
 
 
 def _norm(position):
@@ -348,11 +393,13 @@ class PopulationSample:
         coords = image.get_coord()
         lon, lat = np.radians(np.ravel(coords.lon)), np.radians(np.ravel(coords.lat))
         valid = np.isfinite(lon) & np.isfinite(lat)
+        # pixel directions in Galactic vectors (the cocoons' frame), whatever the map's frame
+        rotation = frame_to_galactic(image.frame)
         pixels = np.zeros((lon.size, 3))
         pixels[valid] = np.stack([np.cos(lat[valid]) * np.cos(lon[valid]), np.cos(lat[valid]) * np.sin(lon[valid]),
-                                  np.sin(lat[valid])], axis=1)
+                                  np.sin(lat[valid])], axis=1) @ rotation.T
         omega = np.broadcast_to(image.solid_angle().to_value("sr"), image.data_shape).ravel()
-        finder = _PixelFinder(image, pixels, valid)
+        finder = _PixelFinder(image, pixels, valid, rotation)
         deposit = np.zeros((lon.size, flux.shape[1]))
         radius = self.population.radius_kpc
         for k, cocoon in zip(members, flux):
@@ -412,17 +459,23 @@ class PopulationSample:
 
 class _PixelFinder:
     """Pixels of an image geometry near a direction: healpy.query_disc for full-sky HEALPix, a
-    window around the pixel of the direction for WCS, a brute-force search otherwise."""
+    window around the pixel of the direction for WCS, a brute-force search otherwise. Directions
+    are Galactic unit vectors; ``rotation`` takes the map frame's vectors to Galactic ones."""
 
-    def __init__(self, image, pixels, valid):
+    def __init__(self, image, pixels, valid, rotation):
         from gammapy.maps import HpxGeom, WcsGeom
 
-        self.image, self.pixels, self.valid = image, pixels, valid
+        self.image, self.pixels, self.valid, self.rotation = image, pixels, valid, rotation
         self.healpix = isinstance(image, HpxGeom) and image.is_allsky
         self.wcs = isinstance(image, WcsGeom)
         if self.wcs:
             self.shape = image.data_shape  # (ny, nx)
             self.step = np.radians(np.min(np.abs(image.pixel_scales.to_value("deg"))))
+
+    def _lonlat(self, direction):
+        """(lon, lat) [deg] of a Galactic direction in the map's frame."""
+        lon, lat = _lb(self.rotation.T @ direction)
+        return np.degrees(lon), np.degrees(lat)
 
     def within(self, direction, size):
         """(flat indices of pixel centres within ``size`` [rad] of ``direction``, whether the map
@@ -430,14 +483,14 @@ class _PixelFinder:
         if self.healpix:
             import healpy as hp
 
-            index = hp.query_disc(self.image.nside[0], direction, size, nest=self.image.nest)
+            index = hp.query_disc(self.image.nside[0], self.rotation.T @ direction, size, nest=self.image.nest)
             return index, True
         if self.wcs:
-            l, b = _lb(direction)
-            x, y = self.image.coord_to_pix((np.degrees(l), np.degrees(b)))
+            lon, lat = self._lonlat(direction)
+            x, y = self.image.coord_to_pix((lon, lat))
             x, y = float(np.ravel(x)[0]), float(np.ravel(y)[0])
             half_y = size / self.step + 2.0
-            half_x = half_y / max(np.cos(b), 1e-3)
+            half_x = half_y / max(np.cos(np.radians(lat)), 1e-3)
             ny, nx = self.shape
             x0, x1 = int(np.floor(x - half_x)), int(np.ceil(x + half_x)) + 1
             y0, y1 = int(np.floor(y - half_y)), int(np.ceil(y + half_y)) + 1
@@ -453,8 +506,7 @@ class _PixelFinder:
 
     def pixel_of(self, direction):
         """Flat index of the pixel holding ``direction``, or None off the map."""
-        l, b = _lb(direction)
-        index = self.image.coord_to_idx((np.degrees(l), np.degrees(b)))
+        index = self.image.coord_to_idx(self._lonlat(direction))
         index = [int(np.ravel(i)[0]) for i in index]
         if any(i < 0 for i in index):
             return None
@@ -644,33 +696,26 @@ class CocoonPopulation:
         if region is None:
             return np.ones(len(position))
         lb = to_lb_region(region)
-        d = _norm(position) if distance is None else distance
+        d = _norm(position) if distance is None else np.asarray(distance, float)
         l, b = _lb(position) if lonlat is None else lonlat
+        l, b = np.asarray(l, float), np.asarray(b, float)
         radius = self.radius_kpc
-        # single precision is plenty for membership and edge distances (1e-7 rad)
-        angular = np.arcsin(np.minimum(radius / np.maximum(d, radius), 1.0)).astype(np.float32)
+        angular = np.arcsin(np.minimum(radius / np.maximum(d, radius), 1.0))
         inside = d < radius
-        if isinstance(lb, LBBox):
-            member, near = _box_membership(lb, l, b, angular)
-        else:
-            member, near = lb.contains(l, b), _near_edge(lb, l, b, angular)
-        share = member.astype(float)
-        detailed = inside | (angular > _LARGE) | near
-        # small and distant cocoons at an edge: the plane-cut share of a uniform sphere
-        simple = np.nonzero(detailed & ~inside & (d > 20.0 * radius))[0]
-        if simple.size:
-            edge = _edge_share(lb, l[simple], b[simple], angular[simple])
-            if edge is not None:
-                share[simple] = edge
-                detailed[simple] = False
-        outside = np.nonzero(detailed & ~inside)[0]
-        if outside.size:
-            points = position[outside, None, :].astype(float) + radius * _unit_ball_points()[None, :, :]
-            weight = 1.0 / np.sum(points**2, axis=-1)
-            pl, pb = _lb(points)
-            share[outside] = np.sum(weight * lb.contains(pl, pb), axis=1) / np.sum(weight, axis=1)
-        for k in np.nonzero(inside)[0]:
-            share[k] = _inside_share(position[k].astype(float), radius, lb)
+        share = lb.contains(l, b).astype(float)
+        # cocoons the boundary crosses (and the tiniest, < 1e-6 rad, stay points: their edge is rounding)
+        cut = np.nonzero(~inside & (angular > 1e-6) & (lb.boundary_distance(l, b) <= angular))[0]
+        if cut.size:
+            sin2 = np.sin(angular[cut]) ** 2
+
+            def chord(one_minus_cos, rows, ndim):
+                limit = sin2[rows].reshape((-1,) + (1,) * (ndim - 1))
+                return np.sqrt(np.maximum(limit - one_minus_cos * (2.0 - one_minus_cos), 0.0))
+
+            share[cut] = _cap_shares(lb, l[cut], b[cut], angular[cut], chord)
+        observer = np.nonzero(inside)[0]
+        if observer.size:
+            share[observer] = _inside_shares(lb, l[observer], b[observer], d[observer], radius)
         return share
 
     # -- realisations ----------------------------------------------------------------------------
@@ -721,34 +766,54 @@ class CocoonPopulation:
         """Expected cocoon flux in ``region`` [cm-2 s-1 TeV-1]: the smooth model (Eq. 8) for point-like
         cocoons, corrected near the observer for their size and ``min_distance``.
 
-        The bulk is :meth:`CocoonEmission.flux` (exact line-of-sight integrals; absorbed if the
-        emission has ``absorption=True``, and then the correction too, with the optical depths of
-        :class:`~gammapy_cocoons.physics.absorption.PlaneDepths`). Within 20 radii
-        (and within ``min_distance``) the geometry int dOmega int ds rho s^2 <1/y^2> replaces
-        int dOmega int ds rho, by Gauss-Legendre quadrature over the region's own longitude and
-        latitude intervals and in distance. The containment of cocoons straddling the region's
-        edge averages to the centre's membership to first order.
+        The bulk is :meth:`CocoonEmission.flux` (exact line-of-sight integrals), scaled by the mean
+        geometry over the plain one: beyond ``near`` (20 radii, or ``min_distance`` if larger) the
+        line-of-sight integral of the sources farther than that (exact, never negative); within it
+        int dOmega int ds rho s^2 <1/y^2> (0 within ``min_distance``), by Gauss-Legendre quadrature
+        over the region's own longitude and latitude intervals and in distance. Nothing is
+        subtracted, so the mean stays >= 0 where ``min_distance`` leaves little or nothing (high
+        latitudes). Absorbed if the emission has ``absorption=True``: both parts carry the
+        transmission (the line of sight's optical depths beyond ``near``, those of
+        :class:`~gammapy_cocoons.physics.absorption.PlaneDepths` within it). The containment of
+        cocoons straddling the region's edge averages to the centre's membership to first order.
         """
         flux = self.emission.flux(energy, secondary, region)
         d_min = float(positive_value(min_distance, "kpc", "min_distance", allow_zero=True))
         near = max(20.0 * self.radius_kpc, d_min)
-        correction = self._near_field(region, near, d_min)
         geometry = self.emission.sky_integral(region).to_value("s-1 cm-2 sr")
+        if not geometry > 0:
+            return flux
         if self.emission.absorption and self.emission._secondary(secondary) == "gamma":
-            # production x (absorbed geometry + absorbed correction) / 4 pi
+            # production x absorbed mean geometry / 4 pi: the unabsorbed flux x its ratio to the geometry
             energy_gev = np.atleast_1d(self.emission._energy_gev(energy))
             unique, inverse = np.unique(energy_gev.ravel(), return_inverse=True)
-            absorbed = self._near_field(region, near, d_min, unique)[np.ravel(inverse)].reshape(energy_gev.shape)
+            mean = self._far_field(region, near, unique) + self._near_field(region, near, d_min, unique)
             unabsorbed = flux / self.emission.transmission(energy, region)
-            return flux + unabsorbed * np.reshape(absorbed, np.shape(flux)) / geometry
-        return flux * (1.0 + correction / geometry)
+            return unabsorbed * np.reshape(mean[np.ravel(inverse)], np.shape(flux)) / geometry
+        mean = self._far_field(region, near) + self._near_field(region, near, d_min)
+        return flux * (mean / geometry)
+
+    def _far_field(self, region, near, energy_gev=None):
+        """int_region dOmega int_near ds rho [s-1 cm-2 sr] (sources farther than ``near``); with
+        ``energy_gev`` (1-d) one per energy, absorbed on the ISRF and the CMB."""
+        from .physics import lineofsight
+        from .physics.absorption import Attenuation
+
+        lb = to_lb_region(region)
+        key = ("far", lb.key, near, None if energy_gev is None else energy_gev.tobytes())
+        if key not in self._near_cache:
+            attenuation = None if energy_gev is None else Attenuation(energy_gev)
+            value = lineofsight.sky_integral(self.distribution, lb, self.emission.quadrature, attenuation=attenuation,
+                                             s_min=near)
+            self._near_cache[key] = np.asarray(value) / KPC_CM**2
+        return self._near_cache[key]
 
     def _near_field(self, region, near, d_min, energy_gev=None):
-        """int_region dOmega int_0^near ds rho [w(s) - 1] [s-1 cm-2 sr], w = s^2 <1/y^2> beyond
-        d_min and 0 within it: Gauss-Legendre in longitude between the region's breaks, in
-        latitude over its intervals at each longitude, and in distance between the kinks (d_min,
-        the radius, the disc's top). With ``energy_gev`` (1-d), one per energy with the
-        transmission exp(-tau(s)) of each point."""
+        """int_region dOmega int_0^near ds rho w(s) [s-1 cm-2 sr], w = s^2 <1/y^2> beyond d_min and 0
+        within it: Gauss-Legendre in longitude between the region's breaks, in latitude over its
+        intervals at each longitude, and in distance between the kinks (d_min, the radius, the
+        disc's top). With ``energy_gev`` (1-d), one per energy with the transmission exp(-tau(s)) of
+        each point."""
         lb = to_lb_region(region)
         key = (lb.key, near, d_min, self.radius_kpc, None if energy_gev is None else energy_gev.tobytes())
         if key in self._near_cache:
@@ -779,8 +844,8 @@ class CocoonPopulation:
         return self._near_cache[key]
 
     def _distance_integral(self, l, b, near, d_min, depths=None, energy_gev=None):
-        """int_0^near ds rho [w(s) - 1] along the directions (l, b[:]) [s-1 kpc-2], times exp(-tau(s))
-        with ``depths`` (a PlaneDepths) at ``energy_gev``: shape (b.size,) or (b.size, n_energies)."""
+        """int_0^near ds rho w(s) along the directions (l, b[:]) [s-1 kpc-2], times exp(-tau(s)) with
+        ``depths`` (a PlaneDepths) at ``energy_gev``: shape (b.size,) or (b.size, n_energies)."""
         dist = self.distribution
         x, w = np.polynomial.legendre.leggauss(24)
         top = dist.h / np.maximum(np.abs(np.sin(b)), 1e-12)
@@ -791,7 +856,7 @@ class CocoonPopulation:
                 s = 0.5 * (c - a) * x + 0.5 * (c + a)
                 px, py, pz = s * np.cos(b[k]) * np.cos(l), s * np.cos(b[k]) * np.sin(l), s * np.sin(b[k])
                 rho = dist.density(np.hypot(px - dist.r_sun, py), pz)
-                factor = np.where(s >= d_min, s**2 * ball_average_inverse_square(s, self.radius_kpc), 0.0) - 1.0
+                factor = np.where(s >= d_min, s**2 * ball_average_inverse_square(s, self.radius_kpc), 0.0)
                 values = 0.5 * (c - a) * w * rho * factor
                 if depths is not None:
                     tau = depths.depth(energy_gev, np.full(s.size, l), s * np.cos(b[k]), pz)
@@ -802,14 +867,27 @@ class CocoonPopulation:
         return out
 
 
-def _inside_share(centre, radius, lb):
-    """Share of the emission of a sphere that contains the observer seen inside ``lb``:
-    int dOmega s_max(Omega) over the region / over the sky."""
-    n = _sky_directions()
-    projection = n @ centre
-    s_max = projection + np.sqrt(np.maximum(projection**2 - centre @ centre + radius**2, 0.0))
-    l, b = _lb(n)
-    return float(np.sum(s_max * lb.contains(l, b)) / np.sum(s_max))
+def _inside_shares(lb, l, b, d, radius):
+    """Shares inside ``lb`` of spheres that contain the observer: int dOmega s_max(Omega) over the
+    region / over the sky, s_max = d cos psi + sqrt(R^2 - d^2 sin^2 psi) the depth along each
+    direction. The region's integral by the cap rule of :func:`_cap_shares` over the whole sky
+    (finer nodes: s_max varies over the whole sky), the sky's in the angle psi alone (2 pi int
+    s_max sin psi dpsi, 64 Gauss-Legendre nodes), the same for every region, so that pieces add up."""
+    d = np.asarray(d, float)
+
+    def depth(one_minus_cos, rows, ndim):
+        dd = d[rows].reshape((-1,) + (1,) * (ndim - 1))
+        cos_psi = 1.0 - one_minus_cos
+        return dd * cos_psi + np.sqrt(np.maximum(radius**2 - dd**2 * (1.0 - cos_psi**2), 0.0))
+
+    region, _ = _cap_shares(lb, np.asarray(l, float), np.asarray(b, float), np.full(np.size(l), np.pi), depth,
+                            nodes=(48, 48), totals=True)
+    x, w = np.polynomial.legendre.leggauss(64)
+    psi = 0.5 * np.pi * (x + 1.0)
+    cos_psi = np.cos(psi)
+    s_max = d[:, None] * cos_psi + np.sqrt(np.maximum(radius**2 - d[:, None] ** 2 * (1.0 - cos_psi**2), 0.0))
+    sky = 2.0 * np.pi * np.sum(0.5 * np.pi * w * s_max * np.sin(psi), axis=1)
+    return np.clip(region / sky, 0.0, 1.0)
 
 
 #: names that moved to :mod:`gammapy_cocoons.analysis.population` (the workflow) and

@@ -2,28 +2,53 @@
 
 The line-of-sight integrals need, for each Galactic longitude, the latitude intervals inside
 the region, and the longitudes where that set changes (interval ends of the longitude rule).
-Supported exactly: ``RectangleSkyRegion`` in the galactic frame with angle 0 (an l-b box, the
+Exact forms: ``RectangleSkyRegion`` in the galactic frame with angle 0 (an l-b box, the
 convention of the LHAASO and Fermi-LAT diffuse analyses), ``CircleSkyRegion`` in any frame,
 and ``CompoundSkyRegion`` built from them with ``|``, ``&`` and ``^``. :func:`mask_out` builds
-"region without these parts" from those operators.
+"region without these parts" from those operators. Every other shape (ellipses, polygons,
+annuli, rotated or non-Galactic rectangles) is read in the tangent plane at its own centre, as
+the `regions` package draws it, and rasterised once on a fine Galactic l-b grid
+(:class:`LBRaster`, half a million cells over its bounding box): from then on it is an l-b
+region like the others, so that every integral (cocoons, absorption, maps, solid angle,
+population) uses the same shape.
+
+Each l-b region gives, vectorised over longitudes, its latitude intervals as an array
+(:meth:`latitude_interval_array`, shape (n, K, 2), empty intervals as (0, 0)), its membership
+(:meth:`contains`), a lower bound on the angular distance of points to its boundary
+(:meth:`boundary_distance`, for deciding which map pixels it cuts) and a box holding it
+(:meth:`bounds`).
 """
 import operator
+from collections import OrderedDict
+from functools import lru_cache
 
 import numpy as np
 import astropy.units as u
 from astropy.coordinates import SkyCoord
 from regions import CircleSkyRegion, CompoundSkyRegion, RectangleSkyRegion, SkyRegion
 
-__all__ = ["LHAASO_INNER", "LHAASO_OUTER", "mask_out", "to_lb_region", "AllSky", "region_to_dict", "region_from_dict"]
+__all__ = ["LHAASO_INNER", "LHAASO_OUTER", "mask_out", "to_lb_region", "AllSky", "LBRaster", "region_to_dict",
+           "region_from_dict", "frame_to_galactic"]
 
-#: LHAASO-KM2A inner Galaxy, 15 < l < 125 deg, ``|b| < 5`` deg (Cao et al. 2023, 2025)
-LHAASO_INNER = RectangleSkyRegion(
-    center=SkyCoord(70.0, 0.0, unit="deg", frame="galactic"), width=110 * u.deg, height=10 * u.deg
-)
-#: LHAASO-KM2A outer Galaxy, 125 < l < 235 deg, ``|b| < 5`` deg (Cao et al. 2023, 2025)
-LHAASO_OUTER = RectangleSkyRegion(
-    center=SkyCoord(180.0, 0.0, unit="deg", frame="galactic"), width=110 * u.deg, height=10 * u.deg
-)
+#: the LHAASO-KM2A regions (Cao et al. 2023, 2025): name -> (l centre, width, height) [deg]; the module
+#: attributes LHAASO_INNER / LHAASO_OUTER are new objects at every access (module ``__getattr__``), so
+#: that changing one cannot change another user's region or the bundled points' solid angle
+_LHAASO_BOXES = {"LHAASO_INNER": (70.0, 110.0, 10.0), "LHAASO_OUTER": (180.0, 110.0, 10.0)}
+
+
+def lhaaso_region(name):
+    """A new RectangleSkyRegion of a LHAASO-KM2A region: "LHAASO_INNER" (15 < l < 125 deg) or
+    "LHAASO_OUTER" (125 < l < 235 deg), ``|b| < 5`` deg (Cao et al. 2023, 2025)."""
+    l_center, width, height = _LHAASO_BOXES[name]
+    return RectangleSkyRegion(center=SkyCoord(l_center, 0.0, unit="deg", frame="galactic"),
+                              width=width * u.deg, height=height * u.deg)
+
+
+def __getattr__(name):
+    if name in _LHAASO_BOXES:
+        return lhaaso_region(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _HALF_PI = 0.5 * np.pi
 
@@ -44,6 +69,56 @@ def _merge(intervals):
     return merged
 
 
+def _empty(n, k=1):
+    return np.zeros((n, k, 2))
+
+
+def _compact(lo, hi, keep):
+    """Kept segments (n, m) (sorted, touching or apart) merged into intervals (n, K, 2), K the
+    largest count in any row; empty slots are (0, 0)."""
+    n, m = lo.shape
+    if m == 0 or not np.any(keep):
+        return _empty(n)
+    previous_keep = np.concatenate([np.zeros((n, 1), bool), keep[:, :-1]], axis=1)
+    previous_hi = np.concatenate([np.full((n, 1), -np.inf), hi[:, :-1]], axis=1)
+    start = keep & ~(previous_keep & (previous_hi >= lo))
+    interval = np.cumsum(start, axis=1) - 1
+    k = int(interval[keep].max()) + 1 if np.any(keep) else 1
+    rows = np.broadcast_to(np.arange(n)[:, None], (n, m))
+    next_keep = np.concatenate([keep[:, 1:], np.zeros((n, 1), bool)], axis=1)
+    next_lo = np.concatenate([lo[:, 1:], np.full((n, 1), np.inf)], axis=1)
+    end = keep & ~(next_keep & (hi >= next_lo))
+    out = np.zeros((n, k, 2))
+    out[rows[start], interval[start], 0] = lo[start]
+    out[rows[end], interval[end], 1] = hi[end]
+    return out
+
+
+def _inside(intervals, x):
+    """Whether x (n, m) lies in any interval of intervals (n, K, 2) (half-open [lo, hi))."""
+    lo, hi = intervals[:, None, :, 0], intervals[:, None, :, 1]
+    return np.any((lo <= x[..., None]) & (x[..., None] < hi), axis=-1)
+
+
+def _combine(a, b, op):
+    """Set operation ``op`` (operator.or_, and_, xor) of interval arrays a, b (n, K, 2), row by row."""
+    n = a.shape[0]
+    # empty slots (0, 0) are no interval ends: they go last, so that touching pieces merge
+    a_ends = np.where((a[..., 1] > a[..., 0])[..., None], a, np.inf).reshape(n, -1)
+    b_ends = np.where((b[..., 1] > b[..., 0])[..., None], b, np.inf).reshape(n, -1)
+    ends = np.sort(np.concatenate([a_ends, b_ends], axis=1), axis=1)
+    lo, hi = ends[:, :-1], ends[:, 1:]
+    with np.errstate(invalid="ignore"):
+        mid = 0.5 * (lo + hi)
+        keep = op(_inside(a, mid), _inside(b, mid)) & (hi > lo) & np.isfinite(hi)
+    return _compact(np.where(keep, lo, 0.0), np.where(keep, hi, 0.0), keep)
+
+
+def _interval_lists(array):
+    """Interval array (n, K, 2) as lists of (lo, hi) per row (non-empty ones)."""
+    return [[(float(lo), float(hi)) for lo, hi in row if hi > lo] for row in array]
+
+
 def _intersect(a, b):
     out = []
     for lo1, hi1 in a:
@@ -54,53 +129,77 @@ def _intersect(a, b):
     return _merge(out)
 
 
-def _subtract(a, b):
-    out = []
-    for lo, hi in a:
-        pieces = [(lo, hi)]
-        for blo, bhi in b:
-            next_pieces = []
-            for plo, phi in pieces:
-                if bhi <= plo or blo >= phi:
-                    next_pieces.append((plo, phi))
-                    continue
-                if blo > plo:
-                    next_pieces.append((plo, blo))
-                if bhi < phi:
-                    next_pieces.append((bhi, phi))
-            pieces = next_pieces
-        out.extend(pieces)
-    return _merge(out)
+_OPERATORS = (operator.or_, operator.and_, operator.xor)
 
 
-_SET_OPERATIONS = {
-    operator.or_: lambda a, b: _merge(a + b),
-    operator.and_: _intersect,
-    operator.xor: lambda a, b: _subtract(_merge(a + b), _intersect(a, b)),
-}
+def _unit_vectors(l, b):
+    l, b = np.broadcast_arrays(np.asarray(l, float), np.asarray(b, float))
+    cos_b = np.cos(b)
+    return np.stack([cos_b * np.cos(l), cos_b * np.sin(l), np.sin(b)], axis=-1)
 
 
-class AllSky:
-    """The whole sky as a longitude-latitude region."""
+class _LBRegion:
+    """Shared interface: the list form of the latitude intervals from the array form."""
 
-    key = ("all-sky",)
+    def latitude_intervals(self, l):
+        """Latitude intervals [rad] at each longitude ``l`` [rad], as lists of (b1, b2)."""
+        return _interval_lists(self.latitude_interval_array(l))
 
     def longitude_breaks(self):
         return np.array([])
 
-    def latitude_intervals(self, l):
-        return [[(-_HALF_PI, _HALF_PI)] for _ in np.atleast_1d(l)]
+    def boundary_circles(self):
+        """The circles the boundary lies on, as planes (unit normal n, offset c): n . x = c."""
+        return []
+
+
+def _circle_intersections(first, second):
+    """Longitudes [rad] of the points where circles of ``first`` meet circles of ``second`` (lists of
+    (n, c) planes): where a compound's latitude extent has a kink."""
+    out = []
+    for n1, c1 in first:
+        for n2, c2 in second:
+            d = float(n1 @ n2)
+            cross = np.cross(n1, n2)
+            norm2 = float(cross @ cross)
+            if norm2 < 1e-24:
+                continue
+            a, b = (c1 - c2 * d) / norm2, (c2 - c1 * d) / norm2
+            base = a * n1 + b * n2
+            t2 = (1.0 - float(base @ base)) / norm2
+            if t2 < 0:
+                continue
+            for sign in (-1.0, 1.0):
+                point = base + sign * np.sqrt(t2) * cross
+                if abs(point[2]) < 1.0 - 1e-12:
+                    out.append(np.arctan2(point[1], point[0]))
+    return np.array(out)
+
+
+class AllSky(_LBRegion):
+    """The whole sky as a longitude-latitude region."""
+
+    key = ("all-sky",)
+
+    def latitude_interval_array(self, l):
+        out = _empty(np.size(l))
+        out[:, 0] = (-_HALF_PI, _HALF_PI)
+        return out
 
     def contains(self, l, b):
         """Membership of points (l, b) [rad] (arrays broadcast)."""
         return np.ones(np.broadcast(np.asarray(l), np.asarray(b)).shape, dtype=bool)
+
+    def boundary_distance(self, l, b):
+        """Lower bound on the angular distance [rad] of points (l, b) to the region's boundary."""
+        return np.full(np.broadcast(np.asarray(l), np.asarray(b)).shape, np.inf)
 
     def bounds(self):
         """(l_center, half_width, b_min, b_max) [rad] of a box holding the region."""
         return 0.0, np.pi, -_HALF_PI, _HALF_PI
 
 
-class LBBox:
+class LBBox(_LBRegion):
     """Longitude-latitude box: |wrap(l - l_center)| <= half_width, b_min <= b <= b_max (radians)."""
 
     def __init__(self, l_center, half_width, b_min, b_max):
@@ -115,22 +214,54 @@ class LBBox:
             return np.array([])
         return _wrap([self.l_center - self.half_width, self.l_center + self.half_width])
 
-    def latitude_intervals(self, l):
-        inside = np.abs(_wrap(np.atleast_1d(l) - self.l_center)) <= self.half_width
-        interval = [(self.b_min, self.b_max)] if self.b_max > self.b_min else []
-        return [list(interval) if flag else [] for flag in inside]
+    def boundary_circles(self):
+        circles = [(np.array([0.0, 0.0, 1.0]), np.sin(b)) for b, edge in
+                   ((self.b_min, self.b_min > -_HALF_PI), (self.b_max, self.b_max < _HALF_PI)) if edge]
+        if self.half_width < np.pi:
+            circles += [(np.array([-np.sin(e), np.cos(e), 0.0]), 0.0)
+                        for e in (self.l_center - self.half_width, self.l_center + self.half_width)]
+        return circles
+
+    def latitude_interval_array(self, l):
+        inside = np.abs(_wrap(np.ravel(l) - self.l_center)) <= self.half_width
+        out = _empty(inside.size)
+        if self.b_max > self.b_min:
+            out[inside, 0] = (self.b_min, self.b_max)
+        return out
 
     def contains(self, l, b):
         """Membership of points (l, b) [rad] (arrays broadcast): the l-b box, not a sky rectangle."""
         l, b = np.broadcast_arrays(np.asarray(l, float), np.asarray(b, float))
         return (np.abs(_wrap(l - self.l_center)) <= self.half_width) & (b >= self.b_min) & (b <= self.b_max)
 
+    def boundary_distance(self, l, b):
+        """Lower bound on the angular distance [rad] to the box's edges. A meridian edge: at least the
+        distance to its great circle and to the box's latitude band; a parallel edge: at least the
+        latitude difference and, outside the box's longitudes, the distance to the meridians' great
+        circles (a path into the box's longitudes crosses one)."""
+        l, b = np.broadcast_arrays(np.asarray(l, float), np.asarray(b, float))
+        out = np.full(l.shape, np.inf)
+        meridians = np.full(l.shape, np.inf)
+        if self.half_width < np.pi:
+            band = np.maximum(np.maximum(self.b_min - b, b - self.b_max), 0.0)
+            for edge in (self.l_center - self.half_width, self.l_center + self.half_width):
+                meridians = np.minimum(meridians, np.arcsin(np.clip(np.abs(np.cos(b) * np.sin(l - edge)), 0.0, 1.0)))
+            out = np.maximum(meridians, band)
+            outside = np.abs(_wrap(l - self.l_center)) > self.half_width
+        else:
+            outside = np.zeros(l.shape, bool)
+        for level, exists in ((self.b_min, self.b_min > -_HALF_PI), (self.b_max, self.b_max < _HALF_PI)):
+            if exists:
+                parallel = np.abs(b - level)
+                out = np.minimum(out, np.where(outside, np.maximum(parallel, meridians), parallel))
+        return out
+
     def bounds(self):
         """(l_center, half_width, b_min, b_max) [rad]."""
         return self.l_center, min(self.half_width, np.pi), self.b_min, self.b_max
 
 
-class LBCircle:
+class LBCircle(_LBRegion):
     """Spherical cap of angular ``radius`` around (l0, b0) (radians)."""
 
     def __init__(self, l0, b0, radius):
@@ -143,30 +274,39 @@ class LBCircle:
         half = np.arcsin(np.sin(self.radius) / np.cos(self.b0))
         return _wrap([self.l0 - half, self.l0 + half])
 
-    def latitude_intervals(self, l):
+    def boundary_circles(self):
+        return [(_unit_vectors(self.l0, self.b0), np.cos(self.radius))]
+
+    def latitude_interval_array(self, l):
         # cos(sep) = sin b sin b0 + cos b cos b0 cos dl = C cos(b - phi) >= cos(radius)
-        dl = np.atleast_1d(l) - self.l0
+        dl = np.ravel(l) - self.l0
         a = np.sin(self.b0)
         c = np.cos(self.b0) * np.cos(dl)
         amplitude = np.hypot(a, c)
         phi = np.arctan2(a, c)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.cos(self.radius) / amplitude
-        result = []
-        for amp_ratio, centre in zip(ratio, phi):
-            if not amp_ratio <= 1.0:
-                result.append([])
-                continue
-            half = np.arccos(max(amp_ratio, -1.0))
-            pieces = [(centre + shift - half, centre + shift + half) for shift in (-2 * np.pi, 0.0, 2 * np.pi)]
-            result.append(_intersect(_merge(pieces), [(-_HALF_PI, _HALF_PI)]))
-        return result
+        crossed = ratio <= 1.0
+        half = np.where(crossed, np.arccos(np.clip(ratio, -1.0, 1.0)), 0.0)
+        # the great circle through the meridian l and l + 180 deg, parametrised by b in (-pi, pi]:
+        # shifted copies of the cap's arc, clipped to the meridian l (|b| <= pi/2)
+        shifts = np.array([-2 * np.pi, 0.0, 2 * np.pi])
+        lo = np.clip(phi[:, None] - half[:, None] + shifts, -_HALF_PI, _HALF_PI)
+        hi = np.clip(phi[:, None] + half[:, None] + shifts, -_HALF_PI, _HALF_PI)
+        keep = crossed[:, None] & (hi > lo)
+        return _compact(lo, hi, keep)
 
     def contains(self, l, b):
         """Membership of points (l, b) [rad]: angular separation from the centre <= radius."""
         l, b = np.broadcast_arrays(np.asarray(l, float), np.asarray(b, float))
         cos_sep = np.sin(b) * np.sin(self.b0) + np.cos(b) * np.cos(self.b0) * np.cos(l - self.l0)
         return cos_sep >= np.cos(self.radius)
+
+    def boundary_distance(self, l, b):
+        """Angular distance [rad] to the rim: |separation - radius|."""
+        l, b = np.broadcast_arrays(np.asarray(l, float), np.asarray(b, float))
+        cos_sep = np.sin(b) * np.sin(self.b0) + np.cos(b) * np.cos(self.b0) * np.cos(l - self.l0)
+        return np.abs(np.arccos(np.clip(cos_sep, -1.0, 1.0)) - self.radius)
 
     def latitude_crossings(self, latitudes):
         """Longitudes [rad] where the cap's rim crosses each of ``latitudes`` [rad] (where the ends of
@@ -192,32 +332,38 @@ def _latitude_crossings(region, latitudes):
     return np.array([]) if method is None else np.asarray(method(latitudes), float)
 
 
-class LBCompound:
+class LBCompound(_LBRegion):
     """Union, intersection or symmetric difference of two longitude-latitude regions."""
 
     def __init__(self, region1, region2, op):
-        if op not in _SET_OPERATIONS:
+        if op not in _OPERATORS:
             raise ValueError(f"unsupported region operator {op!r}: use |, & or ^")
         self.region1, self.region2, self.op = region1, region2, op
         self.key = (op.__name__, region1.key, region2.key)
 
     def longitude_breaks(self):
-        return np.concatenate([self.region1.longitude_breaks(), self.region2.longitude_breaks()])
+        """The parts' breaks and the longitudes where their boundaries meet (kinks)."""
+        crossings = _circle_intersections(self.region1.boundary_circles(), self.region2.boundary_circles())
+        return np.concatenate([self.region1.longitude_breaks(), self.region2.longitude_breaks(), crossings])
+
+    def boundary_circles(self):
+        return self.region1.boundary_circles() + self.region2.boundary_circles()
+
+    def latitude_interval_array(self, l):
+        return _combine(self.region1.latitude_interval_array(l), self.region2.latitude_interval_array(l), self.op)
 
     def latitude_crossings(self, latitudes):
         """Longitudes [rad] where either part's boundary crosses one of ``latitudes`` [rad]."""
         return np.concatenate([_latitude_crossings(self.region1, latitudes),
                                _latitude_crossings(self.region2, latitudes)])
 
-    def latitude_intervals(self, l):
-        combine = _SET_OPERATIONS[self.op]
-        first = self.region1.latitude_intervals(l)
-        second = self.region2.latitude_intervals(l)
-        return [combine(_merge(a), _merge(b)) for a, b in zip(first, second)]
-
     def contains(self, l, b):
         """Membership of points (l, b) [rad]: the set operation on the parts' memberships."""
         return self.op(self.region1.contains(l, b), self.region2.contains(l, b))
+
+    def boundary_distance(self, l, b):
+        """The compound's boundary lies on its parts' boundaries: the smaller distance."""
+        return np.minimum(self.region1.boundary_distance(l, b), self.region2.boundary_distance(l, b))
 
     def bounds(self):
         """A box holding both parts (conservative for & and ^)."""
@@ -234,27 +380,218 @@ class LBCompound:
             (float(_wrap(c1 + 0.5 * (hi + lo))), half, b_min, b_max)
 
 
+@lru_cache(maxsize=16)
+def frame_to_galactic(frame):
+    """Rotation matrix M (3, 3) with v_galactic = M @ v_frame for unit vectors of ``frame`` (a frame
+    name astropy knows: "icrs", "fk5", "galactic", ...)."""
+    if frame == "galactic":
+        return np.eye(3)
+    basis = SkyCoord(x=[1.0, 0.0, 0.0], y=[0.0, 1.0, 0.0], z=[0.0, 0.0, 1.0], representation_type="cartesian",
+                     frame=frame)
+    matrix = np.array(basis.galactic.cartesian.xyz.value)
+    matrix.flags.writeable = False
+    return matrix
+
+
+def _lonlat(vectors):
+    """(lon, lat) [rad] of unit vectors (..., 3)."""
+    return np.arctan2(vectors[..., 1], vectors[..., 0]), np.arcsin(np.clip(vectors[..., 2], -1.0, 1.0))
+
+
+#: cells of a raster over its bounding box (the boundary is resolved to ~1/700 of the size)
+RASTER_CELLS = 500_000
+_RASTERS = OrderedDict()
+
+
+class LBRaster(_LBRegion):
+    """A region without an l-b form, sampled once on a Galactic l-b grid of cells.
+
+    ``mask`` (n_b, n_l) marks the cells whose centre the region contains; cell (j, i) spans
+    longitudes l_start + [i, i + 1] dl and latitudes b_start + [j, j + 1] db [rad]. From then on it is
+    an exact l-b region (its cells' union): its latitude intervals, solid angle, membership and
+    integrals agree with each other exactly.
+    """
+
+    def __init__(self, mask, l_start, dl, b_start, db, key):
+        self.mask = np.asarray(mask, bool)
+        self.l_start, self.dl, self.b_start, self.db = float(l_start), float(dl), float(b_start), float(db)
+        self.key = key
+        n_b, n_l = self.mask.shape
+        padded = np.zeros((n_b + 2, n_l), dtype=np.int8)
+        padded[1:-1] = self.mask
+        step = np.diff(padded, axis=0)  # +1: a run starts at that row edge, -1: it ends there
+        start_col, start_row = np.nonzero((step == 1).T)  # column by column, rows ascending
+        end_col, end_row = np.nonzero((step == -1).T)
+        counts = np.bincount(start_col, minlength=n_l)
+        slot = np.arange(start_col.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        edges = self.b_start + self.db * np.arange(n_b + 1)
+        self._columns = np.zeros((n_l, max(int(counts.max()), 1), 2))
+        self._columns[start_col, slot, 0] = edges[start_row]
+        self._columns[end_col, slot, 1] = edges[end_row]
+        self._tree = None
+
+    def _column(self, l):
+        offset = np.mod(np.asarray(l, float) - self.l_start, 2 * np.pi)
+        finite = np.isfinite(offset)
+        column = np.floor(np.where(finite, offset, -1.0) / self.dl).astype(np.int64)
+        return column, finite & (column >= 0) & (column < self.mask.shape[1])
+
+    def longitude_breaks(self):
+        n_l = self.mask.shape[1]
+        change = np.any(self._columns[1:] != self._columns[:-1], axis=(1, 2))
+        inner = self.l_start + self.dl * (1 + np.nonzero(change)[0])
+        outer = [self.l_start, self.l_start + n_l * self.dl] if n_l * self.dl < 2 * np.pi - 1e-12 else []
+        return np.unique(_wrap(np.concatenate([inner, outer])))
+
+    def latitude_interval_array(self, l):
+        column, valid = self._column(np.ravel(l))
+        out = np.zeros((column.size,) + self._columns.shape[1:])
+        out[valid] = self._columns[column[valid]]
+        return out
+
+    def contains(self, l, b):
+        """Membership of points (l, b) [rad]: the mask of the cell holding them."""
+        l, b = np.broadcast_arrays(np.asarray(l, float), np.asarray(b, float))
+        column, valid = self._column(l)
+        row = np.floor(np.where(np.isfinite(b), b - self.b_start, -1.0) / self.db).astype(np.int64)
+        valid &= (row >= 0) & (row < self.mask.shape[0])
+        out = np.zeros(l.shape, bool)
+        out[valid] = self.mask[row[valid], column[valid]]
+        return out
+
+    def boundary_distance(self, l, b):
+        """Distance to the nearest cell on the raster's boundary minus a cell's half-diagonal."""
+        from scipy.spatial import cKDTree
+
+        l, b = np.broadcast_arrays(np.asarray(l, float), np.asarray(b, float))
+        if self._tree is None:
+            mask = np.pad(self.mask, 1)
+            boundary = self.mask & ~(mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:])
+            rows, columns = np.nonzero(boundary)
+            centres = _unit_vectors(self.l_start + (columns + 0.5) * self.dl, self.b_start + (rows + 0.5) * self.db)
+            self._tree = cKDTree(centres if len(centres) else np.array([[np.inf] * 3]))
+        chord, _ = self._tree.query(_unit_vectors(l, b).reshape(-1, 3))
+        angle = 2.0 * np.arcsin(np.clip(0.5 * chord, 0.0, 1.0))
+        angle = np.where(np.isfinite(chord), angle, np.inf)
+        return (angle - 0.5 * np.hypot(self.dl, self.db)).reshape(l.shape)
+
+    def bounds(self):
+        """(l_center, half_width, b_min, b_max) [rad] of the raster's box."""
+        half = 0.5 * self.mask.shape[1] * self.dl
+        return (float(_wrap(self.l_start + half)), min(half, np.pi), self.b_start,
+                self.b_start + self.mask.shape[0] * self.db)
+
+
+def _tangent_plane(region, name):
+    """(centre SkyCoord, TAN WCS at it in the region's frame, the region as a pixel region)."""
+    from astropy.wcs.utils import celestial_frame_to_wcs
+
+    center = getattr(region, "center", None)
+    if center is None and hasattr(region, "vertices"):
+        vectors = region.vertices.cartesian.xyz.value
+        mean = vectors.mean(axis=1)
+        center = SkyCoord(*mean, representation_type="cartesian", frame=region.vertices.frame)
+        center = SkyCoord(center.spherical.lon, center.spherical.lat, frame=region.vertices.frame)
+    if center is None:
+        raise TypeError(f"{name}: {type(region).__name__} has neither a centre nor vertices; use a "
+                        "RectangleSkyRegion, CircleSkyRegion, EllipseSkyRegion, PolygonSkyRegion or compounds")
+    wcs = celestial_frame_to_wcs(center.frame, projection="TAN")
+    spherical = center.spherical
+    wcs.wcs.crval = [spherical.lon.to_value(u.deg), spherical.lat.to_value(u.deg)]
+    wcs.wcs.crpix = [0.0, 0.0]
+    wcs.wcs.cdelt = [-1.0 / 3600.0, 1.0 / 3600.0]
+    return center, wcs, region.to_pixel(wcs)
+
+
+def _raster(region, name):
+    """The :class:`LBRaster` of a region without an l-b form (cached on its DS9 description)."""
+    try:
+        description = region.serialize(format="ds9")
+    except Exception:  # shapes the DS9 writer does not know
+        description = repr(region)
+    key = ("raster", type(region).__name__, description)
+    if key in _RASTERS:
+        _RASTERS.move_to_end(key)
+        return _RASTERS[key]
+    from regions import PixCoord
+
+    center, wcs, pixel_region = _tangent_plane(region, name)
+    frame = center.frame.name
+    to_galactic = frame_to_galactic(frame)
+    box = pixel_region.bounding_box
+    x0, x1, y0, y1 = box.ixmin - 1.0, box.ixmax + 1.0, box.iymin - 1.0, box.iymax + 1.0
+    # 1" pixels: the bounding box must stay well inside the tangent plane's hemisphere
+    if max(abs(x0), abs(x1), abs(y0), abs(y1)) * np.pi / 180.0 / 3600.0 > np.tan(np.radians(80.0)):
+        raise ValueError(f"{name}: {type(region).__name__} reaches beyond 80 deg of its centre; shapes without "
+                         "an l-b form are read in the tangent plane at their centre and must be smaller")
+    t = np.linspace(0.0, 1.0, 257)
+    perimeter = np.concatenate([np.stack([x0 + (x1 - x0) * t, np.full_like(t, y0)]),
+                                np.stack([np.full_like(t, x1), y0 + (y1 - y0) * t]),
+                                np.stack([x1 - (x1 - x0) * t, np.full_like(t, y1)]),
+                                np.stack([np.full_like(t, x0), y1 - (y1 - y0) * t])], axis=1)
+    lon, lat = wcs.wcs_pix2world(perimeter[0], perimeter[1], 0)
+    l, b = _lonlat(_unit_vectors(np.radians(lon), np.radians(lat)) @ to_galactic.T)
+    b_min, b_max = float(b.min()), float(b.max())
+    # a Galactic pole inside the box: every longitude, up to the pole
+    poles = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, -1.0]]) @ to_galactic  # in the region's frame
+    plon, plat = _lonlat(poles)
+    px, py = wcs.wcs_world2pix(np.degrees(plon), np.degrees(plat), 0)
+    towards = poles @ _unit_vectors(center.spherical.lon.to_value(u.rad), center.spherical.lat.to_value(u.rad)) > 0
+    in_box = towards & (px >= x0) & (px <= x1) & (py >= y0) & (py <= y1)
+    if in_box[0]:
+        b_max = _HALF_PI
+    if in_box[1]:
+        b_min = -_HALF_PI
+    if np.any(in_box):
+        l_start, width = -np.pi, 2 * np.pi
+    else:  # the shortest arc holding every longitude of the perimeter: the complement of the largest gap
+        ls = np.sort(np.mod(l, 2 * np.pi))
+        gaps = np.diff(np.concatenate([ls, [ls[0] + 2 * np.pi]]))
+        largest = int(np.argmax(gaps))
+        l_start = ls[(largest + 1) % ls.size]
+        width = 2 * np.pi - gaps[largest]
+    # cells of about equal solid angle: db in latitude, db / cos(b) in longitude at the box's middle
+    area = width * (np.sin(b_max) - np.sin(b_min))
+    db = np.sqrt(area / RASTER_CELLS)
+    cos_mid = max(np.cos(0.5 * (b_min + b_max)), 0.05)
+    n_l = int(np.clip(np.ceil(width / (db / cos_mid)), 16, 8192))
+    n_b = int(np.clip(np.ceil((b_max - b_min) / db), 16, 8192))
+    dl, db = width / n_l, (b_max - b_min) / n_b
+    lc = l_start + (np.arange(n_l) + 0.5) * dl
+    bc = b_min + (np.arange(n_b) + 0.5) * db
+    vectors = _unit_vectors(lc[None, :], bc[:, None]) @ to_galactic  # to the region's frame
+    lon, lat = _lonlat(vectors)
+    facing = vectors @ _unit_vectors(center.spherical.lon.to_value(u.rad), center.spherical.lat.to_value(u.rad)) > 0.05
+    x, y = wcs.wcs_world2pix(np.degrees(lon).ravel(), np.degrees(lat).ravel(), 0)
+    mask = np.asarray(pixel_region.contains(PixCoord(x, y))).reshape(lon.shape) & facing
+    raster = LBRaster(mask, l_start, dl, b_min, db, key)
+    _RASTERS[key] = raster
+    if len(_RASTERS) > 32:
+        _RASTERS.popitem(last=False)
+    return raster
+
+
 def to_lb_region(region, name="region"):
     """Convert a `regions` sky region (or None for the whole sky) to a longitude-latitude region.
+
+    A Galactic ``RectangleSkyRegion`` with angle 0 is an l-b box, a ``CircleSkyRegion`` a spherical
+    cap, a ``CompoundSkyRegion`` the set operation on its parts; any other shape (an ellipse, a
+    polygon, a rotated or non-Galactic rectangle, ...) is read in the tangent plane at its centre
+    and rasterised (:class:`LBRaster`).
 
     Raises
     ------
     TypeError
-        If ``region`` is not a supported sky region.
+        If ``region`` is not a sky region.
     ValueError
-        If a rectangle is rotated or not in the galactic frame.
+        If a shape without an l-b form reaches beyond 80 deg of its centre.
     """
     if region is None:
         return AllSky()
-    if isinstance(region, (AllSky, LBBox, LBCircle, LBCompound)):
+    if isinstance(region, (AllSky, LBBox, LBCircle, LBCompound, LBRaster)):
         return region
-    if isinstance(region, RectangleSkyRegion):
-        frame = region.center.frame.name
-        if frame != "galactic" or not np.isclose(region.angle.to_value(u.deg) % 180.0, 0.0):
-            raise ValueError(
-                f"{name}: a RectangleSkyRegion is read as a Galactic longitude-latitude box and must "
-                f"be in the galactic frame with angle 0, got frame '{frame}' and angle {region.angle}"
-            )
+    if isinstance(region, RectangleSkyRegion) and region.center.frame.name == "galactic" \
+            and np.isclose(region.angle.to_value(u.deg) % 180.0, 0.0):
         center = region.center.galactic
         half_width = 0.5 * region.width.to_value(u.rad)
         half_height = 0.5 * region.height.to_value(u.rad)
@@ -268,15 +605,24 @@ def to_lb_region(region, name="region"):
             region.radius.to_value(u.rad),
         )
     if isinstance(region, CompoundSkyRegion):
+        if region.operator not in _OPERATORS:
+            raise ValueError(f"{name}: unsupported region operator {region.operator!r}: use |, & or ^")
         return LBCompound(
             to_lb_region(region.region1, name), to_lb_region(region.region2, name), region.operator
         )
     if isinstance(region, SkyRegion):
-        raise TypeError(
-            f"{name}: {type(region).__name__} is not supported; use RectangleSkyRegion (galactic "
-            "l-b box), CircleSkyRegion or CompoundSkyRegion combinations of them"
-        )
+        return _raster(region, name)
     raise TypeError(f"{name} must be a regions SkyRegion or None (whole sky), got {type(region).__name__}")
+
+
+def is_exact(region):
+    """Whether a region has an exact l-b form (boxes, circles and their compounds), not a raster."""
+    lb = region if not isinstance(region, SkyRegion) and region is not None else to_lb_region(region)
+    if isinstance(lb, LBRaster):
+        return False
+    if isinstance(lb, LBCompound):
+        return is_exact(lb.region1) and is_exact(lb.region2)
+    return True
 
 
 def mask_out(region, *masks):

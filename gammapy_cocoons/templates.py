@@ -9,9 +9,13 @@ integral of the model divided by the pixel solid angle) at the nodes of an energ
   (``gll_iem``): CAR in Galactic coordinates, intensity in cm-2 s-1 MeV-1 sr-1 in the
   primary HDU, an ``ENERGIES`` table in MeV; read by ``TemplateSpatialModel.read`` and the
   Fermi tools' ``MapCubeFunction``;
-- ``"healpix"``: RING ordering, Galactic, one binary-table column per energy in
-  cm-2 s-1 TeV-1 sr-1 (``healpy.read_map(path, field=None)``), energies in an ``ENERGIES``
-  table after it.
+- ``"healpix"``: RING ordering, Galactic, one binary-table column per energy (``ENERGY1``, ...)
+  in cm-2 s-1 TeV-1 sr-1, energies in MeV in an ``ENERGIES`` table after it: the Fermi-LAT
+  HEALPix template convention (``HPX_CONV = FGST-TEMPLATE``), read by gammapy's ``Map.read``, by
+  ``healpy.read_map(path, field=None)`` and by :func:`~gammapy_cocoons.dge.read_dge`; pixels
+  outside a partial cube hold healpy's ``UNSEEN``.
+
+Every format reads back with :func:`~gammapy_cocoons.dge.read_dge` (tested round trips).
 """
 import logging
 from pathlib import Path
@@ -219,7 +223,7 @@ def _healpix_hdulist(cube, axis, intensity):
     for i in range(axis.nbin):
         full = np.full(npix, hp.UNSEEN)
         full[ring] = values[i]
-        columns.append(fits.Column(name=f"E{i}", format="D", unit=INTENSITY_UNIT.to_string("fits"), array=full))
+        columns.append(fits.Column(name=f"ENERGY{i + 1}", format="D", unit=INTENSITY_UNIT.to_string("fits"), array=full))
     sky = fits.BinTableHDU.from_columns(columns, name="SKYMAP")
     sky.header.update({
         "PIXTYPE": ("HEALPIX", "HEALPIX pixelisation"),
@@ -231,6 +235,8 @@ def _healpix_hdulist(cube, axis, intensity):
         "INDXSCHM": ("IMPLICIT", "indexing: implicit or explicit"),
         "OBJECT": ("FULLSKY", "sky coverage"),
         "BUNIT": INTENSITY_UNIT.to_string("fits"),
+        "HPX_CONV": ("FGST-TEMPLATE", "gammapy's name of this HEALPix convention"),
+        "BANDSHDU": ("ENERGIES", "energies of the columns"),
     })
     energies = fits.BinTableHDU.from_columns(
         [fits.Column(name="ENERGY", format="D", unit="MeV", array=axis.center.to_value("MeV"))], name="ENERGIES"

@@ -236,3 +236,86 @@ def test_a_user_dge_cube_need_not_cover_1_tev(tmp_path):
     assert len(copied) == len(datasets.models)
     with pytest.raises(ValueError, match="template's range"):
         datasets[0].models[0].spectral_model(1 * u.TeV)
+
+
+def test_region_constants_are_copies():
+    """Issue 24 item 6: changing LHAASO_INNER (or the points' own region) changes neither the
+    package's region nor the bundled points' solid angle."""
+    import gammapy_cocoons
+    from gammapy_cocoons import skyregions
+
+    omega = load_flux_points("lhaaso-km2a-2023-inner").meta["solid_angle"]
+    mine = gammapy_cocoons.LHAASO_INNER
+    mine.width = 1 * u.deg
+    points = load_flux_points("lhaaso-km2a-2023-inner")
+    points.meta["region"].height = 1 * u.deg
+    assert gammapy_cocoons.LHAASO_INNER.width == 110 * u.deg and skyregions.LHAASO_INNER.height == 10 * u.deg
+    assert load_flux_points("lhaaso-km2a-2023-inner").meta["solid_angle"] == omega
+    assert load_flux_points("lhaaso-km2a-2023-inner").meta["region"].height == 10 * u.deg
+    assert LHAASO_INNER.width == 110 * u.deg  # this module's own import is untouched too
+
+
+@pytest.mark.parametrize("sed_type", ["dnde", "e2dnde", "flux", "eflux", "likelihood"])
+def test_points_in_every_gammapy_sed_type(tmp_path, sed_type):
+    """Issue 24 item 13: what gammapy writes in each SED type (with an upper limit) reads back as the
+    same dnde at e_ref (a power law of index 2.7: the flux-in-bins conversion with the points' own
+    slope is exact for it), per sr or not, and fits (the upper limit is not fitted)."""
+    import warnings
+
+    from gammapy.estimators import FluxPoints
+    from gammapy.modeling.models import PowerLawSpectralModel
+
+    from gammapy_cocoons.analysis.fitting import build_lhaaso_fit
+
+    truth = PowerLawSpectralModel(index=2.7, amplitude=3e-12 * u.Unit("cm-2 s-1 TeV-1"), reference=1 * u.TeV)
+    edges = np.geomspace(1.0, 100.0, 6) * u.TeV
+    table = Table({"e_min": edges[:-1], "e_max": edges[1:], "e_ref": np.sqrt(edges[:-1] * edges[1:])})
+    table["dnde"] = truth(table["e_ref"].quantity)
+    table["dnde_err"] = 0.1 * table["dnde"].quantity
+    table["is_ul"] = [False, False, False, False, True]
+    table["dnde_ul"] = 2 * table["dnde"].quantity
+    table.meta["SED_TYPE"] = "dnde"
+    written = FluxPoints.from_table(table, reference_model=truth).to_table(sed_type=sed_type)
+    path = tmp_path / f"{sed_type}.ecsv"
+    written.write(path, format="ascii.ecsv")
+    points = read_flux_points(path, region=LHAASO_INNER)
+    assert u.allclose(points.dnde.quantity.ravel()[:4], truth(points.energy_ref[:4]), rtol=1e-9)
+    assert list(points.is_ul.data.ravel()) == [False] * 4 + [True]
+    assert u.allclose(points.dnde_ul.quantity.ravel()[4], 2 * truth(points.energy_ref[4]), rtol=1e-9)
+    # the same as intensities over the region: fluxes x its solid angle
+    omega = RegionFluxSpectralModel(SkyModel(spectral_model=CocoonSpectralModel(), spatial_model=CocoonSpatialModel()),
+                                    region=LHAASO_INNER).solid_angle()
+    for column in written.colnames:
+        if column.startswith((sed_type, "ref_")) and written[column].unit is not None:
+            written[column] = written[column].quantity / omega
+    written.write(tmp_path / "per_sr.ecsv", format="ascii.ecsv")
+    per_sr = read_flux_points(tmp_path / "per_sr.ecsv", region=LHAASO_INNER)
+    assert u.allclose(per_sr.dnde.quantity.ravel()[:4], points.dnde.quantity.ravel()[:4], rtol=1e-9)
+    if sed_type == "flux":  # a small flat DGE cube of one's own, so that nothing big is built
+        from gammapy.maps import Map, MapAxis, WcsGeom
+
+        axis = MapAxis.from_energy_bounds("0.5 TeV", "300 TeV", 3, name="energy_true")
+        geom = WcsGeom.create(skydir=(70, 0), width=(120, 12), binsz=2.0, frame="galactic", axes=[axis])
+        Map.from_geom(geom, data=np.full(geom.data_shape, 1e-12), unit="cm-2 s-1 TeV-1 sr-1").write(tmp_path / "d.fits")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            datasets, _, _ = build_lhaaso_fit(datasets=(), points=[points], dge=str(tmp_path / "d.fits"))
+        assert np.isfinite(datasets.stat_sum()) and list(datasets[0].mask_safe) == [True] * 4 + [False]
+
+
+def test_spectrum_ecsv_reads_as_gammapy_flux_points(tmp_path):
+    """Issue 24 item 13: ``spectrum`` writes an ECSV that FluxPoints.read reads (SED_TYPE e2dnde):
+    E^2 dN/dE of the region flux."""
+    from click.testing import CliRunner
+    from gammapy.estimators import FluxPoints
+
+    from gammapy_cocoons.cli import main
+
+    out = tmp_path / "s.ecsv"
+    result = CliRunner().invoke(main, ["spectrum", "--region", "lhaaso-inner", "--n-energies", "3", "--dge", "none",
+                                       "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    points = FluxPoints.read(out, reference_model=CocoonSpectralModel())
+    model = RegionFluxSpectralModel(SkyModel(spectral_model=CocoonSpectralModel(), spatial_model=CocoonSpatialModel()),
+                                    region=LHAASO_INNER)
+    assert u.allclose(points.dnde.quantity.ravel(), model(points.energy_ref), rtol=1e-9)

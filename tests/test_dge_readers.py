@@ -170,3 +170,41 @@ def test_negative_or_infinite_intensities_are_refused(tmp_path, value):
     path = _hermes_file(tmp_path / "bad.fits", [values, values], [1.0, 10.0], nside)
     with pytest.raises(ValueError, match="bad.fits: 2 of .* negative or infinite"):
         read_dge(path)
+
+
+@pytest.mark.parametrize("coordsys", ["G", "C"])
+def test_hermes_cubes_in_any_frame_integrate_regions_exactly(tmp_path, coordsys):
+    """Issue 24 item 1: a constant HERMES cube in the celestial frame (COORDSYS = C) gives intensity x
+    solid angle over a Galactic box near the pole and the LHAASO region (2-8x off before)."""
+    from regions import RectangleSkyRegion
+
+    value = 3e-6  # GeV-1 m-2 s-1 sr-1
+    path = _hermes_file(tmp_path / "flat.fits", [np.full(hp.nside2npix(16), value)] * 2, [1.0, 1000.0], 16,
+                        coordsys=coordsys)
+    model = read_dge(path)
+    for region in (LHAASO_INNER, RectangleSkyRegion(SkyCoord(30, 80, unit="deg", frame="galactic"),
+                                                     40 * u.deg, 10 * u.deg)):
+        flux = RegionFluxSpectralModel(model, region=region)
+        expected = value * u.Unit("GeV-1 m-2 s-1 sr-1") * flux.solid_angle()
+        assert u.allclose(flux([2.0, 500.0] * u.GeV), expected, rtol=2e-5)  # 3.7 deg pixels: 1e-5
+
+
+def test_spectrum_and_fit_refuse_a_region_beyond_a_users_cube(tmp_path):
+    """Issue 24 item 2: a cube that covers part of the region is refused with the uncovered fraction
+    (spectrum --dge FILE wrote dge = 0 and exited 0; the fit 'succeeded' with a norm of 1e-5)."""
+    from click.testing import CliRunner
+
+    from gammapy_cocoons.analysis.fitting import build_lhaaso_fit
+    from gammapy_cocoons.cli import main
+
+    axis = MapAxis.from_energy_bounds("10 GeV", "1 PeV", 3, name="energy_true")
+    geom = WcsGeom.create(skydir=(40, 0), width=(50, 10), binsz=1.0, frame="galactic", axes=[axis])
+    path = tmp_path / "part.fits"
+    Map.from_geom(geom, data=np.full(geom.data_shape, 1e-12), unit="cm-2 s-1 TeV-1 sr-1").write(path)
+    out = tmp_path / "s.ecsv"
+    result = CliRunner().invoke(main, ["spectrum", "--region", "lhaaso-inner", "--dge", str(path), "--n-energies", "3",
+                                       "--output", str(out)])
+    assert result.exit_code == 2 and "%" in result.output and "coverage" in result.output, result.output
+    assert "Traceback" not in result.output and not out.exists()
+    with pytest.raises(ValueError, match=r"beyond the map's coverage: 5\d(\.\d+)? %"):
+        build_lhaaso_fit(datasets=("lhaaso-km2a-2023-inner",), dge=str(path))

@@ -157,19 +157,24 @@ def test_latitude_weight_closed_form_and_quadrature_agree():
             assert value == pytest.approx(ref, rel=1e-9, abs=1e-15)
 
 
-def test_unsupported_regions_are_refused_clearly():
+def test_regions_without_an_lb_form_are_rasterised_and_non_regions_refused():
+    """Issue 24 item 5: ellipses and rotated or non-Galactic rectangles are l-b regions like the others
+    (rasters in the tangent plane at their centre); what is not a sky region is refused by name."""
     from regions import EllipseSkyRegion
+
+    from gammapy_cocoons.skyregions import LBRaster
+
     ellipse = EllipseSkyRegion(SkyCoord(0, 0, unit="deg", frame="galactic"), 1 * u.deg, 2 * u.deg)
-    with pytest.raises(TypeError, match="EllipseSkyRegion"):
-        to_lb_region(ellipse)
+    assert isinstance(to_lb_region(ellipse), LBRaster)
     with pytest.raises(TypeError, match="region"):
         to_lb_region("inner galaxy")
     rotated = RectangleSkyRegion(SkyCoord(0, 0, unit="deg", frame="galactic"), 1 * u.deg, 2 * u.deg, angle=30 * u.deg)
-    with pytest.raises(ValueError, match="angle"):
-        to_lb_region(rotated)
     icrs = RectangleSkyRegion(SkyCoord(0, 0, unit="deg", frame="icrs"), 1 * u.deg, 2 * u.deg)
-    with pytest.raises(ValueError, match="galactic"):
-        to_lb_region(icrs)
+    for region in (rotated, icrs):
+        assert los.solid_angle(to_lb_region(region)) == pytest.approx(np.radians(1) * np.radians(2), rel=2e-3)
+    huge = EllipseSkyRegion(SkyCoord(0, 0, unit="deg", frame="galactic"), 800 * u.deg, 20 * u.deg)  # tangent-plane size
+    with pytest.raises(ValueError, match="80 deg"):
+        to_lb_region(huge)
 
 
 @pytest.mark.parametrize("l0, b0, radius", [(0.0, 6.0, 9.0), (30.0, 2.0, 5.0), (-80.0, -1.0, 3.0), (10.0, 0.3, 2.0)])

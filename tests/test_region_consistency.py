@@ -216,8 +216,11 @@ def test_errors_name_the_argument():
     from gammapy_cocoons.analysis.bcfit import fit_bc
 
     polygon = PolygonSkyRegion(SkyCoord([10, 20, 15], [0, 0, 3], unit="deg", frame="galactic"))
-    with pytest.raises(TypeError, match="region: PolygonSkyRegion"):
-        RegionFluxSpectralModel(TEMPLATE, region=polygon)
+    # a polygon is read in its tangent plane (issue 24): the flat triangle's area to 2e-3
+    assert RegionFluxSpectralModel(TEMPLATE, region=polygon).solid_angle().to_value("deg2") == \
+        pytest.approx(15.0, rel=2e-3)
+    with pytest.raises(TypeError, match="region must be a regions SkyRegion"):
+        RegionFluxSpectralModel(TEMPLATE, region="inner")
     with pytest.raises(TypeError, match="quadrature"):
         CocoonEmission(quadrature="fine")
     with pytest.raises(ValueError, match="energy must not be empty"):
@@ -228,3 +231,29 @@ def test_errors_name_the_argument():
         CocoonSpectralModel().integral(10 * u.TeV, 1 * u.TeV)
     with pytest.raises(ValueError, match="names"):
         fit_bc(names=[])
+
+
+def test_absorption_over_shapes_without_an_lb_form():
+    """Issue 24 item 5: ellipses and rotated rectangles are absorbed like boxes and circles (the
+    option was ignored for them). A circular ellipse (a raster) against the exact circle, absorbed
+    and not (to the raster's 1e-3), and the absorbed share against the engine's transmission of the
+    same region."""
+    from regions import EllipseSkyRegion
+
+    from gammapy_cocoons import CocoonEmission, CocoonSpatialModel, CocoonSpectralModel
+
+    sky = SkyModel(spectral_model=CocoonSpectralModel(), spatial_model=CocoonSpatialModel(), name="c")
+    centre = SkyCoord(20, 1, unit="deg", frame="galactic")
+    energy = [1.0, 300.0, 3000.0] * u.TeV
+    circle = CircleSkyRegion(centre, 6 * u.deg)
+    # a tangent-plane circle of radius tan(6 deg) is the cap of 6 deg
+    size = 2 * np.degrees(np.tan(np.radians(6.0))) * u.deg
+    ellipse = EllipseSkyRegion(centre.icrs, size, size, angle=30 * u.deg)
+    for absorption in (False, True):
+        exact = RegionFluxSpectralModel(sky, region=circle, absorption=absorption)(energy)
+        raster = RegionFluxSpectralModel(sky, region=ellipse, absorption=absorption)(energy)
+        assert u.allclose(raster, exact, rtol=2e-3)
+    ratio = (RegionFluxSpectralModel(sky, region=ellipse, absorption=True)(energy)
+             / RegionFluxSpectralModel(sky, region=ellipse)(energy)).to_value("")
+    assert np.allclose(ratio, CocoonEmission().transmission(energy, ellipse).value, rtol=1e-9)
+    assert ratio[0] > 0.99 and ratio[2] < 0.9

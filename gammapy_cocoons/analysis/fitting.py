@@ -236,7 +236,9 @@ def build_lhaaso_fit(grammage="exponential", variant="min", r0=20 * u.TV, chi0=0
         total = (RegionFluxSpectralModel(cocoons, region=region, scale=scale)
                  + RegionFluxSpectralModel(dge_region, region=region, scale=scale))
         model = _PointsSkyModel(spectral_model=total, name=name, unit_check_energy=flux_points.energy_ref[0])
-        out.append(SpectralFluxPointsDataset(data=flux_points, models=model, name=name))
+        # upper limits are shown with the data, not fitted: the chi2 needs a measurement and its error
+        measured = None if flux_points.is_ul is None else ~np.asarray(flux_points.is_ul.data, bool)
+        out.append(SpectralFluxPointsDataset(data=flux_points, models=model, name=name, mask_safe=measured))
     return Datasets(out), cocoons, norms
 
 

@@ -124,7 +124,7 @@ def plot_spectrum(table):
     plt = _matplotlib()
     fig, ax = plt.subplots(figsize=(6.2, 4.8))
     energy = u.Quantity(table["e_ref"]).to_value("GeV")
-    names = [c for c in table.colnames if c != "e_ref"]
+    names = [c for c in table.colnames if c in ("cocoons", "dge", "total")]  # per sr; e2dnde is the region flux
     values = {name: u.Quantity(table[name]).to_value(_E2I) for name in names}
     for name, color in zip(names, ("C0", "0.5", "k")):
         ax.plot(energy, values[name], color=color, lw=2 if name == "total" else 1.5, label=name)

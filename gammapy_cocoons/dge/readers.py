@@ -7,8 +7,9 @@ Supported layouts:
   (e.g. GeV^-1 m^-2 s^-1 sr^-1), the energy in the header key ``ENERGY`` in joules, HEALPix
   keys ``NSIDE``, ``ORDERING``, ``COORDSYS`` and, for partial skies, ``BAD_DATA`` pixels;
 * anything gammapy's ``Map.read`` reads with an energy axis and an intensity unit: Fermi-LAT map
-  cubes (``ENERGIES`` extension), gadf WCS or HEALPix cubes (e.g. from
-  :func:`gammapy_cocoons.templates.write_cube`).
+  cubes (``ENERGIES`` extension), gadf WCS or HEALPix cubes in any frame and projection, and every
+  format :func:`gammapy_cocoons.templates.write_cube` writes (gadf, fermi, healpix; healpy's
+  ``UNSEEN`` marks pixels without data).
 
 The model is ``TemplateSpatialModel(cube, normalize=False)`` x ``PowerLawNormSpectralModel``;
 pixels without data (the sentinel of a partial HERMES sky) become NaN, so predictions outside
@@ -112,6 +113,10 @@ def read_map_cube(filename):
         raise ValueError(f"{path}: a DGE cube needs exactly one energy axis, got axes {names}")
     unit = cube.unit if str(cube.unit) else None
     _intensity_unit(unit, path.name)
+    # healpy's UNSEEN marks pixels without data (a partial HEALPix cube of write_cube): NaN, like HERMES
+    unseen = np.isclose(cube.data, _UNSEEN, rtol=1e-6)
+    if np.any(unseen):
+        cube = cube.copy(data=np.where(unseen, np.nan, cube.data))
     return cube
 
 

@@ -200,13 +200,17 @@ def absorbed_latitude_weight(dist, d, beta1, beta2, p0, p1, n_latitude=8):
     return weight
 
 
-def band_integral(dist, l, beta1, beta2, quadrature=DEFAULT_QUADRATURE, attenuation=None):
+def band_integral(dist, l, beta1, beta2, quadrature=DEFAULT_QUADRATURE, attenuation=None, s_min=0.0):
     """int dd rho-shape(r(d, l)) W(d) for latitude bands on one side of the plane.
 
     With ``attenuation`` (a :class:`~gammapy_cocoons.physics.absorption.Attenuation`) the
     integrand carries the transmission exp(-tau) of the ISRF and the CMB along each path from the
     Sun (:func:`absorbed_latitude_weight`; exact while the disc lies in the ISRF grid's first z
     cell, abs(z) <= 0.1 kpc, as the default h does) and the result gets a trailing energy axis.
+
+    With ``s_min`` [kpc] > 0 only the sources farther than s_min from the Sun count: at projected
+    distance d < s_min the band starts at the latitude arccos(d / s_min) (s = d / cos b), with
+    interval ends where that meets the band's edges and the disc's top.
 
     Parameters
     ----------
@@ -229,14 +233,21 @@ def band_integral(dist, l, beta1, beta2, quadrature=DEFAULT_QUADRATURE, attenuat
     with np.errstate(divide="ignore"):
         kinks = (dist.h / np.tan(beta1), dist.h / np.tan(beta2))
     kinks = tuple(np.where(np.isfinite(k), k, 0.0) for k in kinks)
+    s_min = float(s_min)
+    if s_min > 0:
+        kinks += (s_min * np.cos(beta1), s_min * np.cos(beta2), np.full(l.shape, s_min),
+                  np.full(l.shape, np.sqrt(max(s_min**2 - dist.h**2, 0.0))))
     breakpoints = _distance_breakpoints(dist, dist.r_sun * np.cos(l), d_end, extra=kinks)
     d, wd = _piecewise_nodes(breakpoints, quadrature.n_distance)
     f = dist.radial(galactocentric_radius(dist, d, l[..., None]))
+    low = beta1[..., None]
+    if s_min > 0:
+        low = np.maximum(low, np.arccos(np.clip(d / s_min, 0.0, 1.0)))
     if attenuation is None:
-        w_lat = latitude_weight(dist, d, beta1[..., None], beta2[..., None], quadrature.n_latitude)
+        w_lat = latitude_weight(dist, d, low, beta2[..., None], quadrature.n_latitude)
         return dist.norm * np.sum(wd * f * w_lat, axis=-1)
     p0, p1 = attenuation.plane_depths(l[..., None], d, wd, quadrature.n_distance, dist.r_sun)
-    w_lat = absorbed_latitude_weight(dist, d, beta1[..., None], beta2[..., None], p0, p1, quadrature.n_latitude)
+    w_lat = absorbed_latitude_weight(dist, d, low, beta2[..., None], p0, p1, quadrature.n_latitude)
     return dist.norm * np.einsum("...d,...dk->...k", wd * f, w_lat)
 
 
@@ -260,22 +271,34 @@ def column_density(dist, l, b, quadrature=DEFAULT_QUADRATURE):
     return np.sum(ws * rho, axis=-1)
 
 
+#: longitude intervals narrower than this [deg] (a raster's steps) get _NARROW_NODES plain nodes
+_NARROW_DEG = 0.2
+_NARROW_NODES = 2
+
+
 def _longitude_nodes(breaks, quadrature):
     """Nodes and weights in longitude [rad] between sorted ``breaks`` [rad].
 
     Each interval uses l = mid + half sin(theta) with Gauss-Legendre in theta: the sine
     substitution absorbs the square-root behaviour of the latitude extent at the edge of a
-    circle, and is harmless for smooth integrands.
+    circle, and is harmless for smooth integrands. Intervals narrower than _NARROW_DEG (the steps
+    of a rasterised region) get plain Gauss-Legendre with _NARROW_NODES nodes.
     """
     nodes, weights = [], []
     for a, b in zip(breaks[:-1], breaks[1:]):
         width = b - a
         if width <= 0:
             continue
+        half = 0.5 * width
+        if np.degrees(width) < _NARROW_DEG:
+            # a rasterised region has hundreds of such steps: plain Gauss-Legendre, exact to cubics
+            x, w = _gauss_legendre(_NARROW_NODES)
+            nodes.append(0.5 * (a + b) + half * x)
+            weights.append(half * w)
+            continue
         n = max(quadrature.n_longitude_min, int(np.ceil(np.degrees(width) * quadrature.nodes_per_degree)))
         x, w = _gauss_legendre(n)
         theta = 0.5 * np.pi * x
-        half = 0.5 * width
         nodes.append(0.5 * (a + b) + half * np.sin(theta))
         weights.append(half * np.cos(theta) * 0.5 * np.pi * w)
     return np.concatenate(nodes), np.concatenate(weights)
@@ -301,13 +324,14 @@ def _split_bands(intervals_per_node):
     return np.array(index, dtype=int), np.array(lo, dtype=float), np.array(hi, dtype=float)
 
 
-def sky_integral(dist, lb_region, quadrature=DEFAULT_QUADRATURE, attenuation=None):
+def sky_integral(dist, lb_region, quadrature=DEFAULT_QUADRATURE, attenuation=None, s_min=0.0):
     """int_region dOmega int ds rho [s-1 kpc-2 sr] for a longitude-latitude region.
 
     ``lb_region`` provides ``longitude_breaks()`` (sorted, radians, within [-pi, pi]) and
     ``latitude_intervals(l)`` (per longitude, a list of (b1, b2) in radians); see
     :mod:`gammapy_cocoons.skyregions`. With ``attenuation``, the integrals with the transmission
     exp(-tau) along each line of sight, one per energy (:func:`band_integral`).
+    With ``s_min`` [kpc], the sources farther than s_min only.
     """
     breaks = _all_longitude_breaks(lb_region)
     l, wl = _longitude_nodes(breaks, quadrature)
@@ -315,11 +339,11 @@ def sky_integral(dist, lb_region, quadrature=DEFAULT_QUADRATURE, attenuation=Non
     if attenuation is not None:
         if index.size == 0:
             return np.zeros(attenuation.energy.size)
-        values = band_integral(dist, l[index], beta1, beta2, quadrature, attenuation=attenuation)
+        values = band_integral(dist, l[index], beta1, beta2, quadrature, attenuation=attenuation, s_min=s_min)
         return np.sum(wl[index, None] * values, axis=0)
     if index.size == 0:
         return 0.0
-    values = band_integral(dist, l[index], beta1, beta2, quadrature)
+    values = band_integral(dist, l[index], beta1, beta2, quadrature, s_min=s_min)
     return float(np.sum(wl[index] * values))
 
 
