@@ -65,7 +65,7 @@ from ..physics.transport import GalacticTransport
 from ..physics.transport2d import solve_steady_state, uniform_grid
 from .crsea import DEFAULT_TRANSPORT, DGE_SOURCES, CosmicRaySea, _proton_beta
 
-__all__ = ["RadialDeltaSea", "kra_gamma_sea", "KRA_GAMMA", "RADIAL_DELTA_NODES"]
+__all__ = ["RadialDeltaSea", "kra_gamma_sea", "KRA_GAMMA", "RADIAL_DELTA_NODES", "radial_delta_dge"]
 
 #: proton rigidities [GV] of the node shapes, 2 GV - 100 PV: dense where the inner wind competes
 #: with diffusion (a factor 1.35-2.5 up to 1 TV), half-decades above
@@ -271,3 +271,61 @@ def kra_gamma_sea(delta_intercept=None, source_distribution="case1998"):
         A key of :data:`.crsea.DGE_SOURCES`.
     """
     return RadialDeltaSea(delta_intercept=delta_intercept, source_distribution=source_distribution)
+
+
+# -- the DGE on this sea (hypothesis (d) of issue 23) ---------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _kra_gamma_dge():
+    """The embedded DGE's ingredients on the KRA-gamma sea (one per process: its geometry, the HI
+    weights and H2 tables of 24 node shapes, is built once and shared by every cube)."""
+    from .conventional import ConventionalDGE
+
+    return ConventionalDGE(sea=kra_gamma_sea())
+
+
+@lru_cache(maxsize=2)
+def _radial_delta_cubes(secondary, nside):
+    """{"min", "max"}: the voxel-wise envelopes of the knee variants' cubes on the KRA-gamma sea,
+    from the disk cache when it holds them (the geometry costs ~35 s under load, 13 s quiet)."""
+    import astropy.units as u
+
+    from .._cache import cached_arrays
+    from .conventional import _DEFAULT_ENERGIES, envelope_cubes
+    from .localspectra import KNEE_VARIANTS
+
+    key = {"sea": dict(KRA_GAMMA), "delta_intercept": None, "sources": "case1998", "secondary": secondary,
+           "nside": int(nside), "energies": _DEFAULT_ENERGIES, "variants": list(KNEE_VARIANTS)}
+
+    def build():
+        low, high = envelope_cubes(_kra_gamma_dge(), _DEFAULT_ENERGIES * u.GeV, nside=nside, secondary=secondary)
+        return {"min": np.asarray(low.data), "max": np.asarray(high.data)}
+
+    return cached_arrays("radial-delta-dge", key, build, names=("min", "max"))
+
+
+def radial_delta_dge(variant="min", secondary="gamma", nside=128, name=None):
+    """The embedded DGE on the KRA-gamma sea as a gammapy SkyModel, like
+    :func:`~.conventional.conventional_dge` (the same gas, local spectra, cross sections, absorption
+    and energies; "min" / "max" the envelopes of the knee variants). Cached on disk
+    (:mod:`gammapy_cocoons._cache`) and per process."""
+    import astropy.units as u
+    from gammapy.maps import HpxGeom, Map, MapAxis
+    from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel, TemplateSpatialModel
+
+    from .._validation import choice
+    from ..physics.crosssections import SECONDARIES
+    from .conventional import _DEFAULT_ENERGIES, ENVELOPES, _quiet
+
+    choice(variant, ENVELOPES, "variant")
+    choice(secondary, SECONDARIES, "secondary")
+    if not isinstance(nside, (int, np.integer)) or nside < 8 or nside & (nside - 1):
+        raise ValueError(f"nside must be a power of 2 >= 8, got {nside!r}")
+    data = _radial_delta_cubes(secondary, int(nside))[variant]
+    axis = MapAxis.from_nodes(_DEFAULT_ENERGIES * u.GeV, name="energy_true", interp="log")
+    geom = HpxGeom.create(nside=int(nside), nest=False, frame="galactic").to_cube([axis])
+    cube = Map.from_geom(geom, data=data, unit="GeV-1 cm-2 s-1 sr-1")
+    with _quiet("gammapy.modeling.models.spatial"):
+        spatial = TemplateSpatialModel(cube, normalize=False)
+    return SkyModel(spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial,
+                    name=name or f"dge-radial-delta-{variant}")

@@ -18,7 +18,7 @@ from gammapy.modeling.models import SkyModel, SpectralModel
 from .._validation import positive_float
 from ..physics import lineofsight
 from ..physics.skymaps import healpix_children
-from ..skyregions import mask_out, region_from_dict, region_to_dict, to_lb_region
+from ..skyregions import LBCircle, LBCompound, mask_out, region_from_dict, region_to_dict, to_lb_region
 from .spatial import CocoonSpatialModel, _all_sky
 
 __all__ = ["RegionFluxSpectralModel"]
@@ -271,6 +271,14 @@ def _healpix_lb_weights(lb, nside, ipix, nest, children_order):
         near &= np.abs(np.mod(lon - l_center + np.pi, 2 * np.pi) - np.pi) <= half_width + stretch
     edge |= near & ~inside
     weights = inside.astype(float)
+    circles = [leaf for leaf in _leaves(lb) if isinstance(leaf, LBCircle)]
+    if len(circles) > _MANY_CIRCLES:
+        # many circles (source masks): the exact diamond fractions call every circle at every node;
+        # edge pixels (also those a circle's rim crosses between pixel centres) are sampled instead
+        edge |= _near_rims(circles, lon, lat, margin)
+        if np.any(edge):
+            weights[edge] = _sampled_fractions(lb, nside, ipix[edge], nest, children_order)
+        return weights
     equatorial = np.abs(np.sin(lat)) < 2.0 / 3.0 - 1e-12
     diamond = edge & equatorial
     if np.any(diamond):
@@ -279,6 +287,36 @@ def _healpix_lb_weights(lb, nside, ipix, nest, children_order):
     if np.any(polar):
         weights[polar] = _polar_fractions(lb, nside, ipix[polar], nest)
     return weights
+
+
+#: above this many circles in a region (source masks), edge pixels are sampled (:func:`_sampled_fractions`)
+_MANY_CIRCLES = 8
+
+
+def _leaves(lb):
+    """The boxes and circles an l-b region is built from."""
+    if isinstance(lb, LBCompound):
+        return _leaves(lb.region1) + _leaves(lb.region2)
+    return [lb]
+
+
+def _near_rims(circles, lon, lat, margin):
+    """Pixels (centres lon, lat [rad]) within ``margin`` [rad] of any circle's rim."""
+    near = np.zeros(lon.shape, dtype=bool)
+    cos_lat, sin_lat = np.cos(lat), np.sin(lat)
+    for circle in circles:
+        cos_sep = sin_lat * np.sin(circle.b0) + cos_lat * np.cos(circle.b0) * np.cos(lon - circle.l0)
+        near |= np.abs(np.arccos(np.clip(cos_sep, -1.0, 1.0)) - circle.radius) <= margin
+    return near
+
+
+def _sampled_fractions(lb, nside, ipix, nest, children_order):
+    """Fraction of each pixel inside an l-b region: the share of its 4**children_order sub-pixel
+    centres inside (equal-area sub-pixels; 256 at the default order 4, so within 1/512 of a pixel
+    per pixel for a straight edge, unbiased on average)."""
+    clon, clat, _ = healpix_children(nside, ipix, nest, children_order)
+    inside = lb.contains(np.radians(np.mod(clon + 180.0, 360.0) - 180.0), np.radians(clat))
+    return inside.mean(axis=1)
 
 
 def _polar_fractions(lb, nside, ipix, nest, n_nodes=48, n_boundary=32):
@@ -501,7 +539,8 @@ class RegionFluxSpectralModel(SpectralModel):
             raise u.UnitConversionError(f"energy must be an energy, got unit '{energy.unit}'")
         if energy.size == 0 or not np.all(np.isfinite(energy.value)) or np.any(energy.value <= 0):
             raise ValueError(f"energy must be a non-empty array of finite energies > 0, got {energy!r}")
-        return self.evaluate(energy, **{p.name: p.quantity for p in self.parameters})
+        # positional: a spectral and a spatial parameter may share a name (the ECPL's and Green's alpha)
+        return self.evaluate(energy, *[p.quantity for p in self.parameters])
 
     # -- physics ------------------------------------------------------------------------------
     def solid_angle(self):
@@ -579,16 +618,18 @@ class RegionFluxSpectralModel(SpectralModel):
 
     def evaluate(self, energy, *args, **kwargs):
         """Region flux [cm-2 s-1 TeV-1]; broadcasts over parameter samples like the wrapped model."""
-        names = self.parameters.names
-        values = dict(zip(names, args))
-        values.update(kwargs)
         spectral = self.sky_model.spectral_model
         spectral_names = spectral.parameters.names
-        spectral_values = {name: values[name] for name in spectral_names}
+        spatial_names = self.sky_model.spatial_model.parameters.names
+        if args:  # the SkyModel's parameters in order, spectral then spatial (names may repeat across them)
+            spectral_values = dict(zip(spectral_names, args[:len(spectral_names)]))
+            spatial_values = dict(zip(spatial_names, args[len(spectral_names):]))
+            spectral_values.update({k: v for k, v in kwargs.items() if k in spectral_names})
+        else:
+            spectral_values = {name: kwargs[name] for name in spectral_names}
+            spatial_values = {name: kwargs[name] for name in spatial_names}
         # frozen spatial parameters arrive as constant sample arrays from gammapy's error bands
-        spatial_values = {
-            name: _collapse(values[name]) for name in self.sky_model.spatial_model.parameters.names
-        }
+        spatial_values = {name: _collapse(value) for name, value in spatial_values.items()}
         dnde = spectral.evaluate(energy, **spectral_values)
         # energy has a trailing axis of length 1 when parameters are sampled: broadcasts
         integral = self._spatial_integral(u.Quantity(energy), spatial_values)
