@@ -135,6 +135,8 @@ class CompiledLikelihood:
     def __init__(self, likelihood, per_decade=48):
         if likelihood.bc_model is not None:
             raise ValueError("datasets: the B/C term is not compiled; fit a likelihood with B/C through gammapy's Fit")
+        if likelihood.setup.get("statistic") != "distrib":
+            raise ValueError("statistic: the compiled likelihood is gammapy's 'distrib' statistic")
         if not likelihood.setup.get("dge_norms", "").startswith("one shared"):
             raise ValueError("shared_dge_norm: the compiled likelihood has one DGE normalisation for all datasets")
         self.likelihood = likelihood
@@ -172,10 +174,34 @@ class CompiledLikelihood:
             self.neutrino = {"measurement": dict(nu_dataset.measurement), "energy": energy, "weights": weights,
                              "dge": float(np.sum(weights * e_gev**2 * dnde)), "cocoon_model": parts["cocoons"],
                              "e_gev": e_gev, "spectra": {}}
-        self.data = [(p.value.copy(), p.ul.copy()) for p in self.points]
-        self.neutrino_data = None if self.neutrino is None else self.neutrino["measurement"]["flux"]
+        self._flatten()
+        self.set_data(None)
 
-    # -- the parameters of a hypothesis ---------------------------------------------------------------------
+    def _flatten(self):
+        """Every point of every dataset in flat arrays (one vectorised evaluation per call)."""
+        points = self.points
+        self._sizes = np.cumsum([0] + [p.energy.size for p in points])
+        cat = lambda name: np.concatenate([np.broadcast_to(getattr(p, name), p.energy.shape) for p in points])  # noqa
+        self._energy = cat("energy")
+        self._errp, self._errn = cat("errp"), cat("errn")
+        self._is_ul, self._ul_flat, self._valid = cat("is_ul"), cat("ul"), cat("valid")
+        self._measured = self._valid & ~self._is_ul
+        self._limits = self._valid & self._is_ul
+        self._k = np.concatenate([np.full(p.energy.size, p.k / p.flux_unit) for p in points])
+        self._cocoon_fraction = np.concatenate([np.full(p.energy.size, p.cocoon_fraction) for p in points])
+        self._ecpl_fraction = np.concatenate([np.full(p.energy.size, p.ecpl_fraction) for p in points])
+        # DGE tables: the same nodes for every dataset (one cube), one row of log integrals per point
+        nodes = points[0].dge_log_nodes
+        if not all(np.array_equal(p.dge_log_nodes, nodes) for p in points) or not all(p.dge_positive for p in points):
+            raise ValueError("dge: the compiled likelihood needs one DGE cube with positive region integrals")
+        self._dge_nodes = nodes
+        self._dge_rows = np.concatenate([np.tile(p.dge_log_values, (p.energy.size, 1)) for p in points])
+        self._row_index = np.arange(self._energy.size)
+        self._scale_index = np.array([self.instruments.index(p.instrument) if p.has_scale else -1
+                                      for p in points for _ in range(p.energy.size)])
+        self._unmasked = [p.unmasked for p in points]
+
+    # -- the parameters of a hypothesis    # -- the parameters of a hypothesis ---------------------------------------------------------------------
     def free_names(self):
         """The free parameters of the likelihood's hypothesis."""
         names = []
@@ -218,23 +244,49 @@ class CompiledLikelihood:
         spectrum = self._cocoon_spectrum(r0_tv)
         return np.exp(np.interp(np.log(energy), self._log_grid, np.log(np.maximum(spectrum, 1e-300))))
 
+    def _scales(self, params):
+        values = np.array([params.get(f"scale:{i}", 1.0) for i in self.instruments] + [1.0])
+        return values[self._scale_index]
+
+    def _dge_flat(self, energy):
+        x = np.log(energy)
+        nodes = self._dge_nodes
+        if np.any(x < nodes[0] - 1e-9) or np.any(x > nodes[-1] + 1e-9):
+            raise ValueError("energy must be within the DGE template's range")
+        position = np.interp(x, nodes, np.arange(nodes.size, dtype=float))
+        i = np.minimum(position.astype(int), nodes.size - 2)
+        w = position - i
+        rows = self._dge_rows
+        return np.exp((1.0 - w) * rows[self._row_index, i] + w * rows[self._row_index, i + 1])
+
+    def _model_flat(self, params):
+        """The model of every point in its data unit (flat)."""
+        s = self._scales(params)
+        e = self._energy * s
+        flux = params.get("norm", 1.0) * self._dge_flat(e)
+        chi0 = params.get("chi0", 0.0)
+        if chi0 > 0 and self._cocoon is not None:
+            cocoons = chi0 * self._cocoon_fraction * self._cocoons_at(e, params["r0"])
+            if any(u is not None for u in self._unmasked):
+                cocoons = cocoons * self._unmasked_flat(e)
+            flux = flux + cocoons
+        amplitude = params.get("ecpl_amplitude", 0.0)
+        if amplitude > 0:
+            flux = flux + amplitude * self._ecpl_fraction * (e / _ECPL_REFERENCE_TEV) ** -params["ecpl_index"] * \
+                np.exp(-params["ecpl_lambda"] * e)
+        return s * self._k * flux
+
+    def _unmasked_flat(self, energy):
+        out = np.ones(energy.size)
+        for (start, stop), table in zip(zip(self._sizes[:-1], self._sizes[1:]), self._unmasked):
+            if table is not None:
+                out[start:stop] = np.interp(np.log(energy[start:stop]), *table)
+        return out
+
     def predicted(self, params):
         """The model of every gamma-ray dataset in its data unit, a list of arrays."""
-        norm = params.get("norm", 1.0)
-        chi0 = params.get("chi0", 0.0)
-        amplitude = params.get("ecpl_amplitude", 0.0)
-        out = []
-        for p in self.points:
-            s = params.get(f"scale:{p.instrument}", 1.0) if p.has_scale else 1.0
-            e = p.energy * s
-            flux = norm * p.dge(e)
-            if chi0 > 0 and p.cocoon_fraction > 0:
-                flux = flux + chi0 * p.cocoon_fraction * p.unmasked_fraction(e) * self._cocoons_at(e, params["r0"])
-            if amplitude > 0 and p.ecpl_fraction > 0:
-                flux = flux + amplitude * p.ecpl_fraction * (e / _ECPL_REFERENCE_TEV) ** -params["ecpl_index"] * \
-                    np.exp(-params["ecpl_lambda"] * e)
-            out.append(s * p.k * flux / p.flux_unit)
-        return out
+        flat = self._model_flat(params)
+        return [flat[a:b] for a, b in zip(self._sizes[:-1], self._sizes[1:])]
 
     def neutrino_flux(self, params):
         """The IceCube term's predicted int E dN/dE dE [GeV cm-2 s-1] (None without the term)."""
@@ -254,22 +306,23 @@ class CompiledLikelihood:
     # -- the statistic --------------------------------------------------------------------------------------
     def residuals(self, params):
         """Signed residuals whose squares sum to the statistic (points, the IceCube term, constraints)."""
-        parts = []
-        for p, model, (value, ul) in zip(self.points, self.predicted(params), self.data):
-            measured = p.valid & ~p.is_ul
-            m, v = model[measured], value[measured]
-            parts.append((m - v) / np.where(m >= v, p.errp[measured], p.errn[measured]))
-            limits = p.valid & p.is_ul
-            if np.any(limits):
-                stat = 2 * np.log(erfc((ul[limits] - model[limits]) / ul[limits]) / erfc(1.0))
-                parts.append(np.sqrt(np.maximum(stat, 0.0)))
+        model = self._model_flat(params)
+        value = self._value_flat
+        m, v = model[self._measured], value[self._measured]
+        parts = [(m - v) / np.where(m >= v, self._errp[self._measured], self._errn[self._measured])]
+        if np.any(self._limits):
+            ul = self._ul_data[self._limits]
+            stat = 2 * np.log(erfc((ul - model[self._limits]) / ul) / erfc(1.0))
+            parts.append(np.sqrt(np.maximum(stat, 0.0)))
         if self.neutrino is not None:
             m = self.neutrino["measurement"]
             flux = self.neutrino_flux(params)
             parts.append(np.atleast_1d((flux - self.neutrino_data) / (m["errp"] if flux >= self.neutrino_data
                                                                       else m["errn"])))
-        constraints = [np.log(params.get(name, 1.0) / self.aux[name]) / sigma for name, sigma in self.priors.items()]
-        return np.concatenate(parts + [np.asarray(constraints, float)])
+        if self.priors:
+            parts.append(np.array([np.log(params.get(name, 1.0) / self.aux[name]) / sigma
+                                   for name, sigma in self.priors.items()]))
+        return np.concatenate(parts)
 
     def stat(self, params):
         """The statistic at ``params``: gammapy's Datasets.stat_sum() of the same likelihood."""
@@ -320,7 +373,7 @@ class CompiledLikelihood:
         low, high = self._x_bounds(free)
         x0 = np.clip(self._to_x(free, params), low, high)
         result = least_squares(lambda x: self.residuals(self._from_x(free, x, fixed_values)), x0,
-                               bounds=(low, high), method="trf", x_scale="jac", xtol=1e-10, ftol=1e-10, gtol=1e-10,
+                               bounds=(low, high), method="trf", x_scale="jac", xtol=1e-8, ftol=1e-9, gtol=1e-9,
                                max_nfev=2000)
         best = self._from_x(free, result.x, fixed_values)
         return FitResult(self.stat(best), best, bool(result.success), int(result.nfev))
@@ -371,15 +424,12 @@ class CompiledLikelihood:
 
     def profile(self, name, values, best):
         """Profile of the statistic in ``name`` on ``values`` (the other free parameters refitted,
-        from the best fit and from the previous point). Returns the stats."""
+        from the best fit and from the previous point: the valley is followed). Returns the stats."""
         stats = []
         previous = dict(best.parameters)
         for value in values:
             fixed = {name: float(value)}
             candidates = [self.fit(start=previous, fixed=fixed), self.fit(start=best.parameters, fixed=fixed)]
-            if name == "chi0" and self.hypothesis == "dge+cocoons":
-                for r0 in (3.0, 30.0, 300.0):
-                    candidates.append(self.fit(start=dict(best.parameters, r0=r0), fixed=fixed))
             fit = min(candidates, key=lambda f: f.stat)
             stats.append(fit.stat)
             previous = fit.parameters
@@ -390,13 +440,12 @@ class CompiledLikelihood:
         """A toy data set drawn from the model at ``params``: each measured point from the split
         Gaussian that the statistic assumes (its upper error below the model, its lower error above),
         the IceCube flux likewise, and the constraints' centres from their log-normals (the
-        auxiliary measurements). Returns the state to :meth:`set_data`."""
-        data = []
-        for p, model in zip(self.points, self.predicted(params)):
-            z = np.abs(rng.standard_normal(model.shape))
-            below = rng.random(model.shape) < p.errp / (p.errp + p.errn)
-            value = np.where(below, model - z * p.errp, model + z * p.errn)
-            data.append((np.where(p.is_ul, p.value, value), p.ul.copy()))
+        auxiliary measurements). Upper limits stay as measured. Returns the state to :meth:`set_data`."""
+        model = self._model_flat(params)
+        z = np.abs(rng.standard_normal(model.shape))
+        below = rng.random(model.shape) < self._errp / (self._errp + self._errn)
+        value = np.where(below, model - z * self._errp, model + z * self._errn)
+        value = np.where(self._is_ul, self._value0, value)
         nu = None
         if self.neutrino is not None:
             m = self.neutrino["measurement"]
@@ -405,16 +454,19 @@ class CompiledLikelihood:
             nu = flux - z * m["errp"] if rng.random() < m["errp"] / (m["errp"] + m["errn"]) else flux + z * m["errn"]
         aux = {name: params.get(name, 1.0) * float(np.exp(sigma * rng.standard_normal()))
                for name, sigma in self.priors.items()}
-        return data, nu, aux
+        return value, nu, aux
 
     def set_data(self, state=None):
         """Use a toy state of :meth:`simulate` (None: the measured data and prior centres 1)."""
         if state is None:
-            self.data = [(p.value.copy(), p.ul.copy()) for p in self.points]
+            self._value0 = np.concatenate([p.value for p in self.points])
+            self._value_flat = self._value0.copy()
+            self._ul_data = self._ul_flat.copy()
             self.neutrino_data = None if self.neutrino is None else self.neutrino["measurement"]["flux"]
             self.aux = {name: 1.0 for name in self.priors}
             return
-        self.data, nu, aux = state
+        value, nu, aux = state
+        self._value_flat = np.asarray(value, float)
         if nu is not None:
             self.neutrino_data = nu
         self.aux = dict(aux)

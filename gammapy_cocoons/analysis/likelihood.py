@@ -455,7 +455,7 @@ def _dge_norm_model(mode):
 def build_likelihood(hypothesis="dge+cocoons", dge="embedded", variant="min", datasets=DEFAULT_LIKELIHOOD_DATASETS,
                      points=(), dge_norm="prior", energy_scales=True, masks="scalar", masked_cocoons=False,
                      grammage="exponential", target="ism", chi0=0.4 * u.Unit("g cm-2"), r0=20 * u.TV,
-                     shared_dge_norm=True, dge_norm_width=DGE_NORM_PRIOR_WIDTH):
+                     shared_dge_norm=True, dge_norm_width=DGE_NORM_PRIOR_WIDTH, statistic="distrib"):
     """The joint likelihood of one hypothesis (see the module documentation).
 
     Parameters
@@ -482,12 +482,16 @@ def build_likelihood(hypothesis="dge+cocoons", dge="embedded", variant="min", da
     shared_dge_norm : bool
         One DGE normalisation for all gamma-ray datasets (default) or one per dataset, each with the
         same prior.
+    statistic : {"distrib", "chi2"}
+        gammapy's statistic of the points: "distrib" (default) or "chi2" (mean errors, no upper
+        limits: the paper's fit).
 
     Returns
     -------
     JointLikelihood
     """
     _check_options(hypothesis, variant, dge_norm, masks, grammage)
+    choice(statistic, ("distrib", "chi2"), "statistic")
     for name, value in (("masked_cocoons", masked_cocoons), ("shared_dge_norm", shared_dge_norm)):
         boolean(value, name)
     width = float(dge_norm_width)
@@ -543,7 +547,8 @@ def build_likelihood(hypothesis="dge+cocoons", dge="embedded", variant="min", da
         mask_info[name] = scale
         norm = norms["all"] if shared_dge_norm else norms.setdefault(name, _dge_norm_model(dge_norm))
         dge_region = SkyModel(spectral_model=norm, spatial_model=template.spatial_model, name=f"dge-{name}")
-        total = RegionFluxSpectralModel(dge_region, region=region, scale=scale)
+        total = _with_shared_integrals(RegionFluxSpectralModel(dge_region, region=region, scale=scale),
+                                       _template_key(hypothesis, dge, variant, "gamma"))
         parts[name] = {"dge": total, "norm": norm, "instrument": instrument}
         if cocoons is not None:
             part = parts[name]["cocoons"] = RegionFluxSpectralModel(cocoons, region=region, scale=scale)
@@ -564,7 +569,7 @@ def build_likelihood(hypothesis="dge+cocoons", dge="embedded", variant="min", da
             total = EnergyScaleSpectralModel(total, scales[instrument])
             parts[name]["energy_scale"] = scales[instrument]
         model = _PointsSkyModel(spectral_model=total, name=name, unit_check_energy=flux_points.energy_ref[0])
-        out.append(PointsDataset(data=flux_points, models=model, name=name))
+        out.append(PointsDataset(data=flux_points, models=model, name=name, stat_type=statistic))
         setup_sets.append({"name": name, "instrument": instrument, "mask_scale": scale,
                            "energy_scale_width": widths.get(instrument)})
     if use_icecube:
@@ -599,7 +604,7 @@ def build_likelihood(hypothesis="dge+cocoons", dge="embedded", variant="min", da
         "energy_scale_priors": {k: f"log-normal, median 1, width of ln s {v:g}" for k, v in widths.items()
                                 if k in scales},
         "masks": masks, "mask_scales": mask_info, "masked_cocoons": masked_cocoons,
-        "datasets": [d.name for d in out], "gamma_datasets": setup_sets, "statistic": "distrib",
+        "datasets": [d.name for d in out], "gamma_datasets": setup_sets, "statistic": statistic,
         "target": target, "chi0_convention": describe_target(target) if cocoons is not None else None,
         "grammage": grammage,
     }
@@ -611,12 +616,50 @@ def build_likelihood(hypothesis="dge+cocoons", dge="embedded", variant="min", da
     return JointLikelihood(Datasets(out), cocoons, ecpl, norms, scales, bc_model, setup, parts)
 
 
+#: (DGE choice, region key) -> the DGE's region integrals at its nodes: shared by the likelihoods of
+#: one process (the hypotheses of one DGE choice use the same integrals)
+_NODE_INTEGRALS = {}
+
+
+def _template_key(hypothesis, dge, variant, secondary):
+    """What identifies a DGE cube: the choice, and for files their paths and modification times."""
+    if isinstance(dge, str) and dge in BASELINES:
+        files = dge
+    else:
+        from pathlib import Path
+
+        paths = [dge] if isinstance(dge, (str, Path)) else list(dge)
+        files = tuple((str(Path(p).resolve()), Path(p).stat().st_mtime_ns) for p in paths)
+    return (hypothesis == "radial-delta", files, variant, secondary)
+
+
+def _with_shared_integrals(region_model, template_key):
+    """``region_model`` (a DGE template over a region) with its node integrals from the process's
+    cache, or computed once and remembered."""
+    from ..skyregions import to_lb_region
+
+    key = (template_key, None if region_model.region is None else to_lb_region(region_model.region).key,
+           region_model.sky_model.spatial_model.map.data.shape)
+    cached = _NODE_INTEGRALS.get(key)
+    if cached is not None:
+        region_model._template_integrals[("nodes",)] = cached
+        return region_model
+    axis = region_model.sky_model.spatial_model.map.geom.axes[0]
+    region_model._spatial_integral(axis.center[:1], {})
+    if len(_NODE_INTEGRALS) > 256:
+        _NODE_INTEGRALS.clear()
+    _NODE_INTEGRALS[key] = region_model._template_integrals[("nodes",)]
+    return region_model
+
+
 def _neutrino_term(hypothesis, dge, variant, cocoons, norms):
     """The IceCube term: N x (all-sky DGE neutrinos) + cocoon neutrinos sharing chi0 and R0."""
     template = hypothesis_dge(hypothesis, dge, variant, secondary="nu_per_flavour")
     norm = norms.get("all") or next(iter(norms.values()))
-    total = RegionFluxSpectralModel(SkyModel(spectral_model=norm, spatial_model=template.spatial_model,
-                                             name="dge-neutrinos"), region=None)
+    total = _with_shared_integrals(RegionFluxSpectralModel(SkyModel(spectral_model=norm,
+                                                                    spatial_model=template.spatial_model,
+                                                                    name="dge-neutrinos"), region=None),
+                                   _template_key(hypothesis, dge, variant, "nu_per_flavour"))
     if cocoons is not None:
         gamma = cocoons.spectral_model
         options = dict(gamma.options, secondary="nu_per_flavour")
