@@ -109,12 +109,12 @@ def _pulls(compiled, params):
                    "width": sigma} for name, sigma in compiled.priors.items()}
 
 
-def _at_bounds(params, free):
+def _at_bounds(params, free, scale_bounds=None):
     from .compiled import _bounds
 
     out = {}
     for name in free:
-        low, high, kind = _bounds(name)
+        low, high, kind = _bounds(name, scale_bounds)
         value = params[name]
         if name == "ecpl_amplitude":  # compare in the fits' own unit
             from .compiled import _ECPL_AMPLITUDE_UNIT
@@ -158,7 +158,7 @@ def _row(hypothesis, label, compiled, fit, free):
            "stat": fit.stat, "ndof": n_measurements - len(free), "n_free": len(free), "aic": fit.stat + 2 * len(free),
            "success": fit.success, "stat_gammapy": stat_gammapy, "ts_cocoons": None,
            "chi0": None, "r0": None, "parameters": {k: float(v) for k, v in params.items()},
-           "at_bound": _at_bounds(params, free), "pulls": _pulls(compiled, params),
+           "at_bound": _at_bounds(params, free, compiled.scale_bounds), "pulls": _pulls(compiled, params),
            "neutrino_flux_gev_cm2_s": compiled.neutrino_flux(params)}
     if abs(stat_gammapy - fit.stat) > 1e-3 * max(1.0, fit.stat):
         log.warning("%s %s: the compiled statistic %.6g differs from gammapy's %.6g", hypothesis, label, fit.stat,

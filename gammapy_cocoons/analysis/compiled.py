@@ -49,8 +49,10 @@ _ECPL_REFERENCE_TEV = 10.0
 _ECPL_AMPLITUDE_UNIT = 1e-13  # the fits work in this unit of the amplitude
 
 
-def _bounds(name):
-    return (*_SCALE_BOUNDS, "log") if name.startswith("scale:") else PARAMETER_BOUNDS[name]
+def _bounds(name, scale_bounds=None):
+    if name.startswith("scale:"):
+        return (*(scale_bounds or {}).get(name, _SCALE_BOUNDS), "log")
+    return PARAMETER_BOUNDS[name]
 
 
 @dataclass
@@ -150,11 +152,13 @@ class CompiledLikelihood:
             self.priors[name] = float(prior.sigma.value)
         self.aux = {name: 1.0 for name in self.priors}
         self.instruments = sorted(likelihood.energy_scales)
+        self.scale_bounds = {f"scale:{i}": (float(p.min), float(p.max)) for i, p in likelihood.energy_scales.items()}
         self._cocoon = likelihood.cocoons.spectral_model if likelihood.cocoons is not None else None
         self._spectra = {}
         if self._cocoon is not None:
             lo = min(p.energy.min() for p in self.points) * _SCALE_BOUNDS[0] / 1.01
             hi = max(p.energy.max() for p in self.points) * _SCALE_BOUNDS[1] * 1.01
+            lo, hi = max(lo, 1e-4), min(hi, 1e5)  # the cocoon model's energy range (0.1 GeV - 1e8 GeV)
             n = int(np.ceil(np.log10(hi / lo) * per_decade)) + 1
             self._grid = np.geomspace(lo, hi, n)
             self._log_grid = np.log(self._grid)
@@ -336,7 +340,7 @@ class CompiledLikelihood:
     def _to_x(self, names, params):
         x = []
         for name in names:
-            low, high, kind = _bounds(name)
+            low, high, kind = _bounds(name, self.scale_bounds)
             value = float(np.clip(params[name], low, high))
             if name == "ecpl_amplitude":
                 value /= _ECPL_AMPLITUDE_UNIT
@@ -346,7 +350,7 @@ class CompiledLikelihood:
     def _from_x(self, names, x, fixed):
         params = dict(fixed)
         for name, value in zip(names, x):
-            kind = _bounds(name)[2]
+            kind = _bounds(name, self.scale_bounds)[2]
             value = float(np.exp(value) if kind == "log" else value)
             params[name] = value * _ECPL_AMPLITUDE_UNIT if name == "ecpl_amplitude" else value
         return params
@@ -354,7 +358,7 @@ class CompiledLikelihood:
     def _x_bounds(self, names):
         low, high = [], []
         for name in names:
-            lo, hi, kind = _bounds(name)
+            lo, hi, kind = _bounds(name, self.scale_bounds)
             if name == "ecpl_amplitude":
                 lo, hi = lo / _ECPL_AMPLITUDE_UNIT, hi / _ECPL_AMPLITUDE_UNIT
             low.append(np.log(lo) if kind == "log" else lo)

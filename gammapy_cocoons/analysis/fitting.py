@@ -382,30 +382,41 @@ def _build(setup, shared_dge_norm, **changes):
                             statistic=options["statistic"])
 
 
-def _start_from_compiled(likelihood):
-    """Start gammapy's fit at the compiled likelihood's global best fit (an R0 scan, several starts of
-    the extra component), where the likelihood can be compiled; gammapy then polishes it and gives
-    the covariance."""
+class _FitOutcome:
+    """What the summary needs of a fit: success, message and the best statistic (gammapy's)."""
+
+    def __init__(self, success, message, stat):
+        self.success, self.message, self.total_stat = bool(success), str(message), float(stat)
+
+
+def _compile(likelihood):
+    """The likelihood compiled to arrays, or None where it cannot be (B/C, one norm per dataset, chi2)."""
     from .compiled import CompiledLikelihood
 
     try:
-        compiled = CompiledLikelihood(likelihood)
-    except ValueError:  # B/C, one norm per dataset or chi2 statistic: gammapy's fit from the defaults
+        return CompiledLikelihood(likelihood)
+    except ValueError:
         return None
-    best, _ = compiled.best_fit()
-    compiled.set_gammapy_parameters(best.parameters)
-    return best
 
 
-def _fit_likelihood(likelihood):
-    """gammapy's Fit on the likelihood, started from the compiled best fit; the better of the two."""
-    start = _start_from_compiled(likelihood)
+def _fit_likelihood(likelihood, compiled=None, start=None):
+    """The best fit of the likelihood, left in its gammapy Parameters with gammapy's covariance.
+
+    Where the likelihood compiles (:mod:`.compiled`), its global best fit (an R0 scan, several starts
+    of the extra component) is the fit and gammapy computes the covariance there (its statistic at
+    that point is checked equal); elsewhere gammapy's Fit runs from ``start`` (a dict Parameter ->
+    value) or the defaults. Returns (outcome, stat)."""
+    if compiled is not None:
+        best, _ = compiled.best_fit()
+        compiled.set_gammapy_parameters(best.parameters)
+        covariance = Fit().covariance(likelihood.datasets)
+        stat = float(likelihood.datasets.stat_sum())
+        if abs(stat - best.stat) > 1e-3 * max(1.0, stat):
+            log.warning("the compiled statistic %.6g differs from gammapy's %.6g at the best fit", best.stat, stat)
+        return _FitOutcome(best.success, f"compiled best fit; gammapy covariance: {covariance.message}", stat), stat
+    for parameter, value in (start or {}).items():
+        parameter.value = value
     result = Fit().run(likelihood.datasets)
-    if start is not None and result.total_stat > start.stat + 1e-3:  # gammapy wandered off: restore the start
-        from .compiled import CompiledLikelihood
-
-        CompiledLikelihood(likelihood).set_gammapy_parameters(start.parameters)
-        Fit().covariance(likelihood.datasets)
     return result, float(likelihood.datasets.stat_sum())
 
 
@@ -446,10 +457,12 @@ def _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, po
         likelihood = _build(setup, shared_dge_norm)
         datasets, cocoons, norms = likelihood.datasets, likelihood.cocoons, likelihood.dge_norms
         datasets.stat_sum()  # builds kernels and region integrals once
+        compiled = _compile(likelihood)
         built = time.perf_counter()
         bar.update(1)
         step("fit")
-        result, best_stat = _fit_likelihood(likelihood)
+        result, best_stat = _fit_likelihood(likelihood, compiled)
+        best_values = {p: p.value for p in datasets.models.parameters.unique_parameters}
         bar.update(1)
         fitted = time.perf_counter()
         at_bound = parameters_at_bounds(datasets.models.parameters.free_unique_parameters)
@@ -486,6 +499,8 @@ def _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, po
             "errors": "statistical and systematic errors in quadrature (bundled points)",
             "parameters": _free_summary(datasets, cocoons, norms, at_bound, likelihood),
             "stat_by_term": {d.name: float(d.stat_sum()) for d in datasets},
+            "fitted_with": "the compiled likelihood (gammapy's statistic, checked) and gammapy's covariance"
+                           if compiled is not None else "gammapy's Fit",
             "time_build_s": built - start,
             "time_fit_s": fitted - built,
         }
@@ -493,7 +508,8 @@ def _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, po
             summary["icecube"] = likelihood.setup["icecube"]
         if has_cocoons:
             step("refit without cocoons")
-            null_stat = _fit_with_chi0_zero(datasets, cocoons)
+            null_stat = compiled.null_fit(start=compiled.defaults()).stat if compiled is not None else \
+                _fit_with_chi0_zero(datasets, cocoons)
             summary["stat_chi0_zero"] = null_stat
             summary["ts_cocoons"] = null_stat - best_stat
             bar.update(1)
@@ -501,7 +517,16 @@ def _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, po
             step("fit with the other DGE normalisations")
         if alternative and len(gamma) > 1:
             other = _build(setup, not shared_dge_norm)
-            other_result, other_stat = _fit_likelihood(other)
+            other_compiled = _compile(other)
+            best_norm = next(iter(norms.values())).norm.value
+            start_values = {norm.norm: best_norm for norm in other.dge_norms.values()}
+            if cocoons is not None:
+                for name in ("chi0", "r0"):
+                    start_values[getattr(other.cocoons.spectral_model, name)] = getattr(cocoons.spectral_model,
+                                                                                         name).value
+            for instrument, parameter in other.energy_scales.items():
+                start_values[parameter] = likelihood.energy_scales[instrument].value
+            other_result, other_stat = _fit_likelihood(other, other_compiled, start_values)
             other_free = len(other.datasets.models.parameters.free_unique_parameters)
             other_bound = parameters_at_bounds(other.datasets.models.parameters.free_unique_parameters)
             summary["alternative"] = {
@@ -515,21 +540,35 @@ def _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, po
             summary["dge_norm_options"] = {}
             for mode in other_modes:
                 other = _build(setup, shared_dge_norm, dge_norm=mode)
-                other_result, other_stat = _fit_likelihood(other)
+                other_compiled = _compile(other)
+                other_result, other_stat = _fit_likelihood(other, other_compiled)
                 other_free = len(other.datasets.models.parameters.free_unique_parameters)
                 entry = {"stat": other_stat, "ndof": _n_measurements(other) - other_free,
                          "success": bool(other_result.success),
                          "parameters": _free_summary(other.datasets, other.cocoons, other.dge_norms, None, other)}
                 if other.cocoons is not None:
-                    entry["ts_cocoons"] = _fit_with_chi0_zero(other.datasets, other.cocoons) - other_stat
+                    null = other_compiled.null_fit().stat if other_compiled is not None else \
+                        _fit_with_chi0_zero(other.datasets, other.cocoons)
+                    entry["ts_cocoons"] = null - other_stat
                 summary["dge_norm_options"][mode] = entry
             bar.update(1)
+        for parameter, value in best_values.items():  # the main fit's values (the other fits share nothing)
+            parameter.value = value
         profiles_out = {}
         if profiles:
+            best_compiled = None
+            if compiled is not None:
+                from .compiled import FitResult
+
+                best_compiled = FitResult(best_stat, {**compiled.defaults(), **_compiled_values(likelihood)}, True)
             for name, values, log in (("chi0", np.linspace(0.0, 1.2, profile_points), False),
                                       ("r0", np.geomspace(3, 300, profile_points), True)):
                 step(f"profile of {name} ({profile_points} points or more)")
-                profiles_out[name] = _profile(datasets, getattr(cocoons.spectral_model, name), values, best_stat, log)
+                parameter = getattr(cocoons.spectral_model, name)
+                if compiled is not None:
+                    profiles_out[name] = _compiled_profile(compiled, name, parameter, values, best_compiled, log)
+                else:
+                    profiles_out[name] = _profile(datasets, parameter, values, best_stat, log)
                 bar.update(1)
             summary["profile_threshold"] = PROFILE_THRESHOLD
             summary["profile_ends"] = {name: _profile_ends(profile, best_stat, getattr(cocoons.spectral_model, name))
@@ -549,6 +588,30 @@ def _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, po
                            samples)
             bar.update(1)
     return summary
+
+
+def _compiled_values(likelihood):
+    """The likelihood's gammapy Parameter values as the compiled likelihood names them."""
+    values = {"norm": likelihood.dge_norms["all"].norm.value}
+    values.update({f"scale:{i}": p.value for i, p in likelihood.energy_scales.items()})
+    if likelihood.cocoons is not None:
+        values.update(chi0=likelihood.cocoons.spectral_model.chi0.value, r0=likelihood.cocoons.spectral_model.r0.value)
+    if likelihood.ecpl is not None:
+        spectral = likelihood.ecpl.spectral_model
+        values.update(ecpl_amplitude=spectral.amplitude.value, ecpl_index=spectral.index.value,
+                      ecpl_lambda=spectral.lambda_.value)
+    return values
+
+
+def _compiled_profile(compiled, name, parameter, values, best, log):
+    """Profile of chi0 or R0 on the compiled likelihood (other parameters refitted, the valley followed),
+    extended like :func:`_profile` until delta stat 4 or the parameter's bound."""
+    values = np.unique(np.append(values, best.parameters[name]))
+    if log:
+        values = values[values > 0]
+    grid, stats = extended_scan(values, lambda grid: compiled.profile(name, grid, best), best.stat, parameter.min,
+                                parameter.max, log=log)
+    return {"values": grid, "stat": stats}
 
 
 def _profile_ends(profile, best_stat, parameter):

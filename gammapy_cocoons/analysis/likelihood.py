@@ -577,6 +577,7 @@ def build_likelihood(hypothesis="dge+cocoons", dge="embedded", variant="min", da
         parts[ICECUBE_TERM] = {"dge": out[-1].models[0].spectral_model if cocoons is None
                                else out[-1].models[0].spectral_model.model2,
                                "cocoons": None if cocoons is None else out[-1].models[0].spectral_model.model1}
+    _limit_energy_scales(scales, parts, chosen, template)
     constraints = {}
     if dge_norm == "prior":
         for key, norm in norms.items():
@@ -614,6 +615,23 @@ def build_likelihood(hypothesis="dge+cocoons", dge="embedded", variant="min", da
         setup["icecube"] = ("all-sky per-flavour energy flux over the band's energies, pi0-template fit; its morphology "
                             "assumed (the paper's Appendix C caveat); no neutrinos from the extra component of (c)")
     return JointLikelihood(Datasets(out), cocoons, ecpl, norms, scales, bc_model, setup, parts)
+
+
+def _limit_energy_scales(scales, parts, chosen, template):
+    """Bound each energy scale (0.5-2) so that s E stays within the DGE cube's energies for every point
+    of the instrument (a cube that starts at 200 GeV allows ARGO's 0.39 TeV point s >= 0.54 only)."""
+    axis = template.spatial_model.map.geom.axes[0]
+    low, high = axis.center.to_value("TeV")[[0, -1]]
+    for instrument, parameter in scales.items():
+        energies = np.concatenate([np.ravel(fp.energy_ref.to_value("TeV")) for name, fp, _ in chosen
+                                   if parts[name]["instrument"] == instrument])
+        lower = max(0.5, low / energies.min() * (1 + 1e-9))
+        upper = min(2.0, high / energies.max() * (1 - 1e-9))
+        if not lower < 1 < upper:
+            raise ValueError(f"energy_scales: the DGE cube ({low:.3g}-{high:.3g} TeV) leaves no room for an energy scale "
+                             f"of {instrument} around 1 (its points reach {energies.min():.3g}-{energies.max():.3g} "
+                             "TeV); give energy_scales=False or a cube with a wider energy range")
+        parameter.min, parameter.max = lower, upper
 
 
 #: (DGE choice, region key) -> the DGE's region integrals at its nodes: shared by the likelihoods of

@@ -285,8 +285,11 @@ def plot_likelihood_fit(likelihood, outdir, profiles, overwrite=False, summary=N
         components.append(("DGE", _instrument_view(parts["dge"], scale), "C7"))
         components.append(("total", dataset.models[0].spectral_model, "k"))
         lines = [_model_text(likelihood, parts, scale)]
+        axis = parts["dge"].sky_model.spatial_model.map.geom.axes[0].center.to_value("TeV")
+        s = scale.value if scale is not None else 1.0
+        limits = (axis[0] / s * 1.001, axis[-1] / s / 1.001)  # where s E stays on the DGE cube
         fig, ax = plt.subplots(figsize=(6, 4.8))
-        plot_sed_components(ax, dataset, components, "\n".join(line for line in lines + [note] if line))
+        plot_sed_components(ax, dataset, components, "\n".join(line for line in lines + [note] if line), limits)
         fig.tight_layout()
         overlaps[f"sed_{dataset.name}.png"] = text_overlaps(fig)
         publish_figure(fig, outdir / f"sed_{dataset.name}.png", overwrite, dpi=120)
@@ -316,9 +319,10 @@ def _model_text(likelihood, parts, scale):
     return "; ".join(words)
 
 
-def plot_sed_components(ax, dataset, components, note=""):
+def plot_sed_components(ax, dataset, components, note="", limits=(0.0, np.inf)):
     """E^2 I of a dataset's points and of model ``components`` [(label, callable of energy, colour)]
-    on ``ax``; the reference and caveat of the points and ``note`` under the axes."""
+    on ``ax``, drawn within ``limits`` [TeV]; the reference and caveat of the points and ``note`` under
+    the axes."""
     points = dataset.data
     omega = points.meta["solid_angle"] * u.sr
     e = points.energy_ref
@@ -329,7 +333,7 @@ def plot_sed_components(ax, dataset, components, note=""):
                 yerr=[(e**2 * errn).to_value(_E2I), (e**2 * errp).to_value(_E2I)],
                 fmt="o", color="k", label=dataset_label(points))
     e_min, e_max = e.min().to_value("TeV"), e.max().to_value("TeV")
-    grid = np.geomspace(max(0.2, e_min / 3), min(3000.0, e_max * 3), 100) * u.TeV
+    grid = np.geomspace(max(0.2, e_min / 3, limits[0]), min(3000.0, e_max * 3, limits[1]), 100) * u.TeV
     for label, model, color in components:
         value = (grid**2 * model(grid) / omega).to_value(_E2I)
         ax.plot(grid.to_value("GeV"), value, color=color, lw=2 if label == "total" else 1.5, label=label)
@@ -337,6 +341,12 @@ def plot_sed_components(ax, dataset, components, note=""):
     ax.set_ylim(0.1 * np.min(data), 10 * np.max(data))
     ax.set_xscale("log")
     ax.set_yscale("log")
+    if grid[-1] / grid[0] < 100:  # less than two decades: plain labels at 1, 2, 5 (log minor labels collide)
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("E [GeV]")
     ax.set_ylabel(r"$E^2 I$ [GeV cm$^{-2}$ s$^{-1}$ sr$^{-1}$]")
     ax.set_title(f"{points.meta.get('name') or dataset.name}", fontsize=9)
