@@ -198,7 +198,7 @@ def _cocoon_rows(compiled, label, options):
     from .significance import calibrate, fixed_r0_pvalue, free_r0_significance, significance
 
     best, (grid, stats) = compiled.best_fit()
-    null = compiled.null_fit(start=best.parameters)
+    null = min((compiled.null_fit(start=best.parameters), compiled.null_fit()), key=lambda f: f.stat)
     free = compiled.free_names()
     row = _row("dge+cocoons", label, compiled, best, free)
     at_20 = int(np.argmin(np.abs(np.log(grid / 20.0))))

@@ -8,7 +8,7 @@ thousands of evaluations. :class:`CompiledLikelihood` takes the likelihood's own
   as :class:`~gammapy_cocoons.RegionFluxSpectralModel` does), the cocoons' (and the extra
   component's) region fraction, the mask factor, the unmasked-cocoon fraction, the data;
 * the cocoon spectrum at chi0 = 1 (chi0 enters Eq. 7 linearly) on a fine log-energy grid, per R0,
-  from the gammapy model's own production kernel, interpolated log-log (48 per decade: 1e-5);
+  from the gammapy model's own production kernel, interpolated log-log (96 per decade);
 * the IceCube term's quadrature nodes and the DGE's all-sky neutrino integral,
 
 and evaluates
@@ -134,7 +134,7 @@ class CompiledLikelihood:
     Absent ones are 0 (chi0, ecpl_amplitude) or 1 (norm, scales).
     """
 
-    def __init__(self, likelihood, per_decade=48):
+    def __init__(self, likelihood, per_decade=96):
         if likelihood.bc_model is not None:
             raise ValueError("datasets: the B/C term is not compiled; fit a likelihood with B/C through gammapy's Fit")
         if likelihood.setup.get("statistic") != "distrib":

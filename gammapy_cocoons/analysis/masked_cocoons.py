@@ -15,9 +15,11 @@ have detected:
 
 The unmasked fraction of a region at energy E is 1 - (flux of the detected cocoons in the region)
 / (flux of all cocoons in the region), both summed over the realisations. It depends on the
-population's own parameters (n_gas, radius) and on chi0 and R0 (brighter cocoons are detected more
-often): the likelihood computes it once at the model's starting values (the paper's chi0 = 0.4 g
-cm-2, R0 = 20 TV) and applies it as a fixed factor on the cocoon flux, stated in the outputs.
+population's own parameters (n_gas sets each cocoon's brightness, the radius its size) and on chi0
+(how many are alive) and R0 (their spectra): the likelihood computes it once at the model's starting
+values (the paper's chi0 = 0.4 g cm-2, R0 = 20 TV) and applies it as a fixed factor on the cocoon
+flux, stated in the outputs. Where the cocoon flux itself vanishes (above ~300 TeV for R0 = 20 TV)
+the fraction rests on a few cocoons and is noisy; it multiplies a negligible flux there.
 """
 import numpy as np
 import astropy.units as u
