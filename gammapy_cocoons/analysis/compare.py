@@ -276,7 +276,16 @@ def compare_dge(dge, variants=("min",), hypotheses=COMPARE_HYPOTHESES, datasets=
             residuals[label][hypothesis] = _residuals(compiled, fit.parameters)
             rows.append(row)
             timings[f"{label} {hypothesis}"] = {"build_s": built - start, "fits_s": time.perf_counter() - built}
-    return {"rows": rows, "residuals": residuals, "timings": timings}
+    return {"rows": rows, "residuals": residuals, "timings": timings, "peak_memory_mb": _peak_memory_mb()}
+
+
+def _peak_memory_mb():
+    """The process's peak resident memory [MB] (the task's worker, where it ran in one)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024**2 if sys.platform == "darwin" else peak / 1024
 
 
 def _bc_task():
@@ -291,7 +300,8 @@ def _bc_task():
     return {"chi0": {"value": chi0["value"], "error": chi0["error"], "interval_68": summary.get("chi0_interval_68"),
                      "unit": "g cm-2"},
             "stat": summary["stat"], "ndof": summary["ndof"], "setup": summary["setup_description"],
-            "chi0_convention": summary["chi0_convention"], "seconds": time.perf_counter() - start}
+            "chi0_convention": summary["chi0_convention"], "seconds": time.perf_counter() - start,
+            "peak_memory_mb": _peak_memory_mb()}
 
 
 # -- the answer ------------------------------------------------------------------------------------------------
@@ -495,11 +505,14 @@ def _run(choices, hypotheses, build_options, n_toys, seed, bc, executor, progres
         if own:
             executor.shutdown(wait=True, cancel_futures=True)
     bc_result = results.pop("bc", None)
-    rows, residuals, timings = [], {}, {}
-    for value in results.values():
+    rows, residuals, timings, memory = [], {}, {}, {}
+    for key, value in results.items():
         rows += value["rows"]
         residuals.update(value["residuals"])
         timings.update(value["timings"])
+        memory[json.loads(key)] = value["peak_memory_mb"]
+    if bc_result is not None:
+        memory["bc"] = bc_result["peak_memory_mb"]
     for label in dict.fromkeys(r["dge"] for r in rows):
         group = [r for r in rows if r["dge"] == label]
         lowest = min(r["aic"] for r in group)
@@ -516,7 +529,8 @@ def _run(choices, hypotheses, build_options, n_toys, seed, bc, executor, progres
         "target": build_options["target"], "chi0_convention": _chi0_convention(build_options["target"]),
         "r0_search_range_tv": [PARAMETER_BOUNDS["r0"][0], PARAMETER_BOUNDS["r0"][1]],
         "rows": rows, "bc": bc_result, "answer": answer_rows(rows, bc_result), "residuals": residuals,
-        "timings": {"tasks": timings, "total_s": time.perf_counter() - start}, "n_toys": int(n_toys), "seed": int(seed),
+        "timings": {"tasks": timings, "total_s": time.perf_counter() - start,
+                    "peak_memory_mb_per_task": memory}, "n_toys": int(n_toys), "seed": int(seed),
         "notes": _NOTES,
     }
     return result
