@@ -335,6 +335,34 @@ def user_points(specs):
     return out
 
 
+#: the terms of the joint likelihood a command may fit (bundled gamma-ray points, IceCube, B/C)
+LIKELIHOOD_DATASET_NAMES = ("lhaaso-km2a-2023-inner", "lhaaso-km2a-2023-outer", "tibet-asgamma-2021-a",
+                            "tibet-asgamma-2021-b", "argo-ybj-2015", "icecube-2023-pi0", "ams02-bc")
+#: the hypotheses of issue 23 (gammapy_cocoons.analysis.likelihood.HYPOTHESES)
+HYPOTHESIS_NAMES = ("dge", "dge+cocoons", "dge+ecpl", "radial-delta")
+
+
+def likelihood_options(with_bc=True):
+    """--dge-norm prior|free|fixed, --energy-scales/--no-energy-scales, --masks scalar|1lhaaso and
+    --masked-cocoons: the nuisances and masks of the joint likelihood."""
+    def decorate(function):
+        function = click.option("--masked-cocoons", is_flag=True,
+                                help="Leave out of the cocoon flux the cocoons the population says LHAASO would detect "
+                                     "and mask (the 1LHAASO sensitivity proxy; a fixed factor per region and "
+                                     "energy).")(function)
+        function = click.option("--masks", default="scalar", show_default=True, type=click.Choice(["scalar", "1lhaaso"]),
+                                help="LHAASO source masks: the paper's 0.65 on the inner region, or the 1LHAASO "
+                                     "circles cut out of both LHAASO regions (r = 2.5 sqrt(r39^2 + 0.3^2) deg).")(function)
+        function = click.option("--energy-scales/--no-energy-scales", default=True, show_default=True,
+                                help="Each instrument's energy scale as a nuisance with a log-normal prior of its "
+                                     "quoted uncertainty (KM2A 8 %, Tibet 12 %, ARGO 13 %).")(function)
+        return click.option("--dge-norm", default="prior", show_default=True,
+                            type=click.Choice(["prior", "free", "fixed"]),
+                            help="DGE normalisation: log-normal prior of width 0.206 in ln N (the GeV validation's "
+                                 "spread), free, or fixed at 1.")(function)
+    return decorate
+
+
 def _progress_bar(length, label, show):
     """A click progress bar on stderr, or a stand-in when ``show`` is False."""
     import contextlib
@@ -437,11 +465,15 @@ def _bound_line(summary):
 @outdir_option
 @grammage_option
 @dge_options()
-@click.option("--datasets", "dataset_names", multiple=True,
-              type=click.Choice(["lhaaso-km2a-2023-inner", "lhaaso-km2a-2023-outer", "tibet-asgamma-2021-a",
-                                 "tibet-asgamma-2021-b", "argo-ybj-2015"]),
-              help="Bundled points to fit (repeatable; default: LHAASO-KM2A inner and outer).")
+@click.option("--datasets", "dataset_names", multiple=True, type=click.Choice(LIKELIHOOD_DATASET_NAMES),
+              help="Terms of the likelihood (repeatable; default: LHAASO-KM2A inner and outer): bundled gamma-ray "
+                   "points, icecube-2023-pi0 (IceCube's Galactic-plane neutrinos, all-sky flux of the pi0-template "
+                   "fit), ams02-bc (AMS-02 B/C + C/O, one chi0 with the gamma rays).")
 @points_option
+@click.option("--hypothesis", default="dge+cocoons", show_default=True, type=click.Choice(HYPOTHESIS_NAMES),
+              help="Model: dge (the DGE alone), dge+cocoons, dge+ecpl (an extra exponential-cut-off power law of free "
+                   "index and cut-off), radial-delta (the embedded DGE on the KRA-gamma CR sea).")
+@likelihood_options()
 @click.option("--per-dataset-norms", is_flag=True,
               help="One DGE normalisation per dataset instead of one shared by all (both are reported).")
 @click.option("--compare-laws/--no-compare-laws", default=False, show_default=True,
@@ -459,15 +491,20 @@ def _bound_line(summary):
 @overwrite_option
 @one_line_errors
 def fit(outdir, grammage, dge_values, dge_variant, old_dge_files, old_dge_model, dataset_names, points_specs,
-        per_dataset_norms, compare_laws, profile_points, profiles, posterior, live_points, target, progress, overwrite):
-    """Joint fit of cocoons + a DGE to diffuse gamma-ray points (default: LHAASO-KM2A inner and outer).
+        hypothesis, dge_norm, energy_scales, masks, masked_cocoons, per_dataset_norms, compare_laws, profile_points,
+        profiles, posterior, live_points, target, progress, overwrite):
+    """Fit one hypothesis of the joint likelihood to diffuse data (default: cocoons + DGE, LHAASO-KM2A
+    inner and outer).
 
-    The cocoon parameters and one DGE normalisation are shared by all datasets; each dataset keeps
-    its fixed mask factor (0.65 for the LHAASO inner region). chi0 is the mass grammage of the
-    cocoon gas (--target; ISM by default, as in the B/C fit). Writes fit_result.yaml (gammapy Models
-    with covariance), fit_summary.json (success, stat, ndof, parameters with errors, parameters at
-    a bound, TS of the cocoons, the fit with the other choice of DGE normalisations), chi0 and R0
-    likelihood profiles and an SED plot per dataset.
+    The cocoon parameters and one DGE normalisation are shared by all datasets; the DGE
+    normalisation has a log-normal prior (--dge-norm), each instrument an energy scale with the prior
+    of its quoted uncertainty (--energy-scales), each dataset its fixed mask factor (0.65 for the
+    LHAASO inner region, or --masks 1lhaaso). Points are compared with gammapy's "distrib" statistic
+    (asymmetric errors, upper limits). chi0 is the mass grammage of the cocoon gas (--target; ISM by
+    default, as in the B/C fit). Writes fit_result.yaml (gammapy Models with covariance),
+    fit_summary.json (success, stat, ndof, parameters with errors, parameters at a bound, TS of the
+    cocoons, the fits with the other choice of DGE normalisations and the other --dge-norm modes),
+    chi0 and R0 likelihood profiles and an SED plot per dataset.
 
     Files: fit_result.yaml, fit_result_covariance.dat, fit_summary.json, neutrinos.ecsv and
     neutrinos.png; dge_template.fits (the computed DGE the YAML references; not with a DGE file);
@@ -484,10 +521,14 @@ def fit(outdir, grammage, dge_values, dge_variant, old_dge_files, old_dge_model,
     dge, variant = resolve_dge(dge_values, old_dge_model, old_dge_files, dge_variant)
     options = dict(dge=dge, points=user_points(points_specs),
                    datasets=dataset_names or ("lhaaso-km2a-2023-inner", "lhaaso-km2a-2023-outer"),
-                   shared_dge_norm=not per_dataset_norms, target=target)
+                   shared_dge_norm=not per_dataset_norms, target=target, hypothesis=hypothesis, dge_norm=dge_norm,
+                   energy_scales=energy_scales, masks=masks, masked_cocoons=masked_cocoons)
+    if compare_laws and hypothesis != "dge+cocoons":
+        raise click.UsageError("--compare-laws compares the cocoons' grammage laws: only with --hypothesis dge+cocoons")
     names = fit_dataset_names(options["datasets"], options["points"])
     with output_set(outdir):  # one set: the fit's files and grammage_laws.json
-        prepare_outdir(outdir, fit_output_files(names, dge, profiles, True, posterior, compare_laws), overwrite)
+        prepare_outdir(outdir, fit_output_files(names, dge, profiles, True, posterior, compare_laws, hypothesis),
+                       overwrite)
         summary = run_lhaaso_fit(outdir=outdir, grammage=grammage, variant=variant, overwrite=overwrite,
                                  profile_points=profile_points, profiles=profiles, posterior=posterior,
                                  live_points=live_points, progress=progress, **options)
@@ -495,12 +536,16 @@ def fit(outdir, grammage, dge_values, dge_variant, old_dge_files, old_dge_model,
             rows = compare_grammage_laws(variant=variant, **options)
             publish_text(Path(outdir) / "grammage_laws.json", json.dumps(rows, indent=2), overwrite)
     parameters = summary["parameters"]
-    chi0, r0 = parameters["chi0"], parameters["r0"]
     norms = ", ".join(f"{k}={v['value']:.3g}+-{v['error']:.2g}" for k, v in parameters.items() if k.startswith("dge_norm"))
-    click.echo(f"success={summary['success']} {_bound_line(summary)} stat={summary['stat']:.2f} ndof={summary['ndof']} "
-               f"chi0={chi0['value']:.3g}+-{chi0['error']:.2g} g cm-2 r0={r0['value']:.3g}+-{r0['error']:.2g} TV "
-               f"{norms} TS_cocoons={summary['ts_cocoons']:.2f}")
-    click.echo(f"chi0: {summary['chi0_convention']}")
+    cocoons = ""
+    if "chi0" in parameters:
+        chi0, r0 = parameters["chi0"], parameters["r0"]
+        cocoons = (f" chi0={chi0['value']:.3g}+-{chi0['error']:.2g} g cm-2 r0={r0['value']:.3g}+-{r0['error']:.2g} TV")
+    ts = f" TS_cocoons={summary['ts_cocoons']:.2f}" if "ts_cocoons" in summary else ""
+    click.echo(f"success={summary['success']} {_bound_line(summary)} hypothesis={summary['hypothesis']} "
+               f"stat={summary['stat']:.2f} ndof={summary['ndof']}{cocoons} {norms}{ts}")
+    if "chi0" in parameters:
+        click.echo(f"chi0: {summary['chi0_convention']}")
     click.echo(f"results in {outdir}")
 
 
@@ -765,6 +810,84 @@ def bc(outdir, grammage, setup, production, correlated_systematics, dampe_calet,
         j = joint_summary["parameters"]["chi0"]
         click.echo(f"joint with LHAASO: {_bound_line(joint_summary)} stat={joint_summary['stat']:.2f} "
                    f"ndof={joint_summary['ndof']} chi0={j['value']:.3g}+-{j['error']:.2g} g cm-2")
+    click.echo(f"results in {outdir}")
+
+
+@main.command()
+@outdir_option
+@click.option("--dge", "dge_values", multiple=True, metavar="embedded|fermi-pi0|FILE",
+              help="DGE choices (repeatable): embedded (its min and max), fermi-pi0 (its min member), or a DGE cube "
+                   "file (one more choice, its min member = the file). Default: embedded and fermi-pi0; files only "
+                   "add to that default.")
+@click.option("--hypotheses", "hypothesis_names", multiple=True, type=click.Choice(HYPOTHESIS_NAMES),
+              help="Hypotheses to fit (repeatable; default all four; radial-delta only under the embedded DGE).")
+@click.option("--datasets", "dataset_names", multiple=True, type=click.Choice(LIKELIHOOD_DATASET_NAMES[:-1]),
+              help="Terms of the likelihood (repeatable; default: the five bundled gamma-ray datasets and "
+                   "icecube-2023-pi0). B/C is fitted apart (--bc).")
+@points_option
+@likelihood_options()
+@target_option
+@click.option("--toys", default=30, show_default=True, type=click.IntRange(0, 100000),
+              help="Toy experiments per DGE choice calibrating the free-R0 TS (0: the R0 = 20 TV significance only).")
+@click.option("--seed", default=20261206, show_default=True, type=click.IntRange(0, 2**32 - 1),
+              help="Seed of the toys.")
+@click.option("--bc/--no-bc", default=True, show_default=True, help="Fit AMS-02 B/C alone for chi0 from B/C.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(0, 64),
+              help="Processes for the independent fits (0: all in this process).")
+@click.option("--plot/--no-plot", default=True, show_default=True, help="Write residuals.png.")
+@progress_option
+@overwrite_option
+@one_line_errors
+def compare(outdir, dge_values, hypothesis_names, dataset_names, points_specs, dge_norm, energy_scales, masks,
+            masked_cocoons, target, toys, seed, bc, workers, plot, progress, overwrite):
+    """Does the data want cocoons? Every hypothesis under every DGE choice, on one likelihood.
+
+    Hypotheses: dge (a), dge+cocoons (b), dge+ecpl (c), radial-delta (d); DGE choices: the embedded
+    DGE's min and max, the Fermi pi0 baseline, your files. Writes compare.json (one row per
+    hypothesis and DGE choice: stat, ndof, delta_aic, ts_cocoons, chi0 and r0 with 68 % intervals,
+    and the answer), compare.md (the same as tables) and residuals.png. The cocoons' significance:
+    at R0 = 20 TV against half a chi2 (1 dof); for free R0 calibrated with toys (Gross-Vitells).
+    chi0 is the mass grammage of the cocoon gas (--target).
+    """
+    from pathlib import Path
+
+    from .analysis.compare import default_dge_choices, run_compare
+
+    names = [v for v in dge_values if v in DGE_NAMES]
+    files = [v for v in dge_values if v not in DGE_NAMES]
+    missing = [v for v in files if not Path(v).is_file()]
+    if missing:
+        raise click.BadParameter(f"{', '.join(missing)} is not one of {', '.join(DGE_NAMES)} nor an existing file",
+                                 param_hint="'--dge'")
+    choices = [c for c in default_dge_choices() if not names or c[0] in names] + [(f, "min") for f in files]
+    executor = None
+    if workers == 0:
+        from concurrent.futures import ThreadPoolExecutor
+
+        executor = ThreadPoolExecutor(max_workers=1)
+    elif workers != 2:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        result = run_compare(outdir, dge_choices=choices, datasets=dataset_names or None,
+                             points=user_points(points_specs), hypotheses=hypothesis_names or None, dge_norm=dge_norm,
+                             energy_scales=energy_scales, masks=masks, masked_cocoons=masked_cocoons, target=target,
+                             n_toys=toys, seed=seed, bc=bc, executor=executor, plot=plot, overwrite=overwrite,
+                             progress=progress)
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+    for entry in result["answer"]:
+        z = entry.get("z_global", entry.get("z_r0_20"))
+        chi0 = entry.get("chi0_gamma")
+        bc_chi0 = entry.get("chi0_bc")
+        click.echo(f"{entry['dge']}: preferred={entry['preferred']}"
+                   + (f" TS(R0=20TV)={entry['ts_r0_20']:.2f} TS(free R0)={entry['ts_free']:.2f} Z={z:.2f}"
+                      f" chi0_gamma={chi0['value']:.3g} g cm-2" if chi0 else "")
+                   + (f" chi0_BC={bc_chi0['value']:.3g} g cm-2" if bc_chi0 else ""))
+    click.echo(f"chi0: {result['chi0_convention']}")
     click.echo(f"results in {outdir}")
 
 

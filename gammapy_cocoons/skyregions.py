@@ -101,7 +101,30 @@ def _inside(intervals, x):
 
 
 def _combine(a, b, op):
-    """Set operation ``op`` (operator.or_, and_, xor) of interval arrays a, b (n, K, 2), row by row."""
+    """Set operation ``op`` (operator.or_, and_, xor) of interval arrays a, b (n, K, 2), row by row.
+
+    Rows where either side is empty are decided without sorting (a union of many small circles is
+    empty on most rows: its cost stays linear in the number of circles)."""
+    a_any = np.any(a[..., 1] > a[..., 0], axis=1)
+    b_any = np.any(b[..., 1] > b[..., 0], axis=1)
+    both = a_any & b_any
+    if np.all(both):
+        return _combine_rows(a, b, op)
+    # one side empty: a | b and a ^ b are the other side, a & b is empty (empty slots may stay
+    # between intervals: every reader skips them)
+    combined = _combine_rows(a[both], b[both], op) if np.any(both) else _empty(0)
+    k = max(combined.shape[1], a.shape[1], b.shape[1]) if op is not operator.and_ else combined.shape[1]
+    out = np.zeros((a.shape[0], k, 2))
+    if op is not operator.and_:
+        out[:, :a.shape[1]] = np.where(a_any[:, None, None], a, 0.0)
+        only_b = b_any & ~a_any
+        out[only_b, :b.shape[1]] = b[only_b]
+    out[both] = 0.0
+    out[both, :combined.shape[1]] = combined
+    return out
+
+
+def _combine_rows(a, b, op):
     n = a.shape[0]
     # empty slots (0, 0) are no interval ends: they go last, so that touching pieces merge
     a_ends = np.where((a[..., 1] > a[..., 0])[..., None], a, np.inf).reshape(n, -1)
@@ -112,6 +135,36 @@ def _combine(a, b, op):
         mid = 0.5 * (lo + hi)
         keep = op(_inside(a, mid), _inside(b, mid)) & (hi > lo) & np.isfinite(hi)
     return _compact(np.where(keep, lo, 0.0), np.where(keep, hi, 0.0), keep)
+
+
+def _union_of_intervals(regions, l):
+    """Latitude interval array (n, K, 2) of the union of ``regions`` at longitudes ``l`` (1-D):
+    their sparse intervals sorted by row and start, merged where they overlap or touch."""
+    order = np.argsort(_wrap(l), kind="stable")
+    wrapped_order = (_wrap(l)[order], order)
+    parts = [region.sparse_intervals(l, wrapped_order) if isinstance(region, LBCircle) else region.sparse_intervals(l)
+             for region in regions]
+    rows = np.concatenate([p[0] for p in parts])
+    lo = np.concatenate([p[1] for p in parts])
+    hi = np.concatenate([p[2] for p in parts])
+    if rows.size == 0:
+        return _empty(l.size)
+    order = np.lexsort((lo, rows))
+    rows, lo, hi = rows[order], lo[order], hi[order]
+    # the running maximum of hi within each row (rows shifted apart by more than pi, so that the
+    # global running maximum never reaches across rows; used for comparisons only)
+    reach = np.maximum.accumulate(hi + 4.0 * rows) - 4.0 * rows
+    new_row = np.concatenate([[True], rows[1:] != rows[:-1]])
+    start = new_row | np.concatenate([[True], lo[1:] > reach[:-1] + 1e-12])
+    first = np.nonzero(start)[0]
+    merged_lo = lo[first]
+    merged_hi = np.maximum.reduceat(hi, first)
+    merged_rows = rows[first]
+    slot = np.arange(first.size) - np.searchsorted(merged_rows, merged_rows)
+    out = np.zeros((l.size, int(slot.max()) + 1, 2))
+    out[merged_rows, slot, 0] = merged_lo
+    out[merged_rows, slot, 1] = merged_hi
+    return out
 
 
 def _interval_lists(array):
@@ -151,6 +204,13 @@ class _LBRegion:
     def boundary_circles(self):
         """The circles the boundary lies on, as planes (unit normal n, offset c): n . x = c."""
         return []
+
+    def sparse_intervals(self, l):
+        """The non-empty latitude intervals at longitudes ``l`` (1-D, rad) as flat arrays
+        (row, lo, hi): row indexes ``l``."""
+        array = self.latitude_interval_array(l)
+        rows, slots = np.nonzero(array[..., 1] > array[..., 0])
+        return rows, array[rows, slots, 0], array[rows, slots, 1]
 
 
 def _circle_intersections(first, second):
@@ -278,6 +338,40 @@ class LBCircle(_LBRegion):
         return [(_unit_vectors(self.l0, self.b0), np.cos(self.radius))]
 
     def latitude_interval_array(self, l):
+        l = np.ravel(l)
+        if abs(self.b0) + self.radius < _HALF_PI:
+            # a cap away from the poles meets only the meridians within its half-width: the others
+            # are empty rows, decided without the trigonometry (source masks are many small caps)
+            half = np.arcsin(min(1.0, np.sin(self.radius) / np.cos(self.b0)))
+            near = np.abs(_wrap(l - self.l0)) <= half * (1 + 1e-12) + 1e-15
+            if not np.all(near):
+                out = np.zeros((l.size, 1, 2))
+                if np.any(near):
+                    out[near] = self._interval_array(l[near])[:, :1]
+                return out
+        return self._interval_array(l)
+
+    def sparse_intervals(self, l, wrapped_order=None):
+        """As the base class; ``wrapped_order``: (sorted wrapped l, its argsort), shared by the
+        caps of a union, so that each cap finds its meridians by bisection."""
+        l = np.ravel(l)
+        if abs(self.b0) + self.radius >= _HALF_PI:
+            return super().sparse_intervals(l)
+        half = np.arcsin(min(1.0, np.sin(self.radius) / np.cos(self.b0))) * (1 + 1e-12) + 1e-15
+        if wrapped_order is None:
+            rows = np.nonzero(np.abs(_wrap(l - self.l0)) <= half)[0]
+        else:
+            wrapped, order = wrapped_order
+            start = float(_wrap(self.l0 - half))
+            ranges = [(start, start + 2 * half)] if start + 2 * half <= np.pi else \
+                [(start, np.pi), (-np.pi, start + 2 * half - 2 * np.pi)]
+            rows = np.concatenate([order[np.searchsorted(wrapped, a, "left"):np.searchsorted(wrapped, b, "right")]
+                                   for a, b in ranges])
+        array = self._interval_array(l[rows])[:, 0]
+        keep = array[:, 1] > array[:, 0]
+        return rows[keep], array[keep, 0], array[keep, 1]
+
+    def _interval_array(self, l):
         # cos(sep) = sin b sin b0 + cos b cos b0 cos dl = C cos(b - phi) >= cos(radius)
         dl = np.ravel(l) - self.l0
         a = np.sin(self.b0)
@@ -350,7 +444,20 @@ class LBCompound(_LBRegion):
         return self.region1.boundary_circles() + self.region2.boundary_circles()
 
     def latitude_interval_array(self, l):
+        leaves = self._union_leaves()
+        if len(leaves) > 2:
+            # a union of many parts (source masks): every part's intervals at once, merged row by row
+            return _union_of_intervals(leaves, np.ravel(l))
         return _combine(self.region1.latitude_interval_array(l), self.region2.latitude_interval_array(l), self.op)
+
+    def _union_leaves(self):
+        """The parts of a tree of unions (this region itself if it is no union)."""
+        if self.op is not operator.or_:
+            return [self]
+        parts = []
+        for region in (self.region1, self.region2):
+            parts += region._union_leaves() if isinstance(region, LBCompound) else [region]
+        return parts
 
     def latitude_crossings(self, latitudes):
         """Longitudes [rad] where either part's boundary crosses one of ``latitudes`` [rad]."""

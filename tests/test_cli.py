@@ -42,11 +42,13 @@ def test_fit_command_writes_the_results(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["fit", "--outdir", "fit", "--profile-points", "4"])
     assert result.exit_code == 0, result.output
     summary = json.loads((outdir / "fit_summary.json").read_text())
-    assert summary["success"] and summary["ndof"] == 15 - 3  # chi0, R0 and one DGE norm
-    assert set(summary["parameters"]) >= {"chi0", "r0", "dge_norm"}
+    # 15 points and the constraint terms of the DGE norm and KM2A's energy scale; chi0, R0, the norm, the scale
+    assert summary["success"] and summary["ndof"] == 15 + 2 - 4
+    assert set(summary["parameters"]) >= {"chi0", "r0", "dge_norm", "energy_scale_lhaaso-km2a"}
+    assert summary["dge_norm"] == "prior" and set(summary["dge_norm_options"]) == {"free", "fixed"}
     # the other choice is reported: one DGE norm per dataset
     assert set(summary["alternative"]["parameters"]) >= {"chi0", "r0", "dge_norm_inner", "dge_norm_outer"}
-    assert summary["alternative"]["ndof"] == 15 - 4
+    assert summary["alternative"]["ndof"] == 15 + 3 - 5
     assert summary["alternative"]["stat"] <= summary["stat"] + 1e-3  # one more free parameter
     assert summary["mask_scales"] == {"inner": 0.65, "outer": 1.0}
     assert summary["ts_cocoons"] >= 0 and summary["stat"] <= summary["stat_chi0_zero"]
@@ -55,7 +57,8 @@ def test_fit_command_writes_the_results(tmp_path, monkeypatch):
         assert (outdir / name).exists(), name
     # the written models come back with the fitted values and shared cocoon parameters
     models = Models.read(outdir / "fit_result.yaml")
-    inner, outer = models["inner"].spectral_model, models["outer"].spectral_model
+    inner, outer = models["inner"].spectral_model.model, models["outer"].spectral_model.model  # inside the energy scale
+    assert models["inner"].spectral_model.energy_scale is models["outer"].spectral_model.energy_scale
     assert inner.model1.parameters["chi0"] is outer.model1.parameters["chi0"]
     assert inner.model2.parameters["norm"] is outer.model2.parameters["norm"]  # one DGE norm
     assert inner.model1.parameters["chi0"].value == pytest.approx(summary["parameters"]["chi0"]["value"])
@@ -71,9 +74,9 @@ def test_fit_command_writes_the_results(tmp_path, monkeypatch):
     outdir.rename(moved)
     monkeypatch.chdir(moved.parent)
     read = Models.read(moved / "fit_result.yaml")
-    spatial = read["inner"].spectral_model.model2.sky_model.spatial_model
+    spatial = read["inner"].spectral_model.model.model2.sky_model.spatial_model
     assert np.array_equal(spatial.map.data, Map.read(moved / "dge_template.fits").data)
-    assert read["inner"].spectral_model.model1.parameters["chi0"].value == pytest.approx(
+    assert read["inner"].spectral_model.model.model1.parameters["chi0"].value == pytest.approx(
         summary["parameters"]["chi0"]["value"])
 
 
@@ -147,7 +150,8 @@ def test_fit_with_chosen_datasets_user_points_and_a_dge_file(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads((outdir / "fit_summary.json").read_text())
     assert summary["datasets"] == ["tibet-a", "argo", "my_points"]
-    assert "my_dge.fits" in summary["dge"] and summary["n_points"] == 3 + 3 + 5
+    # the points and the constraint terms of the DGE norm and of Tibet's and ARGO's energy scales
+    assert "my_dge.fits" in summary["dge"] and summary["n_points"] == 3 + 3 + 5 + 3
     assert "dge_norm" in summary["parameters"] and "r0=" in result.output
     # item 10: the user's DGE file is referenced relative to the YAML (it was an absolute path),
     # so the folder and the file move together; item 14: the YAML says how to read it back
@@ -161,7 +165,7 @@ def test_fit_with_chosen_datasets_user_points_and_a_dge_file(tmp_path):
     for path in (outdir, dge_file):
         path.rename(moved / path.name)
     read = read_fit_result(moved / "fit" / "fit_result.yaml")
-    assert read["argo"].spectral_model.model2.sky_model.spatial_model.map.data.shape == cube.data.shape
+    assert read["argo"].spectral_model.model.model2.sky_model.spatial_model.map.data.shape == cube.data.shape
     # item 7: the summary says which parameters sit at a bound, and the figures have no overlapping text
     assert isinstance(summary["at_bound"], dict) and "at_bound=" in result.output
     assert not any(summary["figure_text_overlaps"].values()), summary["figure_text_overlaps"]

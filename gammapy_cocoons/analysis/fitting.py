@@ -54,9 +54,18 @@ DEFAULT_FIT_DATASETS = ("lhaaso-km2a-2023-inner", "lhaaso-km2a-2023-outer")
 
 
 def fit_dataset_names(datasets=DEFAULT_FIT_DATASETS, points=()):
-    """Names of the fit datasets :func:`build_lhaaso_fit` makes for these bundled ``datasets`` and
-    user ``points`` (checks them as the fit does, builds nothing)."""
-    return [name for name, _, _ in _fit_points(datasets, points)]
+    """Names of the gamma-ray fit datasets :func:`build_lhaaso_fit` (and the joint likelihood) makes
+    for these bundled ``datasets`` and user ``points`` (checks them as the fit does, builds nothing);
+    the IceCube and B/C terms of the joint likelihood are not flux points and are left out."""
+    from .likelihood import LIKELIHOOD_DATASETS
+
+    unknown = [n for n in datasets if n not in LIKELIHOOD_DATASETS]
+    if unknown:
+        raise ValueError(f"datasets must be among {list(LIKELIHOOD_DATASETS)}, got {unknown}")
+    gamma = tuple(n for n in datasets if n in FIT_DATASETS)
+    if not gamma and not points:
+        raise ValueError("datasets: the fit needs gamma-ray points (a bundled dataset or points)")
+    return [name for name, _, _ in _fit_points(gamma, points)]
 
 
 def _fit_points(names, points):
@@ -242,20 +251,35 @@ def build_lhaaso_fit(grammage="exponential", variant="min", r0=20 * u.TV, chi0=0
     return Datasets(out), cocoons, norms
 
 
-def _free_summary(datasets, cocoons, norms, at_bound=None):
+def _free_summary(datasets, cocoons, norms, at_bound=None, likelihood=None):
     """name -> value, error, unit and, for a parameter the fit left at a bound, at_bound "min" / "max"."""
     at_bound = parameters_at_bounds(datasets.models.parameters.free_unique_parameters) if at_bound is None \
         else at_bound
     summary = {}
-    for parameter in cocoons.spectral_model.parameters:
-        if not parameter.frozen or parameter.name == "chi0":
-            summary[parameter.name] = {"value": float(parameter.value), "error": float(parameter.error),
-                                       "unit": parameter.unit.to_string()}
+
+    def entry(parameter):
+        return {"value": float(parameter.value), "error": float(parameter.error), "unit": parameter.unit.to_string()}
+
+    if cocoons is not None:
+        for parameter in cocoons.spectral_model.parameters:
+            if not parameter.frozen or parameter.name == "chi0":
+                summary[parameter.name] = entry(parameter)
     for name, norm in norms.items():
         key = "dge_norm" if name == "all" else f"dge_norm_{name}"
         summary[key] = {"value": float(norm.norm.value), "error": float(norm.norm.error), "unit": ""}
         if not norm.norm.frozen and parameters_at_bounds([norm.norm]):
             summary[key]["at_bound"] = parameters_at_bounds([norm.norm])["norm"]
+    if likelihood is not None:
+        for instrument, parameter in likelihood.energy_scales.items():
+            summary[f"energy_scale_{instrument}"] = entry(parameter)
+        if likelihood.ecpl is not None:
+            for parameter in likelihood.ecpl.spectral_model.parameters:
+                if not parameter.frozen:
+                    summary[f"ecpl_{parameter.name}"] = entry(parameter)
+        if likelihood.bc_model is not None:
+            for parameter in likelihood.bc_model.parameters:
+                if not parameter.frozen and parameter.name not in ("chi0", "r0"):
+                    summary[f"bc_{parameter.name}"] = entry(parameter)
     for name, side in at_bound.items():
         if name in summary:
             summary[name]["at_bound"] = side
@@ -277,24 +301,35 @@ def _fit_with_chi0_zero(datasets, cocoons):
             parameter.value, parameter.frozen, parameter.error = value, frozen, error
 
 
+#: the fit statistics of the fit command: gammapy's "distrib" (asymmetric errors, upper limits) or
+#: "chi2" (mean errors: the paper's fit, as reproduce draws it)
+STATISTICS = ("distrib", "chi2")
+
+
 def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=True, plot=True, overwrite=False,
                    profile_points=13, posterior=False, live_points=100, dge="embedded",
                    datasets=DEFAULT_FIT_DATASETS, points=(), shared_dge_norm=True, alternative=True,
-                   progress=False, target="ism"):
-    """Fit cocoons + DGE to diffuse gamma-ray points; optionally write the results to ``outdir``.
+                   progress=False, target="ism", hypothesis="dge+cocoons", dge_norm="prior", energy_scales=True,
+                   masks="scalar", masked_cocoons=False, statistic="distrib", dge_norm_options=True):
+    """Fit one hypothesis of the joint likelihood to diffuse data; optionally write the results to ``outdir``.
+
+    The likelihood is :func:`~.likelihood.build_likelihood`'s: ``hypothesis`` ("dge+cocoons" by
+    default, or "dge", "dge+ecpl", "radial-delta"), ``dge`` and ``variant``, ``datasets`` (default
+    LHAASO-KM2A inner and outer; any of :data:`~.likelihood.LIKELIHOOD_DATASETS`, the IceCube term and
+    AMS-02 B/C among them), ``points``, the DGE normalisation ``dge_norm`` ("prior": log-normal of
+    width :data:`~.priors.DGE_NORM_PRIOR_WIDTH`, default; "free"; "fixed"), ``energy_scales`` (each
+    instrument's, constrained by its quoted uncertainty), ``masks``, ``masked_cocoons``, ``target``,
+    ``statistic`` ("distrib" default; "chi2" for the paper's fit). With ``alternative`` the fit is
+    repeated with the other choice of DGE normalisations (one per dataset, or one shared), and with
+    ``dge_norm_options`` with the other two DGE normalisation modes, reported beside the main fit.
 
     ``progress`` shows a tqdm bar (stderr) over the steps: build, fit, refit without cocoons,
     the other DGE normalisations, each profile, the posterior and the outputs.
 
-    ``dge``, ``datasets``, ``points``, ``shared_dge_norm`` and ``target`` are as in :func:`build_lhaaso_fit`
-    (default: LHAASO-KM2A inner and outer, the embedded DGE with one normalisation, ISM cocoon gas). With
-    ``alternative`` the fit is repeated with the other choice of DGE normalisations (one per
-    dataset, or one shared) and reported as ``summary["alternative"]``.
-
     Writes ``fit_result.yaml`` (gammapy Models with covariance; the DGE cube it references as
     ``dge_template.fits``, or the user's DGE file by its path relative to the YAML),
-    ``fit_summary.json``, ``profile_chi0.ecsv``/``profile_r0.ecsv`` (``profile_points`` values
-    each over chi0 0-1.2 g cm-2 and R0 3-300 TV, extended until the statistic rises by 4 on both
+    ``fit_summary.json``, ``profile_chi0.ecsv``/``profile_r0.ecsv`` (with cocoons; ``profile_points``
+    values each over chi0 0-1.2 g cm-2 and R0 3-300 TV, extended until the statistic rises by 4 on both
     sides of the best fit or reaches the parameter's bound; other parameters refitted) and, with
     ``plot``, ``sed_<dataset>.png``, ``neutrinos.png`` and ``profiles.png``. With ``posterior``,
     ``posterior.ecsv`` (UltraNest samples with :func:`set_default_priors`) and its quantiles in the
@@ -307,112 +342,278 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
         The summary: success, stat, ndof, parameters (name -> value, error, unit), ``at_bound``
         (name -> "min" / "max" for free parameters the fit left at a bound), ts_cocoons, ...
     """
+    from .likelihood import DGE_NORM_MODES, HYPOTHESES, MASK_MODES
+
     for name, value in (("profiles", profiles), ("plot", plot), ("overwrite", overwrite), ("posterior", posterior),
-                        ("shared_dge_norm", shared_dge_norm), ("alternative", alternative), ("progress", progress)):
+                        ("shared_dge_norm", shared_dge_norm), ("alternative", alternative), ("progress", progress),
+                        ("masked_cocoons", masked_cocoons), ("dge_norm_options", dge_norm_options)):
         boolean(value, name)
     profile_points = integer(profile_points, "profile_points", minimum=3, maximum=1000)
     integer(live_points, "live_points", minimum=20)
     if variant not in ("min", "max"):
         raise ValueError(f"variant must be 'min' or 'max' (the member of the DGE band), got {variant!r}")
     choice(grammage, GRAMMAGE_LAWS, "grammage")
-    describe_baseline(dge)
-    setup = dict(grammage=grammage, variant=variant, dge=dge, datasets=datasets, points=points, target=target)
+    choice(hypothesis, HYPOTHESES, "hypothesis")
+    choice(dge_norm, DGE_NORM_MODES, "dge_norm")
+    choice(masks, MASK_MODES, "masks")
+    choice(statistic, STATISTICS, "statistic")
+    if hypothesis != "radial-delta":
+        describe_baseline(dge)
+    setup = dict(grammage=grammage, variant=variant, dge=dge, datasets=tuple(datasets), points=points, target=target,
+                 hypothesis=hypothesis, dge_norm=dge_norm, energy_scales=energy_scales, masks=masks,
+                 masked_cocoons=masked_cocoons, statistic=statistic)
     names = fit_dataset_names(datasets, points)
+    profiles = profiles and hypothesis == "dge+cocoons"
     with output_set(outdir):
         if outdir is not None:
-            outdir = prepare_outdir(outdir, fit_output_files(names, dge, profiles, plot, posterior), overwrite)
+            outdir = prepare_outdir(outdir, fit_output_files(names, dge, profiles, plot, posterior,
+                                                             hypothesis=hypothesis), overwrite)
         return _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, posterior, live_points,
-                               shared_dge_norm, alternative, progress)
+                               shared_dge_norm, alternative, progress, dge_norm_options)
+
+
+def _build(setup, shared_dge_norm, **changes):
+    from .likelihood import build_likelihood
+
+    options = dict(setup, **changes)
+    return build_likelihood(hypothesis=options["hypothesis"], dge=options["dge"], variant=options["variant"],
+                            datasets=options["datasets"], points=options["points"], dge_norm=options["dge_norm"],
+                            energy_scales=options["energy_scales"], masks=options["masks"],
+                            masked_cocoons=options["masked_cocoons"], grammage=options["grammage"],
+                            target=options["target"], shared_dge_norm=shared_dge_norm,
+                            statistic=options["statistic"])
+
+
+class _FitOutcome:
+    """What the summary needs of a fit: success, message and the best statistic (gammapy's)."""
+
+    def __init__(self, success, message, stat):
+        self.success, self.message, self.total_stat = bool(success), str(message), float(stat)
+
+
+def _compile(likelihood):
+    """The likelihood compiled to arrays, or None where it cannot be (B/C, one norm per dataset, chi2)."""
+    from .compiled import CompiledLikelihood
+
+    try:
+        return CompiledLikelihood(likelihood)
+    except ValueError:
+        return None
+
+
+def _fit_likelihood(likelihood, compiled=None, start=None):
+    """The best fit of the likelihood, left in its gammapy Parameters with gammapy's covariance.
+
+    Where the likelihood compiles (:mod:`.compiled`), its global best fit (an R0 scan, several starts
+    of the extra component) is the fit and gammapy computes the covariance there (its statistic at
+    that point is checked equal); elsewhere gammapy's Fit runs from ``start`` (a dict Parameter ->
+    value) or the defaults. Returns (outcome, stat)."""
+    if compiled is not None:
+        best, _ = compiled.best_fit()
+        compiled.set_gammapy_parameters(best.parameters)
+        covariance = Fit().covariance(likelihood.datasets)
+        stat = float(likelihood.datasets.stat_sum())
+        if abs(stat - best.stat) > 1e-3 * max(1.0, stat):
+            log.warning("the compiled statistic %.6g differs from gammapy's %.6g at the best fit", best.stat, stat)
+        return _FitOutcome(best.success, f"compiled best fit; gammapy covariance: {covariance.message}", stat), stat
+    for parameter, value in (start or {}).items():
+        parameter.value = value
+    result = Fit().run(likelihood.datasets)
+    return result, float(likelihood.datasets.stat_sum())
+
+
+def _n_measurements(likelihood):
+    """Points of the statistic: gamma-ray points, the IceCube term, B/C points and the constraint terms."""
+    from .bcfit import CosmicRayRatioDataset
+    from .likelihood import ConstraintDataset, NeutrinoFluxDataset
+
+    n = 0
+    for dataset in likelihood.datasets:
+        if isinstance(dataset, ConstraintDataset):
+            n += len(dataset.constraints)
+        elif isinstance(dataset, NeutrinoFluxDataset):
+            n += 1
+        elif isinstance(dataset, CosmicRayRatioDataset):
+            n += int(dataset.mask_fit.sum())
+        else:
+            n += int(np.sum(dataset.mask))
+    return n
 
 
 def _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, posterior, live_points, shared_dge_norm,
-                    alternative, progress):
+                    alternative, progress, dge_norm_options=True):
     from tqdm.auto import tqdm
 
-    steps = 3 + bool(alternative) + (2 if profiles else 0) + bool(posterior) + (outdir is not None)
+    from .likelihood import DGE_NORM_MODES
+
+    has_cocoons = setup["hypothesis"] == "dge+cocoons"
+    other_modes = [m for m in DGE_NORM_MODES if m != setup["dge_norm"]] if dge_norm_options else []
+    steps = 2 + has_cocoons + bool(alternative) + bool(other_modes) + (2 if profiles else 0) + bool(posterior) + \
+        (outdir is not None)
     with tqdm(total=steps, desc="fit", unit="step", disable=not progress) as bar:
         def step(name):
             bar.set_postfix_str(name)
 
         start = time.perf_counter()
         step("building the models and region integrals")
-        datasets, cocoons, norms = build_lhaaso_fit(shared_dge_norm=shared_dge_norm, **setup)
+        likelihood = _build(setup, shared_dge_norm)
+        datasets, cocoons, norms = likelihood.datasets, likelihood.cocoons, likelihood.dge_norms
         datasets.stat_sum()  # builds kernels and region integrals once
+        compiled = _compile(likelihood)
         built = time.perf_counter()
         bar.update(1)
         step("fit")
-        result = Fit().run(datasets)
+        result, best_stat = _fit_likelihood(likelihood, compiled)
+        best_values = {p: p.value for p in datasets.models.parameters.unique_parameters}
         bar.update(1)
-        step("refit without cocoons")
         fitted = time.perf_counter()
-        best_stat = float(result.total_stat)
         at_bound = parameters_at_bounds(datasets.models.parameters.free_unique_parameters)
-        null_stat = _fit_with_chi0_zero(datasets, cocoons)
-        bar.update(1)
-        n_points = int(sum(d.mask.sum() for d in datasets))
+        n_points = _n_measurements(likelihood)
         n_free = len(datasets.models.parameters.free_unique_parameters)
+        gamma = likelihood.gamma_datasets
         summary = {
             "success": bool(result.success),
             "message": str(result.message),
             "at_bound": at_bound,
-            "at_bound_note": bound_note(at_bound, {p.name: p for p in cocoons.spectral_model.parameters}),
+            "at_bound_note": bound_note(at_bound, {p.name: p for p in datasets.models.parameters.unique_parameters}),
             "stat": best_stat,
             "ndof": n_points - n_free,
             "n_points": n_points,
+            "n_points_note": "measurements in the statistic: points, the IceCube term, B/C points and the constraint "
+                             "terms of the nuisance parameters",
+            "hypothesis": setup["hypothesis"],
             "grammage": setup["grammage"],
-            "target": cocoons.spectral_model.target,
-            "chi0_convention": describe_target(cocoons.spectral_model.target),
-            "dge": describe_baseline(setup["dge"]),
+            "target": setup["target"],
+            "chi0_convention": describe_target(setup["target"]),
+            "dge": likelihood.setup["dge"],
             "dge_variant": setup["variant"],
-            "dge_norms": "one shared by all datasets" if shared_dge_norm else "one per dataset",
-            "datasets": [d.name for d in datasets],
-            "mask_scales": {d.name: _mask_scale(d) for d in datasets},
+            "dge_norm": setup["dge_norm"],
+            "dge_norm_prior": likelihood.setup["dge_norm_prior"],
+            "dge_norms": likelihood.setup["dge_norms"],
+            "energy_scale_priors": likelihood.setup["energy_scale_priors"],
+            "statistic": setup["statistic"],
+            "masks": setup["masks"],
+            "masked_cocoons": setup["masked_cocoons"],
+            "datasets": [d.name for d in gamma],
+            "terms": [d.name for d in datasets],
+            "mask_scales": dict(likelihood.setup["mask_scales"]),
             "inner_mask_scale": INNER_MASK_SCALE,
-            "errors": "LHAASO statistical and systematic errors in quadrature",
-            "parameters": _free_summary(datasets, cocoons, norms, at_bound),
-            "stat_chi0_zero": null_stat,
-            "ts_cocoons": null_stat - best_stat,
+            "errors": "statistical and systematic errors in quadrature (bundled points)",
+            "parameters": _free_summary(datasets, cocoons, norms, at_bound, likelihood),
+            "stat_by_term": {d.name: float(d.stat_sum()) for d in datasets},
+            "fitted_with": "the compiled likelihood (gammapy's statistic, checked) and gammapy's covariance"
+                           if compiled is not None else "gammapy's Fit",
             "time_build_s": built - start,
             "time_fit_s": fitted - built,
         }
+        if "icecube" in likelihood.setup:
+            summary["icecube"] = likelihood.setup["icecube"]
+        if has_cocoons:
+            step("refit without cocoons")
+            null_stat = compiled.null_fit(start=compiled.defaults()).stat if compiled is not None else \
+                _fit_with_chi0_zero(datasets, cocoons)
+            summary["stat_chi0_zero"] = null_stat
+            summary["ts_cocoons"] = null_stat - best_stat
+            bar.update(1)
         if alternative:
             step("fit with the other DGE normalisations")
-        if alternative and len(datasets) > 1:
-            other, other_cocoons, other_norms = build_lhaaso_fit(shared_dge_norm=not shared_dge_norm, **setup)
-            other_result = Fit().run(other)
-            other_free = len(other.models.parameters.free_unique_parameters)
-            other_bound = parameters_at_bounds(other.models.parameters.free_unique_parameters)
+        if alternative and len(gamma) > 1:
+            other = _build(setup, not shared_dge_norm)
+            other_compiled = _compile(other)
+            best_norm = next(iter(norms.values())).norm.value
+            start_values = {norm.norm: best_norm for norm in other.dge_norms.values()}
+            if cocoons is not None:
+                for name in ("chi0", "r0"):
+                    start_values[getattr(other.cocoons.spectral_model, name)] = getattr(cocoons.spectral_model,
+                                                                                         name).value
+            for instrument, parameter in other.energy_scales.items():
+                start_values[parameter] = likelihood.energy_scales[instrument].value
+            other_result, other_stat = _fit_likelihood(other, other_compiled, start_values)
+            other_free = len(other.datasets.models.parameters.free_unique_parameters)
+            other_bound = parameters_at_bounds(other.datasets.models.parameters.free_unique_parameters)
             summary["alternative"] = {
-                "dge_norms": "one per dataset" if shared_dge_norm else "one shared by all datasets",
-                "success": bool(other_result.success), "stat": float(other_result.total_stat),
-                "ndof": n_points - other_free, "at_bound": other_bound,
-                "parameters": _free_summary(other, other_cocoons, other_norms, other_bound)}
+                "dge_norms": other.setup["dge_norms"], "success": bool(other_result.success), "stat": other_stat,
+                "ndof": _n_measurements(other) - other_free, "at_bound": other_bound,
+                "parameters": _free_summary(other.datasets, other.cocoons, other.dge_norms, other_bound, other)}
         if alternative:
             bar.update(1)
+        if other_modes:
+            step("fits with the other DGE normalisation modes")
+            summary["dge_norm_options"] = {}
+            for mode in other_modes:
+                other = _build(setup, shared_dge_norm, dge_norm=mode)
+                other_compiled = _compile(other)
+                other_result, other_stat = _fit_likelihood(other, other_compiled)
+                other_free = len(other.datasets.models.parameters.free_unique_parameters)
+                entry = {"stat": other_stat, "ndof": _n_measurements(other) - other_free,
+                         "success": bool(other_result.success),
+                         "parameters": _free_summary(other.datasets, other.cocoons, other.dge_norms, None, other)}
+                if other.cocoons is not None:
+                    null = other_compiled.null_fit().stat if other_compiled is not None else \
+                        _fit_with_chi0_zero(other.datasets, other.cocoons)
+                    entry["ts_cocoons"] = null - other_stat
+                summary["dge_norm_options"][mode] = entry
+            bar.update(1)
+        for parameter, value in best_values.items():  # the main fit's values (the other fits share nothing)
+            parameter.value = value
         profiles_out = {}
         if profiles:
+            best_compiled = None
+            if compiled is not None:
+                from .compiled import FitResult
+
+                best_compiled = FitResult(best_stat, {**compiled.defaults(), **_compiled_values(likelihood)}, True)
             for name, values, log in (("chi0", np.linspace(0.0, 1.2, profile_points), False),
                                       ("r0", np.geomspace(3, 300, profile_points), True)):
                 step(f"profile of {name} ({profile_points} points or more)")
-                profiles_out[name] = _profile(datasets, getattr(cocoons.spectral_model, name), values, best_stat, log)
+                parameter = getattr(cocoons.spectral_model, name)
+                if compiled is not None:
+                    profiles_out[name] = _compiled_profile(compiled, name, parameter, values, best_compiled, log)
+                else:
+                    profiles_out[name] = _profile(datasets, parameter, values, best_stat, log)
                 bar.update(1)
             summary["profile_threshold"] = PROFILE_THRESHOLD
             summary["profile_ends"] = {name: _profile_ends(profile, best_stat, getattr(cocoons.spectral_model, name))
                                        for name, profile in profiles_out.items()}
         samples = None
         if posterior:
-            set_default_priors(cocoons, norms)
+            set_default_priors(cocoons, norms, likelihood)
             labels = {norm.norm: "dge_norm" if name == "all" else f"dge_norm_{name}" for name, norm in norms.items()}
+            labels.update({p: f"energy_scale_{i}" for i, p in likelihood.energy_scales.items()})
             step("posterior")
             samples, quantiles = sample_posterior(datasets, live_points=live_points, labels=labels)
             bar.update(1)
             summary["posterior"] = quantiles
         if outdir is not None:
             step("writing the outputs")
-            _write_outputs(outdir, datasets, cocoons, summary, profiles_out, plot, setup["variant"], setup["dge"],
-                           overwrite, samples)
+            _write_outputs(outdir, likelihood, summary, profiles_out, plot, setup["variant"], setup["dge"], overwrite,
+                           samples)
             bar.update(1)
     return summary
+
+
+def _compiled_values(likelihood):
+    """The likelihood's gammapy Parameter values as the compiled likelihood names them."""
+    values = {"norm": likelihood.dge_norms["all"].norm.value}
+    values.update({f"scale:{i}": p.value for i, p in likelihood.energy_scales.items()})
+    if likelihood.cocoons is not None:
+        values.update(chi0=likelihood.cocoons.spectral_model.chi0.value, r0=likelihood.cocoons.spectral_model.r0.value)
+    if likelihood.ecpl is not None:
+        spectral = likelihood.ecpl.spectral_model
+        values.update(ecpl_amplitude=spectral.amplitude.value, ecpl_index=spectral.index.value,
+                      ecpl_lambda=spectral.lambda_.value)
+    return values
+
+
+def _compiled_profile(compiled, name, parameter, values, best, log):
+    """Profile of chi0 or R0 on the compiled likelihood (other parameters refitted, the valley followed),
+    extended like :func:`_profile` until delta stat 4 or the parameter's bound."""
+    values = np.unique(np.append(values, best.parameters[name]))
+    if log:
+        values = values[values > 0]
+    grid, stats = extended_scan(values, lambda grid: compiled.profile(name, grid, best), best.stat, parameter.min,
+                                parameter.max, log=log)
+    return {"values": grid, "stat": stats}
 
 
 def _profile_ends(profile, best_stat, parameter):
@@ -449,17 +650,19 @@ def _profile(datasets, parameter, values, best_stat, log):
     return {"values": grid, "stat": stats}
 
 
-def fit_output_files(dataset_names, dge="embedded", profiles=True, plot=True, posterior=False, compare_laws=False):
+def fit_output_files(dataset_names, dge="embedded", profiles=True, plot=True, posterior=False, compare_laws=False,
+                     hypothesis="dge+cocoons"):
     """Every file :func:`run_lhaaso_fit` (and the ``fit`` command) writes for these options.
 
     ``dge_template.fits`` only when the YAML needs it: a DGE read from files is referenced by
-    its own path instead.
+    its own path instead. Profiles only for the hypothesis with cocoons.
     """
     for name, value in (("profiles", profiles), ("plot", plot), ("posterior", posterior),
                         ("compare_laws", compare_laws)):
         boolean(value, name)
+    profiles = profiles and hypothesis == "dge+cocoons"
     names = ["fit_result.yaml", "fit_result_covariance.dat", "fit_summary.json", "neutrinos.ecsv"]
-    if isinstance(dge, str) and dge in BASELINES:
+    if hypothesis == "radial-delta" or (isinstance(dge, str) and dge in BASELINES):
         names.append("dge_template.fits")
     if profiles:
         names += ["profile_chi0.ecsv", "profile_r0.ecsv"]
@@ -471,10 +674,6 @@ def fit_output_files(dataset_names, dge="embedded", profiles=True, plot=True, po
     if compare_laws:
         names.append("grammage_laws.json")
     return names
-
-
-def _mask_scale(dataset):
-    return float(dataset.models[0].spectral_model.model1.scale)
 
 
 #: first lines of every fit_result.yaml: it reads back only where the plugin registered its models
@@ -498,7 +697,7 @@ def read_fit_result(path):
             from None
 
 
-def _write_outputs(outdir, datasets, cocoons, summary, profiles, plot, variant, dge="embedded", overwrite=False,
+def _write_outputs(outdir, likelihood, summary, profiles, plot, variant, dge="embedded", overwrite=False,
                    samples=None):
     """Compute everything the outputs need, then publish them (inside the run's output set)."""
     from astropy.table import Table
@@ -506,16 +705,21 @@ def _write_outputs(outdir, datasets, cocoons, summary, profiles, plot, variant, 
     from .. import __version__
 
     # first everything that can fail ...
-    neutrinos = neutrino_prediction(cocoons.spectral_model, variant, dge=dge)
+    hypothesis = likelihood.setup["hypothesis"]
+    cocoons = likelihood.cocoons
+    spectral = cocoons.spectral_model if cocoons is not None else CocoonSpectralModel(
+        chi0=0 * u.Unit("g cm-2"), target=likelihood.setup["target"])
+    neutrinos = neutrino_prediction(spectral, variant, dge=dge, hypothesis=hypothesis)
     summary["neutrinos"] = "neutrinos.ecsv"
-    template = datasets[0].models[0].spectral_model.model2.sky_model.spatial_model
-    computed = isinstance(dge, str) and dge in BASELINES
+    gamma = likelihood.gamma_datasets
+    template = likelihood.parts[gamma[0].name]["dge"].sky_model.spatial_model
+    computed = hypothesis == "radial-delta" or (isinstance(dge, str) and dge in BASELINES)
     if computed:
         template_file = template.filename = "dge_template.fits"  # beside the YAML, referenced relative to it
     else:  # the user's own file, relative to the YAML so that the folder and the file can move together
         template_file = None
         template.filename = os.path.relpath(Path(template.filename).resolve(), Path(outdir).resolve())
-    models = Models([d.models[0] for d in datasets])
+    models = Models(list(likelihood.datasets.models))
     covariance = "fit_result_covariance.dat"
     models._covar_file = covariance
     yaml = YAML_HEADER.format(version=__version__) + models.to_yaml()
@@ -535,24 +739,35 @@ def _write_outputs(outdir, datasets, cocoons, summary, profiles, plot, variant, 
     if samples is not None:
         publish_table(samples, outdir / "posterior.ecsv", overwrite, format="ascii.ecsv")
     if plot:
-        from .plotting import plot_lhaaso_fit, plot_neutrinos
+        from .plotting import plot_likelihood_fit, plot_neutrinos
 
-        plot_lhaaso_fit(datasets, cocoons, outdir, profiles, overwrite, summary=summary)
+        plot_likelihood_fit(likelihood, outdir, profiles, overwrite, summary=summary)
         summary["figure_text_overlaps"]["neutrinos.png"] = plot_neutrinos(neutrinos, outdir / "neutrinos.png",
                                                                           overwrite)
     publish_text(outdir / "fit_summary.json", json.dumps(summary, indent=2), overwrite)
 
 
-def set_default_priors(cocoons, norms=None):
+def set_default_priors(cocoons, norms=None, likelihood=None):
     """Priors for a posterior: chi0 uniform in [0, 2] g cm-2, R0 log-uniform in [1, 1000] TV,
-    DGE norms uniform in [0, 10]."""
+    DGE norms uniform in [0, 10]; with a joint ``likelihood``, energy scales log-uniform in [0.5, 2]
+    and the extra component's amplitude, index and cut-off uniform (their constraint terms stay
+    the likelihood's own dataset, counted once)."""
     from gammapy.modeling.models import LogUniformPrior, UniformPrior
 
-    spectral = cocoons.spectral_model
-    spectral.chi0.prior = UniformPrior(min=0.0, max=2.0)
-    spectral.r0.prior = LogUniformPrior(min=1.0, max=1000.0)
+    if cocoons is not None:
+        spectral = cocoons.spectral_model
+        spectral.chi0.prior = UniformPrior(min=0.0, max=2.0)
+        spectral.r0.prior = LogUniformPrior(min=1.0, max=1000.0)
     for norm in (norms or {}).values():
         norm.norm.prior = UniformPrior(min=0.0, max=10.0)
+    if likelihood is not None:
+        for parameter in likelihood.energy_scales.values():
+            parameter.prior = LogUniformPrior(min=0.5, max=2.0)
+        if likelihood.ecpl is not None:
+            spectral = likelihood.ecpl.spectral_model
+            spectral.amplitude.prior = UniformPrior(min=0.0, max=1e-11)
+            spectral.index.prior = UniformPrior(min=1.0, max=4.0)
+            spectral.lambda_.prior = LogUniformPrior(min=1e-4, max=1.0)
 
 
 def sample_posterior(datasets, live_points=100, frac_remain=0.5, labels=None):
@@ -608,7 +823,7 @@ def sample_posterior(datasets, live_points=100, frac_remain=0.5, labels=None):
     return table, quantiles
 
 
-def neutrino_prediction(cocoon_spectral, variant="min", energy=None, dge="embedded"):
+def neutrino_prediction(cocoon_spectral, variant="min", energy=None, dge="embedded", hypothesis="dge+cocoons"):
     """All-sky per-flavour neutrino E^2 dN/dE [GeV cm-2 s-1] of cocoons and DGE (Fig. B.1).
 
     ``cocoon_spectral`` is a fitted gamma-ray CocoonSpectralModel: its parameters and options
@@ -629,13 +844,16 @@ def neutrino_prediction(cocoon_spectral, variant="min", energy=None, dge="embedd
         raise ValueError(f"variant must be 'min' or 'max' (the member of the DGE band), got {variant!r}")
     if not isinstance(cocoon_spectral, CocoonSpectralModel):
         raise TypeError(f"cocoon_spectral must be a CocoonSpectralModel, got {type(cocoon_spectral).__name__}")
-    describe_baseline(dge)
+    if hypothesis != "radial-delta":
+        describe_baseline(dge)
     energy = np.geomspace(300, 3e5, 40) * u.GeV if energy is None else u.Quantity(energy, u.GeV)
     options = dict(cocoon_spectral.options, secondary="nu_per_flavour")
     nu = CocoonSpectralModel(**options, **{p.name: p.quantity for p in cocoon_spectral.parameters})
     cocoons = (energy**2 * nu(energy)).to(u.Unit("GeV cm-2 s-1"))
-    if isinstance(dge, str) and dge in BASELINES:
-        cube = dge_model(dge, variant, secondary="nu_per_flavour").spatial_model.map
+    if hypothesis == "radial-delta" or (isinstance(dge, str) and dge in BASELINES):
+        from .likelihood import hypothesis_dge
+
+        cube = hypothesis_dge(hypothesis, dge, variant, secondary="nu_per_flavour").spatial_model.map
         nodes = cube.geom.axes[0].center
         e_gev, node_gev = energy.to_value(u.GeV), nodes.to_value(u.GeV)
         if np.any(e_gev < node_gev[0] * (1 - 1e-9)) or np.any(e_gev > node_gev[-1] * (1 + 1e-9)):
@@ -644,7 +862,8 @@ def neutrino_prediction(cocoon_spectral, variant="min", energy=None, dge="embedd
         all_sky = np.nansum(cube.quantity.reshape(nodes.size, -1), axis=1) * cube.geom.solid_angle()[0]
         flux = np.exp(np.interp(np.log(e_gev), np.log(node_gev), np.log(all_sky.to_value("GeV-1 cm-2 s-1"))))
         dge_e2 = (energy**2 * flux * u.Unit("GeV-1 cm-2 s-1")).to(u.Unit("GeV cm-2 s-1"))
-        note = f"{describe_baseline(dge)}, '{variant}', at its own normalisation"
+        label = "the embedded DGE on the KRA-gamma sea" if hypothesis == "radial-delta" else describe_baseline(dge)
+        note = f"{label}, '{variant}', at its own normalisation"
     else:
         dge_e2 = np.full(energy.size, np.nan) * u.Unit("GeV cm-2 s-1")
         note = "DGE read from files holds gamma rays only: no DGE neutrinos"

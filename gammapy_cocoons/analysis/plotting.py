@@ -4,7 +4,8 @@ import astropy.units as u
 
 __all__ = ["plot_lhaaso_fit", "plot_sed", "plot_neutrinos", "plot_bc", "plot_points", "plot_sed_panel",
            "plot_neutrino_bands", "new_figure", "save_figure", "plot_spectrum", "figure_note", "text_overlaps",
-           "plot_local_spectra", "plot_local_electrons"]
+           "plot_local_spectra", "plot_local_electrons", "plot_compare_residuals", "save_figure_png",
+           "plot_likelihood_fit", "plot_sed_components"]
 
 _E2I = u.Unit("GeV cm-2 s-1 sr-1")
 
@@ -214,6 +215,14 @@ def plot_lhaaso_fit(datasets, cocoons, outdir, profiles, overwrite=False, summar
         overlaps[f"sed_{dataset.name}.png"] = text_overlaps(fig)
         publish_figure(fig, outdir / f"sed_{dataset.name}.png", overwrite, dpi=120)
         plt.close(fig)
+    _plot_profiles(profiles, summary, outdir, overwrite, overlaps)
+
+
+def _plot_profiles(profiles, summary, outdir, overwrite, overlaps):
+    """profiles.png: delta stat against chi0 and R0, with the 68 / 95 % levels and where a scan ends."""
+    from .._files import publish_figure
+
+    plt = _matplotlib()
     if profiles:
         fig, axes = plt.subplots(1, len(profiles), figsize=(5 * len(profiles), 4.2))
         axes = np.atleast_1d(axes)
@@ -240,6 +249,111 @@ def plot_lhaaso_fit(datasets, cocoons, outdir, profiles, overwrite=False, summar
         overlaps["profiles.png"] = text_overlaps(fig)
         publish_figure(fig, outdir / "profiles.png", overwrite, dpi=120)
         plt.close(fig)
+
+
+
+
+def _instrument_view(part, scale):
+    """A component as the instrument sees it: s F(s E), or F(E) without an energy scale."""
+    if scale is None:
+        return part
+    return lambda energy: scale.value * part(energy * scale.value)
+
+
+def plot_likelihood_fit(likelihood, outdir, profiles, overwrite=False, summary=None):
+    """Publish sed_<dataset>.png (every gamma-ray dataset of a joint-likelihood fit, its components
+    as the instrument sees them: through its fitted energy scale and mask factor) and profiles.png."""
+    from .._files import publish_figure
+    from .._validation import boolean
+
+    boolean(overwrite, "overwrite")
+    plt = _matplotlib()
+    summary = summary or {}
+    note = summary.get("at_bound_note", "")
+    overlaps = summary.setdefault("figure_text_overlaps", {})
+    for dataset in likelihood.gamma_datasets:
+        parts = likelihood.parts[dataset.name]
+        scale = parts.get("energy_scale")
+        components = []
+        if "cocoons" in parts:
+            cocoons = parts["cocoons"]
+            if "unmasked_fraction" in parts:
+                fraction = parts["unmasked_fraction"]
+                cocoons = (lambda c, f: (lambda e: c(e) * f(e)))(cocoons, fraction)
+            components.append(("cocoons", _instrument_view(cocoons, scale), "C0"))
+        if "ecpl" in parts:
+            components.append(("extra ECPL", _instrument_view(parts["ecpl"], scale), "C1"))
+        components.append(("DGE", _instrument_view(parts["dge"], scale), "C7"))
+        components.append(("total", dataset.models[0].spectral_model, "k"))
+        lines = [_model_text(likelihood, parts, scale)]
+        axis = parts["dge"].sky_model.spatial_model.map.geom.axes[0].center.to_value("TeV")
+        s = scale.value if scale is not None else 1.0
+        limits = (axis[0] / s * 1.001, axis[-1] / s / 1.001)  # where s E stays on the DGE cube
+        fig, ax = plt.subplots(figsize=(6, 4.8))
+        plot_sed_components(ax, dataset, components, "\n".join(line for line in lines + [note] if line), limits)
+        fig.tight_layout()
+        overlaps[f"sed_{dataset.name}.png"] = text_overlaps(fig)
+        publish_figure(fig, outdir / f"sed_{dataset.name}.png", overwrite, dpi=120)
+        plt.close(fig)
+    _plot_profiles(profiles, summary, outdir, overwrite, overlaps)
+
+
+def _model_text(likelihood, parts, scale):
+    """The fitted model in one line: the hypothesis, cocoons, DGE x N, energy scale, mask factor."""
+    setup = likelihood.setup
+    words = [f"Fit: {setup['hypothesis_description']}"]
+    if likelihood.cocoons is not None:
+        spectral = likelihood.cocoons.spectral_model
+        gas = " (ISM gas)" if spectral.target == "ism" else f" ({spectral.target} gas)"
+        words.append(f"chi0 = {spectral.chi0.value:.3g} g cm-2{gas}, R0 = {spectral.r0.value:.3g} TV")
+    if likelihood.ecpl is not None:
+        spectral = likelihood.ecpl.spectral_model
+        words.append(f"ECPL index {spectral.index.value:.2f}, cut-off {1 / spectral.lambda_.value:.3g} TeV")
+    norm = parts["norm"].norm.value
+    mode = setup["dge_norm"]
+    words.append(f"DGE x {norm:.3g} ({'fixed' if mode == 'fixed' else 'free' if mode == 'free' else 'log-normal prior'})")
+    if scale is not None:
+        words.append(f"energy scale {scale.value:.3f} ({parts['instrument']})")
+    mask = parts["dge"].scale
+    if mask != 1:
+        words.append(f"model x {mask:.3g} (source mask{', 1LHAASO circles' if setup['masks'] == '1lhaaso' else ''})")
+    return "; ".join(words)
+
+
+def plot_sed_components(ax, dataset, components, note="", limits=(0.0, np.inf)):
+    """E^2 I of a dataset's points and of model ``components`` [(label, callable of energy, colour)]
+    on ``ax``, drawn within ``limits`` [TeV]; the reference and caveat of the points and ``note`` under
+    the axes."""
+    points = dataset.data
+    omega = points.meta["solid_angle"] * u.sr
+    e = points.energy_ref
+    intensity = points.dnde.quantity.ravel() / omega
+    errn = points.dnde_errn.quantity.ravel() / omega
+    errp = points.dnde_errp.quantity.ravel() / omega
+    ax.errorbar(e.to_value("GeV"), (e**2 * intensity).to_value(_E2I),
+                yerr=[(e**2 * errn).to_value(_E2I), (e**2 * errp).to_value(_E2I)],
+                fmt="o", color="k", label=dataset_label(points))
+    e_min, e_max = e.min().to_value("TeV"), e.max().to_value("TeV")
+    grid = np.geomspace(max(0.2, e_min / 3, limits[0]), min(3000.0, e_max * 3, limits[1]), 100) * u.TeV
+    for label, model, color in components:
+        value = (grid**2 * model(grid) / omega).to_value(_E2I)
+        ax.plot(grid.to_value("GeV"), value, color=color, lw=2 if label == "total" else 1.5, label=label)
+    data = (e**2 * intensity).to_value(_E2I)
+    ax.set_ylim(0.1 * np.min(data), 10 * np.max(data))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    if grid[-1] / grid[0] < 100:  # less than two decades: plain labels at 1, 2, 5 (log minor labels collide)
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("E [GeV]")
+    ax.set_ylabel(r"$E^2 I$ [GeV cm$^{-2}$ s$^{-1}$ sr$^{-1}$]")
+    ax.set_title(f"{points.meta.get('name') or dataset.name}", fontsize=9)
+    axes_note(ax, "\n".join(line for line in (dataset_note([points]), note) if line))
+    ax.legend(fontsize=8, loc="lower left")
+    return ax
 
 
 def plot_neutrinos(table, path, overwrite=False):
@@ -702,3 +816,86 @@ def plot_local_electrons(fit=None):
     ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     return fig
+
+
+_HYPOTHESIS_STYLE = {"dge": ("0.35", "o", "(a) DGE"), "dge+cocoons": ("C0", "s", "(b) DGE + cocoons"),
+                     "dge+ecpl": ("C1", "^", "(c) DGE + ECPL"), "radial-delta": ("C2", "D", "(d) radial-delta DGE")}
+
+
+def plot_compare_residuals(result):
+    """The residuals of every hypothesis of ``gammapy-cocoons compare`` at its best fit: one row per DGE
+    choice, one column per dataset, (data - model) / error against energy (the IceCube term against the
+    hypothesis); each row's legend gives every fit's statistic and delta AIC."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    plt = _matplotlib()
+    residuals = result["residuals"]
+    labels = list(residuals)
+    datasets = list(dict.fromkeys(name for by_hyp in residuals.values() for fits in by_hyp.values() for name in fits))
+    fig, axes = plt.subplots(len(labels), len(datasets), figsize=(2.5 * len(datasets) + 2.8, 2.5 * len(labels) + 0.4),
+                             squeeze=False, sharey=True)
+    rows = {(r["dge"], r["hypothesis"]): r for r in result["rows"]}
+    hypotheses = list(_HYPOTHESIS_STYLE)
+    for i, label in enumerate(labels):
+        handles = []
+        for j, name in enumerate(datasets):
+            ax = axes[i, j]
+            for band, alpha in ((2, 0.08), (1, 0.12)):
+                ax.axhspan(-band, band, color="0.5", alpha=alpha, lw=0)
+            ax.axhline(0, color="0.3", lw=0.6)
+            fits = residuals[label]
+            present = [h for h in hypotheses if h in fits and name in fits[h]]
+            single = name == "icecube-2023-pi0"
+            for k, hypothesis in enumerate(present):
+                colour, marker, text = _HYPOTHESIS_STYLE[hypothesis]
+                entry = fits[hypothesis][name]
+                if single:
+                    x = [hypotheses.index(hypothesis)]
+                else:
+                    x = np.asarray(entry["energy_tev"]) * (1.0 + 0.05 * (k - (len(present) - 1) / 2))
+                row = rows.get((label, hypothesis))
+                legend = f"{text}: stat {row['stat']:.1f}, dAIC {row['delta_aic']:.1f}" if row else text
+                line, = ax.plot(x, entry["residual"], marker=marker, ls="none", ms=4, color=colour, label=legend)
+                if j == 0 or len(handles) < len(present):
+                    handles.append(line) if legend not in [h.get_label() for h in handles] else None
+            if single:
+                ax.set_xlim(-0.6, len(hypotheses) - 0.4)
+                ax.set_xticks(range(len(hypotheses)))
+                ax.set_xticklabels(["(a)", "(b)", "(c)", "(d)"], fontsize=7)
+            else:
+                ax.set_xscale("log")
+                ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+                ax.xaxis.set_minor_formatter(NullFormatter())
+                energies = [e for h in present for e in fits[h][name]["energy_tev"]]
+                ax.set_xlim(min(energies) / 1.4, max(energies) * 1.4)
+            if i == 0:
+                ax.set_title(name if not single else "icecube-2023-pi0 (all sky)", fontsize=9)
+            if i == len(labels) - 1:
+                ax.set_xlabel("hypothesis" if single else "E [TeV]", fontsize=8)
+            if j == 0:
+                ax.set_ylabel(f"{label}\n(data - model) / error", fontsize=8)
+            ax.tick_params(labelsize=7)
+        axes[i, -1].legend(handles=handles, fontsize=6.5, loc="center left", bbox_to_anchor=(1.04, 0.5),
+                           title=label, title_fontsize=7)
+    lim = max(3.0, min(8.0, max((abs(v) for fits in residuals.values() for by in fits.values() for e in by.values()
+                                for v in e["residual"]), default=3.0) * 1.1))
+    axes[0, 0].set_ylim(-lim, lim)
+    note = (f"Residuals at each hypothesis' best fit of the joint likelihood ({', '.join(result['datasets'])}); "
+            f"error: the point's upper error where the model is above it, lower below (gammapy's 'distrib'). "
+            f"DGE normalisation: {result['dge_norm']} (log-normal of width 0.206 when 'prior'); energy scales "
+            f"{'constrained per instrument' if result['energy_scales'] else 'fixed'}; masks '{result['masks']}'. "
+            f"IceCube: the pi0-template fit's all-sky per-flavour energy flux (its morphology assumed; (c) makes no "
+            f"neutrinos). Bands: 1 and 2 sigma. chi0: {result['chi0_convention']}.")
+    return figure_note(fig, note)
+
+
+def save_figure_png(fig, path, overwrite=False):
+    """Publish ``fig`` as one PNG (150 dpi) atomically, close it, and return its text overlaps."""
+    from .._files import publish_figure
+
+    plt = _matplotlib()
+    overlaps = text_overlaps(fig)
+    publish_figure(fig, path, overwrite, dpi=150)
+    plt.close(fig)
+    return overlaps

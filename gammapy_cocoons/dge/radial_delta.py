@@ -54,6 +54,7 @@ test_radial_delta.py).
 Above the last node the shape is held (protons beyond 100 PV make gamma rays mostly above the 5 PeV
 of the DGE cubes).
 """
+import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -65,7 +66,9 @@ from ..physics.transport import GalacticTransport
 from ..physics.transport2d import solve_steady_state, uniform_grid
 from .crsea import DEFAULT_TRANSPORT, DGE_SOURCES, CosmicRaySea, _proton_beta
 
-__all__ = ["RadialDeltaSea", "kra_gamma_sea", "KRA_GAMMA", "RADIAL_DELTA_NODES"]
+__all__ = ["RadialDeltaSea", "kra_gamma_sea", "KRA_GAMMA", "RADIAL_DELTA_NODES", "radial_delta_dge"]
+
+log = logging.getLogger(__name__)
 
 #: proton rigidities [GV] of the node shapes, 2 GV - 100 PV: dense where the inner wind competes
 #: with diffusion (a factor 1.35-2.5 up to 1 TV), half-decades above
@@ -271,3 +274,105 @@ def kra_gamma_sea(delta_intercept=None, source_distribution="case1998"):
         A key of :data:`.crsea.DGE_SOURCES`.
     """
     return RadialDeltaSea(delta_intercept=delta_intercept, source_distribution=source_distribution)
+
+
+# -- the DGE on this sea (hypothesis (d) of issue 23) ---------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _kra_gamma_dge():
+    """The embedded DGE's ingredients on the KRA-gamma sea (one per process: its geometry, the HI
+    weights and H2 tables of 24 node shapes, is built once and shared by every cube)."""
+    from .conventional import ConventionalDGE
+
+    return ConventionalDGE(sea=kra_gamma_sea())
+
+
+def _cube_key(member, secondary, nside):
+    from .conventional import _DEFAULT_ENERGIES
+    from .localspectra import KNEE_VARIANTS
+
+    return {"sea": dict(KRA_GAMMA), "delta_intercept": None, "sources": "case1998", "secondary": secondary,
+            "member": member, "nside": int(nside), "energies": _DEFAULT_ENERGIES, "variants": list(KNEE_VARIANTS)}
+
+
+def _build_cubes(nside, secondaries=("gamma", "nu_per_flavour")):
+    """{(member, secondary): data} of the envelopes on the KRA-gamma sea (the geometry once for all)."""
+    import astropy.units as u
+
+    from .conventional import _DEFAULT_ENERGIES, envelope_cubes
+
+    out = {}
+    for secondary in secondaries:
+        low, high = envelope_cubes(_kra_gamma_dge(), _DEFAULT_ENERGIES * u.GeV, nside=nside, secondary=secondary)
+        out[("min", secondary)], out[("max", secondary)] = np.asarray(low.data), np.asarray(high.data)
+    return out
+
+
+def build_radial_delta_cache(nside=128):
+    """Compute every radial-delta cube (min, max; gamma rays and neutrinos per flavour) and store them
+    in the disk cache; returns the number of entries written. Run in a child process by
+    :func:`_radial_delta_cube`, so that the geometry's memory (~0.5 GB) is freed with it."""
+    from .._cache import cached_arrays
+
+    cubes = _build_cubes(int(nside))
+    for (member, secondary), data in cubes.items():
+        cached_arrays("radial-delta-dge", _cube_key(member, secondary, nside), lambda data=data: {"cube": data},
+                      names=("cube",))
+    return len(cubes)
+
+
+@lru_cache(maxsize=2)
+def _radial_delta_cube(member, secondary, nside):
+    """One envelope cube on the KRA-gamma sea, from the disk cache; on a miss all four are built in a
+    child process (the geometry costs ~35 s under load, 13 s quiet, and ~0.5 GB) and stored there.
+    Without a disk cache they are built here and kept for the process."""
+    from .._cache import _entry_name, cache_directory, cached_arrays
+
+    directory = cache_directory()
+    if directory is None:
+        return _in_process_cubes(int(nside))[(member, secondary)]
+    key = _cube_key(member, secondary, nside)
+    if not (directory / _entry_name("radial-delta-dge", key)).is_file():
+        import subprocess
+        import sys
+
+        # a fresh interpreter (not multiprocessing: it would re-run the caller's unguarded script)
+        code = f"from gammapy_cocoons.dge.radial_delta import build_radial_delta_cache; build_radial_delta_cache({int(nside)})"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        if done.returncode != 0:
+            log.warning("the radial-delta cubes could not be built in a child process (%s); building them here",
+                        done.stderr.strip().splitlines()[-1:] or done.returncode)
+    return cached_arrays("radial-delta-dge", key, lambda: {"cube": _in_process_cubes(int(nside))[(member, secondary)]},
+                         names=("cube",))["cube"]
+
+
+@lru_cache(maxsize=1)
+def _in_process_cubes(nside):
+    return _build_cubes(nside)
+
+
+def radial_delta_dge(variant="min", secondary="gamma", nside=128, name=None):
+    """The embedded DGE on the KRA-gamma sea as a gammapy SkyModel, like
+    :func:`~.conventional.conventional_dge` (the same gas, local spectra, cross sections, absorption
+    and energies; "min" / "max" the envelopes of the knee variants). Cached on disk
+    (:mod:`gammapy_cocoons._cache`) and per process."""
+    import astropy.units as u
+    from gammapy.maps import HpxGeom, Map, MapAxis
+    from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel, TemplateSpatialModel
+
+    from .._validation import choice
+    from ..physics.crosssections import SECONDARIES
+    from .conventional import _DEFAULT_ENERGIES, ENVELOPES, _quiet
+
+    choice(variant, ENVELOPES, "variant")
+    choice(secondary, SECONDARIES, "secondary")
+    if not isinstance(nside, (int, np.integer)) or nside < 8 or nside & (nside - 1):
+        raise ValueError(f"nside must be a power of 2 >= 8, got {nside!r}")
+    data = _radial_delta_cube(variant, secondary, int(nside))
+    axis = MapAxis.from_nodes(_DEFAULT_ENERGIES * u.GeV, name="energy_true", interp="log")
+    geom = HpxGeom.create(nside=int(nside), nest=False, frame="galactic").to_cube([axis])
+    cube = Map.from_geom(geom, data=data, unit="GeV-1 cm-2 s-1 sr-1")
+    with _quiet("gammapy.modeling.models.spatial"):
+        spatial = TemplateSpatialModel(cube, normalize=False)
+    return SkyModel(spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial,
+                    name=name or f"dge-radial-delta-{variant}")

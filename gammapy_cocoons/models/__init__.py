@@ -1,6 +1,7 @@
 """gammapy models of the cocoon emission, registered with gammapy on import."""
-from gammapy.modeling.models import MODEL_REGISTRY, SPATIAL_MODEL_REGISTRY, SPECTRAL_MODEL_REGISTRY
+from gammapy.modeling.models import MODEL_REGISTRY, PRIOR_REGISTRY, SPATIAL_MODEL_REGISTRY, SPECTRAL_MODEL_REGISTRY
 
+from .nuisance import EnergyScaleFactor, EnergyScaleSpectralModel, LogNormalPrior
 from .ratio import BoronCarbonModel
 from .region import RegionFluxSpectralModel
 from .spatial import CocoonSpatialModel
@@ -8,6 +9,7 @@ from .spectral import GRAMMAGE_LAWS, CocoonSpectralModel
 
 __all__ = [
     "CocoonSpectralModel", "CocoonSpatialModel", "RegionFluxSpectralModel", "BoronCarbonModel", "GRAMMAGE_LAWS",
+    "EnergyScaleSpectralModel", "LogNormalPrior",
     "register",
 ]
 
@@ -35,3 +37,6 @@ register(CocoonSpectralModel, SPECTRAL_MODEL_REGISTRY)
 register(RegionFluxSpectralModel, SPECTRAL_MODEL_REGISTRY)
 register(CocoonSpatialModel, SPATIAL_MODEL_REGISTRY)
 register(BoronCarbonModel, MODEL_REGISTRY)  # a top-level model of Models, like SkyModel
+register(EnergyScaleSpectralModel, SPECTRAL_MODEL_REGISTRY)
+register(EnergyScaleFactor, SPECTRAL_MODEL_REGISTRY)
+register(LogNormalPrior, PRIOR_REGISTRY)

@@ -203,7 +203,8 @@ class RegionFluxSpectralModel(SpectralModel):
             raise u.UnitConversionError(f"energy must be an energy, got unit '{energy.unit}'")
         if energy.size == 0 or not np.all(np.isfinite(energy.value)) or np.any(energy.value <= 0):
             raise ValueError(f"energy must be a non-empty array of finite energies > 0, got {energy!r}")
-        return self.evaluate(energy, **{p.name: p.quantity for p in self.parameters})
+        # positional: a spectral and a spatial parameter may share a name (the ECPL's and Green's alpha)
+        return self.evaluate(energy, *[p.quantity for p in self.parameters])
 
     # -- physics ------------------------------------------------------------------------------
     def solid_angle(self):
@@ -279,16 +280,19 @@ class RegionFluxSpectralModel(SpectralModel):
 
     def evaluate(self, energy, *args, **kwargs):
         """Region flux [cm-2 s-1 TeV-1]; broadcasts over parameter samples like the wrapped model."""
-        names = self.parameters.names
-        values = dict(zip(names, args))
-        values.update(kwargs)
         spectral = self.sky_model.spectral_model
         spectral_names = spectral.parameters.names
-        spectral_values = {name: values[name] for name in spectral_names}
+        spatial_names = self.sky_model.spatial_model.parameters.names
+        if args:  # the SkyModel's parameters in order, spectral then spatial (names may repeat across them)
+            spectral_values = dict(zip(spectral_names, args[:len(spectral_names)]))
+            spatial_values = dict(zip(spatial_names, args[len(spectral_names):]))
+            spectral_values.update({k: v for k, v in kwargs.items() if k in spectral_names})
+            spatial_values.update({k: v for k, v in kwargs.items() if k in spatial_names and k not in spectral_names})
+        else:
+            spectral_values = {name: kwargs[name] for name in spectral_names}
+            spatial_values = {name: kwargs[name] for name in spatial_names}
         # frozen spatial parameters arrive as constant sample arrays from gammapy's error bands
-        spatial_values = {
-            name: _collapse(values[name]) for name in self.sky_model.spatial_model.parameters.names
-        }
+        spatial_values = {name: _collapse(value) for name, value in spatial_values.items()}
         dnde = spectral.evaluate(energy, **spectral_values)
         # energy has a trailing axis of length 1 when parameters are sampled: broadcasts
         integral = self._spatial_integral(u.Quantity(energy), spatial_values)

@@ -271,9 +271,11 @@ def column_density(dist, l, b, quadrature=DEFAULT_QUADRATURE):
     return np.sum(ws * rho, axis=-1)
 
 
-#: longitude intervals narrower than this [deg] (a raster's steps) get _NARROW_NODES plain nodes
+#: longitude intervals narrower than this [deg] (a raster's steps) get _NARROW_NODES nodes (regions of many breaks)
 _NARROW_DEG = 0.2
-_NARROW_NODES = 2
+_NARROW_NODES = 4
+#: regions with more longitude breaks than this (rasterised shapes, many source masks) use the narrow rule
+_MANY_BREAKS = 64
 
 
 def _longitude_nodes(breaks, quadrature):
@@ -281,22 +283,20 @@ def _longitude_nodes(breaks, quadrature):
 
     Each interval uses l = mid + half sin(theta) with Gauss-Legendre in theta: the sine
     substitution absorbs the square-root behaviour of the latitude extent at the edge of a
-    circle, and is harmless for smooth integrands. Intervals narrower than _NARROW_DEG (the steps
-    of a rasterised region) get plain Gauss-Legendre with _NARROW_NODES nodes.
+    circle, and is harmless for smooth integrands. In regions of many breaks (rasterised shapes, source
+    masks), intervals narrower than _NARROW_DEG get _NARROW_NODES nodes.
     """
     nodes, weights = [], []
+    narrow_rule = len(breaks) > _MANY_BREAKS
     for a, b in zip(breaks[:-1], breaks[1:]):
         width = b - a
         if width <= 0:
             continue
         half = 0.5 * width
-        if np.degrees(width) < _NARROW_DEG:
-            # a rasterised region has hundreds of such steps: plain Gauss-Legendre, exact to cubics
-            x, w = _gauss_legendre(_NARROW_NODES)
-            nodes.append(0.5 * (a + b) + half * x)
-            weights.append(half * w)
-            continue
-        n = max(quadrature.n_longitude_min, int(np.ceil(np.degrees(width) * quadrature.nodes_per_degree)))
+        # a rasterised region has hundreds of narrow steps: few nodes each (still sine-substituted:
+        # a narrow piece may end where a small circle's latitude extent has its square root)
+        n = _NARROW_NODES if narrow_rule and np.degrees(width) < _NARROW_DEG else \
+            max(quadrature.n_longitude_min, int(np.ceil(np.degrees(width) * quadrature.nodes_per_degree)))
         x, w = _gauss_legendre(n)
         theta = 0.5 * np.pi * x
         nodes.append(0.5 * (a + b) + half * np.sin(theta))

@@ -1,0 +1,182 @@
+"""The joint likelihood (issue 23, items 2 and 3): each term against a hand computation, the
+constraints counted once, the IceCube term, duplicate measurements refused, bad input, and the
+compiled arrays equal to gammapy's statistic."""
+import numpy as np
+import pytest
+import astropy.units as u
+from astropy.table import QTable, Table
+from gammapy.datasets import Datasets, FluxPointsDataset
+from gammapy.estimators import FluxPoints
+from gammapy.modeling.models import Models, PowerLawSpectralModel, SkyModel
+
+from gammapy_cocoons.analysis.likelihood import (NeutrinoFluxDataset, PointsDataset, build_likelihood,
+                                                 check_duplicate_measurements, icecube_measurement)
+from gammapy_cocoons.datasets import load_band, load_flux_points, read_flux_points
+from gammapy_cocoons.models import EnergyScaleSpectralModel, LogNormalPrior
+
+FEW = ("lhaaso-km2a-2023-outer", "argo-ybj-2015", "icecube-2023-pi0")
+
+
+@pytest.fixture(scope="module")
+def cocoon_likelihood():
+    """Hypothesis (b) on the Fermi pi0 baseline, LHAASO outer + ARGO + IceCube (small and quick)."""
+    return build_likelihood(hypothesis="dge+cocoons", dge="fermi-pi0", datasets=FEW)
+
+
+def _points(e, dnde, errn, errp, ul=None):
+    table = Table({"e_ref": e * u.TeV, "dnde": dnde * u.Unit("cm-2 s-1 TeV-1"),
+                   "dnde_errn": errn * u.Unit("cm-2 s-1 TeV-1"), "dnde_errp": errp * u.Unit("cm-2 s-1 TeV-1")})
+    if ul is not None:  # gammapy's "distrib" reads dnde_err even where it needs it nowhere
+        table["dnde_err"] = 0.5 * (errn + errp) * u.Unit("cm-2 s-1 TeV-1")
+        table["dnde_ul"] = ul * u.Unit("cm-2 s-1 TeV-1")
+        table["is_ul"] = np.isfinite(ul)
+    table.meta["SED_TYPE"] = "dnde"
+    return FluxPoints.from_table(table, sed_type="dnde")
+
+
+def test_log_normal_constraint_and_its_bad_widths():
+    prior = LogNormalPrior(mu=1.2, sigma=0.25)
+    assert prior.evaluate(1.5, 1.2, 0.25) == pytest.approx((np.log(1.5 / 1.2) / 0.25) ** 2, rel=1e-12)
+    assert prior.evaluate(1.2, 1.2, 0.25) == 0.0 and np.isinf(prior.evaluate(-1.0, 1.2, 0.25))
+    for kwargs in ({"sigma": 0}, {"sigma": -0.1}, {"sigma": np.nan}, {"mu": 0}):
+        with pytest.raises(ValueError, match=list(kwargs)[0]):
+            LogNormalPrior(**kwargs)
+    with pytest.raises(ValueError, match="dge_norm_width"):
+        build_likelihood(dge="fermi-pi0", dge_norm_width=0.0)
+    with pytest.raises(ValueError, match=r"energy_scales\['lhaaso-km2a'\]"):
+        build_likelihood(dge="fermi-pi0", energy_scales={"lhaaso-km2a": -0.08})
+
+
+def test_gammapy_counts_a_shared_prior_per_model_so_the_constraints_are_a_term_of_their_own(cocoon_likelihood):
+    """Why ConstraintDataset exists: gammapy 2.1 adds Parameter.prior once per model holding it."""
+    model = PowerLawSpectralModel()
+    points = _points(np.array([1.0, 3.0]), np.array([1e-12, 1e-13]), np.full(2, 1e-14), np.full(2, 1e-14))
+    a = FluxPointsDataset(data=points, models=SkyModel(spectral_model=model, name="a"), name="a")
+    b = FluxPointsDataset(data=points, models=SkyModel(spectral_model=model, name="b"), name="b")
+    model.index.prior = LogNormalPrior(mu=2.0, sigma=0.1)
+    model.index.value = 2.2
+    one = (np.log(1.1) / 0.1) ** 2
+    assert Datasets([a, b]).models.parameters.prior_stat_sum() == pytest.approx(2 * one)
+    # ours: the DGE norm shared by three terms and the energy scales, each counted once
+    like = cocoon_likelihood
+    norm, scale = like.dge_norms["all"].norm, like.energy_scales["lhaaso-km2a"]
+    saved = norm.value, scale.value
+    try:
+        norm.value, scale.value = 1.5, 0.9
+        term = next(d for d in like.datasets if d.name == "constraints")
+        expected = (np.log(1.5) / 0.206) ** 2 + (np.log(0.9) / 0.08) ** 2
+        assert term.stat_sum() == pytest.approx(expected, rel=1e-12)
+        assert like.datasets.models.parameters.prior_stat_sum() == 0.0  # nothing counted twice
+    finally:
+        norm.value, scale.value = saved
+
+
+def test_distrib_statistic_by_hand_and_against_gammapy():
+    """Asymmetric errors (the upper one where the model is above) and an upper limit, by hand and
+    against gammapy's own "distrib" on the same points."""
+    from scipy.special import erfc
+
+    e = np.array([1.0, 2.0, 4.0, 8.0])
+    model = PowerLawSpectralModel(index=2.0, amplitude="1e-12 cm-2 s-1 TeV-1")
+    m = model(e * u.TeV).to_value("cm-2 s-1 TeV-1")
+    dnde = m * np.array([0.8, 1.3, 1.0, np.nan])
+    errn, errp = m * np.array([0.1, 0.2, 0.1, 0.1]), m * np.array([0.3, 0.1, 0.2, 0.1])  # gammapy wants all
+    ul = np.array([np.nan, np.nan, np.nan, 0.5 * m[3]])
+    points = _points(e, dnde, errn, errp, ul)
+    ours = PointsDataset(data=points, models=SkyModel(spectral_model=model, name="pl"), name="p")
+    hand = [((m[0] - dnde[0]) / errp[0]) ** 2, ((m[1] - dnde[1]) / errn[1]) ** 2, 0.0,
+            2 * np.log(erfc((ul[3] - m[3]) / ul[3]) / erfc(1.0))]
+    assert ours.stat_sum() == pytest.approx(sum(hand), rel=1e-10)
+    theirs = FluxPointsDataset(data=points, models=SkyModel(spectral_model=model, name="pl2"), name="g",
+                               stat_type="distrib")
+    assert ours.stat_sum() == pytest.approx(theirs.stat_sum(), rel=1e-12)
+
+
+def test_energy_scale_model_and_yaml():
+    power_law = PowerLawSpectralModel(index=2.7, amplitude="1e-12 cm-2 s-1 TeV-1")
+    scaled = EnergyScaleSpectralModel(power_law, 1.1)
+    e = [1.0, 30.0] * u.TeV
+    assert np.allclose(scaled(e) / power_law(e), 1.1 * 1.1**-2.7, rtol=1e-12)  # s F(s E)
+    other = EnergyScaleSpectralModel(PowerLawSpectralModel(), scaled.energy_scale)
+    read = Models.from_yaml(Models([SkyModel(spectral_model=scaled, name="x"),
+                                    SkyModel(spectral_model=other, name="y")]).to_yaml())
+    assert read["x"].spectral_model.energy_scale is read["y"].spectral_model.energy_scale  # still one scale
+    assert read["x"].spectral_model.energy_scale.value == pytest.approx(1.1)
+    with pytest.raises(ValueError, match="energy_scale"):
+        EnergyScaleSpectralModel(power_law, -1.0)
+
+
+def test_icecube_term():
+    """The measured flux is the band's integral (a power law: closed form) with the fit's asymmetric
+    errors, 21.8 +5.3 -4.9 of IceCube's Table 1; the term is the asymmetric Gaussian of a model's integral."""
+    m = icecube_measurement()
+    band = load_band("icecube-2023-pi0")
+    e, y = band["e_ref"].to_value("GeV"), band["e2dnde"].to_value("GeV cm-2 s-1")
+    slope = np.polyfit(np.log(e), np.log(y), 1)[0]  # E^2 dN/dE = A E^slope
+    amplitude = y[0] / e[0] ** slope
+    closed = amplitude * (e[-1] ** slope - e[0] ** slope) / slope
+    assert m["flux"] == pytest.approx(closed, rel=2e-3)
+    assert m["errn"] / m["flux"] == pytest.approx(4.9 / 21.8, rel=1e-3)
+    assert m["errp"] / m["flux"] == pytest.approx(5.3 / 21.8, rel=1e-3)
+    # a model 10 % above the measurement costs (0.1 F / errp)^2, 10 % below (0.1 F / errn)^2
+    for factor, error in ((1.1, m["errp"]), (0.9, m["errn"])):
+        index = 2.0 - slope
+        model = PowerLawSpectralModel(index=index, amplitude=factor * amplitude * u.Unit("GeV-1 cm-2 s-1"),
+                                      reference=1 * u.GeV)
+        term = NeutrinoFluxDataset(m, models=SkyModel(spectral_model=model, name="nu"))
+        assert term.predicted_flux() == pytest.approx(factor * closed, rel=1e-6)
+        assert term.stat_sum() == pytest.approx(((factor * closed - m["flux"]) / error) ** 2, rel=1e-3)
+
+
+def test_duplicate_measurement_refused_by_value(tmp_path):
+    """The bundled LHAASO outer points and the user's copy of them (as intensities, another name) are
+    one measurement; the bundled datasets are five different ones."""
+    outer = load_flux_points("lhaaso-km2a-2023-outer")
+    omega = outer.meta["solid_angle"] * u.sr
+    QTable({"e_ref": outer.energy_ref, "dnde": outer.dnde.quantity.ravel() / omega,
+            "dnde_errn": outer.dnde_errn.quantity.ravel() / omega,
+            "dnde_errp": outer.dnde_errp.quantity.ravel() / omega}).write(tmp_path / "mine.ecsv")
+    from gammapy_cocoons.skyregions import LHAASO_OUTER
+
+    mine = read_flux_points(tmp_path / "mine.ecsv", region=LHAASO_OUTER, name="my-copy")
+    with pytest.raises(ValueError, match="same measurement"):
+        build_likelihood(dge="fermi-pi0", datasets=("lhaaso-km2a-2023-outer",), points=[mine])
+    from gammapy_cocoons.analysis.fitting import FIT_DATASETS
+
+    check_duplicate_measurements([(name, load_flux_points(name)) for name in FIT_DATASETS])  # no error
+
+
+def test_bad_input_names_the_argument(tmp_path):
+    with pytest.raises(ValueError, match="hypothesis"):
+        build_likelihood(hypothesis="cocoons-only", dge="fermi-pi0")
+    with pytest.raises(ValueError, match="radial-delta.*embedded"):
+        build_likelihood(hypothesis="radial-delta", dge="fermi-pi0")
+    with pytest.raises(ValueError, match="datasets"):
+        build_likelihood(dge="fermi-pi0", datasets=("lhaaso-km2a-2023-outer", "hawc"))
+    # a DGE file holds gamma rays only: the IceCube term is refused before anything is built
+    path = tmp_path / "dge.fits"
+    path.write_text("not read")
+    with pytest.raises(ValueError, match="icecube-2023-pi0"):
+        build_likelihood(dge=str(path), datasets=("lhaaso-km2a-2023-outer", "icecube-2023-pi0"))
+
+
+def test_compiled_statistic_is_gammapys(cocoon_likelihood):
+    """The arrays compute gammapy's Datasets.stat_sum() (each hypothesis, parameters off the defaults)."""
+    from gammapy_cocoons.analysis.compiled import CompiledLikelihood
+
+    rng = np.random.default_rng(5)
+    likelihoods = [cocoon_likelihood] + [build_likelihood(hypothesis=h, dge="fermi-pi0", datasets=FEW)
+                                         for h in ("dge", "dge+ecpl")]
+    for like in likelihoods:
+        compiled = CompiledLikelihood(like)
+        for _ in range(2):
+            params = {k: v * np.exp(0.1 * rng.standard_normal()) for k, v in compiled.defaults().items()}
+            assert compiled.stat(params) == pytest.approx(compiled.gammapy_stat(params), rel=2e-5)
+    # the best fit is a minimum of gammapy's statistic too: no step of any free parameter lowers it
+    compiled = CompiledLikelihood(cocoon_likelihood)
+    best, _ = compiled.best_fit()
+    at_best = compiled.gammapy_stat(best.parameters)
+    for name in compiled.free_names():
+        for factor in (0.98, 1.02):
+            step = dict(best.parameters, **{name: best.parameters[name] * factor + (0.002 if name == "chi0" else 0)})
+            assert compiled.gammapy_stat(step) >= at_best - 1e-4, name
