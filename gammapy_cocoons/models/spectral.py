@@ -12,6 +12,7 @@ from gammapy.modeling.models import SpectralModel
 from .._validation import choice
 from ..constants import KPC_CM
 from ..emission import ENERGY_RANGE, _target_argument
+from .. import _ranges
 from ..physics.cosmicrays import HELIUM, PROTON, Injection
 from ..physics.crosssections import CROSS_SECTION_MODELS, SECONDARIES
 from ..physics.galaxy import SOURCE_DISTRIBUTIONS, get_source_distribution
@@ -24,7 +25,9 @@ from .spatial import _all_sky
 __all__ = ["CocoonSpectralModel", "GRAMMAGE_LAWS"]
 
 #: grammage laws of the model: Eq. 6, Eq. B.1 (free delta or a turbulence preset), constant
-GRAMMAGE_LAWS = ("exponential", "escape", "constant") + tuple(DIFFUSION_INDICES)
+GRAMMAGE_LAWS = _ranges.GRAMMAGE_LAWS
+if set(GRAMMAGE_LAWS) != {"exponential", "escape", "constant", *DIFFUSION_INDICES}:
+    raise ImportError("gammapy_cocoons._ranges.GRAMMAGE_LAWS must list the presets of DIFFUSION_INDICES")
 
 _KERNELS = OrderedDict()
 _FLUX_UNIT = u.Unit("cm-2 s-1 TeV-1")
@@ -113,8 +116,8 @@ class CocoonSpectralModel(SpectralModel):
 
     tag = ["CocoonSpectralModel", "cocoon"]
 
-    chi0 = Parameter("chi0", 0.4, unit="g cm-2", min=0.0, max=20.0)
-    r0 = Parameter("r0", 20.0, unit="TV", min=1e-3, max=1e5)
+    chi0 = Parameter("chi0", 0.4, unit="g cm-2", min=_ranges.CHI0_RANGE_G_CM2[0], max=_ranges.CHI0_RANGE_G_CM2[1])
+    r0 = Parameter("r0", 20.0, unit="TV", min=_ranges.R0_RANGE_TV[0], max=_ranges.R0_RANGE_TV[1])
     delta = Parameter("delta", 0.5, min=0.05, max=3.0, frozen=True)
     eps_h = Parameter("eps_h", 0.05, min=0.0, max=1.0, frozen=True)
     index_h = Parameter("index_h", 4.26, min=3.01, max=5.99, frozen=True)
