@@ -35,6 +35,8 @@ def _expected_errors():
 
 #: largest template cube the command line computes [GB of working memory]
 _MAX_TEMPLATE_GB = 4.0
+#: peak working memory of the template command per format, in float64 copies of the cube
+_TEMPLATE_COPIES = {"gadf": 2.0, "fermi": 2.0, "healpix": 3.0}
 
 
 def _fail(message):
@@ -629,9 +631,10 @@ def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, s
     if nside is None and not (-90 <= center[1] - 0.5 * width[1] and center[1] + 0.5 * width[1] <= 90):
         raise click.UsageError(f"--center and --width must keep the map within -90 <= b <= 90, got center b "
                                f"{center[1]:g}, height {width[1]:g}")
-    # refuse a cube that will not fit in memory before computing it (about 3 float64 copies of it)
+    # refuse a cube that will not fit in memory before computing it: the cube (float64) and what the
+    # writer adds, measured (benchmarks/README.md): gadf one copy, fermi half a copy, healpix two
     n_pixels = 12 * nside**2 if nside is not None else int(np.ceil(width[0] / binsz)) * int(np.ceil(width[1] / binsz))
-    size_gb = 3 * 8 * n_pixels * n_energies / 1e9
+    size_gb = _TEMPLATE_COPIES[fmt] * 8 * n_pixels * n_energies / 1e9
     if size_gb > _MAX_TEMPLATE_GB:
         raise click.UsageError(f"the cube ({n_pixels} pixels x {n_energies} energies) needs about {size_gb:.0f} GB of "
                                f"memory, more than the {_MAX_TEMPLATE_GB:g} GB allowed: lower --nside, --n-energies "
