@@ -254,7 +254,7 @@ class BoronCarbonModel(ModelBase):
         registered = getattr(self, "_abscissae", None)
         if registered and getattr(network, "_solution", None) is None:
             # one solution of the network for every data set of a fit at these parameters
-            network.prepare(np.concatenate([network.solution_grid(v, phi, *r.split("/"), by_rigidity=q == "rigidity")
+            network.prepare(np.concatenate([network.solution_grid(v, phi, *r.split("/"), quantity=q)
                                             for v, q, r in registered.values()]))
         method = network.ratio_vs_rigidity if quantity == "rigidity" else network.ratio_vs_energy
         galactic, cocoon = method(values.ravel(), phi=phi, numerator=numerator, denominator=denominator, split=True)

@@ -56,7 +56,7 @@ import math
 import numpy as np
 from scipy import sparse
 
-from .._validation import boolean
+from .._validation import boolean, choice
 from ..constants import C_CM_S, KPC_CM
 from .nuclides import get_nucleus, nuclide_chart, parse_nucleus
 from .spallation import CrossSections
@@ -422,10 +422,12 @@ class NuclearNetwork:
                 source[d] += np.maximum(source[i] - density[i] / effective_stable[i], 0.0)
         return density
 
-    def solution_grid(self, x, phi=0.0, numerator="B", denominator="C", by_rigidity=True):
+    def solution_grid(self, x, phi=0.0, numerator="B", denominator="C", quantity="rigidity"):
         """The energies per nucleon [GeV/n] (interstellar, before the force field) at which a ratio
-        of ``numerator`` to ``denominator`` at ``x`` (rigidity [GV] or T [GeV/n]) needs the network:
-        one grid per A/Z of their isotopes, concatenated (what :meth:`ratio_vs_rigidity` solves on)."""
+        of ``numerator`` to ``denominator`` at ``x`` needs the network: one grid per A/Z of their
+        isotopes, concatenated (what :meth:`ratio_vs_rigidity` or :meth:`ratio_vs_energy` solve on).
+        ``quantity``: "rigidity" (x in GV) or "kinetic_energy_per_nucleon" (x in GeV/n)."""
+        by_rigidity = choice(quantity, ("rigidity", "kinetic_energy_per_nucleon"), "quantity") == "rigidity"
         return np.concatenate([t_lis for _, t_lis in self._grids(np.ravel(np.asarray(x, float)), phi, numerator,
                                                                   denominator, by_rigidity)[1]])
 
