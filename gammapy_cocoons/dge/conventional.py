@@ -644,6 +644,8 @@ class ConventionalDGE:
         if geom is None:
             geom = HpxGeom.create(nside=nside, nest=False, frame="galactic")
         image = geom.to_image()
+        check_memory(np.prod(image.data_shape), energy.size, "the embedded DGE cube",
+                     None if image.is_hpx and image.is_allsky else "geom")
         out = {}
         transmission = {}
         for name in components:
@@ -887,6 +889,8 @@ def envelope_cubes(model, energy, nside=128, secondary="gamma", geom=None, varia
         _checked_energy(energy.value)
         choice(secondary, SECONDARIES, "secondary")
         image = (geom if geom is not None else HpxGeom.create(nside=nside, nest=False, frame="galactic")).to_image()
+        check_memory(np.prod(image.data_shape), energy.size, "the embedded DGE envelopes",
+                     None if image.is_hpx and image.is_allsky else "geom")
         emissivities = [_for_variant(model, v).node_emissivities(energy.value, secondary) for v in variants]
         low, high = model._pi0_cube_data(energy, image, secondary, emissivities, envelope=True)
         cube = image.to_cube([MapAxis.from_nodes(energy, name="energy_true", interp="log")])
@@ -934,7 +938,7 @@ def _cached_cube(variant, secondary, nside, components=("pi0",)):
 
 
 def _build_cube(variant, secondary, nside, components):
-    check_memory(nside, _DEFAULT_ENERGIES.size, "the embedded DGE cube")
+    check_memory(12 * nside**2, _DEFAULT_ENERGIES.size, "the embedded DGE cube")  # before any work
     if variant in ENVELOPES and components == ("pi0",):
         # both envelopes come out of one pass: the other one goes to the disk cache too
         cubes = envelope_cubes(default_model(), _DEFAULT_ENERGIES * u.GeV, nside=nside, secondary=secondary)
@@ -986,7 +990,7 @@ def conventional_dge(variant="min", secondary="gamma", nside=128, name=None, com
         raise ValueError(f"nside must be a power of 2 >= 8, got {nside!r}")
     cube = _cached_cube(variant, secondary, int(nside), components)
     with _quiet("gammapy.modeling.models.spatial"):  # no file yet: written by whoever saves the models
-        spatial = TemplateSpatialModel(cube, normalize=False)
+        spatial = TemplateSpatialModel(cube, normalize=False, copy_data=False)  # the shared read-only cube
     model = SkyModel(
         spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial, name=name or "-".join(["dge", variant] + ([] if components == ("pi0",) else list(components)))
     )

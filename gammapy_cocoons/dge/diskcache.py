@@ -134,11 +134,12 @@ def cached_cube(kind, key, build):
 
 # -- the memory guard --------------------------------------------------------------------------------
 
-#: peak working memory of a conventional_dge build [bytes per HEALPix pixel and energy], measured
-#: (benchmarks/README.md): the variants' float64 cubes, their envelope and the transmission
-_BYTES_PER_VOXEL = 24.0
+#: peak memory of a conventional_dge("min") build [bytes per HEALPix pixel and energy], measured
+#: (benchmarks/README.md: 0.49, 0.91, 2.58 GB at nside 128, 256, 512; 12.5 bytes per voxel above
+#: 0.35 GB): the two float32 envelopes, the CR-weighted gas columns and the pixel directions
+_BYTES_PER_VOXEL = 13.0
 #: and its part that does not grow with the cube [GB]: the geometry, the survey maps, the libraries
-_FIXED_GB = 0.8
+_FIXED_GB = 0.4
 
 
 def build_memory_gb(npix, n_energies):
@@ -163,15 +164,25 @@ def available_memory_gb():
         return None
 
 
-def check_memory(nside, n_energies, what="the DGE cube", available_gb=None):
-    """Refuse (ValueError naming nside, with the estimate) a build that this machine cannot hold."""
-    npix = 12 * int(nside) ** 2
-    needed = build_memory_gb(npix, n_energies)
+def check_memory(n_pixels, n_energies, what="the DGE cube", argument=None, available_gb=None):
+    """Refuse (ValueError naming ``argument``, with the estimate) a DGE build of ``n_pixels`` pixels and
+    ``n_energies`` energies that this machine cannot hold; returns the estimate [GB] otherwise.
+
+    ``argument``: how the caller's user chose the size (default "nside N" for an all-sky HEALPix
+    grid, else "geom"); ``available_gb`` overrides :func:`available_memory_gb` (tests)."""
+    n_pixels = int(n_pixels)
+    needed = build_memory_gb(n_pixels, n_energies)
     available = available_memory_gb() if available_gb is None else float(available_gb)
-    if available is not None and needed > available:
-        largest = int(nside)
+    if available is None or needed <= available:
+        return needed
+    nside = int(round(np.sqrt(n_pixels / 12.0)))
+    if argument is None:
+        argument = f"nside {nside}" if 12 * nside**2 == n_pixels else "geom"
+    hint = "a smaller geom"
+    if argument.startswith("nside"):
+        largest = nside
         while largest > 8 and build_memory_gb(12 * largest**2, n_energies) > available:
             largest //= 2
-        raise ValueError(f"nside {nside} needs about {needed:.1f} GB of memory to build {what} ({n_energies} energies, "
-                         f"{npix} pixels; estimate), more than the {available:.1f} GB available: use nside <= {largest}")
-    return needed
+        hint = f"nside <= {largest}"
+    raise ValueError(f"{argument} needs about {needed:.1f} GB of memory to build {what} ({n_pixels} pixels x "
+                     f"{n_energies} energies, estimated), more than the {available:.1f} GB available: use {hint}")

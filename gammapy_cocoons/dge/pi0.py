@@ -131,6 +131,6 @@ def fermi_pi0_dge(variant="min", secondary="gamma", absorption=True, name=None):
     choice(secondary, SECONDARIES, "secondary")
     cube = _cached_cube(variant, secondary, boolean(absorption, "absorption"))
     with _quiet("gammapy.modeling.models.spatial"):
-        spatial = TemplateSpatialModel(cube, normalize=False)
+        spatial = TemplateSpatialModel(cube, normalize=False, copy_data=False)  # the shared read-only cube
     return SkyModel(spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial,
                     name=name or f"dge-fermi-pi0-{variant}")
