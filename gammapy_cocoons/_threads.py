@@ -14,11 +14,18 @@ BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THR
 
 
 def limit_blas_threads(threads=1, environ=None):
-    """Limit BLAS to ``threads`` in this process (threadpoolctl) unless one of
-    :data:`BLAS_THREAD_VARIABLES` is set; returns the threadpoolctl limiter, or None if the user chose."""
+    """Limit BLAS to ``threads`` in this process unless one of :data:`BLAS_THREAD_VARIABLES` is set;
+    returns the threadpoolctl limiter, or None if the user chose.
+
+    The libraries loaded now are limited by threadpoolctl; those loaded later (scipy bundles its own
+    OpenBLAS, and ``import gammapy_cocoons`` loads no numpy at all) and child processes read the
+    variables, which are set to ``threads`` here (a BLAS library reads them when it is loaded)."""
     environ = os.environ if environ is None else environ
     if any(name in environ for name in BLAS_THREAD_VARIABLES):
         return None
+    import numpy  # noqa: F401  (its BLAS is loaded before the limit is applied)
     from threadpoolctl import threadpool_limits
 
+    for name in BLAS_THREAD_VARIABLES:
+        environ[name] = str(int(threads))
     return threadpool_limits(limits=int(threads), user_api="blas")

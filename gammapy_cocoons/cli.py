@@ -17,17 +17,26 @@ import sys
 
 import click
 import numpy as np
-import astropy.units as u
 
 from . import __version__
-from .emission import ENERGY_RANGE, CocoonEmission
-from .models import GRAMMAGE_LAWS, CocoonSpectralModel
-from .skyregions import LHAASO_INNER, LHAASO_OUTER
+from ._ranges import CHI0_RANGE_G_CM2, ENERGY_RANGE_GEV, GRAMMAGE_LAWS, R0_RANGE_TV
 
-#: errors of bad input or files that the command line reports in one line
-_EXPECTED_ERRORS = (OSError, ValueError, TypeError, u.UnitsError, ImportError)
+# Heavy modules (astropy, gammapy, the package's models) are imported inside the commands that use
+# them, so that ``--help`` and option errors answer in a fraction of a second
+# (tests/test_cli.py checks that importing this module loads neither astropy nor gammapy).
+
+
+def _expected_errors():
+    """Errors of bad input or files that the command line reports in one line."""
+    import astropy.units as u  # loaded by then: every command that can raise it has imported it
+
+    return (OSError, ValueError, TypeError, u.UnitsError, ImportError)
+
+
 #: largest template cube the command line computes [GB of working memory]
 _MAX_TEMPLATE_GB = 4.0
+#: peak working memory of the template command per format, in float64 copies of the cube
+_TEMPLATE_COPIES = {"gadf": 2.0, "fermi": 2.0, "healpix": 3.0}
 
 
 def _fail(message):
@@ -54,7 +63,9 @@ def one_line_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except _EXPECTED_ERRORS as error:
+        except Exception as error:
+            if not isinstance(error, _expected_errors()):
+                raise
             _fail(" ".join(str(error).split("\n")) or type(error).__name__)
         except KeyboardInterrupt:
             click.echo("Error: interrupted (the files this run had written, if any, were removed)", err=True)
@@ -92,16 +103,9 @@ class Number(click.ParamType):
         return number
 
 
-def _parameter_range(name, unit):
-    """[min, max] of a CocoonSpectralModel parameter in ``unit``: the command line takes what the model takes."""
-    parameter = CocoonSpectralModel.default_parameters[name]
-    scale = (1 * parameter.unit).to_value(unit)
-    return parameter.min * scale, parameter.max * scale
-
-
-_CHI0_RANGE = _parameter_range("chi0", "g cm-2")
-_R0_RANGE = _parameter_range("r0", "TV")
-_ENERGY_GEV = tuple(e.to_value("GeV") for e in ENERGY_RANGE)
+_CHI0_RANGE = CHI0_RANGE_G_CM2
+_R0_RANGE = R0_RANGE_TV
+_ENERGY_GEV = ENERGY_RANGE_GEV
 
 
 # -- option factories: the vocabulary ----------------------------------------------------------------
@@ -123,6 +127,8 @@ def energies(emin, emax, n_energies):
     if not (emin < emax or (emin == emax and n_energies == 1)):
         raise click.UsageError(f"--emin must be below --emax (equal only with --n-energies 1), got {emin:g} and "
                                f"{emax:g} GeV")
+    import astropy.units as u
+
     return np.geomspace(emin, emax, n_energies) * u.GeV
 
 
@@ -255,8 +261,11 @@ def _numbers(text, count, option, form):
 
 def parse_region(text, option="--region", allow_all_sky=True):
     """(region, label) of a REGION text (:data:`REGION_SYNTAX`); errors name ``option``."""
+    import astropy.units as u
     from astropy.coordinates import SkyCoord
     from regions import CircleSkyRegion, RectangleSkyRegion
+
+    from .skyregions import LHAASO_INNER, LHAASO_OUTER
 
     named = {"lhaaso-inner": LHAASO_INNER, "lhaaso-outer": LHAASO_OUTER}
     if allow_all_sky:
@@ -312,6 +321,8 @@ def user_points(specs):
     """FluxPoints of each --points FILE:REGION (REGION as --region's, without all-sky)."""
     import re
     from pathlib import Path
+
+    import astropy.units as u
 
     from .datasets import read_flux_points
 
@@ -430,7 +441,11 @@ def spectra(emin, emax, n_energies, chi0, r0, grammage, target):
     over the whole sky [GeV cm-2 s-1] (IceCube's convention). chi0 is the mass grammage of the
     cocoon gas (--target: ISM by default; 'hydrogen' is the paper's Eq. 7 exactly).
     """
+    import astropy.units as u
+
+    from .emission import CocoonEmission
     from .physics.targetgas import describe_target
+    from .skyregions import LHAASO_INNER, LHAASO_OUTER
 
     energy = energies(emin, emax, n_energies)
     emission = CocoonEmission(chi0=chi0 * u.g / u.cm**2, r0=r0 * u.TV, grammage=grammage, target=target)
@@ -571,11 +586,12 @@ def spectrum(region_text, old_box, old_circle, secondary, emin, emax, n_energies
     (--target; the ECSV meta says which)."""
     from pathlib import Path
 
+    import astropy.units as u
     from astropy.table import QTable
     from gammapy.modeling.models import SkyModel
 
     from ._files import check_outputs, output_set, publish_figure, publish_table
-    from .models import CocoonSpatialModel, RegionFluxSpectralModel
+    from .models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
     from .physics.targetgas import describe_target
 
     if plot_path and Path(plot_path).suffix.lower().lstrip(".") not in ("png", "pdf", "svg"):
@@ -645,11 +661,12 @@ def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, s
              overwrite):
     """Pixel-integrated cocoon sky cube (intensity per pixel, cm-2 s-1 TeV-1 sr-1) as FITS; chi0 is the
     mass grammage of the cocoon gas (--target)."""
+    import astropy.units as u
     from gammapy.maps import HpxGeom, MapAxis, WcsGeom
     from gammapy.modeling.models import SkyModel
 
     from ._files import check_outputs
-    from .models import CocoonSpatialModel
+    from .models import CocoonSpatialModel, CocoonSpectralModel
     from .templates import make_cube, write_cube
 
     check_outputs([output], overwrite, option="--overwrite")
@@ -665,9 +682,10 @@ def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, s
     if nside is None and not (-90 <= center[1] - 0.5 * width[1] and center[1] + 0.5 * width[1] <= 90):
         raise click.UsageError(f"--center and --width must keep the map within -90 <= b <= 90, got center b "
                                f"{center[1]:g}, height {width[1]:g}")
-    # refuse a cube that will not fit in memory before computing it (about 3 float64 copies of it)
+    # refuse a cube that will not fit in memory before computing it: the cube (float64) and what the
+    # writer adds, measured (benchmarks/README.md): gadf one copy, fermi half a copy, healpix two
     n_pixels = 12 * nside**2 if nside is not None else int(np.ceil(width[0] / binsz)) * int(np.ceil(width[1] / binsz))
-    size_gb = 3 * 8 * n_pixels * n_energies / 1e9
+    size_gb = _TEMPLATE_COPIES[fmt] * 8 * n_pixels * n_energies / 1e9
     if size_gb > _MAX_TEMPLATE_GB:
         raise click.UsageError(f"the cube ({n_pixels} pixels x {n_energies} energies) needs about {size_gb:.0f} GB of "
                                f"memory, more than the {_MAX_TEMPLATE_GB:g} GB allowed: lower --nside, --n-energies "
@@ -714,7 +732,10 @@ def population(outdir, realisations, n_gas, radius, chi0, r0, target, escape, se
     of the all-sky, LHAASO inner and outer cocoon flux over the realisations, and the population
     mean), population_lognlogs.ecsv and population.png/pdf.
     """
+    import astropy.units as u
+
     from .analysis.population import run_population
+    from .emission import CocoonEmission
 
     if chi0 <= 0:
         raise click.BadParameter("the population needs cocoons: chi0 > 0", param_hint="'--chi0'")

@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 import astropy.units as u
 
+from ._ranges import ENERGY_RANGE_GEV
 from ._validation import choice, positive_float, positive_value, to_value
 from .constants import KPC_CM, YR_S
 from .physics import lineofsight
@@ -31,7 +32,7 @@ from .skyregions import to_lb_region
 __all__ = ["CocoonEmission", "ENERGY_RANGE"]
 
 #: secondary energies the engine accepts: from below the Fermi-LAT band to beyond LHAASO
-ENERGY_RANGE = (0.1 * u.GeV, 1e8 * u.GeV)
+ENERGY_RANGE = tuple(e * u.GeV for e in ENERGY_RANGE_GEV)
 
 #: output energies per production kernel (bounds the memory of one call to ~100 MB)
 _ENERGY_CHUNK = 20000

@@ -277,14 +277,14 @@ class PopulationSample:
         lonlat = self._cached("lonlat", lambda: tuple(a.astype(np.float32) for a in _lb(self.position)))
         return self._cached(key, lambda: geometry * pop.containment(self.position, region, lonlat, self.distance))
 
-    def _rows(self, energy_gev, secondary):
+    def _rows(self, energy_gev, secondary, cocoons=slice(None)):
         pop = self.population
-        rows, table = pop._age_rows(self.age if pop.escape != "box" or "rows" not in self._cache else None,
-                                    energy_gev, secondary)
-        if pop.escape == "box":
-            # the row of a cocoon depends on its age only (the same confinement times at every energy)
-            rows = self._cached("rows", lambda: rows)
-        return rows, table
+        if pop.escape != "box":
+            return pop._age_rows(self.age[cocoons], energy_gev, secondary)
+        # the row of a cocoon depends on its age only (the same confinement times at every energy)
+        rows, table = pop._age_rows(self.age if "rows" not in self._cache else None, energy_gev, secondary)
+        rows = self._cached("rows", lambda: rows)
+        return [(index[cocoons], share) for index, share in rows], table
 
     def number_holding(self, rigidity):
         """Cocoons per realisation still holding CRs of ``rigidity`` (box escape), int array (n,)."""
@@ -311,14 +311,16 @@ class PopulationSample:
         lon = np.arctan2(position[:, 1], position[:, 0])
         return np.exp(-depths.depth(energy_gev, lon, d, position[:, 2]))
 
-    def cocoon_flux(self, energy, secondary="gamma"):
+    def cocoon_flux(self, energy, secondary="gamma", cocoons=slice(None)):
         """Flux of every cocoon at Earth, whole sky [cm-2 s-1 TeV-1], shape (n_cocoons, n_energy);
-        absorbed (:meth:`transmission`) when the emission has ``absorption=True``."""
-        spectra = self.population.spectra(self.age, energy, secondary)
-        flux = spectra * self._weight(None)[:, None]
+        absorbed (:meth:`transmission`) when the emission has ``absorption=True``. ``cocoons``
+        selects some (an index array or slice): only those are computed."""
+        energy_gev = np.atleast_1d(self.population.emission._energy_gev(energy)).ravel()
+        rows, table = self._rows(energy_gev, secondary, cocoons)
+        flux = sum(table[index] * np.reshape(share, (-1, 1)) for index, share in rows)
+        flux = flux * self._weight(None)[cocoons, None]
         if self._absorbed(secondary):
-            flux *= self._transmission(np.atleast_1d(self.population.emission._energy_gev(energy)).ravel(),
-                                       slice(None))
+            flux *= self._transmission(energy_gev, cocoons)
         return flux * _FLUX_UNIT
 
     def flux(self, energy, region=None, secondary="gamma", min_distance=0 * u.kpc):
@@ -353,8 +355,11 @@ class PopulationSample:
             return out.reshape((self.n,) + np.shape(energy_gev)) * _FLUX_UNIT
         # per realisation, a histogram of weights over the rows of the age table, then one product
         for index, share in rows:
-            flat = self.realisation.astype(np.int64) * n_rows + index
-            hist = np.bincount(flat, weights=weight * share, minlength=self.n * n_rows)
+            flat = self.realisation.astype(np.int64)  # in place: one index array of the cocoons' size
+            flat *= n_rows
+            flat += index
+            hist = np.bincount(flat, weights=weight if np.ndim(share) == 0 and share == 1.0 else weight * share,
+                               minlength=self.n * n_rows)
             out += hist.reshape(self.n, n_rows) @ table
         return out.reshape((self.n,) + np.shape(energy_gev)) * _FLUX_UNIT
 
@@ -388,7 +393,7 @@ class PopulationSample:
             axis = axis.copy(name="energy_true")
             geom = geom.to_image().to_cube([axis])
         members = np.nonzero(self.realisation == index)[0]
-        flux = self.cocoon_flux(axis.center, secondary)[members].to_value(_FLUX_UNIT)  # (n_cocoons, n_energy)
+        flux = self.cocoon_flux(axis.center, secondary, members).to_value(_FLUX_UNIT)  # (n_cocoons, n_energy)
         image = geom.to_image()
         coords = image.get_coord()
         lon, lat = np.radians(np.ravel(coords.lon)), np.radians(np.ravel(coords.lat))
@@ -740,10 +745,22 @@ class CocoonPopulation:
         r = self._sample_radius(n)
         phi = rng.uniform(0.0, 2.0 * np.pi, n)
         position = np.empty((n, 3), dtype=np.float32)  # 1e-7 relative: sub-mpc, and half the memory
-        position[:, 0] = dist.r_sun + r * np.cos(phi)
-        position[:, 1] = r * np.sin(phi)
-        z = -dist.z0 * np.log1p(-rng.uniform(size=n) * -np.expm1(-dist.h / dist.z0))
-        position[:, 2] = np.where(rng.random(n) < 0.5, -z, z)
+        # in place, the same numbers as r_sun + r cos(phi), r sin(phi) (no full-size temporaries)
+        work = np.cos(phi)
+        work *= r
+        work += dist.r_sun
+        position[:, 0] = work
+        np.sin(phi, out=work)
+        work *= r
+        position[:, 1] = work
+        del r, phi
+        # z = -z0 log1p(-u (1 - exp(-h / z0))), the sign at random
+        rng.random(out=work)  # the draws of rng.uniform(size=n)
+        work *= np.expm1(-dist.h / dist.z0)
+        np.log1p(work, out=work)
+        work *= -dist.z0
+        np.negative(work, out=work, where=rng.random(n) < 0.5)
+        position[:, 2] = work
         return position
 
     def realise(self, n):

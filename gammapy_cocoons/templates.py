@@ -78,8 +78,16 @@ def make_cube(sky_model, geom, progress=None):
     spectrum = sky_model.spectral_model(energy).reshape((-1,) + (1,) * (len(geom.data_shape) - 1))
     integrals = _spatial_integrals(sky_model.spatial_model, geom, progress)
     omega = geom.to_image().solid_angle()
-    cube = (spectrum * integrals / omega).to(INTENSITY_UNIT)
-    return Map.from_geom(geom, data=cube.value, unit=cube.unit)
+    scale = (spectrum.unit * integrals.unit / omega.unit).to(INTENSITY_UNIT)
+    # spectrum x integrals / omega in place in the integrals' own (new) array: one cube in memory
+    data = integrals.value
+    if data.shape != geom.data_shape or data.dtype != np.float64 or not data.flags.writeable:
+        data = np.array(np.broadcast_to(data, geom.data_shape), dtype=np.float64)
+    data *= spectrum.value
+    data /= omega.value
+    if scale != 1.0:
+        data *= scale
+    return Map.from_geom(geom, data=data, unit=INTENSITY_UNIT)
 
 
 def _accepts_progress(spatial_model):
@@ -175,15 +183,16 @@ def write_cube(cube, path, format="gadf", overwrite=False):
     check_outputs([path], overwrite)
     axis = _energy_axis(cube.geom)
     try:
-        intensity = cube.quantity.to(INTENSITY_UNIT)
+        cube.unit.to(INTENSITY_UNIT)  # checked, not converted: no copy of the cube for "gadf"
     except u.UnitConversionError:
         raise u.UnitConversionError(f"cube must be an intensity (cm-2 s-1 TeV-1 sr-1), got unit '{cube.unit}'") from None
 
     if format == "gadf":
         hdulist = cube.to_hdulist(format="gadf")
     elif format == "fermi":
-        hdulist = _fermi_hdulist(cube, axis, intensity)
+        hdulist = _fermi_hdulist(cube, axis)
     else:
+        intensity = cube.quantity if cube.unit == INTENSITY_UNIT else cube.quantity.to(INTENSITY_UNIT)
         hdulist = _healpix_hdulist(cube, axis, intensity)
 
     publish(path, lambda temporary: hdulist.writeto(temporary, overwrite=True), overwrite)
@@ -191,7 +200,7 @@ def write_cube(cube, path, format="gadf", overwrite=False):
     return path
 
 
-def _fermi_hdulist(cube, axis, intensity):
+def _fermi_hdulist(cube, axis):
     geom = cube.geom
     if geom.is_hpx or geom.frame != "galactic" or geom.projection != "CAR":
         raise ValueError(
@@ -200,7 +209,11 @@ def _fermi_hdulist(cube, axis, intensity):
         )
     energy_mev = MapAxis.from_nodes(axis.center.to("MeV"), name="energy", interp="log")
     fermi_geom = geom.to_image().to_cube([energy_mev])
-    data = intensity.to_value("cm-2 s-1 MeV-1 sr-1").astype(np.float32)
+    # converted energy by energy into single precision: half a cube more in memory, not two cubes
+    scale = cube.unit.to("cm-2 s-1 MeV-1 sr-1")
+    data = np.empty(cube.data.shape, dtype=np.float32)
+    for i, plane in enumerate(cube.data):
+        data[i] = plane * scale
     fermi = Map.from_geom(fermi_geom, data=data, unit="cm-2 s-1 MeV-1 sr-1")
     return fermi.to_hdulist(format="fgst-template")
 

@@ -61,6 +61,21 @@ BC_OVERLAY_DATA = ("dampe-bc-2022", "calet-bc-2022")
 CHI0_CONVENTION = describe_target("ism")
 
 
+class FitDatasets(Datasets):
+    """gammapy's Datasets with the joint statistic computed from one Models collection per
+    evaluation (gammapy's ``stat_sum`` builds ``self.models``, a new collection of every model's
+    parameters, three times in each of the thousands of evaluations of a B/C fit). Same value."""
+
+    def stat_sum(self):
+        models = self.models
+        prior = 0.0
+        if models is not None:
+            prior = models.parameters.prior_stat_sum()
+            for penalty in models._penalties or ():
+                prior += penalty.stat_sum()
+        return sum((dataset.stat_sum() for dataset in self), 0.0) + prior
+
+
 class CosmicRayRatioDataset(Dataset):
     """A measured CR ratio (B/C or C/O) and its model, with a chi2 statistic.
 
@@ -141,18 +156,22 @@ class CosmicRayRatioDataset(Dataset):
 
     @property
     def models(self):
-        return None if self._model is None else DatasetModels([self._model])
+        # one DatasetModels per model set (it holds the live model: parameter changes show through);
+        # a fit reads it in every evaluation
+        return self._models
 
     @models.setter
     def models(self, models):
         if models is None:
-            self._model = None
+            self._model = self._models = None
             return
         candidates = [models] if isinstance(models, BoronCarbonModel) else [
             m for m in models if isinstance(m, BoronCarbonModel)]
         if len(candidates) != 1:
             raise ValueError(f"models must hold exactly one BoronCarbonModel, got {len(candidates)}")
         self._model = candidates[0]
+        self._models = DatasetModels([self._model])
+        self._model.register(self.data["x"], quantity=self.data.meta["quantity"], ratio=self.data.meta["ratio"])
 
     def npred(self):
         """The model ratio at every point."""
@@ -211,7 +230,7 @@ def build_bc_fit(names=None, model=None, grammage="exponential", min_rigidity=MI
             model.parameters[name].frozen = True
     if not isinstance(model, BoronCarbonModel):
         raise TypeError(f"model must be a BoronCarbonModel, got {type(model).__name__}")
-    datasets = Datasets([CosmicRayRatioDataset(load_ratio(name), models=model, min_rigidity=min_rigidity,
+    datasets = FitDatasets([CosmicRayRatioDataset(load_ratio(name), models=model, min_rigidity=min_rigidity,
                                                correlation_length=correlation_length) for name in names])
     if any(d.data.meta["ratio"] == "C/O" for d in datasets):
         model.o_to_c.frozen = False
@@ -506,7 +525,7 @@ def joint_fit(outdir=None, overwrite=False, variant="min"):
     Fit().optimize(bc_datasets)
     cocoons.spectral_model.chi0.value = model.chi0.value
     gas = share_cocoon_parameters(model, cocoons.spectral_model)
-    datasets = Datasets(list(gamma_datasets) + list(bc_datasets))
+    datasets = FitDatasets(list(gamma_datasets) + list(bc_datasets))
     result = _optimize_and_covariance(datasets)
     gamma_points = sum(int(np.sum(d.mask if d.mask is not None else np.ones(d.data.energy_ref.shape, bool)))
                        for d in gamma_datasets)

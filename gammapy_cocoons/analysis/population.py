@@ -48,7 +48,7 @@ def lhaaso_comparison(sample, realisations=200, secondary="gamma"):
     r39 = R39_OVER_RADIUS * sample.angular_radius[members]
     out = {"realisations": n_used, "declination_band_deg": list(LHAASO_DECLINATION), "components": {}}
     for name, entry in catalog_components().items():
-        flux = sample.cocoon_flux(entry["energy"].reshape(1), secondary)[members, 0].to_value(_FLUX_UNIT)
+        flux = sample.cocoon_flux(entry["energy"].reshape(1), secondary, members)[:, 0].to_value(_FLUX_UNIT)
         threshold = float(np.nanmin(entry["flux"]))
         largest = float(np.max(entry["r39"]))
         above = flux >= threshold

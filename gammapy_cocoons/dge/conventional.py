@@ -51,8 +51,10 @@ from ..physics.absorption import Attenuation, cumulative_gauss_legendre, isrf_ba
 from ..physics.cosmicrays import HELIUM, PROTON
 from ..physics.crosssections import SECONDARIES
 from ..physics.production import _kernel_matrix, channel_grids, target_columns
+from .._cache import cache_directory
 from .crsea import CosmicRaySea
 from . import co as _co
+from .diskcache import cached_cube, check_memory, cube_key
 from .gas import GasModel, hi4pi_columns
 from .localspectra import DEFAULT_VARIANT, KNEE_VARIANTS, local_spectra
 
@@ -86,6 +88,8 @@ _SEA_INTERFACE = ("rigidity_nodes", "weights", "diffusion_length", "node_shape",
 _CO_LON = np.arange(0.0, 361.0, 1.0)
 _CO_LAT = np.array([0.0, 0.0625, 0.125, 0.1875, 0.25, 0.375, 0.5, 0.625, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0,
                     4.0, 5.0, 6.0, 8.0, 10.0, 12.5, 15.0, 20.0, 25.0, 30.0, 40.0, 60.0, 90.0])
+# pixels per block of the pi0 cube computation (bounds its temporaries to a few MB)
+_CUBE_BLOCK = 8192
 # HI weights, H2 tables, CO weights and columns per (gas, CR sea, survey, X_CO, ...), least recently used out
 _GEOMETRY = OrderedDict()
 _GEOMETRY_SIZE = 24
@@ -118,6 +122,21 @@ def _checked_components(components, secondary="gamma"):
         raise ValueError(f"components must be ('pi0',) for neutrinos ({secondary!r}): electrons make no neutrinos, "
                          f"got {components!r}")
     return tuple(c for c in DGE_COMPONENTS if c in components)
+
+
+def _bilinear_lines(grid, lon_deg, lat_deg):
+    """Values of a transmission grid (k, n_energies, n_lines) at (l, b) [deg], bilinear in l and abs(b):
+    a list of k arrays of shape (n_energies,) + lon.shape, single precision (the grid's)."""
+    lon = np.mod(np.asarray(lon_deg, float), 360.0)
+    lat = np.abs(np.asarray(lat_deg, float))
+    i = np.clip(np.searchsorted(_TRANSMISSION_LON, lon, side="right") - 1, 0, _TRANSMISSION_LON.size - 2)
+    j = np.clip(np.searchsorted(_TRANSMISSION_LAT, lat, side="right") - 1, 0, _TRANSMISSION_LAT.size - 2)
+    ti = ((lon - _TRANSMISSION_LON[i]) / np.diff(_TRANSMISSION_LON)[i]).astype(np.float32)
+    tj = ((lat - _TRANSMISSION_LAT[j]) / np.diff(_TRANSMISSION_LAT)[j]).astype(np.float32)
+    n_lat = _TRANSMISSION_LAT.size
+    k = i * n_lat + j  # lines are l-major
+    return [(g[:, k] * (1 - ti) + g[:, k + n_lat] * ti) * (1 - tj)
+            + (g[:, k + 1] * (1 - ti) + g[:, k + n_lat + 1] * ti) * tj for g in grid]
 
 
 def _hi_survey(hi_columns):
@@ -541,7 +560,16 @@ class ConventionalDGE:
         (:mod:`gammapy_cocoons.physics.absorption`), integrated along the same quadrature nodes as
         the emission (:func:`~gammapy_cocoons.physics.absorption.cumulative_gauss_legendre`).
         """
-        attenuation = Attenuation(np.atleast_1d(np.asarray(energy_gev, float)))
+        energy = np.ascontiguousarray(np.atleast_1d(np.asarray(energy_gev, float)))
+        return _bilinear_lines(self._transmission_grid(energy), lon_deg, lat_deg)
+
+    def _transmission_grid(self, energy):
+        """The transmission of the HI and the H2 emission on the lines of sight of the grid, float32
+        of shape (2, n_energies, n_lines); computed once per process for each gas, CR sea and energies."""
+        return self._shared("transmission", lambda: self._compute_transmission_grid(energy), (energy.tobytes(),))
+
+    def _compute_transmission_grid(self, energy):
+        attenuation = Attenuation(energy)
         basis = isrf_basis()
         r, z, s, ws, hi, h2 = self._emission_along_sight
         n_lines = r.shape[0]
@@ -558,18 +586,9 @@ class ConventionalDGE:
                 norm = weight.sum(axis=-1)
                 values = np.matmul(weight[:, None, :].astype(np.float32), survive)[:, 0, :].T / np.maximum(norm, 1e-300)
                 grid[k, :, part] = np.where(norm > 0, values, 1.0)
-        # bilinear in (l, abs(b)), the same weights at every energy; single precision (the cube's)
         grid = grid.astype(np.float32)
-        lon = np.mod(np.asarray(lon_deg, float), 360.0)
-        lat = np.abs(np.asarray(lat_deg, float))
-        i = np.clip(np.searchsorted(_TRANSMISSION_LON, lon, side="right") - 1, 0, _TRANSMISSION_LON.size - 2)
-        j = np.clip(np.searchsorted(_TRANSMISSION_LAT, lat, side="right") - 1, 0, _TRANSMISSION_LAT.size - 2)
-        ti = ((lon - _TRANSMISSION_LON[i]) / np.diff(_TRANSMISSION_LON)[i]).astype(np.float32)
-        tj = ((lat - _TRANSMISSION_LAT[j]) / np.diff(_TRANSMISSION_LAT)[j]).astype(np.float32)
-        n_lat = _TRANSMISSION_LAT.size
-        k = i * n_lat + j  # lines are l-major
-        return [(g[:, k] * (1 - ti) + g[:, k + n_lat] * ti) * (1 - tj)
-                + (g[:, k + 1] * (1 - ti) + g[:, k + n_lat + 1] * ti) * tj for g in grid]
+        grid.flags.writeable = False
+        return grid
 
     def _survey_on_geom(self, maps, image):
         """Pixel averages of survey-grid maps (n, npix_survey) on an image geometry."""
@@ -631,6 +650,8 @@ class ConventionalDGE:
         if geom is None:
             geom = HpxGeom.create(nside=nside, nest=False, frame="galactic")
         image = geom.to_image()
+        check_memory(np.prod(image.data_shape), energy.size, "the embedded DGE cube",
+                     None if image.is_hpx and image.is_allsky else "geom")
         out = {}
         transmission = {}
         for name in components:
@@ -640,7 +661,8 @@ class ConventionalDGE:
                 data = self._bremsstrahlung_data(energy, image, transmission)
             else:
                 data = self._ic_data(energy, image)
-            out[name] = Map.from_geom(image.to_cube([axis]), data=data.astype(np.float32), unit="GeV-1 cm-2 s-1 sr-1")
+            out[name] = Map.from_geom(image.to_cube([axis]), data=data.astype(np.float32, copy=False),
+                                      unit="GeV-1 cm-2 s-1 sr-1")
         return out
 
     def _gas_transmission(self, energy, image, cache):
@@ -681,16 +703,54 @@ class ConventionalDGE:
                             absorption=self.absorption)
 
     def _pi0_data(self, energy, image, secondary, transmission):
-        hi, h2 = self.gas_columns(image)  # (n_nodes,) + shape
-        q = self.node_emissivities(energy.to_value("GeV"), secondary)  # (n_nodes, n_energies)
-        data_hi, data_h2 = np.tensordot(q.T, hi, axes=1), np.tensordot(q.T, h2, axes=1)
-        if secondary == "gamma":
-            absorbed = self._gas_transmission(energy, image, transmission)
-            if absorbed is not None:
-                mask, (t_hi, t_h2) = absorbed
-                data_hi[mask] *= t_hi
-                data_h2[mask] *= t_h2
-        return data_hi + data_h2
+        return self._pi0_cube_data(energy, image, secondary, [self.node_emissivities(energy.to_value("GeV"), secondary)])[0]
+
+    def _pi0_cube_data(self, energy, image, secondary, emissivities, envelope=False):
+        """The pi0 cube data, float32 of shape (n_energies,) + image data shape, for each node-emissivity
+        matrix q (n_nodes, n_energies) of ``emissivities`` (knee variants of this model), or with
+        ``envelope`` their voxel-wise (minimum, maximum).
+
+        I = q^T [N_HI T_HI + N_H2 T_H2] is computed in blocks of pixels (:data:`_CUBE_BLOCK`): the
+        temporaries are a few MB and the outputs are the only full-size arrays, so the memory is
+        the outputs' (4 bytes per voxel each) plus the columns, at any nside.
+        """
+        e = energy.to_value("GeV")
+        hi, h2 = (c.reshape(c.shape[0], -1) for c in self.gas_columns(image))  # (n_nodes, n_pixels)
+        npix = hi.shape[1]
+        rows = None
+        if secondary == "gamma" and self.absorption:
+            absorbed = Attenuation(e).kappa_max * _MAX_PATH_KPC > 1e-6
+            if np.any(absorbed):
+                rows = np.flatnonzero(absorbed)
+                if np.all(np.diff(rows) == 1):
+                    rows = slice(rows[0], rows[-1] + 1)
+                grid = self._transmission_grid(np.ascontiguousarray(e[absorbed]))
+                coords = image.get_coord().skycoord.galactic
+                lon, lat = np.ravel(coords.l.deg), np.ravel(coords.b.deg)
+        q_t = [np.ascontiguousarray(np.asarray(q, float).T) for q in emissivities]
+        outputs = [np.empty((e.size, npix), np.float32) for _ in range(2 if envelope else len(q_t))]
+        for start in range(0, npix, _CUBE_BLOCK):
+            part = slice(start, min(start + _CUBE_BLOCK, npix))
+            if rows is not None:
+                t_hi, t_h2 = _bilinear_lines(grid, lon[part], lat[part])
+            hi_part, h2_part = np.ascontiguousarray(hi[:, part]), np.ascontiguousarray(h2[:, part])
+            low = high = None
+            for k, q in enumerate(q_t):
+                data, data_h2 = q @ hi_part, q @ h2_part
+                if rows is not None:
+                    data[rows] *= t_hi
+                    data_h2[rows] *= t_h2
+                data += data_h2
+                if not envelope:
+                    outputs[k][:, part] = data
+                elif low is None:
+                    low, high = data, data.copy()
+                else:
+                    np.minimum(low, data, out=low)
+                    np.maximum(high, data, out=high)
+            if envelope:
+                outputs[0][:, part], outputs[1][:, part] = low, high
+        return [o.reshape((e.size,) + image.data_shape) for o in outputs]
 
 
 @lru_cache(maxsize=1)
@@ -829,7 +889,19 @@ def envelope_cubes(model, energy, nside=128, secondary="gamma", geom=None, varia
         raise ValueError("variants must name at least one knee variant")
     for v in variants:
         choice(v, KNEE_VARIANTS, "variants")
-    # the cubes differ only by the node emissivities: the geometry is computed once
+    if model.components == ("pi0",) or secondary != "gamma":
+        # the cubes differ only by the node emissivities: one pass over the pixels for all variants
+        energy = u.Quantity(energy, "GeV")
+        _checked_energy(energy.value)
+        choice(secondary, SECONDARIES, "secondary")
+        image = (geom if geom is not None else HpxGeom.create(nside=nside, nest=False, frame="galactic")).to_image()
+        check_memory(np.prod(image.data_shape), energy.size, "the embedded DGE envelopes",
+                     None if image.is_hpx and image.is_allsky else "geom")
+        emissivities = [_for_variant(model, v).node_emissivities(energy.value, secondary) for v in variants]
+        low, high = model._pi0_cube_data(energy, image, secondary, emissivities, envelope=True)
+        cube = image.to_cube([MapAxis.from_nodes(energy, name="energy_true", interp="log")])
+        return tuple(Map.from_geom(cube, data=d, unit="GeV-1 cm-2 s-1 sr-1") for d in (low, high))
+    # other components: each variant's cube in full (the geometry is computed once)
     base = _shared_geometry(model)
     first = _for_variant(base, variants[0]).cube(energy, nside=nside, secondary=secondary, geom=geom)
     low, high = first, first.copy()
@@ -840,23 +912,52 @@ def envelope_cubes(model, energy, nside=128, secondary="gamma", geom=None, varia
     return low, high
 
 
-@lru_cache(maxsize=2)
-def _cached_envelopes(secondary, nside):
-    return envelope_cubes(default_model(), _DEFAULT_ENERGIES * u.GeV, nside=nside, secondary=secondary)
+def _cube_map(nside, data):
+    """A cube of the built-in grid (all-sky HEALPix RING, :data:`_DEFAULT_ENERGIES`) holding ``data``."""
+    axis = MapAxis.from_nodes(_DEFAULT_ENERGIES * u.GeV, name="energy_true", interp="log")
+    geom = HpxGeom.create(nside=nside, nest=False, frame="galactic").to_cube([axis])
+    return Map.from_geom(geom, data=data, unit="GeV-1 cm-2 s-1 sr-1")
+
+
+def _cube_key(variant, secondary, nside, components):
+    return cube_key("conventional_dge", _DEFAULT_ENERGIES, variant=variant, secondary=secondary, nside=nside,
+                    components=list(components))
+
+
+# the other envelope of a build, kept until it is asked for (when the disk cache is off)
+_OTHER_ENVELOPE = {}
 
 
 @lru_cache(maxsize=8)
 def _cached_cube(variant, secondary, nside, components=("pi0",)):
+    """The cube of :func:`conventional_dge`: in memory once per process, on disk once per machine
+    (:mod:`.diskcache`), built only when neither has it."""
     if len(components) > 1:  # the sum of the cached component cubes
         parts = [_cached_cube(variant, secondary, nside, (c,)) for c in components]
         return Map.from_geom(parts[0].geom, data=sum(p.data.astype(float) for p in parts).astype(np.float32),
                              unit=parts[0].unit)
+    other = _OTHER_ENVELOPE.pop((variant, secondary, nside), None) if components == ("pi0",) else None
+    if other is not None:
+        return _cube_map(nside, other)
+    return _cube_map(nside, cached_cube("dge-conventional", _cube_key(variant, secondary, nside, components),
+                                        lambda: _build_cube(variant, secondary, nside, components)))
+
+
+def _build_cube(variant, secondary, nside, components):
+    check_memory(12 * nside**2, _DEFAULT_ENERGIES.size, "the embedded DGE cube")  # before any work
+    if variant in ENVELOPES and components == ("pi0",):
+        # both envelopes come out of one pass: the other one goes to the disk cache too
+        cubes = envelope_cubes(default_model(), _DEFAULT_ENERGIES * u.GeV, nside=nside, secondary=secondary)
+        mine, other = (cube.data for cube in (cubes if variant == "min" else cubes[::-1]))
+        name = ENVELOPES[1 - ENVELOPES.index(variant)]
+        stored = cached_cube("dge-conventional", _cube_key(name, secondary, nside, components), lambda: other)
+        if cache_directory() is None:
+            _OTHER_ENVELOPE[(name, secondary, nside)] = stored
+        return mine
     if variant in ENVELOPES:
-        if components == ("pi0",):
-            return _cached_envelopes(secondary, nside)[ENVELOPES.index(variant)]
         variant = DEFAULT_VARIANT  # the electron sea does not depend on the knee of the nuclei
     return default_model(variant).cube(_DEFAULT_ENERGIES * u.GeV, nside=nside, secondary=secondary,
-                                       components=components)
+                                       components=components).data
 
 
 def conventional_dge(variant="min", secondary="gamma", nside=128, name=None, components=("pi0",)):
@@ -883,8 +984,10 @@ def conventional_dge(variant="min", secondary="gamma", nside=128, name=None, com
     -------
     `~gammapy.modeling.models.SkyModel`
         Of the same kind as :func:`~gammapy_cocoons.dge.read_dge`; the cube covers 0.5 GeV -
-        5 PeV at 8 energies per decade. Built once per (variant, secondary, nside) and cached
-        ("min" and "max" together: one cube per knee variant, about 1 s each at nside 128).
+        5 PeV at 8 energies per decade. Built once per (variant, secondary, nside, components) and
+        cached in memory and on disk (:mod:`.diskcache`: the user's cache directory, keyed on every
+        input; "min" and "max" are built together, in one pass over the pixels for all knee variants).
+        A build that would not fit in this machine's memory is refused with the estimate (ValueError).
     """
     variant = _variant(variant)
     choice(secondary, SECONDARIES, "secondary")
@@ -893,7 +996,7 @@ def conventional_dge(variant="min", secondary="gamma", nside=128, name=None, com
         raise ValueError(f"nside must be a power of 2 >= 8, got {nside!r}")
     cube = _cached_cube(variant, secondary, int(nside), components)
     with _quiet("gammapy.modeling.models.spatial"):  # no file yet: written by whoever saves the models
-        spatial = TemplateSpatialModel(cube, normalize=False)
+        spatial = TemplateSpatialModel(cube, normalize=False, copy_data=False)  # the shared read-only cube
     model = SkyModel(
         spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial, name=name or "-".join(["dge", variant] + ([] if components == ("pi0",) else list(components)))
     )

@@ -32,12 +32,15 @@ from .._validation import boolean, choice
 from ..physics.absorption import Attenuation
 from ..physics.crosssections import SECONDARIES
 from .conventional import ENVELOPES, _DEFAULT_ENERGIES, _MAX_PATH_KPC, _quiet, _variant, default_model
+from .diskcache import cached_cube, cube_key
 from .localspectra import KNEE_VARIANTS
 
 __all__ = ["fermi_pi0_dge", "fermi_pi0_map", "normalised_emissivity", "PI0_NORMALISATION_RANGE_GEV"]
 
 #: energies [GeV] over which the map's power law anchors the emissivity (log-uniform mean)
 PI0_NORMALISATION_RANGE_GEV = (3.0, 10.0)
+# HEALPix resolution of the bundled map (RING, Galactic)
+_MAP_NSIDE = 128
 
 
 def fermi_pi0_map():
@@ -74,9 +77,20 @@ def normalised_emissivity(variant, energy_gev, secondary="gamma"):
 
 @lru_cache(maxsize=4)
 def _cached_cube(variant, secondary, absorption):
+    """The cube of :func:`fermi_pi0_dge`: in memory once per process, on disk once per machine."""
+    template_geom = HpxGeom.create(nside=_MAP_NSIDE, nest=False, frame="galactic")
+    axis = MapAxis.from_nodes(_DEFAULT_ENERGIES * u.GeV, name="energy_true", interp="log")
+    key = cube_key("fermi_pi0_dge", _DEFAULT_ENERGIES, variant=variant, secondary=secondary, absorption=absorption)
+    data = cached_cube("dge-fermi-pi0", key, lambda: _build_cube(variant, secondary, absorption).data)
+    return Map.from_geom(template_geom.to_cube([axis]), data=data, unit="GeV-1 cm-2 s-1 sr-1")
+
+
+def _build_cube(variant, secondary, absorption):
     # the geometry of the transmission is the same for every knee variant
     dge = default_model() if variant in ENVELOPES else default_model(variant)
     template, index = fermi_pi0_map()
+    if template.geom.nside[0] != _MAP_NSIDE:
+        raise ValueError(f"the bundled pi0 map must have nside {_MAP_NSIDE}, got {template.geom.nside[0]}")
     q = normalised_emissivity(variant, _DEFAULT_ENERGIES, secondary)
     data = q[:, None] * template.data[None, :]
     if absorption and secondary == "gamma":
@@ -117,6 +131,6 @@ def fermi_pi0_dge(variant="min", secondary="gamma", absorption=True, name=None):
     choice(secondary, SECONDARIES, "secondary")
     cube = _cached_cube(variant, secondary, boolean(absorption, "absorption"))
     with _quiet("gammapy.modeling.models.spatial"):
-        spatial = TemplateSpatialModel(cube, normalize=False)
+        spatial = TemplateSpatialModel(cube, normalize=False, copy_data=False)  # the shared read-only cube
     return SkyModel(spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial,
                     name=name or f"dge-fermi-pi0-{variant}")

@@ -291,8 +291,12 @@ def _cube_key(member, secondary, nside):
     from .conventional import _DEFAULT_ENERGIES
     from .localspectra import KNEE_VARIANTS
 
-    return {"sea": dict(KRA_GAMMA), "delta_intercept": None, "sources": "case1998", "secondary": secondary,
-            "member": member, "nside": int(nside), "energies": _DEFAULT_ENERGIES, "variants": list(KNEE_VARIANTS)}
+    from .diskcache import cube_key
+
+    # the built-in cubes' key (the embedded model's inputs, the data files, the libraries) and the sea
+    return cube_key("radial_delta_dge", _DEFAULT_ENERGIES, sea=dict(KRA_GAMMA), delta_intercept=None,
+                    sources="case1998", secondary=secondary, member=member, nside=int(nside),
+                    variants=list(KNEE_VARIANTS))
 
 
 def _build_cubes(nside, secondaries=("gamma", "nu_per_flavour")):

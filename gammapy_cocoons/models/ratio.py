@@ -13,8 +13,10 @@ shared Parameter to mean the same gas (:func:`~gammapy_cocoons.analysis.bcfit.sh
 """
 import copy
 import warnings
+from functools import lru_cache
 
 import numpy as np
+import astropy.units as u
 from gammapy.modeling import Parameter
 from gammapy.modeling.models import ModelBase
 
@@ -30,6 +32,15 @@ __all__ = ["BoronCarbonModel"]
 
 #: names of the abscissae the model accepts
 X_QUANTITIES = ("rigidity", "kinetic_energy_per_nucleon")
+#: units of the parameter values the network is built with (the others dimensionless)
+_NETWORK_UNITS = {"chi0": "g cm-2", "r0": "GV", "d0": "cm2 s-1", "d_break": "GV", "halo_height": "kpc",
+                  "surface_density": "g cm-2", "advection": "km s-1", "phi": "GV"}
+
+
+@lru_cache(maxsize=64)
+def _scale(unit, target):
+    """Factor from ``unit`` to ``target`` (parsed once per pair, not in every evaluation)."""
+    return float(u.Unit(unit).to(target))
 
 
 class BoronCarbonModel(ModelBase):
@@ -150,19 +161,24 @@ class BoronCarbonModel(ModelBase):
             new._name = name
         return new
 
-    def transport(self):
+    def _values(self, parameters=None):
+        """name -> value in the units the network works in (_NETWORK_UNITS), plain floats."""
+        parameters = self.parameters if parameters is None else parameters
+        return {p.name: p.value * _scale(p.unit, _NETWORK_UNITS.get(p.name, "")) for p in parameters}
+
+    def transport(self, values=None):
         """The :class:`~gammapy_cocoons.physics.transport.GalacticTransport` at the current parameter
         values: the same object type the DGE's CR sea takes (:class:`~gammapy_cocoons.dge.CosmicRaySea`)."""
-        value = {p.name: p.quantity for p in self.parameters}
+        value = self._values() if values is None else values
         return GalacticTransport(
-            d0=value["d0"].to_value("cm2 s-1") / 1e28,
-            delta=value["d_index"].to_value(""),
-            rigidity_break=value["d_break"].to_value("GV"),
-            ddelta=value["d_hardening"].to_value(""),
-            smoothness=value["d_smoothness"].to_value(""),
-            halo_height=value["halo_height"].to_value("kpc"),
-            advection=value["advection"].to_value("km s-1"),
-            surface_density=value["surface_density"].to_value("g cm-2"),
+            d0=value["d0"] / 1e28,
+            delta=value["d_index"],
+            rigidity_break=value["d_break"],
+            ddelta=value["d_hardening"],
+            smoothness=value["d_smoothness"],
+            halo_height=value["halo_height"],
+            advection=value["advection"],
+            surface_density=value["surface_density"],
             advective_floor=self.advective_floor,
         )
 
@@ -185,28 +201,31 @@ class BoronCarbonModel(ModelBase):
         The last one is kept: a fit evaluates B/C and C/O at the same parameters (a shared chi0
         Parameter changes the key too, as every value and unit is in it)."""
         cocoons = boolean(cocoons, "cocoons")
+        parameters = self.parameters
+        # values and unit objects (a unit changed by the user is a new object): no formatting per call
         key = (cocoons, self.grammage, self.helium_fraction, self.target, self.production, self.advective_floor,
-               tuple((p.value, p.unit.to_string()) for p in self.parameters))
+               tuple(p.value for p in parameters), tuple(p.unit for p in parameters))
         cached = getattr(self, "_network_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
-        network = self._network(cocoons)
+        network = self._network(cocoons, parameters)
         self._network_cache = (key, network)
         return network
 
-    def _network(self, cocoons):
+    def _network(self, cocoons, parameters=None):
         # every parameter within its bounds, named as this model names it (the transport's own
         # checks would name "delta" for d_index); gammapy enforces bounds only while fitting
-        check_parameter_bounds(self.parameters)
-        value = {p.name: p.quantity for p in self.parameters}
-        transport = self.transport()
-        chi0 = value["chi0"].to_value("g cm-2")
+        parameters = self.parameters if parameters is None else parameters
+        check_parameter_bounds(parameters)
+        value = self._values(parameters)
+        transport = self.transport(value)
+        chi0 = value["chi0"]
         cocoon = None
         if cocoons and chi0 > 0:
-            shape = grammage_shape(self.grammage, value["r0"].to_value("GV"), value["delta"].to_value(""))
+            shape = grammage_shape(self.grammage, value["r0"], value["delta"])
             cocoon = lambda rigidity: chi0 * shape(rigidity)  # noqa: E731
         return NuclearNetwork(transport=transport, cocoon_grammage=cocoon, abundances=self.abundances(),
-                              injection_index=value["injection_index"].to_value(""),
+                              injection_index=value["injection_index"],
                               gas=TargetGas(self.helium_fraction), cocoon_gas=self.cocoon_gas,
                               production=self.production)
 
@@ -231,10 +250,25 @@ class BoronCarbonModel(ModelBase):
         values = self._x(x, quantity)
         numerator, denominator = choice(ratio, ("B/C", "C/O"), "ratio").split("/")
         network = self.network()
-        phi = self.phi.quantity.to_value("GV")
+        phi = self.phi.value * _scale(self.phi.unit, "GV")
+        registered = getattr(self, "_abscissae", None)
+        if registered and getattr(network, "_solution", None) is None:
+            # one solution of the network for every data set of a fit at these parameters
+            network.prepare(np.concatenate([network.solution_grid(v, phi, *r.split("/"), quantity=q)
+                                            for v, q, r in registered.values()]))
         method = network.ratio_vs_rigidity if quantity == "rigidity" else network.ratio_vs_energy
         galactic, cocoon = method(values.ravel(), phi=phi, numerator=numerator, denominator=denominator, split=True)
         return galactic.reshape(values.shape), cocoon.reshape(values.shape)
+
+    def register(self, x, quantity="rigidity", ratio="B/C"):
+        """Announce that this model will be evaluated at ``x`` (a data set of a fit does so): the
+        network is then solved once per parameter set for all announced abscissae together, rather
+        than once per data set (:meth:`~gammapy_cocoons.physics.transport.NuclearNetwork.prepare`)."""
+        values = np.ravel(self._x(x, quantity))
+        choice(ratio, ("B/C", "C/O"), "ratio")
+        if not hasattr(self, "_abscissae"):
+            self._abscissae = {}
+        self._abscissae[(values.tobytes(), quantity, ratio)] = (values, quantity, ratio)
 
     def to_dict(self, full_output=False):
         """Parameters (gammapy's layout) plus the name and the options, for summaries and YAML."""

@@ -12,6 +12,7 @@ from gammapy.modeling.models import SpectralModel
 from .._validation import choice
 from ..constants import KPC_CM
 from ..emission import ENERGY_RANGE, _target_argument
+from .. import _ranges
 from ..physics.cosmicrays import HELIUM, PROTON, Injection
 from ..physics.crosssections import CROSS_SECTION_MODELS, SECONDARIES
 from ..physics.galaxy import SOURCE_DISTRIBUTIONS, get_source_distribution
@@ -24,9 +25,12 @@ from .spatial import _all_sky
 __all__ = ["CocoonSpectralModel", "GRAMMAGE_LAWS"]
 
 #: grammage laws of the model: Eq. 6, Eq. B.1 (free delta or a turbulence preset), constant
-GRAMMAGE_LAWS = ("exponential", "escape", "constant") + tuple(DIFFUSION_INDICES)
+GRAMMAGE_LAWS = _ranges.GRAMMAGE_LAWS
+if set(GRAMMAGE_LAWS) != {"exponential", "escape", "constant", *DIFFUSION_INDICES}:
+    raise ImportError("gammapy_cocoons._ranges.GRAMMAGE_LAWS must list the presets of DIFFUSION_INDICES")
 
 _KERNELS = OrderedDict()
+_ENERGY_RANGE_GEV = tuple(e.to_value(u.GeV) for e in ENERGY_RANGE)
 _FLUX_UNIT = u.Unit("cm-2 s-1 TeV-1")
 _GRAMMAGE = u.Unit("g cm-2")
 
@@ -37,7 +41,12 @@ _EVALUATE_UNITS = {"chi0": "g cm-2", "r0": "GV"}
 
 @lru_cache(maxsize=64)
 def _unit_scale(from_unit, to_unit):
+    """Factor from one unit to another (strings or Unit objects), computed once per pair."""
     return float(u.Unit(from_unit).to(u.Unit(to_unit)))
+
+
+#: the Parameters of the model, in evaluate's order
+_PARAMETER_NAMES = ("chi0", "r0", "delta", "eps_h", "index_h", "eps_he", "index_he")
 
 
 def _kernel(options, energy_gev):
@@ -113,8 +122,8 @@ class CocoonSpectralModel(SpectralModel):
 
     tag = ["CocoonSpectralModel", "cocoon"]
 
-    chi0 = Parameter("chi0", 0.4, unit="g cm-2", min=0.0, max=20.0)
-    r0 = Parameter("r0", 20.0, unit="TV", min=1e-3, max=1e5)
+    chi0 = Parameter("chi0", 0.4, unit="g cm-2", min=_ranges.CHI0_RANGE_G_CM2[0], max=_ranges.CHI0_RANGE_G_CM2[1])
+    r0 = Parameter("r0", 20.0, unit="TV", min=_ranges.R0_RANGE_TV[0], max=_ranges.R0_RANGE_TV[1])
     delta = Parameter("delta", 0.5, min=0.05, max=3.0, frozen=True)
     eps_h = Parameter("eps_h", 0.05, min=0.0, max=1.0, frozen=True)
     index_h = Parameter("index_h", 4.26, min=3.01, max=5.99, frozen=True)
@@ -182,32 +191,54 @@ class CocoonSpectralModel(SpectralModel):
     @staticmethod
     def _value(quantity, unit=u.dimensionless_unscaled):
         """A float or, for parameter samples, a flat array (constant samples collapse)."""
+        if isinstance(quantity, u.Quantity) and np.ndim(quantity) == 0:
+            # the common case (a fit, a plot): no Quantity arithmetic, the unit factor cached
+            return float(quantity.value) * _unit_scale(quantity.unit, unit)
         value = np.asarray(u.Quantity(quantity).to_value(unit), dtype=float)
         if value.size == 1 or np.all(value == value.flat[0]):
             return float(value.flat[0])
         return value.ravel()
 
+    def __call__(self, energy):
+        """dN/dE [cm-2 s-1 TeV-1] at ``energy`` for the current parameter values: gammapy's
+        ``SpectralModel.__call__`` (evaluate at the parameters' values) without its Quantity round
+        trip and its conversion of energy-like parameters (this model has none)."""
+        e = self._energy_gev(energy)
+        values = {p.name: float(p.value) * _unit_scale(p.unit, _EVALUATE_UNITS.get(p.name, "")) for p in self.parameters}
+        return self._evaluate(e, values, ())
+
     def evaluate(self, energy, chi0, r0, delta, eps_h, index_h, eps_he, index_he):
         """dN/dE [cm-2 s-1 TeV-1]; broadcasts over a trailing parameter-sample axis."""
-        energy = u.Quantity(energy)
-        e = energy.to_value(u.GeV)
-        if np.iscomplexobj(e):
-            raise TypeError(f"energy must be real, got {energy!r}")
-        lo, hi = (x.to_value(u.GeV) for x in ENERGY_RANGE)
-        if np.any(~(e >= lo)) or np.any(~(e <= hi)):
-            raise ValueError(
-                f"energy must be within {ENERGY_RANGE[0]} - {ENERGY_RANGE[1]} for {type(self).__name__}"
-            )
+        e = self._energy_gev(energy)
         values = {
             "chi0": self._value(chi0, _GRAMMAGE), "r0": self._value(r0, u.GV), "delta": self._value(delta),
             "eps_h": self._value(eps_h), "index_h": self._value(index_h),
             "eps_he": self._value(eps_he), "index_he": self._value(index_he),
         }
+        parameters = (chi0, r0, delta, eps_h, index_h, eps_he, index_he)
+        sample_shape = np.broadcast_shapes(*(np.shape(p) for p in parameters)) if any(
+            np.ndim(p) for p in parameters) else ()
+        return self._evaluate(e, values, sample_shape)
+
+    def _energy_gev(self, energy):
+        energy = energy if isinstance(energy, u.Quantity) else u.Quantity(energy)
+        e = energy.to_value(u.GeV)
+        if np.iscomplexobj(e):
+            raise TypeError(f"energy must be real, got {energy!r}")
+        lo, hi = _ENERGY_RANGE_GEV
+        if np.size(e) and not (np.min(e) >= lo and np.max(e) <= hi):  # NaN fails too
+            raise ValueError(
+                f"energy must be within {ENERGY_RANGE[0]} - {ENERGY_RANGE[1]} for {type(self).__name__}"
+            )
+        return e
+
+    def _evaluate(self, e, values, sample_shape):
+        """dN/dE at energies ``e`` [GeV] for parameter ``values`` (floats in g cm-2, GV and
+        dimensionless, or flat sample arrays of ``sample_shape``)."""
         bounds = self._bounds()
         self._clip_samples(values, bounds)
         self._check_ranges(values, bounds)
         samples = [np.size(v) for v in values.values() if np.ndim(v) > 0]
-        sample_shape = np.broadcast_shapes(*(np.shape(p) for p in (chi0, r0, delta, eps_h, index_h, eps_he, index_he)))
         if samples and (len(set(samples)) > 1 or len(sample_shape) != 1 or not self._separable(e.shape, sample_shape)):
             raise ValueError(
                 "parameter samples must share one trailing axis that the energy array leaves free "
@@ -239,12 +270,27 @@ class CocoonSpectralModel(SpectralModel):
 
     def _bounds(self):
         """name -> (min, max, Parameter) in the units evaluate works in (g cm-2, GV, dimensionless),
-        as plain floats: this runs in every evaluation (one ``self.parameters``, cached unit scales)."""
+        as plain floats. This runs in every evaluation: kept while no parameter object, bound, unit
+        or prior changed (:meth:`_bounds_key`)."""
+        key = self._bounds_key()
+        cached = self.__dict__.get("_bounds_cache")
+        if key is not None and cached is not None and cached[0] == key:
+            return cached[1]
         bounds = {}
         for parameter in self.parameters:
-            scale = _unit_scale(parameter.unit.to_string(), _EVALUATE_UNITS.get(parameter.name, ""))
+            scale = _unit_scale(parameter.unit, _EVALUATE_UNITS.get(parameter.name, ""))
             bounds[parameter.name] = (parameter.min * scale, parameter.max * scale, parameter)
+        self.__dict__["_bounds_cache"] = (key, bounds)
         return bounds
+
+    def _bounds_key(self):
+        """What the bounds depend on, read without gammapy's attribute machinery (gammapy keeps each
+        Parameter in the instance dict under its name); None if that layout is not there."""
+        try:
+            parameters = [self.__dict__[name] for name in _PARAMETER_NAMES]
+            return tuple((id(p), p._min, p._max, p._unit, p.prior) for p in parameters)
+        except (KeyError, AttributeError):
+            return None
 
     def _clip_samples(self, values, bounds):
         """Clip parameter samples to the parameters' bounds, in place.
@@ -273,7 +319,7 @@ class CocoonSpectralModel(SpectralModel):
                 if not np.any(outside):
                     continue
                 bad = value.flat[np.argmax(outside)]
-            shown = bad * _unit_scale(_EVALUATE_UNITS.get(name, ""), parameter.unit.to_string())
+            shown = bad * _unit_scale(_EVALUATE_UNITS.get(name, ""), parameter.unit)
             raise ValueError(f"{name} must be within [{parameter.min:g}, {parameter.max:g}] {parameter.unit}, "
                              f"got {shown:g}")
 

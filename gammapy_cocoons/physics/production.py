@@ -130,6 +130,7 @@ class ProductionKernel:
         #: per species: (index of the injection, primary energies, rigidities, matrix) of its channels
         #: side by side; the channels' matrices are views into it
         self._species = []
+        self._last_spectrum = {}
         for i, injection in enumerate(self.injections):
             species = injection.species
             # exp(-p/p_max) < 1e-17 beyond 40 p_max: no need to tabulate further
@@ -160,7 +161,15 @@ class ProductionKernel:
             eff = None if efficiencies is None else efficiencies[i]
             idx = None if indices is None else indices[i]
             sampled = np.ndim(eff) > 0 or np.ndim(idx) > 0
-            spectrum = injection.dn_de(energy[:, None] if sampled else energy, eff, idx)
+            if sampled:
+                spectrum = injection.dn_de(energy[:, None], eff, idx)
+            else:
+                # the injection parameters are frozen in fits: the last spectrum of each species is kept
+                key = (i, eff, idx)
+                last = self._last_spectrum.get(i)
+                if last is None or last[0] != key:
+                    last = self._last_spectrum[i] = (key, injection.dn_de(energy, eff, idx))
+                spectrum = last[1]
             chi = grammage(rigidity)
             if np.ndim(chi) > spectrum.ndim:
                 spectrum = spectrum.reshape(spectrum.shape + (1,) * (np.ndim(chi) - spectrum.ndim))

@@ -56,7 +56,7 @@ import math
 import numpy as np
 from scipy import sparse
 
-from .._validation import boolean
+from .._validation import boolean, choice
 from ..constants import C_CM_S, KPC_CM
 from .nuclides import get_nucleus, nuclide_chart, parse_nucleus
 from .spallation import CrossSections
@@ -212,6 +212,13 @@ def _chart_decays(species):
 
 
 @lru_cache(maxsize=8)
+def _daughters(decays, species):
+    """{parent index: daughter index} of the decays (:attr:`NuclearNetwork._decay_items`)."""
+    index = _species_index(species)
+    return {index[p]: index[d] for p, (d, _) in decays}
+
+
+@lru_cache(maxsize=8)
 def _mass_to_charge(species):
     nuclei = [parse_nucleus(s) for s in species]
     return np.array([n.mass_to_charge for n in nuclei])
@@ -294,6 +301,7 @@ class NuclearNetwork:
                     raise ValueError(f"decays: {parent} -> {daughter} must have a half-life > 0 and the daughter "
                                      f"after the parent in the network order")
         object.__setattr__(self, "_decays", decays)
+        object.__setattr__(self, "_decay_items", tuple(sorted((p, (d, float(t))) for p, (d, t) in decays.items())))
         object.__setattr__(self, "_index", index)
         object.__setattr__(self, "_mass_to_charge", _mass_to_charge(species))
         abundance = np.zeros(len(species))
@@ -313,26 +321,26 @@ class NuclearNetwork:
         """Everything the steady state needs at ``t_n`` [GeV/n], as arrays over (isotope, energy).
 
         Keys: ``grammage`` X (with decay for radioactive isotopes), ``stable_grammage`` (without),
+        ``effective`` and ``effective_stable`` (1 / (1/X + sigma/m), with and without decay),
         ``inelastic`` and ``partial``
         (per gram of ISM gas, cm2 g-1; partial per channel of ``cross_sections.channels``),
         ``cocoon_inelastic`` and ``cocoon_partial`` (per gram of cocoon gas), ``injection`` (source per
-        unit grammage), ``cocoon`` chi_c at each isotope's rigidity (0 without cocoons).
+        unit grammage), ``cocoon`` chi_c at each isotope's rigidity (0 without cocoons), ``t_n_bytes``
+        the energies as bytes (the key of the cached parts).
         """
         t_n = _one_dimensional(t_n, "t_n")
-        beta = _beta(t_n)
-        rigidity = self._mass_to_charge[:, None] * np.sqrt(t_n * (t_n + 2.0 * NUCLEON_MASS_GEV))[None, :]
-        decay_rate = np.zeros_like(rigidity)
-        for parent, (_daughter, half_life) in self._decays.items():
-            decay_rate[self._index[parent]] = math.log(2.0) / (_lorentz_gamma(t_n) * half_life)
-        grammage = self.transport.grammage(rigidity, beta[None, :], decay_rate)
-        stable_grammage = self.transport.grammage(rigidity, beta[None, :])
-        injection = self._abundance[:, None] * rigidity ** -self.injection_index * self._mass_to_charge[:, None] / beta**2
+        key = t_n.tobytes()
+        # what depends on the transport only (a fit that changes chi0 or R0 reuses it) or on the
+        # injection index only (fixed in fits) is cached; per isotope only the abundance and chi_c
+        transport = _transport_rates(self.transport, self._xs, self.gas, self._decay_items, key)
+        shape, rigidity = _injection_shape(self._xs.species, float(self.injection_index), key)
+        injection = self._abundance[:, None] * shape
         cocoon = np.zeros_like(rigidity)
         if self.cocoon_grammage is not None:
             sources = self._abundance > 0
             cocoon[sources] = self._cocoon(rigidity[sources])
-        return {"grammage": grammage, "stable_grammage": stable_grammage, "injection": injection, "cocoon": cocoon,
-                **_interaction_rates(self._xs, self.gas, self._cocoon_gas, t_n.tobytes())}
+        return {**transport, "injection": injection, "cocoon": cocoon, "t_n_bytes": key,
+                **_interaction_rates(self._xs, self.gas, self._cocoon_gas, key)}
 
     def sources(self, rates):
         """(galactic, cocoon) source terms per unit grammage of every isotope, shape (2, n_species, n_energy)."""
@@ -342,9 +350,11 @@ class NuclearNetwork:
         if self.cocoon_grammage is not None:
             escaped = -np.expm1(-chi * rates["cocoon_inelastic"])  # fraction that interacted in the cocoon
             out[1] = -injection * escaped
-            parents = self._xs.parent_index
-            made = rates["cocoon_branching"] * (escaped * injection)[parents]
-            out[1] += rates["fragment_matrix"] @ made
+            # the fragments of the injected parents only (62 of 80 isotopes, 1896 of 2477 channels)
+            parents, fragments = _injected_channels(self._xs, (self._abundance > 0).tobytes())
+            branching = _injected_branching(self._xs, self.gas, self._cocoon_gas, rates["t_n_bytes"],
+                                            (self._abundance > 0).tobytes())
+            out[1] += fragments @ (branching * (escaped * injection)[parents])
         return out
 
     def linear_system(self, t_n):
@@ -374,14 +384,34 @@ class NuclearNetwork:
         Returns a dict: isotope -> (galactic, cocoon) arrays; a secondary's cocoon part comes from
         fragments made in the cocoons, a primary's from its depletion there (negative).
         """
+        density = self._density_array(_one_dimensional(t_n, "t_n"))
+        return {name: (density[i, 0], density[i, 1]) for i, name in enumerate(self.species)}
+
+    def prepare(self, t_n):
+        """Solve the network once on all these energies [GeV/n]: a later :meth:`densities` (or
+        ratio) on any of them takes its columns of this solution instead of solving again. Every
+        energy is independent (straight ahead, no energy losses), so the columns are the solution
+        there. A fit calls this with the energies of all its data sets (B/C and C/O: one solution)."""
+        grid = np.unique(_one_dimensional(t_n, "t_n"))
+        object.__setattr__(self, "_solution", (grid, self._solve(grid)))
+
+    def _density_array(self, t_n):
+        solution = getattr(self, "_solution", None)
+        if solution is not None:
+            grid, density = solution
+            index = np.minimum(np.searchsorted(grid, t_n), grid.size - 1)
+            if np.array_equal(grid[index], t_n):
+                return density[:, :, index]
+        return self._solve(t_n)
+
+    def _solve(self, t_n):
+        """Densities, shape (isotope, part (galactic, cocoon), energy): the network in its order."""
         rates = self.rates(t_n)
-        source = self.sources(rates)
-        effective = 1.0 / (1.0 / rates["grammage"] + rates["inelastic"])
-        effective_stable = 1.0 / (1.0 / rates["stable_grammage"] + rates["inelastic"])
-        daughters = {self._index[p]: self._index[d] for p, (d, _) in self._decays.items()}
+        effective, effective_stable = rates["effective"], rates["effective_stable"]
         # layout (isotope, part, energy): gathering parents along the first axis copies whole rows
-        source = np.ascontiguousarray(source.transpose(1, 0, 2))
+        source = np.ascontiguousarray(self.sources(rates).transpose(1, 0, 2))
         density = np.zeros_like(source)
+        daughters = _daughters(self._decay_items, self._xs.species)
         for i, (rate, parents) in enumerate(rates["feeding"]):
             if parents.size:
                 source[i] += np.einsum("ce,cke->ke", rate, density[parents])
@@ -390,7 +420,25 @@ class NuclearNetwork:
             if d is not None:
                 # the source share that decays on the way feeds the daughter (module docstring)
                 source[d] += np.maximum(source[i] - density[i] / effective_stable[i], 0.0)
-        return {name: (density[i, 0], density[i, 1]) for i, name in enumerate(self.species)}
+        return density
+
+    def solution_grid(self, x, phi=0.0, numerator="B", denominator="C", quantity="rigidity"):
+        """The energies per nucleon [GeV/n] (interstellar, before the force field) at which a ratio
+        of ``numerator`` to ``denominator`` at ``x`` needs the network: one grid per A/Z of their
+        isotopes, concatenated (what :meth:`ratio_vs_rigidity` or :meth:`ratio_vs_energy` solve on).
+        ``quantity``: "rigidity" (x in GV) or "kinetic_energy_per_nucleon" (x in GeV/n)."""
+        by_rigidity = choice(quantity, ("rigidity", "kinetic_energy_per_nucleon"), "quantity") == "rigidity"
+        return np.concatenate([t_lis for _, t_lis in self._grids(np.ravel(np.asarray(x, float)), phi, numerator,
+                                                                  denominator, by_rigidity)[1]])
+
+    def _grids(self, x, phi, numerator, denominator, by_rigidity):
+        top, bottom = self._isotopes(numerator), self._isotopes(denominator)
+        a_over_z = sorted({self._mass_to_charge[self._index[n]] for n in top + bottom})
+        grids = []
+        for ratio in a_over_z:
+            t_n = kinetic_energy_per_nucleon(x, ratio) if by_rigidity else x
+            grids.append((t_n, t_n + phi / ratio))
+        return a_over_z, grids
 
     def _cocoon(self, rigidity):
         chi = np.asarray(self.cocoon_grammage(rigidity), dtype=float)
@@ -431,12 +479,8 @@ class NuclearNetwork:
         if not np.isfinite(phi) or phi < 0:
             raise ValueError(f"phi (force-field potential, GV) must be finite and >= 0, got {phi!r}")
         top, bottom = self._isotopes(numerator), self._isotopes(denominator)
-        a_over_z = sorted({self._mass_to_charge[self._index[n]] for n in top + bottom})
         # one solution of the network on the energies every A/Z needs
-        grids = []
-        for ratio in a_over_z:
-            t_n = kinetic_energy_per_nucleon(x, ratio) if by_rigidity else x
-            grids.append((t_n, t_n + phi / ratio))
+        a_over_z, grids = self._grids(x, phi, numerator, denominator, by_rigidity)
         solved = self.densities(np.concatenate([t_lis for _, t_lis in grids]))
         m2 = 2.0 * NUCLEON_MASS_GEV
         fluxes = {}
@@ -499,6 +543,67 @@ def _interaction_rates(xs, gas, cocoon_gas, t_n_bytes):
         if isinstance(value, np.ndarray):
             value.flags.writeable = False
     return rates
+
+
+@lru_cache(maxsize=32)
+def _transport_rates(transport, xs, gas, decays, t_n_bytes):
+    """The transport part of :meth:`NuclearNetwork.rates`, cached on the transport parameters (a fit
+    changing only chi0 or R0 reuses it): ``grammage`` (with decay), ``stable_grammage`` and the
+    effective grammages 1 / (1/X + sigma/m) with and without decay, over (isotope, energy). D(R) and
+    X(R) are computed once per A/Z (80 isotopes, 20 distinct A/Z), with decay only for the
+    radioactive isotopes."""
+    t_n = np.frombuffer(t_n_bytes)
+    species = xs.species
+    beta = _beta(t_n)
+    unique, inverse = np.unique(_mass_to_charge(species), return_inverse=True)
+    rigidity = unique[:, None] * np.sqrt(t_n * (t_n + 2.0 * NUCLEON_MASS_GEV))[None, :]
+    stable = transport.grammage(rigidity, beta[None, :])[inverse]
+    grammage = stable.copy()
+    index = _species_index(species)
+    for parent, (_daughter, half_life) in decays:
+        i = index[parent]
+        rate = math.log(2.0) / (_lorentz_gamma(t_n) * half_life)
+        grammage[i] = transport.grammage(rigidity[inverse[i]], beta, rate)
+    inelastic = _interaction_rates(xs, gas, gas, t_n_bytes)["inelastic"]
+    rates = {"grammage": grammage, "stable_grammage": stable,
+             "effective": 1.0 / (1.0 / grammage + inelastic), "effective_stable": 1.0 / (1.0 / stable + inelastic)}
+    for value in rates.values():
+        value.flags.writeable = False
+    return rates
+
+
+@lru_cache(maxsize=16)
+def _injection_shape(species, injection_index, t_n_bytes):
+    """(R^-alpha (A/Z) / beta^2, R) over (isotope, energy): the source term per unit abundance."""
+    t_n = np.frombuffer(t_n_bytes)
+    ratio = _mass_to_charge(species)
+    rigidity = ratio[:, None] * np.sqrt(t_n * (t_n + 2.0 * NUCLEON_MASS_GEV))[None, :]
+    shape = rigidity ** -injection_index * ratio[:, None] / _beta(t_n) ** 2
+    for value in (shape, rigidity):
+        value.flags.writeable = False
+    return shape, rigidity
+
+
+def _injected(xs, injected_bytes):
+    """The channels whose parent has a source (``injected_bytes``: the boolean mask over species)."""
+    return np.flatnonzero(np.frombuffer(injected_bytes, dtype=bool)[xs.parent_index])
+
+
+@lru_cache(maxsize=8)
+def _injected_channels(xs, injected_bytes):
+    """(parents, fragment-by-channel sum matrix) of the channels whose parent has a source."""
+    channels = _injected(xs, injected_bytes)
+    matrix = sparse.csr_matrix((np.ones(channels.size), (xs.fragment_index[channels], np.arange(channels.size))),
+                               shape=(len(xs.species), channels.size))
+    return xs.parent_index[channels], matrix
+
+
+@lru_cache(maxsize=16)
+def _injected_branching(xs, gas, cocoon_gas, t_n_bytes, injected_bytes):
+    """The cocoon branching ratios (:func:`_interaction_rates`) of those channels."""
+    branching = _interaction_rates(xs, gas, cocoon_gas, t_n_bytes)["cocoon_branching"][_injected(xs, injected_bytes)]
+    branching.flags.writeable = False
+    return branching
 
 
 @lru_cache(maxsize=4)
