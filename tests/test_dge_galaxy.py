@@ -250,3 +250,15 @@ def test_cr_sea_refuses_unphysical_rigidities():
             sea(8.5, 0.0, rigidity)
     with pytest.raises(ValueError, match="beta"):
         sea.diffusion_length(10.0, 1.5)
+
+
+def test_cr_sea_takes_arrays_of_rigidities():
+    """CosmicRaySea(r, z, rigidity) broadcasts rigidity with the positions (it failed for arrays)."""
+    from gammapy_cocoons.dge.crsea import CosmicRaySea
+
+    sea = CosmicRaySea()
+    r, rigidity = np.array([4.0, 8.5, 12.0]), np.array([5.0, 50.0, 5e4])
+    together = sea(r, 0.0, rigidity)
+    assert np.allclose(together, [sea(ri, 0.0, Ri) for ri, Ri in zip(r, rigidity)], rtol=1e-12)
+    assert together[1] == pytest.approx(1.0, abs=1e-9)
+    assert sea(np.linspace(3, 5, 4)[:, None], 0.0, np.array([5.0, 1e3])).shape == (4, 2)

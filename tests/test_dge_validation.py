@@ -81,7 +81,9 @@ def test_local_emissivity_quantity_and_components():
                        rtol=1e-12, atol=0)
     assert dge.local_emissivity(3.0 * u.GeV).shape == ()
     with pytest.raises(ValueError, match="components"):
-        dge.local_emissivity(energy, components=("bremsstrahlung",))
+        dge.local_emissivity(energy, components=("ic",))  # not an emissivity per H atom
+    both = dge.local_emissivity(energy, components=("pion", "bremsstrahlung"))
+    assert np.all(both > q) and np.all(dge.local_emissivity(energy, components="bremsstrahlung") > 0)
     with pytest.raises(TypeError, match="energy"):
         dge.local_emissivity(3.0)
     with pytest.raises(ValueError, match="energy"):
@@ -91,8 +93,9 @@ def test_local_emissivity_quantity_and_components():
 def test_local_emissivity_against_casandjian2015():
     """The bundled table integrates to 1.66e-26 photons s-1 sr-1 per H atom above 100 MeV (the canonical
     1.6-1.7e-26, Abdo et al. 2009). The pi0 emissivity (heavier nuclei included) in his HI convention
-    (T_s = 140 K) is 0.67-0.74 of his value at 1-10 GeV (0.65-0.72 for H + He alone, optically thin):
-    bremsstrahlung, 8-12 % of his emissivity there (Orlando 2018), is not in the model yet."""
+    (T_s = 140 K) is 0.67-0.74 of his value at 1-10 GeV (0.65-0.72 for H + He alone, optically thin);
+    with the bremsstrahlung of the local electrons (issue 26), like with like as his value holds
+    both, 0.78-0.94: within the 30 % of issue 22's acceptance."""
     from gammapy_cocoons.datasets import local_hi_emissivity
 
     data = local_hi_emissivity()
@@ -108,3 +111,6 @@ def test_local_emissivity_against_casandjian2015():
     assert np.all((table["ratio"][mid] > 0.64) & (table["ratio"][mid] < 0.77))
     thin = local_emissivity_comparison(default_model("icetop"), spin_temperature=None)
     assert np.allclose(thin["ratio"] * 0.93, table["ratio"], rtol=0.02, atol=0)
+    full = local_emissivity_comparison(default_model("icetop"), components=("pion", "bremsstrahlung"))
+    assert np.all((full["ratio"][mid] > 0.7) & (full["ratio"][mid] < 1.3))
+    assert np.all(full["ratio"] > table["ratio"])

@@ -275,9 +275,15 @@ class ConventionalDGE:
 
     def emissivity_components(self):
         """The gamma-ray emissivities per H atom at the Sun by process: {name: q(E [GeV]) [GeV-1 s-1
-        sr-1]}. "pion": pi0 decay of H, He and heavier nuclei (if ``heavier_nuclei``). A leptonic
-        component (bremsstrahlung) joins this dictionary when the DGE gets an electron sea."""
-        return {"pion": lambda energy: self.emissivity(energy, "gamma")}
+        sr-1]}. "pion": pi0 decay of H, He and heavier nuclei (if ``heavier_nuclei``);
+        "bremsstrahlung": the local electrons and positrons of :attr:`electron_sea` on the same gas
+        (H and He, screened cross sections; :mod:`.leptonic`)."""
+        def bremsstrahlung(energy):
+            from .leptonic import bremsstrahlung_node_emissivities
+
+            return bremsstrahlung_node_emissivities(self.electron_sea, _checked_energy(energy)).sum(axis=0)
+
+        return {"pion": lambda energy: self.emissivity(energy, "gamma"), "bremsstrahlung": bremsstrahlung}
 
     def local_emissivity(self, energy, components=("pion",)):
         """The local gamma-ray emissivity per H atom, dq/dE [s-1 sr-1 GeV-1], at the Sun.

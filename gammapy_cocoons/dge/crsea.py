@@ -244,8 +244,11 @@ class CosmicRaySea:
 
     def __call__(self, r, z, rigidity=None):
         """n(r, z) / n(r_sun, 0) of protons at ``rigidity`` [GV] (default: the highest node, the
-        pure-diffusion limit), interpolated between the node tables."""
+        pure-diffusion limit), interpolated between the node tables; ``rigidity`` broadcasts with
+        r and z."""
         if rigidity is None:
             return self.node_shape(len(self.rigidity_nodes) - 1, r, z)
-        weights = self.weights(self.diffusion_length(rigidity, _proton_beta(rigidity)))
-        return sum(w * self.node_shape(j, r, z) for j, w in enumerate(weights) if w != 0)
+        rigidity = np.asarray(rigidity, float)
+        weights = self.weights(self.diffusion_length(rigidity, _proton_beta(rigidity)))  # (n_nodes,) + shape
+        shapes = self.node_shapes(r, z)  # (n_nodes,) + shape
+        return np.sum(weights * shapes, axis=0)
