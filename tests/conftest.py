@@ -1,17 +1,86 @@
+"""Session-wide set-up of the tests.
+
+The suite runs on two pytest-xdist workers (``-n 2 --dist loadgroup`` in pyproject.toml). Every
+process of a session (the workers, the notebook kernels, the command-line subprocesses) inherits
+from the controller, through the environment:
+
+* one BLAS thread, unless the user chose (multi-threaded OpenBLAS stalls on two busy cores);
+* one DGE disk cache, a temporary directory made for the session and removed after it (never the
+  user's cache), so that the DGE is built once per session, as on a fresh machine.
+
+The documentation build, the tutorials it shows and the ``reproduce`` run it draws from are one
+xdist group, run first on one worker, so that nothing of it is done twice.
+"""
 import os
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
 import astropy.units as u
 
 from gammapy_cocoons import CocoonEmission
+from gammapy_cocoons._cache import CACHE_VARIABLE
 from gammapy_cocoons._threads import BLAS_THREAD_VARIABLES, limit_blas_threads
 
-# one BLAS thread in this process and in the processes it starts (notebook kernels, the CLI),
-# unless the user chose (multi-threaded OpenBLAS stalls on two busy cores)
 limit_blas_threads()
 if not any(name in os.environ for name in BLAS_THREAD_VARIABLES):
     os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
+
+#: session fixtures of the documentation build, and the modules whose tests use them: one xdist
+#: group (pytest-xdist's own xdist_group marks are ignored under pytest 9.2, xdist issue #1386)
+DOCS_FIXTURES = ("executed_tutorials", "reproduced")
+DOCS_MODULES = ("tests/test_docs.py", "tests/test_reproduce.py", "tests/test_tutorials.py")
+_SESSION_CACHE = "_gammapy_cocoons_session_cache"
+
+
+def pytest_configure(config):
+    # the controller (or the only process) makes the session's DGE cache before xdist starts its
+    # workers, which inherit the variable; a worker keeps the one it inherited
+    if hasattr(config, "workerinput"):
+        return
+    directory = tempfile.mkdtemp(prefix="gammapy-cocoons-test-cache-")
+    setattr(config, _SESSION_CACHE, (directory, os.environ.get(CACHE_VARIABLE)))
+    os.environ[CACHE_VARIABLE] = directory
+
+
+def pytest_unconfigure(config):
+    session_cache = getattr(config, _SESSION_CACHE, None)
+    if session_cache is None:
+        return
+    directory, previous = session_cache
+    shutil.rmtree(directory, ignore_errors=True)
+    if previous is None:
+        os.environ.pop(CACHE_VARIABLE, None)
+    else:
+        os.environ[CACHE_VARIABLE] = previous
+
+
+def _uses_the_docs_fixtures_elsewhere(item):
+    return (bool(set(DOCS_FIXTURES) & set(getattr(item, "fixturenames", ())))
+            and item.nodeid.split("::")[0] not in DOCS_MODULES)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    # such a test would build the docs fixtures a second time on the other worker
+    if _uses_the_docs_fixtures_elsewhere(item):
+        pytest.fail(f"tests that use {DOCS_FIXTURES} belong in {DOCS_MODULES} (conftest.py)", pytrace=False)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadgroup, with the tests of DOCS_MODULES as one group "docs" (the largest work unit,
+    so the scheduler hands it out first)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class DocsGroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid):
+            return "docs" if nodeid.split("::")[0] in DOCS_MODULES else super()._split_scope(nodeid)
+
+    return DocsGroupScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
