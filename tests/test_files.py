@@ -236,7 +236,7 @@ def test_failing_commands_leave_nothing(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("command, module, step", [("reproduce", "reproduce", "_figure_1"),
-                                                   ("fit", "fitting", "build_lhaaso_fit"), ("bc", "bcfit", "fit_bc")])
+                                                   ("fit", "likelihood", "build_likelihood"), ("bc", "bcfit", "fit_bc")])
 def test_errors_start_on_their_own_line_after_a_progress_bar(tmp_path, monkeypatch, command, module, step):
     """Item 11: an error printed while a progress bar was drawn landed inside the bar's line
     (fit's bar was never closed, bc's error was printed inside the bar's block)."""

@@ -131,7 +131,8 @@ def test_import_is_lazy_and_registers_in_either_order():
     assert _run(lazy) == ["False", "False"]
     check = ("from gammapy.modeling.models import SPECTRAL_MODEL_REGISTRY as S, SPATIAL_MODEL_REGISTRY as P, "
              "MODEL_REGISTRY as M; print(sorted(c.__name__ for c in S + P + M if c.__module__.startswith('gammapy_c')))")
-    expected = "['BoronCarbonModel', 'CocoonSpatialModel', 'CocoonSpectralModel', 'RegionFluxSpectralModel']"
+    expected = ("['BoronCarbonModel', 'CocoonSpatialModel', 'CocoonSpectralModel', 'EnergyScaleFactor', "
+                "'EnergyScaleSpectralModel', 'RegionFluxSpectralModel']")
     assert " ".join(_run("import gammapy_cocoons\n" + check)) == expected
     assert " ".join(_run("import gammapy.modeling.models\nimport gammapy_cocoons\n" + check)) == expected
     # a public name imports its module on first access

@@ -893,6 +893,9 @@ def plot_compare_residuals(result):
 def save_figure_png(fig, path, overwrite=False):
     """Publish ``fig`` as one PNG (150 dpi) atomically, close it, and return its text overlaps."""
     from .._files import publish_figure
+    from .._validation import boolean
+
+    boolean(overwrite, "overwrite")
 
     plt = _matplotlib()
     overlaps = text_overlaps(fig)
