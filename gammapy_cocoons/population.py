@@ -91,7 +91,7 @@ def ball_average_inverse_square(d, radius):
 #: Gauss-Legendre nodes of the cap quadrature, per longitude piece and per latitude piece
 _CAP_NODES = (12, 10)
 #: cocoons whose shares are integrated at once (bounds the memory)
-_CAP_CHUNK = 4096
+_CAP_CHUNK = 2048
 
 
 def _sine_nodes(lo, hi, n):
@@ -210,6 +210,52 @@ def _cap_shares(lb, l0, b0, size, profile, nodes=_CAP_NODES, totals=False):
     if totals:
         return out
     return np.clip(np.where(out[1] > 0, out[0] / np.where(out[1] > 0, out[1], 1.0), 0.0), 0.0, 1.0)
+
+
+#: caps smaller than this [rad] that one boundary circle crosses take the flat-sky share
+#: (:func:`_small_cap_shares`; its error ~ the radius squared: < 1e-4)
+_SMALL_CAP = np.radians(0.5)
+
+
+def _small_cap_shares(lb, l0, b0, size):
+    """Shares of small caps that cross a single circle of the region's boundary, in the flat-sky
+    limit: the cocoon's ball cut by the plane through the observer and that circle's tangent, of
+    which the part at x radii beyond the centre holds (1 - x)^2 (2 + x) / 4 of its volume.
+
+    Returns (mask of the caps done here, their shares). Caps of radius >= :data:`_SMALL_CAP`, and caps
+    near two circles (a corner, a narrow region) or none (rasterised regions), are left to the
+    quadrature (:func:`_cap_shares`)."""
+    circles = lb.boundary_circles()
+    small = size < _SMALL_CAP
+    if not circles or not np.any(small):
+        return np.zeros(size.size, bool), np.zeros(0)
+    from .skyregions import _unit_vectors
+
+    centre = _unit_vectors(l0, b0)
+    distance = np.zeros(size.size)  # to the one circle within the radius
+    mirror = centre.copy()  # the centre reflected across that circle
+    count = np.zeros(size.size, int)
+    for normal, offset in circles:
+        polar = np.arccos(np.clip(centre @ normal, -1.0, 1.0))
+        rho = np.arccos(np.clip(offset, -1.0, 1.0))
+        near = np.abs(polar - rho) < size
+        count += near
+        distance = np.where(near, np.abs(polar - rho), distance)
+        across = centre - np.cos(polar)[:, None] * normal  # towards the centre, perpendicular to the pole
+        with np.errstate(invalid="ignore", divide="ignore"):
+            across /= np.linalg.norm(across, axis=1, keepdims=True)
+        reflected = np.cos(2 * rho - polar)[:, None] * normal + np.sin(2 * rho - polar)[:, None] * across
+        mirror = np.where(near[:, None], reflected, mirror)
+    flat = small & (count == 1) & np.all(np.isfinite(mirror), axis=1)
+    x = distance[flat] / size[flat]
+    beyond = (1.0 - x) ** 2 * (2.0 + x) / 4.0  # the part on the far side of the circle
+    inside = lb.contains(l0[flat], b0[flat])
+    # the circle bounds the region here only if the centre and its mirror lie on different sides
+    # (a box's meridian circles run on beyond its corners)
+    lm = np.arctan2(mirror[flat, 1], mirror[flat, 0])
+    bm = np.arcsin(np.clip(mirror[flat, 2], -1.0, 1.0))
+    boundary = inside != lb.contains(lm, bm)
+    return flat, np.where(boundary, np.where(inside, 1.0 - beyond, beyond), inside.astype(float))
 
 
 def _norm(position):
@@ -717,7 +763,11 @@ class CocoonPopulation:
                 limit = sin2[rows].reshape((-1,) + (1,) * (ndim - 1))
                 return np.sqrt(np.maximum(limit - one_minus_cos * (2.0 - one_minus_cos), 0.0))
 
-            share[cut] = _cap_shares(lb, l[cut], b[cut], angular[cut], chord)
+            flat, flat_share = _small_cap_shares(lb, l[cut], b[cut], angular[cut])
+            share[cut[flat]] = flat_share
+            cut, sin2 = cut[~flat], sin2[~flat]
+            if cut.size:
+                share[cut] = _cap_shares(lb, l[cut], b[cut], angular[cut], chord)
         observer = np.nonzero(inside)[0]
         if observer.size:
             share[observer] = _inside_shares(lb, l[observer], b[observer], d[observer], radius)

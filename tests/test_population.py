@@ -377,6 +377,48 @@ def test_a_cocoon_straddling_a_straight_edge_shares_like_a_slab():
     assert np.allclose(population.containment(sample.position, box), expected, atol=2e-4)
 
 
+def test_small_cocoons_on_an_edge_share_their_ball_volume():
+    """Small cocoons one boundary circle crosses take the flat-sky closed form; against the fraction
+    of points drawn uniformly in each cocoon's ball whose direction lies in the region (brute force,
+    independent), and against the quadrature. Included: cocoons on a box's meridian circle beyond
+    its corners (outside the box: share 0), and near a corner (two circles: the quadrature)."""
+    from gammapy_cocoons import population as module
+    from gammapy_cocoons.skyregions import LHAASO_INNER, to_lb_region
+
+    population = CocoonPopulation(radius=20 * u.pc)
+    rng = np.random.default_rng(3)
+    d = rng.uniform(2.5, 10.0, 40)
+    angular = np.degrees(np.arcsin(0.02 / d))
+    offsets = rng.uniform(-0.95, 0.95, 40) * angular
+    ls = np.concatenate([np.full(10, 15.0) + offsets[:10], rng.uniform(20, 120, 10),
+                         np.full(10, -55.0) + offsets[20:30], np.full(10, 125.0) + offsets[30:]])
+    bs = np.concatenate([rng.uniform(-4.5, 4.5, 10), 5.0 + offsets[10:20], rng.uniform(-4, 4, 10),
+                         np.full(10, 5.0) + 0.3 * offsets[30:]])
+    positions = np.array([_position(li, bi, di) for li, bi, di in zip(ls, bs, d)])
+    share = population.containment(positions.astype(np.float32), LHAASO_INNER)
+    lb = to_lb_region(LHAASO_INNER)
+    l, b = module._lb(positions)
+    size = np.arcsin(0.02 / d)
+    flat, _ = module._small_cap_shares(lb, l, b, size)
+    assert flat[:30].all() and not flat[30:].any()  # the last ten sit at the corner (125, 5)
+    assert np.all(share[20:30] == 0.0)  # l = -55: the meridian circle of l = 125, not the box's edge
+    n = 400_000
+    for k in (*range(0, 20, 3), 30, 35):
+        v = rng.normal(size=(n, 3))
+        v *= (0.02 * rng.random(n) ** (1 / 3) / np.linalg.norm(v, axis=1))[:, None]
+        q = positions[k] + v
+        inside = lb.contains(np.arctan2(q[:, 1], q[:, 0]), np.arctan2(q[:, 2], np.hypot(q[:, 0], q[:, 1])))
+        assert share[k] == pytest.approx(inside.mean(), abs=4 * np.sqrt(0.25 / n) + 1e-4), k
+    sin2 = np.sin(size[:20]) ** 2
+
+    def chord(one_minus_cos, rows, ndim):
+        limit = sin2[rows].reshape((-1,) + (1,) * (ndim - 1))
+        return np.sqrt(np.maximum(limit - one_minus_cos * (2.0 - one_minus_cos), 0.0))
+
+    quadrature = module._cap_shares(lb, l[:20], b[:20], size[:20], chord)
+    assert np.allclose(share[:20], quadrature, atol=1e-3)
+
+
 def test_mean_flux_with_min_distance_is_never_negative_and_exact():
     """High latitudes hold no sources beyond the disc's top (0.1 kpc / sin b): with min_distance 1 kpc
     the mean is 0 (it was negative, a cancellation); with 0.15 kpc and point-like cocoons it is the
