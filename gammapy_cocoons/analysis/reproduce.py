@@ -501,8 +501,8 @@ def _reproduce(outdir, progress, dge, points):
         best_fit["at_bound_note"] = fit.get("at_bound_note", "")
         summary["lhaaso_fit"] = {k: fit[k] for k in ("stat", "ndof", "n_points", "datasets", "parameters",
                                                       "at_bound", "at_bound_note",
-                                                      "stat_chi0_zero", "ts_cocoons", "dge_norms", "alternative",
-                                                      "chi0_convention")}
+                                                      "stat_chi0_zero", "ts_cocoons", "dge_norm", "dge_norm_prior",
+                                                      "dge_norms", "alternative", "chi0_convention")}
         summary["lhaaso_stat_as_computed"] = lhaaso_stat(dge=dge)
         done(steps[1])
 
@@ -599,6 +599,14 @@ def _value_error(entry, digits=2):
     return f"{entry['value']:.{digits}f} ± {entry['error']:.{digits}f}"
 
 
+def _norm_mode(fit):
+    """How the fit treated the DGE normalisation N, in words."""
+    mode = fit.get("dge_norm", "free")
+    if mode == "prior":
+        return f"N with a log-normal prior: {fit.get('dge_norm_prior')}"
+    return "N fixed at 1" if mode == "fixed" else "N free"
+
+
 def summary_markdown(summary):
     """SUMMARY.md text from the summary dict of :func:`reproduce`."""
     bc, fit, joint = summary["bc_fit"], summary["lhaaso_fit"], summary["joint_fit"]
@@ -623,7 +631,8 @@ def summary_markdown(summary):
         f"| B/C above 20 GV (Fig. 1): {bc['setup_description']} | {_value_error(bc['parameters']['chi0'])} "
         f"(68 %: {low:.2f}-{high:.2f}) | {bc['stat']:.1f} / {bc['ndof']} (chi_c,0 = 0: {bc['stat_no_cocoons']:.1f}) "
         "| 0.4 (0.3-0.6) |",
-        f"| {' + '.join(fit['datasets'])}: cocoons + N x DGE, one N | {_value_error(fit['parameters']['chi0'])}, "
+        f"| {' + '.join(fit['datasets'])}: cocoons + N x DGE, one N ({_norm_mode(fit)}) | "
+        f"{_value_error(fit['parameters']['chi0'])}, "
         f"R0 = {fit['parameters']['r0']['value']:.0f} TV, N = {_value_error(norm)} | {fit['stat']:.1f} / {fit['ndof']} "
         f"(TS of the cocoons {fit['ts_cocoons']:.1f}) | 0.4, R0 = 20 TV (fixed), DGE unscaled |",
     ]
