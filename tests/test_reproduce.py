@@ -145,6 +145,14 @@ def test_summary_numbers(run):
     for rows in gev["points"].values():
         assert all(row[7] <= row[6] for row in rows)  # the cocoons lower data / model
     assert "leptonic components against Fermi-LAT data" in text
+    # issue 23's answer: compare's row for the default DGE, quoted; its B/C chi0 is this run's Fig. 1 fit
+    answer = summary["answer"]
+    assert answer["dge"] == "embedded min"
+    assert {r["hypothesis"] for r in answer["rows"]} == {"dge", "dge+cocoons", "dge+ecpl", "radial-delta"}
+    assert answer["preferred"] == min(answer["rows"], key=lambda r: r["delta_aic"])["hypothesis"]
+    assert 0 <= answer["ts_r0_20"] <= answer["ts_free"] + 1e-6  # free R0 can only do better
+    assert answer["chi0_bc"]["value"] == summary["bc_fit"]["parameters"]["chi0"]["value"]
+    assert "Does the data want cocoons?" in text and f"{answer['ts_free']:.2f} for free R0" in text
 
 
 def test_neutrinos_match_the_engine(run, fiducial):

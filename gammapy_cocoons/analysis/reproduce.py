@@ -504,6 +504,7 @@ def _reproduce(outdir, progress, dge, points):
                                                       "stat_chi0_zero", "ts_cocoons", "dge_norm", "dge_norm_prior",
                                                       "dge_norms", "alternative", "chi0_convention")}
         summary["lhaaso_stat_as_computed"] = lhaaso_stat(dge=dge)
+        summary["answer"] = _answer_row(dge, summary["bc_fit"])
         done(steps[1])
 
         step(steps[2])
@@ -595,6 +596,41 @@ def _eq9_eq10(chi0_bc):
     return out
 
 
+def _answer_row(dge, bc_fit):
+    """``gammapy-cocoons compare``'s answer for this DGE's "min" member (its four hypotheses on the
+    default likelihood; chi0 from B/C this run's Fig. 1 fit): the row SUMMARY.md quotes."""
+    from .compare import answer_rows, compare_dge
+
+    result = compare_dge(dge, variants=("min",))
+    lowest = min(r["aic"] for r in result["rows"])
+    for r in result["rows"]:
+        r["delta_aic"] = r["aic"] - lowest  # as run_compare does, per DGE choice
+    chi0 = bc_fit["parameters"]["chi0"]
+    bc = {"chi0": {"value": chi0["value"], "error": chi0["error"], "interval_68": bc_fit.get("chi0_interval_68"),
+                   "unit": "g cm-2"}}
+    row = answer_rows(result["rows"], bc)[0]
+    row["rows"] = [{k: r[k] for k in ("hypothesis", "stat", "ndof", "delta_aic", "ts_cocoons")} for r in result["rows"]]
+    return row
+
+
+def _answer_markdown(answer):
+    """SUMMARY.md's lines of the answer row."""
+    from .compare import _interval_text
+
+    fits = "; ".join(f"{r['hypothesis']} stat {r['stat']:.1f} / {r['ndof']}, delta AIC {r['delta_aic']:.1f}"
+                     for r in answer["rows"])
+    return [
+        "## Does the data want cocoons? (`gammapy-cocoons compare`'s row for this DGE)", "",
+        f"DGE {answer['dge']}, the default likelihood (LHAASO-KM2A inner and outer, Tibet AS-gamma A and B, "
+        "ARGO-YBJ, IceCube; DGE norm with its log-normal prior, energy scales with theirs): cocoon TS "
+        f"{answer.get('ts_r0_20', float('nan')):.2f} at R0 = 20 TV (Z = {answer.get('z_r0_20', float('nan')):.2f}, half "
+        f"a chi2), {answer.get('ts_free', float('nan')):.2f} for free R0 (global Z = "
+        f"{answer.get('z_global', float('nan')):.2f} from {answer.get('n_toys')} toys, Gross-Vitells): "
+        f"{answer.get('evidence', '-')}; chi_c,0 from gamma rays {_interval_text(answer.get('chi0_gamma'))} against "
+        f"{_interval_text(answer.get('chi0_bc'))} g cm-2 from B/C; R0 = {_interval_text(answer.get('r0'))} TV; "
+        f"preferred (lowest AIC): {answer['preferred']}. Every fit: {fits}.", ""]
+
+
 def _value_error(entry, digits=2):
     return f"{entry['value']:.{digits}f} ± {entry['error']:.{digits}f}"
 
@@ -661,6 +697,7 @@ def summary_markdown(summary):
         f"{100 * bc['network']['boron_from_heavier_than_o']:.1f} % of the boron production at 100 GV; "
         "tables: " + "; ".join(bc["network"]["tables"]) + " (docs/bc.md).",
         "",
+        *(_answer_markdown(summary["answer"]) if summary.get("answer") else []),
         "## Data / model, DGE as computed (reported, not fitted)",
         "",
         "Median (min-max) over each dataset's points of measured / model; the model carries the dataset's "

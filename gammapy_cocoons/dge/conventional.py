@@ -27,7 +27,7 @@
   neutrinos are not absorbed.
 
 Components: "pi0" (above; the default, the paper's convention) and, one argument away, the
-leptonic "ic" and "bremsstrahlung" of the electron sea (:mod:`.electrons`, :mod:`.leptonic`):
+leptonic "ic" and "bremsstrahlung" of the electron sea (:mod:`.electrons`, :mod:`gammapy_cocoons.dge.leptonic`):
 ``ConventionalDGE(components=("pi0", "ic", "bremsstrahlung"))``; neutrinos are pi0 only.
 
 It is not DRAGON + HERMES: no spiral arms and no reacceleration. See docs/dge.md for the validation on
@@ -206,7 +206,7 @@ class ConventionalDGE:
         Primary-energy grid density of the emissivity integral.
     components : sequence of str
         Emission components of the gamma-ray cubes, from :data:`DGE_COMPONENTS`: "pi0" (default,
-        the paper's convention), "ic", "bremsstrahlung" (the electron sea, :mod:`.leptonic`).
+        the paper's convention), "ic", "bremsstrahlung" (the electron sea, :mod:`gammapy_cocoons.dge.leptonic`).
     electron_sea : ElectronSea, optional
         The electron sea of the leptonic components (default: the one of this CR sea and gas).
     """
@@ -296,7 +296,7 @@ class ConventionalDGE:
         """The gamma-ray emissivities per H atom at the Sun by process: {name: q(E [GeV]) [GeV-1 s-1
         sr-1]}. "pion": pi0 decay of H, He and heavier nuclei (if ``heavier_nuclei``);
         "bremsstrahlung": the local electrons and positrons of :attr:`electron_sea` on the same gas
-        (H and He, screened cross sections; :mod:`.leptonic`)."""
+        (H and He, screened cross sections; :mod:`gammapy_cocoons.dge.leptonic`)."""
         def bremsstrahlung(energy):
             from .leptonic import bremsstrahlung_node_emissivities
 

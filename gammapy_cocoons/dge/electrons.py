@@ -183,7 +183,7 @@ def local_electrons():
 class MagneticField:
     """Total (regular + random) Galactic magnetic field for synchrotron losses,
 
-        B(r, z) = b0 exp(-(r - r_sun) / r_scale - |z| / z_scale),
+        B(r, z) = b0 exp(-(r - r_sun) / r_scale - abs(z) / z_scale),
 
     the GALPROP model of Strong, Moskalenko & Reimer (2000, ApJ 537, 763): b0 = 5 microgauss,
     r_scale = 10 kpc, z_scale = 2 kpc (11.7 microgauss at the Galactic centre).
@@ -233,7 +233,7 @@ class ElectronSea:
 
     Diffusion D(E) (the :class:`~gammapy_cocoons.physics.transport.GalacticTransport` of the CR
     sea, at rigidity E, beta = 1), advection u and the halo H of the B/C model, the CR sea's
-    source profile (sources in the disc), free escape at r = R_h and |z| = H, and the losses
+    source profile (sources in the disc), free escape at r = R_h and abs(z) = H, and the losses
     b(E, r, z) = IC (Klein-Nishina, GALPROP ISRF + CMB, isotropic) + synchrotron
     (:class:`MagneticField`) + bremsstrahlung and ionisation on the 3-D gas (H, He). Solved in
     (r, z, E) by :func:`~gammapy_cocoons.physics.diffusionloss.solve_diffusion_loss` with the
@@ -325,7 +325,7 @@ class ElectronSea:
 
     # -- losses -------------------------------------------------------------------------------
     def loss_rates(self):
-        """|dE/dt| [GeV s-1] per process ("ic", "synchrotron", "bremsstrahlung", "ionisation"),
+        """abs(dE/dt) [GeV s-1] per process ("ic", "synchrotron", "bremsstrahlung", "ionisation"),
         each of shape (n_E,) + grid.shape, on the cell centres."""
         from ..physics import radiation
         from ..physics.isrf import galprop_isrf

@@ -1,11 +1,11 @@
 """Steady-state diffusion, advection and continuous energy losses in an axisymmetric halo.
 
 For the electron sea (:mod:`gammapy_cocoons.dge.electrons`): the density n(E, r, z) per unit
-energy solves, in a cylinder r <= R_h, |z| <= H, symmetric in z::
+energy solves, in a cylinder r <= R_h, abs(z) <= H, symmetric in z::
 
     -div(D(E) grad n) + d/dz (u sign(z) n) - d/dE (b(E, r, z) n) = Q(E, r, z)
 
-with n = 0 on the cylinder's surface (free escape), b = |dE/dt| > 0 and advection u away from the
+with n = 0 on the cylinder's surface (free escape), b = abs(dE/dt) > 0 and advection u away from the
 disc. Space: finite volumes on cells in (r, z >= 0) (cylindrical volumes and face areas; zero
 flux through the mid-plane by symmetry, the advective outflow upwind). Energy: with G = b n and
 s = -ln E the equation is a diffusion problem in the "time" s,

@@ -13,8 +13,8 @@ eps = h c / lambda, the photon number density is
 
     dn / d ln eps = lambda u_lambda / eps     [cm-3]
 
-Between grid points the field is bilinear in (R, |z|) and log-linear in eps; beyond the grid in
-R and |z| it is held at the grid's edge (the field falls slowly there: at R = 20 kpc the optical
+Between grid points the field is bilinear in (R, abs(z)) and log-linear in eps; beyond the grid in
+R and abs(z) it is held at the grid's edge (the field falls slowly there: at R = 20 kpc the optical
 and infrared densities are 3 % and 5 % of the solar ones), which overestimates it slightly.
 Units: kpc, GeV for photon energies, cm-3.
 """
@@ -92,7 +92,7 @@ class RadiationField:
         return components
 
     def _weights(self, r, z):
-        """Bilinear corner indices and weights in (R, |z|), positions clamped to the grid."""
+        """Bilinear corner indices and weights in (R, abs(z)), positions clamped to the grid."""
         r = np.clip(np.asarray(r, float), self.r[0], self.r[-1])
         z = np.clip(np.abs(np.asarray(z, float)), self.z[0], self.z[-1])
         r, z = np.broadcast_arrays(r, z)

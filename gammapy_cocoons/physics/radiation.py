@@ -30,7 +30,7 @@ E0 >~ 10 MeV (the high-energy form); kernels here are refused below 0.01 GeV. na
 ``Bremsstrahlung`` is for a fully ionised gas (electron-ion + electron-electron), up to ~2x
 different at GeV: not used.
 
-Energy losses |dE/dt| [GeV s-1] of an electron of total energy E: IC (integral of the
+Energy losses abs(dE/dt) [GeV s-1] of an electron of total energy E: IC (integral of the
 kernel above, Klein-Nishina), synchrotron (4/3) sigma_T c gamma^2 B^2 / 8 pi (pitch-angle
 average), bremsstrahlung c sum_i n_i int k dsigma_i/dk dk, and ionisation of neutral H,
 7.64e-18 (3 ln gamma + 19.8) GeV s-1 per H atom cm-3 (Longair 2011, High Energy Astrophysics,
@@ -149,7 +149,7 @@ def _ic_loss_nodes(n=64):
 
 def ic_loss_matrix(electron_energy, photon_energy, n_sub_photon=6):
     """L (n_electron, n_photon) [GeV s-1 cm3] with the IC energy-loss rate
-    |dE/dt| = sum_p L[e, p] (dn / dln eps)_p (Klein-Nishina; the energy given to each scattered
+    abs(dE/dt) = sum_p L[e, p] (dn / dln eps)_p (Klein-Nishina; the energy given to each scattered
     photon, int E_g dN/dt dE_g, which exceeds the electron's loss by the target energy eps << E_g)."""
     energy = np.atleast_1d(np.asarray(electron_energy, float))
     eps_fine, photon_w = _photon_hats(photon_energy, n_sub_photon)
@@ -172,7 +172,7 @@ def ic_loss_matrix(electron_energy, photon_energy, n_sub_photon=6):
 
 # -- synchrotron --------------------------------------------------------------------------------
 def synchrotron_loss(electron_energy, field_gauss):
-    """|dE/dt| [GeV s-1] = (4/3) sigma_T c gamma^2 B^2 / 8 pi (isotropic pitch angles), broadcast."""
+    """abs(dE/dt) [GeV s-1] = (4/3) sigma_T c gamma^2 B^2 / 8 pi (isotropic pitch angles), broadcast."""
     gamma = np.asarray(electron_energy, float) / ELECTRON_MASS_GEV
     u_b = np.asarray(field_gauss, float) ** 2 / (8.0 * np.pi) * _ERG_GEV  # GeV cm-3
     return 4.0 / 3.0 * SIGMA_T_CM2 * C_CM_S * gamma**2 * u_b
@@ -265,7 +265,7 @@ def _brems_loss_per_atom(electron_energy, atom, n=96):
 
 
 def bremsstrahlung_loss(electron_energy, n_h, helium_fraction=0.1):
-    """|dE/dt| [GeV s-1] of bremsstrahlung on neutral gas of n_H [cm-3] H atoms and helium
+    """abs(dE/dt) [GeV s-1] of bremsstrahlung on neutral gas of n_H [cm-3] H atoms and helium
     ``helium_fraction`` n_H (broadcast: electron_energy (n,) with n_h (...) gives (n, ...))."""
     energy = np.atleast_1d(np.asarray(electron_energy, float))
     per_h = _brems_loss_per_atom(energy, "H") + helium_fraction * _brems_loss_per_atom(energy, "He")
@@ -274,7 +274,7 @@ def bremsstrahlung_loss(electron_energy, n_h, helium_fraction=0.1):
 
 
 def ionisation_loss(electron_energy, n_h, helium_fraction=0.1):
-    """|dE/dt| [GeV s-1] of ionisation of neutral gas, 7.64e-18 (3 ln gamma + 19.8) GeV s-1 per
+    """abs(dE/dt) [GeV s-1] of ionisation of neutral gas, 7.64e-18 (3 ln gamma + 19.8) GeV s-1 per
     target electron cm-3 (neutral hydrogen, Longair 2011; helium counted per bound electron)."""
     energy = np.atleast_1d(np.asarray(electron_energy, float))
     gamma = energy / ELECTRON_MASS_GEV
