@@ -222,9 +222,9 @@ def _small_cap_shares(lb, l0, b0, size):
     limit: the cocoon's ball cut by the plane through the observer and that circle's tangent, of
     which the part at x radii beyond the centre holds (1 - x)^2 (2 + x) / 4 of its volume.
 
-    Returns (mask of the caps done here, their shares). Caps of radius >= :data:`_SMALL_CAP`, and caps
-    near two circles (a corner, a narrow region) or none (rasterised regions), are left to the
-    quadrature (:func:`_cap_shares`)."""
+    Returns (mask of the caps done here, their shares). Caps of radius >= :data:`_SMALL_CAP`, caps
+    near two circles (a corner, a narrow region) or none (rasterised regions), and caps on a circle
+    that bends across them (a source mask) are left to the quadrature (:func:`_cap_shares`)."""
     circles = lb.boundary_circles()
     small = size < _SMALL_CAP
     if not circles or not np.any(small):
@@ -233,6 +233,7 @@ def _small_cap_shares(lb, l0, b0, size):
 
     centre = _unit_vectors(l0, b0)
     distance = np.zeros(size.size)  # to the one circle within the radius
+    bend = np.zeros(size.size)  # that circle's geodesic curvature |cot rho| [rad-1]
     mirror = centre.copy()  # the centre reflected across that circle
     count = np.zeros(size.size, int)
     for normal, offset in circles:
@@ -241,12 +242,15 @@ def _small_cap_shares(lb, l0, b0, size):
         near = np.abs(polar - rho) < size
         count += near
         distance = np.where(near, np.abs(polar - rho), distance)
+        bend = np.where(near, abs(np.cos(rho)) / max(np.sin(rho), 1e-300), bend)
         across = centre - np.cos(polar)[:, None] * normal  # towards the centre, perpendicular to the pole
         with np.errstate(invalid="ignore", divide="ignore"):
             across /= np.linalg.norm(across, axis=1, keepdims=True)
         reflected = np.cos(2 * rho - polar)[:, None] * normal + np.sin(2 * rho - polar)[:, None] * across
         mirror = np.where(near[:, None], reflected, mirror)
-    flat = small & (count == 1) & np.all(np.isfinite(mirror), axis=1)
+    # a straight edge across the cap: the circle's sagitta over the cap, ~ size^2 |cot rho| / 2, a
+    # small part of the radius (a parallel at b = 5 deg bends by 0.09 rad-1; a 1 deg source mask by 57)
+    flat = small & (count == 1) & (size * bend < 1e-3) & np.all(np.isfinite(mirror), axis=1)
     x = distance[flat] / size[flat]
     beyond = (1.0 - x) ** 2 * (2.0 + x) / 4.0  # the part on the far side of the circle
     inside = lb.contains(l0[flat], b0[flat])

@@ -417,6 +417,14 @@ def test_small_cocoons_on_an_edge_share_their_ball_volume():
 
     quadrature = module._cap_shares(lb, l[:20], b[:20], size[:20], chord)
     assert np.allclose(share[:20], quadrature, atol=1e-3)
+    # a small source mask bends across a cocoon as large as itself: not a straight edge (the quadrature)
+    from regions import CircleSkyRegion
+    from astropy.coordinates import SkyCoord
+
+    mask = CircleSkyRegion(SkyCoord(60.0, 0.0, unit="deg", frame="galactic"), 0.3 * u.deg)
+    near_mask = np.array([_position(60.0, 0.3 + 0.5 * a, dk) for a, dk in zip(angular[:5], d[:5])])
+    flat, _ = module._small_cap_shares(to_lb_region(mask), *module._lb(near_mask), size[:5])
+    assert not flat.any()
 
 
 def test_mean_flux_with_min_distance_is_never_negative_and_exact():

@@ -297,6 +297,16 @@ def _sed_note(points, *lines):
     return "\n".join([line for line in lines if line] + [dataset_note(drawn)])
 
 
+def _scale_note(best_fit):
+    """How the fitted energy scales enter the dashed curve, for the figure's note."""
+    scales = {k.removeprefix("energy_scale_"): v for k, v in best_fit.items() if k.startswith("energy_scale_")}
+    if not scales:
+        return ""
+    text = ", ".join(f"{name} s = {value:.2f}" for name, value in scales.items())
+    return (f"; fitted energy scales ({text}, each with its prior): the dashed curve is in true energy, the fit "
+            "compared s x the model at s E with the points at E")
+
+
 def _figure_2(outdir, best_fit, points, dge):
     from .plotting import new_figure, plot_sed_panel
 
@@ -313,7 +323,7 @@ def _figure_2(outdir, best_fit, points, dge):
                                ("total_min", cocoons + dge_min), ("total_max", cocoons + dge_max),
                                ("free_fit_total", best)):
             table[f"{region}_{column}"] = values * _E2I
-        lines = [(best, dict(color="k", ls="--", lw=1, label="free fit (dashed)"))]
+        lines = [(best, dict(color="k", ls="--", lw=1, label="fit: chi0, R0 free; N, s with priors (dashed)"))]
         if dge == "embedded":  # the DGE min's components, as computed (the band is pi0 alone)
             from .leptonic import component_seds
 
@@ -332,7 +342,8 @@ def _figure_2(outdir, best_fit, points, dge):
         points, "Cocoons: chi0 = 0.4 g cm-2, R0 = 20 TV (the paper's fiducial values), exponential grammage, pure-hydrogen target on chi0 / m_p (the paper's Eq. 7); "
                 f"inner-region model x {INNER_MASK_SCALE} (the paper's LHAASO source-mask factor). " + _dge_label(dge),
         f"Free fit to the LHAASO-KM2A points (dashed; ISM cocoon gas, chi0 its mass grammage): chi0 = {best_fit['chi0']:.2f} g cm-2, R0 = {best_fit['r0']:.0f} "
-        f"TV, DGE x {best_fit[norm_key]:.2f} (fitted)" + (f"; {bound}" if bound else "")))
+        f"TV, DGE x {best_fit[norm_key]:.2f} (fitted, log-normal prior of width 0.206)" + _scale_note(best_fit)
+        + (f"; {bound}" if bound else "")))
     _write_figure(outdir, "fig2_sed", table, fig, {
         "figure": "Fig. 2: gamma-ray E^2 I of fiducial cocoons (chi0 0.4 g cm-2, R0 20 TV) and DGE",
         "cocoon_gas": _gas_note(), "free_fit_cocoon_gas": _gas_note(FIT_TARGET),
