@@ -64,7 +64,9 @@ def test_compare_bad_input(tmp_path):
                                  ({"energy_scales": {"hawc": 0.1}}, ValueError, "energy_scales"),
                                  ({"target": "he"}, ValueError, "target"), ({"grammage": "x"}, ValueError, "grammage"),
                                  ({"hypotheses": "dge"}, TypeError, "hypotheses"),
-                                 ({"datasets": "argo-ybj-2015"}, TypeError, "datasets")):
+                                 ({"datasets": "argo-ybj-2015"}, TypeError, "datasets"),
+                                 ({"hypotheses": ("radial-delta",), "dge_choices": [("fermi-pi0", "min")]}, ValueError,
+                                  "nothing would be fitted")):
         with pytest.raises(error, match=match):
             run_compare(outdir=tmp_path / "x", executor=_NoExecutor(), **kwargs)
     path = tmp_path / "dge.fits"

@@ -469,6 +469,10 @@ def run_compare(outdir=None, dge_choices=None, datasets=DEFAULT_LIKELIHOOD_DATAS
         raise TypeError(f"datasets must be a sequence of dataset names, got the string {datasets!r}")
     datasets = DEFAULT_LIKELIHOOD_DATASETS if datasets is None else tuple(datasets)
     choices = _check(dge_choices, datasets, dge_norm, masks, n_toys, seed, energy_scales, target, grammage)
+    if set(hypotheses) == {"radial-delta"} and not any(isinstance(d, str) and d == "embedded" for d, _ in choices):
+        raise ValueError(f"hypotheses: 'radial-delta' is fitted only under the embedded DGE (it changes that DGE's "
+                         f"cosmic-ray sea), and the DGE choices are {[dge_choice_label(*c) for c in choices]}: nothing "
+                         f"would be fitted; add dge 'embedded' or another hypothesis")
     if ICECUBE_TERM in datasets:
         from .likelihood import dge_neutrino_model
 
