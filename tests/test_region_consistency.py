@@ -293,3 +293,11 @@ def test_constant_spatial_model_over_a_masked_region_is_intensity_times_solid_an
     box_omega = np.radians(20.0) * (np.sin(np.radians(24.0)) - np.sin(np.radians(16.0)))
     fraction = keep.mean()
     assert omega == pytest.approx(box_omega * fraction, abs=4 * box_omega * np.sqrt(fraction * (1 - fraction) / n))
+
+
+def test_lhaaso_region_names_its_argument():
+    from gammapy_cocoons.skyregions import lhaaso_region
+
+    assert lhaaso_region("LHAASO_INNER").width.to_value("deg") == 110.0
+    with pytest.raises(ValueError, match="name must be one of"):  # a raw KeyError before (issue 24 fuzz)
+        lhaaso_region("inner")
