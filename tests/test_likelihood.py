@@ -221,3 +221,16 @@ def test_prior_widths_and_energy_scale_names_are_refused_by_name():
                              energy_scales={name: 0.1})
     with pytest.raises(TypeError, match="datasets must be a sequence"):
         build_likelihood(dge="fermi-pi0", datasets="lhaaso-km2a-2023-outer")
+
+
+def test_a_likelihood_without_free_parameters_is_evaluated_not_fitted():
+    """hypothesis dge, the DGE norm fixed, no energy scales: nothing is free (the fit command's
+    'other DGE normalisation modes' raised iminuit's 'starting value(s) are required'; issue 24 fuzz)."""
+    from gammapy_cocoons.analysis.fitting import _compile, _fit_likelihood
+
+    like = build_likelihood(hypothesis="dge", dge="fermi-pi0", datasets=("lhaaso-km2a-2023-outer",),
+                            dge_norm="fixed", energy_scales=False)
+    assert not like.datasets.models.parameters.free_unique_parameters
+    outcome, stat = _fit_likelihood(like, _compile(like))
+    assert outcome.success and "no free parameter" in outcome.message
+    assert stat == pytest.approx(like.datasets.stat_sum()) and np.isfinite(stat) and stat > 0
