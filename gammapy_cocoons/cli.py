@@ -540,6 +540,9 @@ def fit(outdir, grammage, dge_values, dge_variant, old_dge_files, old_dge_model,
                    energy_scales=energy_scales, masks=masks, masked_cocoons=masked_cocoons)
     if compare_laws and hypothesis != "dge+cocoons":
         raise click.UsageError("--compare-laws compares the cocoons' grammage laws: only with --hypothesis dge+cocoons")
+    if masked_cocoons and hypothesis != "dge+cocoons":
+        raise click.UsageError("--masked-cocoons leaves masked cocoons out of the cocoon flux: only with --hypothesis "
+                               f"dge+cocoons, got --hypothesis {hypothesis}")
     names = fit_dataset_names(options["datasets"], options["points"])
     with output_set(outdir):  # one set: the fit's files and grammage_laws.json
         prepare_outdir(outdir, fit_output_files(names, dge, profiles, True, posterior, compare_laws, hypothesis),

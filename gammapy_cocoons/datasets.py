@@ -319,6 +319,8 @@ def read_flux_points(path, region=None, solid_angle=None, name=None, sed_type=No
         table = Table.read(path, format="ascii.ecsv")
     except Exception as error:
         raise ValueError(f"{path.name}: not an ECSV table with units ({type(error).__name__}: {error})") from None
+    if len(table) == 0:
+        raise ValueError(f"{path.name}: the table has no rows (no flux points to fit)")
     omega = _points_solid_angle(region, solid_angle)
     if sed_type is None:
         sed_type = table.meta.get("SED_TYPE") or FluxPoints._guess_sed_type(table.colnames) or "dnde"

@@ -39,6 +39,8 @@ _LHAASO_BOXES = {"LHAASO_INNER": (70.0, 110.0, 10.0), "LHAASO_OUTER": (180.0, 11
 def lhaaso_region(name):
     """A new RectangleSkyRegion of a LHAASO-KM2A region: "LHAASO_INNER" (15 < l < 125 deg) or
     "LHAASO_OUTER" (125 < l < 235 deg), ``|b| < 5`` deg (Cao et al. 2023, 2025)."""
+    if name not in _LHAASO_BOXES:
+        raise ValueError(f"name must be one of {sorted(_LHAASO_BOXES)}, got {name!r}")
     l_center, width, height = _LHAASO_BOXES[name]
     return RectangleSkyRegion(center=SkyCoord(l_center, 0.0, unit="deg", frame="galactic"),
                               width=width * u.deg, height=height * u.deg)

@@ -255,6 +255,7 @@ def _campaign(tmp_path):
         (["fit", "--points", f"{points}:all-sky"], "--points"),
         (["fit", "--points", f"{points}:box:40,20,-5,5"], "--points"),
         (["fit", "--points", f"{tmp_path / 'missing.ecsv'}:lhaaso-inner"], "--points"),
+        (["fit", "--masked-cocoons", "--hypothesis", "dge"], "--masked-cocoons"),
         (["reproduce", "--points", "no-region-given"], "--points"),
         (["reproduce", "--dge", str(tmp_path / "missing.fits")], "--dge"),
         (["population", "--chi0", "0"], "--chi0"),

@@ -58,8 +58,26 @@ def test_compare_bad_input(tmp_path):
         run_compare(datasets=("ams02-bc",))
     with pytest.raises(ValueError, match="n_toys"):
         run_compare(n_toys=-1)
+    # refused before any task starts (issue 24's fuzz campaign: these failed inside the tasks)
+    for kwargs, error, match in (({"seed": -1}, ValueError, "seed"), ({"seed": "x"}, TypeError, "seed"),
+                                 ({"energy_scales": {"lhaaso-km2a": -1}}, ValueError, "energy_scales"),
+                                 ({"energy_scales": {"hawc": 0.1}}, ValueError, "energy_scales"),
+                                 ({"target": "he"}, ValueError, "target"), ({"grammage": "x"}, ValueError, "grammage"),
+                                 ({"hypotheses": "dge"}, TypeError, "hypotheses"),
+                                 ({"datasets": "argo-ybj-2015"}, TypeError, "datasets"),
+                                 ({"hypotheses": ("radial-delta",), "dge_choices": [("fermi-pi0", "min")]}, ValueError,
+                                  "nothing would be fitted")):
+        with pytest.raises(error, match=match):
+            run_compare(outdir=tmp_path / "x", executor=_NoExecutor(), **kwargs)
     path = tmp_path / "dge.fits"
     path.write_text("x")
     with pytest.raises(ValueError, match="icecube-2023-pi0"):
         run_compare(dge_choices=[(str(path), "min")])
     assert not (tmp_path / "x").exists()
+
+
+class _NoExecutor:
+    """An executor that fails the test if any task reaches it."""
+
+    def submit(self, *args, **kwargs):
+        raise AssertionError("a task started before the input was checked")

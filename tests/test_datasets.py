@@ -117,6 +117,9 @@ def test_user_points_bad_input(tmp_path):
         read_flux_points(tmp_path / "plain.csv")
     with pytest.raises(FileNotFoundError, match="path"):
         read_flux_points(tmp_path / "missing.ecsv")
+    empty = {name: column[:0] for name, column in good.items()}  # issue 24 fuzz: fitted as nothing, silently
+    with pytest.raises(ValueError, match="no rows"):
+        read_flux_points(_write(tmp_path / "empty.ecsv", Table(empty)), region=LHAASO_INNER)
 
 
 def test_unknown_names_list_the_known_ones():

@@ -204,3 +204,33 @@ def test_compiled_statistic_is_gammapys(cocoon_likelihood):
         for factor in (0.98, 1.02):
             step = dict(best.parameters, **{name: best.parameters[name] * factor + (0.002 if name == "chi0" else 0)})
             assert compiled.gammapy_stat(step) >= at_best - 1e-4, name
+
+
+def test_prior_widths_and_energy_scale_names_are_refused_by_name():
+    """Fuzz campaign (issue 24): widths that are not numbers name their argument, and an
+    energy_scales dict naming no known instrument is refused (it would leave the scale out, silently)."""
+    for width in ("abc", None, [0.2, 0.3], True, 0.2 * u.m):
+        with pytest.raises(TypeError, match="dge_norm_width must be a number"):
+            build_likelihood(dge="fermi-pi0", dge_norm_width=width)
+    for width in ("x", None, True):
+        with pytest.raises(TypeError, match=r"energy_scales\['lhaaso-km2a'\] must be a number"):
+            build_likelihood(dge="fermi-pi0", energy_scales={"lhaaso-km2a": width})
+    for name in ("LHAASO-KM2A", "hawc", 1):
+        with pytest.raises(ValueError, match="energy_scales: unknown instrument"):
+            build_likelihood(hypothesis="dge", dge="fermi-pi0", datasets=("lhaaso-km2a-2023-outer",),
+                             energy_scales={name: 0.1})
+    with pytest.raises(TypeError, match="datasets must be a sequence"):
+        build_likelihood(dge="fermi-pi0", datasets="lhaaso-km2a-2023-outer")
+
+
+def test_a_likelihood_without_free_parameters_is_evaluated_not_fitted():
+    """hypothesis dge, the DGE norm fixed, no energy scales: nothing is free (the fit command's
+    'other DGE normalisation modes' raised iminuit's 'starting value(s) are required'; issue 24 fuzz)."""
+    from gammapy_cocoons.analysis.fitting import _compile, _fit_likelihood
+
+    like = build_likelihood(hypothesis="dge", dge="fermi-pi0", datasets=("lhaaso-km2a-2023-outer",),
+                            dge_norm="fixed", energy_scales=False)
+    assert not like.datasets.models.parameters.free_unique_parameters
+    outcome, stat = _fit_likelihood(like, _compile(like))
+    assert outcome.success and "no free parameter" in outcome.message
+    assert stat == pytest.approx(like.datasets.stat_sum()) and np.isfinite(stat) and stat > 0

@@ -257,3 +257,47 @@ def test_absorption_over_shapes_without_an_lb_form():
              / RegionFluxSpectralModel(sky, region=ellipse)(energy)).to_value("")
     assert np.allclose(ratio, CocoonEmission().transmission(energy, ellipse).value, rtol=1e-9)
     assert ratio[0] > 0.99 and ratio[2] < 0.9
+
+
+def test_constant_spatial_model_over_a_masked_region_is_intensity_times_solid_angle():
+    """gammapy's ConstantSpatialModel returns one value for any geometry (it failed with an
+    IndexError); over a box with overlapping mask circles (one crossing the edge) its region flux is
+    intensity x the solid angle, and that solid angle is the box's minus the circles' (by sampling)."""
+    from gammapy.modeling.models import ConstantSpatialModel, ConstantSpectralModel
+
+    from gammapy_cocoons.skyregions import mask_out
+
+    def circle(l, b, r):
+        return CircleSkyRegion(SkyCoord(l, b, unit="deg", frame="galactic"), radius=r * u.deg)
+
+    box = RectangleSkyRegion(SkyCoord(40.0, 20.0, unit="deg", frame="galactic"), width=20 * u.deg, height=8 * u.deg)
+    circles = [(35.0, 20.0, 2.0), (36.5, 21.0, 1.5), (49.0, 16.5, 2.0), (44.0, 22.0, 0.3)]
+    region = mask_out(box, *[circle(*c) for c in circles])
+    spectral = ConstantSpectralModel(const=2e-12 * u.Unit("cm-2 s-1 TeV-1"))
+    model = RegionFluxSpectralModel(SkyModel(spectral_model=spectral, spatial_model=ConstantSpatialModel(value=1 / u.sr),
+                                             name="iso"), region=region)
+    omega = model.solid_angle().to_value("sr")
+    flux = model(_ENERGY).to_value("cm-2 s-1 TeV-1")
+    assert np.allclose(flux, 2e-12 * omega, rtol=1e-6)
+    # the solid angle by stratified sampling of the box (uniform in l and sin b)
+    rng = np.random.default_rng(5)
+    n = 400_000
+    l = np.radians(rng.uniform(30.0, 50.0, n))
+    sin_b = rng.uniform(np.sin(np.radians(16.0)), np.sin(np.radians(24.0)), n)
+    cos_b = np.sqrt(1 - sin_b**2)
+    keep = np.ones(n, bool)
+    for cl, cb, r in circles:
+        cl, cb = np.radians(cl), np.radians(cb)
+        cos_d = cos_b * np.cos(cb) * np.cos(l - cl) + sin_b * np.sin(cb)
+        keep &= cos_d < np.cos(np.radians(r))
+    box_omega = np.radians(20.0) * (np.sin(np.radians(24.0)) - np.sin(np.radians(16.0)))
+    fraction = keep.mean()
+    assert omega == pytest.approx(box_omega * fraction, abs=4 * box_omega * np.sqrt(fraction * (1 - fraction) / n))
+
+
+def test_lhaaso_region_names_its_argument():
+    from gammapy_cocoons.skyregions import lhaaso_region
+
+    assert lhaaso_region("LHAASO_INNER").width.to_value("deg") == 110.0
+    with pytest.raises(ValueError, match="name must be one of"):  # a raw KeyError before (issue 24 fuzz)
+        lhaaso_region("inner")

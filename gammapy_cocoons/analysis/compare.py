@@ -35,8 +35,11 @@ import astropy.units as u
 from .._files import output_set, prepare_outdir, publish_text
 from .._validation import boolean, choice, integer
 from ..dge.select import BASELINES, describe_baseline
+from ..models import GRAMMAGE_LAWS
+from ..physics.targetgas import target_helium_fraction
 from .likelihood import (DEFAULT_LIKELIHOOD_DATASETS, DGE_NORM_MODES, HYPOTHESES, ICECUBE_TERM, LIKELIHOOD_DATASETS,
-                         MASK_MODES, BC_TERM, build_likelihood, icecube_measurement)
+                         MASK_MODES, BC_TERM, _check_energy_scale_names, _energy_scale_widths,
+                         build_likelihood, icecube_measurement)
 
 __all__ = ["run_compare", "compare_output_files", "default_dge_choices", "compare_dge", "COMPARE_HYPOTHESES",
            "answer_rows", "compare_markdown", "DEFAULT_TOYS", "dge_choice_label"]
@@ -243,7 +246,8 @@ def compare_dge(dge, variants=("min",), hypotheses=COMPARE_HYPOTHESES, datasets=
     from .compiled import CompiledLikelihood
 
     limit_blas_threads()
-    options = {"n_toys": int(n_toys), "seed": int(seed)}
+    options = {"n_toys": integer(n_toys, "n_toys", minimum=0, maximum=100000),
+               "seed": integer(seed, "seed", minimum=0, maximum=2**32 - 1)}
     rows, residuals, timings = [], {}, {}
     for variant in variants:
         label = dge_choice_label(dge, variant)
@@ -387,7 +391,8 @@ def compare_markdown(result):
 
 # -- the workflow ------------------------------------------------------------------------------------------------
 
-def _check(dge_choices, datasets, dge_norm, masks, n_toys):
+def _check(dge_choices, datasets, dge_norm, masks, n_toys, seed=_SEED, energy_scales=True, target="ism",
+           grammage="exponential"):
     choices = default_dge_choices() if dge_choices is None else list(dge_choices)
     if not choices:
         raise ValueError("dge_choices must hold at least one (dge, variant)")
@@ -403,6 +408,11 @@ def _check(dge_choices, datasets, dge_norm, masks, n_toys):
     choice(dge_norm, DGE_NORM_MODES, "dge_norm")
     choice(masks, MASK_MODES, "masks")
     integer(n_toys, "n_toys", minimum=0, maximum=100000)
+    # checked here, before any task starts (the tasks would refuse them only after other fits)
+    integer(seed, "seed", minimum=0, maximum=2**32 - 1)
+    _energy_scale_widths(energy_scales)
+    target_helium_fraction(target)
+    choice(grammage, GRAMMAGE_LAWS, "grammage")
     return choices
 
 
@@ -447,13 +457,22 @@ def run_compare(outdir=None, dge_choices=None, datasets=DEFAULT_LIKELIHOOD_DATAS
     for name, value in (("masked_cocoons", masked_cocoons), ("bc", bc), ("plot", plot), ("overwrite", overwrite),
                         ("progress", progress)):
         boolean(value, name)
+    if isinstance(hypotheses, str):
+        raise TypeError(f"hypotheses must be a sequence among {list(COMPARE_HYPOTHESES)}, got the string "
+                        f"{hypotheses!r}")
     hypotheses = COMPARE_HYPOTHESES if hypotheses is None else tuple(hypotheses)
     if not hypotheses:
         raise ValueError(f"hypotheses must name at least one of {list(COMPARE_HYPOTHESES)}")
     for name in hypotheses:
         choice(name, COMPARE_HYPOTHESES, "hypotheses")
+    if isinstance(datasets, str):
+        raise TypeError(f"datasets must be a sequence of dataset names, got the string {datasets!r}")
     datasets = DEFAULT_LIKELIHOOD_DATASETS if datasets is None else tuple(datasets)
-    choices = _check(dge_choices, datasets, dge_norm, masks, n_toys)
+    choices = _check(dge_choices, datasets, dge_norm, masks, n_toys, seed, energy_scales, target, grammage)
+    if set(hypotheses) == {"radial-delta"} and not any(isinstance(d, str) and d == "embedded" for d, _ in choices):
+        raise ValueError(f"hypotheses: 'radial-delta' is fitted only under the embedded DGE (it changes that DGE's "
+                         f"cosmic-ray sea), and the DGE choices are {[dge_choice_label(*c) for c in choices]}: nothing "
+                         f"would be fitted; add dge 'embedded' or another hypothesis")
     if ICECUBE_TERM in datasets:
         from .likelihood import dge_neutrino_model
 
@@ -467,7 +486,9 @@ def run_compare(outdir=None, dge_choices=None, datasets=DEFAULT_LIKELIHOOD_DATAS
     from .likelihood import check_duplicate_measurements
 
     gamma = tuple(n for n in datasets if n not in (ICECUBE_TERM, BC_TERM))
-    check_duplicate_measurements([(n, fp) for n, fp, _ in _fit_points(gamma, points)])
+    chosen = _fit_points(gamma, points)
+    check_duplicate_measurements([(n, fp) for n, fp, _ in chosen])
+    _check_energy_scale_names(_energy_scale_widths(energy_scales), chosen)
     with output_set(outdir):
         if outdir is not None:
             outdir = prepare_outdir(outdir, compare_output_files(plot), overwrite)

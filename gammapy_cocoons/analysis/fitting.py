@@ -408,6 +408,12 @@ def _fit_likelihood(likelihood, compiled=None, start=None):
     of the extra component) is the fit and gammapy computes the covariance there (its statistic at
     that point is checked equal); elsewhere gammapy's Fit runs from ``start`` (a dict Parameter ->
     value) or the defaults. Returns (outcome, stat)."""
+    if not likelihood.datasets.models.parameters.free_unique_parameters:
+        # e.g. hypothesis dge, the DGE norm fixed, no energy scales: nothing to fit (iminuit would fail)
+        for parameter, value in (start or {}).items():
+            parameter.value = value
+        stat = float(likelihood.datasets.stat_sum())
+        return _FitOutcome(True, "no free parameter: the statistic at the fixed values", stat), stat
     if compiled is not None:
         best, _ = compiled.best_fit()
         compiled.set_gammapy_parameters(best.parameters)

@@ -436,11 +436,31 @@ def _energy_scale_widths(energy_scales):
         raise TypeError(f"energy_scales must be True, False or a dict instrument -> width, got {energy_scales!r}")
     out = {}
     for name, width in energy_scales.items():
-        width = float(width)
-        if not (np.isfinite(width) and width > 0):
-            raise ValueError(f"energy_scales[{name!r}] must be finite and > 0 (the prior width of ln s), got {width!r}")
-        out[str(name)] = width
+        out[str(name)] = _prior_width(width, f"energy_scales[{name!r}]", "ln s")
     return out
+
+
+def _prior_width(value, name, of):
+    """A log-normal prior's width: a plain finite number > 0 (not a bool, a string or an array)."""
+    if isinstance(value, (bool, np.bool_, str, bytes)) or np.ndim(value) != 0:
+        raise TypeError(f"{name} must be a number > 0 (the prior width of {of}), got {value!r}")
+    try:
+        width = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number > 0 (the prior width of {of}), got {value!r}") from None
+    if not (np.isfinite(width) and width > 0):
+        raise ValueError(f"{name} must be finite and > 0 (the prior width of {of}), got {value!r}")
+    return width
+
+
+def _check_energy_scale_names(widths, chosen):
+    """Every instrument named in an energy_scales dict must be one this package or the points know:
+    a misspelt name would otherwise leave that instrument without its scale, silently."""
+    known = set(ENERGY_SCALE_UNCERTAINTY) | {fp.meta.get("instrument", name) for name, fp, _ in chosen}
+    unknown = sorted(set(widths) - known)
+    if unknown:
+        raise ValueError(f"energy_scales: unknown instrument(s) {unknown}; known: {sorted(known)} (a user's points "
+                         f"name theirs in meta['instrument'], else by their name)")
 
 
 def _dge_norm_model(mode):
@@ -493,10 +513,11 @@ def build_likelihood(hypothesis="dge+cocoons", dge="embedded", variant="min", da
     choice(statistic, ("distrib", "chi2"), "statistic")
     for name, value in (("masked_cocoons", masked_cocoons), ("shared_dge_norm", shared_dge_norm)):
         boolean(value, name)
-    width = float(dge_norm_width)
-    if not (np.isfinite(width) and width > 0):
-        raise ValueError(f"dge_norm_width must be finite and > 0 (the prior width of ln N), got {dge_norm_width!r}")
+    width = _prior_width(dge_norm_width, "dge_norm_width", "ln N")
     widths = _energy_scale_widths(energy_scales)
+    if isinstance(datasets, str):
+        raise TypeError(f"datasets must be a sequence of names among {list(LIKELIHOOD_DATASETS)}, got the string "
+                        f"{datasets!r}")
     names = tuple(datasets)
     unknown = [n for n in names if n not in LIKELIHOOD_DATASETS]
     if unknown:
@@ -516,6 +537,7 @@ def build_likelihood(hypothesis="dge+cocoons", dge="embedded", variant="min", da
     chosen = _fit_points(gamma_names, points)
     short_to_bundled = {v: k for k, v in FIT_DATASETS.items()}
     check_duplicate_measurements([(name, fp) for name, fp, _ in chosen])
+    _check_energy_scale_names(widths, chosen)
 
     cocoons = ecpl = None
     if hypothesis == "dge+cocoons":

@@ -28,9 +28,11 @@ __all__ = ["LogNormalPrior", "EnergyScaleSpectralModel", "EnergyScaleFactor"]
 
 
 def _positive(value, name, what):
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
     try:
-        number = float(u.Quantity(value).value)
-    except (TypeError, ValueError):
+        number = float(u.Quantity(value).to_value(u.dimensionless_unscaled))
+    except (TypeError, ValueError, u.UnitsError):
         raise TypeError(f"{name} must be a number, got {value!r}") from None
     if not (np.isfinite(number) and number > 0):
         raise ValueError(f"{name} must be finite and > 0 ({what}), got {value!r}")
@@ -159,12 +161,21 @@ class EnergyScaleSpectralModel(SpectralModel):
         grid does not move with s, so a model that prepares per energy array (the cocoons' production
         kernel, seconds) prepares once per dataset, not at every step of a fit (reproduce: 152 kernels).
         Parameter samples (error bands) are evaluated directly."""
-        scale = float(u.Quantity(args[-1]).value)
+        energy = u.Quantity(energy)
+        if np.iscomplexobj(energy.value) or not np.all(np.isfinite(energy.value) & (energy.value > 0)):
+            raise ValueError(f"energy must be real, finite and > 0, got {energy!r}")
+        scale = np.asarray(u.Quantity(args[-1]).to_value(u.dimensionless_unscaled), dtype=float)
+        if scale.ndim > 0 or any(np.ndim(a) > 0 for a in args[:-1]):
+            # parameter samples (gammapy's evaluate_error: every parameter, s too, an array): directly;
+            # samples may leave the fit's bounds of s, but not s > 0
+            if not np.all(np.isfinite(scale) & (scale > 0)):
+                raise ValueError("energy_scale samples must be finite and > 0")
+            return scale * self.model.evaluate(energy * scale, *args[:-1])
+        scale = float(scale)
         low, high = self.energy_scale.min, self.energy_scale.max
         if not (np.isfinite(scale) and low <= scale <= high):
             raise ValueError(f"energy_scale must be within [{low:g}, {high:g}], got {scale!r}")
-        energy = u.Quantity(energy)
-        if any(np.ndim(a) > 0 for a in args[:-1]) or energy.size == 0:
+        if energy.size == 0:
             return scale * self.model.evaluate(energy * scale, *args[:-1])
         nodes = _log_grid(energy.unit, float(np.min(energy.value)) * low, float(np.max(energy.value)) * high)
         try:

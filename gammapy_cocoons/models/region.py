@@ -94,10 +94,14 @@ def _sampled_region_integral(spatial, lb, energy=None):
         flat = energy.ravel()
         unique, inverse = np.unique(flat.to_value("TeV"), return_inverse=True)
         axis = MapAxis.from_nodes(unique * u.TeV, name="energy_true", interp="log")
-        values = u.Quantity(spatial.evaluate_geom(geom.to_cube([axis]))).reshape(unique.size, -1)[:, weights.index]
+        cube = geom.to_cube([axis])
+        # broadcast: models constant on the sky (gammapy's ConstantSpatialModel) return one value
+        values = np.broadcast_to(u.Quantity(spatial.evaluate_geom(cube)), cube.data_shape, subok=True)
+        values = values.reshape(unique.size, -1)[:, weights.index]
         _check_values(values)
         return (values @ weights.weight)[np.ravel(inverse)].reshape(energy.shape) * u.sr
-    values = u.Quantity(spatial.evaluate_geom(geom)).reshape(-1)[weights.index]
+    values = np.broadcast_to(u.Quantity(spatial.evaluate_geom(geom)), geom.data_shape, subok=True)
+    values = values.reshape(-1)[weights.index]
     _check_values(values)
     return np.sum(values * weights.weight) * u.sr
 
