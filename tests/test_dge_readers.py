@@ -172,6 +172,17 @@ def test_negative_or_infinite_intensities_are_refused(tmp_path, value):
         read_dge(path)
 
 
+def test_a_cube_without_emission_is_refused(tmp_path):
+    """An all-zero cube was read, and a fit on it reported success with the DGE norm at its prior
+    (the issue-24 fuzz run); zeros with pixels without data too."""
+    nside = 4
+    values = np.zeros(12 * nside**2)
+    values[3] = np.nan
+    path = _hermes_file(tmp_path / "zero.fits", [values, values], [1.0, 10.0], nside)
+    with pytest.raises(ValueError, match="zero.fits: every cube value is zero"):
+        read_dge(path)
+
+
 @pytest.mark.parametrize("coordsys", ["G", "C"])
 def test_hermes_cubes_in_any_frame_integrate_regions_exactly(tmp_path, coordsys):
     """Issue 24 item 1: a constant HERMES cube in the celestial frame (COORDSYS = C) gives intensity x

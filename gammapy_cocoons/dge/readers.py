@@ -128,6 +128,11 @@ def _check_intensities(data, path):
         first = data[bad].flat[0]
         raise ValueError(f"{path}: {int(bad.sum())} of {data.size} cube values are negative or infinite (first: "
                          f"{first:g}); a DGE intensity must be >= 0 (NaN marks pixels without data)")
+    with np.errstate(invalid="ignore"):
+        if not np.any(data > 0):
+            # a fit would leave its norm at the prior and call that a DGE (found by the issue-24 fuzz run)
+            raise ValueError(f"{path}: every cube value is zero or without data; a DGE cube must hold emission "
+                             "somewhere")
 
 
 def read_dge(filename, name=None):
