@@ -68,14 +68,20 @@ def fit_dataset_names(datasets=DEFAULT_FIT_DATASETS, points=()):
     return [name for name, _, _ in _fit_points(gamma, points)]
 
 
-def _fit_points(names, points):
-    """[(short name, FluxPoints, mask scale)] of the chosen bundled datasets and the user's points."""
+def check_dataset_names(names, allowed):
+    """``names`` as a tuple, each among ``allowed`` and none twice (ValueError naming datasets)."""
     names = tuple(names)
-    unknown = [n for n in names if n not in FIT_DATASETS]
+    unknown = [n for n in names if n not in allowed]
     if unknown:
-        raise ValueError(f"datasets must be among {sorted(FIT_DATASETS)}, got {unknown}")
+        raise ValueError(f"datasets must be among {list(allowed)}, got {unknown}")
     if len(set(names)) != len(names):
         raise ValueError(f"datasets are given twice: {list(names)}")
+    return names
+
+
+def _fit_points(names, points):
+    """[(short name, FluxPoints, mask scale)] of the chosen bundled datasets and the user's points."""
+    names = check_dataset_names(names, sorted(FIT_DATASETS))
     chosen = [(FIT_DATASETS[n], load_flux_points(n), MASK_SCALES.get(n, 1.0)) for n in names]
     for i, entry in enumerate(points):
         flux_points, scale = entry if isinstance(entry, tuple) else (entry, 1.0)

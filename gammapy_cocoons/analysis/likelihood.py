@@ -59,7 +59,7 @@ from ..dge.select import BASELINES, describe_baseline, dge_model
 from ..models import (GRAMMAGE_LAWS, CocoonSpatialModel, CocoonSpectralModel, EnergyScaleSpectralModel,
                       LogNormalPrior, RegionFluxSpectralModel)
 from ..physics.targetgas import describe_target
-from .fitting import FIT_DATASETS, SpectralFluxPointsDataset, _fit_points, _PointsSkyModel
+from .fitting import FIT_DATASETS, SpectralFluxPointsDataset, check_dataset_names, _fit_points, _PointsSkyModel
 from .priors import DGE_NORM_PRIOR_WIDTH, ENERGY_SCALE_UNCERTAINTY, INSTRUMENTS
 
 __all__ = ["build_likelihood", "JointLikelihood", "PointsDataset", "NeutrinoFluxDataset", "HYPOTHESES",
@@ -518,12 +518,7 @@ def build_likelihood(hypothesis="dge+cocoons", dge="embedded", variant="min", da
     if isinstance(datasets, str):
         raise TypeError(f"datasets must be a sequence of names among {list(LIKELIHOOD_DATASETS)}, got the string "
                         f"{datasets!r}")
-    names = tuple(datasets)
-    unknown = [n for n in names if n not in LIKELIHOOD_DATASETS]
-    if unknown:
-        raise ValueError(f"datasets must be among {list(LIKELIHOOD_DATASETS)}, got {unknown}")
-    if len(set(names)) != len(names):
-        raise ValueError(f"datasets are given twice: {list(names)}")
+    names = check_dataset_names(datasets, list(LIKELIHOOD_DATASETS))
     gamma_names = tuple(n for n in names if n in FIT_DATASETS)
     use_icecube, use_bc = ICECUBE_TERM in names, BC_TERM in names
     if not gamma_names and not points:

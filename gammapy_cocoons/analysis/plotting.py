@@ -153,21 +153,13 @@ def plot_sed(ax, dataset, energy=None, note=""):
     as every figure of the package.
     """
     points = dataset.data
-    omega = points.meta["solid_angle"] * u.sr
-    e = points.energy_ref
-    intensity = points.dnde.quantity.ravel() / omega
-    errn = points.dnde_errn.quantity.ravel() / omega
-    errp = points.dnde_errp.quantity.ravel() / omega
-    ax.errorbar(e.to_value("GeV"), (e**2 * intensity).to_value(_E2I),
-                yerr=[(e**2 * errn).to_value(_E2I), (e**2 * errp).to_value(_E2I)],
-                fmt="o", color="k", label=dataset_label(points))
+    e, omega, data = _plot_points(ax, points)
     total = dataset.models[0].spectral_model
     grid = np.geomspace(1, 1000, 100) * u.TeV if energy is None else energy
     components = (("cocoons", total.model1, "C0"), ("DGE", total.model2, "C7"), ("total", total, "k"))
     for label, model, color in components:
         value = (grid**2 * model(grid) / omega).to_value(_E2I)
         ax.plot(grid.to_value("GeV"), value, color=color, lw=2 if label == "total" else 1.5, label=label)
-    data = (e**2 * intensity).to_value(_E2I)
     ax.set_ylim(0.1 * np.min(data), 10 * np.max(data))  # the cocoon cut-off falls by 1e15 further
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -320,11 +312,9 @@ def _model_text(likelihood, parts, scale):
     return "; ".join(words)
 
 
-def plot_sed_components(ax, dataset, components, note="", limits=(0.0, np.inf)):
-    """E^2 I of a dataset's points and of model ``components`` [(label, callable of energy, colour)]
-    on ``ax``, drawn within ``limits`` [TeV]; the reference and caveat of the points and ``note`` under
-    the axes."""
-    points = dataset.data
+def _plot_points(ax, points):
+    """E^2 I per sr of flux points (their region's mean intensity) with their errors; returns the
+    energies, the region's solid angle and the points' E^2 I [GeV cm-2 s-1 sr-1]."""
     omega = points.meta["solid_angle"] * u.sr
     e = points.energy_ref
     intensity = points.dnde.quantity.ravel() / omega
@@ -333,12 +323,20 @@ def plot_sed_components(ax, dataset, components, note="", limits=(0.0, np.inf)):
     ax.errorbar(e.to_value("GeV"), (e**2 * intensity).to_value(_E2I),
                 yerr=[(e**2 * errn).to_value(_E2I), (e**2 * errp).to_value(_E2I)],
                 fmt="o", color="k", label=dataset_label(points))
+    return e, omega, (e**2 * intensity).to_value(_E2I)
+
+
+def plot_sed_components(ax, dataset, components, note="", limits=(0.0, np.inf)):
+    """E^2 I of a dataset's points and of model ``components`` [(label, callable of energy, colour)]
+    on ``ax``, drawn within ``limits`` [TeV]; the reference and caveat of the points and ``note`` under
+    the axes."""
+    points = dataset.data
+    e, omega, data = _plot_points(ax, points)
     e_min, e_max = e.min().to_value("TeV"), e.max().to_value("TeV")
     grid = np.geomspace(max(0.2, e_min / 3, limits[0]), min(3000.0, e_max * 3, limits[1]), 100) * u.TeV
     for label, model, color in components:
         value = (grid**2 * model(grid) / omega).to_value(_E2I)
         ax.plot(grid.to_value("GeV"), value, color=color, lw=2 if label == "total" else 1.5, label=label)
-    data = (e**2 * intensity).to_value(_E2I)
     ax.set_ylim(0.1 * np.min(data), 10 * np.max(data))
     ax.set_xscale("log")
     ax.set_yscale("log")
