@@ -152,6 +152,22 @@ def test_icecube_term():
         assert term.stat_sum() == pytest.approx(((factor * closed - m["flux"]) / error) ** 2, rel=1e-3)
 
 
+@pytest.mark.parametrize("factor", [1e4, 1e-6])
+def test_points_beyond_the_dge_or_the_cocoons_are_refused_at_build(tmp_path, factor):
+    """A point at 1e6 TeV (or 15 MeV) failed inside the fit, naming the cocoon model or the template (the
+    issue-24 fuzz run): refused when the likelihood is built, naming the points."""
+    outer = load_flux_points("lhaaso-km2a-2023-outer")
+    omega = outer.meta["solid_angle"] * u.sr
+    QTable({"e_ref": outer.energy_ref * factor, "dnde": outer.dnde.quantity.ravel() / omega,
+            "dnde_errn": outer.dnde_errn.quantity.ravel() / omega,
+            "dnde_errp": outer.dnde_errp.quantity.ravel() / omega}).write(tmp_path / "far.ecsv")
+    from gammapy_cocoons.skyregions import LHAASO_OUTER
+
+    far = read_flux_points(tmp_path / "far.ecsv", region=LHAASO_OUTER, name="far-points")
+    with pytest.raises(ValueError, match="points 'far-points': energies .* reach beyond the DGE cube"):
+        build_likelihood(dge="fermi-pi0", datasets=("argo-ybj-2015",), points=[far])
+
+
 def test_duplicate_measurement_refused_by_value(tmp_path):
     """The bundled LHAASO outer points and the user's copy of them (as intensities, another name) are
     one measurement; the bundled datasets are five different ones."""

@@ -546,6 +546,7 @@ def build_likelihood(hypothesis="dge+cocoons", dge="embedded", variant="min", da
         spectral.lambda_.min, spectral.lambda_.max = 1e-4, 1.0
         ecpl = SkyModel(spectral_model=spectral, spatial_model=CocoonSpatialModel(), name="ecpl")
     template = hypothesis_dge(hypothesis, dge, variant)
+    _check_energy_coverage(chosen, template, short_to_bundled)
     norms = {"all": _dge_norm_model(dge_norm)} if shared_dge_norm else {}
     scales = {}
     setup_sets, mask_info, parts = [], {}, {}
@@ -631,6 +632,25 @@ def build_likelihood(hypothesis="dge+cocoons", dge="embedded", variant="min", da
         setup["icecube"] = ("all-sky per-flavour energy flux over the band's energies, pi0-template fit; its morphology "
                             "assumed (the paper's Appendix C caveat); no neutrinos from the extra component of (c)")
     return JointLikelihood(Datasets(out), cocoons, ecpl, norms, scales, bc_model, setup, parts)
+
+
+def _check_energy_coverage(chosen, template, short_to_bundled):
+    """Refuse, before any model is evaluated, points whose energies the DGE cube or the cocoon model
+    does not cover (they failed late, inside the fit, naming neither the points nor the DGE)."""
+    from ..emission import ENERGY_RANGE
+
+    axis = template.spatial_model.map.geom.axes[0]
+    low, high = axis.center.to_value("TeV")[[0, -1]]
+    cocoon_low, cocoon_high = (e.to_value("TeV") for e in ENERGY_RANGE)
+    for name, flux_points, _ in chosen:
+        energies = np.ravel(flux_points.energy_ref.to_value("TeV"))
+        what = "points" if name not in short_to_bundled else "dataset"
+        source = flux_points.meta.get("filename") or flux_points.meta.get("name") or name
+        if energies.min() < max(low, cocoon_low) or energies.max() > min(high, cocoon_high):
+            raise ValueError(
+                f"{what} {source!r}: energies {energies.min():.3g}-{energies.max():.3g} TeV reach beyond the DGE "
+                f"cube's {low:.3g}-{high:.3g} TeV (dge) or the cocoon model's {cocoon_low:.3g}-{cocoon_high:.3g} TeV; "
+                "give points inside both or a DGE cube that covers them")
 
 
 def _limit_energy_scales(scales, parts, chosen, template):
