@@ -416,7 +416,7 @@ def test_small_cocoons_on_an_edge_share_their_ball_volume():
         return np.sqrt(np.maximum(limit - one_minus_cos * (2.0 - one_minus_cos), 0.0))
 
     quadrature = module._cap_shares(lb, l[:20], b[:20], size[:20], chord)
-    assert np.allclose(share[:20], quadrature, atol=1e-3)
+    assert np.allclose(share[:20], quadrature, atol=1e-4)  # measured 7e-5 at most on a parallel at b = 5 deg
     # a small source mask bends across a cocoon as large as itself: not a straight edge (the quadrature)
     from regions import CircleSkyRegion
     from astropy.coordinates import SkyCoord
