@@ -250,3 +250,19 @@ def test_a_likelihood_without_free_parameters_is_evaluated_not_fitted():
     outcome, stat = _fit_likelihood(like, _compile(like))
     assert outcome.success and "no free parameter" in outcome.message
     assert stat == pytest.approx(like.datasets.stat_sum()) and np.isfinite(stat) and stat > 0
+
+
+def test_a_minimiser_stepping_to_nan_is_said_so(monkeypatch):
+    """iminuit proposing NaN (points many decades from every model, found by the issue-24 fuzz run) was
+    reported as 'chi0 must be within [0, 20], got nan': now as a failed fit of the named datasets."""
+    from gammapy.modeling import Fit
+
+    from gammapy_cocoons.analysis import fitting
+
+    def nan_step(self, datasets):
+        raise ValueError("chi0 must be within [0, 20] g / cm2, got nan")
+
+    monkeypatch.setattr(Fit, "run", nan_step)
+    like = build_likelihood(hypothesis="dge", dge="fermi-pi0", datasets=("argo-ybj-2015",))
+    with pytest.raises(ValueError, match="the fit of argo.* failed: the minimiser proposed a parameter value that is not"):
+        fitting._fit_likelihood(like)

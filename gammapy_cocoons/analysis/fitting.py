@@ -430,7 +430,15 @@ def _fit_likelihood(likelihood, compiled=None, start=None):
         return _FitOutcome(best.success, f"compiled best fit; gammapy covariance: {covariance.message}", stat), stat
     for parameter, value in (start or {}).items():
         parameter.value = value
-    result = Fit().run(likelihood.datasets)
+    try:
+        result = Fit().run(likelihood.datasets)
+    except ValueError as error:
+        if "got nan" not in str(error):
+            raise
+        # iminuit stepped to NaN (a model many decades from a point): say so, not which range NaN left
+        names = ", ".join(d.name for d in likelihood.datasets)
+        raise ValueError(f"the fit of {names} failed: the minimiser proposed a parameter value that is not a number "
+                         f"({error}); points many decades away from every model (their energies or fluxes) do this")
     return result, float(likelihood.datasets.stat_sum())
 
 
