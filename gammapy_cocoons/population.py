@@ -88,6 +88,9 @@ def ball_average_inverse_square(d, radius):
     return out
 
 
+#: cocoons whose containment is computed at once (bounds the temporaries: ~10 arrays of this size)
+_CONTAINMENT_CHUNK = 500_000
+
 #: Gauss-Legendre nodes of the cap quadrature, per longitude piece and per latitude piece
 _CAP_NODES = (12, 10)
 #: cocoons whose shares are integrated at once (bounds the memory)
@@ -751,6 +754,15 @@ class CocoonPopulation:
         if region is None:
             return np.ones(len(position))
         lb = to_lb_region(region)
+        if len(position) > _CONTAINMENT_CHUNK:
+            # in chunks of cocoons: each share is the cocoon's own, and the temporaries stay small
+            share = np.empty(len(position))
+            for start in range(0, len(position), _CONTAINMENT_CHUNK):
+                part = slice(start, start + _CONTAINMENT_CHUNK)
+                share[part] = self.containment(
+                    position[part], lb, lonlat=None if lonlat is None else (lonlat[0][part], lonlat[1][part]),
+                    distance=None if distance is None else np.asarray(distance)[part])
+            return share
         d = _norm(position) if distance is None else np.asarray(distance, float)
         l, b = _lb(position) if lonlat is None else lonlat
         l, b = np.asarray(l, float), np.asarray(b, float)
