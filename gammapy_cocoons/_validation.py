@@ -48,6 +48,19 @@ def positive_value(quantity, unit, name, *, allow_zero=False):
     return value
 
 
+def nonnegative_number(value, unit, name, what=""):
+    """A finite number >= 0 given as a plain number in ``unit`` or a Quantity convertible to it
+    (a gas or dust conversion factor); ValueError naming ``name``, the unit and ``what`` else."""
+    label = f"{name} must be a number [{u.Unit(unit)}]"
+    try:
+        number = u.Quantity(value, unit).value if isinstance(value, u.Quantity) else float(value)
+    except (TypeError, ValueError, u.UnitConversionError):
+        raise ValueError(f"{label}, a Quantity of that unit{what}, got {value!r}") from None
+    if not (np.isfinite(number) and number >= 0):
+        raise ValueError(f"{name} must be finite and >= 0 [{u.Unit(unit)}], got {value!r}")
+    return float(number)
+
+
 def positive_float(value, name, *, allow_zero=False, upper=None):
     """A plain positive number (no unit), e.g. an efficiency or a spectral index."""
     try:

@@ -30,6 +30,8 @@ from importlib import resources
 import numpy as np
 import astropy.units as u
 
+from .._validation import nonnegative_number
+
 __all__ = ["dame2001_co", "X_CO_BOLATTO2013", "DAME2001_COMPLETE_LATITUDE", "X_CO_PROFILES", "x_co_profile", "CO_UNIT", "COSurvey",
            "co_survey"]
 
@@ -86,14 +88,8 @@ def x_co_profile(x_co):
                              f"got {x_co!r}")
         edges, values, _ = X_CO_PROFILES[x_co]
         return XCOProfile(x_co, tuple(edges), tuple(values))
-    try:
-        value = u.Quantity(x_co, _X_CO_UNIT).value if isinstance(x_co, u.Quantity) else float(x_co)
-    except (TypeError, ValueError, u.UnitConversionError):
-        raise ValueError(f"x_co must be a number [cm-2 (K km/s)-1], a Quantity of that unit or one of "
-                         f"{sorted(X_CO_PROFILES)}, got {x_co!r}") from None
-    if not (np.isfinite(value) and value >= 0):
-        raise ValueError(f"x_co must be finite and >= 0 [cm-2 (K km/s)-1], got {x_co!r}")
-    return XCOProfile("constant", (np.inf,), (float(value),))
+    value = nonnegative_number(x_co, _X_CO_UNIT, "x_co", f" or one of {sorted(X_CO_PROFILES)}")
+    return XCOProfile("constant", (np.inf,), (value,))
 
 
 @lru_cache(maxsize=1)

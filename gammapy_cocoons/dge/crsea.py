@@ -64,6 +64,22 @@ def _proton_beta(rigidity):
     return rigidity / np.hypot(rigidity, _PROTON_MASS_GEV)
 
 
+def dge_source_distribution(dist):
+    """A CR sea's source profile: a key of :data:`DGE_SOURCES` or a SourceDistribution (validated)."""
+    if isinstance(dist, str):
+        if dist not in DGE_SOURCES:
+            raise ValueError(f"source_distribution must be one of {sorted(DGE_SOURCES)} or a "
+                             f"SourceDistribution, got {dist!r}")
+        dist = DGE_SOURCES[dist]
+    return get_source_distribution(dist)
+
+
+def check_transport(transport):
+    """Refuse anything but a GalacticTransport (the CR sea's diffusion, halo and advection)."""
+    if not isinstance(transport, GalacticTransport):
+        raise ValueError(f"transport must be a GalacticTransport, got {transport!r}")
+
+
 @dataclass(frozen=True)
 class CosmicRaySea:
     """Shape of the Galactic CR density at a few rigidities, 1 at the Sun.
@@ -92,15 +108,8 @@ class CosmicRaySea:
     _stacked: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        dist = self.source_distribution
-        if isinstance(dist, str):
-            if dist not in DGE_SOURCES:
-                raise ValueError(f"source_distribution must be one of {sorted(DGE_SOURCES)} or a "
-                                 f"SourceDistribution, got {dist!r}")
-            dist = DGE_SOURCES[dist]
-        object.__setattr__(self, "source_distribution", get_source_distribution(dist))
-        if not isinstance(self.transport, GalacticTransport):
-            raise ValueError(f"transport must be a GalacticTransport, got {self.transport!r}")
+        object.__setattr__(self, "source_distribution", dge_source_distribution(self.source_distribution))
+        check_transport(self.transport)
         dist = self.source_distribution
         if not self.halo_height > dist.h:
             raise ValueError(f"transport.halo_height must exceed the source disc half-height {dist.h} kpc, "

@@ -27,6 +27,8 @@ from importlib import resources
 import numpy as np
 import astropy.units as u
 
+from .._validation import nonnegative_number
+
 __all__ = ["DUST_MAPS", "dust_ebv", "calibrate_dust_ratio", "DarkGas", "DARK_GAS_MIN_LATITUDE"]
 
 #: name -> (bundled file, reference)
@@ -142,14 +144,7 @@ class DarkGas:
         if ratio is None:
             value, calibrated = calibrate_dust_ratio(ebv, hi), True
         else:
-            try:
-                value = u.Quantity(ratio, _RATIO_UNIT).value if isinstance(ratio, u.Quantity) else float(ratio)
-            except (TypeError, ValueError, u.UnitConversionError):
-                raise ValueError(f"dark_gas_ratio must be a number [cm-2 mag-1] or a Quantity of that unit, "
-                                 f"got {ratio!r}") from None
-            if not (np.isfinite(value) and value >= 0):
-                raise ValueError(f"dark_gas_ratio must be finite and >= 0 [cm-2 mag-1], got {ratio!r}")
-            calibrated = False
+            value, calibrated = nonnegative_number(ratio, _RATIO_UNIT, "dark_gas_ratio"), False
         _, lat = hp.pix2ang(_NSIDE, np.arange(hp.nside2npix(_NSIDE)), lonlat=True)
         applied = (np.abs(lat) >= DARK_GAS_MIN_LATITUDE) & np.isfinite(ebv)
         if not np.any(applied):

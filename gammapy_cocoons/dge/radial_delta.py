@@ -61,10 +61,10 @@ from functools import lru_cache
 import numpy as np
 
 from ..constants import KPC_CM
-from ..physics.galaxy import SourceDistribution, get_source_distribution
+from ..physics.galaxy import SourceDistribution
 from ..physics.transport import GalacticTransport
 from ..physics.transport2d import solve_steady_state, uniform_grid
-from .crsea import DEFAULT_TRANSPORT, DGE_SOURCES, CosmicRaySea, _proton_beta
+from .crsea import DEFAULT_TRANSPORT, CosmicRaySea, _proton_beta, check_transport, dge_source_distribution
 
 __all__ = ["RadialDeltaSea", "kra_gamma_sea", "KRA_GAMMA", "RADIAL_DELTA_NODES", "radial_delta_dge"]
 
@@ -134,15 +134,8 @@ class RadialDeltaSea:
     _stacked: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        dist = self.source_distribution
-        if isinstance(dist, str):
-            if dist not in DGE_SOURCES:
-                raise ValueError(f"source_distribution must be one of {sorted(DGE_SOURCES)} or a "
-                                 f"SourceDistribution, got {dist!r}")
-            dist = DGE_SOURCES[dist]
-        object.__setattr__(self, "source_distribution", get_source_distribution(dist))
-        if not isinstance(self.transport, GalacticTransport):
-            raise ValueError(f"transport must be a GalacticTransport, got {self.transport!r}")
+        object.__setattr__(self, "source_distribution", dge_source_distribution(self.source_distribution))
+        check_transport(self.transport)
         if not (np.isfinite(self.halo_radius) and self.halo_radius >= self.source_distribution.r_max):
             raise ValueError(f"halo_radius must be >= the source radius {self.source_distribution.r_max} kpc, "
                              f"got {self.halo_radius!r}")
