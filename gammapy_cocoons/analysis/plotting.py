@@ -885,7 +885,19 @@ def plot_compare_residuals(result):
             f"{'constrained per instrument' if result['energy_scales'] else 'fixed'}; masks '{result['masks']}'. "
             f"IceCube: the pi0-template fit's all-sky per-flavour energy flux (its morphology assumed; (c) makes no "
             f"neutrinos). Bands: 1 and 2 sigma. chi0: {result['chi0_convention']}.")
-    return figure_note(fig, note)
+    return figure_note(fig, note + "\n" + _references(result["datasets"]))
+
+
+def _references(names):
+    """'Data:' with the reference (and caveat) of every bundled dataset and the IceCube band named."""
+    from ..datasets import load_band, load_flux_points
+    from .fitting import FIT_DATASETS
+
+    text = dataset_note([load_flux_points(n) for n in names if n in FIT_DATASETS])
+    bands = [load_band(n).meta.get("reference", n) for n in names if n.startswith("icecube")]
+    lines = [text] if text else []
+    lines += [f"IceCube Galactic plane: {b}" for b in bands]
+    return "\n".join(lines)
 
 
 def save_figure_png(fig, path, overwrite=False):
