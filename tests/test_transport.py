@@ -348,7 +348,9 @@ def test_diffusion_break_has_no_overflow(delta, ddelta, smoothness, rigidity_bre
     value = transport.diffusion(np.array([rigidity, 10 * rigidity]), 1.0)
     assert np.all(np.isfinite(value)) and np.all(value > 0)
     with np.errstate(over="ignore"):
-        direct = 3e28 * rigidity**delta / (1 + (rigidity / rigidity_break) ** (ddelta / smoothness)) ** smoothness
+        # numpy floats: the reference overflows to inf (a Python float raised OverflowError here)
+        ratio = np.float64(rigidity) / rigidity_break
+        direct = 3e28 * np.float64(rigidity) ** delta / (1 + ratio ** (ddelta / smoothness)) ** smoothness
     if np.isfinite(direct) and direct > 0:
         assert value[0] == pytest.approx(direct, rel=1e-10)
     if ddelta / smoothness * np.log10(rigidity / rigidity_break) > 6:  # the break's correction below 1e-6
