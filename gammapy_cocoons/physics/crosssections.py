@@ -22,6 +22,7 @@ He-p table to within 4-12 % (tested), below the ~15 % systematic the paper quote
 All energies are total energies in GeV (of the whole nucleus for helium).
 """
 import warnings
+from collections import OrderedDict
 
 import numpy as np
 import aafragpy
@@ -88,12 +89,128 @@ def _pp_parametrisation_raw(model, product, e_primary, e_secondary):
     if model == "kafexhiu2014":
         if product != "gam":
             raise ValueError("cross_sections='kafexhiu2014' has gamma rays only; use 'aafrag' or 'kamae2006' for neutrinos")
-        matrix, _, _ = aafragpy.get_cross_section_Kafexhiu2014(e_primary, e_secondary)
+        matrix = _kafexhiu2014_gamma(e_primary, e_secondary)
     else:
         if product not in _KAMAE_PRODUCTS:
             raise ValueError(f"cross_sections='kamae2006' has no product {product!r}")
         matrix, _, _ = aafragpy.get_cross_section_Kamae2006(product, e_primary, e_secondary)
     return np.nan_to_num(np.asarray(matrix, dtype=float), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+class _AafragCurves:
+    """aafragpy's ``get_cross_section`` split in two: its per-primary work (the "curve morphing" between
+    the two tabulated primary energies around each primary, ~70 % of its time) done once for a set of
+    primaries, and the interpolation at secondary energies done per call. The same operations in the
+    same order as aafragpy 2.0.4 (outside_bounds="raise", secondary energies given): the same numbers
+    bit for bit (tests/test_production.py compares them at random energies)."""
+
+    def __init__(self, product, channel, e_primary):
+        data = aafragpy.open_data_files(product, channel)
+        if data is None:
+            raise ValueError(f"AAfrag has no table for {product} from {channel}")
+        ep_grid, es_grid, cs_slice = data
+        req_ep = np.atleast_1d(e_primary).flatten() * 1e9
+        out_of_range = (req_ep < ep_grid[0] / 1.001) | (req_ep > ep_grid[-1] * 1.001)
+        if np.any(out_of_range):
+            raise ValueError(f"Primary total energy is not in range: {ep_grid[0] / 1e9:g} -- {ep_grid[-1] / 1e9:g} GeV "
+                             f"available for combination: {channel}")
+        log_ep_grid = np.log10(ep_grid)
+        log_es_grid = np.log10(es_grid)
+        log_req_ep = np.log10(req_ep)
+        with np.errstate(divide="ignore"):
+            log_cs_grid = np.log10(cs_slice)
+        idx2_all = np.clip(np.searchsorted(log_ep_grid, log_req_ep), 1, len(log_ep_grid) - 1)
+        idx1_all = idx2_all - 1
+        span = log_ep_grid[idx2_all] - log_ep_grid[idx1_all]
+        cl1_all = np.abs((log_req_ep - log_ep_grid[idx1_all]) / span)
+        cl2_all = np.abs((log_req_ep - log_ep_grid[idx2_all]) / span)
+        valid_es = log_es_grid < 8
+        #: per primary: None (no production) or (bounds of the filter, midx, midy)
+        self.curves = []
+        for log_req_e, idx1, idx2, cl1, cl2 in zip(log_req_ep, idx1_all, idx2_all, cl1_all, cl2_all):
+            si1_cs = log_cs_grid[idx1, :].copy()
+            si2_cs = log_cs_grid[idx2, :].copy()
+            w1 = np.where((si1_cs == -np.inf) & valid_es)[0]
+            if len(w1) > 0:
+                si1_cs[:w1[-1]] = -np.inf
+            w2 = np.where((si2_cs == -np.inf) & valid_es)[0]
+            if len(w2) > 0:
+                si2_cs[:w2[-1]] = -np.inf
+            v1 = si1_cs != -np.inf
+            v2 = si2_cs != -np.inf
+            a1_x, a1_y = log_es_grid[v1][1:], si1_cs[v1][1:]
+            a2_x, a2_y = log_es_grid[v2][1:], si2_cs[v2][1:]
+            if len(a1_x) == 0 or len(a2_x) == 0:
+                self.curves.append(None)
+                continue
+            min_a1_x, max_a1_x = a1_x[0], a1_x[-1]
+            min_a2_x, max_a2_x = a2_x[0], a2_x[-1]
+            new_a1_x = np.linspace(min_a1_x, max_a1_x, 1000)
+            new_a2_x = np.linspace(min_a2_x, max_a2_x, 1000)
+            new_a1_y = np.interp(new_a1_x, a1_x, a1_y)
+            new_a2_y = np.interp(new_a2_x, a2_x, a2_y)
+            midx = cl2 * new_a1_x + cl1 * new_a2_x
+            midy = cl2 * new_a1_y + cl1 * new_a2_y
+            bounds = ((min_a1_x if min_a1_x < min_a2_x else min_a2_x) - 1e-5,
+                      (max_a1_x if max_a1_x > max_a2_x else max_a2_x) + 1e-5,
+                      log_req_e + 1e-5, midx[-1] + 1e-5, midx[0] - 1e-5)
+            self.curves.append((bounds, midx, midy))
+
+        live = [i for i, c in enumerate(self.curves) if c is not None]
+        self._live = np.array(live, dtype=int)
+        # the filter's bounds per live primary, as columns (compared with all secondaries at once)
+        self._bounds = np.array([self.curves[i][0] for i in live]).reshape(-1, 5).T[..., None]
+
+    @property
+    def nbytes(self):
+        return sum(c[1].nbytes + c[2].nbytes for c in self.curves if c is not None)
+
+    def evaluate(self, e_secondary):
+        """dsigma/dE [mb GeV-1], shape (n_primaries, n_secondaries), at total energies [GeV]."""
+        e_secondary = np.atleast_1d(e_secondary).flatten()
+        log_req_es = np.log10(e_secondary * 1e9)
+        sigma = np.full((len(self.curves), e_secondary.size), -np.inf)  # 10^-inf = 0: aafragpy's zero rows
+        low, high, edge, mid_high, mid_low = self._bounds
+        keep = ((log_req_es > low) & (log_req_es < high) & (log_req_es <= edge) & (log_req_es <= mid_high)
+                & (log_req_es >= mid_low))
+        interp, curves = np.interp, self.curves
+        rows = self._live[keep.any(axis=1)]
+        for i in rows:  # np.interp is elementwise: at all secondaries, the filter applied after
+            sigma[i] = interp(log_req_es, curves[i][1], curves[i][2])
+        sigma[self._live[:, None], np.arange(e_secondary.size)] = np.where(keep, sigma[self._live], -np.inf)
+        return np.power(10, sigma) / e_secondary[None, :]
+
+
+_CURVES = OrderedDict()
+#: memory kept for the per-primary curves of :class:`_AafragCurves` (~16 kB per primary)
+CURVE_CACHE_BYTES = 64 * 2**20
+
+
+def _aafrag_curves(product, channel, e_primary):
+    """:class:`_AafragCurves` for these primaries, cached (bounded by CURVE_CACHE_BYTES)."""
+    key = (product, channel, np.asarray(e_primary, dtype=float).tobytes())
+    if key in _CURVES:
+        _CURVES.move_to_end(key)
+    else:
+        _CURVES[key] = _AafragCurves(product, channel, e_primary)
+        while len(_CURVES) > 1 and sum(c.nbytes for c in _CURVES.values()) > CURVE_CACHE_BYTES:
+            _CURVES.popitem(last=False)
+    return _CURVES[key]
+
+
+def _kafexhiu2014_gamma(e_primary, e_secondary):
+    """aafragpy's ``get_cross_section_Kafexhiu2014`` (GEANT parameters) with its model function called
+    once per primary on all secondary energies (it is written in numpy and takes an array of them)
+    instead of once per pair through ``numpy.vectorize``: the same numbers (tests/test_production.py),
+    ~100x fewer Python calls."""
+    from Kafexhiu2014 import F_gamma_Kafexhiu2014  # aafragpy puts its folder on sys.path
+
+    e_primary = np.atleast_1d(e_primary)
+    e_secondary = np.atleast_1d(e_secondary)
+    matrix = np.zeros((e_primary.size, e_secondary.size))
+    for i, e_p in enumerate(e_primary):
+        matrix[i] = F_gamma_Kafexhiu2014(e_p - aafragpy.aafrag.m_p, e_secondary, "GEANT")
+    return matrix
 
 
 def differential_cross_section(model, product, projectile, target, e_primary, e_secondary):
@@ -117,12 +234,8 @@ def differential_cross_section(model, product, projectile, target, e_primary, e_
         in_table = e_primary >= table_min * (1 - 1e-9)  # a grid may start exactly at the table edge
         matrix = np.zeros((e_primary.size, e_secondary.size))
         if np.any(in_table):
-            result = aafragpy.get_cross_section(
-                product, f"{projectile}-{target}", e_primary[in_table], e_secondary, outside_bounds="raise"
-            )
-            if result is None:
-                raise ValueError(f"AAfrag has no table for {product} from {projectile}-{target}")
-            matrix[in_table] = np.asarray(result[0], dtype=float).reshape(-1, e_secondary.size)
+            curves = _aafrag_curves(product, f"{projectile}-{target}", e_primary[in_table])
+            matrix[in_table] = curves.evaluate(e_secondary)
         if not np.all(in_table):
             if target != "p":
                 raise ValueError(f"AAfrag {projectile}-{target} starts at {table_min} GeV total energy")
