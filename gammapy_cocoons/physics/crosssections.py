@@ -182,8 +182,9 @@ class _AafragCurves:
 
 
 _CURVES = OrderedDict()
-#: memory kept for the per-primary curves of :class:`_AafragCurves` (~16 kB per primary)
-CURVE_CACHE_BYTES = 64 * 2**20
+#: memory kept for the per-primary curves of :class:`_AafragCurves` (~16 kB per primary: the four
+#: gamma-ray channels of a cocoon kernel at 64 primaries per decade hold ~29 MB)
+CURVE_CACHE_BYTES = 32 * 2**20
 
 
 def _aafrag_curves(product, channel, e_primary):

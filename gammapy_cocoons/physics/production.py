@@ -23,11 +23,10 @@ from .targetgas import TargetGas
 
 __all__ = ["PrimaryGrid", "ProductionKernel", "channel_grids", "target_columns"]
 
-_KERNEL_CACHE = OrderedDict()
 #: kernel rows by output energy, per channel and primary grid (:class:`_RowStore`)
 _ROW_STORES = OrderedDict()
-#: the cross-section matrices kept for reuse, bounded by memory (one matrix for 1e4 output energies
-#: is ~20 MB per channel), oldest dropped first
+#: the cross-section rows kept for reuse, bounded by memory (1e4 output energies are ~20 MB per
+#: channel), the oldest channel dropped first
 KERNEL_CACHE_BYTES = 256 * 2**20
 
 
@@ -66,17 +65,11 @@ def _kernel_matrix(model, product, projectile, targets, grid, energies):
     energies are evaluated, so callers asking for overlapping energies (the energy-scale models' fixed
     log grid, plots, profiles) share the work. The rows are bit for bit those of a direct evaluation
     (tests/test_production.py)."""
-    key = (model, product, projectile, targets, grid.energy[0], grid.energy[-1], len(grid), energies.tobytes())
-    if key in _KERNEL_CACHE:
-        _KERNEL_CACHE.move_to_end(key)
-        return _KERNEL_CACHE[key]
-    store_key = key[:-1]
-    store = _ROW_STORES.pop(store_key, None) or _RowStore()
-    _ROW_STORES[store_key] = store  # newest last
+    key = (model, product, projectile, targets, grid.energy[0], grid.energy[-1], len(grid))
+    store = _ROW_STORES.pop(key, None) or _RowStore()
+    _ROW_STORES[key] = store  # newest last
     matrix = store.rows(energies, lambda missing: _kernel_rows(model, product, projectile, targets, grid, missing))
     matrix.flags.writeable = False
-    _KERNEL_CACHE[key] = matrix
-    _bound(_KERNEL_CACHE, lambda m: m.nbytes)
     _bound(_ROW_STORES, lambda s: s.nbytes)
     return matrix
 
