@@ -100,7 +100,8 @@ def _pp_parametrisation_raw(model, product, e_primary, e_secondary):
 class _AafragCurves:
     """aafragpy's ``get_cross_section`` split in two: its per-primary work (the "curve morphing" between
     the two tabulated primary energies around each primary, ~70 % of its time) done once for a set of
-    primaries, and the interpolation at secondary energies done per call. The same operations in the
+    primaries (each table row's resampled curve once for all the primaries it brackets), and the
+    interpolation at secondary energies done per call. The same operations in the
     same order as aafragpy 2.0.4 (outside_bounds="raise", secondary energies given): the same numbers
     bit for bit (tests/test_production.py compares them at random energies)."""
 
@@ -125,37 +126,39 @@ class _AafragCurves:
         cl1_all = np.abs((log_req_ep - log_ep_grid[idx1_all]) / span)
         cl2_all = np.abs((log_req_ep - log_ep_grid[idx2_all]) / span)
         valid_es = log_es_grid < 8
+        rows = {}
+
+        def table_row(idx):
+            """A table row's curve on 1000 nodes (one per row: several primaries share a bracket)."""
+            if idx not in rows:
+                si_cs = log_cs_grid[idx, :].copy()
+                w = np.where((si_cs == -np.inf) & valid_es)[0]
+                if len(w) > 0:
+                    si_cs[:w[-1]] = -np.inf
+                v = si_cs != -np.inf
+                a_x, a_y = log_es_grid[v][1:], si_cs[v][1:]
+                if len(a_x) == 0:
+                    rows[idx] = None
+                else:
+                    new_x = np.linspace(a_x[0], a_x[-1], 1000)
+                    rows[idx] = (a_x[0], a_x[-1], new_x, np.interp(new_x, a_x, a_y))
+            return rows[idx]
+
         #: per primary: None (no production) or (bounds of the filter, midx, midy)
         self.curves = []
         for log_req_e, idx1, idx2, cl1, cl2 in zip(log_req_ep, idx1_all, idx2_all, cl1_all, cl2_all):
-            si1_cs = log_cs_grid[idx1, :].copy()
-            si2_cs = log_cs_grid[idx2, :].copy()
-            w1 = np.where((si1_cs == -np.inf) & valid_es)[0]
-            if len(w1) > 0:
-                si1_cs[:w1[-1]] = -np.inf
-            w2 = np.where((si2_cs == -np.inf) & valid_es)[0]
-            if len(w2) > 0:
-                si2_cs[:w2[-1]] = -np.inf
-            v1 = si1_cs != -np.inf
-            v2 = si2_cs != -np.inf
-            a1_x, a1_y = log_es_grid[v1][1:], si1_cs[v1][1:]
-            a2_x, a2_y = log_es_grid[v2][1:], si2_cs[v2][1:]
-            if len(a1_x) == 0 or len(a2_x) == 0:
+            row1, row2 = table_row(idx1), table_row(idx2)
+            if row1 is None or row2 is None:
                 self.curves.append(None)
                 continue
-            min_a1_x, max_a1_x = a1_x[0], a1_x[-1]
-            min_a2_x, max_a2_x = a2_x[0], a2_x[-1]
-            new_a1_x = np.linspace(min_a1_x, max_a1_x, 1000)
-            new_a2_x = np.linspace(min_a2_x, max_a2_x, 1000)
-            new_a1_y = np.interp(new_a1_x, a1_x, a1_y)
-            new_a2_y = np.interp(new_a2_x, a2_x, a2_y)
+            min_a1_x, max_a1_x, new_a1_x, new_a1_y = row1
+            min_a2_x, max_a2_x, new_a2_x, new_a2_y = row2
             midx = cl2 * new_a1_x + cl1 * new_a2_x
             midy = cl2 * new_a1_y + cl1 * new_a2_y
             bounds = ((min_a1_x if min_a1_x < min_a2_x else min_a2_x) - 1e-5,
                       (max_a1_x if max_a1_x > max_a2_x else max_a2_x) + 1e-5,
                       log_req_e + 1e-5, midx[-1] + 1e-5, midx[0] - 1e-5)
             self.curves.append((bounds, midx, midy))
-
         live = [i for i, c in enumerate(self.curves) if c is not None]
         self._live = np.array(live, dtype=int)
         # the filter's bounds per live primary, as columns (compared with all secondaries at once)
