@@ -144,21 +144,24 @@ class _AafragCurves:
                     rows[idx] = (a_x[0], a_x[-1], new_x, np.interp(new_x, a_x, a_y))
             return rows[idx]
 
-        #: per primary: None (no production) or (bounds of the filter, midx, midy)
+        #: per primary: None (no production) or (bounds of the filter, row 1, row 2, cl2, cl1); its curve
+        #: (midx, midy) is formed from the two table rows when evaluated (the rows are shared: less memory)
         self.curves = []
+        self._rows = rows
         for log_req_e, idx1, idx2, cl1, cl2 in zip(log_req_ep, idx1_all, idx2_all, cl1_all, cl2_all):
             row1, row2 = table_row(idx1), table_row(idx2)
             if row1 is None or row2 is None:
                 self.curves.append(None)
                 continue
-            min_a1_x, max_a1_x, new_a1_x, new_a1_y = row1
-            min_a2_x, max_a2_x, new_a2_x, new_a2_y = row2
-            midx = cl2 * new_a1_x + cl1 * new_a2_x
-            midy = cl2 * new_a1_y + cl1 * new_a2_y
+            min_a1_x, max_a1_x, new_a1_x, _ = row1
+            min_a2_x, max_a2_x, new_a2_x, _ = row2
+            # midx[0] and midx[-1] as aafragpy computes them (element-wise: the same numbers)
+            mid_first = cl2 * new_a1_x[0] + cl1 * new_a2_x[0]
+            mid_last = cl2 * new_a1_x[-1] + cl1 * new_a2_x[-1]
             bounds = ((min_a1_x if min_a1_x < min_a2_x else min_a2_x) - 1e-5,
                       (max_a1_x if max_a1_x > max_a2_x else max_a2_x) + 1e-5,
-                      log_req_e + 1e-5, midx[-1] + 1e-5, midx[0] - 1e-5)
-            self.curves.append((bounds, midx, midy))
+                      log_req_e + 1e-5, mid_last + 1e-5, mid_first - 1e-5)
+            self.curves.append((bounds, row1, row2, cl2, cl1))
         live = [i for i, c in enumerate(self.curves) if c is not None]
         self._live = np.array(live, dtype=int)
         # the filter's bounds per live primary, as columns (compared with all secondaries at once)
@@ -166,7 +169,7 @@ class _AafragCurves:
 
     @property
     def nbytes(self):
-        return sum(c[1].nbytes + c[2].nbytes for c in self.curves if c is not None)
+        return sum(r[2].nbytes + r[3].nbytes for r in self._rows.values() if r is not None)
 
     def evaluate(self, e_secondary):
         """dsigma/dE [mb GeV-1], shape (n_primaries, n_secondaries), at total energies [GeV]."""
@@ -177,16 +180,18 @@ class _AafragCurves:
         keep = ((log_req_es > low) & (log_req_es < high) & (log_req_es <= edge) & (log_req_es <= mid_high)
                 & (log_req_es >= mid_low))
         interp, curves = np.interp, self.curves
-        rows = self._live[keep.any(axis=1)]
-        for i in rows:  # np.interp is elementwise: at all secondaries, the filter applied after
-            sigma[i] = interp(log_req_es, curves[i][1], curves[i][2])
+        for i in self._live[keep.any(axis=1)]:
+            _, (_, _, new_a1_x, new_a1_y), (_, _, new_a2_x, new_a2_y), cl2, cl1 = curves[i]
+            midx = cl2 * new_a1_x + cl1 * new_a2_x
+            midy = cl2 * new_a1_y + cl1 * new_a2_y
+            # np.interp is element-wise: at all secondaries, the filter applied after
+            sigma[i] = interp(log_req_es, midx, midy)
         sigma[self._live[:, None], np.arange(e_secondary.size)] = np.where(keep, sigma[self._live], -np.inf)
         return np.power(10, sigma) / e_secondary[None, :]
 
 
 _CURVES = OrderedDict()
-#: memory kept for the per-primary curves of :class:`_AafragCurves` (~16 kB per primary: the four
-#: gamma-ray channels of a cocoon kernel at 64 primaries per decade hold ~29 MB)
+#: memory kept for the resampled table rows of :class:`_AafragCurves` (16 kB per row, ~2 MB per channel)
 CURVE_CACHE_BYTES = 32 * 2**20
 
 
