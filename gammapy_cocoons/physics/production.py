@@ -102,7 +102,8 @@ class _RowStore:
         return 0 if self.matrix is None else self.matrix.nbytes
 
     def rows(self, energies, compute):
-        """The rows at ``energies`` (1-d), computing those not stored with ``compute(missing)``."""
+        """The rows at ``energies`` (flattened), computing those not stored with ``compute(missing)``."""
+        energies = np.ravel(energies)
         unique = np.unique(energies)
         if self.matrix is not None:
             index = np.minimum(np.searchsorted(self.energy, unique), self.energy.size - 1)
