@@ -117,3 +117,58 @@ def test_alternative_cross_sections_agree_with_aafrag(model):
 def test_kafexhiu_has_no_neutrinos():
     with pytest.raises(ValueError, match="gamma rays only"):
         ProductionKernel(fiducial_injections(), "nu_all", ENERGIES, cross_sections="kafexhiu2014")
+
+
+def test_kafexhiu_called_per_primary_is_aafragpy():
+    """The Kafexhiu 2014 p-p gamma cross sections, called once per primary on all secondaries, are
+    aafragpy's own (its model function through numpy.vectorize, one call per pair) bit for bit,
+    across the threshold and the kinematic edge."""
+    import warnings
+
+    from gammapy_cocoons.physics.crosssections import _kafexhiu2014_gamma
+
+    primaries = np.concatenate([[0.9, 1.2178], np.geomspace(1.22, 4.0, 12), [50.0, 3e6]])
+    secondaries = np.geomspace(1e-3, 1e4, 97)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = aafragpy.get_cross_section_Kafexhiu2014(primaries, secondaries)[0]
+        got = _kafexhiu2014_gamma(primaries, secondaries)
+    assert np.count_nonzero(expected > 0) > 400
+    np.testing.assert_array_equal(np.nan_to_num(got), np.nan_to_num(expected))
+
+
+def test_kernel_rows_shared_between_requests_equal_a_direct_evaluation():
+    """Rows kept from earlier requests (other energies, overlapping ones, a permutation, repeats) are
+    those of a kernel computed from scratch at the requested energies, bit for bit."""
+    from gammapy_cocoons.physics import production
+    from gammapy_cocoons.physics.production import PrimaryGrid, _kernel_matrix, _kernel_rows
+
+    grid = PrimaryGrid(1.5, 1e6, 16)
+    channel = ("aafrag", "gam", "p", (("p", 0.9),))  # from the Kafexhiu fill into the AAfrag table
+    rng = np.random.default_rng(3)
+    first = np.geomspace(0.5, 1e4, 23)
+    second = np.concatenate([first[::3], rng.uniform(0.3, 3e4, 9), first[:2]])[::-1]
+    production._ROW_STORES.clear()
+    _kernel_matrix(*channel, grid, first)
+    got = _kernel_matrix(*channel, grid, second)
+    np.testing.assert_array_equal(got, _kernel_rows(*channel, grid, second))
+    assert got.shape == (second.size, len(grid)) and not got.flags.writeable
+    store = next(iter(production._ROW_STORES.values()))
+    assert store.energy.size == np.unique(np.concatenate([first, second])).size
+
+
+@pytest.mark.parametrize("product, channel", [("gam", "p-p"), ("gam", "He-He"), ("nu_all", "p-He")])
+def test_aafrag_curves_are_aafragpy_get_cross_section(product, channel):
+    """aafragpy's get_cross_section with its per-primary work kept between calls: its numbers bit for
+    bit at random primaries and secondaries (in the table, at its edges, beyond the kinematic limit)."""
+    from gammapy_cocoons.physics.crosssections import _AafragCurves, _aafrag_table_range
+
+    rng = np.random.default_rng(7)
+    low, high = _aafrag_table_range(*channel.split("-"))
+    primaries = np.concatenate([[low, low * 1.0005], 10 ** rng.uniform(np.log10(low), 8, 60)])
+    secondaries = np.concatenate([10 ** rng.uniform(-3, 9, 150), primaries[:5]])
+    curves = _AafragCurves(product, channel, primaries)
+    expected = aafragpy.get_cross_section(product, channel, primaries, secondaries, outside_bounds="raise")[0]
+    assert np.count_nonzero(expected) > 2000
+    np.testing.assert_array_equal(curves.evaluate(secondaries), expected)
+    np.testing.assert_array_equal(curves.evaluate(secondaries[::-1][:7]), expected[:, ::-1][:, :7])

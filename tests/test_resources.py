@@ -45,7 +45,7 @@ def test_kernel_caches_are_bounded_by_memory(monkeypatch):
         emission.flux(energy)
         model(energy)
         # the newest entry is always kept, even when it alone is over the limit
-        cached = production._KERNEL_CACHE
+        cached = production._ROW_STORES
         assert sum(m.nbytes for m in cached.values()) <= limit or len(cached) == 1
         kernels = spectral._KERNELS
         assert sum(sum(c[3].nbytes for c in k.channels) for k in kernels.values()) <= limit or len(kernels) == 1

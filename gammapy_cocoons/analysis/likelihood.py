@@ -631,7 +631,9 @@ def build_likelihood(hypothesis="dge+cocoons", dge="embedded", variant="min", da
     if use_icecube:
         setup["icecube"] = ("all-sky per-flavour energy flux over the band's energies, pi0-template fit; its morphology "
                             "assumed (the paper's Appendix C caveat); no neutrinos from the extra component of (c)")
-    return JointLikelihood(Datasets(out), cocoons, ecpl, norms, scales, bc_model, setup, parts)
+    from .bcfit import FitDatasets  # gammapy's Datasets, its models collected once per evaluation: same value
+
+    return JointLikelihood(FitDatasets(out), cocoons, ecpl, norms, scales, bc_model, setup, parts)
 
 
 def _check_energy_coverage(chosen, template, short_to_bundled):

@@ -81,7 +81,7 @@ def text_overlaps(fig):
     from matplotlib.legend import Legend
     from matplotlib.text import Text
 
-    fig.canvas.draw()
+    fig.draw_without_rendering()  # the layout of a draw (ticks, text extents) without rasterising
     renderer = fig.canvas.get_renderer()
     boxes = []
     legends = [a for ax in fig.axes for a in ax.get_children() if isinstance(a, Legend)] + list(fig.legends)
@@ -216,7 +216,7 @@ def _plot_profiles(profiles, summary, outdir, overwrite, overlaps):
 
     plt = _matplotlib()
     if profiles:
-        fig, axes = plt.subplots(1, len(profiles), figsize=(5 * len(profiles), 4.2))
+        fig, axes = plt.subplots(1, len(profiles), figsize=(5 * len(profiles), 4.2), dpi=120)
         axes = np.atleast_1d(axes)
         units = {"chi0": r"$\chi_{c,0}$ [g cm$^{-2}$]", "r0": r"$R_0$ [TV]"}
         for ax, (name, profile) in zip(axes, profiles.items()):
@@ -281,7 +281,8 @@ def plot_likelihood_fit(likelihood, outdir, profiles, overwrite=False, summary=N
         axis = parts["dge"].sky_model.spatial_model.map.geom.axes[0].center.to_value("TeV")
         s = scale.value if scale is not None else 1.0
         limits = (axis[0] / s * 1.001, axis[-1] / s / 1.001)  # where s E stays on the DGE cube
-        fig, ax = plt.subplots(figsize=(6, 4.8))
+        # at the dpi it is saved with: one layout of the texts (log tick labels are mathtext) for all passes
+        fig, ax = plt.subplots(figsize=(6, 4.8), dpi=120)
         plot_sed_components(ax, dataset, components, "\n".join(line for line in lines + [note] if line), limits)
         fig.tight_layout()
         overlaps[f"sed_{dataset.name}.png"] = text_overlaps(fig)

@@ -23,9 +23,10 @@ from .targetgas import TargetGas
 
 __all__ = ["PrimaryGrid", "ProductionKernel", "channel_grids", "target_columns"]
 
-_KERNEL_CACHE = OrderedDict()
-#: the cross-section matrices kept for reuse, bounded by memory (one matrix for 1e4 output energies
-#: is ~20 MB per channel), oldest dropped first
+#: kernel rows by output energy, per channel and primary grid (:class:`_RowStore`)
+_ROW_STORES = OrderedDict()
+#: the cross-section rows kept for reuse, bounded by memory (1e4 output energies are ~20 MB per
+#: channel), the oldest channel dropped first
 KERNEL_CACHE_BYTES = 256 * 2**20
 
 
@@ -57,21 +58,73 @@ class PrimaryGrid:
 
 
 def _kernel_matrix(model, product, projectile, targets, grid, energies):
-    """sum_t n_t dsigma_t(E_k, E_j) w_k / m_p [cm2 g-1], shape (n_energies, n_grid); cached."""
-    key = (model, product, projectile, targets, grid.energy[0], grid.energy[-1], len(grid), energies.tobytes())
-    if key in _KERNEL_CACHE:
-        _KERNEL_CACHE.move_to_end(key)
-        return _KERNEL_CACHE[key]
+    """sum_t n_t dsigma_t(E_k, E_j) w_k / m_p [cm2 g-1], shape (n_energies, n_grid); cached.
+
+    A row depends on its own output energy only (the cross sections are evaluated energy by energy):
+    rows already computed for any earlier request are reused (:class:`_RowStore`), and only the new
+    energies are evaluated, so callers asking for overlapping energies (the energy-scale models' fixed
+    log grid, plots, profiles) share the work. The rows are bit for bit those of a direct evaluation
+    (tests/test_production.py)."""
+    key = (model, product, projectile, targets, grid.energy[0], grid.energy[-1], len(grid))
+    store = _ROW_STORES.pop(key, None) or _RowStore()
+    _ROW_STORES[key] = store  # newest last
+    matrix = store.rows(energies, lambda missing: _kernel_rows(model, product, projectile, targets, grid, missing))
+    matrix.flags.writeable = False
+    _bound(_ROW_STORES, lambda s: s.nbytes)
+    return matrix
+
+
+def _bound(cache, nbytes):
+    """Drop the oldest entries while the cache holds more than KERNEL_CACHE_BYTES (the newest stays)."""
+    while len(cache) > 1 and sum(nbytes(v) for v in cache.values()) > KERNEL_CACHE_BYTES:
+        cache.popitem(last=False)
+
+
+def _kernel_rows(model, product, projectile, targets, grid, energies):
+    """The rows of :func:`_kernel_matrix` at ``energies``, computed (no cache)."""
     matrix = np.zeros((energies.size, len(grid)))
     for target, column_fraction in targets:
         sigma = differential_cross_section(model, product, projectile, target, grid.energy, energies)
         matrix += column_fraction * sigma.T
     matrix *= grid.weights * MB_CM2 / PROTON_MASS_G
-    matrix.flags.writeable = False
-    _KERNEL_CACHE[key] = matrix
-    while len(_KERNEL_CACHE) > 1 and sum(m.nbytes for m in _KERNEL_CACHE.values()) > KERNEL_CACHE_BYTES:
-        _KERNEL_CACHE.popitem(last=False)
     return matrix
+
+
+class _RowStore:
+    """Kernel rows by exact output energy (sorted), for one channel and primary grid."""
+
+    def __init__(self):
+        self.energy = np.empty(0)
+        self.matrix = None
+
+    @property
+    def nbytes(self):
+        return 0 if self.matrix is None else self.matrix.nbytes
+
+    def rows(self, energies, compute):
+        """The rows at ``energies`` (flattened), computing those not stored with ``compute(missing)``."""
+        energies = np.ravel(energies)
+        unique = np.unique(energies)
+        if self.matrix is not None:
+            index = np.minimum(np.searchsorted(self.energy, unique), self.energy.size - 1)
+            missing = unique[self.energy[index] != unique]
+        else:
+            missing = unique
+        if missing.size:
+            new = compute(missing)
+            if self.matrix is None:
+                energy, matrix = missing, new
+            else:
+                energy, matrix = np.concatenate([self.energy, missing]), np.vstack([self.matrix, new])
+                if matrix.nbytes > KERNEL_CACHE_BYTES:  # too many to keep: the rows of this request only
+                    keep = np.isin(energy, unique)
+                    energy, matrix = energy[keep], matrix[keep]
+            order = np.argsort(energy)
+            self.energy, self.matrix = energy[order], matrix[order]
+        return self._take(energies)
+
+    def _take(self, energies):
+        return self.matrix[np.searchsorted(self.energy, energies)]
 
 
 def target_columns(helium_fraction):
