@@ -171,7 +171,9 @@ class CosmicRayRatioDataset(Dataset):
             raise ValueError(f"models must hold exactly one BoronCarbonModel, got {len(candidates)}")
         self._model = candidates[0]
         self._models = DatasetModels([self._model])
-        self._model.register(self.data["x"], quantity=self.data.meta["quantity"], ratio=self.data.meta["ratio"])
+        # the fit evaluates the fitted points only (stat_sum): the network is solved on those
+        self._model.register(self.data["x"][self.mask_fit], quantity=self.data.meta["quantity"],
+                             ratio=self.data.meta["ratio"])
 
     def npred(self):
         """The model ratio at every point."""
@@ -187,12 +189,21 @@ class CosmicRayRatioDataset(Dataset):
         return ((model - value) / error) ** 2
 
     def stat_sum(self):
-        """chi2 of the fitted points: independent points, or r^T C^-1 r with correlated systematics."""
+        """chi2 of the fitted points: independent points, or r^T C^-1 r with correlated systematics.
+
+        The model is evaluated at the fitted points only (every point is independent: the same
+        values as :meth:`npred` there)."""
+        if self._model is None:
+            raise ValueError(f"dataset {self.name!r} has no model")
+        mask = self.mask_fit
+        model = self._model.evaluate(self.data["x"][mask], quantity=self.data.meta["quantity"],
+                                     ratio=self.data.meta["ratio"])
+        residual = model - np.asarray(self.data["value"], dtype=float)[mask]
         if self._cholesky is None:
-            return float(np.sum(self.stat_array()[self.mask_fit]))
+            error = np.where(residual > 0, self.data["error_hi"][mask], self.data["error_lo"][mask])
+            return float(np.sum((residual / error) ** 2))
         from scipy.linalg import cho_solve
 
-        residual = (self.npred() - np.asarray(self.data["value"], dtype=float))[self.mask_fit]
         return float(residual @ cho_solve(self._cholesky, residual))
 
     def _stat_sum_likelihood(self):

@@ -239,26 +239,31 @@ class BoronCarbonModel(ModelBase):
 
     def evaluate(self, x, quantity="rigidity", ratio="B/C"):
         """The ratio at ``x`` (rigidity [GV] or kinetic energy per nucleon [GeV/n]); ``ratio`` "B/C" or "C/O"."""
-        galactic, cocoon = self.components(x, quantity, ratio)
-        return galactic + cocoon
+        # the network solved for the total only (galactic + cocoon): what a fit evaluates
+        return self._ratio(x, quantity, ratio, split=False)
 
     def components(self, x, quantity="rigidity", ratio="B/C"):
         """(galactic, cocoon) parts of the ratio's numerator over its whole denominator; they sum to the ratio.
 
         ``x`` may have any shape (a scalar too), like the energies of a gammapy spectral model; the
         parts have its shape."""
+        return self._ratio(x, quantity, ratio, split=True)
+
+    def _ratio(self, x, quantity, ratio, split):
         values = self._x(x, quantity)
         numerator, denominator = choice(ratio, ("B/C", "C/O"), "ratio").split("/")
         network = self.network()
         phi = self.phi.value * _scale(self.phi.unit, "GV")
         registered = getattr(self, "_abscissae", None)
-        if registered and getattr(network, "_solution", None) is None:
+        if registered and not getattr(network, "_solutions", {}).get(split):
             # one solution of the network for every data set of a fit at these parameters
             network.prepare(np.concatenate([network.solution_grid(v, phi, *r.split("/"), quantity=q)
-                                            for v, q, r in registered.values()]))
+                                            for v, q, r in registered.values()]), split=split)
         method = network.ratio_vs_rigidity if quantity == "rigidity" else network.ratio_vs_energy
-        galactic, cocoon = method(values.ravel(), phi=phi, numerator=numerator, denominator=denominator, split=True)
-        return galactic.reshape(values.shape), cocoon.reshape(values.shape)
+        out = method(values.ravel(), phi=phi, numerator=numerator, denominator=denominator, split=split)
+        if not split:
+            return out.reshape(values.shape)
+        return out[0].reshape(values.shape), out[1].reshape(values.shape)
 
     def register(self, x, quantity="rigidity", ratio="B/C"):
         """Announce that this model will be evaluated at ``x`` (a data set of a fit does so): the
