@@ -201,11 +201,15 @@ class BoronCarbonModel(ModelBase):
         The last one is kept: a fit evaluates B/C and C/O at the same parameters (a shared chi0
         Parameter changes the key too, as every value and unit is in it)."""
         cocoons = boolean(cocoons, "cocoons")
-        parameters = self.parameters
+        # the Parameter objects straight from the instance (gammapy keeps them in its __dict__; a
+        # Parameter shared by assignment is there too): this runs twice in every fit evaluation,
+        # and gammapy's attribute hook and Parameters collection cost more than the key itself
+        state = object.__getattribute__(self, "__dict__")
+        parameters = [state[name] for name in type(self).default_parameters.names]
         # values and unit objects (a unit changed by the user is a new object): no formatting per call
-        key = (cocoons, self.grammage, self.helium_fraction, self.target, self.production, self.advective_floor,
-               tuple(p.value for p in parameters), tuple(p.unit for p in parameters))
-        cached = getattr(self, "_network_cache", None)
+        key = (cocoons, state["grammage"], state["helium_fraction"], state["target"], state["production"],
+               state["advective_floor"], tuple(p.value for p in parameters), tuple(p.unit for p in parameters))
+        cached = state.get("_network_cache")
         if cached is not None and cached[0] == key:
             return cached[1]
         network = self._network(cocoons, parameters)
