@@ -140,8 +140,12 @@ class GalacticTransport:
         gives X = mu v (E - 1) / [E (u + w) - (u - w)], w = sqrt(u^2 + 4 D lambda), E = exp(w H / D),
         which is mu v / 2u (1 - e^-uH/D) for lambda = 0 and mu v tanh(kH) / 2Dk (k^2 = lambda/D) for u = 0.
         """
+        return self._grammage(self.diffusion(rigidity, beta), beta, decay_rate)
+
+    def _grammage(self, diffusion, beta, decay_rate=None):
+        """:meth:`grammage` of a given D [cm2 s-1] (computed once for the stable and the
+        radioactive isotopes of one A/Z by the network)."""
         velocity = beta * C_CM_S
-        diffusion = self.diffusion(rigidity, beta)
         height = self.halo_height * KPC_CM
         y = self.advection * 1e5 * height / diffusion
         # (1 - e^-y) / y, exact also for u -> 0
@@ -629,7 +633,8 @@ def _transport_rates(transport, xs, gas, decays, t_n_bytes):
     beta = _beta(t_n)
     unique, inverse = np.unique(_mass_to_charge(species), return_inverse=True)
     rigidity = unique[:, None] * np.sqrt(t_n * (t_n + 2.0 * NUCLEON_MASS_GEV))[None, :]
-    stable = transport.grammage(rigidity, beta[None, :])[inverse]
+    diffusion = transport.diffusion(rigidity, beta[None, :])  # D(R) once per A/Z
+    stable = transport._grammage(diffusion, beta[None, :])[inverse]
     grammage = stable.copy()
     if decays:
         # every radioactive isotope in one call (rows: isotope, energy)
@@ -637,7 +642,7 @@ def _transport_rates(transport, xs, gas, decays, t_n_bytes):
         rows = np.array([index[parent] for parent, _ in decays])
         half_life = np.array([half_life for _, (_daughter, half_life) in decays])
         rate = math.log(2.0) / (_lorentz_gamma(t_n)[None, :] * half_life[:, None])
-        grammage[rows] = transport.grammage(rigidity[inverse[rows]], beta[None, :], rate)
+        grammage[rows] = transport._grammage(diffusion[inverse[rows]], beta[None, :], rate)
     inelastic = _interaction_rates(xs, gas, gas, t_n_bytes)["inelastic"]
     rates = {"grammage": grammage, "stable_grammage": stable,
              "effective": 1.0 / (1.0 / grammage + inelastic), "effective_stable": 1.0 / (1.0 / stable + inelastic)}
