@@ -398,8 +398,9 @@ class NuclearNetwork:
         there. A fit calls this with the energies of all its data sets (B/C and C/O: one solution).
         ``split=False`` solves for the total (galactic + cocoon) only, what a ratio without
         ``split`` needs (:meth:`_solve_total`)."""
+        split = boolean(split, "split")
         grid = np.unique(_one_dimensional(t_n, "t_n"))
-        self._store(bool(split), grid, self._solve(grid) if split else self._solve_total(grid))
+        self._store(split, grid, self._solve(grid) if split else self._solve_total(grid))
 
     def _store(self, split, grid, density):
         # the last few solutions of this parameter set, split and total apart (a fit's prepared
