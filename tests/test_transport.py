@@ -186,6 +186,28 @@ def test_sequential_solution_equals_a_dense_linear_solve():
             np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-14 * np.abs(expected).max())
 
 
+def test_total_solve_equals_the_split_solve_and_a_dense_linear_solve():
+    """The fits' path (:meth:`NuclearNetwork._solve_total`: galactic + cocoon in one pass, dense
+    parent blocks, cocoon fragments inside the loop) equals the split solve summed and one dense
+    solve per energy of the linear system, to 1e-12; a ratio without ``split`` equals the sum of
+    its split parts, at energies given in any order and with repeats."""
+    network = NuclearNetwork(transport=GalacticTransport(d0=1.3, delta=0.62),
+                             cocoon_grammage=lambda r: 0.4 * np.exp(-r / 2e4))
+    t_n = np.geomspace(1.0, 1e4, 6)
+    total = network._solve_total(t_n)[:, 0]
+    split = network._solve(t_n).sum(axis=1)
+    matrix, source = network.linear_system(t_n)
+    dense = np.linalg.solve(matrix, source.sum(axis=0).T[..., None])[..., 0].T
+    scale = np.abs(dense).max(axis=0)
+    np.testing.assert_allclose(total, split, rtol=1e-12, atol=1e-14 * scale.max())
+    np.testing.assert_allclose(total, dense, rtol=1e-10, atol=1e-14 * scale.max())
+    rigidity = np.array([300.0, 20.0, 300.0, 2e3])
+    galactic, cocoon = network.ratio_vs_rigidity(rigidity, phi=0.7, split=True)
+    np.testing.assert_allclose(network.ratio_vs_rigidity(rigidity, phi=0.7), galactic + cocoon, rtol=1e-13)
+    without = NuclearNetwork(transport=GalacticTransport(d0=1.3, delta=0.62))
+    np.testing.assert_allclose(without._solve_total(t_n)[:, 0], without._solve(t_n)[:, 0], rtol=1e-12, atol=0)
+
+
 def test_folded_ghosts_equal_explicit_short_lived_nuclei():
     """C12 -> C11 -> B11 (20 min): the network with C11 as an explicit nucleus that decays is the
     same as the folded channel C12 -> B11 (direct + ghost)."""

@@ -93,6 +93,8 @@ CALLS = {
     ("physics.transport", "GalacticTransport", "advective_floor"): lambda m, tmp, kw: m.GalacticTransport(**kw),
     ("physics.transport", "NuclearNetwork.ratio_vs_energy", "split"): lambda m, tmp, kw: m.NuclearNetwork(
     ).ratio_vs_energy(np.array([10.0]), **kw),
+    ("physics.transport", "NuclearNetwork.prepare", "split"): lambda m, tmp, kw: m.NuclearNetwork().prepare(
+        [20.0], **kw),
     ("physics.transport", "NuclearNetwork.ratio_vs_rigidity", "split"): lambda m, tmp, kw: m.NuclearNetwork(
     ).ratio_vs_rigidity(np.array([10.0]), **kw),
     ("analysis.bounds", "extended_scan", "log"): lambda m, tmp, kw: m.extended_scan([1, 2, 3], None, 0, 0, 9, **kw),

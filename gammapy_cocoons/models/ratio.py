@@ -201,11 +201,15 @@ class BoronCarbonModel(ModelBase):
         The last one is kept: a fit evaluates B/C and C/O at the same parameters (a shared chi0
         Parameter changes the key too, as every value and unit is in it)."""
         cocoons = boolean(cocoons, "cocoons")
-        parameters = self.parameters
+        # the Parameter objects straight from the instance (gammapy keeps them in its __dict__; a
+        # Parameter shared by assignment is there too): this runs twice in every fit evaluation,
+        # and gammapy's attribute hook and Parameters collection cost more than the key itself
+        state = object.__getattribute__(self, "__dict__")
+        parameters = [state[name] for name in type(self).default_parameters.names]
         # values and unit objects (a unit changed by the user is a new object): no formatting per call
-        key = (cocoons, self.grammage, self.helium_fraction, self.target, self.production, self.advective_floor,
-               tuple(p.value for p in parameters), tuple(p.unit for p in parameters))
-        cached = getattr(self, "_network_cache", None)
+        key = (cocoons, state["grammage"], state["helium_fraction"], state["target"], state["production"],
+               state["advective_floor"], tuple(p.value for p in parameters), tuple(p.unit for p in parameters))
+        cached = state.get("_network_cache")
         if cached is not None and cached[0] == key:
             return cached[1]
         network = self._network(cocoons, parameters)
@@ -239,26 +243,31 @@ class BoronCarbonModel(ModelBase):
 
     def evaluate(self, x, quantity="rigidity", ratio="B/C"):
         """The ratio at ``x`` (rigidity [GV] or kinetic energy per nucleon [GeV/n]); ``ratio`` "B/C" or "C/O"."""
-        galactic, cocoon = self.components(x, quantity, ratio)
-        return galactic + cocoon
+        # the network solved for the total only (galactic + cocoon): what a fit evaluates
+        return self._ratio(x, quantity, ratio, split=False)
 
     def components(self, x, quantity="rigidity", ratio="B/C"):
         """(galactic, cocoon) parts of the ratio's numerator over its whole denominator; they sum to the ratio.
 
         ``x`` may have any shape (a scalar too), like the energies of a gammapy spectral model; the
         parts have its shape."""
+        return self._ratio(x, quantity, ratio, split=True)
+
+    def _ratio(self, x, quantity, ratio, split):
         values = self._x(x, quantity)
         numerator, denominator = choice(ratio, ("B/C", "C/O"), "ratio").split("/")
         network = self.network()
         phi = self.phi.value * _scale(self.phi.unit, "GV")
         registered = getattr(self, "_abscissae", None)
-        if registered and getattr(network, "_solution", None) is None:
+        if registered and not getattr(network, "_solutions", {}).get(split):
             # one solution of the network for every data set of a fit at these parameters
             network.prepare(np.concatenate([network.solution_grid(v, phi, *r.split("/"), quantity=q)
-                                            for v, q, r in registered.values()]))
+                                            for v, q, r in registered.values()]), split=split)
         method = network.ratio_vs_rigidity if quantity == "rigidity" else network.ratio_vs_energy
-        galactic, cocoon = method(values.ravel(), phi=phi, numerator=numerator, denominator=denominator, split=True)
-        return galactic.reshape(values.shape), cocoon.reshape(values.shape)
+        out = method(values.ravel(), phi=phi, numerator=numerator, denominator=denominator, split=split)
+        if not split:
+            return out.reshape(values.shape)
+        return out[0].reshape(values.shape), out[1].reshape(values.shape)
 
     def register(self, x, quantity="rigidity", ratio="B/C"):
         """Announce that this model will be evaluated at ``x`` (a data set of a fit does so): the

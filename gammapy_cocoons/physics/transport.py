@@ -140,8 +140,12 @@ class GalacticTransport:
         gives X = mu v (E - 1) / [E (u + w) - (u - w)], w = sqrt(u^2 + 4 D lambda), E = exp(w H / D),
         which is mu v / 2u (1 - e^-uH/D) for lambda = 0 and mu v tanh(kH) / 2Dk (k^2 = lambda/D) for u = 0.
         """
+        return self._grammage(self.diffusion(rigidity, beta), beta, decay_rate)
+
+    def _grammage(self, diffusion, beta, decay_rate=None):
+        """:meth:`grammage` of a given D [cm2 s-1] (computed once for the stable and the
+        radioactive isotopes of one A/Z by the network)."""
         velocity = beta * C_CM_S
-        diffusion = self.diffusion(rigidity, beta)
         height = self.halo_height * KPC_CM
         y = self.advection * 1e5 * height / diffusion
         # (1 - e^-y) / y, exact also for u -> 0
@@ -387,22 +391,35 @@ class NuclearNetwork:
         density = self._density_array(_one_dimensional(t_n, "t_n"))
         return {name: (density[i, 0], density[i, 1]) for i, name in enumerate(self.species)}
 
-    def prepare(self, t_n):
+    def prepare(self, t_n, split=True):
         """Solve the network once on all these energies [GeV/n]: a later :meth:`densities` (or
         ratio) on any of them takes its columns of this solution instead of solving again. Every
         energy is independent (straight ahead, no energy losses), so the columns are the solution
-        there. A fit calls this with the energies of all its data sets (B/C and C/O: one solution)."""
+        there. A fit calls this with the energies of all its data sets (B/C and C/O: one solution).
+        ``split=False`` solves for the total (galactic + cocoon) only, what a ratio without
+        ``split`` needs (:meth:`_solve_total`)."""
+        split = boolean(split, "split")
         grid = np.unique(_one_dimensional(t_n, "t_n"))
-        object.__setattr__(self, "_solution", (grid, self._solve(grid)))
+        self._store(split, grid, self._solve(grid) if split else self._solve_total(grid))
 
-    def _density_array(self, t_n):
-        solution = getattr(self, "_solution", None)
-        if solution is not None:
-            grid, density = solution
+    def _store(self, split, grid, density):
+        # the last few solutions of this parameter set, split and total apart (a fit's prepared
+        # grid, and the full data grids a summary or figure evaluates after it)
+        solutions = self.__dict__.setdefault("_solutions", {True: [], False: []})[split]
+        solutions.insert(0, (grid, density))
+        del solutions[4:]
+
+    def _density_array(self, t_n, split=True):
+        """(isotope, part, energy) at ``t_n``: parts (galactic, cocoon), or the total only
+        (one part) without ``split``; columns of a stored solution where it has every energy."""
+        for grid, density in self.__dict__.get("_solutions", {}).get(split, ()):
             index = np.minimum(np.searchsorted(grid, t_n), grid.size - 1)
             if np.array_equal(grid[index], t_n):
                 return density[:, :, index]
-        return self._solve(t_n)
+        grid, inverse = np.unique(t_n, return_inverse=True)
+        density = self._solve(grid) if split else self._solve_total(grid)
+        self._store(split, grid, density)
+        return density[:, :, inverse]
 
     def _solve(self, t_n):
         """Densities, shape (isotope, part (galactic, cocoon), energy): the network in its order."""
@@ -421,6 +438,42 @@ class NuclearNetwork:
                 # the source share that decays on the way feeds the daughter (module docstring)
                 source[d] += np.maximum(source[i] - density[i] / effective_stable[i], 0.0)
         return density
+
+    def _solve_total(self, t_n):
+        """Densities galactic + cocoon, shape (isotope, 1, energy): the same network as
+        :meth:`_solve` for the sum of both parts (everything downstream of the sources is linear),
+        at less than half its cost, for ratios without ``split`` (what a fit evaluates).
+
+        Two changes of form, not of equations: the rates sigma_{j->i}/m into isotope i are a dense
+        block over the contiguous range of its parents (:func:`_feeding_blocks`), one product with
+        a slice of the densities instead of a gather per channel; and the cocoon fragments of a
+        parent j, (k_{j->i}/k_j)(1 - exp(-chi_c k_j)) S_j, enter through a second block of the same
+        range, so the sources need no gather over channels either. The decay share is clipped at 0
+        as in :meth:`_solve`; for the total source it is S_i (1 - X'_i / X'_i,stable) >= 0, and
+        :meth:`_solve` clips each part, which agrees while the cocoon part of the radioactive
+        isotopes (pure secondaries) stays >= 0 (it did at every chi0 tried, 0.48-19 g cm-2).
+        """
+        rates = self.rates(t_n)
+        effective, effective_stable = rates["effective"], rates["effective_stable"]
+        injection = rates["injection"]
+        # work[0]: the densities as they are solved; work[1]: the parents' interactions in their
+        # cocoons, (1 - exp(-chi_c k_j)) S_j, whose fragments the cocoon blocks distribute
+        work = np.zeros((2,) + injection.shape)
+        if self.cocoon_grammage is not None:
+            np.multiply(-np.expm1(-rates["cocoon"] * rates["cocoon_inelastic"]), injection, out=work[1])
+        source = injection - work[1]  # what leaves the cocoons unbroken
+        density = work[0]
+        blocks = _feeding_blocks(self._xs, self.gas, self._cocoon_gas, rates["t_n_bytes"])
+        daughters = _daughters(self._decay_items, self._xs.species)
+        for i, block in enumerate(blocks):
+            if block is not None:
+                start, stop, matrix = block
+                source[i] += np.einsum("kje,kje->e", matrix, work[:, start:stop])
+            density[i] = effective[i] * source[i]
+            d = daughters.get(i)
+            if d is not None:
+                source[d] += np.maximum(source[i] - density[i] / effective_stable[i], 0.0)
+        return density[:, None, :]
 
     def solution_grid(self, x, phi=0.0, numerator="B", denominator="C", quantity="rigidity"):
         """The energies per nucleon [GeV/n] (interstellar, before the force field) at which a ratio
@@ -481,7 +534,7 @@ class NuclearNetwork:
         top, bottom = self._isotopes(numerator), self._isotopes(denominator)
         # one solution of the network on the energies every A/Z needs
         a_over_z, grids = self._grids(x, phi, numerator, denominator, by_rigidity)
-        solved = self.densities(np.concatenate([t_lis for _, t_lis in grids]))
+        density = self._density_array(np.concatenate([t_lis for _, t_lis in grids]), split)
         m2 = 2.0 * NUCLEON_MASS_GEV
         fluxes = {}
         for name in top + bottom:
@@ -492,15 +545,16 @@ class NuclearNetwork:
             jacobian = _beta(t_n) / ratio if by_rigidity else 1.0  # dT/dR
             # force field: the nucleus had T + (Z/A) phi per nucleon outside the heliosphere
             factor = _beta(t_lis) * t_n * (t_n + m2) / (t_lis * (t_lis + m2)) * jacobian
-            gal, coc = solved[name]
-            fluxes[name] = (factor * gal[part], factor * coc[part])
-        den = sum(fluxes[n][0] + fluxes[n][1] for n in bottom)
+            fluxes[name] = factor * density[self._index[name], :, part]
+        den = sum(fluxes[n].sum(axis=0) for n in bottom)
         if not np.all(den > 0):
             raise ValueError(f"denominator {denominator!r} has no flux: the abundances give it no source and no "
                              "heavier parent")
+        if not split:
+            return sum(fluxes[n][0] for n in top) / den
         gal = sum(fluxes[n][0] for n in top) / den
         coc = sum(fluxes[n][1] for n in top) / den
-        return (gal, coc) if split else gal + coc
+        return gal, coc
 
 
 def _one_dimensional(values, name):
@@ -545,6 +599,31 @@ def _interaction_rates(xs, gas, cocoon_gas, t_n_bytes):
     return rates
 
 
+@lru_cache(maxsize=4)
+def _feeding_blocks(xs, gas, cocoon_gas, t_n_bytes):
+    """Per isotope i of the network, None (nothing makes it) or (start, stop, block): its
+    parents lie in [start, stop) of the network order, block (2, stop - start, energy) holds the
+    galactic rates sigma_{j->i}/m per gram of ISM and the cocoon branching ratios k_{j->i}/k_j of
+    parents j there (0 for the j in the range that do not make i) for :meth:`NuclearNetwork._solve_total`."""
+    rates = _interaction_rates(xs, gas, cocoon_gas, t_n_bytes)
+    partial, branching = rates["partial"], rates["cocoon_branching"]
+    blocks = []
+    for i in range(len(xs.species)):
+        channels = np.flatnonzero(xs.fragment_index == i)
+        if channels.size == 0:
+            blocks.append(None)
+            continue
+        parents = xs.parent_index[channels]
+        start, stop = int(parents.min()), int(parents.max()) + 1
+        block = np.zeros((2, stop - start, partial.shape[1]))
+        # a (parent, fragment) pair is one channel: plain assignment, no sum needed
+        block[0, parents - start] = partial[channels]
+        block[1, parents - start] = branching[channels]
+        block.flags.writeable = False
+        blocks.append((start, stop, block))
+    return tuple(blocks)
+
+
 @lru_cache(maxsize=32)
 def _transport_rates(transport, xs, gas, decays, t_n_bytes):
     """The transport part of :meth:`NuclearNetwork.rates`, cached on the transport parameters (a fit
@@ -557,13 +636,16 @@ def _transport_rates(transport, xs, gas, decays, t_n_bytes):
     beta = _beta(t_n)
     unique, inverse = np.unique(_mass_to_charge(species), return_inverse=True)
     rigidity = unique[:, None] * np.sqrt(t_n * (t_n + 2.0 * NUCLEON_MASS_GEV))[None, :]
-    stable = transport.grammage(rigidity, beta[None, :])[inverse]
+    diffusion = transport.diffusion(rigidity, beta[None, :])  # D(R) once per A/Z
+    stable = transport._grammage(diffusion, beta[None, :])[inverse]
     grammage = stable.copy()
-    index = _species_index(species)
-    for parent, (_daughter, half_life) in decays:
-        i = index[parent]
-        rate = math.log(2.0) / (_lorentz_gamma(t_n) * half_life)
-        grammage[i] = transport.grammage(rigidity[inverse[i]], beta, rate)
+    if decays:
+        # every radioactive isotope in one call (rows: isotope, energy)
+        index = _species_index(species)
+        rows = np.array([index[parent] for parent, _ in decays])
+        half_life = np.array([half_life for _, (_daughter, half_life) in decays])
+        rate = math.log(2.0) / (_lorentz_gamma(t_n)[None, :] * half_life[:, None])
+        grammage[rows] = transport._grammage(diffusion[inverse[rows]], beta[None, :], rate)
     inelastic = _interaction_rates(xs, gas, gas, t_n_bytes)["inelastic"]
     rates = {"grammage": grammage, "stable_grammage": stable,
              "effective": 1.0 / (1.0 / grammage + inelastic), "effective_stable": 1.0 / (1.0 / stable + inelastic)}
