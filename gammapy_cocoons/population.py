@@ -163,52 +163,100 @@ def _rim_crossings(lb, l0, b0, size):
     return np.stack(out, axis=1)
 
 
+def _cap_cuts(lb, l0, b0, size):
+    """Half-width [rad] of each cap's longitude range (pi for a cap over a pole or the whole sky)
+    and the longitudes (relative to l0) where its integrand has a kink, sorted, ``half`` where a
+    cap has fewer (m, k): the region's longitude breaks and the rim's crossings with the boundary."""
+    from .pixelweights import _breaks_within
+
+    whole = size >= np.pi
+    pole = whole | (np.abs(b0) + size >= 0.5 * np.pi)
+    half = np.where(pole, np.pi, np.arcsin(np.clip(np.sin(size) / np.cos(b0), 0.0, 1.0)))
+    rims = _rim_crossings(lb, l0, b0, size)
+    rims[whole] = np.nan  # the whole sky has no rim
+    cuts = np.concatenate([_breaks_within(lb, l0, -half, half), rims], axis=1)
+    with np.errstate(invalid="ignore"):
+        cuts = np.where(np.isfinite(cuts) & (np.abs(cuts) < half[:, None]), cuts, half[:, None])
+    return half, np.sort(cuts, axis=1)
+
+
+def _line_integrals(low, high, sin_b0, cos_b0, dl, rows, profile, n_b):
+    """int_low^high profile cos b db [rad] on lines of longitude offset dl from caps centred at
+    latitudes with sines and cosines sin_b0, cos_b0 (1-d arrays, one entry a line; ``rows`` the
+    cap of each line for ``profile``), by Gauss-Legendre after the sine substitution."""
+    b, wb = _sine_nodes(low, high, n_b)  # (lines, n_b)
+    cos_b = np.cos(b)
+    one_minus_cos = 0.5 * ((np.sin(b) - sin_b0[:, None]) ** 2 + (cos_b - cos_b0[:, None]) ** 2) + \
+        2.0 * cos_b * cos_b0[:, None] * np.sin(0.5 * dl[:, None]) ** 2
+    return np.sum(wb * cos_b * profile(one_minus_cos, rows, 2), axis=-1)
+
+
+def _nonempty(intervals):
+    """Which of the intervals (m, nodes, k, 2) are non-empty somewhere (the first one always)."""
+    keep = np.any(intervals[..., 1] > intervals[..., 0], axis=(0, 1))
+    keep[:1] = True
+    return keep
+
+
 def _cap_shares(lb, l0, b0, size, profile, nodes=_CAP_NODES, totals=False):
     """int over (cap and lb) of profile dOmega / the same over the cap, for caps of angular radius
     ``size`` [rad] around (l0, b0) [rad] (1-d arrays; size >= pi is the whole sky).
 
-    ``profile(one_minus_cos, rows)`` gives the weight at angle psi from the centre (1 - cos psi,
-    computed without cancellation) for the caps ``rows`` (a slice). Gauss-Legendre (sine
-    substitution) in longitude over the cap's range split at the region's longitude breaks, and in
-    latitude over the cap's arcs intersected exactly with the region's intervals, with the same
-    nodes for the region and for the whole cap, so that the shares of a region's pieces add up.
-    """
-    from .pixelweights import _breaks_within
+    ``profile(one_minus_cos, rows, ndim)`` gives the weight at angle psi from the centre (1 - cos psi,
+    computed without cancellation) for the caps ``rows`` (an index array), ``one_minus_cos`` having
+    ``ndim`` dimensions, the first over those caps. Gauss-Legendre (sine substitution) in longitude
+    over the cap's range split at the region's longitude breaks, and in latitude over the cap's arcs
+    intersected exactly with the region's intervals, with the same nodes for the region and for the
+    whole cap, so that the shares of a region's pieces add up.
 
+    Caps are taken in order of their number of longitude pieces, and pieces (in longitude and
+    latitude) that are empty for every cap of a chunk are left out: they have zero width, so their
+    nodes carry zero weight (the integrals are those of every piece, to rounding).
+    """
+    l0, b0, size = (np.asarray(a, float) for a in (l0, b0, size))
     out = np.empty((2, l0.size))
     n_l, n_b = nodes
+    # the number of kinks of each cap first (a chunk at a time: a raster's breaks are many)
+    count = np.empty(l0.size, int)
     for start in range(0, l0.size, _CAP_CHUNK):
         rows = slice(start, start + _CAP_CHUNK)
+        half, cuts = _cap_cuts(lb, l0[rows], b0[rows], size[rows])
+        count[rows] = np.sum(cuts < half[:, None], axis=1)
+    order = np.argsort(count, kind="stable")
+    for start in range(0, l0.size, _CAP_CHUNK):
+        rows = order[start:start + _CAP_CHUNK]
         lc, bc, radius = l0[rows], b0[rows], size[rows]
         whole = radius >= np.pi
-        pole = whole | (np.abs(bc) + radius >= 0.5 * np.pi)
-        half = np.where(pole, np.pi, np.arcsin(np.clip(np.sin(radius) / np.cos(bc), 0.0, 1.0)))
-        rims = _rim_crossings(lb, lc, bc, radius)
-        rims[whole] = np.nan  # the whole sky has no rim
-        cuts = np.concatenate([_breaks_within(lb, lc, -half, half), rims], axis=1)
-        with np.errstate(invalid="ignore"):
-            cuts = np.where(np.isfinite(cuts) & (np.abs(cuts) < half[:, None]), cuts, half[:, None])
-        edges = np.concatenate([-half[:, None], np.sort(cuts, axis=1), half[:, None]], axis=1)
+        half, cuts = _cap_cuts(lb, lc, bc, radius)
+        # the cuts beyond the most any cap here has equal half: the pieces they bound are empty
+        edges = np.concatenate([-half[:, None], cuts, half[:, None]], axis=1)[:, :int(np.max(count[rows])) + 2]
         dl, wl = _sine_nodes(edges[:, :-1], edges[:, 1:], n_l)
         dl, wl = dl.reshape(lc.size, -1), wl.reshape(lc.size, -1)
         arc = _cap_arc(dl, bc[:, None], np.cos(radius)[:, None])
         cap = _cap_intervals(dl, bc[:, None], arc)  # (m, nodes, 2, 2)
         cap[whole] = np.array([[-0.5 * np.pi, 0.5 * np.pi], [0.0, 0.0]])
+        cap = cap[..., _nonempty(cap), :]  # the arcs some cap here has
         region = lb.latitude_interval_array((lc[:, None] + dl).ravel()).reshape(dl.shape + (-1, 2))
-        pieces = ((np.maximum(cap[..., :, None, 0], region[..., None, :, 0]),
-                   np.minimum(cap[..., :, None, 1], region[..., None, :, 1])),  # cap and region
-                  (cap[..., 0], cap[..., 1]))  # the whole cap
-        integrals = []
-        for low, high in pieces:
-            b, wb = _sine_nodes(low, np.maximum(high, low), n_b)
-            shape = (-1,) + (1,) * (b.ndim - 1)
-            b0e, dle = bc.reshape(shape), dl.reshape(dl.shape + (1,) * (b.ndim - 2))
-            cos_b, cos_b0 = np.cos(b), np.cos(b0e)
-            one_minus_cos = 0.5 * ((np.sin(b) - np.sin(b0e)) ** 2 + (cos_b - cos_b0) ** 2) + \
-                2.0 * cos_b * cos_b0 * np.sin(0.5 * dle) ** 2
-            values = np.sum(wb * cos_b * profile(one_minus_cos, rows, b.ndim), axis=-1)
-            values = values.reshape(dl.shape + (-1,)).sum(axis=-1)
-            integrals.append(np.sum(wl * values, axis=1))
+        region = region[..., _nonempty(region), :]
+        low = np.maximum(cap[..., :, None, 0], region[..., None, :, 0])  # cap and region (m, nodes, arcs, k)
+        high = np.minimum(cap[..., :, None, 1], region[..., None, :, 1])
+        # latitude integrals on the non-empty lines only (an empty one is 0); where the region holds
+        # a cap's whole arc, the cap's own integral (the same nodes)
+        sin_b0, cos_b0 = np.sin(bc), np.cos(bc)
+
+        def lines(mask, low, high):
+            cap_index, node = np.nonzero(mask)[:2]
+            return _line_integrals(low[mask], high[mask], sin_b0[cap_index], cos_b0[cap_index], dl[cap_index, node],
+                                   rows[cap_index], profile, n_b)
+
+        arcs = np.zeros(cap.shape[:-1])
+        filled = cap[..., 1] > cap[..., 0]
+        arcs[filled] = lines(filled, cap[..., 0], cap[..., 1])
+        same = (low == cap[..., :, None, 0]) & (high == cap[..., :, None, 1])
+        pieces = np.where(same, arcs[..., None], 0.0)
+        cut = (high > low) & ~same
+        pieces[cut] = lines(cut, low, high)
+        integrals = [np.sum(wl * values.reshape(dl.shape + (-1,)).sum(axis=-1), axis=1) for values in (pieces, arcs)]
         out[:, rows] = integrals
     if totals:
         return out

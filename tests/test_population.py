@@ -489,3 +489,83 @@ def test_containment_in_chunks_is_the_same(monkeypatch):
         chunked = population.containment(sample.position, region)
         monkeypatch.setattr(module, "_CONTAINMENT_CHUNK", 10**9)
         assert np.allclose(chunked, whole, rtol=0, atol=1e-12)
+
+
+def _dense_cap_shares(lb, l0, b0, size, profile, nodes=(12, 10)):
+    """The cap quadrature as it was written first (issue 24): every longitude piece and latitude arc
+    of every cap, empty or not, evaluated on dense arrays; (region, cap) integrals."""
+    from gammapy_cocoons import population as module
+    from gammapy_cocoons.pixelweights import _breaks_within
+
+    n_l, n_b = nodes
+    whole = size >= np.pi
+    pole = whole | (np.abs(b0) + size >= 0.5 * np.pi)
+    half = np.where(pole, np.pi, np.arcsin(np.clip(np.sin(size) / np.cos(b0), 0.0, 1.0)))
+    rims = module._rim_crossings(lb, l0, b0, size)
+    rims[whole] = np.nan
+    cuts = np.concatenate([_breaks_within(lb, l0, -half, half), rims], axis=1)
+    with np.errstate(invalid="ignore"):
+        cuts = np.where(np.isfinite(cuts) & (np.abs(cuts) < half[:, None]), cuts, half[:, None])
+    edges = np.concatenate([-half[:, None], np.sort(cuts, axis=1), half[:, None]], axis=1)
+    dl, wl = module._sine_nodes(edges[:, :-1], edges[:, 1:], n_l)
+    dl, wl = dl.reshape(l0.size, -1), wl.reshape(l0.size, -1)
+    cap = module._cap_intervals(dl, b0[:, None], module._cap_arc(dl, b0[:, None], np.cos(size)[:, None]))
+    cap[whole] = np.array([[-0.5 * np.pi, 0.5 * np.pi], [0.0, 0.0]])
+    region = lb.latitude_interval_array((l0[:, None] + dl).ravel()).reshape(dl.shape + (-1, 2))
+    integrals = []
+    for low, high in ((np.maximum(cap[..., :, None, 0], region[..., None, :, 0]),
+                       np.minimum(cap[..., :, None, 1], region[..., None, :, 1])), (cap[..., 0], cap[..., 1])):
+        b, wb = module._sine_nodes(low, np.maximum(high, low), n_b)
+        b0e = b0.reshape((-1,) + (1,) * (b.ndim - 1))
+        dle = dl.reshape(dl.shape + (1,) * (b.ndim - 2))
+        one_minus_cos = 0.5 * ((np.sin(b) - np.sin(b0e)) ** 2 + (np.cos(b) - np.cos(b0e)) ** 2) + \
+            2.0 * np.cos(b) * np.cos(b0e) * np.sin(0.5 * dle) ** 2
+        values = np.sum(wb * np.cos(b) * profile(one_minus_cos, np.arange(l0.size), b.ndim), axis=-1)
+        integrals.append(np.sum(wl * values.reshape(dl.shape + (-1,)).sum(axis=-1), axis=1))
+    return np.array(integrals)
+
+
+def test_cap_quadrature_on_non_empty_pieces_is_the_dense_one():
+    """The cap quadrature leaves out empty longitude pieces and latitude arcs and reuses a cap's arc
+    where the region holds it whole: the same integrals as evaluating everything (to 1e-13), for
+    caps on a box's edges and corners, on a source mask's rim, in a compound region, over a pole,
+    and for the whole sky (the depth profile of a cocoon holding the observer)."""
+    from regions import CircleSkyRegion
+    from astropy.coordinates import SkyCoord
+
+    from gammapy_cocoons import population as module
+    from gammapy_cocoons.skyregions import mask_out, to_lb_region
+
+    rng = np.random.default_rng(5)
+    n = 120
+    l0 = np.radians(np.concatenate([rng.choice([15.0, 125.0], n // 2), rng.uniform(10, 130, n - n // 2)])
+                    + rng.normal(0, 2, n))
+    b0 = np.radians(np.concatenate([rng.uniform(-6, 6, n // 2), rng.choice([-5.0, 5.0], n - n // 2)])
+                    + rng.normal(0, 1, n))
+    b0[:3] = np.radians([88.0, -87.0, 60.0])  # over a pole
+    size = np.radians(rng.uniform(0.3, 8.0, n))
+    size[:3] = np.radians([5.0, 10.0, 40.0])
+    sin2 = np.sin(size) ** 2
+
+    def chord(one_minus_cos, rows, ndim):
+        limit = sin2[rows].reshape((-1,) + (1,) * (ndim - 1))
+        return np.sqrt(np.maximum(limit - one_minus_cos * (2.0 - one_minus_cos), 0.0))
+
+    hole = CircleSkyRegion(SkyCoord(40.0, 2.0, unit="deg", frame="galactic"), 4 * u.deg)
+    for region in (LHAASO_INNER, mask_out(LHAASO_INNER, hole), LHAASO_INNER | LHAASO_OUTER):
+        lb = to_lb_region(region)
+        fast = module._cap_shares(lb, l0, b0, size, chord, totals=True)
+        dense = _dense_cap_shares(lb, l0, b0, size, chord)
+        assert np.allclose(fast, dense, rtol=1e-13, atol=1e-13 * dense[1].max())
+    # the whole sky around cocoons holding the observer (the depth profile, finer nodes)
+    d = np.array([0.01, 0.02, 0.029])
+
+    def depth(one_minus_cos, rows, ndim):
+        dd = d[rows].reshape((-1,) + (1,) * (ndim - 1))
+        cos_psi = 1.0 - one_minus_cos
+        return dd * cos_psi + np.sqrt(np.maximum(0.03**2 - dd**2 * (1.0 - cos_psi**2), 0.0))
+
+    lb = to_lb_region(LHAASO_OUTER)
+    args = (lb, l0[3:6], b0[3:6], np.full(3, np.pi), depth)
+    fast = module._cap_shares(*args, nodes=(48, 48), totals=True)
+    assert np.allclose(fast, _dense_cap_shares(*args, nodes=(48, 48)), rtol=1e-13, atol=0)
