@@ -976,26 +976,28 @@ class CocoonPopulation:
 
     def _distance_integral(self, l, b, near, d_min, depths=None, energy_gev=None):
         """int_0^near ds rho w(s) along the directions (l, b[:]) [s-1 kpc-2], times exp(-tau(s)) with
-        ``depths`` (a PlaneDepths) at ``energy_gev``: shape (b.size,) or (b.size, n_energies)."""
+        ``depths`` (a PlaneDepths) at ``energy_gev``: shape (b.size,) or (b.size, n_energies).
+
+        Gauss-Legendre (24 nodes) between the kinks of every direction at once: 0, d_min, the radius,
+        the disc's top and ``near``, those outside (0, near) moved to ``near`` (empty segments)."""
         dist = self.distribution
         x, w = np.polynomial.legendre.leggauss(24)
+        b = np.asarray(b, float)
         top = dist.h / np.maximum(np.abs(np.sin(b)), 1e-12)
-        out = np.zeros(b.size) if depths is None else np.zeros((b.size, energy_gev.size))
-        for k in range(b.size):
-            edges = sorted({0.0, near, *(e for e in (d_min, self.radius_kpc, top[k]) if 0.0 < e < near)})
-            for a, c in zip(edges[:-1], edges[1:]):
-                s = 0.5 * (c - a) * x + 0.5 * (c + a)
-                px, py, pz = s * np.cos(b[k]) * np.cos(l), s * np.cos(b[k]) * np.sin(l), s * np.sin(b[k])
-                rho = dist.density(np.hypot(px - dist.r_sun, py), pz)
-                factor = np.where(s >= d_min, s**2 * ball_average_inverse_square(s, self.radius_kpc), 0.0)
-                values = 0.5 * (c - a) * w * rho * factor
-                if depths is not None:
-                    tau = depths.depth(energy_gev, np.full(s.size, l), s * np.cos(b[k]), pz)
-                    values = values @ np.exp(-tau)
-                else:
-                    values = np.sum(values)
-                out[k] += values
-        return out
+        kinks = np.stack(np.broadcast_arrays(d_min, self.radius_kpc, top), axis=1)
+        kinks = np.where((kinks > 0.0) & (kinks < near), kinks, near)
+        edges = np.concatenate([np.zeros((b.size, 1)), np.sort(kinks, axis=1), np.full((b.size, 1), near)], axis=1)
+        a, c = edges[:, :-1, None], edges[:, 1:, None]  # (b, segments, 1)
+        s = 0.5 * (c - a) * x + 0.5 * (c + a)  # (b, segments, nodes)
+        cos_b, sin_b = np.cos(b)[:, None, None], np.sin(b)[:, None, None]
+        px, py, pz = s * cos_b * np.cos(l), s * cos_b * np.sin(l), s * sin_b
+        rho = dist.density(np.hypot(px - dist.r_sun, py), pz)
+        factor = np.where(s >= d_min, s**2 * ball_average_inverse_square(s, self.radius_kpc), 0.0)
+        values = (0.5 * (c - a) * w * rho * factor).reshape(b.size, -1)
+        if depths is None:
+            return np.sum(values, axis=1)
+        tau = depths.depth(energy_gev, np.full(s.size, l), (s * cos_b).ravel(), pz.ravel())
+        return np.einsum("bn,bne->be", values, np.exp(-tau).reshape(b.size, -1, energy_gev.size))
 
 
 def _inside_shares(lb, l, b, d, radius):

@@ -569,3 +569,35 @@ def test_cap_quadrature_on_non_empty_pieces_is_the_dense_one():
     args = (lb, l0[3:6], b0[3:6], np.full(3, np.pi), depth)
     fast = module._cap_shares(*args, nodes=(48, 48), totals=True)
     assert np.allclose(fast, _dense_cap_shares(*args, nodes=(48, 48)), rtol=1e-13, atol=0)
+
+
+def test_distance_integrals_of_all_directions_at_once_are_those_of_each():
+    """The near field's distance integrals, all latitudes at once (empty segments where a direction
+    has fewer kinks), against one direction and one segment at a time (to 1e-13), with and without
+    absorption and ``min_distance``."""
+    from gammapy_cocoons.physics.absorption import PlaneDepths
+
+    population = CocoonPopulation(radius=40 * u.pc)
+    dist, radius = population.distribution, population.radius_kpc
+    x, w = np.polynomial.legendre.leggauss(24)
+    energy = np.array([1e3, 1e5, 1e6])
+    b = np.radians([-60.0, -5.0, -0.5, 0.0, 0.3, 2.0, 30.0, 89.0])
+    for near, d_min in ((0.8, 0.0), (1.5, 0.5), (0.8, 0.04)):
+        depths = PlaneDepths(near, r_sun=dist.r_sun)
+        for absorbed in (False, True):
+            args = (depths, energy) if absorbed else ()
+            fast = population._distance_integral(0.7, b, near, d_min, *args)
+            for k, bk in enumerate(b):
+                top = dist.h / max(abs(np.sin(bk)), 1e-12)
+                edges = sorted({0.0, near, *(e for e in (d_min, radius, top) if 0.0 < e < near)})
+                total = 0.0
+                for a, c in zip(edges[:-1], edges[1:]):
+                    s = 0.5 * (c - a) * x + 0.5 * (c + a)
+                    pz = s * np.sin(bk)
+                    rho = dist.density(np.hypot(s * np.cos(bk) * np.cos(0.7) - dist.r_sun, s * np.cos(bk) * np.sin(0.7)), pz)
+                    values = 0.5 * (c - a) * w * rho * np.where(s >= d_min, s**2 * ball_average_inverse_square(s, radius), 0)
+                    if absorbed:
+                        total = total + values @ np.exp(-depths.depth(energy, np.full(s.size, 0.7), s * np.cos(bk), pz))
+                    else:
+                        total += np.sum(values)
+                assert np.allclose(fast[k], total, rtol=1e-13, atol=0), (near, d_min, absorbed, k)
