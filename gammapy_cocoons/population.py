@@ -367,16 +367,43 @@ class PopulationSample:
         d = self.distance
         return np.degrees(np.where(d > r, np.arcsin(np.minimum(r / np.maximum(d, r), 1.0)), np.pi))
 
-    def _weight(self, region):
-        """Flux weight of each cocoon in ``region`` [cm-2]: geometry times containment (cached)."""
-        pop = self.population
-        geometry = self._cached("geometry", lambda: ball_average_inverse_square(self.distance, pop.radius_kpc)
-                                / (4.0 * np.pi * KPC_CM**2))
+    def _geometry(self):
+        """<1/y^2> / 4 pi of each cocoon [cm-2] (cached)."""
+        return self._cached("geometry", lambda: ball_average_inverse_square(self.distance, self.population.radius_kpc)
+                            / (4.0 * np.pi * KPC_CM**2))
+
+    def _region_weights(self, region):
+        """(cocoons with flux in ``region``, their flux weights [cm-2]: geometry times containment):
+        a slice of all for the whole sky, else an index array (cached: only the shares > 0 are kept)."""
+        geometry = self._geometry()
         if region is None:
-            return geometry
-        key = ("region", to_lb_region(region).key)
-        lonlat = self._cached("lonlat", lambda: tuple(a.astype(np.float32) for a in _lb(self.position)))
-        return self._cached(key, lambda: geometry * pop.containment(self.position, region, lonlat, self.distance))
+            return slice(None), geometry
+        lb = to_lb_region(region)
+
+        def shares():
+            # chunk by chunk, the cocoons' (l, b) in single precision (those the containment was
+            # always given) and their distances: no array of all the cocoons' directions is kept
+            members, values = [], []
+            for start in range(0, len(self.position), _CONTAINMENT_CHUNK):
+                part = slice(start, start + _CONTAINMENT_CHUNK)
+                lonlat = tuple(a.astype(np.float32) for a in _lb(self.position[part]))
+                share = self.population.containment(self.position[part], lb, lonlat, self.distance[part])
+                keep = np.nonzero(share > 0)[0]
+                members.append((keep + start).astype(np.int64))
+                values.append(share[keep])
+            return np.concatenate(members), np.concatenate(values)
+
+        members, share = self._cached(("region", lb.key), shares)
+        return members, geometry[members] * share
+
+    def _weight(self, region):
+        """Flux weight of each cocoon in ``region`` [cm-2]: geometry times containment, (n_cocoons,)."""
+        members, weight = self._region_weights(region)
+        if region is None:
+            return weight
+        out = np.zeros(len(self.position))
+        out[members] = weight
+        return out
 
     def _rows(self, energy_gev, secondary, cocoons=slice(None)):
         pop = self.population
@@ -419,7 +446,7 @@ class PopulationSample:
         energy_gev = np.atleast_1d(self.population.emission._energy_gev(energy)).ravel()
         rows, table = self._rows(energy_gev, secondary, cocoons)
         flux = sum(table[index] * np.reshape(share, (-1, 1)) for index, share in rows)
-        flux = flux * self._weight(None)[cocoons, None]
+        flux = flux * self._geometry()[cocoons, None]
         if self._absorbed(secondary):
             flux *= self._transmission(energy_gev, cocoons)
         return flux * _FLUX_UNIT
@@ -433,9 +460,9 @@ class PopulationSample:
         pop = self.population
         energy_gev = np.atleast_1d(pop.emission._energy_gev(energy))
         d_min = float(positive_value(min_distance, "kpc", "min_distance", allow_zero=True))
-        weight = self._weight(region)
+        members, weight = self._region_weights(region)
         if d_min > 0:
-            weight = np.where(self.distance >= d_min, weight, 0.0)
+            weight = np.where(self.distance[members] >= d_min, weight, 0.0)
         rows, table = self._rows(energy_gev.ravel(), secondary)
         n_rows = table.shape[0]
         out = np.zeros((self.n, table.shape[1]))
@@ -443,10 +470,11 @@ class PopulationSample:
             # each cocoon's own transmission: a sum over the cocoons seen, per realisation (in chunks)
             from scipy.sparse import csr_matrix
 
-            active = np.nonzero(weight > 0)[0]  # the cocoons seen in the region
+            active = np.arange(len(self.position))[members][weight > 0]  # the cocoons seen in the region
+            weight = weight[weight > 0]
             for start in range(0, active.size, _CHUNK_ABSORBED):
                 part = active[start:start + _CHUNK_ABSORBED]
-                weighted = self._transmission(energy_gev.ravel(), part) * weight[part, None]
+                weighted = self._transmission(energy_gev.ravel(), part) * weight[start:start + _CHUNK_ABSORBED, None]
                 values = sum(table[index[part]] * (share[part, None] if np.ndim(share) else share)
                              for index, share in rows) * weighted
                 members = self.realisation[part]
@@ -456,10 +484,10 @@ class PopulationSample:
             return out.reshape((self.n,) + np.shape(energy_gev)) * _FLUX_UNIT
         # per realisation, a histogram of weights over the rows of the age table, then one product
         for index, share in rows:
-            flat = self.realisation.astype(np.int64)  # in place: one index array of the cocoons' size
+            flat = self.realisation[members].astype(np.int64)  # in place: one index array of the cocoons'
             flat *= n_rows
-            flat += index
-            hist = np.bincount(flat, weights=weight if np.ndim(share) == 0 and share == 1.0 else weight * share,
+            flat += index[members]
+            hist = np.bincount(flat, weights=weight if np.ndim(share) == 0 and share == 1.0 else weight * share[members],
                                minlength=self.n * n_rows)
             out += hist.reshape(self.n, n_rows) @ table
         return out.reshape((self.n,) + np.shape(energy_gev)) * _FLUX_UNIT
