@@ -6,7 +6,6 @@ the ``population`` command and the reproduction run on it.
 import numpy as np
 import astropy.units as u
 
-from ..datasets import LHAASO_COMPONENTS, catalog_components
 from ..emission import CocoonEmission
 from ..physics.targetgas import describe_target
 from ..population import DEFAULT_RADIUS, CocoonPopulation, _lb
@@ -23,6 +22,14 @@ LHAASO_DECLINATION = (-20.0, 80.0)
 R39_OVER_RADIUS = float(np.sqrt(1.0 - 0.61 ** (2.0 / 3.0)))
 
 
+def __getattr__(name):
+    if name == "LHAASO_COMPONENTS":  # re-exported from datasets, imported when asked for
+        from ..datasets import LHAASO_COMPONENTS
+
+        return LHAASO_COMPONENTS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def lhaaso_comparison(sample, realisations=200, secondary="gamma"):
     """Detectable cocoons against the 1LHAASO catalogue, per component (WCDA at 3 TeV, KM2A at
     50 TeV), for the cocoons in the catalogue's declination band.
@@ -35,6 +42,8 @@ def lhaaso_comparison(sample, realisations=200, secondary="gamma"):
     those are larger than the largest catalogue source, and logN-logS curves.
     """
     from astropy.coordinates import SkyCoord
+
+    from ..datasets import catalog_components
 
     if isinstance(realisations, bool) or not isinstance(realisations, (int, np.integer)) or realisations < 1:
         raise ValueError(f"realisations must be an integer >= 1, got {realisations!r}")
