@@ -357,20 +357,39 @@ class PopulationSample:
 
     @property
     def distance(self):
-        """Distance of each cocoon's centre [kpc]."""
+        """Distance of each cocoon's centre [kpc] (cached)."""
         return self._cached("distance", lambda: _norm(self.position))
+
+    def _distance(self, cocoons=slice(None)):
+        """Distances [kpc] of ``cocoons`` (an index or slice), from the cache if there is one: the
+        computations inside take them chunk by chunk and keep no array of all."""
+        if "distance" in self._cache:
+            return self._cache["distance"][cocoons]
+        return _norm(self.position[cocoons])
+
+    def _chunks(self):
+        return [slice(start, start + _CONTAINMENT_CHUNK) for start in range(0, len(self.position), _CONTAINMENT_CHUNK)]
 
     @property
     def angular_radius(self):
         """Angular radius of each cocoon [deg]; 180 for one that contains the observer."""
+        return self._angular_radius()
+
+    def _angular_radius(self, cocoons=slice(None)):
         r = self.population.radius_kpc
-        d = self.distance
+        d = self._distance(cocoons)
         return np.degrees(np.where(d > r, np.arcsin(np.minimum(r / np.maximum(d, r), 1.0)), np.pi))
 
     def _geometry(self):
-        """<1/y^2> / 4 pi of each cocoon [cm-2] (cached)."""
-        return self._cached("geometry", lambda: ball_average_inverse_square(self.distance, self.population.radius_kpc)
-                            / (4.0 * np.pi * KPC_CM**2))
+        """<1/y^2> / 4 pi of each cocoon [cm-2] (cached; computed chunk by chunk)."""
+        def compute():
+            out = np.empty(len(self.position))
+            for part in self._chunks():
+                out[part] = ball_average_inverse_square(self._distance(part), self.population.radius_kpc) \
+                    / (4.0 * np.pi * KPC_CM**2)
+            return out
+
+        return self._cached("geometry", compute)
 
     def _region_weights(self, region):
         """(cocoons with flux in ``region``, their flux weights [cm-2]: geometry times containment):
@@ -384,12 +403,11 @@ class PopulationSample:
             # chunk by chunk, the cocoons' (l, b) in single precision (those the containment was
             # always given) and their distances: no array of all the cocoons' directions is kept
             members, values = [], []
-            for start in range(0, len(self.position), _CONTAINMENT_CHUNK):
-                part = slice(start, start + _CONTAINMENT_CHUNK)
+            for part in self._chunks():
                 lonlat = tuple(a.astype(np.float32) for a in _lb(self.position[part]))
-                share = self.population.containment(self.position[part], lb, lonlat, self.distance[part])
+                share = self.population.containment(self.position[part], lb, lonlat, self._distance(part))
                 keep = np.nonzero(share > 0)[0]
-                members.append((keep + start).astype(np.int64))
+                members.append(keep + part.start)
                 values.append(share[keep])
             return np.concatenate(members), np.concatenate(values)
 
@@ -461,8 +479,6 @@ class PopulationSample:
         energy_gev = np.atleast_1d(pop.emission._energy_gev(energy))
         d_min = float(positive_value(min_distance, "kpc", "min_distance", allow_zero=True))
         members, weight = self._region_weights(region)
-        if d_min > 0:
-            weight = np.where(self.distance[members] >= d_min, weight, 0.0)
         rows, table = self._rows(energy_gev.ravel(), secondary)
         n_rows = table.shape[0]
         out = np.zeros((self.n, table.shape[1]))
@@ -470,6 +486,8 @@ class PopulationSample:
             # each cocoon's own transmission: a sum over the cocoons seen, per realisation (in chunks)
             from scipy.sparse import csr_matrix
 
+            if d_min > 0:
+                weight = np.where(self._distance(members) >= d_min, weight, 0.0)
             active = np.arange(len(self.position))[members][weight > 0]  # the cocoons seen in the region
             weight = weight[weight > 0]
             for start in range(0, active.size, _CHUNK_ABSORBED):
@@ -477,19 +495,26 @@ class PopulationSample:
                 weighted = self._transmission(energy_gev.ravel(), part) * weight[start:start + _CHUNK_ABSORBED, None]
                 values = sum(table[index[part]] * (share[part, None] if np.ndim(share) else share)
                              for index, share in rows) * weighted
-                members = self.realisation[part]
-                indicator = csr_matrix((np.ones(members.size), (members, np.arange(members.size))),
-                                       shape=(self.n, members.size))
+                seen = self.realisation[part]
+                indicator = csr_matrix((np.ones(seen.size), (seen, np.arange(seen.size))), shape=(self.n, seen.size))
                 out += indicator @ values
             return out.reshape((self.n,) + np.shape(energy_gev)) * _FLUX_UNIT
-        # per realisation, a histogram of weights over the rows of the age table, then one product
-        for index, share in rows:
-            flat = self.realisation[members].astype(np.int64)  # in place: one index array of the cocoons'
-            flat *= n_rows
-            flat += index[members]
-            hist = np.bincount(flat, weights=weight if np.ndim(share) == 0 and share == 1.0 else weight * share[members],
-                               minlength=self.n * n_rows)
-            out += hist.reshape(self.n, n_rows) @ table
+        # per realisation, a histogram of weights over the rows of the age table, then one product;
+        # the cocoons in chunks (the temporaries stay small)
+        hist = np.zeros(self.n * n_rows)
+        for start in range(0, weight.size, _CONTAINMENT_CHUNK):
+            part = slice(start, start + _CONTAINMENT_CHUNK)
+            cocoons = part if isinstance(members, slice) else members[part]
+            w = weight[part]
+            if d_min > 0:
+                w = np.where(self._distance(cocoons) >= d_min, w, 0.0)
+            for index, share in rows:
+                flat = self.realisation[cocoons].astype(np.int64)
+                flat *= n_rows
+                flat += index[cocoons]
+                hist += np.bincount(flat, weights=w if np.ndim(share) == 0 and share == 1.0 else w * share[cocoons],
+                                    minlength=self.n * n_rows)
+        out += hist.reshape(self.n, n_rows) @ table
         return out.reshape((self.n,) + np.shape(energy_gev)) * _FLUX_UNIT
 
     def quantiles(self, energy, region=None, secondary="gamma", levels=(0.025, 0.16, 0.5, 0.84, 0.975)):
@@ -536,8 +561,8 @@ class PopulationSample:
         finder = _PixelFinder(image, pixels, valid, rotation)
         deposit = np.zeros((lon.size, flux.shape[1]))
         radius = self.population.radius_kpc
-        for k, cocoon in zip(members, flux):
-            centre, d = self.position[k].astype(float), self.distance[k]
+        for k, cocoon, d in zip(members, flux, self._distance(members)):
+            centre = self.position[k].astype(float)
             if d < radius:  # the observer is inside: every direction, weighted by its depth
                 projection = pixels @ centre
                 depth = np.where(valid, projection + np.sqrt(np.maximum(projection**2 - d * d + radius**2, 0.0)), 0.0)

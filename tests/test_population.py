@@ -601,3 +601,42 @@ def test_distance_integrals_of_all_directions_at_once_are_those_of_each():
                     else:
                         total += np.sum(values)
                 assert np.allclose(fast[k], total, rtol=1e-13, atol=0), (near, d_min, absorbed, k)
+
+
+def test_sample_fluxes_in_chunks_are_the_sums_over_cocoons(monkeypatch):
+    """The realisations' fluxes, summed chunk by chunk over the cocoons with a share > 0 (sparse region
+    shares, distances computed per chunk), against the plain sum over every cocoon of geometry x
+    containment x spectrum (to 1e-12), with and without min_distance."""
+    from gammapy_cocoons import population as module
+
+    monkeypatch.setattr(module, "_CONTAINMENT_CHUNK", 1499)
+    population = CocoonPopulation(seed=4)
+    sample = population.realise(3)
+    d = module._norm(sample.position)
+    geometry = ball_average_inverse_square(d, population.radius_kpc) / (4 * np.pi * KPC_CM**2)
+    spectra = population.spectra(sample.age, ENERGY)  # (n_cocoons, n_energy) TeV-1 s-1
+    for region in (None, LHAASO_OUTER):
+        share = population.containment(sample.position, region, tuple(a.astype(np.float32) for a in module._lb(
+            sample.position)), d) if region is not None else 1.0
+        for d_min in (0.0, 1.0):
+            weight = geometry * share * (d >= d_min)
+            expected = np.array([weight[sample.realisation == k] @ spectra[sample.realisation == k] for k in range(3)])
+            flux = sample.flux(ENERGY, region, min_distance=d_min * u.kpc).to_value("cm-2 s-1 TeV-1")
+            assert np.allclose(flux, expected, rtol=1e-12, atol=0), (region, d_min)
+    assert "distance" not in sample._cache  # no array of all the distances was kept
+
+
+def test_declination_band_by_rotation_is_astropys():
+    """The 1LHAASO field test by the ICRS pole's Galactic vector: the same membership as SkyCoord's
+    transform, for random directions and ones 1e-9 deg inside and outside the band's edges."""
+    from astropy.coordinates import SkyCoord
+
+    from gammapy_cocoons.analysis.population import LHAASO_DECLINATION, _in_declination_band
+
+    rng = np.random.default_rng(2)
+    ra = rng.uniform(0, 360, 3000)
+    dec = np.concatenate([np.degrees(np.arcsin(rng.uniform(-1, 1, 2000))),
+                          np.repeat(LHAASO_DECLINATION, 500) + np.tile([-1e-9, 1e-9], 500)])
+    galactic = SkyCoord(ra=ra * u.deg, dec=dec * u.deg, frame="icrs").galactic
+    in_band = (dec > LHAASO_DECLINATION[0]) & (dec < LHAASO_DECLINATION[1])
+    assert np.array_equal(_in_declination_band(galactic.l.rad, galactic.b.rad), in_band)

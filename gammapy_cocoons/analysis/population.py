@@ -41,20 +41,16 @@ def lhaaso_comparison(sample, realisations=200, secondary="gamma"):
     sizes, and the realisations' counts above the threshold (median, 16 and 84 %), how many of
     those are larger than the largest catalogue source, and logN-logS curves.
     """
-    from astropy.coordinates import SkyCoord
-
     from ..datasets import catalog_components
 
     if isinstance(realisations, bool) or not isinstance(realisations, (int, np.integer)) or realisations < 1:
         raise ValueError(f"realisations must be an integer >= 1, got {realisations!r}")
     n_used = min(int(realisations), sample.n)
     members = np.nonzero(sample.realisation < n_used)[0]
-    l, b = _lb(sample.position[members])
-    coord = SkyCoord(l=l * u.rad, b=b * u.rad, frame="galactic").icrs
-    in_field = (coord.dec.deg > LHAASO_DECLINATION[0]) & (coord.dec.deg < LHAASO_DECLINATION[1])
+    in_field = _in_declination_band(*_lb(sample.position[members]))
     members = members[in_field]
     index = sample.realisation[members]
-    r39 = R39_OVER_RADIUS * sample.angular_radius[members]
+    r39 = R39_OVER_RADIUS * sample._angular_radius(members)
     out = {"realisations": n_used, "declination_band_deg": list(LHAASO_DECLINATION), "components": {}}
     for name, entry in catalog_components().items():
         flux = sample.cocoon_flux(entry["energy"].reshape(1), secondary, members)[:, 0].to_value(_FLUX_UNIT)
@@ -83,6 +79,20 @@ def lhaaso_comparison(sample, realisations=200, secondary="gamma"):
             },
         }
     return out
+
+
+def _in_declination_band(l, b):
+    """Whether the Galactic directions (l, b) [rad] lie in :data:`LHAASO_DECLINATION`: sin(dec) is
+    the ICRS z of the unit vector, by astropy's Galactic-to-ICRS rotation (the transform SkyCoord
+    applies; the same dec to ~1e-15 rad)."""
+    from ..skyregions import frame_to_galactic
+
+    z_axis = frame_to_galactic("icrs")[:, 2]  # the ICRS pole in Galactic vectors
+    l, b = np.asarray(l, float), np.asarray(b, float)
+    cos_b = np.cos(b)
+    sin_dec = z_axis[0] * cos_b * np.cos(l) + z_axis[1] * cos_b * np.sin(l) + z_axis[2] * np.sin(b)
+    dec = np.degrees(np.arcsin(np.clip(sin_dec, -1.0, 1.0)))
+    return (dec > LHAASO_DECLINATION[0]) & (dec < LHAASO_DECLINATION[1])
 
 
 def _grammage_text(law):
