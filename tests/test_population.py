@@ -640,3 +640,17 @@ def test_declination_band_by_rotation_is_astropys():
     galactic = SkyCoord(ra=ra * u.deg, dec=dec * u.deg, frame="icrs").galactic
     in_band = (dec > LHAASO_DECLINATION[0]) & (dec < LHAASO_DECLINATION[1])
     assert np.array_equal(_in_declination_band(galactic.l.rad, galactic.b.rad), in_band)
+
+
+def test_lognlogs_counts_by_one_histogram_are_the_comparisons():
+    """N(>S) per realisation from one histogram over (realisation, grid values below the flux), against
+    one comparison per grid value, with fluxes equal to grid values (ties count as above)."""
+    from gammapy_cocoons.analysis.population import _counts_above
+
+    rng = np.random.default_rng(6)
+    flux = 10 ** rng.uniform(-16, -10, 5000)
+    index = rng.integers(0, 7, flux.size).astype(np.int32)
+    grid = np.geomspace(1e-15, 1e-11, 40)
+    flux[:40] = grid
+    expected = np.array([np.bincount(index[flux >= s], minlength=7) for s in grid])
+    assert np.array_equal(_counts_above(flux, index, 7, grid), expected)

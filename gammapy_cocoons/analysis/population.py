@@ -60,7 +60,7 @@ def lhaaso_comparison(sample, realisations=200, secondary="gamma"):
         counts = np.bincount(index[above], minlength=n_used)
         large = np.bincount(index[above & (r39 > largest)], minlength=n_used)
         grid = np.geomspace(threshold / 10.0, max(np.nanmax(entry["flux"]), threshold) * 10.0, 40)
-        predicted = np.array([np.bincount(index[flux >= s], minlength=n_used) for s in grid])  # (grid, n)
+        predicted = _counts_above(flux, index, n_used, grid)  # (grid, n)
         out["components"][name] = {
             "energy_tev": float(entry["energy"].to_value("TeV")),
             "catalog_sources": int(entry["flux"].size),
@@ -79,6 +79,16 @@ def lhaaso_comparison(sample, realisations=200, secondary="gamma"):
             },
         }
     return out
+
+
+def _counts_above(flux, index, n, grid):
+    """Cocoons with ``flux`` >= each value of the increasing ``grid``, per realisation ``index``
+    (grid.size, n): one histogram over (realisation, grid values at or below the flux), summed from
+    the top (the counts of one comparison per grid value)."""
+    above = np.searchsorted(grid, flux, side="right")  # how many grid values are <= each flux
+    hist = np.bincount(index.astype(np.int64) * (grid.size + 1) + above, minlength=n * (grid.size + 1))
+    # a cocoon counts at grid[g] when g < above: sum the histogram over above > g
+    return np.cumsum(hist.reshape(n, grid.size + 1)[:, ::-1], axis=1)[:, ::-1][:, 1:].T
 
 
 def _in_declination_band(l, b):
