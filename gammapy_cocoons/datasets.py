@@ -22,8 +22,6 @@ import numpy as np
 import astropy.units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import QTable, Table
-from gammapy.estimators import FluxPoints
-from gammapy.modeling.models import PowerLawSpectralModel
 from regions import RectangleSkyRegion
 
 from .physics import lineofsight
@@ -173,6 +171,9 @@ def _solid_angle(region):
 
 def _points(energy, e_min, e_max, flux, errn, errp, meta, is_ul=None, dnde_ul=None):
     """gammapy FluxPoints from region-integrated fluxes and their errors (and upper limits)."""
+    from gammapy.estimators import FluxPoints  # imported where used: gammapy.estimators takes seconds
+    from gammapy.modeling.models import PowerLawSpectralModel
+
     # only the published reference energies go to gammapy: given e_min / e_max it would move
     # e_ref to the bin's geometric centre (4 % for the digitised Tibet bins); edges stay in meta
     order = np.argsort(energy)
@@ -323,6 +324,8 @@ def read_flux_points(path, region=None, solid_angle=None, name=None, sed_type=No
         raise ValueError(f"{path.name}: the table has no rows (no flux points to fit)")
     omega = _points_solid_angle(region, solid_angle)
     if sed_type is None:
+        from gammapy.estimators import FluxPoints
+
         sed_type = table.meta.get("SED_TYPE") or FluxPoints._guess_sed_type(table.colnames) or "dnde"
     if sed_type not in SED_TYPES:
         raise ValueError(f"sed_type must be one of {SED_TYPES}, got {sed_type!r}")
@@ -351,6 +354,7 @@ def _points_solid_angle(region, solid_angle):
 
 def _read_sed(table, path, sed_type, omega, meta):
     """Flux points of any other SED type, read by gammapy's FluxPoints and turned into dnde."""
+    from gammapy.estimators import FluxPoints
     from gammapy.modeling.models import PowerLawSpectralModel
 
     table = table.copy()
@@ -590,7 +594,13 @@ def lhaaso_catalog():
 
 def catalog_components(catalog=None):
     """{component: {"energy", "flux" (N0 at E0, cm-2 s-1 TeV-1), "r39" (deg; 0 for point-like)}}."""
-    table = (lhaaso_catalog() if catalog is None else catalog).table
+    if catalog is None:
+        # the table SourceCatalog1LHAASO reads (Table.read of the file), without importing gammapy.catalog
+        path = resources.files("gammapy_cocoons").joinpath("data", "catalogs", "1LHAASO_catalog.fits")
+        with resources.as_file(path) as filename:
+            table = Table.read(filename)
+    else:
+        table = catalog.table
     out = {}
     for name, energy in LHAASO_COMPONENTS.items():
         fluxes, sizes = [], []

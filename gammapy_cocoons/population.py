@@ -163,52 +163,100 @@ def _rim_crossings(lb, l0, b0, size):
     return np.stack(out, axis=1)
 
 
+def _cap_cuts(lb, l0, b0, size):
+    """Half-width [rad] of each cap's longitude range (pi for a cap over a pole or the whole sky)
+    and the longitudes (relative to l0) where its integrand has a kink, sorted, ``half`` where a
+    cap has fewer (m, k): the region's longitude breaks and the rim's crossings with the boundary."""
+    from .pixelweights import _breaks_within
+
+    whole = size >= np.pi
+    pole = whole | (np.abs(b0) + size >= 0.5 * np.pi)
+    half = np.where(pole, np.pi, np.arcsin(np.clip(np.sin(size) / np.cos(b0), 0.0, 1.0)))
+    rims = _rim_crossings(lb, l0, b0, size)
+    rims[whole] = np.nan  # the whole sky has no rim
+    cuts = np.concatenate([_breaks_within(lb, l0, -half, half), rims], axis=1)
+    with np.errstate(invalid="ignore"):
+        cuts = np.where(np.isfinite(cuts) & (np.abs(cuts) < half[:, None]), cuts, half[:, None])
+    return half, np.sort(cuts, axis=1)
+
+
+def _line_integrals(low, high, sin_b0, cos_b0, dl, rows, profile, n_b):
+    """int_low^high profile cos b db [rad] on lines of longitude offset dl from caps centred at
+    latitudes with sines and cosines sin_b0, cos_b0 (1-d arrays, one entry a line; ``rows`` the
+    cap of each line for ``profile``), by Gauss-Legendre after the sine substitution."""
+    b, wb = _sine_nodes(low, high, n_b)  # (lines, n_b)
+    cos_b = np.cos(b)
+    one_minus_cos = 0.5 * ((np.sin(b) - sin_b0[:, None]) ** 2 + (cos_b - cos_b0[:, None]) ** 2) + \
+        2.0 * cos_b * cos_b0[:, None] * np.sin(0.5 * dl[:, None]) ** 2
+    return np.sum(wb * cos_b * profile(one_minus_cos, rows, 2), axis=-1)
+
+
+def _nonempty(intervals):
+    """Which of the intervals (m, nodes, k, 2) are non-empty somewhere (the first one always)."""
+    keep = np.any(intervals[..., 1] > intervals[..., 0], axis=(0, 1))
+    keep[:1] = True
+    return keep
+
+
 def _cap_shares(lb, l0, b0, size, profile, nodes=_CAP_NODES, totals=False):
     """int over (cap and lb) of profile dOmega / the same over the cap, for caps of angular radius
     ``size`` [rad] around (l0, b0) [rad] (1-d arrays; size >= pi is the whole sky).
 
-    ``profile(one_minus_cos, rows)`` gives the weight at angle psi from the centre (1 - cos psi,
-    computed without cancellation) for the caps ``rows`` (a slice). Gauss-Legendre (sine
-    substitution) in longitude over the cap's range split at the region's longitude breaks, and in
-    latitude over the cap's arcs intersected exactly with the region's intervals, with the same
-    nodes for the region and for the whole cap, so that the shares of a region's pieces add up.
-    """
-    from .pixelweights import _breaks_within
+    ``profile(one_minus_cos, rows, ndim)`` gives the weight at angle psi from the centre (1 - cos psi,
+    computed without cancellation) for the caps ``rows`` (an index array), ``one_minus_cos`` having
+    ``ndim`` dimensions, the first over those caps. Gauss-Legendre (sine substitution) in longitude
+    over the cap's range split at the region's longitude breaks, and in latitude over the cap's arcs
+    intersected exactly with the region's intervals, with the same nodes for the region and for the
+    whole cap, so that the shares of a region's pieces add up.
 
+    Caps are taken in order of their number of longitude pieces, and pieces (in longitude and
+    latitude) that are empty for every cap of a chunk are left out: they have zero width, so their
+    nodes carry zero weight (the integrals are those of every piece, to rounding).
+    """
+    l0, b0, size = (np.asarray(a, float) for a in (l0, b0, size))
     out = np.empty((2, l0.size))
     n_l, n_b = nodes
+    # the number of kinks of each cap first (a chunk at a time: a raster's breaks are many)
+    count = np.empty(l0.size, int)
     for start in range(0, l0.size, _CAP_CHUNK):
         rows = slice(start, start + _CAP_CHUNK)
+        half, cuts = _cap_cuts(lb, l0[rows], b0[rows], size[rows])
+        count[rows] = np.sum(cuts < half[:, None], axis=1)
+    order = np.argsort(count, kind="stable")
+    for start in range(0, l0.size, _CAP_CHUNK):
+        rows = order[start:start + _CAP_CHUNK]
         lc, bc, radius = l0[rows], b0[rows], size[rows]
         whole = radius >= np.pi
-        pole = whole | (np.abs(bc) + radius >= 0.5 * np.pi)
-        half = np.where(pole, np.pi, np.arcsin(np.clip(np.sin(radius) / np.cos(bc), 0.0, 1.0)))
-        rims = _rim_crossings(lb, lc, bc, radius)
-        rims[whole] = np.nan  # the whole sky has no rim
-        cuts = np.concatenate([_breaks_within(lb, lc, -half, half), rims], axis=1)
-        with np.errstate(invalid="ignore"):
-            cuts = np.where(np.isfinite(cuts) & (np.abs(cuts) < half[:, None]), cuts, half[:, None])
-        edges = np.concatenate([-half[:, None], np.sort(cuts, axis=1), half[:, None]], axis=1)
+        half, cuts = _cap_cuts(lb, lc, bc, radius)
+        # the cuts beyond the most any cap here has equal half: the pieces they bound are empty
+        edges = np.concatenate([-half[:, None], cuts, half[:, None]], axis=1)[:, :int(np.max(count[rows])) + 2]
         dl, wl = _sine_nodes(edges[:, :-1], edges[:, 1:], n_l)
         dl, wl = dl.reshape(lc.size, -1), wl.reshape(lc.size, -1)
         arc = _cap_arc(dl, bc[:, None], np.cos(radius)[:, None])
         cap = _cap_intervals(dl, bc[:, None], arc)  # (m, nodes, 2, 2)
         cap[whole] = np.array([[-0.5 * np.pi, 0.5 * np.pi], [0.0, 0.0]])
+        cap = cap[..., _nonempty(cap), :]  # the arcs some cap here has
         region = lb.latitude_interval_array((lc[:, None] + dl).ravel()).reshape(dl.shape + (-1, 2))
-        pieces = ((np.maximum(cap[..., :, None, 0], region[..., None, :, 0]),
-                   np.minimum(cap[..., :, None, 1], region[..., None, :, 1])),  # cap and region
-                  (cap[..., 0], cap[..., 1]))  # the whole cap
-        integrals = []
-        for low, high in pieces:
-            b, wb = _sine_nodes(low, np.maximum(high, low), n_b)
-            shape = (-1,) + (1,) * (b.ndim - 1)
-            b0e, dle = bc.reshape(shape), dl.reshape(dl.shape + (1,) * (b.ndim - 2))
-            cos_b, cos_b0 = np.cos(b), np.cos(b0e)
-            one_minus_cos = 0.5 * ((np.sin(b) - np.sin(b0e)) ** 2 + (cos_b - cos_b0) ** 2) + \
-                2.0 * cos_b * cos_b0 * np.sin(0.5 * dle) ** 2
-            values = np.sum(wb * cos_b * profile(one_minus_cos, rows, b.ndim), axis=-1)
-            values = values.reshape(dl.shape + (-1,)).sum(axis=-1)
-            integrals.append(np.sum(wl * values, axis=1))
+        region = region[..., _nonempty(region), :]
+        low = np.maximum(cap[..., :, None, 0], region[..., None, :, 0])  # cap and region (m, nodes, arcs, k)
+        high = np.minimum(cap[..., :, None, 1], region[..., None, :, 1])
+        # latitude integrals on the non-empty lines only (an empty one is 0); where the region holds
+        # a cap's whole arc, the cap's own integral (the same nodes)
+        sin_b0, cos_b0 = np.sin(bc), np.cos(bc)
+
+        def lines(mask, low, high):
+            cap_index, node = np.nonzero(mask)[:2]
+            return _line_integrals(low[mask], high[mask], sin_b0[cap_index], cos_b0[cap_index], dl[cap_index, node],
+                                   rows[cap_index], profile, n_b)
+
+        arcs = np.zeros(cap.shape[:-1])
+        filled = cap[..., 1] > cap[..., 0]
+        arcs[filled] = lines(filled, cap[..., 0], cap[..., 1])
+        same = (low == cap[..., :, None, 0]) & (high == cap[..., :, None, 1])
+        pieces = np.where(same, arcs[..., None], 0.0)
+        cut = (high > low) & ~same
+        pieces[cut] = lines(cut, low, high)
+        integrals = [np.sum(wl * values.reshape(dl.shape + (-1,)).sum(axis=-1), axis=1) for values in (pieces, arcs)]
         out[:, rows] = integrals
     if totals:
         return out
@@ -309,26 +357,71 @@ class PopulationSample:
 
     @property
     def distance(self):
-        """Distance of each cocoon's centre [kpc]."""
+        """Distance of each cocoon's centre [kpc] (cached)."""
         return self._cached("distance", lambda: _norm(self.position))
+
+    def _distance(self, cocoons=slice(None)):
+        """Distances [kpc] of ``cocoons`` (an index or slice), from the cache if there is one: the
+        computations inside take them chunk by chunk and keep no array of all."""
+        if "distance" in self._cache:
+            return self._cache["distance"][cocoons]
+        return _norm(self.position[cocoons])
+
+    def _chunks(self):
+        return [slice(start, start + _CONTAINMENT_CHUNK) for start in range(0, len(self.position), _CONTAINMENT_CHUNK)]
 
     @property
     def angular_radius(self):
         """Angular radius of each cocoon [deg]; 180 for one that contains the observer."""
+        return self._angular_radius()
+
+    def _angular_radius(self, cocoons=slice(None)):
         r = self.population.radius_kpc
-        d = self.distance
+        d = self._distance(cocoons)
         return np.degrees(np.where(d > r, np.arcsin(np.minimum(r / np.maximum(d, r), 1.0)), np.pi))
 
-    def _weight(self, region):
-        """Flux weight of each cocoon in ``region`` [cm-2]: geometry times containment (cached)."""
-        pop = self.population
-        geometry = self._cached("geometry", lambda: ball_average_inverse_square(self.distance, pop.radius_kpc)
-                                / (4.0 * np.pi * KPC_CM**2))
+    def _geometry(self):
+        """<1/y^2> / 4 pi of each cocoon [cm-2] (cached; computed chunk by chunk)."""
+        def compute():
+            out = np.empty(len(self.position))
+            for part in self._chunks():
+                out[part] = ball_average_inverse_square(self._distance(part), self.population.radius_kpc) \
+                    / (4.0 * np.pi * KPC_CM**2)
+            return out
+
+        return self._cached("geometry", compute)
+
+    def _region_weights(self, region):
+        """(cocoons with flux in ``region``, their flux weights [cm-2]: geometry times containment):
+        a slice of all for the whole sky, else an index array (cached: only the shares > 0 are kept)."""
+        geometry = self._geometry()
         if region is None:
-            return geometry
-        key = ("region", to_lb_region(region).key)
-        lonlat = self._cached("lonlat", lambda: tuple(a.astype(np.float32) for a in _lb(self.position)))
-        return self._cached(key, lambda: geometry * pop.containment(self.position, region, lonlat, self.distance))
+            return slice(None), geometry
+        lb = to_lb_region(region)
+
+        def shares():
+            # chunk by chunk, the cocoons' (l, b) in single precision (those the containment was
+            # always given) and their distances: no array of all the cocoons' directions is kept
+            members, values = [], []
+            for part in self._chunks():
+                lonlat = tuple(a.astype(np.float32) for a in _lb(self.position[part]))
+                share = self.population.containment(self.position[part], lb, lonlat, self._distance(part))
+                keep = np.nonzero(share > 0)[0]
+                members.append(keep + part.start)
+                values.append(share[keep])
+            return np.concatenate(members), np.concatenate(values)
+
+        members, share = self._cached(("region", lb.key), shares)
+        return members, geometry[members] * share
+
+    def _weight(self, region):
+        """Flux weight of each cocoon in ``region`` [cm-2]: geometry times containment, (n_cocoons,)."""
+        members, weight = self._region_weights(region)
+        if region is None:
+            return weight
+        out = np.zeros(len(self.position))
+        out[members] = weight
+        return out
 
     def _rows(self, energy_gev, secondary, cocoons=slice(None)):
         pop = self.population
@@ -371,7 +464,7 @@ class PopulationSample:
         energy_gev = np.atleast_1d(self.population.emission._energy_gev(energy)).ravel()
         rows, table = self._rows(energy_gev, secondary, cocoons)
         flux = sum(table[index] * np.reshape(share, (-1, 1)) for index, share in rows)
-        flux = flux * self._weight(None)[cocoons, None]
+        flux = flux * self._geometry()[cocoons, None]
         if self._absorbed(secondary):
             flux *= self._transmission(energy_gev, cocoons)
         return flux * _FLUX_UNIT
@@ -385,9 +478,7 @@ class PopulationSample:
         pop = self.population
         energy_gev = np.atleast_1d(pop.emission._energy_gev(energy))
         d_min = float(positive_value(min_distance, "kpc", "min_distance", allow_zero=True))
-        weight = self._weight(region)
-        if d_min > 0:
-            weight = np.where(self.distance >= d_min, weight, 0.0)
+        members, weight = self._region_weights(region)
         rows, table = self._rows(energy_gev.ravel(), secondary)
         n_rows = table.shape[0]
         out = np.zeros((self.n, table.shape[1]))
@@ -395,25 +486,35 @@ class PopulationSample:
             # each cocoon's own transmission: a sum over the cocoons seen, per realisation (in chunks)
             from scipy.sparse import csr_matrix
 
-            active = np.nonzero(weight > 0)[0]  # the cocoons seen in the region
+            if d_min > 0:
+                weight = np.where(self._distance(members) >= d_min, weight, 0.0)
+            active = np.arange(len(self.position))[members][weight > 0]  # the cocoons seen in the region
+            weight = weight[weight > 0]
             for start in range(0, active.size, _CHUNK_ABSORBED):
                 part = active[start:start + _CHUNK_ABSORBED]
-                weighted = self._transmission(energy_gev.ravel(), part) * weight[part, None]
+                weighted = self._transmission(energy_gev.ravel(), part) * weight[start:start + _CHUNK_ABSORBED, None]
                 values = sum(table[index[part]] * (share[part, None] if np.ndim(share) else share)
                              for index, share in rows) * weighted
-                members = self.realisation[part]
-                indicator = csr_matrix((np.ones(members.size), (members, np.arange(members.size))),
-                                       shape=(self.n, members.size))
+                seen = self.realisation[part]
+                indicator = csr_matrix((np.ones(seen.size), (seen, np.arange(seen.size))), shape=(self.n, seen.size))
                 out += indicator @ values
             return out.reshape((self.n,) + np.shape(energy_gev)) * _FLUX_UNIT
-        # per realisation, a histogram of weights over the rows of the age table, then one product
-        for index, share in rows:
-            flat = self.realisation.astype(np.int64)  # in place: one index array of the cocoons' size
-            flat *= n_rows
-            flat += index
-            hist = np.bincount(flat, weights=weight if np.ndim(share) == 0 and share == 1.0 else weight * share,
-                               minlength=self.n * n_rows)
-            out += hist.reshape(self.n, n_rows) @ table
+        # per realisation, a histogram of weights over the rows of the age table, then one product;
+        # the cocoons in chunks (the temporaries stay small)
+        hist = np.zeros(self.n * n_rows)
+        for start in range(0, weight.size, _CONTAINMENT_CHUNK):
+            part = slice(start, start + _CONTAINMENT_CHUNK)
+            cocoons = part if isinstance(members, slice) else members[part]
+            w = weight[part]
+            if d_min > 0:
+                w = np.where(self._distance(cocoons) >= d_min, w, 0.0)
+            for index, share in rows:
+                flat = self.realisation[cocoons].astype(np.int64)
+                flat *= n_rows
+                flat += index[cocoons]
+                hist += np.bincount(flat, weights=w if np.ndim(share) == 0 and share == 1.0 else w * share[cocoons],
+                                    minlength=self.n * n_rows)
+        out += hist.reshape(self.n, n_rows) @ table
         return out.reshape((self.n,) + np.shape(energy_gev)) * _FLUX_UNIT
 
     def quantiles(self, energy, region=None, secondary="gamma", levels=(0.025, 0.16, 0.5, 0.84, 0.975)):
@@ -460,8 +561,8 @@ class PopulationSample:
         finder = _PixelFinder(image, pixels, valid, rotation)
         deposit = np.zeros((lon.size, flux.shape[1]))
         radius = self.population.radius_kpc
-        for k, cocoon in zip(members, flux):
-            centre, d = self.position[k].astype(float), self.distance[k]
+        for k, cocoon, d in zip(members, flux, self._distance(members)):
+            centre = self.position[k].astype(float)
             if d < radius:  # the observer is inside: every direction, weighted by its depth
                 projection = pixels @ centre
                 depth = np.where(valid, projection + np.sqrt(np.maximum(projection**2 - d * d + radius**2, 0.0)), 0.0)
@@ -928,26 +1029,28 @@ class CocoonPopulation:
 
     def _distance_integral(self, l, b, near, d_min, depths=None, energy_gev=None):
         """int_0^near ds rho w(s) along the directions (l, b[:]) [s-1 kpc-2], times exp(-tau(s)) with
-        ``depths`` (a PlaneDepths) at ``energy_gev``: shape (b.size,) or (b.size, n_energies)."""
+        ``depths`` (a PlaneDepths) at ``energy_gev``: shape (b.size,) or (b.size, n_energies).
+
+        Gauss-Legendre (24 nodes) between the kinks of every direction at once: 0, d_min, the radius,
+        the disc's top and ``near``, those outside (0, near) moved to ``near`` (empty segments)."""
         dist = self.distribution
         x, w = np.polynomial.legendre.leggauss(24)
+        b = np.asarray(b, float)
         top = dist.h / np.maximum(np.abs(np.sin(b)), 1e-12)
-        out = np.zeros(b.size) if depths is None else np.zeros((b.size, energy_gev.size))
-        for k in range(b.size):
-            edges = sorted({0.0, near, *(e for e in (d_min, self.radius_kpc, top[k]) if 0.0 < e < near)})
-            for a, c in zip(edges[:-1], edges[1:]):
-                s = 0.5 * (c - a) * x + 0.5 * (c + a)
-                px, py, pz = s * np.cos(b[k]) * np.cos(l), s * np.cos(b[k]) * np.sin(l), s * np.sin(b[k])
-                rho = dist.density(np.hypot(px - dist.r_sun, py), pz)
-                factor = np.where(s >= d_min, s**2 * ball_average_inverse_square(s, self.radius_kpc), 0.0)
-                values = 0.5 * (c - a) * w * rho * factor
-                if depths is not None:
-                    tau = depths.depth(energy_gev, np.full(s.size, l), s * np.cos(b[k]), pz)
-                    values = values @ np.exp(-tau)
-                else:
-                    values = np.sum(values)
-                out[k] += values
-        return out
+        kinks = np.stack(np.broadcast_arrays(d_min, self.radius_kpc, top), axis=1)
+        kinks = np.where((kinks > 0.0) & (kinks < near), kinks, near)
+        edges = np.concatenate([np.zeros((b.size, 1)), np.sort(kinks, axis=1), np.full((b.size, 1), near)], axis=1)
+        a, c = edges[:, :-1, None], edges[:, 1:, None]  # (b, segments, 1)
+        s = 0.5 * (c - a) * x + 0.5 * (c + a)  # (b, segments, nodes)
+        cos_b, sin_b = np.cos(b)[:, None, None], np.sin(b)[:, None, None]
+        px, py, pz = s * cos_b * np.cos(l), s * cos_b * np.sin(l), s * sin_b
+        rho = dist.density(np.hypot(px - dist.r_sun, py), pz)
+        factor = np.where(s >= d_min, s**2 * ball_average_inverse_square(s, self.radius_kpc), 0.0)
+        values = (0.5 * (c - a) * w * rho * factor).reshape(b.size, -1)
+        if depths is None:
+            return np.sum(values, axis=1)
+        tau = depths.depth(energy_gev, np.full(s.size, l), (s * cos_b).ravel(), pz.ravel())
+        return np.einsum("bn,bne->be", values, np.exp(-tau).reshape(b.size, -1, energy_gev.size))
 
 
 def _inside_shares(lb, l, b, d, radius):

@@ -306,10 +306,16 @@ class LBBox(_LBRegion):
         meridians = np.full(l.shape, np.inf)
         if self.half_width < np.pi:
             band = np.maximum(np.maximum(self.b_min - b, b - self.b_max), 0.0)
-            for edge in (self.l_center - self.half_width, self.l_center + self.half_width):
-                meridians = np.minimum(meridians, np.arcsin(np.clip(np.abs(np.cos(b) * np.sin(l - edge)), 0.0, 1.0)))
+            # |sin(l - edge)| for the edges l_center -+ half_width by the angle-sum formula (one sine
+            # and one cosine for both), the distance to the nearer meridian circle by one arcsine
+            offset = l - self.l_center
+            sin_offset, cos_offset = np.sin(offset), np.cos(offset)
+            sin_half, cos_half = np.sin(self.half_width), np.cos(self.half_width)
+            nearer = np.minimum(np.abs(sin_offset * cos_half - cos_offset * sin_half),
+                                np.abs(sin_offset * cos_half + cos_offset * sin_half))
+            meridians = np.arcsin(np.clip(nearer * np.abs(np.cos(b)), 0.0, 1.0))
             out = np.maximum(meridians, band)
-            outside = np.abs(_wrap(l - self.l_center)) > self.half_width
+            outside = cos_offset < cos_half  # abs(wrap(l - l_center)) > half_width
         else:
             outside = np.zeros(l.shape, bool)
         for level, exists in ((self.b_min, self.b_min > -_HALF_PI), (self.b_max, self.b_max < _HALF_PI)):

@@ -489,3 +489,168 @@ def test_containment_in_chunks_is_the_same(monkeypatch):
         chunked = population.containment(sample.position, region)
         monkeypatch.setattr(module, "_CONTAINMENT_CHUNK", 10**9)
         assert np.allclose(chunked, whole, rtol=0, atol=1e-12)
+
+
+def _dense_cap_shares(lb, l0, b0, size, profile, nodes=(12, 10)):
+    """The cap quadrature as it was written first (issue 24): every longitude piece and latitude arc
+    of every cap, empty or not, evaluated on dense arrays; (region, cap) integrals."""
+    from gammapy_cocoons import population as module
+    from gammapy_cocoons.pixelweights import _breaks_within
+
+    n_l, n_b = nodes
+    whole = size >= np.pi
+    pole = whole | (np.abs(b0) + size >= 0.5 * np.pi)
+    half = np.where(pole, np.pi, np.arcsin(np.clip(np.sin(size) / np.cos(b0), 0.0, 1.0)))
+    rims = module._rim_crossings(lb, l0, b0, size)
+    rims[whole] = np.nan
+    cuts = np.concatenate([_breaks_within(lb, l0, -half, half), rims], axis=1)
+    with np.errstate(invalid="ignore"):
+        cuts = np.where(np.isfinite(cuts) & (np.abs(cuts) < half[:, None]), cuts, half[:, None])
+    edges = np.concatenate([-half[:, None], np.sort(cuts, axis=1), half[:, None]], axis=1)
+    dl, wl = module._sine_nodes(edges[:, :-1], edges[:, 1:], n_l)
+    dl, wl = dl.reshape(l0.size, -1), wl.reshape(l0.size, -1)
+    cap = module._cap_intervals(dl, b0[:, None], module._cap_arc(dl, b0[:, None], np.cos(size)[:, None]))
+    cap[whole] = np.array([[-0.5 * np.pi, 0.5 * np.pi], [0.0, 0.0]])
+    region = lb.latitude_interval_array((l0[:, None] + dl).ravel()).reshape(dl.shape + (-1, 2))
+    integrals = []
+    for low, high in ((np.maximum(cap[..., :, None, 0], region[..., None, :, 0]),
+                       np.minimum(cap[..., :, None, 1], region[..., None, :, 1])), (cap[..., 0], cap[..., 1])):
+        b, wb = module._sine_nodes(low, np.maximum(high, low), n_b)
+        b0e = b0.reshape((-1,) + (1,) * (b.ndim - 1))
+        dle = dl.reshape(dl.shape + (1,) * (b.ndim - 2))
+        one_minus_cos = 0.5 * ((np.sin(b) - np.sin(b0e)) ** 2 + (np.cos(b) - np.cos(b0e)) ** 2) + \
+            2.0 * np.cos(b) * np.cos(b0e) * np.sin(0.5 * dle) ** 2
+        values = np.sum(wb * np.cos(b) * profile(one_minus_cos, np.arange(l0.size), b.ndim), axis=-1)
+        integrals.append(np.sum(wl * values.reshape(dl.shape + (-1,)).sum(axis=-1), axis=1))
+    return np.array(integrals)
+
+
+def test_cap_quadrature_on_non_empty_pieces_is_the_dense_one():
+    """The cap quadrature leaves out empty longitude pieces and latitude arcs and reuses a cap's arc
+    where the region holds it whole: the same integrals as evaluating everything (to 1e-13), for
+    caps on a box's edges and corners, on a source mask's rim, in a compound region, over a pole,
+    and for the whole sky (the depth profile of a cocoon holding the observer)."""
+    from regions import CircleSkyRegion
+    from astropy.coordinates import SkyCoord
+
+    from gammapy_cocoons import population as module
+    from gammapy_cocoons.skyregions import mask_out, to_lb_region
+
+    rng = np.random.default_rng(5)
+    n = 120
+    l0 = np.radians(np.concatenate([rng.choice([15.0, 125.0], n // 2), rng.uniform(10, 130, n - n // 2)])
+                    + rng.normal(0, 2, n))
+    b0 = np.radians(np.concatenate([rng.uniform(-6, 6, n // 2), rng.choice([-5.0, 5.0], n - n // 2)])
+                    + rng.normal(0, 1, n))
+    b0[:3] = np.radians([88.0, -87.0, 60.0])  # over a pole
+    size = np.radians(rng.uniform(0.3, 8.0, n))
+    size[:3] = np.radians([5.0, 10.0, 40.0])
+    sin2 = np.sin(size) ** 2
+
+    def chord(one_minus_cos, rows, ndim):
+        limit = sin2[rows].reshape((-1,) + (1,) * (ndim - 1))
+        return np.sqrt(np.maximum(limit - one_minus_cos * (2.0 - one_minus_cos), 0.0))
+
+    hole = CircleSkyRegion(SkyCoord(40.0, 2.0, unit="deg", frame="galactic"), 4 * u.deg)
+    for region in (LHAASO_INNER, mask_out(LHAASO_INNER, hole), LHAASO_INNER | LHAASO_OUTER):
+        lb = to_lb_region(region)
+        fast = module._cap_shares(lb, l0, b0, size, chord, totals=True)
+        dense = _dense_cap_shares(lb, l0, b0, size, chord)
+        assert np.allclose(fast, dense, rtol=1e-13, atol=1e-13 * dense[1].max())
+    # the whole sky around cocoons holding the observer (the depth profile, finer nodes)
+    d = np.array([0.01, 0.02, 0.029])
+
+    def depth(one_minus_cos, rows, ndim):
+        dd = d[rows].reshape((-1,) + (1,) * (ndim - 1))
+        cos_psi = 1.0 - one_minus_cos
+        return dd * cos_psi + np.sqrt(np.maximum(0.03**2 - dd**2 * (1.0 - cos_psi**2), 0.0))
+
+    lb = to_lb_region(LHAASO_OUTER)
+    args = (lb, l0[3:6], b0[3:6], np.full(3, np.pi), depth)
+    fast = module._cap_shares(*args, nodes=(48, 48), totals=True)
+    assert np.allclose(fast, _dense_cap_shares(*args, nodes=(48, 48)), rtol=1e-13, atol=0)
+
+
+def test_distance_integrals_of_all_directions_at_once_are_those_of_each():
+    """The near field's distance integrals, all latitudes at once (empty segments where a direction
+    has fewer kinks), against one direction and one segment at a time (to 1e-13), with and without
+    absorption and ``min_distance``."""
+    from gammapy_cocoons.physics.absorption import PlaneDepths
+
+    population = CocoonPopulation(radius=40 * u.pc)
+    dist, radius = population.distribution, population.radius_kpc
+    x, w = np.polynomial.legendre.leggauss(24)
+    energy = np.array([1e3, 1e5, 1e6])
+    b = np.radians([-60.0, -5.0, -0.5, 0.0, 0.3, 2.0, 30.0, 89.0])
+    for near, d_min in ((0.8, 0.0), (1.5, 0.5), (0.8, 0.04)):
+        depths = PlaneDepths(near, r_sun=dist.r_sun)
+        for absorbed in (False, True):
+            args = (depths, energy) if absorbed else ()
+            fast = population._distance_integral(0.7, b, near, d_min, *args)
+            for k, bk in enumerate(b):
+                top = dist.h / max(abs(np.sin(bk)), 1e-12)
+                edges = sorted({0.0, near, *(e for e in (d_min, radius, top) if 0.0 < e < near)})
+                total = 0.0
+                for a, c in zip(edges[:-1], edges[1:]):
+                    s = 0.5 * (c - a) * x + 0.5 * (c + a)
+                    pz = s * np.sin(bk)
+                    rho = dist.density(np.hypot(s * np.cos(bk) * np.cos(0.7) - dist.r_sun, s * np.cos(bk) * np.sin(0.7)), pz)
+                    values = 0.5 * (c - a) * w * rho * np.where(s >= d_min, s**2 * ball_average_inverse_square(s, radius), 0)
+                    if absorbed:
+                        total = total + values @ np.exp(-depths.depth(energy, np.full(s.size, 0.7), s * np.cos(bk), pz))
+                    else:
+                        total += np.sum(values)
+                assert np.allclose(fast[k], total, rtol=1e-13, atol=0), (near, d_min, absorbed, k)
+
+
+def test_sample_fluxes_in_chunks_are_the_sums_over_cocoons(monkeypatch):
+    """The realisations' fluxes, summed chunk by chunk over the cocoons with a share > 0 (sparse region
+    shares, distances computed per chunk), against the plain sum over every cocoon of geometry x
+    containment x spectrum (to 1e-12), with and without min_distance."""
+    from gammapy_cocoons import population as module
+
+    monkeypatch.setattr(module, "_CONTAINMENT_CHUNK", 1499)
+    population = CocoonPopulation(seed=4)
+    sample = population.realise(3)
+    d = module._norm(sample.position)
+    geometry = ball_average_inverse_square(d, population.radius_kpc) / (4 * np.pi * KPC_CM**2)
+    spectra = population.spectra(sample.age, ENERGY)  # (n_cocoons, n_energy) TeV-1 s-1
+    for region in (None, LHAASO_OUTER):
+        share = population.containment(sample.position, region, tuple(a.astype(np.float32) for a in module._lb(
+            sample.position)), d) if region is not None else 1.0
+        for d_min in (0.0, 1.0):
+            weight = geometry * share * (d >= d_min)
+            expected = np.array([weight[sample.realisation == k] @ spectra[sample.realisation == k] for k in range(3)])
+            flux = sample.flux(ENERGY, region, min_distance=d_min * u.kpc).to_value("cm-2 s-1 TeV-1")
+            assert np.allclose(flux, expected, rtol=1e-12, atol=0), (region, d_min)
+    assert "distance" not in sample._cache  # no array of all the distances was kept
+
+
+def test_declination_band_by_rotation_is_astropys():
+    """The 1LHAASO field test by the ICRS pole's Galactic vector: the same membership as SkyCoord's
+    transform, for random directions and ones 1e-9 deg inside and outside the band's edges."""
+    from astropy.coordinates import SkyCoord
+
+    from gammapy_cocoons.analysis.population import LHAASO_DECLINATION, _in_declination_band
+
+    rng = np.random.default_rng(2)
+    ra = rng.uniform(0, 360, 3000)
+    dec = np.concatenate([np.degrees(np.arcsin(rng.uniform(-1, 1, 2000))),
+                          np.repeat(LHAASO_DECLINATION, 500) + np.tile([-1e-9, 1e-9], 500)])
+    galactic = SkyCoord(ra=ra * u.deg, dec=dec * u.deg, frame="icrs").galactic
+    in_band = (dec > LHAASO_DECLINATION[0]) & (dec < LHAASO_DECLINATION[1])
+    assert np.array_equal(_in_declination_band(galactic.l.rad, galactic.b.rad), in_band)
+
+
+def test_lognlogs_counts_by_one_histogram_are_the_comparisons():
+    """N(>S) per realisation from one histogram over (realisation, grid values below the flux), against
+    one comparison per grid value, with fluxes equal to grid values (ties count as above)."""
+    from gammapy_cocoons.analysis.population import _counts_above
+
+    rng = np.random.default_rng(6)
+    flux = 10 ** rng.uniform(-16, -10, 5000)
+    index = rng.integers(0, 7, flux.size).astype(np.int32)
+    grid = np.geomspace(1e-15, 1e-11, 40)
+    flux[:40] = grid
+    expected = np.array([np.bincount(index[flux >= s], minlength=7) for s in grid])
+    assert np.array_equal(_counts_above(flux, index, 7, grid), expected)

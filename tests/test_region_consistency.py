@@ -301,3 +301,34 @@ def test_lhaaso_region_names_its_argument():
     assert lhaaso_region("LHAASO_INNER").width.to_value("deg") == 110.0
     with pytest.raises(ValueError, match="name must be one of"):  # a raw KeyError before (issue 24 fuzz)
         lhaaso_region("inner")
+
+
+def test_box_boundary_distance_is_a_lower_bound_and_the_two_arcsine_form():
+    """An l-b box's boundary distance (one sine and cosine of l - l_center for both meridian edges)
+    is the per-edge form it replaced (min of two arcsines of cos b sin(l - edge)) to 1e-13 rad, and
+    never more than the great-circle distance to the box's outline, sampled finely."""
+    from gammapy_cocoons.skyregions import LBBox, _wrap
+
+    rng = np.random.default_rng(8)
+    l, b = rng.uniform(-np.pi, np.pi, 1000), np.arcsin(rng.uniform(-1, 1, 1000))
+    vectors = np.stack([np.cos(b) * np.cos(l), np.cos(b) * np.sin(l), np.sin(b)], axis=1)
+    for box in (LBBox(1.2, 0.96, -0.09, 0.09), LBBox(3.1, 2.9, -1.0, 0.4), LBBox(-2.0, 0.01, -1.6, 0.3)):
+        meridians = np.minimum(*(np.arcsin(np.clip(np.abs(np.cos(b) * np.sin(l - edge)), 0, 1))
+                                 for edge in (box.l_center - box.half_width, box.l_center + box.half_width)))
+        band = np.maximum(np.maximum(box.b_min - b, b - box.b_max), 0.0)
+        outside = np.abs(_wrap(l - box.l_center)) > box.half_width
+        reference = np.maximum(meridians, band)
+        for level in (box.b_min, box.b_max):
+            if abs(level) < 0.5 * np.pi:
+                parallel = np.abs(b - level)
+                reference = np.minimum(reference, np.where(outside, np.maximum(parallel, meridians), parallel))
+        distance = box.boundary_distance(l, b)
+        assert np.allclose(distance, reference, rtol=0, atol=1e-13)
+        t = np.linspace(0, 1, 1001)
+        edge_l = np.concatenate([box.l_center + box.half_width * (2 * t - 1)] * 2
+                                + [np.full(t.size, box.l_center - box.half_width), np.full(t.size, box.l_center + box.half_width)])
+        edge_b = np.concatenate([np.full(t.size, box.b_min), np.full(t.size, box.b_max)]
+                                + [box.b_min + (box.b_max - box.b_min) * t] * 2)
+        outline = np.stack([np.cos(edge_b) * np.cos(edge_l), np.cos(edge_b) * np.sin(edge_l), np.sin(edge_b)], axis=1)
+        nearest = np.arccos(np.clip(np.max(vectors @ outline.T, axis=1), -1, 1))
+        assert np.all(distance <= nearest + 1e-9)

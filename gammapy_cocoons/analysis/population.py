@@ -6,7 +6,6 @@ the ``population`` command and the reproduction run on it.
 import numpy as np
 import astropy.units as u
 
-from ..datasets import LHAASO_COMPONENTS, catalog_components
 from ..emission import CocoonEmission
 from ..physics.targetgas import describe_target
 from ..population import DEFAULT_RADIUS, CocoonPopulation, _lb
@@ -23,6 +22,14 @@ LHAASO_DECLINATION = (-20.0, 80.0)
 R39_OVER_RADIUS = float(np.sqrt(1.0 - 0.61 ** (2.0 / 3.0)))
 
 
+def __getattr__(name):
+    if name == "LHAASO_COMPONENTS":  # re-exported from datasets, imported when asked for
+        from ..datasets import LHAASO_COMPONENTS
+
+        return LHAASO_COMPONENTS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def lhaaso_comparison(sample, realisations=200, secondary="gamma"):
     """Detectable cocoons against the 1LHAASO catalogue, per component (WCDA at 3 TeV, KM2A at
     50 TeV), for the cocoons in the catalogue's declination band.
@@ -34,18 +41,16 @@ def lhaaso_comparison(sample, realisations=200, secondary="gamma"):
     sizes, and the realisations' counts above the threshold (median, 16 and 84 %), how many of
     those are larger than the largest catalogue source, and logN-logS curves.
     """
-    from astropy.coordinates import SkyCoord
+    from ..datasets import catalog_components
 
     if isinstance(realisations, bool) or not isinstance(realisations, (int, np.integer)) or realisations < 1:
         raise ValueError(f"realisations must be an integer >= 1, got {realisations!r}")
     n_used = min(int(realisations), sample.n)
     members = np.nonzero(sample.realisation < n_used)[0]
-    l, b = _lb(sample.position[members])
-    coord = SkyCoord(l=l * u.rad, b=b * u.rad, frame="galactic").icrs
-    in_field = (coord.dec.deg > LHAASO_DECLINATION[0]) & (coord.dec.deg < LHAASO_DECLINATION[1])
+    in_field = _in_declination_band(*_lb(sample.position[members]))
     members = members[in_field]
     index = sample.realisation[members]
-    r39 = R39_OVER_RADIUS * sample.angular_radius[members]
+    r39 = R39_OVER_RADIUS * sample._angular_radius(members)
     out = {"realisations": n_used, "declination_band_deg": list(LHAASO_DECLINATION), "components": {}}
     for name, entry in catalog_components().items():
         flux = sample.cocoon_flux(entry["energy"].reshape(1), secondary, members)[:, 0].to_value(_FLUX_UNIT)
@@ -55,7 +60,7 @@ def lhaaso_comparison(sample, realisations=200, secondary="gamma"):
         counts = np.bincount(index[above], minlength=n_used)
         large = np.bincount(index[above & (r39 > largest)], minlength=n_used)
         grid = np.geomspace(threshold / 10.0, max(np.nanmax(entry["flux"]), threshold) * 10.0, 40)
-        predicted = np.array([np.bincount(index[flux >= s], minlength=n_used) for s in grid])  # (grid, n)
+        predicted = _counts_above(flux, index, n_used, grid)  # (grid, n)
         out["components"][name] = {
             "energy_tev": float(entry["energy"].to_value("TeV")),
             "catalog_sources": int(entry["flux"].size),
@@ -74,6 +79,30 @@ def lhaaso_comparison(sample, realisations=200, secondary="gamma"):
             },
         }
     return out
+
+
+def _counts_above(flux, index, n, grid):
+    """Cocoons with ``flux`` >= each value of the increasing ``grid``, per realisation ``index``
+    (grid.size, n): one histogram over (realisation, grid values at or below the flux), summed from
+    the top (the counts of one comparison per grid value)."""
+    above = np.searchsorted(grid, flux, side="right")  # how many grid values are <= each flux
+    hist = np.bincount(index.astype(np.int64) * (grid.size + 1) + above, minlength=n * (grid.size + 1))
+    # a cocoon counts at grid[g] when g < above: sum the histogram over above > g
+    return np.cumsum(hist.reshape(n, grid.size + 1)[:, ::-1], axis=1)[:, ::-1][:, 1:].T
+
+
+def _in_declination_band(l, b):
+    """Whether the Galactic directions (l, b) [rad] lie in :data:`LHAASO_DECLINATION`: sin(dec) is
+    the ICRS z of the unit vector, by astropy's Galactic-to-ICRS rotation (the transform SkyCoord
+    applies; the same dec to ~1e-15 rad)."""
+    from ..skyregions import frame_to_galactic
+
+    z_axis = frame_to_galactic("icrs")[:, 2]  # the ICRS pole in Galactic vectors
+    l, b = np.asarray(l, float), np.asarray(b, float)
+    cos_b = np.cos(b)
+    sin_dec = z_axis[0] * cos_b * np.cos(l) + z_axis[1] * cos_b * np.sin(l) + z_axis[2] * np.sin(b)
+    dec = np.degrees(np.arcsin(np.clip(sin_dec, -1.0, 1.0)))
+    return (dec > LHAASO_DECLINATION[0]) & (dec < LHAASO_DECLINATION[1])
 
 
 def _grammage_text(law):
