@@ -88,6 +88,8 @@ _SEA_INTERFACE = ("rigidity_nodes", "weights", "diffusion_length", "node_shape",
 _CO_LON = np.arange(0.0, 361.0, 1.0)
 _CO_LAT = np.array([0.0, 0.0625, 0.125, 0.1875, 0.25, 0.375, 0.5, 0.625, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0,
                     4.0, 5.0, 6.0, 8.0, 10.0, 12.5, 15.0, 20.0, 25.0, 30.0, 40.0, 60.0, 90.0])
+# lines of sight per chunk of the gas columns along them (bounds their temporaries to a few MB)
+_SIGHT_CHUNK = 512
 # pixels per block of the pi0 cube computation (bounds its temporaries to a few MB)
 _CUBE_BLOCK = 8192
 # HI weights, H2 tables, CO weights and columns per (gas, CR sea, survey, X_CO, ...), least recently used out
@@ -332,10 +334,10 @@ class ConventionalDGE:
         return (q.reshape(value.shape) if value.ndim else q[0]) * u.Unit("s-1 sr-1 GeV-1")
 
     # -- geometry -----------------------------------------------------------------------------
-    def _hi_densities(self, r, z):
-        """[n_HI, f_0 n_HI, f_1 n_HI, ...] (stacked, for one line-of-sight pass)."""
+    def _hi_density(self, r, z):
+        """([n_HI], n_HI): the HI integrated alone and with the node shapes (:meth:`_sea_columns`)."""
         hi = self.gas.hi(r, z)
-        return np.concatenate([hi[None], self.sea.node_shapes(r, z) * hi])
+        return hi[None], hi
 
     def _co_emission(self, r, z):
         """W_CO per unit length (arbitrary scale): the 3-D H2 model read at its own X_CO."""
@@ -345,11 +347,12 @@ class ConventionalDGE:
         """[f_0 2 n_H2, f_1 2 n_H2, ...] of the 3-D model at this DGE's X_CO(R)."""
         return self.sea.node_shapes(r, z) * (2.0 * self.x_co(r) * self._co_emission(r, z))
 
-    def _co_densities(self, r, z):
-        """[w, X_CO w, f_0 X_CO w, f_1 X_CO w, ...] with w the W_CO emission along the line of sight."""
+    def _co_density(self, r, z):
+        """([w, X_CO w], X_CO w) with w the W_CO emission along the line of sight: integrated alone
+        and with the node shapes (:meth:`_sea_columns`)."""
         w = self._co_emission(r, z)
         xw = self.x_co(r) * w
-        return np.concatenate([w[None], xw[None], self.sea.node_shapes(r, z) * xw])
+        return np.stack([w, xw]), xw
 
     @property
     def _geometry_key(self):
@@ -381,17 +384,44 @@ class ConventionalDGE:
         lon, lat = hp.pix2ang(nside, ipix, lonlat=True)
         near = np.abs(lat) < _PLANE_DEG
         lon_c, lat_c, _ = skymaps.healpix_children(nside, ipix[near], nest=False, order=2)
-        lon_all = np.radians(np.concatenate([lon[~near], lon_c.ravel()]))
-        lat_all = np.radians(np.concatenate([lat[~near], lat_c.ravel()]))
-        columns = skymaps.line_of_sight_columns(
-            self._hi_densities, lon_all, lat_all, self.sea.source_distribution.r_sun, self._r_max, self._z_max,
-            z_breaks=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2), n_nodes=4)
+        lon_all = np.concatenate([lon[~near], lon_c.ravel()])
+        lat_all = np.abs(np.concatenate([lat[~near], lat_c.ravel()]))
+        # the gas and the CR sea are symmetric about the plane: one line of sight per (l, abs(b)), the
+        # HEALPix grid's mirror directions (equal to ~1e-14 deg) share it
+        _, first, inverse = np.unique(np.round(np.stack([lon_all, lat_all], axis=1), 9), axis=0,
+                                      return_index=True, return_inverse=True)
+        columns = self._sea_columns(
+            self._hi_density, np.radians(lon_all[first]), np.radians(lat_all[first]), self._r_max, self._z_max,
+            z_breaks=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2), n_nodes=4)[:, inverse.ravel()]
         far = np.count_nonzero(~near)
         per_pixel = np.empty((columns.shape[0], ipix.size))
         per_pixel[:, ~near] = columns[:, :far]
         per_pixel[:, near] = columns[:, far:].reshape(columns.shape[0], -1, 16).sum(axis=-1)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(per_pixel[0] > 0, per_pixel[1:] / per_pixel[0], 0.0)
+
+    def _sea_columns(self, density, lon, lat, r_max, z_max, z_breaks, n_nodes, chunk=_SIGHT_CHUNK):
+        """Line-of-sight integrals of a gas density and of it times each node shape of the CR sea,
+        shape (n_plain + n_nodes, n): ``density(r, z)`` returns (plain, weight): the densities
+        integrated as they are (n_plain, ...) and the one integrated with the node shapes, of r's
+        shape. The quadrature of :func:`~gammapy_cocoons.physics.skymaps.line_of_sight_samples`,
+        (lon, lat) [rad], ``chunk`` lines at a time; the node integrals without a (nodes x samples)
+        temporary where the sea offers ``node_shape_integrals``."""
+        r_sun = self.sea.source_distribution.r_sun
+        integrals = getattr(self.sea, "node_shape_integrals", None)
+        total = None
+        for start in range(0, lon.size, chunk):
+            part = slice(start, start + chunk)
+            r, z, _, ws = skymaps.line_of_sight_samples(lon[part], lat[part], r_sun, r_max, z_max, z_breaks, n_nodes)
+            plain, weight = density(r, z)
+            weight = ws * weight
+            nodes = integrals(r, z, weight) if integrals is not None else \
+                np.sum(self.sea.node_shapes(r, z) * weight, axis=-1)
+            values = np.concatenate([np.sum(ws * plain, axis=-1), nodes])
+            if total is None:
+                total = np.empty((values.shape[0], lon.size))
+            total[:, part] = values
+        return total
 
     @property
     def h2_tables(self):
@@ -422,9 +452,9 @@ class ConventionalDGE:
 
     def _compute_co_weights(self):
         lon, lat = (np.radians(v).ravel() for v in np.meshgrid(_CO_LON, _CO_LAT, indexing="ij"))
-        columns = skymaps.line_of_sight_columns(
-            self._co_densities, lon, lat, self.sea.source_distribution.r_sun, min(self._r_max, 20.0),
-            min(self._z_max, 1.0), z_breaks=(0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64), n_nodes=4)
+        columns = self._sea_columns(
+            self._co_density, lon, lat, min(self._r_max, 20.0), min(self._z_max, 1.0),
+            z_breaks=(0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64), n_nodes=4)
         with np.errstate(invalid="ignore", divide="ignore"):
             weights = np.where(columns[0] > 0, columns[1:] / columns[0], columns[1:2] * 0 + self.x_co.local)
         return weights.reshape(-1, _CO_LON.size, _CO_LAT.size)

@@ -251,6 +251,7 @@ class RadialDeltaSea:
     weights = CosmicRaySea.weights
     node_shape = CosmicRaySea.node_shape
     node_shapes = CosmicRaySea.node_shapes
+    node_shape_integrals = CosmicRaySea.node_shape_integrals
     __call__ = CosmicRaySea.__call__
 
 
