@@ -126,6 +126,22 @@ def _checked_components(components, secondary="gamma"):
     return tuple(c for c in DGE_COMPONENTS if c in components)
 
 
+def _mirrored_half(lon_grid):
+    """How many of the longitudes ``lon_grid`` [deg] (0 to 360, uniform, l-major line grids) lie at or
+    below 180 deg: the rest are mirror images (l -> 360 - l) of these."""
+    return int(np.count_nonzero(lon_grid <= 180.0))
+
+
+def _mirror_index(lon_grid):
+    """Index into the first :func:`_mirrored_half` longitudes of ``lon_grid`` giving each longitude's
+    own line (l <= 180 deg) or its mirror image's (360 - l)."""
+    index = np.arange(lon_grid.size)
+    index = np.where(lon_grid <= 180.0, index, lon_grid.size - 1 - index)
+    if not np.allclose(lon_grid[index], np.minimum(lon_grid, 360.0 - lon_grid)):
+        raise ValueError("the longitude grid must be uniform from 0 to 360 deg")
+    return index
+
+
 def _bilinear_lines(grid, lon_deg, lat_deg):
     """Values of a transmission grid (k, n_energies, n_lines) at (l, b) [deg], bilinear in l and abs(b):
     a list of k arrays of shape (n_energies,) + lon.shape, single precision (the grid's)."""
@@ -386,10 +402,11 @@ class ConventionalDGE:
         lon_c, lat_c, _ = skymaps.healpix_children(nside, ipix[near], nest=False, order=2)
         lon_all = np.concatenate([lon[~near], lon_c.ravel()])
         lat_all = np.abs(np.concatenate([lat[~near], lat_c.ravel()]))
-        # the gas and the CR sea are symmetric about the plane: one line of sight per (l, abs(b)), the
-        # HEALPix grid's mirror directions (equal to ~1e-14 deg) share it
-        _, first, inverse = np.unique(np.round(np.stack([lon_all, lat_all], axis=1), 9), axis=0,
-                                      return_index=True, return_inverse=True)
+        # the gas and the CR sea are symmetric about the plane and about the Galactic-centre line:
+        # one line of sight per (min(l, 360 - l), abs(b)), shared by the HEALPix grid's mirror
+        # directions (equal to ~1e-14 deg)
+        key = np.stack([np.minimum(lon_all, 360.0 - lon_all), lat_all], axis=1)
+        _, first, inverse = np.unique(np.round(key, 9), axis=0, return_index=True, return_inverse=True)
         columns = self._sea_columns(
             self._hi_density, np.radians(lon_all[first]), np.radians(lat_all[first]), self._r_max, self._z_max,
             z_breaks=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2), n_nodes=4)[:, inverse.ravel()]
@@ -451,18 +468,21 @@ class ConventionalDGE:
         return self._shared("co", self._compute_co_weights, (self.x_co,))
 
     def _compute_co_weights(self):
-        lon, lat = (np.radians(v).ravel() for v in np.meshgrid(_CO_LON, _CO_LAT, indexing="ij"))
+        # the lines at l and 360 - l see the same (axisymmetric) Galaxy: l <= 180 deg computed, mirrored
+        half = _mirrored_half(_CO_LON)
+        lon, lat = (np.radians(v).ravel() for v in np.meshgrid(_CO_LON[:half], _CO_LAT, indexing="ij"))
         columns = self._sea_columns(
             self._co_density, lon, lat, min(self._r_max, 20.0), min(self._z_max, 1.0),
             z_breaks=(0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64), n_nodes=4)
         with np.errstate(invalid="ignore", divide="ignore"):
             weights = np.where(columns[0] > 0, columns[1:] / columns[0], columns[1:2] * 0 + self.x_co.local)
-        return weights.reshape(-1, _CO_LON.size, _CO_LAT.size)
+        return weights.reshape(-1, half, _CO_LAT.size)[:, _mirror_index(_CO_LON)]
 
     def _co_factors(self, lon_deg, lat_deg, plain=False):
         """2 <f_j X_CO>_w at survey directions [cm-2 (K km/s)-1, hydrogen atoms], shape (n_nodes, n)
-        (``plain``: 2 <X_CO>_w, shape (1, n)): bilinear in the (l, abs(b)) grid of :attr:`co_weights`."""
-        grid = self.co_weights[:1] if plain else self.co_weights[1:]
+        (``plain``: 2 <X_CO>_w, shape (1, n); None: both, shape (1 + n_nodes, n)): bilinear in the
+        (l, abs(b)) grid of :attr:`co_weights`."""
+        grid = self.co_weights if plain is None else self.co_weights[:1] if plain else self.co_weights[1:]
         n_lat = _CO_LAT.size
         lon = np.mod(np.asarray(lon_deg, float), 360.0)
         lat = np.minimum(np.abs(np.asarray(lat_deg, float)), _CO_LAT[-1])
@@ -483,7 +503,7 @@ class ConventionalDGE:
             survey = self.co_survey
             index = survey.emitting
             lon, lat = survey.lon[index], survey.lat[index]
-            factors = np.concatenate([self._co_factors(lon, lat, plain=True), self._co_factors(lon, lat)])
+            factors = self._co_factors(lon, lat, plain=None)
             return factors.astype(np.float32)  # 1 + n_nodes values per emitting sample (0.6 million)
 
         return self._shared("co_samples", compute, (self.x_co, self.co_survey.key))
@@ -572,7 +592,7 @@ class ConventionalDGE:
         """Samples along the lines of sight of the transmission grid (abs(b) only: the 3-D model is
         symmetric in z): r, z, s [kpc], quadrature weights ws [kpc] and the emission weights (HI,
         H2) at the highest rigidity node."""
-        lon = np.radians(_TRANSMISSION_LON)
+        lon = np.radians(_TRANSMISSION_LON[:_mirrored_half(_TRANSMISSION_LON)])  # l <= 180 deg (mirrored)
         lat = np.radians(_TRANSMISSION_LAT)
         grid_lon, grid_lat = (v.ravel() for v in np.meshgrid(lon, lat, indexing="ij"))
         r, z, s, ws = skymaps.line_of_sight_samples(
@@ -616,7 +636,10 @@ class ConventionalDGE:
                 norm = weight.sum(axis=-1)
                 values = np.matmul(weight[:, None, :].astype(np.float32), survive)[:, 0, :].T / np.maximum(norm, 1e-300)
                 grid[k, :, part] = np.where(norm > 0, values, 1.0)
-        grid = grid.astype(np.float32)
+        # the lines at l > 180 deg: those at 360 - l (the Galaxy is symmetric about the centre line)
+        index = _mirror_index(_TRANSMISSION_LON)
+        grid = grid.reshape(2, -1, n_lines // _TRANSMISSION_LAT.size, _TRANSMISSION_LAT.size)[:, :, index]
+        grid = np.ascontiguousarray(grid.reshape(2, attenuation.energy.size, -1), dtype=np.float32)
         grid.flags.writeable = False
         return grid
 

@@ -106,6 +106,7 @@ class CosmicRaySea:
     n_terms: int = 300
     _tables: tuple = field(init=False, repr=False, compare=False)
     _stacked: np.ndarray = field(init=False, repr=False, compare=False)
+    _source: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "source_distribution", dge_source_distribution(self.source_distribution))
@@ -123,6 +124,7 @@ class CosmicRaySea:
         object.__setattr__(self, "rigidity_nodes", tuple(nodes))
         if int(self.n_terms) < 10:
             raise ValueError(f"n_terms must be >= 10, got {self.n_terms!r}")
+        object.__setattr__(self, "_source", self._compute_source_modes())  # the same at every rigidity
         object.__setattr__(self, "_tables", tuple(self._tabulate(x) for x in self.node_lengths))
         object.__setattr__(self, "_stacked", np.stack([table.ravel() for _, _, table in self._tables], axis=1))
 
@@ -172,7 +174,10 @@ class CosmicRaySea:
 
     # -- the series ---------------------------------------------------------------------------
     def _source_modes(self):
-        """nu_k and sigma_k (up to a constant factor) of the source surface density."""
+        """nu_k and sigma_k (up to a constant factor) of the source surface density (computed once)."""
+        return self._source
+
+    def _compute_source_modes(self):
         dist = self.source_distribution
         radius = self.halo_radius
         nu = special.jn_zeros(0, int(self.n_terms))
