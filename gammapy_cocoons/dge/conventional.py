@@ -91,7 +91,7 @@ _CO_LAT = np.array([0.0, 0.0625, 0.125, 0.1875, 0.25, 0.375, 0.5, 0.625, 0.75, 1
 # lines of sight per chunk of the gas columns along them (bounds their temporaries to a few MB)
 _SIGHT_CHUNK = 512
 # pixels per block of the pi0 cube computation (bounds its temporaries to a few MB)
-_CUBE_BLOCK = 8192
+_CUBE_BLOCK = 1024
 # HI weights, H2 tables, CO weights and columns per (gas, CR sea, survey, X_CO, ...), least recently used out
 _GEOMETRY = OrderedDict()
 _GEOMETRY_SIZE = 24
@@ -142,19 +142,32 @@ def _mirror_index(lon_grid):
     return index
 
 
-def _bilinear_lines(grid, lon_deg, lat_deg):
-    """Values of a transmission grid (k, n_energies, n_lines) at (l, b) [deg], bilinear in l and abs(b):
-    a list of k arrays of shape (n_energies,) + lon.shape, single precision (the grid's)."""
+def _line_weights(lon_deg, lat_deg):
+    """Where (l, b) [deg] falls in the transmission grid's lines of sight: the line k of its lower
+    corner (l-major) and the single-precision fractions (ti, tj) in l and abs(b), each of lon's shape."""
     lon = np.mod(np.asarray(lon_deg, float), 360.0)
     lat = np.abs(np.asarray(lat_deg, float))
     i = np.clip(np.searchsorted(_TRANSMISSION_LON, lon, side="right") - 1, 0, _TRANSMISSION_LON.size - 2)
     j = np.clip(np.searchsorted(_TRANSMISSION_LAT, lat, side="right") - 1, 0, _TRANSMISSION_LAT.size - 2)
     ti = ((lon - _TRANSMISSION_LON[i]) / np.diff(_TRANSMISSION_LON)[i]).astype(np.float32)
     tj = ((lat - _TRANSMISSION_LAT[j]) / np.diff(_TRANSMISSION_LAT)[j]).astype(np.float32)
+    return i * _TRANSMISSION_LAT.size + j, ti, tj
+
+
+def _interpolate_lines(lines, k, ti, tj):
+    """Bilinear values of ``lines`` (n_lines, m), one contiguous row per line of sight, at the
+    :func:`_line_weights` (k, ti, tj): shape k.shape + (m,), single precision."""
     n_lat = _TRANSMISSION_LAT.size
-    k = i * n_lat + j  # lines are l-major
-    return [(g[:, k] * (1 - ti) + g[:, k + n_lat] * ti) * (1 - tj)
-            + (g[:, k + 1] * (1 - ti) + g[:, k + n_lat + 1] * ti) * tj for g in grid]
+    ti, tj = ti[..., None], tj[..., None]
+    return (lines[k] * (1 - ti) + lines[k + n_lat] * ti) * (1 - tj) \
+        + (lines[k + 1] * (1 - ti) + lines[k + n_lat + 1] * ti) * tj
+
+
+def _bilinear_lines(grid, lon_deg, lat_deg):
+    """Values of a transmission grid (k, n_energies, n_lines) at (l, b) [deg], bilinear in l and abs(b):
+    a list of k arrays of shape (n_energies,) + lon.shape, single precision (the grid's)."""
+    k, ti, tj = _line_weights(lon_deg, lat_deg)
+    return [np.moveaxis(_interpolate_lines(np.ascontiguousarray(g.T), k, ti, tj), -1, 0) for g in grid]
 
 
 def _hi_survey(hi_columns):
@@ -778,26 +791,35 @@ class ConventionalDGE:
                 if np.all(np.diff(rows) == 1):
                     rows = slice(rows[0], rows[-1] + 1)
                 grid = self._transmission_grid(np.ascontiguousarray(e[absorbed]))
+                lines = [np.ascontiguousarray(g.T) for g in grid]  # (n_lines, n_absorbed): row gathers
                 coords = image.get_coord().skycoord.galactic
-                lon, lat = np.ravel(coords.l.deg), np.ravel(coords.b.deg)
+                where = _line_weights(np.ravel(coords.l.deg), np.ravel(coords.b.deg))
         q_t = [np.ascontiguousarray(np.asarray(q, float).T) for q in emissivities]
         outputs = [np.empty((e.size, npix), np.float32) for _ in range(2 if envelope else len(q_t))]
+        # work arrays of one block, reused (contiguous views of the first n pixels' worth)
+        work = [np.empty(e.size * min(_CUBE_BLOCK, npix)) for _ in range(4 if envelope else 2)]
         for start in range(0, npix, _CUBE_BLOCK):
             part = slice(start, min(start + _CUBE_BLOCK, npix))
-            if rows is not None:
-                t_hi, t_h2 = _bilinear_lines(grid, lon[part], lat[part])
+            n = part.stop - part.start
+            views = [w[:e.size * n].reshape(e.size, n) for w in work]
+            data, data_h2 = views[:2]
+            low, high = views[2:] if envelope else (None, None)
+            if rows is not None:  # in double precision once for all variants (exact)
+                t_hi, t_h2 = (np.array(_interpolate_lines(g, *(w[part] for w in where)).T, dtype=float, order="C")
+                              for g in lines)
             hi_part, h2_part = np.ascontiguousarray(hi[:, part]), np.ascontiguousarray(h2[:, part])
-            low = high = None
             for k, q in enumerate(q_t):
-                data, data_h2 = q @ hi_part, q @ h2_part
+                np.matmul(q, hi_part, out=data)
+                np.matmul(q, h2_part, out=data_h2)
                 if rows is not None:
                     data[rows] *= t_hi
                     data_h2[rows] *= t_h2
                 data += data_h2
                 if not envelope:
                     outputs[k][:, part] = data
-                elif low is None:
-                    low, high = data, data.copy()
+                elif k == 0:
+                    low[...] = data
+                    high[...] = data
                 else:
                     np.minimum(low, data, out=low)
                     np.maximum(high, data, out=high)
