@@ -503,23 +503,29 @@ class ConventionalDGE:
         tx = (lon - _CO_LON[i]) / (_CO_LON[i + 1] - _CO_LON[i])
         j = np.clip(np.searchsorted(_CO_LAT, lat, side="right") - 1, 0, n_lat - 2)
         ty = (lat - _CO_LAT[j]) / (_CO_LAT[j + 1] - _CO_LAT[j])
-        flat = grid.reshape(grid.shape[0], -1)
+        rows = np.ascontiguousarray(grid.reshape(grid.shape[0], -1).T)  # one row per grid line: row gathers
         k = i * n_lat + j
-        value = (flat[:, k] * ((1 - tx) * (1 - ty)) + flat[:, k + n_lat] * (tx * (1 - ty))
-                 + flat[:, k + 1] * ((1 - tx) * ty) + flat[:, k + n_lat + 1] * (tx * ty))
-        return 2.0 * value
+        corners = ((k, (1 - tx) * (1 - ty)), (k + n_lat, tx * (1 - ty)), (k + 1, (1 - tx) * ty),
+                   (k + n_lat + 1, tx * ty))
+        value = np.empty((k.size, rows.shape[1]))  # direction-major, in chunks that stay in cache
+        for start in range(0, k.size, _SIGHT_CHUNK * 32):
+            part = slice(start, start + _SIGHT_CHUNK * 32)
+            (k00, w00), (k10, w10), (k01, w01), (k11, w11) = ((c[part], w[part, None]) for c, w in corners)
+            value[part] = 2.0 * (rows[k00] * w00 + rows[k10] * w10 + rows[k01] * w01 + rows[k11] * w11)
+        return value.T
 
     @property
     def _co_sample_factors(self):
-        """[2 <X_CO>_w, 2 <f_j X_CO>_w] at the survey's emitting samples, shape (1 + n_nodes, m)."""
+        """[2 <X_CO>_w, 2 <f_j X_CO>_w] at the survey's emitting samples, shape (1 + n_nodes, m) (a view
+        of sample-major values: :func:`.co.survey_pixel_means` reads them a sample at a time)."""
         def compute():
             survey = self.co_survey
             index = survey.emitting
             lon, lat = survey.lon[index], survey.lat[index]
-            factors = self._co_factors(lon, lat, plain=None)
-            return factors.astype(np.float32)  # 1 + n_nodes values per emitting sample (0.6 million)
+            # 1 + n_nodes values per emitting sample (0.6 million)
+            return np.ascontiguousarray(self._co_factors(lon, lat, plain=None).T, dtype=np.float32)
 
-        return self._shared("co_samples", compute, (self.x_co, self.co_survey.key))
+        return self._shared("co_samples", compute, (self.x_co, self.co_survey.key)).T
 
     def _model_h2_columns(self, image, need=None):
         """The 3-D model's CR-weighted H2 columns (hydrogen atoms) [cm-2], pixel averages; on an all-sky
