@@ -166,8 +166,17 @@ def _interpolate_lines(lines, k, ti, tj):
 def _bilinear_lines(grid, lon_deg, lat_deg):
     """Values of a transmission grid (k, n_energies, n_lines) at (l, b) [deg], bilinear in l and abs(b):
     a list of k arrays of shape (n_energies,) + lon.shape, single precision (the grid's)."""
-    k, ti, tj = _line_weights(lon_deg, lat_deg)
-    return [np.moveaxis(_interpolate_lines(np.ascontiguousarray(g.T), k, ti, tj), -1, 0) for g in grid]
+    k, ti, tj = (np.ravel(w) for w in _line_weights(lon_deg, lat_deg))
+    shape = (grid.shape[1],) + np.shape(lon_deg)
+    out = []
+    for g in grid:
+        lines = np.ascontiguousarray(g.T)
+        values = np.empty((grid.shape[1], k.size), np.float32)
+        for start in range(0, k.size, _CUBE_BLOCK):  # cache-sized blocks of directions
+            part = slice(start, start + _CUBE_BLOCK)
+            values[:, part] = _interpolate_lines(lines, k[part], ti[part], tj[part]).T
+        out.append(values.reshape(shape))
+    return out
 
 
 def _hi_survey(hi_columns):

@@ -64,6 +64,29 @@ def _proton_beta(rigidity):
     return rigidity / np.hypot(rigidity, _PROTON_MASS_GEV)
 
 
+def bilinear_sums(stacked, k, step_a, step_b, ta, tb, weights, n_samples):
+    """sum over each run of ``n_samples`` consecutive points of weights x (bilinear interpolation of
+    the rows of ``stacked``), shape (n_columns, n_points / n_samples).
+
+    ``stacked`` (n_cells, n_columns) holds one table row per grid cell corner; point p lies in the
+    cell with lower corner k[p], at fractions ta, tb along the two axes, whose neighbouring corners
+    are k + step_a and k + step_b. Each run is one sparse row of four corner weights per point
+    times ``stacked``: no (points x columns) temporary (equal to the interpolated values summed
+    explicitly, to rounding)."""
+    from scipy import sparse
+
+    n_samples = max(int(n_samples), 1)
+    low, high = weights * (1.0 - ta), weights * ta  # split along a, then along b
+    data = np.empty((k.size, 4))
+    data[:, 0], data[:, 1] = low * (1.0 - tb), low * tb
+    data[:, 2], data[:, 3] = high * (1.0 - tb), high * tb
+    columns = np.empty((k.size, 4), np.int32)
+    columns[:, 0], columns[:, 1], columns[:, 2], columns[:, 3] = k, k + step_b, k + step_a, k + step_a + step_b
+    rows = np.arange(0, 4 * k.size + 1, 4 * n_samples, dtype=np.int32)
+    matrix = sparse.csr_matrix((data.ravel(), columns.ravel(), rows), shape=(rows.size - 1, stacked.shape[0]))
+    return np.asarray(matrix @ stacked).T
+
+
 def dge_source_distribution(dist):
     """A CR sea's source profile: a key of :data:`DGE_SOURCES` or a SourceDistribution (validated)."""
     if isinstance(dist, str):
@@ -265,30 +288,17 @@ class CosmicRaySea:
         a line is a sparse row (four table corners per sample) times the stacked node tables, so no
         (samples x nodes) temporary is made (equal to the explicit sum to rounding, ~1e-15).
         """
-        from scipy import sparse
-
         dr, dz, _ = self._tables[0]
         n_r, n_z = self._tables[0][2].shape
         r, z, weights = np.broadcast_arrays(np.asarray(r, float), np.asarray(z, float), np.asarray(weights, float))
-        n_samples = r.shape[-1] if r.ndim else 1
-        n_lines = r.size // max(n_samples, 1)
         x, y = r.ravel() / dr, np.abs(z.ravel()) / dz
         i = np.floor(x)
         j = np.floor(y)
         inside = (i >= 0) & (j >= 0) & (i < n_r - 1) & (j < n_z - 1)
         i, j = np.where(inside, i, 0.0), np.where(inside, j, 0.0)
-        w = np.where(inside, weights.ravel(), 0.0)
-        tx, ty = x - i, y - j
-        low, high = w * (1.0 - tx), w * tx  # the r corners, then split in z
-        data = np.empty((x.size, 4))
-        data[:, 0], data[:, 1] = low * (1.0 - ty), low * ty
-        data[:, 2], data[:, 3] = high * (1.0 - ty), high * ty
-        k = (i * n_z + j).astype(np.int32)
-        columns = np.empty((x.size, 4), np.int32)
-        columns[:, 0], columns[:, 1], columns[:, 2], columns[:, 3] = k, k + 1, k + n_z, k + n_z + 1
-        rows = np.arange(0, 4 * x.size + 1, 4 * max(n_samples, 1), dtype=np.int32)
-        matrix = sparse.csr_matrix((data.ravel(), columns.ravel(), rows), shape=(n_lines, n_r * n_z))
-        return np.asarray(matrix @ self._stacked).T.reshape((-1,) + r.shape[:-1])
+        sums = bilinear_sums(self._stacked, (i * n_z + j).astype(np.int32), n_z, 1, x - i, y - j,
+                             np.where(inside, weights.ravel(), 0.0), r.shape[-1] if r.ndim else 1)
+        return sums.reshape((-1,) + r.shape[:-1])
 
     def __call__(self, r, z, rigidity=None):
         """n(r, z) / n(r_sun, 0) of protons at ``rigidity`` [GV] (default: the highest node, the
