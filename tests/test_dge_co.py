@@ -173,3 +173,52 @@ def test_co_survey_bad_input():
     for bad in (-2e20, np.nan):
         with pytest.raises(ValueError, match="x_co"):
             ConventionalDGE(x_co=bad)
+
+
+def test_survey_pixel_means_add_like_bincounts():
+    """The pixel sums (one sparse product for all rows) against per-row bincounts in sample order:
+    the same additions, so equal to the last bit; given sample factors (a view of sample-major
+    values, as the DGE keeps them) and a factor function alike."""
+    from gammapy.maps import HpxGeom
+
+    from gammapy_cocoons.dge.co import COSurvey, pixel_index
+
+    full = co_survey("dame2001")
+    part = slice(0, None, 13)  # a sample of the survey's pixels (all-sky, observed or not)
+    survey = COSurvey("part", *(a[part] for a in (full.lon, full.lat, full.area, full.value)), full.lookup)
+    geom = HpxGeom.create(nside=16, nest=False, frame="galactic")
+    use = survey.emitting
+    rng = np.random.default_rng(5)
+    samples = rng.uniform(0.5, 2.0, (use.size, 3)).astype(np.float32)  # sample-major, as the DGE's
+
+    def factors(lon, lat):
+        return np.vstack([np.cos(np.radians(lat)), 1.0 + np.sin(np.radians(lon)) ** 2])
+
+    flat = pixel_index(geom, survey.lon, survey.lat)
+    area = np.bincount(flat, weights=survey.area, minlength=geom.npix[0])
+    for given, rows in ((samples.T, samples.T), (None, factors(survey.lon[use], survey.lat[use]))):
+        means, _ = survey_pixel_means(survey, geom, factors, given)
+        weighted = rows * (survey.area[use] * survey.value[use])
+        sums = np.array([np.bincount(flat[use], weights=w, minlength=geom.npix[0]) for w in weighted])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.testing.assert_array_equal(means[:, area > 0], (sums / area)[:, area > 0])
+
+
+def test_co_factors_in_chunks_equal_the_bilinear_formula(dge):
+    """The survey directions' factors (row gathers in chunks) against the bilinear formula on the
+    (l, abs(b)) grid written out, to the last bit, at more directions than one chunk holds."""
+    from gammapy_cocoons.dge.conventional import _CO_LAT, _CO_LON
+
+    rng = np.random.default_rng(7)
+    lon, lat = rng.uniform(0.0, 360.0, 20000), rng.uniform(-40.0, 40.0, 20000)
+    grid = dge.co_weights.reshape(dge.co_weights.shape[0], -1)
+    i = np.minimum(lon.astype(np.int64), _CO_LON.size - 2)
+    tx = lon - _CO_LON[i]
+    b = np.minimum(np.abs(lat), _CO_LAT[-1])
+    j = np.clip(np.searchsorted(_CO_LAT, b, side="right") - 1, 0, _CO_LAT.size - 2)
+    ty = (b - _CO_LAT[j]) / (_CO_LAT[j + 1] - _CO_LAT[j])
+    k, n = i * _CO_LAT.size + j, _CO_LAT.size
+    expected = 2.0 * (grid[:, k] * ((1 - tx) * (1 - ty)) + grid[:, k + n] * (tx * (1 - ty))
+                      + grid[:, k + 1] * ((1 - tx) * ty) + grid[:, k + n + 1] * (tx * ty))
+    np.testing.assert_array_equal(dge._co_factors(lon, lat, plain=None), expected)
+    np.testing.assert_array_equal(dge._co_factors(lon, lat), expected[1:])

@@ -370,3 +370,32 @@ def test_ratio_map_and_validation_agree():
     assert weighted == pytest.approx(validation_ratios(model, [10.0])["outer"][0], rel=1e-9)
     with pytest.raises(ValueError, match="energy"):
         ratio_map(model, 0.1)
+
+
+def test_hi_weights_share_the_mirror_lines_of_sight():
+    """<f_j>_HI per survey pixel, one line of sight per (min(l, 360 - l), abs(b)) (the Galaxy is
+    symmetric about the plane and the centre line), against every direction integrated on its own
+    with the explicit node shapes, on an nside-8 survey."""
+    import healpy as hp
+
+    from gammapy_cocoons.dge.conventional import _PLANE_DEG
+    from gammapy_cocoons.physics import skymaps
+
+    nside = 8
+    dge = ConventionalDGE("kascade-grande", hi_columns=np.full(12 * nside**2, 1e20), co_survey=None, dark_gas=None)
+    lon, lat = hp.pix2ang(nside, np.arange(12 * nside**2), lonlat=True)
+    near = np.abs(lat) < _PLANE_DEG
+    lon_c, lat_c, _ = skymaps.healpix_children(nside, np.flatnonzero(near), nest=False, order=2)
+    directions = [np.radians(np.concatenate([a[~near], c.ravel()])) for a, c in ((lon, lon_c), (lat, lat_c))]
+
+    def densities(r, z):
+        hi = dge.gas.hi(r, z)
+        return np.concatenate([hi[None], dge.sea.node_shapes(r, z) * hi])
+
+    columns = skymaps.line_of_sight_columns(densities, *directions, dge.sea.source_distribution.r_sun, dge._r_max,
+                                            dge._z_max, z_breaks=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2), n_nodes=4)
+    far = np.count_nonzero(~near)
+    per_pixel = np.empty((columns.shape[0], lon.size))
+    per_pixel[:, ~near] = columns[:, :far]
+    per_pixel[:, near] = columns[:, far:].reshape(columns.shape[0], -1, 16).sum(axis=-1)
+    np.testing.assert_allclose(dge._compute_hi_weights(), per_pixel[1:] / per_pixel[0], rtol=1e-12, atol=0)

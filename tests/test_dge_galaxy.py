@@ -262,3 +262,17 @@ def test_cr_sea_takes_arrays_of_rigidities():
     assert np.allclose(together, [sea(ri, 0.0, Ri) for ri, Ri in zip(r, rigidity)], rtol=1e-12)
     assert together[1] == pytest.approx(1.0, abs=1e-9)
     assert sea(np.linspace(3, 5, 4)[:, None], 0.0, np.array([5.0, 1e3])).shape == (4, 2)
+
+
+def test_node_shape_integrals_equal_the_explicit_sum():
+    """The sparse weighted sum over samples (the DGE's line-of-sight integrals) against the node
+    shapes summed directly, points inside and outside the halo, negative z, both kinds of sea."""
+    from gammapy_cocoons.dge.radial_delta import RadialDeltaSea
+
+    rng = np.random.default_rng(3)
+    r, z = rng.uniform(0.0, 22.0, (7, 40)), rng.uniform(-4.5, 4.5, (7, 40))
+    weights = rng.uniform(0.0, 2.0, (7, 40))
+    for sea in (CosmicRaySea(), RadialDeltaSea(rigidity_nodes=(3.0, 300.0), grid_step=(0.5, 0.25))):
+        expected = np.sum(weights * sea.node_shapes(r, z), axis=-1)
+        assert expected.shape == (len(sea.rigidity_nodes), 7) and np.all(expected > 0)
+        np.testing.assert_allclose(sea.node_shape_integrals(r, z, weights), expected, rtol=1e-13, atol=0)

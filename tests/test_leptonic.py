@@ -84,3 +84,16 @@ def test_bad_components_are_refused(dge):
         conventional_dge("min", secondary="nu_per_flavour", components=("pi0", "ic"))
     with pytest.raises(ValueError, match="electron_sea"):
         ConventionalDGE("icetop", electron_sea="default")
+
+
+def test_electron_shape_integrals_equal_the_explicit_sum(sea):
+    """The bremsstrahlung geometry's sparse line-of-sight sums against the electron shapes summed
+    directly, points inside and outside the halo and below the plane."""
+    from gammapy_cocoons.dge.leptonic import ElectronShapes
+
+    shapes = ElectronShapes(sea)
+    rng = np.random.default_rng(11)
+    r, z, weights = rng.uniform(0.0, 22.0, (5, 60)), rng.uniform(-4.5, 4.5, (5, 60)), rng.uniform(0.0, 2.0, (5, 60))
+    expected = np.sum(weights * shapes.node_shapes(r, z), axis=-1)
+    assert expected.shape == (len(shapes.rigidity_nodes), 5) and np.all(expected > 0)
+    np.testing.assert_allclose(shapes.node_shape_integrals(r, z, weights), expected, rtol=1e-13, atol=0)

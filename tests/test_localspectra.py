@@ -134,3 +134,20 @@ def test_bad_input():
             spectra.flux_total_energy("H", energy)
     with pytest.raises(ValueError, match="rigidity"):
         spectra.flux_rigidity("He", [0.0])
+
+
+def test_data_sets_evaluated_together_equal_one_by_one():
+    """The fit's residuals and Jacobian evaluate the local spectrum once per species over all data
+    sets: the same numbers, to the last bit, as each set on its own (a two-species set included)."""
+    spectra = local_spectra("kascade-grande")
+    sets = localspectra._datasets("kascade-grande")
+    names = sorted(spectra.parameters)
+    index = {name: i for i, name in enumerate(names)}
+    scales = [spectra.parameters[f"scale.{d.scale}"] if d.scale else 1.0 for d in sets]
+    assert any(d.species == "light" for d in sets) and any(s != 1.0 for s in scales)
+    gradients = [np.zeros((len(names), d.x.size)) for d in sets]
+    together = localspectra._log_observed_sets(spectra.parameters, sets, scales, gradients=gradients, index=index)
+    for data, scale, value, gradient in zip(sets, scales, together, gradients):
+        alone = np.zeros_like(gradient)
+        np.testing.assert_array_equal(value, localspectra._log_observed(spectra.parameters, data, scale, alone, index))
+        np.testing.assert_array_equal(gradient, alone)

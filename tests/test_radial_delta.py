@@ -159,3 +159,22 @@ def test_bad_input():
 
     with pytest.raises(ValueError, match="sea"):
         ConventionalDGE(sea=object())
+
+
+def test_prefetch_starts_a_build_only_when_a_cube_is_missing(tmp_path, monkeypatch):
+    """prefetch_radial_delta starts no child without a disk cache, nor when every cube is in it
+    (the entries' names, the keys of the four cubes); a missing one would start it."""
+    from gammapy_cocoons._cache import _entry_name
+    from gammapy_cocoons.dge import radial_delta as rd
+
+    monkeypatch.setattr(rd, "_BUILDS", {})
+    monkeypatch.setenv("GAMMAPY_COCOONS_CACHE", "off")
+    assert not rd.prefetch_radial_delta(8) and rd._BUILDS == {}
+    monkeypatch.setenv("GAMMAPY_COCOONS_CACHE", str(tmp_path))
+    names = [_entry_name("radial-delta-dge", rd._cube_key(m, s, 8)) for m in ("min", "max")
+             for s in ("gamma", "nu_per_flavour")]
+    for name in names[1:]:
+        (tmp_path / name).touch()
+    assert rd._missing(8)
+    (tmp_path / names[0]).touch()
+    assert not rd._missing(8) and not rd.prefetch_radial_delta(8) and rd._BUILDS == {}

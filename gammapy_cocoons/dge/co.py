@@ -250,6 +250,8 @@ def survey_pixel_means(survey, image, factors, sample_factors=None):
     pixel's area. Pixels finer than the survey (no sample centre inside) take the nearest survey
     pixel at their centre.
     """
+    from scipy import sparse
+
     npix = int(np.prod(image.data_shape))
     flat = pixel_index(image, survey.lon, survey.lat)
     inside = flat >= 0
@@ -259,9 +261,17 @@ def survey_pixel_means(survey, image, factors, sample_factors=None):
     emitting = survey.emitting  # zeros add nothing to the sums
     keep = inside[emitting]
     use = emitting[keep]
-    values = factors(survey.lon[use], survey.lat[use]) if sample_factors is None else sample_factors[:, keep]
-    weighted = values * (survey.area[use] * survey.value[use])
-    sums = np.array([np.bincount(flat[use], weights=w, minlength=npix) for w in weighted])
+    # (m, n): a row per sample
+    values = (factors(survey.lon[use], survey.lat[use]) if sample_factors is None else sample_factors).T
+    if sample_factors is not None:
+        values = values[keep]
+    # sums[:, p] = sum over the samples s in pixel p, in sample order, of values[s] area_s W_s: one sparse
+    # (pixels x samples) product for all n rows (the same additions, in the same order, as a bincount)
+    pixel = flat[use]
+    order = np.argsort(pixel, kind="stable")
+    weights = sparse.csr_matrix(((survey.area[use] * survey.value[use])[order], order,
+                                 np.searchsorted(pixel[order], np.arange(npix + 1))), shape=(npix, use.size))
+    sums = np.asarray(weights @ np.asarray(values, dtype=float)).T
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(area_all > 0, sums / area_all, 0.0)
         covered = np.where(area_all > 0, area_obs / area_all, 0.0)

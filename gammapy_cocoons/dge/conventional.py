@@ -88,8 +88,10 @@ _SEA_INTERFACE = ("rigidity_nodes", "weights", "diffusion_length", "node_shape",
 _CO_LON = np.arange(0.0, 361.0, 1.0)
 _CO_LAT = np.array([0.0, 0.0625, 0.125, 0.1875, 0.25, 0.375, 0.5, 0.625, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0,
                     4.0, 5.0, 6.0, 8.0, 10.0, 12.5, 15.0, 20.0, 25.0, 30.0, 40.0, 60.0, 90.0])
+# lines of sight per chunk of the gas columns along them (bounds their temporaries to a few MB)
+_SIGHT_CHUNK = 512
 # pixels per block of the pi0 cube computation (bounds its temporaries to a few MB)
-_CUBE_BLOCK = 8192
+_CUBE_BLOCK = 1024
 # HI weights, H2 tables, CO weights and columns per (gas, CR sea, survey, X_CO, ...), least recently used out
 _GEOMETRY = OrderedDict()
 _GEOMETRY_SIZE = 24
@@ -124,19 +126,57 @@ def _checked_components(components, secondary="gamma"):
     return tuple(c for c in DGE_COMPONENTS if c in components)
 
 
-def _bilinear_lines(grid, lon_deg, lat_deg):
-    """Values of a transmission grid (k, n_energies, n_lines) at (l, b) [deg], bilinear in l and abs(b):
-    a list of k arrays of shape (n_energies,) + lon.shape, single precision (the grid's)."""
+def _mirrored_half(lon_grid):
+    """How many of the longitudes ``lon_grid`` [deg] (0 to 360, uniform, l-major line grids) lie at or
+    below 180 deg: the rest are mirror images (l -> 360 - l) of these."""
+    return int(np.count_nonzero(lon_grid <= 180.0))
+
+
+def _mirror_index(lon_grid):
+    """Index into the first :func:`_mirrored_half` longitudes of ``lon_grid`` giving each longitude's
+    own line (l <= 180 deg) or its mirror image's (360 - l)."""
+    index = np.arange(lon_grid.size)
+    index = np.where(lon_grid <= 180.0, index, lon_grid.size - 1 - index)
+    if not np.allclose(lon_grid[index], np.minimum(lon_grid, 360.0 - lon_grid)):
+        raise ValueError("the longitude grid must be uniform from 0 to 360 deg")
+    return index
+
+
+def _line_weights(lon_deg, lat_deg):
+    """Where (l, b) [deg] falls in the transmission grid's lines of sight: the line k of its lower
+    corner (l-major) and the single-precision fractions (ti, tj) in l and abs(b), each of lon's shape."""
     lon = np.mod(np.asarray(lon_deg, float), 360.0)
     lat = np.abs(np.asarray(lat_deg, float))
     i = np.clip(np.searchsorted(_TRANSMISSION_LON, lon, side="right") - 1, 0, _TRANSMISSION_LON.size - 2)
     j = np.clip(np.searchsorted(_TRANSMISSION_LAT, lat, side="right") - 1, 0, _TRANSMISSION_LAT.size - 2)
     ti = ((lon - _TRANSMISSION_LON[i]) / np.diff(_TRANSMISSION_LON)[i]).astype(np.float32)
     tj = ((lat - _TRANSMISSION_LAT[j]) / np.diff(_TRANSMISSION_LAT)[j]).astype(np.float32)
+    return i * _TRANSMISSION_LAT.size + j, ti, tj
+
+
+def _interpolate_lines(lines, k, ti, tj):
+    """Bilinear values of ``lines`` (n_lines, m), one contiguous row per line of sight, at the
+    :func:`_line_weights` (k, ti, tj): shape k.shape + (m,), single precision."""
     n_lat = _TRANSMISSION_LAT.size
-    k = i * n_lat + j  # lines are l-major
-    return [(g[:, k] * (1 - ti) + g[:, k + n_lat] * ti) * (1 - tj)
-            + (g[:, k + 1] * (1 - ti) + g[:, k + n_lat + 1] * ti) * tj for g in grid]
+    ti, tj = ti[..., None], tj[..., None]
+    return (lines[k] * (1 - ti) + lines[k + n_lat] * ti) * (1 - tj) \
+        + (lines[k + 1] * (1 - ti) + lines[k + n_lat + 1] * ti) * tj
+
+
+def _bilinear_lines(grid, lon_deg, lat_deg):
+    """Values of a transmission grid (k, n_energies, n_lines) at (l, b) [deg], bilinear in l and abs(b):
+    a list of k arrays of shape (n_energies,) + lon.shape, single precision (the grid's)."""
+    k, ti, tj = (np.ravel(w) for w in _line_weights(lon_deg, lat_deg))
+    shape = (grid.shape[1],) + np.shape(lon_deg)
+    out = []
+    for g in grid:
+        lines = np.ascontiguousarray(g.T)
+        values = np.empty((grid.shape[1], k.size), np.float32)
+        for start in range(0, k.size, _CUBE_BLOCK):  # cache-sized blocks of directions
+            part = slice(start, start + _CUBE_BLOCK)
+            values[:, part] = _interpolate_lines(lines, k[part], ti[part], tj[part]).T
+        out.append(values.reshape(shape))
+    return out
 
 
 def _hi_survey(hi_columns):
@@ -332,10 +372,10 @@ class ConventionalDGE:
         return (q.reshape(value.shape) if value.ndim else q[0]) * u.Unit("s-1 sr-1 GeV-1")
 
     # -- geometry -----------------------------------------------------------------------------
-    def _hi_densities(self, r, z):
-        """[n_HI, f_0 n_HI, f_1 n_HI, ...] (stacked, for one line-of-sight pass)."""
+    def _hi_density(self, r, z):
+        """([n_HI], n_HI): the HI integrated alone and with the node shapes (:meth:`_sea_columns`)."""
         hi = self.gas.hi(r, z)
-        return np.concatenate([hi[None], self.sea.node_shapes(r, z) * hi])
+        return hi[None], hi
 
     def _co_emission(self, r, z):
         """W_CO per unit length (arbitrary scale): the 3-D H2 model read at its own X_CO."""
@@ -345,11 +385,12 @@ class ConventionalDGE:
         """[f_0 2 n_H2, f_1 2 n_H2, ...] of the 3-D model at this DGE's X_CO(R)."""
         return self.sea.node_shapes(r, z) * (2.0 * self.x_co(r) * self._co_emission(r, z))
 
-    def _co_densities(self, r, z):
-        """[w, X_CO w, f_0 X_CO w, f_1 X_CO w, ...] with w the W_CO emission along the line of sight."""
+    def _co_density(self, r, z):
+        """([w, X_CO w], X_CO w) with w the W_CO emission along the line of sight: integrated alone
+        and with the node shapes (:meth:`_sea_columns`)."""
         w = self._co_emission(r, z)
         xw = self.x_co(r) * w
-        return np.concatenate([w[None], xw[None], self.sea.node_shapes(r, z) * xw])
+        return np.stack([w, xw]), xw
 
     @property
     def _geometry_key(self):
@@ -381,17 +422,45 @@ class ConventionalDGE:
         lon, lat = hp.pix2ang(nside, ipix, lonlat=True)
         near = np.abs(lat) < _PLANE_DEG
         lon_c, lat_c, _ = skymaps.healpix_children(nside, ipix[near], nest=False, order=2)
-        lon_all = np.radians(np.concatenate([lon[~near], lon_c.ravel()]))
-        lat_all = np.radians(np.concatenate([lat[~near], lat_c.ravel()]))
-        columns = skymaps.line_of_sight_columns(
-            self._hi_densities, lon_all, lat_all, self.sea.source_distribution.r_sun, self._r_max, self._z_max,
-            z_breaks=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2), n_nodes=4)
+        lon_all = np.concatenate([lon[~near], lon_c.ravel()])
+        lat_all = np.abs(np.concatenate([lat[~near], lat_c.ravel()]))
+        # the gas and the CR sea are symmetric about the plane and about the Galactic-centre line:
+        # one line of sight per (min(l, 360 - l), abs(b)), shared by the HEALPix grid's mirror
+        # directions (equal to ~1e-14 deg)
+        key = np.stack([np.minimum(lon_all, 360.0 - lon_all), lat_all], axis=1)
+        _, first, inverse = np.unique(np.round(key, 9), axis=0, return_index=True, return_inverse=True)
+        columns = self._sea_columns(
+            self._hi_density, np.radians(lon_all[first]), np.radians(lat_all[first]), self._r_max, self._z_max,
+            z_breaks=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2), n_nodes=4)[:, inverse.ravel()]
         far = np.count_nonzero(~near)
         per_pixel = np.empty((columns.shape[0], ipix.size))
         per_pixel[:, ~near] = columns[:, :far]
         per_pixel[:, near] = columns[:, far:].reshape(columns.shape[0], -1, 16).sum(axis=-1)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(per_pixel[0] > 0, per_pixel[1:] / per_pixel[0], 0.0)
+
+    def _sea_columns(self, density, lon, lat, r_max, z_max, z_breaks, n_nodes, chunk=_SIGHT_CHUNK):
+        """Line-of-sight integrals of a gas density and of it times each node shape of the CR sea,
+        shape (n_plain + n_nodes, n): ``density(r, z)`` returns (plain, weight): the densities
+        integrated as they are (n_plain, ...) and the one integrated with the node shapes, of r's
+        shape. The quadrature of :func:`~gammapy_cocoons.physics.skymaps.line_of_sight_samples`,
+        (lon, lat) [rad], ``chunk`` lines at a time; the node integrals without a (nodes x samples)
+        temporary where the sea offers ``node_shape_integrals``."""
+        r_sun = self.sea.source_distribution.r_sun
+        integrals = getattr(self.sea, "node_shape_integrals", None)
+        total = None
+        for start in range(0, lon.size, chunk):
+            part = slice(start, start + chunk)
+            r, z, _, ws = skymaps.line_of_sight_samples(lon[part], lat[part], r_sun, r_max, z_max, z_breaks, n_nodes)
+            plain, weight = density(r, z)
+            weight = ws * weight
+            nodes = integrals(r, z, weight) if integrals is not None else \
+                np.sum(self.sea.node_shapes(r, z) * weight, axis=-1)
+            values = np.concatenate([np.sum(ws * plain, axis=-1), nodes])
+            if total is None:
+                total = np.empty((values.shape[0], lon.size))
+            total[:, part] = values
+        return total
 
     @property
     def h2_tables(self):
@@ -421,18 +490,21 @@ class ConventionalDGE:
         return self._shared("co", self._compute_co_weights, (self.x_co,))
 
     def _compute_co_weights(self):
-        lon, lat = (np.radians(v).ravel() for v in np.meshgrid(_CO_LON, _CO_LAT, indexing="ij"))
-        columns = skymaps.line_of_sight_columns(
-            self._co_densities, lon, lat, self.sea.source_distribution.r_sun, min(self._r_max, 20.0),
-            min(self._z_max, 1.0), z_breaks=(0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64), n_nodes=4)
+        # the lines at l and 360 - l see the same (axisymmetric) Galaxy: l <= 180 deg computed, mirrored
+        half = _mirrored_half(_CO_LON)
+        lon, lat = (np.radians(v).ravel() for v in np.meshgrid(_CO_LON[:half], _CO_LAT, indexing="ij"))
+        columns = self._sea_columns(
+            self._co_density, lon, lat, min(self._r_max, 20.0), min(self._z_max, 1.0),
+            z_breaks=(0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64), n_nodes=4)
         with np.errstate(invalid="ignore", divide="ignore"):
             weights = np.where(columns[0] > 0, columns[1:] / columns[0], columns[1:2] * 0 + self.x_co.local)
-        return weights.reshape(-1, _CO_LON.size, _CO_LAT.size)
+        return weights.reshape(-1, half, _CO_LAT.size)[:, _mirror_index(_CO_LON)]
 
     def _co_factors(self, lon_deg, lat_deg, plain=False):
         """2 <f_j X_CO>_w at survey directions [cm-2 (K km/s)-1, hydrogen atoms], shape (n_nodes, n)
-        (``plain``: 2 <X_CO>_w, shape (1, n)): bilinear in the (l, abs(b)) grid of :attr:`co_weights`."""
-        grid = self.co_weights[:1] if plain else self.co_weights[1:]
+        (``plain``: 2 <X_CO>_w, shape (1, n); None: both, shape (1 + n_nodes, n)): bilinear in the
+        (l, abs(b)) grid of :attr:`co_weights`."""
+        grid = self.co_weights if plain is None else self.co_weights[:1] if plain else self.co_weights[1:]
         n_lat = _CO_LAT.size
         lon = np.mod(np.asarray(lon_deg, float), 360.0)
         lat = np.minimum(np.abs(np.asarray(lat_deg, float)), _CO_LAT[-1])
@@ -440,23 +512,29 @@ class ConventionalDGE:
         tx = (lon - _CO_LON[i]) / (_CO_LON[i + 1] - _CO_LON[i])
         j = np.clip(np.searchsorted(_CO_LAT, lat, side="right") - 1, 0, n_lat - 2)
         ty = (lat - _CO_LAT[j]) / (_CO_LAT[j + 1] - _CO_LAT[j])
-        flat = grid.reshape(grid.shape[0], -1)
+        rows = np.ascontiguousarray(grid.reshape(grid.shape[0], -1).T)  # one row per grid line: row gathers
         k = i * n_lat + j
-        value = (flat[:, k] * ((1 - tx) * (1 - ty)) + flat[:, k + n_lat] * (tx * (1 - ty))
-                 + flat[:, k + 1] * ((1 - tx) * ty) + flat[:, k + n_lat + 1] * (tx * ty))
-        return 2.0 * value
+        corners = ((k, (1 - tx) * (1 - ty)), (k + n_lat, tx * (1 - ty)), (k + 1, (1 - tx) * ty),
+                   (k + n_lat + 1, tx * ty))
+        value = np.empty((k.size, rows.shape[1]))  # direction-major, in chunks that stay in cache
+        for start in range(0, k.size, _SIGHT_CHUNK * 32):
+            part = slice(start, start + _SIGHT_CHUNK * 32)
+            (k00, w00), (k10, w10), (k01, w01), (k11, w11) = ((c[part], w[part, None]) for c, w in corners)
+            value[part] = 2.0 * (rows[k00] * w00 + rows[k10] * w10 + rows[k01] * w01 + rows[k11] * w11)
+        return value.T
 
     @property
     def _co_sample_factors(self):
-        """[2 <X_CO>_w, 2 <f_j X_CO>_w] at the survey's emitting samples, shape (1 + n_nodes, m)."""
+        """[2 <X_CO>_w, 2 <f_j X_CO>_w] at the survey's emitting samples, shape (1 + n_nodes, m) (a view
+        of sample-major values: :func:`.co.survey_pixel_means` reads them a sample at a time)."""
         def compute():
             survey = self.co_survey
             index = survey.emitting
             lon, lat = survey.lon[index], survey.lat[index]
-            factors = np.concatenate([self._co_factors(lon, lat, plain=True), self._co_factors(lon, lat)])
-            return factors.astype(np.float32)  # 1 + n_nodes values per emitting sample (0.6 million)
+            # 1 + n_nodes values per emitting sample (0.6 million)
+            return np.ascontiguousarray(self._co_factors(lon, lat, plain=None).T, dtype=np.float32)
 
-        return self._shared("co_samples", compute, (self.x_co, self.co_survey.key))
+        return self._shared("co_samples", compute, (self.x_co, self.co_survey.key)).T
 
     def _model_h2_columns(self, image, need=None):
         """The 3-D model's CR-weighted H2 columns (hydrogen atoms) [cm-2], pixel averages; on an all-sky
@@ -542,7 +620,7 @@ class ConventionalDGE:
         """Samples along the lines of sight of the transmission grid (abs(b) only: the 3-D model is
         symmetric in z): r, z, s [kpc], quadrature weights ws [kpc] and the emission weights (HI,
         H2) at the highest rigidity node."""
-        lon = np.radians(_TRANSMISSION_LON)
+        lon = np.radians(_TRANSMISSION_LON[:_mirrored_half(_TRANSMISSION_LON)])  # l <= 180 deg (mirrored)
         lat = np.radians(_TRANSMISSION_LAT)
         grid_lon, grid_lat = (v.ravel() for v in np.meshgrid(lon, lat, indexing="ij"))
         r, z, s, ws = skymaps.line_of_sight_samples(
@@ -586,7 +664,10 @@ class ConventionalDGE:
                 norm = weight.sum(axis=-1)
                 values = np.matmul(weight[:, None, :].astype(np.float32), survive)[:, 0, :].T / np.maximum(norm, 1e-300)
                 grid[k, :, part] = np.where(norm > 0, values, 1.0)
-        grid = grid.astype(np.float32)
+        # the lines at l > 180 deg: those at 360 - l (the Galaxy is symmetric about the centre line)
+        index = _mirror_index(_TRANSMISSION_LON)
+        grid = grid.reshape(2, -1, n_lines // _TRANSMISSION_LAT.size, _TRANSMISSION_LAT.size)[:, :, index]
+        grid = np.ascontiguousarray(grid.reshape(2, attenuation.energy.size, -1), dtype=np.float32)
         grid.flags.writeable = False
         return grid
 
@@ -725,26 +806,35 @@ class ConventionalDGE:
                 if np.all(np.diff(rows) == 1):
                     rows = slice(rows[0], rows[-1] + 1)
                 grid = self._transmission_grid(np.ascontiguousarray(e[absorbed]))
+                lines = [np.ascontiguousarray(g.T) for g in grid]  # (n_lines, n_absorbed): row gathers
                 coords = image.get_coord().skycoord.galactic
-                lon, lat = np.ravel(coords.l.deg), np.ravel(coords.b.deg)
+                where = _line_weights(np.ravel(coords.l.deg), np.ravel(coords.b.deg))
         q_t = [np.ascontiguousarray(np.asarray(q, float).T) for q in emissivities]
         outputs = [np.empty((e.size, npix), np.float32) for _ in range(2 if envelope else len(q_t))]
+        # work arrays of one block, reused (contiguous views of the first n pixels' worth)
+        work = [np.empty(e.size * min(_CUBE_BLOCK, npix)) for _ in range(4 if envelope else 2)]
         for start in range(0, npix, _CUBE_BLOCK):
             part = slice(start, min(start + _CUBE_BLOCK, npix))
-            if rows is not None:
-                t_hi, t_h2 = _bilinear_lines(grid, lon[part], lat[part])
+            n = part.stop - part.start
+            views = [w[:e.size * n].reshape(e.size, n) for w in work]
+            data, data_h2 = views[:2]
+            low, high = views[2:] if envelope else (None, None)
+            if rows is not None:  # in double precision once for all variants (exact)
+                t_hi, t_h2 = (np.array(_interpolate_lines(g, *(w[part] for w in where)).T, dtype=float, order="C")
+                              for g in lines)
             hi_part, h2_part = np.ascontiguousarray(hi[:, part]), np.ascontiguousarray(h2[:, part])
-            low = high = None
             for k, q in enumerate(q_t):
-                data, data_h2 = q @ hi_part, q @ h2_part
+                np.matmul(q, hi_part, out=data)
+                np.matmul(q, h2_part, out=data_h2)
                 if rows is not None:
                     data[rows] *= t_hi
                     data_h2[rows] *= t_h2
                 data += data_h2
                 if not envelope:
                     outputs[k][:, part] = data
-                elif low is None:
-                    low, high = data, data.copy()
+                elif k == 0:
+                    low[...] = data
+                    high[...] = data
                 else:
                     np.minimum(low, data, out=low)
                     np.maximum(high, data, out=high)

@@ -64,6 +64,29 @@ def _proton_beta(rigidity):
     return rigidity / np.hypot(rigidity, _PROTON_MASS_GEV)
 
 
+def bilinear_sums(stacked, k, step_a, step_b, ta, tb, weights, n_samples):
+    """sum over each run of ``n_samples`` consecutive points of weights x (bilinear interpolation of
+    the rows of ``stacked``), shape (n_columns, n_points / n_samples).
+
+    ``stacked`` (n_cells, n_columns) holds one table row per grid cell corner; point p lies in the
+    cell with lower corner k[p], at fractions ta, tb along the two axes, whose neighbouring corners
+    are k + step_a and k + step_b. Each run is one sparse row of four corner weights per point
+    times ``stacked``: no (points x columns) temporary (equal to the interpolated values summed
+    explicitly, to rounding)."""
+    from scipy import sparse
+
+    n_samples = max(int(n_samples), 1)
+    low, high = weights * (1.0 - ta), weights * ta  # split along a, then along b
+    data = np.empty((k.size, 4))
+    data[:, 0], data[:, 1] = low * (1.0 - tb), low * tb
+    data[:, 2], data[:, 3] = high * (1.0 - tb), high * tb
+    columns = np.empty((k.size, 4), np.int32)
+    columns[:, 0], columns[:, 1], columns[:, 2], columns[:, 3] = k, k + step_b, k + step_a, k + step_a + step_b
+    rows = np.arange(0, 4 * k.size + 1, 4 * n_samples, dtype=np.int32)
+    matrix = sparse.csr_matrix((data.ravel(), columns.ravel(), rows), shape=(rows.size - 1, stacked.shape[0]))
+    return np.asarray(matrix @ stacked).T
+
+
 def dge_source_distribution(dist):
     """A CR sea's source profile: a key of :data:`DGE_SOURCES` or a SourceDistribution (validated)."""
     if isinstance(dist, str):
@@ -106,6 +129,7 @@ class CosmicRaySea:
     n_terms: int = 300
     _tables: tuple = field(init=False, repr=False, compare=False)
     _stacked: np.ndarray = field(init=False, repr=False, compare=False)
+    _source: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "source_distribution", dge_source_distribution(self.source_distribution))
@@ -123,6 +147,7 @@ class CosmicRaySea:
         object.__setattr__(self, "rigidity_nodes", tuple(nodes))
         if int(self.n_terms) < 10:
             raise ValueError(f"n_terms must be >= 10, got {self.n_terms!r}")
+        object.__setattr__(self, "_source", self._compute_source_modes())  # the same at every rigidity
         object.__setattr__(self, "_tables", tuple(self._tabulate(x) for x in self.node_lengths))
         object.__setattr__(self, "_stacked", np.stack([table.ravel() for _, _, table in self._tables], axis=1))
 
@@ -172,7 +197,10 @@ class CosmicRaySea:
 
     # -- the series ---------------------------------------------------------------------------
     def _source_modes(self):
-        """nu_k and sigma_k (up to a constant factor) of the source surface density."""
+        """nu_k and sigma_k (up to a constant factor) of the source surface density (computed once)."""
+        return self._source
+
+    def _compute_source_modes(self):
         dist = self.source_distribution
         radius = self.halo_radius
         nu = special.jn_zeros(0, int(self.n_terms))
@@ -250,6 +278,27 @@ class CosmicRaySea:
             + (stack[k + 1] * (1 - tx) + stack[k + n_z + 1] * tx) * ty
         values[~inside] = 0.0
         return values.T.reshape((-1,) + r.shape)
+
+    def node_shape_integrals(self, r, z, weights):
+        """``sum(weights * node_shapes(r, z), axis=-1)`` without the node shapes themselves, shape
+        (n_nodes,) + r.shape[:-1] (r, z, weights of one shape, the last axis summed, e.g. quadrature
+        samples along lines of sight).
+
+        The same bilinear interpolation as :meth:`node_shapes`; the weighted sum over the samples of
+        a line is a sparse row (four table corners per sample) times the stacked node tables, so no
+        (samples x nodes) temporary is made (equal to the explicit sum to rounding, ~1e-15).
+        """
+        dr, dz, _ = self._tables[0]
+        n_r, n_z = self._tables[0][2].shape
+        r, z, weights = np.broadcast_arrays(np.asarray(r, float), np.asarray(z, float), np.asarray(weights, float))
+        x, y = r.ravel() / dr, np.abs(z.ravel()) / dz
+        i = np.floor(x)
+        j = np.floor(y)
+        inside = (i >= 0) & (j >= 0) & (i < n_r - 1) & (j < n_z - 1)
+        i, j = np.where(inside, i, 0.0), np.where(inside, j, 0.0)
+        sums = bilinear_sums(self._stacked, (i * n_z + j).astype(np.int32), n_z, 1, x - i, y - j,
+                             np.where(inside, weights.ravel(), 0.0), r.shape[-1] if r.ndim else 1)
+        return sums.reshape((-1,) + r.shape[:-1])
 
     def __call__(self, r, z, rigidity=None):
         """n(r, z) / n(r_sun, 0) of protons at ``rigidity`` [GV] (default: the highest node, the

@@ -408,6 +408,14 @@ class ElectronSea:
         shapes, stacked = self._shape_tables(idx)
         return _bilinear(shapes, r_axis, z_axis, r, z, stacked)
 
+    def shape_integrals(self, energy_index, r, z, weights):
+        """``sum(weights * shape_at(energy_index, r, z), axis=-1)`` without the shapes themselves
+        (:func:`.crsea.bilinear_sums`), shape (len(energy_index),) + r.shape[:-1]."""
+        r_axis, z_axis, _ = self._table
+        idx = tuple(int(i) for i in np.atleast_1d(energy_index))
+        _, stacked = self._shape_tables(idx)
+        return _bilinear_integrals(stacked, r_axis, z_axis, r, z, weights)
+
     def _shape_tables(self, idx):
         """(shapes (n, n_z, n_r), stacked rows) of J(E_k) / J_local(E_k) at indices idx, cached."""
         cache = self.__dict__.setdefault("_shape_cache", {})
@@ -420,6 +428,24 @@ class ElectronSea:
 @lru_cache(maxsize=4)
 def _solved(sea):
     return sea._solve()
+
+
+def _bilinear_integrals(stacked, r_axis, z_axis, r, z, weights):
+    """sum(weights * _bilinear(table, r_axis, z_axis, r, z, stacked), axis=-1) for the table whose
+    ``stacked`` rows are given (the same interpolation, zero outside; no (points x n) temporary)."""
+    from .crsea import bilinear_sums
+
+    r, z, weights = np.broadcast_arrays(np.asarray(r, float), np.abs(np.asarray(z, float)), np.asarray(weights, float))
+    fi = np.interp(r.ravel(), r_axis, np.arange(r_axis.size), right=np.inf)
+    fj = np.interp(z.ravel(), z_axis, np.arange(z_axis.size), right=np.inf)
+    inside = np.isfinite(fi) & np.isfinite(fj)
+    fi, fj = np.where(inside, fi, 0.0), np.where(inside, fj, 0.0)
+    i = np.minimum(fi.astype(np.intp), r_axis.size - 2)
+    j = np.minimum(fj.astype(np.intp), z_axis.size - 2)
+    n_r = r_axis.size
+    sums = bilinear_sums(stacked, (j * n_r + i).astype(np.int32), 1, n_r, fi - i, fj - j,
+                         np.where(inside, weights.ravel(), 0.0), r.shape[-1] if r.ndim else 1)
+    return sums.reshape((-1,) + r.shape[:-1])
 
 
 def _bilinear(table, r_axis, z_axis, r, z, stacked=None):

@@ -38,6 +38,7 @@ _LAT = np.array([0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6
                  25.0, 32.0, 40.0, 50.0, 60.0, 75.0, 90.0])
 _Z_BREAKS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2.4, 3.2)
 _NODES = 4  # Gauss-Legendre nodes per line-of-sight interval
+_BLOCK = 2048  # directions per block of the interpolation onto pixels (bounds its temporaries)
 
 
 def ic_emissivity(sea, gamma_energy, chunk=400):
@@ -73,14 +74,17 @@ class LineOfSightGrid:
     r_max: float
     z_max: float
 
-    def intensity(self, emissivity_table, r_axis, z_axis, energy=None, chunk=256):
+    def intensity(self, emissivity_table, r_axis, z_axis, energy=None, chunk=64):
         """int ds j exp(-tau(s)) [GeV-1 cm-2 s-1 sr-1] on the grid, shape (n_E, n_lon, n_lat), for j
         tabulated as (n_E, n_z, n_r) on (z_axis, r_axis) [kpc]. tau is the pair-production optical
         depth on the ISRF and the CMB at the gamma-ray ``energy`` [GeV] (n_E; None: no absorption),
         accumulated along the same quadrature nodes as the emission."""
         from ..physics.absorption import Attenuation, cumulative_gauss_legendre, isrf_basis
+        from .conventional import _mirror_index, _mirrored_half
 
-        lon, lat = np.meshgrid(np.radians(_LON), np.radians(_LAT), indexing="ij")
+        # the lines at l and 360 - l see the same (axisymmetric) Galaxy: l <= 180 deg computed, mirrored
+        half = _mirrored_half(_LON)
+        lon, lat = np.meshgrid(np.radians(_LON[:half]), np.radians(_LAT), indexing="ij")
         lon, lat = lon.ravel(), lat.ravel()
         out = np.empty((emissivity_table.shape[0], lon.size))
         attenuation = None
@@ -88,17 +92,18 @@ class LineOfSightGrid:
             attenuation = Attenuation(np.asarray(energy, float))
             absorbed = attenuation.kappa_max * 2.0 * (self.r_sun + self.r_max) > 1e-7
             attenuation = attenuation if np.any(absorbed) else None
+        stacked = np.ascontiguousarray(emissivity_table.reshape(emissivity_table.shape[0], -1).T)
         for start in range(0, lon.size, chunk):
             part = slice(start, start + chunk)
             r, z, s, ws = skymaps.line_of_sight_samples(lon[part], lat[part], self.r_sun, self.r_max, self.z_max,
                                                         _Z_BREAKS, n_nodes=_NODES)
-            values = _bilinear(emissivity_table, r_axis, z_axis, r, z)  # (n_E, n, m)
+            values = _bilinear(emissivity_table, r_axis, z_axis, r, z, stacked)  # (n_E, n, m)
             if attenuation is not None:
                 columns = cumulative_gauss_legendre(isrf_basis().at(r, z), ws, _NODES)
                 depth = attenuation.depth(columns, s)  # (n, m, n_E)
                 values = values * np.exp(-np.moveaxis(depth, -1, 0))
             out[:, part] = np.sum(values * ws[None], axis=-1) * KPC_CM
-        return out.reshape(-1, _LON.size, _LAT.size)
+        return out.reshape(-1, half, _LAT.size)[:, _mirror_index(_LON)]
 
 
 def ic_intensity(sea, gamma_energy, lon_deg, lat_deg, absorption=True):
@@ -118,10 +123,19 @@ def ic_intensity(sea, gamma_energy, lon_deg, lat_deg, absorption=True):
     z_axis = np.concatenate([[0.0], grid.z, [grid.z_faces[-1]]])
     sight = LineOfSightGrid(sea.sea.source_distribution.r_sun, grid.r_faces[-1], grid.z_faces[-1])
     table = sight.intensity(padded, r_axis, z_axis, energy if absorption else None)
-    # bilinear in (l, abs(b)) for every energy at once (one cell search, contiguous rows)
+    # bilinear in (l, abs(b)) for every energy at once (one cell search, contiguous rows), in
+    # cache-sized blocks of directions
     lon = np.mod(np.asarray(lon_deg, float), 360.0)
     lat = np.abs(np.asarray(lat_deg, float))
-    return _bilinear(table.transpose(0, 2, 1), _LON, _LAT, lon, lat)
+    lon, lat = np.broadcast_arrays(lon, lat)
+    table = table.transpose(0, 2, 1)
+    stacked = np.ascontiguousarray(table.reshape(table.shape[0], -1).T)
+    out = np.empty((table.shape[0], lon.size))
+    flat_lon, flat_lat = lon.ravel(), lat.ravel()
+    for start in range(0, lon.size, _BLOCK):
+        part = slice(start, start + _BLOCK)
+        out[:, part] = _bilinear(table, _LON, _LAT, flat_lon[part], flat_lat[part], stacked)
+    return out.reshape((table.shape[0],) + lon.shape)
 
 
 # -- bremsstrahlung -----------------------------------------------------------------------------
@@ -184,6 +198,9 @@ class ElectronShapes:
 
     def node_shape(self, node, r, z):
         return self.electron_sea.shape_at([_node_indices(self.electron_sea)[node]], r, z)[0]
+
+    def node_shape_integrals(self, r, z, weights):
+        return self.electron_sea.shape_integrals(_node_indices(self.electron_sea), r, z, weights)
 
 
 #: HEALPix resolution of the electron-shape averages <f_k>_HI (the survey's columns are kept)

@@ -187,11 +187,11 @@ def _flux_kinetic(parameters, species, kinetic):
     return _flux_rigidity(parameters, species, momentum / sp.charge) / _dkinetic_dx(kinetic, "rigidity", sp)
 
 
-def _log_observed(parameters, data, scale=1.0, gradient=None, index=None):
-    """ln of the model in the data's binning (force field for the space-borne data, energy scale
-    ``scale``); with ``gradient``, d ln model / d (spectral parameter) is added to it."""
+def _observed_terms(data, scale=1.0):
+    """Per species of a data set: (species, rigidity [GV] of the local spectrum, ln of the factor
+    taking J(R) to the data's binning): the force field for the space-borne data, energy scale ``scale``."""
     species = SPECIES if data.species == "light" else (data.species,)
-    logs = []
+    terms = []
     for name in species:
         sp = _SPECIES[name]
         kinetic = _kinetic(data.x / scale, data.quantity, sp)
@@ -203,13 +203,49 @@ def _log_observed(parameters, data, scale=1.0, gradient=None, index=None):
             kinetic = shifted
         rigidity = np.sqrt(kinetic * (kinetic + 2 * sp.mass)) / sp.charge
         log_jacobian = np.log(_dkinetic_dx(kinetic, "rigidity", sp))
-        logs.append((name, rigidity, log_extra - log_jacobian))
+        terms.append((name, rigidity, log_extra - log_jacobian))
+    return terms
+
+
+def _log_observed(parameters, data, scale=1.0, gradient=None, index=None):
+    """ln of the model in the data's binning (force field for the space-borne data, energy scale
+    ``scale``); with ``gradient``, d ln model / d (spectral parameter) is added to it."""
+    logs = _observed_terms(data, scale)
     values = [_log_flux_rigidity(parameters, name, rigidity) + extra for name, rigidity, extra in logs]
     total = values[0] if len(values) == 1 else np.logaddexp(*values)
     if gradient is not None:
         for (name, rigidity, _), value in zip(logs, values):
             _log_flux_rigidity(parameters, name, rigidity, gradient, index, weight=np.exp(value - total))
     return total
+
+
+def _log_observed_sets(parameters, sets, scales, terms=None, gradients=None, index=None):
+    """:func:`_log_observed` of every data set in ``sets`` (energy scales ``scales``), with one
+    evaluation of the local spectrum per species over all of them (the same numbers, element by
+    element); ``terms``: their :func:`_observed_terms` where already known (None entries computed)."""
+    terms = [t if t is not None else _observed_terms(d, s) for t, d, s in zip(terms or [None] * len(sets), sets, scales)]
+    values = [[None] * len(t) for t in terms]
+    places = {}
+    for k, t in enumerate(terms):
+        for m, (name, rigidity, _) in enumerate(t):
+            places.setdefault(name, []).append((k, m))
+    joined = {}
+    for name, where in places.items():
+        sizes = [terms[k][m][1].size for k, m in where]
+        joined[name] = np.concatenate([terms[k][m][1] for k, m in where]), np.cumsum(sizes)[:-1]
+        flux = np.split(_log_flux_rigidity(parameters, name, joined[name][0]), joined[name][1])
+        for (k, m), part in zip(where, flux):
+            values[k][m] = part + terms[k][m][2]
+    totals = [v[0] if len(v) == 1 else np.logaddexp(*v) for v in values]
+    if gradients is not None:
+        for name, where in places.items():
+            rigidity, splits = joined[name]
+            weight = np.concatenate([np.exp(values[k][m] - totals[k]) for k, m in where])
+            gradient = np.zeros((gradients[0].shape[0], rigidity.size))
+            _log_flux_rigidity(parameters, name, rigidity, gradient, index, weight=weight)
+            for (k, _), part in zip(where, np.split(gradient, splits, axis=1)):
+                gradients[k] += part
+    return totals
 
 
 def _observed(parameters, data, scale=1.0):
@@ -357,14 +393,13 @@ def _objective(sets, names):
     priors = [(index[f"scale.{e}"], w) for e, (w, _) in ENERGY_SCALE_PRIORS.items()]
     log_y = [np.log(data.y) for data in sets]
 
+    # the data sets without an energy scale have the same rigidities at every step
+    fixed = [None if data.scale else _observed_terms(data) for data in sets]
+
     def log_models(vector, gradients=None):
         parameters = dict(zip(names, vector))
-        out = []
-        for k, data in enumerate(sets):
-            scale = parameters[f"scale.{data.scale}"] if data.scale else 1.0
-            gradient = None if gradients is None else gradients[k]
-            out.append(_log_observed(parameters, data, scale, gradient, index))
-        return out
+        scales = [parameters[f"scale.{data.scale}"] if data.scale else 1.0 for data in sets]
+        return _log_observed_sets(parameters, sets, scales, fixed, gradients, index)
 
     def residuals(vector):
         logs = log_models(vector)
@@ -380,9 +415,10 @@ def _objective(sets, names):
             shifted = vector.copy()
             shifted[i] += step
             parameters = dict(zip(names, shifted))
-            for k, data in enumerate(sets):
-                if data.scale == e:
-                    gradients[k][i] = (_log_observed(parameters, data, shifted[i]) - logs[k]) / step
+            scaled = [k for k, data in enumerate(sets) if data.scale == e]
+            moved = _log_observed_sets(parameters, [sets[k] for k in scaled], [shifted[i]] * len(scaled))
+            for k, value in zip(scaled, moved):
+                gradients[k][i] = (value - logs[k]) / step
         blocks = [(g / _relative_errors(m, d)).T for g, m, d in zip(gradients, logs, sets)]
         prior_rows = np.zeros((len(priors), len(names)))
         for row, (i, w) in enumerate(priors):

@@ -66,7 +66,8 @@ from ..physics.transport import GalacticTransport
 from ..physics.transport2d import solve_steady_state, uniform_grid
 from .crsea import DEFAULT_TRANSPORT, CosmicRaySea, _proton_beta, check_transport, dge_source_distribution
 
-__all__ = ["RadialDeltaSea", "kra_gamma_sea", "KRA_GAMMA", "RADIAL_DELTA_NODES", "radial_delta_dge"]
+__all__ = ["RadialDeltaSea", "kra_gamma_sea", "KRA_GAMMA", "RADIAL_DELTA_NODES", "radial_delta_dge",
+           "prefetch_radial_delta"]
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +252,7 @@ class RadialDeltaSea:
     weights = CosmicRaySea.weights
     node_shape = CosmicRaySea.node_shape
     node_shapes = CosmicRaySea.node_shapes
+    node_shape_integrals = CosmicRaySea.node_shape_integrals
     __call__ = CosmicRaySea.__call__
 
 
@@ -318,27 +320,85 @@ def build_radial_delta_cache(nside=128):
     return len(cubes)
 
 
+# the child process building the cubes of each nside (started by prefetch_radial_delta or on a
+# miss), and its stderr; None once it has been waited for
+_BUILDS = {}
+
+
+def _start_build(nside):
+    """Start the child process building every radial-delta cube of ``nside`` into the disk cache
+    (a fresh interpreter, not multiprocessing: it would re-run the caller's unguarded script)."""
+    import atexit
+    import subprocess
+    import sys
+    import tempfile
+
+    code = f"from gammapy_cocoons.dge.radial_delta import build_radial_delta_cache; build_radial_delta_cache({nside})"
+    errors = tempfile.TemporaryFile("w+")
+    if not _BUILDS:
+        atexit.register(_stop_builds)
+    _BUILDS[nside] = (subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=errors),
+                      errors)
+
+
+def _wait_build(nside):
+    """Wait for the build of ``nside`` if one was started; log its failure (the cubes are then built
+    in this process)."""
+    build = _BUILDS.get(nside)
+    if build is None:
+        return
+    process, errors = build
+    _BUILDS[nside] = None
+    if process.wait() != 0:
+        errors.seek(0)
+        log.warning("the radial-delta cubes could not be built in a child process (%s); building them here",
+                    errors.read().strip().splitlines()[-1:] or process.returncode)
+    errors.close()
+
+
+def _stop_builds():
+    """End the builds nobody waited for (no child outlives this process)."""
+    for build in _BUILDS.values():
+        if build is not None and build[0].poll() is None:
+            build[0].kill()
+            build[0].wait()
+
+
+def _missing(nside):
+    """Whether any radial-delta cube of ``nside`` is missing from the disk cache (False without one)."""
+    from .._cache import _entry_name, cache_directory
+
+    directory = cache_directory()
+    return directory is not None and any(
+        not (directory / _entry_name("radial-delta-dge", _cube_key(m, s, nside))).is_file()
+        for m in ("min", "max") for s in ("gamma", "nu_per_flavour"))
+
+
+def prefetch_radial_delta(nside=128):
+    """Start building the radial-delta cubes of ``nside`` (min, max; gamma rays and neutrinos) in a
+    child process now, if the disk cache lacks any of them: a caller that will need them
+    (:func:`radial_delta_dge`) can overlap the build with its own work, and waits only for what is
+    left of it. Returns whether a build is running. A build nobody waited for is ended at exit."""
+    nside = int(nside)
+    if nside not in _BUILDS and _missing(nside):
+        _start_build(nside)
+    return _BUILDS.get(nside) is not None
+
+
 @lru_cache(maxsize=2)
 def _radial_delta_cube(member, secondary, nside):
     """One envelope cube on the KRA-gamma sea, from the disk cache; on a miss all four are built in a
-    child process (the geometry costs ~35 s under load, 13 s quiet, and ~0.5 GB) and stored there.
-    Without a disk cache they are built here and kept for the process."""
+    child process (the geometry takes seconds and ~0.4 GB) and stored there. Without a disk cache
+    they are built here and kept for the process."""
     from .._cache import _entry_name, cache_directory, cached_arrays
 
     directory = cache_directory()
     if directory is None:
         return _in_process_cubes(int(nside))[(member, secondary)]
     key = _cube_key(member, secondary, nside)
-    if not (directory / _entry_name("radial-delta-dge", key)).is_file():
-        import subprocess
-        import sys
-
-        # a fresh interpreter (not multiprocessing: it would re-run the caller's unguarded script)
-        code = f"from gammapy_cocoons.dge.radial_delta import build_radial_delta_cache; build_radial_delta_cache({int(nside)})"
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-        if done.returncode != 0:
-            log.warning("the radial-delta cubes could not be built in a child process (%s); building them here",
-                        done.stderr.strip().splitlines()[-1:] or done.returncode)
+    if nside not in _BUILDS and not (directory / _entry_name("radial-delta-dge", key)).is_file():
+        _start_build(nside)  # once per process: after a failed build the cubes are built here
+    _wait_build(nside)
     return cached_arrays("radial-delta-dge", key, lambda: {"cube": _in_process_cubes(int(nside))[(member, secondary)]},
                          names=("cube",))["cube"]
 
@@ -370,6 +430,6 @@ def radial_delta_dge(variant="min", secondary="gamma", nside=128, name=None):
     geom = HpxGeom.create(nside=int(nside), nest=False, frame="galactic").to_cube([axis])
     cube = Map.from_geom(geom, data=data, unit="GeV-1 cm-2 s-1 sr-1")
     with _quiet("gammapy.modeling.models.spatial"):
-        spatial = TemplateSpatialModel(cube, normalize=False)
+        spatial = TemplateSpatialModel(cube, normalize=False, copy_data=False)  # the shared read-only cube
     return SkyModel(spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial,
                     name=name or f"dge-radial-delta-{variant}")
