@@ -28,6 +28,11 @@ any baseline of :func:`~gammapy_cocoons.dge.select.dge_baseline`: the embedded c
 data-driven Fermi pi0 template, or the user's own files. SUMMARY.md gives the data/model ratios of
 every dataset (LHAASO, Tibet, ARGO and the user's points) and the free fit, whose DGE
 normalisation is a fitted number, labelled as such.
+
+The answer row SUMMARY.md quotes (``gammapy-cocoons compare``'s four hypotheses for this DGE) is
+fitted in a child interpreter started first (:mod:`.background`), beside the figures, when the
+machine has :data:`_BACKGROUND_MEMORY_GB` available; otherwise in this process, last. Each figure
+is drawn once for its PNG and its text-overlap check (:func:`~.plotting.save_figure`).
 """
 import json
 import logging
@@ -629,6 +634,7 @@ def _answer_fits(dge):
     from .compare import compare_dge
 
     start = time.perf_counter()
+    dge = tuple(dge) if isinstance(dge, list) else dge  # a (min, max) pair of files, through JSON
     if isinstance(dge, str) and dge == "embedded":
         from ..dge.radial_delta import radial_delta_dge
 
