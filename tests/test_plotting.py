@@ -80,3 +80,30 @@ def test_neutrino_figure_cites_icecube():
     text = " ".join(t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")))
     assert "Science 380, 1338" in text and "public release" in text and "DGE: as computed" in text
     assert text_overlaps(fig) == []
+
+
+def test_save_figure_measures_the_overlaps_on_the_png_it_writes(tmp_path):
+    """save_figure draws each figure once for the PNG and its text overlaps (and skips the empty
+    layout pass tight_layout leaves to savefig): the same PNG, pixel for pixel, and the same
+    overlaps as a separate check draw followed by a plain savefig."""
+    import matplotlib.image
+    import matplotlib.pyplot as plt
+
+    from gammapy_cocoons.analysis.plotting import save_figure
+
+    def figure():
+        fig, ax = plt.subplots()
+        ax.loglog([1, 1e3], [1e-8, 1e-6], label=r"$E^2$ curve")
+        ax.legend(loc="lower left")
+        ax.text(0.02, 0.02, "a note under the legend", transform=ax.transAxes)
+        figure_note(fig, "a note under the axes")
+        return fig
+
+    reference = figure()
+    expected = text_overlaps(reference)
+    reference.savefig(tmp_path / "reference.png", dpi=150)
+    assert expected
+    assert save_figure(figure(), tmp_path / "fast") == expected
+    assert np.array_equal(matplotlib.image.imread(tmp_path / "fast.png"),
+                          matplotlib.image.imread(tmp_path / "reference.png"))
+    assert (tmp_path / "fast.pdf").read_bytes()[:5] == b"%PDF-"

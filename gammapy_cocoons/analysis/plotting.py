@@ -72,17 +72,23 @@ def dataset_note(points_list):
     return "Data: " + "; ".join(references) + ("\n" + "\n".join(caveats) if caveats else "")
 
 
-def text_overlaps(fig):
+def text_overlaps(fig, renderer=None):
     """Pairs of texts of ``fig`` whose boxes overlap once drawn: titles, axis labels, tick labels,
     texts, notes and whole legends (matplotlib's renderer gives each its window extent).
+
+    ``renderer``: the renderer of a draw in progress (a ``draw_event``'s, e.g. of the draw that
+    writes a PNG); by default the figure is laid out first (drawn without rendering). Boxes overlap when they
+    share more than 0.01 inch each way (one pixel at 100 dpi), at any dpi.
 
     Returns a list of (text a, text b) strings; empty for a clean figure.
     """
     from matplotlib.legend import Legend
     from matplotlib.text import Text
 
-    fig.draw_without_rendering()  # the layout of a draw (ticks, text extents) without rasterising
-    renderer = fig.canvas.get_renderer()
+    if renderer is None:
+        fig.draw_without_rendering()  # the layout of a draw (ticks, text extents) without rasterising
+        renderer = fig.canvas.get_renderer()
+    touching = renderer.points_to_pixels(0.72)  # 0.01 inch in this renderer's pixels
     boxes = []
     legends = [a for ax in fig.axes for a in ax.get_children() if isinstance(a, Legend)] + list(fig.legends)
     skip = {id(t) for legend in legends for t in legend.get_texts() + [legend.get_title()]}
@@ -114,7 +120,7 @@ def text_overlaps(fig):
             if a.width > 0 and b.width > 0 and a.overlaps(b):
                 overlap_w = min(a.x1, b.x1) - max(a.x0, b.x0)
                 overlap_h = min(a.y1, b.y1) - max(a.y0, b.y0)
-                if overlap_w > 1 and overlap_h > 1:  # more than touching, in pixels
+                if overlap_w > touching and overlap_h > touching:  # more than touching
                     overlaps.append((name_a, name_b))
     return overlaps
 
@@ -603,11 +609,32 @@ def save_figure(fig, path_stem, overwrite=False):
     plt = _matplotlib()
     if not fig.texts:  # a figure with a note under its axes has laid itself out around it
         fig.tight_layout()
-    overlaps = text_overlaps(fig)
-    for suffix in ("png", "pdf"):
-        publish_figure(fig, f"{path_stem}.{suffix}", overwrite, dpi=150)
+    overlaps = _publish_measured(fig, f"{path_stem}.png", overwrite, dpi=150)
+    publish_figure(fig, f"{path_stem}.pdf", overwrite, dpi=150)
     plt.close(fig)
     return overlaps
+
+
+def _publish_measured(fig, path, overwrite, dpi):
+    """Publish ``fig`` as the raster image ``path`` and return its text overlaps (:func:`text_overlaps`),
+    measured on the draw that writes the image: one draw for both, not two."""
+    import matplotlib as mpl
+    from matplotlib.layout_engine import PlaceHolderLayoutEngine
+
+    from .._files import publish_figure
+
+    if isinstance(fig.get_layout_engine(), PlaceHolderLayoutEngine):
+        # left by tight_layout, it makes savefig lay the figure out once more (a draw that renders
+        # nothing) and then change nothing: the figure keeps its layout without it
+        with mpl.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+            fig.set_layout_engine(None)
+    measured = []
+    callback = fig.canvas.mpl_connect("draw_event", lambda event: measured.append(text_overlaps(fig, event.renderer)))
+    try:
+        publish_figure(fig, path, overwrite, dpi=dpi)
+    finally:
+        fig.canvas.mpl_disconnect(callback)
+    return measured[-1] if measured else text_overlaps(fig)
 
 
 def plot_dge_validation(model, energy=10.0, label="embedded DGE (base min)"):
@@ -903,13 +930,11 @@ def _references(names):
 
 def save_figure_png(fig, path, overwrite=False):
     """Publish ``fig`` as one PNG (150 dpi) atomically, close it, and return its text overlaps."""
-    from .._files import publish_figure
     from .._validation import boolean
 
     boolean(overwrite, "overwrite")
 
     plt = _matplotlib()
-    overlaps = text_overlaps(fig)
-    publish_figure(fig, path, overwrite, dpi=150)
+    overlaps = _publish_measured(fig, path, overwrite, dpi=150)
     plt.close(fig)
     return overlaps

@@ -28,8 +28,14 @@ any baseline of :func:`~gammapy_cocoons.dge.select.dge_baseline`: the embedded c
 data-driven Fermi pi0 template, or the user's own files. SUMMARY.md gives the data/model ratios of
 every dataset (LHAASO, Tibet, ARGO and the user's points) and the free fit, whose DGE
 normalisation is a fitted number, labelled as such.
+
+The answer row SUMMARY.md quotes (``gammapy-cocoons compare``'s four hypotheses for this DGE) is
+fitted in a child interpreter started first (:mod:`.background`), beside the figures, when the
+machine has :data:`_BACKGROUND_MEMORY_GB` available; otherwise in this process, last. Each figure
+is drawn once for its PNG and its text-overlap check (:func:`~.plotting.save_figure`).
 """
 import json
+import logging
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -52,6 +58,8 @@ from ..skyregions import LHAASO_INNER, LHAASO_OUTER
 
 __all__ = ["reproduce", "output_files", "FIDUCIAL_CHI0", "FIDUCIAL_R0", "R0_SCAN", "LAW_CASES", "PAPER_TARGET",
            "FIT_TARGET"]
+
+log = logging.getLogger(__name__)
 
 #: the paper's fiducial cocoons (Sect. 3)
 FIDUCIAL_CHI0 = 0.4 * u.Unit("g cm-2")
@@ -476,10 +484,15 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
             raise ValueError(f"points: entry {i + 1} needs meta['region'] (see datasets.read_flux_points)")
     with output_set(outdir):
         outdir = _Output(prepare_outdir(outdir, output_files(), overwrite), overwrite)
-        return _reproduce(outdir, progress, dge, points)
+        background = _start_answer(dge)
+        try:
+            return _reproduce(outdir, progress, dge, points, background)
+        finally:
+            if background is not None:
+                background.cancel()  # a run that failed or was interrupted ends its child too
 
 
-def _reproduce(outdir, progress, dge, points):
+def _reproduce(outdir, progress, dge, points, background=None):
     from tqdm.auto import tqdm
 
     steps = ["Fig. 1 (B/C fit)", "LHAASO fit", "Fig. 2", "Fig. B.1", "Fig. B.2", "Fig. B.3", "population", "joint fit",
@@ -515,7 +528,7 @@ def _reproduce(outdir, progress, dge, points):
                                                       "stat_chi0_zero", "ts_cocoons", "dge_norm", "dge_norm_prior",
                                                       "dge_norms", "alternative", "chi0_convention")}
         summary["lhaaso_stat_as_computed"] = lhaaso_stat(dge=dge)
-        summary["answer"] = _answer_row(dge, summary["bc_fit"])
+        summary["answer"] = None  # its place: the row is collected last (its fits run in the background)
         done(steps[1])
 
         step(steps[2])
@@ -557,6 +570,9 @@ def _reproduce(outdir, progress, dge, points):
             from .leptonic import gev_comparison
 
             summary["leptonic_gev_comparison"] = gev_comparison()
+        waited = time.perf_counter()
+        summary["answer"], timings["answer row (its fits)"] = _answer_row(dge, summary["bc_fit"], background)
+        timings["answer row (waited for)"] = time.perf_counter() - waited
         done(steps[8])
     summary["timings_s"] = timings
     summary["figure_text_overlaps"] = outdir.overlaps
@@ -607,12 +623,69 @@ def _eq9_eq10(chi0_bc):
     return out
 
 
-def _answer_row(dge, bc_fit):
-    """``gammapy-cocoons compare``'s answer for this DGE's "min" member (its four hypotheses on the
-    default likelihood; chi0 from B/C this run's Fig. 1 fit): the row SUMMARY.md quotes."""
-    from .compare import answer_rows, compare_dge
+#: what the answer row keeps of compare's rows
+_ANSWER_KEYS = ("hypothesis", "dge", "stat", "ndof", "aic", "ts_cocoons", "significance", "chi0", "r0")
 
-    result = compare_dge(dge, variants=("min",))
+
+def _answer_fits(dge):
+    """The fits behind the answer row: ``gammapy-cocoons compare``'s four hypotheses on the default
+    likelihood for this DGE's "min" member (:func:`~.compare.compare_dge`), the rows' entries the
+    row uses (JSON-able: it runs in a child process, :func:`_start_answer`)."""
+    from .compare import compare_dge
+
+    start = time.perf_counter()
+    dge = tuple(dge) if isinstance(dge, list) else dge  # a (min, max) pair of files, through JSON
+    if isinstance(dge, str) and dge == "embedded":
+        from ..dge.radial_delta import radial_delta_dge
+
+        # hypothesis (d)'s DGE first: a cold build runs in a process of its own (~0.5 GB), best
+        # while this one is still small (the cube is cached; the fits below use the same one)
+        radial_delta_dge("min")
+    rows = [{k: r[k] for k in _ANSWER_KEYS if k in r} for r in compare_dge(dge, variants=("min",))["rows"]]
+    return {"rows": rows, "seconds": time.perf_counter() - start}
+
+
+#: memory [GB] the machine must have available to run the answer row's fits beside the figures
+_BACKGROUND_MEMORY_GB = 2.5
+
+
+def _start_answer(dge):
+    """The answer row's fits started in a child process (they share nothing with the figures, and
+    overlap them on a second core; the child's memory, ~0.6-0.9 GB with the radial-delta DGE's build,
+    is freed when it ends), or None (then :func:`_answer_row` fits in this process, after the
+    figures): with less than :data:`_BACKGROUND_MEMORY_GB` available, or if no child could start."""
+    from ..dge.diskcache import available_memory_gb
+    from .background import BackgroundCall
+
+    available = available_memory_gb()
+    if available is not None and available < _BACKGROUND_MEMORY_GB:
+        log.info("the answer row's fits run in this process: %.1f GB of memory available", available)
+        return None
+    try:
+        return BackgroundCall("gammapy_cocoons.analysis.reproduce:_answer_fits",
+                              dge if isinstance(dge, str) else [str(p) for p in dge] if isinstance(dge, (tuple, list))
+                              else str(dge))
+    except OSError as error:
+        log.warning("the answer row's fits run in this process: no child process (%s)", error)
+        return None
+
+
+def _answer_row(dge, bc_fit, background=None):
+    """``gammapy-cocoons compare``'s answer for this DGE's "min" member (its four hypotheses on the
+    default likelihood; chi0 from B/C this run's Fig. 1 fit): the row SUMMARY.md quotes. The fits
+    come from ``background`` (:func:`_start_answer`) when given, else they run here; a child that
+    failed is reported and its fits are done here."""
+    from .background import BackgroundError
+    from .compare import answer_rows
+
+    result = None
+    if background is not None:
+        try:
+            result = background.result()
+        except BackgroundError as error:
+            log.warning("%s; fitting in this process instead", error)
+    if result is None:
+        result = _answer_fits(dge)
     lowest = min(r["aic"] for r in result["rows"])
     for r in result["rows"]:
         r["delta_aic"] = r["aic"] - lowest  # as run_compare does, per DGE choice
@@ -621,7 +694,7 @@ def _answer_row(dge, bc_fit):
                    "unit": "g cm-2"}}
     row = answer_rows(result["rows"], bc)[0]
     row["rows"] = [{k: r[k] for k in ("hypothesis", "stat", "ndof", "delta_aic", "ts_cocoons")} for r in result["rows"]]
-    return row
+    return row, result["seconds"]
 
 
 def _answer_markdown(answer):

@@ -1,0 +1,48 @@
+"""analysis.background: one function in a fresh interpreter, joined later; its result exact, its
+failure reported, its warnings issued again in the caller, and cancel ends it. The children run
+side by side (each imports the package once, ~2 s)."""
+import time
+
+import pytest
+
+from gammapy_cocoons.analysis.background import BackgroundCall, BackgroundError
+
+
+def test_a_child_returns_raises_warns_and_is_cancelled():
+    values = [0.1] * 10 + [1e-17]
+    calls = {"sum": BackgroundCall("math:fsum", values), "fails": BackgroundCall("math:sqrt", -1.0),
+             "warns": BackgroundCall("warnings:warn", "a warning from the child"),
+             "sleeps": BackgroundCall("time:sleep", 60)}
+    import math
+
+    assert calls["sum"].result() == math.fsum(values)  # a float through JSON, exactly
+    with pytest.raises(BackgroundError, match="math:sqrt failed in its child process.*math domain error"):
+        calls["fails"].result()
+    with pytest.warns(UserWarning, match="a warning from the child"):
+        assert calls["warns"].result() is None
+    start = time.perf_counter()
+    assert calls["sleeps"].running()
+    calls["sleeps"].cancel()
+    assert not calls["sleeps"].running() and time.perf_counter() - start < 10
+    with pytest.raises(BackgroundError, match="cancelled or already collected"):
+        calls["sleeps"].result()
+
+
+def test_bad_target_is_refused():
+    with pytest.raises(ValueError, match="target must be 'module:function'"):
+        BackgroundCall("math.fsum")
+
+
+def test_reproduce_fits_the_answer_row_itself_when_its_child_fails(monkeypatch, caplog):
+    """A failed child is reported (a warning naming the error) and its fits are done in the caller."""
+    from gammapy_cocoons.analysis import reproduce
+
+    rows = [{"hypothesis": "dge", "dge": "embedded min", "stat": 10.0, "ndof": 5, "aic": 12.0, "ts_cocoons": None,
+             "chi0": None, "r0": None}]
+    monkeypatch.setattr(reproduce, "_answer_fits", lambda dge: {"rows": [dict(r) for r in rows], "seconds": 0.0})
+    bc = {"parameters": {"chi0": {"value": 0.48, "error": 0.04}}, "chi0_interval_68": [0.44, 0.52]}
+    failed = BackgroundCall("math:sqrt", -1.0)
+    with caplog.at_level("WARNING"):
+        row, _ = reproduce._answer_row("embedded", bc, failed)
+    assert "math domain error" in caplog.text and "fitting in this process instead" in caplog.text
+    assert row["preferred"] == "dge" and row["rows"][0]["delta_aic"] == 0.0 and row["chi0_bc"]["value"] == 0.48
