@@ -309,3 +309,16 @@ def publish_figure(fig, path, overwrite=False, **kwargs):
     """Publish a matplotlib figure; the format is the path's extension."""
     fmt = Path(path).suffix.lstrip(".") or None
     return publish(path, lambda temporary: fig.savefig(temporary, format=fmt, **kwargs), overwrite)
+
+
+def json_default(value):
+    """``json.dumps(default=...)`` for numpy scalars and arrays and paths (the outputs' JSON)."""
+    import numpy as np
+
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON-able: {value!r}")

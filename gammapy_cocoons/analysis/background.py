@@ -24,6 +24,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from .._files import json_default
+
 __all__ = ["BackgroundCall", "BackgroundError"]
 
 _CHILD = ("import sys\nif {root!r} not in sys.path: sys.path.insert(0, {root!r})\n"
@@ -44,7 +46,7 @@ class BackgroundCall:
         self.target = target
         self._directory = Path(tempfile.mkdtemp(prefix="gammapy-cocoons-background-"))
         (self._directory / "call.json").write_text(json.dumps({"module": module, "name": name, "args": list(args)},
-                                                              default=_json_default))
+                                                              default=json_default))
         # the directory that holds this copy of the package: the child imports the same one
         root = str(Path(__file__).resolve().parents[2])
         self._errors = open(self._directory / "stderr.txt", "wb")
@@ -116,16 +118,6 @@ def _category(name):
     return category if isinstance(category, type) and issubclass(category, Warning) else UserWarning
 
 
-def _json_default(value):
-    import numpy as np
-
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON-able: {value!r}")
 
 
 class _Records(logging.Handler):
@@ -153,5 +145,5 @@ def _child(directory):
                "warnings": [{"message": str(w.message), "category": f"{w.category.__module__}.{w.category.__qualname__}",
                              "filename": w.filename, "lineno": w.lineno} for w in caught]}
     temporary = directory / "result.json.part"
-    temporary.write_text(json.dumps(payload, default=_json_default))
+    temporary.write_text(json.dumps(payload, default=json_default))
     temporary.replace(directory / "result.json")

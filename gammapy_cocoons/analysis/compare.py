@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import astropy.units as u
 
-from .._files import output_set, prepare_outdir, publish_text
+from .._files import json_default, output_set, prepare_outdir, publish_text
 from .._validation import boolean, choice, integer
 from ..dge.select import BASELINES, describe_baseline
 from ..models import GRAMMAGE_LAWS
@@ -572,23 +572,15 @@ _NOTES = ("Nothing is tuned to make the cocoons appear or vanish. The DGE normal
 
 
 def _write(outdir, result, plot, overwrite):
-    text = json.dumps(result, indent=2, default=_json_default)
+    text = json.dumps(result, indent=2, default=json_default)
     markdown = compare_markdown(result)
     if plot:
         from .plotting import plot_compare_residuals, save_figure_png
 
         fig = plot_compare_residuals(result)
         result["figure_text_overlaps"] = {"residuals.png": save_figure_png(fig, outdir / "residuals.png", overwrite)}
-        text = json.dumps(result, indent=2, default=_json_default)
+        text = json.dumps(result, indent=2, default=json_default)
     publish_text(outdir / "compare.md", markdown, overwrite)
     publish_text(outdir / "compare.json", text, overwrite)
 
 
-def _json_default(value):
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON-able: {value!r}")

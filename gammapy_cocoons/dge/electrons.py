@@ -430,18 +430,25 @@ def _solved(sea):
     return sea._solve()
 
 
-def _bilinear_integrals(stacked, r_axis, z_axis, r, z, weights):
-    """sum(weights * _bilinear(table, r_axis, z_axis, r, z, stacked), axis=-1) for the table whose
-    ``stacked`` rows are given (the same interpolation, zero outside; no (points x n) temporary)."""
-    from .crsea import bilinear_sums
-
-    r, z, weights = np.broadcast_arrays(np.asarray(r, float), np.abs(np.asarray(z, float)), np.asarray(weights, float))
+def _bilinear_cells(r_axis, z_axis, r, z):
+    """Fractional grid indices (fi, fj), whether each point is inside the grid, and the lower cell
+    corners (i, j) of the points (r, z) on increasing axes (outside points: index 0)."""
     fi = np.interp(r.ravel(), r_axis, np.arange(r_axis.size), right=np.inf)
     fj = np.interp(z.ravel(), z_axis, np.arange(z_axis.size), right=np.inf)
     inside = np.isfinite(fi) & np.isfinite(fj)
     fi, fj = np.where(inside, fi, 0.0), np.where(inside, fj, 0.0)
     i = np.minimum(fi.astype(np.intp), r_axis.size - 2)
     j = np.minimum(fj.astype(np.intp), z_axis.size - 2)
+    return fi, fj, inside, i, j
+
+
+def _bilinear_integrals(stacked, r_axis, z_axis, r, z, weights):
+    """sum(weights * _bilinear(table, r_axis, z_axis, r, z, stacked), axis=-1) for the table whose
+    ``stacked`` rows are given (the same interpolation, zero outside; no (points x n) temporary)."""
+    from .crsea import bilinear_sums
+
+    r, z, weights = np.broadcast_arrays(np.asarray(r, float), np.abs(np.asarray(z, float)), np.asarray(weights, float))
+    fi, fj, inside, i, j = _bilinear_cells(r_axis, z_axis, r, z)
     n_r = r_axis.size
     sums = bilinear_sums(stacked, (j * n_r + i).astype(np.int32), 1, n_r, fi - i, fj - j,
                          np.where(inside, weights.ravel(), 0.0), r.shape[-1] if r.ndim else 1)
@@ -452,12 +459,7 @@ def _bilinear(table, r_axis, z_axis, r, z, stacked=None):
     """Bilinear interpolation of table (n, n_z, n_r) on increasing axes, zero outside; ``stacked``
     (n_z n_r, n) is the same table with one contiguous row per grid point (faster gathers)."""
     r, z = np.broadcast_arrays(np.asarray(r, float), np.abs(np.asarray(z, float)))
-    fi = np.interp(r.ravel(), r_axis, np.arange(r_axis.size), right=np.inf)
-    fj = np.interp(z.ravel(), z_axis, np.arange(z_axis.size), right=np.inf)
-    inside = np.isfinite(fi) & np.isfinite(fj)
-    fi, fj = np.where(inside, fi, 0.0), np.where(inside, fj, 0.0)
-    i = np.minimum(fi.astype(np.intp), r_axis.size - 2)
-    j = np.minimum(fj.astype(np.intp), z_axis.size - 2)
+    fi, fj, inside, i, j = _bilinear_cells(r_axis, z_axis, r, z)
     ti, tj = (fi - i)[:, None], (fj - j)[:, None]
     n_r = r_axis.size
     if stacked is None:
