@@ -364,13 +364,13 @@ def plot_sed_components(ax, dataset, components, note="", limits=(0.0, np.inf)):
 def plot_neutrinos(table, path, overwrite=False):
     """All-sky per-flavour neutrino E^2 dN/dE of the model against IceCube's pi0 band (Fig. B.1);
     publishes ``path`` and returns the figure's text overlaps (:func:`text_overlaps`, empty)."""
-    from .._files import publish_figure
     from .._validation import boolean
     from ..datasets import BANDS
 
     boolean(overwrite, "overwrite")
     plt = _matplotlib()
-    fig, ax = plt.subplots(figsize=(6.2, 4.8))
+    # at the dpi it is saved with: one layout of the texts (log tick labels are mathtext) for all passes
+    fig, ax = plt.subplots(figsize=(6.2, 4.8), dpi=120)
     e = table["e_ref"].to_value("GeV")
     unit = "GeV cm-2 s-1"
     band = np.isfinite(table["icecube_pi0_best"].value)
@@ -392,8 +392,7 @@ def plot_neutrinos(table, path, overwrite=False):
     axes_note(ax, f"Data: IceCube: {BANDS['icecube-2023-pi0'][1]}\n* band derived from the public release "
                   f"(data/README.md)\nDGE: {table.meta.get('dge', '')}")
     fig.tight_layout()
-    overlaps = text_overlaps(fig)
-    publish_figure(fig, path, overwrite, dpi=120)
+    overlaps = _publish_measured(fig, path, overwrite, dpi=120)  # the overlaps measured on the PNG's own draw
     plt.close(fig)
     return overlaps
 
@@ -691,6 +690,9 @@ def plot_dge_validation(model, energy=10.0, label="embedded DGE (base min)"):
     return fig
 
 
+POPULATION_DPI = 130  # population.png/pdf
+
+
 def plot_population(table, comparison, summary):
     """The discrete cocoons: flux bands of the realisations against the population mean (LHAASO inner
     and outer), and the logN-logS of the cocoons against the 1LHAASO catalogue.
@@ -704,7 +706,8 @@ def plot_population(table, comparison, summary):
     from ..skyregions import LHAASO_INNER, LHAASO_OUTER
 
     plt = _matplotlib()
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4.8))
+    # made at the dpi it is saved at (run_population): the layout's text metrics serve the PNG's draw
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4.8), dpi=POPULATION_DPI)
     omega = {"lhaaso-inner": CocoonEmission().solid_angle(LHAASO_INNER).to_value("sr"),
              "lhaaso-outer": CocoonEmission().solid_angle(LHAASO_OUTER).to_value("sr")}
     dnde = u.Unit("GeV-1 cm-2 s-1")
