@@ -12,7 +12,7 @@ Internal units: kpc for lengths, s-1 for the rate, so rho is in s-1 kpc-3.
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import integrate, special
+from scipy import special
 
 from ..constants import YR_S
 
@@ -53,7 +53,7 @@ class SourceDistribution:
     rate_per_yr: float = 1.0 / 30.0
     name: str = "green2015"
     reference: str = "Green (2015), MNRAS 454, 1517"
-    _norm: float = field(init=False, repr=False, compare=False)
+    _norm: float = field(init=False, repr=False, compare=False, default=None)  # computed on first use
 
     def __post_init__(self):
         for name in ("z0", "r_sun", "r_max", "h", "rate_per_yr"):
@@ -71,7 +71,6 @@ class SourceDistribution:
             raise ValueError(
                 f"SourceDistribution.r_max ({self.r_max} kpc) must exceed r_sun ({self.r_sun} kpc)"
             )
-        object.__setattr__(self, "_norm", self.rate / self.unnormalised_volume_integral())
 
     @property
     def rate(self):
@@ -80,7 +79,10 @@ class SourceDistribution:
 
     @property
     def norm(self):
-        """The constant A of Eq. 1 [s-1 kpc-3], fixed by Eq. 2."""
+        """The constant A of Eq. 1 [s-1 kpc-3], fixed by Eq. 2 (computed on first use: a profile with
+        an offset needs a quadrature, and the bundled ones are built at import)."""
+        if self._norm is None:
+            object.__setattr__(self, "_norm", self.rate / self.unnormalised_volume_integral())
         return self._norm
 
     def radial(self, r):
@@ -115,6 +117,8 @@ class SourceDistribution:
                 self.r_sun**2 * np.exp(self.beta) * special.gamma(a)
                 * special.gammainc(a, self.beta * x_max) / self.beta**a
             )
+        from scipy import integrate  # only here: scipy.integrate costs 0.13 s to import (population uses none)
+
         value, _ = integrate.quad(
             lambda r: r * self.radial(r), 0.0, self.r_max, epsabs=0, epsrel=1e-12, limit=200
         )
