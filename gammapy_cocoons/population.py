@@ -46,7 +46,7 @@ from ._validation import integer, positive_value
 from .constants import C_CM_S, KPC_CM, YR_S
 from .emission import CocoonEmission
 from .physics.absorption import PlaneDepths
-from .skyregions import _wrap, frame_to_galactic, to_lb_region
+from .skyregions import LBBox, _wrap, frame_to_galactic, to_lb_region
 
 __all__ = ["CocoonPopulation", "PopulationSample", "DEFAULT_RADIUS", "ESCAPES", "ball_average_inverse_square"]
 
@@ -311,6 +311,23 @@ def _small_cap_shares(lb, l0, b0, size):
     bm = np.arcsin(np.clip(mirror[flat, 2], -1.0, 1.0))
     boundary = inside != lb.contains(lm, bm)
     return flat, np.where(boundary, np.where(inside, 1.0 - beyond, beyond), inside.astype(float))
+
+
+def _maybe_near_boundary(lb, l, b, angular):
+    """False only where ``lb.boundary_distance(l, b) > angular`` for sure (every point but an l-b
+    box's): a necessary test without trigonometry. Near a parallel edge: |b - level| <= angular, as
+    the box computes it. Near a meridian edge (great-circle distance arcsin(|sin(dl)| cos b) with dl
+    the longitude from it, at most angular): |sin(dl)| >= 2/pi |dl mod pi| and cos b >= 1 - b^2 / 2,
+    with slack for rounding."""
+    if not isinstance(lb, LBBox):
+        return np.ones(np.shape(l), bool)
+    near = (np.abs(b - lb.b_min) <= angular) | (np.abs(b - lb.b_max) <= angular)
+    if lb.half_width < np.pi:
+        offset = l - lb.l_center
+        dl = np.minimum(*(np.abs(y - np.pi * np.rint(y / np.pi))
+                          for y in (offset - lb.half_width, offset + lb.half_width)))
+        near |= dl * (2.0 / np.pi) * np.maximum(1.0 - 0.5 * b * b, 0.0) <= angular * (1.0 + 1e-9) + 1e-12
+    return near
 
 
 def _norm(position):
@@ -871,8 +888,10 @@ class CocoonPopulation:
         angular = np.arcsin(np.minimum(radius / np.maximum(d, radius), 1.0))
         inside = d < radius
         share = lb.contains(l, b).astype(float)
-        # cocoons the boundary crosses (and the tiniest, < 1e-6 rad, stay points: their edge is rounding)
-        cut = np.nonzero(~inside & (angular > 1e-6) & (lb.boundary_distance(l, b) <= angular))[0]
+        # cocoons the boundary crosses (and the tiniest, < 1e-6 rad, stay points: their edge is rounding);
+        # the boundary distance only of those a cheap necessary test leaves (the same cocoons, faster)
+        cut = np.nonzero(~inside & (angular > 1e-6) & _maybe_near_boundary(lb, l, b, angular))[0]
+        cut = cut[lb.boundary_distance(l[cut], b[cut]) <= angular[cut]]
         if cut.size:
             sin2 = np.sin(angular[cut]) ** 2
 

@@ -654,3 +654,27 @@ def test_lognlogs_counts_by_one_histogram_are_the_comparisons():
     flux[:40] = grid
     expected = np.array([np.bincount(index[flux >= s], minlength=7) for s in grid])
     assert np.array_equal(_counts_above(flux, index, 7, grid), expected)
+
+
+def test_boundary_prefilter_keeps_every_cocoon_near_an_edge():
+    """The containment's cheap test (population._maybe_near_boundary) may keep too many cocoons,
+    never too few: every (l, b, radius) the box's own boundary_distance puts within the radius of
+    its boundary passes it, near meridian and parallel edges, for wide, narrow and polar boxes."""
+    from gammapy_cocoons.population import _maybe_near_boundary
+    from gammapy_cocoons.skyregions import LBBox
+
+    rng = np.random.default_rng(3)
+    boxes = (LBBox(np.radians(70), np.radians(55), np.radians(-5), np.radians(5)),
+             LBBox(3.1, 2.9, -1.0, 0.4), LBBox(-2.0, 0.01, -1.6, 0.3), LBBox(0.5, 1.5, -np.pi / 2, 1.2))
+    for box in boxes:
+        # points near the box's edges and anywhere, radii from tiny to a right angle
+        edges = np.array([box.l_center - box.half_width, box.l_center + box.half_width])
+        l = np.concatenate([rng.choice(edges, 20000) + rng.normal(0, 0.05, 20000), rng.uniform(-np.pi, np.pi, 20000)])
+        b = np.concatenate([rng.uniform(-1.5, 1.5, 20000), rng.choice([box.b_min, box.b_max], 20000)
+                            + rng.normal(0, 0.05, 20000)])
+        b = np.clip(b, -np.pi / 2, np.pi / 2)
+        angular = 10 ** rng.uniform(-6, np.log10(np.pi / 2), l.size)
+        near = box.boundary_distance(l, b) <= angular
+        kept = _maybe_near_boundary(box, l, b, angular)
+        assert near.sum() > 1000 and np.all(kept[near])
+        assert kept.mean() < 1.0  # and it does filter
