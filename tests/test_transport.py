@@ -12,6 +12,7 @@ from gammapy_cocoons.physics.spallation import (
     NETWORK_SPECIES, ConstantCrossSections, CrossSections, TargetGas, ghost_branchings,
 )
 from gammapy_cocoons.physics.transport import (
+    clear_rate_caches,
     GalacticTransport, NuclearNetwork, kinetic_energy_per_nucleon, production_by_parent, rigidity_of,
 )
 from gammapy_cocoons.physics.xstables import bundled_table
@@ -405,3 +406,23 @@ def test_ratio_of_any_shape(shape):
     assert np.allclose(ratio, network.ratio_vs_rigidity([300.0])[0], rtol=1e-12)
     with pytest.raises(ValueError, match="1-d"):
         network.densities(np.ones((2, 2)) * 100.0)
+
+
+def test_clear_rate_caches_frees_and_recomputes_the_same():
+    """reproduce frees the memoised rates between steps: they empty, and a new network recomputes
+    exactly the numbers it had (a second evaluation, not a stored copy)."""
+    from gammapy_cocoons.physics import transport as module
+
+    def ratio():
+        network = NuclearNetwork(transport=GalacticTransport(delta=0.0, ddelta=0.0, advection=0.0),
+                                 cocoon_grammage=lambda r: 0.4 + 0 * r, abundances={"C12": 1.0}, gas=PURE_H,
+                                 cross_sections=TOY, decays={})
+        return network.ratio_vs_rigidity(RIGIDITY)
+
+    before = ratio()
+    assert module._interaction_rates.cache_info().currsize > 0
+    clear_rate_caches()
+    for cached in (module._interaction_rates, module._feeding_blocks, module._transport_rates,
+                   module._injection_shape, module._injected_channels, module._injected_branching):
+        assert cached.cache_info().currsize == 0
+    np.testing.assert_array_equal(ratio(), before)
