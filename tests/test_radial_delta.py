@@ -178,3 +178,15 @@ def test_prefetch_starts_a_build_only_when_a_cube_is_missing(tmp_path, monkeypat
     assert rd._missing(8)
     (tmp_path / names[0]).touch()
     assert not rd._missing(8) and not rd.prefetch_radial_delta(8) and rd._BUILDS == {}
+
+
+@pytest.mark.parametrize("nside", [3, 4, 100, 64.0, "64", True])
+def test_bad_nside_is_refused_before_any_build(nside):
+    """prefetch_radial_delta, build_radial_delta_cache and radial_delta_dge share one nside check:
+    a bad value is one ValueError naming nside, before any child process or build starts."""
+    from gammapy_cocoons.dge import radial_delta as rd
+
+    for call in (rd.prefetch_radial_delta, rd.build_radial_delta_cache, lambda n: rd.radial_delta_dge(nside=n)):
+        with pytest.raises(ValueError, match="nside must be a power of 2"):
+            call(nside)
+    assert nside not in rd._BUILDS

@@ -313,7 +313,8 @@ def build_radial_delta_cache(nside=128):
     :func:`_radial_delta_cube`, so that the geometry's memory (~0.5 GB) is freed with it."""
     from .._cache import cached_arrays
 
-    cubes = _build_cubes(int(nside))
+    nside = _check_nside(nside)
+    cubes = _build_cubes(nside)
     for (member, secondary), data in cubes.items():
         cached_arrays("radial-delta-dge", _cube_key(member, secondary, nside), lambda data=data: {"cube": data},
                       names=("cube",))
@@ -374,12 +375,19 @@ def _missing(nside):
         for m in ("min", "max") for s in ("gamma", "nu_per_flavour"))
 
 
+def _check_nside(nside):
+    """``nside`` as an int, or a ValueError naming it: a HEALPix nside, a power of 2 >= 8."""
+    if isinstance(nside, bool) or not isinstance(nside, (int, np.integer)) or nside < 8 or nside & (nside - 1):
+        raise ValueError(f"nside must be a power of 2 >= 8, got {nside!r}")
+    return int(nside)
+
+
 def prefetch_radial_delta(nside=128):
     """Start building the radial-delta cubes of ``nside`` (min, max; gamma rays and neutrinos) in a
     child process now, if the disk cache lacks any of them: a caller that will need them
     (:func:`radial_delta_dge`) can overlap the build with its own work, and waits only for what is
     left of it. Returns whether a build is running. A build nobody waited for is ended at exit."""
-    nside = int(nside)
+    nside = _check_nside(nside)
     if nside not in _BUILDS and _missing(nside):
         _start_build(nside)
     return _BUILDS.get(nside) is not None
@@ -423,9 +431,8 @@ def radial_delta_dge(variant="min", secondary="gamma", nside=128, name=None):
 
     choice(variant, ENVELOPES, "variant")
     choice(secondary, SECONDARIES, "secondary")
-    if not isinstance(nside, (int, np.integer)) or nside < 8 or nside & (nside - 1):
-        raise ValueError(f"nside must be a power of 2 >= 8, got {nside!r}")
-    data = _radial_delta_cube(variant, secondary, int(nside))
+    nside = _check_nside(nside)
+    data = _radial_delta_cube(variant, secondary, nside)
     axis = MapAxis.from_nodes(_DEFAULT_ENERGIES * u.GeV, name="energy_true", interp="log")
     geom = HpxGeom.create(nside=int(nside), nest=False, frame="galactic").to_cube([axis])
     cube = Map.from_geom(geom, data=data, unit="GeV-1 cm-2 s-1 sr-1")
