@@ -13,6 +13,7 @@ any progress bar is closed, and a failed or interrupted run leaves none of its f
 (:func:`gammapy_cocoons._files.output_set`).
 """
 import functools
+import re
 import sys
 
 import click
@@ -53,6 +54,19 @@ def warn(message):
     click.echo(f"Warning: {message}", err=True)
 
 
+def _option_vocabulary(message):
+    """The library names a bad argument as ``name: ...``; on the command line that argument is the
+    option ``--name`` of the running command, so the message names the option the user typed."""
+    match = re.match(r"([a-z][a-z0-9_]*): ", message)
+    context = click.get_current_context(silent=True)
+    if match is None or context is None:
+        return message
+    option = "--" + match.group(1).replace("_", "-")
+    if any(option in parameter.opts for parameter in context.command.params):
+        return option + message[len(match.group(1)):]
+    return message
+
+
 def one_line_errors(command):
     """Run a command body; an expected error becomes ``Error: <message>`` and exit code 2.
 
@@ -66,7 +80,7 @@ def one_line_errors(command):
         except Exception as error:
             if not isinstance(error, _expected_errors()):
                 raise
-            _fail(" ".join(str(error).split("\n")) or type(error).__name__)
+            _fail(_option_vocabulary(" ".join(str(error).split("\n")) or type(error).__name__))
         except KeyboardInterrupt:
             click.echo("Error: interrupted (the files this run had written, if any, were removed)", err=True)
             sys.exit(130)
@@ -319,7 +333,6 @@ def points_option(function):
 
 def user_points(specs):
     """FluxPoints of each --points FILE:REGION (REGION as --region's, without all-sky)."""
-    import re
     from pathlib import Path
 
     import astropy.units as u

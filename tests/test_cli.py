@@ -31,6 +31,29 @@ def test_bad_physics_value_is_one_line():
     assert "chi0" in result.output and "Traceback" not in result.output
 
 
+def test_library_errors_name_the_command_line_option(tmp_path):
+    # the library says "datasets: ..." (its argument); the command line names the option typed
+    result = CliRunner().invoke(main, ["fit", "--datasets", "ams02-bc", "--outdir", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.startswith("Error: --datasets: the fit needs gamma-ray points"), result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_option_vocabulary_leaves_other_names_alone():
+    import click
+
+    from gammapy_cocoons.cli import _option_vocabulary
+
+    command = click.Command("c", params=[click.Option(["--energy-scales/--no-energy-scales"]),
+                                         click.Option(["--dge"])])
+    with click.Context(command):
+        assert _option_vocabulary("energy_scales: bad") == "--energy-scales: bad"
+        assert _option_vocabulary("dge: bad") == "--dge: bad"
+        assert _option_vocabulary("path: not an option here") == "path: not an option here"
+        assert _option_vocabulary("no name first") == "no name first"
+    assert _option_vocabulary("dge: outside a command") == "dge: outside a command"
+
+
 def test_fit_command_writes_the_results(tmp_path, monkeypatch):
     import json
 
