@@ -325,3 +325,24 @@ def test_a_rigidity_cut_that_masks_every_point_is_refused():
     """Item 3: a B/C fit with no point above the cut returned a statistic of 0."""
     with pytest.raises(ValueError, match="leaves no point .* to fit"):
         CosmicRayRatioDataset(load_ratio("ams02-bc-2021"), min_rigidity=1e6 * u.GV)
+
+
+def test_model_keeps_the_networks_of_its_last_parameter_sets():
+    """Migrad and Hesse come back to points they evaluated: the model keeps the networks (with
+    their solutions) of its last NETWORK_CACHE_SIZE parameter sets, and a copy starts without them."""
+    from gammapy_cocoons.models.ratio import NETWORK_CACHE_SIZE
+
+    model = BoronCarbonModel()
+    first = model.network()
+    model.chi0.value = 0.6
+    assert model.network() is not first
+    model.chi0.value = 0.4
+    assert model.network() is first
+    copy = model.copy()
+    assert "_network_cache" not in copy.__dict__ and copy.network() is not first
+    assert copy.network().transport == first.transport
+    for k in range(NETWORK_CACHE_SIZE):
+        model.d0.value = 3e28 * (1.0 + 1e-3 * (k + 1))
+        model.network()
+    model.d0.value = 3e28
+    assert model.network() is not first  # the oldest went

@@ -123,11 +123,17 @@ class GalacticTransport:
 
     def diffusion(self, rigidity, beta):
         """D(R) [cm2 s-1]."""
-        # the break [1 + (R/R_b)^(Dd/s)]^s in logarithms: the power overflows for a sharp break
-        # (s = 0.01, Dd = 0.9: (R/R_b)^90) far above R_b, where the log form is exact
-        log_smooth = self.smoothness * np.logaddexp(0.0, (self.ddelta / self.smoothness)
-                                                    * np.log(rigidity / self.rigidity_break))
-        diffusion = self.d0 * 1e28 * beta * np.exp(self.delta * np.log(rigidity) - log_smooth)
+        return self._diffusion(np.log(rigidity), self._log_break(rigidity), beta)
+
+    def _log_break(self, rigidity):
+        """The break [1 + (R/R_b)^(Dd/s)]^s in logarithms: the power overflows for a sharp break
+        (s = 0.01, Dd = 0.9: (R/R_b)^90) far above R_b, where the log form is exact."""
+        return self.smoothness * np.logaddexp(0.0, (self.ddelta / self.smoothness) * np.log(rigidity / self.rigidity_break))
+
+    def _diffusion(self, log_rigidity, log_break, beta):
+        """:meth:`diffusion` from ln R and :meth:`_log_break` (the network keeps both for its energies:
+        fits change d0 and delta, not the break)."""
+        diffusion = self.d0 * 1e28 * beta * np.exp(self.delta * log_rigidity - log_break)
         if self.advective_floor:
             diffusion = diffusion + 2.0 * self.advection * 1e5 * self.halo_height * KPC_CM
         return diffusion
@@ -442,36 +448,45 @@ class NuclearNetwork:
     def _solve_total(self, t_n):
         """Densities galactic + cocoon, shape (isotope, 1, energy): the same network as
         :meth:`_solve` for the sum of both parts (everything downstream of the sources is linear),
-        at less than half its cost, for ratios without ``split`` (what a fit evaluates).
+        at a fraction of its cost, for ratios without ``split`` (what a fit evaluates).
 
-        Two changes of form, not of equations: the rates sigma_{j->i}/m into isotope i are a dense
-        block over the contiguous range of its parents (:func:`_feeding_blocks`), one product with
-        a slice of the densities instead of a gather per channel; and the cocoon fragments of a
-        parent j, (k_{j->i}/k_j)(1 - exp(-chi_c k_j)) S_j, enter through a second block of the same
-        range, so the sources need no gather over channels either. The decay share is clipped at 0
-        as in :meth:`_solve`; for the total source it is S_i (1 - X'_i / X'_i,stable) >= 0, and
-        :meth:`_solve` clips each part, which agrees while the cocoon part of the radioactive
-        isotopes (pure secondaries) stays >= 0 (it did at every chi0 tried, 0.48-19 g cm-2).
+        Changes of form, not of equations (:func:`_total_plan`): the cross sections are constant
+        above the tables' last point (10 GeV/n), so the rates sigma_{j->i}/m make one matrix there
+        and the energy-dependent remainder of the few channels that still vary is added on the
+        energies where it is not 0; isotopes none of which makes another (by spallation or decay)
+        are solved together, one matrix product with the densities already solved; the cocoon
+        fragments of a parent j, (k_{j->i}/k_j)(1 - exp(-chi_c k_j)) S_j, depend on the sources
+        only, one product before the loop. The decay share is clipped at 0 as in :meth:`_solve`;
+        for the total source it is S_i (1 - X'_i / X'_i,stable) >= 0, and :meth:`_solve` clips each
+        part, which agrees while the cocoon part of the radioactive isotopes (pure secondaries)
+        stays >= 0 (it did at every chi0 tried, 0.48-19 g cm-2).
         """
         rates = self.rates(t_n)
         effective, effective_stable = rates["effective"], rates["effective_stable"]
         injection = rates["injection"]
-        # work[0]: the densities as they are solved; work[1]: the parents' interactions in their
-        # cocoons, (1 - exp(-chi_c k_j)) S_j, whose fragments the cocoon blocks distribute
-        work = np.zeros((2,) + injection.shape)
+        plan = _total_plan(self._xs, self.gas, self._cocoon_gas, self._decay_items, rates["t_n_bytes"])
+        columns = plan.columns
         if self.cocoon_grammage is not None:
-            np.multiply(-np.expm1(-rates["cocoon"] * rates["cocoon_inelastic"]), injection, out=work[1])
-        source = injection - work[1]  # what leaves the cocoons unbroken
-        density = work[0]
-        blocks = _feeding_blocks(self._xs, self.gas, self._cocoon_gas, rates["t_n_bytes"])
-        daughters = _daughters(self._decay_items, self._xs.species)
-        for i, block in enumerate(blocks):
-            if block is not None:
-                start, stop, matrix = block
-                source[i] += np.einsum("kje,kje->e", matrix, work[:, start:stop])
-            density[i] = effective[i] * source[i]
-            d = daughters.get(i)
-            if d is not None:
+            # the parents' interactions in their cocoons, (1 - exp(-chi_c k_j)) S_j
+            escaped = -np.expm1(-rates["cocoon"] * rates["cocoon_inelastic"])
+            escaped *= injection
+            source = injection - escaped  # what leaves the cocoons unbroken
+            source += plan.cocoon @ escaped
+            if plan.cocoon_varying is not None:
+                fragments, parents, delta = plan.cocoon_varying
+                source[:, columns] += fragments @ (delta * escaped[parents[:, None], columns])
+        else:
+            source = injection.copy()
+        density = np.empty_like(source)
+        for start, stop, low, matrix, varying, decays in plan.groups:
+            if matrix is not None:
+                source[start:stop] += matrix @ density[low:start]
+            if varying is not None:
+                fragments, parents, delta = varying
+                source[start:stop, columns] += fragments @ (delta * density[parents[:, None], columns])
+            np.multiply(effective[start:stop], source[start:stop], out=density[start:stop])
+            for i, d in decays:
+                # the source share that decays on the way feeds the daughter (module docstring)
                 source[d] += np.maximum(source[i] - density[i] / effective_stable[i], 0.0)
         return density[:, None, :]
 
@@ -531,21 +546,13 @@ class NuclearNetwork:
             raise ValueError(f"{which} must be finite and > 0, got {x!r}")
         if not np.isfinite(phi) or phi < 0:
             raise ValueError(f"phi (force-field potential, GV) must be finite and >= 0, got {phi!r}")
-        top, bottom = self._isotopes(numerator), self._isotopes(denominator)
+        grid, factors = _ratio_factors(self._xs.species, x.tobytes(), float(phi),
+                                       *(n if isinstance(n, str) else tuple(n) for n in (numerator, denominator)),
+                                       by_rigidity)
         # one solution of the network on the energies every A/Z needs
-        a_over_z, grids = self._grids(x, phi, numerator, denominator, by_rigidity)
-        density = self._density_array(np.concatenate([t_lis for _, t_lis in grids]), split)
-        m2 = 2.0 * NUCLEON_MASS_GEV
-        fluxes = {}
-        for name in top + bottom:
-            ratio = self._mass_to_charge[self._index[name]]
-            k = a_over_z.index(ratio)
-            t_n, t_lis = grids[k]
-            part = slice(k * x.size, (k + 1) * x.size)
-            jacobian = _beta(t_n) / ratio if by_rigidity else 1.0  # dT/dR
-            # force field: the nucleus had T + (Z/A) phi per nucleon outside the heliosphere
-            factor = _beta(t_lis) * t_n * (t_n + m2) / (t_lis * (t_lis + m2)) * jacobian
-            fluxes[name] = factor * density[self._index[name], :, part]
+        density = self._density_array(grid, split)
+        top, bottom = self._isotopes(numerator), self._isotopes(denominator)
+        fluxes = {name: factor * density[index, :, part] for name, (index, part, factor) in factors.items()}
         den = sum(fluxes[n].sum(axis=0) for n in bottom)
         if not np.all(den > 0):
             raise ValueError(f"denominator {denominator!r} has no flux: the abundances give it no source and no "
@@ -555,6 +562,39 @@ class NuclearNetwork:
         gal = sum(fluxes[n][0] for n in top) / den
         coc = sum(fluxes[n][1] for n in top) / den
         return gal, coc
+
+
+@lru_cache(maxsize=64)
+def _ratio_factors(species, x_bytes, phi, numerator, denominator, by_rigidity):
+    """What :meth:`NuclearNetwork._ratio_flat` needs besides the densities, for these abscissae
+    (``x_bytes``: rigidity [GV] or T [GeV/n]) and this phi [GV] (a fit evaluates the same ones
+    thousands of times): the energies the network is solved on (one grid per A/Z of the isotopes,
+    concatenated) and, per isotope of the numerator and the denominator, (its index, its part of
+    that grid, the factor from its interstellar density to its flux at the top of the atmosphere)."""
+    x = np.frombuffer(x_bytes)
+    index, mass_to_charge = _species_index(species), _mass_to_charge(species)
+    names = tuple(dict.fromkeys(i for group in (numerator, denominator)
+                                for name in ((group,) if isinstance(group, str) else group)
+                                for i in _element_isotopes(name, species)))
+    a_over_z = sorted({mass_to_charge[index[n]] for n in names})
+    grids = []
+    for ratio in a_over_z:
+        t_n = kinetic_energy_per_nucleon(x, ratio) if by_rigidity else x
+        grids.append((t_n, t_n + phi / ratio))
+    m2 = 2.0 * NUCLEON_MASS_GEV
+    factors = {}
+    for name in names:
+        ratio = mass_to_charge[index[name]]
+        k = a_over_z.index(ratio)
+        t_n, t_lis = grids[k]
+        jacobian = _beta(t_n) / ratio if by_rigidity else 1.0  # dT/dR
+        # force field: the nucleus had T + (Z/A) phi per nucleon outside the heliosphere
+        factor = _beta(t_lis) * t_n * (t_n + m2) / (t_lis * (t_lis + m2)) * jacobian
+        factor.flags.writeable = False
+        factors[name] = (index[name], slice(k * x.size, (k + 1) * x.size), factor)
+    grid = np.concatenate([t_lis for _, t_lis in grids])
+    grid.flags.writeable = False
+    return grid, factors
 
 
 def _one_dimensional(values, name):
@@ -575,8 +615,8 @@ def clear_rate_caches():
     done with its networks (``reproduce`` between steps) frees them here, and a later network
     recomputes them (same inputs, same numbers).
     """
-    for cached in (_interaction_rates, _feeding_blocks, _transport_rates, _injection_shape, _injected_channels,
-                   _injected_branching):
+    for cached in (_interaction_rates, _total_plan, _ratio_factors, _transport_rates, _transport_grid, _transport_break, _decay_rates,
+                   _injection_shape, _injected_channels, _injected_branching):
         cached.cache_clear()
 
 
@@ -611,29 +651,88 @@ def _interaction_rates(xs, gas, cocoon_gas, t_n_bytes):
     return rates
 
 
+#: relative difference below which a channel's rate counts as its value at the highest energy: the
+#: interpolation leaves a few ulp (~1e-16) on the tables' constant extension above 10 GeV/n
+_CONSTANT_RATE_RTOL = 1e-14
+
+
+@dataclass(frozen=True)
+class _TotalPlan:
+    """The rates of :meth:`NuclearNetwork._solve_total` in the form it solves with (:func:`_total_plan`)."""
+
+    columns: np.ndarray
+    cocoon: np.ndarray
+    cocoon_varying: tuple
+    groups: tuple
+
+
+def _constant_and_varying(rate, fragment, parent, n_species):
+    """(matrix of the rates at the highest energy (fragment, parent), channels that differ from it
+    elsewhere, their differences over all energies, mask of the energies where they differ)."""
+    reference = rate[:, -1]
+    delta = rate - reference[:, None]
+    varying = np.abs(delta) > _CONSTANT_RATE_RTOL * np.abs(reference)[:, None]
+    matrix = np.zeros((n_species, n_species))
+    matrix[fragment, parent] = reference  # a (parent, fragment) pair is one channel: no sum needed
+    return matrix, np.flatnonzero(varying.any(axis=1)), delta, varying.any(axis=0)
+
+
 @lru_cache(maxsize=4)
-def _feeding_blocks(xs, gas, cocoon_gas, t_n_bytes):
-    """Per isotope i of the network, None (nothing makes it) or (start, stop, block): its
-    parents lie in [start, stop) of the network order, block (2, stop - start, energy) holds the
-    galactic rates sigma_{j->i}/m per gram of ISM and the cocoon branching ratios k_{j->i}/k_j of
-    parents j there (0 for the j in the range that do not make i) for :meth:`NuclearNetwork._solve_total`."""
+def _total_plan(xs, gas, cocoon_gas, decays, t_n_bytes):
+    """What :meth:`NuclearNetwork._solve_total` needs on these energies, computed once per grid.
+
+    The galactic rates sigma_{j->i}/m and the cocoon branching ratios k_{j->i}/k_j of every
+    channel split into a dense matrix (fragment, parent) of their values at the highest energy and,
+    for the channels that differ from that value by more than ``_CONSTANT_RATE_RTOL`` somewhere
+    (below 10 GeV/n, where the tables still vary: 11 of 2477 channels on the fit's energies), the
+    exact remainder on the energies ``columns`` where any channel differs. Isotopes are grouped in
+    network order: a group is a run of isotopes none of which makes another (by a channel or a
+    decay), so its sources take one product with the densities of the isotopes before it. Each
+    group: (start, stop, low, matrix (stop - start, start - low) or None, varying or None, decays
+    ((parent, daughter) of its radioactive isotopes)); varying and ``cocoon_varying``:
+    (0/1 matrix summing channels into their fragments, parents, remainder (channel, columns)).
+    """
     rates = _interaction_rates(xs, gas, cocoon_gas, t_n_bytes)
-    partial, branching = rates["partial"], rates["cocoon_branching"]
-    blocks = []
-    for i in range(len(xs.species)):
-        channels = np.flatnonzero(xs.fragment_index == i)
+    n_species = len(xs.species)
+    fragment, parent = xs.fragment_index, xs.parent_index
+    galactic, galactic_channels, galactic_delta, galactic_columns = _constant_and_varying(
+        rates["partial"], fragment, parent, n_species)
+    cocoon, cocoon_channels, cocoon_delta, cocoon_columns = _constant_and_varying(
+        rates["cocoon_branching"], fragment, parent, n_species)
+    columns = np.flatnonzero(galactic_columns | cocoon_columns)
+
+    def varying(channels, delta, rows):
         if channels.size == 0:
-            blocks.append(None)
-            continue
-        parents = xs.parent_index[channels]
-        start, stop = int(parents.min()), int(parents.max()) + 1
-        block = np.zeros((2, stop - start, partial.shape[1]))
-        # a (parent, fragment) pair is one channel: plain assignment, no sum needed
-        block[0, parents - start] = partial[channels]
-        block[1, parents - start] = branching[channels]
-        block.flags.writeable = False
-        blocks.append((start, stop, block))
-    return tuple(blocks)
+            return None
+        fragments = (fragment[channels][None, :] == rows[:, None]).astype(float)
+        remainder = np.ascontiguousarray(delta[channels][:, columns])
+        for value in (fragments, remainder):
+            value.flags.writeable = False
+        return fragments, parent[channels], remainder
+
+    daughters = _daughters(decays, xs.species)
+    makers = [set(parent[fragment == i].tolist()) for i in range(n_species)]
+    for i, d in daughters.items():
+        makers[d].add(i)
+    groups, start = [], 0
+    while start < n_species:
+        stop = start + 1
+        while stop < n_species and not any(start <= j < stop for j in makers[stop]):
+            stop += 1
+        parents = set().union(*makers[start:stop])
+        low = min(parents) if parents else start
+        matrix = None
+        if parents:
+            matrix = np.ascontiguousarray(galactic[start:stop, low:start])
+            matrix.flags.writeable = False
+        in_group = galactic_channels[(fragment[galactic_channels] >= start) & (fragment[galactic_channels] < stop)]
+        groups.append((start, stop, low, matrix, varying(in_group, galactic_delta, np.arange(start, stop)),
+                       tuple((i, daughters[i]) for i in range(start, stop) if i in daughters)))
+        start = stop
+    cocoon.flags.writeable = False
+    columns.flags.writeable = False
+    return _TotalPlan(columns=columns, cocoon=cocoon, groups=tuple(groups),
+                      cocoon_varying=varying(cocoon_channels, cocoon_delta, np.arange(n_species)))
 
 
 @lru_cache(maxsize=32)
@@ -642,28 +741,62 @@ def _transport_rates(transport, xs, gas, decays, t_n_bytes):
     changing only chi0 or R0 reuses it): ``grammage`` (with decay), ``stable_grammage`` and the
     effective grammages 1 / (1/X + sigma/m) with and without decay, over (isotope, energy). D(R) and
     X(R) are computed once per A/Z (80 isotopes, 20 distinct A/Z), with decay only for the
-    radioactive isotopes."""
-    t_n = np.frombuffer(t_n_bytes)
+    radioactive isotopes; what depends on the energies only, or on the break of D(R) (fixed in
+    fits), is kept (:func:`_transport_grid`, :func:`_transport_break`)."""
     species = xs.species
-    beta = _beta(t_n)
-    unique, inverse = np.unique(_mass_to_charge(species), return_inverse=True)
-    rigidity = unique[:, None] * np.sqrt(t_n * (t_n + 2.0 * NUCLEON_MASS_GEV))[None, :]
-    diffusion = transport.diffusion(rigidity, beta[None, :])  # D(R) once per A/Z
+    beta, inverse, rigidity, log_rigidity = _transport_grid(species, t_n_bytes)
+    log_break = _transport_break(transport.rigidity_break, transport.ddelta, transport.smoothness, species, t_n_bytes)
+    diffusion = transport._diffusion(log_rigidity, log_break, beta[None, :])  # D(R) once per A/Z
     stable = transport._grammage(diffusion, beta[None, :])[inverse]
-    grammage = stable.copy()
-    if decays:
-        # every radioactive isotope in one call (rows: isotope, energy)
-        index = _species_index(species)
-        rows = np.array([index[parent] for parent, _ in decays])
-        half_life = np.array([half_life for _, (_daughter, half_life) in decays])
-        rate = math.log(2.0) / (_lorentz_gamma(t_n)[None, :] * half_life[:, None])
-        grammage[rows] = transport._grammage(diffusion[inverse[rows]], beta[None, :], rate)
     inelastic = _interaction_rates(xs, gas, gas, t_n_bytes)["inelastic"]
-    rates = {"grammage": grammage, "stable_grammage": stable,
-             "effective": 1.0 / (1.0 / grammage + inelastic), "effective_stable": 1.0 / (1.0 / stable + inelastic)}
+    effective_stable = 1.0 / (1.0 / stable + inelastic)
+    grammage, effective = stable, effective_stable
+    if decays:
+        # every radioactive isotope in one call (rows: isotope, energy); the others are stable
+        rows, rate = _decay_rates(species, decays, t_n_bytes)
+        grammage, effective = stable.copy(), effective_stable.copy()
+        grammage[rows] = transport._grammage(diffusion[inverse[rows]], beta[None, :], rate)
+        effective[rows] = 1.0 / (1.0 / grammage[rows] + inelastic[rows])
+    rates = {"grammage": grammage, "stable_grammage": stable, "effective": effective,
+             "effective_stable": effective_stable}
     for value in rates.values():
         value.flags.writeable = False
     return rates
+
+
+@lru_cache(maxsize=16)
+def _transport_grid(species, t_n_bytes):
+    """(beta, index of each isotope's A/Z among the distinct ones, rigidity and ln R per distinct
+    A/Z and energy) of :func:`_transport_rates`."""
+    t_n = np.frombuffer(t_n_bytes)
+    unique, inverse = np.unique(_mass_to_charge(species), return_inverse=True)
+    rigidity = unique[:, None] * np.sqrt(t_n * (t_n + 2.0 * NUCLEON_MASS_GEV))[None, :]
+    out = (_beta(t_n), inverse, rigidity, np.log(rigidity))
+    for value in out:
+        value.flags.writeable = False
+    return out
+
+
+@lru_cache(maxsize=16)
+def _transport_break(rigidity_break, ddelta, smoothness, species, t_n_bytes):
+    """:meth:`GalacticTransport._log_break` on the rigidities of :func:`_transport_grid`."""
+    rigidity = _transport_grid(species, t_n_bytes)[2]
+    transport = GalacticTransport(rigidity_break=rigidity_break, ddelta=ddelta, smoothness=smoothness)
+    value = transport._log_break(rigidity)
+    value.flags.writeable = False
+    return value
+
+
+@lru_cache(maxsize=16)
+def _decay_rates(species, decays, t_n_bytes):
+    """(rows of the radioactive isotopes, their decay rates ln 2 / (gamma t_half) [s-1] per energy)."""
+    t_n = np.frombuffer(t_n_bytes)
+    index = _species_index(species)
+    rows = np.array([index[parent] for parent, _ in decays])
+    half_life = np.array([half_life for _, (_daughter, half_life) in decays])
+    rate = math.log(2.0) / (_lorentz_gamma(t_n)[None, :] * half_life[:, None])
+    rate.flags.writeable = False
+    return rows, rate
 
 
 @lru_cache(maxsize=16)
