@@ -33,8 +33,9 @@ from gammapy.datasets import Dataset, Datasets
 from gammapy.modeling import Fit
 from gammapy.modeling.models import DatasetModels
 
-from .._files import output_set, prepare_outdir, publish_figure, publish_table, publish_text
+from .._files import output_set, prepare_outdir, publish_table, publish_text
 from .._validation import boolean, positive_float, to_value
+from .bcstart import start_bc_variants  # noqa: F401  (run_bc's background)
 from .bounds import bound_note, extended_scan, parameters_at_bounds
 from ..datasets import RATIOS, load_ratio
 from ..models.ratio import BoronCarbonModel
@@ -42,7 +43,7 @@ from ..physics.targetgas import describe_target
 from ..physics.transport import MIN_RIGIDITY_FIT, rigidity_of
 
 __all__ = ["CosmicRayRatioDataset", "build_bc_fit", "fit_bc", "bc_variants", "network_record", "BC_SETUPS", "chi0_interval", "run_bc", "joint_fit", "bc_table",
-           "bc_data_table", "share_cocoon_parameters"]
+           "bc_data_table", "share_cocoon_parameters", "start_bc_variants"]
 
 log = logging.getLogger(__name__)
 
@@ -437,30 +438,43 @@ def bc_output_files(plot=True, joint=False):
 
 
 def run_bc(outdir, grammage="exponential", overwrite=False, plot=True, profile=True, names=None, setup="paper",
-           production="galprop17-opt12", variants=True, correlation_length=None):
+           production="galprop17-opt12", variants=True, correlation_length=None, background=None):
     """Fit B/C and write ``bc_summary.json``, ``bc_model.ecsv``, ``bc_data.ecsv`` and (``plot``) ``bc_ratio.png/pdf``.
 
-    With ``variants``, the summary also reports the fits of :func:`bc_variants`. Options are
-    checked before anything is written; a run that fails or is interrupted leaves none of its
-    files.
+    With ``variants``, the summary also reports the fits of :func:`bc_variants`. ``background``: a
+    started :class:`~gammapy_cocoons.analysis.background.BackgroundCall` of :func:`bc_variants` with
+    these ``grammage``, ``production`` and ``correlation_length`` (:func:`~.bcstart.start_bc_variants`; the
+    command line starts it before its own imports): the variants are then fitted in that child
+    process, on a second core, while this one fits the main set-up and draws; its result is the
+    summary's variants (the same numbers: JSON carries floats exactly). If the child fails they are
+    fitted here (a warning says why); it is ended if this run fails. Options are checked before
+    anything is written; a run that fails or is interrupted leaves none of its files.
     """
-    for name, value in (("overwrite", overwrite), ("plot", plot), ("profile", profile), ("variants", variants)):
-        boolean(value, name)
-    if setup not in BC_SETUPS:
-        raise ValueError(f"setup must be one of {sorted(BC_SETUPS)}, got {setup!r}")
-    BoronCarbonModel(grammage=grammage, production=production)  # checks the options before any work
-    unknown = [n for n in (names or ()) if n not in RATIOS]
-    if unknown or (names is not None and not len(names)):
-        raise ValueError(f"names must be ratio datasets among {sorted(RATIOS)}, got {names!r}")
-    if correlation_length is not None:
-        positive_float(correlation_length, "correlation_length")
-    with output_set(outdir):
-        outdir = prepare_outdir(outdir, bc_output_files(plot), overwrite)
-        return _run_bc(outdir, grammage, overwrite, plot, profile, names, setup, production, variants,
-                       correlation_length)
+    try:
+        for name, value in (("overwrite", overwrite), ("plot", plot), ("profile", profile), ("variants", variants)):
+            boolean(value, name)
+        if background is not None and not (variants and callable(getattr(background, "result", None))):
+            raise TypeError("background must be a started BackgroundCall of bc_variants (start_bc_variants), and "
+                            "only with variants=True")
+        if setup not in BC_SETUPS:
+            raise ValueError(f"setup must be one of {sorted(BC_SETUPS)}, got {setup!r}")
+        BoronCarbonModel(grammage=grammage, production=production)  # checks the options before any work
+        unknown = [n for n in (names or ()) if n not in RATIOS]
+        if unknown or (names is not None and not len(names)):
+            raise ValueError(f"names must be ratio datasets among {sorted(RATIOS)}, got {names!r}")
+        if correlation_length is not None:
+            positive_float(correlation_length, "correlation_length")
+        with output_set(outdir):
+            outdir = prepare_outdir(outdir, bc_output_files(plot), overwrite)
+            return _run_bc(outdir, grammage, overwrite, plot, profile, names, setup, production, variants,
+                           correlation_length, background)
+    finally:
+        if background is not None and callable(getattr(background, "cancel", None)):
+            background.cancel()  # nothing left running (a no-op once its result is collected)
 
 
-def _run_bc(outdir, grammage, overwrite, plot, profile, names, setup, production, variants, correlation_length):
+def _run_bc(outdir, grammage, overwrite, plot, profile, names, setup, production, variants, correlation_length,
+            background):
     datasets, model, summary = fit_bc(names, grammage=grammage, profile=profile, setup=setup, production=production,
                                       correlation_length=correlation_length)
     datasets[0].npred()  # the cross sections on these energies, once (as during the fit), not timed
@@ -469,21 +483,32 @@ def _run_bc(outdir, grammage, overwrite, plot, profile, names, setup, production
         datasets[0].npred()
     summary["evaluation_ms"] = (time.perf_counter() - start) / 20 * 1e3
     if variants:
-        summary["variants"] = bc_variants(grammage=grammage, production=production,
-                                          correlation_length=correlation_length)
+        summary["variants"] = None  # filled in below (its place in the summary)
+        if background is None:
+            summary["variants"] = bc_variants(grammage=grammage, production=production,
+                                              correlation_length=correlation_length)
     publish_table(bc_table(model), outdir / "bc_model.ecsv", overwrite, format="ascii.ecsv")
     publish_table(bc_data_table(datasets, model), outdir / "bc_data.ecsv", overwrite, format="ascii.ecsv")
     if plot:
-        from .plotting import plot_bc
-
-        from .plotting import text_overlaps
+        from .plotting import plot_bc, save_figure
 
         fig = plot_bc(model, datasets, overlay=BC_OVERLAY_DATA, summary=summary)
-        summary["figure_text_overlaps"] = {"bc_ratio.png": text_overlaps(fig)}
-        for suffix in ("png", "pdf"):
-            publish_figure(fig, outdir / f"bc_ratio.{suffix}", overwrite, dpi=150)
+        # one draw writes the PNG and measures its texts (the PDF is a second backend's draw)
+        summary["figure_text_overlaps"] = {"bc_ratio.png": save_figure(fig, outdir / "bc_ratio", overwrite)}
+    if variants and background is not None:
+        summary["variants"] = _background_variants(background, grammage, production, correlation_length)
     publish_text(outdir / "bc_summary.json", json.dumps(summary, indent=2), overwrite)
     return summary
+
+
+def _background_variants(background, grammage, production, correlation_length):
+    from .background import BackgroundError
+
+    try:
+        return background.result()
+    except BackgroundError as error:
+        log.warning("the B/C variants are fitted in this process: %s", error)
+        return bc_variants(grammage=grammage, production=production, correlation_length=correlation_length)
 
 
 def bc_data_table(datasets, model):
