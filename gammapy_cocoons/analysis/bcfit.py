@@ -63,18 +63,44 @@ CHI0_CONVENTION = describe_target("ism")
 
 
 class FitDatasets(Datasets):
-    """gammapy's Datasets with the joint statistic computed from one Models collection per
-    evaluation (gammapy's ``stat_sum`` builds ``self.models``, a new collection of every model's
-    parameters, three times in each of the thousands of evaluations of a B/C fit). Same value."""
+    """gammapy's Datasets with the joint statistic of ``Datasets.stat_sum`` (the datasets' statistics,
+    then the priors of every parameter of their unique models and the penalties), without the
+    Models collections it builds in every one of the thousands of evaluations of a B/C fit (each
+    collection gathers every model's parameters through gammapy's attribute hook). Same value."""
 
     def stat_sum(self):
-        models = self.models
-        prior = 0.0
-        if models is not None:
-            prior = models.parameters.prior_stat_sum()
-            for penalty in models._penalties or ():
+        models = {}
+        for dataset in self:
+            for model in _dataset_models(dataset):
+                models[model] = model
+        prior = 0
+        for model in models:
+            for parameter in _model_parameters(model):
+                if parameter.prior is not None:
+                    prior += parameter.prior_stat_sum()
+        penalties = self._penalties
+        if penalties is not None:
+            for penalty in penalties if isinstance(penalties, (list, tuple)) else [penalties]:
                 prior += penalty.stat_sum()
-        return sum((dataset.stat_sum() for dataset in self), 0.0) + prior
+        stat = 0.0
+        for dataset in self:
+            stat += dataset.stat_sum()
+        return stat + prior
+
+
+def _dataset_models(dataset):
+    if isinstance(dataset, CosmicRayRatioDataset):
+        return () if dataset._model is None else (dataset._model,)
+    return () if dataset.models is None else dataset.models
+
+
+def _model_parameters(model):
+    """``model.parameters`` as a list; a BoronCarbonModel's from the instance (its Parameter objects,
+    shared ones too, live in its ``__dict__``; see :meth:`BoronCarbonModel.network`)."""
+    if isinstance(model, BoronCarbonModel):
+        state = object.__getattribute__(model, "__dict__")
+        return [state[name] for name in type(model).default_parameters.names]
+    return model.parameters
 
 
 class CosmicRayRatioDataset(Dataset):
@@ -201,7 +227,7 @@ class CosmicRayRatioDataset(Dataset):
                                      ratio=self.data.meta["ratio"])
         residual = model - np.asarray(self.data["value"], dtype=float)[mask]
         if self._cholesky is None:
-            error = np.where(residual > 0, self.data["error_hi"][mask], self.data["error_lo"][mask])
+            error = np.where(residual > 0, np.asarray(self.data["error_hi"])[mask], np.asarray(self.data["error_lo"])[mask])
             return float(np.sum((residual / error) ** 2))
         from scipy.linalg import cho_solve
 
@@ -516,9 +542,10 @@ def bc_data_table(datasets, model):
     rows = []
     for name in [d.name for d in datasets] + list(BC_OVERLAY_DATA):
         data = load_ratio(name)
-        dataset = CosmicRayRatioDataset(data, models=model)
+        dataset = CosmicRayRatioDataset(data)  # its fit mask; no model: the fit's model registers no new points
+        values = model.evaluate(data["x"], quantity=data.meta["quantity"], ratio=data.meta["ratio"])
         for x, v, lo, hi, fitted, m in zip(data["x"].value, data["value"], data["error_lo"], data["error_hi"],
-                                           dataset.mask_fit & (name in datasets.names), dataset.npred()):
+                                           dataset.mask_fit & (name in datasets.names), values):
             rows.append((name, data.meta["ratio"], data.meta["quantity"], x, v, lo, hi, bool(fitted), m))
     table = QTable(rows=rows, names=("dataset", "ratio", "quantity", "x", "value", "error_lo", "error_hi",
                                      "fitted", "model"))

@@ -278,8 +278,10 @@ class BoronCarbonModel(ModelBase):
         network = self.network()
         phi = self.phi.value * _scale(self.phi.unit, "GV")
         registered = getattr(self, "_abscissae", None)
-        if registered and not getattr(network, "_solutions", {}).get(split):
-            # one solution of the network for every data set of a fit at these parameters
+        if (registered and (values.ravel().tobytes(), quantity, ratio) in registered
+                and not getattr(network, "_solutions", {}).get(split)):
+            # one solution of the network for every data set of a fit at these parameters (other
+            # abscissae, e.g. a figure's grid, are solved on their own energies only)
             network.prepare(np.concatenate([network.solution_grid(v, phi, *r.split("/"), quantity=q)
                                             for v, q, r in registered.values()]), split=split)
         method = network.ratio_vs_rigidity if quantity == "rigidity" else network.ratio_vs_energy

@@ -89,6 +89,15 @@ def kinetic_energy_per_nucleon(rigidity, mass_to_charge):
     return np.sqrt(p_n**2 + NUCLEON_MASS_GEV**2) - NUCLEON_MASS_GEV
 
 
+def _all_finite_and(value, condition, ufunc):
+    """Whether ``value`` (a number or an array) is finite and meets ``condition`` (``ufunc`` against
+    0 for arrays) everywhere; plain floats without numpy (a fit builds a transport per evaluation)."""
+    if type(value) is float:
+        return math.isfinite(value) and condition(value)
+    value = np.asarray(value, dtype=float)
+    return bool(np.all(np.isfinite(value)) and np.all(ufunc(value, 0.0)))
+
+
 @dataclass(frozen=True)
 class GalacticTransport:
     """Diffusion-advection parameters of the Galaxy.
@@ -112,13 +121,11 @@ class GalacticTransport:
 
     def __post_init__(self):
         for name in ("d0", "rigidity_break", "smoothness", "halo_height", "surface_density"):
-            value = np.asarray(getattr(self, name), dtype=float)
-            if not np.all(np.isfinite(value)) or np.any(value <= 0):
+            if not _all_finite_and(getattr(self, name), lambda v: v > 0, np.greater):
                 raise ValueError(f"{name} must be finite and > 0, got {getattr(self, name)!r}")
         boolean(self.advective_floor, "advective_floor")
         for name in ("delta", "ddelta", "advection"):
-            value = np.asarray(getattr(self, name), dtype=float)
-            if not np.all(np.isfinite(value)) or np.any(value < 0):
+            if not _all_finite_and(getattr(self, name), lambda v: v >= 0, np.greater_equal):
                 raise ValueError(f"{name} must be finite and >= 0, got {getattr(self, name)!r}")
 
     def diffusion(self, rigidity, beta):
@@ -423,19 +430,21 @@ class NuclearNetwork:
             if np.array_equal(grid[index], t_n):
                 return density[:, :, index]
         grid, inverse = np.unique(t_n, return_inverse=True)
-        density = self._solve(grid) if split else self._solve_total(grid)
+        density = self._solve_split(grid) if split else self._solve_total(grid)
         self._store(split, grid, density)
         return density[:, :, inverse]
 
     def _solve(self, t_n):
-        """Densities, shape (isotope, part (galactic, cocoon), energy): the network in its order."""
+        """Densities, shape (isotope, part (galactic, cocoon), energy): the network in its order, one
+        isotope at a time from its channels (the reference the faster :meth:`_solve_split` and
+        :meth:`_solve_total` are checked against)."""
         rates = self.rates(t_n)
         effective, effective_stable = rates["effective"], rates["effective_stable"]
         # layout (isotope, part, energy): gathering parents along the first axis copies whole rows
         source = np.ascontiguousarray(self.sources(rates).transpose(1, 0, 2))
         density = np.zeros_like(source)
         daughters = _daughters(self._decay_items, self._xs.species)
-        for i, (rate, parents) in enumerate(rates["feeding"]):
+        for i, (rate, parents) in enumerate(_feeding(self._xs, self.gas, self._cocoon_gas, rates["t_n_bytes"])):
             if parents.size:
                 source[i] += np.einsum("ce,cke->ke", rate, density[parents])
             density[i] = effective[i] * source[i]
@@ -448,47 +457,83 @@ class NuclearNetwork:
     def _solve_total(self, t_n):
         """Densities galactic + cocoon, shape (isotope, 1, energy): the same network as
         :meth:`_solve` for the sum of both parts (everything downstream of the sources is linear),
-        at a fraction of its cost, for ratios without ``split`` (what a fit evaluates).
-
-        Changes of form, not of equations (:func:`_total_plan`): the cross sections are constant
-        above the tables' last point (10 GeV/n), so the rates sigma_{j->i}/m make one matrix there
-        and the energy-dependent remainder of the few channels that still vary is added on the
-        energies where it is not 0; isotopes none of which makes another (by spallation or decay)
-        are solved together, one matrix product with the densities already solved; the cocoon
-        fragments of a parent j, (k_{j->i}/k_j)(1 - exp(-chi_c k_j)) S_j, depend on the sources
-        only, one product before the loop. The decay share is clipped at 0 as in :meth:`_solve`;
-        for the total source it is S_i (1 - X'_i / X'_i,stable) >= 0, and :meth:`_solve` clips each
-        part, which agrees while the cocoon part of the radioactive isotopes (pure secondaries)
-        stays >= 0 (it did at every chi0 tried, 0.48-19 g cm-2).
+        at a fraction of its cost, for ratios without ``split`` (what a fit evaluates); solved by
+        :meth:`_solve_grouped`. The decay share is clipped at 0 as in :meth:`_solve`; for the total
+        source it is S_i (1 - X'_i / X'_i,stable) >= 0, and :meth:`_solve` clips each part, which
+        agrees while the cocoon part of the radioactive isotopes (pure secondaries) stays >= 0 (it
+        did at every chi0 tried, 0.48-19 g cm-2).
         """
         rates = self.rates(t_n)
-        effective, effective_stable = rates["effective"], rates["effective_stable"]
         injection = rates["injection"]
         plan = _total_plan(self._xs, self.gas, self._cocoon_gas, self._decay_items, rates["t_n_bytes"])
-        columns = plan.columns
         if self.cocoon_grammage is not None:
-            # the parents' interactions in their cocoons, (1 - exp(-chi_c k_j)) S_j
-            escaped = -np.expm1(-rates["cocoon"] * rates["cocoon_inelastic"])
-            escaped *= injection
+            escaped = self._escaped(rates)
             source = injection - escaped  # what leaves the cocoons unbroken
-            source += plan.cocoon @ escaped
-            if plan.cocoon_varying is not None:
-                fragments, parents, delta = plan.cocoon_varying
-                source[:, columns] += fragments @ (delta * escaped[parents[:, None], columns])
+            self._add_cocoon_fragments(plan, escaped, source)
         else:
             source = injection.copy()
+        return self._solve_grouped(rates, plan, source[:, None, :])
+
+    def _solve_split(self, t_n):
+        """Densities, shape (isotope, part (galactic, cocoon), energy): :meth:`_solve` by
+        :meth:`_solve_grouped`, both parts in one pass, each decay share clipped at 0 as there."""
+        rates = self.rates(t_n)
+        injection = rates["injection"]
+        plan = _total_plan(self._xs, self.gas, self._cocoon_gas, self._decay_items, rates["t_n_bytes"])
+        source = np.zeros((injection.shape[0], 2, injection.shape[1]))
+        source[:, 0] = injection
+        if self.cocoon_grammage is not None:
+            # a primary's depletion in its cocoon, and the fragments made there
+            escaped = self._escaped(rates)
+            cocoon = -escaped
+            self._add_cocoon_fragments(plan, escaped, cocoon)
+            source[:, 1] = cocoon
+        return self._solve_grouped(rates, plan, source)
+
+    def _escaped(self, rates):
+        """The parents' interactions in their cocoons, (1 - exp(-chi_c k_j)) S_j, over (isotope, energy)."""
+        escaped = -np.expm1(-rates["cocoon"] * rates["cocoon_inelastic"])
+        escaped *= rates["injection"]
+        return escaped
+
+    @staticmethod
+    def _add_cocoon_fragments(plan, escaped, out):
+        """Add to ``out`` (isotope, energy) the fragments the parents' cocoon interactions
+        ``escaped`` make, (k_{j->i}/k_j) escaped_j summed over the parents j."""
+        out += plan.cocoon @ escaped
+        if plan.cocoon_varying is not None:
+            summing, parents, delta = plan.cocoon_varying
+            out[:, plan.columns] += summing @ (delta * escaped[parents[:, None], plan.columns])
+
+    def _solve_grouped(self, rates, plan, source):
+        """The network's densities for ``source`` (isotope, part, energy; changed in place), every
+        part at once, the equations of :meth:`_solve` in another form (:func:`_total_plan`).
+
+        The cross sections are constant above the tables' last point (10 GeV/n), so the rates
+        sigma_{j->i}/m make one matrix there, and the energy-dependent remainder of the few
+        channels that still vary is added on the energies where it is not 0; isotopes none of
+        which makes another (by spallation or decay) are solved together, one matrix product with
+        the densities already solved; the cocoon fragments, which depend on the sources only,
+        come in with ``source`` (:meth:`_add_cocoon_fragments`)."""
+        effective, effective_stable = rates["effective"], rates["effective_stable"]
+        n_species, n_parts, n_energy = source.shape
         density = np.empty_like(source)
+        flat_source = source.reshape(n_species, n_parts * n_energy)  # views: one product for every part
+        flat_density = density.reshape(n_species, n_parts * n_energy)
+        columns = plan.columns
         for start, stop, low, matrix, varying, decays in plan.groups:
             if matrix is not None:
-                source[start:stop] += matrix @ density[low:start]
+                flat_source[start:stop] += matrix @ flat_density[low:start]
             if varying is not None:
-                fragments, parents, delta = varying
-                source[start:stop, columns] += fragments @ (delta * density[parents[:, None], columns])
-            np.multiply(effective[start:stop], source[start:stop], out=density[start:stop])
+                summing, parents, delta = varying
+                remainder = delta[:, None, :] * density[parents][:, :, columns]
+                source[start:stop, :, columns] += (summing @ remainder.reshape(parents.size, -1)).reshape(
+                    stop - start, n_parts, columns.size)
+            np.multiply(effective[start:stop, None, :], source[start:stop], out=density[start:stop])
             for i, d in decays:
                 # the source share that decays on the way feeds the daughter (module docstring)
                 source[d] += np.maximum(source[i] - density[i] / effective_stable[i], 0.0)
-        return density[:, None, :]
+        return density
 
     def solution_grid(self, x, phi=0.0, numerator="B", denominator="C", quantity="rigidity"):
         """The energies per nucleon [GeV/n] (interstellar, before the force field) at which a ratio
@@ -615,7 +660,7 @@ def clear_rate_caches():
     done with its networks (``reproduce`` between steps) frees them here, and a later network
     recomputes them (same inputs, same numbers).
     """
-    for cached in (_interaction_rates, _total_plan, _ratio_factors, _transport_rates, _transport_grid, _transport_break, _decay_rates,
+    for cached in (_interaction_rates, _feeding, _total_plan, _ratio_factors, _transport_rates, _transport_grid, _transport_break, _decay_rates,
                    _injection_shape, _injected_channels, _injected_branching):
         cached.cache_clear()
 
@@ -628,27 +673,27 @@ def _interaction_rates(xs, gas, cocoon_gas, t_n_bytes):
     inelastic_mb, partial_mb = xs.inelastic_mb(t_n), xs.partial_mb(t_n)
     cocoon_inelastic = cocoon_gas.per_gram(inelastic_mb[..., 0], inelastic_mb[..., 1])
     cocoon_partial = cocoon_gas.per_gram(partial_mb[..., 0], partial_mb[..., 1])
-    n_species, n_channels = len(xs.species), len(xs.channels)
-    fragment_matrix = sparse.csr_matrix((np.ones(n_channels), (xs.fragment_index, np.arange(n_channels))),
-                                        shape=(n_species, n_channels))
     rates = {
         "inelastic": gas.per_gram(inelastic_mb[..., 0], inelastic_mb[..., 1]),
         "partial": gas.per_gram(partial_mb[..., 0], partial_mb[..., 1]),
         "cocoon_inelastic": cocoon_inelastic, "cocoon_partial": cocoon_partial,
         # fraction of a parent's cocoon interactions that make each channel's fragment
         "cocoon_branching": cocoon_partial / cocoon_inelastic[xs.parent_index],
-        "fragment_matrix": fragment_matrix,
     }
-    # per isotope: the rates of the channels that make it and their parents (the sequential solution)
-    partial = rates["partial"]
-    rates["feeding"] = []
-    for i in range(n_species):
-        channels = np.nonzero(xs.fragment_index == i)[0]
-        rates["feeding"].append((partial[channels], xs.parent_index[channels]))
     for value in rates.values():
-        if isinstance(value, np.ndarray):
-            value.flags.writeable = False
+        value.flags.writeable = False
     return rates
+
+
+@lru_cache(maxsize=4)
+def _feeding(xs, gas, cocoon_gas, t_n_bytes):
+    """Per isotope: the rates of the channels that make it and their parents (:meth:`NuclearNetwork._solve`)."""
+    partial = _interaction_rates(xs, gas, cocoon_gas, t_n_bytes)["partial"]
+    feeding = []
+    for i in range(len(xs.species)):
+        channels = np.nonzero(xs.fragment_index == i)[0]
+        feeding.append((partial[channels], xs.parent_index[channels]))
+    return tuple(feeding)
 
 
 #: relative difference below which a channel's rate counts as its value at the highest energy: the
