@@ -13,7 +13,7 @@ from gammapy_cocoons.physics.spallation import (
 )
 from gammapy_cocoons.physics.transport import (
     clear_rate_caches,
-    GalacticTransport, NuclearNetwork, _total_plan, kinetic_energy_per_nucleon, production_by_parent, rigidity_of,
+    GalacticTransport, NuclearNetwork, _constant_above, _total_plan, kinetic_energy_per_nucleon, production_by_parent, rigidity_of,
 )
 from gammapy_cocoons.physics.xstables import bundled_table
 
@@ -211,6 +211,8 @@ def test_total_solve_equals_the_split_solve_and_a_dense_linear_solve():
     # high-energy values are added, above it one constant matrix holds every rate
     t_n = np.geomspace(5.0, 2e3, 40)
     plan = _total_plan(network._xs, network.gas, network._cocoon_gas, network._decay_items, t_n.tobytes())
+    # the production tables' constant extension starts at their last point (module spallation)
+    assert _constant_above(network._xs) == 10.0
     assert 0 < plan.columns.size < t_n.size and np.all(t_n[plan.columns] < 10.0)
     assert len(plan.groups) < len(network.species)  # isotopes solved together
     reference = network._solve(t_n)

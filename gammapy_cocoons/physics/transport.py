@@ -345,6 +345,13 @@ class NuclearNetwork:
         unit grammage), ``cocoon`` chi_c at each isotope's rigidity (0 without cocoons), ``t_n_bytes``
         the energies as bytes (the key of the cached parts).
         """
+        rates = self._rates(t_n)
+        return {**rates, **_interaction_rates(self._xs, self.gas, self._cocoon_gas, rates["t_n_bytes"])}
+
+    def _rates(self, t_n):
+        """:meth:`rates` without the rates of every channel at every energy (``partial``,
+        ``cocoon_partial``, ``cocoon_branching``), which the grouped solver takes from
+        :func:`_total_plan` (computed only where the cross sections vary)."""
         t_n = _one_dimensional(t_n, "t_n")
         key = t_n.tobytes()
         # what depends on the transport only (a fit that changes chi0 or R0 reuses it) or on the
@@ -357,7 +364,7 @@ class NuclearNetwork:
             sources = self._abundance > 0
             cocoon[sources] = self._cocoon(rigidity[sources])
         return {**transport, "injection": injection, "cocoon": cocoon, "t_n_bytes": key,
-                **_interaction_rates(self._xs, self.gas, self._cocoon_gas, key)}
+                **_species_rates(self._xs, self.gas, self._cocoon_gas, key)}
 
     def sources(self, rates):
         """(galactic, cocoon) source terms per unit grammage of every isotope, shape (2, n_species, n_energy)."""
@@ -463,7 +470,7 @@ class NuclearNetwork:
         agrees while the cocoon part of the radioactive isotopes (pure secondaries) stays >= 0 (it
         did at every chi0 tried, 0.48-19 g cm-2).
         """
-        rates = self.rates(t_n)
+        rates = self._rates(t_n)
         injection = rates["injection"]
         plan = _total_plan(self._xs, self.gas, self._cocoon_gas, self._decay_items, rates["t_n_bytes"])
         if self.cocoon_grammage is not None:
@@ -477,7 +484,7 @@ class NuclearNetwork:
     def _solve_split(self, t_n):
         """Densities, shape (isotope, part (galactic, cocoon), energy): :meth:`_solve` by
         :meth:`_solve_grouped`, both parts in one pass, each decay share clipped at 0 as there."""
-        rates = self.rates(t_n)
+        rates = self._rates(t_n)
         injection = rates["injection"]
         plan = _total_plan(self._xs, self.gas, self._cocoon_gas, self._decay_items, rates["t_n_bytes"])
         source = np.zeros((injection.shape[0], 2, injection.shape[1]))
@@ -660,7 +667,7 @@ def clear_rate_caches():
     done with its networks (``reproduce`` between steps) frees them here, and a later network
     recomputes them (same inputs, same numbers).
     """
-    for cached in (_interaction_rates, _feeding, _total_plan, _ratio_factors, _transport_rates, _transport_grid, _transport_break, _decay_rates,
+    for cached in (_interaction_rates, _species_rates, _constant_above, _feeding, _total_plan, _ratio_factors, _transport_rates, _transport_grid, _transport_break, _decay_rates,
                    _injection_shape, _injected_channels, _injected_branching):
         cached.cache_clear()
 
@@ -670,19 +677,48 @@ def _interaction_rates(xs, gas, cocoon_gas, t_n_bytes):
     """The cross-section part of :meth:`NuclearNetwork.rates`, cached: fits change transport
     parameters, not the energies (phi is frozen) or the gases."""
     t_n = np.frombuffer(t_n_bytes)
-    inelastic_mb, partial_mb = xs.inelastic_mb(t_n), xs.partial_mb(t_n)
-    cocoon_inelastic = cocoon_gas.per_gram(inelastic_mb[..., 0], inelastic_mb[..., 1])
+    species = _species_rates(xs, gas, cocoon_gas, t_n_bytes)
+    partial_mb = xs.partial_mb(t_n)
     cocoon_partial = cocoon_gas.per_gram(partial_mb[..., 0], partial_mb[..., 1])
     rates = {
-        "inelastic": gas.per_gram(inelastic_mb[..., 0], inelastic_mb[..., 1]),
+        **species,
         "partial": gas.per_gram(partial_mb[..., 0], partial_mb[..., 1]),
-        "cocoon_inelastic": cocoon_inelastic, "cocoon_partial": cocoon_partial,
+        "cocoon_partial": cocoon_partial,
         # fraction of a parent's cocoon interactions that make each channel's fragment
-        "cocoon_branching": cocoon_partial / cocoon_inelastic[xs.parent_index],
+        "cocoon_branching": cocoon_partial / species["cocoon_inelastic"][xs.parent_index],
     }
     for value in rates.values():
         value.flags.writeable = False
     return rates
+
+
+@lru_cache(maxsize=16)
+def _species_rates(xs, gas, cocoon_gas, t_n_bytes):
+    """The total inelastic rates of :func:`_interaction_rates` (per isotope: cheap beside the
+    2477 channels): ``inelastic`` (per gram of ISM gas) and ``cocoon_inelastic``."""
+    inelastic_mb = xs.inelastic_mb(np.frombuffer(t_n_bytes))
+    rates = {"inelastic": gas.per_gram(inelastic_mb[..., 0], inelastic_mb[..., 1]),
+             "cocoon_inelastic": cocoon_gas.per_gram(inelastic_mb[..., 0], inelastic_mb[..., 1])}
+    for value in rates.values():
+        value.flags.writeable = False
+    return rates
+
+
+@lru_cache(maxsize=8)
+def _constant_above(xs):
+    """The energy [GeV/n] from which every production and inelastic cross section of ``xs`` is
+    constant: the first point of its tables' constant extension (the same values at every grid
+    point from there on), or their last point (held beyond it); None if ``xs`` has no such tables
+    (e.g. cross sections given by hand)."""
+    points = []
+    for grid, values in ((getattr(xs, "_grid", None), getattr(xs, "_values", None)),
+                         (getattr(xs, "_inelastic_grid", None), getattr(xs, "_inelastic_values", None))):
+        if grid is None or values is None or values.ndim != 3 or values.shape[1] != grid.size or grid.size < 2:
+            return None
+        same = np.all(values == values[:, -1:], axis=(0, 2))  # grid points equal to the last one
+        first = 0 if np.all(same) else grid.size - int(np.argmin(same[::-1]))
+        points.append(grid[first])
+    return float(max(points))
 
 
 @lru_cache(maxsize=4)
@@ -737,20 +773,31 @@ def _total_plan(xs, gas, cocoon_gas, decays, t_n_bytes):
     ((parent, daughter) of its radioactive isotopes)); varying and ``cocoon_varying``:
     (0/1 matrix summing channels into their fragments, parents, remainder (channel, columns)).
     """
-    rates = _interaction_rates(xs, gas, cocoon_gas, t_n_bytes)
+    t_n = np.frombuffer(t_n_bytes)
+    # the channels' rates where the tables vary and at the last energy (the reference): above the
+    # tables' constant extension every channel is within 2 ulp of its reference, so the energies
+    # there hold no remainder and their rates are not computed (each energy's rates are its own)
+    computed = np.arange(t_n.size)
+    constant_above = _constant_above(xs)
+    if constant_above is not None and t_n.size > 1 and np.all(np.diff(t_n) > 0):
+        computed = np.flatnonzero(t_n < constant_above)
+        computed = np.append(computed[computed < t_n.size - 1], t_n.size - 1)
+    rates = _interaction_rates(xs, gas, cocoon_gas, t_n_bytes if computed.size == t_n.size
+                               else np.ascontiguousarray(t_n[computed]).tobytes())
     n_species = len(xs.species)
     fragment, parent = xs.fragment_index, xs.parent_index
     galactic, galactic_channels, galactic_delta, galactic_columns = _constant_and_varying(
         rates["partial"], fragment, parent, n_species)
     cocoon, cocoon_channels, cocoon_delta, cocoon_columns = _constant_and_varying(
         rates["cocoon_branching"], fragment, parent, n_species)
-    columns = np.flatnonzero(galactic_columns | cocoon_columns)
+    columns = computed[galactic_columns | cocoon_columns]
+    varying_columns = np.flatnonzero(galactic_columns | cocoon_columns)  # the same, among the computed
 
     def varying(channels, delta, rows):
         if channels.size == 0:
             return None
         fragments = (fragment[channels][None, :] == rows[:, None]).astype(float)
-        remainder = np.ascontiguousarray(delta[channels][:, columns])
+        remainder = np.ascontiguousarray(delta[channels][:, varying_columns])
         for value in (fragments, remainder):
             value.flags.writeable = False
         return fragments, parent[channels], remainder
@@ -793,7 +840,7 @@ def _transport_rates(transport, xs, gas, decays, t_n_bytes):
     log_break = _transport_break(transport.rigidity_break, transport.ddelta, transport.smoothness, species, t_n_bytes)
     diffusion = transport._diffusion(log_rigidity, log_break, beta[None, :])  # D(R) once per A/Z
     stable = transport._grammage(diffusion, beta[None, :])[inverse]
-    inelastic = _interaction_rates(xs, gas, gas, t_n_bytes)["inelastic"]
+    inelastic = _species_rates(xs, gas, gas, t_n_bytes)["inelastic"]
     effective_stable = 1.0 / (1.0 / stable + inelastic)
     grammage, effective = stable, effective_stable
     if decays:
