@@ -661,14 +661,17 @@ def _one_dimensional(values, name):
 
 
 def clear_rate_caches():
-    """Drop this process's memoised interaction, feeding, transport and injection rates.
+    """Drop this process's memoised interaction, feeding, transport and injection rates and the
+    solvers' plans.
 
-    They are keyed on the energy grid and hold ~0.25 GB after a B/C fit with profiles; a caller
-    done with its networks (``reproduce`` between steps) frees them here, and a later network
-    recomputes them (same inputs, same numbers).
+    They are keyed on the energy grid (and the transport); a caller done with its networks
+    (``reproduce`` between steps) frees them here, and a later network recomputes them (same
+    inputs, same numbers). (Before the grouped solver they held ~0.25 GB after a B/C fit with
+    profiles: the rates of every channel at every energy of every grid.)
     """
-    for cached in (_interaction_rates, _species_rates, _constant_above, _feeding, _total_plan, _ratio_factors, _transport_rates, _transport_grid, _transport_break, _decay_rates,
-                   _injection_shape, _injected_channels, _injected_branching):
+    for cached in (_interaction_rates, _species_rates, _constant_above, _feeding, _total_plan, _ratio_factors,
+                   _transport_rates, _transport_grid, _transport_break, _decay_rates, _injection_shape,
+                   _injected_channels, _injected_branching):
         cached.cache_clear()
 
 
@@ -763,7 +766,8 @@ def _total_plan(xs, gas, cocoon_gas, decays, t_n_bytes):
     """What :meth:`NuclearNetwork._solve_total` needs on these energies, computed once per grid.
 
     The galactic rates sigma_{j->i}/m and the cocoon branching ratios k_{j->i}/k_j of every
-    channel split into a dense matrix (fragment, parent) of their values at the highest energy and,
+    channel split into a dense matrix (fragment, parent) of their values at the grid's last energy
+    (its highest: the solvers' grids are sorted) and,
     for the channels that differ from that value by more than ``_CONSTANT_RATE_RTOL`` somewhere
     (below 10 GeV/n, where the tables still vary: 11 of 2477 channels on the fit's energies), the
     exact remainder on the energies ``columns`` where any channel differs. Isotopes are grouped in
