@@ -810,26 +810,35 @@ def bc(outdir, grammage, setup, production, correlated_systematics, dampe_calet,
     grammage and like the gamma-ray models' chi0 (before issue 23 it counted m_p x the hydrogen
     column: 1 / 1.4 of this).
     """
-    from ._files import output_set, prepare_outdir
-    from .analysis.bcfit import BC_OVERLAY_DATA, BC_SETUPS, bc_output_files, joint_fit, run_bc
+    from .analysis.bcstart import start_bc_variants
 
-    if old_with_dampe_calet:
-        deprecated("--with-dampe-calet", "--dampe-calet")
-        dampe_calet = True
-    if old_profile is not None:
-        deprecated("--profile/--no-profile", "--profiles/--no-profiles")
-        profiles = old_profile
-    names = BC_SETUPS[setup]["data"] + (BC_OVERLAY_DATA if dampe_calet else ())
-    with output_set(outdir):  # one set: the B/C files and joint_summary.json
-        prepare_outdir(outdir, bc_output_files(joint=joint), overwrite)
-        with _progress_bar(2 if joint else 1, "fitting B/C", progress) as bar:
-            summary = run_bc(outdir, grammage=grammage, overwrite=overwrite, profile=profiles, names=names,
-                             setup=setup, production=production, variants=variants,
-                             correlation_length=correlated_systematics)
-            bar.update(1)
-            if joint:
-                joint_summary = joint_fit(outdir, overwrite=overwrite)
+    # the variants fit in a child interpreter on the second core, started before this process
+    # imports gammapy (run_bc collects them, or fits them here if the child fails; ends it on error)
+    background = start_bc_variants(grammage, production, correlated_systematics) if variants else None
+    try:
+        from ._files import output_set, prepare_outdir
+        from .analysis.bcfit import BC_OVERLAY_DATA, BC_SETUPS, bc_output_files, joint_fit, run_bc
+
+        if old_with_dampe_calet:
+            deprecated("--with-dampe-calet", "--dampe-calet")
+            dampe_calet = True
+        if old_profile is not None:
+            deprecated("--profile/--no-profile", "--profiles/--no-profiles")
+            profiles = old_profile
+        names = BC_SETUPS[setup]["data"] + (BC_OVERLAY_DATA if dampe_calet else ())
+        with output_set(outdir):  # one set: the B/C files and joint_summary.json
+            prepare_outdir(outdir, bc_output_files(joint=joint), overwrite)
+            with _progress_bar(2 if joint else 1, "fitting B/C", progress) as bar:
+                summary = run_bc(outdir, grammage=grammage, overwrite=overwrite, profile=profiles, names=names,
+                                 setup=setup, production=production, variants=variants,
+                                 correlation_length=correlated_systematics, background=background)
                 bar.update(1)
+                if joint:
+                    joint_summary = joint_fit(outdir, overwrite=overwrite)
+                    bar.update(1)
+    finally:
+        if background is not None:
+            background.cancel()
     chi0 = summary["parameters"]["chi0"]
     interval = summary.get("chi0_interval_68")
     text = f" (68 %: {interval[0]:.2f}-{interval[1]:.2f})" if interval and None not in interval else ""

@@ -325,3 +325,62 @@ def test_a_rigidity_cut_that_masks_every_point_is_refused():
     """Item 3: a B/C fit with no point above the cut returned a statistic of 0."""
     with pytest.raises(ValueError, match="leaves no point .* to fit"):
         CosmicRayRatioDataset(load_ratio("ams02-bc-2021"), min_rigidity=1e6 * u.GV)
+
+
+def test_model_keeps_the_networks_of_its_last_parameter_sets():
+    """Migrad and Hesse come back to points they evaluated: the model keeps the networks (with
+    their solutions) of its last NETWORK_CACHE_SIZE parameter sets, and a copy starts without them."""
+    from gammapy_cocoons.models.ratio import NETWORK_CACHE_SIZE
+
+    model = BoronCarbonModel()
+    first = model.network()
+    model.chi0.value = 0.6
+    assert model.network() is not first
+    model.chi0.value = 0.4
+    assert model.network() is first
+    copy = model.copy()
+    assert "_network_cache" not in copy.__dict__ and copy.network() is not first
+    assert copy.network().transport == first.transport
+    for k in range(NETWORK_CACHE_SIZE):
+        model.d0.value = 3e28 * (1.0 + 1e-3 * (k + 1))
+        model.network()
+    model.d0.value = 3e28
+    assert model.network() is not first  # the oldest went
+
+
+class _FakeVariants:
+    """Stands for bc's child process (a BackgroundCall of bc_variants)."""
+
+    def __init__(self, result=None, error=None):
+        self.value, self.error, self.cancelled = result, error, False
+
+    def result(self):
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+    def cancel(self):
+        self.cancelled = True
+
+
+def test_run_bc_takes_the_variants_from_its_child_and_fits_them_itself_if_it_failed(tmp_path, monkeypatch):
+    """``bc`` fits its variants in a child process (analysis.bcstart): run_bc puts the child's result
+    in the summary, where the variants always stood, and ends the child; a child that failed is
+    replaced by the same fits in this process (a stand-in here: the real ones are tested above)."""
+    from gammapy_cocoons.analysis import bcfit
+    from gammapy_cocoons.analysis.background import BackgroundError
+
+    child = _FakeVariants({"paper_delta_free": {"stat": 1.5}})
+    summary = bcfit.run_bc(tmp_path / "a", profile=False, plot=False, background=child)
+    assert summary["variants"] == {"paper_delta_free": {"stat": 1.5}} and child.cancelled
+    assert list(summary).index("variants") == list(summary).index("evaluation_ms") + 1
+    assert json.loads((tmp_path / "a" / "bc_summary.json").read_text())["variants"] == summary["variants"]
+    monkeypatch.setattr(bcfit, "bc_variants", lambda **options: {"in_process": options})
+    failed = _FakeVariants(error=BackgroundError("bc_variants failed in its child process"))
+    summary = bcfit.run_bc(tmp_path / "b", profile=False, plot=False, background=failed, correlation_length=0.5)
+    assert summary["variants"] == {"in_process": {"grammage": "exponential", "production": "galprop17-opt12",
+                                                  "correlation_length": 0.5}}
+    refused = _FakeVariants()
+    with pytest.raises(TypeError, match="only with variants=True"):
+        bcfit.run_bc(tmp_path / "c", variants=False, background=refused)
+    assert refused.cancelled and not (tmp_path / "c").exists()

@@ -13,7 +13,7 @@ from gammapy_cocoons.physics.spallation import (
 )
 from gammapy_cocoons.physics.transport import (
     clear_rate_caches,
-    GalacticTransport, NuclearNetwork, kinetic_energy_per_nucleon, production_by_parent, rigidity_of,
+    GalacticTransport, NuclearNetwork, _constant_above, _total_plan, kinetic_energy_per_nucleon, production_by_parent, rigidity_of,
 )
 from gammapy_cocoons.physics.xstables import bundled_table
 
@@ -207,6 +207,21 @@ def test_total_solve_equals_the_split_solve_and_a_dense_linear_solve():
     np.testing.assert_allclose(network.ratio_vs_rigidity(rigidity, phi=0.7), galactic + cocoon, rtol=1e-13)
     without = NuclearNetwork(transport=GalacticTransport(d0=1.3, delta=0.62))
     np.testing.assert_allclose(without._solve_total(t_n)[:, 0], without._solve(t_n)[:, 0], rtol=1e-12, atol=0)
+    # across the tables' last point (10 GeV/n): below it the channels' remainders over their
+    # high-energy values are added, above it one constant matrix holds every rate
+    t_n = np.geomspace(5.0, 2e3, 40)
+    plan = _total_plan(network._xs, network.gas, network._cocoon_gas, network._decay_items, t_n.tobytes())
+    # the production tables' constant extension starts at their last point (module spallation)
+    assert _constant_above(network._xs) == 10.0
+    assert 0 < plan.columns.size < t_n.size and np.all(t_n[plan.columns] < 10.0)
+    assert len(plan.groups) < len(network.species)  # isotopes solved together
+    reference = network._solve(t_n)
+    np.testing.assert_allclose(network._solve_total(t_n)[:, 0], reference.sum(axis=1), rtol=1e-13, atol=0)
+    # the split solve (densities, components) takes the same path, each part's decay share clipped
+    split = network._solve_split(t_n)
+    np.testing.assert_allclose(split[:, 0], reference[:, 0], rtol=1e-13, atol=0)
+    np.testing.assert_allclose(split[:, 1], reference[:, 1], rtol=1e-12, atol=1e-13 * np.abs(reference[:, 1]).max())
+    assert np.all(split[:, 1][reference[:, 1] > 0] > 0) and np.all(split[:, 1][reference[:, 1] < 0] < 0)
 
 
 def test_folded_ghosts_equal_explicit_short_lived_nuclei():
@@ -422,7 +437,7 @@ def test_clear_rate_caches_frees_and_recomputes_the_same():
     before = ratio()
     assert module._interaction_rates.cache_info().currsize > 0
     clear_rate_caches()
-    for cached in (module._interaction_rates, module._feeding_blocks, module._transport_rates,
+    for cached in (module._interaction_rates, module._total_plan, module._transport_rates,
                    module._injection_shape, module._injected_channels, module._injected_branching):
         assert cached.cache_info().currsize == 0
     np.testing.assert_array_equal(ratio(), before)

@@ -33,8 +33,9 @@ from gammapy.datasets import Dataset, Datasets
 from gammapy.modeling import Fit
 from gammapy.modeling.models import DatasetModels
 
-from .._files import output_set, prepare_outdir, publish_figure, publish_table, publish_text
+from .._files import output_set, prepare_outdir, publish_table, publish_text
 from .._validation import boolean, positive_float, to_value
+from .bcstart import start_bc_variants  # noqa: F401  (run_bc's background)
 from .bounds import bound_note, extended_scan, parameters_at_bounds
 from ..datasets import RATIOS, load_ratio
 from ..models.ratio import BoronCarbonModel
@@ -42,7 +43,7 @@ from ..physics.targetgas import describe_target
 from ..physics.transport import MIN_RIGIDITY_FIT, rigidity_of
 
 __all__ = ["CosmicRayRatioDataset", "build_bc_fit", "fit_bc", "bc_variants", "network_record", "BC_SETUPS", "chi0_interval", "run_bc", "joint_fit", "bc_table",
-           "bc_data_table", "share_cocoon_parameters"]
+           "bc_data_table", "share_cocoon_parameters", "start_bc_variants"]
 
 log = logging.getLogger(__name__)
 
@@ -62,18 +63,44 @@ CHI0_CONVENTION = describe_target("ism")
 
 
 class FitDatasets(Datasets):
-    """gammapy's Datasets with the joint statistic computed from one Models collection per
-    evaluation (gammapy's ``stat_sum`` builds ``self.models``, a new collection of every model's
-    parameters, three times in each of the thousands of evaluations of a B/C fit). Same value."""
+    """gammapy's Datasets with the joint statistic of ``Datasets.stat_sum`` (the datasets' statistics,
+    then the priors of every parameter of their unique models and the penalties), without the
+    Models collections it builds in every one of the thousands of evaluations of a B/C fit (each
+    collection gathers every model's parameters through gammapy's attribute hook). Same value."""
 
     def stat_sum(self):
-        models = self.models
-        prior = 0.0
-        if models is not None:
-            prior = models.parameters.prior_stat_sum()
-            for penalty in models._penalties or ():
+        models = {}
+        for dataset in self:
+            for model in _dataset_models(dataset):
+                models[model] = model
+        prior = 0
+        for model in models:
+            for parameter in _model_parameters(model):
+                if parameter.prior is not None:
+                    prior += parameter.prior_stat_sum()
+        penalties = self._penalties
+        if penalties is not None:
+            for penalty in penalties if isinstance(penalties, (list, tuple)) else [penalties]:
                 prior += penalty.stat_sum()
-        return sum((dataset.stat_sum() for dataset in self), 0.0) + prior
+        stat = 0.0
+        for dataset in self:
+            stat += dataset.stat_sum()
+        return stat + prior
+
+
+def _dataset_models(dataset):
+    if isinstance(dataset, CosmicRayRatioDataset):
+        return () if dataset._model is None else (dataset._model,)
+    return () if dataset.models is None else dataset.models
+
+
+def _model_parameters(model):
+    """``model.parameters`` as a list; a BoronCarbonModel's from the instance (its Parameter objects,
+    shared ones too, live in its ``__dict__``; see :meth:`BoronCarbonModel.network`)."""
+    if isinstance(model, BoronCarbonModel):
+        state = object.__getattribute__(model, "__dict__")
+        return [state[name] for name in type(model).default_parameters.names]
+    return model.parameters
 
 
 class CosmicRayRatioDataset(Dataset):
@@ -200,7 +227,7 @@ class CosmicRayRatioDataset(Dataset):
                                      ratio=self.data.meta["ratio"])
         residual = model - np.asarray(self.data["value"], dtype=float)[mask]
         if self._cholesky is None:
-            error = np.where(residual > 0, self.data["error_hi"][mask], self.data["error_lo"][mask])
+            error = np.where(residual > 0, np.asarray(self.data["error_hi"])[mask], np.asarray(self.data["error_lo"])[mask])
             return float(np.sum((residual / error) ** 2))
         from scipy.linalg import cho_solve
 
@@ -437,30 +464,43 @@ def bc_output_files(plot=True, joint=False):
 
 
 def run_bc(outdir, grammage="exponential", overwrite=False, plot=True, profile=True, names=None, setup="paper",
-           production="galprop17-opt12", variants=True, correlation_length=None):
+           production="galprop17-opt12", variants=True, correlation_length=None, background=None):
     """Fit B/C and write ``bc_summary.json``, ``bc_model.ecsv``, ``bc_data.ecsv`` and (``plot``) ``bc_ratio.png/pdf``.
 
-    With ``variants``, the summary also reports the fits of :func:`bc_variants`. Options are
-    checked before anything is written; a run that fails or is interrupted leaves none of its
-    files.
+    With ``variants``, the summary also reports the fits of :func:`bc_variants`. ``background``: a
+    started :class:`~gammapy_cocoons.analysis.background.BackgroundCall` of :func:`bc_variants` with
+    these ``grammage``, ``production`` and ``correlation_length`` (:func:`~.bcstart.start_bc_variants`; the
+    command line starts it before its own imports): the variants are then fitted in that child
+    process, on a second core, while this one fits the main set-up and draws; its result is the
+    summary's variants (the same numbers: JSON carries floats exactly). If the child fails they are
+    fitted here (a warning says why); it is ended if this run fails. Options are checked before
+    anything is written; a run that fails or is interrupted leaves none of its files.
     """
-    for name, value in (("overwrite", overwrite), ("plot", plot), ("profile", profile), ("variants", variants)):
-        boolean(value, name)
-    if setup not in BC_SETUPS:
-        raise ValueError(f"setup must be one of {sorted(BC_SETUPS)}, got {setup!r}")
-    BoronCarbonModel(grammage=grammage, production=production)  # checks the options before any work
-    unknown = [n for n in (names or ()) if n not in RATIOS]
-    if unknown or (names is not None and not len(names)):
-        raise ValueError(f"names must be ratio datasets among {sorted(RATIOS)}, got {names!r}")
-    if correlation_length is not None:
-        positive_float(correlation_length, "correlation_length")
-    with output_set(outdir):
-        outdir = prepare_outdir(outdir, bc_output_files(plot), overwrite)
-        return _run_bc(outdir, grammage, overwrite, plot, profile, names, setup, production, variants,
-                       correlation_length)
+    try:
+        for name, value in (("overwrite", overwrite), ("plot", plot), ("profile", profile), ("variants", variants)):
+            boolean(value, name)
+        if background is not None and not (variants and callable(getattr(background, "result", None))):
+            raise TypeError("background must be a started BackgroundCall of bc_variants (start_bc_variants), and "
+                            "only with variants=True")
+        if setup not in BC_SETUPS:
+            raise ValueError(f"setup must be one of {sorted(BC_SETUPS)}, got {setup!r}")
+        BoronCarbonModel(grammage=grammage, production=production)  # checks the options before any work
+        unknown = [n for n in (names or ()) if n not in RATIOS]
+        if unknown or (names is not None and not len(names)):
+            raise ValueError(f"names must be ratio datasets among {sorted(RATIOS)}, got {names!r}")
+        if correlation_length is not None:
+            positive_float(correlation_length, "correlation_length")
+        with output_set(outdir):
+            outdir = prepare_outdir(outdir, bc_output_files(plot), overwrite)
+            return _run_bc(outdir, grammage, overwrite, plot, profile, names, setup, production, variants,
+                           correlation_length, background)
+    finally:
+        if background is not None and callable(getattr(background, "cancel", None)):
+            background.cancel()  # nothing left running (a no-op once its result is collected)
 
 
-def _run_bc(outdir, grammage, overwrite, plot, profile, names, setup, production, variants, correlation_length):
+def _run_bc(outdir, grammage, overwrite, plot, profile, names, setup, production, variants, correlation_length,
+            background):
     datasets, model, summary = fit_bc(names, grammage=grammage, profile=profile, setup=setup, production=production,
                                       correlation_length=correlation_length)
     datasets[0].npred()  # the cross sections on these energies, once (as during the fit), not timed
@@ -469,21 +509,32 @@ def _run_bc(outdir, grammage, overwrite, plot, profile, names, setup, production
         datasets[0].npred()
     summary["evaluation_ms"] = (time.perf_counter() - start) / 20 * 1e3
     if variants:
-        summary["variants"] = bc_variants(grammage=grammage, production=production,
-                                          correlation_length=correlation_length)
+        summary["variants"] = None  # filled in below (its place in the summary)
+        if background is None:
+            summary["variants"] = bc_variants(grammage=grammage, production=production,
+                                              correlation_length=correlation_length)
     publish_table(bc_table(model), outdir / "bc_model.ecsv", overwrite, format="ascii.ecsv")
     publish_table(bc_data_table(datasets, model), outdir / "bc_data.ecsv", overwrite, format="ascii.ecsv")
     if plot:
-        from .plotting import plot_bc
-
-        from .plotting import text_overlaps
+        from .plotting import plot_bc, save_figure
 
         fig = plot_bc(model, datasets, overlay=BC_OVERLAY_DATA, summary=summary)
-        summary["figure_text_overlaps"] = {"bc_ratio.png": text_overlaps(fig)}
-        for suffix in ("png", "pdf"):
-            publish_figure(fig, outdir / f"bc_ratio.{suffix}", overwrite, dpi=150)
+        # one draw writes the PNG and measures its texts (the PDF is a second backend's draw)
+        summary["figure_text_overlaps"] = {"bc_ratio.png": save_figure(fig, outdir / "bc_ratio", overwrite)}
+    if variants and background is not None:
+        summary["variants"] = _background_variants(background, grammage, production, correlation_length)
     publish_text(outdir / "bc_summary.json", json.dumps(summary, indent=2), overwrite)
     return summary
+
+
+def _background_variants(background, grammage, production, correlation_length):
+    from .background import BackgroundError
+
+    try:
+        return background.result()
+    except BackgroundError as error:
+        log.warning("the B/C variants are fitted in this process: %s", error)
+        return bc_variants(grammage=grammage, production=production, correlation_length=correlation_length)
 
 
 def bc_data_table(datasets, model):
@@ -491,9 +542,10 @@ def bc_data_table(datasets, model):
     rows = []
     for name in [d.name for d in datasets] + list(BC_OVERLAY_DATA):
         data = load_ratio(name)
-        dataset = CosmicRayRatioDataset(data, models=model)
+        dataset = CosmicRayRatioDataset(data)  # its fit mask; no model: the fit's model registers no new points
+        values = model.evaluate(data["x"], quantity=data.meta["quantity"], ratio=data.meta["ratio"])
         for x, v, lo, hi, fitted, m in zip(data["x"].value, data["value"], data["error_lo"], data["error_hi"],
-                                           dataset.mask_fit & (name in datasets.names), dataset.npred()):
+                                           dataset.mask_fit & (name in datasets.names), values):
             rows.append((name, data.meta["ratio"], data.meta["quantity"], x, v, lo, hi, bool(fitted), m))
     table = QTable(rows=rows, names=("dataset", "ratio", "quantity", "x", "value", "error_lo", "error_hi",
                                      "fitted", "model"))

@@ -89,6 +89,15 @@ def kinetic_energy_per_nucleon(rigidity, mass_to_charge):
     return np.sqrt(p_n**2 + NUCLEON_MASS_GEV**2) - NUCLEON_MASS_GEV
 
 
+def _all_finite_and(value, condition, ufunc):
+    """Whether ``value`` (a number or an array) is finite and meets ``condition`` (``ufunc`` against
+    0 for arrays) everywhere; plain floats without numpy (a fit builds a transport per evaluation)."""
+    if type(value) is float:
+        return math.isfinite(value) and condition(value)
+    value = np.asarray(value, dtype=float)
+    return bool(np.all(np.isfinite(value)) and np.all(ufunc(value, 0.0)))
+
+
 @dataclass(frozen=True)
 class GalacticTransport:
     """Diffusion-advection parameters of the Galaxy.
@@ -112,22 +121,26 @@ class GalacticTransport:
 
     def __post_init__(self):
         for name in ("d0", "rigidity_break", "smoothness", "halo_height", "surface_density"):
-            value = np.asarray(getattr(self, name), dtype=float)
-            if not np.all(np.isfinite(value)) or np.any(value <= 0):
+            if not _all_finite_and(getattr(self, name), lambda v: v > 0, np.greater):
                 raise ValueError(f"{name} must be finite and > 0, got {getattr(self, name)!r}")
         boolean(self.advective_floor, "advective_floor")
         for name in ("delta", "ddelta", "advection"):
-            value = np.asarray(getattr(self, name), dtype=float)
-            if not np.all(np.isfinite(value)) or np.any(value < 0):
+            if not _all_finite_and(getattr(self, name), lambda v: v >= 0, np.greater_equal):
                 raise ValueError(f"{name} must be finite and >= 0, got {getattr(self, name)!r}")
 
     def diffusion(self, rigidity, beta):
         """D(R) [cm2 s-1]."""
-        # the break [1 + (R/R_b)^(Dd/s)]^s in logarithms: the power overflows for a sharp break
-        # (s = 0.01, Dd = 0.9: (R/R_b)^90) far above R_b, where the log form is exact
-        log_smooth = self.smoothness * np.logaddexp(0.0, (self.ddelta / self.smoothness)
-                                                    * np.log(rigidity / self.rigidity_break))
-        diffusion = self.d0 * 1e28 * beta * np.exp(self.delta * np.log(rigidity) - log_smooth)
+        return self._diffusion(np.log(rigidity), self._log_break(rigidity), beta)
+
+    def _log_break(self, rigidity):
+        """The break [1 + (R/R_b)^(Dd/s)]^s in logarithms: the power overflows for a sharp break
+        (s = 0.01, Dd = 0.9: (R/R_b)^90) far above R_b, where the log form is exact."""
+        return self.smoothness * np.logaddexp(0.0, (self.ddelta / self.smoothness) * np.log(rigidity / self.rigidity_break))
+
+    def _diffusion(self, log_rigidity, log_break, beta):
+        """:meth:`diffusion` from ln R and :meth:`_log_break` (the network keeps both for its energies:
+        fits change d0 and delta, not the break)."""
+        diffusion = self.d0 * 1e28 * beta * np.exp(self.delta * log_rigidity - log_break)
         if self.advective_floor:
             diffusion = diffusion + 2.0 * self.advection * 1e5 * self.halo_height * KPC_CM
         return diffusion
@@ -332,6 +345,13 @@ class NuclearNetwork:
         unit grammage), ``cocoon`` chi_c at each isotope's rigidity (0 without cocoons), ``t_n_bytes``
         the energies as bytes (the key of the cached parts).
         """
+        rates = self._rates(t_n)
+        return {**rates, **_interaction_rates(self._xs, self.gas, self._cocoon_gas, rates["t_n_bytes"])}
+
+    def _rates(self, t_n):
+        """:meth:`rates` without the rates of every channel at every energy (``partial``,
+        ``cocoon_partial``, ``cocoon_branching``), which the grouped solver takes from
+        :func:`_total_plan` (computed only where the cross sections vary)."""
         t_n = _one_dimensional(t_n, "t_n")
         key = t_n.tobytes()
         # what depends on the transport only (a fit that changes chi0 or R0 reuses it) or on the
@@ -344,7 +364,7 @@ class NuclearNetwork:
             sources = self._abundance > 0
             cocoon[sources] = self._cocoon(rigidity[sources])
         return {**transport, "injection": injection, "cocoon": cocoon, "t_n_bytes": key,
-                **_interaction_rates(self._xs, self.gas, self._cocoon_gas, key)}
+                **_species_rates(self._xs, self.gas, self._cocoon_gas, key)}
 
     def sources(self, rates):
         """(galactic, cocoon) source terms per unit grammage of every isotope, shape (2, n_species, n_energy)."""
@@ -417,19 +437,21 @@ class NuclearNetwork:
             if np.array_equal(grid[index], t_n):
                 return density[:, :, index]
         grid, inverse = np.unique(t_n, return_inverse=True)
-        density = self._solve(grid) if split else self._solve_total(grid)
+        density = self._solve_split(grid) if split else self._solve_total(grid)
         self._store(split, grid, density)
         return density[:, :, inverse]
 
     def _solve(self, t_n):
-        """Densities, shape (isotope, part (galactic, cocoon), energy): the network in its order."""
+        """Densities, shape (isotope, part (galactic, cocoon), energy): the network in its order, one
+        isotope at a time from its channels (the reference the faster :meth:`_solve_split` and
+        :meth:`_solve_total` are checked against)."""
         rates = self.rates(t_n)
         effective, effective_stable = rates["effective"], rates["effective_stable"]
         # layout (isotope, part, energy): gathering parents along the first axis copies whole rows
         source = np.ascontiguousarray(self.sources(rates).transpose(1, 0, 2))
         density = np.zeros_like(source)
         daughters = _daughters(self._decay_items, self._xs.species)
-        for i, (rate, parents) in enumerate(rates["feeding"]):
+        for i, (rate, parents) in enumerate(_feeding(self._xs, self.gas, self._cocoon_gas, rates["t_n_bytes"])):
             if parents.size:
                 source[i] += np.einsum("ce,cke->ke", rate, density[parents])
             density[i] = effective[i] * source[i]
@@ -442,38 +464,83 @@ class NuclearNetwork:
     def _solve_total(self, t_n):
         """Densities galactic + cocoon, shape (isotope, 1, energy): the same network as
         :meth:`_solve` for the sum of both parts (everything downstream of the sources is linear),
-        at less than half its cost, for ratios without ``split`` (what a fit evaluates).
-
-        Two changes of form, not of equations: the rates sigma_{j->i}/m into isotope i are a dense
-        block over the contiguous range of its parents (:func:`_feeding_blocks`), one product with
-        a slice of the densities instead of a gather per channel; and the cocoon fragments of a
-        parent j, (k_{j->i}/k_j)(1 - exp(-chi_c k_j)) S_j, enter through a second block of the same
-        range, so the sources need no gather over channels either. The decay share is clipped at 0
-        as in :meth:`_solve`; for the total source it is S_i (1 - X'_i / X'_i,stable) >= 0, and
-        :meth:`_solve` clips each part, which agrees while the cocoon part of the radioactive
-        isotopes (pure secondaries) stays >= 0 (it did at every chi0 tried, 0.48-19 g cm-2).
+        at a fraction of its cost, for ratios without ``split`` (what a fit evaluates); solved by
+        :meth:`_solve_grouped`. The decay share is clipped at 0 as in :meth:`_solve`; for the total
+        source it is S_i (1 - X'_i / X'_i,stable) >= 0, and :meth:`_solve` clips each part, which
+        agrees while the cocoon part of the radioactive isotopes (pure secondaries) stays >= 0 (it
+        did at every chi0 tried, 0.48-19 g cm-2).
         """
-        rates = self.rates(t_n)
-        effective, effective_stable = rates["effective"], rates["effective_stable"]
+        rates = self._rates(t_n)
         injection = rates["injection"]
-        # work[0]: the densities as they are solved; work[1]: the parents' interactions in their
-        # cocoons, (1 - exp(-chi_c k_j)) S_j, whose fragments the cocoon blocks distribute
-        work = np.zeros((2,) + injection.shape)
+        plan = _total_plan(self._xs, self.gas, self._cocoon_gas, self._decay_items, rates["t_n_bytes"])
         if self.cocoon_grammage is not None:
-            np.multiply(-np.expm1(-rates["cocoon"] * rates["cocoon_inelastic"]), injection, out=work[1])
-        source = injection - work[1]  # what leaves the cocoons unbroken
-        density = work[0]
-        blocks = _feeding_blocks(self._xs, self.gas, self._cocoon_gas, rates["t_n_bytes"])
-        daughters = _daughters(self._decay_items, self._xs.species)
-        for i, block in enumerate(blocks):
-            if block is not None:
-                start, stop, matrix = block
-                source[i] += np.einsum("kje,kje->e", matrix, work[:, start:stop])
-            density[i] = effective[i] * source[i]
-            d = daughters.get(i)
-            if d is not None:
+            escaped = self._escaped(rates)
+            source = injection - escaped  # what leaves the cocoons unbroken
+            self._add_cocoon_fragments(plan, escaped, source)
+        else:
+            source = injection.copy()
+        return self._solve_grouped(rates, plan, source[:, None, :])
+
+    def _solve_split(self, t_n):
+        """Densities, shape (isotope, part (galactic, cocoon), energy): :meth:`_solve` by
+        :meth:`_solve_grouped`, both parts in one pass, each decay share clipped at 0 as there."""
+        rates = self._rates(t_n)
+        injection = rates["injection"]
+        plan = _total_plan(self._xs, self.gas, self._cocoon_gas, self._decay_items, rates["t_n_bytes"])
+        source = np.zeros((injection.shape[0], 2, injection.shape[1]))
+        source[:, 0] = injection
+        if self.cocoon_grammage is not None:
+            # a primary's depletion in its cocoon, and the fragments made there
+            escaped = self._escaped(rates)
+            cocoon = -escaped
+            self._add_cocoon_fragments(plan, escaped, cocoon)
+            source[:, 1] = cocoon
+        return self._solve_grouped(rates, plan, source)
+
+    def _escaped(self, rates):
+        """The parents' interactions in their cocoons, (1 - exp(-chi_c k_j)) S_j, over (isotope, energy)."""
+        escaped = -np.expm1(-rates["cocoon"] * rates["cocoon_inelastic"])
+        escaped *= rates["injection"]
+        return escaped
+
+    @staticmethod
+    def _add_cocoon_fragments(plan, escaped, out):
+        """Add to ``out`` (isotope, energy) the fragments the parents' cocoon interactions
+        ``escaped`` make, (k_{j->i}/k_j) escaped_j summed over the parents j."""
+        out += plan.cocoon @ escaped
+        if plan.cocoon_varying is not None:
+            summing, parents, delta = plan.cocoon_varying
+            out[:, plan.columns] += summing @ (delta * escaped[parents[:, None], plan.columns])
+
+    def _solve_grouped(self, rates, plan, source):
+        """The network's densities for ``source`` (isotope, part, energy; changed in place), every
+        part at once, the equations of :meth:`_solve` in another form (:func:`_total_plan`).
+
+        The cross sections are constant above the tables' last point (10 GeV/n), so the rates
+        sigma_{j->i}/m make one matrix there, and the energy-dependent remainder of the few
+        channels that still vary is added on the energies where it is not 0; isotopes none of
+        which makes another (by spallation or decay) are solved together, one matrix product with
+        the densities already solved; the cocoon fragments, which depend on the sources only,
+        come in with ``source`` (:meth:`_add_cocoon_fragments`)."""
+        effective, effective_stable = rates["effective"], rates["effective_stable"]
+        n_species, n_parts, n_energy = source.shape
+        density = np.empty_like(source)
+        flat_source = source.reshape(n_species, n_parts * n_energy)  # views: one product for every part
+        flat_density = density.reshape(n_species, n_parts * n_energy)
+        columns = plan.columns
+        for start, stop, low, matrix, varying, decays in plan.groups:
+            if matrix is not None:
+                flat_source[start:stop] += matrix @ flat_density[low:start]
+            if varying is not None:
+                summing, parents, delta = varying
+                remainder = delta[:, None, :] * density[parents][:, :, columns]
+                source[start:stop, :, columns] += (summing @ remainder.reshape(parents.size, -1)).reshape(
+                    stop - start, n_parts, columns.size)
+            np.multiply(effective[start:stop, None, :], source[start:stop], out=density[start:stop])
+            for i, d in decays:
+                # the source share that decays on the way feeds the daughter (module docstring)
                 source[d] += np.maximum(source[i] - density[i] / effective_stable[i], 0.0)
-        return density[:, None, :]
+        return density
 
     def solution_grid(self, x, phi=0.0, numerator="B", denominator="C", quantity="rigidity"):
         """The energies per nucleon [GeV/n] (interstellar, before the force field) at which a ratio
@@ -531,21 +598,13 @@ class NuclearNetwork:
             raise ValueError(f"{which} must be finite and > 0, got {x!r}")
         if not np.isfinite(phi) or phi < 0:
             raise ValueError(f"phi (force-field potential, GV) must be finite and >= 0, got {phi!r}")
-        top, bottom = self._isotopes(numerator), self._isotopes(denominator)
+        grid, factors = _ratio_factors(self._xs.species, x.tobytes(), float(phi),
+                                       *(n if isinstance(n, str) else tuple(n) for n in (numerator, denominator)),
+                                       by_rigidity)
         # one solution of the network on the energies every A/Z needs
-        a_over_z, grids = self._grids(x, phi, numerator, denominator, by_rigidity)
-        density = self._density_array(np.concatenate([t_lis for _, t_lis in grids]), split)
-        m2 = 2.0 * NUCLEON_MASS_GEV
-        fluxes = {}
-        for name in top + bottom:
-            ratio = self._mass_to_charge[self._index[name]]
-            k = a_over_z.index(ratio)
-            t_n, t_lis = grids[k]
-            part = slice(k * x.size, (k + 1) * x.size)
-            jacobian = _beta(t_n) / ratio if by_rigidity else 1.0  # dT/dR
-            # force field: the nucleus had T + (Z/A) phi per nucleon outside the heliosphere
-            factor = _beta(t_lis) * t_n * (t_n + m2) / (t_lis * (t_lis + m2)) * jacobian
-            fluxes[name] = factor * density[self._index[name], :, part]
+        density = self._density_array(grid, split)
+        top, bottom = self._isotopes(numerator), self._isotopes(denominator)
+        fluxes = {name: factor * density[index, :, part] for name, (index, part, factor) in factors.items()}
         den = sum(fluxes[n].sum(axis=0) for n in bottom)
         if not np.all(den > 0):
             raise ValueError(f"denominator {denominator!r} has no flux: the abundances give it no source and no "
@@ -555,6 +614,39 @@ class NuclearNetwork:
         gal = sum(fluxes[n][0] for n in top) / den
         coc = sum(fluxes[n][1] for n in top) / den
         return gal, coc
+
+
+@lru_cache(maxsize=64)
+def _ratio_factors(species, x_bytes, phi, numerator, denominator, by_rigidity):
+    """What :meth:`NuclearNetwork._ratio_flat` needs besides the densities, for these abscissae
+    (``x_bytes``: rigidity [GV] or T [GeV/n]) and this phi [GV] (a fit evaluates the same ones
+    thousands of times): the energies the network is solved on (one grid per A/Z of the isotopes,
+    concatenated) and, per isotope of the numerator and the denominator, (its index, its part of
+    that grid, the factor from its interstellar density to its flux at the top of the atmosphere)."""
+    x = np.frombuffer(x_bytes)
+    index, mass_to_charge = _species_index(species), _mass_to_charge(species)
+    names = tuple(dict.fromkeys(i for group in (numerator, denominator)
+                                for name in ((group,) if isinstance(group, str) else group)
+                                for i in _element_isotopes(name, species)))
+    a_over_z = sorted({mass_to_charge[index[n]] for n in names})
+    grids = []
+    for ratio in a_over_z:
+        t_n = kinetic_energy_per_nucleon(x, ratio) if by_rigidity else x
+        grids.append((t_n, t_n + phi / ratio))
+    m2 = 2.0 * NUCLEON_MASS_GEV
+    factors = {}
+    for name in names:
+        ratio = mass_to_charge[index[name]]
+        k = a_over_z.index(ratio)
+        t_n, t_lis = grids[k]
+        jacobian = _beta(t_n) / ratio if by_rigidity else 1.0  # dT/dR
+        # force field: the nucleus had T + (Z/A) phi per nucleon outside the heliosphere
+        factor = _beta(t_lis) * t_n * (t_n + m2) / (t_lis * (t_lis + m2)) * jacobian
+        factor.flags.writeable = False
+        factors[name] = (index[name], slice(k * x.size, (k + 1) * x.size), factor)
+    grid = np.concatenate([t_lis for _, t_lis in grids])
+    grid.flags.writeable = False
+    return grid, factors
 
 
 def _one_dimensional(values, name):
@@ -569,14 +661,17 @@ def _one_dimensional(values, name):
 
 
 def clear_rate_caches():
-    """Drop this process's memoised interaction, feeding, transport and injection rates.
+    """Drop this process's memoised interaction, feeding, transport and injection rates and the
+    solvers' plans.
 
-    They are keyed on the energy grid and hold ~0.25 GB after a B/C fit with profiles; a caller
-    done with its networks (``reproduce`` between steps) frees them here, and a later network
-    recomputes them (same inputs, same numbers).
+    They are keyed on the energy grid (and the transport); a caller done with its networks
+    (``reproduce`` between steps) frees them here, and a later network recomputes them (same
+    inputs, same numbers). (Before the grouped solver they held ~0.25 GB after a B/C fit with
+    profiles: the rates of every channel at every energy of every grid.)
     """
-    for cached in (_interaction_rates, _feeding_blocks, _transport_rates, _injection_shape, _injected_channels,
-                   _injected_branching):
+    for cached in (_interaction_rates, _species_rates, _constant_above, _feeding, _total_plan, _ratio_factors,
+                   _transport_rates, _transport_grid, _transport_break, _decay_rates, _injection_shape,
+                   _injected_channels, _injected_branching):
         cached.cache_clear()
 
 
@@ -585,55 +680,155 @@ def _interaction_rates(xs, gas, cocoon_gas, t_n_bytes):
     """The cross-section part of :meth:`NuclearNetwork.rates`, cached: fits change transport
     parameters, not the energies (phi is frozen) or the gases."""
     t_n = np.frombuffer(t_n_bytes)
-    inelastic_mb, partial_mb = xs.inelastic_mb(t_n), xs.partial_mb(t_n)
-    cocoon_inelastic = cocoon_gas.per_gram(inelastic_mb[..., 0], inelastic_mb[..., 1])
+    species = _species_rates(xs, gas, cocoon_gas, t_n_bytes)
+    partial_mb = xs.partial_mb(t_n)
     cocoon_partial = cocoon_gas.per_gram(partial_mb[..., 0], partial_mb[..., 1])
-    n_species, n_channels = len(xs.species), len(xs.channels)
-    fragment_matrix = sparse.csr_matrix((np.ones(n_channels), (xs.fragment_index, np.arange(n_channels))),
-                                        shape=(n_species, n_channels))
     rates = {
-        "inelastic": gas.per_gram(inelastic_mb[..., 0], inelastic_mb[..., 1]),
+        **species,
         "partial": gas.per_gram(partial_mb[..., 0], partial_mb[..., 1]),
-        "cocoon_inelastic": cocoon_inelastic, "cocoon_partial": cocoon_partial,
+        "cocoon_partial": cocoon_partial,
         # fraction of a parent's cocoon interactions that make each channel's fragment
-        "cocoon_branching": cocoon_partial / cocoon_inelastic[xs.parent_index],
-        "fragment_matrix": fragment_matrix,
+        "cocoon_branching": cocoon_partial / species["cocoon_inelastic"][xs.parent_index],
     }
-    # per isotope: the rates of the channels that make it and their parents (the sequential solution)
-    partial = rates["partial"]
-    rates["feeding"] = []
-    for i in range(n_species):
-        channels = np.nonzero(xs.fragment_index == i)[0]
-        rates["feeding"].append((partial[channels], xs.parent_index[channels]))
     for value in rates.values():
-        if isinstance(value, np.ndarray):
-            value.flags.writeable = False
+        value.flags.writeable = False
     return rates
 
 
+@lru_cache(maxsize=16)
+def _species_rates(xs, gas, cocoon_gas, t_n_bytes):
+    """The total inelastic rates of :func:`_interaction_rates` (per isotope: cheap beside the
+    2477 channels): ``inelastic`` (per gram of ISM gas) and ``cocoon_inelastic``."""
+    inelastic_mb = xs.inelastic_mb(np.frombuffer(t_n_bytes))
+    rates = {"inelastic": gas.per_gram(inelastic_mb[..., 0], inelastic_mb[..., 1]),
+             "cocoon_inelastic": cocoon_gas.per_gram(inelastic_mb[..., 0], inelastic_mb[..., 1])}
+    for value in rates.values():
+        value.flags.writeable = False
+    return rates
+
+
+@lru_cache(maxsize=8)
+def _constant_above(xs):
+    """The energy [GeV/n] from which every production and inelastic cross section of ``xs`` is
+    constant: the first point of its tables' constant extension (the same values at every grid
+    point from there on), or their last point (held beyond it); None if ``xs`` has no such tables
+    (e.g. cross sections given by hand)."""
+    points = []
+    for grid, values in ((getattr(xs, "_grid", None), getattr(xs, "_values", None)),
+                         (getattr(xs, "_inelastic_grid", None), getattr(xs, "_inelastic_values", None))):
+        if grid is None or values is None or values.ndim != 3 or values.shape[1] != grid.size or grid.size < 2:
+            return None
+        same = np.all(values == values[:, -1:], axis=(0, 2))  # grid points equal to the last one
+        first = 0 if np.all(same) else grid.size - int(np.argmin(same[::-1]))
+        points.append(grid[first])
+    return float(max(points))
+
+
 @lru_cache(maxsize=4)
-def _feeding_blocks(xs, gas, cocoon_gas, t_n_bytes):
-    """Per isotope i of the network, None (nothing makes it) or (start, stop, block): its
-    parents lie in [start, stop) of the network order, block (2, stop - start, energy) holds the
-    galactic rates sigma_{j->i}/m per gram of ISM and the cocoon branching ratios k_{j->i}/k_j of
-    parents j there (0 for the j in the range that do not make i) for :meth:`NuclearNetwork._solve_total`."""
-    rates = _interaction_rates(xs, gas, cocoon_gas, t_n_bytes)
-    partial, branching = rates["partial"], rates["cocoon_branching"]
-    blocks = []
+def _feeding(xs, gas, cocoon_gas, t_n_bytes):
+    """Per isotope: the rates of the channels that make it and their parents (:meth:`NuclearNetwork._solve`)."""
+    partial = _interaction_rates(xs, gas, cocoon_gas, t_n_bytes)["partial"]
+    feeding = []
     for i in range(len(xs.species)):
-        channels = np.flatnonzero(xs.fragment_index == i)
+        channels = np.nonzero(xs.fragment_index == i)[0]
+        feeding.append((partial[channels], xs.parent_index[channels]))
+    return tuple(feeding)
+
+
+#: relative difference below which a channel's rate counts as its value at the highest energy: the
+#: interpolation leaves a few ulp (~1e-16) on the tables' constant extension above 10 GeV/n
+_CONSTANT_RATE_RTOL = 1e-14
+
+
+@dataclass(frozen=True)
+class _TotalPlan:
+    """The rates of :meth:`NuclearNetwork._solve_total` in the form it solves with (:func:`_total_plan`)."""
+
+    columns: np.ndarray
+    cocoon: np.ndarray
+    cocoon_varying: tuple
+    groups: tuple
+
+
+def _constant_and_varying(rate, fragment, parent, n_species):
+    """(matrix of the rates at the highest energy (fragment, parent), channels that differ from it
+    elsewhere, their differences over all energies, mask of the energies where they differ)."""
+    reference = rate[:, -1]
+    delta = rate - reference[:, None]
+    varying = np.abs(delta) > _CONSTANT_RATE_RTOL * np.abs(reference)[:, None]
+    matrix = np.zeros((n_species, n_species))
+    matrix[fragment, parent] = reference  # a (parent, fragment) pair is one channel: no sum needed
+    return matrix, np.flatnonzero(varying.any(axis=1)), delta, varying.any(axis=0)
+
+
+@lru_cache(maxsize=4)
+def _total_plan(xs, gas, cocoon_gas, decays, t_n_bytes):
+    """What :meth:`NuclearNetwork._solve_total` needs on these energies, computed once per grid.
+
+    The galactic rates sigma_{j->i}/m and the cocoon branching ratios k_{j->i}/k_j of every
+    channel split into a dense matrix (fragment, parent) of their values at the grid's last energy
+    (its highest: the solvers' grids are sorted) and,
+    for the channels that differ from that value by more than ``_CONSTANT_RATE_RTOL`` somewhere
+    (below 10 GeV/n, where the tables still vary: 11 of 2477 channels on the fit's energies), the
+    exact remainder on the energies ``columns`` where any channel differs. Isotopes are grouped in
+    network order: a group is a run of isotopes none of which makes another (by a channel or a
+    decay), so its sources take one product with the densities of the isotopes before it. Each
+    group: (start, stop, low, matrix (stop - start, start - low) or None, varying or None, decays
+    ((parent, daughter) of its radioactive isotopes)); varying and ``cocoon_varying``:
+    (0/1 matrix summing channels into their fragments, parents, remainder (channel, columns)).
+    """
+    t_n = np.frombuffer(t_n_bytes)
+    # the channels' rates where the tables vary and at the last energy (the reference): above the
+    # tables' constant extension every channel is within 2 ulp of its reference, so the energies
+    # there hold no remainder and their rates are not computed (each energy's rates are its own)
+    computed = np.arange(t_n.size)
+    constant_above = _constant_above(xs)
+    if constant_above is not None and t_n.size > 1 and np.all(np.diff(t_n) > 0):
+        computed = np.flatnonzero(t_n < constant_above)
+        computed = np.append(computed[computed < t_n.size - 1], t_n.size - 1)
+    rates = _interaction_rates(xs, gas, cocoon_gas, t_n_bytes if computed.size == t_n.size
+                               else np.ascontiguousarray(t_n[computed]).tobytes())
+    n_species = len(xs.species)
+    fragment, parent = xs.fragment_index, xs.parent_index
+    galactic, galactic_channels, galactic_delta, galactic_columns = _constant_and_varying(
+        rates["partial"], fragment, parent, n_species)
+    cocoon, cocoon_channels, cocoon_delta, cocoon_columns = _constant_and_varying(
+        rates["cocoon_branching"], fragment, parent, n_species)
+    columns = computed[galactic_columns | cocoon_columns]
+    varying_columns = np.flatnonzero(galactic_columns | cocoon_columns)  # the same, among the computed
+
+    def varying(channels, delta, rows):
         if channels.size == 0:
-            blocks.append(None)
-            continue
-        parents = xs.parent_index[channels]
-        start, stop = int(parents.min()), int(parents.max()) + 1
-        block = np.zeros((2, stop - start, partial.shape[1]))
-        # a (parent, fragment) pair is one channel: plain assignment, no sum needed
-        block[0, parents - start] = partial[channels]
-        block[1, parents - start] = branching[channels]
-        block.flags.writeable = False
-        blocks.append((start, stop, block))
-    return tuple(blocks)
+            return None
+        fragments = (fragment[channels][None, :] == rows[:, None]).astype(float)
+        remainder = np.ascontiguousarray(delta[channels][:, varying_columns])
+        for value in (fragments, remainder):
+            value.flags.writeable = False
+        return fragments, parent[channels], remainder
+
+    daughters = _daughters(decays, xs.species)
+    makers = [set(parent[fragment == i].tolist()) for i in range(n_species)]
+    for i, d in daughters.items():
+        makers[d].add(i)
+    groups, start = [], 0
+    while start < n_species:
+        stop = start + 1
+        while stop < n_species and not any(start <= j < stop for j in makers[stop]):
+            stop += 1
+        parents = set().union(*makers[start:stop])
+        low = min(parents) if parents else start
+        matrix = None
+        if parents:
+            matrix = np.ascontiguousarray(galactic[start:stop, low:start])
+            matrix.flags.writeable = False
+        in_group = galactic_channels[(fragment[galactic_channels] >= start) & (fragment[galactic_channels] < stop)]
+        groups.append((start, stop, low, matrix, varying(in_group, galactic_delta, np.arange(start, stop)),
+                       tuple((i, daughters[i]) for i in range(start, stop) if i in daughters)))
+        start = stop
+    cocoon.flags.writeable = False
+    columns.flags.writeable = False
+    return _TotalPlan(columns=columns, cocoon=cocoon, groups=tuple(groups),
+                      cocoon_varying=varying(cocoon_channels, cocoon_delta, np.arange(n_species)))
 
 
 @lru_cache(maxsize=32)
@@ -642,28 +837,62 @@ def _transport_rates(transport, xs, gas, decays, t_n_bytes):
     changing only chi0 or R0 reuses it): ``grammage`` (with decay), ``stable_grammage`` and the
     effective grammages 1 / (1/X + sigma/m) with and without decay, over (isotope, energy). D(R) and
     X(R) are computed once per A/Z (80 isotopes, 20 distinct A/Z), with decay only for the
-    radioactive isotopes."""
-    t_n = np.frombuffer(t_n_bytes)
+    radioactive isotopes; what depends on the energies only, or on the break of D(R) (fixed in
+    fits), is kept (:func:`_transport_grid`, :func:`_transport_break`)."""
     species = xs.species
-    beta = _beta(t_n)
-    unique, inverse = np.unique(_mass_to_charge(species), return_inverse=True)
-    rigidity = unique[:, None] * np.sqrt(t_n * (t_n + 2.0 * NUCLEON_MASS_GEV))[None, :]
-    diffusion = transport.diffusion(rigidity, beta[None, :])  # D(R) once per A/Z
+    beta, inverse, rigidity, log_rigidity = _transport_grid(species, t_n_bytes)
+    log_break = _transport_break(transport.rigidity_break, transport.ddelta, transport.smoothness, species, t_n_bytes)
+    diffusion = transport._diffusion(log_rigidity, log_break, beta[None, :])  # D(R) once per A/Z
     stable = transport._grammage(diffusion, beta[None, :])[inverse]
-    grammage = stable.copy()
+    inelastic = _species_rates(xs, gas, gas, t_n_bytes)["inelastic"]
+    effective_stable = 1.0 / (1.0 / stable + inelastic)
+    grammage, effective = stable, effective_stable
     if decays:
-        # every radioactive isotope in one call (rows: isotope, energy)
-        index = _species_index(species)
-        rows = np.array([index[parent] for parent, _ in decays])
-        half_life = np.array([half_life for _, (_daughter, half_life) in decays])
-        rate = math.log(2.0) / (_lorentz_gamma(t_n)[None, :] * half_life[:, None])
+        # every radioactive isotope in one call (rows: isotope, energy); the others are stable
+        rows, rate = _decay_rates(species, decays, t_n_bytes)
+        grammage, effective = stable.copy(), effective_stable.copy()
         grammage[rows] = transport._grammage(diffusion[inverse[rows]], beta[None, :], rate)
-    inelastic = _interaction_rates(xs, gas, gas, t_n_bytes)["inelastic"]
-    rates = {"grammage": grammage, "stable_grammage": stable,
-             "effective": 1.0 / (1.0 / grammage + inelastic), "effective_stable": 1.0 / (1.0 / stable + inelastic)}
+        effective[rows] = 1.0 / (1.0 / grammage[rows] + inelastic[rows])
+    rates = {"grammage": grammage, "stable_grammage": stable, "effective": effective,
+             "effective_stable": effective_stable}
     for value in rates.values():
         value.flags.writeable = False
     return rates
+
+
+@lru_cache(maxsize=16)
+def _transport_grid(species, t_n_bytes):
+    """(beta, index of each isotope's A/Z among the distinct ones, rigidity and ln R per distinct
+    A/Z and energy) of :func:`_transport_rates`."""
+    t_n = np.frombuffer(t_n_bytes)
+    unique, inverse = np.unique(_mass_to_charge(species), return_inverse=True)
+    rigidity = unique[:, None] * np.sqrt(t_n * (t_n + 2.0 * NUCLEON_MASS_GEV))[None, :]
+    out = (_beta(t_n), inverse, rigidity, np.log(rigidity))
+    for value in out:
+        value.flags.writeable = False
+    return out
+
+
+@lru_cache(maxsize=16)
+def _transport_break(rigidity_break, ddelta, smoothness, species, t_n_bytes):
+    """:meth:`GalacticTransport._log_break` on the rigidities of :func:`_transport_grid`."""
+    rigidity = _transport_grid(species, t_n_bytes)[2]
+    transport = GalacticTransport(rigidity_break=rigidity_break, ddelta=ddelta, smoothness=smoothness)
+    value = transport._log_break(rigidity)
+    value.flags.writeable = False
+    return value
+
+
+@lru_cache(maxsize=16)
+def _decay_rates(species, decays, t_n_bytes):
+    """(rows of the radioactive isotopes, their decay rates ln 2 / (gamma t_half) [s-1] per energy)."""
+    t_n = np.frombuffer(t_n_bytes)
+    index = _species_index(species)
+    rows = np.array([index[parent] for parent, _ in decays])
+    half_life = np.array([half_life for _, (_daughter, half_life) in decays])
+    rate = math.log(2.0) / (_lorentz_gamma(t_n)[None, :] * half_life[:, None])
+    rate.flags.writeable = False
+    return rows, rate
 
 
 @lru_cache(maxsize=16)
