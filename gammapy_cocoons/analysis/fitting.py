@@ -316,7 +316,8 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
                    profile_points=13, posterior=False, live_points=100, dge="embedded",
                    datasets=DEFAULT_FIT_DATASETS, points=(), shared_dge_norm=True, alternative=True,
                    progress=False, target="ism", hypothesis="dge+cocoons", dge_norm="prior", energy_scales=True,
-                   masks="scalar", masked_cocoons=False, statistic="distrib", dge_norm_options=True):
+                   masks="scalar", masked_cocoons=False, statistic="distrib", dge_norm_options=True,
+                   parallel=False):
     """Fit one hypothesis of the joint likelihood to diffuse data; optionally write the results to ``outdir``.
 
     The likelihood is :func:`~.likelihood.build_likelihood`'s: ``hypothesis`` ("dge+cocoons" by
@@ -331,6 +332,11 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
 
     ``progress`` shows a tqdm bar (stderr) over the steps: build, fit, refit without cocoons,
     the other DGE normalisations, each profile, the posterior and the outputs.
+
+    ``parallel`` (the command line's choice; default False): the outputs that depend on the best
+    fit alone (the SED figures, the neutrino prediction and its figure, the DGE template and the
+    covariance file) are computed in a forked copy of this process (:mod:`.forked`, Linux) while
+    this one runs the other fits and the profiles; the same files and numbers. Not for notebooks.
 
     Writes ``fit_result.yaml`` (gammapy Models with covariance; the DGE cube it references as
     ``dge_template.fits``, or the user's DGE file by its path relative to the YAML),
@@ -352,7 +358,8 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
 
     for name, value in (("profiles", profiles), ("plot", plot), ("overwrite", overwrite), ("posterior", posterior),
                         ("shared_dge_norm", shared_dge_norm), ("alternative", alternative), ("progress", progress),
-                        ("masked_cocoons", masked_cocoons), ("dge_norm_options", dge_norm_options)):
+                        ("masked_cocoons", masked_cocoons), ("dge_norm_options", dge_norm_options),
+                   ("parallel", parallel)):
         boolean(value, name)
     profile_points = integer(profile_points, "profile_points", minimum=3, maximum=1000)
     integer(live_points, "live_points", minimum=20)
@@ -375,7 +382,7 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
             outdir = prepare_outdir(outdir, fit_output_files(names, dge, profiles, plot, posterior,
                                                              hypothesis=hypothesis), overwrite)
         return _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, posterior, live_points,
-                               shared_dge_norm, alternative, progress, dge_norm_options)
+                               shared_dge_norm, alternative, progress, dge_norm_options, parallel)
 
 
 def _build(setup, shared_dge_norm, **changes):
@@ -461,7 +468,37 @@ def _n_measurements(likelihood):
 
 
 def _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, posterior, live_points, shared_dge_norm,
-                    alternative, progress, dge_norm_options=True):
+                    alternative, progress, dge_norm_options=True, parallel=False):
+    """The steps of :func:`run_lhaaso_fit`. With an ``outdir``, the outputs of the best fit alone are
+    prepared in a private directory there as soon as the best fit is known (:func:`_prepare_outputs`:
+    in a forked child with ``parallel``, else in this process when they are published) and published
+    with the others at the end (:func:`_write_outputs`)."""
+    import shutil
+    import tempfile
+
+    from .forked import ForkedCall
+
+    workdir, prepared = None, None
+    try:
+        def prepare(likelihood, at_bound_note):
+            nonlocal workdir, prepared
+            workdir = Path(tempfile.mkdtemp(prefix=".gammapy-cocoons-fit-", dir=outdir))
+            prepared = ForkedCall(lambda: _prepare_outputs(workdir, likelihood, plot, setup["variant"], setup["dge"],
+                                                           at_bound_note), fork=parallel)
+            return workdir, prepared
+
+        return _lhaaso_fit_steps(outdir, setup, profiles, plot, overwrite, profile_points, posterior, live_points,
+                                 shared_dge_norm, alternative, progress, dge_norm_options,
+                                 prepare if outdir is not None else None)
+    finally:
+        if prepared is not None:
+            prepared.cancel()  # a run that failed before it published: the child ends here
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _lhaaso_fit_steps(outdir, setup, profiles, plot, overwrite, profile_points, posterior, live_points,
+                      shared_dge_norm, alternative, progress, dge_norm_options, prepare):
     from tqdm.auto import tqdm
 
     from .likelihood import DGE_NORM_MODES
@@ -528,6 +565,8 @@ def _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, po
         }
         if "icecube" in likelihood.setup:
             summary["icecube"] = likelihood.setup["icecube"]
+        # the outputs of the best fit alone: started now (beside the steps below, with parallel)
+        workdir, prepared = prepare(likelihood, summary["at_bound_note"]) if prepare is not None else (None, None)
         if has_cocoons:
             step("refit without cocoons")
             null_stat = compiled.null_fit(start=compiled.defaults()).stat if compiled is not None else \
@@ -606,8 +645,8 @@ def _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, po
             summary["posterior"] = quantiles
         if outdir is not None:
             step("writing the outputs")
-            _write_outputs(outdir, likelihood, summary, profiles_out, plot, setup["variant"], setup["dge"], overwrite,
-                           samples)
+            _write_outputs(outdir, likelihood, summary, profiles_out, plot, setup["dge"], overwrite, samples,
+                           workdir, prepared)
             bar.update(1)
     return summary
 
@@ -717,23 +756,63 @@ def read_fit_result(path):
             from None
 
 
-def _write_outputs(outdir, likelihood, summary, profiles, plot, variant, dge="embedded", overwrite=False,
-                   samples=None):
-    """Compute everything the outputs need, then publish them (inside the run's output set)."""
-    from astropy.table import Table
+def _prepare_outputs(workdir, likelihood, plot, variant, dge, at_bound_note):
+    """The outputs that depend on the best fit alone, written into the private directory ``workdir``
+    (outside the run's output set: :func:`_write_outputs` publishes them): neutrinos.ecsv,
+    dge_template.fits (a computed DGE), fit_result_covariance.dat and, with ``plot``,
+    sed_<dataset>.png and neutrinos.png. Returns {figure name: its text overlaps}."""
+    from .._files import unrecorded
 
-    from .. import __version__
-
-    # first everything that can fail ...
     hypothesis = likelihood.setup["hypothesis"]
     cocoons = likelihood.cocoons
     spectral = cocoons.spectral_model if cocoons is not None else CocoonSpectralModel(
         chi0=0 * u.Unit("g cm-2"), target=likelihood.setup["target"])
     neutrinos = neutrino_prediction(spectral, variant, dge=dge, hypothesis=hypothesis)
+    template = likelihood.parts[likelihood.gamma_datasets[0].name]["dge"].sky_model.spatial_model
+    with unrecorded():
+        if _computed_template(hypothesis, dge):
+            template.map.write(workdir / "dge_template.fits", overwrite=True)
+        models = Models(list(likelihood.datasets.models))
+        models.write_covariance(workdir / "fit_result_covariance.dat", format="ascii.fixed_width", delimiter="|",
+                                overwrite=True)
+        neutrinos.write(workdir / "neutrinos.ecsv", overwrite=True, format="ascii.ecsv")
+        overlaps = {}
+        if plot:
+            from .plotting import plot_likelihood_fit, plot_neutrinos
+
+            summary = {"at_bound_note": at_bound_note}
+            plot_likelihood_fit(likelihood, workdir, {}, True, summary=summary)  # the SEDs (no profiles yet)
+            overlaps.update(summary["figure_text_overlaps"])
+            overlaps["neutrinos.png"] = plot_neutrinos(neutrinos, workdir / "neutrinos.png", True)
+    return overlaps
+
+
+def _computed_template(hypothesis, dge):
+    """Whether the DGE template is computed (written as dge_template.fits), not the user's file."""
+    return hypothesis == "radial-delta" or (isinstance(dge, str) and dge in BASELINES)
+
+
+def _write_outputs(outdir, likelihood, summary, profiles, plot, dge, overwrite, samples, workdir, prepared):
+    """Publish the outputs (inside the run's output set): those ``prepared`` in ``workdir`` (the
+    :class:`~.forked.ForkedCall` of :func:`_prepare_outputs`, collected here first, so that anything
+    that can fail fails before the first file) and the others (profiles.png drawn there too, while
+    a child may still be preparing)."""
+    from astropy.table import Table
+
+    from .. import __version__
+    from .._files import unrecorded
+    from .plotting import _plot_profiles
+
+    profile_overlaps = {}
+    if plot:
+        with unrecorded():
+            _plot_profiles(profiles, summary, workdir, True, profile_overlaps)
+    overlaps = prepared.result()
+    # first everything that can fail ...
     summary["neutrinos"] = "neutrinos.ecsv"
     gamma = likelihood.gamma_datasets
     template = likelihood.parts[gamma[0].name]["dge"].sky_model.spatial_model
-    computed = hypothesis == "radial-delta" or (isinstance(dge, str) and dge in BASELINES)
+    computed = _computed_template(likelihood.setup["hypothesis"], dge)
     if computed:
         template_file = template.filename = "dge_template.fits"  # beside the YAML, referenced relative to it
     else:  # the user's own file, relative to the YAML so that the folder and the file can move together
@@ -748,22 +827,30 @@ def _write_outputs(outdir, likelihood, summary, profiles, plot, variant, dge="em
         tables[f"profile_{name}.ecsv"] = Table({name: profile["values"], "stat": profile["stat"]})
         summary[f"profile_{name}"] = f"profile_{name}.ecsv"
     # ... then the files
+
+    def move(name):
+        return lambda temporary: os.replace(workdir / name, temporary)
+
     if computed:
-        publish(outdir / template_file, lambda temporary: template.map.write(temporary, overwrite=True), overwrite)
-    publish(outdir / covariance, lambda temporary: models.write_covariance(
-        temporary, format="ascii.fixed_width", delimiter="|", overwrite=True), overwrite)
+        publish(outdir / template_file, move(template_file), overwrite)
+    publish(outdir / covariance, move(covariance), overwrite)
     publish_text(outdir / "fit_result.yaml", yaml, overwrite)
     for name, table in tables.items():
         publish_table(table, outdir / name, overwrite, format="ascii.ecsv")
-    publish_table(neutrinos, outdir / "neutrinos.ecsv", overwrite, format="ascii.ecsv")
+    publish(outdir / "neutrinos.ecsv", move("neutrinos.ecsv"), overwrite)
     if samples is not None:
         publish_table(samples, outdir / "posterior.ecsv", overwrite, format="ascii.ecsv")
     if plot:
-        from .plotting import plot_likelihood_fit, plot_neutrinos
-
-        plot_likelihood_fit(likelihood, outdir, profiles, overwrite, summary=summary)
-        summary["figure_text_overlaps"]["neutrinos.png"] = plot_neutrinos(neutrinos, outdir / "neutrinos.png",
-                                                                          overwrite)
+        figures = summary.setdefault("figure_text_overlaps", {})
+        for dataset in gamma:
+            name = f"sed_{dataset.name}.png"
+            publish(outdir / name, move(name), overwrite)
+            figures[name] = overlaps[name]
+        if profiles:
+            publish(outdir / "profiles.png", move("profiles.png"), overwrite)
+            figures["profiles.png"] = profile_overlaps["profiles.png"]
+        publish(outdir / "neutrinos.png", move("neutrinos.png"), overwrite)
+        figures["neutrinos.png"] = overlaps["neutrinos.png"]
     publish_text(outdir / "fit_summary.json", json.dumps(summary, indent=2), overwrite)
 
 
