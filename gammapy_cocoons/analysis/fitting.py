@@ -469,36 +469,84 @@ def _n_measurements(likelihood):
 
 def _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, posterior, live_points, shared_dge_norm,
                     alternative, progress, dge_norm_options=True, parallel=False):
-    """The steps of :func:`run_lhaaso_fit`. With an ``outdir``, the outputs of the best fit alone are
-    prepared in a private directory there as soon as the best fit is known (:func:`_prepare_outputs`:
-    in a forked child with ``parallel``, else in this process when they are published) and published
-    with the others at the end (:func:`_write_outputs`)."""
-    import shutil
-    import tempfile
-
-    from .forked import ForkedCall
-
-    workdir, prepared = None, None
+    """The steps of :func:`run_lhaaso_fit`; with an ``outdir``, its outputs are prepared by
+    :class:`_Outputs` (in forked children with ``parallel``) and published at the end."""
+    outputs = _Outputs(outdir, setup, plot, parallel) if outdir is not None else None
     try:
-        def prepare(likelihood, at_bound_note):
-            nonlocal workdir, prepared
-            workdir = Path(tempfile.mkdtemp(prefix=".gammapy-cocoons-fit-", dir=outdir))
-            prepared = ForkedCall(lambda: _prepare_outputs(workdir, likelihood, plot, setup["variant"], setup["dge"],
-                                                           at_bound_note), fork=parallel)
-            return workdir, prepared
-
         return _lhaaso_fit_steps(outdir, setup, profiles, plot, overwrite, profile_points, posterior, live_points,
-                                 shared_dge_norm, alternative, progress, dge_norm_options,
-                                 prepare if outdir is not None else None)
+                                 shared_dge_norm, alternative, progress, dge_norm_options, outputs)
     finally:
-        if prepared is not None:
-            prepared.cancel()  # a run that failed before it published: the child ends here
-        if workdir is not None:
-            shutil.rmtree(workdir, ignore_errors=True)
+        if outputs is not None:
+            outputs.close()
+
+
+class _Outputs:
+    """The outputs of a run prepared in a private directory of ``outdir`` (outside the run's output
+    set; :func:`_write_outputs` publishes them), as soon as what they need is known:
+
+    * :meth:`start_dge` (the DGE built): the DGE's neutrino cube into the disk cache (the neutrino
+      prediction's), then dge_template.fits (:func:`_prepare_dge_outputs`);
+    * :meth:`start` (the best fit known): the figures, the neutrino prediction and the covariance
+      file (:func:`_prepare_outputs`).
+
+    With ``parallel`` each is a forked child (:mod:`.forked`) beside this process's next steps (the
+    second reads the neutrino cube once the first says it is stored, through a pipe); otherwise both
+    run in this process, in order, when :func:`_write_outputs` asks for them. The same files either way."""
+
+    def __init__(self, outdir, setup, plot, parallel):
+        import tempfile
+
+        self.setup, self.plot, self.parallel = setup, plot, parallel
+        self.workdir = Path(tempfile.mkdtemp(prefix=".gammapy-cocoons-fit-", dir=outdir))
+        self.dge = self.best = None
+        self._ready = None  # the read end of the pipe by which the first child says the neutrino cube is stored
+
+    def start_dge(self, likelihood):
+        from .forked import ForkedCall, can_fork
+
+        write = None
+        if self.parallel and can_fork():
+            self._ready, write = os.pipe()
+        self.dge = ForkedCall(lambda: _prepare_dge_outputs(self.workdir, likelihood, self.setup, write),
+                              fork=self.parallel)
+        if write is not None:
+            os.close(write)  # the child's: its end (or its exit) is the signal
+
+    def start(self, likelihood, at_bound_note):
+        from .forked import ForkedCall
+
+        # the pipe's read end for a forked child only (in this process it is closed now, and the
+        # DGE's child is waited for before the function runs here)
+        self._child_ready = self._ready
+        self.best = ForkedCall(lambda: _prepare_outputs(self.workdir, likelihood, self.plot, self.setup["variant"],
+                                                        self.setup["dge"], at_bound_note, self._child_ready),
+                               fork=self.parallel)
+        self._child_ready = None
+        self._close_ready()
+
+    def results(self):
+        """The figures' text overlaps, once both are done (their exceptions raised here)."""
+        self.dge.result()
+        return self.best.result()
+
+    def _close_ready(self):
+        if self._ready is not None:
+            os.close(self._ready)
+            self._ready = None
+
+    def close(self):
+        """End what still runs (a run that failed before it published) and remove the directory."""
+        import shutil
+
+        for call in (self.best, self.dge):
+            if call is not None:
+                call.cancel()
+        self._close_ready()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def _lhaaso_fit_steps(outdir, setup, profiles, plot, overwrite, profile_points, posterior, live_points,
-                      shared_dge_norm, alternative, progress, dge_norm_options, prepare):
+                      shared_dge_norm, alternative, progress, dge_norm_options, outputs):
     from tqdm.auto import tqdm
 
     from .likelihood import DGE_NORM_MODES
@@ -514,6 +562,8 @@ def _lhaaso_fit_steps(outdir, setup, profiles, plot, overwrite, profile_points, 
         start = time.perf_counter()
         step("building the models and region integrals")
         likelihood = _build(setup, shared_dge_norm)
+        if outputs is not None:
+            outputs.start_dge(likelihood)  # the DGE's outputs: beside the fit, with parallel
         datasets, cocoons, norms = likelihood.datasets, likelihood.cocoons, likelihood.dge_norms
         datasets.stat_sum()  # builds kernels and region integrals once
         compiled = _compile(likelihood)
@@ -566,7 +616,8 @@ def _lhaaso_fit_steps(outdir, setup, profiles, plot, overwrite, profile_points, 
         if "icecube" in likelihood.setup:
             summary["icecube"] = likelihood.setup["icecube"]
         # the outputs of the best fit alone: started now (beside the steps below, with parallel)
-        workdir, prepared = prepare(likelihood, summary["at_bound_note"]) if prepare is not None else (None, None)
+        if outputs is not None:
+            outputs.start(likelihood, summary["at_bound_note"])
         if has_cocoons:
             step("refit without cocoons")
             null_stat = compiled.null_fit(start=compiled.defaults()).stat if compiled is not None else \
@@ -645,8 +696,7 @@ def _lhaaso_fit_steps(outdir, setup, profiles, plot, overwrite, profile_points, 
             summary["posterior"] = quantiles
         if outdir is not None:
             step("writing the outputs")
-            _write_outputs(outdir, likelihood, summary, profiles_out, plot, setup["dge"], overwrite, samples,
-                           workdir, prepared)
+            _write_outputs(outdir, likelihood, summary, profiles_out, plot, setup["dge"], overwrite, samples, outputs)
             bar.update(1)
     return summary
 
@@ -756,33 +806,61 @@ def read_fit_result(path):
             from None
 
 
-def _prepare_outputs(workdir, likelihood, plot, variant, dge, at_bound_note):
-    """The outputs that depend on the best fit alone, written into the private directory ``workdir``
-    (outside the run's output set: :func:`_write_outputs` publishes them): neutrinos.ecsv,
-    dge_template.fits (a computed DGE), fit_result_covariance.dat and, with ``plot``,
-    sed_<dataset>.png and neutrinos.png. Returns {figure name: its text overlaps}."""
+def _prepare_dge_outputs(workdir, likelihood, setup, ready=None):
+    """What needs the DGE alone, as soon as it is built: the DGE's per-flavour neutrino cube (that
+    :func:`neutrino_prediction` reads) into the disk cache, then ``ready`` (a pipe's write end, if
+    given) closed, then dge_template.fits (a computed DGE) written into ``workdir``. Without a disk
+    cache the neutrino cube is left to the prediction (a child's cube would be lost with it)."""
+    from .._cache import cache_directory
+    from .._files import unrecorded
+
+    hypothesis, dge = likelihood.setup["hypothesis"], setup["dge"]
+    computed = _computed_template(hypothesis, dge)
+    try:
+        if computed and cache_directory() is not None:
+            from .likelihood import hypothesis_dge
+
+            hypothesis_dge(hypothesis, dge, setup["variant"], secondary="nu_per_flavour")
+    finally:
+        if ready is not None:
+            os.close(ready)
+    if computed:
+        template = likelihood.parts[likelihood.gamma_datasets[0].name]["dge"].sky_model.spatial_model
+        with unrecorded():
+            template.map.write(workdir / "dge_template.fits", overwrite=True)
+
+
+def _prepare_outputs(workdir, likelihood, plot, variant, dge, at_bound_note, dge_ready=None):
+    """The outputs that depend on the best fit, written into the private directory ``workdir``
+    (outside the run's output set: :func:`_write_outputs` publishes them): fit_result_covariance.dat,
+    neutrinos.ecsv and, with ``plot``, sed_<dataset>.png and neutrinos.png. ``dge_ready``: a pipe's
+    read end that the DGE's child closes once the neutrino cube is stored (read before the
+    neutrinos). Returns {figure name: its text overlaps}."""
     from .._files import unrecorded
 
     hypothesis = likelihood.setup["hypothesis"]
     cocoons = likelihood.cocoons
     spectral = cocoons.spectral_model if cocoons is not None else CocoonSpectralModel(
         chi0=0 * u.Unit("g cm-2"), target=likelihood.setup["target"])
-    neutrinos = neutrino_prediction(spectral, variant, dge=dge, hypothesis=hypothesis)
-    template = likelihood.parts[likelihood.gamma_datasets[0].name]["dge"].sky_model.spatial_model
     with unrecorded():
-        if _computed_template(hypothesis, dge):
-            template.map.write(workdir / "dge_template.fits", overwrite=True)
         models = Models(list(likelihood.datasets.models))
         models.write_covariance(workdir / "fit_result_covariance.dat", format="ascii.fixed_width", delimiter="|",
                                 overwrite=True)
-        neutrinos.write(workdir / "neutrinos.ecsv", overwrite=True, format="ascii.ecsv")
         overlaps = {}
         if plot:
-            from .plotting import plot_likelihood_fit, plot_neutrinos
+            from .plotting import plot_likelihood_fit
 
             summary = {"at_bound_note": at_bound_note}
             plot_likelihood_fit(likelihood, workdir, {}, True, summary=summary)  # the SEDs (no profiles yet)
             overlaps.update(summary["figure_text_overlaps"])
+        if dge_ready is not None:
+            while os.read(dge_ready, 1):  # the neutrino cube is in the disk cache (or its child ended)
+                pass
+        neutrinos = neutrino_prediction(spectral, variant, dge=dge, hypothesis=hypothesis)
+        neutrinos.write(workdir / "neutrinos.ecsv", overwrite=True, format="ascii.ecsv")
+        if plot:
+            from .plotting import plot_neutrinos
+
             overlaps["neutrinos.png"] = plot_neutrinos(neutrinos, workdir / "neutrinos.png", True)
     return overlaps
 
@@ -792,22 +870,22 @@ def _computed_template(hypothesis, dge):
     return hypothesis == "radial-delta" or (isinstance(dge, str) and dge in BASELINES)
 
 
-def _write_outputs(outdir, likelihood, summary, profiles, plot, dge, overwrite, samples, workdir, prepared):
-    """Publish the outputs (inside the run's output set): those ``prepared`` in ``workdir`` (the
-    :class:`~.forked.ForkedCall` of :func:`_prepare_outputs`, collected here first, so that anything
-    that can fail fails before the first file) and the others (profiles.png drawn there too, while
-    a child may still be preparing)."""
+def _write_outputs(outdir, likelihood, summary, profiles, plot, dge, overwrite, samples, outputs):
+    """Publish the outputs (inside the run's output set): those prepared by ``outputs``
+    (:class:`_Outputs`, collected here first, so that anything that can fail fails before the first
+    file) and the others (profiles.png drawn in its directory too, while a child may still prepare)."""
     from astropy.table import Table
 
     from .. import __version__
     from .._files import unrecorded
     from .plotting import _plot_profiles
 
+    workdir = outputs.workdir
     profile_overlaps = {}
     if plot:
         with unrecorded():
             _plot_profiles(profiles, summary, workdir, True, profile_overlaps)
-    overlaps = prepared.result()
+    overlaps = outputs.results()
     # first everything that can fail ...
     summary["neutrinos"] = "neutrinos.ecsv"
     gamma = likelihood.gamma_datasets
