@@ -499,7 +499,20 @@ class _Outputs:
         self.setup, self.plot, self.parallel = setup, plot, parallel
         self.workdir = Path(tempfile.mkdtemp(prefix=".gammapy-cocoons-fit-", dir=outdir))
         self.dge = self.best = None
+        self.pending = []  # disk-cache entries of the DGE build, written by the DGE's child (deferred_writes)
         self._ready = None  # the read end of the pipe by which the first child says the neutrino cube is stored
+
+    def build(self, build):
+        """``build()``; with forks, the disk-cache entries it makes are written by the DGE's child."""
+        from .._cache import deferred_writes
+        from .forked import can_fork
+
+        if not (self.parallel and can_fork()):
+            return build()
+        with deferred_writes() as pending:
+            result = build()
+        self.pending = list(pending)
+        return result
 
     def start_dge(self, likelihood):
         from .forked import ForkedCall, can_fork
@@ -507,8 +520,9 @@ class _Outputs:
         write = None
         if self.parallel and can_fork():
             self._ready, write = os.pipe()
-        self.dge = ForkedCall(lambda: _prepare_dge_outputs(self.workdir, likelihood, self.setup, write),
-                              fork=self.parallel)
+        self.dge = ForkedCall(lambda: _prepare_dge_outputs(self.workdir, likelihood, self.setup, write,
+                                                           self.pending), fork=self.parallel)
+        self.pending = []
         if write is not None:
             os.close(write)  # the child's: its end (or its exit) is the signal
 
@@ -561,7 +575,8 @@ def _lhaaso_fit_steps(outdir, setup, profiles, plot, overwrite, profile_points, 
 
         start = time.perf_counter()
         step("building the models and region integrals")
-        likelihood = _build(setup, shared_dge_norm)
+        likelihood = outputs.build(lambda: _build(setup, shared_dge_norm)) if outputs is not None else \
+            _build(setup, shared_dge_norm)
         if outputs is not None:
             outputs.start_dge(likelihood)  # the DGE's outputs: beside the fit, with parallel
         datasets, cocoons, norms = likelihood.datasets, likelihood.cocoons, likelihood.dge_norms
@@ -806,17 +821,19 @@ def read_fit_result(path):
             from None
 
 
-def _prepare_dge_outputs(workdir, likelihood, setup, ready=None):
-    """What needs the DGE alone, as soon as it is built: the DGE's per-flavour neutrino cube (that
-    :func:`neutrino_prediction` reads) into the disk cache, then ``ready`` (a pipe's write end, if
-    given) closed, then dge_template.fits (a computed DGE) written into ``workdir``. Without a disk
-    cache the neutrino cube is left to the prediction (a child's cube would be lost with it)."""
-    from .._cache import cache_directory
+def _prepare_dge_outputs(workdir, likelihood, setup, ready=None, pending=()):
+    """What needs the DGE alone, as soon as it is built: the ``pending`` disk-cache entries of its
+    build written, the DGE's per-flavour neutrino cube (that :func:`neutrino_prediction` reads) into
+    the disk cache, then ``ready`` (a pipe's write end, if given) closed, then dge_template.fits (a
+    computed DGE) written into ``workdir``. Without a disk cache the neutrino cube is left to the
+    prediction (a child's cube would be lost with it)."""
+    from .._cache import cache_directory, write_deferred
     from .._files import unrecorded
 
     hypothesis, dge = likelihood.setup["hypothesis"], setup["dge"]
     computed = _computed_template(hypothesis, dge)
     try:
+        write_deferred(pending)
         if computed and cache_directory() is not None:
             from .likelihood import hypothesis_dge
 
