@@ -36,6 +36,11 @@ class ForkedCall:
     :meth:`result`."""
 
     def __init__(self, function, fork=True):
+        from .._validation import boolean
+
+        fork = boolean(fork, "fork")
+        if not callable(function):
+            raise TypeError(f"function must be callable, got {function!r}")
         self._function = function
         self._pid = None
         self._done = False
