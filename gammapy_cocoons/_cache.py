@@ -20,12 +20,13 @@ import json
 import logging
 import os
 import tempfile
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["cache_directory", "cached_arrays", "clear_cache", "CACHE_VARIABLE"]
+__all__ = ["cache_directory", "cached_arrays", "clear_cache", "deferred_writes", "write_deferred", "CACHE_VARIABLE"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 CACHE_VARIABLE = "GAMMAPY_COCOONS_CACHE"
 _FORMAT = 1
 _CHECKSUM = "__checksum__"
+#: entries built but not yet written, [(path, arrays)], inside :func:`deferred_writes` (else None)
+_DEFERRED = None
 
 
 def cache_directory():
@@ -130,6 +133,29 @@ def _store(path, arrays):
             os.unlink(temporary)
 
 
+@contextmanager
+def deferred_writes():
+    """Entries built inside are kept in memory instead of written (and found there by later calls):
+    the caller writes them with :func:`write_deferred`, e.g. in a forked child beside its next steps.
+    Yields their list, [(path, arrays)]; entries nobody writes are simply built again next time."""
+    global _DEFERRED
+    outer = _DEFERRED
+    _DEFERRED = [] if outer is None else outer
+    try:
+        yield _DEFERRED
+    finally:
+        _DEFERRED = outer
+
+
+def write_deferred(entries):
+    """Write the entries of :func:`deferred_writes` (a cache that cannot be written is logged)."""
+    for path, arrays in entries:
+        try:
+            _store(path, arrays)
+        except OSError as error:
+            log.warning("could not write the cache entry %s (%s); continuing without it", path, error)
+
+
 def cached_arrays(kind, key, build, names=None):
     """The arrays ``build()`` returns for ``key``, from the disk cache when a valid entry exists.
 
@@ -156,6 +182,9 @@ def cached_arrays(kind, key, build, names=None):
     if directory is None:
         return build()
     path = directory / _entry_name(kind, key)
+    for pending, arrays in _DEFERRED or ():
+        if pending == path:
+            return arrays
     arrays = _load(path, names or ())
     if arrays is not None:
         for array in arrays.values():
@@ -164,6 +193,9 @@ def cached_arrays(kind, key, build, names=None):
     arrays = build()
     if not isinstance(arrays, dict) or not all(isinstance(v, np.ndarray) for v in arrays.values()):
         raise TypeError("build must return a dict of numpy arrays")
+    if _DEFERRED is not None:
+        _DEFERRED.append((path, arrays))
+        return arrays
     try:
         _store(path, arrays)
     except OSError as error:

@@ -30,7 +30,7 @@ from pathlib import Path
 from ._validation import boolean
 
 __all__ = ["check_outputs", "prepare_outdir", "publish", "publish_text", "publish_figure", "publish_table",
-           "output_set", "JOURNAL"]
+           "output_set", "unrecorded", "JOURNAL"]
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +259,17 @@ def output_set(directory=None):
         raise
     else:
         run.commit()
+    finally:
+        _ACTIVE.reset(token)
+
+
+@contextmanager
+def unrecorded():
+    """Publish outside the active output set: for files a run writes into a private directory
+    first and publishes itself afterwards (they are not the run's, nor in its journal)."""
+    token = _ACTIVE.set(None)
+    try:
+        yield
     finally:
         _ACTIVE.reset(token)
 

@@ -562,7 +562,7 @@ def fit(outdir, grammage, dge_values, dge_variant, old_dge_files, old_dge_model,
                        overwrite)
         summary = run_lhaaso_fit(outdir=outdir, grammage=grammage, variant=variant, overwrite=overwrite,
                                  profile_points=profile_points, profiles=profiles, posterior=posterior,
-                                 live_points=live_points, progress=progress, **options)
+                                 live_points=live_points, progress=progress, parallel=True, **options)
         if compare_laws:
             rows = compare_grammage_laws(variant=variant, **options)
             publish_text(Path(outdir) / "grammage_laws.json", json.dumps(rows, indent=2), overwrite)

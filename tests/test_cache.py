@@ -143,3 +143,20 @@ def test_bad_use_is_refused(cache):
         cached_arrays("dge-cube", {"object": object()}, Builder())
     with pytest.raises(TypeError, match="dict of numpy arrays"):
         cached_arrays("dge-cube", {"a": 2}, lambda: [1, 2])
+
+
+def test_deferred_entries_are_kept_in_memory_until_written(cache):
+    """Inside deferred_writes a built entry is not written but found by later calls; write_deferred
+    writes it whole (fit's DGE child does, beside the fit), after which a fresh lookup reads it."""
+    from gammapy_cocoons._cache import deferred_writes, write_deferred
+
+    build = Builder(2.0)
+    with deferred_writes() as pending:
+        built = cached_arrays("dge-cube", {"variant": "min"}, build)
+        again = cached_arrays("dge-cube", {"variant": "min"}, build)
+    assert build.calls == 1 and again is built and len(pending) == 1
+    assert not cache.exists() or not list(cache.glob("*.npz"))
+    write_deferred(pending)
+    read = cached_arrays("dge-cube", {"variant": "min"}, Builder(3.0))  # not built: read from the disk
+    assert np.array_equal(read["cube"], built["cube"]) and not read["cube"].flags.writeable
+    assert _cache._DEFERRED is None

@@ -153,6 +153,26 @@ def test_parameter_change_reuses_kernels(energies):
     assert len(spectral._KERNELS) == n
 
 
+def test_steps_that_leave_the_source_term_reuse_it_with_the_same_numbers(energies):
+    """A fit's steps in chi0 (or in a DGE norm, an energy scale) reuse Q_sec of the last R0: the
+    fluxes equal those of a model evaluated afresh (the kept terms cleared), bit for bit."""
+    from gammapy_cocoons.models import spectral
+
+    model = CocoonSpectralModel()
+    steps = [(0.4, 20.0), (0.5, 20.0), (0.5, 35.0), (0.3, 20.0), (0.3, 35.0)]
+    kept = []
+    for chi0, r0 in steps:
+        model.chi0.value, model.r0.value = chi0, r0
+        kept.append(model(energies).value)
+    assert len(spectral._SOURCE_TERMS) >= 2
+    for (chi0, r0), value in zip(steps, kept):
+        spectral._SOURCE_TERMS.clear()
+        fresh = CocoonSpectralModel(chi0=chi0 * u.Unit("g cm-2"), r0=r0 * u.TV)
+        assert np.array_equal(fresh(energies).value, value)
+        assert np.array_equal(fresh.evaluate(energies, **{p.name: p.quantity for p in fresh.parameters}).value, value)
+    assert all(not q.flags.writeable for _, q in spectral._SOURCE_TERMS.values())
+
+
 # -- spatial ----------------------------------------------------------------------------------
 def test_spatial_point_values_are_the_normalised_column(fiducial):
     model = CocoonSpatialModel()

@@ -41,3 +41,11 @@ def test_energies_that_are_not_positive_finite_reals_are_refused(energy):
 def test_scales_that_are_not_numbers_are_refused(scale):
     with pytest.raises(TypeError, match="energy_scale must be a number"):
         EnergyScaleSpectralModel(PowerLawSpectralModel(), scale)
+
+
+def test_the_node_grid_of_a_fit_is_built_once_and_read_only():
+    from gammapy_cocoons.models.nuisance import _log_grid
+
+    grid = _log_grid(u.TeV, 6.3, 1600.0)
+    assert _log_grid(u.TeV, 6.3, 1600.0) is grid and not grid.flags.writeable
+    assert grid[0].value == 6.3 and grid[-1].value == 1600.0 and np.all(np.diff(grid.value) > 0)

@@ -158,6 +158,23 @@ def test_changing_the_region_recomputes():
         model.region = "lhaaso-inner"
 
 
+def test_repeated_energies_reuse_the_interpolation_of_the_same_node_integrals():
+    """A fit asks at the same energies at every step: the interpolated integrals are kept (read-only,
+    equal to a fresh model's), and new node integrals (another region's) are never answered from them."""
+    energy = np.geomspace(1.5, 9.0, 7) * u.TeV
+    model = RegionFluxSpectralModel(TEMPLATE, region=LHAASO_INNER)
+    first = model._spatial_integral(energy, {})
+    assert model._spatial_integral(energy.copy(), {}) is first and not first.flags.writeable
+    fresh = RegionFluxSpectralModel(TEMPLATE, region=LHAASO_INNER)._spatial_integral(energy, {})
+    assert np.array_equal(first.value, fresh.value) and first.unit == fresh.unit
+    assert u.allclose(model._spatial_integral(energy.to("GeV"), {}), first, rtol=1e-12)  # the same energies in GeV
+    other = RegionFluxSpectralModel(TEMPLATE, region=LHAASO_OUTER)
+    outer = other._spatial_integral(energy, {})
+    model._template_integrals[("nodes",)] = other._template_integrals[("nodes",)]  # as likelihood shares them
+    assert np.array_equal(model._spatial_integral(energy, {}).value, outer.value)
+    assert not np.allclose(outer.value, first.value)
+
+
 def test_bad_energies_and_empty_regions_are_errors():
     """Item 8: NaN or negative energies, and the mean intensity of an empty region."""
     model = RegionFluxSpectralModel(TEMPLATE, region=LHAASO_INNER)

@@ -418,8 +418,9 @@ class CompiledLikelihood:
         stats, fits = [], []
         for r0 in grid:
             candidates = [self.fit(start=previous, fixed={"r0": float(r0)})]
-            if start is not None or len(fits) == 0:
-                candidates.append(self.fit(start=dict(self.defaults(), chi0=0.4), fixed={"r0": float(r0)}))
+            other = dict(self.defaults(), chi0=0.4)
+            if (start is not None or len(fits) == 0) and other != previous:  # (the same start: the same fit)
+                candidates.append(self.fit(start=other, fixed={"r0": float(r0)}))
             best = min(candidates, key=lambda f: f.stat)
             fits.append(best)
             stats.append(best.stat)
@@ -433,7 +434,9 @@ class CompiledLikelihood:
         previous = dict(best.parameters)
         for value in values:
             fixed = {name: float(value)}
-            candidates = [self.fit(start=previous, fixed=fixed), self.fit(start=best.parameters, fixed=fixed)]
+            candidates = [self.fit(start=previous, fixed=fixed)]
+            if previous != best.parameters:  # from the same start the same fit: once
+                candidates.append(self.fit(start=best.parameters, fixed=fixed))
             fit = min(candidates, key=lambda f: f.stat)
             stats.append(fit.stat)
             previous = fit.parameters

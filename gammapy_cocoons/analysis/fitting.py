@@ -316,7 +316,8 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
                    profile_points=13, posterior=False, live_points=100, dge="embedded",
                    datasets=DEFAULT_FIT_DATASETS, points=(), shared_dge_norm=True, alternative=True,
                    progress=False, target="ism", hypothesis="dge+cocoons", dge_norm="prior", energy_scales=True,
-                   masks="scalar", masked_cocoons=False, statistic="distrib", dge_norm_options=True):
+                   masks="scalar", masked_cocoons=False, statistic="distrib", dge_norm_options=True,
+                   parallel=False):
     """Fit one hypothesis of the joint likelihood to diffuse data; optionally write the results to ``outdir``.
 
     The likelihood is :func:`~.likelihood.build_likelihood`'s: ``hypothesis`` ("dge+cocoons" by
@@ -331,6 +332,11 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
 
     ``progress`` shows a tqdm bar (stderr) over the steps: build, fit, refit without cocoons,
     the other DGE normalisations, each profile, the posterior and the outputs.
+
+    ``parallel`` (the command line's choice; default False): the outputs that depend on the best
+    fit alone (the SED figures, the neutrino prediction and its figure, the DGE template and the
+    covariance file) are computed in a forked copy of this process (:mod:`.forked`, Linux) while
+    this one runs the other fits and the profiles; the same files and numbers. Not for notebooks.
 
     Writes ``fit_result.yaml`` (gammapy Models with covariance; the DGE cube it references as
     ``dge_template.fits``, or the user's DGE file by its path relative to the YAML),
@@ -352,7 +358,8 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
 
     for name, value in (("profiles", profiles), ("plot", plot), ("overwrite", overwrite), ("posterior", posterior),
                         ("shared_dge_norm", shared_dge_norm), ("alternative", alternative), ("progress", progress),
-                        ("masked_cocoons", masked_cocoons), ("dge_norm_options", dge_norm_options)):
+                        ("masked_cocoons", masked_cocoons), ("dge_norm_options", dge_norm_options),
+                   ("parallel", parallel)):
         boolean(value, name)
     profile_points = integer(profile_points, "profile_points", minimum=3, maximum=1000)
     integer(live_points, "live_points", minimum=20)
@@ -375,7 +382,7 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
             outdir = prepare_outdir(outdir, fit_output_files(names, dge, profiles, plot, posterior,
                                                              hypothesis=hypothesis), overwrite)
         return _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, posterior, live_points,
-                               shared_dge_norm, alternative, progress, dge_norm_options)
+                               shared_dge_norm, alternative, progress, dge_norm_options, parallel)
 
 
 def _build(setup, shared_dge_norm, **changes):
@@ -461,7 +468,99 @@ def _n_measurements(likelihood):
 
 
 def _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, posterior, live_points, shared_dge_norm,
-                    alternative, progress, dge_norm_options=True):
+                    alternative, progress, dge_norm_options=True, parallel=False):
+    """The steps of :func:`run_lhaaso_fit`; with an ``outdir``, its outputs are prepared by
+    :class:`_Outputs` (in forked children with ``parallel``) and published at the end."""
+    outputs = _Outputs(outdir, setup, plot, parallel) if outdir is not None else None
+    try:
+        return _lhaaso_fit_steps(outdir, setup, profiles, plot, overwrite, profile_points, posterior, live_points,
+                                 shared_dge_norm, alternative, progress, dge_norm_options, outputs)
+    finally:
+        if outputs is not None:
+            outputs.close()
+
+
+class _Outputs:
+    """The outputs of a run prepared in a private directory of ``outdir`` (outside the run's output
+    set; :func:`_write_outputs` publishes them), as soon as what they need is known:
+
+    * :meth:`start_dge` (the DGE built): the DGE's neutrino cube into the disk cache (the neutrino
+      prediction's), then dge_template.fits (:func:`_prepare_dge_outputs`);
+    * :meth:`start` (the best fit known): the figures, the neutrino prediction and the covariance
+      file (:func:`_prepare_outputs`).
+
+    With ``parallel`` each is a forked child (:mod:`.forked`) beside this process's next steps (the
+    second reads the neutrino cube once the first says it is stored, through a pipe); otherwise both
+    run in this process, in order, when :func:`_write_outputs` asks for them. The same files either way."""
+
+    def __init__(self, outdir, setup, plot, parallel):
+        import tempfile
+
+        self.setup, self.plot, self.parallel = setup, plot, parallel
+        self.workdir = Path(tempfile.mkdtemp(prefix=".gammapy-cocoons-fit-", dir=outdir))
+        self.dge = self.best = None
+        self.pending = []  # disk-cache entries of the DGE build, written by the DGE's child (deferred_writes)
+        self._ready = None  # the read end of the pipe by which the first child says the neutrino cube is stored
+
+    def build(self, build):
+        """``build()``; with forks, the disk-cache entries it makes are written by the DGE's child."""
+        from .._cache import deferred_writes
+        from .forked import can_fork
+
+        if not (self.parallel and can_fork()):
+            return build()
+        with deferred_writes() as pending:
+            result = build()
+        self.pending = list(pending)
+        return result
+
+    def start_dge(self, likelihood):
+        from .forked import ForkedCall, can_fork
+
+        write = None
+        if self.parallel and can_fork():
+            self._ready, write = os.pipe()
+        self.dge = ForkedCall(lambda: _prepare_dge_outputs(self.workdir, likelihood, self.setup, write,
+                                                           self.pending), fork=self.parallel)
+        self.pending = []
+        if write is not None:
+            os.close(write)  # the child's: its end (or its exit) is the signal
+
+    def start(self, likelihood, at_bound_note):
+        from .forked import ForkedCall
+
+        # the pipe's read end for a forked child only (in this process it is closed now, and the
+        # DGE's child is waited for before the function runs here)
+        self._child_ready = self._ready
+        self.best = ForkedCall(lambda: _prepare_outputs(self.workdir, likelihood, self.plot, self.setup["variant"],
+                                                        self.setup["dge"], at_bound_note, self._child_ready),
+                               fork=self.parallel)
+        self._child_ready = None
+        self._close_ready()
+
+    def results(self):
+        """The figures' text overlaps, once both are done (their exceptions raised here)."""
+        self.dge.result()
+        return self.best.result()
+
+    def _close_ready(self):
+        if self._ready is not None:
+            os.close(self._ready)
+            self._ready = None
+
+    def close(self):
+        """End what still runs (a run that failed before it published) and remove the directory."""
+        import shutil
+
+        for call in (self.best, self.dge):
+            if call is not None:
+                call.cancel()
+        self._close_ready()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _lhaaso_fit_steps(outdir, setup, profiles, plot, overwrite, profile_points, posterior, live_points,
+                      shared_dge_norm, alternative, progress, dge_norm_options, outputs):
     from tqdm.auto import tqdm
 
     from .likelihood import DGE_NORM_MODES
@@ -476,7 +575,10 @@ def _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, po
 
         start = time.perf_counter()
         step("building the models and region integrals")
-        likelihood = _build(setup, shared_dge_norm)
+        likelihood = outputs.build(lambda: _build(setup, shared_dge_norm)) if outputs is not None else \
+            _build(setup, shared_dge_norm)
+        if outputs is not None:
+            outputs.start_dge(likelihood)  # the DGE's outputs: beside the fit, with parallel
         datasets, cocoons, norms = likelihood.datasets, likelihood.cocoons, likelihood.dge_norms
         datasets.stat_sum()  # builds kernels and region integrals once
         compiled = _compile(likelihood)
@@ -528,6 +630,9 @@ def _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, po
         }
         if "icecube" in likelihood.setup:
             summary["icecube"] = likelihood.setup["icecube"]
+        # the outputs of the best fit alone: started now (beside the steps below, with parallel)
+        if outputs is not None:
+            outputs.start(likelihood, summary["at_bound_note"])
         if has_cocoons:
             step("refit without cocoons")
             null_stat = compiled.null_fit(start=compiled.defaults()).stat if compiled is not None else \
@@ -606,8 +711,7 @@ def _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, po
             summary["posterior"] = quantiles
         if outdir is not None:
             step("writing the outputs")
-            _write_outputs(outdir, likelihood, summary, profiles_out, plot, setup["variant"], setup["dge"], overwrite,
-                           samples)
+            _write_outputs(outdir, likelihood, summary, profiles_out, plot, setup["dge"], overwrite, samples, outputs)
             bar.update(1)
     return summary
 
@@ -717,23 +821,93 @@ def read_fit_result(path):
             from None
 
 
-def _write_outputs(outdir, likelihood, summary, profiles, plot, variant, dge="embedded", overwrite=False,
-                   samples=None):
-    """Compute everything the outputs need, then publish them (inside the run's output set)."""
-    from astropy.table import Table
+def _prepare_dge_outputs(workdir, likelihood, setup, ready=None, pending=()):
+    """What needs the DGE alone, as soon as it is built: the ``pending`` disk-cache entries of its
+    build written, the DGE's per-flavour neutrino cube (that :func:`neutrino_prediction` reads) into
+    the disk cache, then ``ready`` (a pipe's write end, if given) closed, then dge_template.fits (a
+    computed DGE) written into ``workdir``. Without a disk cache the neutrino cube is left to the
+    prediction (a child's cube would be lost with it)."""
+    from .._cache import cache_directory, write_deferred
+    from .._files import unrecorded
 
-    from .. import __version__
+    hypothesis, dge = likelihood.setup["hypothesis"], setup["dge"]
+    computed = _computed_template(hypothesis, dge)
+    try:
+        write_deferred(pending)
+        if computed and cache_directory() is not None:
+            from .likelihood import hypothesis_dge
 
-    # first everything that can fail ...
+            hypothesis_dge(hypothesis, dge, setup["variant"], secondary="nu_per_flavour")
+    finally:
+        if ready is not None:
+            os.close(ready)
+    if computed:
+        template = likelihood.parts[likelihood.gamma_datasets[0].name]["dge"].sky_model.spatial_model
+        with unrecorded():
+            template.map.write(workdir / "dge_template.fits", overwrite=True)
+
+
+def _prepare_outputs(workdir, likelihood, plot, variant, dge, at_bound_note, dge_ready=None):
+    """The outputs that depend on the best fit, written into the private directory ``workdir``
+    (outside the run's output set: :func:`_write_outputs` publishes them): fit_result_covariance.dat,
+    neutrinos.ecsv and, with ``plot``, sed_<dataset>.png and neutrinos.png. ``dge_ready``: a pipe's
+    read end that the DGE's child closes once the neutrino cube is stored (read before the
+    neutrinos). Returns {figure name: its text overlaps}."""
+    from .._files import unrecorded
+
     hypothesis = likelihood.setup["hypothesis"]
     cocoons = likelihood.cocoons
     spectral = cocoons.spectral_model if cocoons is not None else CocoonSpectralModel(
         chi0=0 * u.Unit("g cm-2"), target=likelihood.setup["target"])
-    neutrinos = neutrino_prediction(spectral, variant, dge=dge, hypothesis=hypothesis)
+    with unrecorded():
+        models = Models(list(likelihood.datasets.models))
+        models.write_covariance(workdir / "fit_result_covariance.dat", format="ascii.fixed_width", delimiter="|",
+                                overwrite=True)
+        overlaps = {}
+        if plot:
+            from .plotting import plot_likelihood_fit
+
+            summary = {"at_bound_note": at_bound_note}
+            plot_likelihood_fit(likelihood, workdir, {}, True, summary=summary)  # the SEDs (no profiles yet)
+            overlaps.update(summary["figure_text_overlaps"])
+        if dge_ready is not None:
+            while os.read(dge_ready, 1):  # the neutrino cube is in the disk cache (or its child ended)
+                pass
+        neutrinos = neutrino_prediction(spectral, variant, dge=dge, hypothesis=hypothesis)
+        neutrinos.write(workdir / "neutrinos.ecsv", overwrite=True, format="ascii.ecsv")
+        if plot:
+            from .plotting import plot_neutrinos
+
+            overlaps["neutrinos.png"] = plot_neutrinos(neutrinos, workdir / "neutrinos.png", True)
+    return overlaps
+
+
+def _computed_template(hypothesis, dge):
+    """Whether the DGE template is computed (written as dge_template.fits), not the user's file."""
+    return hypothesis == "radial-delta" or (isinstance(dge, str) and dge in BASELINES)
+
+
+def _write_outputs(outdir, likelihood, summary, profiles, plot, dge, overwrite, samples, outputs):
+    """Publish the outputs (inside the run's output set): those prepared by ``outputs``
+    (:class:`_Outputs`, collected here first, so that anything that can fail fails before the first
+    file) and the others (profiles.png drawn in its directory too, while a child may still prepare)."""
+    from astropy.table import Table
+
+    from .. import __version__
+    from .._files import unrecorded
+    from .plotting import _plot_profiles
+
+    workdir = outputs.workdir
+    profile_overlaps = {}
+    if plot:
+        with unrecorded():
+            _plot_profiles(profiles, summary, workdir, True, profile_overlaps)
+    overlaps = outputs.results()
+    # first everything that can fail ...
     summary["neutrinos"] = "neutrinos.ecsv"
     gamma = likelihood.gamma_datasets
     template = likelihood.parts[gamma[0].name]["dge"].sky_model.spatial_model
-    computed = hypothesis == "radial-delta" or (isinstance(dge, str) and dge in BASELINES)
+    computed = _computed_template(likelihood.setup["hypothesis"], dge)
     if computed:
         template_file = template.filename = "dge_template.fits"  # beside the YAML, referenced relative to it
     else:  # the user's own file, relative to the YAML so that the folder and the file can move together
@@ -748,22 +922,30 @@ def _write_outputs(outdir, likelihood, summary, profiles, plot, variant, dge="em
         tables[f"profile_{name}.ecsv"] = Table({name: profile["values"], "stat": profile["stat"]})
         summary[f"profile_{name}"] = f"profile_{name}.ecsv"
     # ... then the files
+
+    def move(name):
+        return lambda temporary: os.replace(workdir / name, temporary)
+
     if computed:
-        publish(outdir / template_file, lambda temporary: template.map.write(temporary, overwrite=True), overwrite)
-    publish(outdir / covariance, lambda temporary: models.write_covariance(
-        temporary, format="ascii.fixed_width", delimiter="|", overwrite=True), overwrite)
+        publish(outdir / template_file, move(template_file), overwrite)
+    publish(outdir / covariance, move(covariance), overwrite)
     publish_text(outdir / "fit_result.yaml", yaml, overwrite)
     for name, table in tables.items():
         publish_table(table, outdir / name, overwrite, format="ascii.ecsv")
-    publish_table(neutrinos, outdir / "neutrinos.ecsv", overwrite, format="ascii.ecsv")
+    publish(outdir / "neutrinos.ecsv", move("neutrinos.ecsv"), overwrite)
     if samples is not None:
         publish_table(samples, outdir / "posterior.ecsv", overwrite, format="ascii.ecsv")
     if plot:
-        from .plotting import plot_likelihood_fit, plot_neutrinos
-
-        plot_likelihood_fit(likelihood, outdir, profiles, overwrite, summary=summary)
-        summary["figure_text_overlaps"]["neutrinos.png"] = plot_neutrinos(neutrinos, outdir / "neutrinos.png",
-                                                                          overwrite)
+        figures = summary.setdefault("figure_text_overlaps", {})
+        for dataset in gamma:
+            name = f"sed_{dataset.name}.png"
+            publish(outdir / name, move(name), overwrite)
+            figures[name] = overlaps[name]
+        if profiles:
+            publish(outdir / "profiles.png", move("profiles.png"), overwrite)
+            figures["profiles.png"] = profile_overlaps["profiles.png"]
+        publish(outdir / "neutrinos.png", move("neutrinos.png"), overwrite)
+        figures["neutrinos.png"] = overlaps["neutrinos.png"]
     publish_text(outdir / "fit_summary.json", json.dumps(summary, indent=2), overwrite)
 
 

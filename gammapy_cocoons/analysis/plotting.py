@@ -218,8 +218,6 @@ def plot_lhaaso_fit(datasets, cocoons, outdir, profiles, overwrite=False, summar
 
 def _plot_profiles(profiles, summary, outdir, overwrite, overlaps):
     """profiles.png: delta stat against chi0 and R0, with the 68 / 95 % levels and where a scan ends."""
-    from .._files import publish_figure
-
     plt = _matplotlib()
     if profiles:
         fig, axes = plt.subplots(1, len(profiles), figsize=(5 * len(profiles), 4.2), dpi=120)
@@ -244,8 +242,7 @@ def _plot_profiles(profiles, summary, outdir, overwrite, overlaps):
                     title += f"\n{end} end: the bound {entry['value']:.3g}, delta stat only {entry['delta_stat']:.2f}"
             ax.set_title(title, fontsize=9)
         fig.tight_layout()
-        overlaps["profiles.png"] = text_overlaps(fig)
-        publish_figure(fig, outdir / "profiles.png", overwrite, dpi=120)
+        overlaps["profiles.png"] = _publish_measured(fig, outdir / "profiles.png", overwrite, dpi=120)  # one draw
         plt.close(fig)
 
 
@@ -261,7 +258,6 @@ def _instrument_view(part, scale):
 def plot_likelihood_fit(likelihood, outdir, profiles, overwrite=False, summary=None):
     """Publish sed_<dataset>.png (every gamma-ray dataset of a joint-likelihood fit, its components
     as the instrument sees them: through its fitted energy scale and mask factor) and profiles.png."""
-    from .._files import publish_figure
     from .._validation import boolean
 
     boolean(overwrite, "overwrite")
@@ -291,8 +287,8 @@ def plot_likelihood_fit(likelihood, outdir, profiles, overwrite=False, summary=N
         fig, ax = plt.subplots(figsize=(6, 4.8), dpi=120)
         plot_sed_components(ax, dataset, components, "\n".join(line for line in lines + [note] if line), limits)
         fig.tight_layout()
-        overlaps[f"sed_{dataset.name}.png"] = text_overlaps(fig)
-        publish_figure(fig, outdir / f"sed_{dataset.name}.png", overwrite, dpi=120)
+        overlaps[f"sed_{dataset.name}.png"] = _publish_measured(fig, outdir / f"sed_{dataset.name}.png", overwrite,
+                                                                dpi=120)  # one draw: the PNG's
         plt.close(fig)
     _plot_profiles(profiles, summary, outdir, overwrite, overlaps)
 

@@ -19,6 +19,8 @@ true spectrum at s E, squeezed into bins narrower by s,
 s = 1 is no shift; the fit gets s as a Parameter (shared by all datasets of one instrument)
 constrained by a :class:`LogNormalPrior` of the instrument's quoted energy-scale uncertainty.
 """
+from functools import lru_cache
+
 import numpy as np
 import astropy.units as u
 from gammapy.modeling import Parameter, Parameters, PriorParameter
@@ -99,13 +101,17 @@ class EnergyScaleFactor(SpectralModel):
 NODES_PER_DECADE = 256
 
 
+@lru_cache(maxsize=64)
 def _log_grid(unit, low, high):
     """low, the energies 10^(k / NODES_PER_DECADE) [unit] strictly between, and high: the same array
-    for every call with the same bounds, and never beyond them (a template's range)."""
+    for every call with the same bounds, and never beyond them (a template's range). One read-only
+    Quantity per bounds (a fit asks for the same ones at every step)."""
     k0 = int(np.floor(np.log10(low) * NODES_PER_DECADE)) + 1
     k1 = int(np.ceil(np.log10(high) * NODES_PER_DECADE)) - 1
     inner = 10.0 ** (np.arange(k0, k1 + 1) / NODES_PER_DECADE)
-    return np.unique(np.concatenate([[low], inner[(inner > low) & (inner < high)], [high]])) * unit
+    nodes = np.unique(np.concatenate([[low], inner[(inner > low) & (inner < high)], [high]])) * unit
+    nodes.flags.writeable = False
+    return nodes
 
 
 class EnergyScaleSpectralModel(SpectralModel):

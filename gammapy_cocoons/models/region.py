@@ -267,7 +267,25 @@ class RegionFluxSpectralModel(SpectralModel):
         key = ("nodes",)
         if key not in self._template_integrals:
             self._template_integrals[key] = (axis.center, region_integral(spatial.map, self._lb_region))
-        nodes, integrals = self._template_integrals[key]
+        entry = self._template_integrals[key]
+        # a fit asks at the same energies at every step (EnergyScaleSpectralModel's fixed grid): the
+        # last few results from these node integrals are kept, read-only
+        source, recent = self._template_integrals.get(("interpolated",), (None, None))
+        if source is not entry:
+            recent = OrderedDict()
+            self._template_integrals[("interpolated",)] = (entry, recent)
+        energy_key = (energy.unit, energy.dtype.str, energy.shape, energy.value.tobytes())
+        if energy_key in recent:
+            return recent[energy_key]
+        result = self._interpolate_nodes(*entry, energy)
+        result.flags.writeable = False
+        recent[energy_key] = result
+        if len(recent) > 8:
+            recent.popitem(last=False)
+        return result
+
+    @staticmethod
+    def _interpolate_nodes(nodes, integrals, energy):
         x = np.log(energy.to_value(nodes.unit))
         lo, hi = np.log(nodes.value[0]), np.log(nodes.value[-1])
         if np.any(x < lo - 1e-9) or np.any(x > hi + 1e-9):

@@ -30,6 +30,9 @@ if set(GRAMMAGE_LAWS) != {"exponential", "escape", "constant", *DIFFUSION_INDICE
     raise ImportError("gammapy_cocoons._ranges.GRAMMAGE_LAWS must list the presets of DIFFUSION_INDICES")
 
 _KERNELS = OrderedDict()
+#: the last source terms Q_sec (chi0 = 1) per kernel and parameters: (kernel, q) by key, most recent last
+_SOURCE_TERMS = OrderedDict()
+_SOURCE_TERMS_SIZE = 16
 _ENERGY_RANGE_GEV = tuple(e.to_value(u.GeV) for e in ENERGY_RANGE)
 _FLUX_UNIT = u.Unit("cm-2 s-1 TeV-1")
 _GRAMMAGE = u.Unit("g cm-2")
@@ -66,6 +69,28 @@ def _kernel(options, energy_gev):
             _KERNELS.popitem(last=False)
     _KERNELS.move_to_end(key)
     return _KERNELS[key]
+
+
+def _source_term(kernel, grammage, values):
+    """Q_sec (chi0 = 1) of ``kernel`` for the grammage law and the scalar parameter ``values``, kept for
+    the last :data:`_SOURCE_TERMS_SIZE` (kernel, parameters): a fit's steps in chi0, a DGE norm or an
+    energy scale leave it unchanged (it is the same array, read-only). None if not kept."""
+    key = (id(kernel), grammage) + tuple(values[name] for name in ("r0", "delta", "eps_h", "index_h", "eps_he",
+                                                                    "index_he"))
+    entry = _SOURCE_TERMS.get(key)
+    if entry is not None and entry[0] is kernel:
+        _SOURCE_TERMS.move_to_end(key)
+        return entry[1]
+    return None
+
+
+def _keep_source_term(kernel, grammage, values, q):
+    key = (id(kernel), grammage) + tuple(values[name] for name in ("r0", "delta", "eps_h", "index_h", "eps_he",
+                                                                    "index_he"))
+    q.flags.writeable = False
+    _SOURCE_TERMS[key] = (kernel, q)  # the kernel itself: its id stays its own while kept
+    while len(_SOURCE_TERMS) > _SOURCE_TERMS_SIZE:
+        _SOURCE_TERMS.popitem(last=False)
 
 
 def _all_sky_geometry(source_distribution):
@@ -252,21 +277,29 @@ class CocoonSpectralModel(SpectralModel):
             out_shape = np.broadcast_shapes(e.shape, sample_shape)
 
         kernel = _kernel(self._kernel_options(), energy_flat)
+        q = _source_term(kernel, self.grammage, values) if not samples else None
+        if q is None:
+            q = self._source_term(kernel, values)
+            if not samples:
+                _keep_source_term(kernel, self.grammage, values, q)
+        q = np.reshape(q, (energy_flat.size, -1)) if samples else q.reshape(energy_flat.size)
+        # dN/dE in GeV-1 -> TeV-1; chi0 enters linearly
+        flux = q * values["chi0"] * self._geometry * 1e3
+        return np.broadcast_to(flux.reshape(out_shape), out_shape) * _FLUX_UNIT
+
+    def _source_term(self, kernel, values):
+        """Q_sec of Eq. 7 at chi0 = 1 on the kernel's energies (a trailing sample axis if sampled)."""
         r0_gv, delta_v = values["r0"], values["delta"]
         if np.ndim(r0_gv) or np.ndim(delta_v):
             shape = self._grammage_shape(np.atleast_1d(r0_gv), np.atleast_1d(delta_v))
             grammage = lambda rigidity: shape(rigidity[:, None])  # noqa: E731
         else:
             grammage = self._grammage_shape(r0_gv, delta_v)
-        q = kernel.evaluate(
+        return kernel.evaluate(
             grammage,
             efficiencies=(values["eps_h"], values["eps_he"]),
             indices=(values["index_h"], values["index_he"]),
         )
-        q = np.reshape(q, (energy_flat.size, -1)) if samples else q.reshape(energy_flat.size)
-        # dN/dE in GeV-1 -> TeV-1; chi0 enters linearly
-        flux = q * values["chi0"] * self._geometry * 1e3
-        return np.broadcast_to(flux.reshape(out_shape), out_shape) * _FLUX_UNIT
 
     def _bounds(self):
         """name -> (min, max, Parameter) in the units evaluate works in (g cm-2, GV, dimensionless),

@@ -1,0 +1,79 @@
+"""ForkedCall: a function in a forked child, its result or its exception back; in this process
+where forking is off."""
+import os
+import time
+
+import pytest
+
+from gammapy_cocoons.analysis import forked
+from gammapy_cocoons.analysis.forked import ForkedCall, can_fork
+
+needs_fork = pytest.mark.skipif(not can_fork(), reason="ForkedCall forks on Linux only")
+
+
+@needs_fork
+def test_the_function_runs_in_a_child_and_its_result_comes_back():
+    parent = os.getpid()
+    call = ForkedCall(lambda: {"pid": os.getpid(), "values": [1.5, float("inf")]})
+    assert call.forked
+    result = call.result()
+    assert result["pid"] != parent and result["values"] == [1.5, float("inf")]
+    with pytest.raises(RuntimeError, match="once"):
+        call.result()
+
+
+@needs_fork
+def test_the_childs_exception_is_raised_here_with_its_type_and_message():
+    def fail():
+        raise ValueError("energy must be within the DGE cube's range")
+
+    with pytest.raises(ValueError, match="DGE cube's range"):
+        ForkedCall(fail).result()
+
+
+@needs_fork
+def test_a_child_that_dies_is_reported_and_a_cancelled_one_is_ended():
+    with pytest.raises(RuntimeError, match="without a result"):
+        ForkedCall(lambda: os._exit(3)).result()
+    start = time.perf_counter()
+    with ForkedCall(lambda: time.sleep(30)) as call:
+        pid = call._pid
+    assert time.perf_counter() - start < 10
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # ended and reaped
+
+
+def test_without_fork_the_function_runs_here_when_the_result_is_asked(monkeypatch):
+    calls = []
+    call = ForkedCall(lambda: calls.append(os.getpid()) or "done", fork=False)
+    assert not call.forked and calls == []
+    assert call.result() == "done" and calls == [os.getpid()]
+    monkeypatch.setattr(forked, "can_fork", lambda: False)  # macOS, Windows
+    assert not ForkedCall(lambda: None).forked
+
+
+@needs_fork
+def test_a_parallel_fit_writes_the_same_files_as_a_sequential_one(tmp_path):
+    """run_lhaaso_fit(parallel=True) prepares the best fit's outputs (figures, neutrinos, template,
+    covariance) in a forked child: byte for byte the files of the sequential run (the YAML up to its
+    random link names and date, the summary up to its timings), and no private directory left."""
+    import json
+    import re
+
+    from gammapy_cocoons.analysis.fitting import run_lhaaso_fit
+
+    options = dict(profiles=False, alternative=False, dge_norm_options=False)
+    summaries = {}
+    for parallel in (False, True):
+        summaries[parallel] = run_lhaaso_fit(tmp_path / str(parallel), parallel=parallel, **options)
+    names = sorted(p.name for p in (tmp_path / "False").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "True").iterdir())  # nothing hidden left behind
+    assert {"sed_inner.png", "neutrinos.png", "dge_template.fits", "fit_result_covariance.dat"} <= set(names)
+    for name in names:
+        a, b = ((tmp_path / str(parallel) / name).read_bytes() for parallel in (False, True))
+        if name == "fit_result.yaml":
+            a, b = (re.sub(rb"date: '[^']*'", b"", re.sub(rb"@[A-Za-z0-9_-]{8}", b"@", t)) for t in (a, b))
+        if name == "fit_summary.json":
+            a, b = ({k: v for k, v in json.loads(t).items() if not k.startswith("time_")} for t in (a, b))
+        assert a == b, name
+    assert summaries[True]["figure_text_overlaps"] == summaries[False]["figure_text_overlaps"]
