@@ -277,11 +277,13 @@ class CocoonSpectralModel(SpectralModel):
             out_shape = np.broadcast_shapes(e.shape, sample_shape)
 
         kernel = _kernel(self._kernel_options(), energy_flat)
-        q = _source_term(kernel, self.grammage, values) if not samples else None
+        # keyed on the class too: a subclass may define its own grammage shape
+        law = (type(self), self.grammage)
+        q = _source_term(kernel, law, values) if not samples else None
         if q is None:
             q = self._source_term(kernel, values)
             if not samples:
-                _keep_source_term(kernel, self.grammage, values, q)
+                _keep_source_term(kernel, law, values, q)
         q = np.reshape(q, (energy_flat.size, -1)) if samples else q.reshape(energy_flat.size)
         # dN/dE in GeV-1 -> TeV-1; chi0 enters linearly
         flux = q * values["chi0"] * self._geometry * 1e3
