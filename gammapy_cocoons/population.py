@@ -330,6 +330,75 @@ def _maybe_near_boundary(lb, l, b, angular):
     return near
 
 
+def _boundary_distance(lb, l, b):
+    """``lb.boundary_distance(l, b)``, tighter for an l-b box: there the distance to a meridian edge
+    is that to its half great circle (pole to pole at the edge's longitude), not to the whole great
+    circle, whose other half runs 180 deg away (through l = 195 and 305 deg for a box from 15 to
+    125 deg), so that caps there are not taken for cut. Still a lower bound on the distance to the
+    box's edges (a path into the box's longitudes crosses one of the half great circles; points on
+    the other half are pi/2 - |b| from it, the distance to the nearer pole); at least the box's own."""
+    bound = lb.boundary_distance(l, b)
+    if not isinstance(lb, LBBox) or lb.half_width >= np.pi or np.size(l) == 0:
+        return bound
+    l, b = np.asarray(l, float), np.asarray(b, float)
+    cos_b = np.abs(np.cos(b))
+    to_pole = 0.5 * np.pi - np.abs(b)
+    halves = []
+    for edge in (lb.l_center - lb.half_width, lb.l_center + lb.half_width):
+        dl = l - edge
+        halves.append(np.where(np.cos(dl) >= 0.0, np.arcsin(np.clip(np.abs(np.sin(dl)) * cos_b, 0.0, 1.0)), to_pole))
+    meridians = np.minimum(*halves)
+    band = np.maximum(np.maximum(lb.b_min - b, b - lb.b_max), 0.0)
+    out = np.maximum(meridians, band)
+    outside = ~(np.abs(_wrap(l - lb.l_center)) <= lb.half_width)
+    for level, exists in ((lb.b_min, lb.b_min > -0.5 * np.pi), (lb.b_max, lb.b_max < 0.5 * np.pi)):
+        if exists:
+            parallel = np.abs(b - level)
+            out = np.minimum(out, np.where(outside, np.maximum(parallel, meridians), parallel))
+    return np.maximum(bound, out)
+
+
+#: the single-precision bulk test of :func:`_box_bulk` sends to the exact rule every cocoon within
+#: this factor of its angular radius, plus this angle [rad], of a box's edge: far beyond the float32
+#: rounding (~1e-6 rad), so that both tests agree on the rest
+_BULK_SLACK = (1e-4, 1e-5)
+
+
+def _box_bulk(lb, l, b, position, radius):
+    """Cocoons at (l, b) [rad] (any float dtype), heliocentric ``position`` [kpc], of ``radius`` [kpc]
+    for the l-b box ``lb``: (those that may lie within their angular radius of an edge, contain the
+    observer, or lie within :data:`_BULK_SLACK` of an edge, as a mask; membership of the centres as
+    floats, exact for the others).
+
+    In single precision, a superset of what :meth:`CocoonPopulation._exact_containment` treats as cut
+    (:func:`_maybe_near_boundary` with the angular radius arcsin(x) <= x / sqrt(1 - x^2), x = R / d,
+    widened by :data:`_BULK_SLACK`): the others are farther than their radius from every edge, so
+    their share is the membership of their centre, which rounding cannot change there."""
+    l = np.asarray(l, dtype=np.float32)
+    b = np.asarray(b, dtype=np.float32)
+    f32 = np.float32
+    d2 = np.zeros(len(position), dtype=np.float32)
+    for k in range(3):
+        d2 += np.square(position[:, k], dtype=np.float32)
+    # x^2 / (1 - x^2) >= arcsin(x)^2 for x = R / d < 1; the observer's own cocoons (x >= 1) are near
+    x2 = f32(radius * radius) / np.maximum(d2, f32(1e-30))
+    near = x2 >= f32(1.0 - 1e-4)
+    tol = np.sqrt(x2 / np.maximum(f32(1.0) - x2, f32(1e-4)))
+    tol *= f32(1.0 + _BULK_SLACK[0])
+    tol += f32(_BULK_SLACK[1])
+    near |= np.abs(b - f32(lb.b_min)) <= tol
+    near |= np.abs(b - f32(lb.b_max)) <= tol
+    member = (b >= f32(lb.b_min)) & (b <= f32(lb.b_max))
+    if lb.half_width < np.pi:
+        offset = l - f32(lb.l_center)
+        dl = np.minimum(*(np.abs(y - f32(np.pi) * np.rint(y / f32(np.pi)))
+                          for y in (offset - f32(lb.half_width), offset + f32(lb.half_width))))
+        near |= dl * f32(2.0 / np.pi) * np.maximum(f32(1.0) - f32(0.5) * b * b, f32(0.0)) <= tol
+        offset -= f32(2.0 * np.pi) * np.rint(offset / f32(2.0 * np.pi))  # in [-pi, pi]
+        member &= np.abs(offset) <= f32(lb.half_width)
+    return near, member.astype(float)
+
+
 def _norm(position):
     """|position| in double precision, column by column (no (n, 3) double copy)."""
     total = np.zeros(len(position))
@@ -415,21 +484,31 @@ class PopulationSample:
         if region is None:
             return slice(None), geometry
         lb = to_lb_region(region)
-
-        def shares():
-            # chunk by chunk, the cocoons' (l, b) in single precision (those the containment was
-            # always given) and their distances: no array of all the cocoons' directions is kept
-            members, values = [], []
-            for part in self._chunks():
-                lonlat = tuple(a.astype(np.float32) for a in _lb(self.position[part]))
-                share = self.population.containment(self.position[part], lb, lonlat, self._distance(part))
-                keep = np.nonzero(share > 0)[0]
-                members.append(keep + part.start)
-                values.append(share[keep])
-            return np.concatenate(members), np.concatenate(values)
-
-        members, share = self._cached(("region", lb.key), shares)
+        self._region_shares([lb])
+        members, share = self._cache[("region", lb.key)]
         return members, geometry[members] * share
+
+    def _region_shares(self, regions):
+        """Cache the containment shares > 0 (:meth:`CocoonPopulation.containment`) of the cocoons in
+        each of the l-b ``regions`` not cached yet: one pass over the cocoons, chunk by chunk, with
+        their (l, b) in single precision (those the containment was always given) computed once for
+        all the regions; no array of all the cocoons' directions or distances is kept."""
+        todo = list({lb.key: lb for lb in regions if ("region", lb.key) not in self._cache}.values())
+        if not todo:
+            return
+        members, values = {lb.key: [] for lb in todo}, {lb.key: [] for lb in todo}
+        for part in self._chunks():
+            position = self.position[part]
+            lonlat = tuple(a.astype(np.float32) for a in _lb(position))
+            distance = self._cache["distance"][part] if "distance" in self._cache else None
+            for lb in todo:
+                share = self.population.containment(position, lb, lonlat, distance)
+                keep = np.nonzero(share > 0)[0]
+                members[lb.key].append(keep + part.start)
+                values[lb.key].append(share[keep])
+        for lb in todo:
+            self._cache[("region", lb.key)] = (np.concatenate([np.zeros(0, np.intp)] + members[lb.key]),
+                                               np.concatenate([np.zeros(0)] + values[lb.key]))
 
     def _weight(self, region):
         """Flux weight of each cocoon in ``region`` [cm-2]: geometry times containment, (n_cocoons,)."""
@@ -881,8 +960,22 @@ class CocoonPopulation:
                     position[part], lb, lonlat=None if lonlat is None else (lonlat[0][part], lonlat[1][part]),
                     distance=None if distance is None else np.asarray(distance)[part])
             return share
-        d = _norm(position) if distance is None else np.asarray(distance, float)
         l, b = _lb(position) if lonlat is None else lonlat
+        l, b = np.asarray(l), np.asarray(b)
+        if not isinstance(lb, LBBox):
+            return self._exact_containment(lb, position, l, b, distance)
+        # an l-b box: the bulk of the cocoons, far from its edges, are wholly inside or outside by a
+        # test in single precision; the others take the rule below (the same numbers: it is elementwise)
+        near, share = _box_bulk(lb, l, b, position, self.radius_kpc)
+        near = np.nonzero(near)[0]
+        if near.size:
+            share[near] = self._exact_containment(lb, position[near], l[near], b[near],
+                                                  None if distance is None else np.asarray(distance)[near])
+        return share
+
+    def _exact_containment(self, lb, position, l, b, distance=None):
+        """:meth:`containment` of cocoons at (l, b) [rad] in the l-b region ``lb``, one by one."""
+        d = _norm(position) if distance is None else np.asarray(distance, float)
         l, b = np.asarray(l, float), np.asarray(b, float)
         radius = self.radius_kpc
         angular = np.arcsin(np.minimum(radius / np.maximum(d, radius), 1.0))
@@ -891,7 +984,7 @@ class CocoonPopulation:
         # cocoons the boundary crosses (and the tiniest, < 1e-6 rad, stay points: their edge is rounding);
         # the boundary distance only of those a cheap necessary test leaves (the same cocoons, faster)
         cut = np.nonzero(~inside & (angular > 1e-6) & _maybe_near_boundary(lb, l, b, angular))[0]
-        cut = cut[lb.boundary_distance(l[cut], b[cut]) <= angular[cut]]
+        cut = cut[_boundary_distance(lb, l[cut], b[cut]) <= angular[cut]]
         if cut.size:
             sin2 = np.sin(angular[cut]) ** 2
 
