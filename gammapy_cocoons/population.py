@@ -399,6 +399,40 @@ def _box_bulk(lb, l, b, position, radius):
     return near, member.astype(float)
 
 
+#: uniform buckets of the look-up table of :func:`_count_greater`
+_COUNT_BUCKETS = 1 << 16
+
+
+def _count_greater(descending, values):
+    """How many of the ``descending`` nodes exceed each of ``values`` (int32): the integers of
+    ``np.searchsorted(-descending, -values, side="left")``, found in a look-up table over uniform
+    buckets of the values' range, and by bisection only for the values in the buckets with a node
+    nearby. A value's bucket, computed in floating point, is its own or a neighbour; where the count
+    is the same two buckets before and three after (it does not increase with the value), every
+    value there has that count."""
+    values = np.asarray(values, dtype=float)
+
+    def bisection(v):
+        return np.searchsorted(-descending, -v, side="left").astype(np.int32)
+
+    if values.size < 8 * _COUNT_BUCKETS:
+        return bisection(values)
+    low, high = values.min(), values.max()
+    if not (np.isfinite(low) and np.isfinite(high) and high > low):
+        return bisection(values)
+    k = _COUNT_BUCKETS
+    width = (high - low) / k
+    edges = low + width * np.arange(-2.0, k + 3.0)  # edge j + 2 is the start of bucket j
+    counts = bisection(edges)
+    certain = counts[:k] == counts[5:]
+    bucket = ((values - low) / width).astype(np.int32)
+    np.minimum(bucket, k - 1, out=bucket)
+    out = counts[2:k + 2][bucket]
+    doubt = np.nonzero(~certain[bucket])[0]
+    out[doubt] = bisection(values[doubt])
+    return out
+
+
 def _norm(position):
     """|position| in double precision, column by column (no (n, 3) double copy)."""
     total = np.zeros(len(position))
@@ -439,7 +473,8 @@ class PopulationSample:
     @property
     def n_alive(self):
         """Cocoons per realisation holding CRs (all sampled ones), int array (n,)."""
-        return np.bincount(self.realisation, minlength=self.n)
+        # realise() caches its Poisson counts (the same integers)
+        return self._cached("n_alive", lambda: np.bincount(self.realisation, minlength=self.n)).copy()
 
     @property
     def distance(self):
@@ -612,6 +647,29 @@ class PopulationSample:
                                     minlength=self.n * n_rows)
         out += hist.reshape(self.n, n_rows) @ table
         return out.reshape((self.n,) + np.shape(energy_gev)) * _FLUX_UNIT
+
+    def _summed_flux(self, energy, region=None, secondary="gamma", min_distances=(0.0,)):
+        """The realisations' total cocoon flux in ``region`` [cm-2 s-1 TeV-1], shape (len(min_distances),
+        n_energy), from the cocoons at or beyond each of ``min_distances`` [kpc]: :meth:`flux` summed
+        over the realisations (to rounding), in one pass over the cocoons for all the distances (box
+        escape without absorption; else by :meth:`flux`)."""
+        pop = self.population
+        energy_gev = np.atleast_1d(pop.emission._energy_gev(energy)).ravel()
+        d_mins = [float(d) for d in min_distances]
+        if pop.escape != "box" or self._absorbed(secondary):
+            return np.array([self.flux(energy_gev * u.GeV, region, secondary, d * u.kpc).to_value(_FLUX_UNIT).sum(axis=0)
+                             for d in d_mins])
+        members, weight = self._region_weights(region)
+        [(index, _)], table = self._rows(energy_gev, secondary)  # box escape: one row per cocoon, share 1
+        out = np.zeros((len(d_mins), table.shape[1]))
+        for start in range(0, weight.size, _CONTAINMENT_CHUNK):
+            part = slice(start, start + _CONTAINMENT_CHUNK)
+            cocoons = part if isinstance(members, slice) else members[part]
+            value = table[index[cocoons]] * weight[part, None]
+            distance = self._distance(cocoons) if any(d > 0 for d in d_mins) else None
+            for k, d_min in enumerate(d_mins):
+                out[k] += (value[distance >= d_min] if d_min > 0 else value).sum(axis=0)
+        return out
 
     def quantiles(self, energy, region=None, secondary="gamma", levels=(0.025, 0.16, 0.5, 0.84, 0.975)):
         """Quantiles of the realisation fluxes [cm-2 s-1 TeV-1], shape (len(levels), n_energy)."""
@@ -921,8 +979,7 @@ class CocoonPopulation:
             return None, table
         if kind == "box":
             # rows count the nodes with tau > age: tau is descending
-            index = np.searchsorted(-nodes, -age, side="left").astype(np.int32)
-            return [(index, 1.0)], table
+            return [(_count_greater(nodes, age), 1.0)], table
         low = np.clip(np.searchsorted(nodes, age, side="right") - 1, 0, nodes.size - 2)
         frac = np.clip((age - nodes[low]) / (nodes[low + 1] - nodes[low]), 0.0, 1.0)
         return [(low, 1.0 - frac), (low + 1, frac)], table
@@ -1055,7 +1112,9 @@ class CocoonPopulation:
         realisation = np.repeat(np.arange(int(n), dtype=np.int32), counts)
         position = self._sample_positions(total)
         age = self._rng.uniform(0.0, lifetime, total)
-        return PopulationSample(self, int(n), realisation, position, age)
+        sample = PopulationSample(self, int(n), realisation, position, age)
+        sample._cache["n_alive"] = counts  # the bincount of realisation, by construction
+        return sample
 
     # -- the smooth limit --------------------------------------------------------------------------
     def mean_flux(self, energy, region=None, secondary="gamma", min_distance=0 * u.kpc):

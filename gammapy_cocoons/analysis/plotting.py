@@ -29,8 +29,34 @@ def figure_note(fig, text, fontsize=6.5):
     note_height = (len(lines) * 1.25 * fontsize + 6) / 72  # inches
     fig.set_figheight(fig.get_figheight() + note_height)
     fig.text(0.01, 0.005, "\n".join(lines), fontsize=fontsize, va="bottom", ha="left", color="0.3")
-    fig.tight_layout(rect=(0, note_height / fig.get_figheight(), 1, 1))
+    _tight_layout_once(fig, rect=(0, note_height / fig.get_figheight(), 1, 1))
     return fig
+
+
+def _tight_layout_once(fig, rect):
+    """``fig.tight_layout(rect=rect)`` with each axes' layout box measured once: given a ``rect``,
+    matplotlib adjusts the subplot parameters twice on the same axes positions, measuring every
+    tick label and text twice for the same boxes (nothing moves between the two). The boxes of the
+    first pass serve the second, so the layout is the same at half the cost."""
+    import matplotlib.artist as martist
+
+    measure = getattr(martist, "_get_tightbbox_for_layout_only", None)
+    if measure is None:  # another matplotlib: its own layout
+        fig.tight_layout(rect=rect)
+        return
+    boxes = {}
+
+    def measured_once(artist, *args, **kwargs):
+        key = (id(artist), args, tuple(sorted(kwargs.items())))
+        if key not in boxes:
+            boxes[key] = measure(artist, *args, **kwargs)
+        return boxes[key]
+
+    martist._get_tightbbox_for_layout_only = measured_once
+    try:
+        fig.tight_layout(rect=rect)
+    finally:
+        martist._get_tightbbox_for_layout_only = measure
 
 
 def axes_note(ax, text, fontsize=6.5):

@@ -137,7 +137,7 @@ def population_results(realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RAD
 
     from astropy.table import QTable
 
-    from ..skyregions import LHAASO_INNER, LHAASO_OUTER
+    from ..skyregions import LHAASO_INNER, LHAASO_OUTER, to_lb_region
 
     start = time.perf_counter()
     pop = CocoonPopulation(CocoonEmission(chi0=chi0, r0=r0, target=target), n_gas=n_gas, radius=radius, escape=escape,
@@ -148,6 +148,7 @@ def population_results(realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RAD
     table = QTable()
     rows = {"region": [], "energy": [], "smooth": [], **{f"q{100 * q:g}": [] for q in levels}, "mean": []}
     regions = {"all-sky": None, "lhaaso-inner": LHAASO_INNER, "lhaaso-outer": LHAASO_OUTER}
+    sample._region_shares([to_lb_region(r) for r in regions.values() if r is not None])  # one pass for both
     for name, region in regions.items():
         flux = sample.flux(energy, region).to_value(_FLUX_UNIT)
         smooth = pop.mean_flux(energy, region).to_value(_FLUX_UNIT)
@@ -168,9 +169,9 @@ def population_results(realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RAD
     three = np.array([3.0]) * u.TeV
     near_share = {}
     for name, region in (("all-sky", None), ("lhaaso-outer", LHAASO_OUTER)):
-        total = sample.flux(three, region)[:, 0].sum()
-        near_share[name] = {f"within_{d}_kpc": float(1 - sample.flux(three, region, min_distance=d * u.kpc)[:, 0].sum()
-                                                     / total) for d in (0.5, 1.0)}
+        # the flux of all the realisations together, from all cocoons and from those beyond 0.5 and 1 kpc
+        total, *beyond = sample._summed_flux(three, region, min_distances=(0.0, 0.5, 1.0))[:, 0]
+        near_share[name] = {f"within_{d}_kpc": float(1 - far / total) for d, far in zip((0.5, 1.0), beyond)}
     comparison = lhaaso_comparison(sample)
     summary = {
         "parameters": {"realisations": int(realisations), "n_gas_cm3": pop.n_gas,
