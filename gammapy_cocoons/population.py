@@ -46,6 +46,7 @@ from ._validation import integer, positive_value
 from .constants import C_CM_S, KPC_CM, YR_S
 from .emission import CocoonEmission
 from .physics.absorption import PlaneDepths
+from .physics.lineofsight import _gauss_legendre  # numpy's leggauss, once per n
 from .skyregions import LBBox, _wrap, frame_to_galactic, to_lb_region
 
 __all__ = ["CocoonPopulation", "PopulationSample", "DEFAULT_RADIUS", "ESCAPES", "ball_average_inverse_square"]
@@ -100,11 +101,16 @@ _CAP_CHUNK = 2048
 def _sine_nodes(lo, hi, n):
     """Gauss-Legendre nodes and weights on [lo, hi] (arrays, broadcast on a trailing node axis) after
     the substitution x = sin(pi t / 2): exact for a square-root behaviour at either end."""
-    x, w = np.polynomial.legendre.leggauss(n)
+    x, w = _gauss_legendre(n)
     theta = 0.5 * np.pi * x
     half = 0.5 * (np.asarray(hi) - np.asarray(lo))[..., None]
-    return 0.5 * (np.asarray(hi) + np.asarray(lo))[..., None] + half * np.sin(theta), \
-        half * np.cos(theta) * 0.5 * np.pi * w
+    # in place, the same operations in the same order as mid + half sin(theta), half cos(theta) pi/2 w
+    nodes = half * np.sin(theta)
+    nodes += 0.5 * (np.asarray(hi) + np.asarray(lo))[..., None]
+    weights = half * np.cos(theta)
+    weights *= 0.5 * np.pi
+    weights *= w
+    return nodes, weights
 
 
 def _cap_intervals(dl, b0, half):
@@ -186,9 +192,22 @@ def _line_integrals(low, high, sin_b0, cos_b0, dl, rows, profile, n_b):
     cap of each line for ``profile``), by Gauss-Legendre after the sine substitution."""
     b, wb = _sine_nodes(low, high, n_b)  # (lines, n_b)
     cos_b = np.cos(b)
-    one_minus_cos = 0.5 * ((np.sin(b) - sin_b0[:, None]) ** 2 + (cos_b - cos_b0[:, None]) ** 2) + \
-        2.0 * cos_b * cos_b0[:, None] * np.sin(0.5 * dl[:, None]) ** 2
-    return np.sum(wb * cos_b * profile(one_minus_cos, rows, 2), axis=-1)
+    # 1 - cos psi = ((sin b - sin b0)^2 + (cos b - cos b0)^2) / 2 + 2 cos b cos b0 sin^2(dl / 2), without
+    # cancellation; in place, the operations of that expression in its order
+    one_minus_cos = np.sin(b, out=b)
+    one_minus_cos -= sin_b0[:, None]
+    np.square(one_minus_cos, out=one_minus_cos)
+    work = cos_b - cos_b0[:, None]
+    np.square(work, out=work)
+    one_minus_cos += work
+    one_minus_cos *= 0.5
+    np.multiply(2.0, cos_b, out=work)
+    work *= cos_b0[:, None]
+    work *= np.sin(0.5 * dl[:, None]) ** 2
+    one_minus_cos += work
+    wb *= cos_b
+    wb *= profile(one_minus_cos, rows, 2)
+    return np.sum(wb, axis=-1)
 
 
 def _nonempty(intervals):
@@ -524,15 +543,19 @@ class PopulationSample:
         return members, geometry[members] * share
 
     def _region_shares(self, regions):
-        """Cache the containment shares > 0 (:meth:`CocoonPopulation.containment`) of the cocoons in
-        each of the l-b ``regions`` not cached yet: one pass over the cocoons, chunk by chunk, with
-        their (l, b) in single precision (those the containment was always given) computed once for
-        all the regions; no array of all the cocoons' directions or distances is kept."""
+        """Cache the containment shares > 0 of the cocoons in each of the l-b ``regions`` not cached
+        yet (:meth:`_containment_entries`)."""
+        self._cache.update(self._containment_entries(regions))
+
+    def _containment_entries(self, regions):
+        """The cache entries {("region", key): (cocoons, shares > 0)} of the containment
+        (:meth:`CocoonPopulation.containment`) in each of the l-b ``regions`` not cached yet: one
+        pass over the cocoons, chunk by chunk, with their (l, b) in single precision (those the
+        containment was always given) computed once for all the regions; no array of all the
+        cocoons' directions or distances is kept."""
         todo = list({lb.key: lb for lb in regions if ("region", lb.key) not in self._cache}.values())
-        if not todo:
-            return
-        members, values = {lb.key: [] for lb in todo}, {lb.key: [] for lb in todo}
-        for part in self._chunks():
+        members, values = {lb.key: [np.zeros(0, np.intp)] for lb in todo}, {lb.key: [np.zeros(0)] for lb in todo}
+        for part in self._chunks() if todo else ():
             position = self.position[part]
             lonlat = tuple(a.astype(np.float32) for a in _lb(position))
             distance = self._cache["distance"][part] if "distance" in self._cache else None
@@ -541,9 +564,7 @@ class PopulationSample:
                 keep = np.nonzero(share > 0)[0]
                 members[lb.key].append(keep + part.start)
                 values[lb.key].append(share[keep])
-        for lb in todo:
-            self._cache[("region", lb.key)] = (np.concatenate([np.zeros(0, np.intp)] + members[lb.key]),
-                                               np.concatenate([np.zeros(0)] + values[lb.key]))
+        return {("region", lb.key): (np.concatenate(members[lb.key]), np.concatenate(values[lb.key])) for lb in todo}
 
     def _weight(self, region):
         """Flux weight of each cocoon in ``region`` [cm-2]: geometry times containment, (n_cocoons,)."""
@@ -1047,7 +1068,12 @@ class CocoonPopulation:
 
             def chord(one_minus_cos, rows, ndim):
                 limit = sin2[rows].reshape((-1,) + (1,) * (ndim - 1))
-                return np.sqrt(np.maximum(limit - one_minus_cos * (2.0 - one_minus_cos), 0.0))
+                # sqrt(max(limit - omc (2 - omc), 0)), in place
+                out = np.subtract(2.0, one_minus_cos)
+                out *= one_minus_cos
+                np.subtract(limit, out, out=out)
+                np.maximum(out, 0.0, out=out)
+                return np.sqrt(out, out=out)
 
             flat, flat_share = _small_cap_shares(lb, l[cut], b[cut], angular[cut])
             share[cut[flat]] = flat_share
@@ -1175,7 +1201,7 @@ class CocoonPopulation:
             return self._near_cache[key]
         depths = None if energy_gev is None else PlaneDepths(near, r_sun=self.distribution.r_sun)
         dist = self.distribution
-        x, w = np.polynomial.legendre.leggauss(32)
+        x, w = _gauss_legendre(32)
         breaks = np.sort(np.concatenate([[-np.pi, np.pi], np.asarray(lb.longitude_breaks(), float)]))
         total = 0.0
         for l0, l1 in zip(breaks[:-1], breaks[1:]):
@@ -1205,7 +1231,7 @@ class CocoonPopulation:
         Gauss-Legendre (24 nodes) between the kinks of every direction at once: 0, d_min, the radius,
         the disc's top and ``near``, those outside (0, near) moved to ``near`` (empty segments)."""
         dist = self.distribution
-        x, w = np.polynomial.legendre.leggauss(24)
+        x, w = _gauss_legendre(24)
         b = np.asarray(b, float)
         top = dist.h / np.maximum(np.abs(np.sin(b)), 1e-12)
         kinks = np.stack(np.broadcast_arrays(d_min, self.radius_kpc, top), axis=1)
@@ -1239,7 +1265,7 @@ def _inside_shares(lb, l, b, d, radius):
 
     region, _ = _cap_shares(lb, np.asarray(l, float), np.asarray(b, float), np.full(np.size(l), np.pi), depth,
                             nodes=(48, 48), totals=True)
-    x, w = np.polynomial.legendre.leggauss(64)
+    x, w = _gauss_legendre(64)
     psi = 0.5 * np.pi * (x + 1.0)
     cos_psi = np.cos(psi)
     s_max = d[:, None] * cos_psi + np.sqrt(np.maximum(radius**2 - d[:, None] ** 2 * (1.0 - cos_psi**2), 0.0))

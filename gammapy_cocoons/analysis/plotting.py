@@ -643,16 +643,9 @@ def save_figure(fig, path_stem, overwrite=False):
 def _publish_measured(fig, path, overwrite, dpi):
     """Publish ``fig`` as the raster image ``path`` and return its text overlaps (:func:`text_overlaps`),
     measured on the draw that writes the image: one draw for both, not two."""
-    import matplotlib as mpl
-    from matplotlib.layout_engine import PlaceHolderLayoutEngine
-
     from .._files import publish_figure
 
-    if isinstance(fig.get_layout_engine(), PlaceHolderLayoutEngine):
-        # left by tight_layout, it makes savefig lay the figure out once more (a draw that renders
-        # nothing) and then change nothing: the figure keeps its layout without it
-        with mpl.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
-            fig.set_layout_engine(None)
+    _keep_layout(fig)
     measured = []
     callback = fig.canvas.mpl_connect("draw_event", lambda event: measured.append(text_overlaps(fig, event.renderer)))
     try:
@@ -660,6 +653,27 @@ def _publish_measured(fig, path, overwrite, dpi):
     finally:
         fig.canvas.mpl_disconnect(callback)
     return measured[-1] if measured else text_overlaps(fig)
+
+
+def _keep_layout(fig):
+    """Drop the placeholder layout engine tight_layout leaves: it makes savefig lay the figure out
+    once more (a draw that renders nothing) and then change nothing; the figure keeps its layout."""
+    import matplotlib as mpl
+    from matplotlib.layout_engine import PlaceHolderLayoutEngine
+
+    if isinstance(fig.get_layout_engine(), PlaceHolderLayoutEngine):
+        with mpl.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+            fig.set_layout_engine(None)
+
+
+def _figure_bytes(fig, fmt, dpi):
+    """The file content of ``fig`` saved as ``fmt`` at ``dpi`` (bytes; for a forked child to return)."""
+    import io
+
+    _keep_layout(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=dpi)
+    return buffer.getvalue()
 
 
 def plot_dge_validation(model, energy=10.0, label="embedded DGE (base min)"):
