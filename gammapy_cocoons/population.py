@@ -678,8 +678,8 @@ class PopulationSample:
         energy_gev = np.atleast_1d(pop.emission._energy_gev(energy)).ravel()
         d_mins = [float(d) for d in min_distances]
         if pop.escape != "box" or self._absorbed(secondary):
-            return np.array([self.flux(energy_gev * u.GeV, region, secondary, d * u.kpc).to_value(_FLUX_UNIT).sum(axis=0)
-                             for d in d_mins])
+            return np.array([self.flux(energy_gev * u.GeV, region, secondary, d * u.kpc).to_value(_FLUX_UNIT)
+                             .sum(axis=0) for d in d_mins])
         members, weight = self._region_weights(region)
         [(index, _)], table = self._rows(energy_gev, secondary)  # box escape: one row per cocoon, share 1
         out = np.zeros((len(d_mins), table.shape[1]))

@@ -1,12 +1,12 @@
-"""analysis.forked.ForkedCall: a function in a forked copy of the process, its result returned, and a
+"""analysis._forked.ForkedCall: a function in a forked copy of the process, its result returned, and a
 child that fails never hides anything (the call runs in the parent)."""
 import os
 
 import numpy as np
 import pytest
 
-from gammapy_cocoons.analysis import forked
-from gammapy_cocoons.analysis.forked import ForkedCall
+from gammapy_cocoons.analysis import _forked as forked
+from gammapy_cocoons.analysis._forked import ForkedCall
 
 
 def _pid_and_sum(array):

@@ -727,7 +727,8 @@ def test_box_edges_are_half_great_circles():
             _unit_vectors(np.full(t.size, hi), box.b_min + t * (box.b_max - box.b_min)),
             _unit_vectors(lo + t * (hi - lo), np.full(t.size, box.b_min)),
             _unit_vectors(lo + t * (hi - lo), np.full(t.size, box.b_max))])
-        l = np.concatenate([rng.uniform(-np.pi, np.pi, 1500), rng.choice([lo, hi], 500) + np.pi + rng.normal(0, 0.1, 500)])
+        antipodes = rng.choice([lo, hi], 500) + np.pi + rng.normal(0, 0.1, 500)
+        l = np.concatenate([rng.uniform(-np.pi, np.pi, 1500), antipodes])
         b = rng.uniform(-1.4, 1.4, l.size)
         nearest = np.arccos(np.clip(np.max(_unit_vectors(l, b) @ edge_points.T, axis=1), -1, 1))
         spacing = 2 * box.half_width / 4000 + (box.b_max - box.b_min) / 4000

@@ -125,46 +125,52 @@ def population_output_files(plot=True):
 
 
 def population_results(realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RADIUS, chi0=0.4 * u.Unit("g cm-2"),
-                       r0=20 * u.TV, escape="box", seed=1, target="ism", workers=1):
+                       r0=20 * u.TV, escape="box", seed=1, target="ism", workers=1, meanwhile=None):
     """Realise the population and summarise it: (flux table, 1LHAASO comparison, summary dict).
 
     The table holds, per region (all-sky, LHAASO inner and outer) and energy, the smooth
     population mean and the 2.5/16/50/84/97.5 % quantiles and mean of the realisations.
     ``chi0`` is the mass grammage of the cocoon gas ``target`` (ISM by default,
-    :class:`~gammapy_cocoons.CocoonEmission`), ``n_gas`` its hydrogen atoms per cm3. With
-    ``workers=2`` the cocoons' containment in the LHAASO regions (the longest step) runs in a
-    forked copy of this process (:class:`~gammapy_cocoons.analysis.forked.ForkedCall`) while this
-    one computes the rest: the same numbers on two cores.
+    :class:`~gammapy_cocoons.CocoonEmission`), ``n_gas`` its hydrogen atoms per cm3.
+
+    With ``workers=2``, two steps run in forked copies of this process
+    (``analysis._forked.ForkedCall``): the smooth model while this one draws
+    the cocoons, then the cocoons' containment in the LHAASO regions (the longest step) while this
+    one computes the rest and calls ``meanwhile()`` (if given; e.g. the plotting imports). The
+    same numbers on two cores.
     """
     import time
-    from contextlib import nullcontext
 
     from astropy.table import QTable
 
     from .._validation import integer
     from ..skyregions import LHAASO_INNER, LHAASO_OUTER, to_lb_region
-    from .forked import ForkedCall
+    from ._forked import ForkedCall
 
-    workers = integer(workers, "workers", minimum=1)
+    two = integer(workers, "workers", minimum=1) > 1
     start = time.perf_counter()
     pop = CocoonPopulation(CocoonEmission(chi0=chi0, r0=r0, target=target), n_gas=n_gas, radius=radius, escape=escape,
                            seed=seed)
-    sample = pop.realise(realisations)
     energy = np.geomspace(0.3, 300.0, 19) * u.TeV
     three = np.array([3.0]) * u.TeV
     regions = {"all-sky": None, "lhaaso-inner": LHAASO_INNER, "lhaaso-outer": LHAASO_OUTER}
     boxes = [to_lb_region(r) for r in regions.values() if r is not None]
-    with ForkedCall(sample._containment_entries, boxes) if workers > 1 else nullcontext() as containment:
-        # meanwhile, what does not need the regions' containment
-        flux = {"all-sky": sample.flux(energy).to_value(_FLUX_UNIT)}
-        smooth = {name: pop.mean_flux(energy, region).to_value(_FLUX_UNIT) for name, region in regions.items()}
-        # the flux of all the realisations together, from all cocoons and from those beyond 0.5 and 1 kpc
-        summed = {"all-sky": sample._summed_flux(three, None, min_distances=(0.0, 0.5, 1.0))[:, 0]}
-        comparison = lhaaso_comparison(sample)
-        alive = float(sample.n_alive.mean())
-        holding = {f"{r:g}_GV": {"expected": float(pop.mean_number(r * u.GV)),
-                                 "sampled_mean": float(sample.number_holding(r * u.GV).mean())} for r in (1e3, 2e4, 1e5)}
-        sample._cache.update(containment.result() if containment is not None else sample._containment_entries(boxes))
+    with ForkedCall(_smooth_fluxes, pop, energy, regions, fork=two) as smooth:
+        sample = pop.realise(realisations)
+        with ForkedCall(sample._containment_entries, boxes, fork=two) as containment:
+            # meanwhile, what does not need the regions' containment
+            flux = {"all-sky": sample.flux(energy).to_value(_FLUX_UNIT)}
+            # the flux of all the realisations together, from all cocoons and from those beyond 0.5 and 1 kpc
+            summed = {"all-sky": sample._summed_flux(three, None, min_distances=(0.0, 0.5, 1.0))[:, 0]}
+            comparison = lhaaso_comparison(sample)
+            alive = float(sample.n_alive.mean())
+            holding = {f"{r:g}_GV": {"expected": float(pop.mean_number(r * u.GV)),
+                                     "sampled_mean": float(sample.number_holding(r * u.GV).mean())}
+                       for r in (1e3, 2e4, 1e5)}
+            smooth = smooth.result()
+            if meanwhile is not None:
+                meanwhile()
+            sample._cache.update(containment.result())
     for name in ("lhaaso-inner", "lhaaso-outer"):
         flux[name] = sample.flux(energy, regions[name]).to_value(_FLUX_UNIT)
     summed["lhaaso-outer"] = sample._summed_flux(three, LHAASO_OUTER, min_distances=(0.0, 0.5, 1.0))[:, 0]
@@ -206,6 +212,18 @@ def population_results(realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RAD
     return table, comparison, summary
 
 
+def _smooth_fluxes(population, energy, regions):
+    """The population mean (:meth:`~gammapy_cocoons.population.CocoonPopulation.mean_flux`) in each
+    of ``regions`` (name -> region) [cm-2 s-1 TeV-1]."""
+    return {name: population.mean_flux(energy, region).to_value(_FLUX_UNIT) for name, region in regions.items()}
+
+
+def _plotting_imports():
+    """Import what the population figure needs (matplotlib's pyplot and PDF backend, half a second)."""
+    import matplotlib.backends.backend_pdf  # noqa: F401
+    import matplotlib.pyplot  # noqa: F401
+
+
 def run_population(outdir, realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RADIUS, chi0=0.4 * u.Unit("g cm-2"),
                    r0=20 * u.TV, escape="box", seed=1, overwrite=False, plot=True, target="ism", workers=1):
     """Realise the cocoon population and write its summary, flux quantiles, the 1LHAASO comparison
@@ -234,10 +252,10 @@ def _run_population(outdir, realisations, n_gas, radius, chi0, r0, escape, seed,
 
     from astropy.table import QTable
 
-    from .._files import publish, publish_figure, publish_table, publish_text
+    from .._files import publish, publish_table, publish_text
 
     table, comparison, summary = population_results(realisations, n_gas, radius, chi0, r0, escape, seed, target,
-                                                    workers)
+                                                    workers, _plotting_imports if plot else None)
     publish_table(table, outdir / "population_fluxes.ecsv", overwrite, format="ascii.ecsv")
     lognlogs = QTable()
     for name, entry in comparison["components"].items():
@@ -249,22 +267,16 @@ def _run_population(outdir, realisations, n_gas, radius, chi0, r0, escape, seed,
                                  "band, S = differential flux at the component's E0 (WCDA 3 TeV, KM2A 50 TeV)"]
     publish_table(lognlogs, outdir / "population_lognlogs.ecsv", overwrite, format="ascii.ecsv")
     if plot:
-        from contextlib import nullcontext
-
-        from .forked import ForkedCall
+        from ._forked import ForkedCall
         from .plotting import POPULATION_DPI, _figure_bytes, _publish_measured, plot_population
 
         fig = plot_population(table, comparison, summary)
         # with two workers the PDF is drawn in a forked copy while this process draws the PNG
-        pdf = ForkedCall(_figure_bytes, fig, "pdf", POPULATION_DPI) if workers > 1 else None
-        with pdf if pdf is not None else nullcontext():
+        with ForkedCall(_figure_bytes, fig, "pdf", POPULATION_DPI, fork=workers > 1) as pdf:
             # the overlaps measured on the PNG's own draw: one draw for both
             overlaps = _publish_measured(fig, outdir / "population.png", overwrite, dpi=POPULATION_DPI)
             summary["figure_text_overlaps"] = {"population.png": overlaps}
-            if pdf is None:
-                publish_figure(fig, outdir / "population.pdf", overwrite, dpi=POPULATION_DPI)
-            else:
-                content = pdf.result()
-                publish(outdir / "population.pdf", lambda temporary: Path(temporary).write_bytes(content), overwrite)
+            content = pdf.result()
+        publish(outdir / "population.pdf", lambda temporary: Path(temporary).write_bytes(content), overwrite)
     publish_text(outdir / "population_summary.json", json.dumps(summary, indent=2), overwrite)
     return summary

@@ -2,14 +2,14 @@
 step overlapping its other steps, on the data the process already holds (``population``: the
 regions' containment of a million cocoons, the PDF of a figure).
 
-``ForkedCall(function, *args)`` forks (POSIX) and returns at once; the child calls
+``ForkedCall(function, *args)`` forks (POSIX; ``fork=False``: no child) and returns at once; the child calls
 ``function(*args)`` on its copy of the memory (shared with the parent until either writes it, so
 nothing is copied or pickled on the way in), sends back the pickled result through a pipe and
-ends. :meth:`~ForkedCall.result` waits for it and returns it. Nothing is lost or silently wrong:
-a child that fails, is killed or cannot start is reported by a warning-free fallback that calls
-``function(*args)`` in this process (the same result, or the error raised here with its
-traceback). Without ``os.fork`` (Windows) the call always runs in this process, at
-:meth:`~ForkedCall.result`. Leaving a ``with`` block ends a child whose result was not collected.
+ends. :meth:`~ForkedCall.result` waits for it and returns it. Nothing is hidden: if the child
+fails, is killed or cannot start, :meth:`~ForkedCall.result` calls ``function(*args)`` in this
+process (the same result, or the error raised here with its traceback). Without ``os.fork``
+(Windows) or with ``fork=False`` the call runs in this process, at :meth:`~ForkedCall.result`.
+Leaving a ``with`` block ends a child whose result was not collected.
 
 The child never writes files, prints, or runs exit handlers (``os._exit``); it returns data, and
 the caller publishes what it must. Use it for pure computations on numpy arrays and for drawing
@@ -27,10 +27,10 @@ __all__ = ["ForkedCall"]
 class ForkedCall:
     """``function(*args)`` in a forked child (module docstring); :meth:`result` returns its value."""
 
-    def __init__(self, function, *args):
+    def __init__(self, function, *args, fork=True):
         self._function, self._args = function, args
         self._pid = self._read = None
-        if not hasattr(os, "fork"):
+        if not fork or not hasattr(os, "fork"):
             return
         read, write = os.pipe()
         try:
