@@ -79,8 +79,9 @@ def ball_average_inverse_square(d, radius):
         raise ValueError("d (distances to the cocoon centres) must be finite and >= 0")
     out = np.empty_like(d)
     far = d > 30.0 * r
-    x = r / np.where(far, d, 1.0)
-    out[far] = (1.0 + x[far] ** 2 / 5.0 + 3.0 * x[far] ** 4 / 35.0) / d[far] ** 2
+    d_far = d[far]
+    x = r / d_far  # the same x as r / where(far, d, 1) on the far ones
+    out[far] = (1.0 + x**2 / 5.0 + 3.0 * x**4 / 35.0) / d_far**2
     near = ~far
     dn = np.maximum(d[near], 1e-12 * r)
     ratio = np.minimum(dn, r) / np.maximum(dn, r)

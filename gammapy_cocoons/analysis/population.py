@@ -46,9 +46,11 @@ def lhaaso_comparison(sample, realisations=200, secondary="gamma"):
     if isinstance(realisations, bool) or not isinstance(realisations, (int, np.integer)) or realisations < 1:
         raise ValueError(f"realisations must be an integer >= 1, got {realisations!r}")
     n_used = min(int(realisations), sample.n)
-    members = np.nonzero(sample.realisation < n_used)[0]
-    in_field = _in_declination_band(*_lb(sample.position[members]))
-    members = members[in_field]
+    if n_used == sample.n:  # every cocoon: no copy of their positions
+        members = np.nonzero(_in_declination_band(*_lb(sample.position)))[0]
+    else:
+        members = np.nonzero(sample.realisation < n_used)[0]
+        members = members[_in_declination_band(*_lb(sample.position[members]))]
     index = sample.realisation[members]
     r39 = R39_OVER_RADIUS * sample._angular_radius(members)
     out = {"realisations": n_used, "declination_band_deg": list(LHAASO_DECLINATION), "components": {}}
