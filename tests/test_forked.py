@@ -59,3 +59,17 @@ def test_leaving_the_block_ends_a_child_not_collected():
     assert not call.forked
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # reaped
+
+
+def _warns(x):
+    import warnings
+
+    warnings.warn(f"careful with {x}", RuntimeWarning)
+    return x
+
+
+def test_the_childs_warnings_are_issued_in_the_parent():
+    call = ForkedCall(_warns, 5)
+    assert call.forked
+    with pytest.warns(RuntimeWarning, match="careful with 5"):
+        assert call.result() == 5

@@ -12,7 +12,8 @@ process (the same result, or the error raised here with its traceback). Without 
 Leaving a ``with`` block ends a child whose result was not collected.
 
 The child never writes files, prints, or runs exit handlers (``os._exit``); it returns data, and
-the caller publishes what it must. Use it for pure computations on numpy arrays and for drawing
+the caller publishes what it must. Its warnings are issued again in this process with the
+result, so that this process's filters decide about them. Use it for pure computations on numpy arrays and for drawing
 figures: a forked child holds only the thread that forked, so a function must not rely on other
 threads of the parent.
 """
@@ -48,7 +49,11 @@ class ForkedCall:
             try:
                 os.close(read)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)  # an interrupt ends the child at once
-                payload = pickle.dumps(function(*args), protocol=pickle.HIGHEST_PROTOCOL)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    value = function(*args)
+                issued = [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
+                payload = pickle.dumps((value, issued), protocol=pickle.HIGHEST_PROTOCOL)
                 with os.fdopen(write, "wb") as pipe:
                     pipe.write(payload)
                 code = 0
@@ -79,7 +84,10 @@ class ForkedCall:
             raise
         if os.waitstatus_to_exitcode(status) != 0 or not payload:
             return self._function(*self._args)
-        return pickle.loads(payload)
+        value, issued = pickle.loads(payload)
+        for message, category, filename, lineno in issued:  # the child's warnings, under this process's filters
+            warnings.warn_explicit(message, category, filename, lineno)
+        return value
 
     def cancel(self):
         """End the child (if any) without waiting for its result."""
