@@ -741,7 +741,8 @@ def population(outdir, realisations, n_gas, radius, chi0, r0, target, escape, se
     Writes population_summary.json (numbers alive and holding 1, 20, 100 TV, share of the flux
     from near cocoons, detectable cocoons per 1LHAASO component), population_fluxes.ecsv (quantiles
     of the all-sky, LHAASO inner and outer cocoon flux over the realisations, and the population
-    mean), population_lognlogs.ecsv and population.png/pdf.
+    mean), population_lognlogs.ecsv and population.png/pdf. Uses two cores where it may (the same
+    numbers).
     """
     import astropy.units as u
 
