@@ -548,15 +548,16 @@ class PopulationSample:
         yet (:meth:`_containment_entries`)."""
         self._cache.update(self._containment_entries(regions))
 
-    def _containment_entries(self, regions):
+    def _containment_entries(self, regions, chunks=slice(None)):
         """The cache entries {("region", key): (cocoons, shares > 0)} of the containment
         (:meth:`CocoonPopulation.containment`) in each of the l-b ``regions`` not cached yet: one
         pass over the cocoons, chunk by chunk, with their (l, b) in single precision (those the
         containment was always given) computed once for all the regions; no array of all the
-        cocoons' directions or distances is kept."""
+        cocoons' directions or distances is kept. ``chunks`` (a slice of :meth:`_chunks`) takes
+        some of them; the entries of consecutive slices concatenate into those of their union."""
         todo = list({lb.key: lb for lb in regions if ("region", lb.key) not in self._cache}.values())
         members, values = {lb.key: [np.zeros(0, np.intp)] for lb in todo}, {lb.key: [np.zeros(0)] for lb in todo}
-        for part in self._chunks() if todo else ():
+        for part in self._chunks()[chunks] if todo else ():
             position = self.position[part]
             lonlat = tuple(a.astype(np.float32) for a in _lb(position))
             distance = self._cache["distance"][part] if "distance" in self._cache else None

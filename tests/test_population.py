@@ -770,11 +770,14 @@ def test_summed_flux_is_the_realisations_sum():
             np.testing.assert_allclose(summed, expected, rtol=1e-13, atol=0)
 
 
-def test_population_results_on_two_workers_are_the_same():
-    """population_results with the containment in a forked process: the same table, comparison and
-    summary (but the seconds) as in one process."""
+def test_population_results_on_two_workers_are_the_same(monkeypatch):
+    """population_results with the containment of most chunks of cocoons in a forked process and of
+    the first few in this one: the same table, comparison and summary (but the seconds) as in one
+    process."""
+    from gammapy_cocoons import population as module
     from gammapy_cocoons.analysis.population import population_results
 
+    monkeypatch.setattr(module, "_CONTAINMENT_CHUNK", 997)  # 25 chunks: this process takes 4
     one = population_results(realisations=4, workers=1)
     two = population_results(realisations=4, workers=2)
     for key in one[0].colnames:
