@@ -718,6 +718,14 @@ def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, s
     click.echo(f"wrote {output} ({fmt}, {'HEALPix nside ' + str(nside) if nside else 'WCS CAR'}, {n_energies} energies)")
 
 
+def _two_cores():
+    """2 if this process may run on two or more CPUs, else 1 (the population's forked steps)."""
+    import os
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 2 if cpus >= 2 else 1
+
+
 @main.command()
 @outdir_option
 @click.option("--realisations", default=1000, show_default=True, type=click.IntRange(1, 100000),
@@ -746,7 +754,8 @@ def population(outdir, realisations, n_gas, radius, chi0, r0, target, escape, se
     Writes population_summary.json (numbers alive and holding 1, 20, 100 TV, share of the flux
     from near cocoons, detectable cocoons per 1LHAASO component), population_fluxes.ecsv (quantiles
     of the all-sky, LHAASO inner and outer cocoon flux over the realisations, and the population
-    mean), population_lognlogs.ecsv and population.png/pdf.
+    mean), population_lognlogs.ecsv and population.png/pdf. Uses two cores where it may (the same
+    numbers).
     """
     import astropy.units as u
 
@@ -762,7 +771,7 @@ def population(outdir, realisations, n_gas, radius, chi0, r0, target, escape, se
     with _progress_bar(1, "realising cocoons", progress) as bar:
         summary = run_population(outdir, realisations=realisations, n_gas=n_gas * u.Unit("cm-3"), radius=radius * u.pc,
                                  chi0=chi0 * u.Unit("g cm-2"), r0=r0 * u.TV, escape=escape, seed=seed,
-                                 overwrite=overwrite, plot=plot, target=target)
+                                 overwrite=overwrite, plot=plot, target=target, workers=_two_cores())
         bar.update(1)
     click.echo(f"{summary['alive']['expected']:.0f} cocoons alive on average ({summary['alive']['sampled_mean']:.1f} "
                f"sampled); holding 20 TV: {summary['holding']['20000_GV']['expected']:.0f}")

@@ -46,6 +46,7 @@ from ._validation import integer, positive_value
 from .constants import C_CM_S, KPC_CM, YR_S
 from .emission import CocoonEmission
 from .physics.absorption import PlaneDepths
+from .physics.lineofsight import _gauss_legendre  # numpy's leggauss, once per n
 from .skyregions import LBBox, _wrap, frame_to_galactic, to_lb_region
 
 __all__ = ["CocoonPopulation", "PopulationSample", "DEFAULT_RADIUS", "ESCAPES", "ball_average_inverse_square"]
@@ -78,8 +79,9 @@ def ball_average_inverse_square(d, radius):
         raise ValueError("d (distances to the cocoon centres) must be finite and >= 0")
     out = np.empty_like(d)
     far = d > 30.0 * r
-    x = r / np.where(far, d, 1.0)
-    out[far] = (1.0 + x[far] ** 2 / 5.0 + 3.0 * x[far] ** 4 / 35.0) / d[far] ** 2
+    d_far = d[far]
+    x = r / d_far  # the same x as r / where(far, d, 1) on the far ones
+    out[far] = (1.0 + x**2 / 5.0 + 3.0 * x**4 / 35.0) / d_far**2
     near = ~far
     dn = np.maximum(d[near], 1e-12 * r)
     ratio = np.minimum(dn, r) / np.maximum(dn, r)
@@ -100,11 +102,16 @@ _CAP_CHUNK = 2048
 def _sine_nodes(lo, hi, n):
     """Gauss-Legendre nodes and weights on [lo, hi] (arrays, broadcast on a trailing node axis) after
     the substitution x = sin(pi t / 2): exact for a square-root behaviour at either end."""
-    x, w = np.polynomial.legendre.leggauss(n)
+    x, w = _gauss_legendre(n)
     theta = 0.5 * np.pi * x
     half = 0.5 * (np.asarray(hi) - np.asarray(lo))[..., None]
-    return 0.5 * (np.asarray(hi) + np.asarray(lo))[..., None] + half * np.sin(theta), \
-        half * np.cos(theta) * 0.5 * np.pi * w
+    # in place, the same operations in the same order as mid + half sin(theta), half cos(theta) pi/2 w
+    nodes = half * np.sin(theta)
+    nodes += 0.5 * (np.asarray(hi) + np.asarray(lo))[..., None]
+    weights = half * np.cos(theta)
+    weights *= 0.5 * np.pi
+    weights *= w
+    return nodes, weights
 
 
 def _cap_intervals(dl, b0, half):
@@ -186,9 +193,22 @@ def _line_integrals(low, high, sin_b0, cos_b0, dl, rows, profile, n_b):
     cap of each line for ``profile``), by Gauss-Legendre after the sine substitution."""
     b, wb = _sine_nodes(low, high, n_b)  # (lines, n_b)
     cos_b = np.cos(b)
-    one_minus_cos = 0.5 * ((np.sin(b) - sin_b0[:, None]) ** 2 + (cos_b - cos_b0[:, None]) ** 2) + \
-        2.0 * cos_b * cos_b0[:, None] * np.sin(0.5 * dl[:, None]) ** 2
-    return np.sum(wb * cos_b * profile(one_minus_cos, rows, 2), axis=-1)
+    # 1 - cos psi = ((sin b - sin b0)^2 + (cos b - cos b0)^2) / 2 + 2 cos b cos b0 sin^2(dl / 2), without
+    # cancellation; in place, the operations of that expression in its order
+    one_minus_cos = np.sin(b, out=b)
+    one_minus_cos -= sin_b0[:, None]
+    np.square(one_minus_cos, out=one_minus_cos)
+    work = cos_b - cos_b0[:, None]
+    np.square(work, out=work)
+    one_minus_cos += work
+    one_minus_cos *= 0.5
+    np.multiply(2.0, cos_b, out=work)
+    work *= cos_b0[:, None]
+    work *= np.sin(0.5 * dl[:, None]) ** 2
+    one_minus_cos += work
+    wb *= cos_b
+    wb *= profile(one_minus_cos, rows, 2)
+    return np.sum(wb, axis=-1)
 
 
 def _nonempty(intervals):
@@ -330,6 +350,109 @@ def _maybe_near_boundary(lb, l, b, angular):
     return near
 
 
+def _boundary_distance(lb, l, b):
+    """``lb.boundary_distance(l, b)``, tighter for an l-b box: there the distance to a meridian edge
+    is that to its half great circle (pole to pole at the edge's longitude), not to the whole great
+    circle, whose other half runs 180 deg away (through l = 195 and 305 deg for a box from 15 to
+    125 deg), so that caps there are not taken for cut. Still a lower bound on the distance to the
+    box's edges (a path into the box's longitudes crosses one of the half great circles; points on
+    the other half are pi/2 - |b| from it, the distance to the nearer pole); at least the box's own."""
+    bound = lb.boundary_distance(l, b)
+    if not isinstance(lb, LBBox) or lb.half_width >= np.pi or np.size(l) == 0:
+        return bound
+    l, b = np.asarray(l, float), np.asarray(b, float)
+    cos_b = np.abs(np.cos(b))
+    to_pole = 0.5 * np.pi - np.abs(b)
+    halves = []
+    for edge in (lb.l_center - lb.half_width, lb.l_center + lb.half_width):
+        dl = l - edge
+        halves.append(np.where(np.cos(dl) >= 0.0, np.arcsin(np.clip(np.abs(np.sin(dl)) * cos_b, 0.0, 1.0)), to_pole))
+    meridians = np.minimum(*halves)
+    band = np.maximum(np.maximum(lb.b_min - b, b - lb.b_max), 0.0)
+    out = np.maximum(meridians, band)
+    outside = ~(np.abs(_wrap(l - lb.l_center)) <= lb.half_width)
+    for level, exists in ((lb.b_min, lb.b_min > -0.5 * np.pi), (lb.b_max, lb.b_max < 0.5 * np.pi)):
+        if exists:
+            parallel = np.abs(b - level)
+            out = np.minimum(out, np.where(outside, np.maximum(parallel, meridians), parallel))
+    return np.maximum(bound, out)
+
+
+#: the single-precision bulk test of :func:`_box_bulk` sends to the exact rule every cocoon within
+#: this factor of its angular radius, plus this angle [rad], of a box's edge: far beyond the float32
+#: rounding (~1e-6 rad), so that both tests agree on the rest
+_BULK_SLACK = (1e-4, 1e-5)
+
+
+def _box_bulk(lb, l, b, position, radius):
+    """Cocoons at (l, b) [rad] (any float dtype), heliocentric ``position`` [kpc], of ``radius`` [kpc]
+    for the l-b box ``lb``: (those that may lie within their angular radius of an edge, contain the
+    observer, or lie within :data:`_BULK_SLACK` of an edge, as a mask; membership of the centres as
+    floats, exact for the others).
+
+    In single precision, a superset of what :meth:`CocoonPopulation._exact_containment` treats as cut
+    (:func:`_maybe_near_boundary` with the angular radius arcsin(x) <= x / sqrt(1 - x^2), x = R / d,
+    widened by :data:`_BULK_SLACK`): the others are farther than their radius from every edge, so
+    their share is the membership of their centre, which rounding cannot change there."""
+    l = np.asarray(l, dtype=np.float32)
+    b = np.asarray(b, dtype=np.float32)
+    f32 = np.float32
+    d2 = np.zeros(len(position), dtype=np.float32)
+    for k in range(3):
+        d2 += np.square(position[:, k], dtype=np.float32)
+    # x^2 / (1 - x^2) >= arcsin(x)^2 for x = R / d < 1; the observer's own cocoons (x >= 1) are near
+    x2 = f32(radius * radius) / np.maximum(d2, f32(1e-30))
+    near = x2 >= f32(1.0 - 1e-4)
+    tol = np.sqrt(x2 / np.maximum(f32(1.0) - x2, f32(1e-4)))
+    tol *= f32(1.0 + _BULK_SLACK[0])
+    tol += f32(_BULK_SLACK[1])
+    near |= np.abs(b - f32(lb.b_min)) <= tol
+    near |= np.abs(b - f32(lb.b_max)) <= tol
+    member = (b >= f32(lb.b_min)) & (b <= f32(lb.b_max))
+    if lb.half_width < np.pi:
+        offset = l - f32(lb.l_center)
+        dl = np.minimum(*(np.abs(y - f32(np.pi) * np.rint(y / f32(np.pi)))
+                          for y in (offset - f32(lb.half_width), offset + f32(lb.half_width))))
+        near |= dl * f32(2.0 / np.pi) * np.maximum(f32(1.0) - f32(0.5) * b * b, f32(0.0)) <= tol
+        offset -= f32(2.0 * np.pi) * np.rint(offset / f32(2.0 * np.pi))  # in [-pi, pi]
+        member &= np.abs(offset) <= f32(lb.half_width)
+    return near, member.astype(float)
+
+
+#: uniform buckets of the look-up table of :func:`_count_greater`
+_COUNT_BUCKETS = 1 << 16
+
+
+def _count_greater(descending, values):
+    """How many of the ``descending`` nodes exceed each of ``values`` (int32): the integers of
+    ``np.searchsorted(-descending, -values, side="left")``, found in a look-up table over uniform
+    buckets of the values' range, and by bisection only for the values in the buckets with a node
+    nearby. A value's bucket, computed in floating point, is its own or a neighbour; where the count
+    is the same two buckets before and three after (it does not increase with the value), every
+    value there has that count."""
+    values = np.asarray(values, dtype=float)
+
+    def bisection(v):
+        return np.searchsorted(-descending, -v, side="left").astype(np.int32)
+
+    if values.size < 8 * _COUNT_BUCKETS:
+        return bisection(values)
+    low, high = values.min(), values.max()
+    if not (np.isfinite(low) and np.isfinite(high) and high > low):
+        return bisection(values)
+    k = _COUNT_BUCKETS
+    width = (high - low) / k
+    edges = low + width * np.arange(-2.0, k + 3.0)  # edge j + 2 is the start of bucket j
+    counts = bisection(edges)
+    certain = counts[:k] == counts[5:]
+    bucket = ((values - low) / width).astype(np.int32)
+    np.minimum(bucket, k - 1, out=bucket)
+    out = counts[2:k + 2][bucket]
+    doubt = np.nonzero(~certain[bucket])[0]
+    out[doubt] = bisection(values[doubt])
+    return out
+
+
 def _norm(position):
     """|position| in double precision, column by column (no (n, 3) double copy)."""
     total = np.zeros(len(position))
@@ -370,7 +493,8 @@ class PopulationSample:
     @property
     def n_alive(self):
         """Cocoons per realisation holding CRs (all sampled ones), int array (n,)."""
-        return np.bincount(self.realisation, minlength=self.n)
+        # realise() caches its Poisson counts (the same integers)
+        return self._cached("n_alive", lambda: np.bincount(self.realisation, minlength=self.n)).copy()
 
     @property
     def distance(self):
@@ -415,21 +539,34 @@ class PopulationSample:
         if region is None:
             return slice(None), geometry
         lb = to_lb_region(region)
-
-        def shares():
-            # chunk by chunk, the cocoons' (l, b) in single precision (those the containment was
-            # always given) and their distances: no array of all the cocoons' directions is kept
-            members, values = [], []
-            for part in self._chunks():
-                lonlat = tuple(a.astype(np.float32) for a in _lb(self.position[part]))
-                share = self.population.containment(self.position[part], lb, lonlat, self._distance(part))
-                keep = np.nonzero(share > 0)[0]
-                members.append(keep + part.start)
-                values.append(share[keep])
-            return np.concatenate(members), np.concatenate(values)
-
-        members, share = self._cached(("region", lb.key), shares)
+        self._region_shares([lb])
+        members, share = self._cache[("region", lb.key)]
         return members, geometry[members] * share
+
+    def _region_shares(self, regions):
+        """Cache the containment shares > 0 of the cocoons in each of the l-b ``regions`` not cached
+        yet (:meth:`_containment_entries`)."""
+        self._cache.update(self._containment_entries(regions))
+
+    def _containment_entries(self, regions, chunks=slice(None)):
+        """The cache entries {("region", key): (cocoons, shares > 0)} of the containment
+        (:meth:`CocoonPopulation.containment`) in each of the l-b ``regions`` not cached yet: one
+        pass over the cocoons, chunk by chunk, with their (l, b) in single precision (those the
+        containment was always given) computed once for all the regions; no array of all the
+        cocoons' directions or distances is kept. ``chunks`` (a slice of :meth:`_chunks`) takes
+        some of them; the entries of consecutive slices concatenate into those of their union."""
+        todo = list({lb.key: lb for lb in regions if ("region", lb.key) not in self._cache}.values())
+        members, values = {lb.key: [np.zeros(0, np.intp)] for lb in todo}, {lb.key: [np.zeros(0)] for lb in todo}
+        for part in self._chunks()[chunks] if todo else ():
+            position = self.position[part]
+            lonlat = tuple(a.astype(np.float32) for a in _lb(position))
+            distance = self._cache["distance"][part] if "distance" in self._cache else None
+            for lb in todo:
+                share = self.population.containment(position, lb, lonlat, distance)
+                keep = np.nonzero(share > 0)[0]
+                members[lb.key].append(keep + part.start)
+                values[lb.key].append(share[keep])
+        return {("region", lb.key): (np.concatenate(members[lb.key]), np.concatenate(values[lb.key])) for lb in todo}
 
     def _weight(self, region):
         """Flux weight of each cocoon in ``region`` [cm-2]: geometry times containment, (n_cocoons,)."""
@@ -533,6 +670,29 @@ class PopulationSample:
                                     minlength=self.n * n_rows)
         out += hist.reshape(self.n, n_rows) @ table
         return out.reshape((self.n,) + np.shape(energy_gev)) * _FLUX_UNIT
+
+    def _summed_flux(self, energy, region=None, secondary="gamma", min_distances=(0.0,)):
+        """The realisations' total cocoon flux in ``region`` [cm-2 s-1 TeV-1], shape (len(min_distances),
+        n_energy), from the cocoons at or beyond each of ``min_distances`` [kpc]: :meth:`flux` summed
+        over the realisations (to rounding), in one pass over the cocoons for all the distances (box
+        escape without absorption; else by :meth:`flux`)."""
+        pop = self.population
+        energy_gev = np.atleast_1d(pop.emission._energy_gev(energy)).ravel()
+        d_mins = [float(d) for d in min_distances]
+        if pop.escape != "box" or self._absorbed(secondary):
+            return np.array([self.flux(energy_gev * u.GeV, region, secondary, d * u.kpc).to_value(_FLUX_UNIT)
+                             .sum(axis=0) for d in d_mins])
+        members, weight = self._region_weights(region)
+        [(index, _)], table = self._rows(energy_gev, secondary)  # box escape: one row per cocoon, share 1
+        out = np.zeros((len(d_mins), table.shape[1]))
+        for start in range(0, weight.size, _CONTAINMENT_CHUNK):
+            part = slice(start, start + _CONTAINMENT_CHUNK)
+            cocoons = part if isinstance(members, slice) else members[part]
+            value = table[index[cocoons]] * weight[part, None]
+            distance = self._distance(cocoons) if any(d > 0 for d in d_mins) else None
+            for k, d_min in enumerate(d_mins):
+                out[k] += (value[distance >= d_min] if d_min > 0 else value).sum(axis=0)
+        return out
 
     def quantiles(self, energy, region=None, secondary="gamma", levels=(0.025, 0.16, 0.5, 0.84, 0.975)):
         """Quantiles of the realisation fluxes [cm-2 s-1 TeV-1], shape (len(levels), n_energy)."""
@@ -842,8 +1002,7 @@ class CocoonPopulation:
             return None, table
         if kind == "box":
             # rows count the nodes with tau > age: tau is descending
-            index = np.searchsorted(-nodes, -age, side="left").astype(np.int32)
-            return [(index, 1.0)], table
+            return [(_count_greater(nodes, age), 1.0)], table
         low = np.clip(np.searchsorted(nodes, age, side="right") - 1, 0, nodes.size - 2)
         frac = np.clip((age - nodes[low]) / (nodes[low + 1] - nodes[low]), 0.0, 1.0)
         return [(low, 1.0 - frac), (low + 1, frac)], table
@@ -881,8 +1040,22 @@ class CocoonPopulation:
                     position[part], lb, lonlat=None if lonlat is None else (lonlat[0][part], lonlat[1][part]),
                     distance=None if distance is None else np.asarray(distance)[part])
             return share
-        d = _norm(position) if distance is None else np.asarray(distance, float)
         l, b = _lb(position) if lonlat is None else lonlat
+        l, b = np.asarray(l), np.asarray(b)
+        if not isinstance(lb, LBBox):
+            return self._exact_containment(lb, position, l, b, distance)
+        # an l-b box: the bulk of the cocoons, far from its edges, are wholly inside or outside by a
+        # test in single precision; the others take the rule below (the same numbers: it is elementwise)
+        near, share = _box_bulk(lb, l, b, position, self.radius_kpc)
+        near = np.nonzero(near)[0]
+        if near.size:
+            share[near] = self._exact_containment(lb, position[near], l[near], b[near],
+                                                  None if distance is None else np.asarray(distance)[near])
+        return share
+
+    def _exact_containment(self, lb, position, l, b, distance=None):
+        """:meth:`containment` of cocoons at (l, b) [rad] in the l-b region ``lb``, one by one."""
+        d = _norm(position) if distance is None else np.asarray(distance, float)
         l, b = np.asarray(l, float), np.asarray(b, float)
         radius = self.radius_kpc
         angular = np.arcsin(np.minimum(radius / np.maximum(d, radius), 1.0))
@@ -891,13 +1064,18 @@ class CocoonPopulation:
         # cocoons the boundary crosses (and the tiniest, < 1e-6 rad, stay points: their edge is rounding);
         # the boundary distance only of those a cheap necessary test leaves (the same cocoons, faster)
         cut = np.nonzero(~inside & (angular > 1e-6) & _maybe_near_boundary(lb, l, b, angular))[0]
-        cut = cut[lb.boundary_distance(l[cut], b[cut]) <= angular[cut]]
+        cut = cut[_boundary_distance(lb, l[cut], b[cut]) <= angular[cut]]
         if cut.size:
             sin2 = np.sin(angular[cut]) ** 2
 
             def chord(one_minus_cos, rows, ndim):
                 limit = sin2[rows].reshape((-1,) + (1,) * (ndim - 1))
-                return np.sqrt(np.maximum(limit - one_minus_cos * (2.0 - one_minus_cos), 0.0))
+                # sqrt(max(limit - omc (2 - omc), 0)), in place
+                out = np.subtract(2.0, one_minus_cos)
+                out *= one_minus_cos
+                np.subtract(limit, out, out=out)
+                np.maximum(out, 0.0, out=out)
+                return np.sqrt(out, out=out)
 
             flat, flat_share = _small_cap_shares(lb, l[cut], b[cut], angular[cut])
             share[cut[flat]] = flat_share
@@ -962,7 +1140,9 @@ class CocoonPopulation:
         realisation = np.repeat(np.arange(int(n), dtype=np.int32), counts)
         position = self._sample_positions(total)
         age = self._rng.uniform(0.0, lifetime, total)
-        return PopulationSample(self, int(n), realisation, position, age)
+        sample = PopulationSample(self, int(n), realisation, position, age)
+        sample._cache["n_alive"] = counts  # the bincount of realisation, by construction
+        return sample
 
     # -- the smooth limit --------------------------------------------------------------------------
     def mean_flux(self, energy, region=None, secondary="gamma", min_distance=0 * u.kpc):
@@ -1023,7 +1203,7 @@ class CocoonPopulation:
             return self._near_cache[key]
         depths = None if energy_gev is None else PlaneDepths(near, r_sun=self.distribution.r_sun)
         dist = self.distribution
-        x, w = np.polynomial.legendre.leggauss(32)
+        x, w = _gauss_legendre(32)
         breaks = np.sort(np.concatenate([[-np.pi, np.pi], np.asarray(lb.longitude_breaks(), float)]))
         total = 0.0
         for l0, l1 in zip(breaks[:-1], breaks[1:]):
@@ -1053,7 +1233,7 @@ class CocoonPopulation:
         Gauss-Legendre (24 nodes) between the kinks of every direction at once: 0, d_min, the radius,
         the disc's top and ``near``, those outside (0, near) moved to ``near`` (empty segments)."""
         dist = self.distribution
-        x, w = np.polynomial.legendre.leggauss(24)
+        x, w = _gauss_legendre(24)
         b = np.asarray(b, float)
         top = dist.h / np.maximum(np.abs(np.sin(b)), 1e-12)
         kinks = np.stack(np.broadcast_arrays(d_min, self.radius_kpc, top), axis=1)
@@ -1087,7 +1267,7 @@ def _inside_shares(lb, l, b, d, radius):
 
     region, _ = _cap_shares(lb, np.asarray(l, float), np.asarray(b, float), np.full(np.size(l), np.pi), depth,
                             nodes=(48, 48), totals=True)
-    x, w = np.polynomial.legendre.leggauss(64)
+    x, w = _gauss_legendre(64)
     psi = 0.5 * np.pi * (x + 1.0)
     cos_psi = np.cos(psi)
     s_max = d[:, None] * cos_psi + np.sqrt(np.maximum(radius**2 - d[:, None] ** 2 * (1.0 - cos_psi**2), 0.0))

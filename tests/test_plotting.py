@@ -107,3 +107,24 @@ def test_save_figure_measures_the_overlaps_on_the_png_it_writes(tmp_path):
     assert np.array_equal(matplotlib.image.imread(tmp_path / "fast.png"),
                           matplotlib.image.imread(tmp_path / "reference.png"))
     assert (tmp_path / "fast.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_tight_layout_measured_once_is_matplotlibs():
+    """figure_note's tight layout, each axes measured once: the subplot parameters of matplotlib's own
+    tight_layout with the same rect."""
+    import matplotlib.pyplot as plt
+
+    from gammapy_cocoons.analysis.plotting import _tight_layout_once
+
+    params = []
+    for layout in (_tight_layout_once, lambda fig, rect: fig.tight_layout(rect=rect)):
+        fig, axes = plt.subplots(1, 3, figsize=(9, 3))
+        for ax in axes:
+            ax.loglog([1, 1e5], [1e-9, 1e-3])
+            ax.set_xlabel("E [GeV]")
+            ax.set_ylabel(r"$E^2 I$ [GeV cm$^{-2}$ s$^{-1}$]")
+            ax.legend(["x"], loc="lower left")
+        layout(fig, rect=(0, 0.2, 1, 1))
+        params.append(vars(fig.subplotpars).copy())
+        plt.close(fig)
+    assert params[0] == params[1]

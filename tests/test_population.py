@@ -678,3 +678,110 @@ def test_boundary_prefilter_keeps_every_cocoon_near_an_edge():
         kept = _maybe_near_boundary(box, l, b, angular)
         assert near.sum() > 1000 and np.all(kept[near])
         assert kept.mean() < 1.0  # and it does filter
+
+
+def test_box_bulk_test_gives_the_exact_rules_shares():
+    """l-b boxes: the single-precision test of the cocoons far from the edges (population._box_bulk) and the
+    exact rule for the rest give every cocoon the share of the exact rule alone (bitwise), for cocoons on and
+    near the edges and corners, far away, around the observer, tiny and large, in boxes narrow, wide (more
+    than a hemisphere in longitude), polar and all-round, with (l, b) in single or double precision."""
+    from gammapy_cocoons import population as module
+    from gammapy_cocoons.skyregions import LBBox, to_lb_region
+
+    rng = np.random.default_rng(8)
+    boxes = (to_lb_region(LHAASO_INNER), to_lb_region(LHAASO_OUTER), LBBox(2.0, 0.02, -0.3, 0.01),
+             LBBox(0.3, 2.4, -0.2, 0.5), LBBox(-1.0, 0.8, 1.2, np.pi / 2), LBBox(0.0, np.pi, -0.05, 0.05))
+    for box, radius in zip(boxes, (30, 30, 5, 60, 30, 1e-6)):
+        population = CocoonPopulation(radius=radius * u.pc)
+        n = 1000
+        edges = np.array([box.l_center - box.half_width, box.l_center + box.half_width])
+        l = np.concatenate([rng.choice(edges, n) + rng.normal(0, 0.02, n), rng.uniform(-np.pi, np.pi, n)])
+        b = np.concatenate([rng.uniform(box.b_min - 0.1, box.b_max + 0.1, n),
+                            rng.choice([box.b_min, box.b_max], n) + rng.normal(0, 0.02, n)])
+        b = np.clip(b, -1.5, 1.5)
+        d = 10 ** rng.uniform(-0.7, 1.3, l.size)  # 0.2 to 20 kpc, and three around the observer
+        d[:3] = population.radius_kpc * np.array([0.1, 0.9, 1.05])
+        position = (d * np.array([np.cos(b) * np.cos(l), np.cos(b) * np.sin(l), np.sin(b)])).T.astype(np.float32)
+        for lonlat in (None, tuple(a.astype(np.float32) for a in module._lb(position))):
+            fast = population.containment(position, box, lonlat)
+            ll, bb = module._lb(position) if lonlat is None else lonlat
+            exact = population._exact_containment(box, position, ll, bb)
+            assert np.array_equal(fast, exact), box.key
+        if radius > 1:
+            assert 0.02 < np.mean((fast > 0) & (fast < 1)) < 0.9  # the test has cocoons on the edges
+
+
+def test_box_edges_are_half_great_circles():
+    """population._boundary_distance: a lower bound on the distance to an l-b box's edges (against the
+    nearest of dense points along them), never below the box's own bound, and far above it 180 deg from
+    a meridian edge, where the box's own bound is the distance to that edge's great circle."""
+    from gammapy_cocoons.population import _boundary_distance
+    from gammapy_cocoons.skyregions import LBBox, _unit_vectors
+
+    rng = np.random.default_rng(9)
+    for box in (LBBox(1.2217, 0.96, -0.0873, 0.0873), LBBox(-2.0, 0.3, -0.6, 1.2), LBBox(0.4, 2.0, 0.1, 0.3)):
+        lo, hi = box.l_center - box.half_width, box.l_center + box.half_width
+        t = np.linspace(0.0, 1.0, 4001)
+        edge_points = np.concatenate([
+            _unit_vectors(np.full(t.size, lo), box.b_min + t * (box.b_max - box.b_min)),
+            _unit_vectors(np.full(t.size, hi), box.b_min + t * (box.b_max - box.b_min)),
+            _unit_vectors(lo + t * (hi - lo), np.full(t.size, box.b_min)),
+            _unit_vectors(lo + t * (hi - lo), np.full(t.size, box.b_max))])
+        antipodes = rng.choice([lo, hi], 500) + np.pi + rng.normal(0, 0.1, 500)
+        l = np.concatenate([rng.uniform(-np.pi, np.pi, 1500), antipodes])
+        b = rng.uniform(-1.4, 1.4, l.size)
+        nearest = np.arccos(np.clip(np.max(_unit_vectors(l, b) @ edge_points.T, axis=1), -1, 1))
+        spacing = 2 * box.half_width / 4000 + (box.b_max - box.b_min) / 4000
+        bound = _boundary_distance(box, l, b)
+        assert np.all(bound <= nearest + spacing) and np.all(bound >= box.boundary_distance(l, b))
+        if box.half_width < 1.0 and box.b_max < 0.1:  # a LHAASO box: nothing 180 deg from its meridian edges
+            far = np.abs(b[1500:]) < 0.5
+            assert np.all(bound[1500:][far] > box.boundary_distance(l[1500:], b[1500:])[far] + 0.25)
+
+
+def test_count_greater_is_the_bisection():
+    """Age rows by the bucket look-up (population._count_greater): the integers of searchsorted, for random
+    ages and ages on, just above and just below the nodes and at the ends of their range."""
+    from gammapy_cocoons.population import _COUNT_BUCKETS, _count_greater
+
+    rng = np.random.default_rng(10)
+    nodes = np.sort(np.concatenate([10 ** rng.uniform(8, 12.7, 1800), np.zeros(40), [5e12] * 3]))[::-1]
+    values = rng.uniform(0.0, 5e12, 10 * _COUNT_BUCKETS)
+    chosen = rng.choice(nodes, 3000)
+    values[:9000] = np.concatenate([chosen, np.nextafter(chosen, np.inf), np.nextafter(chosen, -np.inf)])
+    values[9000:9002] = (0.0, 5e12)
+    expected = np.searchsorted(-nodes, -values, side="left")
+    assert np.array_equal(_count_greater(nodes, values), expected)
+    assert np.array_equal(_count_greater(nodes, values[:100]), expected[:100])  # few values: bisection
+
+
+def test_summed_flux_is_the_realisations_sum():
+    """The flux of all the realisations together from the cocoons beyond each distance, in one pass, against
+    the sum over realisations of flux(min_distance=...) (to 1e-13), for box and exponential escape and
+    absorbed gamma rays; and n_alive, kept from realise, against the bincount of the cocoons."""
+    for population in (CocoonPopulation(seed=5), CocoonPopulation(escape="exponential", seed=5),
+                       CocoonPopulation(CocoonEmission(absorption=True), seed=5)):
+        sample = population.realise(3)
+        assert np.array_equal(sample.n_alive, np.bincount(sample.realisation, minlength=3))
+        for region in (None, LHAASO_OUTER):
+            summed = sample._summed_flux(ENERGY, region, min_distances=(0.0, 0.5, 1.0))
+            expected = [sample.flux(ENERGY, region, min_distance=d * u.kpc).to_value("cm-2 s-1 TeV-1").sum(axis=0)
+                        for d in (0.0, 0.5, 1.0)]
+            np.testing.assert_allclose(summed, expected, rtol=1e-13, atol=0)
+
+
+def test_population_results_on_two_workers_are_the_same(monkeypatch):
+    """population_results with the containment of most chunks of cocoons in a forked process and of
+    the first few in this one: the same table, comparison and summary (but the seconds) as in one
+    process."""
+    from gammapy_cocoons import population as module
+    from gammapy_cocoons.analysis.population import population_results
+
+    monkeypatch.setattr(module, "_CONTAINMENT_CHUNK", 997)  # 25 chunks: this process takes 4
+    one = population_results(realisations=4, workers=1)
+    two = population_results(realisations=4, workers=2)
+    for key in one[0].colnames:
+        assert np.array_equal(np.asarray(one[0][key]), np.asarray(two[0][key])), key
+    assert one[1] == two[1]
+    del one[2]["seconds"], two[2]["seconds"]
+    assert json.dumps(one[2]) == json.dumps(two[2])

@@ -1,21 +1,30 @@
 """One function run in a forked copy of this process: a command's independent step overlapping
-its other steps on a second core, with nothing to import or rebuild (``fit``'s outputs).
+its other steps on a second core, on the data the process already holds, with nothing to import
+or rebuild (``fit``'s outputs; ``population``'s containment, smooth model and PDF).
 
-``ForkedCall(function)`` forks at once (Linux): the child starts with everything this process
-holds (imported modules, models, the DGE cube: copy-on-write, nothing is copied up front), calls
-``function()`` and sends back its result (pickled) or its exception, then ends with ``os._exit``
-(no atexit handlers, no second flush of this process's buffers). :meth:`~ForkedCall.result` waits
-for it and returns the result or raises the child's exception. Where forking is not safe or not
-available (not Linux: macOS's system libraries and Windows; ``fork=False``; a child that cannot
-start) the function runs in this process when the result is asked for, so the caller's steps run
-in order as they would without this module. :meth:`~ForkedCall.cancel` (also on leaving a
-``with`` block without the result) ends the child.
+``ForkedCall(function, *args)`` forks at once (Linux, :func:`can_fork`): the child starts with
+everything this process holds (imported modules, models, cubes: copy-on-write, nothing copied or
+pickled on the way in), calls ``function(*args)``, sends back its pickled result or exception and
+its warnings through a pipe, and ends with ``os._exit`` (no exit handlers, no second flush of this
+process's buffers). :meth:`~ForkedCall.result` waits for it and returns the result, issuing the
+child's warnings again here (this process's filters decide about them), or raises the child's
+exception. A child that ends without a result (killed, out of memory) is an error, unless the call
+was made with ``rerun=True``: then the function runs again in this process, as it does for a child
+that raised (the same result, or the error raised here with its traceback); only for functions
+that hold no resource of the parent's (file descriptors, pipes).
+
+Where forking is not safe or not available (not Linux: macOS's system libraries and Windows;
+``fork=False``; a child that cannot start) the function runs in this process when the result is
+asked for, so the caller's steps run in order as they would without this module.
+:meth:`~ForkedCall.cancel` (also on leaving a ``with`` block without the result) ends the child.
 
 The function must not touch what this process shares with the outside (its output set, progress
-bars, open files it writes): a child's changes stay in the child. Unlike
-:class:`~gammapy_cocoons.analysis.background.BackgroundCall` (a fresh interpreter, for work that
-shares nothing) it costs no import and no rebuild, and is only for the command line: the caller
-decides (a notebook's kernel, with its threads and sockets, must not fork).
+bars, files it writes): a child's changes stay in the child; it returns data, and the caller
+publishes. A forked child holds only the thread that forked, so the function must not rely on
+other threads of the parent. Unlike :class:`~gammapy_cocoons.analysis.background.BackgroundCall`
+(a fresh interpreter, for work that shares nothing) it costs no import and no rebuild, and it is
+only for the command line: the caller decides (a notebook's kernel, with its threads and sockets,
+must not fork).
 """
 import os
 import pickle
@@ -32,17 +41,17 @@ def can_fork():
 
 
 class ForkedCall:
-    """``function()`` in a forked child (``fork`` and :func:`can_fork`), else in this process at
-    :meth:`result`."""
+    """``function(*args)`` in a forked child (``fork`` and :func:`can_fork`), else in this process at
+    :meth:`result` (module docstring; ``rerun``: a failed child's call runs again here)."""
 
-    def __init__(self, function, fork=True):
+    def __init__(self, function, *args, fork=True, rerun=False):
         from .._validation import boolean
 
-        fork = boolean(fork, "fork")
+        fork, rerun = boolean(fork, "fork"), boolean(rerun, "rerun")
         if not callable(function):
             raise TypeError(f"function must be callable, got {function!r}")
-        self._function = function
-        self._pid = None
+        self._function, self._args, self._rerun = function, args, rerun
+        self._pid = self._read = None
         self._done = False
         if not (fork and can_fork()):
             return
@@ -54,8 +63,8 @@ class ForkedCall:
         read, write = os.pipe()
         try:
             with warnings.catch_warnings():
-                # Python >= 3.12 warns on fork with threads; the child runs only numpy, matplotlib
-                # (Agg) and file writes, and the threads it leaves behind (BLAS, tqdm) are idle
+                # Python >= 3.12 warns on fork with threads; the child runs only this function, on
+                # the thread that forked, and the threads it leaves behind (BLAS, tqdm) are idle
                 warnings.simplefilter("ignore", DeprecationWarning)
                 pid = os.fork()
         except OSError:
@@ -64,13 +73,13 @@ class ForkedCall:
             return
         if pid == 0:  # the child: never returns
             os.close(read)
-            _child(function, write)
+            _child(function, args, write)
         os.close(write)
         self._pid, self._read = pid, read
 
     @property
     def forked(self):
-        """Whether the function runs in a child process."""
+        """Whether a child is computing the result (False: :meth:`result` computes it here)."""
         return self._pid is not None
 
     def result(self):
@@ -79,36 +88,43 @@ class ForkedCall:
             raise RuntimeError("the result of a ForkedCall is collected once")
         self._done = True
         if self._pid is None:
-            return self._function()
-        chunks = []
-        with os.fdopen(self._read, "rb") as stream:  # read all before waiting: a full pipe blocks the child
-            while True:
-                chunk = stream.read(1 << 16)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-        pid, self._pid = self._pid, None
-        _, status = os.waitpid(pid, 0)
-        data = b"".join(chunks)
+            return self._function(*self._args)
+        try:
+            with os.fdopen(self._read, "rb") as stream:  # read all before waiting: a full pipe blocks the child
+                self._read = None
+                data = stream.read()
+            pid, self._pid = self._pid, None
+            _, status = os.waitpid(pid, 0)
+        except BaseException:
+            self.cancel()
+            raise
         if not data:
+            if self._rerun:
+                return self._function(*self._args)
             raise RuntimeError(f"the forked child ended without a result (wait status {status})")
-        ok, value = pickle.loads(data)
+        ok, value, issued = pickle.loads(data)
+        if not ok and self._rerun:
+            return self._function(*self._args)
+        for message, category, filename, lineno in issued:  # under this process's filters
+            warnings.warn_explicit(message, category, filename, lineno)
         if ok:
             return value
         raise value
 
     def cancel(self):
         """End the child if it still runs (its result is dropped)."""
-        pid, self._pid = self._pid, None
         self._done = True
+        if self._read is not None:
+            os.close(self._read)
+            self._read = None
+        pid, self._pid = self._pid, None
         if pid is None:
             return
         try:
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
             pass
-        os.waitpid(pid, 0)
-        os.close(self._read)
 
     def __enter__(self):
         return self
@@ -118,21 +134,25 @@ class ForkedCall:
         return False
 
 
-def _child(function, write):
-    """The child's side: call, send (True, result) or (False, exception), and end."""
+def _child(function, args, write):
+    """The child's side: call, send (ok, result or exception, warnings), and end."""
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the child; the parent reports
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                payload = (True, function(*args))
+            except BaseException as error:  # noqa: BLE001 - every failure goes to the parent
+                payload = (False, error)
+        issued = [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
         try:
-            payload = (True, function())
-        except BaseException as error:  # noqa: BLE001 - every failure goes to the parent
-            payload = (False, error)
-        try:
-            data = pickle.dumps(payload)
+            data = pickle.dumps(payload + (issued,), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as error:  # an unpicklable result or exception: say what it was
-            data = pickle.dumps((False, RuntimeError(f"the forked child's {'result' if payload[0] else 'error'} "
-                                                     f"could not be sent back: {payload[1]!r} ({error})")))
+            what = "result" if payload[0] else "error"
+            data = pickle.dumps((False, RuntimeError(f"the forked child's {what} could not be sent back: "
+                                                     f"{payload[1]!r} ({error})"), []))
         with os.fdopen(write, "wb") as stream:
             stream.write(data)
         for stream in (sys.stdout, sys.stderr):

@@ -29,8 +29,34 @@ def figure_note(fig, text, fontsize=6.5):
     note_height = (len(lines) * 1.25 * fontsize + 6) / 72  # inches
     fig.set_figheight(fig.get_figheight() + note_height)
     fig.text(0.01, 0.005, "\n".join(lines), fontsize=fontsize, va="bottom", ha="left", color="0.3")
-    fig.tight_layout(rect=(0, note_height / fig.get_figheight(), 1, 1))
+    _tight_layout_once(fig, rect=(0, note_height / fig.get_figheight(), 1, 1))
     return fig
+
+
+def _tight_layout_once(fig, rect):
+    """``fig.tight_layout(rect=rect)`` with each axes' layout box measured once: given a ``rect``,
+    matplotlib adjusts the subplot parameters twice on the same axes positions, measuring every
+    tick label and text twice for the same boxes (nothing moves between the two). The boxes of the
+    first pass serve the second, so the layout is the same at half the cost."""
+    import matplotlib.artist as martist
+
+    measure = getattr(martist, "_get_tightbbox_for_layout_only", None)
+    if measure is None:  # another matplotlib: its own layout
+        fig.tight_layout(rect=rect)
+        return
+    boxes = {}
+
+    def measured_once(artist, *args, **kwargs):
+        key = (id(artist), args, tuple(sorted(kwargs.items())))
+        if key not in boxes:
+            boxes[key] = measure(artist, *args, **kwargs)
+        return boxes[key]
+
+    martist._get_tightbbox_for_layout_only = measured_once
+    try:
+        fig.tight_layout(rect=rect)
+    finally:
+        martist._get_tightbbox_for_layout_only = measure
 
 
 def axes_note(ax, text, fontsize=6.5):
@@ -613,16 +639,9 @@ def save_figure(fig, path_stem, overwrite=False):
 def _publish_measured(fig, path, overwrite, dpi):
     """Publish ``fig`` as the raster image ``path`` and return its text overlaps (:func:`text_overlaps`),
     measured on the draw that writes the image: one draw for both, not two."""
-    import matplotlib as mpl
-    from matplotlib.layout_engine import PlaceHolderLayoutEngine
-
     from .._files import publish_figure
 
-    if isinstance(fig.get_layout_engine(), PlaceHolderLayoutEngine):
-        # left by tight_layout, it makes savefig lay the figure out once more (a draw that renders
-        # nothing) and then change nothing: the figure keeps its layout without it
-        with mpl.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
-            fig.set_layout_engine(None)
+    _keep_layout(fig)
     measured = []
     callback = fig.canvas.mpl_connect("draw_event", lambda event: measured.append(text_overlaps(fig, event.renderer)))
     try:
@@ -630,6 +649,27 @@ def _publish_measured(fig, path, overwrite, dpi):
     finally:
         fig.canvas.mpl_disconnect(callback)
     return measured[-1] if measured else text_overlaps(fig)
+
+
+def _keep_layout(fig):
+    """Drop the placeholder layout engine tight_layout leaves: it makes savefig lay the figure out
+    once more (a draw that renders nothing) and then change nothing; the figure keeps its layout."""
+    import matplotlib as mpl
+    from matplotlib.layout_engine import PlaceHolderLayoutEngine
+
+    if isinstance(fig.get_layout_engine(), PlaceHolderLayoutEngine):
+        with mpl.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+            fig.set_layout_engine(None)
+
+
+def _figure_bytes(fig, fmt, dpi):
+    """The file content of ``fig`` saved as ``fmt`` at ``dpi`` (bytes; for a forked child to return)."""
+    import io
+
+    _keep_layout(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=dpi)
+    return buffer.getvalue()
 
 
 def plot_dge_validation(model, energy=10.0, label="embedded DGE (base min)"):

@@ -46,9 +46,11 @@ def lhaaso_comparison(sample, realisations=200, secondary="gamma"):
     if isinstance(realisations, bool) or not isinstance(realisations, (int, np.integer)) or realisations < 1:
         raise ValueError(f"realisations must be an integer >= 1, got {realisations!r}")
     n_used = min(int(realisations), sample.n)
-    members = np.nonzero(sample.realisation < n_used)[0]
-    in_field = _in_declination_band(*_lb(sample.position[members]))
-    members = members[in_field]
+    if n_used == sample.n:  # every cocoon: no copy of their positions
+        members = np.nonzero(_in_declination_band(*_lb(sample.position)))[0]
+    else:
+        members = np.nonzero(sample.realisation < n_used)[0]
+        members = members[_in_declination_band(*_lb(sample.position[members]))]
     index = sample.realisation[members]
     r39 = R39_OVER_RADIUS * sample._angular_radius(members)
     out = {"realisations": n_used, "declination_band_deg": list(LHAASO_DECLINATION), "components": {}}
@@ -125,39 +127,73 @@ def population_output_files(plot=True):
 
 
 def population_results(realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RADIUS, chi0=0.4 * u.Unit("g cm-2"),
-                       r0=20 * u.TV, escape="box", seed=1, target="ism"):
+                       r0=20 * u.TV, escape="box", seed=1, target="ism", workers=1, meanwhile=None):
     """Realise the population and summarise it: (flux table, 1LHAASO comparison, summary dict).
 
     The table holds, per region (all-sky, LHAASO inner and outer) and energy, the smooth
     population mean and the 2.5/16/50/84/97.5 % quantiles and mean of the realisations.
     ``chi0`` is the mass grammage of the cocoon gas ``target`` (ISM by default,
     :class:`~gammapy_cocoons.CocoonEmission`), ``n_gas`` its hydrogen atoms per cm3.
+
+    With ``workers=2``, two steps run in forked copies of this process
+    (``analysis.forked.ForkedCall``): the smooth model while this one draws
+    the cocoons, then the cocoons' containment in the LHAASO regions (the longest step) while this
+    one computes the rest and calls ``meanwhile()`` (if given; e.g. the plotting imports). The
+    same numbers on two cores.
     """
     import time
 
     from astropy.table import QTable
 
-    from ..skyregions import LHAASO_INNER, LHAASO_OUTER
+    from .._validation import integer
+    from ..skyregions import LHAASO_INNER, LHAASO_OUTER, to_lb_region
+    from .forked import ForkedCall
 
+    two = integer(workers, "workers", minimum=1) > 1
     start = time.perf_counter()
     pop = CocoonPopulation(CocoonEmission(chi0=chi0, r0=r0, target=target), n_gas=n_gas, radius=radius, escape=escape,
                            seed=seed)
-    sample = pop.realise(realisations)
     energy = np.geomspace(0.3, 300.0, 19) * u.TeV
-    levels = (0.025, 0.16, 0.5, 0.84, 0.975)
-    table = QTable()
-    rows = {"region": [], "energy": [], "smooth": [], **{f"q{100 * q:g}": [] for q in levels}, "mean": []}
+    three = np.array([3.0]) * u.TeV
     regions = {"all-sky": None, "lhaaso-inner": LHAASO_INNER, "lhaaso-outer": LHAASO_OUTER}
-    for name, region in regions.items():
-        flux = sample.flux(energy, region).to_value(_FLUX_UNIT)
-        smooth = pop.mean_flux(energy, region).to_value(_FLUX_UNIT)
-        quantiles = np.quantile(flux, levels, axis=0)
+    boxes = [to_lb_region(r) for r in regions.values() if r is not None]
+    with ForkedCall(_smooth_fluxes, pop, energy, regions, fork=two, rerun=True) as smooth:
+        sample = pop.realise(realisations)
+        # the child takes the containment of most chunks of cocoons, this process the first few once
+        # it has done the rest (about as long in all; the entries of both concatenate)
+        mine = slice(0, len(sample._chunks()) // 6 if two else 0)
+        with ForkedCall(sample._containment_entries, boxes, slice(mine.stop, None), fork=two, rerun=True) as containment:
+            # meanwhile, what does not need the regions' containment
+            flux = {"all-sky": sample.flux(energy).to_value(_FLUX_UNIT)}
+            # the flux of all the realisations together, from all cocoons and from those beyond 0.5 and 1 kpc
+            summed = {"all-sky": sample._summed_flux(three, None, min_distances=(0.0, 0.5, 1.0))[:, 0]}
+            comparison = lhaaso_comparison(sample)
+            alive = float(sample.n_alive.mean())
+            holding = {f"{r:g}_GV": {"expected": float(pop.mean_number(r * u.GV)),
+                                     "sampled_mean": float(sample.number_holding(r * u.GV).mean())}
+                       for r in (1e3, 2e4, 1e5)}
+            smooth = smooth.result()
+            if meanwhile is not None:
+                meanwhile()
+            first = sample._containment_entries(boxes, mine)
+            sample._cache.update({key: tuple(np.concatenate(pair) for pair in zip(first[key], rest))
+                                  for key, rest in containment.result().items()})
+    for name in ("lhaaso-inner", "lhaaso-outer"):
+        flux[name] = sample.flux(energy, regions[name]).to_value(_FLUX_UNIT)
+    summed["lhaaso-outer"] = sample._summed_flux(three, LHAASO_OUTER, min_distances=(0.0, 0.5, 1.0))[:, 0]
+    near_share = {name: {f"within_{d}_kpc": float(1 - far / total) for d, far in zip((0.5, 1.0), beyond)}
+                  for name, (total, *beyond) in summed.items()}
+    levels = (0.025, 0.16, 0.5, 0.84, 0.975)
+    rows = {"region": [], "energy": [], "smooth": [], **{f"q{100 * q:g}": [] for q in levels}, "mean": []}
+    for name in regions:
+        quantiles = np.quantile(flux[name], levels, axis=0)
         rows["region"] += [name] * energy.size
         rows["energy"] += list(energy.to_value("TeV"))
-        rows["smooth"] += list(smooth)
-        rows["mean"] += list(flux.mean(axis=0))
+        rows["smooth"] += list(smooth[name])
+        rows["mean"] += list(flux[name].mean(axis=0))
         for q, values in zip(levels, quantiles):
             rows[f"q{100 * q:g}"] += list(values)
+    table = QTable()
     for key, values in rows.items():
         table[key] = values
     table["energy"].unit = u.TeV
@@ -165,13 +201,6 @@ def population_results(realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RAD
         table[key].unit = _FLUX_UNIT
     table.meta["comments"] = [f"cocoon flux of {realisations} realisations (quantiles, mean) and the population mean "
                               f"(smooth, radius {pop.radius:.0f})"]
-    three = np.array([3.0]) * u.TeV
-    near_share = {}
-    for name, region in (("all-sky", None), ("lhaaso-outer", LHAASO_OUTER)):
-        total = sample.flux(three, region)[:, 0].sum()
-        near_share[name] = {f"within_{d}_kpc": float(1 - sample.flux(three, region, min_distance=d * u.kpc)[:, 0].sum()
-                                                     / total) for d in (0.5, 1.0)}
-    comparison = lhaaso_comparison(sample)
     summary = {
         "parameters": {"realisations": int(realisations), "n_gas_cm3": pop.n_gas,
                        "n_gas_counts": "hydrogen atoms per cm3", "radius_pc": float(pop.radius.value),
@@ -181,10 +210,8 @@ def population_results(realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RAD
                        "grammage_text": _grammage_text(pop.emission.grammage),
                        "escape": escape, "seed": seed, "source_rate_per_yr": pop.distribution.rate_per_yr},
         "lifetime_yr": float(pop.lifetime.to_value("yr")),
-        "alive": {"expected": pop.mean_number(), "sampled_mean": float(sample.n_alive.mean())},
-        "holding": {f"{r:g}_GV": {"expected": float(pop.mean_number(r * u.GV)),
-                                  "sampled_mean": float(sample.number_holding(r * u.GV).mean())}
-                    for r in (1e3, 2e4, 1e5)},
+        "alive": {"expected": pop.mean_number(), "sampled_mean": alive},
+        "holding": holding,
         "flux_share_from_near_cocoons_3tev": near_share,
         "lhaaso_1": comparison,
         "seconds": time.perf_counter() - start,
@@ -192,32 +219,50 @@ def population_results(realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RAD
     return table, comparison, summary
 
 
+def _smooth_fluxes(population, energy, regions):
+    """The population mean (:meth:`~gammapy_cocoons.population.CocoonPopulation.mean_flux`) in each
+    of ``regions`` (name -> region) [cm-2 s-1 TeV-1]."""
+    return {name: population.mean_flux(energy, region).to_value(_FLUX_UNIT) for name, region in regions.items()}
+
+
+def _plotting_imports():
+    """Import what the population figure needs (matplotlib's pyplot and PDF backend, half a second)."""
+    import matplotlib.backends.backend_pdf  # noqa: F401
+    import matplotlib.pyplot  # noqa: F401
+
+
 def run_population(outdir, realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RADIUS, chi0=0.4 * u.Unit("g cm-2"),
-                   r0=20 * u.TV, escape="box", seed=1, overwrite=False, plot=True, target="ism"):
+                   r0=20 * u.TV, escape="box", seed=1, overwrite=False, plot=True, target="ism", workers=1):
     """Realise the cocoon population and write its summary, flux quantiles, the 1LHAASO comparison
     and (``plot``) population.png/pdf. Every option and output is checked before anything is
-    written; a run that fails or is interrupted leaves none of its files."""
+    written; a run that fails or is interrupted leaves none of its files. ``workers=2``: the
+    containment (:func:`population_results`) and the PDF (while this process draws the PNG) in
+    forked copies of this process, the same outputs on two cores."""
     from .._files import output_set, prepare_outdir
     from .._validation import boolean, integer
 
     overwrite, plot = boolean(overwrite, "overwrite"), boolean(plot, "plot")
     integer(realisations, "realisations", minimum=1)
+    workers = integer(workers, "workers", minimum=1)
     # the model's own checks (n_gas, radius, chi0, r0, escape, seed) before anything is written
     CocoonPopulation(CocoonEmission(chi0=chi0, r0=r0, target=target), n_gas=n_gas, radius=radius, escape=escape,
                      seed=seed)
     with output_set(outdir):
         outdir = prepare_outdir(outdir, population_output_files(plot), overwrite)
-        return _run_population(outdir, realisations, n_gas, radius, chi0, r0, escape, seed, overwrite, plot, target)
+        return _run_population(outdir, realisations, n_gas, radius, chi0, r0, escape, seed, overwrite, plot, target,
+                               workers)
 
 
-def _run_population(outdir, realisations, n_gas, radius, chi0, r0, escape, seed, overwrite, plot, target):
+def _run_population(outdir, realisations, n_gas, radius, chi0, r0, escape, seed, overwrite, plot, target, workers):
     import json
+    from pathlib import Path
 
     from astropy.table import QTable
 
-    from .._files import publish_figure, publish_table, publish_text
+    from .._files import publish, publish_table, publish_text
 
-    table, comparison, summary = population_results(realisations, n_gas, radius, chi0, r0, escape, seed, target)
+    table, comparison, summary = population_results(realisations, n_gas, radius, chi0, r0, escape, seed, target,
+                                                    workers, _plotting_imports if plot else None)
     publish_table(table, outdir / "population_fluxes.ecsv", overwrite, format="ascii.ecsv")
     lognlogs = QTable()
     for name, entry in comparison["components"].items():
@@ -229,12 +274,16 @@ def _run_population(outdir, realisations, n_gas, radius, chi0, r0, escape, seed,
                                  "band, S = differential flux at the component's E0 (WCDA 3 TeV, KM2A 50 TeV)"]
     publish_table(lognlogs, outdir / "population_lognlogs.ecsv", overwrite, format="ascii.ecsv")
     if plot:
-        from .plotting import POPULATION_DPI, _publish_measured, plot_population
+        from .forked import ForkedCall
+        from .plotting import POPULATION_DPI, _figure_bytes, _publish_measured, plot_population
 
         fig = plot_population(table, comparison, summary)
-        # the overlaps measured on the PNG's own draw: one draw for both
-        overlaps = _publish_measured(fig, outdir / "population.png", overwrite, dpi=POPULATION_DPI)
-        summary["figure_text_overlaps"] = {"population.png": overlaps}
-        publish_figure(fig, outdir / "population.pdf", overwrite, dpi=POPULATION_DPI)
+        # with two workers the PDF is drawn in a forked copy while this process draws the PNG
+        with ForkedCall(_figure_bytes, fig, "pdf", POPULATION_DPI, fork=workers > 1, rerun=True) as pdf:
+            # the overlaps measured on the PNG's own draw: one draw for both
+            overlaps = _publish_measured(fig, outdir / "population.png", overwrite, dpi=POPULATION_DPI)
+            summary["figure_text_overlaps"] = {"population.png": overlaps}
+            content = pdf.result()
+        publish(outdir / "population.pdf", lambda temporary: Path(temporary).write_bytes(content), overwrite)
     publish_text(outdir / "population_summary.json", json.dumps(summary, indent=2), overwrite)
     return summary
