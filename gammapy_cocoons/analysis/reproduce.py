@@ -389,7 +389,7 @@ def _figure_b1(outdir, dge):
     return table
 
 
-def _figure_b2(outdir, points, dge):
+def _figure_b2(outdir, points, dge, fiducial_stat=None):
     from .plotting import new_figure, plot_sed_panel
 
     table = QTable({"e_ref": SED_ENERGY})
@@ -410,8 +410,9 @@ def _figure_b2(outdir, points, dge):
         table[f"{region}_dge_min"] = dge_min * _E2I
         lines.append((dge_min, dict(color="0.6", ls=":", lw=1.2, label="DGE (base min)")))
         plot_sed_panel(ax, SED_ENERGY, None, None, points[region], title=_TITLES[region], lines=lines)
-    for r0 in R0_SCAN:
-        stats[f"{r0.to_value('TV'):g} TV"] = lhaaso_stat(r0=r0, dge=dge)
+    for r0 in R0_SCAN:  # the fiducial R0's chi2 is the run's lhaaso_stat(dge=dge) when given
+        fiducial = fiducial_stat is not None and r0 == FIDUCIAL_R0
+        stats[f"{r0.to_value('TV'):g} TV"] = fiducial_stat if fiducial else lhaaso_stat(r0=r0, dge=dge)
     from .plotting import figure_note
 
     figure_note(fig, _sed_note(points, "Dashed: cocoons; solid: DGE (base min) + cocoons, for R0 = 10, 20, 50, 90 TV; "
@@ -503,6 +504,8 @@ def _reproduce(outdir, progress, dge, points, background=None):
                "cocoon_gas": {"paper_curves": _gas_note(PAPER_TARGET), "fits": _gas_note(FIT_TARGET)},
                "dge": dge_note(dge), "inner_mask_scale": INNER_MASK_SCALE,
                "user_points": [p.meta.get("name", "") for p in points]}
+    if background is not None:
+        _shared_cubes_first(dge)
     with tqdm(total=len(steps), desc="reproduce", disable=not progress, unit="step") as bar:
         def step(name):
             bar.set_postfix_str(name)
@@ -538,15 +541,27 @@ def _reproduce(outdir, progress, dge, points, background=None):
         step(steps[2])
         drawn = _data_points(points)
         _figure_2(outdir, best_fit, drawn, dge)
+        gev = None
+        if dge == "embedded":  # with Fig. 2's leptonic cubes at hand; then they are released
+            from ..dge.conventional import release_cubes
+            from .leptonic import gev_comparison
+
+            gev = gev_comparison()
+            release_cubes(components=("ic", "bremsstrahlung"))
+            _return_freed_memory()
         done(steps[2])
 
         step(steps[3])
         nu = _figure_b1(outdir, dge)
         summary["neutrinos_50TeV_gev_cm2_s"] = _at_energy(nu, 50 * u.TeV)
+        if dge == "embedded":
+            from ..dge.conventional import release_cubes
+
+            release_cubes(secondary="nu_per_flavour")  # no later step draws neutrinos
         done(steps[3])
 
         step(steps[4])
-        summary["r0_scan_lhaaso_chi2"] = _figure_b2(outdir, drawn, dge)
+        summary["r0_scan_lhaaso_chi2"] = _figure_b2(outdir, drawn, dge, summary["lhaaso_stat_as_computed"])
         done(steps[4])
 
         step(steps[5])
@@ -555,6 +570,7 @@ def _reproduce(outdir, progress, dge, points, background=None):
 
         step(steps[6])
         summary["population"] = _figure_population(outdir)
+        _return_freed_memory()
         done(steps[6])
 
         step(steps[7])
@@ -572,10 +588,8 @@ def _reproduce(outdir, progress, dge, points, background=None):
         fractions = cocoon_fractions(dge=dge)
         summary["cocoon_fraction"] = [dict(zip(fractions.colnames, map(_plain, row))) for row in fractions]
         summary["data_model_ratios"] = _ratio_summary(data_model_ratios(dge=dge, points=points))
-        if dge == "embedded":
-            from .leptonic import gev_comparison
-
-            summary["leptonic_gev_comparison"] = gev_comparison()
+        if gev is not None:
+            summary["leptonic_gev_comparison"] = gev
         waited = time.perf_counter()
         summary["answer"], timings["answer row (its fits)"] = _answer_row(dge, summary["bc_fit"], background)
         timings["answer row (waited for)"] = time.perf_counter() - waited
@@ -587,13 +601,44 @@ def _reproduce(outdir, progress, dge, points, background=None):
     return summary
 
 
+def _shared_cubes_first(dge):
+    """Build the DGE cubes both processes use (gamma rays and neutrinos of this DGE's "min" and
+    "max", one pass each) before anything else, so that the answer row's child loads them from the
+    disk cache instead of building them a second time; only the gamma-ray cube is kept in memory
+    (the LHAASO fit is next but one; Fig. B.1 loads the neutrinos again). Only for the embedded
+    DGE with a disk cache (the only way to share them)."""
+    from .._cache import cache_directory
+
+    if not (isinstance(dge, str) and dge == "embedded") or cache_directory() is None:
+        return
+    from ..dge.conventional import release_cubes
+
+    dge_model(dge, "min")
+    dge_model(dge, "min", secondary="nu_per_flavour")
+    release_cubes(secondary="nu_per_flavour")
+    _return_freed_memory()
+
+
 def _release_bc_rates():
     """Free the B/C networks' memoised rates (:func:`~..physics.transport.clear_rate_caches`): a
     later step that needs them recomputes the same numbers; the run's peak memory stays lower."""
     from ..physics.transport import clear_rate_caches
 
     clear_rate_caches()
+    _return_freed_memory()
+
+
+def _return_freed_memory():
+    """Collect garbage and give the C heap's free pages back to the operating system (glibc's
+    ``malloc_trim``; elsewhere only the collection): the B/C networks and the population leave
+    ~0.2-0.3 GB of small freed blocks that would otherwise stay in this process until it ends."""
     gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _ratio_summary(table):
@@ -642,22 +687,35 @@ def _eq9_eq10(chi0_bc):
 _ANSWER_KEYS = ("hypothesis", "dge", "stat", "ndof", "aic", "ts_cocoons", "significance", "chi0", "r0")
 
 
-def _answer_fits(dge):
+def _answer_fits(dge, background=False):
     """The fits behind the answer row: ``gammapy-cocoons compare``'s four hypotheses on the default
     likelihood for this DGE's "min" member (:func:`~.compare.compare_dge`), the rows' entries the
-    row uses (JSON-able: it runs in a child process, :func:`_start_answer`)."""
+    row uses (JSON-able: it runs in a child process, :func:`_start_answer`, with ``background``
+    true)."""
     from .compare import compare_dge
 
     start = time.perf_counter()
     dge = tuple(dge) if isinstance(dge, list) else dge  # a (min, max) pair of files, through JSON
     if isinstance(dge, str) and dge == "embedded":
-        from ..dge.radial_delta import radial_delta_dge
-
-        # hypothesis (d)'s DGE first: a cold build runs in a process of its own (~0.5 GB), best
-        # while this one is still small (the cube is cached; the fits below use the same one)
-        radial_delta_dge("min")
+        _radial_delta_first(background)
     rows = [{k: r[k] for k in _ANSWER_KEYS if k in r} for r in compare_dge(dge, variants=("min",))["rows"]]
     return {"rows": rows, "seconds": time.perf_counter() - start}
+
+
+def _radial_delta_first(background):
+    """Hypothesis (d)'s DGE before the fits, while this process is still small (the cubes are
+    cached; the fits use the same ones). In the background child (``background``) a cold build
+    runs here, its geometry (~0.4 GB) released after it: a third interpreter would only import the
+    package once more. In the main process (the fallback) it runs in a process of its own, so that
+    its memory is freed with it (:func:`~..dge.radial_delta.radial_delta_dge`)."""
+    from .._cache import cache_directory
+    from ..dge import radial_delta
+
+    if background and cache_directory() is not None and radial_delta._missing(128):
+        radial_delta.build_radial_delta_cache(128)
+        radial_delta.release_geometry()  # the fits need only the cubes
+        _return_freed_memory()
+    radial_delta.radial_delta_dge("min")
 
 
 #: memory [GB] the machine must have available to run the answer row's fits beside the figures
@@ -679,7 +737,7 @@ def _start_answer(dge):
     try:
         return BackgroundCall("gammapy_cocoons.analysis.reproduce:_answer_fits",
                               dge if isinstance(dge, str) else [str(p) for p in dge] if isinstance(dge, (tuple, list))
-                              else str(dge))
+                              else str(dge), True)
     except OSError as error:
         log.warning("the answer row's fits run in this process: no child process (%s)", error)
         return None
