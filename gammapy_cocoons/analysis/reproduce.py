@@ -497,15 +497,14 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
 def _reproduce(outdir, progress, dge, points, background=None):
     from tqdm.auto import tqdm
 
-    steps = ["Fig. 1 (B/C fit)", "LHAASO fit", "Fig. 2", "Fig. B.1", "Fig. B.2", "Fig. B.3", "population", "joint fit",
+    # the population (no DGE) right after Fig. 1: the answer row's child builds the DGE cubes meanwhile
+    steps = ["Fig. 1 (B/C fit)", "population", "LHAASO fit", "Fig. 2", "Fig. B.1", "Fig. B.2", "Fig. B.3", "joint fit",
              "summary"]
     timings = {}
     summary = {"paper": "Ambrosone, Evoli, Schroer & Blasi (2025)", "fiducial": {"chi0_g_cm2": 0.4, "r0_tv": 20.0},
                "cocoon_gas": {"paper_curves": _gas_note(PAPER_TARGET), "fits": _gas_note(FIT_TARGET)},
                "dge": dge_note(dge), "inner_mask_scale": INNER_MASK_SCALE,
                "user_points": [p.meta.get("name", "") for p in points]}
-    if background is not None:
-        _shared_cubes_first(dge)
     with tqdm(total=len(steps), desc="reproduce", disable=not progress, unit="step") as bar:
         def step(name):
             bar.set_postfix_str(name)
@@ -527,6 +526,11 @@ def _reproduce(outdir, progress, dge, points, background=None):
         done(steps[0])
 
         step(steps[1])
+        population = _figure_population(outdir)  # in summary.json at its place, after Fig. B.3's entry
+        _return_freed_memory()
+        done(steps[1])
+
+        step(steps[2])
         fit = run_lhaaso_fit(profiles=False, plot=False, dge=dge, points=points, target=FIT_TARGET)
         best_fit = {k: v["value"] for k, v in fit["parameters"].items()}
         best_fit["at_bound_note"] = fit.get("at_bound_note", "")
@@ -536,9 +540,9 @@ def _reproduce(outdir, progress, dge, points, background=None):
                                                       "dge_norms", "alternative", "chi0_convention")}
         summary["lhaaso_stat_as_computed"] = lhaaso_stat(dge=dge)
         summary["answer"] = None  # its place: the row is collected last (its fits run in the background)
-        done(steps[1])
+        done(steps[2])
 
-        step(steps[2])
+        step(steps[3])
         drawn = _data_points(points)
         _figure_2(outdir, best_fit, drawn, dge)
         gev = None
@@ -549,30 +553,26 @@ def _reproduce(outdir, progress, dge, points, background=None):
             gev = gev_comparison()
             release_cubes(components=("ic", "bremsstrahlung"))
             _return_freed_memory()
-        done(steps[2])
+        done(steps[3])
 
-        step(steps[3])
+        step(steps[4])
         nu = _figure_b1(outdir, dge)
         summary["neutrinos_50TeV_gev_cm2_s"] = _at_energy(nu, 50 * u.TeV)
         if dge == "embedded":
             from ..dge.conventional import release_cubes
 
             release_cubes(secondary="nu_per_flavour")  # no later step draws neutrinos
-        done(steps[3])
-
-        step(steps[4])
-        summary["r0_scan_lhaaso_chi2"] = _figure_b2(outdir, drawn, dge, summary["lhaaso_stat_as_computed"])
         done(steps[4])
 
         step(steps[5])
-        summary["grammage_laws_lhaaso_chi2"] = _figure_b3(outdir, drawn, dge)
+        summary["r0_scan_lhaaso_chi2"] = _figure_b2(outdir, drawn, dge, summary["lhaaso_stat_as_computed"])
         done(steps[5])
 
         step(steps[6])
-        summary["population"] = _figure_population(outdir)
-        _return_freed_memory()
+        summary["grammage_laws_lhaaso_chi2"] = _figure_b3(outdir, drawn, dge)
         done(steps[6])
 
+        summary["population"] = population
         step(steps[7])
         joint = joint_fit()
         summary["joint_fit"] = {k: joint[k] for k in ("stat", "ndof", "stat_gamma", "stat_bc", "parameters",
@@ -595,28 +595,10 @@ def _reproduce(outdir, progress, dge, points, background=None):
         timings["answer row (waited for)"] = time.perf_counter() - waited
         done(steps[8])
     summary["timings_s"] = timings
-    summary["figure_text_overlaps"] = outdir.overlaps
+    summary["figure_text_overlaps"] = {k: outdir.overlaps[k] for k in _FIGURES if k in outdir.overlaps}
     outdir.text(json.dumps(summary, indent=2), "summary.json")
     outdir.text(summary_markdown(summary), "SUMMARY.md")
     return summary
-
-
-def _shared_cubes_first(dge):
-    """Build the DGE cubes both processes use (gamma rays and neutrinos of this DGE's "min" and
-    "max", one pass each) before anything else, so that the answer row's child loads them from the
-    disk cache instead of building them a second time; only the gamma-ray cube is kept in memory
-    (the LHAASO fit is next but one; Fig. B.1 loads the neutrinos again). Only for the embedded
-    DGE with a disk cache (the only way to share them)."""
-    from .._cache import cache_directory
-
-    if not (isinstance(dge, str) and dge == "embedded") or cache_directory() is None:
-        return
-    from ..dge.conventional import release_cubes
-
-    dge_model(dge, "min")
-    dge_model(dge, "min", secondary="nu_per_flavour")
-    release_cubes(secondary="nu_per_flavour")
-    _return_freed_memory()
 
 
 def _release_bc_rates():
@@ -697,9 +679,32 @@ def _answer_fits(dge, background=False):
     start = time.perf_counter()
     dge = tuple(dge) if isinstance(dge, list) else dge  # a (min, max) pair of files, through JSON
     if isinstance(dge, str) and dge == "embedded":
+        if background:
+            _cubes_for_the_main_process()
         _radial_delta_first(background)
     rows = [{k: r[k] for k in _ANSWER_KEYS if k in r} for r in compare_dge(dge, variants=("min",))["rows"]]
     return {"rows": rows, "seconds": time.perf_counter() - start}
+
+
+def _cubes_for_the_main_process():
+    """In the answer row's child, first: the embedded DGE's cubes that the main process's figures
+    need, into the disk cache (the inverse-Compton and bremsstrahlung cubes of Fig. 2; gamma rays
+    and neutrinos, "min" and "max" in one pass each), while the main process fits B/C and draws
+    the population. The main process loads them (or, if it asks first, waits for the build in
+    progress: :mod:`.._cache`). Nothing without a disk cache. This process keeps what its own fits
+    use (the gamma-ray and neutrino "min" cubes) and frees the rest, the models' geometry too."""
+    from .._cache import cache_directory
+    from ..dge import conventional
+
+    if cache_directory() is None:
+        return
+    for component in ("ic", "bremsstrahlung"):  # first, while this process is small (~0.5 GB at their peak)
+        conventional.conventional_dge("min", components=(component,))
+    conventional.release_cubes(components=("ic", "bremsstrahlung"))
+    conventional.conventional_dge("min")
+    conventional.conventional_dge("min", secondary="nu_per_flavour")
+    conventional.release_models()
+    _return_freed_memory()
 
 
 def _radial_delta_first(background):

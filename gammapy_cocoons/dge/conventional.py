@@ -1060,6 +1060,16 @@ def release_cubes(secondary=None, components=None):
     return _cached_cube.drop(secondary, components)
 
 
+def release_models():
+    """Forget this process's default DGE models with their geometry (HI weights, H2 tables, CO
+    columns of every CR sea) and electron seas, ~0.1-0.2 GB once cubes are built: a process that
+    needs only the cubes (held by :func:`conventional_dge`, or on disk) frees it. A later build
+    computes them again."""
+    _GEOMETRY.clear()
+    _default_model.cache_clear()
+    _shared_electron_sea.cache_clear()
+
+
 def _cached_cube(variant, secondary, nside, components=("pi0",)):
     """The cube of :func:`conventional_dge`: in memory once per process, on disk once per machine
     (:mod:`.diskcache`), built only when neither has it."""
