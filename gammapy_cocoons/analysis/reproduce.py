@@ -219,12 +219,13 @@ class _Output:
 
 
 def _write_figure(outdir, stem, table, fig, meta):
-    """``stem``.ecsv (the curves, with ``meta``), ``stem``.png and ``stem``.pdf."""
+    """``stem``.ecsv (the curves, with ``meta``), ``stem``.png and ``stem``.pdf. Every figure of
+    the run has been laid out by its maker (a note under the axes, or ``tight_layout``)."""
     from .plotting import save_figure
 
     table.meta.update(meta)
     outdir.table(table, f"{stem}.ecsv")
-    outdir.overlaps[stem] = save_figure(fig, outdir.directory / stem, outdir.overwrite)
+    outdir.overlaps[stem] = save_figure(fig, outdir.directory / stem, outdir.overwrite, layout=False)
 
 
 def _figure_population(outdir):
