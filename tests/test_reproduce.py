@@ -253,7 +253,7 @@ def test_the_answer_rows_child_builds_the_figures_cubes_and_its_own_radial_delta
     monkeypatch.setattr(radial_delta, "release_geometry", lambda: calls.append(("radial release",)))
     monkeypatch.setattr(radial_delta, "radial_delta_dge", lambda variant: calls.append(("radial", variant)))
     monkeypatch.setenv(_cache.CACHE_VARIABLE, str(tmp_path))
-    reproduce._cubes_for_the_main_process()
+    reproduce._figure_cubes_first()
     reproduce._radial_delta_first(background=True)
     assert calls == [("dge", "min", "gamma", ("ic",)), ("dge", "min", "gamma", ("bremsstrahlung",)),
                      ("release", {"components": ("ic", "bremsstrahlung")}), ("dge", "min", "gamma", ("pi0",)),
@@ -266,6 +266,6 @@ def test_the_answer_rows_child_builds_the_figures_cubes_and_its_own_radial_delta
     # without a disk cache nothing can be shared: no prebuild, the radial-delta cubes built where asked
     monkeypatch.setenv(_cache.CACHE_VARIABLE, "off")
     calls.clear()
-    reproduce._cubes_for_the_main_process()
+    reproduce._figure_cubes_first()
     reproduce._radial_delta_first(background=True)
     assert calls == [("radial", "min")]

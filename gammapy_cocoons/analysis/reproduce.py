@@ -511,6 +511,10 @@ def _reproduce(outdir, progress, dge, points, background=None):
                "cocoon_gas": {"paper_curves": _gas_note(PAPER_TARGET), "fits": _gas_note(FIT_TARGET)},
                "dge": dge_note(dge), "inner_mask_scale": INNER_MASK_SCALE,
                "user_points": [p.meta.get("name", "") for p in points]}
+    if background is None and isinstance(dge, str) and dge == "embedded":
+        start = time.perf_counter()
+        _figure_cubes_first()  # no child to build them: here, first, while this process is small
+        timings["DGE cubes of the figures"] = time.perf_counter() - start
     with tqdm(total=len(steps), desc="reproduce", disable=not progress, unit="step") as bar:
         def step(name):
             bar.set_postfix_str(name)
@@ -686,19 +690,21 @@ def _answer_fits(dge, background=False):
     dge = tuple(dge) if isinstance(dge, list) else dge  # a (min, max) pair of files, through JSON
     if isinstance(dge, str) and dge == "embedded":
         if background:
-            _cubes_for_the_main_process()
+            _figure_cubes_first()
         _radial_delta_first(background)
     rows = [{k: r[k] for k in _ANSWER_KEYS if k in r} for r in compare_dge(dge, variants=("min",))["rows"]]
     return {"rows": rows, "seconds": time.perf_counter() - start}
 
 
-def _cubes_for_the_main_process():
-    """In the answer row's child, first: the embedded DGE's cubes that the main process's figures
-    need, into the disk cache (the inverse-Compton and bremsstrahlung cubes of Fig. 2; gamma rays
-    and neutrinos, "min" and "max" in one pass each), while the main process fits B/C and draws
-    the population. The main process loads them (or, if it asks first, waits for the build in
-    progress: :mod:`.._cache`). Nothing without a disk cache. This process keeps what its own fits
-    use (the gamma-ray and neutrino "min" cubes) and frees the rest, the models' geometry too."""
+def _figure_cubes_first():
+    """The embedded DGE's cubes that the main process's figures need, into the disk cache (the
+    inverse-Compton and bremsstrahlung cubes of Fig. 2; gamma rays and neutrinos, "min" and "max"
+    in one pass each): first thing in the answer row's child, while the main process fits B/C and
+    draws the population (the main process loads them, or, if it asks first, waits for the build
+    in progress: :mod:`.._cache`); without a child, first thing in the main process, while it is
+    small (the builds peak at ~0.5 GB above it). Nothing without a disk cache. Only the gamma-ray
+    and neutrino "min" cubes stay in memory (the answer row's fits and the LHAASO fit use them);
+    the rest is freed, the models' geometry too."""
     from .._cache import cache_directory
     from ..dge import conventional
 
