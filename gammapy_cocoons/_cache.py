@@ -11,7 +11,10 @@ the hash of:
 
 Entries are written to a temporary file in the same directory and renamed into place
 (``os.replace``), so concurrent writers of the same entry each publish a whole file and readers
-never see a partial one. Every entry carries a checksum of its arrays; a file that does not load,
+never see a partial one. A build holds a lock file beside its entry (POSIX ``flock``): another
+process that misses the same entry meanwhile waits for it and loads the result instead of building
+it a second time (a process never waits while it holds a lock itself, so two processes cannot wait
+for each other; a holder that dies releases its lock with its files). Every entry carries a checksum of its arrays; a file that does not load,
 lacks an array or fails its checksum is removed and rebuilt, never trusted. Entries honour the
 umask. Nothing here knows what the arrays mean.
 """
@@ -156,6 +159,51 @@ def write_deferred(entries):
             log.warning("could not write the cache entry %s (%s); continuing without it", path, error)
 
 
+_HELD = []  # the build locks this process holds (a nested build never waits for another process)
+
+
+@contextmanager
+def _build_lock(path):
+    """Hold the lock of entry ``path`` while building it; yields whether another process held it
+    (then this one waited, and the entry may be there now). Without ``fcntl`` (not POSIX), with a
+    lock already held here, or when the lock file cannot be made, nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:
+        yield False
+        return
+    if _HELD:
+        yield False
+        return
+    lock = path.with_name(f".{path.name}.lock")
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            waited = False
+        except BlockingIOError:
+            log.info("waiting for another process building %s", path.name)
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            waited = True
+        _HELD.append(path)
+        try:
+            yield waited
+        finally:
+            _HELD.remove(path)
+            try:  # only our own lock file (a later builder may have made a new one)
+                if os.path.samestat(os.fstat(descriptor), os.stat(lock)):
+                    os.unlink(lock)
+            except OSError:
+                pass
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
 def cached_arrays(kind, key, build, names=None):
     """The arrays ``build()`` returns for ``key``, from the disk cache when a valid entry exists.
 
@@ -186,20 +234,23 @@ def cached_arrays(kind, key, build, names=None):
         if pending == path:
             return arrays
     arrays = _load(path, names or ())
-    if arrays is not None:
-        for array in arrays.values():
-            array.flags.writeable = False
-        return arrays
-    arrays = build()
-    if not isinstance(arrays, dict) or not all(isinstance(v, np.ndarray) for v in arrays.values()):
-        raise TypeError("build must return a dict of numpy arrays")
-    if _DEFERRED is not None:
-        _DEFERRED.append((path, arrays))
-        return arrays
-    try:
-        _store(path, arrays)
-    except OSError as error:
-        log.warning("could not write the cache entry %s (%s); continuing without it", path, error)
+    if arrays is None:
+        with _build_lock(path) as waited:
+            arrays = _load(path, names or ()) if waited else None  # built meanwhile by the lock's holder
+            if arrays is None:
+                arrays = build()
+                if not isinstance(arrays, dict) or not all(isinstance(v, np.ndarray) for v in arrays.values()):
+                    raise TypeError("build must return a dict of numpy arrays")
+                if _DEFERRED is not None:  # written later by the caller (a process waiting meanwhile builds too)
+                    _DEFERRED.append((path, arrays))
+                    return arrays
+                try:
+                    _store(path, arrays)
+                except OSError as error:
+                    log.warning("could not write the cache entry %s (%s); continuing without it", path, error)
+                return arrays
+    for array in arrays.values():
+        array.flags.writeable = False
     return arrays
 
 

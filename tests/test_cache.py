@@ -3,6 +3,7 @@ the umask, and a cache that cannot be written."""
 import logging
 import os
 import stat
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -104,6 +105,29 @@ def test_concurrent_writers_leave_one_whole_entry(cache):
     assert len(list(cache.glob("*.npz"))) == 1 and not list(cache.glob(".*"))  # no temporaries left
     build = Builder()
     assert cached_arrays("dge-cube", {"a": 1}, build)["cube"][0, 0] == 2.0 and build.calls == 0
+
+
+def _slow_build(args):
+    directory, counter = args
+    os.environ[_cache.CACHE_VARIABLE] = directory
+
+    def build():
+        with open(counter, "a") as handle:  # one line per build, from any process
+            handle.write("built\n")
+        time.sleep(0.5)
+        return {"cube": np.full((3, 4), 3.0, dtype=np.float32)}
+
+    return float(cached_arrays("dge-cube", {"slow": 1}, build)["cube"][0, 0])
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the build lock is POSIX flock")
+def test_a_second_process_waits_for_a_build_in_progress_instead_of_building(cache, tmp_path):
+    counter = tmp_path / "builds.txt"
+    with ProcessPoolExecutor(2) as pool:
+        values = list(pool.map(_slow_build, [(str(cache), str(counter))] * 2))
+    assert values == [3.0, 3.0]
+    assert counter.read_text().count("built") == 1  # the other one loaded the entry
+    assert len(list(cache.glob("*.npz"))) == 1 and not list(cache.glob(".*"))  # no lock or temporary left
 
 
 def test_entries_honour_the_umask(cache):

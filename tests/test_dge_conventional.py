@@ -399,3 +399,21 @@ def test_hi_weights_share_the_mirror_lines_of_sight():
     per_pixel[:, ~near] = columns[:, :far]
     per_pixel[:, near] = columns[:, far:].reshape(columns.shape[0], -1, 16).sum(axis=-1)
     np.testing.assert_allclose(dge._compute_hi_weights(), per_pixel[1:] / per_pixel[0], rtol=1e-12, atol=0)
+
+
+def test_the_cube_memory_is_an_lru_cache_that_drops_single_entries():
+    from gammapy_cocoons.dge.conventional import _CubeMemory
+
+    calls = []
+    memory = _CubeMemory(lambda *key: calls.append(key) or object(), maxsize=3)
+    pi0, ic = memory("min", "gamma", 8), memory("min", "gamma", 8, ("ic",))
+    assert memory("min", "gamma", 8) is pi0 and len(calls) == 2  # a hit builds nothing
+    nu = memory("min", "nu_per_flavour", 8)
+    memory("max", "gamma", 8)  # a fourth entry: the least recently used one (ic) goes
+    assert len(calls) == 4 and memory("min", "nu_per_flavour", 8) is nu and memory("min", "gamma", 8) is pi0
+    assert memory("min", "gamma", 8, ("ic",)) is not ic and len(calls) == 5
+    assert memory.drop(components=("ic",)) == 1 and memory.drop(secondary="nu_per_flavour") == 1
+    assert memory("min", "gamma", 8) is pi0 and len(calls) == 5  # the other entries stay
+    assert memory("min", "nu_per_flavour", 8) is not nu
+    memory.cache_clear()
+    assert memory("min", "gamma", 8) is not pi0

@@ -234,3 +234,38 @@ def test_figures_a_reader_can_trust(run):
                                                    "figB3_grammage_laws", "figP_population"}
     assert not any(summary["figure_text_overlaps"].values()), summary["figure_text_overlaps"]
     assert "at_bound" in summary["lhaaso_fit"] and "at_bound" in summary["bc_fit"]
+
+
+def test_the_answer_rows_child_builds_the_figures_cubes_and_its_own_radial_delta_cubes(tmp_path, monkeypatch):
+    # the orchestration only (every build replaced by a record): what the child asks for, in which order
+    from gammapy_cocoons import _cache
+    from gammapy_cocoons.analysis import reproduce
+    from gammapy_cocoons.dge import conventional, radial_delta
+
+    calls = []
+    monkeypatch.setattr(conventional, "conventional_dge",
+                        lambda variant="min", secondary="gamma", components=("pi0",): calls.append(
+                            ("dge", variant, secondary, components)))
+    monkeypatch.setattr(conventional, "release_cubes", lambda **kw: calls.append(("release", kw)))
+    monkeypatch.setattr(conventional, "release_models", lambda: calls.append(("release models",)))
+    monkeypatch.setattr(radial_delta, "_missing", lambda nside: True)
+    monkeypatch.setattr(radial_delta, "build_radial_delta_cache", lambda nside: calls.append(("radial build", nside)))
+    monkeypatch.setattr(radial_delta, "release_geometry", lambda: calls.append(("radial release",)))
+    monkeypatch.setattr(radial_delta, "radial_delta_dge", lambda variant: calls.append(("radial", variant)))
+    monkeypatch.setenv(_cache.CACHE_VARIABLE, str(tmp_path))
+    reproduce._figure_cubes_first()
+    reproduce._radial_delta_first(background=True)
+    assert calls == [("dge", "min", "gamma", ("ic",)), ("dge", "min", "gamma", ("bremsstrahlung",)),
+                     ("release", {"components": ("ic", "bremsstrahlung")}), ("dge", "min", "gamma", ("pi0",)),
+                     ("dge", "min", "nu_per_flavour", ("pi0",)), ("release models",),
+                     ("radial build", 128), ("radial release",), ("radial", "min")]
+    # in the main process (the fallback) the radial-delta build stays in a process of its own
+    calls.clear()
+    reproduce._radial_delta_first(background=False)
+    assert calls == [("radial", "min")]
+    # without a disk cache nothing can be shared: no prebuild, the radial-delta cubes built where asked
+    monkeypatch.setenv(_cache.CACHE_VARIABLE, "off")
+    calls.clear()
+    reproduce._figure_cubes_first()
+    reproduce._radial_delta_first(background=True)
+    assert calls == [("radial", "min")]

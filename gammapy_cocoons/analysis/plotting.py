@@ -620,15 +620,17 @@ def new_figure(nrows, ncols, width=5.2, height=4.2):
     return fig, axes
 
 
-def save_figure(fig, path_stem, overwrite=False):
+def save_figure(fig, path_stem, overwrite=False, layout=True):
     """Publish ``path_stem``.png (150 dpi) and .pdf atomically, close the figure, and return its
-    text overlaps (:func:`text_overlaps`; empty for a figure a reader can read)."""
+    text overlaps (:func:`text_overlaps`; empty for a figure a reader can read). ``layout``: lay
+    the figure out first (``tight_layout``) unless it has a note under its axes (then it has laid
+    itself out around it); False for a figure its maker has laid out already."""
     from .._files import publish_figure
     from .._validation import boolean
 
     boolean(overwrite, "overwrite")
     plt = _matplotlib()
-    if not fig.texts:  # a figure with a note under its axes has laid itself out around it
+    if boolean(layout, "layout") and not fig.texts:
         fig.tight_layout()
     overlaps = _publish_measured(fig, f"{path_stem}.png", overwrite, dpi=150)
     publish_figure(fig, f"{path_stem}.pdf", overwrite, dpi=150)

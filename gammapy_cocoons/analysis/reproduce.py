@@ -31,8 +31,13 @@ normalisation is a fitted number, labelled as such.
 
 The answer row SUMMARY.md quotes (``gammapy-cocoons compare``'s four hypotheses for this DGE) is
 fitted in a child interpreter started first (:mod:`.background`), beside the figures, when the
-machine has :data:`_BACKGROUND_MEMORY_GB` available; otherwise in this process, last. Each figure
-is drawn once for its PNG and its text-overlap check (:func:`~.plotting.save_figure`).
+machine has :data:`_BACKGROUND_MEMORY_GB` available; otherwise in this process, last. With the
+embedded DGE and a disk cache, that child first builds the DGE cubes the figures need (inverse
+Compton, bremsstrahlung, the gamma-ray and neutrino envelopes) while this process fits B/C and
+draws the population; this process loads them (the disk cache makes it wait for a build in
+progress rather than build twice), and releases each once its figures are drawn. The child then
+builds the radial-delta DGE of hypothesis (d) itself and fits. Each figure is drawn once for its
+PNG and its text-overlap check (:func:`~.plotting.save_figure`).
 """
 import gc
 import json
@@ -219,12 +224,13 @@ class _Output:
 
 
 def _write_figure(outdir, stem, table, fig, meta):
-    """``stem``.ecsv (the curves, with ``meta``), ``stem``.png and ``stem``.pdf."""
+    """``stem``.ecsv (the curves, with ``meta``), ``stem``.png and ``stem``.pdf. Every figure of
+    the run has been laid out by its maker (a note under the axes, or ``tight_layout``)."""
     from .plotting import save_figure
 
     table.meta.update(meta)
     outdir.table(table, f"{stem}.ecsv")
-    outdir.overlaps[stem] = save_figure(fig, outdir.directory / stem, outdir.overwrite)
+    outdir.overlaps[stem] = save_figure(fig, outdir.directory / stem, outdir.overwrite, layout=False)
 
 
 def _figure_population(outdir):
@@ -389,7 +395,7 @@ def _figure_b1(outdir, dge):
     return table
 
 
-def _figure_b2(outdir, points, dge):
+def _figure_b2(outdir, points, dge, fiducial_stat=None):
     from .plotting import new_figure, plot_sed_panel
 
     table = QTable({"e_ref": SED_ENERGY})
@@ -410,8 +416,9 @@ def _figure_b2(outdir, points, dge):
         table[f"{region}_dge_min"] = dge_min * _E2I
         lines.append((dge_min, dict(color="0.6", ls=":", lw=1.2, label="DGE (base min)")))
         plot_sed_panel(ax, SED_ENERGY, None, None, points[region], title=_TITLES[region], lines=lines)
-    for r0 in R0_SCAN:
-        stats[f"{r0.to_value('TV'):g} TV"] = lhaaso_stat(r0=r0, dge=dge)
+    for r0 in R0_SCAN:  # the fiducial R0's chi2 is the run's lhaaso_stat(dge=dge) when given
+        fiducial = fiducial_stat is not None and r0 == FIDUCIAL_R0
+        stats[f"{r0.to_value('TV'):g} TV"] = fiducial_stat if fiducial else lhaaso_stat(r0=r0, dge=dge)
     from .plotting import figure_note
 
     figure_note(fig, _sed_note(points, "Dashed: cocoons; solid: DGE (base min) + cocoons, for R0 = 10, 20, 50, 90 TV; "
@@ -496,13 +503,18 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
 def _reproduce(outdir, progress, dge, points, background=None):
     from tqdm.auto import tqdm
 
-    steps = ["Fig. 1 (B/C fit)", "LHAASO fit", "Fig. 2", "Fig. B.1", "Fig. B.2", "Fig. B.3", "population", "joint fit",
+    # the population (no DGE) right after Fig. 1: the answer row's child builds the DGE cubes meanwhile
+    steps = ["Fig. 1 (B/C fit)", "population", "LHAASO fit", "Fig. 2", "Fig. B.1", "Fig. B.2", "Fig. B.3", "joint fit",
              "summary"]
     timings = {}
     summary = {"paper": "Ambrosone, Evoli, Schroer & Blasi (2025)", "fiducial": {"chi0_g_cm2": 0.4, "r0_tv": 20.0},
                "cocoon_gas": {"paper_curves": _gas_note(PAPER_TARGET), "fits": _gas_note(FIT_TARGET)},
                "dge": dge_note(dge), "inner_mask_scale": INNER_MASK_SCALE,
                "user_points": [p.meta.get("name", "") for p in points]}
+    if background is None and isinstance(dge, str) and dge == "embedded":
+        start = time.perf_counter()
+        _figure_cubes_first()  # no child to build them: here, first, while this process is small
+        timings["DGE cubes of the figures"] = time.perf_counter() - start
     with tqdm(total=len(steps), desc="reproduce", disable=not progress, unit="step") as bar:
         def step(name):
             bar.set_postfix_str(name)
@@ -524,6 +536,11 @@ def _reproduce(outdir, progress, dge, points, background=None):
         done(steps[0])
 
         step(steps[1])
+        population = _figure_population(outdir)  # in summary.json at its place, after Fig. B.3's entry
+        _return_freed_memory()
+        done(steps[1])
+
+        step(steps[2])
         fit = run_lhaaso_fit(profiles=False, plot=False, dge=dge, points=points, target=FIT_TARGET)
         best_fit = {k: v["value"] for k, v in fit["parameters"].items()}
         best_fit["at_bound_note"] = fit.get("at_bound_note", "")
@@ -533,30 +550,39 @@ def _reproduce(outdir, progress, dge, points, background=None):
                                                       "dge_norms", "alternative", "chi0_convention")}
         summary["lhaaso_stat_as_computed"] = lhaaso_stat(dge=dge)
         summary["answer"] = None  # its place: the row is collected last (its fits run in the background)
-        done(steps[1])
-
-        step(steps[2])
-        drawn = _data_points(points)
-        _figure_2(outdir, best_fit, drawn, dge)
         done(steps[2])
 
         step(steps[3])
-        nu = _figure_b1(outdir, dge)
-        summary["neutrinos_50TeV_gev_cm2_s"] = _at_energy(nu, 50 * u.TeV)
+        drawn = _data_points(points)
+        _figure_2(outdir, best_fit, drawn, dge)
+        gev = None
+        if dge == "embedded":  # with Fig. 2's leptonic cubes at hand; then they are released
+            from ..dge.conventional import release_cubes
+            from .leptonic import gev_comparison
+
+            gev = gev_comparison()
+            release_cubes(components=("ic", "bremsstrahlung"))
+            _return_freed_memory()
         done(steps[3])
 
         step(steps[4])
-        summary["r0_scan_lhaaso_chi2"] = _figure_b2(outdir, drawn, dge)
+        nu = _figure_b1(outdir, dge)
+        summary["neutrinos_50TeV_gev_cm2_s"] = _at_energy(nu, 50 * u.TeV)
+        if dge == "embedded":
+            from ..dge.conventional import release_cubes
+
+            release_cubes(secondary="nu_per_flavour")  # no later step draws neutrinos
         done(steps[4])
 
         step(steps[5])
-        summary["grammage_laws_lhaaso_chi2"] = _figure_b3(outdir, drawn, dge)
+        summary["r0_scan_lhaaso_chi2"] = _figure_b2(outdir, drawn, dge, summary["lhaaso_stat_as_computed"])
         done(steps[5])
 
         step(steps[6])
-        summary["population"] = _figure_population(outdir)
+        summary["grammage_laws_lhaaso_chi2"] = _figure_b3(outdir, drawn, dge)
         done(steps[6])
 
+        summary["population"] = population
         step(steps[7])
         joint = joint_fit()
         summary["joint_fit"] = {k: joint[k] for k in ("stat", "ndof", "stat_gamma", "stat_bc", "parameters",
@@ -572,16 +598,14 @@ def _reproduce(outdir, progress, dge, points, background=None):
         fractions = cocoon_fractions(dge=dge)
         summary["cocoon_fraction"] = [dict(zip(fractions.colnames, map(_plain, row))) for row in fractions]
         summary["data_model_ratios"] = _ratio_summary(data_model_ratios(dge=dge, points=points))
-        if dge == "embedded":
-            from .leptonic import gev_comparison
-
-            summary["leptonic_gev_comparison"] = gev_comparison()
+        if gev is not None:
+            summary["leptonic_gev_comparison"] = gev
         waited = time.perf_counter()
         summary["answer"], timings["answer row (its fits)"] = _answer_row(dge, summary["bc_fit"], background)
         timings["answer row (waited for)"] = time.perf_counter() - waited
         done(steps[8])
     summary["timings_s"] = timings
-    summary["figure_text_overlaps"] = outdir.overlaps
+    summary["figure_text_overlaps"] = {k: outdir.overlaps[k] for k in _FIGURES if k in outdir.overlaps}
     outdir.text(json.dumps(summary, indent=2), "summary.json")
     outdir.text(summary_markdown(summary), "SUMMARY.md")
     return summary
@@ -593,7 +617,20 @@ def _release_bc_rates():
     from ..physics.transport import clear_rate_caches
 
     clear_rate_caches()
+    _return_freed_memory()
+
+
+def _return_freed_memory():
+    """Collect garbage and give the C heap's free pages back to the operating system (glibc's
+    ``malloc_trim``; elsewhere only the collection): the B/C networks and the population leave
+    ~0.2-0.3 GB of small freed blocks that would otherwise stay in this process until it ends."""
     gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _ratio_summary(table):
@@ -642,22 +679,60 @@ def _eq9_eq10(chi0_bc):
 _ANSWER_KEYS = ("hypothesis", "dge", "stat", "ndof", "aic", "ts_cocoons", "significance", "chi0", "r0")
 
 
-def _answer_fits(dge):
+def _answer_fits(dge, background=False):
     """The fits behind the answer row: ``gammapy-cocoons compare``'s four hypotheses on the default
     likelihood for this DGE's "min" member (:func:`~.compare.compare_dge`), the rows' entries the
-    row uses (JSON-able: it runs in a child process, :func:`_start_answer`)."""
+    row uses (JSON-able: it runs in a child process, :func:`_start_answer`, with ``background``
+    true)."""
     from .compare import compare_dge
 
     start = time.perf_counter()
     dge = tuple(dge) if isinstance(dge, list) else dge  # a (min, max) pair of files, through JSON
     if isinstance(dge, str) and dge == "embedded":
-        from ..dge.radial_delta import radial_delta_dge
-
-        # hypothesis (d)'s DGE first: a cold build runs in a process of its own (~0.5 GB), best
-        # while this one is still small (the cube is cached; the fits below use the same one)
-        radial_delta_dge("min")
+        if background:
+            _figure_cubes_first()
+        _radial_delta_first(background)
     rows = [{k: r[k] for k in _ANSWER_KEYS if k in r} for r in compare_dge(dge, variants=("min",))["rows"]]
     return {"rows": rows, "seconds": time.perf_counter() - start}
+
+
+def _figure_cubes_first():
+    """The embedded DGE's cubes that the main process's figures need, into the disk cache (the
+    inverse-Compton and bremsstrahlung cubes of Fig. 2; gamma rays and neutrinos, "min" and "max"
+    in one pass each): first thing in the answer row's child, while the main process fits B/C and
+    draws the population (the main process loads them, or, if it asks first, waits for the build
+    in progress: :mod:`.._cache`); without a child, first thing in the main process, while it is
+    small (the builds peak at ~0.5 GB above it). Nothing without a disk cache. Only the gamma-ray
+    and neutrino "min" cubes stay in memory (the answer row's fits and the LHAASO fit use them);
+    the rest is freed, the models' geometry too."""
+    from .._cache import cache_directory
+    from ..dge import conventional
+
+    if cache_directory() is None:
+        return
+    for component in ("ic", "bremsstrahlung"):  # first, while this process is small (~0.5 GB at their peak)
+        conventional.conventional_dge("min", components=(component,))
+    conventional.release_cubes(components=("ic", "bremsstrahlung"))
+    conventional.conventional_dge("min")
+    conventional.conventional_dge("min", secondary="nu_per_flavour")
+    conventional.release_models()
+    _return_freed_memory()
+
+
+def _radial_delta_first(background):
+    """Hypothesis (d)'s DGE before the fits, while this process is still small (the cubes are
+    cached; the fits use the same ones). In the background child (``background``) a cold build
+    runs here, its geometry (~0.4 GB) released after it: a third interpreter would only import the
+    package once more. In the main process (the fallback) it runs in a process of its own, so that
+    its memory is freed with it (:func:`~..dge.radial_delta.radial_delta_dge`)."""
+    from .._cache import cache_directory
+    from ..dge import radial_delta
+
+    if background and cache_directory() is not None and radial_delta._missing(128):
+        radial_delta.build_radial_delta_cache(128)
+        radial_delta.release_geometry()  # the fits need only the cubes
+        _return_freed_memory()
+    radial_delta.radial_delta_dge("min")
 
 
 #: memory [GB] the machine must have available to run the answer row's fits beside the figures
@@ -679,7 +754,7 @@ def _start_answer(dge):
     try:
         return BackgroundCall("gammapy_cocoons.analysis.reproduce:_answer_fits",
                               dge if isinstance(dge, str) else [str(p) for p in dge] if isinstance(dge, (tuple, list))
-                              else str(dge))
+                              else str(dge), True)
     except OSError as error:
         log.warning("the answer row's fits run in this process: no child process (%s)", error)
         return None

@@ -1018,7 +1018,58 @@ def _cube_key(variant, secondary, nside, components):
 _OTHER_ENVELOPE = {}
 
 
-@lru_cache(maxsize=8)
+class _CubeMemory:
+    """The cubes of :func:`conventional_dge` held in this process: like ``lru_cache(maxsize)`` (the
+    least recently used goes first; ``cache_clear``), and :meth:`drop` forgets the entries a caller
+    is done with (one component or secondary, not the others that models still hold)."""
+
+    def __init__(self, function, maxsize=8):
+        self._function, self._maxsize, self._entries = function, maxsize, OrderedDict()
+        self.__wrapped__, self.__doc__ = function, function.__doc__
+
+    def __call__(self, variant, secondary, nside, components=("pi0",)):
+        key = (variant, secondary, nside, tuple(components))
+        if key in self._entries:
+            self._entries.move_to_end(key)
+            return self._entries[key]
+        cube = self._function(variant, secondary, nside, tuple(components))
+        self._entries[key] = cube
+        while len(self._entries) > self._maxsize:
+            self._entries.popitem(last=False)
+        return cube
+
+    def cache_clear(self):
+        self._entries.clear()
+
+    def drop(self, secondary=None, components=None):
+        """Forget the held cubes of ``secondary`` and/or those holding any of ``components`` (all
+        if both are None); returns how many. A model made from one keeps its own reference."""
+        components = None if components is None else set(components)
+        keys = [k for k in self._entries if (secondary is None or k[1] == secondary)
+                and (components is None or components & set(k[3]))]
+        for key in keys:
+            del self._entries[key]
+        return len(keys)
+
+
+def release_cubes(secondary=None, components=None):
+    """Forget this process's in-memory cubes of :func:`conventional_dge` of ``secondary`` ("gamma",
+    "nu_per_flavour", ...) and/or with any of ``components`` ("pi0", "ic", "bremsstrahlung"); all
+    of them if both are None. Their memory is freed once no model holds them; a later call loads
+    them again (from the disk cache when it has them). Returns the number of cubes forgotten."""
+    return _cached_cube.drop(secondary, components)
+
+
+def release_models():
+    """Forget this process's default DGE models with their geometry (HI weights, H2 tables, CO
+    columns of every CR sea) and electron seas, ~0.1-0.2 GB once cubes are built: a process that
+    needs only the cubes (held by :func:`conventional_dge`, or on disk) frees it. A later build
+    computes them again."""
+    _GEOMETRY.clear()
+    _default_model.cache_clear()
+    _shared_electron_sea.cache_clear()
+
+
 def _cached_cube(variant, secondary, nside, components=("pi0",)):
     """The cube of :func:`conventional_dge`: in memory once per process, on disk once per machine
     (:mod:`.diskcache`), built only when neither has it."""
@@ -1031,6 +1082,9 @@ def _cached_cube(variant, secondary, nside, components=("pi0",)):
         return _cube_map(nside, other)
     return _cube_map(nside, cached_cube("dge-conventional", _cube_key(variant, secondary, nside, components),
                                         lambda: _build_cube(variant, secondary, nside, components)))
+
+
+_cached_cube = _CubeMemory(_cached_cube)
 
 
 def _build_cube(variant, secondary, nside, components):

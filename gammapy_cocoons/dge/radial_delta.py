@@ -321,6 +321,20 @@ def build_radial_delta_cache(nside=128):
     return len(cubes)
 
 
+def release_geometry():
+    """Forget this process's KRA-gamma DGE geometry (the HI weights and H2 tables of its 24 node
+    shapes, ~0.15 GB): after :func:`build_radial_delta_cache` the cubes are on disk and the fits
+    need only them. A later build computes it again. The sea itself (its tables) is kept."""
+    from . import conventional
+
+    if not _kra_gamma_dge.cache_info().currsize:
+        return
+    sea = _kra_gamma_dge().sea
+    _kra_gamma_dge.cache_clear()
+    for key in [k for k in conventional._GEOMETRY if any(part is sea for part in k)]:
+        del conventional._GEOMETRY[key]
+
+
 # the child process building the cubes of each nside (started by prefetch_radial_delta or on a
 # miss), and its stderr; None once it has been waited for
 _BUILDS = {}
