@@ -120,6 +120,7 @@ CALLS["analysis.plotting", "save_figure_png", "overwrite"] = lambda m, tmp, kw: 
     None, tmp / "f.png", **kw)
 for _parameter in ("overwrite", "plot", "profile", "variants"):
     CALLS["analysis.bcfit", "run_bc", _parameter] = lambda m, tmp, kw: m.run_bc(tmp / "b", **kw)
+CALLS["analysis.plotting", "save_figure", "layout"] = lambda m, tmp, kw: m.save_figure(None, tmp / "f", **kw)
 for _parameter in ("overwrite", "plot"):
     CALLS["analysis.population", "run_population", _parameter] = lambda m, tmp, kw: m.run_population(tmp / "p", **kw)
 
