@@ -42,6 +42,9 @@ _BLOCK = 1_000_000
 _EDGE_BLOCK = 2048
 #: Gauss-Legendre nodes per longitude piece of a pixel (sine substitution: square-root ends are exact)
 _NODES = 8
+#: a pixel's outline pieces are checked for two boundary crossings down to this fraction of its side
+#: (already the case for outlines drawn with 16 points per edge and more)
+_SHORTEST_PIECE = 32
 #: sub-samples (per side) of a pixel at the edge of a projection's domain
 _POLE_SAMPLES = 64
 _CACHE = OrderedDict()
@@ -524,33 +527,82 @@ def _breaks_within(lb, lc, lo, hi):
 
 def _boundary_crossings(lb, lc, dphi, z, refine=4, iterations=40):
     """Longitudes (relative to ``lc``) where a pixel's closed outline (dphi, z) (n, V + 1) crosses the
-    region's boundary, NaN elsewhere (n, V refine): there the integrand has a kink. Each outline edge
-    is checked at ``refine`` points and a change of membership is located by bisection."""
+    region's boundary, NaN padded (n, m): there the integrand has a kink. Each outline edge is
+    checked at ``refine`` points. A piece between two points of the same membership longer than
+    1 / :data:`_SHORTEST_PIECE` of the pixel's side (a HEALPix pixel's straight edges) is split in
+    two, down to that length, unless the region's boundary is certainly off it (the two points'
+    boundary distances, lower bounds, add up to more than the piece's length): so that a boundary
+    entering and leaving between two points (a region's corner in a large pixel) is not missed. A
+    change of membership is located by bisection."""
+    n = dphi.shape[0]
     t = np.arange(refine + 1) / refine
-    a_phi, b_phi = dphi[:, :-1, None], dphi[:, 1:, None]
-    a_z, b_z = z[:, :-1, None], z[:, 1:, None]
-    points_phi = (a_phi + (b_phi - a_phi) * t).reshape(dphi.shape[0], -1)
-    points_z = (a_z + (b_z - a_z) * t).reshape(dphi.shape[0], -1)
+    p0, dp = dphi[:, :-1], np.diff(dphi, axis=1)
+    z0, dz = z[:, :-1], np.diff(z, axis=1)
 
-    def member(phi, zz, centre):
-        return lb.contains(_wrap(centre + phi), np.arcsin(np.clip(zz, -1.0, 1.0)))
+    def point(rows, edges, t_value):
+        phi = p0[rows, edges] + t_value * dp[rows, edges]
+        return _wrap(lc[rows] + phi), np.arcsin(np.clip(z0[rows, edges] + t_value * dz[rows, edges], -1.0, 1.0))
 
-    inside = member(points_phi, points_z, lc[:, None]).reshape(dphi.shape[0], -1, refine + 1)
-    change = inside[:, :, 1:] != inside[:, :, :-1]  # (n, V, refine)
-    out = np.full(change.shape, np.nan)
-    if not np.any(change):
-        return out.reshape(dphi.shape[0], -1)
-    row, edge, k = np.nonzero(change)
-    lo_t, hi_t = t[k], t[k + 1]
-    start_inside = inside[row, edge, k]
-    p0, dp = dphi[row, edge], dphi[row, edge + 1] - dphi[row, edge]
-    z0, dz = z[row, edge], z[row, edge + 1] - z[row, edge]
+    # the edges' check points, once: (n, V, refine + 1)
+    rows, edges = (np.broadcast_to(x, p0.shape + (refine + 1,)) for x in np.indices(p0.shape)[..., None])
+    l, b = point(rows, edges, t)
+    inside = lb.contains(l, b)
+    vectors = _unit_vectors(l, b)
+    # the pieces between them, flat
+    rows, edges = rows[..., 1:].ravel(), edges[..., 1:].ravel()
+    k = np.broadcast_to(np.arange(refine), p0.shape + (refine,)).ravel()
+    t_lo, t_hi = t[k], t[k + 1]
+    in_lo, in_hi = inside[..., :-1].ravel(), inside[..., 1:].ravel()
+    v_lo, v_hi = vectors[..., :-1, :].reshape(-1, 3), vectors[..., 1:, :].reshape(-1, 3)
+
+    def chord_angle(a, b):
+        return 2.0 * np.arcsin(np.clip(0.5 * np.linalg.norm(b - a, axis=-1), 0.0, 1.0))
+
+    length = chord_angle(v_lo, v_hi)
+    shortest = np.bincount(rows, weights=length, minlength=n) / (4 * _SHORTEST_PIECE)
+    change = in_lo != in_hi
+    found = [(rows[change], edges[change], t_lo[change], t_hi[change], in_lo[change])]
+    open_ = ~change & (length > shortest[rows])
+    rows, edges, t_lo, t_hi, in_lo, in_hi, v_lo, v_hi, length = (
+        x[open_] for x in (rows, edges, t_lo, t_hi, in_lo, in_hi, v_lo, v_hi, length))
+    d_lo = lb.boundary_distance(*point(rows, edges, t_lo))
+    d_hi = lb.boundary_distance(*point(rows, edges, t_hi))
+    while rows.size:
+        # a piece is a straight line in (l, z): for these lengths at most ~1.1 times its chord's
+        # angle; a boundary point on it would be within d_lo of one end and d_hi of the other
+        split = d_lo + d_hi <= 1.1 * length + 1e-12
+        rows, edges, t_lo, t_hi, in_lo, in_hi, d_lo, d_hi, v_lo, v_hi = (
+            x[split] for x in (rows, edges, t_lo, t_hi, in_lo, in_hi, d_lo, d_hi, v_lo, v_hi))
+        t_mid = 0.5 * (t_lo + t_hi)
+        l, b = point(rows, edges, t_mid)
+        in_mid, d_mid, v_mid = lb.contains(l, b), lb.boundary_distance(l, b), _unit_vectors(l, b)
+        rows, edges = np.concatenate([rows, rows]), np.concatenate([edges, edges])
+        t_lo, t_hi = np.concatenate([t_lo, t_mid]), np.concatenate([t_mid, t_hi])
+        in_lo, in_hi = np.concatenate([in_lo, in_mid]), np.concatenate([in_mid, in_hi])
+        d_lo, d_hi = np.concatenate([d_lo, d_mid]), np.concatenate([d_mid, d_hi])
+        v_lo, v_hi = np.concatenate([v_lo, v_mid]), np.concatenate([v_mid, v_hi])
+        length = chord_angle(v_lo, v_hi)
+        change = in_lo != in_hi
+        found.append((rows[change], edges[change], t_lo[change], t_hi[change], in_lo[change]))
+        open_ = ~change & (length > shortest[rows])
+        rows, edges, t_lo, t_hi, in_lo, in_hi, d_lo, d_hi, v_lo, v_hi, length = (
+            x[open_] for x in (rows, edges, t_lo, t_hi, in_lo, in_hi, d_lo, d_hi, v_lo, v_hi, length))
+    row, edge, lo_t, hi_t, start_inside = (np.concatenate(x) for x in zip(*found))
+    if row.size == 0:
+        return np.full((n, 1), np.nan)
+    p0, dp, z0, dz = p0[row, edge], dp[row, edge], z0[row, edge], dz[row, edge]
     for _ in range(iterations):
         mid = 0.5 * (lo_t + hi_t)
-        same = member(p0 + mid * dp, z0 + mid * dz, lc[row]) == start_inside
+        same = lb.contains(_wrap(lc[row] + p0 + mid * dp), np.arcsin(np.clip(z0 + mid * dz, -1.0, 1.0))) == start_inside
         lo_t, hi_t = np.where(same, mid, lo_t), np.where(same, hi_t, mid)
-    out[row, edge, k] = p0 + 0.5 * (lo_t + hi_t) * dp
-    return out.reshape(dphi.shape[0], -1)
+    crossing = p0 + 0.5 * (lo_t + hi_t) * dp
+    # NaN-padded rows: the k-th crossing of each pixel in column k
+    order = np.argsort(row, kind="stable")
+    row, crossing = row[order], crossing[order]
+    column = np.arange(row.size) - np.searchsorted(row, row)
+    out = np.full((n, int(column.max()) + 1), np.nan)
+    out[row, column] = crossing
+    return out
 
 
 def _edge_fractions(lb, pixels, geometry, centres, radii):
