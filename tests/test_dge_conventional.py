@@ -417,3 +417,15 @@ def test_the_cube_memory_is_an_lru_cache_that_drops_single_entries():
     assert memory("min", "nu_per_flavour", 8) is not nu
     memory.cache_clear()
     assert memory("min", "gamma", 8) is not pi0
+
+
+@pytest.mark.parametrize("kwargs, match", [({"secondary": "ic"}, "secondary must be one of"),
+                                           ({"components": "ics"}, "components must be"),
+                                           ({"components": ("pi0", "pi0")}, "no repeats")])
+def test_release_cubes_refuses_names_it_does_not_know(kwargs, match):
+    """A misspelt secondary or component would forget nothing and say nothing."""
+    from gammapy_cocoons.dge.conventional import release_cubes
+
+    with pytest.raises(ValueError, match=match):
+        release_cubes(**kwargs)
+    assert release_cubes(secondary="gamma", components="ic") >= 0  # a single name is one component

@@ -1057,6 +1057,11 @@ def release_cubes(secondary=None, components=None):
     "nu_per_flavour", ...) and/or with any of ``components`` ("pi0", "ic", "bremsstrahlung"); all
     of them if both are None. Their memory is freed once no model holds them; a later call loads
     them again (from the disk cache when it has them). Returns the number of cubes forgotten."""
+    # a misspelt name would forget nothing and say nothing: checked like conventional_dge's own
+    if secondary is not None:
+        choice(secondary, SECONDARIES, "secondary")
+    if components is not None:
+        components = _checked_components(components)
     return _cached_cube.drop(secondary, components)
 
 
