@@ -14,9 +14,9 @@ Entries are written to a temporary file in the same directory and renamed into p
 never see a partial one. A build holds a lock file beside its entry (POSIX ``flock``): another
 process that misses the same entry meanwhile waits for it and loads the result instead of building
 it a second time (a process never waits while it holds a lock itself, so two processes cannot wait
-for each other; a holder that dies releases its lock with its files). Every entry carries a checksum of its arrays; a file that does not load,
-lacks an array or fails its checksum is removed and rebuilt, never trusted. Entries honour the
-umask. Nothing here knows what the arrays mean.
+for each other; a holder that dies releases its lock with its files). Every entry carries a
+checksum of its arrays; a file that does not load, lacks an array or fails its checksum is removed
+and rebuilt, never trusted. Entries honour the umask. Nothing here knows what the arrays mean.
 """
 import hashlib
 import json
