@@ -222,6 +222,36 @@ def test_compiled_statistic_is_gammapys(cocoon_likelihood):
             assert compiled.gammapy_stat(step) >= at_best - 1e-4, name
 
 
+
+
+def test_compiled_per_dataset_norms_are_gammapys():
+    """One DGE normalisation per dataset (the fit command's alternative): the arrays compute gammapy's
+    statistic with every norm moved on its own, and their best fit is at least as good as gammapy's
+    Fit from the defaults, at the same parameters."""
+    from gammapy.modeling import Fit
+
+    from gammapy_cocoons.analysis.compiled import CompiledLikelihood
+
+    like = build_likelihood(hypothesis="dge+cocoons", dge="fermi-pi0", datasets=FEW, shared_dge_norm=False)
+    compiled = CompiledLikelihood(like)
+    assert compiled.norm_names == ["norm:outer", "norm:argo"]
+    assert set(compiled.norm_names) <= set(compiled.free_names()) and set(compiled.norm_names) <= set(compiled.priors)
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        params = {k: v * np.exp(0.3 * rng.standard_normal()) for k, v in compiled.defaults().items()}
+        assert compiled.stat(params) == pytest.approx(compiled.gammapy_stat(params), rel=2e-5)
+    # a norm of one dataset changes that dataset's points only (and the IceCube term, which uses the first's)
+    base = compiled.defaults()
+    moved = dict(base, **{"norm:argo": 1.5})
+    changed = [not np.allclose(a, b, rtol=1e-9, atol=0) for a, b in zip(compiled.predicted(base), compiled.predicted(moved))]
+    assert changed == [False, True]
+    assert compiled.neutrino_flux(moved) == compiled.neutrino_flux(base)
+    best, _ = compiled.best_fit()
+    reference = Fit().run(like.datasets)
+    assert reference.success
+    assert best.stat <= float(like.datasets.stat_sum()) + 1e-3
+    gammapy_values = {p.name: p.value for p in like.datasets.models.parameters.free_unique_parameters}
+    assert best.parameters["chi0"] == pytest.approx(gammapy_values["chi0"], rel=0.05, abs=0.02)
 def test_prior_widths_and_energy_scale_names_are_refused_by_name():
     """Fuzz campaign (issue 24): widths that are not numbers name their argument, and an
     energy_scales dict naming no known instrument is refused (it would leave the scale out, silently)."""
@@ -266,3 +296,20 @@ def test_a_minimiser_stepping_to_nan_is_said_so(monkeypatch):
     like = build_likelihood(hypothesis="dge", dge="fermi-pi0", datasets=("argo-ybj-2015",))
     with pytest.raises(ValueError, match="the fit of argo.* failed: the minimiser proposed a parameter value that is not"):
         fitting._fit_likelihood(like)
+
+
+def test_write_covariance_writes_gammapys_file(tmp_path, cocoon_likelihood):
+    """fitting.write_covariance (the covariance gathered once) writes the same file as gammapy's
+    Models.write_covariance, byte for byte, with the fit's non-trivial covariance."""
+    from gammapy.modeling import Fit
+    from gammapy.modeling.models import Models
+
+    from gammapy_cocoons.analysis.fitting import write_covariance
+
+    Fit().covariance(cocoon_likelihood.datasets)
+    models = Models(list(cocoon_likelihood.datasets.models))
+    assert np.count_nonzero(models.covariance.data - np.diag(np.diag(models.covariance.data)))  # correlations
+    options = dict(format="ascii.fixed_width", delimiter="|", overwrite=True)
+    models.write_covariance(tmp_path / "gammapy.dat", **options)
+    write_covariance(models, tmp_path / "ours.dat", **options)
+    assert (tmp_path / "ours.dat").read_bytes() == (tmp_path / "gammapy.dat").read_bytes()

@@ -52,6 +52,8 @@ _ECPL_AMPLITUDE_UNIT = 1e-13  # the fits work in this unit of the amplitude
 def _bounds(name, scale_bounds=None):
     if name.startswith("scale:"):
         return (*(scale_bounds or {}).get(name, _SCALE_BOUNDS), "log")
+    if name.startswith("norm:"):  # one DGE normalisation per dataset: each with the shared one's bounds
+        return PARAMETER_BOUNDS["norm"]
     return PARAMETER_BOUNDS[name]
 
 
@@ -129,9 +131,11 @@ class _Points:
 class CompiledLikelihood:
     """A :class:`~.likelihood.JointLikelihood` (gamma-ray points and the IceCube term) as arrays.
 
-    Parameters (``dict``): ``chi0`` [g cm-2], ``r0`` [TV], ``norm``, ``scale:<instrument>``,
+    Parameters (``dict``): ``chi0`` [g cm-2], ``r0`` [TV], ``norm`` (one DGE normalisation shared
+    by all datasets) or ``norm:<dataset>`` (one per dataset: ``shared_dge_norm=False``; the IceCube
+    term uses the first dataset's, as the likelihood does), ``scale:<instrument>``,
     ``ecpl_amplitude`` [cm-2 s-1 TeV-1 at 10 TeV, all sky], ``ecpl_index``, ``ecpl_lambda`` [TeV-1].
-    Absent ones are 0 (chi0, ecpl_amplitude) or 1 (norm, scales).
+    Absent ones are 0 (chi0, ecpl_amplitude) or 1 (norms, scales). :attr:`norm_names` lists the norms.
     """
 
     def __init__(self, likelihood, per_decade=96):
@@ -139,16 +143,28 @@ class CompiledLikelihood:
             raise ValueError("datasets: the B/C term is not compiled; fit a likelihood with B/C through gammapy's Fit")
         if likelihood.setup.get("statistic") != "distrib":
             raise ValueError("statistic: the compiled likelihood is gammapy's 'distrib' statistic")
-        if not likelihood.setup.get("dge_norms", "").startswith("one shared"):
-            raise ValueError("shared_dge_norm: the compiled likelihood has one DGE normalisation for all datasets")
         self.likelihood = likelihood
         self.points = [_Points(d, likelihood.parts[d.name]) for d in likelihood.datasets if isinstance(d, PointsDataset)]
         self.hypothesis = likelihood.setup["hypothesis"]
-        norm = likelihood.dge_norms["all"].norm
+        # the DGE normalisations: "norm" (shared) or "norm:<dataset>", each a gammapy Parameter
+        self._norm_parameters = {("norm" if key == "all" else f"norm:{key}"): model.norm
+                                 for key, model in likelihood.dge_norms.items()}
+        if set(likelihood.dge_norms) != {"all"} and set(likelihood.dge_norms) != {p.name for p in self.points}:
+            raise ValueError("shared_dge_norm: the compiled likelihood needs one DGE normalisation shared by all "
+                             "datasets or one per gamma-ray dataset")
+        self.norm_names = list(self._norm_parameters)
+        norm = likelihood.dge_norms.get("all") or next(iter(likelihood.dge_norms.values()))  # the IceCube term's
+        norm = norm.norm
+        self._neutrino_norm = next(name for name, parameter in self._norm_parameters.items() if parameter is norm)
         self.norm_mode = likelihood.setup["dge_norm"]
         self.priors = {}
         for label, (_, prior) in likelihood.constraints.items():
-            name = "norm" if label == "dge_norm" else "scale:" + label.replace("energy_scale_", "")
+            if label == "dge_norm":
+                name = "norm"
+            elif label.startswith("dge_norm_"):
+                name = "norm:" + label[len("dge_norm_"):]
+            else:
+                name = "scale:" + label.replace("energy_scale_", "")
             self.priors[name] = float(prior.sigma.value)
         self.aux = {name: 1.0 for name in self.priors}
         self.instruments = sorted(likelihood.energy_scales)
@@ -192,6 +208,9 @@ class CompiledLikelihood:
         self._measured = self._valid & ~self._is_ul
         self._limits = self._valid & self._is_ul
         self._k = np.concatenate([np.full(p.energy.size, p.k / p.flux_unit) for p in points])
+        # each point's DGE normalisation: an index into the norms (all 0 when one is shared)
+        self._norm_index = np.concatenate([np.full(p.energy.size, 0 if self.norm_names == ["norm"]
+                                                   else self.norm_names.index(f"norm:{p.name}")) for p in points])
         self._cocoon_fraction = np.concatenate([np.full(p.energy.size, p.cocoon_fraction) for p in points])
         self._ecpl_fraction = np.concatenate([np.full(p.energy.size, p.ecpl_fraction) for p in points])
         # DGE tables: the same nodes for every dataset (one cube), one row of log integrals per point
@@ -214,13 +233,13 @@ class CompiledLikelihood:
         if self.hypothesis == "dge+ecpl":
             names += ["ecpl_amplitude", "ecpl_index", "ecpl_lambda"]
         if self.norm_mode != "fixed":
-            names.append("norm")
+            names += self.norm_names
         names += [f"scale:{i}" for i in self.instruments]
         return names
 
     def defaults(self):
         """The start / neutral values: chi0 0.4, R0 20 TV, norm 1, scales 1, the ECPL of Zhang et al."""
-        values = {"norm": 1.0, **{f"scale:{i}": 1.0 for i in self.instruments}}
+        values = {**{name: 1.0 for name in self.norm_names}, **{f"scale:{i}": 1.0 for i in self.instruments}}
         if self.hypothesis == "dge+cocoons":
             values.update(chi0=0.4, r0=20.0)
         if self.hypothesis == "dge+ecpl":
@@ -248,6 +267,12 @@ class CompiledLikelihood:
         spectrum = self._cocoon_spectrum(r0_tv)
         return np.exp(np.interp(np.log(energy), self._log_grid, np.log(np.maximum(spectrum, 1e-300))))
 
+    def _norms(self, params):
+        """Each point's DGE normalisation (a float when one is shared)."""
+        if self.norm_names == ["norm"]:
+            return params.get("norm", 1.0)
+        return np.array([params.get(name, 1.0) for name in self.norm_names])[self._norm_index]
+
     def _scales(self, params):
         values = np.array([params.get(f"scale:{i}", 1.0) for i in self.instruments] + [1.0])
         return values[self._scale_index]
@@ -267,7 +292,7 @@ class CompiledLikelihood:
         """The model of every point in its data unit (flat)."""
         s = self._scales(params)
         e = self._energy * s
-        flux = params.get("norm", 1.0) * self._dge_flat(e)
+        flux = self._norms(params) * self._dge_flat(e)
         chi0 = params.get("chi0", 0.0)
         if chi0 > 0 and self._cocoon is not None:
             cocoons = chi0 * self._cocoon_fraction * self._cocoons_at(e, params["r0"])
@@ -297,7 +322,7 @@ class CompiledLikelihood:
         if self.neutrino is None:
             return None
         nu = self.neutrino
-        flux = params.get("norm", 1.0) * nu["dge"]
+        flux = params.get(self._neutrino_norm, 1.0) * nu["dge"]
         chi0 = params.get("chi0", 0.0)
         if chi0 > 0 and nu["cocoon_model"] is not None:
             key = float(params["r0"])
@@ -494,7 +519,8 @@ class CompiledLikelihood:
     def set_gammapy_parameters(self, params):
         """Copy ``params`` into the likelihood's gammapy Parameters."""
         like = self.likelihood
-        like.dge_norms["all"].norm.value = params.get("norm", 1.0)
+        for name, parameter in self._norm_parameters.items():
+            parameter.value = params.get(name, 1.0)
         for instrument, parameter in like.energy_scales.items():
             parameter.value = params.get(f"scale:{instrument}", 1.0)
         if like.cocoons is not None:
