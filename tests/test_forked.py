@@ -54,19 +54,28 @@ def test_without_fork_the_function_runs_here_when_the_result_is_asked(monkeypatc
 
 
 @needs_fork
-def test_a_parallel_fit_writes_the_same_files_as_a_sequential_one(tmp_path):
+def test_a_parallel_fit_writes_the_same_files_as_a_sequential_one(tmp_path, monkeypatch):
     """run_lhaaso_fit(parallel=True) prepares the best fit's outputs (figures, neutrinos, template,
-    covariance) in a forked child: byte for byte the files of the sequential run (the YAML up to its
-    random link names and date, the summary up to its timings), and no private directory left."""
+    covariance) in a forked child, fits the other DGE normalisations in another, and
+    builds a missing neutrino cube in a third: byte for byte the files of the sequential run (the
+    YAML up to its random link names and date, the summary up to its timings), and no private
+    directory left."""
     import json
     import re
 
-    from gammapy_cocoons.analysis.fitting import run_lhaaso_fit
+    from gammapy_cocoons.analysis import fitting
+    from gammapy_cocoons.dge import conventional
 
-    options = dict(profiles=False, alternative=False, dge_norm_options=False)
+    options = dict(profiles=False, alternative=True, dge_norm_options=False)
     summaries = {}
-    for parallel in (False, True):
-        summaries[parallel] = run_lhaaso_fit(tmp_path / str(parallel), parallel=parallel, **options)
+    summaries[False] = fitting.run_lhaaso_fit(tmp_path / "False", parallel=False, **options)
+    # the neutrino cube as if missing from the disk cache: its child is started (and here only says so)
+    monkeypatch.setattr(conventional, "cube_on_disk", lambda *args, **kwargs: False)
+    monkeypatch.setattr(fitting, "_store_neutrino_cube", lambda variant: (tmp_path / f"nu-{os.getpid()}").touch())
+    summaries[True] = fitting.run_lhaaso_fit(tmp_path / "True", parallel=True, **options)
+    markers = [p.name for p in tmp_path.glob("nu-*")]
+    assert len(markers) == 1 and markers[0] != f"nu-{os.getpid()}"
+    assert "alternative" in summaries[True]
     names = sorted(p.name for p in (tmp_path / "False").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "True").iterdir())  # nothing hidden left behind
     assert {"sed_inner.png", "neutrinos.png", "dge_template.fits", "fit_result_covariance.dat"} <= set(names)

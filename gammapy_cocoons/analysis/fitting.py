@@ -336,7 +336,8 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
     ``parallel`` (the command line's choice; default False): the outputs that depend on the best
     fit alone (the SED figures, the neutrino prediction and its figure, the DGE template and the
     covariance file) are computed in a forked copy of this process (:mod:`.forked`, Linux) while
-    this one runs the other fits and the profiles; the same files and numbers. Not for notebooks.
+    this one runs the other fits and the profiles, and the fits with the other DGE normalisations
+    and modes in another beside the profiles; the same files and numbers. Not for notebooks.
 
     Writes ``fit_result.yaml`` (gammapy Models with covariance; the DGE cube it references as
     ``dge_template.fits``, or the user's DGE file by its path relative to the YAML),
@@ -474,7 +475,7 @@ def _run_lhaaso_fit(outdir, setup, profiles, plot, overwrite, profile_points, po
     outputs = _Outputs(outdir, setup, plot, parallel) if outdir is not None else None
     try:
         return _lhaaso_fit_steps(outdir, setup, profiles, plot, overwrite, profile_points, posterior, live_points,
-                                 shared_dge_norm, alternative, progress, dge_norm_options, outputs)
+                                 shared_dge_norm, alternative, progress, dge_norm_options, outputs, parallel)
     finally:
         if outputs is not None:
             outputs.close()
@@ -498,17 +499,26 @@ class _Outputs:
 
         self.setup, self.plot, self.parallel = setup, plot, parallel
         self.workdir = Path(tempfile.mkdtemp(prefix=".gammapy-cocoons-fit-", dir=outdir))
-        self.dge = self.best = None
+        self.dge = self.best = self.neutrino_cube = None
         self.pending = []  # disk-cache entries of the DGE build, written by the DGE's child (deferred_writes)
         self._ready = None  # the read end of the pipe by which the first child says the neutrino cube is stored
 
     def build(self, build):
-        """``build()``; with forks, the disk-cache entries it makes are written by the DGE's child."""
-        from .._cache import deferred_writes
-        from .forked import can_fork
+        """``build()``; with forks, the disk-cache entries it makes are written by the DGE's child,
+        and the embedded DGE's neutrino cube (the neutrino prediction's) is built into the disk
+        cache meanwhile by another child, if the cache lacks it (the second core is idle during the
+        build; the DGE's child waits for it through the cache's lock)."""
+        from .._cache import cache_directory, deferred_writes
+        from .forked import ForkedCall, can_fork
 
         if not (self.parallel and can_fork()):
             return build()
+        if _computed_template(self.setup["hypothesis"], self.setup["dge"]) and self.setup["dge"] == "embedded" and \
+                self.setup["hypothesis"] != "radial-delta":
+            from ..dge.conventional import cube_on_disk
+
+            if cache_directory() is not None and not cube_on_disk(self.setup["variant"], "nu_per_flavour"):
+                self.neutrino_cube = ForkedCall(_store_neutrino_cube, self.setup["variant"])
         with deferred_writes() as pending:
             result = build()
         self.pending = list(pending)
@@ -541,6 +551,12 @@ class _Outputs:
     def results(self):
         """The figures' text overlaps, once both are done (their exceptions raised here)."""
         self.dge.result()
+        if self.neutrino_cube is not None:  # done by now (the DGE's child waited for it); its warnings issued here
+            call, self.neutrino_cube = self.neutrino_cube, None
+            try:
+                call.result()
+            except Exception as error:  # noqa: BLE001 - the DGE's child then built the cube itself
+                log.warning("the DGE's neutrino cube could not be built beside the fit (%s); it was built after", error)
         return self.best.result()
 
     def _close_ready(self):
@@ -552,7 +568,7 @@ class _Outputs:
         """End what still runs (a run that failed before it published) and remove the directory."""
         import shutil
 
-        for call in (self.best, self.dge):
+        for call in (self.best, self.dge, self.neutrino_cube):
             if call is not None:
                 call.cancel()
         self._close_ready()
@@ -560,8 +576,12 @@ class _Outputs:
 
 
 def _lhaaso_fit_steps(outdir, setup, profiles, plot, overwrite, profile_points, posterior, live_points,
-                      shared_dge_norm, alternative, progress, dge_norm_options, outputs):
+                      shared_dge_norm, alternative, progress, dge_norm_options, outputs, parallel=False):
+    from contextlib import ExitStack
+
     from tqdm.auto import tqdm
+
+    from .forked import ForkedCall
 
     from .likelihood import DGE_NORM_MODES
 
@@ -569,7 +589,8 @@ def _lhaaso_fit_steps(outdir, setup, profiles, plot, overwrite, profile_points, 
     other_modes = [m for m in DGE_NORM_MODES if m != setup["dge_norm"]] if dge_norm_options else []
     steps = 2 + has_cocoons + bool(alternative) + bool(other_modes) + (2 if profiles else 0) + bool(posterior) + \
         (outdir is not None)
-    with tqdm(total=steps, desc="fit", unit="step", disable=not progress) as bar:
+    # calls: the forked child of the other fits, ended if a step fails before its result is collected
+    with tqdm(total=steps, desc="fit", unit="step", disable=not progress) as bar, ExitStack() as calls:
         def step(name):
             bar.set_postfix_str(name)
 
@@ -640,47 +661,16 @@ def _lhaaso_fit_steps(outdir, setup, profiles, plot, overwrite, profile_points, 
             summary["stat_chi0_zero"] = null_stat
             summary["ts_cocoons"] = null_stat - best_stat
             bar.update(1)
-        if alternative:
-            step("fit with the other DGE normalisations")
-        if alternative and len(gamma) > 1:
-            other = _build(setup, not shared_dge_norm)
-            other_compiled = _compile(other)
-            best_norm = next(iter(norms.values())).norm.value
-            start_values = {norm.norm: best_norm for norm in other.dge_norms.values()}
-            if cocoons is not None:
-                for name in ("chi0", "r0"):
-                    start_values[getattr(other.cocoons.spectral_model, name)] = getattr(cocoons.spectral_model,
-                                                                                         name).value
-            for instrument, parameter in other.energy_scales.items():
-                start_values[parameter] = likelihood.energy_scales[instrument].value
-            other_result, other_stat = _fit_likelihood(other, other_compiled, start_values)
-            other_free = len(other.datasets.models.parameters.free_unique_parameters)
-            other_bound = parameters_at_bounds(other.datasets.models.parameters.free_unique_parameters)
-            summary["alternative"] = {
-                "dge_norms": other.setup["dge_norms"], "success": bool(other_result.success), "stat": other_stat,
-                "ndof": _n_measurements(other) - other_free, "at_bound": other_bound,
-                "parameters": _free_summary(other.datasets, other.cocoons, other.dge_norms, other_bound, other)}
-        if alternative:
-            bar.update(1)
-        if other_modes:
-            step("fits with the other DGE normalisation modes")
-            summary["dge_norm_options"] = {}
-            for mode in other_modes:
-                other = _build(setup, shared_dge_norm, dge_norm=mode)
-                other_compiled = _compile(other)
-                other_result, other_stat = _fit_likelihood(other, other_compiled)
-                other_free = len(other.datasets.models.parameters.free_unique_parameters)
-                entry = {"stat": other_stat, "ndof": _n_measurements(other) - other_free,
-                         "success": bool(other_result.success),
-                         "parameters": _free_summary(other.datasets, other.cocoons, other.dge_norms, None, other)}
-                if other.cocoons is not None:
-                    null = other_compiled.null_fit().stat if other_compiled is not None else \
-                        _fit_with_chi0_zero(other.datasets, other.cocoons)
-                    entry["ts_cocoons"] = null - other_stat
-                summary["dge_norm_options"][mode] = entry
-            bar.update(1)
-        for parameter, value in best_values.items():  # the main fit's values (the other fits share nothing)
-            parameter.value = value
+        # the fits with the other DGE normalisations and modes share nothing with the main fit but
+        # its best values (their start): beside the profiles, in a forked child with parallel
+        others = None
+        do_alternative = bool(alternative) and len(gamma) > 1
+        if do_alternative or other_modes:
+            for key, wanted in (("alternative", do_alternative), ("dge_norm_options", other_modes)):
+                if wanted:
+                    summary[key] = None  # filled in below (its place in the summary)
+            others = calls.enter_context(ForkedCall(_other_fits, setup, shared_dge_norm, do_alternative, other_modes,
+                                                    _best_values(likelihood), fork=parallel))
         profiles_out = {}
         if profiles:
             best_compiled = None
@@ -700,6 +690,16 @@ def _lhaaso_fit_steps(outdir, setup, profiles, plot, overwrite, profile_points, 
             summary["profile_threshold"] = PROFILE_THRESHOLD
             summary["profile_ends"] = {name: _profile_ends(profile, best_stat, getattr(cocoons.spectral_model, name))
                                        for name, profile in profiles_out.items()}
+        if alternative:
+            step("fit with the other DGE normalisations")
+        if other_modes:
+            step("fits with the other DGE normalisation modes")
+        if others is not None:
+            summary.update(others.result())
+            others = None
+        bar.update(bool(alternative) + bool(other_modes))
+        for parameter, value in best_values.items():  # the main fit's values (the other fits share nothing)
+            parameter.value = value
         samples = None
         if posterior:
             set_default_priors(cocoons, norms, likelihood)
@@ -716,9 +716,57 @@ def _lhaaso_fit_steps(outdir, setup, profiles, plot, overwrite, profile_points, 
     return summary
 
 
+def _best_values(likelihood):
+    """The main fit's values the other fits start from: its (first) DGE normalisation, chi0 and R0,
+    the energy scales."""
+    values = {"norm": next(iter(likelihood.dge_norms.values())).norm.value,
+              "scales": {i: p.value for i, p in likelihood.energy_scales.items()}}
+    if likelihood.cocoons is not None:
+        values.update(chi0=likelihood.cocoons.spectral_model.chi0.value, r0=likelihood.cocoons.spectral_model.r0.value)
+    return values
+
+
+def _other_fits(setup, shared_dge_norm, alternative, other_modes, best):
+    """The summary's entries of the fits with the other choice of DGE normalisations ("alternative",
+    from the main fit's ``best`` values) and with the other ``other_modes`` ("dge_norm_options"):
+    each its own likelihood, nothing shared with the main fit's."""
+    out = {}
+    if alternative:
+        other = _build(setup, not shared_dge_norm)
+        start_values = {norm.norm: best["norm"] for norm in other.dge_norms.values()}
+        if other.cocoons is not None:
+            for name in ("chi0", "r0"):
+                start_values[getattr(other.cocoons.spectral_model, name)] = best[name]
+        for instrument, parameter in other.energy_scales.items():
+            start_values[parameter] = best["scales"][instrument]
+        other_result, other_stat = _fit_likelihood(other, _compile(other), start_values)
+        other_free = len(other.datasets.models.parameters.free_unique_parameters)
+        other_bound = parameters_at_bounds(other.datasets.models.parameters.free_unique_parameters)
+        out["alternative"] = {
+            "dge_norms": other.setup["dge_norms"], "success": bool(other_result.success), "stat": other_stat,
+            "ndof": _n_measurements(other) - other_free, "at_bound": other_bound,
+            "parameters": _free_summary(other.datasets, other.cocoons, other.dge_norms, other_bound, other)}
+    if other_modes:
+        out["dge_norm_options"] = {}
+        for mode in other_modes:
+            other = _build(setup, shared_dge_norm, dge_norm=mode)
+            other_compiled = _compile(other)
+            other_result, other_stat = _fit_likelihood(other, other_compiled)
+            other_free = len(other.datasets.models.parameters.free_unique_parameters)
+            entry = {"stat": other_stat, "ndof": _n_measurements(other) - other_free,
+                     "success": bool(other_result.success),
+                     "parameters": _free_summary(other.datasets, other.cocoons, other.dge_norms, None, other)}
+            if other.cocoons is not None:
+                null = other_compiled.null_fit().stat if other_compiled is not None else \
+                    _fit_with_chi0_zero(other.datasets, other.cocoons)
+                entry["ts_cocoons"] = null - other_stat
+            out["dge_norm_options"][mode] = entry
+    return out
+
+
 def _compiled_values(likelihood):
     """The likelihood's gammapy Parameter values as the compiled likelihood names them."""
-    values = {"norm": likelihood.dge_norms["all"].norm.value}
+    values = {("norm" if key == "all" else f"norm:{key}"): model.norm.value for key, model in likelihood.dge_norms.items()}
     values.update({f"scale:{i}": p.value for i, p in likelihood.energy_scales.items()})
     if likelihood.cocoons is not None:
         values.update(chi0=likelihood.cocoons.spectral_model.chi0.value, r0=likelihood.cocoons.spectral_model.r0.value)
@@ -821,6 +869,14 @@ def read_fit_result(path):
             from None
 
 
+def _store_neutrino_cube(variant):
+    """The embedded DGE's per-flavour neutrino cube of ``variant`` built into the disk cache (a
+    forked child's job: :meth:`_Outputs.build`)."""
+    from ..dge.conventional import conventional_dge
+
+    conventional_dge(variant, "nu_per_flavour")
+
+
 def _prepare_dge_outputs(workdir, likelihood, setup, ready=None, pending=()):
     """What needs the DGE alone, as soon as it is built: the ``pending`` disk-cache entries of its
     build written, the DGE's per-flavour neutrino cube (that :func:`neutrino_prediction` reads) into
@@ -861,7 +917,7 @@ def _prepare_outputs(workdir, likelihood, plot, variant, dge, at_bound_note, dge
         chi0=0 * u.Unit("g cm-2"), target=likelihood.setup["target"])
     with unrecorded():
         models = Models(list(likelihood.datasets.models))
-        models.write_covariance(workdir / "fit_result_covariance.dat", format="ascii.fixed_width", delimiter="|",
+        write_covariance(models, workdir / "fit_result_covariance.dat", format="ascii.fixed_width", delimiter="|",
                                 overwrite=True)
         overlaps = {}
         if plot:
@@ -880,6 +936,20 @@ def _prepare_outputs(workdir, likelihood, plot, variant, dge, at_bound_note, dge
 
             overlaps["neutrinos.png"] = plot_neutrinos(neutrinos, workdir / "neutrinos.png", True)
     return overlaps
+
+
+def write_covariance(models, filename, **kwargs):
+    """gammapy's ``Models.write_covariance`` (the same table and file), with the covariance gathered
+    once: gammapy's gathers every model's covariance again for each of its rows (0.3-0.5 s for the
+    fit's 31 parameters). ``kwargs`` go to `~astropy.table.Table.write`."""
+    from astropy.table import Table
+
+    data = models.covariance.data
+    table = Table()
+    table["Parameters"] = models.parameters_unique_names
+    for idx in range(len(table)):
+        table[str(idx)] = data[idx]
+    table.write(filename, **kwargs)
 
 
 def _computed_template(hypothesis, dge):

@@ -1052,6 +1052,19 @@ class _CubeMemory:
         return len(keys)
 
 
+def cube_on_disk(variant="min", secondary="gamma", nside=128, components=("pi0",)):
+    """Whether the disk cache holds the cube of :func:`conventional_dge` with these arguments (False
+    without a disk cache): a caller can start building a missing one beside its other work."""
+    from .._cache import _entry_name
+
+    variant = _variant(variant)
+    choice(secondary, SECONDARIES, "secondary")
+    components = _checked_components(components, secondary)
+    directory = cache_directory()
+    return directory is not None and (
+        directory / _entry_name("dge-conventional", _cube_key(variant, secondary, int(nside), components))).is_file()
+
+
 def release_cubes(secondary=None, components=None):
     """Forget this process's in-memory cubes of :func:`conventional_dge` of ``secondary`` ("gamma",
     "nu_per_flavour", ...) and/or with any of ``components`` ("pi0", "ic", "bremsstrahlung"); all
