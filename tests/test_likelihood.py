@@ -243,7 +243,8 @@ def test_compiled_per_dataset_norms_are_gammapys():
     # a norm of one dataset changes that dataset's points only (and the IceCube term, which uses the first's)
     base = compiled.defaults()
     moved = dict(base, **{"norm:argo": 1.5})
-    changed = [not np.allclose(a, b, rtol=1e-9, atol=0) for a, b in zip(compiled.predicted(base), compiled.predicted(moved))]
+    changed = [not np.allclose(a, b, rtol=1e-9, atol=0)
+               for a, b in zip(compiled.predicted(base), compiled.predicted(moved))]
     assert changed == [False, True]
     assert compiled.neutrino_flux(moved) == compiled.neutrino_flux(base)
     best, _ = compiled.best_fit()

@@ -224,7 +224,7 @@ class CompiledLikelihood:
                                       for p in points for _ in range(p.energy.size)])
         self._unmasked = [p.unmasked for p in points]
 
-    # -- the parameters of a hypothesis    # -- the parameters of a hypothesis ---------------------------------------------------------------------
+    # -- the parameters of a hypothesis -------------------------------------------------------------------
     def free_names(self):
         """The free parameters of the likelihood's hypothesis."""
         names = []

@@ -513,7 +513,7 @@ class _Outputs:
 
         if not (self.parallel and can_fork()):
             return build()
-        if _computed_template(self.setup["hypothesis"], self.setup["dge"]) and self.setup["dge"] == "embedded" and \
+        if isinstance(self.setup["dge"], str) and self.setup["dge"] == "embedded" and \
                 self.setup["hypothesis"] != "radial-delta":
             from ..dge.conventional import cube_on_disk
 
@@ -766,7 +766,8 @@ def _other_fits(setup, shared_dge_norm, alternative, other_modes, best):
 
 def _compiled_values(likelihood):
     """The likelihood's gammapy Parameter values as the compiled likelihood names them."""
-    values = {("norm" if key == "all" else f"norm:{key}"): model.norm.value for key, model in likelihood.dge_norms.items()}
+    values = {("norm" if key == "all" else f"norm:{key}"): model.norm.value
+              for key, model in likelihood.dge_norms.items()}
     values.update({f"scale:{i}": p.value for i, p in likelihood.energy_scales.items()})
     if likelihood.cocoons is not None:
         values.update(chi0=likelihood.cocoons.spectral_model.chi0.value, r0=likelihood.cocoons.spectral_model.r0.value)
