@@ -69,6 +69,9 @@ def test_fit_command_writes_the_results(tmp_path, monkeypatch):
     assert summary["success"] and summary["ndof"] == 15 + 2 - 4
     assert set(summary["parameters"]) >= {"chi0", "r0", "dge_norm", "energy_scale_lhaaso-km2a"}
     assert summary["dge_norm"] == "prior" and set(summary["dge_norm_options"]) == {"free", "fixed"}
+    for entry in summary["dge_norm_options"].values():  # each says which parameters it left at a bound
+        bound = {name for name, p in entry["parameters"].items() if "at_bound" in p}
+        assert isinstance(entry["at_bound"], dict) and set(entry["at_bound"]) <= bound | {"norm", "chi0", "r0"}
     # the other choice is reported: one DGE norm per dataset
     assert set(summary["alternative"]["parameters"]) >= {"chi0", "r0", "dge_norm_inner", "dge_norm_outer"}
     assert summary["alternative"]["ndof"] == 15 + 3 - 5

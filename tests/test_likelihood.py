@@ -300,17 +300,17 @@ def test_a_minimiser_stepping_to_nan_is_said_so(monkeypatch):
 
 
 def test_write_covariance_writes_gammapys_file(tmp_path, cocoon_likelihood):
-    """fitting.write_covariance (the covariance gathered once) writes the same file as gammapy's
+    """fitting._write_covariance (the covariance gathered once) writes the same file as gammapy's
     Models.write_covariance, byte for byte, with the fit's non-trivial covariance."""
     from gammapy.modeling import Fit
     from gammapy.modeling.models import Models
 
-    from gammapy_cocoons.analysis.fitting import write_covariance
+    from gammapy_cocoons.analysis.fitting import _write_covariance
 
     Fit().covariance(cocoon_likelihood.datasets)
     models = Models(list(cocoon_likelihood.datasets.models))
     assert np.count_nonzero(models.covariance.data - np.diag(np.diag(models.covariance.data)))  # correlations
     options = dict(format="ascii.fixed_width", delimiter="|", overwrite=True)
     models.write_covariance(tmp_path / "gammapy.dat", **options)
-    write_covariance(models, tmp_path / "ours.dat", **options)
+    _write_covariance(models, tmp_path / "ours.dat", **options)
     assert (tmp_path / "ours.dat").read_bytes() == (tmp_path / "gammapy.dat").read_bytes()

@@ -360,7 +360,7 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
     for name, value in (("profiles", profiles), ("plot", plot), ("overwrite", overwrite), ("posterior", posterior),
                         ("shared_dge_norm", shared_dge_norm), ("alternative", alternative), ("progress", progress),
                         ("masked_cocoons", masked_cocoons), ("dge_norm_options", dge_norm_options),
-                   ("parallel", parallel)):
+                        ("parallel", parallel)):
         boolean(value, name)
     profile_points = integer(profile_points, "profile_points", minimum=3, maximum=1000)
     integer(live_points, "live_points", minimum=20)
@@ -753,9 +753,10 @@ def _other_fits(setup, shared_dge_norm, alternative, other_modes, best):
             other_compiled = _compile(other)
             other_result, other_stat = _fit_likelihood(other, other_compiled)
             other_free = len(other.datasets.models.parameters.free_unique_parameters)
+            other_bound = parameters_at_bounds(other.datasets.models.parameters.free_unique_parameters)
             entry = {"stat": other_stat, "ndof": _n_measurements(other) - other_free,
-                     "success": bool(other_result.success),
-                     "parameters": _free_summary(other.datasets, other.cocoons, other.dge_norms, None, other)}
+                     "success": bool(other_result.success), "at_bound": other_bound,
+                     "parameters": _free_summary(other.datasets, other.cocoons, other.dge_norms, other_bound, other)}
             if other.cocoons is not None:
                 null = other_compiled.null_fit().stat if other_compiled is not None else \
                     _fit_with_chi0_zero(other.datasets, other.cocoons)
@@ -918,8 +919,8 @@ def _prepare_outputs(workdir, likelihood, plot, variant, dge, at_bound_note, dge
         chi0=0 * u.Unit("g cm-2"), target=likelihood.setup["target"])
     with unrecorded():
         models = Models(list(likelihood.datasets.models))
-        write_covariance(models, workdir / "fit_result_covariance.dat", format="ascii.fixed_width", delimiter="|",
-                                overwrite=True)
+        _write_covariance(models, workdir / "fit_result_covariance.dat", format="ascii.fixed_width", delimiter="|",
+                          overwrite=True)
         overlaps = {}
         if plot:
             from .plotting import plot_likelihood_fit
@@ -939,7 +940,7 @@ def _prepare_outputs(workdir, likelihood, plot, variant, dge, at_bound_note, dge
     return overlaps
 
 
-def write_covariance(models, filename, **kwargs):
+def _write_covariance(models, filename, **kwargs):
     """gammapy's ``Models.write_covariance`` (the same table and file), with the covariance gathered
     once: gammapy's gathers every model's covariance again for each of its rows (0.3-0.5 s for the
     fit's 31 parameters). ``kwargs`` go to `~astropy.table.Table.write`."""
