@@ -133,17 +133,6 @@ def test_without_fork_the_call_runs_at_result(monkeypatch):
     assert not call.forked and call.result() == (os.getpid(), 3.0)
 
 
-@needs_fork
-def test_leaving_the_block_ends_a_child_not_collected():
-    import time
-
-    with ForkedCall(time.sleep, 60) as call:
-        pid = call._pid
-    assert not call.forked
-    with pytest.raises(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)  # reaped
-
-
 def _warns(x):
     import warnings
 
