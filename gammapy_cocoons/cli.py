@@ -562,7 +562,7 @@ def fit(outdir, grammage, dge_values, dge_variant, old_dge_files, old_dge_model,
                        overwrite)
         summary = run_lhaaso_fit(outdir=outdir, grammage=grammage, variant=variant, overwrite=overwrite,
                                  profile_points=profile_points, profiles=profiles, posterior=posterior,
-                                 live_points=live_points, progress=progress, parallel=True, **options)
+                                 live_points=live_points, progress=progress, parallel=_two_cores() > 1, **options)
         if compare_laws:
             rows = compare_grammage_laws(variant=variant, **options)
             publish_text(Path(outdir) / "grammage_laws.json", json.dumps(rows, indent=2), overwrite)
@@ -719,7 +719,7 @@ def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, s
 
 
 def _two_cores():
-    """2 if this process may run on two or more CPUs, else 1 (the population's forked steps)."""
+    """2 if this process may run on two or more CPUs, else 1 (the forked steps of population and fit)."""
     import os
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

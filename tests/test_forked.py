@@ -89,6 +89,30 @@ def test_a_parallel_fit_writes_the_same_files_as_a_sequential_one(tmp_path, monk
     assert summaries[True]["figure_text_overlaps"] == summaries[False]["figure_text_overlaps"]
 
 
+@needs_fork
+def test_a_fit_whose_children_cannot_start_runs_their_steps_here(tmp_path, monkeypatch):
+    """os.fork failing (EAGAIN, ENOMEM): every step of a parallel fit runs in this process, with its
+    own arguments (no pipe end closed twice, the build's deferred cache entries written), and the
+    files are those of a sequential run."""
+    from gammapy_cocoons.analysis import fitting
+
+    def no_fork():
+        raise OSError(11, "Resource temporarily unavailable")
+
+    options = dict(profiles=False, alternative=False, dge_norm_options=False, plot=False)
+    fitting.run_lhaaso_fit(tmp_path / "sequential", parallel=False, **options)
+    monkeypatch.setattr(forked.os, "fork", no_fork)
+    witness = open(tmp_path / "witness.txt", "w")  # a descriptor a stale close could hit
+    try:
+        fitting.run_lhaaso_fit(tmp_path / "parallel", parallel=True, **options)
+        witness.write("still open")
+    finally:
+        witness.close()
+    assert (tmp_path / "witness.txt").read_text() == "still open"
+    for name in ("fit_result_covariance.dat", "neutrinos.ecsv", "dge_template.fits"):
+        assert (tmp_path / "parallel" / name).read_bytes() == (tmp_path / "sequential" / name).read_bytes(), name
+
+
 def _pid_and_sum(array):
     return os.getpid(), float(array.sum())
 

@@ -527,14 +527,19 @@ class _Outputs:
     def start_dge(self, likelihood):
         from .forked import ForkedCall, can_fork
 
-        write = None
+        # read when the function runs: in a forked child, the values at the fork; here (no child
+        # could start), the write end is None (closed below) and the pending entries are still these
+        pending, self.pending = self.pending, []
+        self._dge_write = None
         if self.parallel and can_fork():
-            self._ready, write = os.pipe()
-        self.dge = ForkedCall(lambda: _prepare_dge_outputs(self.workdir, likelihood, self.setup, write,
-                                                           self.pending), fork=self.parallel)
-        self.pending = []
-        if write is not None:
-            os.close(write)  # the child's: its end (or its exit) is the signal
+            self._ready, self._dge_write = os.pipe()
+        self.dge = ForkedCall(lambda: _prepare_dge_outputs(self.workdir, likelihood, self.setup, self._dge_write,
+                                                           pending), fork=self.parallel)
+        if self._dge_write is not None:
+            os.close(self._dge_write)  # the child's: its end (or its exit) is the signal
+            self._dge_write = None
+        if not self.dge.forked:  # nobody will signal: the outputs' step runs after this one here
+            self._close_ready()
 
     def start(self, likelihood, at_bound_note):
         from .forked import ForkedCall
