@@ -127,6 +127,25 @@ def test_the_child_computes_on_the_parents_data():
     assert not call.forked
 
 
+class _TwoArgumentError(Exception):
+    def __init__(self, name, value):
+        super().__init__(f"{name}: bad {value}")
+
+
+def _raises_two_argument_error():
+    raise _TwoArgumentError("chi0", -1)
+
+
+@needs_fork
+def test_an_exception_that_cannot_be_rebuilt_still_says_what_it_was():
+    """An exception class whose __init__ takes other arguments pickles but does not unpickle: the
+    parent gets its type and message, and rerun=True raises the real one here."""
+    with pytest.raises(RuntimeError, match="_TwoArgumentError: chi0: bad -1"):
+        ForkedCall(_raises_two_argument_error).result()
+    with pytest.raises(_TwoArgumentError, match="chi0: bad -1"):
+        ForkedCall(_raises_two_argument_error, rerun=True).result()
+
+
 @needs_fork
 def test_a_child_that_fails_leaves_the_call_to_the_parent():
     parent = os.getpid()

@@ -149,10 +149,12 @@ def _child(function, args, write):
         issued = [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
         try:
             data = pickle.dumps(payload + (issued,), protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as error:  # an unpicklable result or exception: say what it was
+            pickle.loads(data)  # what the parent will do: an exception class with other arguments fails here
+        except Exception as error:  # an unpicklable (or unrebuildable) result or exception: say what it was
             what = "result" if payload[0] else "error"
+            detail = f"{type(payload[1]).__name__}: {payload[1]}" if not payload[0] else repr(payload[1])
             data = pickle.dumps((False, RuntimeError(f"the forked child's {what} could not be sent back: "
-                                                     f"{payload[1]!r} ({error})"), []))
+                                                     f"{detail} ({error})"), []))
         with os.fdopen(write, "wb") as stream:
             stream.write(data)
         for stream in (sys.stdout, sys.stderr):
