@@ -236,7 +236,8 @@ def cached_arrays(kind, key, build, names=None):
     arrays = _load(path, names or ())
     if arrays is None:
         with _build_lock(path) as waited:
-            arrays = _load(path, names or ()) if waited else None  # built meanwhile by the lock's holder
+            # built meanwhile by the lock's holder (also when it let go just before this process asked)
+            arrays = _load(path, names or ())
             if arrays is None:
                 arrays = build()
                 if not isinstance(arrays, dict) or not all(isinstance(v, np.ndarray) for v in arrays.values()):
@@ -255,12 +256,14 @@ def cached_arrays(kind, key, build, names=None):
 
 
 def clear_cache():
-    """Remove every entry of the cache directory; returns the number of files removed."""
+    """Remove every entry of the cache directory, and what killed builds left behind (their
+    temporary files and lock files); returns the number of files removed."""
     directory = cache_directory()
     if directory is None or not directory.is_dir():
         return 0
     removed = 0
-    for path in directory.glob("*.npz"):
-        path.unlink(missing_ok=True)
-        removed += 1
+    for pattern in ("*.npz", ".*.npz.*.tmp", ".*.npz.lock"):
+        for path in directory.glob(pattern):
+            path.unlink(missing_ok=True)
+            removed += 1
     return removed

@@ -184,3 +184,49 @@ def test_deferred_entries_are_kept_in_memory_until_written(cache):
     read = cached_arrays("dge-cube", {"variant": "min"}, Builder(3.0))  # not built: read from the disk
     assert np.array_equal(read["cube"], built["cube"]) and not read["cube"].flags.writeable
     assert _cache._DEFERRED is None
+
+
+def _killed_while_storing(path):
+    """A build killed while it writes its entry (the lock held, a temporary half written)."""
+    def slow_savez(handle, **arrays):
+        handle.write(b"half an entry")
+        handle.flush()
+        time.sleep(60)
+
+    _cache.np.savez = slow_savez  # in the forked child only
+    with _cache._build_lock(path):
+        _cache._store(path, {"cube": np.ones(3)})
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_clear_removes_what_a_killed_build_left(cache):
+    from gammapy_cocoons.analysis.forked import ForkedCall
+
+    cached_arrays("dge-cube", {"a": 1}, Builder())
+    path = cache / _cache._entry_name("dge-cube", {"a": 2})
+    call = ForkedCall(_killed_while_storing, path)
+    deadline = time.monotonic() + 30
+    while not list(cache.glob(".*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    call.cancel()  # SIGKILL: no clean-up runs
+    leftovers = sorted(p.name for p in cache.iterdir() if p.name.startswith("."))
+    assert len(leftovers) == 2 and any(n.endswith(".lock") for n in leftovers), leftovers
+    assert clear_cache() == 3 and not list(cache.iterdir())
+
+
+def test_an_entry_stored_just_before_the_lock_is_taken_is_not_built_again(cache, monkeypatch):
+    """The lock's holder can finish between this process's miss and its taking the lock: the entry
+    is read again under the lock, waited or not."""
+    from contextlib import contextmanager
+
+    other = Builder(value=2.0)
+
+    @contextmanager
+    def lock_after_the_holder_finished(path):
+        _cache._store(path, other())  # the other process's entry, stored as this one asks for the lock
+        yield False
+
+    monkeypatch.setattr(_cache, "_build_lock", lock_after_the_holder_finished)
+    build = Builder()
+    arrays = cached_arrays("dge-cube", {"a": 1}, build)
+    assert build.calls == 0 and float(arrays["cube"][0, 0]) == 2.0
