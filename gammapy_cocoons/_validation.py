@@ -105,6 +105,13 @@ def integer(value, name, *, minimum=None, maximum=None):
     return int(value)
 
 
+def healpix_nside(value, name="nside", minimum=8):
+    """``value`` as an int, or a ValueError naming ``name``: a HEALPix nside, a power of 2 >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum or value & (value - 1):
+        raise ValueError(f"{name} must be a power of 2 >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def check_parameter_bounds(parameters, owner=""):
     """Refuse a gammapy Parameter outside its [min, max] (or NaN), naming it and its range.
 

@@ -201,8 +201,12 @@ def test_bad_input():
         ConventionalDGE("min")  # one knee variant, not an envelope
     with pytest.raises(ValueError, match="variant"):
         default_model("max")
-    with pytest.raises(ValueError, match="nside"):
-        conventional_dge("min", nside=100)
+    from gammapy_cocoons.dge.conventional import cube_on_disk
+
+    for nside in (100, 3.7, "abc", None, True, 4):  # the same one-line error from both
+        for function in (conventional_dge, cube_on_disk):
+            with pytest.raises(ValueError, match="nside must be a power of 2 >= 8"):
+                function("min", nside=nside)
     with pytest.raises(ValueError, match="secondary"):
         conventional_dge("min", secondary="photon")
     with pytest.raises(ValueError, match="helium_fraction"):

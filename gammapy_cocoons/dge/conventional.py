@@ -44,7 +44,7 @@ import astropy.units as u
 from gammapy.maps import HpxGeom, Map, MapAxis
 from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel, TemplateSpatialModel
 
-from .._validation import boolean, choice
+from .._validation import boolean, choice, healpix_nside
 from ..constants import KPC_CM, PROTON_MASS_G
 from ..physics import skymaps
 from ..physics.absorption import Attenuation, cumulative_gauss_legendre, isrf_basis
@@ -1060,9 +1060,10 @@ def cube_on_disk(variant="min", secondary="gamma", nside=128, components=("pi0",
     variant = _variant(variant)
     choice(secondary, SECONDARIES, "secondary")
     components = _checked_components(components, secondary)
+    nside = healpix_nside(nside)
     directory = cache_directory()
     return directory is not None and (
-        directory / _entry_name("dge-conventional", _cube_key(variant, secondary, int(nside), components))).is_file()
+        directory / _entry_name("dge-conventional", _cube_key(variant, secondary, nside, components))).is_file()
 
 
 def release_cubes(secondary=None, components=None):
@@ -1154,9 +1155,7 @@ def conventional_dge(variant="min", secondary="gamma", nside=128, name=None, com
     variant = _variant(variant)
     choice(secondary, SECONDARIES, "secondary")
     components = _checked_components(components, secondary)
-    if not isinstance(nside, (int, np.integer)) or nside < 8 or nside & (nside - 1):
-        raise ValueError(f"nside must be a power of 2 >= 8, got {nside!r}")
-    cube = _cached_cube(variant, secondary, int(nside), components)
+    cube = _cached_cube(variant, secondary, healpix_nside(nside), components)
     with _quiet("gammapy.modeling.models.spatial"):  # no file yet: written by whoever saves the models
         spatial = TemplateSpatialModel(cube, normalize=False, copy_data=False)  # the shared read-only cube
     model = SkyModel(

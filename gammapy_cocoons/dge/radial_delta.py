@@ -60,6 +60,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .._validation import healpix_nside
 from ..constants import KPC_CM
 from ..physics.galaxy import SourceDistribution
 from ..physics.transport import GalacticTransport
@@ -313,7 +314,7 @@ def build_radial_delta_cache(nside=128):
     :func:`_radial_delta_cube`, so that the geometry's memory (~0.5 GB) is freed with it."""
     from .._cache import cached_arrays
 
-    nside = _check_nside(nside)
+    nside = healpix_nside(nside)
     cubes = _build_cubes(nside)
     for (member, secondary), data in cubes.items():
         cached_arrays("radial-delta-dge", _cube_key(member, secondary, nside), lambda data=data: {"cube": data},
@@ -389,19 +390,12 @@ def _missing(nside):
         for m in ("min", "max") for s in ("gamma", "nu_per_flavour"))
 
 
-def _check_nside(nside):
-    """``nside`` as an int, or a ValueError naming it: a HEALPix nside, a power of 2 >= 8."""
-    if isinstance(nside, bool) or not isinstance(nside, (int, np.integer)) or nside < 8 or nside & (nside - 1):
-        raise ValueError(f"nside must be a power of 2 >= 8, got {nside!r}")
-    return int(nside)
-
-
 def prefetch_radial_delta(nside=128):
     """Start building the radial-delta cubes of ``nside`` (min, max; gamma rays and neutrinos) in a
     child process now, if the disk cache lacks any of them: a caller that will need them
     (:func:`radial_delta_dge`) can overlap the build with its own work, and waits only for what is
     left of it. Returns whether a build is running. A build nobody waited for is ended at exit."""
-    nside = _check_nside(nside)
+    nside = healpix_nside(nside)
     if nside not in _BUILDS and _missing(nside):
         _start_build(nside)
     return _BUILDS.get(nside) is not None
@@ -445,7 +439,7 @@ def radial_delta_dge(variant="min", secondary="gamma", nside=128, name=None):
 
     choice(variant, ENVELOPES, "variant")
     choice(secondary, SECONDARIES, "secondary")
-    nside = _check_nside(nside)
+    nside = healpix_nside(nside)
     data = _radial_delta_cube(variant, secondary, nside)
     axis = MapAxis.from_nodes(_DEFAULT_ENERGIES * u.GeV, name="energy_true", interp="log")
     geom = HpxGeom.create(nside=int(nside), nest=False, frame="galactic").to_cube([axis])
