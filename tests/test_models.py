@@ -173,6 +173,27 @@ def test_steps_that_leave_the_source_term_reuse_it_with_the_same_numbers(energie
     assert all(not q.flags.writeable for _, q in spectral._SOURCE_TERMS.values())
 
 
+def test_a_kernel_dropped_for_memory_is_not_kept_alive_by_its_source_terms(monkeypatch):
+    """The kernels' memory bound holds with the kept source terms: a kernel dropped from the cache
+    takes its source terms with it (nothing else keeps it alive)."""
+    import gc
+    import weakref
+
+    from gammapy_cocoons.models import spectral
+
+    monkeypatch.setattr(spectral, "KERNEL_CACHE_BYTES", 1)  # one kernel at a time
+    monkeypatch.setattr(spectral, "_KERNELS", spectral.OrderedDict())
+    monkeypatch.setattr(spectral, "_SOURCE_TERMS", spectral.OrderedDict())
+    model = CocoonSpectralModel()
+    made = []
+    for k in range(6):
+        model(np.geomspace(1.0 + k, 100.0, 12) * u.TeV)
+        made.append(weakref.ref(next(reversed(spectral._KERNELS.values()))))
+    gc.collect()
+    assert [ref() is not None for ref in made] == [False] * 5 + [True]
+    assert len(spectral._SOURCE_TERMS) == 1
+
+
 # -- spatial ----------------------------------------------------------------------------------
 def test_spatial_point_values_are_the_normalised_column(fiducial):
     model = CocoonSpatialModel()

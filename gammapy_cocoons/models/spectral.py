@@ -66,7 +66,10 @@ def _kernel(options, energy_gev):
         # bounded by memory like the matrices themselves (a kernel holds one matrix per channel)
         while len(_KERNELS) > 1 and sum(sum(c[3].nbytes for c in k.channels) for k in _KERNELS.values()) \
                 > KERNEL_CACHE_BYTES:
-            _KERNELS.popitem(last=False)
+            _, dropped = _KERNELS.popitem(last=False)
+            # its kept source terms hold it too: dropped with it, or the memory bound would not hold
+            for stale in [k for k, (kernel, _) in _SOURCE_TERMS.items() if kernel is dropped]:
+                del _SOURCE_TERMS[stale]
     _KERNELS.move_to_end(key)
     return _KERNELS[key]
 
