@@ -605,6 +605,13 @@ def _boundary_crossings(lb, lc, dphi, z, refine=4, iterations=40):
     return out
 
 
+#: the pixel radius [rad] up to which the outline's points per edge depend on latitude alone (HEALPix
+#: nside >= 64, CAR pixels up to ~1.4 deg); wider pixels get more in proportion
+_WIDE_PIXEL = np.radians(1.0)
+#: and at most this many (a call's memory and time grow with its square)
+_MAX_STEP = 256
+
+
 def _edge_fractions(lb, pixels, geometry, centres, radii):
     """Fraction of each edge pixel inside ``lb``: the outline method (more points on the outline at
     high latitude, where the edges curve in (l, z)), or sub-samples for pixels at the edge of a
@@ -613,6 +620,13 @@ def _edge_fractions(lb, pixels, geometry, centres, radii):
     _, b = _lonlat(centres)
     near_pole = 0.5 * np.pi - np.abs(b) <= 3.0 * radii
     step = np.select([near_pole, np.abs(b) < np.radians(45.0), np.abs(b) < np.radians(75.0)], [128, 16, 32], 64)
+    # pixels wider than _WIDE_PIXEL: their curved edges get proportionally more points (the chords'
+    # error falls as the square of the points), rounded up to a power of 2 (few outline calls)
+    wide = (radii > _WIDE_PIXEL) & ~near_pole  # (a pixel around a pole: 128, its turning points grow fast)
+    if np.any(wide):
+        factor = 2.0 ** np.ceil(np.log2(radii[wide] / _WIDE_PIXEL))
+        step = step.astype(int)
+        step[wide] = np.minimum(step[wide] * factor, _MAX_STEP).astype(int)
     for start in range(0, pixels.size, _EDGE_BLOCK):
         part = slice(start, start + _EDGE_BLOCK)
         p, c = pixels[part], centres[part]
@@ -620,8 +634,10 @@ def _edge_fractions(lb, pixels, geometry, centres, radii):
         result = np.empty(p.size)
         for value in np.unique(step[part]):
             chosen = np.nonzero(step[part] == value)[0]
-            for first in range(0, chosen.size, max(1, _EDGE_BLOCK * 16 // value)):
-                index = chosen[first:first + max(1, _EDGE_BLOCK * 16 // value)]
+            # pixels per call: a call's arrays grow with the square of the points past 128 per edge
+            block = max(1, _EDGE_BLOCK * 16 // value if value <= 128 else _EDGE_BLOCK * 16 * 128 // value**2)
+            for first in range(0, chosen.size, block):
+                index = chosen[first:first + block]
                 outline, used = geometry.outline(p[index], int(value))
                 finite = np.all(np.isfinite(outline), axis=(1, 2))
                 sampled[index[~finite]] = True
