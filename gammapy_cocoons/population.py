@@ -384,6 +384,33 @@ def _boundary_distance(lb, l, b):
 _BULK_SLACK = (1e-4, 1e-5)
 
 
+
+def _checked_cocoons(position, lonlat, distance):
+    """:meth:`CocoonPopulation.containment`'s cocoons as real arrays (their precision kept: the
+    population's positions are single precision), or a ValueError naming the argument: positions
+    (n, 3) [kpc], (l, b) [rad] and distances [kpc] of n finite values each."""
+    def real(value):
+        array = np.asarray(value) if not isinstance(value, str) else np.asarray(None)
+        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+            return None
+        return array
+
+    position = real(position)
+    if position is None or position.ndim != 2 or position.shape[1] != 3 or not np.all(np.isfinite(position)):
+        raise ValueError("position must be an (n_cocoons, 3) array of finite Galactocentric positions [kpc], got "
+                         f"shape {None if position is None else position.shape}")
+    n = position.shape[0]
+    if lonlat is not None:
+        lonlat = tuple(real(v) for v in lonlat) if not isinstance(lonlat, str) else (None,)
+        if len(lonlat) != 2 or any(v is None or v.shape != (n,) or not np.all(np.isfinite(v)) for v in lonlat):
+            raise ValueError(f"lonlat must be (l, b) [rad]: two arrays of {n} finite values (one per cocoon)")
+    if distance is not None:
+        distance = real(distance)
+        if distance is None or distance.shape != (n,) or not np.all(np.isfinite(distance) & (distance > 0)):
+            raise ValueError(f"distance must be {n} finite positive distances [kpc] (one per cocoon)")
+    return position, lonlat, distance
+
+
 def _box_bulk(lb, l, b, position, radius):
     """Cocoons at (l, b) [rad] (any float dtype), heliocentric ``position`` [kpc], of ``radius`` [kpc]
     for the l-b box ``lb``: (those that may lie within their angular radius of an edge, contain the
@@ -1027,7 +1054,12 @@ class CocoonPopulation:
         """Share of each cocoon's flux inside ``region`` (module docstring), array (n_cocoons,).
 
         ``lonlat`` and ``distance`` may pass the cocoons' (l, b) [rad] and distances [kpc] if known.
+        ``position``: Galactocentric positions [kpc], shape (n_cocoons, 3), finite.
         """
+        position, lonlat, distance = _checked_cocoons(position, lonlat, distance)
+        return self._containment(position, region, lonlat, distance)
+
+    def _containment(self, position, region, lonlat, distance):
         if region is None:
             return np.ones(len(position))
         lb = to_lb_region(region)
@@ -1036,9 +1068,9 @@ class CocoonPopulation:
             share = np.empty(len(position))
             for start in range(0, len(position), _CONTAINMENT_CHUNK):
                 part = slice(start, start + _CONTAINMENT_CHUNK)
-                share[part] = self.containment(
-                    position[part], lb, lonlat=None if lonlat is None else (lonlat[0][part], lonlat[1][part]),
-                    distance=None if distance is None else np.asarray(distance)[part])
+                share[part] = self._containment(
+                    position[part], lb, None if lonlat is None else (lonlat[0][part], lonlat[1][part]),
+                    None if distance is None else distance[part])
             return share
         l, b = _lb(position) if lonlat is None else lonlat
         l, b = np.asarray(l), np.asarray(b)

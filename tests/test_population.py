@@ -491,6 +491,25 @@ def test_containment_in_chunks_is_the_same(monkeypatch):
         assert np.allclose(chunked, whole, rtol=0, atol=1e-12)
 
 
+def test_containment_refuses_cocoons_it_cannot_read():
+    """Bad positions, (l, b) or distances: one ValueError naming the argument, not numpy's IndexError
+    (or a silent share of 0 for a NaN position)."""
+    from gammapy_cocoons.skyregions import LHAASO_INNER
+
+    population = CocoonPopulation(seed=3)
+    position = np.array([[2.0, 5.0, 0.0], [-3.0, 4.0, 0.1]])
+    assert population.containment(position, LHAASO_INNER).shape == (2,)
+    for bad in (position[:, :2], [["a", "b", "c"]], "xyz", np.array([[np.nan, 1.0, 0.0]])):
+        with pytest.raises(ValueError, match="position must be an"):
+            population.containment(bad, LHAASO_INNER)
+    for bad in ((np.zeros(3), np.zeros(2)), (np.zeros(2),), (np.zeros(2), [np.nan, 0.0]), "lb"):
+        with pytest.raises(ValueError, match="lonlat must be"):
+            population.containment(position, LHAASO_INNER, lonlat=bad)
+    for bad in (np.ones(3), [1.0, -2.0], ["a", "b"]):
+        with pytest.raises(ValueError, match="distance must be"):
+            population.containment(position, LHAASO_INNER, distance=bad)
+
+
 def _dense_cap_shares(lb, l0, b0, size, profile, nodes=(12, 10)):
     """The cap quadrature as it was written first (issue 24): every longitude piece and latitude arc
     of every cap, empty or not, evaluated on dense arrays; (region, cap) integrals."""
