@@ -224,6 +224,35 @@ def test_total_solve_equals_the_split_solve_and_a_dense_linear_solve():
     assert np.all(split[:, 1][reference[:, 1] > 0] > 0) and np.all(split[:, 1][reference[:, 1] < 0] < 0)
 
 
+def test_a_prepared_solution_is_the_fast_solve_and_serves_the_ratio(monkeypatch):
+    """prepare() on solution_grid() solves the network once, by the fast paths (never the reference
+    _solve), and a ratio at those abscissae then takes its columns: no second solve, the same values
+    as an unprepared network's."""
+    rigidity = np.array([20.0, 60.0, 300.0])
+    reference = NuclearNetwork(transport=GalacticTransport(d0=1.3, delta=0.62),
+                               cocoon_grammage=lambda r: 0.4 + 0 * r)
+    expected = reference.ratio_vs_rigidity(rigidity, phi=0.7, split=True)
+    network = NuclearNetwork(transport=GalacticTransport(d0=1.3, delta=0.62), cocoon_grammage=lambda r: 0.4 + 0 * r)
+
+    def refused(self, t_n):
+        raise AssertionError("the reference solve ran")
+
+    monkeypatch.setattr(NuclearNetwork, "_solve", refused)
+    grid = network.solution_grid(rigidity, 0.7)
+    for split in (True, False):
+        network.prepare(grid, split=split)
+    solves = []
+    for name in ("_solve_split", "_solve_total"):
+        original = getattr(NuclearNetwork, name)
+        monkeypatch.setattr(NuclearNetwork, name, lambda self, t_n, f=original: solves.append(1) or f(self, t_n))
+    galactic, cocoon = network.ratio_vs_rigidity(rigidity, phi=0.7, split=True)
+    total = network.ratio_vs_rigidity(rigidity, phi=0.7)
+    assert solves == []
+    np.testing.assert_allclose(galactic, expected[0], rtol=1e-13)
+    np.testing.assert_allclose(cocoon, expected[1], rtol=1e-12)
+    np.testing.assert_allclose(total, expected[0] + expected[1], rtol=1e-13)
+
+
 def test_folded_ghosts_equal_explicit_short_lived_nuclei():
     """C12 -> C11 -> B11 (20 min): the network with C11 as an explicit nucleus that decays is the
     same as the folded channel C12 -> B11 (direct + ghost)."""

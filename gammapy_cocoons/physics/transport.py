@@ -420,7 +420,7 @@ class NuclearNetwork:
         ``split`` needs (:meth:`_solve_total`)."""
         split = boolean(split, "split")
         grid = np.unique(_one_dimensional(t_n, "t_n"))
-        self._store(split, grid, self._solve(grid) if split else self._solve_total(grid))
+        self._store(split, grid, self._solve_split(grid) if split else self._solve_total(grid))
 
     def _store(self, split, grid, density):
         # the last few solutions of this parameter set, split and total apart (a fit's prepared
@@ -548,17 +548,11 @@ class NuclearNetwork:
         isotopes, concatenated (what :meth:`ratio_vs_rigidity` or :meth:`ratio_vs_energy` solve on).
         ``quantity``: "rigidity" (x in GV) or "kinetic_energy_per_nucleon" (x in GeV/n)."""
         by_rigidity = choice(quantity, ("rigidity", "kinetic_energy_per_nucleon"), "quantity") == "rigidity"
-        return np.concatenate([t_lis for _, t_lis in self._grids(np.ravel(np.asarray(x, float)), phi, numerator,
-                                                                  denominator, by_rigidity)[1]])
-
-    def _grids(self, x, phi, numerator, denominator, by_rigidity):
-        top, bottom = self._isotopes(numerator), self._isotopes(denominator)
-        a_over_z = sorted({self._mass_to_charge[self._index[n]] for n in top + bottom})
-        grids = []
-        for ratio in a_over_z:
-            t_n = kinetic_energy_per_nucleon(x, ratio) if by_rigidity else x
-            grids.append((t_n, t_n + phi / ratio))
-        return a_over_z, grids
+        # the very grid the ratio solves on (one construction: a prepared solution must match it exactly)
+        x = np.ravel(np.asarray(x, float))
+        return _ratio_factors(self._xs.species, x.tobytes(), float(phi),
+                              *(n if isinstance(n, str) else tuple(n) for n in (numerator, denominator)),
+                              by_rigidity)[0].copy()
 
     def _cocoon(self, rigidity):
         chi = np.asarray(self.cocoon_grammage(rigidity), dtype=float)
