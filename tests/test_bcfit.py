@@ -168,6 +168,12 @@ def test_bc_variants_report_the_other_set_ups():
     assert "correlated" in variants["paper_correlated_systematics"]["systematics"]
     for variant in variants.values():
         assert variant["parameters"]["chi0"]["value"] > 0
+    # what the command's child process sends back (JSON) is this summary exactly
+    import json
+
+    from gammapy_cocoons._files import json_default
+
+    assert json.loads(json.dumps(variants, default=json_default)) == variants
 
 
 def test_preset_law_sets_its_slope():
@@ -351,8 +357,10 @@ def test_model_keeps_the_networks_of_its_last_parameter_sets():
 class _FakeVariants:
     """Stands for bc's child process (a BackgroundCall of bc_variants)."""
 
-    def __init__(self, result=None, error=None):
-        self.value, self.error, self.cancelled = result, error, False
+    target = "gammapy_cocoons.analysis.bcfit:bc_variants"
+
+    def __init__(self, result=None, error=None, args=("exponential", "galprop17-opt12", None)):
+        self.value, self.error, self.cancelled, self.args = result, error, False, args
 
     def result(self):
         if self.error is not None:
@@ -376,7 +384,8 @@ def test_run_bc_takes_the_variants_from_its_child_and_fits_them_itself_if_it_fai
     assert list(summary).index("variants") == list(summary).index("evaluation_ms") + 1
     assert json.loads((tmp_path / "a" / "bc_summary.json").read_text())["variants"] == summary["variants"]
     monkeypatch.setattr(bcfit, "bc_variants", lambda **options: {"in_process": options})
-    failed = _FakeVariants(error=BackgroundError("bc_variants failed in its child process"))
+    failed = _FakeVariants(error=BackgroundError("bc_variants failed in its child process"),
+                           args=("exponential", "galprop17-opt12", 0.5))
     summary = bcfit.run_bc(tmp_path / "b", profile=False, plot=False, background=failed, correlation_length=0.5)
     assert summary["variants"] == {"in_process": {"grammage": "exponential", "production": "galprop17-opt12",
                                                   "correlation_length": 0.5}}
@@ -384,3 +393,7 @@ def test_run_bc_takes_the_variants_from_its_child_and_fits_them_itself_if_it_fai
     with pytest.raises(TypeError, match="only with variants=True"):
         bcfit.run_bc(tmp_path / "c", variants=False, background=refused)
     assert refused.cancelled and not (tmp_path / "c").exists()
+    other = _FakeVariants({"paper_delta_free": {"stat": 1.5}}, args=("kraichnan", "galprop17-opt12", None))
+    with pytest.raises(ValueError, match="this run's variants"):  # started for another law: not this run's
+        bcfit.run_bc(tmp_path / "d", profile=False, plot=False, background=other)
+    assert other.cancelled and not (tmp_path / "d").exists()

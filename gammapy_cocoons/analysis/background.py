@@ -43,7 +43,7 @@ class BackgroundCall:
         module, _, name = str(target).partition(":")
         if not module or not name:
             raise ValueError(f"target must be 'module:function', got {target!r}")
-        self.target = target
+        self.target, self.args = target, tuple(args)
         self._directory = Path(tempfile.mkdtemp(prefix="gammapy-cocoons-background-"))
         (self._directory / "call.json").write_text(json.dumps({"module": module, "name": name, "args": list(args)},
                                                               default=json_default))

@@ -490,6 +490,12 @@ def run_bc(outdir, grammage="exponential", overwrite=False, plot=True, profile=T
             raise ValueError(f"names must be ratio datasets among {sorted(RATIOS)}, got {names!r}")
         if correlation_length is not None:
             positive_float(correlation_length, "correlation_length")
+        if background is not None:  # its variants go into this summary: they must be this run's
+            started = (getattr(background, "target", None), tuple(getattr(background, "args", ()) or ()))
+            wanted = ("gammapy_cocoons.analysis.bcfit:bc_variants", (grammage, production, correlation_length))
+            if started != wanted:
+                raise ValueError(f"background must fit this run's variants, {wanted[0]}{wanted[1]}, got "
+                                 f"{started[0]}{started[1]}")
         with output_set(outdir):
             outdir = prepare_outdir(outdir, bc_output_files(plot), overwrite)
             return _run_bc(outdir, grammage, overwrite, plot, profile, names, setup, production, variants,
