@@ -344,8 +344,10 @@ def test_model_keeps_the_networks_of_its_last_parameter_sets():
     assert model.network() is not first
     model.chi0.value = 0.4
     assert model.network() is first
-    copy = model.copy()
-    assert "_network_cache" not in copy.__dict__ and copy.network() is not first
+    import copy as copying
+
+    for copy in (copying.deepcopy(model), model.copy()):  # gammapy deep-copies datasets and models
+        assert "_network_cache" not in copy.__dict__ and copy.network() is not first
     assert copy.network().transport == first.transport
     for k in range(NETWORK_CACHE_SIZE):
         model.d0.value = 3e28 * (1.0 + 1e-3 * (k + 1))

@@ -158,16 +158,19 @@ class BoronCarbonModel(ModelBase):
     def datasets_names(self):
         return None
 
+    def __deepcopy__(self, memo):
+        """A copy without the networks kept for this model's last parameter sets (up to 64 solved
+        networks, ~25 MB; a fit deep-copies its models and datasets for every result): the copy
+        computes its own."""
+        new = self.__class__.__new__(self.__class__)
+        memo[id(self)] = new
+        for key, value in object.__getattribute__(self, "__dict__").items():
+            if key != "_network_cache":
+                new.__dict__[key] = copy.deepcopy(value, memo)
+        return new
+
     def copy(self, name=None, copy_data=False, **kwargs):
-        # without the networks kept for this model's last parameter sets (a fit copies its models
-        # for every result): the copy computes its own
-        state = object.__getattribute__(self, "__dict__")
-        cache = state.pop("_network_cache", None)
-        try:
-            new = copy.deepcopy(self)
-        finally:
-            if cache is not None:
-                state["_network_cache"] = cache
+        new = copy.deepcopy(self)  # without the kept networks (__deepcopy__)
         if name is not None:
             new._name = name
         return new
