@@ -379,6 +379,12 @@ def test_bad_input():
         get_nucleus("C11")
     with pytest.raises(ValueError, match="d0"):
         GalacticTransport(d0=-1.0)
+    for bad in ("3", [1.0, 2.0], True, np.array([1.0])):  # accepted before, failing later deep inside
+        with pytest.raises(ValueError, match="d0 must be a finite number > 0"):
+            GalacticTransport(d0=bad)
+    for bad in ("a", None, -0.1):
+        with pytest.raises(ValueError, match="phi .* must be a finite number >= 0"):
+            NuclearNetwork().ratio_vs_rigidity(100.0, phi=bad)
     with pytest.raises(TypeError, match="advective_floor"):
         GalacticTransport(advective_floor="yes")
     with pytest.raises(ValueError, match="helium_fraction"):

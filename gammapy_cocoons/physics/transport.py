@@ -52,6 +52,7 @@ GeV/n, GV, cm, s, g.
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 import math
+import numbers
 
 import numpy as np
 from scipy import sparse
@@ -89,13 +90,15 @@ def kinetic_energy_per_nucleon(rigidity, mass_to_charge):
     return np.sqrt(p_n**2 + NUCLEON_MASS_GEV**2) - NUCLEON_MASS_GEV
 
 
-def _all_finite_and(value, condition, ufunc):
-    """Whether ``value`` (a number or an array) is finite and meets ``condition`` (``ufunc`` against
-    0 for arrays) everywhere; plain floats without numpy (a fit builds a transport per evaluation)."""
-    if type(value) is float:
-        return math.isfinite(value) and condition(value)
-    value = np.asarray(value, dtype=float)
-    return bool(np.all(np.isfinite(value)) and np.all(ufunc(value, 0.0)))
+def _finite_number_and(value, condition):
+    """Whether ``value`` is a real number (not a bool, a string or an array: the network's caches
+    hash the transport), finite and meeting ``condition``; plain floats first (a fit builds a
+    transport per evaluation)."""
+    if type(value) is not float:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return False
+        value = float(value)
+    return math.isfinite(value) and condition(value)
 
 
 @dataclass(frozen=True)
@@ -121,12 +124,12 @@ class GalacticTransport:
 
     def __post_init__(self):
         for name in ("d0", "rigidity_break", "smoothness", "halo_height", "surface_density"):
-            if not _all_finite_and(getattr(self, name), lambda v: v > 0, np.greater):
-                raise ValueError(f"{name} must be finite and > 0, got {getattr(self, name)!r}")
+            if not _finite_number_and(getattr(self, name), lambda v: v > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
         boolean(self.advective_floor, "advective_floor")
         for name in ("delta", "ddelta", "advection"):
-            if not _all_finite_and(getattr(self, name), lambda v: v >= 0, np.greater_equal):
-                raise ValueError(f"{name} must be finite and >= 0, got {getattr(self, name)!r}")
+            if not _finite_number_and(getattr(self, name), lambda v: v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
 
     def diffusion(self, rigidity, beta):
         """D(R) [cm2 s-1]."""
@@ -590,8 +593,8 @@ class NuclearNetwork:
         if x.size == 0 or not np.all(np.isfinite(x)) or np.any(x <= 0):
             which = "rigidity" if by_rigidity else "t_n"
             raise ValueError(f"{which} must be finite and > 0, got {x!r}")
-        if not np.isfinite(phi) or phi < 0:
-            raise ValueError(f"phi (force-field potential, GV) must be finite and >= 0, got {phi!r}")
+        if not _finite_number_and(phi, lambda v: v >= 0):
+            raise ValueError(f"phi (force-field potential, GV) must be a finite number >= 0, got {phi!r}")
         grid, factors = _ratio_factors(self._xs.species, x.tobytes(), float(phi),
                                        *(n if isinstance(n, str) else tuple(n) for n in (numerator, denominator)),
                                        by_rigidity)
