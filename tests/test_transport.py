@@ -12,8 +12,8 @@ from gammapy_cocoons.physics.spallation import (
     NETWORK_SPECIES, ConstantCrossSections, CrossSections, TargetGas, ghost_branchings,
 )
 from gammapy_cocoons.physics.transport import (
-    clear_rate_caches,
-    GalacticTransport, NuclearNetwork, _constant_above, _total_plan, kinetic_energy_per_nucleon, production_by_parent, rigidity_of,
+    GalacticTransport, NuclearNetwork, _constant_above, _total_plan, clear_rate_caches, kinetic_energy_per_nucleon,
+    production_by_parent, rigidity_of,
 )
 from gammapy_cocoons.physics.xstables import bundled_table
 

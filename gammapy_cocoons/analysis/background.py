@@ -118,8 +118,6 @@ def _category(name):
     return category if isinstance(category, type) and issubclass(category, Warning) else UserWarning
 
 
-
-
 class _Records(logging.Handler):
     def __init__(self):
         super().__init__(logging.WARNING)

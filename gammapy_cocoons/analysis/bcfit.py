@@ -227,7 +227,8 @@ class CosmicRayRatioDataset(Dataset):
                                      ratio=self.data.meta["ratio"])
         residual = model - np.asarray(self.data["value"], dtype=float)[mask]
         if self._cholesky is None:
-            error = np.where(residual > 0, np.asarray(self.data["error_hi"])[mask], np.asarray(self.data["error_lo"])[mask])
+            error = np.where(residual > 0, np.asarray(self.data["error_hi"])[mask],
+                             np.asarray(self.data["error_lo"])[mask])
             return float(np.sum((residual / error) ** 2))
         from scipy.linalg import cho_solve
 

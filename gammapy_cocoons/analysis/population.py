@@ -162,7 +162,8 @@ def population_results(realisations=1000, n_gas=1 * u.cm**-3, radius=DEFAULT_RAD
         # the child takes the containment of most chunks of cocoons, this process the first few once
         # it has done the rest (about as long in all; the entries of both concatenate)
         mine = slice(0, len(sample._chunks()) // 6 if two else 0)
-        with ForkedCall(sample._containment_entries, boxes, slice(mine.stop, None), fork=two, rerun=True) as containment:
+        with ForkedCall(sample._containment_entries, boxes, slice(mine.stop, None), fork=two,
+                        rerun=True) as containment:
             # meanwhile, what does not need the regions' containment
             flux = {"all-sky": sample.flux(energy).to_value(_FLUX_UNIT)}
             # the flux of all the realisations together, from all cocoons and from those beyond 0.5 and 1 kpc

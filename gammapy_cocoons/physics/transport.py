@@ -108,8 +108,9 @@ class GalacticTransport:
     d0 [1e28 cm2 s-1] at 1 GV, delta, rigidity_break R_b [GV], ddelta (Delta_delta, the hardening
     above R_b), smoothness s, halo_height H [kpc], advection u [km s-1], surface_density mu of the
     disc [g cm-2]. ``advective_floor`` adds 2 u H to D, as the code of Evoli et al. 2019 does
-    (crams v1.1: D = 2 v_A H + D0 beta R^delta ..., with v_A the advection speed). Defaults: the break of Evoli et al. 2019 (R_b = 312 GV, Delta_delta = 0.2,
-    s = 0.1, H = 4 kpc, u = 7 km/s, mu = 2.3 mg cm-2); d0 and delta are starting values for fits.
+    (crams v1.1: D = 2 v_A H + D0 beta R^delta ..., with v_A the advection speed). Defaults: the
+    break of Evoli et al. 2019 (R_b = 312 GV, Delta_delta = 0.2, s = 0.1, H = 4 kpc, u = 7 km/s,
+    mu = 2.3 mg cm-2); d0 and delta are starting values for fits.
     """
 
     d0: float = 3.0
