@@ -235,7 +235,7 @@ def cached_arrays(kind, key, build, names=None):
             return arrays
     arrays = _load(path, names or ())
     if arrays is None:
-        with _build_lock(path) as waited:
+        with _build_lock(path):
             # built meanwhile by the lock's holder (also when it let go just before this process asked)
             arrays = _load(path, names or ())
             if arrays is None:

@@ -59,7 +59,7 @@ from scipy import sparse
 
 from .._validation import boolean, choice
 from ..constants import C_CM_S, KPC_CM
-from .nuclides import get_nucleus, nuclide_chart, parse_nucleus
+from .nuclides import nuclide_chart, parse_nucleus
 from .spallation import CrossSections
 from .targetgas import TargetGas
 
