@@ -231,6 +231,18 @@ def test_fig1_views():
     assert any(label.startswith("AMS-02 (2018)") for label in labels)
     assert any("CALET" in label for label in labels) and any("DAMPE" in label for label in labels)
     assert any("test set-up" in t.get_text() for t in fig.texts)
+    # the legend covers no curve and no point (it once hid the cocoon curve from 3 to 30 GeV/n)
+    def within(bbox, xy):
+        x0, y0, x1, y1 = bbox.extents
+        return (xy[:, 0] > x0) & (xy[:, 0] < x1) & (xy[:, 1] > y0) & (xy[:, 1] < y1)
+
+    fig.canvas.draw()
+    for ax in fig.axes:
+        box = ax.get_legend().get_window_extent()
+        for line in ax.get_lines():
+            xy = ax.transData.transform(line.get_xydata())
+            xy = xy[within(ax.get_window_extent(), xy)]
+            assert not np.any(within(box, xy)), (ax.get_xlabel(), line.get_label())
     with pytest.raises(ValueError, match="views"):
         plot_bc(model, datasets, views=("momentum",))
 

@@ -486,7 +486,7 @@ def plot_bc(model, datasets, overlay=(), summary=None, views=("kinetic_energy_pe
         ax.axvspan(low / 2, cut, color="0.92", zorder=0)
         ax.set_xlim(low, high)
         ax.set_xlabel(label)
-        ax.legend(fontsize=7.5, loc="lower left")
+        ax.legend(fontsize=7.5, loc="upper right")
     first = axes[views[0]]
     first.set_ylabel("B/C")
     first.set_ylim(0.008, 0.45)
@@ -766,7 +766,7 @@ def plot_population(table, comparison, summary):
         ax.set_ylabel(r"$E^2 I$ [GeV cm$^{-2}$ s$^{-1}$ sr$^{-1}$]")
         ax.set_title(f"cocoons, {region.replace('lhaaso-', 'LHAASO ')}", fontsize=10)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7.5, loc="lower left")
+        ax.legend(fontsize=7.5, loc="upper right")
         ax.set_ylim(np.nanmax(value["q97.5"]) * 1e-4, np.nanmax(value["q97.5"]) * 3)
     for ax, (name, entry) in zip(axes[2:], comparison["components"].items()):
         curves = entry["lognlogs"]
