@@ -1,5 +1,6 @@
 """The radial-delta (KRA-gamma) CR sea: the finite-volume solve against the Bessel series of the
 default sea when delta is uniform, its rigidity nodes, its transport, and a DGE cube built on it."""
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -190,3 +191,36 @@ def test_bad_nside_is_refused_before_any_build(nside):
         with pytest.raises(ValueError, match="nside must be a power of 2"):
             call(nside)
     assert nside not in rd._BUILDS
+
+
+def _build_in_a_process(args):
+    """build_radial_delta_cache(8) in a pool process, with a slow stand-in for the cubes' build that
+    says each time it runs."""
+    import time
+
+    from gammapy_cocoons import _cache
+    from gammapy_cocoons.dge import radial_delta as rd
+
+    directory, counter = args
+    os.environ[_cache.CACHE_VARIABLE] = directory
+
+    def slow_cubes(nside):
+        with open(counter, "a") as handle:
+            handle.write("built\n")
+        time.sleep(0.5)
+        return {(m, s): np.full((2, 3), 1.0, np.float32) for m in ("min", "max") for s in ("gamma", "nu_per_flavour")}
+
+    rd._build_cubes = slow_cubes
+    return rd.build_radial_delta_cache(8)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the build lock is POSIX flock")
+def test_two_processes_building_the_cubes_build_them_once(tmp_path):
+    """The second process waits on the disk cache's build lock and finds the four cubes written."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    counter = tmp_path / "builds.txt"
+    with ProcessPoolExecutor(2) as pool:
+        written = sorted(pool.map(_build_in_a_process, [(str(tmp_path / "cache"), str(counter))] * 2))
+    assert written == [0, 4] and counter.read_text().count("built") == 1
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 4 and not list((tmp_path / "cache").glob(".*"))

@@ -311,14 +311,23 @@ def _build_cubes(nside, secondaries=("gamma", "nu_per_flavour")):
 def build_radial_delta_cache(nside=128):
     """Compute every radial-delta cube (min, max; gamma rays and neutrinos per flavour) and store them
     in the disk cache; returns the number of entries written. Run in a child process by
-    :func:`_radial_delta_cube`, so that the geometry's memory (~0.5 GB) is freed with it."""
-    from .._cache import cached_arrays
+    :func:`_radial_delta_cube`, so that the geometry's memory (~0.5 GB) is freed with it. Two
+    processes building at once: the second waits for the first (the disk cache's build lock, on
+    the first cube's entry) and writes nothing."""
+    from contextlib import nullcontext
+
+    from .._cache import _build_lock, _entry_name, cache_directory, cached_arrays
 
     nside = healpix_nside(nside)
-    cubes = _build_cubes(nside)
-    for (member, secondary), data in cubes.items():
-        cached_arrays("radial-delta-dge", _cube_key(member, secondary, nside), lambda data=data: {"cube": data},
-                      names=("cube",))
+    directory = cache_directory()
+    first = None if directory is None else directory / _entry_name("radial-delta-dge", _cube_key("min", "gamma", nside))
+    with nullcontext() if first is None else _build_lock(first):
+        if first is not None and not _missing(nside):  # built meanwhile by the lock's holder
+            return 0
+        cubes = _build_cubes(nside)
+        for (member, secondary), data in cubes.items():
+            cached_arrays("radial-delta-dge", _cube_key(member, secondary, nside), lambda data=data: {"cube": data},
+                          names=("cube",))
     return len(cubes)
 
 
