@@ -350,34 +350,6 @@ def _maybe_near_boundary(lb, l, b, angular):
     return near
 
 
-def _boundary_distance(lb, l, b):
-    """``lb.boundary_distance(l, b)``, tighter for an l-b box: there the distance to a meridian edge
-    is that to its half great circle (pole to pole at the edge's longitude), not to the whole great
-    circle, whose other half runs 180 deg away (through l = 195 and 305 deg for a box from 15 to
-    125 deg), so that caps there are not taken for cut. Still a lower bound on the distance to the
-    box's edges (a path into the box's longitudes crosses one of the half great circles; points on
-    the other half are pi/2 - |b| from it, the distance to the nearer pole); at least the box's own."""
-    bound = lb.boundary_distance(l, b)
-    if not isinstance(lb, LBBox) or lb.half_width >= np.pi or np.size(l) == 0:
-        return bound
-    l, b = np.asarray(l, float), np.asarray(b, float)
-    cos_b = np.abs(np.cos(b))
-    to_pole = 0.5 * np.pi - np.abs(b)
-    halves = []
-    for edge in (lb.l_center - lb.half_width, lb.l_center + lb.half_width):
-        dl = l - edge
-        halves.append(np.where(np.cos(dl) >= 0.0, np.arcsin(np.clip(np.abs(np.sin(dl)) * cos_b, 0.0, 1.0)), to_pole))
-    meridians = np.minimum(*halves)
-    band = np.maximum(np.maximum(lb.b_min - b, b - lb.b_max), 0.0)
-    out = np.maximum(meridians, band)
-    outside = ~(np.abs(_wrap(l - lb.l_center)) <= lb.half_width)
-    for level, exists in ((lb.b_min, lb.b_min > -0.5 * np.pi), (lb.b_max, lb.b_max < 0.5 * np.pi)):
-        if exists:
-            parallel = np.abs(b - level)
-            out = np.minimum(out, np.where(outside, np.maximum(parallel, meridians), parallel))
-    return np.maximum(bound, out)
-
-
 #: the single-precision bulk test of :func:`_box_bulk` sends to the exact rule every cocoon within
 #: this factor of its angular radius, plus this angle [rad], of a box's edge: far beyond the float32
 #: rounding (~1e-6 rad), so that both tests agree on the rest
@@ -1096,7 +1068,7 @@ class CocoonPopulation:
         # cocoons the boundary crosses (and the tiniest, < 1e-6 rad, stay points: their edge is rounding);
         # the boundary distance only of those a cheap necessary test leaves (the same cocoons, faster)
         cut = np.nonzero(~inside & (angular > 1e-6) & _maybe_near_boundary(lb, l, b, angular))[0]
-        cut = cut[_boundary_distance(lb, l[cut], b[cut]) <= angular[cut]]
+        cut = cut[lb.boundary_distance(l[cut], b[cut]) <= angular[cut]]
         if cut.size:
             sin2 = np.sin(angular[cut]) ** 2
 

@@ -298,9 +298,10 @@ class LBBox(_LBRegion):
 
     def boundary_distance(self, l, b):
         """Lower bound on the angular distance [rad] to the box's edges. A meridian edge: at least the
-        distance to its great circle and to the box's latitude band; a parallel edge: at least the
-        latitude difference and, outside the box's longitudes, the distance to the meridians' great
-        circles (a path into the box's longitudes crosses one)."""
+        distance to its half great circle (pole to pole at the edge's longitude: to the great circle
+        within 90 deg of the edge's longitude, to the nearer pole beyond) and to the box's latitude
+        band; a parallel edge: at least the latitude difference and, outside the box's longitudes, the
+        distance to the meridians' half circles (a path into the box's longitudes crosses one)."""
         l, b = np.broadcast_arrays(np.asarray(l, float), np.asarray(b, float))
         out = np.full(l.shape, np.inf)
         meridians = np.full(l.shape, np.inf)
@@ -311,9 +312,15 @@ class LBBox(_LBRegion):
             offset = l - self.l_center
             sin_offset, cos_offset = np.sin(offset), np.cos(offset)
             sin_half, cos_half = np.sin(self.half_width), np.cos(self.half_width)
-            nearer = np.minimum(np.abs(sin_offset * cos_half - cos_offset * sin_half),
-                                np.abs(sin_offset * cos_half + cos_offset * sin_half))
-            meridians = np.arcsin(np.clip(nearer * np.abs(np.cos(b)), 0.0, 1.0))
+            cos_b, to_pole = np.abs(np.cos(b)), _HALF_PI - np.abs(b)
+            meridians = np.full(l.shape, np.inf)
+            for sign in (-1.0, 1.0):  # the edges l_center - half_width and l_center + half_width
+                sin_edge = sin_offset * cos_half - sign * cos_offset * sin_half  # sin(l - edge)
+                cos_edge = cos_offset * cos_half + sign * sin_offset * sin_half  # cos(l - edge)
+                # beyond 90 deg of the edge's longitude the nearest point of its half circle is a pole
+                half_circle = np.where(cos_edge >= 0.0, np.arcsin(np.clip(np.abs(sin_edge) * cos_b, 0.0, 1.0)),
+                                       to_pole)
+                meridians = np.minimum(meridians, half_circle)
             out = np.maximum(meridians, band)
             outside = cos_offset < cos_half  # abs(wrap(l - l_center)) > half_width
         else:

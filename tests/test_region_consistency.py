@@ -322,15 +322,17 @@ def test_lhaaso_region_names_its_argument():
 
 def test_box_boundary_distance_is_a_lower_bound_and_the_two_arcsine_form():
     """An l-b box's boundary distance (one sine and cosine of l - l_center for both meridian edges)
-    is the per-edge form it replaced (min of two arcsines of cos b sin(l - edge)) to 1e-13 rad, and
-    never more than the great-circle distance to the box's outline, sampled finely."""
+    is the per-edge form written directly (for each meridian edge the distance to its half great
+    circle: the arcsine of cos b sin(l - edge) within 90 deg of the edge, the nearer pole beyond) to
+    1e-13 rad, and never more than the great-circle distance to the box's outline, sampled finely."""
     from gammapy_cocoons.skyregions import LBBox, _wrap
 
     rng = np.random.default_rng(8)
     l, b = rng.uniform(-np.pi, np.pi, 1000), np.arcsin(rng.uniform(-1, 1, 1000))
     vectors = np.stack([np.cos(b) * np.cos(l), np.cos(b) * np.sin(l), np.sin(b)], axis=1)
     for box in (LBBox(1.2, 0.96, -0.09, 0.09), LBBox(3.1, 2.9, -1.0, 0.4), LBBox(-2.0, 0.01, -1.6, 0.3)):
-        meridians = np.minimum(*(np.arcsin(np.clip(np.abs(np.cos(b) * np.sin(l - edge)), 0, 1))
+        meridians = np.minimum(*(np.where(np.cos(l - edge) >= 0, np.arcsin(np.clip(np.abs(np.cos(b) * np.sin(l - edge)),
+                                                                               0, 1)), 0.5 * np.pi - np.abs(b))
                                  for edge in (box.l_center - box.half_width, box.l_center + box.half_width)))
         band = np.maximum(np.maximum(box.b_min - b, b - box.b_max), 0.0)
         outside = np.abs(_wrap(l - box.l_center)) > box.half_width
