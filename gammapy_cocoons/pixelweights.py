@@ -42,6 +42,13 @@ _BLOCK = 1_000_000
 _EDGE_BLOCK = 2048
 #: Gauss-Legendre nodes per longitude piece of a pixel (sine substitution: square-root ends are exact)
 _NODES = 8
+#: the same for pixels near a Galactic pole, where a piece spans tens of degrees of longitude and
+#: the region's and the outline's z(l) bend more (a 1 deg cap 2 deg from the pole on 3 deg ICRS CAR
+#: pixels: 1.6e-4 off with 8 nodes, 5e-5 with 32; their outlines keep 128 points per edge)
+_POLE_NODES = 32
+#: (pixels x nodes x outline edges) of a pixel fraction's cross-sections computed at once (~32 MB a
+#: float array: bounds the memory of pixels with many longitude pieces, those around a pole)
+_CROSSING_ELEMENTS = 4_000_000
 #: a pixel's outline pieces are checked for two boundary crossings down to this fraction of its side
 #: (already the case for outlines drawn with 16 points per edge and more)
 _SHORTEST_PIECE = 32
@@ -452,7 +459,7 @@ def _sorted_cuts(candidates, lo, hi):
     return np.where(np.isfinite(values), values, hi[:, None])
 
 
-def _polygon_fractions(lb, centres, outline, step):
+def _polygon_fractions(lb, centres, outline, step, nodes=_NODES):
     """Fraction of each pixel inside ``lb`` from its outline (n, V, 3) (Galactic unit vectors).
 
     At Gauss-Legendre longitude nodes the outline bounds an interval of z = sin b, intersected
@@ -480,34 +487,39 @@ def _polygon_fractions(lb, centres, outline, step):
     candidates = [corners, turning, _boundary_crossings(lb, lc, dphi, z), _breaks_within(lb, lc, lo, hi)]
     edges = np.concatenate([lo[:, None], _sorted_cuts(np.concatenate(candidates, axis=1), lo, hi), hi[:, None]],
                            axis=1)
-    x, w = lineofsight._gauss_legendre(_NODES)
+    x, w = lineofsight._gauss_legendre(nodes)
     theta = 0.5 * np.pi * x
     a, b = edges[:, :-1, None], edges[:, 1:, None]
     half = 0.5 * (b - a)
     nodes = ((a + half) + half * np.sin(theta)).reshape(n, -1)  # (n, pieces x nodes)
     weights = (half * np.cos(theta) * 0.5 * np.pi * w).reshape(n, -1)
     # the outline's cross-section at each node (even-odd rule): the z of the outline's edges crossing
-    # the node's longitude, sorted and paired; a polar pixel's pole closes its one interval
+    # the node's longitude, sorted and paired; a polar pixel's pole closes its one interval. In
+    # chunks of nodes: the arrays are (pixels, nodes, outline edges), large for polar pixels
     a_phi, b_phi = dphi[:, None, :-1], dphi[:, None, 1:]
     a_z, b_z = z[:, None, :-1], z[:, None, 1:]
-    node = nodes[:, :, None]
-    crossing = ((a_phi <= node) & (node < b_phi)) | ((b_phi <= node) & (node < a_phi))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z_cross = np.where(crossing, a_z + (b_z - a_z) * (node - a_phi) / (b_phi - a_phi), np.nan)
-    z_cross = np.concatenate([z_cross, np.where(pole != 0, pole, np.nan)[:, None, None]
-                              * np.ones((1, nodes.shape[1], 1))], axis=2)
-    z_cross = np.sort(z_cross, axis=2)  # NaN last
-    count = int(np.max(np.sum(np.isfinite(z_cross), axis=2))) if z_cross.size else 0
-    count += count % 2
-    pairs = z_cross[:, :, :max(count, 2)].reshape(n, nodes.shape[1], -1, 2)
-    valid = np.all(np.isfinite(pairs), axis=-1)
-    z_lo, z_hi = np.where(valid, pairs[..., 0], 0.0), np.where(valid, pairs[..., 1], 0.0)  # (n, nodes, m)
-    intervals = np.sin(lb.latitude_interval_array(_wrap(lc[:, None] + nodes).ravel()))
-    intervals = intervals.reshape(n, nodes.shape[1], 1, -1, 2)
-    overlap = np.clip(np.minimum(z_hi[..., None], intervals[..., 1]) - np.maximum(z_lo[..., None], intervals[..., 0]),
-                      0.0, None).sum(axis=(-2, -1))
-    area = np.sum(weights * (z_hi - z_lo).sum(axis=-1), axis=1)
-    inside = np.sum(weights * overlap, axis=1)
+    area, inside = np.zeros(n), np.zeros(n)
+    chunk = max(1, _CROSSING_ELEMENTS // max(n * n_vertex, 1))
+    for first in range(0, nodes.shape[1], chunk):
+        part = slice(first, first + chunk)
+        node = nodes[:, part, None]
+        crossing = ((a_phi <= node) & (node < b_phi)) | ((b_phi <= node) & (node < a_phi))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z_cross = np.where(crossing, a_z + (b_z - a_z) * (node - a_phi) / (b_phi - a_phi), np.nan)
+        z_cross = np.concatenate([z_cross, np.where(pole != 0, pole, np.nan)[:, None, None]
+                                  * np.ones((1, node.shape[1], 1))], axis=2)
+        z_cross = np.sort(z_cross, axis=2)  # NaN last
+        count = int(np.max(np.sum(np.isfinite(z_cross), axis=2))) if z_cross.size else 0
+        count += count % 2
+        pairs = z_cross[:, :, :max(count, 2)].reshape(n, node.shape[1], -1, 2)
+        valid = np.all(np.isfinite(pairs), axis=-1)
+        z_lo, z_hi = np.where(valid, pairs[..., 0], 0.0), np.where(valid, pairs[..., 1], 0.0)  # (n, nodes, m)
+        intervals = np.sin(lb.latitude_interval_array(_wrap(lc[:, None] + nodes[:, part]).ravel()))
+        intervals = intervals.reshape(n, node.shape[1], 1, -1, 2)
+        overlap = np.clip(np.minimum(z_hi[..., None], intervals[..., 1])
+                          - np.maximum(z_lo[..., None], intervals[..., 0]), 0.0, None).sum(axis=(-2, -1))
+        area += np.sum(weights[:, part] * (z_hi - z_lo).sum(axis=-1), axis=1)
+        inside += np.sum(weights[:, part] * overlap, axis=1)
     return np.where(area > 0, inside / np.where(area > 0, area, 1.0), 0.0)
 
 
@@ -627,13 +639,14 @@ def _edge_fractions(lb, pixels, geometry, centres, radii):
         factor = 2.0 ** np.ceil(np.log2(radii[wide] / _WIDE_PIXEL))
         step = step.astype(int)
         step[wide] = np.minimum(step[wide] * factor, _MAX_STEP).astype(int)
+    nodes = np.where(near_pole, _POLE_NODES, _NODES)
     for start in range(0, pixels.size, _EDGE_BLOCK):
         part = slice(start, start + _EDGE_BLOCK)
         p, c = pixels[part], centres[part]
         sampled = np.zeros(p.size, bool)
         result = np.empty(p.size)
-        for value in np.unique(step[part]):
-            chosen = np.nonzero(step[part] == value)[0]
+        for value, n_nodes in sorted(set(zip(step[part].tolist(), nodes[part].tolist()))):
+            chosen = np.nonzero((step[part] == value) & (nodes[part] == n_nodes))[0]
             # pixels per call: a call's arrays grow with the square of the points past 128 per edge
             block = max(1, _EDGE_BLOCK * 16 // value if value <= 128 else _EDGE_BLOCK * 16 * 128 // value**2)
             for first in range(0, chosen.size, block):
@@ -642,7 +655,8 @@ def _edge_fractions(lb, pixels, geometry, centres, radii):
                 finite = np.all(np.isfinite(outline), axis=(1, 2))
                 sampled[index[~finite]] = True
                 if np.any(finite):
-                    result[index[finite]] = _polygon_fractions(lb, c[index[finite]], outline[finite], used)
+                    result[index[finite]] = _polygon_fractions(lb, c[index[finite]], outline[finite], used,
+                                                               n_nodes)
         index = np.nonzero(sampled)[0]
         for first in range(0, index.size, 64):
             chunk = index[first:first + 64]
