@@ -6,11 +6,14 @@ directory; the executed notebook, with its printed output and inline figures, is
 documentation shows (myst-nb, no execution there) and what the tests check. Executed notebooks
 are cached by the hash of their script, so the tests and the docs build share one execution.
 
-Several tutorials run one after another in one kernel, each in a fresh namespace (``%reset -f``,
-its own working directory, no open figures), as sphinx-gallery runs its examples in one
+Several tutorials run one after another in one kernel, as sphinx-gallery runs its examples in one
 interpreter: the imports and the package's in-memory caches are paid once per kernel, not once
-per tutorial (a kernel costs ~3.5 s of CPU to start and import gammapy). A tutorial that forgot
-an import still fails: its namespace starts empty.
+per tutorial (a kernel costs ~3.5 s of CPU to start and import gammapy). Each starts in a fresh
+namespace (``%reset -f``: a tutorial that forgot an import still fails), in its own working
+directory, with no open figure and matplotlib's settings as at start-up. What a namespace reset
+cannot undo is shared: imported modules (a tutorial using ``astropy.units`` after only ``import
+astropy`` would pass after one that imported it), warnings already shown once, and the package's
+caches (the same numbers, sooner).
 
 Used by ``docs/conf.py`` and ``tests/test_tutorials.py``.
 """
@@ -66,7 +69,8 @@ class Kernel:
         previous = self._client
         reset = nbformat.v4.new_code_cell(
             f"%reset -f\nimport os as _os; _os.chdir({str(scratch)!r}); del _os\n"
-            "import matplotlib.pyplot as _plt; _plt.close('all'); del _plt")
+            "import matplotlib as _mpl, matplotlib.pyplot as _plt; _plt.close('all'); _mpl.rc_file_defaults()\n"
+            "del _mpl, _plt")
         notebook.cells.insert(0, reset)
         self._client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                                       km=None if previous is None else previous.km,
@@ -104,7 +108,7 @@ def execute(script, directory, timeout=900, kernel=None):
     from nbclient.exceptions import CellExecutionError
 
     script = Path(script)
-    directory = Path(directory)
+    directory = Path(directory).resolve()  # a shared kernel's working directory is the last tutorial's
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{script.stem}.ipynb"
     if target.exists():
@@ -138,7 +142,7 @@ def executed_notebooks(directory=None, workers=None):
 
     import queue
 
-    directory = Path(directory or os.environ.get(CACHE_VARIABLE) or ROOT / "docs" / "_build" / "notebooks")
+    directory = Path(directory or os.environ.get(CACHE_VARIABLE) or ROOT / "docs" / "_build" / "notebooks").resolve()
     workers = workers or os.cpu_count() or 1
     # the slowest first, so that the kernels finish together; each kernel takes the next one left
     waiting = queue.SimpleQueue()

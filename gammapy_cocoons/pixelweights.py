@@ -43,8 +43,8 @@ _EDGE_BLOCK = 2048
 #: Gauss-Legendre nodes per longitude piece of a pixel (sine substitution: square-root ends are exact)
 _NODES = 8
 #: the same for pixels near a Galactic pole, where a piece spans tens of degrees of longitude and
-#: the region's and the outline's z(l) bend more (a 1 deg cap 2 deg from the pole on 3 deg ICRS CAR
-#: pixels: 1.6e-4 off with 8 nodes, 5e-5 with 32; their outlines keep 128 points per edge)
+#: the region's and the outline's z(l) bend more (1 deg caps 1.5-2 deg from the pole on 3 deg ICRS CAR
+#: pixels: up to 1.6e-4 off with 8 nodes, 5.2e-5 with 32; their outlines keep 128 points per edge)
 _POLE_NODES = 32
 #: (pixels x nodes x outline edges) of a pixel fraction's cross-sections computed at once (~32 MB a
 #: float array: bounds the memory of pixels with many longitude pieces, those around a pole)

@@ -131,14 +131,18 @@ def test_import_is_lazy_and_registers_in_either_order():
              "MODEL_REGISTRY as M; print(sorted(c.__name__ for c in S + P + M if c.__module__.startswith('gammapy_c')))")
     expected = ("['BoronCarbonModel', 'CocoonSpatialModel', 'CocoonSpectralModel', 'EnergyScaleFactor', "
                 "'EnergyScaleSpectralModel', 'RegionFluxSpectralModel']")
-    # package first: nothing heavy on import; gammapy imported after it finds the package's models
-    # in its registries; a public name imports its module on first access
+    # package first: nothing heavy on import; a public name imports its module on first access
+    # (one that needs no gammapy); gammapy imported after it finds the package's models in its
+    # registries; then a model's name
     package_first = ("import sys, gammapy_cocoons as g\n"
-                     "print('gammapy.modeling.models' in sys.modules, 'astropy.units' in sys.modules)\n" + check +
-                     "\nprint(g.CocoonSpectralModel.__name__, 'ENERGY_RANGE' in dir(g))")
+                     "print('gammapy.modeling.models' in sys.modules, 'astropy.units' in sys.modules)\n"
+                     "print('gammapy_cocoons.physics.cosmicrays' in sys.modules, type(g.PROTON).__name__, "
+                     "'gammapy_cocoons.physics.cosmicrays' in sys.modules, 'gammapy.modeling.models' in sys.modules)\n"
+                     + check + "\nprint(g.CocoonSpectralModel.__name__, 'ENERGY_RANGE' in dir(g))")
     lines = _run(package_first)
-    assert lines[:2] == ["False", "False"] and lines[-2:] == ["CocoonSpectralModel", "True"]
-    assert " ".join(lines[2:-2]) == expected
+    assert lines[:6] == ["False", "False", "False", "Species", "True", "False"]
+    assert lines[-2:] == ["CocoonSpectralModel", "True"]
+    assert " ".join(lines[6:-2]) == expected
     assert " ".join(_run("import gammapy.modeling.models\nimport gammapy_cocoons\n" + check)) == expected
 
 

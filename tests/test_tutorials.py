@@ -43,3 +43,28 @@ def test_a_failing_tutorial_names_itself(tmp_path):
     broken.write_text('"""\nBroken\n======\n\nA tutorial with an error.\n"""\n\n# %%\n# text\n\n1 / 0\n')
     with pytest.raises(tutorial_notebooks.TutorialError, match="99_broken.py.*ZeroDivisionError"):
         tutorial_notebooks.execute(broken, tmp_path / "out")
+
+
+def test_tutorials_sharing_a_kernel_start_afresh(tmp_path, monkeypatch):
+    """One kernel runs tutorials in turn (executed_notebooks): each in its own namespace and working
+    directory, numbered from 1 without the reset cell; a relative notebook folder works."""
+    import json
+
+    first = tmp_path / "98_first.py"
+    first.write_text('"""\nFirst\n=====\n\nDefines x.\n"""\n\n# %%\n# text\n\n'
+                     'import os\nx = 1\nprint(os.getcwd())\n\n# %%\n# more\n\nx + 1\n')
+    second = tmp_path / "99_second.py"
+    second.write_text('"""\nSecond\n======\n\nUses x without defining it.\n"""\n\n# %%\n# text\n\nx\n')
+    monkeypatch.chdir(tmp_path)
+    with tutorial_notebooks.Kernel() as kernel:
+        path = tutorial_notebooks.execute(first, "out", kernel=kernel)
+        with pytest.raises(tutorial_notebooks.TutorialError, match="99_second.py.*NameError"):
+            tutorial_notebooks.execute(second, "out", kernel=kernel)
+    notebook = json.loads(path.read_text())
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert "".join(code[0]["source"]).startswith("%matplotlib inline") and "%reset" not in path.read_text()
+    assert [cell["execution_count"] for cell in code] == list(range(1, len(code) + 1))
+    assert code[-1]["outputs"][0]["execution_count"] == len(code)
+    text, _, errors = tutorial_notebooks.outputs(path)
+    assert not errors and str(tmp_path / "out" / "run" / "98_first") in text
+
