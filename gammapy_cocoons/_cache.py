@@ -16,7 +16,10 @@ process that misses the same entry meanwhile waits for it and loads the result i
 it a second time (a process never waits while it holds a lock itself, so two processes cannot wait
 for each other; a holder that dies releases its lock with its files). Every entry carries a
 checksum of its arrays; a file that does not load, lacks an array or fails its checksum is removed
-and rebuilt, never trusted. Entries honour the umask. Nothing here knows what the arrays mean.
+and rebuilt, never trusted. Entries honour the umask. A writer killed mid-write (SIGKILL, power
+loss) leaves its hidden temporary file (tens of MB for a DGE cube); the next write removes every
+temporary untouched for an hour (a live write renames its own in seconds), and
+:func:`clear_cache` removes them all. Nothing here knows what the arrays mean.
 """
 import hashlib
 import json
@@ -39,6 +42,9 @@ _FORMAT = 1
 _CHECKSUM = "__checksum__"
 #: entries built but not yet written, [(path, arrays)], inside :func:`deferred_writes` (else None)
 _DEFERRED = None
+#: a temporary file untouched this long [s] was left by a killed writer (a live one renames its own
+#: within seconds)
+_STALE_SECONDS = 3600.0
 
 
 def cache_directory():
@@ -134,6 +140,23 @@ def _store(path, arrays):
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+    _remove_stale_temporaries(path.parent)
+
+
+def _remove_stale_temporaries(directory):
+    """Remove the temporary files killed writers left in ``directory`` (untouched for
+    :data:`_STALE_SECONDS`); returns how many."""
+    import time
+
+    removed, now = 0, time.time()
+    for temporary in directory.glob(".*.npz.*.tmp"):
+        try:
+            if now - temporary.stat().st_mtime > _STALE_SECONDS:
+                temporary.unlink()
+                removed += 1
+        except OSError:  # removed meanwhile by another process, or not ours to remove: left alone
+            pass
+    return removed
 
 
 @contextmanager

@@ -230,3 +230,19 @@ def test_an_entry_stored_just_before_the_lock_is_taken_is_not_built_again(cache,
     build = Builder()
     arrays = cached_arrays("dge-cube", {"a": 1}, build)
     assert build.calls == 0 and float(arrays["cube"][0, 0]) == 2.0
+
+
+def test_a_write_removes_what_killed_writers_left_an_hour_ago(cache):
+    """A killed writer's hidden temporary (tens of MB for a cube) would stay forever: the next write
+    removes those untouched for an hour, not a live writer's (touched just now)."""
+    cache.mkdir(parents=True)
+    stale = cache / ".dge-cube-0123.npz.abcd.tmp"
+    live = cache / ".dge-cube-4567.npz.efgh.tmp"
+    for path in (stale, live):
+        path.write_bytes(b"half a file")
+    hour_ago = time.time() - _cache._STALE_SECONDS - 60
+    os.utime(stale, (hour_ago, hour_ago))
+    cached_arrays("dge-cube", {"a": 1}, Builder())
+    assert not stale.exists() and live.exists()
+    assert _cache._remove_stale_temporaries(cache) == 0
+
