@@ -476,3 +476,17 @@ def test_clear_rate_caches_frees_and_recomputes_the_same():
                    module._injection_shape, module._injected_channels, module._injected_branching):
         assert cached.cache_info().currsize == 0
     np.testing.assert_array_equal(ratio(), before)
+
+
+@pytest.mark.parametrize("x, phi, match", [([-1.0], 0.7, "rigidity"), ([0.0], 0.7, "rigidity"), ([], 0.7, "rigidity"),
+                                           ([10.0], -1.0, "phi"), ([10.0], float("nan"), "phi"),
+                                           ([10.0], True, "phi")])
+def test_solution_grid_refuses_what_the_ratio_refuses(x, phi, match):
+    """solution_grid gave energies for a negative rigidity or potential (NaN for phi = NaN) where
+    the ratio itself refuses them: one rule for both."""
+    network = NuclearNetwork()
+    with pytest.raises(ValueError, match=match):
+        network.solution_grid(x, phi)
+    with pytest.raises(ValueError, match=match):
+        network.ratio_vs_rigidity(np.asarray(x, float), phi=phi)
+

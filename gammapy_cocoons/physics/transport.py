@@ -554,6 +554,7 @@ class NuclearNetwork:
         by_rigidity = choice(quantity, ("rigidity", "kinetic_energy_per_nucleon"), "quantity") == "rigidity"
         # the very grid the ratio solves on (one construction: a prepared solution must match it exactly)
         x = np.ravel(np.asarray(x, float))
+        self._check_abscissae(x, phi, by_rigidity)  # as the ratio itself: no grid for x <= 0 or phi < 0
         return _ratio_factors(self._xs.species, x.tobytes(), float(phi),
                               *(n if isinstance(n, str) else tuple(n) for n in (numerator, denominator)),
                               by_rigidity)[0].copy()
@@ -590,12 +591,17 @@ class NuclearNetwork:
         out = self._ratio_flat(np.ravel(x), phi, numerator, denominator, split, by_rigidity)
         return tuple(part.reshape(shape) for part in out) if split else out.reshape(shape)
 
-    def _ratio_flat(self, x, phi, numerator, denominator, split, by_rigidity):
+    @staticmethod
+    def _check_abscissae(x, phi, by_rigidity):
+        """Refuse abscissae and a force-field potential no ratio is defined at, naming them."""
         if x.size == 0 or not np.all(np.isfinite(x)) or np.any(x <= 0):
             which = "rigidity" if by_rigidity else "t_n"
             raise ValueError(f"{which} must be finite and > 0, got {x!r}")
         if not _finite_number_and(phi, lambda v: v >= 0):
             raise ValueError(f"phi (force-field potential, GV) must be a finite number >= 0, got {phi!r}")
+
+    def _ratio_flat(self, x, phi, numerator, denominator, split, by_rigidity):
+        self._check_abscissae(x, phi, by_rigidity)
         grid, factors = _ratio_factors(self._xs.species, x.tobytes(), float(phi),
                                        *(n if isinstance(n, str) else tuple(n) for n in (numerator, denominator)),
                                        by_rigidity)
