@@ -356,7 +356,6 @@ def _maybe_near_boundary(lb, l, b, angular):
 _BULK_SLACK = (1e-4, 1e-5)
 
 
-
 def _checked_cocoons(position, lonlat, distance):
     """:meth:`CocoonPopulation.containment`'s cocoons as real arrays (their precision kept: the
     population's positions are single precision), or a ValueError naming the argument: positions
@@ -373,7 +372,7 @@ def _checked_cocoons(position, lonlat, distance):
                          f"shape {None if position is None else position.shape}")
     n = position.shape[0]
     if lonlat is not None:
-        lonlat = tuple(real(v) for v in lonlat) if not isinstance(lonlat, str) else (None,)
+        lonlat = tuple(real(v) for v in lonlat) if np.iterable(lonlat) and not isinstance(lonlat, str) else (None,)
         if len(lonlat) != 2 or any(v is None or v.shape != (n,) or not np.all(np.isfinite(v)) for v in lonlat):
             raise ValueError(f"lonlat must be (l, b) [rad]: two arrays of {n} finite values (one per cocoon)")
     if distance is not None:

@@ -502,7 +502,7 @@ def test_containment_refuses_cocoons_it_cannot_read():
     for bad in (position[:, :2], [["a", "b", "c"]], "xyz", np.array([[np.nan, 1.0, 0.0]])):
         with pytest.raises(ValueError, match="position must be an"):
             population.containment(bad, LHAASO_INNER)
-    for bad in ((np.zeros(3), np.zeros(2)), (np.zeros(2),), (np.zeros(2), [np.nan, 0.0]), "lb"):
+    for bad in ((np.zeros(3), np.zeros(2)), (np.zeros(2),), (np.zeros(2), [np.nan, 0.0]), "lb", 0.5):
         with pytest.raises(ValueError, match="lonlat must be"):
             population.containment(position, LHAASO_INNER, lonlat=bad)
     for bad in (np.ones(3), [1.0, -2.0], ["a", "b"]):
