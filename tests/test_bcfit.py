@@ -232,6 +232,7 @@ def test_fig1_views():
     assert any("CALET" in label for label in labels) and any("DAMPE" in label for label in labels)
     assert any("test set-up" in t.get_text() for t in fig.texts)
     # the legend covers no curve and no point (it once hid the cocoon curve from 3 to 30 GeV/n)
+
     def within(bbox, xy):
         x0, y0, x1, y1 = bbox.extents
         return (xy[:, 0] > x0) & (xy[:, 0] < x1) & (xy[:, 1] > y0) & (xy[:, 1] < y1)

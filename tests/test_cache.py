@@ -245,4 +245,3 @@ def test_a_write_removes_what_killed_writers_left_an_hour_ago(cache):
     cached_arrays("dge-cube", {"a": 1}, Builder())
     assert not stale.exists() and live.exists()
     assert _cache._remove_stale_temporaries(cache) == 0
-

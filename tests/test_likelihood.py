@@ -222,8 +222,6 @@ def test_compiled_statistic_is_gammapys(cocoon_likelihood):
             assert compiled.gammapy_stat(step) >= at_best - 1e-4, name
 
 
-
-
 def test_compiled_per_dataset_norms_are_gammapys():
     """One DGE normalisation per dataset (the fit command's alternative): the arrays compute gammapy's
     statistic with every norm moved on its own, and their best fit is at least as good as gammapy's
@@ -253,6 +251,8 @@ def test_compiled_per_dataset_norms_are_gammapys():
     assert best.stat <= float(like.datasets.stat_sum()) + 1e-3
     gammapy_values = {p.name: p.value for p in like.datasets.models.parameters.free_unique_parameters}
     assert best.parameters["chi0"] == pytest.approx(gammapy_values["chi0"], rel=0.05, abs=0.02)
+
+
 def test_prior_widths_and_energy_scale_names_are_refused_by_name():
     """Fuzz campaign (issue 24): widths that are not numbers name their argument, and an
     energy_scales dict naming no known instrument is refused (it would leave the scale out, silently)."""

@@ -331,9 +331,12 @@ def test_box_boundary_distance_is_a_lower_bound_and_the_two_arcsine_form():
     l, b = rng.uniform(-np.pi, np.pi, 1000), np.arcsin(rng.uniform(-1, 1, 1000))
     vectors = np.stack([np.cos(b) * np.cos(l), np.cos(b) * np.sin(l), np.sin(b)], axis=1)
     for box in (LBBox(1.2, 0.96, -0.09, 0.09), LBBox(3.1, 2.9, -1.0, 0.4), LBBox(-2.0, 0.01, -1.6, 0.3)):
-        meridians = np.minimum(*(np.where(np.cos(l - edge) >= 0, np.arcsin(np.clip(np.abs(np.cos(b) * np.sin(l - edge)),
-                                                                               0, 1)), 0.5 * np.pi - np.abs(b))
-                                 for edge in (box.l_center - box.half_width, box.l_center + box.half_width)))
+        def half_circle(edge):
+            near = np.arcsin(np.clip(np.abs(np.cos(b) * np.sin(l - edge)), 0, 1))
+            return np.where(np.cos(l - edge) >= 0, near, 0.5 * np.pi - np.abs(b))
+
+        meridians = np.minimum(*(half_circle(edge) for edge in (box.l_center - box.half_width,
+                                                                box.l_center + box.half_width)))
         band = np.maximum(np.maximum(box.b_min - b, b - box.b_max), 0.0)
         outside = np.abs(_wrap(l - box.l_center)) > box.half_width
         reference = np.maximum(meridians, band)

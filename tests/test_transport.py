@@ -489,4 +489,3 @@ def test_solution_grid_refuses_what_the_ratio_refuses(x, phi, match):
         network.solution_grid(x, phi)
     with pytest.raises(ValueError, match=match):
         network.ratio_vs_rigidity(np.asarray(x, float), phi=phi)
-

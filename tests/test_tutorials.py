@@ -67,4 +67,3 @@ def test_tutorials_sharing_a_kernel_start_afresh(tmp_path, monkeypatch):
     assert code[-1]["outputs"][0]["execution_count"] == len(code)
     text, _, errors = tutorial_notebooks.outputs(path)
     assert not errors and str(tmp_path / "out" / "run" / "98_first") in text
-
