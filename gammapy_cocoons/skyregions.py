@@ -217,25 +217,27 @@ class _LBRegion:
 
 def _circle_intersections(first, second):
     """Longitudes [rad] of the points where circles of ``first`` meet circles of ``second`` (lists of
-    (n, c) planes): where a compound's latitude extent has a kink."""
-    out = []
-    for n1, c1 in first:
-        for n2, c2 in second:
-            d = float(n1 @ n2)
-            cross = np.cross(n1, n2)
-            norm2 = float(cross @ cross)
-            if norm2 < 1e-24:
-                continue
-            a, b = (c1 - c2 * d) / norm2, (c2 - c1 * d) / norm2
-            base = a * n1 + b * n2
-            t2 = (1.0 - float(base @ base)) / norm2
-            if t2 < 0:
-                continue
-            for sign in (-1.0, 1.0):
-                point = base + sign * np.sqrt(t2) * cross
-                if abs(point[2]) < 1.0 - 1e-12:
-                    out.append(np.arctan2(point[1], point[0]))
-    return np.array(out)
+    (n, c) planes): where a compound's latitude extent has a kink. All pairs at once (a union of
+    many source masks has thousands), in the order of the pairs, then of the two points."""
+    if not first or not second:
+        return np.zeros(0)
+    n1, c1 = np.array([n for n, _ in first], float)[:, None, :], np.array([c for _, c in first], float)[:, None]
+    n2, c2 = np.array([n for n, _ in second], float)[None, :, :], np.array([c for _, c in second], float)[None, :]
+    d = np.sum(n1 * n2, axis=-1)  # (p, q)
+    cross = np.stack([n1[..., 1] * n2[..., 2] - n1[..., 2] * n2[..., 1],
+                      n1[..., 2] * n2[..., 0] - n1[..., 0] * n2[..., 2],
+                      n1[..., 0] * n2[..., 1] - n1[..., 1] * n2[..., 0]], axis=-1)
+    norm2 = np.sum(cross * cross, axis=-1)
+    meet = norm2 >= 1e-24  # parallel planes: no crossing
+    norm2 = np.where(meet, norm2, 1.0)
+    a, b = (c1 - c2 * d) / norm2, (c2 - c1 * d) / norm2
+    base = a[..., None] * n1 + b[..., None] * n2  # the point of the planes' line nearest the centre
+    t2 = (1.0 - np.sum(base * base, axis=-1)) / norm2
+    meet &= t2 >= 0  # the line misses the sphere
+    root = np.sqrt(np.where(meet, t2, 0.0))
+    points = base[..., None, :] + np.array([-1.0, 1.0])[:, None] * root[..., None, None] * cross[..., None, :]
+    keep = meet[..., None] & (np.abs(points[..., 2]) < 1.0 - 1e-12)  # (p, q, 2)
+    return np.arctan2(points[..., 1], points[..., 0])[keep]
 
 
 class AllSky(_LBRegion):

@@ -354,3 +354,47 @@ def test_box_boundary_distance_is_a_lower_bound_and_the_two_arcsine_form():
         outline = np.stack([np.cos(edge_b) * np.cos(edge_l), np.cos(edge_b) * np.sin(edge_l), np.sin(edge_b)], axis=1)
         nearest = np.arccos(np.clip(np.max(vectors @ outline.T, axis=1), -1, 1))
         assert np.all(distance <= nearest + 1e-9)
+
+
+def _circle_intersections_by_loop(first, second):
+    """The pairwise loop _circle_intersections replaced: each pair's planes meet in a line, which
+    meets the sphere in 0 or 2 points."""
+    out = []
+    for n1, c1 in first:
+        for n2, c2 in second:
+            d = float(n1 @ n2)
+            cross = np.cross(n1, n2)
+            norm2 = float(cross @ cross)
+            if norm2 < 1e-24:
+                continue
+            a, b = (c1 - c2 * d) / norm2, (c2 - c1 * d) / norm2
+            base = a * n1 + b * n2
+            t2 = (1.0 - float(base @ base)) / norm2
+            if t2 < 0:
+                continue
+            for sign in (-1.0, 1.0):
+                point = base + sign * np.sqrt(t2) * cross
+                if abs(point[2]) < 1.0 - 1e-12:
+                    out.append(np.arctan2(point[1], point[0]))
+    return np.array(out)
+
+
+def test_circle_intersections_are_the_pairwise_ones_and_lie_on_both_circles():
+    """The vectorised crossings of two sets of circles (caps, a box's edges, parallel planes, circles
+    that miss each other) equal the pairwise loop's, in order, and each lies on a circle of each set."""
+    from gammapy_cocoons.skyregions import LBBox, LBCircle, _circle_intersections, _unit_vectors
+
+    rng = np.random.default_rng(4)
+    caps = [LBCircle(rng.uniform(-np.pi, np.pi), rng.uniform(-1.4, 1.4), rng.uniform(0.01, 0.8)) for _ in range(12)]
+    first = [c for cap in caps[:6] for c in cap.boundary_circles()] + LBBox(0.3, 0.5, -0.2, 0.1).boundary_circles()
+    second = [c for cap in caps[6:] for c in cap.boundary_circles()] + LBBox(0.3, 0.2, -0.4, 0.3).boundary_circles()
+    ours, loop = _circle_intersections(first, second), _circle_intersections_by_loop(first, second)
+    assert ours.size == loop.size > 4 and np.allclose(ours, loop, rtol=0, atol=1e-12)
+    assert _circle_intersections(first, []).size == 0 and _circle_intersections([], second).size == 0
+    # two equal caps on the equator, centred at l = 0 and 2a, meet on the meridian l = a (twice)
+    a = 0.3
+    crossing = _circle_intersections(LBCircle(0.0, 0.0, 0.5).boundary_circles(),
+                                     LBCircle(2 * a, 0.0, 0.5).boundary_circles())
+    assert crossing.size == 2 and np.allclose(crossing, a, rtol=0, atol=1e-12)
+    assert _circle_intersections(LBCircle(0.0, 0.0, 0.1).boundary_circles(),
+                                 LBCircle(1.0, 0.0, 0.1).boundary_circles()).size == 0  # apart: no crossing
