@@ -129,6 +129,9 @@ class _Records(logging.Handler):
 
 def _child(directory):
     """The child's side: call the function, write its result, warnings and log records."""
+    from .._collector import skip_collection_at_exit
+
+    skip_collection_at_exit()  # the caller waits for this process's exit, not only for its result
     directory = Path(directory)
     call = json.loads((directory / "call.json").read_text())
     records = _Records()

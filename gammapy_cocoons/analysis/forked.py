@@ -136,8 +136,11 @@ class ForkedCall:
 
 def _child(function, args, write):
     """The child's side: call, send (ok, result or exception, warnings), and end."""
+    from .._collector import freeze_inherited
+
     code = 0
     try:
+        freeze_inherited()  # the parent's objects: not visited (nor copied) by this child's collections
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the child; the parent reports
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         with warnings.catch_warnings(record=True) as caught:

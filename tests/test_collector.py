@@ -1,0 +1,64 @@
+"""_collector: the command line's processes skip the garbage collection of their long-lived objects
+at exit (gc.freeze after every other exit handler); forked children and background interpreters too."""
+import gc
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gammapy_cocoons import _collector
+from gammapy_cocoons.analysis import background
+from gammapy_cocoons.analysis.forked import ForkedCall, can_fork
+
+# an exit handler registered before the command starts runs after all others: it sees the freeze
+_SEES_THE_FREEZE = """
+import atexit, gc, sys
+atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 0, flush=True))
+{body}
+"""
+
+
+def _run(body):
+    code = _SEES_THE_FREEZE.format(body=body)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+
+def test_the_objects_are_frozen_after_the_exit_handlers_registered_later():
+    done = _run("from gammapy_cocoons._collector import skip_collection_at_exit\n"
+                "skip_collection_at_exit(); skip_collection_at_exit()\n"
+                "atexit.register(lambda: print('later handler sees a freeze:', gc.get_freeze_count() > 0))\n"
+                "print('handlers:', atexit._ncallbacks())")
+    assert done.returncode == 0, done.stderr
+    # registered once; the handlers registered after it run before it, the earlier one after
+    assert done.stdout.split("\n")[:3] == ["handlers: 3", "later handler sees a freeze: False", "frozen at exit: True"]
+
+
+def test_nothing_is_frozen_at_exit_without_it():
+    done = _run("import gammapy_cocoons._collector")
+    assert done.stdout.strip() == "frozen at exit: False"
+
+
+def test_a_command_line_run_skips_the_collection_at_exit():
+    # the group's callback runs before the command's options are parsed: an option error suffices
+    done = _run("from gammapy_cocoons.cli import main\n"
+                "sys.argv = ['gammapy-cocoons', 'spectrum', '--chi0', 'nan']\nmain()")
+    assert done.returncode == 2 and "--chi0" in done.stderr
+    assert done.stdout.strip() == "frozen at exit: True"
+
+
+@pytest.mark.skipif(not can_fork(), reason="ForkedCall forks on Linux only")
+def test_a_forked_child_freezes_what_it_inherits_and_the_parent_does_not():
+    before = gc.get_freeze_count()
+    assert ForkedCall(gc.get_freeze_count).result() > 0
+    assert gc.get_freeze_count() == before
+
+
+def test_a_background_interpreter_skips_the_collection_at_exit(tmp_path, monkeypatch):
+    registered = []
+    monkeypatch.setattr(_collector, "_registered", False)
+    monkeypatch.setattr(_collector.atexit, "register", registered.append)
+    (tmp_path / "call.json").write_text(json.dumps({"module": "math", "name": "fsum", "args": [[0.5, 0.25]]}))
+    background._child(str(tmp_path))
+    assert json.loads((tmp_path / "result.json").read_text())["result"] == 0.75
+    assert registered == [gc.freeze]
