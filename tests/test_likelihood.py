@@ -314,3 +314,43 @@ def test_write_covariance_writes_gammapys_file(tmp_path, cocoon_likelihood):
     models.write_covariance(tmp_path / "gammapy.dat", **options)
     _write_covariance(models, tmp_path / "ours.dat", **options)
     assert (tmp_path / "ours.dat").read_bytes() == (tmp_path / "gammapy.dat").read_bytes()
+
+
+def test_compiled_jacobian_is_the_statistics_derivative(cocoon_likelihood, tmp_path):
+    """The compiled fits' analytic Jacobian (issue 25) equals scipy's central differences of the
+    residuals anywhere: every hypothesis, one or several DGE norms, energy scales, the IceCube term,
+    masked cocoons and user points with upper limits; chi0 = 0 from the side a fit moves to."""
+    from scipy.optimize._numdiff import approx_derivative
+
+    from gammapy_cocoons.analysis.compiled import CompiledLikelihood
+    from gammapy_cocoons.skyregions import LHAASO_OUTER
+
+    outer = load_flux_points("lhaaso-km2a-2023-outer")
+    omega = outer.meta["solid_angle"] * u.sr
+    dnde = outer.dnde.quantity.ravel() / omega
+    is_ul = np.arange(dnde.size) >= dnde.size - 2
+    QTable({"e_ref": 0.8 * outer.energy_ref, "dnde": dnde, "dnde_err": outer.dnde_errp.quantity.ravel() / omega,
+            "dnde_ul": 3 * dnde, "is_ul": is_ul}).write(tmp_path / "limits.ecsv")
+    limits = read_flux_points(tmp_path / "limits.ecsv", region=LHAASO_OUTER, name="with-limits")
+    likelihoods = [cocoon_likelihood] + [build_likelihood(hypothesis=h, dge="fermi-pi0", datasets=FEW,
+                                                          shared_dge_norm=shared)
+                                         for h, shared in (("dge+cocoons", False), ("dge+ecpl", True), ("dge", False))]
+    likelihoods.append(build_likelihood(hypothesis="dge+cocoons", dge="fermi-pi0", datasets=("argo-ybj-2015",),
+                                        points=[limits], masks="1lhaaso", masked_cocoons=True))
+    rng = np.random.default_rng(3)
+    for like in likelihoods:
+        compiled = CompiledLikelihood(like)
+        free = compiled.free_names()
+        assert compiled._limits.sum() == (2 if like is likelihoods[-1] else 0)
+        for trial in range(3):
+            params = {k: v * np.exp(0.2 * rng.standard_normal()) for k, v in compiled.defaults().items()}
+            if trial == 2 and "chi0" in params:
+                params["chi0"] = 0.0
+            fixed = {k: v for k, v in params.items() if k not in free}
+            x = compiled._to_x(free, params)
+            numeric = approx_derivative(lambda y: compiled.residuals(compiled._from_x(free, y, fixed)), x,
+                                        method="2-point" if trial == 2 else "3-point", rel_step=1e-7)
+            analytic = compiled.jacobian(compiled._from_x(free, x, fixed), free)
+            assert analytic.shape == numeric.shape
+            scale = np.abs(numeric).max(axis=0)
+            assert np.all(np.abs(analytic - numeric).max(axis=0) <= 1e-5 * scale + 1e-12), (free, trial)

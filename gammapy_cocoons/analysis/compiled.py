@@ -60,6 +60,14 @@ def _bounds(name, scale_bounds=None):
     return PARAMETER_BOUNDS[name]
 
 
+def _interp_slope(x, nodes, values):
+    """d/dx of ``np.interp(x, nodes, values)``: the slope of the segment at x (the one to the right
+    at a node, as a forward difference sees it), 0 outside the nodes (np.interp is flat there)."""
+    i = np.clip(np.searchsorted(nodes, x, side="right") - 1, 0, nodes.size - 2)
+    slope = (values[i + 1] - values[i]) / (nodes[i + 1] - nodes[i])
+    return np.where((x < nodes[0]) | (x >= nodes[-1]), 0.0, slope)
+
+
 @dataclass
 class FitResult:
     """stat (with the constraint terms), the parameters and whether the optimiser converged."""
@@ -287,7 +295,9 @@ class CompiledLikelihood:
         values = np.array([params.get(f"scale:{i}", 1.0) for i in self.instruments] + [1.0])
         return values[self._scale_index]
 
-    def _dge_flat(self, energy):
+    def _dge_flat(self, energy, slope=False):
+        """The DGE region flux at norm 1 of every point at ``energy``; with ``slope``, also its
+        d ln / d ln energy (the segment's of the log-log interpolation, to the right at a node)."""
         x = np.log(energy)
         nodes = self._dge_nodes
         if np.any(x < nodes[0] - 1e-9) or np.any(x > nodes[-1] + 1e-9):
@@ -296,7 +306,11 @@ class CompiledLikelihood:
         i = np.minimum(position.astype(int), nodes.size - 2)
         w = position - i
         rows = self._dge_rows
-        return np.exp((1.0 - w) * rows[self._row_index, i] + w * rows[self._row_index, i + 1])
+        low, high = rows[self._row_index, i], rows[self._row_index, i + 1]
+        value = np.exp((1.0 - w) * low + w * high)
+        if not slope:
+            return value
+        return value, (high - low) / (nodes[i + 1] - nodes[i])
 
     def _model_flat(self, params):
         """The model of every point in its data unit (flat)."""
@@ -367,6 +381,119 @@ class CompiledLikelihood:
         """The statistic at ``params``: gammapy's Datasets.stat_sum() of the same likelihood."""
         return float(np.sum(self.residuals(params) ** 2))
 
+    def _model_derivatives(self, params, names, step):
+        """d model / d x of every point (flat) for the fitted ``names`` in the fits' variables x (ln of
+        the "log" parameters, the ECPL amplitude in its fit unit): analytic, but for R0 (a forward
+        difference of the cocoon spectrum in ln R0, ``step``). Rows: names."""
+        s = self._scales(params)
+        e = self._energy * s
+        base = s * self._k
+        log_e = np.log(e)
+        dge, dge_slope = self._dge_flat(e, slope=True)
+        dge = self._norms(params) * dge
+        flux = dge
+        flux_slope = dge * dge_slope  # d flux / d ln e
+        chi0 = params.get("chi0", 0.0)
+        cocoons = None
+        if self._cocoon is not None and "r0" in params:
+            log_spectrum = np.log(np.maximum(self._cocoon_spectrum(params["r0"]), 1e-300))
+            shape = np.exp(np.interp(log_e, self._log_grid, log_spectrum))
+            shape_slope = shape * _interp_slope(log_e, self._log_grid, log_spectrum)
+            unmasked, unmasked_slope = np.ones(e.size), np.zeros(e.size)
+            for (start, stop), table in zip(zip(self._sizes[:-1], self._sizes[1:]), self._unmasked):
+                if table is not None:
+                    unmasked[start:stop] = np.interp(log_e[start:stop], *table)
+                    unmasked_slope[start:stop] = _interp_slope(log_e[start:stop], *table)
+            cocoons = self._cocoon_fraction * shape * unmasked  # per unit chi0
+            if chi0 > 0:  # as _model_flat adds them
+                flux = flux + chi0 * self._cocoon_fraction * shape * unmasked
+                flux_slope = flux_slope + chi0 * self._cocoon_fraction * (shape_slope * unmasked +
+                                                                          shape * unmasked_slope)
+        amplitude = params.get("ecpl_amplitude", 0.0)
+        ecpl = None
+        if "ecpl_index" in params:
+            ecpl = self._ecpl_fraction * (e / _ECPL_REFERENCE_TEV) ** -params["ecpl_index"] * \
+                np.exp(-params["ecpl_lambda"] * e)  # per unit amplitude
+            if amplitude > 0:
+                flux = flux + amplitude * ecpl
+                flux_slope = flux_slope + amplitude * ecpl * (-params["ecpl_index"] - params["ecpl_lambda"] * e)
+        model = base * flux  # :meth:`_model_flat` (to rounding)
+        rows = []
+        for name in names:
+            if name == "chi0":
+                rows.append(base * cocoons)
+            elif name == "r0":
+                shifted = self._cocoons_at(e, params["r0"] * np.exp(step["r0"])) * self._cocoon_fraction * unmasked
+                rows.append(base * chi0 * (shifted - cocoons) / step["r0"])
+            elif name == "norm" or name.startswith("norm:"):
+                mine = 1.0 if name == "norm" else (self._norm_index == self.norm_names.index(name))
+                rows.append(base * dge * mine)
+            elif name.startswith("scale:"):
+                mine = self._scale_index == self.instruments.index(name[len("scale:"):])
+                rows.append(np.where(mine, model + base * flux_slope, 0.0))
+            elif name == "ecpl_amplitude":
+                rows.append(base * ecpl * _ECPL_AMPLITUDE_UNIT)
+            elif name == "ecpl_index":
+                rows.append(-base * amplitude * ecpl * np.log(e / _ECPL_REFERENCE_TEV))
+            elif name == "ecpl_lambda":
+                rows.append(-base * amplitude * ecpl * params["ecpl_lambda"] * e)
+            else:
+                raise ValueError(f"names: no derivative of {name!r}")
+        return model, np.array(rows).reshape(len(names), e.size)
+
+    def _neutrino_derivatives(self, params, names, step):
+        """d (IceCube term's flux) / d x for ``names`` (as :meth:`_model_derivatives`)."""
+        nu = self.neutrino
+        out = np.zeros(len(names))
+        for k, name in enumerate(names):
+            if name == self._neutrino_norm:
+                out[k] = params.get(name, 1.0) * nu["dge"]
+            elif name in ("chi0", "r0") and nu["cocoon_model"] is not None:
+                at = dict(params, chi0=1.0)
+                unit = self.neutrino_flux(at) - params.get(self._neutrino_norm, 1.0) * nu["dge"]
+                if name == "chi0":
+                    out[k] = unit
+                else:
+                    at["r0"] = params["r0"] * np.exp(step["r0"])
+                    shifted = self.neutrino_flux(at) - params.get(self._neutrino_norm, 1.0) * nu["dge"]
+                    out[k] = params.get("chi0", 0.0) * (shifted - unit) / step["r0"]
+        return out
+
+    def jacobian(self, params, names):
+        """d :meth:`residuals` / d x at ``params`` for the fitted ``names`` in the fits' variables
+        (ln of the "log" parameters, see :data:`PARAMETER_BOUNDS`): shape (residuals, names).
+        Analytic, but in R0 (a forward difference of the cocoon spectra, the step of scipy's)."""
+        names = list(names)
+        step = {}
+        if "r0" in names:
+            step["r0"] = float(np.sqrt(np.finfo(float).eps) * max(1.0, abs(np.log(params["r0"]))))
+        model, dmodel = self._model_derivatives(params, names, step)
+        value = self._value_flat
+        m, v = model[self._measured], value[self._measured]
+        sigma = np.where(m >= v, self._errp[self._measured], self._errn[self._measured])
+        blocks = [dmodel[:, self._measured] / sigma]
+        if np.any(self._limits):
+            ul = self._ul_data[self._limits]
+            z = (ul - model[self._limits]) / ul
+            stat = 2 * np.log(erfc(z) / erfc(1.0))
+            # d stat / d model = 2 (2 / sqrt(pi)) exp(-z^2) / erfc(z) / ul; the residual is sqrt(stat)
+            dstat = 4.0 / np.sqrt(np.pi) * np.exp(-z**2) / erfc(z) / ul
+            root = np.sqrt(np.maximum(stat, 0.0))
+            factor = np.divide(dstat, 2 * root, out=np.zeros_like(root), where=root > 0)
+            blocks.append(dmodel[:, self._limits] * factor)
+        if self.neutrino is not None:
+            m = self.neutrino["measurement"]
+            flux = self.neutrino_flux(params)
+            sigma = m["errp"] if flux >= self.neutrino_data else m["errn"]
+            blocks.append(self._neutrino_derivatives(params, names, step)[:, None] / sigma)
+        if self.priors:
+            prior = np.zeros((len(names), len(self.priors)))
+            for column, (name, sigma) in enumerate(self.priors.items()):
+                if name in names:  # ln(p / aux) / sigma, p fitted in ln p
+                    prior[names.index(name), column] = 1.0 / sigma
+            blocks.append(prior)
+        return np.concatenate(blocks, axis=1).T
+
     def n_points(self):
         """Measurements in the statistic (points and the IceCube term)."""
         return int(sum(np.sum(p.valid) for p in self.points)) + (self.neutrino is not None)
@@ -402,7 +529,9 @@ class CompiledLikelihood:
 
     def fit(self, start=None, free=None, fixed=None):
         """Minimise the statistic over ``free`` (default: the hypothesis' free parameters) from
-        ``start`` (default :meth:`defaults`); ``fixed`` values override the start and stay put."""
+        ``start`` (default :meth:`defaults`); ``fixed`` values override the start and stay put.
+        scipy's trust-region least squares with :meth:`jacobian` (one model evaluation a step instead
+        of one per free parameter)."""
         params = dict(self.defaults() if start is None else start)
         params.update(fixed or {})
         free = [n for n in (self.free_names() if free is None else free) if n not in (fixed or {})]
@@ -412,6 +541,7 @@ class CompiledLikelihood:
         low, high = self._x_bounds(free)
         x0 = np.clip(self._to_x(free, params), low, high)
         result = least_squares(lambda x: self.residuals(self._from_x(free, x, fixed_values)), x0,
+                               jac=lambda x: self.jacobian(self._from_x(free, x, fixed_values), free),
                                bounds=(low, high), method="trf", x_scale="jac", xtol=1e-8, ftol=1e-9, gtol=1e-9,
                                max_nfev=2000)
         best = self._from_x(free, result.x, fixed_values)
