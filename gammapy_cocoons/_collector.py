@@ -5,8 +5,9 @@ models) that live until the process ends. Two collections over them cost time an
 
 * at exit, the interpreter collects everything it tears down: ~0.5 s of a command's wall time on
   the 2-core machine, after its last output is written. :func:`skip_collection_at_exit` freezes
-  the objects instead (:func:`gc.freeze`), after every other exit handler has run; the process's
-  memory is the operating system's again at exit either way.
+  the objects instead (:func:`gc.freeze`), after the exit handlers registered later than itself
+  (those the libraries register while a command runs; it is called as the command starts); the
+  process's memory is the operating system's again at exit either way.
 * a forked child (:mod:`.analysis.forked`) inherits the parent's objects copy-on-write; its first
   full collection would visit, and so copy, every page that holds one. The child freezes them
   when it starts (:func:`freeze_inherited`): it collects only the garbage it makes itself.
@@ -17,19 +18,25 @@ keeps working (a notebook): the command line and the children call them, the lib
 import atexit
 import gc
 
-__all__ = ["freeze_inherited", "skip_collection_at_exit"]
+__all__ = ["freeze_inherited", "skip_collection_at_exit", "skips_collection_at_exit"]
 
 _registered = False
 
 
 def skip_collection_at_exit():
-    """Freeze all objects once the exit handlers registered before this call have run (once per process)."""
+    """Freeze all objects at exit, once the exit handlers registered after this call have run (once
+    per process)."""
     global _registered
     if not _registered:
         # handlers run last-registered first: this one, registered as the command starts, runs
         # after those the libraries register while the command runs
         atexit.register(gc.freeze)
         _registered = True
+
+
+def skips_collection_at_exit():
+    """Whether :func:`skip_collection_at_exit` was called in this process."""
+    return _registered
 
 
 def freeze_inherited():

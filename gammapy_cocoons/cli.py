@@ -923,10 +923,9 @@ def compare(outdir, dge_values, hypothesis_names, dataset_names, points_specs, d
 
         executor = ThreadPoolExecutor(max_workers=1)
     elif workers != 2:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from .analysis.compare import worker_pool
 
-        executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        executor = worker_pool(workers)
     try:
         result = run_compare(outdir, dge_choices=choices, datasets=dataset_names or None,
                              points=user_points(points_specs), hypotheses=hypothesis_names or None, dge_norm=dge_norm,

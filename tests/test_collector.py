@@ -2,6 +2,7 @@
 at exit (gc.freeze after every other exit handler); forked children and background interpreters too."""
 import gc
 import json
+import logging
 import subprocess
 import sys
 
@@ -25,13 +26,15 @@ def _run(body):
 
 
 def test_the_objects_are_frozen_after_the_exit_handlers_registered_later():
-    done = _run("from gammapy_cocoons._collector import skip_collection_at_exit\n"
+    done = _run("from gammapy_cocoons._collector import skip_collection_at_exit, skips_collection_at_exit\n"
+                "before = atexit._ncallbacks(), skips_collection_at_exit()\n"
                 "skip_collection_at_exit(); skip_collection_at_exit()\n"
-                "atexit.register(lambda: print('later handler sees a freeze:', gc.get_freeze_count() > 0))\n"
-                "print('handlers:', atexit._ncallbacks())")
+                "print('registered:', atexit._ncallbacks() - before[0], before[1], skips_collection_at_exit())\n"
+                "atexit.register(lambda: print('later handler sees a freeze:', gc.get_freeze_count() > 0))")
     assert done.returncode == 0, done.stderr
     # registered once; the handlers registered after it run before it, the earlier one after
-    assert done.stdout.split("\n")[:3] == ["handlers: 3", "later handler sees a freeze: False", "frozen at exit: True"]
+    assert done.stdout.split("\n")[:3] == ["registered: 1 False True", "later handler sees a freeze: False",
+                                           "frozen at exit: True"]
 
 
 def test_nothing_is_frozen_at_exit_without_it():
@@ -58,7 +61,18 @@ def test_a_background_interpreter_skips_the_collection_at_exit(tmp_path, monkeyp
     registered = []
     monkeypatch.setattr(_collector, "_registered", False)
     monkeypatch.setattr(_collector.atexit, "register", registered.append)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "level", root.level)  # the child's side sets it (its own process's)
+    handlers = list(root.handlers)
     (tmp_path / "call.json").write_text(json.dumps({"module": "math", "name": "fsum", "args": [[0.5, 0.25]]}))
     background._child(str(tmp_path))
     assert json.loads((tmp_path / "result.json").read_text())["result"] == 0.75
     assert registered == [gc.freeze]
+    assert root.handlers == handlers  # its handler of log records removed again
+
+
+def test_compare_workers_skip_the_collection_at_exit():
+    from gammapy_cocoons.analysis.compare import worker_pool
+
+    with worker_pool(1) as pool:  # its caller waits for their exit
+        assert pool.submit(_collector.skips_collection_at_exit).result()

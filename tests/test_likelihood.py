@@ -318,8 +318,9 @@ def test_write_covariance_writes_gammapys_file(tmp_path, cocoon_likelihood):
 
 def test_compiled_jacobian_is_the_statistics_derivative(cocoon_likelihood, tmp_path):
     """The compiled fits' analytic Jacobian (issue 25) equals scipy's central differences of the
-    residuals anywhere: every hypothesis, one or several DGE norms, energy scales, the IceCube term,
-    masked cocoons and user points with upper limits; chi0 = 0 from the side a fit moves to."""
+    residuals anywhere: hypotheses dge, dge+cocoons and dge+ecpl, one or several DGE norms, energy
+    scales, the IceCube term, masked cocoons and user points with upper limits; chi0 = 0 and an
+    ECPL amplitude 0 from the side a fit moves to."""
     from scipy.optimize._numdiff import approx_derivative
 
     from gammapy_cocoons.analysis.compiled import CompiledLikelihood
@@ -344,8 +345,9 @@ def test_compiled_jacobian_is_the_statistics_derivative(cocoon_likelihood, tmp_p
         assert compiled._limits.sum() == (2 if like is likelihoods[-1] else 0)
         for trial in range(3):
             params = {k: v * np.exp(0.2 * rng.standard_normal()) for k, v in compiled.defaults().items()}
-            if trial == 2 and "chi0" in params:
-                params["chi0"] = 0.0
+            for end in ("chi0", "ecpl_amplitude"):  # the components off: where null fits start and end
+                if trial == 2 and end in params:
+                    params[end] = 0.0
             fixed = {k: v for k, v in params.items() if k not in free}
             x = compiled._to_x(free, params)
             numeric = approx_derivative(lambda y: compiled.residuals(compiled._from_x(free, y, fixed)), x,

@@ -139,9 +139,12 @@ def _child(directory):
     root.addHandler(records)
     if root.level > logging.WARNING or root.level == logging.NOTSET:
         root.setLevel(logging.WARNING)
-    with warnings.catch_warnings(record=True) as caught:
-        function = getattr(importlib.import_module(call["module"]), call["name"])
-        result = function(*call["args"])
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            function = getattr(importlib.import_module(call["module"]), call["name"])
+            result = function(*call["args"])
+    finally:
+        root.removeHandler(records)
     payload = {"result": result, "log": records.records,
                "warnings": [{"message": str(w.message), "category": f"{w.category.__module__}.{w.category.__qualname__}",
                              "filename": w.filename, "lineno": w.lineno} for w in caught]}

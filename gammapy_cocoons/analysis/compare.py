@@ -498,18 +498,27 @@ def run_compare(outdir=None, dge_choices=None, datasets=DEFAULT_LIKELIHOOD_DATAS
     return result
 
 
-def _run(choices, hypotheses, build_options, n_toys, seed, bc, executor, progress):
+def worker_pool(workers):
+    """The process pool of compare's tasks: ``workers`` fresh interpreters ("spawn": no forked copy of
+    a notebook's kernel), each skipping the garbage collection at its exit, which its caller waits for
+    (:mod:`.._collector`)."""
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from .._collector import skip_collection_at_exit
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=skip_collection_at_exit)
+
+
+def _run(choices, hypotheses, build_options, n_toys, seed, bc, executor, progress):
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
     tasks = _tasks(choices)
     own = executor is None
     if own:
-        import multiprocessing
-
-        executor = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
+        executor = worker_pool(2)
     try:
         futures = {}
         if bc:

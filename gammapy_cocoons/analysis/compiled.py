@@ -423,6 +423,9 @@ class CompiledLikelihood:
             if name == "chi0":
                 rows.append(base * cocoons)
             elif name == "r0":
+                if not chi0 > 0:  # the cocoons are off: no spectrum at a shifted R0 to compute (and keep)
+                    rows.append(np.zeros(e.size))
+                    continue
                 shifted = self._cocoons_at(e, params["r0"] * np.exp(step["r0"])) * self._cocoon_fraction * unmasked
                 rows.append(base * chi0 * (shifted - cocoons) / step["r0"])
             elif name == "norm" or name.startswith("norm:"):
@@ -448,7 +451,7 @@ class CompiledLikelihood:
         for k, name in enumerate(names):
             if name == self._neutrino_norm:
                 out[k] = params.get(name, 1.0) * nu["dge"]
-            elif name in ("chi0", "r0") and nu["cocoon_model"] is not None:
+            elif (name == "chi0" or (name == "r0" and params.get("chi0", 0.0) > 0)) and nu["cocoon_model"] is not None:
                 at = dict(params, chi0=1.0)
                 unit = self.neutrino_flux(at) - params.get(self._neutrino_norm, 1.0) * nu["dge"]
                 if name == "chi0":
