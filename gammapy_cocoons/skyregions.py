@@ -224,9 +224,7 @@ def _circle_intersections(first, second):
     n1, c1 = np.array([n for n, _ in first], float)[:, None, :], np.array([c for _, c in first], float)[:, None]
     n2, c2 = np.array([n for n, _ in second], float)[None, :, :], np.array([c for _, c in second], float)[None, :]
     d = np.sum(n1 * n2, axis=-1)  # (p, q)
-    cross = np.stack([n1[..., 1] * n2[..., 2] - n1[..., 2] * n2[..., 1],
-                      n1[..., 2] * n2[..., 0] - n1[..., 0] * n2[..., 2],
-                      n1[..., 0] * n2[..., 1] - n1[..., 1] * n2[..., 0]], axis=-1)
+    cross = np.cross(n1, n2)  # (p, q, 3)
     norm2 = np.sum(cross * cross, axis=-1)
     meet = norm2 >= 1e-24  # parallel planes: no crossing
     norm2 = np.where(meet, norm2, 1.0)

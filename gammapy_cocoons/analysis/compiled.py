@@ -68,6 +68,11 @@ def _interp_slope(x, nodes, values):
     return np.where((x < nodes[0]) | (x >= nodes[-1]), 0.0, slope)
 
 
+def _limit_stat(ul, model):
+    """gammapy's "distrib" term of an upper limit ``ul`` for a ``model`` value."""
+    return 2 * np.log(erfc((ul - model) / ul) / erfc(1.0))
+
+
 @dataclass
 class FitResult:
     """stat (with the constraint terms), the parameters and whether the optimiser converged."""
@@ -281,9 +286,15 @@ class CompiledLikelihood:
                 model, {p.name: p.quantity for p in model.parameters if p.name not in ("chi0", "r0")})
         return model.evaluate(energy, chi0=_UNIT_CHI0, r0=r0_tv * u.TV, **entry[1])
 
-    def _cocoons_at(self, energy, r0_tv):
-        spectrum = self._cocoon_spectrum(r0_tv)
-        return np.exp(np.interp(np.log(energy), self._log_grid, np.log(np.maximum(spectrum, 1e-300))))
+    def _cocoons_at(self, energy, r0_tv, slope=False):
+        """The cocoon spectrum at chi0 = 1 at ``energy`` (log-log interpolation of the fine grid); with
+        ``slope``, also its d / d ln energy."""
+        log_spectrum = np.log(np.maximum(self._cocoon_spectrum(r0_tv), 1e-300))
+        log_e = np.log(energy)
+        value = np.exp(np.interp(log_e, self._log_grid, log_spectrum))
+        if not slope:
+            return value
+        return value, value * _interp_slope(log_e, self._log_grid, log_spectrum)
 
     def _norms(self, params):
         """Each point's DGE normalisation (a float when one is shared)."""
@@ -329,12 +340,16 @@ class CompiledLikelihood:
                 np.exp(-params["ecpl_lambda"] * e)
         return s * self._k * flux
 
-    def _unmasked_flat(self, energy):
-        out = np.ones(energy.size)
+    def _unmasked_flat(self, energy, slope=False):
+        """The unmasked fraction of the cocoons of every point at ``energy`` (1 where the dataset has
+        none); with ``slope``, also its d / d ln energy."""
+        out, out_slope = np.ones(energy.size), np.zeros(energy.size)
         for (start, stop), table in zip(zip(self._sizes[:-1], self._sizes[1:]), self._unmasked):
             if table is not None:
                 out[start:stop] = np.interp(np.log(energy[start:stop]), *table)
-        return out
+                if slope:
+                    out_slope[start:stop] = _interp_slope(np.log(energy[start:stop]), *table)
+        return (out, out_slope) if slope else out
 
     def predicted(self, params):
         """The model of every gamma-ray dataset in its data unit, a list of arrays."""
@@ -365,7 +380,7 @@ class CompiledLikelihood:
         parts = [(m - v) / np.where(m >= v, self._errp[self._measured], self._errn[self._measured])]
         if np.any(self._limits):
             ul = self._ul_data[self._limits]
-            stat = 2 * np.log(erfc((ul - model[self._limits]) / ul) / erfc(1.0))
+            stat = _limit_stat(ul, model[self._limits])
             parts.append(np.sqrt(np.maximum(stat, 0.0)))
         if self.neutrino is not None:
             m = self.neutrino["measurement"]
@@ -388,7 +403,6 @@ class CompiledLikelihood:
         s = self._scales(params)
         e = self._energy * s
         base = s * self._k
-        log_e = np.log(e)
         dge, dge_slope = self._dge_flat(e, slope=True)
         dge = self._norms(params) * dge
         flux = dge
@@ -396,14 +410,8 @@ class CompiledLikelihood:
         chi0 = params.get("chi0", 0.0)
         cocoons = None
         if self._cocoon is not None and "r0" in params:
-            log_spectrum = np.log(np.maximum(self._cocoon_spectrum(params["r0"]), 1e-300))
-            shape = np.exp(np.interp(log_e, self._log_grid, log_spectrum))
-            shape_slope = shape * _interp_slope(log_e, self._log_grid, log_spectrum)
-            unmasked, unmasked_slope = np.ones(e.size), np.zeros(e.size)
-            for (start, stop), table in zip(zip(self._sizes[:-1], self._sizes[1:]), self._unmasked):
-                if table is not None:
-                    unmasked[start:stop] = np.interp(log_e[start:stop], *table)
-                    unmasked_slope[start:stop] = _interp_slope(log_e[start:stop], *table)
+            shape, shape_slope = self._cocoons_at(e, params["r0"], slope=True)
+            unmasked, unmasked_slope = self._unmasked_flat(e, slope=True)
             cocoons = self._cocoon_fraction * shape * unmasked  # per unit chi0
             if chi0 > 0:  # as _model_flat adds them
                 flux = flux + chi0 * self._cocoon_fraction * shape * unmasked
@@ -478,7 +486,7 @@ class CompiledLikelihood:
         if np.any(self._limits):
             ul = self._ul_data[self._limits]
             z = (ul - model[self._limits]) / ul
-            stat = 2 * np.log(erfc(z) / erfc(1.0))
+            stat = _limit_stat(ul, model[self._limits])
             # d stat / d model = 2 (2 / sqrt(pi)) exp(-z^2) / erfc(z) / ul; the residual is sqrt(stat)
             dstat = 4.0 / np.sqrt(np.pi) * np.exp(-z**2) / erfc(z) / ul
             root = np.sqrt(np.maximum(stat, 0.0))
