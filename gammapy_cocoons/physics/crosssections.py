@@ -79,10 +79,17 @@ def _aafrag_table_range(projectile, target):
 
 
 def _pp_parametrisation(model, product, e_primary, e_secondary):
-    # both parametrisations divide by zero at the kinematic edge (the result there is 0)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return _pp_parametrisation_raw(model, product, e_primary, e_secondary)
+    # Energy conservation: no secondary carries more than the collision's total energy, E_p + m_p.
+    # Both parametrisations are exactly 0 there (tested), so those columns are zeros without
+    # evaluating them: a TeV grid needs none of the low-energy fill's (slow) evaluations.
+    possible = e_secondary < np.max(e_primary) + PROTON_MASS_GEV
+    matrix = np.zeros((e_primary.size, e_secondary.size))
+    if np.any(possible):
+        # both parametrisations divide by zero at the kinematic edge (the result there is 0)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            matrix[:, possible] = _pp_parametrisation_raw(model, product, e_primary, e_secondary[possible])
+    return matrix
 
 
 def _pp_parametrisation_raw(model, product, e_primary, e_secondary):
