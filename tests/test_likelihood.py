@@ -356,3 +356,12 @@ def test_compiled_jacobian_is_the_statistics_derivative(cocoon_likelihood, tmp_p
             assert analytic.shape == numeric.shape
             scale = np.abs(numeric).max(axis=0)
             assert np.all(np.abs(analytic - numeric).max(axis=0) <= 1e-5 * scale + 1e-12), (free, trial)
+    # a value missing from params: one line naming it, not a KeyError from inside the model
+    compiled = CompiledLikelihood(cocoon_likelihood)
+    params = dict(compiled.defaults())
+    del params["r0"]
+    with pytest.raises(ValueError, match="params: no value for r0"):
+        compiled.residuals(params)
+    with pytest.raises(ValueError, match="params: no value for r0"):
+        compiled.jacobian(params, ["chi0", "r0"])
+    assert np.all(np.isfinite(compiled.residuals(dict(params, chi0=0.0))))  # no cocoons: R0 not needed

@@ -372,8 +372,20 @@ class CompiledLikelihood:
         return flux
 
     # -- the statistic --------------------------------------------------------------------------------------
+    @staticmethod
+    def _check_params(params, names=()):
+        """A missing value in one line (a KeyError deep in the model otherwise): every fitted name,
+        and R0 wherever chi0 > 0."""
+        missing = [name for name in names if name not in params]
+        if "r0" not in params and "r0" not in missing and params.get("chi0", 0.0) > 0:
+            missing.append("r0")
+        if missing:
+            raise ValueError(f"params: no value for {', '.join(missing)} (give every fitted parameter, and r0 "
+                             f"wherever chi0 > 0)")
+
     def residuals(self, params):
         """Signed residuals whose squares sum to the statistic (points, the IceCube term, constraints)."""
+        self._check_params(params)
         model = self._model_flat(params)
         value = self._value_flat
         m, v = model[self._measured], value[self._measured]
@@ -475,6 +487,7 @@ class CompiledLikelihood:
         (ln of the "log" parameters, see :data:`PARAMETER_BOUNDS`): shape (residuals, names).
         Analytic, but in R0 (a forward difference of the cocoon spectra, the step of scipy's)."""
         names = list(names)
+        self._check_params(params, names)
         step = {}
         if "r0" in names:
             step["r0"] = float(np.sqrt(np.finfo(float).eps) * max(1.0, abs(np.log(params["r0"]))))
