@@ -469,9 +469,12 @@ def _polygon_fractions(lb, centres, outline, step, nodes=_NODES):
     whose outline winds around a Galactic pole holds, at every longitude, the interval from its
     outline to the pole.
     """
-    n, n_vertex = outline.shape[:2]
     lc, _ = _lonlat(centres)
     lv, bv = _lonlat(outline)
+    corner = np.zeros(lv.shape, bool)
+    corner[:, 0::step] = True
+    lv, bv, corner = _open_poles(lv, bv, corner)
+    n, n_vertex = lv.shape
     z = np.sin(bv)
     z = np.concatenate([z, z[:, :1]], axis=1)
     # the outline's longitudes relative to the centre, unwrapped along the closed outline
@@ -480,7 +483,7 @@ def _polygon_fractions(lb, centres, outline, step, nodes=_NODES):
     winding = dphi[:, -1] - dphi[:, 0]
     pole = np.where(np.abs(winding) > np.pi, np.sign(centres[:, 2]), 0.0)  # +1 north, -1 south, 0 none
     lo, hi = dphi.min(axis=1), dphi.max(axis=1)
-    corners = dphi[:, 0:n_vertex:step]
+    corners = np.where(corner, dphi[:, :-1], np.nan)
     # where the outline turns back in longitude the number of crossings changes (a square-root end)
     forward = np.diff(dphi, axis=1)
     turning = np.where(forward * np.roll(forward, 1, axis=1) <= 0, dphi[:, :-1], np.nan)
@@ -521,6 +524,28 @@ def _polygon_fractions(lb, centres, outline, step, nodes=_NODES):
         area += np.sum(weights[:, part] * (z_hi - z_lo).sum(axis=-1), axis=1)
         inside += np.sum(weights[:, part] * overlap, axis=1)
     return np.where(area > 0, inside / np.where(area > 0, area, 1.0), 0.0)
+
+
+def _open_poles(lon, lat, corner):
+    """An outline vertex at a Galactic pole (a HEALPix polar pixel's corner) has no longitude: in
+    (l, z) the pole is the line z = +-1, so it becomes two vertices there, at its neighbours'
+    longitudes, and the outline runs along the pole between them (one vertex at an arbitrary
+    longitude cut a sliver of ~2e-5 of the pixel off both its area and the region's part of it).
+    Every other outline repeats a vertex (an edge of zero length), so that the arrays stay
+    rectangular. Returns (lon, lat, corner) with one vertex more."""
+    at_pole = np.abs(lat) >= 0.5 * np.pi - 1e-9
+    if not np.any(at_pole):
+        return lon, lat, corner
+    n, count = lon.shape
+    has_pole = at_pole.any(axis=1)
+    k = np.where(has_pole, np.argmax(at_pole, axis=1), count - 1)  # the pole's vertex, or the last one
+    index = np.arange(count + 1)[None, :]
+    source = np.where(index <= k[:, None], index, index - 1)  # vertex k twice
+    lon2, lat2, corner2 = (np.take_along_axis(a, source, axis=1) for a in (lon, lat, corner))
+    rows = np.nonzero(has_pole)[0]
+    lon2[rows, k[rows]] = lon[rows, (k[rows] - 1) % count]
+    lon2[rows, k[rows] + 1] = lon[rows, (k[rows] + 1) % count]
+    return lon2, lat2, corner2
 
 
 def _breaks_within(lb, lc, lo, hi):

@@ -68,6 +68,10 @@ SHAPES = ["box", "circle", "compound", "ellipse", "rotated"]
 # found by this test in CI: a 1 deg cap 2 deg from the Galactic pole on 3 deg ICRS CAR pixels was
 # 1.1e-4 off (8 Gauss-Legendre nodes per longitude piece near the pole; now 32: 3.5e-5)
 @example(geometry="car-icrs", shape="circle", l=63.0, b=88.0, size=1.0)
+# and later: a cap over the Galactic pole on Galactic HEALPix, 1.2-2.6e-4 off (a polar pixel's corner
+# at the pole had one longitude in (l, z), cutting a sliver off the pixel; now two: 1.7e-5)
+@example(geometry="healpix-galactic-ring", shape="circle", l=45.0, b=89.5, size=1.0)
+@example(geometry="healpix-galactic-ring", shape="circle", l=0.0, b=-89.0, size=1.5)
 def test_a_constant_map_gives_intensity_times_the_solid_angle(geometry, shape, l, b, size):
     """The property of issue 24 item 1 (measured: 1.2e-5 at worst in 300 random draws of this
     domain, 5.2e-5 within a few degrees of a Galactic pole; celestial HEALPix near the poles were
