@@ -176,10 +176,11 @@ def test_aafrag_curves_are_aafragpy_get_cross_section(product, channel):
 
 @pytest.mark.parametrize("model, product, projectile", [("kafexhiu2014", "gam", "p"), ("kafexhiu2014", "gam", "He"),
                                                         ("kamae2006", "nu_all", "p"), ("kamae2006", "anu_mu", "He")])
-def test_pp_parametrisations_skip_only_what_energy_conservation_forbids(model, product, projectile):
+def test_pp_parametrisations_skip_only_what_energy_conservation_forbids(model, product, projectile, monkeypatch):
     """The p-p parametrisations leave out the secondaries above the collision's total energy: bit
-    for bit the full evaluation (which is exactly 0 there), at random energies on both sides of
-    the limit, and all zeros (nothing evaluated) for a TeV grid over GeV primaries."""
+    for bit the full evaluation (which is exactly 0 there), at random energies, densely just below
+    the top primary's kinematic edge (where a bound too tight would drop values) and on both sides
+    of the limit; all zeros (nothing evaluated) for a TeV grid over GeV primaries."""
     from gammapy_cocoons.constants import PROTON_MASS_GEV
     from gammapy_cocoons.physics import crosssections
     from gammapy_cocoons.physics.crosssections import _pp_parametrisation_raw, differential_cross_section
@@ -189,18 +190,17 @@ def test_pp_parametrisations_skip_only_what_energy_conservation_forbids(model, p
     primaries = nucleons * 10 ** rng.uniform(np.log10(1.3), 2, 12)
     per_nucleon = primaries / nucleons
     limit = per_nucleon.max() + PROTON_MASS_GEV
-    secondaries = np.concatenate([10 ** rng.uniform(-1.5, 3, 60), [limit * (1 - 1e-12), limit, limit * 1.5]])
+    edge = np.geomspace(0.5, 1.0, 40) * (per_nucleon.max() - PROTON_MASS_GEV)  # up to the top primary's T_p
+    secondaries = np.concatenate([10 ** rng.uniform(-1.5, 3, 60), edge, [limit * (1 - 1e-12), limit, limit * 1.5]])
     with np.errstate(all="ignore"):
         full = _pp_parametrisation_raw(model, product, per_nucleon, secondaries) * nucleons
-    assert np.count_nonzero(full) > 200 and np.any(secondaries >= limit)
+    top = np.argmax(primaries)
+    assert np.count_nonzero(full) > 200 and np.count_nonzero(full[top, 60:100]) > 20 and np.any(secondaries >= limit)
     got = differential_cross_section(model, product, projectile, "p", primaries, secondaries)
     np.testing.assert_array_equal(got, full)
 
     calls = []
     original = crosssections._pp_parametrisation_raw
-    crosssections._pp_parametrisation_raw = lambda *args: calls.append(args) or original(*args)
-    try:
-        tev = differential_cross_section(model, product, projectile, "p", primaries, np.geomspace(200, 3e6, 30))
-    finally:
-        crosssections._pp_parametrisation_raw = original
+    monkeypatch.setattr(crosssections, "_pp_parametrisation_raw", lambda *args: calls.append(args) or original(*args))
+    tev = differential_cross_section(model, product, projectile, "p", primaries, np.geomspace(200, 3e6, 30))
     assert not np.any(tev) and tev.shape == (12, 30) and calls == []

@@ -82,7 +82,8 @@ def _pp_parametrisation(model, product, e_primary, e_secondary):
     # Energy conservation: no secondary carries more than the collision's total energy, E_p + m_p.
     # Both parametrisations are exactly 0 there (tested), so those columns are zeros without
     # evaluating them: a TeV grid needs none of the low-energy fill's (slow) evaluations.
-    possible = e_secondary < np.max(e_primary) + PROTON_MASS_GEV
+    # (a NaN among the primaries leaves every column to the evaluation, as before; none give (0, n) zeros)
+    possible = ~(e_secondary >= np.max(e_primary, initial=-np.inf) + PROTON_MASS_GEV)
     matrix = np.zeros((e_primary.size, e_secondary.size))
     if np.any(possible):
         # both parametrisations divide by zero at the kinematic edge (the result there is 0)
