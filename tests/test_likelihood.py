@@ -364,4 +364,13 @@ def test_compiled_jacobian_is_the_statistics_derivative(cocoon_likelihood, tmp_p
         compiled.residuals(params)
     with pytest.raises(ValueError, match="params: no value for r0"):
         compiled.jacobian(params, ["chi0", "r0"])
-    assert np.all(np.isfinite(compiled.residuals(dict(params, chi0=0.0))))  # no cocoons: R0 not needed
+    with pytest.raises(ValueError, match="params: no value for r0"):  # chi0 fitted from 0
+        compiled.jacobian(dict(params, chi0=0.0), ["chi0"])
+    assert np.all(np.isfinite(compiled.residuals(dict(params, chi0=0.0))))  # cocoons off: R0 not needed
+    assert np.all(np.isfinite(compiled.jacobian({"r0": 20.0}, ["norm", "chi0"])))  # the others default
+    ecpl = CompiledLikelihood(likelihoods[2])
+    assert ecpl.hypothesis == "dge+ecpl"
+    with pytest.raises(ValueError, match="params: no value for ecpl_index, ecpl_lambda"):
+        ecpl.residuals({"ecpl_amplitude": 1e-13})
+    with pytest.raises(ValueError, match="params: no value for ecpl_lambda"):
+        ecpl.jacobian({"ecpl_index": 2.4}, ["ecpl_amplitude"])

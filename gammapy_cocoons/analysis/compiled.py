@@ -372,16 +372,20 @@ class CompiledLikelihood:
         return flux
 
     # -- the statistic --------------------------------------------------------------------------------------
-    @staticmethod
-    def _check_params(params, names=()):
-        """A missing value in one line (a KeyError deep in the model otherwise): every fitted name,
-        and R0 wherever chi0 > 0."""
-        missing = [name for name in names if name not in params]
-        if "r0" not in params and "r0" not in missing and params.get("chi0", 0.0) > 0:
-            missing.append("r0")
+    def _check_params(self, params, names=()):
+        """A value the model needs and ``params`` lacks, in one line (a KeyError or TypeError from
+        inside the model otherwise): R0 where the cocoons are on (chi0 > 0) or fitted (``names``), the
+        ECPL's index and cut-off where it is on or fitted. The others have defaults (norms and scales
+        1, chi0 and the ECPL amplitude 0)."""
+        needed = []
+        if self._cocoon is not None and (params.get("chi0", 0.0) > 0 or "chi0" in names or "r0" in names):
+            needed.append("r0")
+        if params.get("ecpl_amplitude", 0.0) > 0 or any(name.startswith("ecpl_") for name in names):
+            needed += ["ecpl_index", "ecpl_lambda"]
+        missing = [name for name in needed if name not in params]
         if missing:
-            raise ValueError(f"params: no value for {', '.join(missing)} (give every fitted parameter, and r0 "
-                             f"wherever chi0 > 0)")
+            raise ValueError(f"params: no value for {', '.join(missing)} (R0 wherever the cocoons are on or "
+                             f"fitted, the ECPL's index and lambda wherever it is)")
 
     def residuals(self, params):
         """Signed residuals whose squares sum to the statistic (points, the IceCube term, constraints)."""
