@@ -527,24 +527,31 @@ def _polygon_fractions(lb, centres, outline, step, nodes=_NODES):
 
 
 def _open_poles(lon, lat, corner):
-    """An outline vertex at a Galactic pole (a HEALPix polar pixel's corner) has no longitude: in
-    (l, z) the pole is the line z = +-1, so it becomes two vertices there, at its neighbours'
-    longitudes, and the outline runs along the pole between them (one vertex at an arbitrary
-    longitude cut a sliver of ~2e-5 of the pixel off both its area and the region's part of it).
-    Every other outline repeats a vertex (an edge of zero length), so that the arrays stay
-    rectangular. Returns (lon, lat, corner) with one vertex more."""
+    """An outline vertex at a Galactic pole (a HEALPix polar pixel's corner, a TAN grid's corner at
+    the pole) has no longitude: in (l, z) the pole is the line z = +-1. The outline reaches it at
+    its previous vertex's longitude and leaves it at its next one's (one vertex at an arbitrary
+    longitude cut a sliver of ~2e-5 of the pixel off both its area and the region's part of it):
+    the first pole vertex of a row is doubled, the first of each run of them takes the longitude of
+    the vertex before the run, the others that of the vertex after it. Every other row repeats a
+    vertex (an edge of zero length), so that the arrays stay rectangular. Returns (lon, lat, corner)
+    with one vertex more."""
     at_pole = np.abs(lat) >= 0.5 * np.pi - 1e-9
     if not np.any(at_pole):
         return lon, lat, corner
     n, count = lon.shape
     has_pole = at_pole.any(axis=1)
-    k = np.where(has_pole, np.argmax(at_pole, axis=1), count - 1)  # the pole's vertex, or the last one
+    k = np.where(has_pole, np.argmax(at_pole, axis=1), count - 1)  # the first pole vertex, or the last one
     index = np.arange(count + 1)[None, :]
     source = np.where(index <= k[:, None], index, index - 1)  # vertex k twice
-    lon2, lat2, corner2 = (np.take_along_axis(a, source, axis=1) for a in (lon, lat, corner))
-    rows = np.nonzero(has_pole)[0]
-    lon2[rows, k[rows]] = lon[rows, (k[rows] - 1) % count]
-    lon2[rows, k[rows] + 1] = lon[rows, (k[rows] + 1) % count]
+    lon2, lat2, corner2, pole2 = (np.take_along_axis(a, source, axis=1) for a in (lon, lat, corner, at_pole))
+    for row in np.nonzero(has_pole)[0]:  # a few polar pixels per call
+        off = np.nonzero(~pole2[row])[0]
+        if off.size == 0:
+            continue
+        for i in np.nonzero(pole2[row])[0]:
+            j = np.searchsorted(off, i)
+            before, after = off[j - 1], off[j % off.size]  # cyclically: the outline is closed
+            lon2[row, i] = lon2[row, before] if not pole2[row, i - 1] else lon2[row, after]
     return lon2, lat2, corner2
 
 

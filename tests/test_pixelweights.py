@@ -85,6 +85,31 @@ def test_a_constant_map_gives_intensity_times_the_solid_angle(geometry, shape, l
     assert np.allclose(flux, 2.5 * omega, rtol=1e-4)
 
 
+def test_an_outline_reaches_a_pole_at_its_neighbours_longitudes():
+    """In (l, z) a pole is the line z = +-1: an outline vertex there (no longitude of its own) is
+    reached at the previous vertex's longitude and left at the next one's; runs of pole vertices
+    (a grid's top edge) and runs across the start of the outline too; other outlines only gain a
+    zero-length edge."""
+    from gammapy_cocoons.pixelweights import _open_poles
+
+    half = np.pi / 2
+    lon = np.array([[0.1, 0.0, 0.4, 0.3],  # one pole vertex (index 1) between 0.1 and 0.4
+                    [0.1, 0.0, 0.0, 0.5],  # a run of two (1, 2) between 0.1 and 0.5
+                    [0.0, 0.2, 0.3, 0.0],  # a run across the start (3, 0) between 0.3 and 0.2
+                    [0.1, 0.2, 0.3, 0.4]])  # none
+    lat = np.array([[1.4, half, 1.4, 1.3], [1.4, half, half, 1.4], [-half, -1.4, -1.3, -half], [0.1, 0.2, 0.3, 0.4]])
+    corner = np.array([[True, False, True, False]] * 4)
+    lon2, lat2, corner2 = _open_poles(lon, lat, corner)
+    assert lon2.shape == lat2.shape == corner2.shape == (4, 5)
+    np.testing.assert_array_equal(lon2[0], [0.1, 0.1, 0.4, 0.4, 0.3])
+    np.testing.assert_array_equal(lat2[0], [1.4, half, half, 1.4, 1.3])
+    np.testing.assert_array_equal(lon2[1], [0.1, 0.1, 0.5, 0.5, 0.5])
+    np.testing.assert_array_equal(lon2[2], [0.2, 0.2, 0.2, 0.3, 0.3])
+    np.testing.assert_array_equal(lon2[3], [0.1, 0.2, 0.3, 0.4, 0.4])
+    np.testing.assert_array_equal(corner2[0], [True, False, False, True, False])
+    np.testing.assert_array_equal(_open_poles(lon[3:], lat[3:], corner[3:])[0], lon[3:])  # no pole: as it was
+
+
 @pytest.mark.parametrize("geometry", GEOMETRIES[:4])
 def test_whole_sky_maps_hold_four_pi(geometry):
     weights = pixel_weights(_geometry(geometry, 0, 0, 1), None)
