@@ -24,6 +24,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import QTable, Table
 from regions import RectangleSkyRegion
 
+from ._kiss import read_kiss_table  # noqa: F401  (public here, light there)
 from .physics import lineofsight
 from .skyregions import LHAASO_INNER, LHAASO_OUTER, to_lb_region
 
@@ -522,24 +523,6 @@ def _read_ssdc(filename):
     relative_stat = 0.5 * (reference[:, 2] + reference[:, 3]) / reference[:, 1]
     return {"x": data[:, 0], "y": data[:, 3], "error_lo": data[:, 4], "error_up": data[:, 5],
             "stat": np.minimum(relative_stat * data[:, 3], 0.999 * data[:, 4]), "meta": meta}
-
-
-def read_kiss_table(name):
-    """A bundled KISS-format table: dict with x, y, error_lo, error_up (stat and sys in quadrature), meta."""
-    text = resources.files("gammapy_cocoons").joinpath("data", "cosmic_rays", name).read_text()
-    meta, rows = {}, []
-    for line in text.splitlines():
-        if line.startswith("#"):
-            key, _, value = line[1:].partition(":")
-            meta[key.strip()] = value.strip()
-        elif line.strip():
-            rows.append([float(v) for v in line.split()])
-    data = np.array(rows)
-    if data.ndim != 2 or data.shape[1] != 6:
-        raise ValueError(f"{name}: expected 6 columns (x, y, stat_lo, stat_up, sys_lo, sys_up)")
-    error_lo = np.hypot(data[:, 2], data[:, 4])
-    error_up = np.hypot(data[:, 3], data[:, 5])
-    return {"x": data[:, 0], "y": data[:, 1], "error_lo": error_lo, "error_up": error_up, "meta": meta}
 
 
 def load_ratio(name):

@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).parents[1] / "gammapy_cocoons"
 #: rank of each top-level part; a module may import its own rank or lower ones
 RANKS = {
     "constants": 0, "_validation": 0, "_files": 0, "_threads": 0, "_collector": 0, "_cache": 0, "_ranges": 0,
+    "_kiss": 0,
     "physics": 0, "skyregions": 0, "pixelweights": 0,
     "emission": 1, "datasets": 1,
     "models": 2,

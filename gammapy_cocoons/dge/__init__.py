@@ -1,15 +1,26 @@
 """Diffuse Galactic emission (DGE): readers for published cubes, an embedded conventional model
 (pi0, and inverse Compton and bremsstrahlung of an electron sea) and a data-driven one (the
-Fermi-LAT pi0 template)."""
-from .co import X_CO_BOLATTO2013, X_CO_PROFILES, dame2001_co
-from .conventional import DGE_COMPONENTS, DGE_VARIANTS, ConventionalDGE, conventional_dge
-from .electrons import ElectronSea, MagneticField, local_electrons
-from .crsea import DGE_SOURCES, CosmicRaySea
-from .gas import GasModel, hi4pi_columns
-from .pi0 import fermi_pi0_dge, fermi_pi0_map
-from .localspectra import KNEE_VARIANTS, local_spectra
-from .readers import read_dge, read_hermes_cube, read_map_cube
-from .radial_delta import RadialDeltaSea, kra_gamma_sea
+Fermi-LAT pi0 template).
+
+The public names are imported on first use (like the package's own), so that a process can use
+the embedded model's numerical core (local spectra, gas geometry) without importing gammapy: the
+command line's DGE prefetch (:mod:`.prefetch`) runs in such a process.
+"""
+import importlib
+
+#: public name -> submodule that defines it (imported on first access)
+_EXPORTS = {
+    "X_CO_BOLATTO2013": "co", "X_CO_PROFILES": "co", "dame2001_co": "co",
+    "DGE_COMPONENTS": "conventional", "DGE_VARIANTS": "conventional", "ConventionalDGE": "conventional",
+    "conventional_dge": "conventional",
+    "ElectronSea": "electrons", "MagneticField": "electrons", "local_electrons": "electrons",
+    "DGE_SOURCES": "crsea", "CosmicRaySea": "crsea",
+    "GasModel": "gas", "hi4pi_columns": "gas",
+    "fermi_pi0_dge": "pi0", "fermi_pi0_map": "pi0",
+    "KNEE_VARIANTS": "localspectra", "local_spectra": "localspectra",
+    "read_dge": "readers", "read_hermes_cube": "readers", "read_map_cube": "readers",
+    "RadialDeltaSea": "radial_delta", "kra_gamma_sea": "radial_delta",
+}
 
 __all__ = [
     "read_dge", "read_hermes_cube", "read_map_cube",
@@ -18,5 +29,18 @@ __all__ = [
     "fermi_pi0_dge", "fermi_pi0_map",
     "CosmicRaySea", "DGE_SOURCES", "GasModel", "hi4pi_columns", "local_spectra", "KNEE_VARIANTS",
     "dame2001_co", "X_CO_BOLATTO2013", "X_CO_PROFILES",
+    "RadialDeltaSea", "kra_gamma_sea",
 ]
-__all__ += ["RadialDeltaSea", "kra_gamma_sea"]
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later accesses skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

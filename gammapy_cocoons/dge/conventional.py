@@ -41,8 +41,6 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 import astropy.units as u
-from gammapy.maps import HpxGeom, Map, MapAxis
-from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel, TemplateSpatialModel
 
 from .._validation import boolean, choice, healpix_nside
 from ..constants import KPC_CM, PROTON_MASS_G
@@ -179,6 +177,15 @@ def _bilinear_lines(grid, lon_deg, lat_deg):
     return out
 
 
+def _is_map(value):
+    """Whether ``value`` is a gammapy Map (without importing gammapy for a value that cannot be one)."""
+    if isinstance(value, (str, np.ndarray, list, tuple)):
+        return False
+    from gammapy.maps import Map
+
+    return isinstance(value, Map)
+
+
 def _hi_survey(hi_columns):
     """Validated HI column map: (values [cm-2] RING Galactic, nside)."""
     import healpy as hp
@@ -186,7 +193,7 @@ def _hi_survey(hi_columns):
     if isinstance(hi_columns, str):
         choice(hi_columns, ("hi4pi",), "hi_columns")
         values = hi4pi_columns()
-    elif isinstance(hi_columns, Map):
+    elif _is_map(hi_columns):
         geom = hi_columns.geom
         if not geom.is_hpx or geom.frame != "galactic" or geom.is_regular is False or geom.axes:
             raise ValueError("hi_columns must be an all-sky HEALPix image in the Galactic frame")
@@ -717,12 +724,16 @@ class ConventionalDGE:
         cubes = self.component_cubes(energy, nside, secondary, geom, components)
         if len(cubes) == 1:
             return next(iter(cubes.values()))
+        from gammapy.maps import Map
+
         total = sum(c.data.astype(float) for c in cubes.values())
         first = next(iter(cubes.values()))
         return Map.from_geom(first.geom, data=total.astype(np.float32), unit=first.unit)
 
     def component_cubes(self, energy, nside=128, secondary="gamma", geom=None, components=None):
         """One intensity cube per component (dict name -> Map), as :meth:`cube`."""
+        from gammapy.maps import HpxGeom, Map, MapAxis
+
         components = self.components if components is None else components
         components = _checked_components(components, secondary)
         energy = u.Quantity(energy, "GeV")
@@ -980,6 +991,8 @@ def envelope_cubes(model, energy, nside=128, secondary="gamma", geom=None, varia
     for v in variants:
         choice(v, KNEE_VARIANTS, "variants")
     if model.components == ("pi0",) or secondary != "gamma":
+        from gammapy.maps import HpxGeom, Map, MapAxis
+
         # the cubes differ only by the node emissivities: one pass over the pixels for all variants
         energy = u.Quantity(energy, "GeV")
         _checked_energy(energy.value)
@@ -1004,6 +1017,8 @@ def envelope_cubes(model, energy, nside=128, secondary="gamma", geom=None, varia
 
 def _cube_map(nside, data):
     """A cube of the built-in grid (all-sky HEALPix RING, :data:`_DEFAULT_ENERGIES`) holding ``data``."""
+    from gammapy.maps import HpxGeom, Map, MapAxis
+
     axis = MapAxis.from_nodes(_DEFAULT_ENERGIES * u.GeV, name="energy_true", interp="log")
     geom = HpxGeom.create(nside=nside, nest=False, frame="galactic").to_cube([axis])
     return Map.from_geom(geom, data=data, unit="GeV-1 cm-2 s-1 sr-1")
@@ -1093,6 +1108,8 @@ def _cached_cube(variant, secondary, nside, components=("pi0",)):
     """The cube of :func:`conventional_dge`: in memory once per process, on disk once per machine
     (:mod:`.diskcache`), built only when neither has it."""
     if len(components) > 1:  # the sum of the cached component cubes
+        from gammapy.maps import Map
+
         parts = [_cached_cube(variant, secondary, nside, (c,)) for c in components]
         return Map.from_geom(parts[0].geom, data=sum(p.data.astype(float) for p in parts).astype(np.float32),
                              unit=parts[0].unit)
@@ -1152,6 +1169,8 @@ def conventional_dge(variant="min", secondary="gamma", nside=128, name=None, com
         input; "min" and "max" are built together, in one pass over the pixels for all knee variants).
         A build that would not fit in this machine's memory is refused with the estimate (ValueError).
     """
+    from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel, TemplateSpatialModel
+
     variant = _variant(variant)
     choice(secondary, SECONDARIES, "secondary")
     components = _checked_components(components, secondary)

@@ -31,7 +31,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import optimize
 
-from ..datasets import read_kiss_table
+from .._kiss import read_kiss_table
 
 __all__ = ["LocalElectrons", "local_electrons", "ELECTRON_DATA", "ENERGY_SCALE_PRIORS", "E_MIN_GEV", "ElectronSea",
            "MagneticField"]

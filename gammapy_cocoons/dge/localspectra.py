@@ -35,7 +35,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import optimize, special
 
-from ..datasets import read_kiss_table
+from .._kiss import read_kiss_table
 from ..physics.cosmicrays import HELIUM, PROTON
 
 __all__ = ["LocalSpectra", "local_spectra", "KNEE_VARIANTS", "DEFAULT_VARIANT", "ENERGY_SCALE_PRIORS",
