@@ -542,22 +542,32 @@ def fit(outdir, grammage, dge_values, dge_variant, old_dge_files, old_dge_model,
     posterior.ecsv (--posterior); grammage_laws.json (--compare-laws). All are checked before
     any is written, and a run that fails leaves none of them.
     """
+    if compare_laws and hypothesis != "dge+cocoons":
+        raise click.UsageError("--compare-laws compares the cocoons' grammage laws: only with --hypothesis dge+cocoons")
+    if masked_cocoons and hypothesis != "dge+cocoons":
+        raise click.UsageError("--masked-cocoons leaves masked cocoons out of the cocoon flux: only with --hypothesis "
+                               f"dge+cocoons, got --hypothesis {hypothesis}")
+    dge, variant = resolve_dge(dge_values, old_dge_model, old_dge_files, dge_variant)
+    with _PrefetchedDGE(dge if hypothesis != "radial-delta" else None, variant):
+        summary = _fit(outdir, grammage, dge, variant, dataset_names, points_specs, hypothesis, dge_norm,
+                       energy_scales, masks, masked_cocoons, per_dataset_norms, compare_laws, profile_points,
+                       profiles, posterior, live_points, target, progress, overwrite)
+    _fit_report(summary, outdir)
+
+
+def _fit(outdir, grammage, dge, variant, dataset_names, points_specs, hypothesis, dge_norm, energy_scales, masks,
+         masked_cocoons, per_dataset_norms, compare_laws, profile_points, profiles, posterior, live_points, target,
+         progress, overwrite):
     import json
     from pathlib import Path
 
     from ._files import output_set, prepare_outdir, publish_text
     from .analysis.fitting import compare_grammage_laws, fit_dataset_names, fit_output_files, run_lhaaso_fit
 
-    dge, variant = resolve_dge(dge_values, old_dge_model, old_dge_files, dge_variant)
     options = dict(dge=dge, points=user_points(points_specs),
                    datasets=dataset_names or ("lhaaso-km2a-2023-inner", "lhaaso-km2a-2023-outer"),
                    shared_dge_norm=not per_dataset_norms, target=target, hypothesis=hypothesis, dge_norm=dge_norm,
                    energy_scales=energy_scales, masks=masks, masked_cocoons=masked_cocoons)
-    if compare_laws and hypothesis != "dge+cocoons":
-        raise click.UsageError("--compare-laws compares the cocoons' grammage laws: only with --hypothesis dge+cocoons")
-    if masked_cocoons and hypothesis != "dge+cocoons":
-        raise click.UsageError("--masked-cocoons leaves masked cocoons out of the cocoon flux: only with --hypothesis "
-                               f"dge+cocoons, got --hypothesis {hypothesis}")
     names = fit_dataset_names(options["datasets"], options["points"])
     with output_set(outdir):  # one set: the fit's files and grammage_laws.json
         prepare_outdir(outdir, fit_output_files(names, dge, profiles, True, posterior, compare_laws, hypothesis),
@@ -568,6 +578,10 @@ def fit(outdir, grammage, dge_values, dge_variant, old_dge_files, old_dge_model,
         if compare_laws:
             rows = compare_grammage_laws(variant=variant, **options)
             publish_text(Path(outdir) / "grammage_laws.json", json.dumps(rows, indent=2), overwrite)
+    return summary
+
+
+def _fit_report(summary, outdir):
     parameters = summary["parameters"]
     norms = ", ".join(f"{k}={v['value']:.3g}+-{v['error']:.2g}" for k, v in parameters.items() if k.startswith("dge_norm"))
     cocoons = ""
@@ -604,22 +618,32 @@ def spectrum(region_text, old_box, old_circle, secondary, emin, emax, n_energies
     (--target; the ECSV meta says which)."""
     from pathlib import Path
 
-    import astropy.units as u
-    from astropy.table import QTable
-    from gammapy.modeling.models import SkyModel
-
-    from ._files import check_outputs, output_set, publish_figure, publish_table
-    from .models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
-    from .physics.targetgas import describe_target
+    from ._files import check_outputs
 
     if plot_path and Path(plot_path).suffix.lower().lstrip(".") not in ("png", "pdf", "svg"):
         raise click.BadParameter(f"must end in .png, .pdf or .svg, got {plot_path!r}", param_hint="'--plot'")
     if plot_path and Path(plot_path).resolve() == Path(output).resolve():
         raise click.UsageError("--plot and --output must be different files")
     check_outputs([p for p in (output, plot_path) if p], overwrite, option="--overwrite")
-    energy = energies(emin, emax, n_energies)
-    region, label = resolve_region(region_text, old_box, old_circle)
     dge_choice, variant = resolve_dge(dge_values, old_dge_model, old_dge_files, dge_variant, allow_none=True)
+    with _PrefetchedDGE(dge_choice, variant, secondary):
+        energy = energies(emin, emax, n_energies)
+        region_choice = resolve_region(region_text, old_box, old_circle)
+        _spectrum(region_choice, secondary, energy, chi0, r0, grammage, target, dge_choice, variant, output,
+                  plot_path, overwrite)
+
+
+def _spectrum(region_choice, secondary, energy, chi0, r0, grammage, target, dge_choice, variant, output, plot_path,
+              overwrite):
+    import astropy.units as u
+    from astropy.table import QTable
+    from gammapy.modeling.models import SkyModel
+
+    from ._files import output_set, publish_figure, publish_table
+    from .models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
+    from .physics.targetgas import describe_target
+
+    region, label = region_choice
     cocoons = SkyModel(spectral_model=CocoonSpectralModel(secondary=secondary, grammage=grammage,
                                                           chi0=chi0 * u.Unit("g cm-2"), r0=r0 * u.TV, target=target),
                        spatial_model=CocoonSpatialModel(), name="cocoons")
@@ -718,6 +742,41 @@ def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, s
                    spatial_model=CocoonSpatialModel(), name="cocoons")
     write_cube(make_cube(sky, geom), output, format=fmt, overwrite=overwrite)
     click.echo(f"wrote {output} ({fmt}, {'HEALPix nside ' + str(nside) if nside else 'WCS CAR'}, {n_energies} energies)")
+
+
+class _PrefetchedDGE:
+    """With the embedded DGE to build (an empty disk cache), its slow steps that need no gammapy (the
+    local-spectrum fits, the CR sea, the HI weights, the transmission: :func:`.dge.conventional.
+    prefetch_state`) computed by a forked child while this process imports gammapy, seconds on one
+    core while the other is idle; the build installs them (the same numbers: a fork of this
+    process). Leaving the block ends a child whose state was not used (a warm cache, an error)."""
+
+    def __init__(self, dge, variant, secondary="gamma"):
+        self.dge, self.variant, self.secondary, self.call = dge, variant, secondary, None
+
+    def __enter__(self):
+        from .analysis.forked import ForkedCall, can_fork
+
+        if self.dge == "embedded" and can_fork() and _two_cores() > 1:
+            self.call = ForkedCall(_prefetch_state, self.variant, self.secondary)
+            from .dge.conventional import expect_prefetched
+
+            expect_prefetched(self.call.result)
+        return self
+
+    def __exit__(self, *exc):
+        if self.call is not None:
+            from .dge.conventional import expect_prefetched
+
+            expect_prefetched(None)
+            self.call.cancel()
+        return False
+
+
+def _prefetch_state(variant, secondary):
+    from .dge.conventional import prefetch_state
+
+    return prefetch_state(variant, secondary)
 
 
 def _two_cores():

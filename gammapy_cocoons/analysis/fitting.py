@@ -515,9 +515,14 @@ class _Outputs:
             return build()
         if isinstance(self.setup["dge"], str) and self.setup["dge"] == "embedded" and \
                 self.setup["hypothesis"] != "radial-delta":
-            from ..dge.conventional import cube_on_disk
+            from ..dge.conventional import adopt_prefetched, cube_on_disk, default_model
 
             if cache_directory() is not None and not cube_on_disk(self.setup["variant"], "nu_per_flavour"):
+                if not cube_on_disk(self.setup["variant"]):
+                    # the model both builds need (with the command line's prefetched steps) made
+                    # first, so that the child starts with it
+                    adopt_prefetched()
+                    default_model()
                 self.neutrino_cube = ForkedCall(_store_neutrino_cube, self.setup["variant"])
         with deferred_writes() as pending:
             result = build()

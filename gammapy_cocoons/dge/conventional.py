@@ -35,6 +35,7 @@ the Fermi-LAT pi0 template and the comparison with the TeV-PeV data.
 """
 import copy
 import logging
+import os
 from collections import OrderedDict
 from contextlib import contextmanager
 from functools import cached_property, lru_cache
@@ -811,7 +812,7 @@ class ConventionalDGE:
         npix = hi.shape[1]
         rows = None
         if secondary == "gamma" and self.absorption:
-            absorbed = Attenuation(e).kappa_max * _MAX_PATH_KPC > 1e-6
+            absorbed = _absorbed(e)
             if np.any(absorbed):
                 rows = np.flatnonzero(absorbed)
                 if np.all(np.diff(rows) == 1):
@@ -854,9 +855,20 @@ class ConventionalDGE:
         return [o.reshape((e.size,) + image.data_shape) for o in outputs]
 
 
-@lru_cache(maxsize=1)
+def _absorbed(energy_gev):
+    """Which energies [GeV] are absorbed anywhere in the Galaxy (an optical depth above 1e-6 over the
+    longest path at the largest absorption coefficient): those the transmission grid covers."""
+    return Attenuation(energy_gev).kappa_max * _MAX_PATH_KPC > 1e-6
+
+
+#: the default CR sea of this process ("sea"), or one a forked copy of it made (install_prefetched)
+_DEFAULT_SEA = {}
+
+
 def _default_sea():
-    return CosmicRaySea()
+    if "sea" not in _DEFAULT_SEA:
+        _DEFAULT_SEA["sea"] = CosmicRaySea()
+    return _DEFAULT_SEA["sea"]
 
 
 @lru_cache(maxsize=2)
@@ -923,6 +935,15 @@ def _same(a, b):
         return a is b or bool(a == b)
     except (TypeError, ValueError):
         return False
+
+
+def _arrays(value):
+    """The numpy arrays of ``value`` (an array, or a tuple or list of them, nested)."""
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [a for item in value for a in _arrays(item)]
+    return []
 
 
 def _read_only(value):
@@ -1056,6 +1077,10 @@ class _CubeMemory:
     def cache_clear(self):
         self._entries.clear()
 
+    def holds(self, variant, secondary, nside, components=("pi0",)):
+        """Whether this process holds that cube."""
+        return (variant, secondary, nside, tuple(components)) in self._entries
+
     def drop(self, secondary=None, components=None):
         """Forget the held cubes of ``secondary`` and/or those holding any of ``components`` (all
         if both are None); returns how many. A model made from one keeps its own reference."""
@@ -1123,8 +1148,92 @@ def _cached_cube(variant, secondary, nside, components=("pi0",)):
 _cached_cube = _CubeMemory(_cached_cube)
 
 
+# -- the slow steps computed ahead by another process ---------------------------------------------------
+#: a callable returning a prefetch_state() result made elsewhere, installed before this process's next
+#: build (expect_prefetched)
+_EXPECTED = None
+
+
+def prefetch_state(variant="min", secondary="gamma", nside=128):
+    """The slow steps of building ``conventional_dge(variant, secondary, nside)`` that do not depend
+    on the cube, computed now as picklable data for :func:`install_prefetched`: the local-spectrum
+    fits of the knee variants it needs, the default CR sea (its Bessel-series tables), the default
+    model's HI weights and, for gamma rays, its transmission grid at the built-in energies. None if
+    the disk cache or this process holds the cube already (nothing will be built). Imports no
+    gammapy: a forked child computes it while its parent imports gammapy (the command line;
+    :func:`expect_prefetched`)."""
+    variant = _variant(variant)
+    choice(secondary, SECONDARIES, "secondary")
+    nside = healpix_nside(nside)
+    if _cached_cube.holds(variant, secondary, nside) or cube_on_disk(variant, secondary, nside):
+        return None
+    for knee in (tuple(KNEE_VARIANTS) if variant in ENVELOPES else (variant,)):
+        local_spectra(knee)
+    # the default model's gas, CR sea and HI survey (the keys of the shared geometry) without its CO
+    # survey and dust maps, which the HI weights and the transmission do not depend on
+    model = ConventionalDGE(DEFAULT_VARIANT, co_survey=None, dark_gas=None)
+    model.hi_weights
+    if secondary == "gamma" and model.absorption:
+        energy = (_DEFAULT_ENERGIES * u.GeV).to_value("GeV")  # as the build computes them
+        model._transmission_grid(np.ascontiguousarray(energy[_absorbed(energy)]))
+    from .localspectra import fitted
+
+    # each entry with the writeable flags of its arrays (pickling drops them; shared ones are read-only)
+    geometry = [(key, value, [a.flags.writeable for a in _arrays(value)]) for key, value in _GEOMETRY.items()]
+    return {"fits": fitted(), "sea": _default_sea(), "geometry": geometry}
+
+
+def install_prefetched(state):
+    """Hold the results of :func:`prefetch_state` (made by a forked copy of this process: the same
+    code, data and inputs, so the same numbers) as this process's own; None installs nothing. An
+    entry this process holds already is kept."""
+    if state is None:
+        return
+    from .localspectra import adopt_fits
+
+    adopt_fits(state["fits"])
+    _DEFAULT_SEA.setdefault("sea", state["sea"])
+    for key, value, writeable in state["geometry"]:
+        if key not in _GEOMETRY:
+            for array, flag in zip(_arrays(value), writeable):
+                array.flags.writeable = flag
+            _GEOMETRY[key] = value
+    while len(_GEOMETRY) > _GEOMETRY_SIZE:
+        _GEOMETRY.popitem(last=False)
+
+
+def expect_prefetched(receive):
+    """Have this process install ``receive()`` (a :func:`prefetch_state` result computed elsewhere,
+    e.g. the ``result`` of a forked call) before its next cube build, or at :func:`adopt_prefetched`:
+    called once, and only in this process (a process forked from it ignores it). A ``receive`` that
+    raises leaves the build to compute everything itself. None forgets an expected result."""
+    global _EXPECTED
+    if receive is not None and not callable(receive):
+        raise TypeError(f"receive must be callable or None, got {receive!r}")
+    _EXPECTED = None if receive is None else (os.getpid(), receive)
+
+
+def adopt_prefetched():
+    """Install the expected prefetched state now (waiting for it), if there is one; returns whether
+    one was installed. A caller about to fork workers that build cubes calls it first, so that they
+    start with the state."""
+    global _EXPECTED
+    expected, _EXPECTED = _EXPECTED, None
+    if expected is None or expected[0] != os.getpid():  # nothing, or another process's to receive
+        return False
+    receive = expected[1]
+    try:
+        state = receive()
+    except Exception as error:  # noqa: BLE001 - a lost head start, not an error: the build computes it
+        logging.getLogger(__name__).debug("prefetched DGE state not received: %s", error)
+        return False
+    install_prefetched(state)
+    return state is not None
+
+
 def _build_cube(variant, secondary, nside, components):
     check_memory(12 * nside**2, _DEFAULT_ENERGIES.size, "the embedded DGE cube")  # before any work
+    adopt_prefetched()
     if variant in ENVELOPES and components == ("pi0",):
         # both envelopes come out of one pass: the other one goes to the disk cache too
         cubes = envelope_cubes(default_model(), _DEFAULT_ENERGIES * u.GeV, nside=nside, secondary=secondary)

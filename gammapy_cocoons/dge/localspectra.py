@@ -479,6 +479,28 @@ def local_spectra(variant=DEFAULT_VARIANT, shared_knee=None):
     return _cached_fit(variant, bool(shared_knee))
 
 
-@lru_cache(maxsize=None)
+#: (variant, shared_knee) -> LocalSpectra: the fits of this process, and those another process made
+#: for it (:func:`adopt_fits`)
+_FITS = {}
+
+
 def _cached_fit(variant, shared_knee):
-    return _fit(variant, shared_knee)
+    key = (variant, shared_knee)
+    if key not in _FITS:
+        _FITS[key] = _fit(variant, shared_knee)
+    return _FITS[key]
+
+
+def fitted():
+    """The fits this process holds, {(variant, shared_knee): LocalSpectra} (a copy)."""
+    return dict(_FITS)
+
+
+def adopt_fits(fits):
+    """Hold ``fits`` ({(variant, shared_knee): LocalSpectra}, from :func:`fitted` of a forked copy of
+    this process: the same code and data, so the same numbers) as this process's own; a fit already
+    held is kept."""
+    for key, spectra in fits.items():
+        if not isinstance(spectra, LocalSpectra) or key != (spectra.variant, spectra.shared_knee):
+            raise ValueError(f"fits must map (variant, shared_knee) to its LocalSpectra, got {key!r}: {spectra!r}")
+        _FITS.setdefault(key, spectra)

@@ -1,0 +1,135 @@
+"""The embedded DGE's slow steps computed ahead by a forked child (dge.conventional.prefetch_state,
+the command line's _PrefetchedDGE): the cube built on them is the ordinary build's to the bit and
+recomputes none of them; the child needs no gammapy; a state that never comes, comes from another
+process or is not needed changes nothing."""
+import os
+import subprocess
+import sys
+from collections import OrderedDict
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+from gammapy_cocoons import _cache
+from gammapy_cocoons.analysis.forked import ForkedCall, can_fork
+from gammapy_cocoons.dge import conventional, localspectra
+from gammapy_cocoons.dge.conventional import conventional_dge
+
+needs_fork = pytest.mark.skipif(not can_fork(), reason="forks (Linux)")
+
+
+def _fresh(monkeypatch):
+    """This process as a new one would be: none of the DGE's per-process caches filled, no disk cache
+    (all restored after the test)."""
+    monkeypatch.setenv(_cache.CACHE_VARIABLE, "off")
+    monkeypatch.setattr(conventional, "_GEOMETRY", OrderedDict())
+    monkeypatch.setattr(conventional, "_DEFAULT_SEA", {})
+    monkeypatch.setattr(conventional, "_OTHER_ENVELOPE", {})
+    monkeypatch.setattr(conventional, "_EXPECTED", None)
+    monkeypatch.setattr(conventional, "_default_model",
+                        lru_cache(maxsize=None)(conventional._default_model.__wrapped__))
+    monkeypatch.setattr(conventional, "_cached_cube", conventional._CubeMemory(conventional._cached_cube.__wrapped__))
+    monkeypatch.setattr(localspectra, "_FITS", {})
+
+
+@pytest.fixture
+def fresh_process(monkeypatch):
+    _fresh(monkeypatch)
+
+
+def _fail(*args, **kwargs):
+    raise AssertionError("a prefetched step was computed again")
+
+
+@needs_fork
+def test_a_cube_built_on_prefetched_steps_is_the_ordinary_build(monkeypatch):
+    reference = np.array(conventional_dge("min").spatial_model.map.data)  # the session's, built the ordinary way
+    _fresh(monkeypatch)
+    state = ForkedCall(conventional.prefetch_state).result()  # a forked copy of this (fresh) process
+    assert {v for v, _ in state["fits"]} == set(localspectra.KNEE_VARIANTS)
+    assert sorted(key[0] for key, _, _ in state["geometry"]) == ["hi", "transmission"]
+    assert not conventional._GEOMETRY and not localspectra._FITS  # computed there, not here
+
+    conventional.expect_prefetched(lambda: state)
+    for name in ("_compute_hi_weights", "_compute_transmission_grid"):
+        monkeypatch.setattr(conventional.ConventionalDGE, name, _fail)
+    monkeypatch.setattr(localspectra, "_fit", _fail)
+    monkeypatch.setattr(conventional, "CosmicRaySea", _fail)
+    built = conventional_dge("min").spatial_model.map.data  # installs the state first
+    np.testing.assert_array_equal(built, reference)
+    transmission = next(v for k, v in conventional._GEOMETRY.items() if k[0] == "transmission")
+    assert not transmission.flags.writeable  # shared read-only, as when computed here
+
+
+def test_the_prefetch_imports_no_gammapy():
+    # what the forked child imports before its work (the computation's own imports are numpy, scipy,
+    # healpy and astropy.units: the child of the command line needs no gammapy at all)
+    code = ("import sys; import gammapy_cocoons.cli as cli; "
+            "import gammapy_cocoons.dge.conventional, gammapy_cocoons.dge.localspectra, gammapy_cocoons.dge.diskcache; "
+            "from gammapy_cocoons.dge.diskcache import default_inputs; default_inputs(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'gammapy'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_nothing_is_prefetched_for_a_cube_this_process_or_the_disk_holds(fresh_process, monkeypatch):
+    monkeypatch.setattr(conventional, "cube_on_disk", lambda *args: True)
+    assert conventional.prefetch_state("min") is None
+    monkeypatch.setattr(conventional, "cube_on_disk", lambda *args: False)
+    conventional._cached_cube._entries[("max", "gamma", 128, ("pi0",))] = object()
+    assert conventional.prefetch_state("max") is None
+    assert not conventional._GEOMETRY and not localspectra._FITS
+    with pytest.raises(ValueError, match="variant must be one of"):
+        conventional.prefetch_state("median")
+    with pytest.raises(ValueError, match="nside must be a power of 2"):
+        conventional.prefetch_state("min", nside=100)
+
+
+def test_an_expected_state_is_received_once_by_the_process_that_expects_it(fresh_process):
+    calls = []
+
+    def receive():
+        calls.append(1)
+        return None  # "nothing to build"
+
+    conventional.expect_prefetched(receive)
+    conventional._EXPECTED = (os.getpid() + 1, receive)  # as a forked child sees its parent's
+    assert conventional.adopt_prefetched() is False and calls == []
+    conventional.expect_prefetched(receive)
+    assert conventional.adopt_prefetched() is False and calls == [1]  # received: None installs nothing
+    assert conventional.adopt_prefetched() is False and calls == [1]  # once
+
+    def lost():
+        raise RuntimeError("the forked child ended without a result")
+
+    conventional.expect_prefetched(lost)
+    assert conventional.adopt_prefetched() is False  # the build computes everything itself
+    assert not conventional._GEOMETRY and not localspectra._FITS
+    conventional.expect_prefetched(receive)
+    conventional.expect_prefetched(None)
+    assert conventional.adopt_prefetched() is False and calls == [1]
+    with pytest.raises(TypeError, match="receive must be callable or None"):
+        conventional.expect_prefetched("state")
+
+
+def test_fits_from_elsewhere_are_checked_and_do_not_replace_this_process_s(fresh_process):
+    spectra = localspectra.local_spectra("kascade-grande")  # the quickest fit (~0.05 s)
+    with pytest.raises(ValueError, match="fits must map"):
+        localspectra.adopt_fits({("lhaaso", False): spectra})
+    other = localspectra.LocalSpectra("kascade-grande", True, {}, 0.0, 1)
+    localspectra.adopt_fits({("kascade-grande", True): other})
+    assert localspectra.local_spectra("kascade-grande") is spectra
+    assert localspectra.fitted() == {("kascade-grande", True): spectra}
+
+
+@needs_fork
+def test_the_command_line_ends_a_prefetch_it_does_not_use(fresh_process, monkeypatch):
+    from gammapy_cocoons import cli
+
+    monkeypatch.setattr(cli, "_two_cores", lambda: 2)
+    with cli._PrefetchedDGE("embedded", "min") as prefetch:
+        assert prefetch.call is not None and prefetch.call.forked and conventional._EXPECTED is not None
+    assert conventional._EXPECTED is None and not prefetch.call.forked  # the child ended and was reaped
+    with cli._PrefetchedDGE("fermi-pi0", "min") as prefetch:
+        assert prefetch.call is None and conventional._EXPECTED is None
