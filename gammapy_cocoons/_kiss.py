@@ -1,5 +1,5 @@
 """The reader of the bundled cosmic-ray tables in the KISS text format (numpy only: the DGE's local
-spectra and electrons read them in processes that import nothing heavier, :mod:`.dge.prefetch`)."""
+spectra and electrons read them in processes that import nothing heavier, :func:`.dge.conventional.prefetch_state`)."""
 from importlib import resources
 
 import numpy as np

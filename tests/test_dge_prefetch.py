@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from gammapy_cocoons import _cache
-from gammapy_cocoons.analysis.forked import ForkedCall, can_fork
+from gammapy_cocoons.analysis.forked import can_fork
 from gammapy_cocoons.dge import conventional, localspectra
 from gammapy_cocoons.dge.conventional import conventional_dge
 
@@ -39,32 +39,41 @@ def fresh_process(monkeypatch):
 
 
 def _fail(*args, **kwargs):
-    raise AssertionError("a prefetched step was computed again")
+    raise AssertionError("a prefetched step was computed again (or the prefetch failed)")
 
 
 @needs_fork
 def test_a_cube_built_on_prefetched_steps_is_the_ordinary_build(monkeypatch):
+    from gammapy_cocoons import cli
+
     reference = np.array(conventional_dge("min").spatial_model.map.data)  # the session's, built the ordinary way
     _fresh(monkeypatch)
-    state = ForkedCall(conventional.prefetch_state).result()  # a forked copy of this (fresh) process
-    assert {v for v, _ in state["fits"]} == set(localspectra.KNEE_VARIANTS)
-    assert sorted(key[0] for key, _, _ in state["geometry"]) == ["hi", "transmission"]
-    assert not conventional._GEOMETRY and not localspectra._FITS  # computed there, not here
+    monkeypatch.setattr(cli, "_two_cores", lambda: 2)
+    prefetch_state = cli._prefetch_state
 
-    conventional.expect_prefetched(lambda: state)
-    for name in ("_compute_hi_weights", "_compute_transmission_grid"):
-        monkeypatch.setattr(conventional.ConventionalDGE, name, _fail)
-    monkeypatch.setattr(localspectra, "_fit", _fail)
-    monkeypatch.setattr(conventional, "CosmicRaySea", _fail)
-    built = conventional_dge("min").spatial_model.map.data  # installs the state first
+    def without_gammapy(*args):  # in the forked child: any import of gammapy there fails
+        for name in [m for m in sys.modules if m.split(".")[0] == "gammapy"]:
+            sys.modules[name] = None
+        return prefetch_state(*args)
+
+    monkeypatch.setattr(cli, "_prefetch_state", without_gammapy)
+    with cli._PrefetchedDGE("embedded", "min") as prefetch:  # as the command line does
+        assert prefetch.call.forked
+        # from here on, this process must not compute what the child did
+        for name in ("_compute_hi_weights", "_compute_transmission_grid"):
+            monkeypatch.setattr(conventional.ConventionalDGE, name, _fail)
+        monkeypatch.setattr(localspectra, "_fit", _fail)
+        monkeypatch.setattr(conventional, "CosmicRaySea", _fail)
+        built = conventional_dge("min").spatial_model.map.data  # installs the child's state first
     np.testing.assert_array_equal(built, reference)
+    assert {variant for variant, _ in localspectra.fitted()} == set(localspectra.KNEE_VARIANTS)
     transmission = next(v for k, v in conventional._GEOMETRY.items() if k[0] == "transmission")
     assert not transmission.flags.writeable  # shared read-only, as when computed here
 
 
 def test_the_prefetch_imports_no_gammapy():
-    # what the forked child imports before its work (the computation's own imports are numpy, scipy,
-    # healpy and astropy.units: the child of the command line needs no gammapy at all)
+    # what the command line's child imports before its work (its work imports none either: the test
+    # above runs it with gammapy's imports failing)
     code = ("import sys; import gammapy_cocoons.cli as cli; "
             "import gammapy_cocoons.dge.conventional, gammapy_cocoons.dge.localspectra, gammapy_cocoons.dge.diskcache; "
             "from gammapy_cocoons.dge.diskcache import default_inputs; default_inputs(); "
@@ -129,7 +138,10 @@ def test_the_command_line_ends_a_prefetch_it_does_not_use(fresh_process, monkeyp
 
     monkeypatch.setattr(cli, "_two_cores", lambda: 2)
     with cli._PrefetchedDGE("embedded", "min") as prefetch:
-        assert prefetch.call is not None and prefetch.call.forked and conventional._EXPECTED is not None
-    assert conventional._EXPECTED is None and not prefetch.call.forked  # the child ended and was reaped
+        assert prefetch.call.forked and conventional._EXPECTED is not None
+        pid = prefetch.call._pid
+    assert conventional._EXPECTED is None
+    with pytest.raises(ChildProcessError):  # the child ended and was reaped
+        os.waitpid(pid, os.WNOHANG)
     with cli._PrefetchedDGE("fermi-pi0", "min") as prefetch:
         assert prefetch.call is None and conventional._EXPECTED is None

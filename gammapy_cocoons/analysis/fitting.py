@@ -515,10 +515,10 @@ class _Outputs:
             return build()
         if isinstance(self.setup["dge"], str) and self.setup["dge"] == "embedded" and \
                 self.setup["hypothesis"] != "radial-delta":
-            from ..dge.conventional import adopt_prefetched, cube_on_disk, default_model
+            from ..dge.conventional import adopt_prefetched, cube_on_disk, cube_ready, default_model
 
             if cache_directory() is not None and not cube_on_disk(self.setup["variant"], "nu_per_flavour"):
-                if not cube_on_disk(self.setup["variant"]):
+                if not cube_ready(self.setup["variant"]):
                     # the model both builds need (with the command line's prefetched steps) made
                     # first, so that the child starts with it
                     adopt_prefetched()

@@ -2,9 +2,10 @@
 (pi0, and inverse Compton and bremsstrahlung of an electron sea) and a data-driven one (the
 Fermi-LAT pi0 template).
 
-The public names are imported on first use (like the package's own), so that a process can use
-the embedded model's numerical core (local spectra, gas geometry) without importing gammapy: the
-command line's DGE prefetch (:mod:`.prefetch`) runs in such a process.
+The public names and the submodules are imported on first use (like the package's own), so that a
+process can use the embedded model's numerical core (local spectra, gas geometry) without importing
+gammapy: the command line's DGE prefetch (:func:`.conventional.prefetch_state`) runs in such a
+process.
 """
 import importlib
 
@@ -35,8 +36,13 @@ __all__ = [
 
 def __getattr__(name):
     module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if module is None:  # a submodule (gammapy_cocoons.dge.conventional, ...), as an eager package has them
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value  # later accesses skip this function
     return value

@@ -55,7 +55,7 @@ from .crsea import CosmicRaySea
 from . import co as _co
 from .diskcache import cached_cube, check_memory, cube_key
 from .gas import GasModel, hi4pi_columns
-from .localspectra import DEFAULT_VARIANT, KNEE_VARIANTS, local_spectra
+from .localspectra import DEFAULT_VARIANT, KNEE_VARIANTS, fitted, local_spectra
 
 __all__ = ["ConventionalDGE", "conventional_dge", "envelope_cubes", "DGE_VARIANTS", "ENVELOPES", "DGE_COMPONENTS"]
 
@@ -1106,6 +1106,17 @@ def cube_on_disk(variant="min", secondary="gamma", nside=128, components=("pi0",
         directory / _entry_name("dge-conventional", _cube_key(variant, secondary, nside, components))).is_file()
 
 
+def cube_ready(variant="min", secondary="gamma", nside=128, components=("pi0",)):
+    """Whether this process or the disk cache holds the cube of :func:`conventional_dge` with these
+    arguments: a call would build nothing."""
+    variant = _variant(variant)
+    choice(secondary, SECONDARIES, "secondary")
+    components = _checked_components(components, secondary)
+    nside = healpix_nside(nside)
+    return _cached_cube.holds(variant, secondary, nside, components) or \
+        cube_on_disk(variant, secondary, nside, components)
+
+
 def release_cubes(secondary=None, components=None):
     """Forget this process's in-memory cubes of :func:`conventional_dge` of ``secondary`` ("gamma",
     "nu_per_flavour", ...) and/or with any of ``components`` ("pi0", "ic", "bremsstrahlung"); all
@@ -1162,11 +1173,11 @@ def prefetch_state(variant="min", secondary="gamma", nside=128):
     the disk cache or this process holds the cube already (nothing will be built). Imports no
     gammapy: a forked child computes it while its parent imports gammapy (the command line;
     :func:`expect_prefetched`)."""
-    variant = _variant(variant)
-    choice(secondary, SECONDARIES, "secondary")
-    nside = healpix_nside(nside)
-    if _cached_cube.holds(variant, secondary, nside) or cube_on_disk(variant, secondary, nside):
+    if cube_ready(variant, secondary, nside):
         return None
+    variant = _variant(variant)
+    # what the process this one was forked from holds already: not sent back
+    held_fits, held_geometry, held_sea = set(fitted()), set(_GEOMETRY), "sea" in _DEFAULT_SEA
     for knee in (tuple(KNEE_VARIANTS) if variant in ENVELOPES else (variant,)):
         local_spectra(knee)
     # the default model's gas, CR sea and HI survey (the keys of the shared geometry) without its CO
@@ -1176,11 +1187,11 @@ def prefetch_state(variant="min", secondary="gamma", nside=128):
     if secondary == "gamma" and model.absorption:
         energy = (_DEFAULT_ENERGIES * u.GeV).to_value("GeV")  # as the build computes them
         model._transmission_grid(np.ascontiguousarray(energy[_absorbed(energy)]))
-    from .localspectra import fitted
-
-    # each entry with the writeable flags of its arrays (pickling drops them; shared ones are read-only)
-    geometry = [(key, value, [a.flags.writeable for a in _arrays(value)]) for key, value in _GEOMETRY.items()]
-    return {"fits": fitted(), "sea": _default_sea(), "geometry": geometry}
+    # what this call made, each geometry entry with the writeable flags of its arrays (pickling drops them; shared ones are read-only)
+    geometry = [(key, value, [a.flags.writeable for a in _arrays(value)]) for key, value in _GEOMETRY.items()
+                if key not in held_geometry]
+    return {"fits": {k: v for k, v in fitted().items() if k not in held_fits},
+            "sea": None if held_sea else _default_sea(), "geometry": geometry}
 
 
 def install_prefetched(state):
@@ -1192,7 +1203,8 @@ def install_prefetched(state):
     from .localspectra import adopt_fits
 
     adopt_fits(state["fits"])
-    _DEFAULT_SEA.setdefault("sea", state["sea"])
+    if state["sea"] is not None:
+        _DEFAULT_SEA.setdefault("sea", state["sea"])
     for key, value, writeable in state["geometry"]:
         if key not in _GEOMETRY:
             for array, flag in zip(_arrays(value), writeable):
@@ -1224,10 +1236,10 @@ def adopt_prefetched():
     receive = expected[1]
     try:
         state = receive()
+        install_prefetched(state)
     except Exception as error:  # noqa: BLE001 - a lost head start, not an error: the build computes it
         logging.getLogger(__name__).debug("prefetched DGE state not received: %s", error)
         return False
-    install_prefetched(state)
     return state is not None
 
 
