@@ -1027,10 +1027,18 @@ def reproduce(outdir, dge_values, old_dge_files, old_dge_model, points_specs, pr
     chi0 / m_p); the fits (B/C, LHAASO, joint) count chi0 as the mass grammage of ISM gas; each
     output says which.
     """
-    from .analysis.reproduce import reproduce as run
+    from .analysis.answer import start_answer
 
     dge, _ = resolve_dge(dge_values, old_dge_model, old_dge_files)
-    summary = run(outdir, overwrite=overwrite, progress=progress, dge=dge, points=user_points(points_specs))
+    answer = start_answer(dge)  # first: the child's imports run while this process imports gammapy
+    try:
+        from .analysis.reproduce import reproduce as run
+
+        summary = run(outdir, overwrite=overwrite, progress=progress, dge=dge, points=user_points(points_specs),
+                      answer=answer or False)
+    finally:
+        if answer is not None:  # a run that failed before it began ends the child too
+            answer.cancel()
     bc_fit = summary["bc_fit"]["parameters"]["chi0"]
     fit_ = summary["lhaaso_fit"]["parameters"]["chi0"]
     click.echo(f"chi0 from B/C: {bc_fit['value']:.2f} +- {bc_fit['error']:.2f} g cm-2; "

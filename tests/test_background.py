@@ -35,11 +35,11 @@ def test_bad_target_is_refused():
 
 def test_reproduce_fits_the_answer_row_itself_when_its_child_fails(monkeypatch, caplog):
     """A failed child is reported (a warning naming the error) and its fits are done in the caller."""
-    from gammapy_cocoons.analysis import reproduce
+    from gammapy_cocoons.analysis import answer, reproduce
 
     rows = [{"hypothesis": "dge", "dge": "embedded min", "stat": 10.0, "ndof": 5, "aic": 12.0, "ts_cocoons": None,
              "chi0": None, "r0": None}]
-    monkeypatch.setattr(reproduce, "_answer_fits", lambda dge: {"rows": [dict(r) for r in rows], "seconds": 0.0})
+    monkeypatch.setattr(answer, "answer_fits", lambda dge: {"rows": [dict(r) for r in rows], "seconds": 0.0})
     bc = {"parameters": {"chi0": {"value": 0.48, "error": 0.04}}, "chi0_interval_68": [0.44, 0.52]}
     failed = BackgroundCall("math:sqrt", -1.0)
     with caplog.at_level("WARNING"):

@@ -239,7 +239,7 @@ def test_figures_a_reader_can_trust(run):
 def test_the_answer_rows_child_builds_the_figures_cubes_and_its_own_radial_delta_cubes(tmp_path, monkeypatch):
     # the orchestration only (every build replaced by a record): what the child asks for, in which order
     from gammapy_cocoons import _cache
-    from gammapy_cocoons.analysis import reproduce
+    from gammapy_cocoons.analysis import answer
     from gammapy_cocoons.dge import conventional, radial_delta
 
     calls = []
@@ -253,19 +253,19 @@ def test_the_answer_rows_child_builds_the_figures_cubes_and_its_own_radial_delta
     monkeypatch.setattr(radial_delta, "release_geometry", lambda: calls.append(("radial release",)))
     monkeypatch.setattr(radial_delta, "radial_delta_dge", lambda variant: calls.append(("radial", variant)))
     monkeypatch.setenv(_cache.CACHE_VARIABLE, str(tmp_path))
-    reproduce._figure_cubes_first()
-    reproduce._radial_delta_first(background=True)
+    answer.figure_cubes_first()
+    answer.radial_delta_first(background=True)
     assert calls == [("dge", "min", "gamma", ("ic",)), ("dge", "min", "gamma", ("bremsstrahlung",)),
                      ("release", {"components": ("ic", "bremsstrahlung")}), ("dge", "min", "gamma", ("pi0",)),
                      ("dge", "min", "nu_per_flavour", ("pi0",)), ("release models",),
                      ("radial build", 128), ("radial release",), ("radial", "min")]
     # in the main process (the fallback) the radial-delta build stays in a process of its own
     calls.clear()
-    reproduce._radial_delta_first(background=False)
+    answer.radial_delta_first(background=False)
     assert calls == [("radial", "min")]
     # without a disk cache nothing can be shared: no prebuild, the radial-delta cubes built where asked
     monkeypatch.setenv(_cache.CACHE_VARIABLE, "off")
     calls.clear()
-    reproduce._figure_cubes_first()
-    reproduce._radial_delta_first(background=True)
+    answer.figure_cubes_first()
+    answer.radial_delta_first(background=True)
     assert calls == [("radial", "min")]

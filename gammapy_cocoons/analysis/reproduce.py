@@ -31,7 +31,7 @@ normalisation is a fitted number, labelled as such.
 
 The answer row SUMMARY.md quotes (``gammapy-cocoons compare``'s four hypotheses for this DGE) is
 fitted in a child interpreter started first (:mod:`.background`), beside the figures, when the
-machine has :data:`_BACKGROUND_MEMORY_GB` available; otherwise in this process, last. With the
+machine has :data:`.answer.BACKGROUND_MEMORY_GB` available (:mod:`.answer`); otherwise in this process, last. With the
 embedded DGE and a disk cache, that child first builds the DGE cubes the figures need (inverse
 Compton, bremsstrahlung, the gamma-ray and neutrino envelopes) while this process fits B/C and
 draws the population; this process loads them (the disk cache makes it wait for a build in
@@ -39,7 +39,6 @@ progress rather than build twice), and releases each once its figures are drawn.
 builds the radial-delta DGE of hypothesis (d) itself and fits. Each figure is drawn once for its
 PNG and its text-overlap check (:func:`~.plotting.save_figure`).
 """
-import gc
 import json
 import logging
 import time
@@ -52,6 +51,8 @@ from astropy.table import QTable, Table
 from gammapy.modeling.models import SkyModel
 
 from .._files import output_set, prepare_outdir, publish_table, publish_text
+from . import answer as _answer
+from .answer import return_freed_memory as _return_freed_memory
 from .bcfit import BC_OVERLAY_DATA, bc_data_table, bc_table, fit_bc, joint_fit
 from .._validation import boolean, choice
 from ..datasets import band_at, load_band, load_flux_points
@@ -473,7 +474,7 @@ def cocoon_fractions(energies=FRACTION_ENERGY, dge="embedded"):
 
 # -- the whole run -------------------------------------------------------------------------------
 
-def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()):
+def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=(), answer=True):
     """Write every figure of the paper, its tables, SUMMARY.md and summary.json to ``outdir``.
 
     Existing outputs are refused unless ``overwrite``; nothing is written before that check.
@@ -483,21 +484,32 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
     their region is a LHAASO region, entered in the free fit and in the data/model ratios.
     Returns the summary dict (as in summary.json). A run that fails or is interrupted leaves
     none of its files (:func:`~gammapy_cocoons._files.output_set`).
+
+    ``answer``: where the answer row's fits run. True: in a child interpreter started here, beside
+    the figures (:func:`.answer.start_answer`, if the machine has the memory); False: in this process,
+    after the figures; or a child already started by :func:`.answer.start_answer` for the same ``dge``
+    (the command line starts it before it imports gammapy). This function ends the child when it
+    returns or fails.
     """
-    overwrite, progress = boolean(overwrite, "overwrite"), boolean(progress, "progress")
-    describe_baseline(dge)  # a bad choice fails before any work
-    points = tuple(points)
-    for i, p in enumerate(points):
-        if p.meta.get("region") is None:
-            raise ValueError(f"points: entry {i + 1} needs meta['region'] (see datasets.read_flux_points)")
-    with output_set(outdir):
-        outdir = _Output(prepare_outdir(outdir, output_files(), overwrite), overwrite)
-        background = _start_answer(dge)
-        try:
-            return _reproduce(outdir, progress, dge, points, background)
-        finally:
-            if background is not None:
-                background.cancel()  # a run that failed or was interrupted ends its child too
+    from .background import BackgroundCall
+
+    try:
+        overwrite, progress = boolean(overwrite, "overwrite"), boolean(progress, "progress")
+        if not (isinstance(answer, (bool, BackgroundCall))):
+            raise ValueError(f"answer must be True, False or a BackgroundCall of answer.start_answer, got {answer!r}")
+        describe_baseline(dge)  # a bad choice fails before any work
+        points = tuple(points)
+        for i, p in enumerate(points):
+            if p.meta.get("region") is None:
+                raise ValueError(f"points: entry {i + 1} needs meta['region'] (see datasets.read_flux_points)")
+        with output_set(outdir):
+            outdir = _Output(prepare_outdir(outdir, output_files(), overwrite), overwrite)
+            if answer is True:
+                answer = _answer.start_answer(dge)
+            return _reproduce(outdir, progress, dge, points, answer or None)
+    finally:
+        if isinstance(answer, BackgroundCall):
+            answer.cancel()  # a run that failed or was interrupted ends its child too
 
 
 def _reproduce(outdir, progress, dge, points, background=None):
@@ -513,7 +525,7 @@ def _reproduce(outdir, progress, dge, points, background=None):
                "user_points": [p.meta.get("name", "") for p in points]}
     if background is None and isinstance(dge, str) and dge == "embedded":
         start = time.perf_counter()
-        _figure_cubes_first()  # no child to build them: here, first, while this process is small
+        _answer.figure_cubes_first()  # no child to build them: here, first, while this process is small
         timings["DGE cubes of the figures"] = time.perf_counter() - start
     with tqdm(total=len(steps), desc="reproduce", disable=not progress, unit="step") as bar:
         def step(name):
@@ -620,19 +632,6 @@ def _release_bc_rates():
     _return_freed_memory()
 
 
-def _return_freed_memory():
-    """Collect garbage and give the C heap's free pages back to the operating system (glibc's
-    ``malloc_trim``; elsewhere only the collection): the B/C networks and the population leave
-    ~0.2-0.3 GB of small freed blocks that would otherwise stay in this process until it ends."""
-    gc.collect()
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
 def _ratio_summary(table):
     """Per dataset: energy range and the median, min and max of each data/model column."""
     out = {}
@@ -675,95 +674,10 @@ def _eq9_eq10(chi0_bc):
     return out
 
 
-#: what the answer row keeps of compare's rows
-_ANSWER_KEYS = ("hypothesis", "dge", "stat", "ndof", "aic", "ts_cocoons", "significance", "chi0", "r0")
-
-
-def _answer_fits(dge, background=False):
-    """The fits behind the answer row: ``gammapy-cocoons compare``'s four hypotheses on the default
-    likelihood for this DGE's "min" member (:func:`~.compare.compare_dge`), the rows' entries the
-    row uses (JSON-able: it runs in a child process, :func:`_start_answer`, with ``background``
-    true)."""
-    from .compare import compare_dge
-
-    start = time.perf_counter()
-    dge = tuple(dge) if isinstance(dge, list) else dge  # a (min, max) pair of files, through JSON
-    if isinstance(dge, str) and dge == "embedded":
-        if background:
-            _figure_cubes_first()
-        _radial_delta_first(background)
-    rows = [{k: r[k] for k in _ANSWER_KEYS if k in r} for r in compare_dge(dge, variants=("min",))["rows"]]
-    return {"rows": rows, "seconds": time.perf_counter() - start}
-
-
-def _figure_cubes_first():
-    """The embedded DGE's cubes that the main process's figures need, into the disk cache (the
-    inverse-Compton and bremsstrahlung cubes of Fig. 2; gamma rays and neutrinos, "min" and "max"
-    in one pass each): first thing in the answer row's child, while the main process fits B/C and
-    draws the population (the main process loads them, or, if it asks first, waits for the build
-    in progress: :mod:`.._cache`); without a child, first thing in the main process, while it is
-    small (the builds peak at ~0.5 GB above it). Nothing without a disk cache. Only the gamma-ray
-    and neutrino "min" cubes stay in memory (the answer row's fits and the LHAASO fit use them);
-    the rest is freed, the models' geometry too."""
-    from .._cache import cache_directory
-    from ..dge import conventional
-
-    if cache_directory() is None:
-        return
-    for component in ("ic", "bremsstrahlung"):  # first, while this process is small (~0.5 GB at their peak)
-        conventional.conventional_dge("min", components=(component,))
-    conventional.release_cubes(components=("ic", "bremsstrahlung"))
-    conventional.conventional_dge("min")
-    conventional.conventional_dge("min", secondary="nu_per_flavour")
-    conventional.release_models()
-    _return_freed_memory()
-
-
-def _radial_delta_first(background):
-    """Hypothesis (d)'s DGE before the fits, while this process is still small (the cubes are
-    cached; the fits use the same ones). In the background child (``background``) a cold build
-    runs here, its geometry (~0.4 GB) released after it: a third interpreter would only import the
-    package once more. In the main process (the fallback) it runs in a process of its own, so that
-    its memory is freed with it (:func:`~..dge.radial_delta.radial_delta_dge`)."""
-    from .._cache import cache_directory
-    from ..dge import radial_delta
-
-    if background and cache_directory() is not None and radial_delta._missing(128):
-        radial_delta.build_radial_delta_cache(128)
-        radial_delta.release_geometry()  # the fits need only the cubes
-        _return_freed_memory()
-    radial_delta.radial_delta_dge("min")
-
-
-#: memory [GB] the machine must have available to run the answer row's fits beside the figures
-_BACKGROUND_MEMORY_GB = 2.5
-
-
-def _start_answer(dge):
-    """The answer row's fits started in a child process (they share nothing with the figures, and
-    overlap them on a second core; the child's memory, ~0.6-0.9 GB with the radial-delta DGE's build,
-    is freed when it ends), or None (then :func:`_answer_row` fits in this process, after the
-    figures): with less than :data:`_BACKGROUND_MEMORY_GB` available, or if no child could start."""
-    from ..dge.diskcache import available_memory_gb
-    from .background import BackgroundCall
-
-    available = available_memory_gb()
-    if available is not None and available < _BACKGROUND_MEMORY_GB:
-        log.info("the answer row's fits run in this process: %.1f GB of memory available", available)
-        return None
-    try:
-        return BackgroundCall("gammapy_cocoons.analysis.reproduce:_answer_fits",
-                              dge if isinstance(dge, str) else [str(p) for p in dge] if isinstance(dge, (tuple, list))
-                              else str(dge), True)
-    except OSError as error:
-        log.warning("the answer row's fits run in this process: no child process (%s)", error)
-        return None
-
-
 def _answer_row(dge, bc_fit, background=None):
     """``gammapy-cocoons compare``'s answer for this DGE's "min" member (its four hypotheses on the
     default likelihood; chi0 from B/C this run's Fig. 1 fit): the row SUMMARY.md quotes. The fits
-    come from ``background`` (:func:`_start_answer`) when given, else they run here; a child that
+    come from ``background`` (:func:`.answer.start_answer`) when given, else they run here; a child that
     failed is reported and its fits are done here."""
     from .background import BackgroundError
     from .compare import answer_rows
@@ -775,7 +689,7 @@ def _answer_row(dge, bc_fit, background=None):
         except BackgroundError as error:
             log.warning("%s; fitting in this process instead", error)
     if result is None:
-        result = _answer_fits(dge)
+        result = _answer.answer_fits(dge)
     lowest = min(r["aic"] for r in result["rows"])
     for r in result["rows"]:
         r["delta_aic"] = r["aic"] - lowest  # as run_compare does, per DGE choice
