@@ -46,3 +46,42 @@ def test_reproduce_fits_the_answer_row_itself_when_its_child_fails(monkeypatch, 
         row, _ = reproduce._answer_row("embedded", bc, failed)
     assert "math domain error" in caplog.text and "fitting in this process instead" in caplog.text
     assert row["preferred"] == "dge" and row["rows"][0]["delta_aic"] == 0.0 and row["chi0_bc"]["value"] == 0.48
+
+
+def test_reproduce_refuses_an_answer_that_is_not_a_choice_or_a_child(tmp_path):
+    from gammapy_cocoons.analysis.reproduce import reproduce
+
+    with pytest.raises(ValueError, match="answer must be True, False or a BackgroundCall"):
+        reproduce(tmp_path / "out", answer="background")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_command_line_ends_the_answer_child_it_started_when_the_run_fails_first(tmp_path, monkeypatch):
+    # reproduce's child starts before the output check (its imports overlap the command's): a run
+    # refused by that check ends it
+    from click.testing import CliRunner
+
+    from gammapy_cocoons.analysis import answer
+    from gammapy_cocoons.cli import main
+
+    events = []
+
+    class Child(BackgroundCall):  # a child that never ran
+        def __init__(self):
+            pass
+
+        def cancel(self):
+            events.append("cancelled")
+
+    monkeypatch.setattr(answer, "start_answer", lambda dge: events.append(("started", dge)) or Child())
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    (outdir / "SUMMARY.md").write_text("an earlier run's")
+    result = CliRunner().invoke(main, ["reproduce", "--outdir", str(outdir)])  # refused by reproduce()
+    assert result.exit_code == 2 and "SUMMARY.md" in result.output
+    assert events[0] == ("started", "embedded") and set(events[1:]) == {"cancelled"}  # (cancel is idempotent)
+    assert (outdir / "SUMMARY.md").read_text() == "an earlier run's"
+    events.clear()  # refused before reproduce() runs: the command line ends it
+    result = CliRunner().invoke(main, ["reproduce", "--outdir", str(tmp_path / "new"), "--points", "missing.ecsv"])
+    assert result.exit_code == 2 and "--points" in result.output
+    assert events == [("started", "embedded"), "cancelled"] and not (tmp_path / "new").exists()
