@@ -51,7 +51,7 @@ def test_reproduce_fits_the_answer_row_itself_when_its_child_fails(monkeypatch, 
 def test_reproduce_refuses_an_answer_that_is_not_a_choice_or_a_child(tmp_path):
     from gammapy_cocoons.analysis.reproduce import reproduce
 
-    with pytest.raises(ValueError, match="answer must be True, False or a BackgroundCall"):
+    with pytest.raises(TypeError, match="answer must be True, False or a BackgroundCall"):
         reproduce(tmp_path / "out", answer="background")
     assert not (tmp_path / "out").exists()
 

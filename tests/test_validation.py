@@ -81,6 +81,8 @@ CALLS = {
     ("analysis.population", "population_output_files", "plot"): lambda m, tmp, kw: m.population_output_files(**kw),
     ("analysis.reproduce", "reproduce", "overwrite"): lambda m, tmp, kw: m.reproduce(tmp / "r", **kw),
     ("analysis.reproduce", "reproduce", "progress"): lambda m, tmp, kw: m.reproduce(tmp / "r", **kw),
+    ("analysis.reproduce", "reproduce", "answer"): lambda m, tmp, kw: m.reproduce(tmp / "r", **kw),
+    ("analysis.answer", "answer_fits", "background"): lambda m, tmp, kw: m.answer_fits("embedded", **kw),
     ("dge.conventional", "ConventionalDGE", "absorption"): lambda m, tmp, kw: m.ConventionalDGE(**kw),
     ("dge.conventional", "ConventionalDGE", "heavier_nuclei"): lambda m, tmp, kw: m.ConventionalDGE(**kw),
     ("dge.leptonic", "ic_intensity", "absorption"): lambda m, tmp, kw: m.ic_intensity(None, [1.0], [0.0], [0.0], **kw),

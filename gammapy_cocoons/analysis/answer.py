@@ -25,8 +25,10 @@ def answer_fits(dge, background=False):
     likelihood for this DGE's "min" member (:func:`~.compare.compare_dge`), the rows' entries the
     row uses (JSON-able: it runs in a child process, :func:`start_answer`, with ``background``
     true)."""
+    from .._validation import boolean
     from .compare import compare_dge
 
+    background = boolean(background, "background")
     start = time.perf_counter()
     dge = tuple(dge) if isinstance(dge, list) else dge  # a (min, max) pair of files, through JSON
     if isinstance(dge, str) and dge == "embedded":

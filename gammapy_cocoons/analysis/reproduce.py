@@ -495,8 +495,8 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
 
     try:
         overwrite, progress = boolean(overwrite, "overwrite"), boolean(progress, "progress")
-        if not (isinstance(answer, (bool, BackgroundCall))):
-            raise ValueError(f"answer must be True, False or a BackgroundCall of answer.start_answer, got {answer!r}")
+        if not isinstance(answer, (bool, BackgroundCall)):
+            raise TypeError(f"answer must be True, False or a BackgroundCall of answer.start_answer, got {answer!r}")
         describe_baseline(dge)  # a bad choice fails before any work
         points = tuple(points)
         for i, p in enumerate(points):
