@@ -1187,7 +1187,8 @@ def prefetch_state(variant="min", secondary="gamma", nside=128):
     if secondary == "gamma" and model.absorption:
         energy = (_DEFAULT_ENERGIES * u.GeV).to_value("GeV")  # as the build computes them
         model._transmission_grid(np.ascontiguousarray(energy[_absorbed(energy)]))
-    # what this call made, each geometry entry with the writeable flags of its arrays (pickling drops them; shared ones are read-only)
+    # what this call made; each geometry entry with the writeable flags of its arrays (pickling drops
+    # them, and the shared ones are read-only)
     geometry = [(key, value, [a.flags.writeable for a in _arrays(value)]) for key, value in _GEOMETRY.items()
                 if key not in held_geometry]
     return {"fits": {k: v for k, v in fitted().items() if k not in held_fits},
