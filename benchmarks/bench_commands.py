@@ -3,13 +3,15 @@
     python benchmarks/bench_commands.py [--repeat 3] [--only NAME,...] [--tree LABEL=PATH ...]
                                         [--heavy] [--json FILE]
 
-Each row runs in a fresh Python process (its wall time from outside, its peak memory from the
-kernel's accounting of that process, ``os.wait4``); rounds alternate the rows and, with several
-``--tree``, the source trees (``PYTHONPATH``), so a before/after pair sees the same load. Every
-row is preceded by the **anchor**: a fixed numpy + pure-Python workload that does not use the
-package (about 1 s on the quiet 2-core machine). The table gives, per row, the median wall time,
-its ratio to the median anchor of the same tree, and the median peak memory. The machine is
-shared: compare ratios, and before with after of the same run.
+Each row runs in a fresh Python process (its wall time from outside, its peak memory and CPU time
+from the kernel's accounting, ``os.wait4``: the CPU of the process and of the children it waited
+for); rounds alternate the rows and, with several ``--tree``, the source trees (``PYTHONPATH``), so
+a before/after pair sees the same load. Every row is preceded by the **anchor**: a fixed numpy +
+pure-Python workload that does not use the package (about 1 s on the quiet 2-core machine). The
+table gives, per row, the median wall time, its ratio to the median anchor of the same tree, the
+median CPU time and the median peak memory. The machine is shared: compare ratios, and before with
+after of the same run; where the host loses time to steal, the CPU time moves much less than the
+wall time and tells a change of work from a change of load.
 
 Rows (``--only`` picks some; ``--heavy`` adds ``dge512``):
 
@@ -148,7 +150,8 @@ DEFAULT = ["help", "import", "import-models", "import-gammapy", "reproduce", "fi
 
 
 def run_measured(argv, tree, cache):
-    """(wall time [s], peak memory [MB] of that process alone (wait4), last stdout line) of one fresh process."""
+    """(wall time [s], peak memory [MB] of that process alone, last stdout line, CPU time [s] of the
+    process and the children it waited for) of one fresh process (os.wait4)."""
     env = dict(os.environ, PYTHONPATH=str(tree), GAMMAPY_COCOONS_CACHE=str(cache) if cache else "off",
                MPLBACKEND="Agg")
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
@@ -162,7 +165,7 @@ def run_measured(argv, tree, cache):
     if process.returncode != 0:
         raise RuntimeError(f"{argv[-1] if len(argv) < 4 else ' '.join(argv[2:5])} failed ({process.returncode}):\n"
                            f"{stderr[-3000:]}")
-    return wall, usage.ru_maxrss / 1024, (stdout.strip().splitlines() or [""])[-1]
+    return wall, usage.ru_maxrss / 1024, (stdout.strip().splitlines() or [""])[-1], usage.ru_utime + usage.ru_stime
 
 
 def main():
@@ -192,7 +195,8 @@ def main():
         for round_ in range(args.repeat):
             for label, tree in trees:
                 for name in names:
-                    results[label]["anchor"].append(run_measured(["-c", ANCHOR], tree, None)[:2])
+                    wall, rss, _, cpu = run_measured(["-c", ANCHOR], tree, None)
+                    results[label]["anchor"].append((wall, rss, {}, cpu))
                     argv, state = table[name]
                     shutil.rmtree(work / "out", ignore_errors=True)
                     (work / "out").mkdir()
@@ -201,23 +205,23 @@ def main():
                         cache = work / f"cold-{label}-{round_}-{name}"
                     elif state == "warm":
                         cache = warm[label]
-                    wall, rss, line = run_measured(argv, tree, cache)
+                    wall, rss, line, cpu = run_measured(argv, tree, cache)
                     if cache is not None and state == "cold":
                         shutil.rmtree(cache, ignore_errors=True)
                     extra = {}
                     if line.startswith("{"):
                         extra = json.loads(line)
-                    results[label][name].append((wall, rss, extra))
-                    print(f"round {round_ + 1} {label:8s} {name:15s} {wall:7.2f} s {rss:6.0f} MB {extra or ''}",
-                          file=sys.stderr, flush=True)
+                    results[label][name].append((wall, rss, extra, cpu))
+                    print(f"round {round_ + 1} {label:8s} {name:15s} {wall:7.2f} s {cpu:7.2f} s CPU {rss:6.0f} MB "
+                          f"{extra or ''}", file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load = os.getloadavg()
     print(f"# bench_commands: medians of {args.repeat} rounds; load average at the end "
           f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} cores")
-    header = "| row | " + " | ".join(f"{label}: median | / anchor | peak MB" for label, _ in trees) + " |"
+    header = "| row | " + " | ".join(f"{label}: median | / anchor | CPU | peak MB" for label, _ in trees) + " |"
     print(header)
-    print("|---|" + "---|---|---|" * len(trees))
+    print("|---|" + "---|---|---|---|" * len(trees))
     for name in ["anchor"] + names:
         cells = []
         for label, _ in trees:
@@ -226,7 +230,8 @@ def main():
             wall = statistics.median(r[0] for r in runs)
             ratio = wall / anchor
             rss = statistics.median(r[1] for r in runs)
-            cells += [f"{wall:.2f} s", f"{ratio:.2f}", f"{rss:.0f}"]
+            cpu = statistics.median(r[3] for r in runs)
+            cells += [f"{wall:.2f} s", f"{ratio:.2f}", f"{cpu:.2f} s", f"{rss:.0f}"]
         print(f"| {name} | " + " | ".join(cells) + " |")
     for label, _ in trees:
         for name in names:
