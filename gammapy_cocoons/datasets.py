@@ -24,7 +24,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import QTable, Table
 from regions import RectangleSkyRegion
 
-from ._kiss import read_kiss_table  # noqa: F401  (public here, light there)
+from ._kiss import read_kiss_table  # public here; in its own module to be light to import
 from .physics import lineofsight
 from .skyregions import LHAASO_INNER, LHAASO_OUTER, to_lb_region
 

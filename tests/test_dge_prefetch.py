@@ -120,6 +120,11 @@ def test_an_expected_state_is_received_once_by_the_process_that_expects_it(fresh
     assert conventional.adopt_prefetched() is False and calls == [1]
     with pytest.raises(TypeError, match="receive must be callable or None"):
         conventional.expect_prefetched("state")
+    with pytest.raises(ValueError, match="state must be None or a result of prefetch_state"):
+        conventional.install_prefetched({"fits": {}})
+    conventional.expect_prefetched(lambda: ["not", "a", "state"])  # received, refused: the build computes all
+    assert conventional.adopt_prefetched() is False
+    assert not conventional._GEOMETRY and not localspectra._FITS
 
 
 def test_fits_from_elsewhere_are_checked_and_do_not_replace_this_process_s(fresh_process):

@@ -948,11 +948,8 @@ def _arrays(value):
 
 def _read_only(value):
     """``value`` with its arrays made read-only (a shared result must not be changed in place)."""
-    if isinstance(value, np.ndarray):
-        value.flags.writeable = False
-    elif isinstance(value, (tuple, list)):
-        for item in value:
-            _read_only(item)
+    for array in _arrays(value):
+        array.flags.writeable = False
     return value
 
 
@@ -1201,6 +1198,9 @@ def install_prefetched(state):
     entry this process holds already is kept."""
     if state is None:
         return
+    if not (isinstance(state, dict) and set(state) == {"fits", "sea", "geometry"}):
+        raise ValueError(f"state must be None or a result of prefetch_state (a dict of fits, sea and geometry), "
+                         f"got {type(state).__name__}")
     from .localspectra import adopt_fits
 
     adopt_fits(state["fits"])
