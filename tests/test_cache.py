@@ -84,6 +84,34 @@ def test_a_corrupt_entry_is_rebuilt_never_trusted(cache, caplog, damage):
     assert cached_arrays("dge-cube", {"a": 1}, build) and build.calls == 2  # the rebuilt entry is used
 
 
+def test_a_well_formed_entry_with_other_arrays_fails_its_checksum(cache, caplog):
+    # a valid zip (every member's CRC-32 right) whose cube is not the one the checksum was made of:
+    # only the entry's own checksum can tell
+    build = Builder()
+    cached_arrays("dge-cube", {"a": 1}, build)
+    (path,) = cache.glob("*.npz")
+    with np.load(path) as data:
+        members = {name: data[name] for name in data.files}
+    members["cube"] = members["cube"] + 1
+    with open(path, "wb") as handle:
+        np.savez(handle, **members)
+    with caplog.at_level(logging.WARNING, logger="gammapy_cocoons._cache"):
+        arrays = cached_arrays("dge-cube", {"a": 1}, build)
+    assert build.calls == 2 and "wrong checksum" in caplog.text
+    assert np.array_equal(arrays["cube"], Builder()()["cube"])
+
+
+def test_the_checksum_covers_names_dtypes_shapes_and_every_byte():
+    cube = np.arange(12.0).reshape(3, 4)
+    reference = _cache._checksum({"cube": cube})
+    flipped = cube.copy()
+    flipped.view(np.uint8)[-1] ^= 1  # one bit of the last element
+    for other in ({"cube": flipped}, {"cube": cube.reshape(4, 3)}, {"cube": cube.view(np.int64)},
+                  {"cube2": cube}, {"cube": cube, "energy": np.ones(0)}):
+        assert _cache._checksum(other) != reference
+    assert _cache._checksum({"cube": np.asfortranarray(cube)}) == reference  # the values, not the memory layout
+
+
 def test_an_entry_without_a_required_array_is_rebuilt(cache):
     build = Builder()
     cached_arrays("dge-cube", {"a": 1}, build)
