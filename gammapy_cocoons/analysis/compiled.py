@@ -238,6 +238,7 @@ class CompiledLikelihood:
         if not all(np.array_equal(p.dge_log_nodes, nodes) for p in points) or not all(p.dge_positive for p in points):
             raise ValueError("dge: the compiled likelihood needs one DGE cube with positive region integrals")
         self._dge_nodes = nodes
+        self._dge_positions = np.arange(nodes.size, dtype=float)
         self._dge_rows = np.concatenate([np.tile(p.dge_log_values, (p.energy.size, 1)) for p in points])
         self._row_index = np.arange(self._energy.size)
         self._scale_index = np.array([self.instruments.index(p.instrument) if p.has_scale else -1
@@ -267,14 +268,17 @@ class CompiledLikelihood:
         return values
 
     # -- the model ------------------------------------------------------------------------------------------
-    def _cocoon_spectrum(self, r0_tv):
-        """All-sky cocoon dN/dE at chi0 = 1 g cm-2 on the fine grid [cm-2 s-1 TeV-1], cached per R0."""
+    def _log_cocoon_spectrum(self, r0_tv):
+        """ln of the all-sky cocoon dN/dE at chi0 = 1 g cm-2 on the fine grid [cm-2 s-1 TeV-1]
+        (floored at 1e-300), cached per R0: a fit asks for the same R0 at every step."""
         key = float(r0_tv)
-        if key not in self._spectra:
+        log_spectrum = self._spectra.get(key)
+        if log_spectrum is None:
             if len(self._spectra) > 256:
                 self._spectra.clear()
-            self._spectra[key] = self._evaluate_cocoons(self._cocoon, self._grid_energy, key).to_value(_FLUX)
-        return self._spectra[key]
+            spectrum = self._evaluate_cocoons(self._cocoon, self._grid_energy, key).to_value(_FLUX)
+            log_spectrum = self._spectra[key] = np.log(np.maximum(spectrum, 1e-300))
+        return log_spectrum
 
     def _evaluate_cocoons(self, model, energy, r0_tv):
         """``model`` at chi0 = 1 g cm-2 and R0 = ``r0_tv`` [TV]. Its other parameters are not free in
@@ -289,7 +293,7 @@ class CompiledLikelihood:
     def _cocoons_at(self, energy, r0_tv, slope=False):
         """The cocoon spectrum at chi0 = 1 at ``energy`` (log-log interpolation of the fine grid); with
         ``slope``, also its d / d ln energy."""
-        log_spectrum = np.log(np.maximum(self._cocoon_spectrum(r0_tv), 1e-300))
+        log_spectrum = self._log_cocoon_spectrum(r0_tv)
         log_e = np.log(energy)
         value = np.exp(np.interp(log_e, self._log_grid, log_spectrum))
         if not slope:
@@ -311,9 +315,9 @@ class CompiledLikelihood:
         d ln / d ln energy (the segment's of the log-log interpolation, to the right at a node)."""
         x = np.log(energy)
         nodes = self._dge_nodes
-        if np.any(x < nodes[0] - 1e-9) or np.any(x > nodes[-1] + 1e-9):
+        if x.min() < nodes[0] - 1e-9 or x.max() > nodes[-1] + 1e-9:
             raise ValueError("energy must be within the DGE template's range")
-        position = np.interp(x, nodes, np.arange(nodes.size, dtype=float))
+        position = np.interp(x, nodes, self._dge_positions)
         i = np.minimum(position.astype(int), nodes.size - 2)
         w = position - i
         rows = self._dge_rows
