@@ -82,6 +82,14 @@ def test_the_prefetch_imports_no_gammapy():
     assert out.strip() == "[]"
 
 
+def test_the_child_imports_healpy_without_its_plotting_functions():
+    code = ("import sys; import gammapy_cocoons.cli as cli; cli._import_healpy_without_plots(); "
+            "import healpy as hp; print(hp.nside2npix(4), hasattr(hp, 'mollview'), 'matplotlib' in sys.modules); "
+            "import matplotlib; print(matplotlib.__name__)")  # importable again afterwards
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["192", "False", "False", "matplotlib"]
+
+
 def test_nothing_is_prefetched_for_a_cube_this_process_or_the_disk_holds(fresh_process, monkeypatch):
     monkeypatch.setattr(conventional, "cube_on_disk", lambda *args: True)
     assert conventional.prefetch_state("min") is None
