@@ -487,19 +487,23 @@ class _Outputs:
 
     * :meth:`start_dge` (the DGE built): the DGE's neutrino cube into the disk cache (the neutrino
       prediction's), then dge_template.fits (:func:`_prepare_dge_outputs`);
-    * :meth:`start` (the best fit known): the figures, the neutrino prediction and the covariance
-      file (:func:`_prepare_outputs`).
+    * :meth:`start` (the best fit known): the covariance file and the SED figures
+      (:func:`_prepare_outputs`), and the neutrino prediction with its figure
+      (:func:`_prepare_neutrinos`), two jobs of ~1 s each rather than one of ~2 s: the run ends
+      with the last job, and the shorter jobs share the two cores more evenly.
 
     With ``parallel`` each is a forked child (:mod:`.forked`) beside this process's next steps (the
-    second reads the neutrino cube once the first says it is stored, through a pipe); otherwise both
-    run in this process, in order, when :func:`_write_outputs` asks for them. The same files either way."""
+    neutrinos' reads the neutrino cube once the DGE's says it is stored, through a pipe); otherwise
+    all run in this process, in order, when :func:`_write_outputs` asks for them. The same files
+    either way."""
 
     def __init__(self, outdir, setup, plot, parallel):
         import tempfile
 
         self.setup, self.plot, self.parallel = setup, plot, parallel
         self.workdir = Path(tempfile.mkdtemp(prefix=".gammapy-cocoons-fit-", dir=outdir))
-        self.dge = self.best = self.neutrino_cube = None
+        self.dge = self.best = self.neutrinos = self.neutrino_cube = None
+        self.profile_overlaps = {}  # {"profiles.png": its text overlaps}, by draw_profiles
         self.pending = []  # disk-cache entries of the DGE build, written by the DGE's child (deferred_writes)
         self._ready = None  # the read end of the pipe by which the first child says the neutrino cube is stored
 
@@ -552,14 +556,26 @@ class _Outputs:
         # the pipe's read end for a forked child only (in this process it is closed now, and the
         # DGE's child is waited for before the function runs here)
         self._child_ready = self._ready
-        self.best = ForkedCall(lambda: _prepare_outputs(self.workdir, likelihood, self.plot, self.setup["variant"],
-                                                        self.setup["dge"], at_bound_note, self._child_ready),
+        self.best = ForkedCall(lambda: _prepare_outputs(self.workdir, likelihood, self.plot, at_bound_note),
                                fork=self.parallel)
+        self.neutrinos = ForkedCall(lambda: _prepare_neutrinos(self.workdir, likelihood, self.plot,
+                                                               self.setup["variant"], self.setup["dge"],
+                                                               self._child_ready), fork=self.parallel)
         self._child_ready = None
         self._close_ready()
 
+    def draw_profiles(self, profiles, summary):
+        """profiles.png into the private directory as soon as the profiles and the main fit's summary
+        entries are known, while the children of the outputs and of the other fits may still run
+        (its text overlaps in :attr:`profile_overlaps`)."""
+        from .._files import unrecorded
+        from .plotting import _plot_profiles
+
+        with unrecorded():
+            _plot_profiles(profiles, summary, self.workdir, True, self.profile_overlaps)
+
     def results(self):
-        """The figures' text overlaps, once both are done (their exceptions raised here)."""
+        """The figures' text overlaps, once all are done (their exceptions raised here)."""
         self.dge.result()
         if self.neutrino_cube is not None:  # done by now (the DGE's child waited for it); its warnings issued here
             call, self.neutrino_cube = self.neutrino_cube, None
@@ -567,7 +583,9 @@ class _Outputs:
                 call.result()
             except Exception as error:  # noqa: BLE001 - the DGE's child then built the cube itself
                 log.warning("the DGE's neutrino cube could not be built beside the fit (%s); it was built after", error)
-        return self.best.result()
+        overlaps = self.best.result()
+        overlaps.update(self.neutrinos.result())
+        return overlaps
 
     def _close_ready(self):
         if self._ready is not None:
@@ -578,7 +596,7 @@ class _Outputs:
         """End what still runs (a run that failed before it published) and remove the directory."""
         import shutil
 
-        for call in (self.best, self.dge, self.neutrino_cube):
+        for call in (self.best, self.neutrinos, self.dge, self.neutrino_cube):
             if call is not None:
                 call.cancel()
         self._close_ready()
@@ -599,7 +617,7 @@ def _lhaaso_fit_steps(outdir, setup, profiles, plot, overwrite, profile_points, 
     other_modes = [m for m in DGE_NORM_MODES if m != setup["dge_norm"]] if dge_norm_options else []
     steps = 2 + has_cocoons + bool(alternative) + bool(other_modes) + (2 if profiles else 0) + bool(posterior) + \
         (outdir is not None)
-    # calls: the forked child of the other fits, ended if a step fails before its result is collected
+    # calls: the forked children of the other fits, ended if a step fails before their results are collected
     with tqdm(total=steps, desc="fit", unit="step", disable=not progress) as bar, ExitStack() as calls:
         def step(name):
             bar.set_postfix_str(name)
@@ -672,15 +690,19 @@ def _lhaaso_fit_steps(outdir, setup, profiles, plot, overwrite, profile_points, 
             summary["ts_cocoons"] = null_stat - best_stat
             bar.update(1)
         # the fits with the other DGE normalisations and modes share nothing with the main fit but
-        # its best values (their start): beside the profiles, in a forked child with parallel
-        others = None
+        # its best values (their start): beside the profiles, each in a forked child with parallel
+        # (jobs of ~0.5 s: they share the two cores with the outputs' children evenly)
+        others = []
         do_alternative = bool(alternative) and len(gamma) > 1
         if do_alternative or other_modes:
             for key, wanted in (("alternative", do_alternative), ("dge_norm_options", other_modes)):
                 if wanted:
                     summary[key] = None  # filled in below (its place in the summary)
-            others = calls.enter_context(ForkedCall(_other_fits, setup, shared_dge_norm, do_alternative, other_modes,
-                                                    _best_values(likelihood), fork=parallel))
+            best_start = _best_values(likelihood)
+            jobs = ([(True, [])] if do_alternative else []) + [(False, [mode]) for mode in other_modes]
+            others = [calls.enter_context(ForkedCall(_other_fits, setup, shared_dge_norm, job_alternative, job_modes,
+                                                     best_start, fork=parallel))
+                      for job_alternative, job_modes in jobs]
         profiles_out = {}
         if profiles:
             best_compiled = None
@@ -700,13 +722,18 @@ def _lhaaso_fit_steps(outdir, setup, profiles, plot, overwrite, profile_points, 
             summary["profile_threshold"] = PROFILE_THRESHOLD
             summary["profile_ends"] = {name: _profile_ends(profile, best_stat, getattr(cocoons.spectral_model, name))
                                        for name, profile in profiles_out.items()}
+            if outputs is not None and plot:
+                outputs.draw_profiles(profiles_out, summary)  # before waiting for the other fits below
         if alternative:
             step("fit with the other DGE normalisations")
         if other_modes:
             step("fits with the other DGE normalisation modes")
-        if others is not None:
-            summary.update(others.result())
-            others = None
+        for call in others:  # in the order of the jobs: the summary's order
+            for key, value in call.result().items():
+                if key == "dge_norm_options":
+                    summary[key] = {**(summary[key] or {}), **value}
+                else:
+                    summary[key] = value
         bar.update(bool(alternative) + bool(other_modes))
         for parameter, value in best_values.items():  # the main fit's values (the other fits share nothing)
             parameter.value = value
@@ -915,18 +942,12 @@ def _prepare_dge_outputs(workdir, likelihood, setup, ready=None, pending=()):
             template.map.write(workdir / "dge_template.fits", overwrite=True)
 
 
-def _prepare_outputs(workdir, likelihood, plot, variant, dge, at_bound_note, dge_ready=None):
-    """The outputs that depend on the best fit, written into the private directory ``workdir``
-    (outside the run's output set: :func:`_write_outputs` publishes them): fit_result_covariance.dat,
-    neutrinos.ecsv and, with ``plot``, sed_<dataset>.png and neutrinos.png. ``dge_ready``: a pipe's
-    read end that the DGE's child closes once the neutrino cube is stored (read before the
-    neutrinos). Returns {figure name: its text overlaps}."""
+def _prepare_outputs(workdir, likelihood, plot, at_bound_note):
+    """The outputs of the best fit but the neutrinos', written into the private directory ``workdir``
+    (outside the run's output set: :func:`_write_outputs` publishes them): fit_result_covariance.dat
+    and, with ``plot``, sed_<dataset>.png. Returns {figure name: its text overlaps}."""
     from .._files import unrecorded
 
-    hypothesis = likelihood.setup["hypothesis"]
-    cocoons = likelihood.cocoons
-    spectral = cocoons.spectral_model if cocoons is not None else CocoonSpectralModel(
-        chi0=0 * u.Unit("g cm-2"), target=likelihood.setup["target"])
     with unrecorded():
         models = Models(list(likelihood.datasets.models))
         _write_covariance(models, workdir / "fit_result_covariance.dat", format="ascii.fixed_width", delimiter="|",
@@ -938,6 +959,22 @@ def _prepare_outputs(workdir, likelihood, plot, variant, dge, at_bound_note, dge
             summary = {"at_bound_note": at_bound_note}
             plot_likelihood_fit(likelihood, workdir, {}, True, summary=summary)  # the SEDs (no profiles yet)
             overlaps.update(summary["figure_text_overlaps"])
+    return overlaps
+
+
+def _prepare_neutrinos(workdir, likelihood, plot, variant, dge, dge_ready=None):
+    """The neutrino prediction of the best fit, written into ``workdir`` as :func:`_prepare_outputs`
+    does: neutrinos.ecsv and, with ``plot``, neutrinos.png. ``dge_ready``: a pipe's read end that
+    the DGE's child closes once the neutrino cube is stored (read first). Returns {figure name: its
+    text overlaps}."""
+    from .._files import unrecorded
+
+    hypothesis = likelihood.setup["hypothesis"]
+    cocoons = likelihood.cocoons
+    spectral = cocoons.spectral_model if cocoons is not None else CocoonSpectralModel(
+        chi0=0 * u.Unit("g cm-2"), target=likelihood.setup["target"])
+    with unrecorded():
+        overlaps = {}
         if dge_ready is not None:
             while os.read(dge_ready, 1):  # the neutrino cube is in the disk cache (or its child ended)
                 pass
@@ -972,18 +1009,12 @@ def _computed_template(hypothesis, dge):
 def _write_outputs(outdir, likelihood, summary, profiles, plot, dge, overwrite, samples, outputs):
     """Publish the outputs (inside the run's output set): those prepared by ``outputs``
     (:class:`_Outputs`, collected here first, so that anything that can fail fails before the first
-    file) and the others (profiles.png drawn in its directory too, while a child may still prepare)."""
+    file; profiles.png drawn there by :meth:`_Outputs.draw_profiles`) and the others."""
     from astropy.table import Table
 
     from .. import __version__
-    from .._files import unrecorded
-    from .plotting import _plot_profiles
 
     workdir = outputs.workdir
-    profile_overlaps = {}
-    if plot:
-        with unrecorded():
-            _plot_profiles(profiles, summary, workdir, True, profile_overlaps)
     overlaps = outputs.results()
     # first everything that can fail ...
     summary["neutrinos"] = "neutrinos.ecsv"
@@ -1025,7 +1056,7 @@ def _write_outputs(outdir, likelihood, summary, profiles, plot, dge, overwrite, 
             figures[name] = overlaps[name]
         if profiles:
             publish(outdir / "profiles.png", move("profiles.png"), overwrite)
-            figures["profiles.png"] = profile_overlaps["profiles.png"]
+            figures["profiles.png"] = outputs.profile_overlaps["profiles.png"]
         publish(outdir / "neutrinos.png", move("neutrinos.png"), overwrite)
         figures["neutrinos.png"] = overlaps["neutrinos.png"]
     publish_text(outdir / "fit_summary.json", json.dumps(summary, indent=2), overwrite)
