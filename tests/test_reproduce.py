@@ -58,6 +58,20 @@ def test_fig2_cocoons_match_the_engine(run, fiducial):
         assert np.all(np.abs(ratio[energy < 30 * u.GeV] - 1) < 5e-3)
 
 
+def test_fig2_components_equal_models_made_for_each_region(run):
+    """Fig. 2 draws both panels' DGE components from one set of models (component_models): the
+    same numbers as models made afresh for each region (component_seds' own)."""
+    from gammapy_cocoons.analysis.leptonic import component_seds
+
+    outdir, _ = run
+    table = QTable.read(outdir / "fig2_sed.ecsv")
+    energy = table["e_ref"][::7]
+    for region, sky, scale in (("inner", LHAASO_INNER, INNER_MASK_SCALE), ("outer", LHAASO_OUTER, 1.0)):
+        fresh = component_seds(sky, energy, scale, "min")
+        for name in ("pi0", "ic", "bremsstrahlung"):
+            np.testing.assert_allclose(table[f"{region}_dge_min_{name}"][::7].to_value(E2I), fresh[name], rtol=1e-12)
+
+
 def test_r0_scan_is_ordered(run):
     """A higher cut-off rigidity gives more cocoon emission at every energy above 1 TeV (Fig. B.2)."""
     outdir, _ = run

@@ -22,7 +22,8 @@ from gammapy.modeling.models import SkyModel
 from ..datasets import load_flux_points
 from ..models import CocoonSpatialModel, RegionFluxSpectralModel
 
-__all__ = ["SHARE_ENERGIES", "COMPARISON_DATASETS", "component_seds", "gev_comparison", "ackermann_model_curves"]
+__all__ = ["SHARE_ENERGIES", "COMPARISON_DATASETS", "component_models", "component_seds", "gev_comparison",
+           "ackermann_model_curves"]
 
 #: energies of the component shares [GeV]
 SHARE_ENERGIES = np.array([1.0, 10.0, 100.0, 1e3, 1e4, 1e5])
@@ -46,16 +47,26 @@ def _cocoons():
                     spatial_model=CocoonSpatialModel(), name="cocoons")
 
 
-def component_seds(region, energy, scale=1.0, variant="min"):
+def component_models(variant="min"):
+    """The sky models of :func:`component_seds`: dict "pi0", "ic", "bremsstrahlung" (the embedded
+    DGE's components of ``variant``), "cocoons" (fiducial) -> SkyModel. Made once for several
+    regions or energies (each costs ~30 ms: gammapy checks the template and the model's units), and
+    read only there."""
+    models = {name: _component_model(variant, name) for name in _COMPONENTS}
+    models["cocoons"] = _cocoons()
+    return models
+
+
+def component_seds(region, energy, scale=1.0, variant="min", models=None):
     """E^2 I [GeV cm-2 s-1 sr-1] of each DGE component and of the fiducial cocoons averaged over
-    ``region``, times ``scale``: dict "pi0", "ic", "bremsstrahlung", "cocoons" -> array."""
+    ``region``, times ``scale``: dict "pi0", "ic", "bremsstrahlung", "cocoons" -> array.
+    ``models``: those of :func:`component_models` for ``variant`` (made here if None)."""
     energy = u.Quantity(energy, "GeV")
+    models = component_models(variant) if models is None else models
     out = {}
-    for name in _COMPONENTS:
-        flux = RegionFluxSpectralModel(_component_model(variant, name), region=region, scale=scale)
+    for name in _COMPONENTS + ("cocoons",):
+        flux = RegionFluxSpectralModel(models[name], region=region, scale=scale)
         out[name] = (energy**2 * flux(energy) / flux.solid_angle()).to_value(_E2I)
-    flux = RegionFluxSpectralModel(_cocoons(), region=region, scale=scale)
-    out["cocoons"] = (energy**2 * flux(energy) / flux.solid_angle()).to_value(_E2I)
     return out
 
 
@@ -86,20 +97,21 @@ def gev_comparison(variant="min"):
     from .reproduce import _REGIONS
 
     result = {"variant": variant, "points": {}, "shares": {}, "ackermann_shares": []}
+    models = component_models(variant)  # one set for every region and energy below
     for name, scale in COMPARISON_DATASETS.items():
         points = load_flux_points(name)
         energy = points.energy_ref.to("GeV")
         data = (energy**2 * points.dnde.quantity.ravel() / (points.meta["solid_angle"] * u.sr)).to_value(_E2I)
         keep = energy >= _DGE_MIN  # the DGE cube starts at 0.5 GeV
         energy, data = energy[keep], data[keep]
-        parts = component_seds(points.meta["region"], energy, scale, variant)
+        parts = component_seds(points.meta["region"], energy, scale, variant, models)
         dge = parts["pi0"] + parts["ic"] + parts["bremsstrahlung"]
         result["points"][name] = [
             (float(e), float(d), float(parts["pi0"][i]), float(parts["ic"][i]), float(parts["bremsstrahlung"][i]),
              float(parts["cocoons"][i]), float(d / dge[i]), float(d / (dge[i] + parts["cocoons"][i])))
             for i, (e, d) in enumerate(zip(energy.value, data))]
     for region_name, (region, scale, _) in _REGIONS.items():
-        parts = component_seds(region, SHARE_ENERGIES * u.GeV, scale, variant)
+        parts = component_seds(region, SHARE_ENERGIES * u.GeV, scale, variant, models)
         dge = parts["pi0"] + parts["ic"] + parts["bremsstrahlung"]
         result["shares"][region_name] = [(float(e), float(parts["ic"][i] / dge[i]),
                                           float(parts["bremsstrahlung"][i] / dge[i]))
@@ -110,7 +122,7 @@ def gev_comparison(variant="min"):
     hi = min(curves["pi0"][0][-1], curves["total"][0][-1])
     energies = SHARE_ENERGIES[(SHARE_ENERGIES >= lo) & (SHARE_ENERGIES <= hi)]
     if energies.size:
-        parts = component_seds(region, energies * u.GeV, 1.0, variant)
+        parts = component_seds(region, energies * u.GeV, 1.0, variant, models)
         dge = parts["pi0"] + parts["ic"] + parts["bremsstrahlung"]
         for i, e in enumerate(energies):
             total = np.exp(np.interp(np.log(e), *np.log(curves["total"])))

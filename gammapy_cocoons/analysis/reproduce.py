@@ -329,6 +329,11 @@ def _figure_2(outdir, best_fit, points, dge):
     table = QTable({"e_ref": SED_ENERGY})
     fig, axes = new_figure(1, 2)
     norm_key = "dge_norm"
+    components = None
+    if dge == "embedded":  # the DGE min's components, as computed, for both panels
+        from .leptonic import component_models
+
+        components = component_models("min")
     for ax, region in zip(axes[0], _REGIONS):
         cocoons = cocoon_sed(region)
         dge_min, dge_max = dge_sed(region, "min", dge=dge), dge_sed(region, "max", dge=dge)
@@ -340,11 +345,11 @@ def _figure_2(outdir, best_fit, points, dge):
                                ("free_fit_total", best)):
             table[f"{region}_{column}"] = values * _E2I
         lines = [(best, dict(color="k", ls="--", lw=1, label="fit: chi0, R0 free; N, s with priors (dashed)"))]
-        if dge == "embedded":  # the DGE min's components, as computed (the band is pi0 alone)
+        if components is not None:  # the band is pi0 alone
             from .leptonic import component_seds
 
             region_obj, scale, _ = _REGIONS[region]
-            parts = component_seds(region_obj, SED_ENERGY, scale, "min")
+            parts = component_seds(region_obj, SED_ENERGY, scale, "min", components)
             for name, color, note in (("pi0", "C2", " (the band's DGE)"), ("ic", "C3", " (not in the band)"),
                                       ("bremsstrahlung", "C4", " (not in the band)")):
                 table[f"{region}_dge_min_{name}"] = parts[name] * _E2I
