@@ -257,6 +257,15 @@ def test_region_constants_are_copies():
     assert load_flux_points("lhaaso-km2a-2023-inner").meta["solid_angle"] == omega
     assert load_flux_points("lhaaso-km2a-2023-inner").meta["region"].height == 10 * u.deg
     assert LHAASO_INNER.width == 110 * u.deg  # this module's own import is untouched too
+    # the points are read once per process and copied for each caller: one caller's changes to its
+    # data stay its own
+    first = load_flux_points("lhaaso-km2a-2023-inner")
+    reference = first.dnde.data.copy()
+    first.dnde.data[...] = 0.0
+    first.meta["reference"] = "changed"
+    again = load_flux_points("lhaaso-km2a-2023-inner")
+    np.testing.assert_array_equal(again.dnde.data, reference)
+    assert again.meta["reference"] != "changed" and again is not first
 
 
 @pytest.mark.parametrize("sed_type", ["dnde", "e2dnde", "flux", "eflux", "likelihood"])
