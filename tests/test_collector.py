@@ -76,3 +76,28 @@ def test_compare_workers_skip_the_collection_at_exit():
 
     with worker_pool(1) as pool:  # its caller waits for their exit
         assert pool.submit(_collector.skips_collection_at_exit).result()
+
+
+def test_the_answer_child_freezes_its_imports_and_the_library_call_does_not():
+    code = ("import gc\nimport gammapy_cocoons.analysis.compare as compare, gammapy_cocoons.analysis.answer as answer\n"
+            "compare.compare_dge = lambda dge, variants: {'rows': []}\n"
+            "answer.answer_fits(['a.fits', 'b.fits'], False); print(gc.get_freeze_count() > 0)\n"
+            "answer.answer_fits(['a.fits', 'b.fits'], True); print(gc.get_freeze_count() > 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
+
+
+def test_reproduce_freezes_its_imports_before_the_run():
+    code = ("import gc, sys\nimport gammapy_cocoons.analysis.reproduce as reproduce, gammapy_cocoons.analysis.answer as answer\n"
+            "answer.start_answer = lambda dge: None\n"
+            "def run(*args, **kwargs):\n"
+            "    print('frozen before the run:', gc.get_freeze_count() > 0)\n"
+            "    fit = {'parameters': {'chi0': {'value': 0.4, 'error': 0.1}}}\n"
+            "    return {'bc_fit': fit, 'lhaaso_fit': fit, 'joint_fit': fit}\n"
+            "reproduce.reproduce = run\n"
+            "from gammapy_cocoons.cli import main\n"
+            "sys.argv = ['gammapy-cocoons', 'reproduce', '--outdir', sys.argv[1]]\nmain()")
+    done = subprocess.run([sys.executable, "-c", code, "unused"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0] == "frozen before the run: True"

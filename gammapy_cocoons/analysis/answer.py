@@ -29,6 +29,10 @@ def answer_fits(dge, background=False):
     from .compare import compare_dge
 
     background = boolean(background, "background")
+    if background:  # the child, which ends with this call: its collections skip the imports
+        from .._collector import freeze_imports
+
+        freeze_imports()
     start = time.perf_counter()
     dge = tuple(dge) if isinstance(dge, list) else dge  # a (min, max) pair of files, through JSON
     if isinstance(dge, str) and dge == "embedded":
