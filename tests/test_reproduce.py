@@ -72,6 +72,20 @@ def test_fig2_components_equal_models_made_for_each_region(run):
             np.testing.assert_allclose(table[f"{region}_dge_min_{name}"][::7].to_value(E2I), fresh[name], rtol=1e-12)
 
 
+def test_the_r0_scans_statistics_equal_a_fresh_build(run):
+    """lhaaso_stat builds the LHAASO likelihood once per grammage law and sets chi0, R0 and the norms
+    for each case: the R0 scan's statistics equal those of a likelihood built for that case."""
+    from gammapy_cocoons.analysis.fitting import build_lhaaso_fit
+    from gammapy_cocoons.analysis.reproduce import PAPER_TARGET
+
+    summary = json.loads((run[0] / "summary.json").read_text())
+    for r0 in (10.0, 50.0):
+        datasets, _, norms = build_lhaaso_fit(r0=r0 * u.TV, target=PAPER_TARGET)
+        for norm in norms.values():
+            norm.norm.value = 1.0
+        assert summary["r0_scan_lhaaso_chi2"][f"{r0:g} TV"] == float(datasets.stat_sum())
+
+
 def test_r0_scan_is_ordered(run):
     """A higher cut-off rigidity gives more cocoon emission at every energy above 1 TeV (Fig. B.2)."""
     outdir, _ = run
