@@ -1044,7 +1044,7 @@ def reproduce(outdir, dge_values, old_dge_files, old_dge_model, points_specs, pr
     chi0 / m_p); the fits (B/C, LHAASO, joint) count chi0 as the mass grammage of ISM gas; each
     output says which.
     """
-    from ._collector import freeze_imports
+    from ._collector import frozen_imports
     from .analysis.answer import start_answer
 
     dge, _ = resolve_dge(dge_values, old_dge_model, old_dge_files)
@@ -1052,9 +1052,10 @@ def reproduce(outdir, dge_values, old_dge_files, old_dge_model, points_specs, pr
     try:
         from .analysis.reproduce import reproduce as run
 
-        freeze_imports()  # the run's ~14 full collections then skip gammapy's and astropy's objects
-        summary = run(outdir, overwrite=overwrite, progress=progress, dge=dge, points=user_points(points_specs),
-                      answer=answer or False)
+        points = user_points(points_specs)
+        with frozen_imports():  # the run's ~14 full collections skip gammapy's and astropy's objects
+            summary = run(outdir, overwrite=overwrite, progress=progress, dge=dge, points=points,
+                          answer=answer or False)
     finally:
         if answer is not None:  # a run that failed before it began ends the child too
             answer.cancel()

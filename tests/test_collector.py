@@ -97,7 +97,24 @@ def test_reproduce_freezes_its_imports_before_the_run():
             "    return {'bc_fit': fit, 'lhaaso_fit': fit, 'joint_fit': fit}\n"
             "reproduce.reproduce = run\n"
             "from gammapy_cocoons.cli import main\n"
-            "sys.argv = ['gammapy-cocoons', 'reproduce', '--outdir', sys.argv[1]]\nmain()")
+            "sys.argv = ['gammapy-cocoons', 'reproduce', '--outdir', sys.argv[1]]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('frozen after the command:', gc.get_freeze_count() > 0)")
     done = subprocess.run([sys.executable, "-c", code, "unused"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[0] == "frozen before the run: True"
+    lines = done.stdout.split("\n")
+    assert lines[0] == "frozen before the run: True"
+    # only for the run: a command run in-process (click's test runner) leaves the process unfrozen
+    assert lines[-2] == "frozen after the command: False"
+
+
+def test_frozen_imports_leaves_a_frozen_process_frozen():
+    code = ("import gc\nfrom gammapy_cocoons._collector import frozen_imports\n"
+            "with frozen_imports():\n    inside = gc.get_freeze_count() > 0\n"
+            "print(inside, gc.get_freeze_count() > 0)\n"
+            "gc.freeze(); count = gc.get_freeze_count()\n"
+            "with frozen_imports():\n    pass\n"
+            "print(gc.get_freeze_count() == count)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False", "True"]

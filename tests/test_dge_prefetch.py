@@ -90,6 +90,16 @@ def test_the_child_imports_healpy_without_its_plotting_functions():
     assert out == ["192", "False", "False", "matplotlib"]
 
 
+def test_the_prefetch_child_imports_healpy_that_way_first(monkeypatch):
+    from gammapy_cocoons import cli
+
+    calls = []
+    monkeypatch.setattr(cli, "_import_healpy_without_plots", lambda: calls.append("healpy"))
+    monkeypatch.setattr(conventional, "prefetch_state", lambda *args: calls.append(("prefetch", args)) or "state")
+    assert cli._prefetch_state("min", "gamma") == "state"
+    assert calls == ["healpy", ("prefetch", ("min", "gamma"))]
+
+
 def test_nothing_is_prefetched_for_a_cube_this_process_or_the_disk_holds(fresh_process, monkeypatch):
     monkeypatch.setattr(conventional, "cube_on_disk", lambda *args: True)
     assert conventional.prefetch_state("min") is None

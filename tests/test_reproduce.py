@@ -61,7 +61,7 @@ def test_fig2_cocoons_match_the_engine(run, fiducial):
 def test_fig2_components_equal_models_made_for_each_region(run):
     """Fig. 2 draws both panels' DGE components from one set of models (component_models): the
     same numbers as models made afresh for each region (component_seds' own)."""
-    from gammapy_cocoons.analysis.leptonic import component_seds
+    from gammapy_cocoons.analysis.leptonic import component_models, component_seds
 
     outdir, _ = run
     table = QTable.read(outdir / "fig2_sed.ecsv")
@@ -70,6 +70,8 @@ def test_fig2_components_equal_models_made_for_each_region(run):
         fresh = component_seds(sky, energy, scale, "min")
         for name in ("pi0", "ic", "bremsstrahlung"):
             np.testing.assert_allclose(table[f"{region}_dge_min_{name}"][::7].to_value(E2I), fresh[name], rtol=1e-12)
+    with pytest.raises(ValueError, match=r"models must be component_models\('max'\)"):
+        component_seds(LHAASO_INNER, energy, 1.0, "max", component_models("min"))
 
 
 def test_the_r0_scans_statistics_equal_a_fresh_build(run):
@@ -216,6 +218,16 @@ def test_bad_input_names_the_argument():
         dge_sed("inner", "median")
     with pytest.raises(ValueError, match="dge"):
         lhaaso_stat(dge="hermes")
+
+
+def test_lhaaso_stat_checks_chi0_and_r0_as_the_model_does():
+    from gammapy_cocoons.analysis.reproduce import lhaaso_stat
+
+    # refused before anything is built (a value out of range, at the evaluation, as before)
+    for kwargs, match in (({"r0": 20.0}, "r0 must be an astropy Quantity"), ({"r0": "20 TV"}, "r0 must be one number"),
+                          ({"chi0": float("nan")}, "chi0 must be an astropy Quantity")):
+        with pytest.raises(TypeError, match=match):
+            lhaaso_stat(**kwargs)
 
 
 def test_data_model_ratios_by_hand():

@@ -333,11 +333,12 @@ def run_lhaaso_fit(outdir=None, grammage="exponential", variant="min", profiles=
     ``progress`` shows a tqdm bar (stderr) over the steps: build, fit, refit without cocoons,
     the other DGE normalisations, each profile, the posterior and the outputs.
 
-    ``parallel`` (the command line's choice; default False): the outputs that depend on the best
-    fit alone (the SED figures, the neutrino prediction and its figure, the DGE template and the
-    covariance file) are computed in a forked copy of this process (:mod:`.forked`, Linux) while
-    this one runs the other fits and the profiles, and the fits with the other DGE normalisations
-    and modes in another beside the profiles; the same files and numbers. Not for notebooks.
+    ``parallel`` (the command line's choice; default False): the outputs are computed in forked
+    copies of this process (:mod:`.forked`, Linux) as soon as what they need is known (the DGE
+    template and the build's disk-cache entries; the covariance file and the SED figures; the
+    neutrino prediction and its figure: :class:`_Outputs`), and the fits with the other DGE
+    normalisations and modes in others (one each for a built-in DGE), while this one refits without
+    cocoons and computes the profiles; the same files and numbers. Not for notebooks.
 
     Writes ``fit_result.yaml`` (gammapy Models with covariance; the DGE cube it references as
     ``dge_template.fits``, or the user's DGE file by its path relative to the YAML),
@@ -690,8 +691,10 @@ def _lhaaso_fit_steps(outdir, setup, profiles, plot, overwrite, profile_points, 
             summary["ts_cocoons"] = null_stat - best_stat
             bar.update(1)
         # the fits with the other DGE normalisations and modes share nothing with the main fit but
-        # its best values (their start): beside the profiles, each in a forked child with parallel
-        # (jobs of ~0.5 s: they share the two cores with the outputs' children evenly)
+        # its best values (their start): beside the profiles, with parallel each in a forked child
+        # (jobs of ~0.5 s: they share the two cores with the outputs' children evenly) where the DGE
+        # is a built-in one, whose cube the children share; the user's DGE files, which each build
+        # would read into a copy of its own, in one child
         others = []
         do_alternative = bool(alternative) and len(gamma) > 1
         if do_alternative or other_modes:
@@ -699,7 +702,10 @@ def _lhaaso_fit_steps(outdir, setup, profiles, plot, overwrite, profile_points, 
                 if wanted:
                     summary[key] = None  # filled in below (its place in the summary)
             best_start = _best_values(likelihood)
-            jobs = ([(True, [])] if do_alternative else []) + [(False, [mode]) for mode in other_modes]
+            if isinstance(setup["dge"], str) and setup["dge"] in BASELINES:
+                jobs = ([(True, [])] if do_alternative else []) + [(False, [mode]) for mode in other_modes]
+            else:
+                jobs = [(do_alternative, other_modes)]
             others = [calls.enter_context(ForkedCall(_other_fits, setup, shared_dge_norm, job_alternative, job_modes,
                                                      best_start, fork=parallel))
                       for job_alternative, job_modes in jobs]

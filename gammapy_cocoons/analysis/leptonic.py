@@ -62,7 +62,13 @@ def component_seds(region, energy, scale=1.0, variant="min", models=None):
     ``region``, times ``scale``: dict "pi0", "ic", "bremsstrahlung", "cocoons" -> array.
     ``models``: those of :func:`component_models` for ``variant`` (made here if None)."""
     energy = u.Quantity(energy, "GeV")
-    models = component_models(variant) if models is None else models
+    if models is None:
+        models = component_models(variant)
+    else:  # the names conventional_dge gives them: dge-<variant>[-<component>]
+        names = {name: "-".join(["dge", variant] + ([] if name == "pi0" else [name])) for name in _COMPONENTS}
+        if any(models[name].name != names[name] for name in _COMPONENTS):
+            raise ValueError(f"models must be component_models({variant!r}), got models named "
+                             f"{', '.join(models[name].name for name in _COMPONENTS)}")
     out = {}
     for name in _COMPONENTS + ("cocoons",):
         flux = RegionFluxSpectralModel(models[name], region=region, scale=scale)

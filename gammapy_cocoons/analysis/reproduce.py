@@ -41,6 +41,7 @@ PNG and its text-overlap check (:func:`~.plotting.save_figure`).
 """
 import json
 import logging
+import os
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -56,7 +57,7 @@ from .answer import return_freed_memory as _return_freed_memory
 from .bcfit import BC_OVERLAY_DATA, bc_data_table, bc_table, fit_bc, joint_fit
 from .._validation import boolean, choice
 from ..datasets import band_at, load_band, load_flux_points
-from ..dge.select import describe_baseline, dge_baseline, dge_model
+from ..dge.select import BASELINES, describe_baseline, dge_baseline, dge_model
 from ..emission import CocoonEmission
 from ..physics.targetgas import describe_target
 from .fitting import INNER_MASK_SCALE, MASK_SCALES, build_lhaaso_fit, neutrino_prediction, run_lhaaso_fit
@@ -152,7 +153,8 @@ def dge_sed(region_name, variant, norm=1.0, energy=SED_ENERGY, dge="embedded"):
 
 
 def _dge_key(dge):
-    return dge if isinstance(dge, str) else tuple(str(p) for p in dge)
+    # hashable: a name or path as a string, a (min, max) pair of paths as a tuple of strings
+    return str(dge) if isinstance(dge, (str, os.PathLike)) else tuple(str(p) for p in dge)
 
 
 @lru_cache(maxsize=32)
@@ -169,9 +171,15 @@ def lhaaso_stat(grammage="exponential", chi0=FIDUCIAL_CHI0, r0=FIDUCIAL_R0, dge=
                 target=PAPER_TARGET):
     """chi2 of LHAASO-KM2A inner + outer for given cocoons (the paper's Eq. 7 target by default) and
     the DGE as computed (norm 1)."""
-    datasets, cocoons, dge_norms = _lhaaso_stat_datasets(grammage, variant, _dge_key(dge), target)
-    spectral = cocoons.spectral_model
-    spectral.chi0.quantity, spectral.r0.quantity = chi0, r0
+    if isinstance(dge, str) and dge in BASELINES:  # a built-in DGE: its cube is shared, not copied
+        # chi0 and R0 checked as the build checks them (the model's own constructor)
+        checked = CocoonSpectralModel(grammage=grammage, chi0=chi0, r0=r0, target=target)
+        datasets, cocoons, dge_norms = _lhaaso_stat_datasets(grammage, variant, dge, target)
+        spectral = cocoons.spectral_model
+        spectral.chi0.quantity, spectral.r0.quantity = checked.chi0.quantity, checked.r0.quantity
+    else:  # the user's files: read for this call only (a cached model would hold its own copy)
+        datasets, _, dge_norms = build_lhaaso_fit(grammage=grammage, variant=variant, chi0=chi0, r0=r0, dge=dge,
+                                                  target=target)
     for norm in dge_norms.values():
         norm.norm.value = 1.0
     return float(datasets.stat_sum())
@@ -181,7 +189,8 @@ def lhaaso_stat(grammage="exponential", chi0=FIDUCIAL_CHI0, r0=FIDUCIAL_R0, dge=
 def _lhaaso_stat_datasets(grammage, variant, dge, target):
     # one build (~0.1 s: the models, their checks, region integrals and kernels) for every chi0 and
     # R0 of a grammage law: the R0 scan of Fig. B.2 and the run's fiducial statistic; private to
-    # lhaaso_stat, which sets the cocoons' chi0 and R0 and the DGE norms at every call
+    # lhaaso_stat, which sets the cocoons' chi0 and R0 and the DGE norms at every call; emptied when
+    # a run of reproduce ends
     return build_lhaaso_fit(grammage=grammage, variant=variant, dge=dge, target=target)
 
 
@@ -524,6 +533,7 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
     finally:
         if isinstance(answer, BackgroundCall):
             answer.cancel()  # a run that failed or was interrupted ends its child too
+        _lhaaso_stat_datasets.cache_clear()  # its models hold a DGE cube: not kept beyond the run
 
 
 def _reproduce(outdir, progress, dge, points, background=None):
