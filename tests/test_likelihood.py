@@ -92,6 +92,23 @@ def test_distrib_statistic_by_hand_and_against_gammapy():
     assert ours.stat_sum() == pytest.approx(theirs.stat_sum(), rel=1e-12)
 
 
+def test_the_statistic_without_priors_is_stat_sum_for_gammapys_sampler(cocoon_likelihood):
+    """gammapy's Sampler asks Datasets for the statistic without priors, dataset by dataset
+    (``_stat_sum_likelihood``): our points' statistic (asymmetric errors, no dnde_err column), not
+    gammapy's, which would fail on these points."""
+    e = np.array([1.0, 2.0, 4.0])
+    model = PowerLawSpectralModel(index=2.0, amplitude="1e-12 cm-2 s-1 TeV-1")
+    m = model(e * u.TeV).to_value("cm-2 s-1 TeV-1")
+    points = _points(e, m * np.array([0.8, 1.3, 1.0]), 0.1 * m, 0.3 * m)  # no dnde_err
+    ours = PointsDataset(data=points, models=SkyModel(spectral_model=model, name="pl"), name="p")
+    assert ours._stat_sum_likelihood() == ours.stat_sum() > 0
+    datasets = cocoon_likelihood.datasets
+    for dataset in datasets:
+        assert dataset._stat_sum_likelihood() == dataset.stat_sum()
+    prior = sum(p.prior_stat_sum() for p in datasets.models.parameters.unique_parameters if p.prior is not None)
+    assert datasets._stat_sum_likelihood() == pytest.approx(datasets.stat_sum() - prior, rel=1e-12)
+
+
 def test_energy_scale_model_and_yaml():
     power_law = PowerLawSpectralModel(index=2.7, amplitude="1e-12 cm-2 s-1 TeV-1")
     scaled = EnergyScaleSpectralModel(power_law, 1.1)
