@@ -16,10 +16,10 @@ process that misses the same entry meanwhile waits for it and loads the result i
 it a second time (a process never waits while it holds a lock itself, so two processes cannot wait
 for each other; a holder that dies releases its lock with its files). Every entry carries a
 CRC-32 of its arrays (names, dtypes, shapes and data); a file that does not load, lacks an array
-or fails its checksum is removed and rebuilt, never trusted. Entries honour the umask. A writer killed mid-write (SIGKILL, power
-loss) leaves its hidden temporary file (tens of MB for a DGE cube); the next write removes every
-temporary untouched for an hour (a live write renames its own in seconds), and
-:func:`clear_cache` removes them all. Nothing here knows what the arrays mean.
+or fails its checksum is removed and rebuilt, never trusted. Entries honour the umask. A writer
+killed mid-write (SIGKILL, power loss) leaves its hidden temporary file (tens of MB for a DGE
+cube); the next write removes every temporary untouched for an hour (a live write renames its own
+in seconds), and :func:`clear_cache` removes them all. Nothing here knows what the arrays mean.
 """
 import hashlib
 import json

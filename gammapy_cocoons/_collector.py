@@ -14,9 +14,9 @@ models) that live until the process ends. Two collections over them cost time an
 * a long command's own full collections (~10-14 in ``reproduce``, ~0.1 s each for the ~0.2
   million objects of the imports alone) walk the imports every time. Frozen once the command has
   imported its modules, they walk only what the command makes: ``reproduce``'s main process spent
-  0.98 s in collections, 0.39 s with its imports frozen. The command line's process does so for the
-  run only (:func:`frozen_imports`: a command run in-process, e.g. by click's test runner, leaves the
-  process as it found it); a child that ends with its work, for good (:func:`freeze_imports`).
+  0.98 s in collections, 0.39 s with its imports frozen. It is done for the run only
+  (:func:`frozen_imports`): a command run in-process, e.g. by click's test runner, leaves the
+  process as it found it.
 
 Frozen objects are never freed by the collector, so neither is for a long-lived process that
 keeps working (a notebook): the command line and the children call them, the library does not.
@@ -25,8 +25,7 @@ import atexit
 import gc
 from contextlib import contextmanager
 
-__all__ = ["freeze_imports", "frozen_imports", "freeze_inherited", "skip_collection_at_exit",
-           "skips_collection_at_exit"]
+__all__ = ["frozen_imports", "freeze_inherited", "skip_collection_at_exit", "skips_collection_at_exit"]
 
 _registered = False
 
@@ -49,12 +48,6 @@ def skips_collection_at_exit():
 
 def freeze_inherited():
     """Freeze the objects this (forked) process holds now: its collections skip them."""
-    gc.freeze()
-
-
-def freeze_imports():
-    """Freeze the objects this process holds now, its command's modules imported and its work not
-    begun: later collections skip them (module docstring)."""
     gc.freeze()
 
 
