@@ -84,9 +84,7 @@ def test_the_answer_child_freezes_its_imports_for_its_fits_and_the_library_call_
             "compare.compare_dge = lambda dge, variants: print(gc.get_freeze_count() > 0) or {'rows': []}\n"
             "answer.answer_fits(['a.fits', 'b.fits'], False)\n"
             "answer.answer_fits(['a.fits', 'b.fits'], True); print(gc.get_freeze_count() > 0)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["False", "True", "False"]  # frozen during the child's fits only
+    assert _python(code).split() == ["False", "True", "False"]  # frozen during the child's fits only
 
 
 def test_reproduce_freezes_its_imports_before_the_run():
@@ -102,9 +100,7 @@ def test_reproduce_freezes_its_imports_before_the_run():
             "sys.argv = ['gammapy-cocoons', 'reproduce', '--outdir', sys.argv[1]]\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "print('frozen after the command:', gc.get_freeze_count() > 0)")
-    done = subprocess.run([sys.executable, "-c", code, "unused"], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.split("\n")
+    lines = _python(code, "unused").split("\n")
     assert lines[0] == "frozen before the run: True"
     # only for the run: a command run in-process (click's test runner) leaves the process unfrozen
     assert lines[-2] == "frozen after the command: False"
@@ -117,6 +113,11 @@ def test_frozen_imports_leaves_a_frozen_process_frozen():
             "gc.freeze(); count = gc.get_freeze_count()\n"
             "with frozen_imports():\n    pass\n"
             "print(gc.get_freeze_count() == count)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert _python(code).split() == ["True", "False", "True"]
+
+
+def _python(code, *args):
+    """The standard output of ``code`` run by a fresh interpreter (which must succeed)."""
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["True", "False", "True"]
+    return done.stdout
