@@ -11,7 +11,7 @@ import astropy.units as u
 from astropy.coordinates import SkyCoord
 from gammapy.maps import HpxGeom, Map, MapAxis
 from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel, TemplateSpatialModel
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 from regions import CircleSkyRegion, RectangleSkyRegion
 
 from gammapy_cocoons import LHAASO_INNER, LHAASO_OUTER, RegionFluxSpectralModel
@@ -54,22 +54,26 @@ def _candidates(lb, nside):
 
 
 def _brute_force_template(region, n_max=4_000_000):
-    """Integral of the template (constant on its pixels) over the l-b region on a fine grid of
-    equal-area cells in (l, sin b) covering the region's bounds (up to ``n_max`` cells)."""
+    """Integral of the template (constant on its pixels) over the l-b region on a fine grid of cells
+    of equal angular size in l and b covering the region's bounds (up to ``n_max`` cells), each
+    weighted by its exact solid angle and given to the pixel of its centre. (Cells of equal area in
+    (l, sin b) grow to ~1.5 deg in b at a pole, more than a pixel at nside 64: a circle over the
+    pole came out 2e-3 low, a sampling error of this reference: ours agreed with it to 2e-6 on this
+    grid and to 2e-4 on one of 16 million cells of equal area.)"""
     lb = to_lb_region(region)
     cube = TEMPLATE.spatial_model.map
     l_center, half_width, b_min, b_max = lb.bounds()
-    z_min, z_max = np.sin(b_min), np.sin(b_max)
-    area = 2 * half_width * (z_max - z_min)
-    step = np.sqrt(area / n_max)
-    n_l, n_z = int(np.ceil(2 * half_width / step)), int(np.ceil((z_max - z_min) / step))
+    step = np.sqrt(2 * half_width * (b_max - b_min) / n_max)
+    n_l, n_b = int(np.ceil(2 * half_width / step)), int(np.ceil((b_max - b_min) / step))
     l = l_center - half_width + (np.arange(n_l) + 0.5) * 2 * half_width / n_l
-    z = z_min + (np.arange(n_z) + 0.5) * (z_max - z_min) / n_z
-    lon, lat = np.meshgrid(l, np.arcsin(z), indexing="ij")
+    b_edges = np.linspace(b_min, b_max, n_b + 1)
+    weights = np.diff(np.sin(b_edges)) * 2 * half_width / n_l  # each cell's solid angle [sr]
+    lon, lat = np.meshgrid(l, 0.5 * (b_edges[:-1] + b_edges[1:]), indexing="ij")
     inside = lb.contains(lon, lat)
     pixels = hp.ang2pix(_NSIDE, np.degrees(lon[inside]), np.degrees(lat[inside]), lonlat=True)
-    counts = np.bincount(pixels, minlength=hp.nside2npix(_NSIDE))
-    return (cube.data @ counts) * area / (n_l * n_z)
+    cell_weights = np.broadcast_to(weights[None, :], lon.shape)[inside]
+    omega = np.bincount(pixels, weights=cell_weights, minlength=hp.nside2npix(_NSIDE))
+    return cube.data @ omega
 
 
 def _region(kind, l, b, size, aspect):
@@ -83,12 +87,14 @@ def _region(kind, l, b, size, aspect):
 @settings(max_examples=15, deadline=None)
 @given(kind=st.sampled_from(["box", "circle"]), l=st.floats(-180, 180), b=st.floats(-80, 80),
        size=st.floats(2.0, 25.0), aspect=st.floats(0.3, 1.5))
+@example(kind="circle", l=141.0, b=78.25, size=12.5, aspect=1.0)  # over the pole (hypothesis found it)
 def test_template_region_integral_against_brute_force(kind, l, b, size, aspect):
     """Edge pixels count by their exact area fraction (diamonds and polar-cap pixels alike, split at
-    the region's longitude edges): 2e-3 against the brute force (the issue asks for 1 %)."""
+    the region's longitude edges): 2e-4 against the brute force (the issue asks for 1 %; 120 random
+    regions agreed to 2.8e-5 at most, the pole-containing ones included)."""
     region = _region(kind, l, b, size, aspect)
     ours = RegionFluxSpectralModel(TEMPLATE, region=region)(_ENERGY).to_value("cm-2 s-1 TeV-1")
-    assert np.allclose(ours, _brute_force_template(region), rtol=2e-3)
+    assert np.allclose(ours, _brute_force_template(region), rtol=2e-4)
 
 
 @pytest.mark.parametrize("b", [0.0, 41.8, 50.0, 88.0])
@@ -98,7 +104,7 @@ def test_thin_boxes_across_pixel_edges(b):
     for aspect in (0.3, 1.0):
         region = _region("box", 0.0, b, 2.0, aspect)
         ours = RegionFluxSpectralModel(TEMPLATE, region=region)(_ENERGY).to_value("cm-2 s-1 TeV-1")
-        assert np.allclose(ours, _brute_force_template(region), rtol=2e-3)
+        assert np.allclose(ours, _brute_force_template(region), rtol=2e-4)
 
 
 @settings(max_examples=12, deadline=None)
