@@ -391,3 +391,89 @@ def test_compiled_jacobian_is_the_statistics_derivative(cocoon_likelihood, tmp_p
         ecpl.residuals({"ecpl_amplitude": 1e-13})
     with pytest.raises(ValueError, match="params: no value for ecpl_lambda"):
         ecpl.jacobian({"ecpl_index": 2.4}, ["ecpl_amplitude"])
+
+
+def test_exact_statistic_is_gammapys_to_rounding(cocoon_likelihood, tmp_path):
+    """The compiled likelihood's exact mode (HESSE's statistic, issue 25) is gammapy's evaluation to
+    rounding, energy scales away from 1 included (gammapy interpolates each dataset's whole model on
+    the energy-scale grid; the fast mode, within 2e-5, does not): every hypothesis, one or several
+    norms, a user dataset with upper limits; the masked cocoons' fraction is refused by name."""
+    from gammapy_cocoons.analysis.compiled import CompiledLikelihood
+    from gammapy_cocoons.skyregions import LHAASO_OUTER
+
+    outer = load_flux_points("lhaaso-km2a-2023-outer")
+    omega = outer.meta["solid_angle"] * u.sr
+    dnde = outer.dnde.quantity.ravel() / omega
+    QTable({"e_ref": 0.8 * outer.energy_ref, "dnde": dnde, "dnde_err": outer.dnde_errp.quantity.ravel() / omega,
+            "dnde_ul": 3 * dnde, "is_ul": np.arange(dnde.size) >= dnde.size - 2}).write(tmp_path / "limits.ecsv")
+    limits = read_flux_points(tmp_path / "limits.ecsv", region=LHAASO_OUTER, name="with-limits")
+    likelihoods = [cocoon_likelihood] + [build_likelihood(hypothesis=h, dge="fermi-pi0", datasets=FEW,
+                                                          shared_dge_norm=shared)
+                                         for h, shared in (("dge+cocoons", False), ("dge+ecpl", True), ("dge", True))]
+    likelihoods.append(build_likelihood(hypothesis="dge+cocoons", dge="fermi-pi0", datasets=("argo-ybj-2015",),
+                                        points=[limits]))
+    rng = np.random.default_rng(17)
+    for like in likelihoods:
+        compiled = CompiledLikelihood(like)
+        assert compiled.exact_supported
+        for _ in range(3):
+            params = {k: v * np.exp(0.1 * rng.standard_normal()) for k, v in compiled.defaults().items()}
+            params.update({k: 1 + rng.choice([-0.05, 0.04]) for k in params if k.startswith("scale:")})
+            assert compiled.exact_stat(params) == pytest.approx(compiled.gammapy_stat(params), rel=1e-11, abs=1e-11)
+        assert compiled.exact_stat(dict(params, chi0=0.0, ecpl_amplitude=0.0)) == pytest.approx(
+            compiled.gammapy_stat(dict(params, chi0=0.0, ecpl_amplitude=0.0)), rel=1e-11)
+    masked = CompiledLikelihood(build_likelihood(hypothesis="dge+cocoons", dge="fermi-pi0", datasets=FEW,
+                                                 masks="1lhaaso", masked_cocoons=True))
+    assert not masked.exact_supported
+    with pytest.raises(ValueError, match="exact_stat: the masked cocoons"):
+        masked.exact_stat(masked.defaults())
+
+
+def _errors_reset(like):
+    """The likelihood's parameter errors as before any covariance (HESSE starts from them)."""
+    for parameter in like.datasets.models.parameters:
+        parameter.error = 0.0
+
+
+def test_covariance_through_the_compiled_statistic_is_gammapys(cocoon_likelihood, monkeypatch, caplog):
+    """fit's covariance: gammapy's HESSE on the compiled exact statistic gives gammapy's covariance
+    (the same steps: errors within 1e-5), and gammapy's datasets compute it where the compiled
+    statistic cannot follow: a free parameter it does not read, or a statistic that differs."""
+    from gammapy.modeling import Fit
+
+    from gammapy_cocoons.analysis import fitting
+    from gammapy_cocoons.analysis.compiled import CompiledLikelihood
+
+    seen = []
+    covariance = Fit.covariance
+    monkeypatch.setattr(Fit, "covariance", lambda self, datasets, **kw: seen.append(type(datasets).__name__)
+                        or covariance(self, datasets, **kw))
+    for like in (cocoon_likelihood, build_likelihood(hypothesis="dge+cocoons", dge="fermi-pi0", datasets=FEW,
+                                                     shared_dge_norm=False)):
+        compiled = CompiledLikelihood(like)
+        best, _ = compiled.best_fit()
+        compiled.set_gammapy_parameters(best.parameters)
+        free = like.datasets.models.parameters.free_unique_parameters
+        _errors_reset(like)
+        reference = Fit().covariance(like.datasets)
+        expected = np.array([p.error for p in free])
+        _errors_reset(like)
+        values = [p.value for p in free]
+        result = fitting._covariance(like, compiled)
+        assert seen[-2:] == ["FitDatasets", "_ExactStatistic"]  # (the likelihood's Datasets class)
+        assert result.success and [p.value for p in free] == values  # HESSE leaves the best fit
+        assert np.all(expected > 0) and np.allclose([p.error for p in free], expected, rtol=1e-5, atol=0)
+        assert np.allclose(result.matrix, reference.matrix, rtol=1e-4, atol=1e-12 * np.abs(reference.matrix).max())
+    # a free parameter the compiled statistic does not read (the DGE norm's tilt): gammapy's datasets
+    like = cocoon_likelihood
+    compiled = CompiledLikelihood(like)
+    tilt = like.dge_norms["all"].tilt
+    monkeypatch.setattr(tilt, "frozen", False)
+    fitting._covariance(like, compiled)
+    assert seen[-1] == "FitDatasets"
+    monkeypatch.setattr(tilt, "frozen", True)
+    # a compiled statistic that is not gammapy's: said, and gammapy's datasets
+    monkeypatch.setattr(compiled, "exact_stat", lambda params: 1.0 + CompiledLikelihood.exact_stat(compiled, params))
+    with caplog.at_level("WARNING", logger="gammapy_cocoons.analysis.fitting"):
+        fitting._covariance(like, compiled)
+    assert seen[-1] == "FitDatasets" and "differs from gammapy's" in caplog.text
