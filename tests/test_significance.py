@@ -1,5 +1,7 @@
 """Significance of the cocoons (issue 23, item 7): the half-chi2 p-value at fixed R0, the
 Gross-Vitells look-elsewhere bound, and the toy calibration on a tiny toy set."""
+import os
+
 import numpy as np
 import pytest
 from scipy.stats import chi2
@@ -74,3 +76,34 @@ def test_toys_are_drawn_as_the_statistic_assumes():
     assert np.mean(stats) == pytest.approx(n, abs=4 * np.sqrt(2 * n / 400))
     expected = compiled._errp / (compiled._errp + compiled._errn)
     assert np.mean(below, axis=0) == pytest.approx(expected, abs=0.1)
+
+
+def test_forked_toys_are_the_same_toys(monkeypatch):
+    """calibrate(fork=True): half of the toys in a forked child, the same numbers as one process (the
+    draws in toy order from one generator); the measured data restored; a child that fails reruns
+    its toys here (the same numbers again)."""
+    from gammapy_cocoons.analysis import forked
+    from gammapy_cocoons.analysis.compiled import CompiledLikelihood, default_r0_grid
+    from gammapy_cocoons.analysis.likelihood import build_likelihood
+
+    compiled = CompiledLikelihood(build_likelihood(hypothesis="dge+cocoons", dge="fermi-pi0",
+                                                   datasets=("lhaaso-km2a-2023-outer", "argo-ybj-2015")))
+    data = compiled._value_flat.copy()
+    null = compiled.null_fit()
+    grid = np.append(default_r0_grid()[::4], 20.0)
+    alone = calibrate(compiled, null.parameters, n_toys=5, seed=11, r0_grid=grid)
+    forks = []
+    original = forked.ForkedCall.__init__
+    monkeypatch.setattr(forked.ForkedCall, "__init__", lambda self, *a, **k: forks.append(a[3]) or original(
+        self, *a, **k))
+    together = calibrate(compiled, null.parameters, n_toys=5, seed=11, r0_grid=grid, fork=True)
+    assert len(forks) == 1 and len(forks[0]) == 2  # toys 4 and 5 in the child
+    for key in ("ts_free", "ts_20"):
+        assert np.array_equal(together[key], alone[key])
+    assert together["mean_upcrossings"] == alone["mean_upcrossings"] and np.any(alone["ts_free"] > 0)
+    assert np.array_equal(compiled._value_flat, data)
+    one = calibrate(compiled, null.parameters, n_toys=1, seed=11, r0_grid=grid, fork=True)  # nothing to split
+    assert len(forks) == 1 and one["ts_free"][0] == alone["ts_free"][0]
+    monkeypatch.setattr(forked, "_child", lambda function, args, write: os._exit(1))  # a child that dies
+    again = calibrate(compiled, null.parameters, n_toys=5, seed=11, r0_grid=grid, fork=True)
+    assert np.array_equal(again["ts_free"], alone["ts_free"])

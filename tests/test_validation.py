@@ -111,10 +111,11 @@ for _parameter in ("dge_norm_options", "energy_scales", "masked_cocoons", "paral
     CALLS["analysis.fitting", "run_lhaaso_fit", _parameter] = lambda m, tmp, kw: m.run_lhaaso_fit(tmp / "f", **kw)
 for _parameter in ("energy_scales", "masked_cocoons", "shared_dge_norm"):
     CALLS["analysis.likelihood", "build_likelihood", _parameter] = lambda m, tmp, kw: m.build_likelihood(**kw)
-for _parameter in ("energy_scales", "masked_cocoons"):
+for _parameter in ("energy_scales", "masked_cocoons", "parallel_toys"):
     CALLS["analysis.compare", "compare_dge", _parameter] = lambda m, tmp, kw: m.compare_dge("fermi-pi0", **kw)
 for _parameter in ("bc", "energy_scales", "masked_cocoons", "overwrite", "plot", "progress"):
     CALLS["analysis.compare", "run_compare", _parameter] = lambda m, tmp, kw: m.run_compare(tmp / "c", **kw)
+CALLS["analysis.significance", "calibrate", "fork"] = lambda m, tmp, kw: m.calibrate(None, {}, **kw)
 CALLS["analysis.compare", "compare_output_files", "plot"] = lambda m, tmp, kw: m.compare_output_files(**kw)
 CALLS["analysis.plotting", "plot_likelihood_fit", "overwrite"] = lambda m, tmp, kw: m.plot_likelihood_fit(
     None, tmp, {}, **kw)

@@ -228,7 +228,7 @@ def _cocoon_rows(compiled, label, options):
                         "ts_free": ts_free}
     if options["n_toys"] > 0:
         calibration = calibrate(compiled, null.parameters, n_toys=options["n_toys"], seed=options["seed"],
-                                r0_grid=default_r0_grid())
+                                r0_grid=default_r0_grid(), fork=options["parallel_toys"])
         significance_row.update(free_r0_significance(ts_free, calibration))
     row["significance"] = significance_row
     return row, null, best
@@ -236,8 +236,11 @@ def _cocoon_rows(compiled, label, options):
 
 def compare_dge(dge, variants=("min",), hypotheses=COMPARE_HYPOTHESES, datasets=DEFAULT_LIKELIHOOD_DATASETS,
                 points=(), dge_norm="prior", energy_scales=True, masks="scalar", masked_cocoons=False,
-                target="ism", grammage="exponential", n_toys=DEFAULT_TOYS, seed=_SEED):
+                target="ism", grammage="exponential", n_toys=DEFAULT_TOYS, seed=_SEED, parallel_toys=False):
     """Fit the hypotheses under one DGE baseline's members ``variants`` (one task of :func:`run_compare`).
+    ``parallel_toys``: half of the significance's toys in a forked child (:func:`.significance.calibrate`;
+    the same numbers; for a process of the command line with a core to spare, e.g. ``reproduce``'s
+    answer row).
 
     Returns a dict: ``rows`` (one per hypothesis and member), ``residuals`` (per member and
     hypothesis, per dataset), ``timings`` [s].
@@ -247,7 +250,8 @@ def compare_dge(dge, variants=("min",), hypotheses=COMPARE_HYPOTHESES, datasets=
 
     limit_blas_threads()
     options = {"n_toys": integer(n_toys, "n_toys", minimum=0, maximum=100000),
-               "seed": integer(seed, "seed", minimum=0, maximum=2**32 - 1)}
+               "seed": integer(seed, "seed", minimum=0, maximum=2**32 - 1),
+               "parallel_toys": boolean(parallel_toys, "parallel_toys")}
     rows, residuals, timings = [], {}, {}
     for variant in variants:
         label = dge_choice_label(dge, variant)

@@ -74,14 +74,17 @@ def empirical_pvalue(ts, toys):
     return float((1 + np.sum(toys >= _ts(ts) - 1e-9)) / (1 + toys.size))
 
 
-def calibrate(compiled, null_parameters, n_toys=50, seed=20261206, r0_grid=None, level=UPCROSSING_LEVEL):
+def calibrate(compiled, null_parameters, n_toys=50, seed=20261206, r0_grid=None, level=UPCROSSING_LEVEL, fork=False):
     """Toy experiments of the cocoon TS under the null (no cocoons) for a compiled likelihood of
     hypothesis "dge+cocoons" (:class:`~.compiled.CompiledLikelihood`).
 
     Each toy draws data and auxiliary measurements from the model at ``null_parameters`` (chi0 = 0;
     :meth:`~.compiled.CompiledLikelihood.simulate`), refits the null, scans R0 over ``r0_grid``
     (default :func:`~.compiled.default_r0_grid`, which holds 20 TV) with chi0 >= 0 free, and records
-    TS(R0). The measured data are restored afterwards.
+    TS(R0). The measured data are restored afterwards. ``fork``: the second half of the toys in a
+    forked child (:class:`~.forked.ForkedCall`: for the command line only; the caller decides)
+    beside the first half here; the same numbers (the toys' draws come from one generator in toy
+    order, each toy's fits depend on its draws only).
 
     Returns
     -------
@@ -89,29 +92,48 @@ def calibrate(compiled, null_parameters, n_toys=50, seed=20261206, r0_grid=None,
         ``ts_free`` and ``ts_20`` (arrays over toys), ``mean_upcrossings`` (of ``level``),
         ``level``, ``n_toys``, ``seed``, ``r0_grid``.
     """
+    from .._validation import boolean
     from .compiled import default_r0_grid
 
+    fork = boolean(fork, "fork")
     if compiled.hypothesis != "dge+cocoons":
         raise ValueError(f"hypothesis must be 'dge+cocoons' to calibrate the cocoon TS, got {compiled.hypothesis!r}")
     n_toys = int(n_toys)
     if n_toys < 1:
         raise ValueError(f"n_toys must be an integer >= 1, got {n_toys!r}")
     grid = default_r0_grid() if r0_grid is None else np.asarray(r0_grid, dtype=float)
-    at_20 = int(np.argmin(np.abs(np.log(grid / 20.0))))
     rng = np.random.default_rng(seed)
     null = dict(null_parameters, chi0=0.0)
-    ts_free, ts_20, crossings = np.zeros(n_toys), np.zeros(n_toys), np.zeros(n_toys)
+    toys = [compiled.simulate(null, rng) for _ in range(n_toys)]  # a toy's draws do not depend on fits
+    split = (n_toys + 1) // 2 if fork and n_toys > 1 else n_toys
+    if split < n_toys:
+        from .forked import ForkedCall
+
+        with ForkedCall(_toy_curves, compiled, null, toys[split:], grid, level, rerun=True) as later:
+            first = _toy_curves(compiled, null, toys[:split], grid, level)
+            curves = np.concatenate([first, later.result()])
+    else:
+        curves = _toy_curves(compiled, null, toys, grid, level)
+    ts_free, ts_20, crossings = curves.T
+    return {"ts_free": ts_free, "ts_20": ts_20, "mean_upcrossings": float(crossings.mean()), "level": level,
+            "n_toys": n_toys, "seed": seed, "r0_grid": grid}
+
+
+def _toy_curves(compiled, null, toys, grid, level):
+    """(TS free, TS at 20 TV, upcrossings of ``level``) of each toy state (rows); the measured data
+    restored afterwards."""
+    at_20 = int(np.argmin(np.abs(np.log(grid / 20.0))))
+    out = np.zeros((len(toys), 3))
     try:
-        for k in range(n_toys):
-            compiled.set_data(compiled.simulate(null, rng))
+        for k, state in enumerate(toys):
+            compiled.set_data(state)
             null_fit = compiled.null_fit(start=null)
             _, stats, _ = compiled.r0_scan(grid, start=dict(null_fit.parameters, chi0=0.05))
             curve = np.maximum(null_fit.stat - stats, 0.0)
-            ts_free[k], ts_20[k], crossings[k] = curve.max(), curve[at_20], upcrossings(curve, level)
+            out[k] = curve.max(), curve[at_20], upcrossings(curve, level)
     finally:
         compiled.set_data(None)
-    return {"ts_free": ts_free, "ts_20": ts_20, "mean_upcrossings": float(crossings.mean()), "level": level,
-            "n_toys": n_toys, "seed": seed, "r0_grid": grid}
+    return out
 
 
 def free_r0_significance(ts_free, calibration):
