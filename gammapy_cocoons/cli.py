@@ -637,14 +637,14 @@ def _spectrum(region_choice, secondary, energy, chi0, r0, grammage, target, dge_
               overwrite):
     import astropy.units as u
     from astropy.table import QTable
-    from gammapy.modeling.models import SkyModel
+    from .models.sky import DeclaredUnitSkyModel
 
     from ._files import output_set, publish_figure, publish_table
     from .models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
     from .physics.targetgas import describe_target
 
     region, label = region_choice
-    cocoons = SkyModel(spectral_model=CocoonSpectralModel(secondary=secondary, grammage=grammage,
+    cocoons = DeclaredUnitSkyModel(spectral_model=CocoonSpectralModel(secondary=secondary, grammage=grammage,
                                                           chi0=chi0 * u.Unit("g cm-2"), r0=r0 * u.TV, target=target),
                        spatial_model=CocoonSpatialModel(), name="cocoons")
     model = RegionFluxSpectralModel(cocoons, region=region)
@@ -705,7 +705,7 @@ def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, s
     mass grammage of the cocoon gas (--target)."""
     import astropy.units as u
     from gammapy.maps import HpxGeom, MapAxis, WcsGeom
-    from gammapy.modeling.models import SkyModel
+    from .models.sky import DeclaredUnitSkyModel
 
     from ._files import check_outputs
     from .models import CocoonSpatialModel, CocoonSpectralModel
@@ -737,7 +737,7 @@ def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, s
         geom = HpxGeom.create(nside=nside, frame="galactic", nest=False, axes=[axis])
     else:
         geom = WcsGeom.create(skydir=center, width=width, binsz=binsz, frame="galactic", proj="CAR", axes=[axis])
-    sky = SkyModel(spectral_model=CocoonSpectralModel(secondary=secondary, grammage=grammage,
+    sky = DeclaredUnitSkyModel(spectral_model=CocoonSpectralModel(secondary=secondary, grammage=grammage,
                                                       chi0=chi0 * u.Unit("g cm-2"), r0=r0 * u.TV, target=target),
                    spatial_model=CocoonSpatialModel(), name="cocoons")
     write_cube(make_cube(sky, geom), output, format=fmt, overwrite=overwrite)

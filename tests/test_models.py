@@ -557,3 +557,46 @@ def test_error_band_with_samples_beyond_the_bounds():
     values = model.evaluate(energy[:, None], *[samples[:, k] * p.unit for k, p in enumerate(model.parameters)])
     clipped = [np.clip(samples[:, k], p.min, p.max) * p.unit for k, p in enumerate(model.parameters)]
     assert u.allclose(values, model.evaluate(energy[:, None], *clipped), rtol=1e-12)
+
+
+def test_declared_unit_sky_model_checks_units_as_gammapy_does():
+    """DeclaredUnitSkyModel (issue 25: no geometry evaluated per SkyModel) accepts and refuses what
+    gammapy's SkyModel does, with the same message: a template in intensity units or sr-1, the
+    cocoons' morphology, with and without the exposure; any other spatial model is gammapy's own
+    check. The units it reads are the ones the spatial models evaluate to; the YAML is a SkyModel's."""
+    from gammapy.maps import Map
+    from gammapy.modeling.models import (Models, PointSpatialModel, PowerLawNormSpectralModel,
+                                         PowerLawSpectralModel, SkyModel, TemplateSpatialModel)
+
+    from gammapy_cocoons.models.sky import DeclaredUnitSkyModel, declared_unit
+
+    axis = MapAxis.from_energy_bounds("10 GeV", "100 TeV", nbin=4, name="energy_true")
+    geom = HpxGeom.create(nside=4, frame="galactic", axes=[axis])
+    cube = Map.from_geom(geom, data=np.full(geom.data_shape, 2.0), unit="cm-2 s-1 TeV-1 sr-1")
+    image = Map.from_geom(geom.to_image(), data=np.ones(geom.to_image().data_shape), unit="sr-1")
+    spatials = [TemplateSpatialModel(cube, normalize=False, filename="cube.fits"),
+                TemplateSpatialModel(image, normalize=False, filename="image.fits"),
+                CocoonSpatialModel(), PointSpatialModel(lon_0="1 deg", lat_0="2 deg", frame="galactic")]
+    spectrals = [PowerLawNormSpectralModel(), PowerLawSpectralModel(), CocoonSpectralModel()]
+    outcomes = 0
+    for spatial in spatials:
+        for spectral in spectrals:
+            for apply_irf in (None, {"exposure": False, "psf": True, "edisp": True}):
+                def make(cls):
+                    try:
+                        cls(spectral_model=spectral, spatial_model=spatial, apply_irf=apply_irf, name="m")
+                        return None
+                    except ValueError as error:
+                        return str(error)
+                expected = make(SkyModel)
+                assert make(DeclaredUnitSkyModel) == expected, (type(spatial).__name__, type(spectral).__name__)
+                outcomes += expected is None
+    assert 0 < outcomes < len(spatials) * len(spectrals) * 2  # some accepted, some refused
+    probe = WcsGeom.create(skydir=(10, 1), frame="galactic", npix=(2, 2), axes=[axis])
+    for spatial in spatials[:3]:
+        assert declared_unit(spatial) == spatial.evaluate_geom(probe).unit
+    assert declared_unit(spatials[3]) is None
+    model = DeclaredUnitSkyModel(spectral_model=CocoonSpectralModel(), spatial_model=CocoonSpatialModel(), name="c")
+    data = Models([model]).to_dict()
+    assert data["components"][0]["type"] == "SkyModel"
+    assert type(Models.from_dict(data)[0]) is SkyModel

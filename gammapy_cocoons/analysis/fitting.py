@@ -32,6 +32,7 @@ from .._validation import boolean, choice, integer
 from ..datasets import check_point_errors, load_flux_points
 from ..dge.select import BASELINES, describe_baseline, dge_model
 from ..models import GRAMMAGE_LAWS, CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
+from ..models.sky import DeclaredUnitSkyModel
 from ..physics.targetgas import describe_target
 from .bounds import PROFILE_THRESHOLD, bound_note, extended_scan, parameters_at_bounds
 
@@ -243,7 +244,7 @@ def build_lhaaso_fit(grammage="exponential", variant="min", r0=20 * u.TV, chi0=0
         raise ValueError(f"variant must be 'min' or 'max' (the member of the DGE band), got {variant!r}")
     shared_dge_norm = boolean(shared_dge_norm, "shared_dge_norm")
     chosen = _fit_points(datasets, points)  # the data are checked before the DGE is built
-    cocoons = SkyModel(
+    cocoons = DeclaredUnitSkyModel(
         spectral_model=CocoonSpectralModel(grammage=grammage, chi0=chi0, r0=r0, target=target),
         spatial_model=CocoonSpatialModel(), name="cocoons",
     )
@@ -253,7 +254,7 @@ def build_lhaaso_fit(grammage="exponential", variant="min", r0=20 * u.TV, chi0=0
     for name, flux_points, scale in chosen:
         region = flux_points.meta["region"]
         norm = shared if shared_dge_norm else norms.setdefault(name, PowerLawNormSpectralModel())
-        dge_region = SkyModel(spectral_model=norm, spatial_model=template.spatial_model, name=f"dge-{name}")
+        dge_region = DeclaredUnitSkyModel(spectral_model=norm, spatial_model=template.spatial_model, name=f"dge-{name}")
         total = (RegionFluxSpectralModel(cocoons, region=region, scale=scale)
                  + RegionFluxSpectralModel(dge_region, region=region, scale=scale))
         model = _PointsSkyModel(spectral_model=total, name=name, unit_check_energy=flux_points.energy_ref[0])

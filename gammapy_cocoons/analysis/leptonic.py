@@ -17,10 +17,10 @@ from importlib import resources
 
 import numpy as np
 import astropy.units as u
-from gammapy.modeling.models import SkyModel
 
 from ..datasets import load_flux_points
 from ..models import CocoonSpatialModel, RegionFluxSpectralModel
+from ..models.sky import DeclaredUnitSkyModel
 
 __all__ = ["SHARE_ENERGIES", "COMPARISON_DATASETS", "component_models", "component_seds", "gev_comparison",
            "ackermann_model_curves"]
@@ -43,7 +43,7 @@ def _component_model(variant, component):
 def _cocoons():
     from ..analysis.reproduce import FIDUCIAL_CHI0, FIDUCIAL_R0, _cocoon_model
 
-    return SkyModel(spectral_model=_cocoon_model(chi0=FIDUCIAL_CHI0, r0=FIDUCIAL_R0),
+    return DeclaredUnitSkyModel(spectral_model=_cocoon_model(chi0=FIDUCIAL_CHI0, r0=FIDUCIAL_R0),
                     spatial_model=CocoonSpatialModel(), name="cocoons")
 
 

@@ -58,6 +58,7 @@ from ..datasets import load_band
 from ..dge.select import BASELINES, describe_baseline, dge_model
 from ..models import (GRAMMAGE_LAWS, CocoonSpatialModel, CocoonSpectralModel, EnergyScaleSpectralModel,
                       LogNormalPrior, RegionFluxSpectralModel)
+from ..models.sky import DeclaredUnitSkyModel
 from ..physics.targetgas import describe_target
 from .fitting import FIT_DATASETS, SpectralFluxPointsDataset, check_dataset_names, _fit_points, _PointsSkyModel
 from .priors import DGE_NORM_PRIOR_WIDTH, ENERGY_SCALE_UNCERTAINTY, INSTRUMENTS
@@ -536,7 +537,7 @@ def build_likelihood(hypothesis="dge+cocoons", dge="embedded", variant="min", da
 
     cocoons = ecpl = None
     if hypothesis == "dge+cocoons":
-        cocoons = SkyModel(spectral_model=CocoonSpectralModel(grammage=grammage, chi0=chi0, r0=r0, target=target),
+        cocoons = DeclaredUnitSkyModel(spectral_model=CocoonSpectralModel(grammage=grammage, chi0=chi0, r0=r0, target=target),
                            spatial_model=CocoonSpatialModel(), name="cocoons")
     if hypothesis == "dge+ecpl":
         spectral = ExpCutoffPowerLawSpectralModel(index=2.4, amplitude=1e-13 * _FLUX, reference=10 * u.TeV,
@@ -544,7 +545,7 @@ def build_likelihood(hypothesis="dge+cocoons", dge="embedded", variant="min", da
         spectral.amplitude.min = 0.0
         spectral.index.min, spectral.index.max = 1.0, 4.0
         spectral.lambda_.min, spectral.lambda_.max = 1e-4, 1.0
-        ecpl = SkyModel(spectral_model=spectral, spatial_model=CocoonSpatialModel(), name="ecpl")
+        ecpl = DeclaredUnitSkyModel(spectral_model=spectral, spatial_model=CocoonSpatialModel(), name="ecpl")
     template = hypothesis_dge(hypothesis, dge, variant)
     _check_energy_coverage(chosen, template, short_to_bundled)
     norms = {"all": _dge_norm_model(dge_norm)} if shared_dge_norm else {}
@@ -563,7 +564,7 @@ def build_likelihood(hypothesis="dge+cocoons", dge="embedded", variant="min", da
             region = masked
         mask_info[name] = scale
         norm = norms["all"] if shared_dge_norm else norms.setdefault(name, _dge_norm_model(dge_norm))
-        dge_region = SkyModel(spectral_model=norm, spatial_model=template.spatial_model, name=f"dge-{name}")
+        dge_region = DeclaredUnitSkyModel(spectral_model=norm, spatial_model=template.spatial_model, name=f"dge-{name}")
         total = _with_shared_integrals(RegionFluxSpectralModel(dge_region, region=region, scale=scale),
                                        _template_key(hypothesis, dge, variant, "gamma"))
         parts[name] = {"dge": total, "norm": norm, "instrument": instrument}
@@ -712,7 +713,7 @@ def _neutrino_term(hypothesis, dge, variant, cocoons, norms):
     """The IceCube term: N x (all-sky DGE neutrinos) + cocoon neutrinos sharing chi0 and R0."""
     template = hypothesis_dge(hypothesis, dge, variant, secondary="nu_per_flavour")
     norm = norms.get("all") or next(iter(norms.values()))
-    total = _with_shared_integrals(RegionFluxSpectralModel(SkyModel(spectral_model=norm,
+    total = _with_shared_integrals(RegionFluxSpectralModel(DeclaredUnitSkyModel(spectral_model=norm,
                                                                     spatial_model=template.spatial_model,
                                                                     name="dge-neutrinos"), region=None),
                                    _template_key(hypothesis, dge, variant, "nu_per_flavour"))
@@ -723,5 +724,5 @@ def _neutrino_term(hypothesis, dge, variant, cocoons, norms):
         for parameter in gamma.parameters:  # one chi0, one R0: the same Parameter objects
             setattr(nu, parameter.name, parameter)
         total = nu + total
-    model = SkyModel(spectral_model=total, name="icecube-nu")
+    model = DeclaredUnitSkyModel(spectral_model=total, name="icecube-nu")
     return NeutrinoFluxDataset(icecube_measurement(), models=model, name=ICECUBE_TERM)

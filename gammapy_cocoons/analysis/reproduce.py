@@ -49,7 +49,6 @@ from pathlib import Path
 import numpy as np
 import astropy.units as u
 from astropy.table import QTable, Table
-from gammapy.modeling.models import SkyModel
 
 from .._files import output_set, prepare_outdir, publish_table, publish_text
 from . import answer as _answer
@@ -59,6 +58,7 @@ from .._validation import boolean, choice
 from ..datasets import band_at, load_band, load_flux_points
 from ..dge.select import BASELINES, describe_baseline, dge_baseline, dge_model
 from ..emission import CocoonEmission
+from ..models.sky import DeclaredUnitSkyModel
 from ..physics.targetgas import describe_target
 from .fitting import INNER_MASK_SCALE, MASK_SCALES, build_lhaaso_fit, neutrino_prediction, run_lhaaso_fit
 from ..models import CocoonSpatialModel, CocoonSpectralModel, RegionFluxSpectralModel
@@ -139,7 +139,7 @@ def cocoon_sed(region_name, energy=SED_ENERGY, **cocoon):
     """E^2 I of the cocoons in ``region_name`` ("inner" / "outer"); keywords as CocoonSpectralModel's
     (``target`` defaults to :data:`PAPER_TARGET`)."""
     region, scale, _ = _REGIONS[choice(region_name, _REGIONS, "region_name")]
-    sky = SkyModel(spectral_model=_cocoon_model(**cocoon), spatial_model=CocoonSpatialModel(), name="cocoons")
+    sky = DeclaredUnitSkyModel(spectral_model=_cocoon_model(**cocoon), spatial_model=CocoonSpatialModel(), name="cocoons")
     return _region_e2i(sky, region, scale, energy)
 
 
@@ -204,7 +204,7 @@ def data_model_ratios(dge="embedded", points=(), chi0=FIDUCIAL_CHI0, r0=FIDUCIAL
     reported, never fitted.
     """
     baseline = dge_baseline(dge)
-    cocoons = SkyModel(spectral_model=_cocoon_model(chi0=chi0, r0=r0), spatial_model=CocoonSpatialModel(),
+    cocoons = DeclaredUnitSkyModel(spectral_model=_cocoon_model(chi0=chi0, r0=r0), spatial_model=CocoonSpatialModel(),
                        name="cocoons")
     entries = [(name, load_flux_points(name), MASK_SCALES.get(name, 1.0)) for name in RATIO_DATASETS]
     for i, p in enumerate(points):

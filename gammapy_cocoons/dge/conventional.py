@@ -1291,7 +1291,9 @@ def conventional_dge(variant="min", secondary="gamma", nside=128, name=None, com
         input; "min" and "max" are built together, in one pass over the pixels for all knee variants).
         A build that would not fit in this machine's memory is refused with the estimate (ValueError).
     """
-    from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel, TemplateSpatialModel
+    from gammapy.modeling.models import PowerLawNormSpectralModel, TemplateSpatialModel
+
+    from ..models.sky import DeclaredUnitSkyModel
 
     variant = _variant(variant)
     choice(secondary, SECONDARIES, "secondary")
@@ -1299,7 +1301,7 @@ def conventional_dge(variant="min", secondary="gamma", nside=128, name=None, com
     cube = _cached_cube(variant, secondary, healpix_nside(nside), components)
     with _quiet("gammapy.modeling.models.spatial"):  # no file yet: written by whoever saves the models
         spatial = TemplateSpatialModel(cube, normalize=False, copy_data=False)  # the shared read-only cube
-    model = SkyModel(
+    model = DeclaredUnitSkyModel(
         spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial, name=name or "-".join(["dge", variant] + ([] if components == ("pi0",) else list(components)))
     )
     return model

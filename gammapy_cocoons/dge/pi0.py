@@ -26,9 +26,10 @@ import numpy as np
 import astropy.units as u
 from astropy.io import fits
 from gammapy.maps import HpxGeom, Map, MapAxis
-from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel, TemplateSpatialModel
+from gammapy.modeling.models import PowerLawNormSpectralModel, TemplateSpatialModel
 
 from .._validation import boolean, choice
+from ..models.sky import DeclaredUnitSkyModel
 from ..physics.absorption import Attenuation
 from ..physics.crosssections import SECONDARIES
 from .conventional import ENVELOPES, _DEFAULT_ENERGIES, _MAX_PATH_KPC, _quiet, _variant, default_model
@@ -132,5 +133,5 @@ def fermi_pi0_dge(variant="min", secondary="gamma", absorption=True, name=None):
     cube = _cached_cube(variant, secondary, boolean(absorption, "absorption"))
     with _quiet("gammapy.modeling.models.spatial"):
         spatial = TemplateSpatialModel(cube, normalize=False, copy_data=False)  # the shared read-only cube
-    return SkyModel(spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial,
+    return DeclaredUnitSkyModel(spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial,
                     name=name or f"dge-fermi-pi0-{variant}")

@@ -440,7 +440,9 @@ def radial_delta_dge(variant="min", secondary="gamma", nside=128, name=None):
     (:mod:`gammapy_cocoons._cache`) and per process."""
     import astropy.units as u
     from gammapy.maps import HpxGeom, Map, MapAxis
-    from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel, TemplateSpatialModel
+    from gammapy.modeling.models import PowerLawNormSpectralModel, TemplateSpatialModel
+
+    from ..models.sky import DeclaredUnitSkyModel
 
     from .._validation import choice
     from ..physics.crosssections import SECONDARIES
@@ -455,5 +457,5 @@ def radial_delta_dge(variant="min", secondary="gamma", nside=128, name=None):
     cube = Map.from_geom(geom, data=data, unit="GeV-1 cm-2 s-1 sr-1")
     with _quiet("gammapy.modeling.models.spatial"):
         spatial = TemplateSpatialModel(cube, normalize=False, copy_data=False)  # the shared read-only cube
-    return SkyModel(spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial,
+    return DeclaredUnitSkyModel(spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial,
                     name=name or f"dge-radial-delta-{variant}")

@@ -22,7 +22,9 @@ import numpy as np
 import astropy.units as u
 from astropy.io import fits
 from gammapy.maps import HpxGeom, Map, MapAxis
-from gammapy.modeling.models import PowerLawNormSpectralModel, SkyModel, TemplateSpatialModel
+from gammapy.modeling.models import PowerLawNormSpectralModel, TemplateSpatialModel
+
+from ..models.sky import DeclaredUnitSkyModel
 
 __all__ = ["read_dge", "read_hermes_cube", "read_map_cube"]
 
@@ -169,4 +171,4 @@ def read_dge(filename, name=None):
              "HERMES" if hermes else "map cube", cube.geom.axes[0].nbin, 100 * coverage.mean())
     spatial = TemplateSpatialModel(cube, normalize=False, filename=str(path))
     model_name = name or path.name.split(".")[0]
-    return SkyModel(spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial, name=model_name)
+    return DeclaredUnitSkyModel(spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial, name=model_name)

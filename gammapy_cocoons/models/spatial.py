@@ -58,6 +58,8 @@ class CocoonSpatialModel(SpatialModel):
         Parameter values (alpha, beta, z0).
     """
 
+    #: the unit of :meth:`evaluate`'s values (a SkyModel's unit check reads it: :mod:`.sky`)
+    value_unit = u.Unit("sr-1")
     tag = ["CocoonSpatialModel", "cocoon-spatial"]
 
     # bounds where the pixel integrals keep the all-sky normalisation to 1e-5 (tested at the edges):
@@ -125,7 +127,7 @@ class CocoonSpatialModel(SpatialModel):
         for start in range(0, flat_l.size, _CHUNK):
             part = slice(start, start + _CHUNK)
             column[part] = lineofsight.column_density(dist, flat_l[part], flat_b[part])
-        return (column / _all_sky(dist)).reshape(lon.shape) * u.Unit("sr-1")
+        return (column / _all_sky(dist)).reshape(lon.shape) * self.value_unit
 
     def evaluate_geom(self, geom):
         """Point values at the pixel centres of a WCS, HEALPix or region geometry [sr-1]."""
