@@ -407,11 +407,28 @@ def test_exact_statistic_is_gammapys_to_rounding(cocoon_likelihood, tmp_path):
     QTable({"e_ref": 0.8 * outer.energy_ref, "dnde": dnde, "dnde_err": outer.dnde_errp.quantity.ravel() / omega,
             "dnde_ul": 3 * dnde, "is_ul": np.arange(dnde.size) >= dnde.size - 2}).write(tmp_path / "limits.ecsv")
     limits = read_flux_points(tmp_path / "limits.ecsv", region=LHAASO_OUTER, name="with-limits")
+    # the KM2A outer points in GeV, as a user's dataset of that instrument (its energy scale): the
+    # energy-scale grid is made in the points' own unit
+    in_gev = QTable({"e_ref": outer.energy_ref.to("GeV"), "dnde": dnde.to("GeV-1 cm-2 s-1 sr-1"),
+                     "dnde_errn": (outer.dnde_errn.quantity.ravel() / omega).to("GeV-1 cm-2 s-1 sr-1"),
+                     "dnde_errp": (outer.dnde_errp.quantity.ravel() / omega).to("GeV-1 cm-2 s-1 sr-1")})
+    in_gev.write(tmp_path / "gev.ecsv")
+    read = read_flux_points(tmp_path / "gev.ecsv", region=LHAASO_OUTER, name="outer-gev")  # (in TeV)
+    table = read.to_table(sed_type="dnde")
+    for column in ("e_ref", "e_min", "e_max"):
+        if column in table.colnames:
+            table[column] = table[column].quantity.to("GeV")
+    gev = FluxPoints.from_table(table, sed_type="dnde")
+    gev.meta.update(read.meta, instrument="lhaaso-km2a")
+    assert gev.energy_ref.unit == u.GeV and gev.meta.get("instrument") == "lhaaso-km2a"
     likelihoods = [cocoon_likelihood] + [build_likelihood(hypothesis=h, dge="fermi-pi0", datasets=FEW,
                                                           shared_dge_norm=shared)
                                          for h, shared in (("dge+cocoons", False), ("dge+ecpl", True), ("dge", True))]
     likelihoods.append(build_likelihood(hypothesis="dge+cocoons", dge="fermi-pi0", datasets=("argo-ybj-2015",),
                                         points=[limits]))
+    likelihoods.append(build_likelihood(hypothesis="dge+cocoons", dge="fermi-pi0", datasets=("argo-ybj-2015",),
+                                        points=[gev]))
+    assert "scale:lhaaso-km2a" in CompiledLikelihood(likelihoods[-1]).free_names()
     rng = np.random.default_rng(17)
     for like in likelihoods:
         compiled = CompiledLikelihood(like)
@@ -419,9 +436,9 @@ def test_exact_statistic_is_gammapys_to_rounding(cocoon_likelihood, tmp_path):
         for _ in range(3):
             params = {k: v * np.exp(0.1 * rng.standard_normal()) for k, v in compiled.defaults().items()}
             params.update({k: 1 + rng.choice([-0.05, 0.04]) for k in params if k.startswith("scale:")})
-            assert compiled.exact_stat(params) == pytest.approx(compiled.gammapy_stat(params), rel=1e-11, abs=1e-11)
+            assert compiled.exact_stat(params) == pytest.approx(compiled.gammapy_stat(params), rel=1e-12, abs=1e-12)
         assert compiled.exact_stat(dict(params, chi0=0.0, ecpl_amplitude=0.0)) == pytest.approx(
-            compiled.gammapy_stat(dict(params, chi0=0.0, ecpl_amplitude=0.0)), rel=1e-11)
+            compiled.gammapy_stat(dict(params, chi0=0.0, ecpl_amplitude=0.0)), rel=1e-12)
     masked = CompiledLikelihood(build_likelihood(hypothesis="dge+cocoons", dge="fermi-pi0", datasets=FEW,
                                                  masks="1lhaaso", masked_cocoons=True))
     assert not masked.exact_supported
@@ -435,7 +452,7 @@ def _errors_reset(like):
         parameter.error = 0.0
 
 
-def test_covariance_through_the_compiled_statistic_is_gammapys(cocoon_likelihood, monkeypatch, caplog):
+def test_covariance_through_the_compiled_statistic_is_gammapys(monkeypatch, caplog):
     """fit's covariance: gammapy's HESSE on the compiled exact statistic gives gammapy's covariance
     (the same steps: errors within 1e-5), and gammapy's datasets compute it where the compiled
     statistic cannot follow: a free parameter it does not read, or a statistic that differs."""
@@ -448,8 +465,9 @@ def test_covariance_through_the_compiled_statistic_is_gammapys(cocoon_likelihood
     covariance = Fit.covariance
     monkeypatch.setattr(Fit, "covariance", lambda self, datasets, **kw: seen.append(type(datasets).__name__)
                         or covariance(self, datasets, **kw))
-    for like in (cocoon_likelihood, build_likelihood(hypothesis="dge+cocoons", dge="fermi-pi0", datasets=FEW,
-                                                     shared_dge_norm=False)):
+    fresh = build_likelihood(hypothesis="dge+cocoons", dge="fermi-pi0", datasets=FEW)  # (its errors are set)
+    for like in (fresh, build_likelihood(hypothesis="dge+cocoons", dge="fermi-pi0", datasets=FEW,
+                                         shared_dge_norm=False)):
         compiled = CompiledLikelihood(like)
         best, _ = compiled.best_fit()
         compiled.set_gammapy_parameters(best.parameters)
@@ -465,7 +483,7 @@ def test_covariance_through_the_compiled_statistic_is_gammapys(cocoon_likelihood
         assert np.all(expected > 0) and np.allclose([p.error for p in free], expected, rtol=1e-5, atol=0)
         assert np.allclose(result.matrix, reference.matrix, rtol=1e-4, atol=1e-12 * np.abs(reference.matrix).max())
     # a free parameter the compiled statistic does not read (the DGE norm's tilt): gammapy's datasets
-    like = cocoon_likelihood
+    like = fresh
     compiled = CompiledLikelihood(like)
     tilt = like.dge_norms["all"].tilt
     monkeypatch.setattr(tilt, "frozen", False)

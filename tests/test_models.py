@@ -574,9 +574,17 @@ def test_declared_unit_sky_model_checks_units_as_gammapy_does():
     geom = HpxGeom.create(nside=4, frame="galactic", axes=[axis])
     cube = Map.from_geom(geom, data=np.full(geom.data_shape, 2.0), unit="cm-2 s-1 TeV-1 sr-1")
     image = Map.from_geom(geom.to_image(), data=np.ones(geom.to_image().data_shape), unit="sr-1")
+    class PerSquareDegree(TemplateSpatialModel):  # a subclass may evaluate to another unit than its map's
+        lon_0 = TemplateSpatialModel.default_parameters["lon_0"].copy()  # (gammapy reads a class's own)
+        lat_0 = TemplateSpatialModel.default_parameters["lat_0"].copy()
+
+        def evaluate(self, lon, lat, energy=None, lon_0=None, lat_0=None):
+            return super().evaluate(lon, lat, energy, lon_0, lat_0).value * u.Unit("deg-2")
+
     spatials = [TemplateSpatialModel(cube, normalize=False, filename="cube.fits"),
                 TemplateSpatialModel(image, normalize=False, filename="image.fits"),
-                CocoonSpatialModel(), PointSpatialModel(lon_0="1 deg", lat_0="2 deg", frame="galactic")]
+                CocoonSpatialModel(), PointSpatialModel(lon_0="1 deg", lat_0="2 deg", frame="galactic"),
+                PerSquareDegree(image, normalize=False, filename="image.fits")]
     spectrals = [PowerLawNormSpectralModel(), PowerLawSpectralModel(), CocoonSpectralModel()]
     outcomes = 0
     for spatial in spatials:
@@ -595,7 +603,7 @@ def test_declared_unit_sky_model_checks_units_as_gammapy_does():
     probe = WcsGeom.create(skydir=(10, 1), frame="galactic", npix=(2, 2), axes=[axis])
     for spatial in spatials[:3]:
         assert declared_unit(spatial) == spatial.evaluate_geom(probe).unit
-    assert declared_unit(spatials[3]) is None
+    assert declared_unit(spatials[3]) is None and declared_unit(spatials[4]) is None
     model = DeclaredUnitSkyModel(spectral_model=CocoonSpectralModel(), spatial_model=CocoonSpatialModel(), name="c")
     data = Models([model]).to_dict()
     assert data["components"][0]["type"] == "SkyModel"

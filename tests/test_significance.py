@@ -92,12 +92,12 @@ def test_forked_toys_are_the_same_toys(monkeypatch):
     null = compiled.null_fit()
     grid = np.append(default_r0_grid()[::4], 20.0)
     alone = calibrate(compiled, null.parameters, n_toys=5, seed=11, r0_grid=grid)
-    forks = []
-    original = forked.ForkedCall.__init__
-    monkeypatch.setattr(forked.ForkedCall, "__init__", lambda self, *a, **k: forks.append(a[3]) or original(
-        self, *a, **k))
+    forks = []  # (forked, rows) of each ForkedCall's result
+    result = forked.ForkedCall.result
+    monkeypatch.setattr(forked.ForkedCall, "result", lambda self: forks.append(
+        (self.forked, len(value := result(self)))) or value)
     together = calibrate(compiled, null.parameters, n_toys=5, seed=11, r0_grid=grid, fork=True)
-    assert len(forks) == 1 and len(forks[0]) == 2  # toys 4 and 5 in the child
+    assert forks == [(True, 2)]  # toys 4 and 5 in the child
     for key in ("ts_free", "ts_20"):
         assert np.array_equal(together[key], alone[key])
     assert together["mean_upcrossings"] == alone["mean_upcrossings"] and np.any(alone["ts_free"] > 0)

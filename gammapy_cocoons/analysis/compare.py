@@ -290,11 +290,12 @@ def compare_dge(dge, variants=("min",), hypotheses=COMPARE_HYPOTHESES, datasets=
 
 
 def _peak_memory_mb():
-    """The process's peak resident memory [MB] (the task's worker, where it ran in one)."""
+    """The peak resident memory [MB] of the task's process (its worker, where it ran in one), or of the
+    largest child it waited for (the forked toys of ``parallel_toys``), if larger."""
     import resource
     import sys
 
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     return peak / 1024**2 if sys.platform == "darwin" else peak / 1024
 
 

@@ -430,14 +430,15 @@ class CompiledLikelihood:
         return all(p.unmasked is None for p in self.points)
 
     def exact_stat(self, params):
-        """The statistic as gammapy evaluates it, to rounding (:meth:`stat` agrees to ~1e-6): for HESSE,
-        whose second differences would see the kinks of :meth:`stat`'s coarser interpolation.
+        """The statistic as gammapy evaluates it, to rounding (tests: 1e-12; :meth:`stat` agrees to
+        2e-5): for HESSE, whose second differences would see the kinks of :meth:`stat`'s coarser
+        interpolation.
 
         gammapy's :class:`~gammapy_cocoons.models.nuisance.EnergyScaleSpectralModel` interpolates the
         whole model of a dataset log-log on its fixed grid (``NODES_PER_DECADE``) at s E; here the
         same grid (the same Quantity), the model at its nodes from the same pieces (the DGE's log-log
         interpolation of its region integrals, the cocoons evaluated at the nodes, chi0 linear), and
-        the same interpolation. ~0.1 ms an evaluation, and a new R0 evaluates the cocoons at each
+        the same interpolation. ~0.4 ms an evaluation, and a new R0 evaluates the cocoons at each
         dataset's nodes (their production kernel rows are cached)."""
         if not self.exact_supported:
             raise ValueError("exact_stat: the masked cocoons' unmasked fraction is not followed; use gammapy_stat")

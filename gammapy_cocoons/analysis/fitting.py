@@ -477,7 +477,7 @@ def _covariance(likelihood, compiled):
 class _ExactStatistic:
     """A likelihood's datasets as gammapy's ``Fit.covariance`` uses them (``models``, ``parameters``,
     ``stat_sum``), the statistic from the compiled likelihood's :meth:`~.compiled.CompiledLikelihood.exact_stat`
-    at the gammapy Parameters' values: gammapy's evaluation to rounding (tests: 1e-13) without its
+    at the gammapy Parameters' values: gammapy's evaluation to rounding (tests: 1e-12) without its
     per-evaluation parameter bookkeeping (0.4 ms instead of 3-8 ms). HESSE sets the covariance on the
     likelihood's own models."""
 

@@ -104,36 +104,44 @@ def calibrate(compiled, null_parameters, n_toys=50, seed=20261206, r0_grid=None,
     grid = default_r0_grid() if r0_grid is None else np.asarray(r0_grid, dtype=float)
     rng = np.random.default_rng(seed)
     null = dict(null_parameters, chi0=0.0)
-    toys = [compiled.simulate(null, rng) for _ in range(n_toys)]  # a toy's draws do not depend on fits
     split = (n_toys + 1) // 2 if fork and n_toys > 1 else n_toys
+    # the first toys drawn here; the others from the generator where they stop (a toy's draws do
+    # not depend on any fit: the same toys in one process or two)
+    first = _draws(compiled, null, rng, split) if split == n_toys else list(_draws(compiled, null, rng, split))
     if split < n_toys:
         from .forked import ForkedCall
 
-        with ForkedCall(_toy_curves, compiled, null, toys[split:], grid, level, rerun=True) as later:
-            first = _toy_curves(compiled, null, toys[:split], grid, level)
-            curves = np.concatenate([first, later.result()])
+        rest = _draws(compiled, null, rng, n_toys - split)  # drawn in the child (or here, if it fails)
+        with ForkedCall(_toy_curves, compiled, null, rest, grid, level, rerun=True) as later:
+            curves = np.concatenate([_toy_curves(compiled, null, first, grid, level), later.result()])
     else:
-        curves = _toy_curves(compiled, null, toys, grid, level)
+        curves = _toy_curves(compiled, null, first, grid, level)
     ts_free, ts_20, crossings = curves.T
     return {"ts_free": ts_free, "ts_20": ts_20, "mean_upcrossings": float(crossings.mean()), "level": level,
             "n_toys": n_toys, "seed": seed, "r0_grid": grid}
 
 
+def _draws(compiled, null, rng, n):
+    """The next ``n`` toy states of ``rng`` (one at a time: a toy's arrays are not all kept)."""
+    for _ in range(n):
+        yield compiled.simulate(null, rng)
+
+
 def _toy_curves(compiled, null, toys, grid, level):
-    """(TS free, TS at 20 TV, upcrossings of ``level``) of each toy state (rows); the measured data
-    restored afterwards."""
+    """(TS free, TS at 20 TV, upcrossings of ``level``) of each toy state of the iterable ``toys``
+    (rows); the measured data restored afterwards."""
     at_20 = int(np.argmin(np.abs(np.log(grid / 20.0))))
-    out = np.zeros((len(toys), 3))
+    out = []
     try:
-        for k, state in enumerate(toys):
+        for state in toys:
             compiled.set_data(state)
             null_fit = compiled.null_fit(start=null)
             _, stats, _ = compiled.r0_scan(grid, start=dict(null_fit.parameters, chi0=0.05))
             curve = np.maximum(null_fit.stat - stats, 0.0)
-            out[k] = curve.max(), curve[at_20], upcrossings(curve, level)
+            out.append((curve.max(), curve[at_20], upcrossings(curve, level)))
     finally:
         compiled.set_data(None)
-    return out
+    return np.array(out, dtype=float).reshape(-1, 3)
 
 
 def free_r0_significance(ts_free, calibration):

@@ -4,8 +4,11 @@ gammapy checks a new SkyModel's unit by evaluating its spatial model on a 2 x 2 
 its position (~7 ms: the geometry, a frame transformation, a HEALPix interpolation for a template),
 and a command makes dozens of SkyModels (``reproduce``: ~80). The spatial models this package uses
 state the unit of their values without an evaluation: a ``TemplateSpatialModel`` returns its map's
-unit, :class:`~.spatial.CocoonSpatialModel` sr-1. :class:`DeclaredUnitSkyModel` makes the same check
-with that unit (gammapy's own check for any other spatial model, or with a temporal model).
+unit, :class:`~.spatial.CocoonSpatialModel` sr-1. :class:`DeclaredUnitSkyModel` makes the same unit
+check with that unit (gammapy's own check for any other spatial model, or with a temporal model).
+It does not evaluate the template: a cube that gammapy's check cannot evaluate for reasons other
+than its unit (an energy axis not named "energy_true", a small partial HEALPix map) is accepted
+here and refused where it is evaluated.
 """
 import astropy.units as u
 from gammapy.modeling.models import SkyModel, TemplateSpatialModel
@@ -29,7 +32,7 @@ def declared_unit(spatial_model):
     """The unit of ``spatial_model``'s values where the model states it without an evaluation, else None."""
     from .spatial import CocoonSpatialModel
 
-    if isinstance(spatial_model, TemplateSpatialModel):
+    if type(spatial_model) is TemplateSpatialModel:  # (a subclass may evaluate to another unit)
         return spatial_model.map.unit  # TemplateSpatialModel.evaluate returns values in it
     if type(spatial_model) is CocoonSpatialModel:
         return CocoonSpatialModel.value_unit
@@ -38,7 +41,7 @@ def declared_unit(spatial_model):
 
 class DeclaredUnitSkyModel(SkyModel):
     """A gammapy ``SkyModel`` (same tag, same YAML) whose unit check uses the spatial model's stated
-    unit (:func:`declared_unit`; the module documentation): the same check, the same error."""
+    unit (:func:`declared_unit`; the module documentation): the same unit check, the same error."""
 
     def _check_unit(self):
         unit = declared_unit(self.spatial_model)
