@@ -644,9 +644,9 @@ def _spectrum(region_choice, secondary, energy, chi0, r0, grammage, target, dge_
     from .physics.targetgas import describe_target
 
     region, label = region_choice
-    cocoons = DeclaredUnitSkyModel(spectral_model=CocoonSpectralModel(secondary=secondary, grammage=grammage,
-                                                          chi0=chi0 * u.Unit("g cm-2"), r0=r0 * u.TV, target=target),
-                       spatial_model=CocoonSpatialModel(), name="cocoons")
+    spectral = CocoonSpectralModel(secondary=secondary, grammage=grammage, chi0=chi0 * u.Unit("g cm-2"),
+                                   r0=r0 * u.TV, target=target)
+    cocoons = DeclaredUnitSkyModel(spectral_model=spectral, spatial_model=CocoonSpatialModel(), name="cocoons")
     model = RegionFluxSpectralModel(cocoons, region=region)
     omega = model.solid_angle()
     columns = {"e_ref": energy, "cocoons": (energy**2 * model(energy) / omega).to("GeV cm-2 s-1 sr-1")}
@@ -737,9 +737,9 @@ def template(output, fmt, nside, binsz, width, center, emin, emax, n_energies, s
         geom = HpxGeom.create(nside=nside, frame="galactic", nest=False, axes=[axis])
     else:
         geom = WcsGeom.create(skydir=center, width=width, binsz=binsz, frame="galactic", proj="CAR", axes=[axis])
-    sky = DeclaredUnitSkyModel(spectral_model=CocoonSpectralModel(secondary=secondary, grammage=grammage,
-                                                      chi0=chi0 * u.Unit("g cm-2"), r0=r0 * u.TV, target=target),
-                   spatial_model=CocoonSpatialModel(), name="cocoons")
+    spectral = CocoonSpectralModel(secondary=secondary, grammage=grammage, chi0=chi0 * u.Unit("g cm-2"),
+                                   r0=r0 * u.TV, target=target)
+    sky = DeclaredUnitSkyModel(spectral_model=spectral, spatial_model=CocoonSpatialModel(), name="cocoons")
     write_cube(make_cube(sky, geom), output, format=fmt, overwrite=overwrite)
     click.echo(f"wrote {output} ({fmt}, {'HEALPix nside ' + str(nside) if nside else 'WCS CAR'}, {n_energies} energies)")
 

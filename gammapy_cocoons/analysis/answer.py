@@ -46,25 +46,37 @@ def answer_fits(dge, background=False):
         return {"rows": rows, "seconds": time.perf_counter() - start}
 
 
-def figure_cubes_first():
-    """The embedded DGE's cubes that the main process's figures need, into the disk cache (the
-    inverse-Compton and bremsstrahlung cubes of Fig. 2; gamma rays and neutrinos, "min" and "max"
-    in one pass each): first thing in the answer row's child, while the main process fits B/C and
-    draws the population (the main process loads them, or, if it asks first, waits for the build
-    in progress: :mod:`.._cache`); without a child, first thing in the main process, while it is
-    small (the builds peak at ~0.5 GB above it). Nothing without a disk cache. Only the gamma-ray
-    and neutrino "min" cubes stay in memory (the answer row's fits and the LHAASO fit use them);
-    the rest is freed, the models' geometry too."""
+def figure_cubes_first(leptonic_first=False):
+    """The embedded DGE's cubes that the main process's figures need, into the disk cache (gamma rays
+    and neutrinos, "min" and "max" in one pass each; the inverse-Compton and bremsstrahlung cubes of
+    Fig. 2): first thing in the answer row's child, while the main process fits B/C and draws the
+    population (the main process loads them, or, if it asks first, waits for the build in progress:
+    :mod:`.._cache`), in the order the figures ask for them (the LHAASO fit and Figs. B.1-B.3, then
+    Fig. 2); without a child, first thing in the main process with ``leptonic_first``: the leptonic
+    builds peak at ~0.5 GB above the process, so they run while it is small. Nothing without a disk
+    cache. The cubes are freed (the fits load the two "min" cubes they use from the disk cache, ~0.2 s;
+    with ``leptonic_first`` these two stay in memory), the models' geometry too."""
     from .._cache import cache_directory
+    from .._validation import boolean
     from ..dge import conventional
 
+    leptonic_first = boolean(leptonic_first, "leptonic_first")
     if cache_directory() is None:
         return
-    for component in ("ic", "bremsstrahlung"):  # first, while this process is small (~0.5 GB at their peak)
-        conventional.conventional_dge("min", components=(component,))
-    conventional.release_cubes(components=("ic", "bremsstrahlung"))
-    conventional.conventional_dge("min")
-    conventional.conventional_dge("min", secondary="nu_per_flavour")
+
+    def hadronic():
+        conventional.conventional_dge("min")
+        conventional.conventional_dge("min", secondary="nu_per_flavour")
+        if not leptonic_first:  # (on disk) the leptonic builds peak ~70 MB lower without them
+            conventional.release_cubes(components=("pi0",))
+
+    def leptonic():
+        for component in ("ic", "bremsstrahlung"):
+            conventional.conventional_dge("min", components=(component,))
+        conventional.release_cubes(components=("ic", "bremsstrahlung"))
+
+    for build in ((leptonic, hadronic) if leptonic_first else (hadronic, leptonic)):
+        build()
     conventional.release_models()
     return_freed_memory()
 

@@ -183,7 +183,8 @@ def _kra_check(compiled, params):
     model = hypothesis_dge("radial-delta", "embedded", setup["dge_variant"], secondary="nu_per_flavour")
     norm = PowerLawNormSpectralModel()
     norm.norm.value = params.get("norm", 1.0)
-    total = RegionFluxSpectralModel(DeclaredUnitSkyModel(spectral_model=norm, spatial_model=model.spatial_model), region=None)
+    total = RegionFluxSpectralModel(DeclaredUnitSkyModel(spectral_model=norm, spatial_model=model.spatial_model),
+                                    region=None)
     out = {}
     for band in ("icecube-2023-kra5", "icecube-2023-kra50"):
         m = icecube_measurement(band)

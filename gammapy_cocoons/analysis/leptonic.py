@@ -44,7 +44,7 @@ def _cocoons():
     from ..analysis.reproduce import FIDUCIAL_CHI0, FIDUCIAL_R0, _cocoon_model
 
     return DeclaredUnitSkyModel(spectral_model=_cocoon_model(chi0=FIDUCIAL_CHI0, r0=FIDUCIAL_R0),
-                    spatial_model=CocoonSpatialModel(), name="cocoons")
+                                spatial_model=CocoonSpatialModel(), name="cocoons")
 
 
 def component_models(variant="min"):

@@ -537,8 +537,8 @@ def build_likelihood(hypothesis="dge+cocoons", dge="embedded", variant="min", da
 
     cocoons = ecpl = None
     if hypothesis == "dge+cocoons":
-        cocoons = DeclaredUnitSkyModel(spectral_model=CocoonSpectralModel(grammage=grammage, chi0=chi0, r0=r0, target=target),
-                           spatial_model=CocoonSpatialModel(), name="cocoons")
+        spectral = CocoonSpectralModel(grammage=grammage, chi0=chi0, r0=r0, target=target)
+        cocoons = DeclaredUnitSkyModel(spectral_model=spectral, spatial_model=CocoonSpatialModel(), name="cocoons")
     if hypothesis == "dge+ecpl":
         spectral = ExpCutoffPowerLawSpectralModel(index=2.4, amplitude=1e-13 * _FLUX, reference=10 * u.TeV,
                                                   lambda_=1 / 30 / u.TeV)
@@ -713,9 +713,8 @@ def _neutrino_term(hypothesis, dge, variant, cocoons, norms):
     """The IceCube term: N x (all-sky DGE neutrinos) + cocoon neutrinos sharing chi0 and R0."""
     template = hypothesis_dge(hypothesis, dge, variant, secondary="nu_per_flavour")
     norm = norms.get("all") or next(iter(norms.values()))
-    total = _with_shared_integrals(RegionFluxSpectralModel(DeclaredUnitSkyModel(spectral_model=norm,
-                                                                    spatial_model=template.spatial_model,
-                                                                    name="dge-neutrinos"), region=None),
+    sky = DeclaredUnitSkyModel(spectral_model=norm, spatial_model=template.spatial_model, name="dge-neutrinos")
+    total = _with_shared_integrals(RegionFluxSpectralModel(sky, region=None),
                                    _template_key(hypothesis, dge, variant, "nu_per_flavour"))
     if cocoons is not None:
         gamma = cocoons.spectral_model

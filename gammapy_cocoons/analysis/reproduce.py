@@ -139,7 +139,8 @@ def cocoon_sed(region_name, energy=SED_ENERGY, **cocoon):
     """E^2 I of the cocoons in ``region_name`` ("inner" / "outer"); keywords as CocoonSpectralModel's
     (``target`` defaults to :data:`PAPER_TARGET`)."""
     region, scale, _ = _REGIONS[choice(region_name, _REGIONS, "region_name")]
-    sky = DeclaredUnitSkyModel(spectral_model=_cocoon_model(**cocoon), spatial_model=CocoonSpatialModel(), name="cocoons")
+    sky = DeclaredUnitSkyModel(spectral_model=_cocoon_model(**cocoon), spatial_model=CocoonSpatialModel(),
+                               name="cocoons")
     return _region_e2i(sky, region, scale, energy)
 
 
@@ -204,8 +205,8 @@ def data_model_ratios(dge="embedded", points=(), chi0=FIDUCIAL_CHI0, r0=FIDUCIAL
     reported, never fitted.
     """
     baseline = dge_baseline(dge)
-    cocoons = DeclaredUnitSkyModel(spectral_model=_cocoon_model(chi0=chi0, r0=r0), spatial_model=CocoonSpatialModel(),
-                       name="cocoons")
+    cocoons = DeclaredUnitSkyModel(spectral_model=_cocoon_model(chi0=chi0, r0=r0),
+                                   spatial_model=CocoonSpatialModel(), name="cocoons")
     entries = [(name, load_flux_points(name), MASK_SCALES.get(name, 1.0)) for name in RATIO_DATASETS]
     for i, p in enumerate(points):
         if p.meta.get("region") is None:
@@ -539,8 +540,9 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
 def _reproduce(outdir, progress, dge, points, background=None):
     from tqdm.auto import tqdm
 
-    # the population (no DGE) right after Fig. 1: the answer row's child builds the DGE cubes meanwhile
-    steps = ["Fig. 1 (B/C fit)", "population", "LHAASO fit", "Fig. 2", "Fig. B.1", "Fig. B.2", "Fig. B.3", "joint fit",
+    # the population (no DGE) right after Fig. 1: the answer row's child builds the DGE cubes meanwhile,
+    # the hadronic ones first; Fig. 2, the one figure with the leptonic cubes, last
+    steps = ["Fig. 1 (B/C fit)", "population", "LHAASO fit", "Fig. B.1", "Fig. B.2", "Fig. B.3", "joint fit", "Fig. 2",
              "summary"]
     timings = {}
     summary = {"paper": "Ambrosone, Evoli, Schroer & Blasi (2025)", "fiducial": {"chi0_g_cm2": 0.4, "r0_tv": 20.0},
@@ -549,7 +551,8 @@ def _reproduce(outdir, progress, dge, points, background=None):
                "user_points": [p.meta.get("name", "") for p in points]}
     if background is None and isinstance(dge, str) and dge == "embedded":
         start = time.perf_counter()
-        _answer.figure_cubes_first()  # no child to build them: here, first, while this process is small
+        # no child to build them: here, first, the leptonic ones while this process is small
+        _answer.figure_cubes_first(leptonic_first=True)
         timings["DGE cubes of the figures"] = time.perf_counter() - start
     with tqdm(total=len(steps), desc="reproduce", disable=not progress, unit="step") as bar:
         def step(name):
@@ -588,8 +591,36 @@ def _reproduce(outdir, progress, dge, points, background=None):
         summary["answer"] = None  # its place: the row is collected last (its fits run in the background)
         done(steps[2])
 
-        step(steps[3])
         drawn = _data_points(points)
+        step(steps[3])
+        nu = _figure_b1(outdir, dge)
+        summary["neutrinos_50TeV_gev_cm2_s"] = _at_energy(nu, 50 * u.TeV)
+        if dge == "embedded":
+            from ..dge.conventional import release_cubes
+
+            release_cubes(secondary="nu_per_flavour")  # no later step draws neutrinos
+        done(steps[3])
+
+        step(steps[4])
+        summary["r0_scan_lhaaso_chi2"] = _figure_b2(outdir, drawn, dge, summary["lhaaso_stat_as_computed"])
+        done(steps[4])
+
+        step(steps[5])
+        summary["grammage_laws_lhaaso_chi2"] = _figure_b3(outdir, drawn, dge)
+        done(steps[5])
+
+        summary["population"] = population
+        step(steps[6])
+        joint = joint_fit()
+        summary["joint_fit"] = {k: joint[k] for k in ("stat", "ndof", "stat_gamma", "stat_bc", "parameters",
+                                                      "at_bound", "at_bound_note",
+                                                      "shared_chi0", "free_parameters", "success", "cocoon_gas",
+                                                      "chi0_convention")}
+        del joint
+        _release_bc_rates()
+        done(steps[6])
+
+        step(steps[7])
         _figure_2(outdir, best_fit, drawn, dge)
         gev = None
         if dge == "embedded":  # with Fig. 2's leptonic cubes at hand; then they are released
@@ -599,34 +630,6 @@ def _reproduce(outdir, progress, dge, points, background=None):
             gev = gev_comparison()
             release_cubes(components=("ic", "bremsstrahlung"))
             _return_freed_memory()
-        done(steps[3])
-
-        step(steps[4])
-        nu = _figure_b1(outdir, dge)
-        summary["neutrinos_50TeV_gev_cm2_s"] = _at_energy(nu, 50 * u.TeV)
-        if dge == "embedded":
-            from ..dge.conventional import release_cubes
-
-            release_cubes(secondary="nu_per_flavour")  # no later step draws neutrinos
-        done(steps[4])
-
-        step(steps[5])
-        summary["r0_scan_lhaaso_chi2"] = _figure_b2(outdir, drawn, dge, summary["lhaaso_stat_as_computed"])
-        done(steps[5])
-
-        step(steps[6])
-        summary["grammage_laws_lhaaso_chi2"] = _figure_b3(outdir, drawn, dge)
-        done(steps[6])
-
-        summary["population"] = population
-        step(steps[7])
-        joint = joint_fit()
-        summary["joint_fit"] = {k: joint[k] for k in ("stat", "ndof", "stat_gamma", "stat_bc", "parameters",
-                                                      "at_bound", "at_bound_note",
-                                                      "shared_chi0", "free_parameters", "success", "cocoon_gas",
-                                                      "chi0_convention")}
-        del joint
-        _release_bc_rates()
         done(steps[7])
 
         step(steps[8])

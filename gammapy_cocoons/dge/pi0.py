@@ -134,4 +134,4 @@ def fermi_pi0_dge(variant="min", secondary="gamma", absorption=True, name=None):
     with _quiet("gammapy.modeling.models.spatial"):
         spatial = TemplateSpatialModel(cube, normalize=False, copy_data=False)  # the shared read-only cube
     return DeclaredUnitSkyModel(spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial,
-                    name=name or f"dge-fermi-pi0-{variant}")
+                                name=name or f"dge-fermi-pi0-{variant}")

@@ -458,4 +458,4 @@ def radial_delta_dge(variant="min", secondary="gamma", nside=128, name=None):
     with _quiet("gammapy.modeling.models.spatial"):
         spatial = TemplateSpatialModel(cube, normalize=False, copy_data=False)  # the shared read-only cube
     return DeclaredUnitSkyModel(spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial,
-                    name=name or f"dge-radial-delta-{variant}")
+                                name=name or f"dge-radial-delta-{variant}")
