@@ -115,6 +115,7 @@ for _parameter in ("energy_scales", "masked_cocoons", "parallel_toys"):
     CALLS["analysis.compare", "compare_dge", _parameter] = lambda m, tmp, kw: m.compare_dge("fermi-pi0", **kw)
 for _parameter in ("bc", "energy_scales", "masked_cocoons", "overwrite", "plot", "progress"):
     CALLS["analysis.compare", "run_compare", _parameter] = lambda m, tmp, kw: m.run_compare(tmp / "c", **kw)
+CALLS["analysis.answer", "figure_cubes_first", "leptonic_first"] = lambda m, tmp, kw: m.figure_cubes_first(**kw)
 CALLS["analysis.significance", "calibrate", "fork"] = lambda m, tmp, kw: m.calibrate(None, {}, **kw)
 CALLS["analysis.compare", "compare_output_files", "plot"] = lambda m, tmp, kw: m.compare_output_files(**kw)
 CALLS["analysis.plotting", "plot_likelihood_fit", "overwrite"] = lambda m, tmp, kw: m.plot_likelihood_fit(
