@@ -495,3 +495,26 @@ def test_covariance_through_the_compiled_statistic_is_gammapys(monkeypatch, capl
     with caplog.at_level("WARNING", logger="gammapy_cocoons.analysis.fitting"):
         fitting._covariance(like, compiled)
     assert seen[-1] == "FitDatasets" and "differs from gammapy's" in caplog.text
+
+
+@pytest.mark.parametrize("change", [{"chi0": -0.1}, {"scale:lhaaso-km2a": 3.0}, {"scale:argo-ybj": 0.3},
+                                    {"norm": -1.0}, {"norm": float("nan")}])
+def test_compiled_refuses_parameters_where_the_models_are_not_defined(cocoon_likelihood, change):
+    """chi0 < 0 or an energy scale off its bounds: gammapy's models refuse them; the arrays (fast and
+    exact) would extrapolate a number, so they refuse them too, naming the parameter."""
+    from gammapy_cocoons.analysis.compiled import CompiledLikelihood
+
+    compiled = CompiledLikelihood(cocoon_likelihood)
+    params = dict(compiled.defaults(), **change)
+    (name, value), = change.items()
+    for call in (compiled.stat, compiled.exact_stat, lambda p: compiled.jacobian(p, compiled.free_names()),
+                 compiled.predicted, compiled.neutrino_flux, lambda p: compiled.simulate(p, np.random.default_rng(0))):
+        with pytest.raises(ValueError, match=f"params: {name} must be within"):
+            call(params)
+    if name in ("chi0", "scale:lhaaso-km2a", "scale:argo-ybj"):  # gammapy's own models refuse these
+        with pytest.raises(ValueError, match="must be within"):
+            compiled.gammapy_stat(params)
+    # the bounds themselves are allowed (the fits reach them, to rounding)
+    low, high = compiled.scale_bounds["scale:argo-ybj"]
+    for edge in (low, high, low * (1 - 1e-14)):
+        assert np.isfinite(compiled.stat(dict(compiled.defaults(), **{"scale:argo-ybj": edge})))

@@ -50,6 +50,10 @@ PARAMETER_BOUNDS = {
     "ecpl_lambda": (1e-4, 1.0, "log"),      # TeV-1
 }
 _SCALE_BOUNDS = (0.5, 2.0)
+#: where the models are defined, whatever a fit's bounds: chi0 the cocoon model's range [g cm-2],
+#: a normalisation and an ECPL amplitude (fit unit aside) >= 0, the cut-off lambda >= 0 [TeV-1]
+_PHYSICAL_RANGES = {"chi0": (0.0, 20.0), "norm": (0.0, np.inf), "ecpl_amplitude": (0.0, np.inf),
+                    "ecpl_lambda": (0.0, np.inf), "ecpl_index": (-np.inf, np.inf), "r0": (0.0, np.inf)}
 _ECPL_REFERENCE_TEV = 10.0
 _ECPL_AMPLITUDE_UNIT = 1e-13  # the fits work in this unit of the amplitude
 
@@ -193,6 +197,7 @@ class CompiledLikelihood:
         self._cocoon = likelihood.cocoons.spectral_model if likelihood.cocoons is not None else None
         self._spectra = {}
         self._exact_spectra = {}  # (dataset, energies, R0) -> cocoons at chi0 = 1 (exact_stat)
+        self._exact_fixed = {}  # (dataset, energies) -> (energies [TeV], DGE there at norm 1) (exact_stat)
         self._fixed_cocoon_values = {}  # id(model) -> (model, its parameters but chi0 and R0)
         if self._cocoon is not None:
             lo = min(p.energy.min() for p in self.points) * _SCALE_BOUNDS[0] / 1.01
@@ -361,11 +366,16 @@ class CompiledLikelihood:
 
     def predicted(self, params):
         """The model of every gamma-ray dataset in its data unit, a list of arrays."""
+        self._check_params(params)
         flat = self._model_flat(params)
         return [flat[a:b] for a, b in zip(self._sizes[:-1], self._sizes[1:])]
 
     def neutrino_flux(self, params):
         """The IceCube term's predicted int E dN/dE dE [GeV cm-2 s-1] (None without the term)."""
+        self._check_params(params)
+        return self._neutrino_flux(params)
+
+    def _neutrino_flux(self, params):
         if self.neutrino is None:
             return None
         nu = self.neutrino
@@ -394,6 +404,17 @@ class CompiledLikelihood:
         if missing:
             raise ValueError(f"params: no value for {', '.join(missing)} (R0 wherever the cocoons are on or "
                              f"fitted, the ECPL's index and lambda wherever it is)")
+        # the ranges the gammapy models refuse beyond (chi0 < 0, an energy scale off its bounds: the
+        # arrays would extrapolate); the fits stay inside (their bounds, to rounding)
+        for name, value in params.items():
+            if name.startswith("scale:"):
+                low, high = self.scale_bounds.get(name, _SCALE_BOUNDS)
+            elif name in _PHYSICAL_RANGES or name.startswith("norm:"):
+                low, high = _PHYSICAL_RANGES["norm" if name.startswith("norm:") else name]
+            else:
+                low, high = -np.inf, np.inf
+            if not low * (1 - 1e-12) <= value <= high * (1 + 1e-12):  # (NaN fails too)
+                raise ValueError(f"params: {name} must be within [{low:g}, {high:g}], got {value!r}")
 
     def residuals(self, params):
         """Signed residuals whose squares sum to the statistic (points, the IceCube term, constraints)."""
@@ -410,7 +431,7 @@ class CompiledLikelihood:
             parts.append(np.sqrt(np.maximum(stat, 0.0)))
         if self.neutrino is not None:
             m = self.neutrino["measurement"]
-            flux = self.neutrino_flux(params)
+            flux = self._neutrino_flux(params)
             parts.append(np.atleast_1d((flux - self.neutrino_data) / (m["errp"] if flux >= self.neutrino_data
                                                                       else m["errn"])))
         if self.priors:
@@ -478,8 +499,14 @@ class CompiledLikelihood:
         mask factor k; the cocoons at chi0 = 1 kept per (dataset, ``kind``, R0) where ``kind`` names
         fixed energies (None: not kept)."""
         p = self.points[index]
-        e = energy.to_value("TeV")
-        flux = norm * p.dge(e)
+        fixed = self._exact_fixed.get((index, kind)) if kind is not None else None
+        if fixed is None:  # the energies in TeV and the DGE there: the same at every evaluation
+            e = energy.to_value("TeV")
+            fixed = (e, p.dge(e))
+            if kind is not None:
+                self._exact_fixed[(index, kind)] = fixed
+        e, dge = fixed
+        flux = norm * dge
         chi0 = params.get("chi0", 0.0)
         if chi0 > 0 and self._cocoon is not None:
             key = (index, kind, float(params["r0"]))
@@ -562,12 +589,12 @@ class CompiledLikelihood:
                 out[k] = params.get(name, 1.0) * nu["dge"]
             elif (name == "chi0" or (name == "r0" and params.get("chi0", 0.0) > 0)) and nu["cocoon_model"] is not None:
                 at = dict(params, chi0=1.0)
-                unit = self.neutrino_flux(at) - params.get(self._neutrino_norm, 1.0) * nu["dge"]
+                unit = self._neutrino_flux(at) - params.get(self._neutrino_norm, 1.0) * nu["dge"]
                 if name == "chi0":
                     out[k] = unit
                 else:
                     at["r0"] = params["r0"] * np.exp(step["r0"])
-                    shifted = self.neutrino_flux(at) - params.get(self._neutrino_norm, 1.0) * nu["dge"]
+                    shifted = self._neutrino_flux(at) - params.get(self._neutrino_norm, 1.0) * nu["dge"]
                     out[k] = params.get("chi0", 0.0) * (shifted - unit) / step["r0"]
         return out
 
@@ -596,7 +623,7 @@ class CompiledLikelihood:
             blocks.append(dmodel[:, self._limits] * factor)
         if self.neutrino is not None:
             m = self.neutrino["measurement"]
-            flux = self.neutrino_flux(params)
+            flux = self._neutrino_flux(params)
             sigma = m["errp"] if flux >= self.neutrino_data else m["errn"]
             blocks.append(self._neutrino_derivatives(params, names, step)[:, None] / sigma)
         if self.priors:
@@ -726,6 +753,7 @@ class CompiledLikelihood:
         Gaussian that the statistic assumes (its upper error below the model, its lower error above),
         the IceCube flux likewise, and the constraints' centres from their log-normals (the
         auxiliary measurements). Upper limits stay as measured. Returns the state to :meth:`set_data`."""
+        self._check_params(params)
         model = self._model_flat(params)
         z = np.abs(rng.standard_normal(model.shape))
         below = rng.random(model.shape) < self._errp / (self._errp + self._errn)
@@ -734,7 +762,7 @@ class CompiledLikelihood:
         nu = None
         if self.neutrino is not None:
             m = self.neutrino["measurement"]
-            flux = self.neutrino_flux(params)
+            flux = self._neutrino_flux(params)
             z = abs(rng.standard_normal())
             nu = flux - z * m["errp"] if rng.random() < m["errp"] / (m["errp"] + m["errn"]) else flux + z * m["errn"]
         aux = {name: params.get(name, 1.0) * float(np.exp(sigma * rng.standard_normal()))
