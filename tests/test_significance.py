@@ -47,6 +47,14 @@ def test_calibration_on_a_tiny_toy_set():
     assert np.array_equal(compiled._value_flat, data) and compiled.aux == {k: 1.0 for k in compiled.priors}
     summary = free_r0_significance(3.0, result)
     assert summary["n_toys"] == 6 and 0 < summary["p_toys"] <= 1 and summary["p_global"] >= fixed_r0_pvalue(3.0)
+    # bad toy counts and R0 grids: one line naming them, before any toy
+    for kwargs, error in (({"n_toys": 2.5}, TypeError), ({"n_toys": 0}, ValueError),
+                          ({"r0_grid": [20.0]}, ValueError), ({"r0_grid": [1.0, float("nan")]}, ValueError),
+                          ({"r0_grid": [[1.0, 2.0]]}, ValueError), ({"r0_grid": [-1.0, 2.0]}, ValueError)):
+        with pytest.raises(error, match=next(iter(kwargs))):
+            calibrate(compiled, null.parameters, **kwargs)
+    assert np.array_equal(calibrate(compiled, null.parameters, n_toys=1, seed=3, r0_grid=[50.0, 5.0])["r0_grid"],
+                          [5.0, 50.0])  # scanned along increasing R0
     with pytest.raises(ValueError, match="hypothesis"):
         calibrate(CompiledLikelihood(build_likelihood(hypothesis="dge", dge="fermi-pi0",
                                                       datasets=("argo-ybj-2015",))), {}, n_toys=1)

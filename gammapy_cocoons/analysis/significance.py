@@ -80,7 +80,7 @@ def calibrate(compiled, null_parameters, n_toys=50, seed=20261206, r0_grid=None,
 
     Each toy draws data and auxiliary measurements from the model at ``null_parameters`` (chi0 = 0;
     :meth:`~.compiled.CompiledLikelihood.simulate`), refits the null, scans R0 over ``r0_grid``
-    (default :func:`~.compiled.default_r0_grid`, which holds 20 TV) with chi0 >= 0 free, and records
+    (sorted; default :func:`~.compiled.default_r0_grid`, which holds 20 TV) with chi0 >= 0 free, and records
     TS(R0). The measured data are restored afterwards. ``fork``: the second half of the toys in a
     forked child (:class:`~.forked.ForkedCall`: for the command line only; the caller decides)
     beside the first half here; the same numbers (the toys' draws come from one generator in toy
@@ -92,16 +92,20 @@ def calibrate(compiled, null_parameters, n_toys=50, seed=20261206, r0_grid=None,
         ``ts_free`` and ``ts_20`` (arrays over toys), ``mean_upcrossings`` (of ``level``),
         ``level``, ``n_toys``, ``seed``, ``r0_grid``.
     """
-    from .._validation import boolean
+    from .._validation import boolean, integer
     from .compiled import default_r0_grid
 
     fork = boolean(fork, "fork")
     if compiled.hypothesis != "dge+cocoons":
         raise ValueError(f"hypothesis must be 'dge+cocoons' to calibrate the cocoon TS, got {compiled.hypothesis!r}")
-    n_toys = int(n_toys)
-    if n_toys < 1:
-        raise ValueError(f"n_toys must be an integer >= 1, got {n_toys!r}")
-    grid = default_r0_grid() if r0_grid is None else np.asarray(r0_grid, dtype=float)
+    n_toys = integer(n_toys, "n_toys", minimum=1)
+    if r0_grid is None:
+        grid = default_r0_grid()
+    else:  # the scan runs along increasing R0 (warm starts, upcrossings)
+        grid = np.asarray(r0_grid, dtype=float)
+        if grid.ndim != 1 or grid.size < 2 or not np.all(np.isfinite(grid) & (grid > 0)):
+            raise ValueError(f"r0_grid must be two or more finite R0 > 0 [TV], got {r0_grid!r}")
+        grid = np.unique(grid)
     rng = np.random.default_rng(seed)
     null = dict(null_parameters, chi0=0.0)
     split = (n_toys + 1) // 2 if fork and n_toys > 1 else n_toys
