@@ -425,10 +425,12 @@ def main():
     Every command has --help; the options are spelled alike in all of them (docs/userguide.md).
     """
     from ._collector import skip_collection_at_exit
+    from ._hugepages import avoid_hugepage_advice
     from ._threads import limit_blas_threads
 
     exit_on_sigterm()
     limit_blas_threads()  # one BLAS thread unless OMP_NUM_THREADS / OPENBLAS_NUM_THREADS say otherwise
+    avoid_hugepage_advice()  # no synchronous memory compaction on page faults, unless NUMPY_MADVISE_HUGEPAGE says
     skip_collection_at_exit()  # ~0.5 s of garbage collection at exit, after the last output
 
 

@@ -21,9 +21,11 @@ import astropy.units as u
 
 from gammapy_cocoons import CocoonEmission
 from gammapy_cocoons._cache import CACHE_VARIABLE
+from gammapy_cocoons._hugepages import avoid_hugepage_advice
 from gammapy_cocoons._threads import BLAS_THREAD_VARIABLES, limit_blas_threads
 
 limit_blas_threads()
+avoid_hugepage_advice()
 if not any(name in os.environ for name in BLAS_THREAD_VARIABLES):
     os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
 

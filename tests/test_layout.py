@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).parents[1] / "gammapy_cocoons"
 #: rank of each top-level part; a module may import its own rank or lower ones
 RANKS = {
     "constants": 0, "_validation": 0, "_files": 0, "_threads": 0, "_collector": 0, "_cache": 0, "_ranges": 0,
-    "_kiss": 0,
+    "_kiss": 0, "_hugepages": 0,
     "physics": 0, "skyregions": 0, "pixelweights": 0,
     "emission": 1, "datasets": 1,
     "models": 2,
@@ -105,6 +105,42 @@ def test_blas_threads_are_limited_unless_the_user_chose():
         assert all(pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas")
     finally:
         limiter.restore_original_limits()
+
+
+def test_hugepage_advice_is_off_unless_the_user_chose():
+    from numpy._core.multiarray import _get_madvise_hugepage, _set_madvise_hugepage
+
+    from gammapy_cocoons._hugepages import HUGEPAGE_VARIABLE, avoid_hugepage_advice
+
+    before = _set_madvise_hugepage(True)
+    try:
+        chosen = {HUGEPAGE_VARIABLE: "1"}
+        assert avoid_hugepage_advice(environ=chosen) is None
+        assert chosen == {HUGEPAGE_VARIABLE: "1"} and _get_madvise_hugepage()  # the user's choice: untouched
+        environ = {}
+        assert avoid_hugepage_advice(environ=environ) is True  # it was on
+        assert environ == {HUGEPAGE_VARIABLE: "0"} and not _get_madvise_hugepage()
+    finally:
+        _set_madvise_hugepage(before)
+
+
+def test_the_command_line_turns_the_hugepage_advice_off_for_itself_and_its_children():
+    # numpy reads the variable at import: a fresh interpreter started by the command line has it off
+    # too; a user's NUMPY_MADVISE_HUGEPAGE is kept
+    script = ("import os, sys; from click.testing import CliRunner; from gammapy_cocoons.cli import main; "
+              "from numpy._core.multiarray import _get_madvise_hugepage as get; "
+              "CliRunner().invoke(main, ['spectra', '--help'], standalone_mode=False); "
+              "print(get(), os.environ.get('NUMPY_MADVISE_HUGEPAGE'))")
+    import os
+    import subprocess
+
+    for chosen, expected in ((None, ["False", "0"]), ("1", ["True", "1"])):
+        environ = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+        if chosen is not None:
+            environ["NUMPY_MADVISE_HUGEPAGE"] = chosen
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                             env=environ).stdout.split()
+        assert out == expected
 
 
 def test_blas_libraries_loaded_later_are_limited_too():
