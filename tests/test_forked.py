@@ -189,3 +189,35 @@ def test_the_childs_warnings_are_issued_in_the_parent():
     assert call.forked
     with pytest.warns(RuntimeWarning, match="careful with 5"):
         assert call.result() == 5
+
+
+def test_the_dge_outputs_load_no_neutrino_cube_the_disk_cache_holds(tmp_path, monkeypatch):
+    """The DGE's outputs make sure the neutrino cube is in the disk cache (the prediction reads it);
+    a cube stored already (by the neutrino cube's child) is not loaded again, one missing is built,
+    and the DGE template is written either way."""
+    from types import SimpleNamespace
+
+    from gammapy.maps import HpxGeom, Map
+
+    from gammapy_cocoons.analysis import fitting, likelihood
+    from gammapy_cocoons.dge import conventional
+
+    calls = []
+    monkeypatch.setattr(likelihood, "hypothesis_dge", lambda *args, **kwargs: calls.append((args, kwargs)))
+    template = Map.from_geom(HpxGeom.create(nside=1, frame="galactic"), unit="sr-1")
+    spatial = SimpleNamespace(map=template)
+    fake = SimpleNamespace(setup={"hypothesis": "dge+cocoons"}, gamma_datasets=[SimpleNamespace(name="inner")],
+                           parts={"inner": {"dge": SimpleNamespace(sky_model=SimpleNamespace(spatial_model=spatial))}})
+    setup = {"dge": "embedded", "variant": "min"}
+    for stored, expected in ((True, 0), (False, 1)):
+        monkeypatch.setattr(conventional, "cube_on_disk", lambda *args, stored=stored, **kwargs: stored)
+        workdir = tmp_path / str(stored)
+        workdir.mkdir()
+        calls.clear()
+        fitting._prepare_dge_outputs(workdir, fake, setup)
+        assert len(calls) == expected
+        assert (workdir / "dge_template.fits").is_file()
+    assert calls == [(("dge+cocoons", "embedded", "min"), {"secondary": "nu_per_flavour"})]
+    # not the embedded DGE's cube (radial-delta's, the Fermi model's): asked for as before
+    assert not fitting._neutrino_cube_stored("radial-delta", "embedded", "min")
+    assert not fitting._neutrino_cube_stored("dge+cocoons", "fermi-pi0", "min")
