@@ -393,6 +393,31 @@ def test_compiled_jacobian_is_the_statistics_derivative(cocoon_likelihood, tmp_p
         ecpl.jacobian({"ecpl_index": 2.4}, ["ecpl_amplitude"])
 
 
+def test_compiled_evaluations_kept_between_calls_are_a_fresh_evaluations(cocoon_likelihood):
+    """The compiled likelihood keeps its last DGE and cocoon evaluation (a fit's Jacobian follows its
+    residuals at the same point): any sequence of residuals and Jacobians, at repeated and new
+    points, R0 shifted and back, gives to the bit what a fresh compiled likelihood gives for each
+    call alone; the kept arrays cannot be changed by a caller."""
+    from gammapy_cocoons.analysis.compiled import CompiledLikelihood
+
+    kept = CompiledLikelihood(cocoon_likelihood)
+    free = kept.free_names()
+    rng = np.random.default_rng(11)
+    points = [{k: v * np.exp(0.2 * rng.standard_normal()) for k, v in kept.defaults().items()} for _ in range(4)]
+    points.append(dict(points[0], r0=points[0]["r0"] * 1.5))  # the same energies, another R0
+    points.append(dict(points[0], chi0=0.0))  # cocoons off at the same energies
+    calls = [(kind, p) for p in points + points[::-1] for kind in ("residuals", "jacobian", "residuals")]
+    for kind, params in calls:
+        got = kept.residuals(params) if kind == "residuals" else kept.jacobian(params, free)
+        fresh = CompiledLikelihood(cocoon_likelihood)
+        expected = fresh.residuals(params) if kind == "residuals" else fresh.jacobian(params, free)
+        assert np.array_equal(got, expected), kind
+    for name in ("_last_dge", "_last_cocoons"):
+        value = getattr(kept, name)[1 if name == "_last_dge" else 2]
+        with pytest.raises(ValueError, match="read-only"):
+            value[0] = 0.0
+
+
 def test_exact_statistic_is_gammapys_to_rounding(cocoon_likelihood, tmp_path):
     """The compiled likelihood's exact mode (HESSE's statistic, issue 25) is gammapy's evaluation to
     rounding, energy scales away from 1 included (gammapy interpolates each dataset's whole model on

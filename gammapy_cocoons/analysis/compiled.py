@@ -199,6 +199,8 @@ class CompiledLikelihood:
         self._exact_spectra = {}  # (dataset, energies, R0) -> cocoons at chi0 = 1 (exact_stat)
         self._exact_fixed = {}  # (dataset, energies) -> (energies [TeV], DGE there at norm 1) (exact_stat)
         self._fixed_cocoon_values = {}  # id(model) -> (model, its parameters but chi0 and R0)
+        self._last_dge = self._last_cocoons = None  # the last evaluations (_dge_flat, _cocoons_at)
+        self._allowed_ranges, self._prior_blocks = {}, {}  # per parameter name / fitted names: constants
         if self._cocoon is not None:
             lo = min(p.energy.min() for p in self.points) * _SCALE_BOUNDS[0] / 1.01
             hi = max(p.energy.max() for p in self.points) * _SCALE_BOUNDS[1] * 1.01
@@ -301,10 +303,18 @@ class CompiledLikelihood:
 
     def _cocoons_at(self, energy, r0_tv, slope=False):
         """The cocoon spectrum at chi0 = 1 at ``energy`` (log-log interpolation of the fine grid); with
-        ``slope``, also its d / d ln energy."""
+        ``slope``, also its d / d ln energy. The last value is kept: a fit's Jacobian follows its
+        residuals at the same point (the same numbers, not computed twice)."""
         log_spectrum = self._log_cocoon_spectrum(r0_tv)
-        log_e = np.log(energy)
-        value = np.exp(np.interp(log_e, self._log_grid, log_spectrum))
+        key = (energy.tobytes(), float(r0_tv))
+        last = self._last_cocoons
+        if last is not None and last[0] == key:
+            log_e, value = last[1], last[2]
+        else:
+            log_e = np.log(energy)
+            value = np.exp(np.interp(log_e, self._log_grid, log_spectrum))
+            value.flags.writeable = False  # kept: no caller may change it
+            self._last_cocoons = (key, log_e, value)
         if not slope:
             return value
         return value, value * _interp_slope(log_e, self._log_grid, log_spectrum)
@@ -321,17 +331,25 @@ class CompiledLikelihood:
 
     def _dge_flat(self, energy, slope=False):
         """The DGE region flux at norm 1 of every point at ``energy``; with ``slope``, also its
-        d ln / d ln energy (the segment's of the log-log interpolation, to the right at a node)."""
-        x = np.log(energy)
+        d ln / d ln energy (the segment's of the log-log interpolation, to the right at a node). The
+        last evaluation is kept, as :meth:`_cocoons_at`'s."""
         nodes = self._dge_nodes
-        if x.min() < nodes[0] - 1e-9 or x.max() > nodes[-1] + 1e-9:
-            raise ValueError("energy must be within the DGE template's range")
-        position = np.interp(x, nodes, self._dge_positions)
-        i = np.minimum(position.astype(int), nodes.size - 2)
-        w = position - i
-        rows = self._dge_rows
-        low, high = rows[self._row_index, i], rows[self._row_index, i + 1]
-        value = np.exp((1.0 - w) * low + w * high)
+        key = energy.tobytes()
+        last = self._last_dge
+        if last is not None and last[0] == key:
+            _, value, i, low, high = last
+        else:
+            x = np.log(energy)
+            if x.min() < nodes[0] - 1e-9 or x.max() > nodes[-1] + 1e-9:
+                raise ValueError("energy must be within the DGE template's range")
+            position = np.interp(x, nodes, self._dge_positions)
+            i = np.minimum(position.astype(int), nodes.size - 2)
+            w = position - i
+            rows = self._dge_rows
+            low, high = rows[self._row_index, i], rows[self._row_index, i + 1]
+            value = np.exp((1.0 - w) * low + w * high)
+            value.flags.writeable = False  # kept: no caller may change it
+            self._last_dge = (key, value, i, low, high)
         if not slope:
             return value
         return value, (high - low) / (nodes[i + 1] - nodes[i])
@@ -355,7 +373,10 @@ class CompiledLikelihood:
 
     def _unmasked_flat(self, energy, slope=False):
         """The unmasked fraction of the cocoons of every point at ``energy`` (1 where the dataset has
-        none); with ``slope``, also its d / d ln energy."""
+        none); with ``slope``, also its d / d ln energy. Without masked cocoons, 1.0 (and 0.0): the
+        products it enters are the same numbers."""
+        if all(table is None for table in self._unmasked):
+            return (1.0, 0.0) if slope else 1.0
         out, out_slope = np.ones(energy.size), np.zeros(energy.size)
         for (start, stop), table in zip(zip(self._sizes[:-1], self._sizes[1:]), self._unmasked):
             if table is not None:
@@ -407,14 +428,22 @@ class CompiledLikelihood:
         # the ranges the gammapy models refuse beyond (chi0 < 0, an energy scale off its bounds: the
         # arrays would extrapolate); the fits stay inside (their bounds, to rounding)
         for name, value in params.items():
-            if name.startswith("scale:"):
-                low, high = self.scale_bounds.get(name, _SCALE_BOUNDS)
-            elif name in _PHYSICAL_RANGES or name.startswith("norm:"):
-                low, high = _PHYSICAL_RANGES["norm" if name.startswith("norm:") else name]
-            else:
-                low, high = -np.inf, np.inf
+            low, high = self._allowed_range(name)
             if not low * (1 - 1e-12) <= value <= high * (1 + 1e-12):  # (NaN fails too)
                 raise ValueError(f"params: {name} must be within [{low:g}, {high:g}], got {value!r}")
+
+    def _allowed_range(self, name):
+        """(low, high) of :meth:`_check_params` for a parameter name (looked up once per name)."""
+        allowed = self._allowed_ranges.get(name)
+        if allowed is None:
+            if name.startswith("scale:"):
+                allowed = self.scale_bounds.get(name, _SCALE_BOUNDS)
+            elif name in _PHYSICAL_RANGES or name.startswith("norm:"):
+                allowed = _PHYSICAL_RANGES["norm" if name.startswith("norm:") else name]
+            else:
+                allowed = (-np.inf, np.inf)
+            self._allowed_ranges[name] = allowed
+        return allowed
 
     def residuals(self, params):
         """Signed residuals whose squares sum to the statistic (points, the IceCube term, constraints)."""
@@ -627,12 +656,20 @@ class CompiledLikelihood:
             sigma = m["errp"] if flux >= self.neutrino_data else m["errn"]
             blocks.append(self._neutrino_derivatives(params, names, step)[:, None] / sigma)
         if self.priors:
+            blocks.append(self._prior_block(tuple(names)))
+        return np.concatenate(blocks, axis=1).T
+
+    def _prior_block(self, names):
+        """d (constraint residuals) / d x for the fitted ``names`` (a tuple), a constant: made once."""
+        prior = self._prior_blocks.get(names)
+        if prior is None:
             prior = np.zeros((len(names), len(self.priors)))
             for column, (name, sigma) in enumerate(self.priors.items()):
                 if name in names:  # ln(p / aux) / sigma, p fitted in ln p
                     prior[names.index(name), column] = 1.0 / sigma
-            blocks.append(prior)
-        return np.concatenate(blocks, axis=1).T
+            prior.flags.writeable = False
+            self._prior_blocks[names] = prior
+        return prior
 
     def n_points(self):
         """Measurements in the statistic (points and the IceCube term)."""
@@ -680,8 +717,15 @@ class CompiledLikelihood:
         fixed_values = {k: v for k, v in params.items() if k not in free}
         low, high = self._x_bounds(free)
         x0 = np.clip(self._to_x(free, params), low, high)
-        result = least_squares(lambda x: self.residuals(self._from_x(free, x, fixed_values)), x0,
-                               jac=lambda x: self.jacobian(self._from_x(free, x, fixed_values), free),
+        last = [None, None]  # the Jacobian is asked at the point of the last residuals: its parameters once
+
+        def at(x):
+            key = x.tobytes()
+            if last[0] != key:
+                last[:] = key, self._from_x(free, x, fixed_values)
+            return last[1]
+
+        result = least_squares(lambda x: self.residuals(at(x)), x0, jac=lambda x: self.jacobian(at(x), free),
                                bounds=(low, high), method="trf", x_scale="jac", xtol=1e-8, ftol=1e-9, gtol=1e-9,
                                max_nfev=2000)
         best = self._from_x(free, result.x, fixed_values)
