@@ -35,15 +35,25 @@ def avoid_hugepage_advice(environ=None):
 
 
 def _numpy_setter():
-    """numpy's ``_set_madvise_hugepage`` (numpy >= 1.19: ``numpy._core.multiarray``, 2.x; ``numpy.core.
-    multiarray``, 1.x), or None."""
+    """numpy's ``_set_madvise_hugepage(enabled)`` (returns the previous state), or None."""
+    return _numpy_function("_set_madvise_hugepage")
+
+
+def _numpy_getter():
+    """numpy's ``_get_madvise_hugepage()``, or None."""
+    return _numpy_function("_get_madvise_hugepage")
+
+
+def _numpy_function(name):
+    """``name`` of numpy's multiarray module: ``numpy._core.multiarray`` (2.x), ``numpy.core.multiarray``
+    (1.x, where the first is missing or a stub without it); None if neither has it."""
     import importlib
 
     for module in ("numpy._core.multiarray", "numpy.core.multiarray"):
         try:
-            setter = getattr(importlib.import_module(module), "_set_madvise_hugepage", None)
+            function = getattr(importlib.import_module(module), name, None)
         except ImportError:
             continue
-        if setter is not None:
-            return setter
+        if function is not None:
+            return function
     return None

@@ -209,8 +209,10 @@ def test_the_dge_outputs_load_no_neutrino_cube_the_disk_cache_holds(tmp_path, mo
     fake = SimpleNamespace(setup={"hypothesis": "dge+cocoons"}, gamma_datasets=[SimpleNamespace(name="inner")],
                            parts={"inner": {"dge": SimpleNamespace(sky_model=SimpleNamespace(spatial_model=spatial))}})
     setup = {"dge": "embedded", "variant": "min"}
+    asked = []
     for stored, expected in ((True, 0), (False, 1)):
-        monkeypatch.setattr(conventional, "cube_on_disk", lambda *args, stored=stored, **kwargs: stored)
+        monkeypatch.setattr(conventional, "cube_on_disk",
+                            lambda *args, stored=stored, **kwargs: asked.append((args, kwargs)) or stored)
         workdir = tmp_path / str(stored)
         workdir.mkdir()
         calls.clear()
@@ -218,6 +220,10 @@ def test_the_dge_outputs_load_no_neutrino_cube_the_disk_cache_holds(tmp_path, mo
         assert len(calls) == expected
         assert (workdir / "dge_template.fits").is_file()
     assert calls == [(("dge+cocoons", "embedded", "min"), {"secondary": "nu_per_flavour"})]
-    # not the embedded DGE's cube (radial-delta's, the Fermi model's): asked for as before
+    assert asked == [(("min", "nu_per_flavour"), {})] * 2  # the neutrino cube of the run's variant
+    # not the embedded DGE's cube (radial-delta's, the Fermi model's): asked for as before, whatever
+    # the disk cache holds
+    monkeypatch.setattr(conventional, "cube_on_disk", lambda *args, **kwargs: True)
     assert not fitting._neutrino_cube_stored("radial-delta", "embedded", "min")
     assert not fitting._neutrino_cube_stored("dge+cocoons", "fermi-pi0", "min")
+    assert fitting._neutrino_cube_stored("dge+cocoons", "embedded", "min")

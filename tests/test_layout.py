@@ -108,29 +108,28 @@ def test_blas_threads_are_limited_unless_the_user_chose():
 
 
 def test_hugepage_advice_is_off_unless_the_user_chose():
-    from numpy._core.multiarray import _get_madvise_hugepage, _set_madvise_hugepage
+    from gammapy_cocoons._hugepages import HUGEPAGE_VARIABLE, _numpy_getter, _numpy_setter, avoid_hugepage_advice
 
-    from gammapy_cocoons._hugepages import HUGEPAGE_VARIABLE, avoid_hugepage_advice
-
-    before = _set_madvise_hugepage(True)
+    get, set_ = _numpy_getter(), _numpy_setter()  # numpy._core (2.x) or numpy.core (1.26)
+    before = set_(True)
     try:
         chosen = {HUGEPAGE_VARIABLE: "1"}
         assert avoid_hugepage_advice(environ=chosen) is None
-        assert chosen == {HUGEPAGE_VARIABLE: "1"} and _get_madvise_hugepage()  # the user's choice: untouched
+        assert chosen == {HUGEPAGE_VARIABLE: "1"} and get()  # the user's choice: untouched
         environ = {}
         assert avoid_hugepage_advice(environ=environ) is True  # it was on
-        assert environ == {HUGEPAGE_VARIABLE: "0"} and not _get_madvise_hugepage()
+        assert environ == {HUGEPAGE_VARIABLE: "0"} and not get()
     finally:
-        _set_madvise_hugepage(before)
+        set_(before)
 
 
 def test_the_command_line_turns_the_hugepage_advice_off_for_itself_and_its_children():
     # numpy reads the variable at import: a fresh interpreter started by the command line has it off
     # too; a user's NUMPY_MADVISE_HUGEPAGE is kept
     script = ("import os, sys; from click.testing import CliRunner; from gammapy_cocoons.cli import main; "
-              "from numpy._core.multiarray import _get_madvise_hugepage as get; "
+              "from gammapy_cocoons._hugepages import _numpy_getter; "
               "CliRunner().invoke(main, ['spectra', '--help'], standalone_mode=False); "
-              "print(get(), os.environ.get('NUMPY_MADVISE_HUGEPAGE'))")
+              "print(_numpy_getter()(), os.environ.get('NUMPY_MADVISE_HUGEPAGE'))")
     import os
     import subprocess
 

@@ -407,15 +407,22 @@ def test_compiled_evaluations_kept_between_calls_are_a_fresh_evaluations(cocoon_
     points.append(dict(points[0], r0=points[0]["r0"] * 1.5))  # the same energies, another R0
     points.append(dict(points[0], chi0=0.0))  # cocoons off at the same energies
     calls = [(kind, p) for p in points + points[::-1] for kind in ("residuals", "jacobian", "residuals")]
+    fresh = CompiledLikelihood(cocoon_likelihood)
     for kind, params in calls:
         got = kept.residuals(params) if kind == "residuals" else kept.jacobian(params, free)
-        fresh = CompiledLikelihood(cocoon_likelihood)
+        fresh._last_dge = fresh._last_cocoons = None  # nothing kept: every value computed for this call
         expected = fresh.residuals(params) if kind == "residuals" else fresh.jacobian(params, free)
         assert np.array_equal(got, expected), kind
     for name in ("_last_dge", "_last_cocoons"):
         value = getattr(kept, name)[1 if name == "_last_dge" else 2]
         with pytest.raises(ValueError, match="read-only"):
             value[0] = 0.0
+    # the allowed ranges looked up once per name follow a change of the energy scales' bounds
+    scale = next(name for name in free if name.startswith("scale:"))
+    kept.residuals(dict(points[0], **{scale: 1.05}))
+    kept.scale_bounds = dict(kept.scale_bounds, **{scale: (0.99, 1.01)})
+    with pytest.raises(ValueError, match=f"params: {scale} must be within"):
+        kept.residuals(dict(points[0], **{scale: 1.05}))
 
 
 def test_exact_statistic_is_gammapys_to_rounding(cocoon_likelihood, tmp_path):

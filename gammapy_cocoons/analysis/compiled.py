@@ -433,12 +433,13 @@ class CompiledLikelihood:
                 raise ValueError(f"params: {name} must be within [{low:g}, {high:g}], got {value!r}")
 
     def _allowed_range(self, name):
-        """(low, high) of :meth:`_check_params` for a parameter name (looked up once per name)."""
+        """(low, high) of :meth:`_check_params` for a parameter name: an energy scale's from
+        :attr:`scale_bounds` as it is now, the others' constant (looked up once per name)."""
+        if name.startswith("scale:"):
+            return self.scale_bounds.get(name, _SCALE_BOUNDS)
         allowed = self._allowed_ranges.get(name)
         if allowed is None:
-            if name.startswith("scale:"):
-                allowed = self.scale_bounds.get(name, _SCALE_BOUNDS)
-            elif name in _PHYSICAL_RANGES or name.startswith("norm:"):
+            if name in _PHYSICAL_RANGES or name.startswith("norm:"):
                 allowed = _PHYSICAL_RANGES["norm" if name.startswith("norm:") else name]
             else:
                 allowed = (-np.inf, np.inf)

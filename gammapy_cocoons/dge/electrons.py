@@ -21,9 +21,8 @@ Each experiment has an energy-scale nuisance s (measured energy = (1 + s) true e
 J_meas(E) = J(E / (1 + s)) / (1 + s)) with a Gaussian prior of the width it quotes for its
 absolute energy scale (:data:`ENERGY_SCALE_PRIORS`): AMS-02 2 %, CALET 2 %, DAMPE 1.5 %,
 Fermi-LAT 5 % (+2 / -5 % quoted), VERITAS 20 % (an air-Cherenkov energy scale). These widths carry
-no citation here and were not checked against the papers' systematics sections (not reachable
-from this machine, 2026-12-07); CALET's 2 % in particular is unverified for its e+e- spectrum
-(PRL 131, 191001, 2023). Errors are
+no citation and have not been checked against the papers' systematics sections; CALET's 2 % in
+particular is unverified for its e+e- spectrum (PRL 131, 191001, 2023). Errors are
 statistical and systematic in quadrature, on the side of the model (asymmetric); the fit is
 scipy least squares on these residuals and the priors, run once and cached.
 """

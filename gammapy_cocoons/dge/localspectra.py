@@ -66,7 +66,7 @@ DEFAULT_VARIANT = "lhaaso"
 ENERGY_SCALE_PRIORS = {
     "DAMPE": (0.029, "Zang et al. 2025 (arXiv:2510.03854): the BGO calorimeter's absolute scale is "
                      "1.013 +- 0.012 (stat) +- 0.026 (sys) times its calibration (width: the two in quadrature)"),
-    # the width's source is unverified: the papers' systematics sections were not reachable (2026-12-07)
+    # the width's source is unverified (see the reference)
     "CALET": (0.02, "+-2 % for the TASC energy scale, not verified against the papers of the fitted data "
                     "(protons: Adriani et al. 2022, PRL 129, 101102; helium: 2023, PRL 130, 171002); it was "
                     "cited to the C/O paper (PRL 125, 251102), not these data's, whose text was not checked either"),
