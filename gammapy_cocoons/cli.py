@@ -751,7 +751,8 @@ class _PrefetchedDGE:
     local-spectrum fits, the CR sea, the HI weights, the transmission: :func:`.dge.conventional.
     prefetch_state`) computed by a forked child while this process imports gammapy, seconds on one
     core while the other is idle; the build installs them (the same numbers: a fork of this
-    process). Leaving the block ends a child whose state was not used (a warm cache, an error)."""
+    process), or ``reproduce`` before it forks its answer row's child, which builds the cubes.
+    Leaving the block ends a child whose state was not used (a warm cache, an error)."""
 
     def __init__(self, dge, variant, secondary="gamma"):
         self.dge, self.variant, self.secondary, self.call = dge, variant, secondary, None
@@ -1048,11 +1049,21 @@ def reproduce(outdir, dge_values, old_dge_files, old_dge_model, points_specs, pr
     """
     from ._collector import frozen_imports
     from .analysis.answer import start_answer
+    from .analysis.forked import can_fork
 
     dge, _ = resolve_dge(dge_values, old_dge_model, old_dge_files)
-    answer = start_answer(dge)  # first: the child's imports run while this process imports gammapy
+    answer = None
     try:
-        from .analysis.reproduce import reproduce as run
+        if can_fork() and _two_cores() > 1:
+            # the embedded DGE's first steps computed by a forked helper while this process imports
+            # gammapy; then the answer row's child forked from this process, with both (no imports)
+            with _PrefetchedDGE(dge, "min"):
+                from .analysis.reproduce import reproduce as run
+
+                answer = start_answer(dge, fork=True)
+        else:
+            answer = start_answer(dge)  # first: the child's imports run while this process imports gammapy
+            from .analysis.reproduce import reproduce as run
 
         points = user_points(points_specs)
         with frozen_imports():  # the run's ~14 full collections skip gammapy's and astropy's objects

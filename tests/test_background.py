@@ -51,7 +51,7 @@ def test_reproduce_fits_the_answer_row_itself_when_its_child_fails(monkeypatch, 
 def test_reproduce_refuses_an_answer_that_is_not_a_choice_or_a_child(tmp_path):
     from gammapy_cocoons.analysis.reproduce import reproduce
 
-    with pytest.raises(TypeError, match="answer must be True, False or a BackgroundCall"):
+    with pytest.raises(TypeError, match="answer must be True, False or a child of answer.start_answer"):
         reproduce(tmp_path / "out", answer="background")
     assert not (tmp_path / "out").exists()
 
@@ -73,7 +73,7 @@ def test_the_command_line_ends_the_answer_child_it_started_when_the_run_fails_fi
         def cancel(self):
             events.append("cancelled")
 
-    monkeypatch.setattr(answer, "start_answer", lambda dge: events.append(("started", dge)) or Child())
+    monkeypatch.setattr(answer, "start_answer", lambda dge, fork=False: events.append(("started", dge)) or Child())
     outdir = tmp_path / "out"
     outdir.mkdir()
     (outdir / "SUMMARY.md").write_text("an earlier run's")

@@ -92,7 +92,7 @@ def test_the_answer_child_freezes_its_imports_for_its_fits_and_the_library_call_
 def test_reproduce_freezes_its_imports_before_the_run():
     code = ("import gc, sys\nimport gammapy_cocoons.analysis.reproduce as reproduce\n"
             "import gammapy_cocoons.analysis.answer as answer\n"
-            "answer.start_answer = lambda dge: None\n"
+            "answer.start_answer = lambda dge, fork=False: None\n"
             "def run(*args, **kwargs):\n"
             "    print('frozen before the run:', gc.get_freeze_count() > 0)\n"
             "    fit = {'parameters': {'chi0': {'value': 0.4, 'error': 0.1}}}\n"

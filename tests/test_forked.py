@@ -227,3 +227,81 @@ def test_the_dge_outputs_load_no_neutrino_cube_the_disk_cache_holds(tmp_path, mo
     assert not fitting._neutrino_cube_stored("radial-delta", "embedded", "min")
     assert not fitting._neutrino_cube_stored("dge+cocoons", "fermi-pi0", "min")
     assert fitting._neutrino_cube_stored("dge+cocoons", "embedded", "min")
+
+
+def _grandchild_then_wait(path):
+    """Fork a grandchild that sleeps, say both pids in ``path``, and wait (a stand-in for the answer
+    row's child and the toys it forks)."""
+    inner = ForkedCall(time.sleep, 60)
+    path.write_text(f"{os.getpid()} {inner._pid}")
+    time.sleep(60)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (ended, not yet reaped by its parent) counts as ended
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@needs_fork
+def test_a_new_group_child_is_ended_with_the_processes_it_forked(tmp_path):
+    """ForkedCall(new_group=True) (reproduce's answer child, whose toys fork a grandchild): the child
+    leads a process group of its own, and cancel ends the grandchild too; without it, only the child."""
+    for new_group in (True, False):
+        path = tmp_path / f"pids-{new_group}"
+        call = ForkedCall(_grandchild_then_wait, path, new_group=new_group)
+        deadline = time.time() + 30
+        while not (path.exists() and len(path.read_text().split()) == 2) and time.time() < deadline:
+            time.sleep(0.05)
+        child, grandchild = map(int, path.read_text().split())
+        assert (os.getpgid(child) == child) is new_group
+        call.cancel()
+        deadline = time.time() + 10
+        while _alive(grandchild) and time.time() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child)
+        assert _alive(grandchild) is not new_group
+        if not new_group:  # the orphan of the plain child: ended here
+            os.kill(grandchild, 9)
+
+
+@needs_fork
+def test_the_forked_answer_child_starts_with_the_prefetched_dge_steps(monkeypatch, caplog):
+    """start_answer(fork=True) installs the prefetched DGE state, then forks the answer row's child in
+    a group of its own; a child that fails is reported and its fits are done in this process."""
+    from gammapy_cocoons.analysis import answer, reproduce
+    from gammapy_cocoons.dge import conventional, diskcache
+
+    installed = []
+    monkeypatch.setattr(conventional, "adopt_prefetched", lambda: installed.append(os.getpid()) or True)
+
+    def fits(dge, background):
+        return {"pid": os.getpid(), "group": os.getpgid(0), "dge": dge, "background": background,
+                "rows": [{"hypothesis": "dge", "dge": "embedded min", "stat": 10.0, "ndof": 5, "aic": 12.0,
+                          "ts_cocoons": None, "chi0": None, "r0": None}], "seconds": 0.0}
+
+    monkeypatch.setattr(answer, "answer_fits", fits)
+    monkeypatch.setattr(diskcache, "available_memory_gb", lambda: 100.0)  # whatever the machine has free
+    call = answer.start_answer("embedded", fork=True)
+    assert isinstance(call, ForkedCall) and installed == [os.getpid()]
+    result = call.result()
+    assert result["pid"] != os.getpid() and result["group"] == result["pid"]
+    assert (result["dge"], result["background"]) == ("embedded", True)
+
+    def fails(dge, background):
+        raise RuntimeError("no cube")
+
+    monkeypatch.setattr(answer, "answer_fits", fails)
+    failed = answer.start_answer("embedded", fork=True)
+    monkeypatch.setattr(answer, "answer_fits", lambda dge: fits(dge, False))  # the fits done here
+    bc = {"parameters": {"chi0": {"value": 0.48, "error": 0.04}}, "chi0_interval_68": [0.44, 0.52]}
+    with caplog.at_level("WARNING"):
+        row, _ = reproduce._answer_row("embedded", bc, failed)
+    assert "RuntimeError: no cube" in caplog.text and "fitting in this process instead" in caplog.text
+    assert row["preferred"] == "dge"

@@ -1,11 +1,15 @@
 """The answer row of ``reproduce``: ``gammapy-cocoons compare``'s four hypotheses for the DGE's "min"
-member, fitted in a child interpreter (:mod:`.background`) beside the figures.
+member, fitted in a child process beside the figures.
 
-Light to import (numpy and the package's small modules; the fits import what they use): the command
-line starts the child (:func:`start_answer`) before it imports gammapy for the figures, so that the
-child's own imports run on the core the parent's imports leave idle. With the embedded DGE and a disk
-cache the child first builds the cubes the figures need (:func:`figure_cubes_first`), then the
-radial-delta DGE of hypothesis (d) (:func:`radial_delta_first`), then fits (:func:`answer_fits`).
+Light to import (numpy and the package's small modules; the fits import what they use). Where it can
+fork (Linux), the command line forks the child (:func:`start_answer` with ``fork``) once it has
+imported gammapy, while a forked helper has computed the embedded DGE's first steps (the local
+spectra, the CR sea, the HI weights, the transmission) on the other core: the child starts with
+both. Elsewhere the child is a fresh interpreter (:mod:`.background`), started before the command
+line imports gammapy so that its own imports run on the core the parent's imports leave idle. With
+the embedded DGE and a disk cache the child first builds the cubes the figures need
+(:func:`figure_cubes_first`), then the radial-delta DGE of hypothesis (d) (:func:`radial_delta_first`),
+then fits (:func:`answer_fits`).
 """
 import gc
 import logging
@@ -101,18 +105,36 @@ def radial_delta_first(background):
 BACKGROUND_MEMORY_GB = 2.5
 
 
-def start_answer(dge):
+def start_answer(dge, fork=False):
     """The answer row's fits started in a child process (they share nothing with the figures, and
     overlap them on a second core; the child's memory, ~0.6-0.9 GB with the radial-delta DGE's build,
     is freed when it ends), or None (then :func:`.reproduce._answer_row` fits in this process, after the
-    figures): with less than :data:`BACKGROUND_MEMORY_GB` available, or if no child could start."""
+    figures): with less than :data:`BACKGROUND_MEMORY_GB` available, or if no child could start.
+
+    The child is a fresh interpreter (:class:`~.background.BackgroundCall`), started before this
+    process imports gammapy so that its imports run on the other core; with ``fork`` (the command
+    line, once it has imported what the fits use, :mod:`.forked` where it can fork) a forked copy of
+    this process instead, in a process group of its own: it imports nothing, and starts with the
+    embedded DGE's prefetched steps (:func:`~..dge.conventional.adopt_prefetched`, installed here
+    first), which a forked child computed while this process imported (the command line's
+    ``_PrefetchedDGE``): its cube builds skip them."""
+    from .._validation import boolean
     from ..dge.diskcache import available_memory_gb
     from .background import BackgroundCall
+    from .forked import ForkedCall, can_fork
 
+    fork = boolean(fork, "fork")
     available = available_memory_gb()
     if available is not None and available < BACKGROUND_MEMORY_GB:
         log.info("the answer row's fits run in this process: %.1f GB of memory available", available)
         return None
+    if fork and can_fork():
+        from ..dge.conventional import adopt_prefetched
+
+        adopt_prefetched()
+        call = ForkedCall(answer_fits, dge, True, new_group=True)
+        if call.forked:
+            return call
     try:
         return BackgroundCall("gammapy_cocoons.analysis.answer:answer_fits",
                               dge if isinstance(dge, str) else [str(p) for p in dge] if isinstance(dge, (tuple, list))

@@ -42,12 +42,15 @@ def can_fork():
 
 class ForkedCall:
     """``function(*args)`` in a forked child (``fork`` and :func:`can_fork`), else in this process at
-    :meth:`result` (module docstring; ``rerun``: a failed child's call runs again here)."""
+    :meth:`result` (module docstring; ``rerun``: a failed child's call runs again here; ``new_group``:
+    the child leads a process group of its own, which :meth:`cancel` ends whole, with the processes
+    the function forks in turn)."""
 
-    def __init__(self, function, *args, fork=True, rerun=False):
+    def __init__(self, function, *args, fork=True, rerun=False, new_group=False):
         from .._validation import boolean
 
         fork, rerun = boolean(fork, "fork"), boolean(rerun, "rerun")
+        self._new_group = boolean(new_group, "new_group")
         if not callable(function):
             raise TypeError(f"function must be callable, got {function!r}")
         self._function, self._args, self._rerun = function, args, rerun
@@ -73,7 +76,14 @@ class ForkedCall:
             return
         if pid == 0:  # the child: never returns
             os.close(read)
+            if self._new_group:
+                os.setpgid(0, 0)
             _child(function, args, write)
+        if self._new_group:  # here too: a cancel right after the fork finds the group
+            try:
+                os.setpgid(pid, pid)
+            except OSError:  # the child did it first (or has ended)
+                pass
         os.close(write)
         self._pid, self._read = pid, read
 
@@ -120,6 +130,11 @@ class ForkedCall:
         pid, self._pid = self._pid, None
         if pid is None:
             return
+        if self._new_group:
+            try:
+                os.killpg(pid, signal.SIGKILL)  # the child and what it started
+            except (ProcessLookupError, PermissionError):
+                pass
         try:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)

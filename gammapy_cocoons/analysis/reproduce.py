@@ -30,9 +30,11 @@ every dataset (LHAASO, Tibet, ARGO and the user's points) and the free fit, whos
 normalisation is a fitted number, labelled as such.
 
 The answer row SUMMARY.md quotes (``gammapy-cocoons compare``'s four hypotheses for this DGE) is
-fitted in a child interpreter started first (:mod:`.background`), beside the figures, when the
-machine has :data:`.answer.BACKGROUND_MEMORY_GB` available (:mod:`.answer`); otherwise in this
-process, last. With the embedded DGE and a disk cache, that child first builds the DGE cubes the
+fitted in a child process beside the figures, when the machine has
+:data:`.answer.BACKGROUND_MEMORY_GB` available (:mod:`.answer`: from the command line a forked copy
+of this process, started once gammapy is imported, with the embedded DGE's first steps computed
+meanwhile by another; else a child interpreter started first, :mod:`.background`); otherwise in
+this process, last. With the embedded DGE and a disk cache, that child first builds the DGE cubes the
 figures need, in the order this process asks for them (the gamma-ray and neutrino envelopes, then
 inverse Compton and bremsstrahlung for Fig. 2, drawn last), while this process fits B/C and draws
 the population; this process loads them (the disk cache makes it wait for a build in
@@ -513,15 +515,16 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
     ``answer``: where the answer row's fits run. True: in a child interpreter started here, beside
     the figures (:func:`.answer.start_answer`, if the machine has the memory); False: in this process,
     after the figures; or a child already started by :func:`.answer.start_answer` for the same ``dge``
-    (the command line starts it before it imports gammapy). This function ends the child when it
-    returns or fails.
+    (the command line's: a forked copy of it, or a fresh interpreter started before it imports
+    gammapy). This function ends the child when it returns or fails.
     """
     from .background import BackgroundCall
+    from .forked import ForkedCall
 
     try:
         overwrite, progress = boolean(overwrite, "overwrite"), boolean(progress, "progress")
-        if not isinstance(answer, (bool, BackgroundCall)):
-            raise TypeError(f"answer must be True, False or a BackgroundCall of answer.start_answer, got {answer!r}")
+        if not isinstance(answer, (bool, BackgroundCall, ForkedCall)):
+            raise TypeError(f"answer must be True, False or a child of answer.start_answer, got {answer!r}")
         describe_baseline(dge)  # a bad choice fails before any work
         points = tuple(points)
         for i, p in enumerate(points):
@@ -533,7 +536,7 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
                 answer = _answer.start_answer(dge)
             return _reproduce(outdir, progress, dge, points, answer or None)
     finally:
-        if isinstance(answer, BackgroundCall):
+        if isinstance(answer, (BackgroundCall, ForkedCall)):
             answer.cancel()  # a run that failed or was interrupted ends its child too
         _lhaaso_stat_datasets.cache_clear()  # its models hold a DGE cube: not kept beyond the run
 
@@ -709,6 +712,7 @@ def _answer_row(dge, bc_fit, background=None):
     failed is reported and its fits are done here."""
     from .background import BackgroundError
     from .compare import answer_rows
+    from .forked import ForkedCall
 
     result = None
     if background is not None:
@@ -716,6 +720,11 @@ def _answer_row(dge, bc_fit, background=None):
             result = background.result()
         except BackgroundError as error:
             log.warning("%s; fitting in this process instead", error)
+        except Exception as error:  # noqa: BLE001 - a forked child's error, or one that ended without a result
+            if not isinstance(background, ForkedCall):
+                raise
+            log.warning("the answer row's fits failed in their child process (%s: %s); fitting in this process "
+                        "instead", type(error).__name__, error)
     if result is None:
         result = _answer.answer_fits(dge)
     lowest = min(r["aic"] for r in result["rows"])
