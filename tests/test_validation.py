@@ -105,8 +105,9 @@ CALLS = {
 for _name, _parameter in (("run_lhaaso_fit", p) for p in ("profiles", "plot", "overwrite", "posterior",
                                                             "shared_dge_norm", "alternative", "progress")):
     CALLS["analysis.fitting", _name, _parameter] = lambda m, tmp, kw: m.run_lhaaso_fit(tmp / "f", **kw)
-for _parameter in ("fork", "rerun"):
+for _parameter in ("fork", "rerun", "new_group"):
     CALLS["analysis.forked", "ForkedCall", _parameter] = lambda m, tmp, kw: m.ForkedCall(lambda: None, **kw)
+CALLS["analysis.answer", "start_answer", "fork"] = lambda m, tmp, kw: m.start_answer("embedded", **kw)
 for _parameter in ("dge_norm_options", "energy_scales", "masked_cocoons", "parallel"):
     CALLS["analysis.fitting", "run_lhaaso_fit", _parameter] = lambda m, tmp, kw: m.run_lhaaso_fit(tmp / "f", **kw)
 for _parameter in ("energy_scales", "masked_cocoons", "shared_dge_norm"):
