@@ -1061,6 +1061,10 @@ def reproduce(outdir, dge_values, old_dge_files, old_dge_model, points_specs, pr
                 from .analysis.reproduce import reproduce as run
 
                 answer = start_answer(dge, fork=True)
+                if answer is None:  # (too little memory for a child) this process builds the cubes: with the steps
+                    from .dge.conventional import adopt_prefetched
+
+                    adopt_prefetched()
         else:
             answer = start_answer(dge)  # first: the child's imports run while this process imports gammapy
             from .analysis.reproduce import reproduce as run

@@ -73,7 +73,18 @@ def test_the_command_line_ends_the_answer_child_it_started_when_the_run_fails_fi
         def cancel(self):
             events.append("cancelled")
 
-    monkeypatch.setattr(answer, "start_answer", lambda dge, fork=False: events.append(("started", dge)) or Child())
+    from gammapy_cocoons.analysis.forked import can_fork
+    from gammapy_cocoons.cli import _two_cores
+    from gammapy_cocoons.dge import conventional
+
+    def start(dge, fork=False):
+        # forked (Linux, two cores) inside the prefetch block: the helper's state is expected there
+        events.append(("started", dge))
+        assert fork is (can_fork() and _two_cores() > 1)
+        assert (conventional._EXPECTED is not None) is fork
+        return Child()
+
+    monkeypatch.setattr(answer, "start_answer", start)
     outdir = tmp_path / "out"
     outdir.mkdir()
     (outdir / "SUMMARY.md").write_text("an earlier run's")
@@ -85,3 +96,26 @@ def test_the_command_line_ends_the_answer_child_it_started_when_the_run_fails_fi
     result = CliRunner().invoke(main, ["reproduce", "--outdir", str(tmp_path / "new"), "--points", "missing.ecsv"])
     assert result.exit_code == 2 and "--points" in result.output
     assert events == [("started", "embedded"), "cancelled"] and not (tmp_path / "new").exists()
+
+
+def test_reproduce_ends_a_forked_answer_child_and_what_it_forked_when_the_run_fails(tmp_path):
+    """A run refused by the output check ends the answer row's forked child (start_answer(fork=True)),
+    its process group with it."""
+    import os
+    import time
+
+    from gammapy_cocoons.analysis.forked import ForkedCall, can_fork
+    from gammapy_cocoons.analysis.reproduce import reproduce
+
+    if not can_fork():
+        pytest.skip("ForkedCall forks on Linux only")
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    (outdir / "SUMMARY.md").write_text("an earlier run's")
+    child = ForkedCall(time.sleep, 60, new_group=True)
+    pid = child._pid
+    with pytest.raises(FileExistsError):
+        reproduce(outdir, answer=child)
+    assert not child.forked
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)  # the group is gone

@@ -283,6 +283,7 @@ def test_the_forked_answer_child_starts_with_the_prefetched_dge_steps(monkeypatc
 
     def fits(dge, background):
         return {"pid": os.getpid(), "group": os.getpgid(0), "dge": dge, "background": background,
+                "installed_before_the_fork": list(installed),
                 "rows": [{"hypothesis": "dge", "dge": "embedded min", "stat": 10.0, "ndof": 5, "aic": 12.0,
                           "ts_cocoons": None, "chi0": None, "r0": None}], "seconds": 0.0}
 
@@ -292,6 +293,7 @@ def test_the_forked_answer_child_starts_with_the_prefetched_dge_steps(monkeypatc
     assert isinstance(call, ForkedCall) and installed == [os.getpid()]
     result = call.result()
     assert result["pid"] != os.getpid() and result["group"] == result["pid"]
+    assert result["installed_before_the_fork"] == [os.getpid()]  # the child inherited the installed state
     assert (result["dge"], result["background"]) == ("embedded", True)
 
     def fails(dge, background):
@@ -305,3 +307,45 @@ def test_the_forked_answer_child_starts_with_the_prefetched_dge_steps(monkeypatc
         row, _ = reproduce._answer_row("embedded", bc, failed)
     assert "RuntimeError: no cube" in caplog.text and "fitting in this process instead" in caplog.text
     assert row["preferred"] == "dge"
+
+
+def _warns_and_logs():
+    import logging
+    import warnings
+
+    for _ in range(30):  # as the toys repeat theirs
+        warnings.warn("the same warning, thirty times", RuntimeWarning)
+    logging.getLogger("gammapy_cocoons.test").warning("a record from the child")
+    os.write(1, b"to the terminal\n")  # a background group's child writes nothing there
+    return os.getpid()
+
+
+@needs_fork
+@pytest.mark.parametrize("new_group", [False, True])
+def test_the_childs_warnings_come_once_and_its_log_records_through_this_process(new_group, caplog, capfd):
+    import warnings
+
+    with caplog.at_level("WARNING"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pid = ForkedCall(_warns_and_logs, new_group=new_group).result()
+    assert pid != os.getpid()
+    assert [str(w.message) for w in caught] == ["the same warning, thirty times"]
+    assert [(r.name, r.getMessage()) for r in caplog.records] == [("gammapy_cocoons.test", "a record from the child")]
+    assert ("to the terminal" in capfd.readouterr().out) is not new_group
+
+
+@needs_fork
+def test_a_child_forked_by_a_child_holds_no_end_of_its_parents_pipe(tmp_path):
+    """The toys' grandchild of reproduce's answer child closes the answer child's result pipe: the
+    main process reads the pipe's end when the answer child ends, however long the grandchild runs."""
+    def answer_child():
+        inner = ForkedCall(time.sleep, 30)  # outlives this child, killed below
+        (tmp_path / "inner").write_text(str(inner._pid))
+        os._exit(0)  # ends without a result, as a child killed by the kernel would
+
+    start = time.perf_counter()
+    call = ForkedCall(answer_child, new_group=True)
+    with pytest.raises(RuntimeError, match="ended without a result"):
+        call.result()
+    assert time.perf_counter() - start < 15
+    os.kill(int((tmp_path / "inner").read_text()), 9)

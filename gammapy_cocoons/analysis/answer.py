@@ -1,11 +1,11 @@
 """The answer row of ``reproduce``: ``gammapy-cocoons compare``'s four hypotheses for the DGE's "min"
 member, fitted in a child process beside the figures.
 
-Light to import (numpy and the package's small modules; the fits import what they use). Where it can
-fork (Linux), the command line forks the child (:func:`start_answer` with ``fork``) once it has
-imported gammapy, while a forked helper has computed the embedded DGE's first steps (the local
-spectra, the CR sea, the HI weights, the transmission) on the other core: the child starts with
-both. Elsewhere the child is a fresh interpreter (:mod:`.background`), started before the command
+Light to import (numpy and the package's small modules; the fits import what they use). On Linux
+with two or more CPUs the command line forks the child (:func:`start_answer` with ``fork``) once it
+has imported gammapy; with the embedded DGE not yet cached, a forked helper has meanwhile computed
+the DGE's first steps (the local spectra, the CR sea, the HI weights, the transmission) on the
+other core: the child starts with both. Elsewhere the child is a fresh interpreter (:mod:`.background`), started before the command
 line imports gammapy so that its own imports run on the core the parent's imports leave idle. With
 the embedded DGE and a disk cache the child first builds the cubes the figures need
 (:func:`figure_cubes_first`), then the radial-delta DGE of hypothesis (d) (:func:`radial_delta_first`),
@@ -113,9 +113,9 @@ def start_answer(dge, fork=False):
 
     The child is a fresh interpreter (:class:`~.background.BackgroundCall`), started before this
     process imports gammapy so that its imports run on the other core; with ``fork`` (the command
-    line, once it has imported what the fits use, :mod:`.forked` where it can fork) a forked copy of
-    this process instead, in a process group of its own: it imports nothing, and starts with the
-    embedded DGE's prefetched steps (:func:`~..dge.conventional.adopt_prefetched`, installed here
+    line, once it has imported gammapy, :mod:`.forked` where it can fork) a forked copy of this
+    process instead, in a process group of its own: it imports only what its fits add, and starts
+    with the embedded DGE's prefetched steps (:func:`~..dge.conventional.adopt_prefetched`, installed here
     first), which a forked child computed while this process imported (the command line's
     ``_PrefetchedDGE``): its cube builds skip them."""
     from .._validation import boolean

@@ -4,11 +4,14 @@ or rebuild (``fit``'s outputs; ``population``'s containment, smooth model and PD
 
 ``ForkedCall(function, *args)`` forks at once (Linux, :func:`can_fork`): the child starts with
 everything this process holds (imported modules, models, cubes: copy-on-write, nothing copied or
-pickled on the way in), calls ``function(*args)``, sends back its pickled result or exception and
-its warnings through a pipe, and ends with ``os._exit`` (no exit handlers, no second flush of this
-process's buffers). :meth:`~ForkedCall.result` waits for it and returns the result, issuing the
-child's warnings again here (this process's filters decide about them), or raises the child's
-exception. A child that ends without a result (killed, out of memory) is an error, unless the call
+pickled on the way in), calls ``function(*args)``, sends back its pickled result or exception, its
+warnings (each once) and its log records of WARNING and above through a pipe, and ends with
+``os._exit`` (no exit handlers, no second flush of this process's buffers). :meth:`~ForkedCall.result`
+waits for it and returns the result, issuing the child's warnings and log records again here (this
+process's filters and handlers decide about them), or raises the child's exception. Ctrl-C and
+SIGTERM are held back across the fork, so that the child never runs this process's code; with
+``new_group`` the child leads a process group of its own (ended whole by
+:meth:`~ForkedCall.cancel`, with what it forks) and writes nothing to the terminal. A child that ends without a result (killed, out of memory) is an error, unless the call
 was made with ``rerun=True``: then the function runs again in this process, as it does for a child
 that raised (the same result, or the error raised here with its traceback); only for functions
 that hold no resource of the parent's (file descriptors, pipes).
@@ -26,6 +29,7 @@ other threads of the parent. Unlike :class:`~gammapy_cocoons.analysis.background
 only for the command line: the caller decides (a notebook's kernel, with its threads and sockets,
 must not fork).
 """
+import logging
 import os
 import pickle
 import signal
@@ -64,6 +68,9 @@ class ForkedCall:
             except (AttributeError, OSError, ValueError):
                 pass
         read, write = os.pipe()
+        # Ctrl-C and SIGTERM held back across the fork: the child resets their handlers before it
+        # takes them (it never runs this process's code), this process gets them after the fork
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
         try:
             with warnings.catch_warnings():
                 # Python >= 3.12 warns on fork with threads; the child runs only this function, on
@@ -71,21 +78,23 @@ class ForkedCall:
                 warnings.simplefilter("ignore", DeprecationWarning)
                 pid = os.fork()
         except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
             os.close(read)
             os.close(write)
             return
         if pid == 0:  # the child: never returns
-            os.close(read)
-            if self._new_group:
-                os.setpgid(0, 0)
+            _start_child(read, write, self._new_group, held)
             _child(function, args, write)
-        if self._new_group:  # here too: a cancel right after the fork finds the group
-            try:
-                os.setpgid(pid, pid)
-            except OSError:  # the child did it first (or has ended)
-                pass
-        os.close(write)
-        self._pid, self._read = pid, read
+        try:
+            if self._new_group:  # here too: a cancel right after the fork finds the group
+                try:
+                    os.setpgid(pid, pid)
+                except OSError:  # the child did it first (or has ended)
+                    pass
+            os.close(write)
+            self._pid, self._read = pid, read
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     @property
     def forked(self):
@@ -112,11 +121,13 @@ class ForkedCall:
             if self._rerun:
                 return self._function(*self._args)
             raise RuntimeError(f"the forked child ended without a result (wait status {status})")
-        ok, value, issued = pickle.loads(data)
+        ok, value, issued, records = pickle.loads(data)
         if not ok and self._rerun:
             return self._function(*self._args)
         for message, category, filename, lineno in issued:  # under this process's filters
             warnings.warn_explicit(message, category, filename, lineno)
+        for name, level, message in records:  # through this process's handlers
+            logging.getLogger(name).log(level, "%s", message)
         if ok:
             return value
         raise value
@@ -149,30 +160,79 @@ class ForkedCall:
         return False
 
 
+#: the signals held back while forking (the child's handlers are reset before they are taken)
+_HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+#: in a forked child: the write end of its own result pipe (a child it forks in turn closes it: the
+#: parent's read sees the end of the pipe when this child ends, whatever its own children do)
+_OWN_WRITE_END = []
+
+
+def _start_child(read, write, new_group, mask):
+    """The child's first steps, right after the fork with the signals held: default handlers for
+    them (Ctrl-C ends the child; the parent reports), the pipe ends it does not own closed, a
+    process group of its own with ``new_group`` (and then no terminal output: a background group's
+    writes to the terminal can stop it), the signals' mask as it was. Ends the process on failure."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.close(read)
+        for fd in _OWN_WRITE_END:  # an ancestor's result pipe, inherited: not this child's to hold
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        _OWN_WRITE_END[:] = [write]
+        if new_group:
+            os.setpgid(0, 0)
+            quiet = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(quiet, 1)
+            os.dup2(quiet, 2)
+            os.close(quiet)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    except BaseException:  # noqa: BLE001 - never the parent's code in this process
+        os._exit(1)
+
+
+class _Records(logging.Handler):
+    """The child's log records of WARNING and above, sent back with its result."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append((record.name, record.levelno, record.getMessage()))
+
+
 def _child(function, args, write):
-    """The child's side: call, send (ok, result or exception, warnings), and end."""
+    """The child's side: call, send (ok, result or exception, warnings, log records), and end."""
     from .._collector import freeze_inherited
 
     code = 0
     try:
         freeze_inherited()  # the parent's objects: not visited (nor copied) by this child's collections
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the child; the parent reports
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        # log records of WARNING and above go back to the parent (its handlers decide), not to the
+        # terminal the child shares with the parent's progress bar
+        records, root = _Records(), logging.getLogger()
+        root.handlers = [records]
+        if root.level > logging.WARNING or root.level == logging.NOTSET:
+            root.setLevel(logging.WARNING)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
                 payload = (True, function(*args))
             except BaseException as error:  # noqa: BLE001 - every failure goes to the parent
                 payload = (False, error)
-        issued = [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
+        # each warning once (as the parent's default filter would show it: toys repeat theirs)
+        issued = list(dict.fromkeys((str(w.message), w.category, w.filename, w.lineno) for w in caught))
         try:
-            data = pickle.dumps(payload + (issued,), protocol=pickle.HIGHEST_PROTOCOL)
+            data = pickle.dumps(payload + (issued, records.records), protocol=pickle.HIGHEST_PROTOCOL)
             pickle.loads(data)  # what the parent will do: an exception class with other arguments fails here
         except Exception as error:  # an unpicklable (or unrebuildable) result or exception: say what it was
             what = "result" if payload[0] else "error"
             detail = f"{type(payload[1]).__name__}: {payload[1]}" if not payload[0] else repr(payload[1])
             data = pickle.dumps((False, RuntimeError(f"the forked child's {what} could not be sent back: "
-                                                     f"{detail} ({error})"), []))
+                                                     f"{detail} ({error})"), [], records.records))
         with os.fdopen(write, "wb") as stream:
             stream.write(data)
         for stream in (sys.stdout, sys.stderr):
