@@ -349,3 +349,28 @@ def test_a_child_forked_by_a_child_holds_no_end_of_its_parents_pipe(tmp_path):
         call.result()
     assert time.perf_counter() - start < 15
     os.kill(int((tmp_path / "inner").read_text()), 9)
+
+
+@needs_fork
+def test_a_ctrl_c_raised_here_after_the_fork_ends_the_child_too(monkeypatch):
+    """A Ctrl-C (KeyboardInterrupt) raised in this process at any step after the fork, e.g. one held
+    back during it: the child just started is ended and reaped, not left running without an owner,
+    and the signals are let through again."""
+    import signal
+
+    started = []
+    real_setpgid = os.setpgid
+
+    def interrupted(pid, group):
+        if pid == 0:  # the child's own call
+            return real_setpgid(pid, group)
+        started.append(pid)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(forked.os, "setpgid", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ForkedCall(time.sleep, 60, new_group=True)
+    assert len(started) == 1
+    with pytest.raises(ChildProcessError):
+        os.waitpid(started[0], os.WNOHANG)  # ended and reaped
+    assert not signal.pthread_sigmask(signal.SIG_BLOCK, []) & {signal.SIGINT, signal.SIGTERM}

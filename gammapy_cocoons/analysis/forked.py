@@ -9,9 +9,10 @@ warnings (each once) and its log records of WARNING and above through a pipe, an
 ``os._exit`` (no exit handlers, no second flush of this process's buffers). :meth:`~ForkedCall.result`
 waits for it and returns the result, issuing the child's warnings and log records again here (this
 process's filters and handlers decide about them), or raises the child's exception. Ctrl-C and
-SIGTERM are held back across the fork, so that the child never runs this process's code; with
-``new_group`` the child leads a process group of its own (ended whole by
-:meth:`~ForkedCall.cancel`, with what it forks) and writes nothing to the terminal. A child that ends without a result (killed, out of memory) is an error, unless the call
+SIGTERM are held back across the fork, so that the child never runs this process's code (one that
+arrived meanwhile ends the child here too); with ``new_group`` the child leads a process group of
+its own (ended whole by :meth:`~ForkedCall.cancel`, with what it forks) and writes nothing to the
+terminal. A child that ends without a result (killed, out of memory) is an error, unless the call
 was made with ``rerun=True``: then the function runs again in this process, as it does for a child
 that raised (the same result, or the error raised here with its traceback); only for functions
 that hold no resource of the parent's (file descriptors, pipes).
@@ -68,33 +69,44 @@ class ForkedCall:
             except (AttributeError, OSError, ValueError):
                 pass
         read, write = os.pipe()
-        # Ctrl-C and SIGTERM held back across the fork: the child resets their handlers before it
-        # takes them (it never runs this process's code), this process gets them after the fork
+        # Ctrl-C and SIGTERM held back across the fork (in this thread; with other threads, Python may
+        # still raise a Ctrl-C here at any step): the child resets their handlers before it takes
+        # them and never runs this process's code; this process ends the child if one is raised
         held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+        pid = None
         try:
-            with warnings.catch_warnings():
-                # Python >= 3.12 warns on fork with threads; the child runs only this function, on
-                # the thread that forked, and the threads it leaves behind (BLAS, tqdm) are idle
-                warnings.simplefilter("ignore", DeprecationWarning)
-                pid = os.fork()
-        except OSError:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
-            os.close(read)
+            try:
+                with warnings.catch_warnings():
+                    # Python >= 3.12 warns on fork with threads; the child runs only this function, on
+                    # the thread that forked, and the threads it leaves behind (BLAS, tqdm) are idle
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    pid = os.fork()
+            except OSError:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
+                os.close(read)
+                os.close(write)
+                return
+            if pid == 0:  # the child: never returns
+                try:
+                    _start_child(read, write, self._new_group, held)
+                    _child(function, args, write)
+                finally:
+                    os._exit(1)
+            self._pid, self._read = pid, read
             os.close(write)
-            return
-        if pid == 0:  # the child: never returns
-            _start_child(read, write, self._new_group, held)
-            _child(function, args, write)
-        try:
             if self._new_group:  # here too: a cancel right after the fork finds the group
                 try:
                     os.setpgid(pid, pid)
                 except OSError:  # the child did it first (or has ended)
                     pass
-            os.close(write)
-            self._pid, self._read = pid, read
-        finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            _take_pending_signals()
+        except BaseException:  # e.g. a Ctrl-C held back during the fork: the child ends too
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            if pid and self._pid is None:
+                self._pid, self._read = pid, read
+            self.cancel()
+            raise
 
     @property
     def forked(self):
@@ -162,6 +174,11 @@ class ForkedCall:
 
 #: the signals held back while forking (the child's handlers are reset before they are taken)
 _HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _take_pending_signals():
+    """Nothing: calling a Python function runs the handlers of the signals that arrived (a Ctrl-C
+    held back during a fork is raised here, inside the caller's ``try``)."""
 #: in a forked child: the write end of its own result pipe (a child it forks in turn closes it: the
 #: parent's read sees the end of the pipe when this child ends, whatever its own children do)
 _OWN_WRITE_END = []
