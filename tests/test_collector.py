@@ -90,6 +90,7 @@ def test_the_answer_child_freezes_its_imports_for_its_fits_and_the_library_call_
 
 
 def test_reproduce_freezes_its_imports_before_the_run():
+    # (the Fermi DGE: no prefetch helper for the embedded one's cubes, which this stubbed run never builds)
     code = ("import gc, sys\nimport gammapy_cocoons.analysis.reproduce as reproduce\n"
             "import gammapy_cocoons.analysis.answer as answer\n"
             "answer.start_answer = lambda dge, fork=False: None\n"
@@ -99,7 +100,7 @@ def test_reproduce_freezes_its_imports_before_the_run():
             "    return {'bc_fit': fit, 'lhaaso_fit': fit, 'joint_fit': fit}\n"
             "reproduce.reproduce = run\n"
             "from gammapy_cocoons.cli import main\n"
-            "sys.argv = ['gammapy-cocoons', 'reproduce', '--outdir', sys.argv[1]]\n"
+            "sys.argv = ['gammapy-cocoons', 'reproduce', '--outdir', sys.argv[1], '--dge', 'fermi-pi0']\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "print('frozen after the command:', gc.get_freeze_count() > 0)")
     lines = _python(code, "unused").split("\n")
