@@ -529,7 +529,8 @@ def test_covariance_through_the_compiled_statistic_is_gammapys(monkeypatch, capl
     assert seen[-1] == "FitDatasets" and "differs from gammapy's" in caplog.text
 
 
-@pytest.mark.parametrize("change", [{"chi0": -0.1}, {"scale:lhaaso-km2a": 3.0}, {"scale:argo-ybj": 0.3},
+@pytest.mark.parametrize("change", [{"chi0": -0.1}, {"chi0": 25.0}, {"r0": 2e5}, {"r0": 1e-4},
+                                    {"scale:lhaaso-km2a": 3.0}, {"scale:argo-ybj": 0.3},
                                     {"norm": -1.0}, {"norm": float("nan")}])
 def test_compiled_refuses_parameters_where_the_models_are_not_defined(cocoon_likelihood, change):
     """chi0 < 0 or an energy scale off its bounds: gammapy's models refuse them; the arrays (fast and
@@ -543,9 +544,12 @@ def test_compiled_refuses_parameters_where_the_models_are_not_defined(cocoon_lik
                  compiled.predicted, compiled.neutrino_flux, lambda p: compiled.simulate(p, np.random.default_rng(0))):
         with pytest.raises(ValueError, match=f"params: {name} must be within"):
             call(params)
-    if name in ("chi0", "scale:lhaaso-km2a", "scale:argo-ybj"):  # gammapy's own models refuse these
+    if name in ("chi0", "r0", "scale:lhaaso-km2a", "scale:argo-ybj"):  # gammapy's own models refuse these
         with pytest.raises(ValueError, match="must be within"):
             compiled.gammapy_stat(params)
+    # a value that is not a number: named, not a TypeError from inside a comparison
+    with pytest.raises(ValueError, match=f"params: {name} must be a number"):
+        compiled.stat(dict(params, **{name: "0.4"}))
     # the bounds themselves are allowed (the fits reach them, to rounding)
     low, high = compiled.scale_bounds["scale:argo-ybj"]
     for edge in (low, high, low * (1 - 1e-14)):

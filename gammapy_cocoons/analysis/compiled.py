@@ -32,6 +32,7 @@ import astropy.units as u
 from scipy.optimize import least_squares
 from scipy.special import erfc
 
+from .._ranges import CHI0_RANGE_G_CM2, R0_RANGE_TV
 from .likelihood import ICECUBE_TERM, NeutrinoFluxDataset, PointsDataset
 
 __all__ = ["CompiledLikelihood", "PARAMETER_BOUNDS", "FitResult"]
@@ -50,10 +51,11 @@ PARAMETER_BOUNDS = {
     "ecpl_lambda": (1e-4, 1.0, "log"),      # TeV-1
 }
 _SCALE_BOUNDS = (0.5, 2.0)
-#: where the models are defined, whatever a fit's bounds: chi0 the cocoon model's range [g cm-2],
-#: a normalisation and an ECPL amplitude (fit unit aside) >= 0, the cut-off lambda >= 0 [TeV-1]
-_PHYSICAL_RANGES = {"chi0": (0.0, 20.0), "norm": (0.0, np.inf), "ecpl_amplitude": (0.0, np.inf),
-                    "ecpl_lambda": (0.0, np.inf), "ecpl_index": (-np.inf, np.inf), "r0": (0.0, np.inf)}
+#: where the models are defined, whatever a fit's bounds: chi0 [g cm-2] and R0 [TV] the cocoon
+#: model's ranges (:mod:`gammapy_cocoons._ranges`, as its Parameters), a normalisation and an ECPL
+#: amplitude (fit unit aside) >= 0, the cut-off lambda >= 0 [TeV-1]
+_PHYSICAL_RANGES = {"chi0": CHI0_RANGE_G_CM2, "r0": R0_RANGE_TV, "norm": (0.0, np.inf),
+                    "ecpl_amplitude": (0.0, np.inf), "ecpl_lambda": (0.0, np.inf), "ecpl_index": (-np.inf, np.inf)}
 _ECPL_REFERENCE_TEV = 10.0
 _ECPL_AMPLITUDE_UNIT = 1e-13  # the fits work in this unit of the amplitude
 
@@ -416,6 +418,9 @@ class CompiledLikelihood:
         inside the model otherwise): R0 where the cocoons are on (chi0 > 0) or fitted (``names``), the
         ECPL's index and cut-off where it is on or fitted. The others have defaults (norms and scales
         1, chi0 and the ECPL amplitude 0)."""
+        for name, value in params.items():
+            if not isinstance(value, (float, int, np.floating, np.integer)) or isinstance(value, bool):
+                raise ValueError(f"params: {name} must be a number, got {value!r}")
         needed = []
         if self._cocoon is not None and (params.get("chi0", 0.0) > 0 or "chi0" in names or "r0" in names):
             needed.append("r0")
