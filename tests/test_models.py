@@ -530,8 +530,50 @@ def test_posterior_recovers_injected_parameters(sky):
         q = quantiles[name]
         width = q["high"] - q["low"]
         assert q["low"] - width < truth < q["high"] + width, (name, q)
-    # the models are left at their values before sampling
+    # the models are left at their values before sampling, their priors as gammapy made them
     assert sky.spectral_model.chi0.value == 0.5
+    assert "_inverse_cdf" not in vars(sky.spectral_model.chi0.prior)
+    assert "_inverse_cdf" not in vars(sky.spectral_model.r0.prior)
+
+
+def test_frozen_prior_distributions_are_gammapys():
+    """The sampler's priors, each distribution made once for a run: the same inverse CDF as
+    gammapy's to the bit; a prior shared by two parameters frozen once; a user's prior without a
+    scipy distribution left alone; deleting the attribute restores gammapy's method."""
+    from gammapy.modeling import Parameter, Parameters
+    from gammapy.modeling.models import GaussianPrior, LogUniformPrior, Prior, UniformPrior
+    from gammapy.modeling.models.prior import PriorParameter
+
+    from gammapy_cocoons.analysis.fitting import _freeze_prior_distributions
+
+    class HalfPrior(Prior):  # a user's prior: its own inverse CDF, no _random_variable
+        tag = ["HalfPrior"]
+        scale = PriorParameter(name="scale", value=1.0, unit="")
+
+        @staticmethod
+        def evaluate(value, scale):
+            return 0.0 * value
+
+        def _inverse_cdf(self, value):
+            return 0.5 * value
+
+    priors = [UniformPrior(min=0.0, max=2.0), LogUniformPrior(min=1.0, max=1000.0), GaussianPrior(mu=1.0, sigma=0.1)]
+    user = HalfPrior()
+    parameters = Parameters([Parameter(f"p{i}", 1.0) for i in range(5)])
+    for parameter, prior in zip(parameters, priors + [priors[0], user]):
+        parameter.prior = prior
+    unit_values = np.random.default_rng(3).uniform(size=50)
+    expected = [prior._inverse_cdf(unit_values) for prior in priors]
+    frozen = _freeze_prior_distributions(parameters)
+    assert [id(p) for p in frozen] == [id(p) for p in priors]  # the shared one once, the user's not at all
+    for prior, values in zip(priors, expected):
+        assert "_inverse_cdf" in vars(prior)
+        assert np.array_equal(prior._inverse_cdf(unit_values), values)
+    assert "_inverse_cdf" not in vars(user) and user._inverse_cdf(0.5) == 0.25
+    for prior in frozen:
+        del prior._inverse_cdf
+    assert all("_inverse_cdf" not in vars(prior) for prior in priors)
+    assert np.array_equal(priors[1]._inverse_cdf(unit_values), expected[1])
 
 
 def test_cocoon_neutrinos_follow_the_pion_rule_below_the_cutoff():
