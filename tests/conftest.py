@@ -100,7 +100,11 @@ def energies():
 @pytest.fixture(scope="session")
 def executed_tutorials(tmp_path_factory):
     """Every tutorial executed once as a Jupyter notebook; the docs build (tests/test_docs.py)
-    reuses these through $GAMMAPY_COCOONS_NOTEBOOKS instead of executing them again."""
+    reuses these through $GAMMAPY_COCOONS_NOTEBOOKS instead of executing them again.
+
+    In one kernel, not one per core as the docs build outside the tests: here the other worker
+    keeps the second core busy, so a second kernel gains no time and costs its start-up and its
+    own caches: the 8 tutorials took 25-26 s of CPU in one kernel, 33-35 s in two (measured in turn)."""
     import os
     import sys
     from pathlib import Path
@@ -110,7 +114,7 @@ def executed_tutorials(tmp_path_factory):
 
     directory = tmp_path_factory.mktemp("notebooks")
     os.environ[tutorial_notebooks.CACHE_VARIABLE] = str(directory)
-    return {path.stem: path for path in tutorial_notebooks.executed_notebooks(directory)}
+    return {path.stem: path for path in tutorial_notebooks.executed_notebooks(directory, workers=1)}
 
 
 @pytest.fixture(scope="session")
