@@ -72,7 +72,7 @@ def _tutorial_pages():
 
 def _reproduced_figures():
     """docs/_generated/*.png: the figures of `gammapy-cocoons reproduce`, from the tests' run
-    ($GAMMAPY_COCOONS_REPRODUCED) or from a run of this build (about a minute, kept in _build)."""
+    ($GAMMAPY_COCOONS_REPRODUCED) or from a run of this build (about half a minute, kept in _build)."""
     import os
 
     source = os.environ.get("GAMMAPY_COCOONS_REPRODUCED")
