@@ -8,7 +8,7 @@ import pytest
 import astropy.units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
-from gammapy.datasets import Datasets, FluxPointsDataset
+from gammapy.datasets import Datasets
 from gammapy.estimators import FluxPoints
 from gammapy.maps import HpxGeom, MapAxis, RegionGeom, WcsGeom
 from gammapy.modeling import Fit
