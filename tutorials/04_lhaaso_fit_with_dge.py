@@ -47,7 +47,8 @@ for name, scale in (("inner", 0.65), ("outer", 1.0)):
     region = points.meta["region"]
     total = (RegionFluxSpectralModel(cocoons, region=region, scale=scale)
              + RegionFluxSpectralModel(dge_here, region=region, scale=scale))
-    datasets.append(SpectralFluxPointsDataset(data=points, models=SkyModel(spectral_model=total, name=name), name=name))
+    model = SkyModel(spectral_model=total, name=name)
+    datasets.append(SpectralFluxPointsDataset(data=points, models=model, name=name))
 datasets = Datasets(datasets)
 
 # %%
