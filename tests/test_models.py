@@ -557,19 +557,28 @@ def test_frozen_prior_distributions_are_gammapys():
         def _inverse_cdf(self, value):
             return 0.5 * value
 
+    class SquaredUniformPrior(UniformPrior):  # a user's prior: a scipy distribution, its own inverse CDF
+        tag = ["SquaredUniformPrior"]
+        min = PriorParameter(name="min", value=0.0, unit="")  # (gammapy reads a class's own)
+        max = PriorParameter(name="max", value=1.0, unit="")
+
+        def _inverse_cdf(self, value):
+            return super()._inverse_cdf(value) ** 2
+
     priors = [UniformPrior(min=0.0, max=2.0), LogUniformPrior(min=1.0, max=1000.0), GaussianPrior(mu=1.0, sigma=0.1)]
-    user = HalfPrior()
-    parameters = Parameters([Parameter(f"p{i}", 1.0) for i in range(5)])
-    for parameter, prior in zip(parameters, priors + [priors[0], user]):
+    user, squared = HalfPrior(), SquaredUniformPrior(min=0.0, max=2.0)
+    parameters = Parameters([Parameter(f"p{i}", 1.0) for i in range(6)])
+    for parameter, prior in zip(parameters, priors + [priors[0], user, squared]):
         parameter.prior = prior
     unit_values = np.random.default_rng(3).uniform(size=50)
     expected = [prior._inverse_cdf(unit_values) for prior in priors]
     frozen = _freeze_prior_distributions(parameters)
-    assert [id(p) for p in frozen] == [id(p) for p in priors]  # the shared one once, the user's not at all
+    assert [id(p) for p in frozen] == [id(p) for p in priors]  # the shared one once, the users' not at all
     for prior, values in zip(priors, expected):
         assert "_inverse_cdf" in vars(prior)
         assert np.array_equal(prior._inverse_cdf(unit_values), values)
     assert "_inverse_cdf" not in vars(user) and user._inverse_cdf(0.5) == 0.25
+    assert "_inverse_cdf" not in vars(squared) and squared._inverse_cdf(0.5) == 1.0
     for prior in frozen:
         del prior._inverse_cdf
     assert all("_inverse_cdf" not in vars(prior) for prior in priors)

@@ -1222,13 +1222,18 @@ def _freeze_prior_distributions(parameters):
     gammapy's priors build a new frozen scipy distribution, docstring included, on every call of
     ``_inverse_cdf``: about half the sampler's time per point here. A prior cannot change during a
     run, so each one's ``ppf`` is bound once as an attribute of the instance, which the caller
-    deletes after the run: the same function of the same distribution, the same numbers. A prior
-    without ``_random_variable`` (a user's own kind) keeps its own ``_inverse_cdf``.
+    deletes after the run: the same function of the same distribution, the same numbers. Only
+    priors that use gammapy's own ``_inverse_cdf`` (``_random_variable.ppf``) are changed: a kind
+    that defines its own, or has no ``_random_variable``, keeps what it does.
     """
+    from gammapy.modeling.models import Prior
+
     frozen = []
     for parameter in parameters:
         prior = parameter.prior
         if "_inverse_cdf" in vars(prior):  # one prior shared by two parameters, already frozen
+            continue
+        if getattr(type(prior), "_inverse_cdf", None) is not Prior._inverse_cdf:
             continue
         try:
             distribution = prior._random_variable
