@@ -572,7 +572,8 @@ def test_frozen_prior_distributions_are_gammapys():
         parameter.prior = prior
     unit_values = np.random.default_rng(3).uniform(size=50)
     expected = [prior._inverse_cdf(unit_values) for prior in priors]
-    frozen = _freeze_prior_distributions(parameters)
+    frozen = []
+    _freeze_prior_distributions(parameters, frozen)
     assert [id(p) for p in frozen] == [id(p) for p in priors]  # the shared one once, the users' not at all
     for prior, values in zip(priors, expected):
         assert "_inverse_cdf" in vars(prior)
@@ -583,6 +584,26 @@ def test_frozen_prior_distributions_are_gammapys():
         del prior._inverse_cdf
     assert all("_inverse_cdf" not in vars(prior) for prior in priors)
     assert np.array_equal(priors[1]._inverse_cdf(unit_values), expected[1])
+
+    # a prior whose distribution cannot be made stops the freezing part way: the ones before it
+    # are in the list (sample_posterior undoes them), the rest untouched
+    class BrokenPrior(UniformPrior):
+        tag = ["BrokenPrior"]
+        min = PriorParameter(name="min", value=0.0, unit="")
+        max = PriorParameter(name="max", value=1.0, unit="")
+
+        @property
+        def _random_variable(self):
+            raise ValueError("no distribution")
+
+    broken = Parameters([Parameter("a", 1.0), Parameter("b", 1.0), Parameter("c", 1.0)])
+    for parameter, prior in zip(broken, [priors[0], BrokenPrior(), priors[1]]):
+        parameter.prior = prior
+    frozen = []
+    with pytest.raises(ValueError, match="no distribution"):
+        _freeze_prior_distributions(broken, frozen)
+    assert [id(p) for p in frozen] == [id(priors[0])] and "_inverse_cdf" not in vars(priors[1])
+    del priors[0]._inverse_cdf
 
 
 def test_cocoon_neutrinos_follow_the_pion_rule_below_the_cutoff():

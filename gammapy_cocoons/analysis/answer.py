@@ -5,8 +5,9 @@ Light to import (numpy and the package's small modules; the fits import what the
 with two or more CPUs the command line forks the child (:func:`start_answer` with ``fork``) once it
 has imported gammapy; with the embedded DGE not yet cached, a forked helper has meanwhile computed
 the DGE's first steps (the local spectra, the CR sea, the HI weights, the transmission) on the
-other core: the child starts with both. Elsewhere the child is a fresh interpreter (:mod:`.background`), started before the command
-line imports gammapy so that its own imports run on the core the parent's imports leave idle. With
+other core: the child starts with both. Elsewhere the child is a fresh interpreter
+(:mod:`.background`), started before the command line imports gammapy so that its own imports run
+on the core the parent's imports leave idle. With
 the embedded DGE and a disk cache the child first builds the cubes the figures need
 (:func:`figure_cubes_first`), then the radial-delta DGE of hypothesis (d) (:func:`radial_delta_first`),
 then fits (:func:`answer_fits`).

@@ -1195,8 +1195,9 @@ def sample_posterior(datasets, live_points=100, frac_remain=0.5, labels=None):
                       "resume": "overwrite"},
         run_opts={"show_status": False, "viz_callback": False},
     )
-    frozen = _freeze_prior_distributions(parameters)
+    frozen = []  # filled as they are frozen: undone even if freezing fails part way
     try:
+        _freeze_prior_distributions(parameters, frozen)
         result = sampler.run(datasets)
     finally:
         for prior in frozen:
@@ -1216,8 +1217,9 @@ def sample_posterior(datasets, live_points=100, frac_remain=0.5, labels=None):
     return table, quantiles
 
 
-def _freeze_prior_distributions(parameters):
-    """Each prior's scipy distribution made once, for one sampler run; returns the priors changed.
+def _freeze_prior_distributions(parameters, frozen):
+    """Each prior's scipy distribution made once, for one sampler run; the priors changed are
+    appended to the list ``frozen`` as they are (the caller deletes their attribute after the run).
 
     gammapy's priors build a new frozen scipy distribution, docstring included, on every call of
     ``_inverse_cdf``: about half the sampler's time per point here. A prior cannot change during a
@@ -1228,7 +1230,6 @@ def _freeze_prior_distributions(parameters):
     """
     from gammapy.modeling.models import Prior
 
-    frozen = []
     for parameter in parameters:
         prior = parameter.prior
         if "_inverse_cdf" in vars(prior):  # one prior shared by two parameters, already frozen
@@ -1241,7 +1242,6 @@ def _freeze_prior_distributions(parameters):
             continue
         prior._inverse_cdf = distribution.ppf
         frozen.append(prior)
-    return frozen
 
 
 def neutrino_prediction(cocoon_spectral, variant="min", energy=None, dge="embedded", hypothesis="dge+cocoons"):

@@ -179,6 +179,8 @@ _HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 def _take_pending_signals():
     """Nothing: calling a Python function runs the handlers of the signals that arrived (a Ctrl-C
     held back during a fork is raised here, inside the caller's ``try``)."""
+
+
 #: in a forked child: the write end of its own result pipe (a child it forks in turn closes it: the
 #: parent's read sees the end of the pipe when this child ends, whatever its own children do)
 _OWN_WRITE_END = []
