@@ -78,8 +78,7 @@ class BackgroundCall:
             self._cleanup()
         for entry in payload["warnings"]:
             warnings.warn_explicit(entry["message"], _category(entry["category"]), entry["filename"], entry["lineno"])
-        for entry in payload["log"]:
-            logging.getLogger(entry["name"]).log(entry["level"], "%s", entry["message"])
+        reissue_log_records(payload["log"])
         return payload["result"]
 
     def cancel(self):
@@ -119,12 +118,34 @@ def _category(name):
 
 
 class _Records(logging.Handler):
+    """A child's log records of WARNING and above, kept as plain dicts (JSON-able, picklable) for
+    :func:`reissue_log_records` in the parent (also :mod:`.forked`'s children)."""
+
     def __init__(self):
         super().__init__(logging.WARNING)
         self.records = []
 
     def emit(self, record):
         self.records.append({"name": record.name, "level": record.levelno, "message": record.getMessage()})
+
+
+def _record_warnings_and_above(replace_handlers=False):
+    """A :class:`_Records` on the root logger, which passes WARNING and above to it; with
+    ``replace_handlers`` the only handler (nothing reaches the terminal). Returns the handler."""
+    records, root = _Records(), logging.getLogger()
+    if replace_handlers:
+        root.handlers = [records]
+    else:
+        root.addHandler(records)
+    if root.level > logging.WARNING or root.level == logging.NOTSET:
+        root.setLevel(logging.WARNING)
+    return records
+
+
+def reissue_log_records(records):
+    """Issue a child's records (:class:`_Records`) again through this process's loggers and handlers."""
+    for entry in records:
+        logging.getLogger(entry["name"]).log(entry["level"], "%s", entry["message"])
 
 
 def _child(directory):
@@ -134,17 +155,13 @@ def _child(directory):
     skip_collection_at_exit()  # the caller waits for this process's exit, not only for its result
     directory = Path(directory)
     call = json.loads((directory / "call.json").read_text())
-    records = _Records()
-    root = logging.getLogger()
-    root.addHandler(records)
-    if root.level > logging.WARNING or root.level == logging.NOTSET:
-        root.setLevel(logging.WARNING)
+    records = _record_warnings_and_above()
     try:
         with warnings.catch_warnings(record=True) as caught:
             function = getattr(importlib.import_module(call["module"]), call["name"])
             result = function(*call["args"])
     finally:
-        root.removeHandler(records)
+        logging.getLogger().removeHandler(records)
     payload = {"result": result, "log": records.records,
                "warnings": [{"message": str(w.message), "category": f"{w.category.__module__}.{w.category.__qualname__}",
                              "filename": w.filename, "lineno": w.lineno} for w in caught]}

@@ -30,7 +30,6 @@ other threads of the parent. Unlike :class:`~gammapy_cocoons.analysis.background
 only for the command line: the caller decides (a notebook's kernel, with its threads and sockets,
 must not fork).
 """
-import logging
 import os
 import pickle
 import signal
@@ -136,10 +135,11 @@ class ForkedCall:
         ok, value, issued, records = pickle.loads(data)
         if not ok and self._rerun:
             return self._function(*self._args)
+        from .background import reissue_log_records
+
         for message, category, filename, lineno in issued:  # under this process's filters
             warnings.warn_explicit(message, category, filename, lineno)
-        for name, level, message in records:  # through this process's handlers
-            logging.getLogger(name).log(level, "%s", message)
+        reissue_log_records(records)  # through this process's handlers
         if ok:
             return value
         raise value
@@ -212,30 +212,17 @@ def _start_child(read, write, new_group, mask):
         os._exit(1)
 
 
-class _Records(logging.Handler):
-    """The child's log records of WARNING and above, sent back with its result."""
-
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.records = []
-
-    def emit(self, record):
-        self.records.append((record.name, record.levelno, record.getMessage()))
-
-
 def _child(function, args, write):
     """The child's side: call, send (ok, result or exception, warnings, log records), and end."""
     from .._collector import freeze_inherited
+    from .background import _record_warnings_and_above
 
     code = 0
     try:
         freeze_inherited()  # the parent's objects: not visited (nor copied) by this child's collections
         # log records of WARNING and above go back to the parent (its handlers decide), not to the
         # terminal the child shares with the parent's progress bar
-        records, root = _Records(), logging.getLogger()
-        root.handlers = [records]
-        if root.level > logging.WARNING or root.level == logging.NOTSET:
-            root.setLevel(logging.WARNING)
+        records = _record_warnings_and_above(replace_handlers=True)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
