@@ -425,6 +425,43 @@ def test_compiled_evaluations_kept_between_calls_are_a_fresh_evaluations(cocoon_
         kept.residuals(dict(points[0], **{scale: 1.05}))
 
 
+def test_compiled_fits_step_only_where_the_models_are_defined(cocoon_likelihood):
+    """A compiled fit checks its parameters once, at its start (issue 25: the check at every step was
+    a tenth of ``compare``): its bounds lie inside the ranges where the models are defined, for every
+    parameter kind, and every step of real fits (the cocoon hypothesis from its defaults and from near
+    its bounds, R0 fixed at the ends of its range, the null fit; energy scales free) passes the check
+    it no longer makes; a fixed value outside its range is still refused, naming it."""
+    from gammapy_cocoons.analysis import compiled as module
+    from gammapy_cocoons.analysis.compiled import CompiledLikelihood
+
+    fit_kinds = list(module.PARAMETER_BOUNDS) + ["norm:outer", "scale:lhaaso-km2a"]
+    compiled = CompiledLikelihood(cocoon_likelihood)
+    for name in fit_kinds:
+        low, high, _ = module._bounds(name, compiled.scale_bounds)
+        allowed = compiled._allowed_range(name)
+        assert allowed[0] <= low < high <= allowed[1], name
+
+    checked = []
+
+    def checking(function):
+        def wrapper(params, *args):
+            CompiledLikelihood._check_params(compiled, params)  # raises where the models are not defined
+            checked.append(function.__name__)
+            return function(params, *args)
+        return wrapper
+
+    compiled._residuals = checking(compiled._residuals)
+    compiled._jacobian = checking(compiled._jacobian)
+    far = dict(compiled.defaults(), chi0=19.9, r0=999.0, norm=90.0)
+    fits = [compiled.fit(), compiled.fit(start=far), compiled.fit(fixed={"r0": 1.0}), compiled.fit(fixed={"r0": 1000.0}),
+            compiled.null_fit()]
+    assert all(np.isfinite(f.stat) for f in fits)
+    assert checked.count("_residuals") >= 5 * 3 and checked.count("_jacobian") >= 5 * 2
+    for name, value in (("chi0", -0.1), ("r0", 2e5), ("norm", -1.0)):
+        with pytest.raises(ValueError, match=f"params: {name} must be within"):
+            compiled.fit(fixed={name: value})
+
+
 def test_exact_statistic_is_gammapys_to_rounding(cocoon_likelihood, tmp_path):
     """The compiled likelihood's exact mode (HESSE's statistic, issue 25) is gammapy's evaluation to
     rounding, energy scales away from 1 included (gammapy interpolates each dataset's whole model on

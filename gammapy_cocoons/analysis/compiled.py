@@ -639,6 +639,10 @@ class CompiledLikelihood:
         Analytic, but in R0 (a forward difference of the cocoon spectra, the step of scipy's)."""
         names = list(names)
         self._check_params(params, names)
+        return self._jacobian(params, names)
+
+    def _jacobian(self, params, names):
+        """:meth:`jacobian` of parameters already checked (a fit's steps, inside its bounds)."""
         step = {}
         if "r0" in names:
             step["r0"] = float(np.sqrt(np.finfo(float).eps) * max(1.0, abs(np.log(params["r0"]))))
@@ -723,6 +727,9 @@ class CompiledLikelihood:
         fixed_values = {k: v for k, v in params.items() if k not in free}
         low, high = self._x_bounds(free)
         x0 = np.clip(self._to_x(free, params), low, high)
+        # checked once: the steps stay inside the fit's bounds, which lie inside the ranges where the
+        # models are defined (tested), and change no other value
+        self._check_params(self._from_x(free, x0, fixed_values), free)
         last = [None, None]  # the Jacobian is asked at the point of the last residuals: its parameters once
 
         def at(x):
@@ -731,7 +738,11 @@ class CompiledLikelihood:
                 last[:] = key, self._from_x(free, x, fixed_values)
             return last[1]
 
-        result = least_squares(lambda x: self.residuals(at(x)), x0, jac=lambda x: self.jacobian(at(x), free),
+        def residuals(x):
+            params = at(x)
+            return self._residuals(params, self._model_flat(params))
+
+        result = least_squares(residuals, x0, jac=lambda x: self._jacobian(at(x), free),
                                bounds=(low, high), method="trf", x_scale="jac", xtol=1e-8, ftol=1e-9, gtol=1e-9,
                                max_nfev=2000)
         best = self._from_x(free, result.x, fixed_values)
