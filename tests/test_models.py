@@ -635,8 +635,7 @@ def test_shared_template_scans_a_read_only_cube_once(monkeypatch, caplog):
     """shared_template (issue 25): gammapy's template scan runs once per read-only array (each model
     of it after the first skips the scan; a writeable array is scanned every time), the scan's
     warnings are shown, the missing-file warning is not, gammapy's scan is back afterwards (also
-    when the model fails, and with models made in threads), and the model is gammapy's own
-    TemplateSpatialModel of the same map."""
+    when the model fails), and the model is gammapy's own TemplateSpatialModel of the same map."""
     import logging
 
     from gammapy.maps import Map
@@ -669,18 +668,6 @@ def test_shared_template_scans_a_read_only_cube_once(monkeypatch, caplog):
     scans.clear()
     shared_template(other), shared_template(other)
     assert len(scans) == 2
-    # threads: one model at a time; gammapy's scan and its logger's level restored, one scan
-    from concurrent.futures import ThreadPoolExecutor
-
-    level = logging.getLogger(spatial.__name__).level
-    ones = np.ones(geom.data_shape)
-    ones.flags.writeable = False
-    shared = Map.from_geom(geom, data=ones, unit="cm-2 s-1 TeV-1 sr-1")
-    scans.clear()
-    with ThreadPoolExecutor(8) as pool:
-        assert all(m.map.data is ones for m in pool.map(lambda _: shared_template(shared), range(64)))
-    assert len(scans) == 1 and spatial._validate_template_map is scan
-    assert logging.getLogger(spatial.__name__).level == level
     # a model gammapy refuses: the error, and gammapy's scan restored
     monkeypatch.setattr(TemplateSpatialModel, "_process_template_map",
                         staticmethod(lambda *args: (_ for _ in ()).throw(RuntimeError("refused"))))

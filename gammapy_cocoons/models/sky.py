@@ -11,7 +11,6 @@ than its unit (an energy axis not named "energy_true", a small partial HEALPix m
 here and refused where it is evaluated.
 """
 import logging
-import threading
 import weakref
 
 import astropy.units as u
@@ -60,8 +59,6 @@ class DeclaredUnitSkyModel(SkyModel):
 
 # id -> weak reference of each read-only template array gammapy has checked in this process
 _CHECKED_TEMPLATES = {}
-# one model at a time: gammapy's scan and its logger's level are swapped for the construction
-_TEMPLATE_LOCK = threading.Lock()
 
 
 def shared_template(cube):
@@ -72,29 +69,28 @@ def shared_template(cube):
     gammapy scans a template for negative, zero and NaN values whenever a model is made: four passes
     over an nside-128 DGE cube, ~25 ms, and ``reproduce`` makes ~40 models of a few cubes. A
     read-only array cannot have changed since its first scan, so it is scanned once per process;
-    the scan's warnings are gammapy's, at their level. Thread-safe (the swap is under a lock)."""
+    the scan's warnings are gammapy's, at their level."""
     from gammapy.modeling.models import spatial
 
     data = cube.data
-    with _TEMPLATE_LOCK:
-        check = getattr(spatial, "_validate_template_map", None)
-        if check is not None and not _checked(data):
-            check(cube)
-            if not data.flags.writeable:
-                for key in [k for k, ref in _CHECKED_TEMPLATES.items() if ref() is None]:
-                    del _CHECKED_TEMPLATES[key]
-                _CHECKED_TEMPLATES[id(data)] = weakref.ref(data)
-        logger = logging.getLogger(spatial.__name__)
-        level = logger.level
-        logger.setLevel(logging.ERROR)  # the model's own warnings: the missing file (and, another gammapy, its scan)
+    check = getattr(spatial, "_validate_template_map", None)
+    if check is not None and not _checked(data):
+        check(cube)
+        if not data.flags.writeable:
+            for key in [k for k, ref in _CHECKED_TEMPLATES.items() if ref() is None]:
+                del _CHECKED_TEMPLATES[key]
+            _CHECKED_TEMPLATES[id(data)] = weakref.ref(data)
+    logger = logging.getLogger(spatial.__name__)
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # the model's own warnings: the missing file (and, another gammapy, its scan)
+    if check is not None:
+        spatial._validate_template_map = _checked_already
+    try:
+        return TemplateSpatialModel(cube, normalize=False, copy_data=False)
+    finally:
         if check is not None:
-            spatial._validate_template_map = _checked_already
-        try:
-            return TemplateSpatialModel(cube, normalize=False, copy_data=False)
-        finally:
-            if check is not None:
-                spatial._validate_template_map = check
-            logger.setLevel(level)
+            spatial._validate_template_map = check
+        logger.setLevel(level)
 
 
 def _checked(data):
