@@ -631,51 +631,6 @@ def test_error_band_with_samples_beyond_the_bounds():
     assert u.allclose(values, model.evaluate(energy[:, None], *clipped), rtol=1e-12)
 
 
-def test_shared_template_scans_a_read_only_cube_once(monkeypatch, caplog):
-    """shared_template (issue 25): gammapy's template scan runs once per read-only array (each model
-    of it after the first skips the scan; a writeable array is scanned every time), the scan's
-    warnings are shown, the missing-file warning is not, gammapy's scan is back afterwards (also
-    when the model fails), and the model is gammapy's own TemplateSpatialModel of the same map."""
-    import logging
-
-    from gammapy.maps import Map
-    from gammapy.modeling.models import TemplateSpatialModel, spatial
-
-    from gammapy_cocoons.models.sky import shared_template
-
-    scans = []
-    original = spatial._validate_template_map
-    monkeypatch.setattr(spatial, "_validate_template_map", lambda m: (scans.append(m), original(m)))
-    scan = spatial._validate_template_map
-    axis = MapAxis.from_energy_bounds("10 GeV", "100 TeV", nbin=2, name="energy_true")
-    geom = HpxGeom.create(nside=2, frame="galactic", axes=[axis])
-    data = np.full(geom.data_shape, 2.0)
-    data[0, 3] = np.nan
-    data.flags.writeable = False
-    cube = Map.from_geom(geom, data=data, unit="cm-2 s-1 TeV-1 sr-1")
-    with caplog.at_level(logging.WARNING):
-        models = [shared_template(cube) for _ in range(3)]
-    assert len(scans) == 1 and spatial._validate_template_map is scan
-    messages = [r.getMessage() for r in caplog.records]
-    assert sum("NaN" in m for m in messages) == 1 and not any("filename" in m for m in messages)
-    plain = TemplateSpatialModel(cube, normalize=False, filename="cube.fits")
-    for model in models:
-        assert type(model) is TemplateSpatialModel and model.map.data is data and model.normalize is False
-        assert model.evaluate(*[np.array([10.0]) * u.deg] * 2, energy=[1.0] * u.TeV) == \
-            plain.evaluate(*[np.array([10.0]) * u.deg] * 2, energy=[1.0] * u.TeV)
-    # another read-only array: scanned; a writeable one: scanned every time
-    other = Map.from_geom(geom, data=np.ones(geom.data_shape), unit="cm-2 s-1 TeV-1 sr-1")
-    scans.clear()
-    shared_template(other), shared_template(other)
-    assert len(scans) == 2
-    # a model gammapy refuses: the error, and gammapy's scan restored
-    monkeypatch.setattr(TemplateSpatialModel, "_process_template_map",
-                        staticmethod(lambda *args: (_ for _ in ()).throw(RuntimeError("refused"))))
-    with pytest.raises(RuntimeError, match="refused"):
-        shared_template(cube)
-    assert spatial._validate_template_map is scan
-
-
 def test_declared_unit_sky_model_checks_units_as_gammapy_does():
     """DeclaredUnitSkyModel (issue 25: no geometry evaluated per SkyModel) accepts and refuses what
     gammapy's SkyModel does, with the same message: a template in intensity units or sr-1, the

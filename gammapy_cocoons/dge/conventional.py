@@ -37,6 +37,7 @@ import copy
 import logging
 import os
 from collections import OrderedDict
+from contextlib import contextmanager
 from functools import cached_property, lru_cache
 
 import numpy as np
@@ -877,6 +878,17 @@ def _shared_electron_sea(sea, gas, helium_fraction):
     return ElectronSea(sea=sea, gas=gas, helium_fraction=helium_fraction)
 
 
+@contextmanager
+def _quiet(logger_name):
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _variant(variant):
     """A validated entry of :data:`DGE_VARIANTS`."""
     return choice(variant, DGE_VARIANTS, "variant")
@@ -1279,15 +1291,16 @@ def conventional_dge(variant="min", secondary="gamma", nside=128, name=None, com
         input; "min" and "max" are built together, in one pass over the pixels for all knee variants).
         A build that would not fit in this machine's memory is refused with the estimate (ValueError).
     """
-    from gammapy.modeling.models import PowerLawNormSpectralModel
+    from gammapy.modeling.models import PowerLawNormSpectralModel, TemplateSpatialModel
 
-    from ..models.sky import DeclaredUnitSkyModel, shared_template
+    from ..models.sky import DeclaredUnitSkyModel
 
     variant = _variant(variant)
     choice(secondary, SECONDARIES, "secondary")
     components = _checked_components(components, secondary)
     cube = _cached_cube(variant, secondary, healpix_nside(nside), components)
-    spatial = shared_template(cube)  # the shared read-only cube
+    with _quiet("gammapy.modeling.models.spatial"):  # no file yet: written by whoever saves the models
+        spatial = TemplateSpatialModel(cube, normalize=False, copy_data=False)  # the shared read-only cube
     model = DeclaredUnitSkyModel(
         spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial, name=name or "-".join(["dge", variant] + ([] if components == ("pi0",) else list(components)))
     )

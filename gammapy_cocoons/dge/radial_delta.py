@@ -440,13 +440,13 @@ def radial_delta_dge(variant="min", secondary="gamma", nside=128, name=None):
     (:mod:`gammapy_cocoons._cache`) and per process."""
     import astropy.units as u
     from gammapy.maps import HpxGeom, Map, MapAxis
-    from gammapy.modeling.models import PowerLawNormSpectralModel
+    from gammapy.modeling.models import PowerLawNormSpectralModel, TemplateSpatialModel
 
-    from ..models.sky import DeclaredUnitSkyModel, shared_template
+    from ..models.sky import DeclaredUnitSkyModel
 
     from .._validation import choice
     from ..physics.crosssections import SECONDARIES
-    from .conventional import _DEFAULT_ENERGIES, ENVELOPES
+    from .conventional import _DEFAULT_ENERGIES, ENVELOPES, _quiet
 
     choice(variant, ENVELOPES, "variant")
     choice(secondary, SECONDARIES, "secondary")
@@ -455,6 +455,7 @@ def radial_delta_dge(variant="min", secondary="gamma", nside=128, name=None):
     axis = MapAxis.from_nodes(_DEFAULT_ENERGIES * u.GeV, name="energy_true", interp="log")
     geom = HpxGeom.create(nside=int(nside), nest=False, frame="galactic").to_cube([axis])
     cube = Map.from_geom(geom, data=data, unit="GeV-1 cm-2 s-1 sr-1")
-    spatial = shared_template(cube)  # the shared read-only cube
+    with _quiet("gammapy.modeling.models.spatial"):
+        spatial = TemplateSpatialModel(cube, normalize=False, copy_data=False)  # the shared read-only cube
     return DeclaredUnitSkyModel(spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial,
                                 name=name or f"dge-radial-delta-{variant}")

@@ -10,13 +10,10 @@ It does not evaluate the template: a cube that gammapy's check cannot evaluate f
 than its unit (an energy axis not named "energy_true", a small partial HEALPix map) is accepted
 here and refused where it is evaluated.
 """
-import logging
-import weakref
-
 import astropy.units as u
 from gammapy.modeling.models import SkyModel, TemplateSpatialModel
 
-__all__ = ["DeclaredUnitSkyModel", "shared_template"]
+__all__ = ["DeclaredUnitSkyModel"]
 
 #: the energy gammapy's check evaluates the spectral model at (the centre of one bin, 0.1-10 TeV)
 _CHECK_ENERGY = None
@@ -55,48 +52,3 @@ class DeclaredUnitSkyModel(SkyModel):
         reference = reference / u.sr
         if not obtained.is_equivalent(reference):
             raise ValueError(f"SkyModel unit {obtained} is not equivalent to {reference}")
-
-
-# id -> weak reference of each read-only template array gammapy has checked in this process
-_CHECKED_TEMPLATES = {}
-
-
-def shared_template(cube):
-    """``TemplateSpatialModel(cube, normalize=False, copy_data=False)`` of a cube shared read-only by many
-    models (the DGE builders' cached cubes), without the warning that it has no file (whoever saves
-    the models writes one).
-
-    gammapy scans a template for negative, zero and NaN values whenever a model is made: four passes
-    over an nside-128 DGE cube, ~25 ms, and ``reproduce`` makes ~40 models of a few cubes. A
-    read-only array cannot have changed since its first scan, so it is scanned once per process;
-    the scan's warnings are gammapy's, at their level."""
-    from gammapy.modeling.models import spatial
-
-    data = cube.data
-    check = getattr(spatial, "_validate_template_map", None)
-    if check is not None and not _checked(data):
-        check(cube)
-        if not data.flags.writeable:
-            for key in [k for k, ref in _CHECKED_TEMPLATES.items() if ref() is None]:
-                del _CHECKED_TEMPLATES[key]
-            _CHECKED_TEMPLATES[id(data)] = weakref.ref(data)
-    logger = logging.getLogger(spatial.__name__)
-    level = logger.level
-    logger.setLevel(logging.ERROR)  # the model's own warnings: the missing file (and, another gammapy, its scan)
-    if check is not None:
-        spatial._validate_template_map = _checked_already
-    try:
-        return TemplateSpatialModel(cube, normalize=False, copy_data=False)
-    finally:
-        if check is not None:
-            spatial._validate_template_map = check
-        logger.setLevel(level)
-
-
-def _checked(data):
-    ref = _CHECKED_TEMPLATES.get(id(data))
-    return ref is not None and ref() is data and not data.flags.writeable
-
-
-def _checked_already(map_):
-    """Stands in for gammapy's template scan while :func:`shared_template` makes a model."""
