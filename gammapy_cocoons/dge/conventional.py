@@ -36,6 +36,7 @@ the Fermi-LAT pi0 template and the comparison with the TeV-PeV data.
 import copy
 import logging
 import os
+import threading
 from collections import OrderedDict
 from contextlib import contextmanager
 from functools import cached_property, lru_cache
@@ -878,15 +879,29 @@ def _shared_electron_sea(sea, gas, helium_fraction):
     return ElectronSea(sea=sea, gas=gas, helium_fraction=helium_fraction)
 
 
+class _MissingFileFilter(logging.Filter):
+    """Drops gammapy's warning that a template has no file, logged by one thread."""
+
+    def __init__(self, thread):
+        super().__init__()
+        self.thread = thread
+
+    def filter(self, record):
+        return not (record.thread == self.thread and record.getMessage().startswith("The filename is not defined"))
+
+
 @contextmanager
-def _quiet(logger_name):
-    logger = logging.getLogger(logger_name)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+def _without_missing_file_warning():
+    """Inside, this thread's ``TemplateSpatialModel`` of a built-in cube does not warn that it has no
+    file (whoever saves the models writes one); gammapy's other warnings (its scan of the cube for
+    negative, zero and NaN values) are shown, and other threads' messages are left alone."""
+    logger = logging.getLogger("gammapy.modeling.models.spatial")
+    dropped = _MissingFileFilter(threading.get_ident())
+    logger.addFilter(dropped)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        logger.removeFilter(dropped)
 
 
 def _variant(variant):
@@ -1299,7 +1314,7 @@ def conventional_dge(variant="min", secondary="gamma", nside=128, name=None, com
     choice(secondary, SECONDARIES, "secondary")
     components = _checked_components(components, secondary)
     cube = _cached_cube(variant, secondary, healpix_nside(nside), components)
-    with _quiet("gammapy.modeling.models.spatial"):  # no file yet: written by whoever saves the models
+    with _without_missing_file_warning():  # no file yet: written by whoever saves the models
         spatial = TemplateSpatialModel(cube, normalize=False, copy_data=False)  # the shared read-only cube
     model = DeclaredUnitSkyModel(
         spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial, name=name or "-".join(["dge", variant] + ([] if components == ("pi0",) else list(components)))

@@ -446,7 +446,7 @@ def radial_delta_dge(variant="min", secondary="gamma", nside=128, name=None):
 
     from .._validation import choice
     from ..physics.crosssections import SECONDARIES
-    from .conventional import _DEFAULT_ENERGIES, ENVELOPES, _quiet
+    from .conventional import _DEFAULT_ENERGIES, ENVELOPES, _without_missing_file_warning
 
     choice(variant, ENVELOPES, "variant")
     choice(secondary, SECONDARIES, "secondary")
@@ -455,7 +455,7 @@ def radial_delta_dge(variant="min", secondary="gamma", nside=128, name=None):
     axis = MapAxis.from_nodes(_DEFAULT_ENERGIES * u.GeV, name="energy_true", interp="log")
     geom = HpxGeom.create(nside=int(nside), nest=False, frame="galactic").to_cube([axis])
     cube = Map.from_geom(geom, data=data, unit="GeV-1 cm-2 s-1 sr-1")
-    with _quiet("gammapy.modeling.models.spatial"):
+    with _without_missing_file_warning():
         spatial = TemplateSpatialModel(cube, normalize=False, copy_data=False)  # the shared read-only cube
     return DeclaredUnitSkyModel(spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial,
                                 name=name or f"dge-radial-delta-{variant}")
