@@ -453,8 +453,8 @@ def test_compiled_fits_step_only_where_the_models_are_defined(cocoon_likelihood)
     compiled._residuals = checking(compiled._residuals)
     compiled._jacobian = checking(compiled._jacobian)
     far = dict(compiled.defaults(), chi0=19.9, r0=999.0, norm=90.0)
-    fits = [compiled.fit(), compiled.fit(start=far), compiled.fit(fixed={"r0": 1.0}), compiled.fit(fixed={"r0": 1000.0}),
-            compiled.null_fit()]
+    fits = [compiled.fit(), compiled.fit(start=far), compiled.fit(fixed={"r0": 1.0}),
+            compiled.fit(fixed={"r0": 1000.0}), compiled.null_fit()]
     assert all(np.isfinite(f.stat) for f in fits)
     assert checked.count("_residuals") >= 5 * 3 and checked.count("_jacobian") >= 5 * 2
     for name, value in (("chi0", -0.1), ("r0", 2e5), ("norm", -1.0)):

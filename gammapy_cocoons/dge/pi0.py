@@ -32,7 +32,8 @@ from .._validation import boolean, choice
 from ..models.sky import DeclaredUnitSkyModel
 from ..physics.absorption import Attenuation
 from ..physics.crosssections import SECONDARIES
-from .conventional import ENVELOPES, _DEFAULT_ENERGIES, _MAX_PATH_KPC, _variant, _without_missing_file_warning, default_model
+from .conventional import (ENVELOPES, _DEFAULT_ENERGIES, _MAX_PATH_KPC, _variant, _without_missing_file_warning,
+                           default_model)
 from .diskcache import cached_cube, cube_key
 from .localspectra import KNEE_VARIANTS
 
