@@ -469,3 +469,33 @@ def test_builtin_templates_drop_only_the_missing_file_warning(caplog):
         "The filename is not defined (other thread)"]
     assert any(m.startswith("The filename is not defined") for m in outside)  # gammapy's own wording
     assert logger.filters == filters
+
+
+def test_summed_and_radial_delta_cubes_are_shared_read_only(monkeypatch):
+    """Every built-in DGE cube is shared read-only by the models made from it: also the sum of
+    component cubes (kept in memory for later calls) and the radial-delta cube (kept by its
+    in-process build): a model's ``map.data *= 2`` cannot change the next model."""
+    from gammapy_cocoons.dge import conventional, radial_delta
+    from gammapy_cocoons.dge.conventional import _DEFAULT_ENERGIES, _cube_map
+
+    nside = 8
+    parts = {c: np.full((_DEFAULT_ENERGIES.size, 12 * nside**2), value, dtype=np.float32)
+             for c, value in (("pi0", 1.0), ("ic", 2.0))}
+    for component, data in parts.items():
+        data.flags.writeable = False
+        monkeypatch.setitem(conventional._cached_cube._entries, ("min", "gamma", nside, (component,)),
+                            _cube_map(nside, data))
+    try:
+        total = conventional._cached_cube("min", "gamma", nside, ("pi0", "ic"))
+        assert np.all(total.data == 3.0) and not total.data.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            total.data *= 2
+    finally:
+        conventional._cached_cube.drop(components=("ic",))
+
+    built = np.ones((_DEFAULT_ENERGIES.size, 12 * nside**2), dtype=np.float32)  # as an in-process build
+    monkeypatch.setattr(radial_delta, "_radial_delta_cube", lambda *args: built)
+    model = radial_delta.radial_delta_dge(nside=nside)
+    assert model.spatial_model.map.data is built and not built.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        model.spatial_model.map.data *= 2

@@ -1159,8 +1159,9 @@ def _cached_cube(variant, secondary, nside, components=("pi0",)):
         from gammapy.maps import Map
 
         parts = [_cached_cube(variant, secondary, nside, (c,)) for c in components]
-        return Map.from_geom(parts[0].geom, data=sum(p.data.astype(float) for p in parts).astype(np.float32),
-                             unit=parts[0].unit)
+        total = sum(p.data.astype(float) for p in parts).astype(np.float32)
+        total.flags.writeable = False  # shared by every model made from it, as the parts are
+        return Map.from_geom(parts[0].geom, data=total, unit=parts[0].unit)
     other = _OTHER_ENVELOPE.pop((variant, secondary, nside), None) if components == ("pi0",) else None
     if other is not None:
         return _cube_map(nside, other)

@@ -452,6 +452,7 @@ def radial_delta_dge(variant="min", secondary="gamma", nside=128, name=None):
     choice(secondary, SECONDARIES, "secondary")
     nside = healpix_nside(nside)
     data = _radial_delta_cube(variant, secondary, nside)
+    data.flags.writeable = False  # shared by every model of it (and, built here, by later calls)
     axis = MapAxis.from_nodes(_DEFAULT_ENERGIES * u.GeV, name="energy_true", interp="log")
     geom = HpxGeom.create(nside=int(nside), nest=False, frame="galactic").to_cube([axis])
     cube = Map.from_geom(geom, data=data, unit="GeV-1 cm-2 s-1 sr-1")
