@@ -1307,17 +1307,21 @@ def conventional_dge(variant="min", secondary="gamma", nside=128, name=None, com
         input; "min" and "max" are built together, in one pass over the pixels for all knee variants).
         A build that would not fit in this machine's memory is refused with the estimate (ValueError).
     """
-    from gammapy.modeling.models import PowerLawNormSpectralModel, TemplateSpatialModel
-
-    from ..models.sky import DeclaredUnitSkyModel
-
     variant = _variant(variant)
     choice(secondary, SECONDARIES, "secondary")
     components = _checked_components(components, secondary)
     cube = _cached_cube(variant, secondary, healpix_nside(nside), components)
-    with _without_missing_file_warning():  # no file yet: written by whoever saves the models
-        spatial = TemplateSpatialModel(cube, normalize=False, copy_data=False)  # the shared read-only cube
-    model = DeclaredUnitSkyModel(
-        spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial, name=name or "-".join(["dge", variant] + ([] if components == ("pi0",) else list(components)))
-    )
-    return model
+    return _builtin_model(cube, name or "-".join(["dge", variant] + ([] if components == ("pi0",) else list(components))))
+
+
+def _builtin_model(cube, name):
+    """The SkyModel of a built-in cube (conventional, Fermi pi0, radial-delta): the cube, shared
+    read-only, as a template (no file yet: whoever saves the models writes one) times a
+    PowerLawNormSpectralModel."""
+    from gammapy.modeling.models import PowerLawNormSpectralModel, TemplateSpatialModel
+
+    from ..models.sky import DeclaredUnitSkyModel
+
+    with _without_missing_file_warning():
+        spatial = TemplateSpatialModel(cube, normalize=False, copy_data=False)
+    return DeclaredUnitSkyModel(spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial, name=name)

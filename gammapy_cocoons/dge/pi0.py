@@ -26,14 +26,11 @@ import numpy as np
 import astropy.units as u
 from astropy.io import fits
 from gammapy.maps import HpxGeom, Map, MapAxis
-from gammapy.modeling.models import PowerLawNormSpectralModel, TemplateSpatialModel
 
 from .._validation import boolean, choice
-from ..models.sky import DeclaredUnitSkyModel
 from ..physics.absorption import Attenuation
 from ..physics.crosssections import SECONDARIES
-from .conventional import (ENVELOPES, _DEFAULT_ENERGIES, _MAX_PATH_KPC, _variant, _without_missing_file_warning,
-                           default_model)
+from .conventional import ENVELOPES, _DEFAULT_ENERGIES, _MAX_PATH_KPC, _builtin_model, _variant, default_model
 from .diskcache import cached_cube, cube_key
 from .localspectra import KNEE_VARIANTS
 
@@ -132,7 +129,4 @@ def fermi_pi0_dge(variant="min", secondary="gamma", absorption=True, name=None):
     variant = _variant(variant)
     choice(secondary, SECONDARIES, "secondary")
     cube = _cached_cube(variant, secondary, boolean(absorption, "absorption"))
-    with _without_missing_file_warning():
-        spatial = TemplateSpatialModel(cube, normalize=False, copy_data=False)  # the shared read-only cube
-    return DeclaredUnitSkyModel(spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial,
-                                name=name or f"dge-fermi-pi0-{variant}")
+    return _builtin_model(cube, name or f"dge-fermi-pi0-{variant}")

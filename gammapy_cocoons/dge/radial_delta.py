@@ -438,25 +438,13 @@ def radial_delta_dge(variant="min", secondary="gamma", nside=128, name=None):
     :func:`~.conventional.conventional_dge` (the same gas, local spectra, cross sections, absorption
     and energies; "min" / "max" the envelopes of the knee variants). Cached on disk
     (:mod:`gammapy_cocoons._cache`) and per process."""
-    import astropy.units as u
-    from gammapy.maps import HpxGeom, Map, MapAxis
-    from gammapy.modeling.models import PowerLawNormSpectralModel, TemplateSpatialModel
-
-    from ..models.sky import DeclaredUnitSkyModel
-
     from .._validation import choice
     from ..physics.crosssections import SECONDARIES
-    from .conventional import _DEFAULT_ENERGIES, ENVELOPES, _without_missing_file_warning
+    from .conventional import ENVELOPES, _builtin_model, _cube_map
 
     choice(variant, ENVELOPES, "variant")
     choice(secondary, SECONDARIES, "secondary")
     nside = healpix_nside(nside)
     data = _radial_delta_cube(variant, secondary, nside)
     data.flags.writeable = False  # shared by every model of it (and, built here, by later calls)
-    axis = MapAxis.from_nodes(_DEFAULT_ENERGIES * u.GeV, name="energy_true", interp="log")
-    geom = HpxGeom.create(nside=int(nside), nest=False, frame="galactic").to_cube([axis])
-    cube = Map.from_geom(geom, data=data, unit="GeV-1 cm-2 s-1 sr-1")
-    with _without_missing_file_warning():
-        spatial = TemplateSpatialModel(cube, normalize=False, copy_data=False)  # the shared read-only cube
-    return DeclaredUnitSkyModel(spectral_model=PowerLawNormSpectralModel(), spatial_model=spatial,
-                                name=name or f"dge-radial-delta-{variant}")
+    return _builtin_model(_cube_map(int(nside), data), name or f"dge-radial-delta-{variant}")
