@@ -69,6 +69,29 @@ def test_loss_dominated_solution_is_syrovatskii():
             assert numeric == pytest.approx(analytic(r, energy[k]), rel=0.02), (e, r)
 
 
+def test_the_column_ordering_changes_the_factors_not_the_solution(monkeypatch):
+    """SuperLU's ordering (minimum degree on A^T + A, chosen for speed) against its default COLAMD and
+    the natural order, on a diffusion-loss problem with a wind and an inferred source spectrum:
+    the same density and spectrum to round-off."""
+    from gammapy_cocoons.physics import diffusionloss
+
+    grid = _slab_grid(4.0, 2.0, 0.25)
+    energy = np.geomspace(10.0, 1e4, 13)
+    rr, zz = np.meshgrid(grid.r, grid.z)
+    shape = np.exp(-(rr**2 + zz**2) / 0.5)
+    loss = 1e-16 * energy[:, None, None] ** 2 * (1.0 + rr / 4.0)[None]
+    results = {}
+    for ordering in (diffusionloss.PERMUTATION, "COLAMD", "NATURAL"):
+        monkeypatch.setattr(diffusionloss, "PERMUTATION", ordering)
+        results[ordering] = solve_diffusion_loss(grid, energy, 3e28 / KPC_CM**2 * energy**0.5, 1e7 / KPC_CM, loss,
+                                                 shape, target=energy**-3.1, reference=(1.0, 0.0))
+    n_ref, q_ref = results.pop("NATURAL")
+    assert np.all(q_ref > 0)
+    for n, q in results.values():
+        assert np.allclose(q, q_ref, rtol=1e-10, atol=0)
+        assert np.allclose(n, n_ref, rtol=1e-10, atol=1e-12 * n_ref.max())
+
+
 def test_without_losses_the_solver_is_the_bessel_series():
     """Losses -> 0: the steady state of diffusion and advection from the disc sources, the CR sea's
     independent Bessel-mode solution (:class:`CosmicRaySea`), as a shape normalised at the Sun."""

@@ -29,6 +29,11 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import linalg as splinalg
 
+#: SuperLU's column ordering: the pattern is symmetric (a face couples both of its cells; the upwind
+#: advection only adds to entries diffusion already has), for which minimum degree on A^T + A gives
+#: sparser factors than the default COLAMD (81 000 against 127 000 entries on the electron sea's grid)
+PERMUTATION = "MMD_AT_PLUS_A"
+
 __all__ = ["CylinderGrid", "solve_diffusion_loss"]
 
 
@@ -210,7 +215,7 @@ def solve_diffusion_loss(grid, energy, diffusion, advection, loss_rate, source_s
         coefficient = (1.0 if first else 1.5) / (h * energy[k])
         history = (g_above[0] if first else 2.0 * g_above[0] - 0.5 * g_above[1]) / (h * energy[k])
         matrix = (m_diff * diffusion[k] + m_adv + sparse.diags(coefficient * loss_rate[k] * volume)).tocsc()
-        lu = splinalg.splu(matrix)
+        lu = splinalg.splu(matrix, permc_spec=PERMUTATION)
         if inverse:
             x, y = lu.solve(np.column_stack([source, history * volume])).T
             q[k] = max((target[k] - weights @ y) / (weights @ x), 0.0)
