@@ -1,5 +1,6 @@
 """The disk cache: hits, misses on any change of key or code, corrupt and concurrent entries,
 the umask, and a cache that cannot be written."""
+import io
 import logging
 import os
 import stat
@@ -101,15 +102,62 @@ def test_a_well_formed_entry_with_other_arrays_fails_its_checksum(cache, caplog)
     assert np.array_equal(arrays["cube"], Builder()()["cube"])
 
 
+def _stored_checksum(arrays):
+    buffer = io.BytesIO()
+    _cache._write_npz(buffer, arrays)
+    buffer.seek(0)
+    with np.load(buffer) as data:
+        return str(data[_cache._CHECKSUM])
+
+
 def test_the_checksum_covers_names_dtypes_shapes_and_every_byte():
     cube = np.arange(12.0).reshape(3, 4)
-    reference = _cache._checksum({"cube": cube})
+    reference = _stored_checksum({"cube": cube})
     flipped = cube.copy()
     flipped.view(np.uint8)[-1] ^= 1  # one bit of the last element
     for other in ({"cube": flipped}, {"cube": cube.reshape(4, 3)}, {"cube": cube.view(np.int64)},
                   {"cube2": cube}, {"cube": cube, "energy": np.ones(0)}):
-        assert _cache._checksum(other) != reference
-    assert _cache._checksum({"cube": np.asfortranarray(cube)}) == reference  # the values, not the memory layout
+        assert _stored_checksum(other) != reference
+    assert _stored_checksum({"cube": np.asfortranarray(cube)}) == reference  # the values, not the memory layout
+
+
+@pytest.mark.parametrize("where", [0, 0.5, -1])
+def test_a_flipped_byte_of_an_array_is_caught_when_it_is_read(cache, caplog, where):
+    # the zip format's CRC-32 of the member, compared by zipfile as numpy reads it whole
+    cube = np.linspace(1.0, 2.0, 5000).astype(np.float32)
+    cached_arrays("dge-cube", {"a": 1}, lambda: {"cube": cube})
+    (path,) = cache.glob("*.npz")
+    data = bytearray(path.read_bytes())
+    start = data.find(cube.tobytes())
+    assert start > 0
+    data[start + int(where * (cube.nbytes - 1)) % cube.nbytes] ^= 0x01
+    path.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="gammapy_cocoons._cache"):
+        arrays = cached_arrays("dge-cube", {"a": 1}, lambda: {"cube": cube + 1})
+    assert "unusable" in caplog.text and "CRC" in caplog.text
+    assert np.array_equal(arrays["cube"], cube + 1)  # rebuilt, never the damaged one
+
+
+@pytest.mark.parametrize("array", [np.arange(12.0).reshape(3, 4), np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+                                   np.arange(24.0).reshape(4, 6)[::2, 1::2], np.array(2.5), np.ones((0, 3)),
+                                   np.array([True, False]), np.arange(5, dtype=">i4"), np.float32([1, 2]),
+                                   np.zeros(2, dtype=[("a", "<f8"), ("b", "<i2")])])
+def test_an_entry_holds_what_numpy_savez_would(array):
+    # the writer skips numpy's copies, not its format: numpy reads it back as the array, as it reads
+    # numpy's own savez of the same array
+    ours, numpys = io.BytesIO(), io.BytesIO()
+    _cache._write_npz(ours, {"cube": array})
+    np.savez(numpys, cube=array)
+    ours.seek(0), numpys.seek(0)
+    with np.load(ours) as mine, np.load(numpys) as reference:
+        assert mine["cube"].dtype == reference["cube"].dtype == array.dtype
+        assert mine["cube"].shape == array.shape and np.array_equal(mine["cube"], reference["cube"])
+        assert mine["cube"].tobytes() == np.ascontiguousarray(array).tobytes()
+
+
+def test_arrays_of_python_objects_are_refused():
+    with pytest.raises(TypeError, match="objects"):
+        _cache._write_npz(io.BytesIO(), {"cube": np.array([{}, 1], dtype=object)})
 
 
 def test_an_entry_without_a_required_array_is_rebuilt(cache):
@@ -216,12 +264,12 @@ def test_deferred_entries_are_kept_in_memory_until_written(cache):
 
 def _killed_while_storing(path):
     """A build killed while it writes its entry (the lock held, a temporary half written)."""
-    def slow_savez(handle, **arrays):
+    def slow_write(handle, arrays):
         handle.write(b"half an entry")
         handle.flush()
         time.sleep(60)
 
-    _cache.np.savez = slow_savez  # in the forked child only
+    _cache._write_npz = slow_write  # in the forked child only
     with _cache._build_lock(path):
         _cache._store(path, {"cube": np.ones(3)})
 
