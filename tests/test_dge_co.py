@@ -222,3 +222,25 @@ def test_co_factors_in_chunks_equal_the_bilinear_formula(dge):
                       + grid[:, k + 1] * ((1 - tx) * ty) + grid[:, k + n + 1] * (tx * ty))
     np.testing.assert_array_equal(dge._co_factors(lon, lat, plain=None), expected)
     np.testing.assert_array_equal(dge._co_factors(lon, lat), expected[1:])
+
+
+def test_the_plain_survey_columns_are_shared_by_seas_with_the_same_lines_of_sight():
+    """2 <X_CO>_w W_CO has no CR weighting: a DGE on another CR sea whose lines of sight have the same
+    ends (here fewer rigidity nodes; the radial-delta DGE's KRA-gamma sea) gets the columns already
+    computed, and they equal its own computation bit for bit; a sea with a thinner halo (lines ending
+    at 0.8 kpc from the plane, not 1 kpc) gets its own, which differ (X_CO varies with radius)."""
+    import dataclasses
+
+    from gammapy_cocoons.dge.crsea import CosmicRaySea
+
+    base = ConventionalDGE("icetop", x_co="strong2004")
+    other = ConventionalDGE("icetop", x_co="strong2004", sea=CosmicRaySea(rigidity_nodes=base.sea.rigidity_nodes[::2]))
+    thinner = CosmicRaySea(transport=dataclasses.replace(base.sea.transport, halo_height=0.8))
+    smaller = ConventionalDGE("icetop", x_co="strong2004", sea=thinner)
+    assert other.sea != base.sea
+    shared = base.survey_h2_columns(8)
+    assert other.survey_h2_columns(8) is shared
+    assert np.array_equal(other._compute_survey_h2(8), shared)
+    own = smaller.survey_h2_columns(8)
+    assert own is not shared and not np.allclose(own, shared, rtol=1e-6)
+    assert np.array_equal(smaller._compute_survey_h2(8), own)

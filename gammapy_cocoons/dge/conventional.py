@@ -97,6 +97,17 @@ _GEOMETRY = OrderedDict()
 _GEOMETRY_SIZE = 24
 
 
+def _geometry_once(key, compute):
+    """``compute()`` once per process for ``key`` (every input of the result), the last
+    :data:`_GEOMETRY_SIZE` kept."""
+    if key not in _GEOMETRY:
+        _GEOMETRY[key] = compute()
+        while len(_GEOMETRY) > _GEOMETRY_SIZE:
+            _GEOMETRY.popitem(last=False)
+    _GEOMETRY.move_to_end(key)
+    return _GEOMETRY[key]
+
+
 def _checked_energy(energy_gev):
     """Secondary energies [GeV] as a flat float array, refused outside the emissivity's range
     (the local spectra and AAfrag tables: 0.1 GeV - 1e8 GeV, as the cocoon engine's)."""
@@ -415,13 +426,7 @@ class ConventionalDGE:
 
     def _shared(self, kind, compute, extra=()):
         """The geometry ``kind`` of this gas, CR sea and survey, computed once per process."""
-        key = (kind,) + self._geometry_key + tuple(extra)
-        if key not in _GEOMETRY:
-            _GEOMETRY[key] = compute()
-            while len(_GEOMETRY) > _GEOMETRY_SIZE:
-                _GEOMETRY.popitem(last=False)
-        _GEOMETRY.move_to_end(key)
-        return _GEOMETRY[key]
+        return _geometry_once((kind,) + self._geometry_key + tuple(extra), compute)
 
     def _compute_hi_weights(self):
         import healpy as hp
@@ -498,12 +503,19 @@ class ConventionalDGE:
         emission w of the 3-D H2 model as weight (molecules). Shared like :attr:`hi_weights`."""
         return self._shared("co", self._compute_co_weights, (self.x_co,))
 
+    @property
+    def _co_sight_ends(self):
+        """Where the lines of sight of :attr:`co_weights` start and end: the Sun's radius and the
+        (r, z) limits [kpc]. <X_CO>_w (their plain row) depends on the CR sea through these only."""
+        return self.sea.source_distribution.r_sun, min(self._r_max, 20.0), min(self._z_max, 1.0)
+
     def _compute_co_weights(self):
         # the lines at l and 360 - l see the same (axisymmetric) Galaxy: l <= 180 deg computed, mirrored
         half = _mirrored_half(_CO_LON)
         lon, lat = (np.radians(v).ravel() for v in np.meshgrid(_CO_LON[:half], _CO_LAT, indexing="ij"))
+        _, r_max, z_max = self._co_sight_ends  # (r_sun: _sea_columns starts the lines at the sea's)
         columns = self._sea_columns(
-            self._co_density, lon, lat, min(self._r_max, 20.0), min(self._z_max, 1.0),
+            self._co_density, lon, lat, r_max, z_max,
             z_breaks=(0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64), n_nodes=4)
         with np.errstate(invalid="ignore", divide="ignore"):
             weights = np.where(columns[0] > 0, columns[1:] / columns[0], columns[1:2] * 0 + self.x_co.local)
@@ -598,7 +610,10 @@ class ConventionalDGE:
         the survey smoothed to their resolution), zero where it has no data. For the dark-gas recipe."""
         if self.co_survey is None:
             return np.zeros(12 * nside**2)
-        return self._shared("co_plain", lambda: self._compute_survey_h2(nside), (self.x_co, self.co_survey.key, nside))
+        # no CR weighting: shared by every CR sea whose lines of sight have the same ends (the embedded
+        # DGE's and the radial-delta DGE's), not only by this sea's DGEs
+        key = ("co_plain", self.gas, self.x_co, self.co_survey.key, nside) + self._co_sight_ends
+        return _geometry_once(key, lambda: self._compute_survey_h2(nside))
 
     def _compute_survey_h2(self, nside):
         from gammapy.maps import HpxGeom
