@@ -76,5 +76,6 @@ def main():
             print(f"{name + f' ({len(systems)})':28s} {ordering:14s} {statistics.median(times[ordering]):7.2f}s "
                   f"{fill[ordering]:12d} {note}")
 
+
 if __name__ == "__main__":
     main()
