@@ -112,6 +112,10 @@ def _load(path, names):
     """The arrays of a valid entry, or None (and the file removed) if it is unusable."""
     try:
         with np.load(path, allow_pickle=False) as data:
+            stored_names = data.zip.namelist()
+            if len(set(stored_names)) != len(stored_names) or \
+                    any(not n.endswith(".npy") or n[:-4].endswith(".npy") for n in stored_names):
+                raise ValueError("member names that numpy.load could mistake for one another")
             # each member read whole: zipfile compares it with its CRC-32 (BadZipFile if it differs)
             arrays = {name: data[name] for name in data.files if name != _CHECKSUM}
             stored = str(data[_CHECKSUM])
@@ -160,12 +164,17 @@ def _write_npz(handle, arrays):
     members = {}
     with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
         for name, array in arrays.items():
+            if name == _CHECKSUM or name.endswith(".npy"):  # numpy.load would mistake one member for another
+                raise ValueError(f"cache array names must not be {_CHECKSUM!r} nor end in '.npy', got {name!r}")
             array = np.asarray(array, order="C")  # (np.ascontiguousarray would make a 0-d array 1-d)
             if array.dtype.hasobject:
                 raise TypeError(f"cache arrays must not hold Python objects ({name}: {array.dtype})")
             with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array_header_1_0(member, np.lib.format.header_data_from_array_1_0(array))
-                member.write(array.reshape(-1).view(np.uint8))
+                if array.dtype.names is None:  # a plain dtype: its header fits the .npy format 1.0
+                    np.lib.format.write_array_header_1_0(member, np.lib.format.header_data_from_array_1_0(array))
+                    member.write(array.reshape(-1).view(np.uint8))
+                else:  # structured: numpy picks the format its field names and header need
+                    np.lib.format.write_array(member, array, allow_pickle=False)
             members[name] = (array.dtype, array.shape, archive.getinfo(f"{name}.npy").CRC)
         with archive.open(f"{_CHECKSUM}.npy", "w") as member:
             np.lib.format.write_array(member, np.array(_checksum(members)), allow_pickle=False)
