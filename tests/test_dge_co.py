@@ -244,3 +244,17 @@ def test_the_plain_survey_columns_are_shared_by_seas_with_the_same_lines_of_sigh
     own = smaller.survey_h2_columns(8)
     assert own is not shared and not np.allclose(own, shared, rtol=1e-6)
     assert np.array_equal(smaller._compute_survey_h2(8), own)
+
+
+def test_a_user_survey_is_keyed_on_its_pixels_not_only_its_values():
+    """The same W_CO numbers on two HEALPix orderings are two surveys (the DGE's shared columns are
+    keyed on the survey): before, only the values were hashed."""
+    from gammapy.maps import HpxGeom, Map
+
+    data = np.random.default_rng(0).random(12 * 8**2) * 10
+    ring, nest = (co_survey(Map.from_geom(HpxGeom.create(nside=8, nest=n, frame="galactic"), data=data,
+                                          unit="K km s-1")) for n in (False, True))
+    assert ring.key != nest.key and ring.key.startswith("map:")
+    again = co_survey(Map.from_geom(HpxGeom.create(nside=8, nest=False, frame="galactic"), data=data.copy(),
+                                    unit="K km s-1"))
+    assert again.key == ring.key  # the same survey: the same key

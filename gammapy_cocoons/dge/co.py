@@ -205,7 +205,12 @@ def _survey_from_map(co_map):
         # the value of the pixel holding each direction, NaN outside the map
         return co_map.get_by_coord({"lon": np.asarray(l), "lat": np.asarray(b)}) * co_map.unit.to(CO_UNIT)
 
-    digest = hashlib.sha1(np.ascontiguousarray(values).tobytes()).hexdigest()[:16]
+    # the values and where they are: two maps of the same numbers on other grids (HEALPix orderings,
+    # other projections) are other surveys
+    digest = hashlib.sha1()
+    for array in (values, lon, lat, area):
+        digest.update(np.ascontiguousarray(array, dtype=float).tobytes())
+    digest = digest.hexdigest()[:16]
     return COSurvey(f"map:{digest}", lon, lat, area, values.ravel(), lookup)
 
 
