@@ -231,12 +231,19 @@ def test_the_plain_survey_columns_are_shared_by_seas_with_the_same_lines_of_sigh
     at 0.8 kpc from the plane, not 1 kpc) gets its own, which differ (X_CO varies with radius)."""
     import dataclasses
 
+    from gammapy.maps import HpxGeom, Map
+
     from gammapy_cocoons.dge.crsea import CosmicRaySea
 
-    base = ConventionalDGE("icetop", x_co="strong2004")
-    other = ConventionalDGE("icetop", x_co="strong2004", sea=CosmicRaySea(rigidity_nodes=base.sea.rigidity_nodes[::2]))
+    # a small survey (W_CO = 1 K km/s within 10 deg of the plane) keeps the test to a fraction of a second
+    geom = HpxGeom.create(nside=16, frame="galactic")
+    near_plane = (np.abs(geom.get_coord().lat.to_value("deg")) < 10).astype(float)
+    survey = Map.from_geom(geom, data=near_plane, unit="K km s-1")
+    options = dict(x_co="strong2004", co_survey=survey, dark_gas=None)
+    base = ConventionalDGE("icetop", **options)
+    other = ConventionalDGE("icetop", sea=CosmicRaySea(rigidity_nodes=base.sea.rigidity_nodes[::2]), **options)
     thinner = CosmicRaySea(transport=dataclasses.replace(base.sea.transport, halo_height=0.8))
-    smaller = ConventionalDGE("icetop", x_co="strong2004", sea=thinner)
+    smaller = ConventionalDGE("icetop", sea=thinner, **options)
     assert other.sea != base.sea
     shared = base.survey_h2_columns(8)
     assert other.survey_h2_columns(8) is shared
