@@ -158,9 +158,10 @@ def _store(path, arrays):
 
 def _write_npz(handle, arrays):
     """``arrays`` and their checksum as an uncompressed ``.npz`` (what :func:`numpy.load` reads),
-    each array written from its own memory: ``numpy.savez`` copies every 16 MB chunk first, which
-    was a third of the time of storing a DGE cube. The zip format sums each member (CRC-32) as it
-    is written."""
+    each plain array written from its own memory: ``numpy.savez`` copies every 16 MB chunk first,
+    which was a third of the time of storing a DGE cube (structured arrays, whose header may need a
+    later .npy format, go through numpy's own writer). The zip format sums each member (CRC-32) as
+    it is written."""
     members = {}
     with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
         for name, array in arrays.items():

@@ -32,15 +32,15 @@ normalisation is a fitted number, labelled as such.
 The answer row SUMMARY.md quotes (``gammapy-cocoons compare``'s four hypotheses for this DGE) is
 fitted in a child process beside the figures, when the machine has
 :data:`.answer.BACKGROUND_MEMORY_GB` available (:mod:`.answer`: from the command line on Linux with
-two or more CPUs a forked copy of this process, started once gammapy is imported, with the
-embedded DGE's first steps computed meanwhile by another; else a child interpreter started first,
+two or more CPUs a forked copy of this process, started once gammapy is imported, with the embedded
+DGE's first steps computed meanwhile by another; else a child interpreter started first,
 :mod:`.background`); otherwise in this process, last. With the embedded DGE and a disk cache, that
-child first builds the DGE cubes the figures need, in the order this process asks for them (the gamma-ray and neutrino envelopes, then
-inverse Compton and bremsstrahlung for Fig. 2, drawn last), while this process fits B/C and draws
-the population; this process loads them (the disk cache makes it wait for a build in
-progress rather than build twice), and releases each once its figures are drawn. The child then
-builds the radial-delta DGE of hypothesis (d) itself and fits. Each figure is drawn once for its
-PNG and its text-overlap check (:func:`~.plotting.save_figure`).
+child first builds the DGE cubes the figures need, in the order this process asks for them (the
+gamma-ray and neutrino envelopes, then inverse Compton and bremsstrahlung for Fig. 2, drawn last),
+while this process fits B/C and draws the population; this process loads them (the disk cache makes
+it wait for a build in progress rather than build twice), and releases each once its figures are
+drawn. The child then builds the radial-delta DGE of hypothesis (d) itself and fits. Each figure
+is drawn once for its PNG and its text-overlap check (:func:`~.plotting.save_figure`).
 """
 import json
 import logging
