@@ -109,6 +109,56 @@ def test_save_figure_measures_the_overlaps_on_the_png_it_writes(tmp_path):
     assert (tmp_path / "fast.pdf").read_bytes()[:5] == b"%PDF-"
 
 
+def test_a_figure_made_at_its_png_dpi_is_measured_once(tmp_path):
+    """figures_at: a figure made at the dpi its PNG is written at is laid out by the renderer that
+    draws the PNG, and that draw measures (almost) no text again; the layout is the one made at
+    matplotlib's default dpi (within 0.01 inch); the rc setting is restored afterwards."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    from gammapy_cocoons.analysis.plotting import FIGURE_DPI, _publish_measured, figures_at
+
+    measured = [0]
+    measure = RendererAgg.get_text_width_height_descent
+
+    def counted(self, *args, **kwargs):
+        measured[0] += 1
+        return measure(self, *args, **kwargs)
+
+    def figure():
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+        for ax in axes:
+            ax.loglog([1, 1e5], [1e-9, 1e-3], label=r"$R_0$ = 20 TV")
+            ax.set_xlabel("E [GeV]")
+            ax.set_ylabel(r"$E^2 I$ [GeV cm$^{-2}$ s$^{-1}$]")
+            ax.legend(loc="lower left")
+        figure_note(fig, "a note under the axes " * 12)
+        return fig
+
+    default_dpi = matplotlib.rcParams["figure.dpi"]
+    assert default_dpi != FIGURE_DPI  # (else this test compares nothing)
+    RendererAgg.get_text_width_height_descent = counted
+    try:
+        results = {}
+        for made_at in ("default", "png"):
+            with figures_at() if made_at == "png" else figures_at(default_dpi):
+                fig = figure()
+            assert fig.dpi == (FIGURE_DPI if made_at == "png" else default_dpi)
+            measured[0] = 0
+            assert _publish_measured(fig, tmp_path / f"{made_at}.png", False, dpi=FIGURE_DPI) == []
+            results[made_at] = measured[0], vars(fig.subplotpars).copy(), fig.get_size_inches()
+    finally:
+        RendererAgg.get_text_width_height_descent = measure
+    assert matplotlib.rcParams["figure.dpi"] == default_dpi
+    (slow, layout, size), (fast, layout_png, size_png) = results["default"], results["png"]
+    assert slow >= 10 and fast * 4 <= slow, (slow, fast)  # the PNG's draw: ~19 measurements against ~2
+    for name, value in layout.items():
+        inches = size[0] if name in ("left", "right", "wspace") else size[1]
+        assert abs(layout_png[name] - value) * inches < 0.01, name
+    assert np.array_equal(size, size_png)
+
+
 def test_tight_layout_measured_once_is_matplotlibs():
     """figure_note's tight layout, each axes measured once: the subplot parameters of matplotlib's own
     tight_layout with the same rect."""

@@ -523,11 +523,12 @@ def _run_bc(outdir, grammage, overwrite, plot, profile, names, setup, production
     publish_table(bc_table(model), outdir / "bc_model.ecsv", overwrite, format="ascii.ecsv")
     publish_table(bc_data_table(datasets, model), outdir / "bc_data.ecsv", overwrite, format="ascii.ecsv")
     if plot:
-        from .plotting import plot_bc, save_figure
+        from .plotting import figures_at, plot_bc, save_figure
 
-        fig = plot_bc(model, datasets, overlay=BC_OVERLAY_DATA, summary=summary)
-        # one draw writes the PNG and measures its texts (the PDF is a second backend's draw)
-        summary["figure_text_overlaps"] = {"bc_ratio.png": save_figure(fig, outdir / "bc_ratio", overwrite)}
+        with figures_at():  # laid out at the PNG's dpi: its draw reuses the layout's text measurements
+            fig = plot_bc(model, datasets, overlay=BC_OVERLAY_DATA, summary=summary)
+            # one draw writes the PNG and measures its texts (the PDF is a second backend's draw)
+            summary["figure_text_overlaps"] = {"bc_ratio.png": save_figure(fig, outdir / "bc_ratio", overwrite)}
     if variants and background is not None:
         summary["variants"] = _background_variants(background, grammage, production, correlation_length)
     publish_text(outdir / "bc_summary.json", json.dumps(summary, indent=2), overwrite)

@@ -592,10 +592,12 @@ def _write(outdir, result, plot, overwrite):
     text = json.dumps(result, indent=2, default=json_default)
     markdown = compare_markdown(result)
     if plot:
-        from .plotting import plot_compare_residuals, save_figure_png
+        from .plotting import figures_at, plot_compare_residuals, save_figure_png
 
-        fig = plot_compare_residuals(result)
-        result["figure_text_overlaps"] = {"residuals.png": save_figure_png(fig, outdir / "residuals.png", overwrite)}
+        with figures_at():  # laid out at the PNG's dpi: its draw reuses the layout's text measurements
+            fig = plot_compare_residuals(result)
+            result["figure_text_overlaps"] = {"residuals.png": save_figure_png(fig, outdir / "residuals.png",
+                                                                               overwrite)}
         text = json.dumps(result, indent=2, default=json_default)
     publish_text(outdir / "compare.md", markdown, overwrite)
     publish_text(outdir / "compare.json", text, overwrite)

@@ -534,7 +534,10 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
             outdir = _Output(prepare_outdir(outdir, output_files(), overwrite), overwrite)
             if answer is True:
                 answer = _answer.start_answer(dge)
-            return _reproduce(outdir, progress, dge, points, answer or None)
+            from .plotting import figures_at
+
+            with figures_at():  # every figure at its PNG's dpi: that draw reuses the layout's text measurements
+                return _reproduce(outdir, progress, dge, points, answer or None)
     finally:
         if isinstance(answer, (BackgroundCall, ForkedCall)):
             answer.cancel()  # a run that failed or was interrupted ends its child too
