@@ -777,8 +777,10 @@ class CompiledLikelihood:
         return self.fit(start=start, fixed=fixed)
 
     def r0_scan(self, r0_grid=None, start=None):
-        """Fits at fixed R0 on ``r0_grid`` [TV] (default :func:`default_r0_grid`), each from the
-        previous node's best fit and from ``start``: (grid, stats, FitResults)."""
+        """Fits at fixed R0 on ``r0_grid`` [TV] (default :func:`default_r0_grid`), each node from the
+        previous node's best fit (the first from ``start``, default :meth:`defaults`) and, at the first
+        node or, with ``start`` given (the toys), at every node, also from the defaults with chi0 =
+        0.4; the better of the two. Returns (grid, stats, FitResults)."""
         grid = default_r0_grid() if r0_grid is None else np.asarray(r0_grid, float)
         previous = dict(self.defaults() if start is None else start)
         stats, fits = [], []
