@@ -29,7 +29,8 @@ def figures_at(dpi=FIGURE_DPI):
     Its layout (``tight_layout``, :func:`figure_note`) is then measured by the renderer that draws
     the PNG (matplotlib keeps one per figure size and dpi), and that draw reuses the measured texts
     instead of measuring them again: ~1 s of ``reproduce``'s six figures. The layout is the same to
-    a pixel's hinting (it is in inches); only the dpi of the figure object differs."""
+    a pixel's hinting (it is in inches); only the dpi of the figure object differs. (matplotlib's
+    ``figure.dpi`` setting, process-wide while inside; restored on leaving.)"""
     import matplotlib as mpl
 
     with mpl.rc_context({"figure.dpi": float(dpi)}):
