@@ -578,7 +578,8 @@ def _reproduce(outdir, progress, dge, points, background=None):
                                                 "setup_description", "chi0_convention", "network")}
         chi0_bc = bc["parameters"]["chi0"]["value"]
         del bc
-        _release_bc_rates()  # ~50 MB (measured after fit_bc with its profile); the joint fit, six steps on, recomputes its own in ~0.1 s
+        # ~50 MB after fit_bc with its profile; the joint fit, six steps on, recomputes its own in ~0.1 s
+        _release_bc_rates()
         done(steps[0])
 
         step(steps[1])
