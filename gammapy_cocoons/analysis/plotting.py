@@ -751,21 +751,22 @@ def plot_dge_validation(model, energy=10.0, label="embedded DGE (base min)"):
 POPULATION_DPI = 130  # population.png/pdf
 
 
-def plot_population(table, comparison, summary):
+def plot_population(table, comparison, summary, dpi=POPULATION_DPI):
     """The discrete cocoons: flux bands of the realisations against the population mean (LHAASO inner
     and outer), and the logN-logS of the cocoons against the 1LHAASO catalogue.
 
     ``table`` is the flux table of :func:`~gammapy_cocoons.analysis.population.run_population`,
     ``comparison`` its :func:`~gammapy_cocoons.analysis.population.lhaaso_comparison`, ``summary`` its summary.
-    Energies in GeV, as every figure of the package.
+    Energies in GeV, as every figure of the package. ``dpi``: the figure's, that of the PNG it will
+    be written as (``population``'s :data:`POPULATION_DPI`, ``reproduce``'s :data:`FIGURE_DPI`).
     """
     from ..datasets import LHAASO_CATALOG_REFERENCE
     from ..emission import CocoonEmission
     from ..skyregions import LHAASO_INNER, LHAASO_OUTER
 
     plt = _matplotlib()
-    # made at the dpi it is saved at (run_population): the layout's text metrics serve the PNG's draw
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4.8), dpi=POPULATION_DPI)
+    # made at the dpi it is saved at: the layout's text metrics serve the PNG's draw
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4.8), dpi=dpi)
     omega = {"lhaaso-inner": CocoonEmission().solid_angle(LHAASO_INNER).to_value("sr"),
              "lhaaso-outer": CocoonEmission().solid_angle(LHAASO_OUTER).to_value("sr")}
     dnde = u.Unit("GeV-1 cm-2 s-1")

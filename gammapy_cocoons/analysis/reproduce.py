@@ -258,11 +258,12 @@ def _write_figure(outdir, stem, table, fig, meta):
 
 def _figure_population(outdir):
     """Not in the paper: the discrete cocoons behind Fig. 2's smooth curves, and 1LHAASO."""
-    from .plotting import plot_population
+    from .plotting import FIGURE_DPI, plot_population
     from .population import population_results
 
     table, comparison, summary = population_results(realisations=POPULATION_REALISATIONS, target=PAPER_TARGET)
-    _write_figure(outdir, "figP_population", table, plot_population(table, comparison, summary), {
+    # made at the dpi save_figure writes its PNG at
+    _write_figure(outdir, "figP_population", table, plot_population(table, comparison, summary, dpi=FIGURE_DPI), {
         "figure": f"Cocoon population (not in the paper): {POPULATION_REALISATIONS} realisations of the fiducial "
                   "cocoons (n_gas 1 H atom cm-3, radius 30 pc), flux quantiles against the smooth model, and 1LHAASO",
         "cocoon_gas": _gas_note()})
