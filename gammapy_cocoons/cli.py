@@ -38,6 +38,8 @@ def _expected_errors():
 _MAX_TEMPLATE_GB = 4.0
 #: peak working memory of the template command per format, in float64 copies of the cube
 _TEMPLATE_COPIES = {"gadf": 2.0, "fermi": 2.0, "healpix": 3.0}
+#: dpi of the image of ``spectrum --plot``
+_SPECTRUM_PLOT_DPI = 130
 
 
 def _fail(message):
@@ -671,13 +673,14 @@ def _spectrum(region_choice, secondary, energy, chi0, r0, grammage, target, dge_
                                              "FluxPoints, sed_type e2dnde)"})
     figure = None
     if plot_path:
-        from .analysis.plotting import plot_spectrum
+        from .analysis.plotting import figures_at, plot_spectrum
 
-        figure = plot_spectrum(table)
+        with figures_at(_SPECTRUM_PLOT_DPI):  # laid out at the image's dpi: its draw reuses the text measurements
+            figure = plot_spectrum(table)
     with output_set():
         publish_table(table, output, overwrite, format="ascii.ecsv")
         if figure is not None:
-            publish_figure(figure, plot_path, overwrite, dpi=130)
+            publish_figure(figure, plot_path, overwrite, dpi=_SPECTRUM_PLOT_DPI)
     click.echo(f"wrote {output}" + (f" and {plot_path}" if plot_path else ""))
 
 

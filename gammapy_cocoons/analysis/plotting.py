@@ -184,7 +184,7 @@ def plot_spectrum(table):
     secondary = {"gamma": "gamma rays", "nu_per_flavour": "neutrinos per flavour at Earth",
                  "nu_all": "neutrinos, all flavours"}.get(meta.get("secondary"), meta.get("secondary", ""))
     ax.set(xscale="log", yscale="log", xlabel="E [GeV]",
-           ylabel=r"$E^2 I$ [GeV cm$^{-2}$ s$^{-1}$ sr$^{-1}$]", title=f"{secondary}, region {meta.get('region', '')}")
+           ylabel=r"$E^2\,I$ [GeV cm$^{-2}$ s$^{-1}$ sr$^{-1}$]", title=f"{secondary}, region {meta.get('region', '')}")
     top = max(np.nanmax(v) for v in values.values())
     ax.set_ylim(1e-5 * top, 3 * top)
     ax.grid(alpha=0.3, which="major")
@@ -215,7 +215,7 @@ def plot_sed(ax, dataset, energy=None, note=""):
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("E [GeV]")
-    ax.set_ylabel(r"$E^2 I$ [GeV cm$^{-2}$ s$^{-1}$ sr$^{-1}$]")
+    ax.set_ylabel(r"$E^2\,I$ [GeV cm$^{-2}$ s$^{-1}$ sr$^{-1}$]")
     ax.set_title(f"{points.meta.get('name') or dataset.name}", fontsize=9)
     lines = [dataset_note([points])]
     names = set(total.model1.parameters.names) | set(total.model2.parameters.names)
@@ -395,7 +395,7 @@ def plot_sed_components(ax, dataset, components, note="", limits=(0.0, np.inf)):
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("E [GeV]")
-    ax.set_ylabel(r"$E^2 I$ [GeV cm$^{-2}$ s$^{-1}$ sr$^{-1}$]")
+    ax.set_ylabel(r"$E^2\,I$ [GeV cm$^{-2}$ s$^{-1}$ sr$^{-1}$]")
     ax.set_title(f"{points.meta.get('name') or dataset.name}", fontsize=9)
     axes_note(ax, "\n".join(line for line in (dataset_note([points]), note) if line))
     ax.legend(fontsize=8, loc="lower left")
@@ -784,7 +784,7 @@ def plot_population(table, comparison, summary, dpi=POPULATION_DPI):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("E [GeV]")
-        ax.set_ylabel(r"$E^2 I$ [GeV cm$^{-2}$ s$^{-1}$ sr$^{-1}$]")
+        ax.set_ylabel(r"$E^2\,I$ [GeV cm$^{-2}$ s$^{-1}$ sr$^{-1}$]")
         ax.set_title(f"cocoons, {region.replace('lhaaso-', 'LHAASO ')}", fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7.5, loc="upper right")
