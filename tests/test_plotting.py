@@ -117,7 +117,7 @@ def test_a_figure_made_at_its_png_dpi_is_measured_once(tmp_path):
     import matplotlib.pyplot as plt
     from matplotlib.backends.backend_agg import RendererAgg
 
-    from gammapy_cocoons.analysis.plotting import FIGURE_DPI, _publish_measured, figures_at
+    from gammapy_cocoons.analysis.plotting import FIGURE_DPI, figures_at, save_figure
 
     measured = [0]
     measure = RendererAgg.get_text_width_height_descent
@@ -146,7 +146,7 @@ def test_a_figure_made_at_its_png_dpi_is_measured_once(tmp_path):
                 fig = figure()
             assert fig.dpi == (FIGURE_DPI if made_at == "png" else default_dpi)
             measured[0] = 0
-            assert _publish_measured(fig, tmp_path / f"{made_at}.png", False, dpi=FIGURE_DPI) == []
+            assert save_figure(fig, tmp_path / made_at, layout=False) == []  # (closes it)
             results[made_at] = measured[0], vars(fig.subplotpars).copy(), fig.get_size_inches()
     finally:
         RendererAgg.get_text_width_height_descent = measure
@@ -157,6 +157,36 @@ def test_a_figure_made_at_its_png_dpi_is_measured_once(tmp_path):
         inches = size[0] if name in ("left", "right", "wspace") else size[1]
         assert abs(layout_png[name] - value) * inches < 0.01, name
     assert np.array_equal(size, size_png)
+
+
+def test_figures_at_restores_the_dpi_and_leaves_every_other_setting():
+    """Only figure.dpi is restored on leaving (even after an error, nested too): a setting made
+    inside stays, as the interactive mode a notebook's inline backend turns on when it loads."""
+    import matplotlib
+
+    from gammapy_cocoons.analysis.plotting import figures_at
+
+    dpi, linewidth, interactive = (matplotlib.rcParams[k] for k in ("figure.dpi", "lines.linewidth", "interactive"))
+    try:
+        with pytest.raises(KeyError):
+            with figures_at(150):
+                with figures_at(130):
+                    assert matplotlib.rcParams["figure.dpi"] == 130
+                assert matplotlib.rcParams["figure.dpi"] == 150
+                matplotlib.rcParams["lines.linewidth"] = linewidth + 1
+                matplotlib.interactive(not interactive)
+                raise KeyError("inside")
+        assert matplotlib.rcParams["figure.dpi"] == dpi
+        assert matplotlib.rcParams["lines.linewidth"] == linewidth + 1
+        assert matplotlib.is_interactive() is (not interactive)
+    finally:
+        matplotlib.rcParams["lines.linewidth"] = linewidth
+        matplotlib.interactive(interactive)
+    for bad in (0, -72, float("nan"), "high"):
+        with pytest.raises((ValueError, TypeError), match="dpi"):
+            with figures_at(bad):
+                pass
+    assert matplotlib.rcParams["figure.dpi"] == dpi
 
 
 def test_tight_layout_measured_once_is_matplotlibs():

@@ -27,14 +27,26 @@ def _matplotlib():
 def figures_at(dpi=FIGURE_DPI):
     """Figures made inside are made at ``dpi``: make a figure at the dpi its PNG is written at.
     Its layout (``tight_layout``, :func:`figure_note`) is then measured by the renderer that draws
-    the PNG (matplotlib keeps one per figure size and dpi), and that draw reuses the measured texts
-    instead of measuring them again: ~1 s of ``reproduce``'s six figures. The layout is the same to
-    a pixel's hinting (it is in inches); only the dpi of the figure object differs. (matplotlib's
-    ``figure.dpi`` setting, process-wide while inside; restored on leaving.)"""
+    the PNG (matplotlib's Agg canvas reuses its renderer while the figure's size and dpi stay the
+    same), and that draw reuses the measured texts instead of measuring them again: ~1 s of
+    ``reproduce``'s six figures. The layout is the same to a pixel's hinting (it is in inches);
+    only the dpi of the figure object differs.
+
+    Only matplotlib's ``figure.dpi`` setting changes (process-wide while inside) and is restored on
+    leaving; every other setting made inside stays (not ``rc_context``, which restores them all: a
+    notebook's inline backend, loaded by the first figure, turns the interactive mode on, and
+    undoing that would stop the notebook's later figures from showing)."""
     import matplotlib as mpl
 
-    with mpl.rc_context({"figure.dpi": float(dpi)}):
+    from .._validation import positive_float
+
+    dpi = positive_float(dpi, "dpi")
+    before = mpl.rcParams["figure.dpi"]
+    mpl.rcParams["figure.dpi"] = dpi
+    try:
         yield
+    finally:
+        mpl.rcParams["figure.dpi"] = before
 
 
 def figure_note(fig, text, fontsize=6.5):
@@ -252,7 +264,7 @@ def plot_lhaaso_fit(datasets, cocoons, outdir, profiles, overwrite=False, summar
     note = summary.get("at_bound_note", "")
     overlaps = summary.setdefault("figure_text_overlaps", {})
     for dataset in datasets:
-        fig, ax = plt.subplots(figsize=(6, 4.8))
+        fig, ax = plt.subplots(figsize=(6, 4.8), dpi=120)  # the PNG's: its draw reuses the layout's text measurements
         plot_sed(ax, dataset, note=note)
         fig.tight_layout()
         overlaps[f"sed_{dataset.name}.png"] = text_overlaps(fig)
