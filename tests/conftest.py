@@ -117,10 +117,37 @@ def executed_tutorials(tmp_path_factory):
     return {path.stem: path for path in tutorial_notebooks.executed_notebooks(directory, workers=1)}
 
 
+def _record_figures(monkeypatch, record):
+    """Record in ``record`` each figure file the package writes: {file name: (the figure's own dpi
+    when written, the dpi it is written at)} (every figure file goes through _files.publish_figure)."""
+    from pathlib import Path
+
+    from gammapy_cocoons import _files
+
+    publish = _files.publish_figure
+
+    def recorded(fig, path, overwrite=False, **kwargs):
+        record[Path(path).name] = (fig.dpi, kwargs.get("dpi"))
+        return publish(fig, path, overwrite, **kwargs)
+
+    monkeypatch.setattr(_files, "publish_figure", recorded)
+    return record
+
+
+@pytest.fixture
+def written_figures(monkeypatch):
+    """{file name: (figure dpi, written dpi)} of the figures the test's commands write."""
+    return _record_figures(monkeypatch, {})
+
+
+_REPRODUCED_FIGURES = {}
+
+
 @pytest.fixture(scope="session")
 def reproduced(tmp_path_factory):
     """`gammapy-cocoons reproduce` run once; the docs build shows these figures
-    ($GAMMAPY_COCOONS_REPRODUCED) instead of running it again. Returns (outdir, CLI output)."""
+    ($GAMMAPY_COCOONS_REPRODUCED) instead of running it again. Returns (outdir, CLI output); the
+    figures it wrote are in :func:`reproduced_figures`."""
     import os
 
     from click.testing import CliRunner
@@ -128,7 +155,15 @@ def reproduced(tmp_path_factory):
     from gammapy_cocoons.cli import main
 
     outdir = tmp_path_factory.mktemp("reproduce")
-    result = CliRunner().invoke(main, ["reproduce", "--outdir", str(outdir), "--no-progress"])
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _record_figures(monkeypatch, _REPRODUCED_FIGURES)
+        result = CliRunner().invoke(main, ["reproduce", "--outdir", str(outdir), "--no-progress"])
     assert result.exit_code == 0, result.output
     os.environ["GAMMAPY_COCOONS_REPRODUCED"] = str(outdir)
     return outdir, result.output
+
+
+@pytest.fixture(scope="session")
+def reproduced_figures(reproduced):
+    """{file name: (figure dpi, written dpi)} of the figures of the `reproduced` run."""
+    return dict(_REPRODUCED_FIGURES)

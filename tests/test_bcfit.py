@@ -138,7 +138,7 @@ def test_model_bad_input():
         CosmicRayRatioDataset(load_ratio("ams02-bc-2021"), models=[])
 
 
-def test_bc_command(tmp_path):
+def test_bc_command(tmp_path, written_figures):
     runner = CliRunner()
     result = runner.invoke(main, ["bc", "--outdir", str(tmp_path), "--no-profiles", "--no-variants"])
     assert result.exit_code == 0, result.output
@@ -149,6 +149,7 @@ def test_bc_command(tmp_path):
     assert set(summary["network"]) == {"species", "tables", "boron_from_heavier_than_o"}
     for name in ("bc_model.ecsv", "bc_data.ecsv", "bc_ratio.png", "bc_ratio.pdf"):
         assert (tmp_path / name).stat().st_size > 0
+    assert written_figures["bc_ratio.png"] == (150, 150)  # made at the dpi it is written at (plotting.figures_at)
     table = QTable.read(tmp_path / "bc_model.ecsv")
     np.testing.assert_allclose(table["bc_galactic"] + table["bc_cocoon"], table["bc_total"], rtol=1e-12)
     again = runner.invoke(main, ["bc", "--outdir", str(tmp_path), "--no-profiles"])

@@ -106,7 +106,7 @@ def test_fit_command_writes_the_results(tmp_path, monkeypatch):
         summary["parameters"]["chi0"]["value"])
 
 
-def test_spectrum_command_matches_the_models(tmp_path):
+def test_spectrum_command_matches_the_models(tmp_path, written_figures):
     from astropy.table import QTable
 
     out = tmp_path / "s.ecsv"
@@ -121,6 +121,7 @@ def test_spectrum_command_matches_the_models(tmp_path):
     expected = (table["e_ref"] ** 2 * CocoonEmission().intensity(table["e_ref"], box)).to("GeV cm-2 s-1 sr-1")
     assert u.allclose(table["cocoons"], expected, rtol=1e-10)
     assert (tmp_path / "s.png").exists()
+    assert written_figures == {"s.png": (130, 130)}  # made at the dpi it is written at (plotting.figures_at)
     again = CliRunner().invoke(main, ["spectrum", "--output", str(out)])
     assert again.exit_code == 2 and "--overwrite" in again.output
     bad = CliRunner().invoke(main, ["spectrum", "--region", "box:40,20,-2,2", "--output", str(tmp_path / "x.ecsv")])

@@ -18,7 +18,7 @@ def test_profile_interval_of_a_parabola():
     assert interval == pytest.approx([0.0, 0.5]) and open_ends == ["low"]
 
 
-def test_compare_command_reduced(tmp_path):
+def test_compare_command_reduced(tmp_path, written_figures):
     """Three hypotheses, the Fermi pi0 baseline, two datasets, two toys, in this process."""
     outdir = tmp_path / "cmp"
     result = CliRunner().invoke(main, [
@@ -46,6 +46,7 @@ def test_compare_command_reduced(tmp_path):
     markdown = (outdir / "compare.md").read_text()
     assert "## The answer" in markdown and "fermi-pi0 min" in markdown
     assert not any(data["figure_text_overlaps"].values()) and (outdir / "residuals.png").stat().st_size > 0
+    assert written_figures == {"residuals.png": (150, 150)}  # made at the dpi it is written at (plotting.figures_at)
     assert "preferred=" in result.output
 
 

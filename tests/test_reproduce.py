@@ -276,6 +276,17 @@ def test_figures_a_reader_can_trust(run):
     assert "at_bound" in summary["lhaaso_fit"] and "at_bound" in summary["bc_fit"]
 
 
+def test_every_figure_is_made_at_the_dpi_it_is_written_at(reproduced_figures):
+    """The layout's text measurements serve the PNG's draw (plotting.figures_at): each figure is
+    made at its PNG's dpi; the PDFs are written at the same."""
+    from gammapy_cocoons.analysis.plotting import FIGURE_DPI
+
+    stems = {"fig1_bc", "fig2_sed", "figB1_neutrinos", "figB2_r0_scan", "figB3_grammage_laws", "figP_population"}
+    assert set(reproduced_figures) == {stem + suffix for stem in stems for suffix in (".png", ".pdf")}
+    for name, (made, written) in reproduced_figures.items():
+        assert made == written == FIGURE_DPI, name
+
+
 def test_the_answer_rows_child_builds_the_figures_cubes_and_its_own_radial_delta_cubes(tmp_path, monkeypatch):
     # the orchestration only (every build replaced by a record): what the child asks for, in which order
     from gammapy_cocoons import _cache

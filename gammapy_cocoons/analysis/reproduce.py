@@ -521,6 +521,7 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
     """
     from .background import BackgroundCall
     from .forked import ForkedCall
+    from .plotting import figures_at
 
     try:
         overwrite, progress = boolean(overwrite, "overwrite"), boolean(progress, "progress")
@@ -535,8 +536,6 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
             outdir = _Output(prepare_outdir(outdir, output_files(), overwrite), overwrite)
             if answer is True:
                 answer = _answer.start_answer(dge)
-            from .plotting import figures_at
-
             with figures_at():  # every figure at its PNG's dpi: that draw reuses the layout's text measurements
                 return _reproduce(outdir, progress, dge, points, answer or None)
     finally:
