@@ -42,6 +42,36 @@ def test_components_default_to_pi0_and_sum(dge, cubes):
         assert np.all(cubes[name].data > 0)
 
 
+def test_bremsstrahlung_cube_is_its_definition(dge, cubes):
+    """I = q^T [N_HI T_HI + N_H2 T_H2], computed here in one piece in double precision (the cube is
+    built in blocks of pixels into float32): on a WCS image (2-D pixels), at absorbed energies too
+    (there T is the model's transmission; below the pair threshold it is 1 to within 1e-6)."""
+    from gammapy_cocoons.dge.leptonic import bremsstrahlung_columns
+
+    geom = cubes["bremsstrahlung"].geom.to_image()
+    hi, h2 = bremsstrahlung_columns(dge, dge.electron_sea, geom)
+    q = bremsstrahlung_node_emissivities(dge.electron_sea, ENERGY.to_value("GeV"))
+    coords = geom.get_coord().skycoord.galactic
+    t_hi, t_h2 = dge.transmission(ENERGY.to_value("GeV"), coords.l.deg, coords.b.deg)
+    assert t_hi[-1].min() < 0.999  # (10 TeV: absorbed, else this test checks less)
+    expected = np.einsum("ke,k...->e...", q, hi) * t_hi + np.einsum("ke,k...->e...", q, h2) * t_h2
+    assert cubes["bremsstrahlung"].data.dtype == np.float32
+    np.testing.assert_allclose(cubes["bremsstrahlung"].data, expected, rtol=2e-6)
+
+
+def test_ic_cube_is_the_intensity_rounded_to_float32(dge, cubes):
+    """The component cube's float32 data (rounded block by block) equal the float64 intensity
+    rounded once, bit for bit; other result types are refused."""
+    geom = cubes["ic"].geom.to_image()
+    coords = geom.get_coord().skycoord.galactic
+    full = ic_intensity(dge.electron_sea, ENERGY.to_value("GeV"), coords.l.deg, coords.b.deg)
+    assert full.dtype == np.float64 and cubes["ic"].data.dtype == np.float32
+    assert np.array_equal(cubes["ic"].data, full.astype(np.float32))
+    for bad in ("int8", None, 3, "x"):
+        with pytest.raises(ValueError, match="dtype"):
+            ic_intensity(dge.electron_sea, ENERGY.to_value("GeV"), [0.0], [0.0], dtype=bad)
+
+
 def test_ic_is_broader_in_latitude_than_the_gas_components(cubes):
     # at 100 GeV: the electrons fill a kpc-thick layer, the gas a 0.1-0.2 kpc one
     def contrast(name):

@@ -792,24 +792,34 @@ class ConventionalDGE:
         return cache["t"]
 
     def _bremsstrahlung_data(self, energy, image, transmission):
+        """I = q^T [N_HI T_HI + N_H2 T_H2] with the electrons' node emissivities q and columns N, as
+        float32 of shape (n_energies,) + image data shape, in blocks of pixels as the pi0 cube: the
+        output is the only full-size array (in double precision, the cube and its parts were four)."""
         from .leptonic import bremsstrahlung_columns, bremsstrahlung_node_emissivities
 
-        hi, h2 = bremsstrahlung_columns(self, self.electron_sea, image)
-        q = bremsstrahlung_node_emissivities(self.electron_sea, energy.to_value("GeV"))
-        data_hi, data_h2 = np.tensordot(q.T, hi, axes=1), np.tensordot(q.T, h2, axes=1)
+        hi, h2 = (c.reshape(c.shape[0], -1) for c in bremsstrahlung_columns(self, self.electron_sea, image))
+        q_t = np.ascontiguousarray(bremsstrahlung_node_emissivities(self.electron_sea, energy.to_value("GeV")).T)
         absorbed = self._gas_transmission(energy, image, transmission)
         if absorbed is not None:
-            mask, (t_hi, t_h2) = absorbed
-            data_hi[mask] *= t_hi
-            data_h2[mask] *= t_h2
-        return data_hi + data_h2
+            mask, t = absorbed
+            t_hi, t_h2 = (np.reshape(x, (x.shape[0], -1)) for x in t)
+        out = np.empty((q_t.shape[0], hi.shape[1]), np.float32)
+        for start in range(0, hi.shape[1], _CUBE_BLOCK):
+            part = slice(start, start + _CUBE_BLOCK)
+            data, data_h2 = q_t @ hi[:, part], q_t @ h2[:, part]
+            if absorbed is not None:
+                data[mask] *= t_hi[:, part]
+                data_h2[mask] *= t_h2[:, part]
+            data += data_h2
+            out[:, part] = data
+        return out.reshape((q_t.shape[0],) + image.data_shape)
 
     def _ic_data(self, energy, image):
         from .leptonic import ic_intensity
 
         coords = image.get_coord().skycoord.galactic
         return ic_intensity(self.electron_sea, energy.to_value("GeV"), coords.l.deg, coords.b.deg,
-                            absorption=self.absorption)
+                            absorption=self.absorption, dtype=np.float32)  # the cube's (no float64 copy)
 
     def _pi0_data(self, energy, image, secondary, transmission):
         return self._pi0_cube_data(energy, image, secondary, [self.node_emissivities(energy.to_value("GeV"), secondary)])[0]

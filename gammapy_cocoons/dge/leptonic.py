@@ -106,12 +106,20 @@ class LineOfSightGrid:
         return out.reshape(-1, half, _LAT.size)[:, _mirror_index(_LON)]
 
 
-def ic_intensity(sea, gamma_energy, lon_deg, lat_deg, absorption=True):
+def ic_intensity(sea, gamma_energy, lon_deg, lat_deg, absorption=True, dtype=np.float64):
     """IC intensity [GeV-1 cm-2 s-1 sr-1] at directions (lon, lat) [deg] (pixel centres), shape
-    (n_gamma,) + lon.shape (see the module documentation)."""
+    (n_gamma,) + lon.shape (see the module documentation). ``dtype``: of the result, float64 or
+    float32 (computed in double precision, rounded block by block: a cube's float32 data without a
+    float64 cube first)."""
     from .._validation import boolean
 
     absorption = boolean(absorption, "absorption")
+    try:
+        resolved = None if dtype is None else np.dtype(dtype)  # (np.dtype(None) is float64)
+    except TypeError:
+        resolved = None
+    if resolved is None or resolved.name not in ("float64", "float32"):
+        raise ValueError(f"dtype must be float64 or float32, got {dtype!r}")
     energy = np.atleast_1d(np.asarray(gamma_energy, float))
     j = ic_emissivity(sea, energy)
     grid = sea.grid
@@ -130,7 +138,7 @@ def ic_intensity(sea, gamma_energy, lon_deg, lat_deg, absorption=True):
     lon, lat = np.broadcast_arrays(lon, lat)
     table = table.transpose(0, 2, 1)
     stacked = np.ascontiguousarray(table.reshape(table.shape[0], -1).T)
-    out = np.empty((table.shape[0], lon.size))
+    out = np.empty((table.shape[0], lon.size), resolved)
     flat_lon, flat_lat = lon.ravel(), lat.ravel()
     for start in range(0, lon.size, _BLOCK):
         part = slice(start, start + _BLOCK)
