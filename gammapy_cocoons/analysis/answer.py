@@ -58,7 +58,8 @@ def figure_cubes_first(leptonic_first=False):
     population (the main process loads them, or, if it asks first, waits for the build in progress:
     :mod:`.._cache`), in the order the figures ask for them (the LHAASO fit and Figs. B.1-B.3, then
     Fig. 2); without a child, first thing in the main process with ``leptonic_first``: the leptonic
-    builds peak at ~0.5 GB above the process, so they run while it is small. Nothing without a disk
+    builds peak at ~0.2 GB above the process (~0.4 GB before their cubes were built in blocks), so
+    they run while it is small. Nothing without a disk
     cache. The cubes are freed (the fits load the two "min" cubes they use from the disk cache, ~0.2 s;
     with ``leptonic_first`` these two stay in memory), the models' geometry too."""
     from .._cache import cache_directory
