@@ -10,7 +10,6 @@ CRC-32 pass over the arrays, and that pass again on reading). Wall time and the 
 (user + system, ``resource.getrusage``) per round; medians over the rounds.
 """
 import argparse
-import resource
 import shutil
 import statistics
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _medians import cpu_seconds
 from gammapy_cocoons import _cache
 
 CUBE_BYTES = 45 * 1024 * 1024
@@ -50,23 +50,18 @@ def _load_savez(path, names):
 WRITERS = {"cache": (_cache._store, _cache._load), "baseline savez": (_store_savez, _load_savez)}
 
 
-def _cpu():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _round(writer, cubes, directory):
     store, load = WRITERS[writer]
     out = {}
-    start, cpu = time.perf_counter(), _cpu()
+    start, cpu = time.perf_counter(), cpu_seconds()
     for i, cube in enumerate(cubes):
         store(directory / f"{i}.npz", {"data": cube})
-    out["store"] = (time.perf_counter() - start, _cpu() - cpu)
-    start, cpu = time.perf_counter(), _cpu()
+    out["store"] = (time.perf_counter() - start, cpu_seconds() - cpu)
+    start, cpu = time.perf_counter(), cpu_seconds()
     for i, cube in enumerate(cubes):
         if not np.array_equal(load(directory / f"{i}.npz", ("data",))["data"], cube):
             raise AssertionError("a cube did not read back equal")
-    out["load"] = (time.perf_counter() - start, _cpu() - cpu)
+    out["load"] = (time.perf_counter() - start, cpu_seconds() - cpu)
     return out
 
 

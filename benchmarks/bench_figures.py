@@ -12,8 +12,6 @@ order. CPU time of the process (user + system) for making, laying out and writin
 the rounds.
 """
 import argparse
-import resource
-import statistics
 import tempfile
 import time
 from contextlib import nullcontext
@@ -25,14 +23,10 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 
+from _medians import cpu_seconds, print_medians  # noqa: E402
 from gammapy_cocoons.analysis.plotting import figure_note, figures_at, save_figure  # noqa: E402
 
 MODES = {"made at the PNG's dpi": figures_at, "baseline: default dpi": nullcontext}
-
-
-def _cpu():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _figure():
@@ -59,11 +53,11 @@ def _figure():
 
 def _round(mode, figures, directory):
     directory.mkdir(parents=True)
-    start, cpu = time.perf_counter(), _cpu()
+    start, cpu = time.perf_counter(), cpu_seconds()
     for i in range(figures):
         with MODES[mode]():
             save_figure(_figure(), directory / f"fig{i}", layout=False)
-    return time.perf_counter() - start, _cpu() - cpu
+    return time.perf_counter() - start, cpu_seconds() - cpu
 
 
 def main():
@@ -78,11 +72,7 @@ def main():
             for mode in (MODES if k % 2 == 0 else reversed(list(MODES))):
                 runs[mode].append(_round(mode, args.figures, Path(tmp) / f"{k}-{mode[:4]}"))
     print(f"# bench_figures: {args.figures} figures (PNG + PDF) per round, medians of {args.repeat} rounds")
-    print("| figures | wall | CPU |")
-    print("|---|---|---|")
-    for mode, values in runs.items():
-        print(f"| {mode} | {statistics.median(v[0] for v in values):.2f} s | "
-              f"{statistics.median(v[1] for v in values):.2f} s |")
+    print_medians(("figures", "wall", "CPU"), runs, ("{:.2f} s", "{:.2f} s"))
 
 
 if __name__ == "__main__":

@@ -12,21 +12,15 @@ system) and the peak of numpy's allocations (tracemalloc) per call; medians over
 ways alternating. The results are checked equal bit for bit.
 """
 import argparse
-import resource
-import statistics
 import tracemalloc
 
 import numpy as np
 import astropy.units as u
 from gammapy.maps import HpxGeom
 
+from _medians import cpu_seconds, print_medians
 from gammapy_cocoons.dge import conventional
 from gammapy_cocoons.dge.leptonic import bremsstrahlung_columns, bremsstrahlung_node_emissivities, ic_intensity
-
-
-def _cpu():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _bremsstrahlung_baseline(model, energy, image):
@@ -71,18 +65,14 @@ def main():
     for k in range(args.repeat):
         for name in (names if k % 2 == 0 else names[::-1]):
             tracemalloc.start()
-            cpu = _cpu()
+            cpu = cpu_seconds()
             ways[name]()
-            runs[name].append((_cpu() - cpu, tracemalloc.get_traced_memory()[1] / 2**20))
+            runs[name].append((cpu_seconds() - cpu, tracemalloc.get_traced_memory()[1] / 2**20))
             tracemalloc.stop()
     size = results[names[0]].nbytes / 2**20
     print(f"# bench_leptonic: nside {args.nside}, {energy.size} energies (a float32 cube of {size:.0f} MB); "
           f"medians of {args.repeat} rounds; equal bit for bit")
-    print("| data | CPU | peak of numpy's allocations |")
-    print("|---|---|---|")
-    for name, values in runs.items():
-        print(f"| {name} | {statistics.median(v[0] for v in values):.2f} s | "
-              f"{statistics.median(v[1] for v in values):.0f} MB |")
+    print_medians(("data", "CPU", "peak of numpy's allocations"), runs, ("{:.2f} s", "{:.0f} MB"))
 
 
 if __name__ == "__main__":
