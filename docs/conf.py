@@ -89,6 +89,10 @@ def _reproduced_figures():
 
 
 
+#: dpi of the figures drawn for these pages
+_DOCS_DPI = 72
+
+
 def _dge_validation_figure():
     """docs/_generated/dge_validation.png: the embedded DGE against the Fermi-LAT pi0 template (the
     DGE is cached in the process, so within the tests this costs a few seconds)."""
@@ -99,8 +103,8 @@ def _dge_validation_figure():
 
     target = Path(__file__).parent / "_generated"
     target.mkdir(exist_ok=True)
-    fig = plot_dge_validation(conventional_dge("min"))
-    fig.savefig(target / "dge_validation.png", dpi=72)
+    fig = plot_dge_validation(conventional_dge("min"))  # (no layout pass: drawn once, when saved)
+    fig.savefig(target / "dge_validation.png", dpi=_DOCS_DPI)
     plt.close(fig)
 
 
@@ -109,24 +113,27 @@ def _local_spectra_figure():
     the data they were fitted to (the fits take about a second together)."""
     import matplotlib.pyplot as plt
 
-    from gammapy_cocoons.analysis.plotting import plot_local_spectra
+    from gammapy_cocoons.analysis.plotting import figures_at, plot_local_spectra
 
     target = Path(__file__).parent / "_generated"
     target.mkdir(exist_ok=True)
-    fig = plot_local_spectra()
-    fig.savefig(target / "local_spectra.png", dpi=72)
+    with figures_at(_DOCS_DPI):  # made at the image's dpi: its draw reuses the layout's text measurements
+        fig = plot_local_spectra()
+    fig.savefig(target / "local_spectra.png", dpi=_DOCS_DPI)
+    plt.close(fig)
 
 
 def _local_electrons_figure():
     """docs/_generated/local_electrons.png: the local e+e- fit against the data it was fitted to."""
     import matplotlib.pyplot as plt
 
-    from gammapy_cocoons.analysis.plotting import plot_local_electrons
+    from gammapy_cocoons.analysis.plotting import figures_at, plot_local_electrons
 
     target = Path(__file__).parent / "_generated"
     target.mkdir(exist_ok=True)
-    fig = plot_local_electrons()
-    fig.savefig(target / "local_electrons.png", dpi=72)
+    with figures_at(_DOCS_DPI):
+        fig = plot_local_electrons()
+    fig.savefig(target / "local_electrons.png", dpi=_DOCS_DPI)
     plt.close(fig)
 
 
