@@ -762,57 +762,25 @@ class ConventionalDGE:
         check_memory(np.prod(image.data_shape), energy.size, "the embedded DGE cube",
                      None if image.is_hpx and image.is_allsky else "geom")
         out = {}
-        transmission = {}
         for name in components:
             if name == "pi0":
-                data = self._pi0_data(energy, image, secondary, transmission)
+                data = self._pi0_data(energy, image, secondary)
             elif name == "bremsstrahlung":
-                data = self._bremsstrahlung_data(energy, image, transmission)
+                data = self._bremsstrahlung_data(energy, image)
             else:
                 data = self._ic_data(energy, image)
             out[name] = Map.from_geom(image.to_cube([axis]), data=data.astype(np.float32, copy=False),
                                       unit="GeV-1 cm-2 s-1 sr-1")
         return out
 
-    def _gas_transmission(self, energy, image, cache):
-        """ISRF + CMB transmission of the HI and H2 emission (or None if nothing is absorbed), once per cube
-        (and kept for the last geometry and energies, which pi0 and bremsstrahlung share)."""
-        if "t" not in cache:
-            key = (tuple(energy.to_value("GeV")), repr(image), image.data_shape, self.absorption)
-            last = getattr(self, "_last_transmission", None)
-            if last is not None and last[0] == key:
-                cache["t"] = last[1]
-                return cache["t"]
-            cache["t"] = None
-            absorbed = Attenuation(energy.to_value("GeV")).kappa_max * _MAX_PATH_KPC > 1e-6
-            if self.absorption and np.any(absorbed):
-                coords = image.get_coord().skycoord.galactic
-                cache["t"] = (absorbed, self.transmission(energy.to_value("GeV")[absorbed], coords.l.deg, coords.b.deg))
-            self._last_transmission = (key, cache["t"])
-        return cache["t"]
-
-    def _bremsstrahlung_data(self, energy, image, transmission):
-        """I = q^T [N_HI T_HI + N_H2 T_H2] with the electrons' node emissivities q and columns N, as
-        float32 of shape (n_energies,) + image data shape, in blocks of pixels as the pi0 cube: the
-        output is the only full-size array (in double precision, the cube and its parts were four)."""
+    def _bremsstrahlung_data(self, energy, image):
+        """I = q^T [N_HI T_HI + N_H2 T_H2] with the electrons' node emissivities q and their columns N
+        (:func:`~.leptonic.bremsstrahlung_columns`): the pi0 cube's computation on other columns."""
         from .leptonic import bremsstrahlung_columns, bremsstrahlung_node_emissivities
 
-        hi, h2 = (c.reshape(c.shape[0], -1) for c in bremsstrahlung_columns(self, self.electron_sea, image))
-        q_t = np.ascontiguousarray(bremsstrahlung_node_emissivities(self.electron_sea, energy.to_value("GeV")).T)
-        absorbed = self._gas_transmission(energy, image, transmission)
-        if absorbed is not None:
-            mask, t = absorbed
-            t_hi, t_h2 = (np.reshape(x, (x.shape[0], -1)) for x in t)
-        out = np.empty((q_t.shape[0], hi.shape[1]), np.float32)
-        for start in range(0, hi.shape[1], _CUBE_BLOCK):
-            part = slice(start, start + _CUBE_BLOCK)
-            data, data_h2 = q_t @ hi[:, part], q_t @ h2[:, part]
-            if absorbed is not None:
-                data[mask] *= t_hi[:, part]
-                data_h2[mask] *= t_h2[:, part]
-            data += data_h2
-            out[:, part] = data
-        return out.reshape((q_t.shape[0],) + image.data_shape)
+        columns = bremsstrahlung_columns(self, self.electron_sea, image)
+        q = bremsstrahlung_node_emissivities(self.electron_sea, energy.to_value("GeV"))
+        return self._gas_cube_data(energy, image, "gamma", [q], columns=columns)[0]
 
     def _ic_data(self, energy, image):
         from .leptonic import ic_intensity
@@ -821,20 +789,24 @@ class ConventionalDGE:
         return ic_intensity(self.electron_sea, energy.to_value("GeV"), coords.l.deg, coords.b.deg,
                             absorption=self.absorption, dtype=np.float32)  # the cube's (no float64 copy)
 
-    def _pi0_data(self, energy, image, secondary, transmission):
-        return self._pi0_cube_data(energy, image, secondary, [self.node_emissivities(energy.to_value("GeV"), secondary)])[0]
+    def _pi0_data(self, energy, image, secondary):
+        emissivity = self.node_emissivities(energy.to_value("GeV"), secondary)
+        return self._gas_cube_data(energy, image, secondary, [emissivity])[0]
 
-    def _pi0_cube_data(self, energy, image, secondary, emissivities, envelope=False):
-        """The pi0 cube data, float32 of shape (n_energies,) + image data shape, for each node-emissivity
-        matrix q (n_nodes, n_energies) of ``emissivities`` (knee variants of this model), or with
-        ``envelope`` their voxel-wise (minimum, maximum).
+    def _gas_cube_data(self, energy, image, secondary, emissivities, envelope=False, columns=None):
+        """The cube data of emission from the gas, float32 of shape (n_energies,) + image data shape,
+        for each node-emissivity matrix q (n_nodes, n_energies) of ``emissivities`` (knee variants of
+        this model), or with ``envelope`` their voxel-wise (minimum, maximum). ``columns``: the (HI,
+        H2) columns weighted by the node shapes, (n_nodes,) + image data shape (default
+        :meth:`gas_columns`: pi0; the bremsstrahlung's are the electrons').
 
         I = q^T [N_HI T_HI + N_H2 T_H2] is computed in blocks of pixels (:data:`_CUBE_BLOCK`): the
         temporaries are a few MB and the outputs are the only full-size arrays, so the memory is
         the outputs' (4 bytes per voxel each) plus the columns, at any nside.
         """
         e = energy.to_value("GeV")
-        hi, h2 = (c.reshape(c.shape[0], -1) for c in self.gas_columns(image))  # (n_nodes, n_pixels)
+        columns = self.gas_columns(image) if columns is None else columns
+        hi, h2 = (c.reshape(c.shape[0], -1) for c in columns)  # (n_nodes, n_pixels)
         npix = hi.shape[1]
         rows = None
         if secondary == "gamma" and self.absorption:
@@ -1059,7 +1031,7 @@ def envelope_cubes(model, energy, nside=128, secondary="gamma", geom=None, varia
         check_memory(np.prod(image.data_shape), energy.size, "the embedded DGE envelopes",
                      None if image.is_hpx and image.is_allsky else "geom")
         emissivities = [_for_variant(model, v).node_emissivities(energy.value, secondary) for v in variants]
-        low, high = model._pi0_cube_data(energy, image, secondary, emissivities, envelope=True)
+        low, high = model._gas_cube_data(energy, image, secondary, emissivities, envelope=True)
         cube = image.to_cube([MapAxis.from_nodes(energy, name="energy_true", interp="log")])
         return tuple(Map.from_geom(cube, data=d, unit="GeV-1 cm-2 s-1 sr-1") for d in (low, high))
     # other components: each variant's cube in full (the geometry is computed once)
