@@ -189,6 +189,14 @@ def test_figures_at_restores_the_dpi_and_leaves_every_other_setting():
     assert matplotlib.rcParams["figure.dpi"] == dpi
 
 
+@pytest.mark.parametrize("bad", [0, -130, float("inf"), "high"])
+def test_plot_population_refuses_a_bad_dpi_in_one_line(bad):
+    from gammapy_cocoons.analysis.plotting import plot_population
+
+    with pytest.raises((ValueError, TypeError), match="^dpi must"):
+        plot_population(None, None, None, dpi=bad)  # refused before the tables are read
+
+
 def test_tight_layout_measured_once_is_matplotlibs():
     """figure_note's tight layout, each axes measured once: the subplot parameters of matplotlib's own
     tight_layout with the same rect."""

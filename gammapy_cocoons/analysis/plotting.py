@@ -772,10 +772,12 @@ def plot_population(table, comparison, summary, dpi=POPULATION_DPI):
     Energies in GeV, as every figure of the package. ``dpi``: the figure's, that of the PNG it will
     be written as (``population``'s :data:`POPULATION_DPI`, ``reproduce``'s :data:`FIGURE_DPI`).
     """
+    from .._validation import positive_float
     from ..datasets import LHAASO_CATALOG_REFERENCE
     from ..emission import CocoonEmission
     from ..skyregions import LHAASO_INNER, LHAASO_OUTER
 
+    dpi = positive_float(dpi, "dpi")  # (matplotlib takes a negative one and fails later, deep inside)
     plt = _matplotlib()
     # made at the dpi it is saved at: the layout's text metrics serve the PNG's draw
     fig, axes = plt.subplots(1, 4, figsize=(18, 4.8), dpi=dpi)
