@@ -3,12 +3,13 @@
     python benchmarks/bench_leptonic.py [--repeat 5] [--nside 128]
 
 The bremsstrahlung and inverse-Compton data of a cold ``reproduce``'s Fig. 2 (the embedded DGE's
-energies on an all-sky HEALPix image), each computed as the package computes them (bremsstrahlung in
-blocks of pixels into float32, IC rounded to float32 block by block) and, as the baseline of the same
+energies on an all-sky HEALPix image), each computed as the package computes them (bremsstrahlung by
+the pi0 cube's blocked computation into float32, IC rounded to float32 block by block) and, as the baseline of the same
 run, as they were computed before (the whole cube in double precision, then rounded to float32: for
 bremsstrahlung the HI and H2 parts, their transmitted copies and their sum; its transmission made
 once per call, as the previous code made it once per cube). The inputs they share (the
-electron sea, the columns, the transmission) are computed once before the rounds. CPU time (user +
+electron sea, the columns, the transmission on its grid of lines of sight) are computed once before
+the rounds. CPU time (user +
 system) and the peak of numpy's allocations (tracemalloc) per call; medians over the rounds, the two
 ways alternating. The results are checked equal bit for bit.
 """
@@ -53,7 +54,7 @@ def main():
         return ic_intensity(model.electron_sea, energy.value, lon, lat, absorption=model.absorption, dtype=dtype)
 
     ways = {
-        "bremsstrahlung, blocks into float32": lambda: model._bremsstrahlung_data(energy, image),
+        "bremsstrahlung, through the pi0 cube's blocks": lambda: model._bremsstrahlung_data(energy, image),
         "bremsstrahlung, baseline: whole float64 cubes": lambda: _bremsstrahlung_baseline(model, energy, image),
         "IC, rounded block by block": lambda: ic(np.float32),
         "IC, baseline: float64 cube, then float32": lambda: ic(np.float64).astype(np.float32),
