@@ -385,6 +385,8 @@ def test_compiled_jacobian_is_the_statistics_derivative(cocoon_likelihood, tmp_p
         compiled.jacobian(dict(params, chi0=0.0), ["chi0"])
     assert np.all(np.isfinite(compiled.residuals(dict(params, chi0=0.0))))  # cocoons off: R0 not needed
     assert np.all(np.isfinite(compiled.jacobian({"r0": 20.0}, ["norm", "chi0"])))  # the others default
+    with pytest.raises(ValueError, match="names: no derivative of 'scale:nowhere'"):  # no such instrument
+        compiled.jacobian(compiled.defaults(), ["chi0", "scale:nowhere"])
     ecpl = CompiledLikelihood(likelihoods[2])
     assert ecpl.hypothesis == "dge+ecpl"
     with pytest.raises(ValueError, match="params: no value for ecpl_index, ecpl_lambda"):

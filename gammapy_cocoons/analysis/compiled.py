@@ -240,6 +240,10 @@ class CompiledLikelihood:
         self._is_ul, self._ul_flat, self._valid = cat("is_ul"), cat("ul"), cat("valid")
         self._measured = self._valid & ~self._is_ul
         self._limits = self._valid & self._is_ul
+        # constants of every evaluation: the measured points' upper and lower errors, whether any
+        # point is an upper limit
+        self._errp_measured, self._errn_measured = self._errp[self._measured], self._errn[self._measured]
+        self._any_limits = bool(np.any(self._limits))
         self._k = np.concatenate([np.full(p.energy.size, p.k / p.flux_unit) for p in points])
         # each point's DGE normalisation: an index into the norms (all 0 when one is shared)
         self._norm_index = np.concatenate([np.full(p.energy.size, 0 if self.norm_names == ["norm"]
@@ -256,6 +260,8 @@ class CompiledLikelihood:
         self._row_index = np.arange(self._energy.size)
         self._scale_index = np.array([self.instruments.index(p.instrument) if p.has_scale else -1
                                       for p in points for _ in range(p.energy.size)])
+        # "scale:<instrument>" -> its points (the rows of its derivative)
+        self._scale_points = {f"scale:{i}": self._scale_index == k for k, i in enumerate(self.instruments)}
         self._unmasked = [p.unmasked for p in points]
 
     # -- the parameters of a hypothesis -------------------------------------------------------------------
@@ -459,8 +465,8 @@ class CompiledLikelihood:
     def _residuals(self, params, model):
         value = self._value_flat
         m, v = model[self._measured], value[self._measured]
-        parts = [(m - v) / np.where(m >= v, self._errp[self._measured], self._errn[self._measured])]
-        if np.any(self._limits):
+        parts = [(m - v) / np.where(m >= v, self._errp_measured, self._errn_measured)]
+        if self._any_limits:
             ul = self._ul_data[self._limits]
             stat = _limit_stat(ul, model[self._limits])
             parts.append(np.sqrt(np.maximum(stat, 0.0)))
@@ -589,6 +595,7 @@ class CompiledLikelihood:
                 flux = flux + amplitude * ecpl
                 flux_slope = flux_slope + amplitude * ecpl * (-params["ecpl_index"] - params["ecpl_lambda"] * e)
         model = base * flux  # :meth:`_model_flat` (to rounding)
+        scaled = None  # d model / d ln s of every point: the rows of the energy scales, each on its own points
         rows = []
         for name in names:
             if name == "chi0":
@@ -602,9 +609,10 @@ class CompiledLikelihood:
             elif name == "norm" or name.startswith("norm:"):
                 mine = 1.0 if name == "norm" else (self._norm_index == self.norm_names.index(name))
                 rows.append(base * dge * mine)
-            elif name.startswith("scale:"):
-                mine = self._scale_index == self.instruments.index(name[len("scale:"):])
-                rows.append(np.where(mine, model + base * flux_slope, 0.0))
+            elif name in self._scale_points:
+                if scaled is None:
+                    scaled = model + base * flux_slope
+                rows.append(np.where(self._scale_points[name], scaled, 0.0))
             elif name == "ecpl_amplitude":
                 rows.append(base * ecpl * _ECPL_AMPLITUDE_UNIT)
             elif name == "ecpl_index":
@@ -649,9 +657,9 @@ class CompiledLikelihood:
         model, dmodel = self._model_derivatives(params, names, step)
         value = self._value_flat
         m, v = model[self._measured], value[self._measured]
-        sigma = np.where(m >= v, self._errp[self._measured], self._errn[self._measured])
+        sigma = np.where(m >= v, self._errp_measured, self._errn_measured)
         blocks = [dmodel[:, self._measured] / sigma]
-        if np.any(self._limits):
+        if self._any_limits:
             ul = self._ul_data[self._limits]
             z = (ul - model[self._limits]) / ul
             stat = _limit_stat(ul, model[self._limits])
