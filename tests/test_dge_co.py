@@ -224,12 +224,17 @@ def test_co_factors_in_chunks_equal_the_bilinear_formula(dge):
     np.testing.assert_array_equal(dge._co_factors(lon, lat), expected[1:])
 
 
-def test_the_plain_survey_columns_are_shared_by_seas_with_the_same_lines_of_sight():
+def test_the_plain_survey_columns_are_shared_by_seas_with_the_same_lines_of_sight(monkeypatch):
     """2 <X_CO>_w W_CO has no CR weighting: a DGE on another CR sea whose lines of sight have the same
     ends (here fewer rigidity nodes; the radial-delta DGE's KRA-gamma sea) gets the columns already
     computed, and they equal its own computation bit for bit; a sea with a thinner halo (lines ending
-    at 0.8 kpc from the plane, not 1 kpc) gets its own, which differ (X_CO varies with radius)."""
+    at 0.8 kpc from the plane, not 1 kpc) gets its own, which differ (X_CO varies with radius).
+    ``release_models`` keeps them and drops the CR-weighted geometry."""
     import dataclasses
+    from collections import OrderedDict
+    from types import SimpleNamespace
+
+    from gammapy_cocoons.dge import conventional
 
     from gammapy.maps import HpxGeom, Map
 
@@ -240,6 +245,7 @@ def test_the_plain_survey_columns_are_shared_by_seas_with_the_same_lines_of_sigh
     near_plane = (np.abs(geom.get_coord().lat.to_value("deg")) < 10).astype(float)
     survey = Map.from_geom(geom, data=near_plane, unit="K km s-1")
     options = dict(x_co="strong2004", co_survey=survey, dark_gas=None)
+    monkeypatch.setattr(conventional, "_GEOMETRY", OrderedDict())  # this test's entries only
     base = ConventionalDGE("icetop", **options)
     other = ConventionalDGE("icetop", sea=CosmicRaySea(rigidity_nodes=base.sea.rigidity_nodes[::2]), **options)
     thinner = CosmicRaySea(transport=dataclasses.replace(base.sea.transport, halo_height=0.8))
@@ -251,6 +257,14 @@ def test_the_plain_survey_columns_are_shared_by_seas_with_the_same_lines_of_sigh
     own = smaller.survey_h2_columns(8)
     assert own is not shared and not np.allclose(own, shared, rtol=1e-6)
     assert np.array_equal(smaller._compute_survey_h2(8), own)
+    # releasing the models keeps them (no CR sea in them), and only them
+    geometry = conventional._GEOMETRY
+    geometry[("hi", base.gas, base.sea)] = np.zeros(3)  # a CR-weighted entry
+    for name in ("_default_model", "_shared_electron_sea"):  # (this process's models are left to the others)
+        monkeypatch.setattr(conventional, name, SimpleNamespace(cache_clear=lambda: None))
+    conventional.release_models()
+    assert [key[0] for key in geometry] == ["co_plain", "co_plain"]
+    assert other.survey_h2_columns(8) is shared and smaller.survey_h2_columns(8) is own
 
 
 def test_a_user_survey_is_keyed_on_its_pixels_not_only_its_values():
