@@ -3,9 +3,10 @@
     python benchmarks/bench_cache.py [--repeat 5] [--cubes 10]
 
 A cold ``reproduce`` stores ten DGE cubes of 45 MB (float32) and reads several back. Each round
-stores ``--cubes`` such cubes (distinct random data) into a fresh directory and loads them, twice,
-in alternating order: with the cache's writer (``gammapy_cocoons._cache._store`` / ``_load``) and,
-as the baseline of the same run, with the writer it replaced (``numpy.savez`` after a separate
+stores ``--cubes`` such cubes (distinct random data) into a fresh directory and loads them, once per
+writer, in alternating order: the cache's writer (``gammapy_cocoons._cache._store`` / ``_load``,
+each array written in 1 MB pieces); as baselines of the same run, the same writer with one write()
+per array (as before the pieces), and the writer it replaced (``numpy.savez`` after a separate
 CRC-32 pass over the arrays, and that pass again on reading). Wall time and the process's CPU time
 (user + system, ``resource.getrusage``) per round; medians over the rounds.
 """
@@ -47,7 +48,17 @@ def _load_savez(path, names):
     return arrays
 
 
-WRITERS = {"cache": (_cache._store, _cache._load), "baseline savez": (_store_savez, _load_savez)}
+def _store_one_write(path, arrays):
+    """The cache's writer as it was before it wrote each array in 1 MB pieces: one write() per array."""
+    pieces, _cache._WRITE_BYTES = _cache._WRITE_BYTES, 1 << 62
+    try:
+        _cache._store(path, arrays)
+    finally:
+        _cache._WRITE_BYTES = pieces
+
+
+WRITERS = {"cache": (_cache._store, _cache._load), "one write per array": (_store_one_write, _cache._load),
+           "baseline savez": (_store_savez, _load_savez)}
 
 
 def _round(writer, cubes, directory):
@@ -80,10 +91,10 @@ def main():
             finally:
                 shutil.rmtree(directory)
     print(f"# disk cache: {args.cubes} cubes of {CUBE_BYTES / 2**20:.0f} MB, medians of {args.repeat} rounds")
-    print(f"{'writer':16s} {'store wall':>10s} {'store CPU':>10s} {'load wall':>10s} {'load CPU':>10s}")
+    print(f"{'writer':20s} {'store wall':>10s} {'store CPU':>10s} {'load wall':>10s} {'load CPU':>10s}")
     for writer, rounds in runs.items():
         cells = [statistics.median(r[step][i] for r in rounds) for step in ("store", "load") for i in (0, 1)]
-        print(f"{writer:16s} " + " ".join(f"{value:9.2f}s" for value in cells))
+        print(f"{writer:20s} " + " ".join(f"{value:9.2f}s" for value in cells))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import logging
 import os
 import stat
 import time
+import zipfile
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -144,7 +145,7 @@ def test_a_flipped_byte_of_an_array_is_caught_when_it_is_read(cache, caplog, whe
                                    np.zeros(2, dtype=[("a", "<f8"), ("b", "<i2")]),
                                    np.zeros(2, dtype=[("\u20ac", "<f8")])])
 @pytest.mark.filterwarnings("ignore:Stored array in format 3.0")  # (numpy's own, for the non-latin-1 field name)
-def test_an_entry_holds_what_numpy_savez_would(array):
+def test_an_entry_holds_what_numpy_savez_would(array, monkeypatch):
     # the writer skips numpy's copies, not its format: numpy reads it back as the array, as it reads
     # numpy's own savez of the same array
     ours, numpys = io.BytesIO(), io.BytesIO()
@@ -155,6 +156,14 @@ def test_an_entry_holds_what_numpy_savez_would(array):
         assert mine["cube"].dtype == reference["cube"].dtype == array.dtype
         assert mine["cube"].shape == array.shape and np.array_equal(mine["cube"], reference["cube"])
         assert mine["cube"].tobytes() == np.ascontiguousarray(array).tobytes()
+    # written in pieces (here 5 bytes, across the elements) or in one write: the same member, CRC too
+    monkeypatch.setattr(_cache, "_WRITE_BYTES", 5)
+    pieces = io.BytesIO()
+    _cache._write_npz(pieces, {"cube": array})
+    with zipfile.ZipFile(ours) as whole, zipfile.ZipFile(pieces) as pieced:
+        assert pieced.namelist() == whole.namelist()
+        for name in whole.namelist():
+            assert pieced.read(name) == whole.read(name) and pieced.getinfo(name).CRC == whole.getinfo(name).CRC
 
 
 def test_arrays_of_python_objects_are_refused():
