@@ -48,9 +48,10 @@ _DEFERRED = None
 #: a temporary file untouched this long [s] was left by a killed writer (a live one renames its own
 #: within seconds)
 _STALE_SECONDS = 3600.0
-#: bytes per write() of an array's data: on Linux 6.x a single write of tens of MB lets the page
-#: cache take 2 MB folios for the new file, ~10x the kernel's CPU of writing it in 1 MB pieces
-#: (0.1 s against 0.01 s per 45 MB DGE cube, benchmarks/bench_cache.py); the same bytes either way
+#: bytes per write() of an array's data (the same bytes in the file either way): on the project's
+#: machine (Linux 6.18, ext4) one write() of a 45 MB DGE cube into a new file took 0.05-0.1 s of
+#: kernel CPU, in 1 MB pieces ~0.01 s (benchmarks/bench_cache.py); likely the page cache's large
+#: folios for big writes
 _WRITE_BYTES = 1 << 20
 
 
