@@ -264,6 +264,16 @@ def test_joint_fit_shares_one_chi0(run):
     assert summary["parameters"]["chi0"]["value"] > 0
 
 
+def test_the_joint_fit_beside_fig2_is_the_joint_fit(run):
+    """The command line fits the joint B/C + LHAASO model in a forked copy of its process, beside
+    Fig. 2: its entries equal, to the bit, the joint fit made in this process."""
+    from gammapy_cocoons.analysis.bcfit import joint_fit
+
+    summary = json.loads((run[0] / "summary.json").read_text())["joint_fit"]
+    here = joint_fit()
+    assert json.loads(json.dumps({k: here[k] for k in summary})) == summary
+
+
 def test_figures_a_reader_can_trust(run):
     """Issue 24 item 16: no text of any figure overlaps another (matplotlib's renderer boxes,
     recorded by the run), every plotted dataset is cited with its caveat, and the Fermi-LAT
