@@ -264,14 +264,16 @@ def test_joint_fit_shares_one_chi0(run):
     assert summary["parameters"]["chi0"]["value"] > 0
 
 
-def test_the_joint_fit_beside_fig2_is_the_joint_fit(run):
-    """The command line fits the joint B/C + LHAASO model in a forked copy of its process, beside
-    Fig. 2: its entries equal, to the bit, the joint fit made in this process."""
-    from gammapy_cocoons.analysis.bcfit import joint_fit
+def test_the_joint_fit_and_tables_beside_fig2_are_this_process_s(run):
+    """The command line makes the joint B/C + LHAASO fit, the cocoon fractions and the data/model
+    ratios in a forked copy of its process, beside Fig. 2: the summary's entries equal, to the bit,
+    those made in this process."""
+    from gammapy_cocoons.analysis.reproduce import _joint_fit_and_tables
 
-    summary = json.loads((run[0] / "summary.json").read_text())["joint_fit"]
-    here = joint_fit()
-    assert json.loads(json.dumps({k: here[k] for k in summary})) == summary
+    summary = json.loads((run[0] / "summary.json").read_text())
+    joint, fractions, ratios = json.loads(json.dumps(_joint_fit_and_tables("embedded", ())))
+    assert joint == summary["joint_fit"] and fractions == summary["cocoon_fraction"]
+    assert ratios == summary["data_model_ratios"]
 
 
 def test_figures_a_reader_can_trust(run):

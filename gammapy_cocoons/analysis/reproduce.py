@@ -621,9 +621,11 @@ def _reproduce(outdir, progress, dge, points, background=None):
 
         summary["population"] = population
         summary["joint_fit"] = None  # its place: collected after Fig. 2
-        # on the command line (it forked the answer row's child) the joint fit runs in a forked copy
-        # beside Fig. 2: the answer row's child has ended by now, and its core would be idle
-        with ForkedCall(joint_fit, fork=isinstance(background, ForkedCall), rerun=True) as joint_call:
+        # on the command line (it forked the answer row's child) the joint fit and the summary's
+        # tables are made in a forked copy beside Fig. 2: the answer row's child has ended by about
+        # then, and its core would be idle
+        with ForkedCall(_joint_fit_and_tables, dge, points, fork=isinstance(background, ForkedCall),
+                        rerun=True) as joint_call:
             step(steps[6])
             _figure_2(outdir, best_fit, drawn, dge)
             gev = None
@@ -637,20 +639,14 @@ def _reproduce(outdir, progress, dge, points, background=None):
             done(steps[6])
 
             step(steps[7])
-            joint = joint_call.result()
-        summary["joint_fit"] = {k: joint[k] for k in ("stat", "ndof", "stat_gamma", "stat_bc", "parameters",
-                                                      "at_bound", "at_bound_note",
-                                                      "shared_chi0", "free_parameters", "success", "cocoon_gas",
-                                                      "chi0_convention")}
-        del joint
+            summary["joint_fit"], fractions, ratios = joint_call.result()
         _release_bc_rates()
         done(steps[7])
 
         step(steps[8])
         summary["eq9_eq10"] = _eq9_eq10(chi0_bc)
-        fractions = cocoon_fractions(dge=dge)
-        summary["cocoon_fraction"] = [dict(zip(fractions.colnames, map(_plain, row))) for row in fractions]
-        summary["data_model_ratios"] = _ratio_summary(data_model_ratios(dge=dge, points=points))
+        summary["cocoon_fraction"] = fractions
+        summary["data_model_ratios"] = ratios
         if gev is not None:
             summary["leptonic_gev_comparison"] = gev
         waited = time.perf_counter()
@@ -671,6 +667,18 @@ def _release_bc_rates():
 
     clear_rate_caches()
     _return_freed_memory()
+
+
+def _joint_fit_and_tables(dge, points):
+    """The joint B/C + LHAASO fit's summary entries, and the summary's cocoon fractions and data/model
+    ratios (rows of plain values): what ``reproduce`` computes beside Fig. 2 (picklable, for a
+    forked copy of the process)."""
+    joint = joint_fit()
+    joint = {k: joint[k] for k in ("stat", "ndof", "stat_gamma", "stat_bc", "parameters", "at_bound", "at_bound_note",
+                                   "shared_chi0", "free_parameters", "success", "cocoon_gas", "chi0_convention")}
+    fractions = cocoon_fractions(dge=dge)
+    fractions = [dict(zip(fractions.colnames, map(_plain, row))) for row in fractions]
+    return joint, fractions, _ratio_summary(data_model_ratios(dge=dge, points=points))
 
 
 def _ratio_summary(table):
