@@ -191,6 +191,19 @@ def test_the_childs_warnings_are_issued_in_the_parent():
         assert call.result() == 5
 
 
+@needs_fork
+def test_the_filters_module_patterns_match_a_childs_warning():
+    """A child's warning is issued here with the name of the module it came from (before: the path
+    of its file), so a filter on that module applies to it."""
+    import re
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", category=RuntimeWarning, module=re.escape(__name__))
+        with pytest.raises(RuntimeWarning, match="careful with 7"):
+            ForkedCall(_warns, 7).result()
+
+
 def test_the_dge_outputs_load_no_neutrino_cube_the_disk_cache_holds(tmp_path, monkeypatch):
     """The DGE's outputs make sure the neutrino cube is in the disk cache (the prediction reads it);
     a cube stored already (by the neutrino cube's child) is not loaded again, one missing is built,

@@ -77,7 +77,7 @@ class BackgroundCall:
         finally:
             self._cleanup()
         for entry in payload["warnings"]:
-            warnings.warn_explicit(entry["message"], _category(entry["category"]), entry["filename"], entry["lineno"])
+            reissue_warning(entry["message"], _category(entry["category"]), entry["filename"], entry["lineno"])
         reissue_log_records(payload["log"])
         return payload["result"]
 
@@ -127,6 +127,14 @@ class _Records(logging.Handler):
 
     def emit(self, record):
         self.records.append({"name": record.name, "level": record.levelno, "message": record.getMessage()})
+
+
+def reissue_warning(message, category, filename, lineno):
+    """A child process's warning issued here under this process's filters, with the name of the
+    module loaded from ``filename`` (as ``warnings.warn`` there would give it), so that the filters'
+    module patterns match it (without it, warnings made it of the file's path)."""
+    module = next((m.__name__ for m in list(sys.modules.values()) if getattr(m, "__file__", None) == filename), None)
+    warnings.warn_explicit(message, category, filename, lineno, module=module)
 
 
 def _record_warnings_and_above(replace_handlers=False):

@@ -135,10 +135,10 @@ class ForkedCall:
         ok, value, issued, records = pickle.loads(data)
         if not ok and self._rerun:
             return self._function(*self._args)
-        from .background import reissue_log_records
+        from .background import reissue_log_records, reissue_warning
 
         for message, category, filename, lineno in issued:  # under this process's filters
-            warnings.warn_explicit(message, category, filename, lineno)
+            reissue_warning(message, category, filename, lineno)
         reissue_log_records(records)  # through this process's handlers
         if ok:
             return value
