@@ -9,7 +9,9 @@ and null fits (not timed), then :func:`~gammapy_cocoons.analysis.significance.ca
 ``--toys`` toys in one process (the null fit and the 20-node R0 scan of every toy: 41 compiled
 fits each). It reports the calibration's CPU time (user + system) and the number of compiled fits,
 and checks that every tree gives the same toys: their TS (free R0 and at 20 TV) and upcrossings,
-compared bit for bit. The DGE cube comes from a disk cache filled before the rounds.
+compared bit for bit. The DGE cube comes from a disk cache shared by the rounds (filled before them
+for the first tree; the cache key holds a hash of the source, so another tree fills its own entry
+in its first round, before the timed calibration).
 """
 import argparse
 import json

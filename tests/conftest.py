@@ -141,13 +141,26 @@ def written_figures(monkeypatch):
 
 
 _REPRODUCED_FIGURES = {}
+_REPRODUCED_FORKS = []
+
+
+def _record_forks(monkeypatch, record):
+    """Record (function name, whether a child runs it) of every ForkedCall made meanwhile."""
+    from gammapy_cocoons.analysis import forked
+
+    class Recorded(forked.ForkedCall):
+        def __init__(self, function, *args, **kwargs):
+            super().__init__(function, *args, **kwargs)
+            record.append((getattr(function, "__name__", repr(function)), self.forked))
+
+    monkeypatch.setattr(forked, "ForkedCall", Recorded)
 
 
 @pytest.fixture(scope="session")
 def reproduced(tmp_path_factory):
     """`gammapy-cocoons reproduce` run once; the docs build shows these figures
     ($GAMMAPY_COCOONS_REPRODUCED) instead of running it again. Returns (outdir, CLI output); the
-    figures it wrote are in :func:`reproduced_figures`."""
+    figures it wrote are in :func:`reproduced_figures`, its forked calls in :func:`reproduced_forks`."""
     import os
 
     from click.testing import CliRunner
@@ -157,6 +170,7 @@ def reproduced(tmp_path_factory):
     outdir = tmp_path_factory.mktemp("reproduce")
     with pytest.MonkeyPatch.context() as monkeypatch:
         _record_figures(monkeypatch, _REPRODUCED_FIGURES)
+        _record_forks(monkeypatch, _REPRODUCED_FORKS)
         result = CliRunner().invoke(main, ["reproduce", "--outdir", str(outdir), "--no-progress"])
     assert result.exit_code == 0, result.output
     os.environ["GAMMAPY_COCOONS_REPRODUCED"] = str(outdir)
@@ -167,3 +181,9 @@ def reproduced(tmp_path_factory):
 def reproduced_figures(reproduced):
     """{file name: (figure dpi, written dpi)} of the figures of the `reproduced` run."""
     return dict(_REPRODUCED_FIGURES)
+
+
+@pytest.fixture(scope="session")
+def reproduced_forks(reproduced):
+    """[(function name, whether a forked child ran it)] of the `reproduced` run's ForkedCalls, in order."""
+    return list(_REPRODUCED_FORKS)

@@ -580,7 +580,8 @@ def _reproduce(outdir, progress, dge, points, background=None):
                                                 "setup_description", "chi0_convention", "network")}
         chi0_bc = bc["parameters"]["chi0"]["value"]
         del bc
-        # ~50 MB after fit_bc with its profile; the joint fit, six steps on, recomputes its own in ~0.1 s
+        # ~50 MB after fit_bc with its profile; the joint fit (beside Fig. 2, in a forked copy on the
+        # command line) recomputes its own in ~0.1 s
         _release_bc_rates()
         done(steps[0])
 
@@ -639,8 +640,10 @@ def _reproduce(outdir, progress, dge, points, background=None):
             done(steps[6])
 
             step(steps[7])
+            forked = joint_call.forked
             summary["joint_fit"], fractions, ratios = joint_call.result()
-        _release_bc_rates()
+        if not forked:  # computed here: its B/C rates freed (a forked copy's ended with it)
+            _release_bc_rates()
         done(steps[7])
 
         step(steps[8])

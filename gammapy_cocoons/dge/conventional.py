@@ -1144,8 +1144,9 @@ def release_models():
     columns of every CR sea) and electron seas, ~0.1-0.2 GB once cubes are built: a process that
     needs only the cubes (held by :func:`conventional_dge`, or on disk) frees it. A later build
     computes them again, but for the CO survey's plain H2 columns (no CR sea in them; 0.4 MB at
-    the dust maps' nside, ~0.3 s to compute), which any later DGE with dark gas shares (the
-    answer row's radial-delta DGE after the figures' cubes)."""
+    the dust maps' nside, ~0.3 s to compute), which a later DGE with dark gas on the same gas, X_CO,
+    survey and line-of-sight ends shares (the answer row's radial-delta DGE after the figures'
+    cubes)."""
     for key in [k for k in _GEOMETRY if k[0] != "co_plain"]:
         del _GEOMETRY[key]
     _default_model.cache_clear()
