@@ -517,7 +517,9 @@ def reproduce(outdir, overwrite=False, progress=False, dge="embedded", points=()
     the figures (:func:`.answer.start_answer`, if the machine has the memory); False: in this process,
     after the figures; or a child already started by :func:`.answer.start_answer` for the same ``dge``
     (the command line's: a forked copy of it, or a fresh interpreter started before it imports
-    gammapy). This function ends the child when it returns or fails.
+    gammapy). This function ends the child when it returns or fails. With a forked child (the command
+    line's), the joint fit and the summary's tables are made in a forked copy of this process too,
+    beside Fig. 2 (the same numbers).
     """
     from .background import BackgroundCall
     from .forked import ForkedCall
