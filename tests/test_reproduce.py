@@ -273,9 +273,15 @@ def test_the_joint_fit_and_tables_beside_fig2_are_this_process_s(run, reproduced
     forked = dict(reproduced_forks)
     assert "_joint_fit_and_tables" in forked and forked["_joint_fit_and_tables"] == forked.get("answer_fits", False)
     summary = json.loads((run[0] / "summary.json").read_text())
-    here = dict(zip(("joint_fit", "cocoon_fraction", "data_model_ratios"), _joint_fit_and_tables("embedded", ())))
-    for key, value in here.items():  # as text: equal numbers, NaN included
+    *entries, seconds = _joint_fit_and_tables("embedded", ())
+    for key, value in zip(("joint_fit", "cocoon_fraction", "data_model_ratios"), entries):  # as text: NaN too
         assert json.dumps(value) == json.dumps(summary[key]), key
+    # the run says how long the step took where it ran, and how long the main process waited for it
+    timings = summary["timings_s"]
+    assert list(timings)[list(timings).index("Fig. 2") + 1:][:2] == ["joint fit (its fits)", "joint fit (waited for)"]
+    assert timings["joint fit (its fits)"] > 0 and timings["joint fit (waited for)"] > 0 and seconds > 0
+    if forked["_joint_fit_and_tables"]:  # it ran beside Fig. 2
+        assert timings["joint fit (waited for)"] < timings["joint fit (its fits)"]
 
 
 def test_figures_a_reader_can_trust(run):

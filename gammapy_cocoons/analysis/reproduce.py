@@ -643,10 +643,13 @@ def _reproduce(outdir, progress, dge, points, background=None):
 
             step(steps[7])
             forked = joint_call.forked
-            summary["joint_fit"], fractions, ratios = joint_call.result()
+            summary["joint_fit"], fractions, ratios, joint_seconds = joint_call.result()
         if not forked:  # computed here: its B/C rates freed (a forked copy's ended with it)
             _release_bc_rates()
         done(steps[7])
+        # what the step took (in a forked copy, beside Fig. 2), and how long this process waited for it
+        waited = timings.pop(steps[7])
+        timings[f"{steps[7]} (its fits)"], timings[f"{steps[7]} (waited for)"] = joint_seconds, waited
 
         step(steps[8])
         summary["eq9_eq10"] = _eq9_eq10(chi0_bc)
@@ -675,15 +678,17 @@ def _release_bc_rates():
 
 
 def _joint_fit_and_tables(dge, points):
-    """The joint B/C + LHAASO fit's summary entries, and the summary's cocoon fractions and data/model
-    ratios (rows of plain values): what ``reproduce`` computes beside Fig. 2 (picklable, for a
-    forked copy of the process)."""
+    """The joint B/C + LHAASO fit's summary entries, the summary's cocoon fractions and data/model
+    ratios (rows of plain values), and the seconds it took: what ``reproduce`` computes beside
+    Fig. 2 (picklable, for a forked copy of the process)."""
+    start = time.perf_counter()
     joint = joint_fit()
     joint = {k: joint[k] for k in ("stat", "ndof", "stat_gamma", "stat_bc", "parameters", "at_bound", "at_bound_note",
                                    "shared_chi0", "free_parameters", "success", "cocoon_gas", "chi0_convention")}
     fractions = cocoon_fractions(dge=dge)
     fractions = [dict(zip(fractions.colnames, map(_plain, row))) for row in fractions]
-    return joint, fractions, _ratio_summary(data_model_ratios(dge=dge, points=points))
+    ratios = _ratio_summary(data_model_ratios(dge=dge, points=points))
+    return joint, fractions, ratios, time.perf_counter() - start
 
 
 def _ratio_summary(table):
