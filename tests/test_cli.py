@@ -54,7 +54,7 @@ def test_option_vocabulary_leaves_other_names_alone():
     assert _option_vocabulary("dge: outside a command") == "dge: outside a command"
 
 
-def test_fit_command_writes_the_results(tmp_path, monkeypatch):
+def test_fit_command_writes_the_results(tmp_path, monkeypatch, written_figures):
     import json
 
     from gammapy.maps import Map
@@ -81,6 +81,8 @@ def test_fit_command_writes_the_results(tmp_path, monkeypatch):
     for name in ("fit_result.yaml", "profile_chi0.ecsv", "profile_r0.ecsv", "sed_inner.png", "sed_outer.png",
                  "profiles.png", "dge_template.fits", "neutrinos.ecsv", "neutrinos.png"):
         assert (outdir / name).exists(), name
+    # made at the dpi they are written at (those this process writes; forked outputs write the others)
+    assert "profiles.png" in written_figures and set(written_figures.values()) == {(120, 120)}
     # the written models come back with the fitted values and shared cocoon parameters
     models = Models.read(outdir / "fit_result.yaml")
     inner, outer = models["inner"].spectral_model.model, models["outer"].spectral_model.model  # inside the energy scale

@@ -13,6 +13,8 @@ _E2I = u.Unit("GeV cm-2 s-1 sr-1")
 
 #: the dpi of the PNGs that :func:`save_figure` and :func:`save_figure_png` write
 FIGURE_DPI = 150
+#: dpi of the fit commands' figures (sed_*.png, profiles.png, the neutrino figure), each made at it
+FIT_FIGURE_DPI = 120
 
 
 def _matplotlib():
@@ -264,11 +266,11 @@ def plot_lhaaso_fit(datasets, cocoons, outdir, profiles, overwrite=False, summar
     note = summary.get("at_bound_note", "")
     overlaps = summary.setdefault("figure_text_overlaps", {})
     for dataset in datasets:
-        fig, ax = plt.subplots(figsize=(6, 4.8), dpi=120)  # the PNG's: its draw reuses the layout's text measurements
+        fig, ax = plt.subplots(figsize=(6, 4.8), dpi=FIT_FIGURE_DPI)  # the PNG's: its draw reuses the layout's text measurements
         plot_sed(ax, dataset, note=note)
         fig.tight_layout()
         overlaps[f"sed_{dataset.name}.png"] = text_overlaps(fig)
-        publish_figure(fig, outdir / f"sed_{dataset.name}.png", overwrite, dpi=120)
+        publish_figure(fig, outdir / f"sed_{dataset.name}.png", overwrite, dpi=FIT_FIGURE_DPI)
         plt.close(fig)
     _plot_profiles(profiles, summary, outdir, overwrite, overlaps)
 
@@ -277,7 +279,7 @@ def _plot_profiles(profiles, summary, outdir, overwrite, overlaps):
     """profiles.png: delta stat against chi0 and R0, with the 68 / 95 % levels and where a scan ends."""
     plt = _matplotlib()
     if profiles:
-        fig, axes = plt.subplots(1, len(profiles), figsize=(5 * len(profiles), 4.2), dpi=120)
+        fig, axes = plt.subplots(1, len(profiles), figsize=(5 * len(profiles), 4.2), dpi=FIT_FIGURE_DPI)
         axes = np.atleast_1d(axes)
         units = {"chi0": r"$\chi_{c,0}$ [g cm$^{-2}$]", "r0": r"$R_0$ [TV]"}
         for ax, (name, profile) in zip(axes, profiles.items()):
@@ -299,7 +301,7 @@ def _plot_profiles(profiles, summary, outdir, overwrite, overlaps):
                     title += f"\n{end} end: the bound {entry['value']:.3g}, delta stat only {entry['delta_stat']:.2f}"
             ax.set_title(title, fontsize=9)
         fig.tight_layout()
-        overlaps["profiles.png"] = _publish_measured(fig, outdir / "profiles.png", overwrite, dpi=120)  # one draw
+        overlaps["profiles.png"] = _publish_measured(fig, outdir / "profiles.png", overwrite, dpi=FIT_FIGURE_DPI)  # one draw
         plt.close(fig)
 
 
@@ -341,11 +343,11 @@ def plot_likelihood_fit(likelihood, outdir, profiles, overwrite=False, summary=N
         s = scale.value if scale is not None else 1.0
         limits = (axis[0] / s * 1.001, axis[-1] / s / 1.001)  # where s E stays on the DGE cube
         # at the dpi it is saved with: one layout of the texts (log tick labels are mathtext) for all passes
-        fig, ax = plt.subplots(figsize=(6, 4.8), dpi=120)
+        fig, ax = plt.subplots(figsize=(6, 4.8), dpi=FIT_FIGURE_DPI)
         plot_sed_components(ax, dataset, components, "\n".join(line for line in lines + [note] if line), limits)
         fig.tight_layout()
         overlaps[f"sed_{dataset.name}.png"] = _publish_measured(fig, outdir / f"sed_{dataset.name}.png", overwrite,
-                                                                dpi=120)  # one draw: the PNG's
+                                                                dpi=FIT_FIGURE_DPI)  # one draw: the PNG's
         plt.close(fig)
     _plot_profiles(profiles, summary, outdir, overwrite, overlaps)
 
@@ -423,7 +425,7 @@ def plot_neutrinos(table, path, overwrite=False):
     boolean(overwrite, "overwrite")
     plt = _matplotlib()
     # at the dpi it is saved with: one layout of the texts (log tick labels are mathtext) for all passes
-    fig, ax = plt.subplots(figsize=(6.2, 4.8), dpi=120)
+    fig, ax = plt.subplots(figsize=(6.2, 4.8), dpi=FIT_FIGURE_DPI)
     e = table["e_ref"].to_value("GeV")
     unit = "GeV cm-2 s-1"
     band = np.isfinite(table["icecube_pi0_best"].value)
@@ -445,7 +447,7 @@ def plot_neutrinos(table, path, overwrite=False):
     axes_note(ax, f"Data: IceCube: {BANDS['icecube-2023-pi0'][1]}\n* band derived from the public release "
                   f"(data/README.md)\nDGE: {table.meta.get('dge', '')}")
     fig.tight_layout()
-    overlaps = _publish_measured(fig, path, overwrite, dpi=120)  # the overlaps measured on the PNG's own draw
+    overlaps = _publish_measured(fig, path, overwrite, dpi=FIT_FIGURE_DPI)  # the overlaps measured on the PNG's own draw
     plt.close(fig)
     return overlaps
 
