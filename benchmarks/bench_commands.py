@@ -19,7 +19,9 @@ Rows (``--only`` picks some; ``--heavy`` adds ``dge512``):
   ``import gammapy_cocoons.models`` (gammapy's models and the registration), against
   ``import-gammapy``: ``import gammapy.modeling.models`` alone.
 * ``reproduce``, ``fit`` (13-point profiles), ``spectrum`` (LHAASO inner, embedded DGE): an empty
-  DGE cache; ``spectrum-warm``: the same with a cache filled before the rounds; ``bc``; ``population``.
+  DGE cache; ``spectrum-warm``: the same with a cache filled before the rounds; ``reproduce-warm``:
+  ``reproduce`` with the cache a first ``reproduce`` filled (what every later run of a release reads);
+  ``bc``; ``population``.
 * ``dge-cold`` / ``dge-warm``: ``conventional_dge("min")`` in a fresh process with an empty /
   a filled cache (the script reports the call's own time); ``pi0-warm``: ``fermi_pi0_dge("min")`` warm.
 * ``spectral-call``: ``CocoonSpectralModel`` at 30 energies after a parameter change, against
@@ -131,6 +133,7 @@ def rows(outdir):
         "import-models": (["-c", "import gammapy_cocoons.models"], None),
         "import-gammapy": (["-c", "import gammapy.modeling.models"], None),
         "reproduce": (["-c", CLI, "reproduce", "--outdir", f"{out}/reproduce", "--no-progress"], "cold"),
+        "reproduce-warm": (["-c", CLI, "reproduce", "--outdir", f"{out}/reproduce", "--no-progress"], "warm"),
         "fit": (["-c", CLI, "fit", "--outdir", f"{out}/fit", "--no-progress"], "cold"),
         "bc": (["-c", CLI, "bc", "--outdir", f"{out}/bc", "--no-progress"], None),
         "population": (["-c", CLI, "population", "--outdir", f"{out}/population", "--no-progress"], None),
@@ -145,8 +148,8 @@ def rows(outdir):
     }
 
 
-DEFAULT = ["help", "import", "import-models", "import-gammapy", "reproduce", "fit", "bc", "population", "spectrum",
-           "spectrum-warm", "dge-cold", "dge-warm", "pi0-warm", "spectral-call", "error-band"]
+DEFAULT = ["help", "import", "import-models", "import-gammapy", "reproduce", "reproduce-warm", "fit", "bc", "population",
+           "spectrum", "spectrum-warm", "dge-cold", "dge-warm", "pi0-warm", "spectral-call", "error-band"]
 
 
 def run_measured(argv, tree, cache):
@@ -192,6 +195,9 @@ def main():
             if any(table[n][1] == "warm" for n in names):
                 run_measured(["-c", DGE, "embedded"], tree, warm[label])
                 run_measured(["-c", DGE, "pi0"], tree, warm[label])
+            if "reproduce-warm" in names:  # every cube reproduce reads, the radial-delta DGE's too
+                run_measured(["-c", CLI, "reproduce", "--outdir", str(work / f"fill-{label}"), "--no-progress"], tree,
+                             warm[label])
         for round_ in range(args.repeat):
             for label, tree in trees:
                 for name in names:
