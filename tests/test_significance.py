@@ -60,6 +60,41 @@ def test_calibration_on_a_tiny_toy_set():
                                                       datasets=("argo-ybj-2015",))), {}, n_toys=1)
 
 
+def test_the_toys_r0_scan_finds_what_a_multi_start_search_finds():
+    """The toys' R0 scan is the data's (two starts at the first node, then each node from the previous
+    node's best: nodes + 1 fits): on toys of a small likelihood its statistic at every node is that of
+    the best of three starts per node (the toy's start, the defaults with chi0 = 0.4, the toy's start
+    with chi0 = 2) to the fits' tolerance, and never worse by more."""
+    from gammapy_cocoons.analysis.compiled import CompiledLikelihood, default_r0_grid
+    from gammapy_cocoons.analysis.likelihood import build_likelihood
+
+    compiled = CompiledLikelihood(build_likelihood(hypothesis="dge+cocoons", dge="fermi-pi0",
+                                                   datasets=("lhaaso-km2a-2023-outer", "argo-ybj-2015")))
+    null = dict(compiled.null_fit().parameters, chi0=0.0)
+    grid = np.append(default_r0_grid()[::3], 20.0)
+    grid.sort()
+    rng = np.random.default_rng(5)
+    fits = []
+    fit = compiled.fit
+    try:
+        for _ in range(4):
+            compiled.set_data(compiled.simulate(null, rng))
+            start = dict(compiled.null_fit(start=null).parameters, chi0=0.05)
+            compiled.fit = lambda *args, **kwargs: fits.append(1) or fit(*args, **kwargs)
+            _, stats, _ = compiled.r0_scan(grid, start=start)
+            compiled.fit = fit
+            assert len(fits) == grid.size + 1
+            fits.clear()
+            for r0, stat in zip(grid, stats):
+                fixed = {"r0": float(r0)}
+                searched = min(fit(start=s, fixed=fixed).stat for s in (start, dict(compiled.defaults(), chi0=0.4),
+                                                                        dict(start, chi0=2.0)))
+                assert stat <= searched + 1e-4, (r0, stat, searched)
+    finally:
+        compiled.fit = fit
+        compiled.set_data(None)
+
+
 def test_toys_are_drawn_as_the_statistic_assumes():
     """At the true parameters the statistic of a toy is a chi2 of as many degrees of freedom as
     measurements (points, the IceCube flux, the constraint terms' auxiliary measurements): its mean

@@ -785,17 +785,22 @@ class CompiledLikelihood:
         return self.fit(start=start, fixed=fixed)
 
     def r0_scan(self, r0_grid=None, start=None):
-        """Fits at fixed R0 on ``r0_grid`` [TV] (default :func:`default_r0_grid`), each node from the
-        previous node's best fit (the first from ``start``, default :meth:`defaults`) and, at the first
-        node or, with ``start`` given (the toys), at every node, also from the defaults with chi0 =
-        0.4; the better of the two. Returns (grid, stats, FitResults)."""
+        """Fits at fixed R0 on ``r0_grid`` [TV] (default :func:`default_r0_grid`): the first node from
+        ``start`` (default :meth:`defaults`) and from the defaults with chi0 = 0.4, the better of the
+        two; each later node from the previous node's best fit. The data's scan and the toys'
+        (:func:`~.significance.calibrate`) are the same estimator. Returns (grid, stats, FitResults).
+
+        Why not a second start at every node (the toys had one): over the 600 node fits of the 30
+        toys of ``reproduce``'s answer row it beat the warm start by at most 2e-5 (the fits'
+        tolerance), it moved no reported number, and it was two thirds of the toys' CPU (a fit from
+        chi0 = 0.4 takes many more steps than one from the neighbouring node's best)."""
         grid = default_r0_grid() if r0_grid is None else np.asarray(r0_grid, float)
         previous = dict(self.defaults() if start is None else start)
         stats, fits = [], []
         for r0 in grid:
             candidates = [self.fit(start=previous, fixed={"r0": float(r0)})]
             other = dict(self.defaults(), chi0=0.4)
-            if (start is not None or len(fits) == 0) and other != previous:  # (the same start: the same fit)
+            if len(fits) == 0 and other != previous:  # (the same start: the same fit)
                 candidates.append(self.fit(start=other, fixed={"r0": float(r0)}))
             best = min(candidates, key=lambda f: f.stat)
             fits.append(best)
