@@ -1038,7 +1038,7 @@ def compare(outdir, dge_values, hypothesis_names, dataset_names, points_specs, d
 @overwrite_option
 @one_line_errors
 def reproduce(outdir, dge_values, old_dge_files, old_dge_model, points_specs, progress, overwrite):
-    """Every figure of the paper with its ECSV table, and SUMMARY.md (about 15-20 s on two cores).
+    """Every figure of the paper with its ECSV table, and SUMMARY.md (about 13-17 s on two cores).
 
     Fig. 1 (fig1_bc: B/C fit), Fig. 2 (fig2_sed: inner and outer SEDs, chi0 = 0.4 g cm-2,
     R0 = 20 TV), Fig. B.1 (figB1_neutrinos: vs IceCube), Fig. B.2 (figB2_r0_scan: R0 = 10, 20, 50,
