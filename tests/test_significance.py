@@ -95,26 +95,6 @@ def test_the_toys_r0_scan_finds_what_a_multi_start_search_finds():
         compiled.set_data(None)
 
 
-def test_the_null_is_the_lowest_fit_of_the_null_model():
-    """best_null: the lowest statistic among the null fits and the scan fits whose chi0 sits at 0 (a
-    scan fit with cocoons on is not a null-model point, however low); so a node whose fit has chi0 at
-    0 gets TS 0, not the few 1e-3 of a null fit that ended in a higher shallow minimum."""
-    from gammapy_cocoons.analysis.compiled import FitResult
-    from gammapy_cocoons.analysis.significance import CHI0_OFF, best_null
-
-    null = FitResult(22.0713, {"chi0": 0.0, "r0": 20.0, "norm": 1.636}, True)
-    at_zero = FitResult(22.0687, {"chi0": 2e-15, "r0": 20.0, "norm": 1.626}, True)
-    on = FitResult(21.0, {"chi0": 0.3, "r0": 100.0, "norm": 1.5}, True)
-    barely_on = FitResult(20.0, {"chi0": 10 * CHI0_OFF, "r0": 50.0, "norm": 1.5}, True)
-    assert best_null([null], [on, at_zero, barely_on]) is at_zero
-    assert best_null([null]) is null and best_null([null, at_zero]) is at_zero
-    stats = np.array([f.stat for f in (on, at_zero)])
-    ts = np.maximum(best_null([null], [on, at_zero]).stat - stats, 0.0)
-    assert ts[0] == pytest.approx(1.0687, rel=1e-12) and ts[1] == 0.0
-    with pytest.raises(ValueError, match="null_fits"):
-        best_null([], [on])
-
-
 def test_toys_are_drawn_as_the_statistic_assumes():
     """At the true parameters the statistic of a toy is a chi2 of as many degrees of freedom as
     measurements (points, the IceCube flux, the constraint terms' auxiliary measurements): its mean

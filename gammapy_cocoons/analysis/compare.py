@@ -201,11 +201,10 @@ def _kra_check(compiled, params):
 def _cocoon_rows(compiled, label, options):
     """Fits of hypothesis (b): best fit, null, R0 scan, profiles, significance."""
     from .compiled import default_r0_grid
-    from .significance import best_null, calibrate, fixed_r0_pvalue, free_r0_significance, significance
+    from .significance import calibrate, fixed_r0_pvalue, free_r0_significance, significance
 
-    best, (grid, stats, scan_fits) = compiled.best_fit()
-    # the null: two starts, and the scan's nodes where chi0 sits at 0 (as for the toys, calibrate)
-    null = best_null((compiled.null_fit(start=best.parameters), compiled.null_fit()), scan_fits)
+    best, (grid, stats) = compiled.best_fit()
+    null = min((compiled.null_fit(start=best.parameters), compiled.null_fit()), key=lambda f: f.stat)
     free = compiled.free_names()
     row = _row("dge+cocoons", label, compiled, best, free)
     at_20 = int(np.argmin(np.abs(np.log(grid / 20.0))))

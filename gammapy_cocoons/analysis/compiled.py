@@ -759,14 +759,13 @@ class CompiledLikelihood:
     def best_fit(self, r0_grid=None):
         """The global best fit of the hypothesis: for cocoons, a scan over ``r0_grid`` (warm starts)
         then a free fit from the best node; for the extra ECPL, several starts of index and cut-off.
-        Returns (FitResult, scan) with scan = (r0 grid, stat at each node, FitResult at each node) or
-        None."""
+        Returns (FitResult, scan) with scan = (r0 grid, stat at each node) or None."""
         if self.hypothesis == "dge+cocoons":
             grid, stats, fits = self.r0_scan(r0_grid)
             k = int(np.argmin(stats))
             free = self.fit(start=fits[k].parameters)
             best = free if free.stat <= fits[k].stat else fits[k]
-            return best, (grid, stats, fits)
+            return best, (grid, stats)
         if self.hypothesis == "dge+ecpl":
             fits = []
             for index in (2.0, 2.4, 2.8):

@@ -23,26 +23,10 @@ import numpy as np
 from scipy.stats import chi2, norm
 
 __all__ = ["fixed_r0_pvalue", "significance", "upcrossings", "gross_vitells_pvalue", "empirical_pvalue",
-           "calibrate", "UPCROSSING_LEVEL", "free_r0_significance", "best_null"]
+           "calibrate", "UPCROSSING_LEVEL", "free_r0_significance"]
 
 #: the low level c0 whose upcrossings the toys count (Gross & Vitells 2010)
 UPCROSSING_LEVEL = 0.5
-#: chi0 [g cm-2] at or below which a fit's cocoons are off: the fits' bound is 0, and a fit that ends
-#: there sits within ~1e-15 of it
-CHI0_OFF = 1e-9
-
-
-def best_null(null_fits, scan_fits=()):
-    """The lowest-statistic fit of the null model (no cocoons) among ``null_fits`` and the fits of an
-    R0 scan, ``scan_fits``, whose chi0 sits at 0 (:data:`CHI0_OFF`): those are points of the null
-    model too. The statistic has shallow local minima a few 1e-3 apart (the energy scales move the
-    points across the kinks of the DGE's log-log interpolation), and a scan from chi0 > 0 can end in
-    a lower one than the null fit did; without them, a node whose fit has chi0 = 0 could show a TS
-    of a few 1e-3 instead of the 0 that the boundary gives it."""
-    candidates = list(null_fits) + [f for f in scan_fits if f.parameters.get("chi0", 0.0) <= CHI0_OFF]
-    if not candidates:
-        raise ValueError("null_fits: at least one fit of the null model is needed")
-    return min(candidates, key=lambda f: f.stat)
 
 
 def _ts(value, name="ts"):
@@ -156,8 +140,8 @@ def _toy_curves(compiled, null, toys, grid, level):
         for state in toys:
             compiled.set_data(state)
             null_fit = compiled.null_fit(start=null)
-            _, stats, fits = compiled.r0_scan(grid, start=dict(null_fit.parameters, chi0=0.05))
-            curve = np.maximum(best_null([null_fit], fits).stat - stats, 0.0)
+            _, stats, _ = compiled.r0_scan(grid, start=dict(null_fit.parameters, chi0=0.05))
+            curve = np.maximum(null_fit.stat - stats, 0.0)
             out.append((curve.max(), curve[at_20], upcrossings(curve, level)))
     finally:
         compiled.set_data(None)
