@@ -6,10 +6,10 @@ Each round runs, in a fresh process per source tree (``PYTHONPATH``; alternating
 before/after pair sees the same load), what the answer row of ``reproduce`` and ``compare`` do for
 the free-R0 significance: the default likelihood with cocoons on the embedded DGE ("min"), its best
 and null fits (not timed), then :func:`~gammapy_cocoons.analysis.significance.calibrate` with
-``--toys`` toys in one process (the null fit and the 20-node R0 scan of every toy: 41 compiled
-fits each). It reports the calibration's CPU time (user + system) and the number of compiled fits,
-and checks that every tree gives the same toys: their TS (free R0 and at 20 TV) and upcrossings,
-compared bit for bit. The DGE cube comes from a disk cache shared by the rounds (filled before them
+``--toys`` toys in one process (the null fit and the 20-node R0 scan of every toy: 22 compiled
+fits each, 41 before the seventeenth round). It reports the calibration's CPU time (user + system)
+and the number of compiled fits, and checks whether every tree gives the same toys: their TS (free
+R0 and at 20 TV) and upcrossings, compared bit for bit (trees with different scans differ). The DGE cube comes from a disk cache shared by the rounds (filled before them
 for the first tree; the cache key holds a hash of the source, so another tree fills its own entry
 in its first round, before the timed calibration).
 """

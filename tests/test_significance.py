@@ -61,10 +61,11 @@ def test_calibration_on_a_tiny_toy_set():
 
 
 def test_the_toys_r0_scan_finds_what_a_multi_start_search_finds():
-    """The toys' R0 scan is the data's (two starts at the first node, then each node from the previous
-    node's best: nodes + 1 fits): on toys of a small likelihood its statistic at every node is that of
-    the best of three starts per node (the toy's start, the defaults with chi0 = 0.4, the toy's start
-    with chi0 = 2) to the fits' tolerance, and never worse by more."""
+    """The toys' R0 scan follows the data's rule: the first node from the toy's start and from the
+    defaults with chi0 = 0.4, each later node from the previous node's best fit only (nodes + 1
+    fits). On toys of a small likelihood its statistic at every node is that of the best of three
+    starts per node (the toy's start, the defaults with chi0 = 0.4, the toy's start with chi0 = 2),
+    to 1e-4."""
     from gammapy_cocoons.analysis.compiled import CompiledLikelihood, default_r0_grid
     from gammapy_cocoons.analysis.likelihood import build_likelihood
 
@@ -74,17 +75,28 @@ def test_the_toys_r0_scan_finds_what_a_multi_start_search_finds():
     grid = np.append(default_r0_grid()[::3], 20.0)
     grid.sort()
     rng = np.random.default_rng(5)
-    fits = []
     fit = compiled.fit
+    starts = []
+
+    def recorded(start=None, free=None, fixed=None):
+        starts.append((dict(start), dict(fixed)))
+        return fit(start=start, free=free, fixed=fixed)
+
     try:
         for _ in range(4):
             compiled.set_data(compiled.simulate(null, rng))
             start = dict(compiled.null_fit(start=null).parameters, chi0=0.05)
-            compiled.fit = lambda *args, **kwargs: fits.append(1) or fit(*args, **kwargs)
-            _, stats, _ = compiled.r0_scan(grid, start=start)
+            starts.clear()
+            compiled.fit = recorded
+            _, stats, fits = compiled.r0_scan(grid, start=start)
             compiled.fit = fit
-            assert len(fits) == grid.size + 1
-            fits.clear()
+            # where each fit started: node 0 from the toy's start and the defaults with chi0 = 0.4,
+            # node k > 0 from node k - 1's best fit, once
+            assert len(starts) == grid.size + 1
+            assert starts[0] == (start, {"r0": grid[0]})
+            assert starts[1] == (dict(compiled.defaults(), chi0=0.4), {"r0": grid[0]})
+            for k in range(1, grid.size):
+                assert starts[k + 1] == (fits[k - 1].parameters, {"r0": grid[k]})
             for r0, stat in zip(grid, stats):
                 fixed = {"r0": float(r0)}
                 searched = min(fit(start=s, fixed=fixed).stat for s in (start, dict(compiled.defaults(), chi0=0.4),

@@ -786,18 +786,19 @@ class CompiledLikelihood:
 
     def r0_scan(self, r0_grid=None, start=None):
         """Fits at fixed R0 on ``r0_grid`` [TV] (default :func:`default_r0_grid`): the first node from
-        ``start`` (default :meth:`defaults`) and from the defaults with chi0 = 0.4, the better of the
-        two; each later node from the previous node's best fit. The data's scan and the toys'
-        (:func:`~.significance.calibrate`) are the same estimator. Returns (grid, stats, FitResults).
+        ``start`` (default :meth:`defaults`) and from the defaults with chi0 = 0.4 (one fit where the
+        two are the same, as for the data's scan), the better of the two; each later node from the
+        previous node's best fit. The data's scan and the toys' (:func:`~.significance.calibrate`)
+        follow this one rule. Returns (grid, stats, FitResults).
 
         Why not a second start at every node (the toys had one): it was two thirds of the toys' CPU
         (a fit from chi0 = 0.4 takes many more steps than one from the neighbouring node's best)
-        and bought little. Against four starts at every node (30 toys each under embedded min and
-        max and fermi-pi0) the scan without it came out at most 3.6e-3 above in the statistic, with
-        it 3.0e-3, where chi0 sits at 0: the energy scales move the points across the nodes of the
-        DGE's log-log interpolation, whose kinks leave shallow local minima a few 1e-3 apart, and the
-        start decides which one a fit ends in (a null fit's too); every toy's free-R0 TS within
-        1e-4, its upcrossings the same."""
+        and bought little. The statistic has shallow local minima a few 1e-3 apart (the energy
+        scales move the points across the kinks of the DGE's log-log interpolation), and the start
+        decides which one a fit ends in, with the cocoons on or off. Against four starts at every
+        node (30 toys each under embedded min and max and fermi-pi0) the scan without the second
+        start came out at most 3.6e-3 above in the statistic, with it 3.0e-3; every toy's free-R0
+        TS agreed within 1e-4 and its upcrossings exactly."""
         grid = default_r0_grid() if r0_grid is None else np.asarray(r0_grid, float)
         previous = dict(self.defaults() if start is None else start)
         stats, fits = [], []
